@@ -1,0 +1,167 @@
+import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { GeneratedFile, Printable, Schema } from "@bufbuild/protoplugin";
+import { refsOf, type Code, type Ref } from "../templates/code.ts";
+import { serviceNames, serviceTemplate } from "../templates/service.ts";
+import type { Options } from "./options.ts";
+import type { Piece, RuntimeLibrary } from "./runtime-library.ts";
+
+/**
+ * The file name of a service: `<proto file>.<Service>.ts` beside the `_pb`
+ * file. Service names cannot contain dots, so no two services share a name.
+ */
+export function serviceFileName(file: DescFile, service: DescService): string {
+  return `${file.name}.${service.name}.ts`;
+}
+
+// Identifiers outside comments and strings, and not after a dot.
+const tokenRE = /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
+
+/**
+ * Writes one service file: the runtime declarations the service reaches, then
+ * the service's own code. Every identifier of the file is registered with
+ * protoplugin, so that imported message names that would clash with it (a
+ * message called `Headers`, say) are imported under an alias.
+ */
+export function emitService(
+  schema: Schema<Options>,
+  file: DescFile,
+  service: DescService,
+  library: RuntimeLibrary,
+): void {
+  const options = schema.options;
+  const template = serviceTemplate(service, options);
+  const roots = new Set<string>();
+  const locals = new Set<string>(Object.values(serviceNames(service)));
+  for (const ref of refsOf(template)) {
+    if (ref.kind === "runtime") roots.add(ref.name);
+  }
+  for (const [name, method] of service.methods.map((m) => [m.localName, m] as const)) {
+    if (name === "__proto__") {
+      throw new Error(`${method.parent.typeName}.${method.name}: a method named __proto__ cannot be generated`);
+    }
+  }
+  const declarations = library.closure(roots);
+
+  // Runtime names give way to the service's exported names, which are API.
+  const finalName = new Map<string, string>();
+  const taken = new Set(locals);
+  for (const decl of declarations) {
+    let name = decl.name;
+    for (let i = 1; taken.has(name); i++) name = `${decl.name}$${i}`;
+    taken.add(name);
+    finalName.set(decl.name, name);
+  }
+
+  const f = schema.generateFile(serviceFileName(file, service));
+  const selfPath = "./" + serviceFileName(file, service).replace(/\.ts$/, ".js");
+  const localSymbol = (name: string) => f.import(name, selfPath);
+  const out: Printable[] = [];
+  // Template text: its identifiers become symbols, to reserve them.
+  const text = (s: string) => {
+    let last = 0;
+    for (const m of s.matchAll(tokenRE)) {
+      const token = m[0];
+      if (token.startsWith("/") || token.startsWith('"')) continue;
+      if (m.index > last) out.push(s.slice(last, m.index));
+      out.push(localSymbol(token));
+      last = m.index + token.length;
+    }
+    if (last < s.length) out.push(s.slice(last));
+  };
+
+  f.preamble(file);
+  const namespaces = new Map<string, string>();
+  for (const decl of declarations) {
+    for (const statement of decl.statements) {
+      for (const piece of statement) {
+        if (typeof piece !== "string" && piece.kind === "namespace") {
+          namespaces.set(piece.local, piece.from);
+        }
+      }
+    }
+  }
+  // protoplugin writes named imports only; namespace imports follow its import block.
+  for (const [local, from] of [...namespaces].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    out.push("import * as ", localSymbol(local), ` from ${JSON.stringify(from)};\n`);
+  }
+  if (namespaces.size > 0) out.push("\n");
+
+  for (const decl of declarations) {
+    for (const statement of decl.statements) {
+      for (const piece of statement) emitPiece(piece);
+      out.push("\n\n");
+    }
+  }
+  emitCode(template);
+  out.push("\n");
+  f.print(...out);
+
+  function emitPiece(piece: Piece): void {
+    if (typeof piece === "string") {
+      out.push(piece);
+      return;
+    }
+    switch (piece.kind) {
+      case "runtime": {
+        const name = finalName.get(piece.name) ?? piece.name;
+        if (piece.shorthand && name !== piece.name) out.push(`${piece.name}: `);
+        out.push(localSymbol(name));
+        break;
+      }
+      case "import":
+        if (piece.shorthand) out.push(`${piece.name}: `);
+        out.push(f.import(piece.name, piece.from, piece.typeOnly));
+        break;
+      case "namespace":
+        out.push(localSymbol(piece.local));
+        break;
+      case "global":
+        out.push(localSymbol(piece.name));
+        break;
+    }
+  }
+
+  // Adjacent strings are joined first, so that a comment split by an
+  // interpolated string is still seen whole by the tokenizer.
+  function emitCode(c: Code): void {
+    let pending = "";
+    for (const item of flatten(c)) {
+      if (typeof item === "string") {
+        pending += item;
+      } else {
+        text(pending);
+        pending = "";
+        emitRef(item);
+      }
+    }
+    text(pending);
+  }
+
+  function emitRef(ref: Ref): void {
+    switch (ref.kind) {
+      case "runtime":
+        out.push(localSymbol(finalName.get(ref.name) ?? ref.name));
+        break;
+      case "local":
+        out.push(localSymbol(ref.name));
+        break;
+      case "schema":
+        out.push(f.importSchema(ref.desc));
+        break;
+      case "shape":
+        out.push(f.importShape(ref.desc));
+        break;
+      case "import":
+        out.push(f.import(ref.name, ref.from, ref.typeOnly));
+        break;
+    }
+  }
+}
+
+function* flatten(c: Code): Generator<string | Ref> {
+  for (const item of c) {
+    if (typeof item === "string") yield item;
+    else if (Array.isArray(item)) yield* flatten(item as Code);
+    else yield item as Ref;
+  }
+}

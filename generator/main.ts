@@ -1,0 +1,53 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  CodeGeneratorRequestSchema,
+  CodeGeneratorResponseSchema,
+  type CodeGeneratorResponse,
+} from "@bufbuild/protobuf/wkt";
+import { formatGenerated } from "./format.ts";
+import { checkBuiltinOptions } from "./options.ts";
+import { plugin } from "./plugin.ts";
+
+/**
+ * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is
+ * synchronous and prettier is not, so formatting happens on its output.
+ */
+export async function generate(request: Uint8Array): Promise<CodeGeneratorResponse> {
+  const req = fromBinary(CodeGeneratorRequestSchema, request);
+  checkBuiltinOptions(req.parameter);
+  // protoplugin defaults to js+dts; TypeScript is the natural default here.
+  if (!/(^|,)\s*target\s*=/.test(req.parameter)) {
+    req.parameter = req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
+  }
+  const res = plugin.run(req);
+  for (const file of res.file) {
+    file.content = await formatGenerated(file.name, file.content);
+  }
+  return res;
+}
+
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("--version") || args.includes("-v")) {
+    process.stdout.write(`${plugin.name} ${plugin.version}\n`);
+    return 0;
+  }
+  if (args.length > 0) {
+    process.stderr.write(
+      `${plugin.name} reads a CodeGeneratorRequest on stdin; run it through buf generate or protoc.\n`,
+    );
+    return 1;
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  try {
+    const res = await generate(Buffer.concat(chunks));
+    await new Promise<void>((resolve, reject) =>
+      process.stdout.write(toBinary(CodeGeneratorResponseSchema, res), (e) => (e ? reject(e) : resolve())),
+    );
+    return 0;
+  } catch (e) {
+    process.stderr.write(`${plugin.name}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+

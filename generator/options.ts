@@ -1,0 +1,87 @@
+/** The plugin's own options; protoplugin handles target, import_extension and its other built-ins. */
+export interface Options {
+  readonly client: boolean;
+  readonly server: boolean;
+  readonly platform: "node" | "web";
+  readonly naming: "camel" | "proto";
+}
+
+const choices = {
+  client: ["true", "false"],
+  server: ["true", "false"],
+  platform: ["node", "web"],
+  naming: ["camel", "proto"],
+} as const;
+
+// protoplugin parses these itself; we only check their values first, to name the accepted ones.
+const builtinChoices: Record<string, readonly string[] | undefined> = {
+  target: ["ts", "js+dts", "js", "dts", "ts+js+dts"],
+  import_extension: ["js", "ts", "none"],
+};
+
+const builtinOthers = [
+  "js_import_style",
+  "keep_empty_files",
+  "rewrite_imports",
+  "map_imports",
+  "ts_nocheck",
+  "elide_plugin_version",
+  "bootstrap_wkt",
+];
+
+export class OptionError extends Error {
+  override name = "OptionError";
+}
+
+/** Parses the plugin's own options, as protoplugin hands them over (built-ins removed). */
+export function parseOptions(raw: readonly { key: string; value: string }[]): Options {
+  const options = { client: true, server: true, platform: "node", naming: "camel" } as {
+    -readonly [K in keyof Options]: Options[K];
+  };
+  for (const { key, value } of raw) {
+    if (!(key in choices)) {
+      const known = [...Object.keys(builtinChoices), ...Object.keys(choices), ...builtinOthers];
+      throw new OptionError(`unknown option "${key}": accepted options are ${known.join(", ")}`);
+    }
+    const accepted: readonly string[] = choices[key as keyof typeof choices];
+    if (!accepted.includes(value)) {
+      throw new OptionError(
+        `invalid value "${value}" for option "${key}": accepted values are ${accepted.join(", ")}`,
+      );
+    }
+    switch (key) {
+      case "client":
+      case "server":
+        options[key] = value === "true";
+        break;
+      case "platform":
+        options.platform = value as Options["platform"];
+        break;
+      case "naming":
+        options.naming = value as Options["naming"];
+        break;
+    }
+  }
+  if (!options.client && !options.server) {
+    throw new OptionError('options "client=false" and "server=false" leave nothing to generate');
+  }
+  return options;
+}
+
+/** Checks the values of protoplugin's built-in options that we document, with a message naming the accepted values. */
+export function checkBuiltinOptions(parameter: string): void {
+  for (const pair of parameter.split(",")) {
+    const eq = pair.indexOf("=");
+    const key = (eq < 0 ? pair : pair.slice(0, eq)).trim();
+    const value = eq < 0 ? "" : pair.slice(eq + 1).trim();
+    const accepted = builtinChoices[key];
+    if (accepted === undefined) continue;
+    const normalized = key === "target" ? value.split("+").sort().join("+") : value;
+    const normalizedAccepted = accepted.map((a) => (key === "target" ? a.split("+").sort().join("+") : a));
+    if (!normalizedAccepted.includes(normalized)) {
+      throw new OptionError(
+        `invalid value "${value}" for option "${key}": accepted values are ${accepted.join(", ")}`,
+      );
+    }
+  }
+}

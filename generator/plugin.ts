@@ -1,0 +1,27 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
+import { emitService } from "./emit-service.ts";
+import { parseOptions } from "./options.ts";
+import { packageRoot } from "./package-root.ts";
+import { RuntimeLibrary } from "./runtime-library.ts";
+
+const root = packageRoot();
+const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+  version: string;
+};
+
+/** The plugin; its output is not yet formatted (see format.ts). */
+export const plugin = createEcmaScriptPlugin({
+  name: "protoc-gen-connect-standalone",
+  version: `v${version}`,
+  parseOptions,
+  generateTs(schema) {
+    const library = RuntimeLibrary.load(join(root, "runtime-inline"));
+    for (const file of schema.files) {
+      for (const service of file.services) {
+        emitService(schema, file, service, library);
+      }
+    }
+  },
+});

@@ -1,0 +1,66 @@
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
+
+/**
+ * Reads a body to the end, failing with ResourceExhausted as soon as it grows
+ * past `maxBytes`, so that an oversized body is never held in memory whole.
+ */
+export async function readBody(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    length += chunk.byteLength;
+    if (length > maxBytes) {
+      throw bodyTooLarge(maxBytes);
+    }
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) {
+    return chunks[0]!;
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
+}
+
+export function bodyTooLarge(maxBytes: number): ConnectError {
+  return new ConnectError(
+    `message larger than the receive limit of ${maxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+/** The receive limit when none is configured: 4 MiB, as in gRPC and connect-go. */
+export const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
+
+/**
+ * A web stream as an async iterable (not every fetch runtime makes
+ * ReadableStream iterable); leaving the loop early cancels the stream, which
+ * stops a download or upload that is no longer wanted.
+ */
+export async function* bodyFromWebStream(
+  body: ReadableStream<Uint8Array> | null,
+): AsyncGenerator<Uint8Array> {
+  if (body === null) return;
+  const reader = body.getReader();
+  let done = false;
+  try {
+    for (;;) {
+      const result = await reader.read();
+      if (result.done) {
+        done = true;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    if (!done) reader.cancel().catch(() => {});
+  }
+}

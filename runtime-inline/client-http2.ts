@@ -1,0 +1,169 @@
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+} from "node:http2";
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
+import type { HttpClient, HttpResponse } from "./http-client.ts";
+import type { ClientOptions } from "./client-connect.ts";
+import { createFetchHttpClient } from "./client-fetch.ts";
+
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpClient {
+  const sessions = new Map<string, ClientHttp2Session>();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map<ClientHttp2Session, number>();
+  const sessionFor = (origin: string): ClientHttp2Session => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = http2Connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session: ClientHttp2Session) => {
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    session.ref();
+  };
+  const release = (session: ClientHttp2Session) => {
+    const left = (inFlight.get(session) ?? 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(ConnectError.from(request.signal.reason, Code.Canceled));
+    }
+    const url = new URL(request.url);
+    const session = sessionFor(url.origin);
+    acquire(session);
+    const outgoing: OutgoingHttpHeaders = {
+      ":method": request.method,
+      ":path": url.pathname + url.search,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(outgoing, { endStream: request.body === undefined });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    stream.once("close", () => release(session));
+    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () => request.signal.removeEventListener("abort", onAbort));
+    if (request.body !== undefined) {
+      stream.end(request.body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : ConnectError.from(error, Code.Unavailable),
+        );
+      };
+      stream.once("error", fail);
+      stream.once("close", () => fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)));
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        stream.off("error", fail);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+
+async function* http2ResponseBody(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    for await (const chunk of stream) {
+      yield chunk as Uint8Array;
+    }
+    complete = true;
+  } catch (e) {
+    throw signal.aborted
+      ? ConnectError.from(signal.reason, Code.Canceled)
+      : ConnectError.from(e, Code.Unavailable);
+  } finally {
+    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
+    if (!complete) stream.close(http2Constants.NGHTTP2_CANCEL);
+  }
+}
+
+function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+
+/**
+ * Client options on Node: the Connect options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
+
+/** The HttpClient a Node client uses when the user gives none. */
+export function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
+  if (options.httpClient !== undefined) return options.httpClient;
+  return options.transport === "http2"
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}

@@ -1,0 +1,62 @@
+/**
+ * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
+ * what `@connectrpc/connect` uses, so codes compare equal across libraries.
+ * A const object rather than an enum: generated files must be erasable syntax.
+ * @public
+ */
+export const Code = {
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
+} as const;
+
+/** @public */
+export type Code = (typeof Code)[keyof typeof Code];
+
+// Indexed by code number; index 0 ("ok") never appears on the wire as an error.
+const codeNames = [
+  "ok",
+  "canceled",
+  "unknown",
+  "invalid_argument",
+  "deadline_exceeded",
+  "not_found",
+  "already_exists",
+  "permission_denied",
+  "resource_exhausted",
+  "failed_precondition",
+  "aborted",
+  "out_of_range",
+  "unimplemented",
+  "internal",
+  "unavailable",
+  "data_loss",
+  "unauthenticated",
+] as const;
+
+/**
+ * The wire name of a code, as in the Connect error body: `invalid_argument`.
+ * @public
+ */
+export function codeToString(code: Code): string {
+  return codeNames[code] ?? "unknown";
+}
+
+/** The code for a wire name, or undefined when the name is not a code. */
+export function codeFromString(name: string): Code | undefined {
+  const index = codeNames.indexOf(name as (typeof codeNames)[number]);
+  return index > 0 ? (index as Code) : undefined;
+}

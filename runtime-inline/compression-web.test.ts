@@ -1,0 +1,171 @@
+import { describe, it, expect } from "vitest";
+import { Code } from "./code.ts";
+import { compressionGzip } from "./compression.ts";
+import {
+  webCompressionDefaults,
+  webCompressionGzip,
+} from "./compression-web.ts";
+import { ConnectError } from "./errors.ts";
+
+function compressible(size: number): Uint8Array {
+  const text = new TextEncoder().encode(
+    '{"id":12345,"name":"some user","tags":["a","b","c"]},',
+  );
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    out[i] = text[i % text.length]!;
+  }
+  return out;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConnectError);
+    return error as ConnectError;
+  }
+  throw new Error("expected a rejection");
+}
+
+const MiB = 1024 * 1024;
+
+describe("webCompressionGzip", () => {
+  it("is named gzip", () => {
+    expect(webCompressionGzip.name).toBe("gzip");
+  });
+
+  it.each([0, 1, 100, MiB])("round-trips %i bytes", async (size) => {
+    const data = compressible(size);
+    const compressed = await webCompressionGzip.compress(data);
+    expect([compressed[0], compressed[1]]).toEqual([0x1f, 0x8b]);
+    if (size === MiB) {
+      expect(compressed.byteLength).toBeLessThan(size / 10);
+    }
+    expect(await webCompressionGzip.decompress(compressed, size)).toEqual(data);
+  });
+
+  it("round-trips random (incompressible) data", async () => {
+    const data = new Uint8Array(256 * 1024);
+    crypto.getRandomValues(data);
+    const restored = await webCompressionGzip.decompress(
+      await webCompressionGzip.compress(data),
+      data.byteLength,
+    );
+    expect(restored).toEqual(data);
+  });
+
+  it.each([0, 100, MiB])(
+    "decompresses %i bytes compressed by compressionGzip",
+    async (size) => {
+      const data = compressible(size);
+      const compressed = await compressionGzip.compress(data);
+      expect(await webCompressionGzip.decompress(compressed, size)).toEqual(
+        data,
+      );
+    },
+  );
+
+  it.each([0, 100, MiB])(
+    "compresses %i bytes that compressionGzip decompresses",
+    async (size) => {
+      const data = compressible(size);
+      const compressed = await webCompressionGzip.compress(data);
+      expect(await compressionGzip.decompress(compressed, size)).toEqual(data);
+    },
+  );
+
+  it("rejects output past the limit with ResourceExhausted", async () => {
+    const compressed = await compressionGzip.compress(new Uint8Array(10 * MiB));
+    const err = await rejection(webCompressionGzip.decompress(compressed, MiB));
+    expect(err.code === Code.ResourceExhausted).toBe(true);
+    expect(err.rawMessage).toContain(String(MiB));
+  });
+
+  it("accepts output exactly at the limit and rejects one byte over", async () => {
+    const data = compressible(1000);
+    const compressed = await webCompressionGzip.compress(data);
+    expect(await webCompressionGzip.decompress(compressed, 1000)).toEqual(data);
+    const err = await rejection(webCompressionGzip.decompress(compressed, 999));
+    expect(err.code).toBe(Code.ResourceExhausted);
+  });
+
+  it("with a limit of 0 accepts empty output and rejects one byte", async () => {
+    const empty = await webCompressionGzip.compress(new Uint8Array(0));
+    expect(await webCompressionGzip.decompress(empty, 0)).toEqual(
+      new Uint8Array(0),
+    );
+    const one = await webCompressionGzip.compress(new Uint8Array([42]));
+    const err = await rejection(webCompressionGzip.decompress(one, 0));
+    expect(err.code).toBe(Code.ResourceExhausted);
+  });
+
+  it("stops early on a gzip bomb rather than decompressing it all", async () => {
+    // 1 GiB of zeros compresses to about 1 MiB; decompressing it whole would
+    // take seconds and a gigabyte of memory.
+    const chunk = await compressionGzip.compress(new Uint8Array(64 * MiB));
+    // Concatenated gzip members are one valid gzip stream.
+    const bomb = new Uint8Array(chunk.byteLength * 16);
+    for (let i = 0; i < 16; i++) bomb.set(chunk, i * chunk.byteLength);
+    const started = performance.now();
+    const err = await rejection(webCompressionGzip.decompress(bomb, MiB));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it("rejects garbage with InvalidArgument naming the encoding", async () => {
+    const garbage = new TextEncoder().encode(
+      "this is definitely not compressed data, just some text",
+    );
+    const err = await rejection(webCompressionGzip.decompress(garbage, MiB));
+    expect(err.code === Code.InvalidArgument).toBe(true);
+    expect(err.rawMessage).toContain("gzip");
+  });
+
+  it("rejects truncated data with InvalidArgument", async () => {
+    const compressed = await webCompressionGzip.compress(compressible(10_000));
+    const err = await rejection(
+      webCompressionGzip.decompress(
+        compressed.subarray(0, compressed.length - 4),
+        MiB,
+      ),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+  });
+
+  it("rejects empty input with InvalidArgument", async () => {
+    const err = await rejection(
+      webCompressionGzip.decompress(new Uint8Array(0), MiB),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+  });
+
+  it("reads a view into a larger buffer correctly", async () => {
+    const data = compressible(3000);
+    const compressed = await webCompressionGzip.compress(data);
+    const padded = new Uint8Array(compressed.byteLength + 20);
+    padded.set(compressed, 10);
+    const view = padded.subarray(10, 10 + compressed.byteLength);
+    expect(await webCompressionGzip.decompress(view, 3000)).toEqual(data);
+  });
+
+  it("accepts data backed by a SharedArrayBuffer", async () => {
+    const data = compressible(2000);
+    const shared = new Uint8Array(new SharedArrayBuffer(data.byteLength));
+    shared.set(data);
+    const compressed = await webCompressionGzip.compress(shared);
+    expect(await compressionGzip.decompress(compressed, 2000)).toEqual(data);
+  });
+});
+
+describe("webCompressionDefaults", () => {
+  it("is gzip where CompressionStream exists", () => {
+    expect(typeof CompressionStream).toBe("function");
+    expect(webCompressionDefaults()).toEqual([webCompressionGzip]);
+  });
+
+  it("returns a new array each call", () => {
+    webCompressionDefaults().pop();
+    expect(webCompressionDefaults()).toHaveLength(1);
+  });
+});

@@ -1,0 +1,151 @@
+// Used in browser builds: web globals only, no node: modules. The type import
+// is erased, so it pulls in nothing from compression.ts at run time.
+import type { Compression } from "./compression.ts";
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
+
+/**
+ * How much compressed input is handed to the decompressor at a time. gzip
+ * expands at most about 1000:1, so at most some 4 MiB is decompressed past
+ * what has been read and checked against the limit; handing over the whole
+ * body at once could expand a small body to gigabytes in one step.
+ */
+const webCompressionSliceBytes = 4096;
+
+/**
+ * gzip with the web platform's CompressionStream / DecompressionStream, for
+ * browsers, Deno, Bun and workers. Produces and accepts the same bytes as the
+ * Node gzip compression.
+ * @public
+ */
+export const webCompressionGzip: Compression = {
+  name: "gzip",
+  async compress(data) {
+    const stream = webCompressionSource(data).pipeThrough(
+      new CompressionStream("gzip"),
+    );
+    try {
+      return await webCompressionReadAll(stream.getReader(), Infinity);
+    } catch (error) {
+      throw new ConnectError(
+        `gzip compression failed: ${webCompressionErrorMessage(error)}`,
+        Code.Internal,
+        { cause: error },
+      );
+    }
+  },
+  async decompress(data, readMaxBytes) {
+    const stream = webCompressionSource(data).pipeThrough(
+      new DecompressionStream("gzip"),
+    );
+    let result: Uint8Array | undefined;
+    try {
+      result = await webCompressionReadAll(stream.getReader(), readMaxBytes);
+    } catch (error) {
+      throw new ConnectError(
+        `invalid gzip data: ${webCompressionErrorMessage(error)}`,
+        Code.InvalidArgument,
+        { cause: error },
+      );
+    }
+    if (result === undefined) {
+      throw new ConnectError(
+        `message larger than configured max ${readMaxBytes} bytes`,
+        Code.ResourceExhausted,
+      );
+    }
+    return result;
+  },
+};
+
+/**
+ * The default list for web runtimes: gzip where CompressionStream exists
+ * (it does in all current browsers, Deno, Bun and Node), else none.
+ * @public
+ */
+export function webCompressionDefaults(): Compression[] {
+  return typeof CompressionStream === "function" ? [webCompressionGzip] : [];
+}
+
+/**
+ * The bytes as a stream of small slices, handed out only when pulled, so
+ * that the decompressor is fed no faster than its output is read.
+ */
+function webCompressionSource(
+  data: Uint8Array,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  // The stream APIs accept only ArrayBuffer-backed views (no
+  // SharedArrayBuffer); copy in the rare other case.
+  const bytes: Uint8Array<ArrayBuffer> =
+    data.buffer instanceof ArrayBuffer
+      ? (data as Uint8Array<ArrayBuffer>)
+      : new Uint8Array(data);
+  let offset = 0;
+  return new ReadableStream<Uint8Array<ArrayBuffer>>(
+    {
+      pull(controller) {
+        if (offset >= bytes.byteLength) {
+          controller.close();
+          return;
+        }
+        const end = Math.min(
+          offset + webCompressionSliceBytes,
+          bytes.byteLength,
+        );
+        controller.enqueue(bytes.subarray(offset, end));
+        offset = end;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Reads to the end and joins the chunks. Returns undefined, after cancelling
+ * the stream so that no more is decompressed, as soon as the total exceeds
+ * `maxBytes`. Rejects with the stream's error.
+ */
+async function webCompressionReadAll(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array | undefined> {
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const result = await reader.read();
+    if (result.done) {
+      break;
+    }
+    length += result.value.byteLength;
+    if (length > maxBytes) {
+      // The stream's own failure, if any, no longer matters: the limit is
+      // the reason the read stops.
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(result.value);
+  }
+  if (chunks.length === 1) {
+    return chunks[0]!;
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
+}
+
+function webCompressionErrorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    // Node's DecompressionStream throws a TypeError with an empty message and
+    // the zlib code (Z_DATA_ERROR ...) as the only detail.
+    const code = (error as { code?: unknown }).code;
+    if (error.message !== "") {
+      return error.message;
+    }
+    return typeof code === "string" ? code : error.name;
+  }
+  return String(error);
+}

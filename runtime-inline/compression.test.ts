@@ -1,0 +1,258 @@
+import { describe, it, expect } from "vitest";
+import { Code } from "./code.ts";
+import {
+  compressionAcceptHeader,
+  compressionBrotli,
+  compressionDefaults,
+  compressionDeflate,
+  compressionFind,
+  compressionGzip,
+  compressionNegotiate,
+  compressionZstd,
+  type Compression,
+} from "./compression.ts";
+import { ConnectError } from "./errors.ts";
+
+function compressible(size: number): Uint8Array {
+  const text = new TextEncoder().encode(
+    '{"id":12345,"name":"some user","tags":["a","b","c"]},',
+  );
+  const out = new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    out[i] = text[i % text.length]!;
+  }
+  return out;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConnectError);
+    return error as ConnectError;
+  }
+  throw new Error("expected a rejection");
+}
+
+const MiB = 1024 * 1024;
+
+const all: [string, Compression | undefined][] = [
+  ["gzip", compressionGzip],
+  ["br", compressionBrotli],
+  ["zstd", compressionZstd],
+  ["deflate", compressionDeflate],
+];
+
+describe("compressionZstd", () => {
+  it("is available on Node 24", () => {
+    expect(compressionZstd).toBeDefined();
+    expect(compressionZstd?.name).toBe("zstd");
+  });
+});
+
+describe.each(all)("%s", (name, maybeCompression) => {
+  const compression = maybeCompression!;
+
+  it("has its wire name", () => {
+    expect(compression.name).toBe(name);
+  });
+
+  it.each([0, 1, 100, MiB])("round-trips %i bytes", async (size) => {
+    const data = compressible(size);
+    const compressed = await compression.compress(data);
+    expect(compressed).toBeInstanceOf(Uint8Array);
+    expect(Buffer.isBuffer(compressed)).toBe(false);
+    if (size === MiB) {
+      expect(compressed.byteLength).toBeLessThan(size / 10);
+    }
+    const restored = await compression.decompress(compressed, size);
+    expect(Buffer.isBuffer(restored)).toBe(false);
+    expect(restored).toEqual(data);
+  });
+
+  it("round-trips random (incompressible) data", async () => {
+    const data = new Uint8Array(64 * 1024);
+    crypto.getRandomValues(data);
+    const restored = await compression.decompress(
+      await compression.compress(data),
+      data.byteLength,
+    );
+    expect(restored).toEqual(data);
+  });
+
+  it("rejects output past the limit with ResourceExhausted", async () => {
+    const compressed = await compression.compress(new Uint8Array(10 * MiB));
+    expect(compressed.byteLength).toBeLessThan(MiB);
+    const err = await rejection(compression.decompress(compressed, MiB));
+    expect(err.code === Code.ResourceExhausted).toBe(true);
+    expect(err.rawMessage).toContain(String(MiB));
+  });
+
+  it("accepts output exactly at the limit and rejects one byte over", async () => {
+    const data = compressible(1000);
+    const compressed = await compression.compress(data);
+    expect(await compression.decompress(compressed, 1000)).toEqual(data);
+    const err = await rejection(compression.decompress(compressed, 999));
+    expect(err.code).toBe(Code.ResourceExhausted);
+  });
+
+  it("with a limit of 0 accepts empty output and rejects one byte", async () => {
+    const empty = await compression.compress(new Uint8Array(0));
+    expect(await compression.decompress(empty, 0)).toEqual(new Uint8Array(0));
+    const one = await compression.compress(new Uint8Array([42]));
+    const err = await rejection(compression.decompress(one, 0));
+    expect(err.code).toBe(Code.ResourceExhausted);
+  });
+
+  it("clamps a limit above the largest Buffer", async () => {
+    const data = compressible(5000);
+    const compressed = await compression.compress(data);
+    expect(await compression.decompress(compressed, Infinity)).toEqual(data);
+    expect(await compression.decompress(compressed, Number.MAX_VALUE)).toEqual(
+      data,
+    );
+  });
+
+  it("rejects garbage with InvalidArgument naming the encoding", async () => {
+    const garbage = new TextEncoder().encode(
+      "this is definitely not compressed data, just some text",
+    );
+    const err = await rejection(compression.decompress(garbage, MiB));
+    expect(err.code === Code.InvalidArgument).toBe(true);
+    expect(err.rawMessage).toContain(name);
+  });
+
+  it("rejects truncated data with InvalidArgument", async () => {
+    const compressed = await compression.compress(compressible(10_000));
+    const err = await rejection(
+      compression.decompress(
+        compressed.subarray(0, compressed.length - 4),
+        MiB,
+      ),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+  });
+
+  it("rejects empty input with InvalidArgument", async () => {
+    const err = await rejection(compression.decompress(new Uint8Array(0), MiB));
+    expect(err.code).toBe(Code.InvalidArgument);
+  });
+
+  it("reads a view into a larger buffer correctly", async () => {
+    const data = compressible(3000);
+    const compressed = await compression.compress(data);
+    const padded = new Uint8Array(compressed.byteLength + 20);
+    padded.set(compressed, 10);
+    const view = padded.subarray(10, 10 + compressed.byteLength);
+    expect(await compression.decompress(view, 3000)).toEqual(data);
+    expect(await compression.compress(padded.subarray(5, 15))).toBeInstanceOf(
+      Uint8Array,
+    );
+  });
+});
+
+describe("compressionDeflate", () => {
+  it("uses the zlib format, as HTTP deflate means", async () => {
+    const compressed = await compressionDeflate.compress(compressible(100));
+    // zlib header: CM=8 (deflate), and the header checksum is a multiple of 31.
+    expect(compressed[0]! & 0x0f).toBe(8);
+    expect((compressed[0]! * 256 + compressed[1]!) % 31).toBe(0);
+  });
+});
+
+describe("compressionGzip", () => {
+  it("produces gzip (magic 1f 8b)", async () => {
+    const compressed = await compressionGzip.compress(compressible(100));
+    expect([compressed[0], compressed[1]]).toEqual([0x1f, 0x8b]);
+  });
+});
+
+describe("compressionDefaults", () => {
+  it("lists gzip, br, zstd in that order", () => {
+    expect(compressionDefaults().map((c) => c.name)).toEqual([
+      "gzip",
+      "br",
+      "zstd",
+    ]);
+  });
+
+  it("returns a new array each call", () => {
+    const first = compressionDefaults();
+    first.pop();
+    expect(compressionDefaults()).toHaveLength(3);
+  });
+});
+
+describe("compressionNegotiate", () => {
+  const available = compressionDefaults();
+
+  it.each<[string | null, string | undefined]>([
+    ["gzip, br", "gzip"],
+    ["br, gzip", "br"],
+    ["br;q=0.5, gzip", "br"],
+    ["gzip;q=1.0, br;q=0.9", "gzip"],
+    ["identity", undefined],
+    ["identity, br", "br"],
+    [null, undefined],
+    ["", undefined],
+    ["snappy", undefined],
+    ["snappy, zstd", "zstd"],
+    ["  GZIP ,BR", "gzip"],
+    ["  ,  Br  ;  q=0.8 ,gzip", "br"],
+    ["deflate, gzip", "gzip"],
+    ["br;q=0, gzip", "gzip"],
+    ["br; q=0.000", undefined],
+  ])("%j picks %s", (header, expected) => {
+    expect(compressionNegotiate(available, header)?.name).toBe(expected);
+  });
+
+  it("returns the very object from the list", () => {
+    expect(compressionNegotiate(available, "br")).toBe(compressionBrotli);
+  });
+
+  it("finds nothing in an empty list", () => {
+    expect(compressionNegotiate([], "gzip, br")).toBeUndefined();
+  });
+});
+
+describe("compressionFind", () => {
+  const available = compressionDefaults();
+
+  it("finds by name, case-insensitively", () => {
+    expect(compressionFind(available, "gzip")).toBe(compressionGzip);
+    expect(compressionFind(available, "GZip")).toBe(compressionGzip);
+    expect(compressionFind(available, "br")).toBe(compressionBrotli);
+    expect(compressionFind(available, "zstd")).toBe(compressionZstd);
+  });
+
+  it("returns null for no compression", () => {
+    expect(compressionFind(available, "identity")).toBeNull();
+    expect(compressionFind(available, "Identity")).toBeNull();
+    expect(compressionFind(available, "")).toBeNull();
+    expect(compressionFind(available, null)).toBeNull();
+    expect(compressionFind([], "identity")).toBeNull();
+  });
+
+  it("returns undefined for an unknown or unavailable name", () => {
+    expect(compressionFind(available, "snappy")).toBeUndefined();
+    expect(compressionFind(available, "deflate")).toBeUndefined();
+    expect(compressionFind([compressionGzip], "br")).toBeUndefined();
+  });
+});
+
+describe("compressionAcceptHeader", () => {
+  it("joins names with a comma and space", () => {
+    expect(compressionAcceptHeader(compressionDefaults())).toBe(
+      "gzip, br, zstd",
+    );
+    expect(compressionAcceptHeader([compressionGzip])).toBe("gzip");
+    expect(compressionAcceptHeader([])).toBe("");
+  });
+
+  it("negotiates back to the first entry", () => {
+    const available = compressionDefaults();
+    expect(
+      compressionNegotiate(available, compressionAcceptHeader(available)),
+    ).toBe(available[0]);
+  });
+});

@@ -1,0 +1,257 @@
+// A namespace import, not named imports: a named import of zstdCompress would
+// fail to link on Node versions without zstd, and the generated file must
+// still load there.
+import * as zlib from "node:zlib";
+import { kMaxLength } from "node:buffer";
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
+
+/**
+ * A compression algorithm for message bodies, as named in `Content-Encoding`,
+ * `Connect-Content-Encoding` and `grpc-encoding`.
+ * @public
+ */
+export interface Compression {
+  /** The name in Content-Encoding / grpc-encoding: "gzip", "br", "zstd". */
+  readonly name: string;
+  compress(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Rejects with ConnectError ResourceExhausted when the output would exceed
+   * readMaxBytes (checked by zlib's maxOutputLength so no larger buffer is
+   * ever allocated), and ConnectError InvalidArgument when the data is not
+   * valid for this encoding.
+   */
+  decompress(data: Uint8Array, readMaxBytes: number): Promise<Uint8Array>;
+}
+
+type CompressionCallback = (error: Error | null, result: Buffer) => void;
+
+/**
+ * Builds a Compression from a pair of zlib's callback functions. The callback
+ * forms run on the thread pool; the Sync forms would block the event loop for
+ * the whole of a large message.
+ */
+function compressionFromZlib(
+  name: string,
+  compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  decompress: (
+    data: Uint8Array,
+    options: { maxOutputLength: number },
+    callback: CompressionCallback,
+  ) => void,
+): Compression {
+  return {
+    name,
+    compress(data) {
+      return new Promise((resolve, reject) => {
+        compress(data, (error, result) => {
+          if (error !== null) {
+            reject(
+              new ConnectError(
+                `${name} compression failed: ${error.message}`,
+                Code.Internal,
+                {
+                  cause: error,
+                },
+              ),
+            );
+            return;
+          }
+          resolve(compressionView(result));
+        });
+      });
+    },
+    decompress(data, readMaxBytes) {
+      return new Promise((resolve, reject) => {
+        decompress(
+          data,
+          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
+          (error, result) => {
+            if (error !== null) {
+              reject(compressionDecompressError(name, error, readMaxBytes));
+              return;
+            }
+            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
+            // byte through; the limit itself is checked here.
+            if (result.byteLength > readMaxBytes) {
+              reject(compressionTooLarge(readMaxBytes));
+              return;
+            }
+            resolve(compressionView(result));
+          },
+        );
+      });
+    },
+  };
+}
+
+/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
+function compressionMaxOutputLength(readMaxBytes: number): number {
+  if (!(readMaxBytes >= 1)) {
+    return 1;
+  }
+  return Math.min(Math.floor(readMaxBytes), kMaxLength);
+}
+
+/**
+ * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
+ * around as Uint8Array, and Buffer's differing methods (slice, toString)
+ * should not leak out.
+ */
+function compressionView(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function compressionTooLarge(readMaxBytes: number): ConnectError {
+  return new ConnectError(
+    `message larger than configured max ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+function compressionDecompressError(
+  name: string,
+  error: Error,
+  readMaxBytes: number,
+): ConnectError {
+  if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+    return compressionTooLarge(readMaxBytes);
+  }
+  return new ConnectError(
+    `invalid ${name} data: ${error.message}`,
+    Code.InvalidArgument,
+    {
+      cause: error,
+    },
+  );
+}
+
+/** @public */
+export const compressionGzip: Compression = compressionFromZlib(
+  "gzip",
+  (data, callback) => zlib.gzip(data, callback),
+  (data, options, callback) => zlib.gunzip(data, options, callback),
+);
+
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate: Compression = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+
+/** @public */
+export const compressionBrotli: Compression = compressionFromZlib(
+  "br",
+  // zlib's default quality is 11, which is tuned for static assets and is
+  // some 50 times slower than gzip; 5 is about as fast as gzip and still
+  // compresses better.
+  (data, callback) =>
+    zlib.brotliCompress(
+      data,
+      {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+        },
+      },
+      callback,
+    ),
+  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
+);
+
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export const compressionZstd: Compression | undefined =
+  typeof zlib.zstdCompress === "function"
+    ? compressionFromZlib(
+        "zstd",
+        (data, callback) => zlib.zstdCompress(data, callback),
+        (data, options, callback) =>
+          zlib.zstdDecompress(data, options, callback),
+      )
+    : undefined;
+
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export function compressionDefaults(): Compression[] {
+  const list = [compressionGzip, compressionBrotli];
+  if (compressionZstd !== undefined) {
+    list.push(compressionZstd);
+  }
+  return list;
+}
+
+/**
+ * Picks the first entry of an Accept-Encoding / grpc-accept-encoding style
+ * header value that is in `available`; undefined if none. The peer's order
+ * wins over q-values, which are ignored except that `q=0` (an explicit
+ * refusal) excludes the entry. "identity" is skipped: no compression is what
+ * undefined already means.
+ * @public
+ */
+export function compressionNegotiate(
+  available: readonly Compression[],
+  acceptHeader: string | null,
+): Compression | undefined {
+  if (acceptHeader === null) {
+    return undefined;
+  }
+  for (const entry of acceptHeader.split(",")) {
+    const [token = "", ...params] = entry.split(";");
+    const name = token.trim().toLowerCase();
+    if (name === "" || name === "identity") {
+      continue;
+    }
+    const refused = params.some((param) => {
+      const [key = "", value = ""] = param.split("=");
+      return (
+        key.trim().toLowerCase() === "q" &&
+        value.trim() !== "" &&
+        Number(value.trim()) === 0
+      );
+    });
+    if (refused) {
+      continue;
+    }
+    const found = available.find((c) => c.name.toLowerCase() === name);
+    if (found !== undefined) {
+      return found;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Finds by name, case-insensitive. "identity", empty or null returns null,
+ * meaning "no compression"; an unknown name returns undefined.
+ * @public
+ */
+export function compressionFind(
+  available: readonly Compression[],
+  name: string | null,
+): Compression | null | undefined {
+  const wanted = (name ?? "").trim().toLowerCase();
+  if (wanted === "" || wanted === "identity") {
+    return null;
+  }
+  return available.find((c) => c.name.toLowerCase() === wanted);
+}
+
+/**
+ * The Accept-Encoding value to advertise: names joined by ", ".
+ * @public
+ */
+export function compressionAcceptHeader(
+  available: readonly Compression[],
+): string {
+  return available.map((c) => c.name).join(", ");
+}

@@ -1,0 +1,116 @@
+import type { IncomingMessage, ServerResponse as NodeHttpResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ServerRequest, ServiceHandler } from "./handler.ts";
+import { fetchHandler, type FetchServiceHandler } from "./handler-fetch.ts";
+import { routerNotFound } from "./router.ts";
+
+/**
+ * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
+ * TLS, `allowHTTP1` included), usable as Express / Connect middleware: when no
+ * service matches the path it calls `next()` if given, else answers 404.
+ * @public
+ */
+export type NodeHandler = (
+  request: IncomingMessage | Http2ServerRequest,
+  response: NodeHttpResponse | Http2ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
+/** @public */
+export interface NodeServiceHandler extends FetchServiceHandler {
+  readonly node: NodeHandler;
+}
+
+/**
+ * Serves one or more services (from any generated files) on a Node server:
+ * `http2.createServer(nodeHandler(eliza, other))`.
+ * @public
+ */
+export function nodeHandler(...handlers: readonly ServiceHandler[]): NodeHandler {
+  return (request, response, next) => {
+    nodeServe(handlers, request, response, next).catch((error: unknown) => {
+      // Only a failure to write the response gets here; the connection is
+      // torn down rather than crashing the process.
+      response.destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+
+async function nodeServe(
+  handlers: readonly ServiceHandler[],
+  request: IncomingMessage | Http2ServerRequest,
+  response: NodeHttpResponse | Http2ServerResponse,
+  next: ((error?: unknown) => void) | undefined,
+): Promise<void> {
+  const target = request.url ?? "/";
+  const queryStart = target.indexOf("?");
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const controller = new AbortController();
+  response.once("close", () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  const header = nodeRequestHeaders(request.rawHeaders);
+  const scheme = "encrypted" in request.socket && request.socket.encrypted ? "https" : "http";
+  const serverRequest: ServerRequest = {
+    method: request.method ?? "GET",
+    path,
+    search: queryStart < 0 ? "" : target.slice(queryStart),
+    url: `${scheme}://${header.get("host") ?? "localhost"}${target}`,
+    header,
+    body: request,
+    signal: controller.signal,
+  };
+  let result = undefined;
+  for (const handler of handlers) {
+    result = await handler.handle(serverRequest);
+    if (result !== undefined) break;
+  }
+  if (result === undefined) {
+    if (next !== undefined) {
+      next();
+      return;
+    }
+    result = routerNotFound(path);
+  }
+  if (controller.signal.aborted) {
+    return;
+  }
+  const outgoing: Record<string, string | string[]> = {};
+  result.header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
+  });
+  // Both response classes have these two methods; TypeScript cannot call through their union.
+  const res = response as NodeHttpResponse;
+  res.writeHead(result.status, outgoing);
+  if (result.body === undefined) {
+    res.end();
+  } else {
+    res.end(result.body);
+  }
+}
+
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host")) header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
+  }
+  return header;
+}
+
+/** Adds `node` and `fetch` entry points to a service handler. */
+export function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+    node: nodeHandler(handler),
+  };
+}

@@ -1,0 +1,86 @@
+import type { Message, MessageInitShape, DescMessage } from "@bufbuild/protobuf";
+import type { Compression } from "./compression.ts";
+import type { JsonOptions } from "./codec.ts";
+import type { Interceptor } from "./interceptors.ts";
+import type { MethodInfo } from "./method.ts";
+
+/**
+ * An HTTP request as the protocol code sees it, whatever server delivered it
+ * (node:http, node:http2, or a fetch `Request`).
+ */
+export interface ServerRequest {
+  readonly method: string;
+  /** Path without the query: `/pkg.Service/Method`. */
+  readonly path: string;
+  /** The query string with its leading `?`, or "". */
+  readonly search: string;
+  readonly url: string;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+export interface ServerResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body?: Uint8Array;
+}
+
+/**
+ * What an implementation gets besides the request message.
+ * @public
+ */
+export interface HandlerContext {
+  readonly method: MethodInfo;
+  readonly protocol: "connect";
+  readonly requestHeaders: Headers;
+  /** Set these to send response headers. */
+  readonly responseHeaders: Headers;
+  /** Set these to send response trailers. */
+  readonly responseTrailers: Headers;
+  /** Aborted when the client cancels, disconnects, or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** Milliseconds left before the client's deadline, or undefined when it set none. */
+  timeoutMs(): number | undefined;
+}
+
+/** @public */
+export interface HandlerOptions {
+  /** Run around every call, first in the list outermost. */
+  readonly interceptors?: readonly Interceptor[];
+  /** Largest request message accepted, after decompression. Default 4 MiB. */
+  readonly readMaxBytes?: number;
+  /** Response compressions offered, in order of preference. Default gzip, br, zstd. */
+  readonly compressions?: readonly Compression[];
+  /** Responses smaller than this are sent uncompressed. Default 1024. */
+  readonly compressMinBytes?: number;
+  readonly jsonOptions?: JsonOptions;
+  /** Reject Connect requests without `Connect-Protocol-Version: 1`. Default false. */
+  readonly requireConnectProtocolHeader?: boolean;
+}
+
+/** An implementation function of any unary method, as the router calls it. */
+export type UnaryImplementation = (
+  request: Message,
+  context: HandlerContext,
+) => Promise<MessageInitShape<DescMessage>> | MessageInitShape<DescMessage>;
+
+/** One method of a service with its implementation; built by generated code. */
+export interface MethodHandler {
+  readonly method: MethodInfo;
+  readonly unary: UnaryImplementation;
+}
+
+/**
+ * A service ready to be served: `node` for node:http / node:https /
+ * node:http2 / Express, `fetch` for Deno, Bun, Workers and Hono. Handlers of
+ * different generated files combine with `nodeHandler(a, b)` / `fetchHandler(a, b)`.
+ * @public
+ */
+export interface ServiceHandler {
+  /** The service's path prefix, `/pkg.Service/`, for routing. */
+  readonly path: string;
+  /** Serves a request for this service; undefined when the path is not ours. */
+  handle(request: ServerRequest): Promise<ServerResponse | undefined>;
+}

@@ -1,0 +1,60 @@
+import { bodyDefaultReadMaxBytes } from "./body.ts";
+import { Code } from "./code.ts";
+import { codecBinary, codecJson } from "./codec.ts";
+import type { Compression } from "./compression.ts";
+import { ConnectError } from "./errors.ts";
+import type {
+  HandlerOptions,
+  MethodHandler,
+  ServerResponse,
+  ServiceHandler,
+} from "./handler.ts";
+import { connectErrorResponse, connectHandleUnary, type ServerConfig } from "./server-connect.ts";
+
+/**
+ * Builds the handler of one service from its methods. `defaultCompressions`
+ * comes from the generated file, so a web build never references node:zlib.
+ */
+export function createServiceHandler(
+  servicePath: string,
+  methods: readonly MethodHandler[],
+  options: HandlerOptions,
+  defaultCompressions: readonly Compression[],
+): ServiceHandler {
+  const config: ServerConfig = {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressions: options.compressions ?? defaultCompressions,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: codecJson(options.jsonOptions),
+    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+  };
+  const byPath = new Map<string, MethodHandler>();
+  for (const handler of methods) {
+    byPath.set(handler.method.path, handler);
+  }
+  return {
+    path: servicePath,
+    async handle(request) {
+      if (!request.path.startsWith(servicePath)) {
+        return undefined;
+      }
+      const handler = byPath.get(request.path);
+      if (handler === undefined) {
+        return routerNotFound(request.path);
+      }
+      return connectHandleUnary(handler, request, config);
+    },
+  };
+}
+
+/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+export function routerNotFound(path: string): ServerResponse {
+  const response = connectErrorResponse(
+    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
+    new Headers(),
+    new Headers(),
+  );
+  return { ...response, status: 404 };
+}

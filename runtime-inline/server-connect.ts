@@ -1,0 +1,273 @@
+import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { bodyTooLarge, readBody } from "./body.ts";
+import { Code } from "./code.ts";
+import type { Codec } from "./codec.ts";
+import {
+  compressionFind,
+  compressionNegotiate,
+  type Compression,
+} from "./compression.ts";
+import { ConnectError } from "./errors.ts";
+import type {
+  HandlerContext,
+  MethodHandler,
+  ServerRequest,
+  ServerResponse,
+} from "./handler.ts";
+import {
+  applyInterceptors,
+  type Interceptor,
+  type UnaryNext,
+} from "./interceptors.ts";
+import {
+  connectCodeToHttpStatus,
+  connectContentTypeJson,
+  connectContentTypeProto,
+  connectErrorToJson,
+  connectHeaderProtocolVersion,
+  connectHeaderTimeout,
+  connectParseGetQuery,
+  connectParseTimeout,
+  connectParseUnaryContentType,
+  connectTrailersToHeaders,
+} from "./protocol-connect.ts";
+
+/** HandlerOptions with every default filled in, resolved once per service. */
+export interface ServerConfig {
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly compressions: readonly Compression[];
+  readonly compressMinBytes: number;
+  readonly binaryCodec: Codec;
+  readonly jsonCodec: Codec;
+  readonly requireConnectProtocolHeader: boolean;
+}
+
+const serverTextEncoder = new TextEncoder();
+
+/** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
+export async function connectHandleUnary(
+  handler: MethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  const method = handler.method;
+  const isGet = request.method === "GET";
+  if (request.method !== "POST" && !(isGet && method.noSideEffects)) {
+    return {
+      status: 405,
+      header: new Headers({ allow: method.noSideEffects ? "GET, POST" : "POST" }),
+    };
+  }
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  let binary = true;
+  try {
+    let encoding: string | null;
+    let body: Uint8Array | undefined;
+    if (isGet) {
+      const params = new URLSearchParams(request.search);
+      const getEncoding = params.get("encoding");
+      if (getEncoding !== "proto" && getEncoding !== "json") {
+        return { status: 415, header: new Headers() };
+      }
+      const query = connectParseGetQuery(params);
+      if (query instanceof ConnectError) {
+        throw query;
+      }
+      binary = query.binary;
+      encoding = query.compression ?? null;
+      body = query.message;
+    } else {
+      const contentType = connectParseUnaryContentType(
+        request.header.get("content-type"),
+      );
+      if (contentType === undefined) {
+        return {
+          status: 415,
+          header: new Headers({
+            "accept-post": `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          }),
+        };
+      }
+      binary = contentType.binary;
+      encoding = request.header.get("content-encoding");
+      connectCheckProtocolVersion(request.header, config);
+    }
+    const timeoutMs = connectParseTimeout(request.header.get(connectHeaderTimeout));
+    if (timeoutMs instanceof ConnectError) {
+      throw timeoutMs;
+    }
+    const compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      throw new ConnectError(
+        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
+        Code.Unimplemented,
+      );
+    }
+    if (body === undefined) {
+      const declaredLength = Number(request.header.get("content-length") ?? 0);
+      if (compression === null && declaredLength > config.readMaxBytes) {
+        throw bodyTooLarge(config.readMaxBytes);
+      }
+      body = await readBody(request.body, config.readMaxBytes);
+    }
+    // An empty body is never compressed, whatever the header says (Connect spec).
+    if (compression !== null && body.byteLength > 0) {
+      body = await compression.decompress(body, config.readMaxBytes);
+    } else if (body.byteLength > config.readMaxBytes) {
+      throw bodyTooLarge(config.readMaxBytes);
+    }
+    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    const input = codec.decode(method.input, body);
+
+    const output = await connectRunWithDeadline(
+      handler,
+      request,
+      config,
+      input,
+      timeoutMs,
+      responseHeaders,
+      responseTrailers,
+    );
+    let responseBody = codec.encode(method.output, output.message);
+    const header = new Headers(output.header);
+    header.set("content-type", binary ? connectContentTypeProto : connectContentTypeJson);
+    if (responseBody.byteLength >= config.compressMinBytes) {
+      const responseCompression = compressionNegotiate(
+        config.compressions,
+        request.header.get("accept-encoding"),
+      );
+      if (responseCompression !== undefined) {
+        responseBody = await responseCompression.compress(responseBody);
+        header.set("content-encoding", responseCompression.name);
+      }
+    }
+    connectTrailersToHeaders(output.trailer, header);
+    return { status: 200, header, body: responseBody };
+  } catch (e) {
+    return connectErrorResponse(
+      ConnectError.from(e),
+      responseHeaders,
+      responseTrailers,
+    );
+  }
+}
+
+function connectCheckProtocolVersion(header: Headers, config: ServerConfig): void {
+  const version = header.get(connectHeaderProtocolVersion);
+  if (version === null) {
+    if (config.requireConnectProtocolHeader) {
+      throw new ConnectError(
+        `missing required header: set ${connectHeaderProtocolVersion} to "1"`,
+        Code.InvalidArgument,
+      );
+    }
+  } else if (version !== "1") {
+    throw new ConnectError(
+      `${connectHeaderProtocolVersion} must be "1": got "${version}"`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
+/**
+ * Runs the interceptors and the implementation with a signal that aborts on
+ * client cancellation or at the deadline; the deadline answers the call at
+ * once even if the implementation ignores its signal.
+ */
+async function connectRunWithDeadline(
+  handler: MethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  input: Message,
+  timeoutMs: number | undefined,
+  responseHeaders: Headers,
+  responseTrailers: Headers,
+) {
+  const method = handler.method;
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const onClientAbort = () =>
+    controller.abort(new ConnectError("the client canceled the call", Code.Canceled));
+  if (request.signal.aborted) {
+    onClientAbort();
+  } else {
+    request.signal.addEventListener("abort", onClientAbort);
+  }
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            controller.abort(
+              new ConnectError("the call exceeded its deadline", Code.DeadlineExceeded),
+            ),
+          timeoutMs,
+        );
+  const context: HandlerContext = {
+    method,
+    protocol: "connect",
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal,
+    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+  };
+  const next: UnaryNext = async (req) => {
+    const result = await handler.unary(req.message, context);
+    const message = isMessage(result, method.output)
+      ? result
+      : create(method.output, result);
+    return {
+      stream: false,
+      method,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      message,
+    };
+  };
+  try {
+    const call = applyInterceptors(next, config.interceptors)({
+      stream: false,
+      method,
+      url: request.url,
+      header: request.header,
+      signal,
+      message: input,
+    });
+    return await Promise.race([call, connectAbortedPromise(signal)]);
+  } finally {
+    clearTimeout(timer);
+    request.signal.removeEventListener("abort", onClientAbort);
+  }
+}
+
+function connectAbortedPromise(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+    if (signal.aborted) {
+      fail();
+    } else {
+      signal.addEventListener("abort", fail, { once: true });
+    }
+  });
+}
+
+/** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
+export function connectErrorResponse(
+  error: ConnectError,
+  responseHeaders: Headers,
+  responseTrailers: Headers,
+): ServerResponse {
+  const header = new Headers(responseHeaders);
+  error.metadata.forEach((value, key) => header.append(key, value));
+  header.set("content-type", connectContentTypeJson);
+  connectTrailersToHeaders(responseTrailers, header);
+  return {
+    status: connectCodeToHttpStatus(error.code),
+    header,
+    body: serverTextEncoder.encode(connectErrorToJson(error)),
+  };
+}
