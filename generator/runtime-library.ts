@@ -232,7 +232,9 @@ function resolveIdentifier(
   const symbol = shorthand
     ? id.getProject().getTypeChecker().getShorthandAssignmentValueSymbol(parent)
     : id.getSymbol();
-  if (symbol === undefined) {
+  // Unresolved names are globals (lib files are not loaded); type positions
+  // get the checker's "unknown" symbol, which has no declarations.
+  if (symbol === undefined || symbol.getDeclarations().length === 0) {
     return isNamePosition(id) ? undefined : { kind: "global", name: id.getText() };
   }
   for (const node of symbol.getDeclarations()) {

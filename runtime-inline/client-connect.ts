@@ -25,7 +25,6 @@ import {
   connectContentTypeJson,
   connectContentTypeProto,
   connectErrorFromJson,
-  connectGetQuery,
   connectHeaderProtocolVersion,
   connectHeaderTimeout,
   connectParseUnaryContentType,
@@ -92,15 +91,32 @@ export type UnaryCaller = (
   options: CallOptions | undefined,
 ) => Promise<UnaryResponse>;
 
+/**
+ * What a generated file plugs into the shared client code, so that it
+ * carries only what it uses (see ServerFeatures).
+ */
+export interface ClientFeatures {
+  readonly compressions: readonly Compression[];
+  readonly getQuery?: ConnectGetQueryEncoder;
+}
+
+/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
+export type ConnectGetQueryEncoder = (
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+) => string;
+
 /** The unary caller of the Connect protocol. */
 export function createConnectUnaryCaller(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
-  defaultCompressions: readonly Compression[],
+  features: ClientFeatures,
 ): UnaryCaller {
   const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
-  const compressions = options.compressions ?? defaultCompressions;
+  const compressions = options.compressions ?? features.compressions;
+  const getQuery = features.getQuery;
   const acceptEncoding = compressionAcceptHeader(compressions);
   const codec: Codec = options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
   const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
@@ -129,7 +145,7 @@ export function createConnectUnaryCaller(
       if (acceptEncoding !== "") {
         httpHeader.set("accept-encoding", acceptEncoding);
       }
-      const get = options.useHttpGet === true && method.noSideEffects;
+      const get = getQuery !== undefined && options.useHttpGet === true && method.noSideEffects;
       if (!get) {
         httpHeader.set("content-type", codec.binary ? connectContentTypeProto : connectContentTypeJson);
         httpHeader.set(connectHeaderProtocolVersion, "1");
@@ -138,7 +154,7 @@ export function createConnectUnaryCaller(
         }
       }
       const response = await clientSend(httpClient, {
-        url: get ? request.url + connectGetQuery(body, codec.binary, compressed?.name) : request.url,
+        url: get ? request.url + getQuery(body, codec.binary, compressed?.name) : request.url,
         method: get ? "GET" : "POST",
         header: httpHeader,
         body: get ? undefined : body,

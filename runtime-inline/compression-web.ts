@@ -38,23 +38,18 @@ export const webCompressionGzip: Compression = {
     const stream = webCompressionSource(data).pipeThrough(
       new DecompressionStream("gzip"),
     );
-    let result: Uint8Array | undefined;
     try {
-      result = await webCompressionReadAll(stream.getReader(), readMaxBytes);
+      return await webCompressionReadAll(stream.getReader(), readMaxBytes);
     } catch (error) {
+      if (error instanceof ConnectError) {
+        throw error;
+      }
       throw new ConnectError(
         `invalid gzip data: ${webCompressionErrorMessage(error)}`,
         Code.InvalidArgument,
         { cause: error },
       );
     }
-    if (result === undefined) {
-      throw new ConnectError(
-        `message larger than configured max ${readMaxBytes} bytes`,
-        Code.ResourceExhausted,
-      );
-    }
-    return result;
   },
 };
 
@@ -101,14 +96,14 @@ function webCompressionSource(
 }
 
 /**
- * Reads to the end and joins the chunks. Returns undefined, after cancelling
- * the stream so that no more is decompressed, as soon as the total exceeds
- * `maxBytes`. Rejects with the stream's error.
+ * Reads to the end and joins the chunks. As soon as the total exceeds
+ * `maxBytes` it cancels the stream, so that no more is decompressed, and
+ * rejects with ResourceExhausted; otherwise rejects with the stream's error.
  */
 async function webCompressionReadAll(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   maxBytes: number,
-): Promise<Uint8Array | undefined> {
+): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   for (;;) {
@@ -121,7 +116,10 @@ async function webCompressionReadAll(
       // The stream's own failure, if any, no longer matters: the limit is
       // the reason the read stops.
       await reader.cancel().catch(() => {});
-      return undefined;
+      throw new ConnectError(
+        `message larger than configured max ${maxBytes} bytes`,
+        Code.ResourceExhausted,
+      );
     }
     chunks.push(result.value);
   }

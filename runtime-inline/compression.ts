@@ -50,9 +50,7 @@ function compressionFromZlib(
               new ConnectError(
                 `${name} compression failed: ${error.message}`,
                 Code.Internal,
-                {
-                  cause: error,
-                },
+                { cause: error },
               ),
             );
             return;
@@ -120,9 +118,7 @@ function compressionDecompressError(
   return new ConnectError(
     `invalid ${name} data: ${error.message}`,
     Code.InvalidArgument,
-    {
-      cause: error,
-    },
+    { cause: error },
   );
 }
 

@@ -9,26 +9,39 @@ import type {
   ServerResponse,
   ServiceHandler,
 } from "./handler.ts";
-import { connectErrorResponse, connectHandleUnary, type ServerConfig } from "./server-connect.ts";
+import {
+  connectErrorResponse,
+  connectHandleUnary,
+  type ConnectGetQueryParser,
+  type ServerConfig,
+} from "./server-connect.ts";
 
 /**
- * Builds the handler of one service from its methods. `defaultCompressions`
- * comes from the generated file, so a web build never references node:zlib.
+ * What a generated file plugs into the shared server code, so that it
+ * carries only what it uses: a web build never references node:zlib, and a
+ * service without NO_SIDE_EFFECTS methods has no GET code.
  */
+export interface ServerFeatures {
+  readonly compressions: readonly Compression[];
+  readonly parseGetQuery?: ConnectGetQueryParser;
+}
+
+/** Builds the handler of one service from its methods. */
 export function createServiceHandler(
   servicePath: string,
   methods: readonly MethodHandler[],
   options: HandlerOptions,
-  defaultCompressions: readonly Compression[],
+  features: ServerFeatures,
 ): ServiceHandler {
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
-    compressions: options.compressions ?? defaultCompressions,
+    compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
     jsonCodec: codecJson(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    parseGetQuery: features.parseGetQuery,
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {

@@ -26,7 +26,6 @@ import {
   connectErrorToJson,
   connectHeaderProtocolVersion,
   connectHeaderTimeout,
-  connectParseGetQuery,
   connectParseTimeout,
   connectParseUnaryContentType,
   connectTrailersToHeaders,
@@ -41,7 +40,14 @@ export interface ServerConfig {
   readonly binaryCodec: Codec;
   readonly jsonCodec: Codec;
   readonly requireConnectProtocolHeader: boolean;
+  /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
+  readonly parseGetQuery: ConnectGetQueryParser | undefined;
 }
+
+/** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
+export type ConnectGetQueryParser = (
+  query: URLSearchParams,
+) => { message: Uint8Array; binary: boolean; compression: string | undefined } | ConnectError;
 
 const serverTextEncoder = new TextEncoder();
 
@@ -53,7 +59,8 @@ export async function connectHandleUnary(
 ): Promise<ServerResponse> {
   const method = handler.method;
   const isGet = request.method === "GET";
-  if (request.method !== "POST" && !(isGet && method.noSideEffects)) {
+  const parseGetQuery = config.parseGetQuery;
+  if (request.method !== "POST" && !(isGet && method.noSideEffects && parseGetQuery !== undefined)) {
     return {
       status: 405,
       header: new Headers({ allow: method.noSideEffects ? "GET, POST" : "POST" }),
@@ -65,13 +72,13 @@ export async function connectHandleUnary(
   try {
     let encoding: string | null;
     let body: Uint8Array | undefined;
-    if (isGet) {
+    if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
       if (getEncoding !== "proto" && getEncoding !== "json") {
         return { status: 415, header: new Headers() };
       }
-      const query = connectParseGetQuery(params);
+      const query = parseGetQuery(params);
       if (query instanceof ConnectError) {
         throw query;
       }

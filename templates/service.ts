@@ -49,6 +49,16 @@ function docComment(method: DescMethod, indent = ""): string {
   return `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join("\n")}\n${indent} */\n`;
 }
 
+function isNoSideEffects(method: DescMethod): boolean {
+  return method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
+}
+
+function compressionDefaults(options: Options): Code {
+  return options.platform === "web"
+    ? code`${rt("webCompressionDefaults")}()`
+    : code`${rt("compressionDefaults")}()`;
+}
+
 function definition(service: DescService, options: Options): Code {
   const names = serviceNames(service);
   const methods = service.methods.map(
@@ -59,7 +69,7 @@ function definition(service: DescService, options: Options): Code {
       kind: ${JSON.stringify(m.methodKind)},
       input: ${schema(m.input)},
       output: ${schema(m.output)},
-      noSideEffects: ${String(m.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS)},
+      noSideEffects: ${String(isNoSideEffects(m))},
     },`,
   );
   return code`/**
@@ -89,7 +99,8 @@ function client(service: DescService, methods: DescMethod[], options: Options): 
   const httpClient = web
     ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
     : code`${rt("nodeClientHttpClient")}(options)`;
-  const compressions = web ? code`${rt("webCompressionDefaults")}()` : code`${rt("compressionDefaults")}()`;
+  const get = service.methods.some(isNoSideEffects) ? code`, getQuery: ${rt("connectGetQuery")}` : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
   return code`/**
  * A typed client of ${service.typeName}. Each method resolves to the response
  * message; its \`raw\` form resolves to the message with headers and trailers.
@@ -106,7 +117,7 @@ export function ${local(names.createClient)}(
   baseUrl: string,
   options: ${optionsType} = {},
 ): ${local(names.client)} {
-  const call = ${rt("createConnectUnaryCaller")}(baseUrl, options, ${httpClient}, ${compressions});
+  const call = ${rt("createConnectUnaryCaller")}(baseUrl, options, ${httpClient}, ${features});
   const methods = ${local(names.definition)}.methods;
   return {
 ${joinCode(entries, "\n")}
@@ -133,7 +144,8 @@ function server(service: DescService, methods: DescMethod[], options: Options): 
   const web = options.platform === "web";
   const handlerType = web ? rt("FetchServiceHandler") : rt("NodeServiceHandler");
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
-  const compressions = web ? code`${rt("webCompressionDefaults")}()` : code`${rt("compressionDefaults")}()`;
+  const get = service.methods.some(isNoSideEffects) ? code`, parseGetQuery: ${rt("connectParseGetQuery")}` : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).
@@ -159,7 +171,7 @@ export function ${local(names.createHandler)}(
 ${joinCode(entries, "\n")}
       ],
       options,
-      ${compressions},
+      ${features},
     ),
   );
 }`;

@@ -1,0 +1,81 @@
+// The demo: serves ElizaService with the generated server on node:http and
+// node:http2 at once, then calls it with the generated client over every
+// transport, codec and compression, and shows errors, deadlines and GET.
+// Run it with `npm run demo` (which generates examples/gen first).
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import {
+  Code,
+  ConnectError,
+  createElizaServiceClient,
+  createElizaServiceHandler,
+  type Interceptor,
+} from "./gen/eliza/v1/eliza.ElizaService.ts";
+
+const logCalls: Interceptor = (next) => async (request) => {
+  const response = await next(request);
+  console.log(`  server: ${request.method.name} answered`);
+  return response;
+};
+
+const handler = createElizaServiceHandler(
+  {
+    async say(request, context) {
+      if (request.sentence === "") {
+        throw new ConnectError("say something", Code.InvalidArgument);
+      }
+      if (request.sentence === "take your time") {
+        // Waits until the client's deadline aborts the signal.
+        await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
+      }
+      context.responseHeaders.set("eliza-mood", "curious");
+      context.responseTrailers.set("eliza-sentences", "1");
+      return { sentence: `You said "${request.sentence}". How does that make you feel?` };
+    },
+  },
+  { interceptors: [logCalls] },
+);
+
+const h1 = http.createServer(handler.node);
+const h2 = http2.createServer(handler.node);
+await Promise.all([
+  new Promise<void>((resolve) => h1.listen(0, "127.0.0.1", resolve)),
+  new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve)),
+]);
+const h1Url = `http://127.0.0.1:${(h1.address() as AddressInfo).port}`;
+const h2Url = `http://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+console.log(`ElizaService on ${h1Url} (HTTP/1.1) and ${h2Url} (h2c), path ${handler.path}\n`);
+
+const calls = [
+  { label: "HTTP/1.1 fetch, binary", url: h1Url, options: {} },
+  { label: "HTTP/1.1 fetch, JSON, gzip", url: h1Url, options: { binary: false, sendCompression: "gzip", compressMinBytes: 0 } },
+  { label: "HTTP/1.1 fetch, GET", url: h1Url, options: { useHttpGet: true } },
+  { label: "h2c, binary, zstd", url: h2Url, options: { transport: "http2", sendCompression: "zstd", compressMinBytes: 0 } },
+  { label: "h2c, JSON, br", url: h2Url, options: { transport: "http2", binary: false, sendCompression: "br", compressMinBytes: 0 } },
+] as const;
+
+for (const { label, url, options } of calls) {
+  const client = createElizaServiceClient(url, options);
+  const { message, header, trailer } = await client.say.raw({ sentence: "I feel fine" });
+  console.log(`${label}:\n  ${message.sentence}`);
+  console.log(`  header eliza-mood=${header.get("eliza-mood")}, trailer eliza-sentences=${trailer.get("eliza-sentences")}`);
+}
+
+const client = createElizaServiceClient(h2Url, { transport: "http2" });
+try {
+  await client.say({ sentence: "" });
+} catch (e) {
+  const error = ConnectError.from(e);
+  console.log(`\nAn error: code ${error.code} (${error.rawMessage})`);
+}
+try {
+  await client.say({ sentence: "take your time" }, { timeoutMs: 200 });
+} catch (e) {
+  const error = ConnectError.from(e);
+  console.log(`A deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`);
+}
+console.log("\nStreaming RPCs (Introduce, Pontificate, Converse) arrive with streaming support.");
+
+h1.close();
+h2.close();

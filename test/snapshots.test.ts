@@ -1,0 +1,191 @@
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import ts from "typescript";
+import { afterAll, describe, expect, it } from "vitest";
+import { bufGenerate, repoRoot } from "./support/generate.ts";
+
+/**
+ * Every fixture, generated under each meaningful option set, must match the
+ * files under snapshots/ (run with UPDATE_SNAPSHOTS=1 to rewrite them) and
+ * typecheck under the strict flags generated code promises.
+ */
+const optionSets: Record<string, string> = {
+  default: "",
+  "js-dts": "target=js+dts",
+  "server-only": "client=false",
+  "client-web": "server=false,platform=web",
+  "naming-proto": "naming=proto,import_extension=js",
+};
+
+const strictOptions: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2023,
+  lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  strict: true,
+  noUncheckedIndexedAccess: true,
+  exactOptionalPropertyTypes: true,
+  verbatimModuleSyntax: true,
+  isolatedModules: true,
+  erasableSyntaxOnly: true,
+  noEmit: true,
+  skipLibCheck: true,
+  types: ["node"],
+  typeRoots: [join(repoRoot, "node_modules/@types")],
+};
+
+const work = mkdtempSync(join(tmpdir(), "cs-snap-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+// The generated files need @bufbuild/protobuf: resolve it from the repo.
+function generateInto(name: string, options: string): string {
+  const out = join(work, name);
+  mkdirSync(out, { recursive: true });
+  bufGenerate(out, options);
+  writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
+  execFileSync("ln", ["-s", join(repoRoot, "node_modules"), join(out, "node_modules")]);
+  return out;
+}
+
+function typecheck(dir: string, files: string[], options: ts.CompilerOptions): string[] {
+  const program = ts.createProgram(
+    files.map((f) => join(dir, f)),
+    options,
+  );
+  return ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => ts.formatDiagnostic(d, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => dir, getNewLine: () => "\n" }));
+}
+
+describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
+  const dir = generateInto(name, options);
+  const ours = listFiles(dir).filter(
+    (f) => !f.includes("_pb.") && !f.startsWith("node_modules") && f !== "package.json",
+  );
+
+  it("generates one file per service", () => {
+    expect(ours.filter((f) => !f.endsWith(".d.ts")).length).toBe(9);
+  });
+
+  it("matches the snapshots", () => {
+    const snapDir = join(repoRoot, "snapshots", name);
+    if (process.env["UPDATE_SNAPSHOTS"] === "1") {
+      rmSync(snapDir, { recursive: true, force: true });
+      for (const f of ours) {
+        mkdirSync(dirname(join(snapDir, f)), { recursive: true });
+        writeFileSync(join(snapDir, f), readFileSync(join(dir, f)));
+      }
+    }
+    expect(existsSync(snapDir), `no snapshots for ${name}: run UPDATE_SNAPSHOTS=1`).toBe(true);
+    expect(ours).toEqual(listFiles(snapDir));
+    for (const f of ours) {
+      expect(readFileSync(join(dir, f), "utf8"), f).toBe(readFileSync(join(snapDir, f), "utf8"));
+    }
+  });
+
+  it("typechecks with the strict flags", () => {
+    const files = listFiles(dir).filter(
+      (f) => !f.startsWith("node_modules") && (f.endsWith(".d.ts") || (f.endsWith(".ts") && options.includes("target=js") === false)),
+    );
+    // Extensionless imports (protoc-gen-es's default) are for bundlers.
+    const resolution: ts.CompilerOptions = options.includes("import_extension")
+      ? {}
+      : { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler };
+    expect(typecheck(dir, files, { ...strictOptions, ...resolution })).toEqual([]);
+  });
+});
+
+describe("generation", () => {
+  it("is byte-for-byte deterministic", () => {
+    const a = generateInto("det-a", "");
+    const b = generateInto("det-b", "");
+    const files = listFiles(a).filter((f) => !f.startsWith("node_modules"));
+    expect(files).toEqual(listFiles(b).filter((f) => !f.startsWith("node_modules")));
+    for (const f of files) {
+      expect(readFileSync(join(a, f), "utf8")).toBe(readFileSync(join(b, f), "utf8"));
+    }
+  });
+
+  it("copies only what a unary-only, client-only file uses", () => {
+    const file = readFileSync(
+      join(repoRoot, "snapshots/client-web/unary/v1/unary.GreetService.ts"),
+      "utf8",
+    );
+    const declared = (name: string) =>
+      new RegExp(`\\b(function|const|class|interface|type) ${name}\\b`).test(file);
+    for (const serverOrGet of [
+      "createServiceHandler",
+      "connectHandleUnary",
+      "fetchHandler",
+      "nodeHandler",
+      "HandlerContext",
+      "connectGetQuery",
+      "connectParseGetQuery",
+    ]) {
+      expect(declared(serverOrGet), serverOrGet).toBe(false);
+    }
+    expect(file).not.toContain('from "node:');
+    expect(declared("createConnectUnaryCaller")).toBe(true);
+    expect(file).toContain("export function createGreetServiceClient(");
+  });
+
+  it("keeps GET code where a NO_SIDE_EFFECTS method needs it", () => {
+    const file = readFileSync(join(repoRoot, "snapshots/default/eliza/v1/eliza.ElizaService.ts"), "utf8");
+    expect(file).toContain("function connectGetQuery(");
+    expect(file).toContain("function connectParseGetQuery(");
+  });
+
+  it("aliases imported messages whose names clash with the runtime", () => {
+    const file = readFileSync(
+      join(repoRoot, "snapshots/default/collisions/v1/collisions.CollisionService.ts"),
+      "utf8",
+    );
+    expect(file).toMatch(/Headers as Headers\$1/);
+    expect(file).toMatch(/ConnectError as ConnectError\$1/);
+    expect(file).toContain("export class ConnectError extends Error");
+  });
+
+  it("runs under Node's type stripping without a build step", () => {
+    // test/gen is generated by the global setup with import_extension=ts.
+    const dir = join(repoRoot, "test/gen");
+    const script = join(dir, "type-stripping-check.ts");
+    writeFileSync(
+      script,
+      `import { createGreetServiceClient, createGreetServiceHandler, Code } from "./unary/v1/unary.GreetService.ts";
+const handler = createGreetServiceHandler({
+  greet: (req) => ({ greeting: "hi " + req.name }),
+  echo: (req) => req,
+  fail: () => ({}),
+});
+const client = createGreetServiceClient("http://localhost", {
+  httpClient: async (r) => {
+    const res = await handler.fetch(new Request(r.url, { method: r.method, headers: r.header, body: r.body ?? null }));
+    return { status: res.status, header: res.headers, body: [new Uint8Array(await res.arrayBuffer())], trailer: new Headers(), contentDecoded: true };
+  },
+});
+const res = await client.greet({ name: "node" });
+console.log(res.greeting, Code.NotFound);
+`,
+    );
+    const output = execFileSync(process.execPath, [script], { cwd: dir, encoding: "utf8" });
+    rmSync(script);
+    expect(output.trim()).toBe("hi node 5");
+  });
+});
