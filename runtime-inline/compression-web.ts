@@ -1,6 +1,7 @@
 // Used in browser builds: web globals only, no node: modules. The type import
 // is erased, so it pulls in nothing from compression.ts at run time.
 import type { Compression } from "./compression.ts";
+import { bodyFromWebStream, readBody } from "./body.ts";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 
@@ -25,7 +26,7 @@ export const webCompressionGzip: Compression = {
       new CompressionStream("gzip"),
     );
     try {
-      return await webCompressionReadAll(stream.getReader(), Infinity);
+      return await readBody(bodyFromWebStream(stream), Infinity);
     } catch (error) {
       throw new ConnectError(
         `gzip compression failed: ${webCompressionErrorMessage(error)}`,
@@ -39,7 +40,8 @@ export const webCompressionGzip: Compression = {
       new DecompressionStream("gzip"),
     );
     try {
-      return await webCompressionReadAll(stream.getReader(), readMaxBytes);
+      // readBody stops reading, which cancels the stream, past the limit.
+      return await readBody(bodyFromWebStream(stream), readMaxBytes);
     } catch (error) {
       if (error instanceof ConnectError) {
         throw error;
@@ -93,46 +95,6 @@ function webCompressionSource(
     },
     { highWaterMark: 0 },
   );
-}
-
-/**
- * Reads to the end and joins the chunks. As soon as the total exceeds
- * `maxBytes` it cancels the stream, so that no more is decompressed, and
- * rejects with ResourceExhausted; otherwise rejects with the stream's error.
- */
-async function webCompressionReadAll(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const result = await reader.read();
-    if (result.done) {
-      break;
-    }
-    length += result.value.byteLength;
-    if (length > maxBytes) {
-      // The stream's own failure, if any, no longer matters: the limit is
-      // the reason the read stops.
-      await reader.cancel().catch(() => {});
-      throw new ConnectError(
-        `message larger than configured max ${maxBytes} bytes`,
-        Code.ResourceExhausted,
-      );
-    }
-    chunks.push(result.value);
-  }
-  if (chunks.length === 1) {
-    return chunks[0]!;
-  }
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return joined;
 }
 
 function webCompressionErrorMessage(error: unknown): string {
