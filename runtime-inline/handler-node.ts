@@ -46,8 +46,10 @@ async function nodeServe(
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
+  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
+  // as the client resets the stream, so a cancel would go unnoticed.
   response.once("close", () => {
-    if (!response.writableFinished) controller.abort();
+    if (!response.writableEnded) controller.abort();
   });
   const header = nodeRequestHeaders(request.rawHeaders);
   const scheme = "encrypted" in request.socket && request.socket.encrypted ? "https" : "http";
