@@ -19,7 +19,10 @@ export async function readBody(
     chunks.push(chunk);
   }
   if (chunks.length === 1) {
-    return chunks[0]!;
+    // A plain view, not the chunk: Node streams yield Buffers, which would
+    // otherwise end up as the bytes fields of decoded messages.
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
   }
   const joined = new Uint8Array(length);
   let offset = 0;

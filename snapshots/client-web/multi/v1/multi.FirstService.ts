@@ -256,7 +256,10 @@ async function readBody(
     chunks.push(chunk);
   }
   if (chunks.length === 1) {
-    return chunks[0]!;
+    // A plain view, not the chunk: Node streams yield Buffers, which would
+    // otherwise end up as the bytes fields of decoded messages.
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
   }
   const joined = new Uint8Array(length);
   let offset = 0;
@@ -998,7 +1001,7 @@ export const webCompressionGzip: Compression = {
       new CompressionStream("gzip"),
     );
     try {
-      return await webCompressionReadAll(stream.getReader(), Infinity);
+      return await readBody(bodyFromWebStream(stream), Infinity);
     } catch (error) {
       throw new ConnectError(
         `gzip compression failed: ${webCompressionErrorMessage(error)}`,
@@ -1012,7 +1015,8 @@ export const webCompressionGzip: Compression = {
       new DecompressionStream("gzip"),
     );
     try {
-      return await webCompressionReadAll(stream.getReader(), readMaxBytes);
+      // readBody stops reading, which cancels the stream, past the limit.
+      return await readBody(bodyFromWebStream(stream), readMaxBytes);
     } catch (error) {
       if (error instanceof ConnectError) {
         throw error;
@@ -1066,46 +1070,6 @@ function webCompressionSource(
     },
     { highWaterMark: 0 },
   );
-}
-
-/**
- * Reads to the end and joins the chunks. As soon as the total exceeds
- * `maxBytes` it cancels the stream, so that no more is decompressed, and
- * rejects with ResourceExhausted; otherwise rejects with the stream's error.
- */
-async function webCompressionReadAll(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  maxBytes: number,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const result = await reader.read();
-    if (result.done) {
-      break;
-    }
-    length += result.value.byteLength;
-    if (length > maxBytes) {
-      // The stream's own failure, if any, no longer matters: the limit is
-      // the reason the read stops.
-      await reader.cancel().catch(() => {});
-      throw new ConnectError(
-        `message larger than configured max ${maxBytes} bytes`,
-        Code.ResourceExhausted,
-      );
-    }
-    chunks.push(result.value);
-  }
-  if (chunks.length === 1) {
-    return chunks[0]!;
-  }
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return joined;
 }
 
 function webCompressionErrorMessage(error: unknown): string {

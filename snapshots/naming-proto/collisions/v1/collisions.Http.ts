@@ -274,7 +274,10 @@ async function readBody(
     chunks.push(chunk);
   }
   if (chunks.length === 1) {
-    return chunks[0]!;
+    // A plain view, not the chunk: Node streams yield Buffers, which would
+    // otherwise end up as the bytes fields of decoded messages.
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
   }
   const joined = new Uint8Array(length);
   let offset = 0;
@@ -1917,8 +1920,10 @@ async function nodeServe(
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
+  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
+  // as the client resets the stream, so a cancel would go unnoticed.
   response.once("close", () => {
-    if (!response.writableFinished) controller.abort();
+    if (!response.writableEnded) controller.abort();
   });
   const header = nodeRequestHeaders(request.rawHeaders);
   const scheme =

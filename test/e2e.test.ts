@@ -1,0 +1,840 @@
+// End-to-end tests: generated clients against generated servers, over every
+// transport and server kind a Node user can pick (node:http with the fetch
+// client, node:http2 h2c and TLS with the http2 client, HTTP/1.1 over TLS to
+// node:https and to an allowHTTP1 http2 server, and the fetch handler called
+// in process). They assert what users depend on: messages arrive whole with
+// both codecs and every compression, Connect GET, errors with details and
+// metadata, headers and trailers, interceptors, deadlines, cancellation,
+// receive limits and routing.
+
+import { randomBytes } from "node:crypto";
+import { create, equals, type MessageInitShape } from "@bufbuild/protobuf";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  ConnectError as ElizaConnectError,
+  createElizaServiceClient,
+  createElizaServiceHandler,
+  ElizaServiceDefinition,
+  nodeHandler as elizaNodeHandler,
+} from "./gen/eliza/v1/eliza.ElizaService.ts";
+import {
+  createFirstServiceClient,
+  createFirstServiceHandler,
+  fetchHandler,
+  nodeHandler,
+} from "./gen/multi/v1/multi.FirstService.ts";
+import {
+  createSecondServiceClient,
+  createSecondServiceHandler,
+} from "./gen/multi/v1/multi.SecondService.ts";
+import {
+  Code,
+  compressionBrotli,
+  compressionGzip,
+  compressionZstd,
+  ConnectError,
+  createFetchHttpClient,
+  createGreetServiceClient,
+  createGreetServiceHandler,
+  GreetServiceDefinition,
+  isConnectError,
+  type Compression,
+  type GreetServiceImplementation,
+  type HandlerContext,
+  type HandlerOptions,
+  type Interceptor,
+  type NodeClientOptions,
+} from "./gen/unary/v1/unary.GreetService.ts";
+import {
+  AddressSchema,
+  GreetRequestSchema,
+  GreetResponseSchema,
+  Mood,
+  type EchoRequest,
+  type GreetRequest,
+  type GreetResponse,
+} from "./gen/unary/v1/unary_pb.ts";
+import { createHttpsHttpClient, inProcessFetch } from "./support/http-clients.ts";
+import { startServer, type NodeListener, type ServerKind } from "./support/servers.ts";
+import { testCertificate } from "./support/tls.ts";
+
+// ---------------------------------------------------------------------------
+// The services under test. Tests change the behaviour of a method by setting
+// a hook, which is cleared after every test.
+
+const greetRequest = {
+  name: "Ada ✓ & <friends>",
+  age: 1234567890123n,
+  avatar: new Uint8Array([0, 1, 2, 127, 128, 254, 255]),
+  nicknames: ["a", "b", ""],
+  labels: { team: "core", "with space": "yes ü", "": "empty key" },
+  address: { street: "1 Main St", city: "Zürich", zip: 8000 },
+  mood: Mood.GRUMPY,
+  contact: { case: "phone" as const, value: 18446744073709551615n },
+  vip: false,
+  score: -0.5,
+  previousAddresses: [{ city: "Bern" }, { street: "x", zip: 1 }],
+  addressesById: { 7: { city: "Basel" }, [-3]: { zip: 42 } },
+  balance: -9007199254740993n,
+  id: 18446744073709551614n,
+} satisfies MessageInitShape<typeof GreetRequestSchema>;
+
+function greetLogic(request: GreetRequest): MessageInitShape<typeof GreetResponseSchema> {
+  return {
+    greeting: `Hello, ${request.name}!`,
+    request,
+    greetedAtUnixMillis: 1_700_000_000_000n,
+    moods: [Mood.HAPPY, Mood.UNSPECIFIED, Mood.GRUMPY],
+  };
+}
+
+const expectedGreet = create(GreetResponseSchema, greetLogic(create(GreetRequestSchema, greetRequest)));
+
+function echoLogic(request: EchoRequest) {
+  return { payload: request.payload, data: request.data, numbers: request.numbers, blobs: request.blobs };
+}
+
+let hooks: Partial<GreetServiceImplementation> = {};
+
+const greetImpl: GreetServiceImplementation = {
+  greet: (request, context) => (hooks.greet ? hooks.greet(request, context) : greetLogic(request)),
+  echo: (request, context) => (hooks.echo ? hooks.echo(request, context) : echoLogic(request)),
+  fail: (request, context) => {
+    if (hooks.fail) return hooks.fail(request, context);
+    throw new ConnectError(request.message, request.code as Code);
+  },
+};
+
+const elizaImpl = {
+  say: (request: { sentence: string }) => ({ sentence: `You said: ${request.sentence}` }),
+};
+
+afterEach(() => {
+  hooks = {};
+});
+
+/** Resolves true when `signal` aborts, false after `ms`. */
+function waitForAbort(signal: AbortSignal, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(true);
+      return;
+    }
+    const timer = setTimeout(() => resolve(false), ms);
+    signal.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      { once: true },
+    );
+  });
+}
+
+/** The error a call fails with; fails the test when the call succeeds or throws a non-ConnectError. */
+async function callError(call: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await call;
+  } catch (e) {
+    expect(isConnectError(e), `not a ConnectError: ${String(e)}`).toBe(true);
+    return e as ConnectError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+// ---------------------------------------------------------------------------
+// Transports: how a server is started for a handler, and which client options
+// reach it.
+
+interface Served {
+  readonly node: NodeListener;
+  readonly fetch: (request: Request) => Promise<Response>;
+}
+
+interface Endpoint {
+  readonly baseUrl: string;
+  readonly options: NodeClientOptions;
+}
+
+interface Transport {
+  readonly name: string;
+  /** The platform fetch adds its own Accept-Encoding when the client sends none. */
+  readonly platformAcceptEncoding: boolean;
+  start(served: Served): Promise<Endpoint>;
+}
+
+const closers: (() => Promise<void>)[] = [];
+
+afterAll(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+});
+
+async function serveOn(kind: ServerKind, listener: NodeListener): Promise<string> {
+  const server = await startServer(kind, listener);
+  closers.push(() => server.close());
+  return server.url;
+}
+
+const transports: readonly Transport[] = [
+  {
+    name: "node:http server, fetch client (HTTP/1.1)",
+    platformAcceptEncoding: true,
+    start: async (served) => ({ baseUrl: await serveOn("http", served.node), options: { transport: "fetch" } }),
+  },
+  {
+    name: "node:http2 h2c server, http2 client",
+    platformAcceptEncoding: false,
+    start: async (served) => ({ baseUrl: await serveOn("h2c", served.node), options: { transport: "http2" } }),
+  },
+  {
+    name: "node:http2 TLS server (allowHTTP1), http2 client",
+    platformAcceptEncoding: false,
+    start: async (served) => ({
+      baseUrl: await serveOn("h2", served.node),
+      options: { transport: "http2", http2: { sessionOptions: { ca: testCertificate().cert } } },
+    }),
+  },
+  {
+    name: "node:http2 TLS server (allowHTTP1), HTTP/1.1 node:https client",
+    platformAcceptEncoding: false,
+    start: async (served) => ({
+      baseUrl: await serveOn("h2", served.node),
+      options: { httpClient: createHttpsHttpClient(testCertificate().cert) },
+    }),
+  },
+  {
+    name: "node:https server, HTTP/1.1 node:https client",
+    platformAcceptEncoding: false,
+    start: async (served) => ({
+      baseUrl: await serveOn("https", served.node),
+      options: { httpClient: createHttpsHttpClient(testCertificate().cert) },
+    }),
+  },
+  {
+    name: "fetch handler in process, fetch client",
+    platformAcceptEncoding: false,
+    start: async (served) => ({
+      baseUrl: "http://in-process.invalid",
+      options: { httpClient: createFetchHttpClient(inProcessFetch(served.fetch)) },
+    }),
+  },
+];
+
+interface SeenRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+}
+
+/** Serves GreetService and ElizaService together, recording the HTTP method and URL of every request. */
+function greetAndEliza(options: HandlerOptions = {}): { served: Served; seen: SeenRequest[] } {
+  const greet = createGreetServiceHandler(greetImpl, options);
+  const eliza = createElizaServiceHandler(elizaImpl, options);
+  const node = nodeHandler(greet, eliza);
+  const fetch = fetchHandler(greet, eliza);
+  const seen: SeenRequest[] = [];
+  const record = (method: string | undefined, target: string) => {
+    const url = new URL(target, "http://x");
+    seen.push({ method: method ?? "", path: url.pathname, search: url.search });
+  };
+  return {
+    seen,
+    served: {
+      node: (req, res) => {
+        record(req.method, req.url ?? "/");
+        node(req, res);
+      },
+      fetch: (request) => {
+        record(request.method, request.url);
+        return fetch(request);
+      },
+    },
+  };
+}
+
+const compressionNames = ["identity", "gzip", "br", "zstd"] as const;
+
+// ---------------------------------------------------------------------------
+
+describe.each(transports)("$name", (transport) => {
+  let endpoint: Endpoint;
+  let seen: SeenRequest[];
+  let limited1k: Endpoint;
+  let limited10k: Endpoint;
+  let intercepted: Endpoint;
+  const serverLog: string[] = [];
+  const serverSeenMessages: unknown[] = [];
+
+  const serverInterceptors: Interceptor[] = [
+    (next) => async (request) => {
+      serverLog.push("outer>");
+      serverSeenMessages.push(request.message);
+      const response = await next(request);
+      serverLog.push("<outer");
+      return response;
+    },
+    (next) => async (request) => {
+      serverLog.push("inner>");
+      const response = await next(request);
+      serverLog.push("<inner");
+      if (request.header.get("x-replace") === "yes") {
+        return { ...response, message: create(GreetResponseSchema, { greeting: "replaced by the server" }) };
+      }
+      return response;
+    },
+  ];
+
+  beforeAll(async () => {
+    const main = greetAndEliza();
+    seen = main.seen;
+    endpoint = await transport.start(main.served);
+    limited1k = await transport.start(greetAndEliza({ readMaxBytes: 1024 }).served);
+    limited10k = await transport.start(greetAndEliza({ readMaxBytes: 10 * 1024 }).served);
+    intercepted = await transport.start(greetAndEliza({ interceptors: serverInterceptors }).served);
+  });
+
+  function greetClient(options: NodeClientOptions = {}) {
+    return createGreetServiceClient(endpoint.baseUrl, { ...endpoint.options, ...options });
+  }
+
+  describe("messages", () => {
+    const cases = [true, false].flatMap((binary) => compressionNames.map((c) => [binary, c] as const));
+
+    it.each(cases)("binary=%s, send compression %s: the full response arrives", async (binary, compression) => {
+      let requestHeaders: Headers | undefined;
+      hooks.greet = (request, context) => {
+        requestHeaders = context.requestHeaders;
+        return greetLogic(request);
+      };
+      const client = greetClient({ binary, sendCompression: compression, compressMinBytes: 0 });
+      const response = await client.greet(greetRequest);
+      expect(response).toEqual(expectedGreet);
+      expect(equals(GreetResponseSchema, response, expectedGreet)).toBe(true);
+      expect(requestHeaders?.get("content-type")).toBe(binary ? "application/proto" : "application/json");
+      expect(requestHeaders?.get("content-encoding") ?? "identity").toBe(compression);
+    });
+
+    it("the per-call sendCompression overrides the client's", async () => {
+      let encoding: string | null = null;
+      hooks.greet = (request, context) => {
+        encoding = context.requestHeaders.get("content-encoding");
+        return greetLogic(request);
+      };
+      const client = greetClient({ sendCompression: "gzip", compressMinBytes: 0 });
+      expect(await client.greet(greetRequest, { sendCompression: "br" })).toEqual(expectedGreet);
+      expect(encoding).toBe("br");
+    });
+
+    it("requests below compressMinBytes are sent uncompressed", async () => {
+      let encoding: string | null = "unset";
+      hooks.greet = (request, context) => {
+        encoding = context.requestHeaders.get("content-encoding");
+        return greetLogic(request);
+      };
+      const client = greetClient({ sendCompression: "gzip" });
+      expect(await client.greet({ name: "small" })).toEqual(
+        create(GreetResponseSchema, greetLogic(create(GreetRequestSchema, { name: "small" }))),
+      );
+      expect(encoding).toBe(null);
+    });
+
+    it("a plain object returned by the implementation and an empty request work", async () => {
+      const response = await greetClient().echo({});
+      expect(response.data).toEqual(new Uint8Array(0));
+      expect(response.payload).toBeUndefined();
+    });
+
+    it("large responses are compressed with an encoding the client accepts", async () => {
+      const data = new TextEncoder().encode("abcdefgh".repeat(8 * 1024));
+      const cases: [readonly Compression[] | undefined, string | null][] = [
+        [undefined, "gzip"],
+        [[compressionBrotli], "br"],
+        [[compressionZstd!], "zstd"],
+        [[compressionBrotli, compressionGzip], "br"],
+      ];
+      if (!transport.platformAcceptEncoding) {
+        cases.push([[], null]);
+      }
+      for (const [compressions, expected] of cases) {
+        const client = greetClient(compressions === undefined ? {} : { compressions });
+        const result = await client.echo.raw({ data });
+        expect(result.message.data).toEqual(data);
+        expect(result.header.get("content-encoding"), `compressions ${String(compressions?.map((c) => c.name))}`).toBe(
+          expected,
+        );
+      }
+    });
+
+    it("small responses are not compressed", async () => {
+      const result = await greetClient().echo.raw({ data: new Uint8Array(100) });
+      expect(result.message.data).toEqual(new Uint8Array(100));
+      expect(result.header.get("content-encoding")).toBe(null);
+    });
+  });
+
+  describe("Connect GET", () => {
+    const cases = [true, false].flatMap((binary) => ["identity", "gzip"].map((c) => [binary, c] as const));
+
+    it.each(cases)("useHttpGet calls a NO_SIDE_EFFECTS method with GET (binary=%s, %s)", async (binary, compression) => {
+      seen.length = 0;
+      const eliza = createElizaServiceClient(endpoint.baseUrl, {
+        ...endpoint.options,
+        useHttpGet: true,
+        binary,
+        sendCompression: compression,
+        compressMinBytes: 0,
+      });
+      const sentence = "Héllo & goodbye? 100% =/+ ✓";
+      expect(await eliza.say({ sentence })).toEqual(
+        expect.objectContaining({ sentence: `You said: ${sentence}` }),
+      );
+      expect(seen).toHaveLength(1);
+      expect(seen[0]!.method).toBe("GET");
+      expect(seen[0]!.path).toBe(ElizaServiceDefinition.methods.say.path);
+      const query = new URLSearchParams(seen[0]!.search);
+      expect(query.get("encoding")).toBe(binary ? "proto" : "json");
+      expect(query.get("compression")).toBe(compression === "identity" ? null : compression);
+    });
+
+    it("without useHttpGet, and for methods with side effects, calls use POST", async () => {
+      seen.length = 0;
+      await createElizaServiceClient(endpoint.baseUrl, endpoint.options).say({ sentence: "hi" });
+      await greetClient({ useHttpGet: true }).greet({ name: "x" });
+      expect(seen.map((s) => s.method)).toEqual(["POST", "POST"]);
+    });
+  });
+
+  describe("errors", () => {
+    it("code and message reach the client", async () => {
+      const error = await callError(greetClient().fail({ code: Code.NotFound, message: "no such greeting" }));
+      expect(error).toBeInstanceOf(ConnectError);
+      expect(error.code).toBe(Code.NotFound);
+      expect(error.rawMessage).toBe("no such greeting");
+      expect(error.message).toBe("[not_found] no such greeting");
+    });
+
+    it("every code survives the trip, with the JSON and the binary codec", async () => {
+      for (const binary of [true, false]) {
+        const client = greetClient({ binary });
+        for (const code of Object.values(Code)) {
+          const error = await callError(client.fail({ code, message: `code ${code}` }));
+          expect(error.code).toBe(code);
+          expect(error.rawMessage).toBe(`code ${code}`);
+        }
+      }
+    });
+
+    it("details, error metadata, response headers and trailers reach the client", async () => {
+      hooks.fail = (_request, context) => {
+        context.responseHeaders.set("x-header", "from headers");
+        context.responseTrailers.set("x-trailer", "from trailers");
+        throw new ConnectError("not yet", Code.FailedPrecondition, {
+          details: [
+            { desc: GreetResponseSchema, value: { greeting: "a detail", moods: [Mood.HAPPY] } },
+            { desc: AddressSchema, value: { city: "Detailville" } },
+          ],
+          metadata: { "x-error-meta": "from the error" },
+        });
+      };
+      const onHeader = vi.fn();
+      const error = await callError(greetClient().fail({}, { onHeader }));
+      expect(error.code).toBe(Code.FailedPrecondition);
+      expect(error.rawMessage).toBe("not yet");
+      expect(error.findDetails(GreetResponseSchema)).toEqual([
+        create(GreetResponseSchema, { greeting: "a detail", moods: [Mood.HAPPY] }),
+      ]);
+      expect(error.findDetails(AddressSchema)).toEqual([create(AddressSchema, { city: "Detailville" })]);
+      expect(error.findDetails(GreetRequestSchema)).toEqual([]);
+      expect(error.metadata.get("x-header")).toBe("from headers");
+      expect(error.metadata.get("x-trailer")).toBe("from trailers");
+      expect(error.metadata.get("x-error-meta")).toBe("from the error");
+    });
+
+    it("a plain Error thrown by the implementation becomes Unknown", async () => {
+      hooks.fail = () => {
+        throw new Error("something broke");
+      };
+      const error = await callError(greetClient().fail({}));
+      expect(error.code).toBe(Code.Unknown);
+    });
+
+    it("a rejected promise of the implementation becomes an error response", async () => {
+      hooks.fail = () => Promise.reject(new ConnectError("go away", Code.PermissionDenied));
+      const error = await callError(greetClient().fail({}));
+      expect(error.code).toBe(Code.PermissionDenied);
+    });
+
+    it("instanceof ConnectError holds across generated files, both ways", async () => {
+      hooks.fail = () => {
+        throw new ElizaConnectError("from the eliza file", Code.Unauthenticated);
+      };
+      const error = await callError(greetClient().fail({}));
+      expect(error.code).toBe(Code.Unauthenticated);
+      expect(error.rawMessage).toBe("from the eliza file");
+      expect(error instanceof ConnectError).toBe(true);
+      expect(error instanceof ElizaConnectError).toBe(true);
+      expect(new ElizaConnectError("x") instanceof ConnectError).toBe(true);
+      expect(new Error("x") instanceof ElizaConnectError).toBe(false);
+    });
+
+    it("a service that is not served fails with Unimplemented", async () => {
+      const onlyGreet = createGreetServiceHandler(greetImpl);
+      const other = await transport.start({ node: onlyGreet.node, fetch: onlyGreet.fetch });
+      const eliza = createElizaServiceClient(other.baseUrl, other.options);
+      const error = await callError(eliza.say({ sentence: "anyone?" }));
+      expect(error.code).toBe(Code.Unimplemented);
+    });
+  });
+
+  describe("headers and trailers", () => {
+    it("client and per-call headers reach the implementation; the call's win", async () => {
+      let requestHeaders: Headers | undefined;
+      hooks.greet = (request, context) => {
+        requestHeaders = context.requestHeaders;
+        return greetLogic(request);
+      };
+      const client = greetClient({ headers: { "x-client": "client value", "x-both": "from client" } });
+      await client.greet(greetRequest, { headers: [["x-call", "call value"], ["x-both", "from call"]] });
+      expect(requestHeaders?.get("x-client")).toBe("client value");
+      expect(requestHeaders?.get("x-call")).toBe("call value");
+      expect(requestHeaders?.get("x-both")).toBe("from call");
+    });
+
+    it("response headers and trailers arrive in raw() and through onHeader / onTrailer", async () => {
+      hooks.greet = (request, context) => {
+        context.responseHeaders.set("x-header", "header value");
+        context.responseHeaders.append("x-multi", "one");
+        context.responseHeaders.append("x-multi", "two");
+        context.responseTrailers.set("x-trailer", "trailer value");
+        return greetLogic(request);
+      };
+      const client = greetClient();
+      const raw = await client.greet.raw(greetRequest);
+      expect(raw.message).toEqual(expectedGreet);
+      expect(raw.header.get("x-header")).toBe("header value");
+      expect(raw.header.get("x-multi")).toBe("one, two");
+      expect(raw.header.get("x-trailer")).toBe(null);
+      expect(raw.header.get("trailer-x-trailer")).toBe(null);
+      expect(raw.trailer.get("x-trailer")).toBe("trailer value");
+      expect(raw.trailer.get("x-header")).toBe(null);
+
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const message = await client.greet(greetRequest, {
+        onHeader: (h) => (header = h),
+        onTrailer: (t) => (trailer = t),
+      });
+      expect(message).toEqual(expectedGreet);
+      expect(header?.get("x-header")).toBe("header value");
+      expect(trailer?.get("x-trailer")).toBe("trailer value");
+    });
+  });
+
+  describe("interceptors", () => {
+    it("client interceptors run first-outermost, add headers and see the response", async () => {
+      let requestHeader: string | null = null;
+      hooks.greet = (request, context) => {
+        requestHeader = context.requestHeaders.get("x-from-interceptor");
+        context.responseHeaders.set("x-server", "server header");
+        return greetLogic(request);
+      };
+      const log: string[] = [];
+      const client = greetClient({
+        interceptors: [
+          (next) => async (request) => {
+            log.push("outer>");
+            request.header.set("x-from-interceptor", "added");
+            const response = await next(request);
+            log.push(`<outer ${(response.message as GreetResponse).greeting} ${response.header.get("x-server")}`);
+            return response;
+          },
+          (next) => async (request) => {
+            log.push(`inner> ${request.header.get("x-from-interceptor")} ${request.method.name}`);
+            const response = await next(request);
+            log.push("<inner");
+            return response;
+          },
+        ],
+      });
+      expect(await client.greet(greetRequest)).toEqual(expectedGreet);
+      expect(requestHeader).toBe("added");
+      expect(log).toEqual([
+        "outer>",
+        "inner> added Greet",
+        "<inner",
+        `<outer ${expectedGreet.greeting} server header`,
+      ]);
+    });
+
+    it("a client interceptor can replace the response message", async () => {
+      const client = greetClient({
+        interceptors: [
+          (next) => async (request) => ({
+            ...(await next(request)),
+            message: create(GreetResponseSchema, { greeting: "replaced by the client" }),
+          }),
+        ],
+      });
+      expect((await client.greet(greetRequest)).greeting).toBe("replaced by the client");
+    });
+
+    it("server interceptors run first-outermost, see the request message and can replace the response", async () => {
+      hooks.greet = (request) => {
+        serverLog.push("implementation");
+        return greetLogic(request);
+      };
+      serverLog.length = 0;
+      serverSeenMessages.length = 0;
+      const client = createGreetServiceClient(intercepted.baseUrl, intercepted.options);
+      expect(await client.greet(greetRequest)).toEqual(expectedGreet);
+      expect(serverLog).toEqual(["outer>", "inner>", "implementation", "<inner", "<outer"]);
+      expect(serverSeenMessages).toEqual([create(GreetRequestSchema, greetRequest)]);
+
+      const replaced = await client.greet(greetRequest, { headers: { "x-replace": "yes" } });
+      expect(replaced).toEqual(create(GreetResponseSchema, { greeting: "replaced by the server" }));
+    });
+  });
+
+  describe("deadlines", () => {
+    it("a call past its timeoutMs fails with DeadlineExceeded and aborts the handler's signal", async () => {
+      let handlerSignal: AbortSignal | undefined;
+      let handlerTimeout: number | undefined;
+      hooks.greet = async (request, context) => {
+        handlerSignal = context.signal;
+        handlerTimeout = context.timeoutMs();
+        await waitForAbort(context.signal, 1000);
+        return greetLogic(request);
+      };
+      const started = Date.now();
+      const error = await callError(greetClient({ timeoutMs: 50 }).greet(greetRequest));
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      expect(Date.now() - started).toBeLessThan(900);
+      expect(handlerTimeout).toBeGreaterThan(0);
+      expect(handlerTimeout).toBeLessThanOrEqual(50);
+      await vi.waitFor(() => expect(handlerSignal?.aborted).toBe(true), { timeout: 2000, interval: 5 });
+    });
+
+    it("ctx.timeoutMs() is the time left when a timeout is set, undefined when not", async () => {
+      const timeouts: (number | undefined)[] = [];
+      hooks.greet = (request, context) => {
+        timeouts.push(context.timeoutMs());
+        return greetLogic(request);
+      };
+      await greetClient().greet({});
+      await greetClient({ timeoutMs: 5000 }).greet({});
+      await greetClient({ timeoutMs: 60_000 }).greet({}, { timeoutMs: 3000 });
+      expect(timeouts[0]).toBeUndefined();
+      expect(timeouts[1]).toBeGreaterThan(0);
+      expect(timeouts[1]).toBeLessThanOrEqual(5000);
+      expect(timeouts[2]).toBeGreaterThan(0);
+      expect(timeouts[2]).toBeLessThanOrEqual(3000);
+    });
+  });
+
+  describe("cancellation", () => {
+    it("aborting mid-call fails with Canceled and aborts the handler's signal", async () => {
+      let handlerContext: HandlerContext | undefined;
+      let markStarted!: () => void;
+      const handlerStarted = new Promise<void>((resolve) => (markStarted = resolve));
+      hooks.greet = async (request, context) => {
+        handlerContext = context;
+        markStarted();
+        await waitForAbort(context.signal, 5000);
+        return greetLogic(request);
+      };
+      const controller = new AbortController();
+      const call = greetClient().greet(greetRequest, { signal: controller.signal });
+      await handlerStarted;
+      const abortedAt = Date.now();
+      controller.abort();
+      const error = await callError(call);
+      expect(error.code).toBe(Code.Canceled);
+      expect(Date.now() - abortedAt).toBeLessThan(1000);
+      await vi.waitFor(() => expect(handlerContext?.signal.aborted).toBe(true), { timeout: 2000, interval: 5 });
+      expect(ConnectError.from(handlerContext?.signal.reason).code).toBe(Code.Canceled);
+    });
+
+    it("a call with an already aborted signal fails with Canceled without reaching the server", async () => {
+      seen.length = 0;
+      const error = await callError(greetClient().greet(greetRequest, { signal: AbortSignal.abort() }));
+      expect(error.code).toBe(Code.Canceled);
+      expect(seen).toEqual([]);
+    });
+  });
+
+  describe("receive limits", () => {
+    it("the server rejects a request larger than its readMaxBytes with ResourceExhausted", async () => {
+      const client = createGreetServiceClient(limited1k.baseUrl, limited1k.options);
+      const ok = await client.echo({ data: new Uint8Array(500) });
+      expect(ok.data).toEqual(new Uint8Array(500));
+      const error = await callError(client.echo({ data: randomBytes(10 * 1024) }));
+      expect(error.code).toBe(Code.ResourceExhausted);
+    });
+
+    it("the server's limit applies after decompression", async () => {
+      const data = new Uint8Array(100 * 1024);
+      // Compressed, the request is far below the server's 10 KiB limit.
+      expect((await compressionGzip.compress(data)).byteLength).toBeLessThan(1024);
+      for (const sendCompression of ["gzip", "br", "zstd"]) {
+        const client = createGreetServiceClient(limited10k.baseUrl, { ...limited10k.options, sendCompression });
+        const error = await callError(client.echo({ data }));
+        expect(error.code, sendCompression).toBe(Code.ResourceExhausted);
+      }
+    });
+
+    it("the client rejects a response larger than its readMaxBytes with ResourceExhausted", async () => {
+      const client = greetClient({ readMaxBytes: 100 });
+      expect((await client.echo({ data: new Uint8Array(50) })).data).toEqual(new Uint8Array(50));
+      hooks.echo = () => ({ data: randomBytes(2048) });
+      const error = await callError(client.echo({}));
+      expect(error.code).toBe(Code.ResourceExhausted);
+    });
+
+    it("the client's limit applies after decompression", async () => {
+      hooks.echo = () => ({ data: new Uint8Array(100 * 1024) });
+      const client = greetClient({ readMaxBytes: 10 * 1024 });
+      const error = await callError(client.echo.raw({}));
+      expect(error.code).toBe(Code.ResourceExhausted);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("server-side deadline", () => {
+  const path = GreetServiceDefinition.methods.greet.path;
+  const slow = () => {
+    hooks.greet = async (request) => {
+      // Ignores its signal: the server must answer at the deadline anyway.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return greetLogic(request);
+    };
+  };
+  const init = {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "connect-protocol-version": "1",
+      "connect-timeout-ms": "30",
+    },
+    body: "{}",
+  };
+
+  async function expectDeadline(response: Response, started: number) {
+    expect(Date.now() - started).toBeLessThan(400);
+    expect(response.status).toBe(504);
+    expect(response.headers.get("content-type")).toBe("application/json");
+    expect(await response.json()).toMatchObject({ code: "deadline_exceeded" });
+  }
+
+  it("a raw request with connect-timeout-ms to a slow handler gets deadline_exceeded (node:http)", async () => {
+    slow();
+    const url = await serveOn("http", createGreetServiceHandler(greetImpl).node);
+    const started = Date.now();
+    await expectDeadline(await fetch(url + path, init), started);
+  });
+
+  it("a raw request with connect-timeout-ms to a slow handler gets deadline_exceeded (fetch handler)", async () => {
+    slow();
+    const handler = createGreetServiceHandler(greetImpl);
+    const started = Date.now();
+    await expectDeadline(await handler.fetch(new Request("http://in-process.invalid" + path, init)), started);
+  });
+});
+
+describe("routing", () => {
+  const first = createFirstServiceHandler({
+    ping: (request) => ({ text: `first: ${request.text}`, count: 1n }),
+    sum: (request) => ({ sum: BigInt(request.values.reduce((a, b) => a + b, 0)) }),
+  });
+  const second = createSecondServiceHandler({
+    ping: (request) => ({ text: `second: ${request.text}`, count: 2n }),
+  });
+  const greet = createGreetServiceHandler(greetImpl);
+  const eliza = createElizaServiceHandler(elizaImpl);
+
+  it("handler.path is the service's path prefix", () => {
+    expect(greet.path).toBe("/fixtures.unary.v1.GreetService/");
+    expect(eliza.path).toBe("/connectrpc.eliza.v1.ElizaService/");
+    expect(first.path).toBe("/fixtures.multi.v1.FirstService/");
+    expect(second.path).toBe("/fixtures.multi.v1.SecondService/");
+  });
+
+  it("nodeHandler(a, b) serves services of different generated files on one server", async () => {
+    const url = await serveOn("h2c", nodeHandler(first, second));
+    const firstClient = createFirstServiceClient(url, { transport: "http2" });
+    const secondClient = createSecondServiceClient(url, { transport: "http2" });
+    expect(await firstClient.ping({ text: "a" })).toMatchObject({ text: "first: a", count: 1n });
+    expect(await firstClient.sum({ values: [1, 2, 3] })).toMatchObject({ sum: 6n });
+    expect(await secondClient.ping({ text: "b" })).toMatchObject({ text: "second: b", count: 2n });
+
+    // nodeHandler of a third file, combining handlers of two more files.
+    const url2 = await serveOn("http", elizaNodeHandler(greet, eliza));
+    expect(await createGreetServiceClient(url2).greet(greetRequest)).toEqual(expectedGreet);
+    expect(await createElizaServiceClient(url2).say({ sentence: "x" })).toMatchObject({
+      sentence: "You said: x",
+    });
+  });
+
+  it("fetchHandler(a, b) serves services of different generated files", async () => {
+    const httpClient = createFetchHttpClient(inProcessFetch(fetchHandler(first, second, greet)));
+    const base = "http://in-process.invalid";
+    expect(await createFirstServiceClient(base, { httpClient }).ping({ text: "a" })).toMatchObject({
+      text: "first: a",
+    });
+    expect(await createSecondServiceClient(base, { httpClient }).ping({ text: "b" })).toMatchObject({
+      text: "second: b",
+    });
+    expect(await createGreetServiceClient(base, { httpClient }).greet(greetRequest)).toEqual(expectedGreet);
+    const error = await callError(createElizaServiceClient(base, { httpClient }).say({ sentence: "x" }));
+    expect(error.code).toBe(Code.Unimplemented);
+  });
+
+  it("handler.node(req, res, next) calls next for paths that are not the service's (Express style)", async () => {
+    const nextCalls: string[] = [];
+    const url = await serveOn("http", (req, res) =>
+      greet.node(req, res, () => {
+        nextCalls.push(req.url ?? "");
+        res.statusCode = 418;
+        res.setHeader("content-type", "text/plain");
+        res.end("next handler");
+      }),
+    );
+    const response = await fetch(url + "/healthz");
+    expect(response.status).toBe(418);
+    expect(await response.text()).toBe("next handler");
+    expect(await createGreetServiceClient(url).greet(greetRequest)).toEqual(expectedGreet);
+    expect(nextCalls).toEqual(["/healthz"]);
+  });
+
+  it("an unknown method under the service path is 404 with code unimplemented", async () => {
+    const url = await serveOn("http", (req, res) => greet.node(req, res, () => res.end("next must not be called")));
+    const response = await fetch(url + "/fixtures.unary.v1.GreetService/NoSuchMethod", {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+      body: "{}",
+    });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: "unimplemented" });
+
+    const viaFetch = await greet.fetch(
+      new Request("http://in-process.invalid/fixtures.unary.v1.GreetService/NoSuchMethod", {
+        method: "POST",
+        headers: { "content-type": "application/proto" },
+        body: new Uint8Array(0),
+      }),
+    );
+    expect(viaFetch.status).toBe(404);
+    expect(await viaFetch.json()).toMatchObject({ code: "unimplemented" });
+  });
+
+  it("without next, a path no service serves is 404 with code unimplemented", async () => {
+    const url = await serveOn("http", nodeHandler(first, second));
+    const response = await fetch(url + "/somewhere/else", { method: "POST", body: "{}" });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: "unimplemented" });
+    const error = await callError(createGreetServiceClient(url).greet({}));
+    expect(error.code).toBe(Code.Unimplemented);
+  });
+});
