@@ -12,6 +12,7 @@ import {
   compressionFind,
   type Compression,
 } from "./compression.ts";
+import { deadlineStart } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 import type { HttpClient, HttpResponse } from "./http-client.ts";
 import {
@@ -130,7 +131,7 @@ export function createConnectUnaryCaller(
     const header = new Headers(options.headers);
     new Headers(callOptions.headers).forEach((value, key) => header.set(key, value));
     const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = clientDeadline(timeoutMs, callOptions.signal);
+    const deadline = deadlineStart(timeoutMs, callOptions.signal);
     if (timeoutMs !== undefined) {
       header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
     }
@@ -249,36 +250,4 @@ function clientSendCompression(
     );
   }
   return found ?? undefined;
-}
-
-/** A signal that aborts on the caller's signal or at the deadline, with the matching error as reason. */
-export function clientDeadline(
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
-): { signal: AbortSignal; cleanup(): void } {
-  const controller = new AbortController();
-  const onAbort = () =>
-    controller.abort(ConnectError.from(signal?.reason ?? "the call was canceled", Code.Canceled));
-  if (signal?.aborted === true) {
-    onAbort();
-  } else {
-    signal?.addEventListener("abort", onAbort, { once: true });
-  }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(`the call exceeded its ${timeoutMs} ms deadline`, Code.DeadlineExceeded),
-            ),
-          timeoutMs,
-        );
-  return {
-    signal: controller.signal,
-    cleanup() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    },
-  };
 }

@@ -7,6 +7,7 @@ import {
   compressionNegotiate,
   type Compression,
 } from "./compression.ts";
+import { deadlineStart } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 import type {
   HandlerContext,
@@ -193,26 +194,9 @@ async function connectRunWithDeadline(
   responseTrailers: Headers,
 ) {
   const method = handler.method;
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  const onClientAbort = () =>
-    controller.abort(new ConnectError("the client canceled the call", Code.Canceled));
-  if (request.signal.aborted) {
-    onClientAbort();
-  } else {
-    request.signal.addEventListener("abort", onClientAbort);
-  }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError("the call exceeded its deadline", Code.DeadlineExceeded),
-            ),
-          timeoutMs,
-        );
+  // A client that goes away surfaces as the request's signal aborting.
+  const deadline = deadlineStart(timeoutMs, request.signal);
+  const signal = deadline.signal;
   const context: HandlerContext = {
     method,
     protocol: "connect",
@@ -220,7 +204,7 @@ async function connectRunWithDeadline(
     responseHeaders,
     responseTrailers,
     signal,
-    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+    timeoutMs: deadline.remainingMs,
   };
   const next: UnaryNext = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -244,22 +228,10 @@ async function connectRunWithDeadline(
       signal,
       message: input,
     });
-    return await Promise.race([call, connectAbortedPromise(signal)]);
+    return await Promise.race([call, deadline.aborted()]);
   } finally {
-    clearTimeout(timer);
-    request.signal.removeEventListener("abort", onClientAbort);
+    deadline.cleanup();
   }
-}
-
-function connectAbortedPromise(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */

@@ -408,6 +408,74 @@ export function compressionAcceptHeader(
   return available.map((c) => c.name).join(", ");
 }
 
+/** The signal of one call and how to release what watches it. */
+interface Deadline {
+  /** Aborts with a ConnectError: Canceled when the parent aborts, DeadlineExceeded when time runs out. */
+  readonly signal: AbortSignal;
+  /** Milliseconds left, or undefined without a timeout. */
+  remainingMs(): number | undefined;
+  /** Settles rejected (with the abort reason) once the signal aborts. */
+  aborted(): Promise<never>;
+  cleanup(): void;
+}
+
+/**
+ * One call's signal on either side: it follows `parent` (the caller's
+ * signal on a client, the connection's on a server) and fires at the
+ * deadline, each with the error the call must end with.
+ */
+function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const onParentAbort = () =>
+    controller.abort(
+      ConnectError.from(
+        parent?.reason ?? "the call was canceled",
+        Code.Canceled,
+      ),
+    );
+  if (parent?.aborted === true) {
+    onParentAbort();
+  } else {
+    parent?.addEventListener("abort", onParentAbort, { once: true });
+  }
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            controller.abort(
+              new ConnectError(
+                `the call exceeded its ${timeoutMs} ms deadline`,
+                Code.DeadlineExceeded,
+              ),
+            ),
+          timeoutMs,
+        );
+  return {
+    signal,
+    remainingMs: () => (end === undefined ? undefined : end - Date.now()),
+    aborted: () =>
+      new Promise<never>((_, reject) => {
+        const fail = () =>
+          reject(ConnectError.from(signal.reason, Code.Canceled));
+        if (signal.aborted) {
+          fail();
+        } else {
+          signal.addEventListener("abort", fail, { once: true });
+        }
+      }),
+    cleanup() {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", onParentAbort);
+    },
+  };
+}
+
 /**
  * One HTTP exchange as the client protocol code needs it; implemented over
  * fetch and over node:http2, or by the user for anything else.
@@ -725,7 +793,7 @@ function createConnectUnaryCaller(
       header.set(key, value),
     );
     const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = clientDeadline(timeoutMs, callOptions.signal);
+    const deadline = deadlineStart(timeoutMs, callOptions.signal);
     if (timeoutMs !== undefined) {
       header.set(
         connectHeaderTimeout,
@@ -876,46 +944,6 @@ function clientSendCompression(
     );
   }
   return found ?? undefined;
-}
-
-/** A signal that aborts on the caller's signal or at the deadline, with the matching error as reason. */
-function clientDeadline(
-  timeoutMs: number | undefined,
-  signal: AbortSignal | undefined,
-): { signal: AbortSignal; cleanup(): void } {
-  const controller = new AbortController();
-  const onAbort = () =>
-    controller.abort(
-      ConnectError.from(
-        signal?.reason ?? "the call was canceled",
-        Code.Canceled,
-      ),
-    );
-  if (signal?.aborted === true) {
-    onAbort();
-  } else {
-    signal?.addEventListener("abort", onAbort, { once: true });
-  }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(
-                `the call exceeded its ${timeoutMs} ms deadline`,
-                Code.DeadlineExceeded,
-              ),
-            ),
-          timeoutMs,
-        );
-  return {
-    signal: controller.signal,
-    cleanup() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    },
-  };
 }
 
 /**

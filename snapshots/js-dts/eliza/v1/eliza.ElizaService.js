@@ -577,6 +577,70 @@ export function compressionFind(available, name) {
 export function compressionAcceptHeader(available) {
   return available.map((c) => c.name).join(", ");
 }
+/**
+ * One call's signal on either side: it follows `parent` (the caller's
+ * signal on a client, the connection's on a server) and fires at the
+ * deadline, each with the error the call must end with.
+ */
+function deadlineStart(timeoutMs, parent) {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const onParentAbort = () => {
+    var _a;
+    return controller.abort(
+      ConnectError.from(
+        (_a = parent === null || parent === void 0 ? void 0 : parent.reason) !==
+          null && _a !== void 0
+          ? _a
+          : "the call was canceled",
+        Code.Canceled,
+      ),
+    );
+  };
+  if (
+    (parent === null || parent === void 0 ? void 0 : parent.aborted) === true
+  ) {
+    onParentAbort();
+  } else {
+    parent === null || parent === void 0
+      ? void 0
+      : parent.addEventListener("abort", onParentAbort, { once: true });
+  }
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            controller.abort(
+              new ConnectError(
+                `the call exceeded its ${timeoutMs} ms deadline`,
+                Code.DeadlineExceeded,
+              ),
+            ),
+          timeoutMs,
+        );
+  return {
+    signal,
+    remainingMs: () => (end === undefined ? undefined : end - Date.now()),
+    aborted: () =>
+      new Promise((_, reject) => {
+        const fail = () =>
+          reject(ConnectError.from(signal.reason, Code.Canceled));
+        if (signal.aborted) {
+          fail();
+        } else {
+          signal.addEventListener("abort", fail, { once: true });
+        }
+      }),
+    cleanup() {
+      clearTimeout(timer);
+      parent === null || parent === void 0
+        ? void 0
+        : parent.removeEventListener("abort", onParentAbort);
+    },
+  };
+}
 /** The first interceptor in the list is the outermost. */
 function applyInterceptors(next, interceptors) {
   if (interceptors === undefined) {
@@ -854,7 +918,7 @@ function createConnectUnaryCaller(baseUrl, options, httpClient, features) {
       (_b = callOptions.timeoutMs) !== null && _b !== void 0
         ? _b
         : options.timeoutMs;
-    const deadline = clientDeadline(timeoutMs, callOptions.signal);
+    const deadline = deadlineStart(timeoutMs, callOptions.signal);
     if (timeoutMs !== undefined) {
       header.set(
         connectHeaderTimeout,
@@ -1007,53 +1071,6 @@ function clientSendCompression(compressions, name) {
     );
   }
   return found !== null && found !== void 0 ? found : undefined;
-}
-/** A signal that aborts on the caller's signal or at the deadline, with the matching error as reason. */
-function clientDeadline(timeoutMs, signal) {
-  const controller = new AbortController();
-  const onAbort = () => {
-    var _a;
-    return controller.abort(
-      ConnectError.from(
-        (_a = signal === null || signal === void 0 ? void 0 : signal.reason) !==
-          null && _a !== void 0
-          ? _a
-          : "the call was canceled",
-        Code.Canceled,
-      ),
-    );
-  };
-  if (
-    (signal === null || signal === void 0 ? void 0 : signal.aborted) === true
-  ) {
-    onAbort();
-  } else {
-    signal === null || signal === void 0
-      ? void 0
-      : signal.addEventListener("abort", onAbort, { once: true });
-  }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(
-                `the call exceeded its ${timeoutMs} ms deadline`,
-                Code.DeadlineExceeded,
-              ),
-            ),
-          timeoutMs,
-        );
-  return {
-    signal: controller.signal,
-    cleanup() {
-      clearTimeout(timer);
-      signal === null || signal === void 0
-        ? void 0
-        : signal.removeEventListener("abort", onAbort);
-    },
-  };
 }
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
@@ -1413,31 +1430,9 @@ async function connectRunWithDeadline(
   responseTrailers,
 ) {
   const method = handler.method;
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  const onClientAbort = () =>
-    controller.abort(
-      new ConnectError("the client canceled the call", Code.Canceled),
-    );
-  if (request.signal.aborted) {
-    onClientAbort();
-  } else {
-    request.signal.addEventListener("abort", onClientAbort);
-  }
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(
-                "the call exceeded its deadline",
-                Code.DeadlineExceeded,
-              ),
-            ),
-          timeoutMs,
-        );
+  // A client that goes away surfaces as the request's signal aborting.
+  const deadline = deadlineStart(timeoutMs, request.signal);
+  const signal = deadline.signal;
   const context = {
     method,
     protocol: "connect",
@@ -1445,8 +1440,7 @@ async function connectRunWithDeadline(
     responseHeaders,
     responseTrailers,
     signal,
-    timeoutMs: () =>
-      deadline === undefined ? undefined : deadline - Date.now(),
+    timeoutMs: deadline.remainingMs,
   };
   const next = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -1473,21 +1467,10 @@ async function connectRunWithDeadline(
       signal,
       message: input,
     });
-    return await Promise.race([call, connectAbortedPromise(signal)]);
+    return await Promise.race([call, deadline.aborted()]);
   } finally {
-    clearTimeout(timer);
-    request.signal.removeEventListener("abort", onClientAbort);
+    deadline.cleanup();
   }
-}
-function connectAbortedPromise(signal) {
-  return new Promise((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
 }
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 function connectErrorResponse(error, responseHeaders, responseTrailers) {

@@ -1,0 +1,58 @@
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
+
+/** The signal of one call and how to release what watches it. */
+export interface Deadline {
+  /** Aborts with a ConnectError: Canceled when the parent aborts, DeadlineExceeded when time runs out. */
+  readonly signal: AbortSignal;
+  /** Milliseconds left, or undefined without a timeout. */
+  remainingMs(): number | undefined;
+  /** Settles rejected (with the abort reason) once the signal aborts. */
+  aborted(): Promise<never>;
+  cleanup(): void;
+}
+
+/**
+ * One call's signal on either side: it follows `parent` (the caller's
+ * signal on a client, the connection's on a server) and fires at the
+ * deadline, each with the error the call must end with.
+ */
+export function deadlineStart(timeoutMs: number | undefined, parent: AbortSignal | undefined): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const onParentAbort = () =>
+    controller.abort(ConnectError.from(parent?.reason ?? "the call was canceled", Code.Canceled));
+  if (parent?.aborted === true) {
+    onParentAbort();
+  } else {
+    parent?.addEventListener("abort", onParentAbort, { once: true });
+  }
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () =>
+            controller.abort(
+              new ConnectError(`the call exceeded its ${timeoutMs} ms deadline`, Code.DeadlineExceeded),
+            ),
+          timeoutMs,
+        );
+  return {
+    signal,
+    remainingMs: () => (end === undefined ? undefined : end - Date.now()),
+    aborted: () =>
+      new Promise<never>((_, reject) => {
+        const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+        if (signal.aborted) {
+          fail();
+        } else {
+          signal.addEventListener("abort", fail, { once: true });
+        }
+      }),
+    cleanup() {
+      clearTimeout(timer);
+      parent?.removeEventListener("abort", onParentAbort);
+    },
+  };
+}
