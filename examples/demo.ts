@@ -27,11 +27,15 @@ const handler = createElizaServiceHandler(
       }
       if (request.sentence === "take your time") {
         // Waits until the client's deadline aborts the signal.
-        await new Promise((resolve) => context.signal.addEventListener("abort", resolve));
+        await new Promise((resolve) =>
+          context.signal.addEventListener("abort", resolve),
+        );
       }
       context.responseHeaders.set("eliza-mood", "curious");
       context.responseTrailers.set("eliza-sentences", "1");
-      return { sentence: `You said "${request.sentence}". How does that make you feel?` };
+      return {
+        sentence: `You said "${request.sentence}". How does that make you feel?`,
+      };
     },
   },
   { interceptors: [logCalls] },
@@ -45,21 +49,48 @@ await Promise.all([
 ]);
 const h1Url = `http://127.0.0.1:${(h1.address() as AddressInfo).port}`;
 const h2Url = `http://127.0.0.1:${(h2.address() as AddressInfo).port}`;
-console.log(`ElizaService on ${h1Url} (HTTP/1.1) and ${h2Url} (h2c), path ${handler.path}\n`);
+console.log(
+  `ElizaService on ${h1Url} (HTTP/1.1) and ${h2Url} (h2c), path ${handler.path}\n`,
+);
 
 const calls = [
   { label: "HTTP/1.1 fetch, binary", url: h1Url, options: {} },
-  { label: "HTTP/1.1 fetch, JSON, gzip", url: h1Url, options: { binary: false, sendCompression: "gzip", compressMinBytes: 0 } },
+  {
+    label: "HTTP/1.1 fetch, JSON, gzip",
+    url: h1Url,
+    options: { binary: false, sendCompression: "gzip", compressMinBytes: 0 },
+  },
   { label: "HTTP/1.1 fetch, GET", url: h1Url, options: { useHttpGet: true } },
-  { label: "h2c, binary, zstd", url: h2Url, options: { transport: "http2", sendCompression: "zstd", compressMinBytes: 0 } },
-  { label: "h2c, JSON, br", url: h2Url, options: { transport: "http2", binary: false, sendCompression: "br", compressMinBytes: 0 } },
+  {
+    label: "h2c, binary, zstd",
+    url: h2Url,
+    options: {
+      transport: "http2",
+      sendCompression: "zstd",
+      compressMinBytes: 0,
+    },
+  },
+  {
+    label: "h2c, JSON, br",
+    url: h2Url,
+    options: {
+      transport: "http2",
+      binary: false,
+      sendCompression: "br",
+      compressMinBytes: 0,
+    },
+  },
 ] as const;
 
 for (const { label, url, options } of calls) {
   const client = createElizaServiceClient(url, options);
-  const { message, header, trailer } = await client.say.raw({ sentence: "I feel fine" });
+  const { message, header, trailer } = await client.say.raw({
+    sentence: "I feel fine",
+  });
   console.log(`${label}:\n  ${message.sentence}`);
-  console.log(`  header eliza-mood=${header.get("eliza-mood")}, trailer eliza-sentences=${trailer.get("eliza-sentences")}`);
+  console.log(
+    `  header eliza-mood=${header.get("eliza-mood")}, trailer eliza-sentences=${trailer.get("eliza-sentences")}`,
+  );
 }
 
 const client = createElizaServiceClient(h2Url, { transport: "http2" });
@@ -73,9 +104,13 @@ try {
   await client.say({ sentence: "take your time" }, { timeoutMs: 200 });
 } catch (e) {
   const error = ConnectError.from(e);
-  console.log(`A deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`);
+  console.log(
+    `A deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`,
+  );
 }
-console.log("\nStreaming RPCs (Introduce, Pontificate, Converse) arrive with streaming support.");
+console.log(
+  "\nStreaming RPCs (Introduce, Pontificate, Converse) arrive with streaming support.",
+);
 
 h1.close();
 h2.close();

@@ -14,7 +14,8 @@ export function serviceFileName(file: DescFile, service: DescService): string {
 }
 
 // Identifiers outside comments and strings, and not after a dot.
-const tokenRE = /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
+const tokenRE =
+  /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
 
 /**
  * Writes one service file: the runtime declarations the service reaches, then
@@ -35,9 +36,13 @@ export function emitService(
   for (const ref of refsOf(template)) {
     if (ref.kind === "runtime") roots.add(ref.name);
   }
-  for (const [name, method] of service.methods.map((m) => [m.localName, m] as const)) {
+  for (const [name, method] of service.methods.map(
+    (m) => [m.localName, m] as const,
+  )) {
     if (name === "__proto__") {
-      throw new Error(`${method.parent.typeName}.${method.name}: a method named __proto__ cannot be generated`);
+      throw new Error(
+        `${method.parent.typeName}.${method.name}: a method named __proto__ cannot be generated`,
+      );
     }
   }
   const declarations = library.closure(roots);
@@ -53,7 +58,8 @@ export function emitService(
   }
 
   const f = schema.generateFile(serviceFileName(file, service));
-  const selfPath = "./" + serviceFileName(file, service).replace(/\.ts$/, ".js");
+  const selfPath =
+    "./" + serviceFileName(file, service).replace(/\.ts$/, ".js");
   const localSymbol = (name: string) => f.import(name, selfPath);
   const out: Printable[] = [];
   // Template text: its identifiers become symbols, to reserve them.
@@ -81,8 +87,14 @@ export function emitService(
     }
   }
   // protoplugin writes named imports only; namespace imports follow its import block.
-  for (const [local, from] of [...namespaces].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    out.push("import * as ", localSymbol(local), ` from ${JSON.stringify(from)};\n`);
+  for (const [local, from] of [...namespaces].sort(([a], [b]) =>
+    a < b ? -1 : 1,
+  )) {
+    out.push(
+      "import * as ",
+      localSymbol(local),
+      ` from ${JSON.stringify(from)};\n`,
+    );
   }
   if (namespaces.size > 0) out.push("\n");
 

@@ -14,7 +14,10 @@ const prettierOptions = {
 } as const;
 
 /** Formats generated TypeScript or JavaScript; the parser follows the file name. */
-export async function formatGenerated(name: string, content: string): Promise<string> {
+export async function formatGenerated(
+  name: string,
+  content: string,
+): Promise<string> {
   const parser = name.endsWith(".ts") ? "typescript" : "babel";
   return format(content, { ...prettierOptions, parser });
 }

@@ -12,12 +12,15 @@ import { plugin } from "./plugin.ts";
  * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is
  * synchronous and prettier is not, so formatting happens on its output.
  */
-export async function generate(request: Uint8Array): Promise<CodeGeneratorResponse> {
+export async function generate(
+  request: Uint8Array,
+): Promise<CodeGeneratorResponse> {
   const req = fromBinary(CodeGeneratorRequestSchema, request);
   checkBuiltinOptions(req.parameter);
   // protoplugin defaults to js+dts; TypeScript is the natural default here.
   if (!/(^|,)\s*target\s*=/.test(req.parameter)) {
-    req.parameter = req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
+    req.parameter =
+      req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
   }
   const res = plugin.run(req);
   for (const file of res.file) {
@@ -42,12 +45,15 @@ export async function main(args: string[]): Promise<number> {
   try {
     const res = await generate(Buffer.concat(chunks));
     await new Promise<void>((resolve, reject) =>
-      process.stdout.write(toBinary(CodeGeneratorResponseSchema, res), (e) => (e ? reject(e) : resolve())),
+      process.stdout.write(toBinary(CodeGeneratorResponseSchema, res), (e) =>
+        e ? reject(e) : resolve(),
+      ),
     );
     return 0;
   } catch (e) {
-    process.stderr.write(`${plugin.name}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.stderr.write(
+      `${plugin.name}: ${e instanceof Error ? e.message : String(e)}\n`,
+    );
     return 1;
   }
 }
-

@@ -3,7 +3,12 @@ import { checkBuiltinOptions, parseOptions } from "./options.ts";
 
 describe("parseOptions", () => {
   it("has defaults for everything", () => {
-    expect(parseOptions([])).toEqual({ client: true, server: true, platform: "node", naming: "camel" });
+    expect(parseOptions([])).toEqual({
+      client: true,
+      server: true,
+      platform: "node",
+      naming: "camel",
+    });
   });
 
   it("reads every option", () => {
@@ -13,7 +18,12 @@ describe("parseOptions", () => {
         { key: "platform", value: "web" },
         { key: "naming", value: "proto" },
       ]),
-    ).toEqual({ client: false, server: true, platform: "web", naming: "proto" });
+    ).toEqual({
+      client: false,
+      server: true,
+      platform: "web",
+      naming: "proto",
+    });
   });
 
   it("names an unknown option and the accepted ones", () => {
@@ -44,7 +54,9 @@ describe("parseOptions", () => {
 describe("checkBuiltinOptions", () => {
   it("accepts the documented targets in any order", () => {
     expect(() => checkBuiltinOptions("target=ts")).not.toThrow();
-    expect(() => checkBuiltinOptions("target=dts+js,import_extension=js")).not.toThrow();
+    expect(() =>
+      checkBuiltinOptions("target=dts+js,import_extension=js"),
+    ).not.toThrow();
     expect(() => checkBuiltinOptions("")).not.toThrow();
   });
 

@@ -34,14 +34,27 @@ export class OptionError extends Error {
 }
 
 /** Parses the plugin's own options, as protoplugin hands them over (built-ins removed). */
-export function parseOptions(raw: readonly { key: string; value: string }[]): Options {
-  const options = { client: true, server: true, platform: "node", naming: "camel" } as {
+export function parseOptions(
+  raw: readonly { key: string; value: string }[],
+): Options {
+  const options = {
+    client: true,
+    server: true,
+    platform: "node",
+    naming: "camel",
+  } as {
     -readonly [K in keyof Options]: Options[K];
   };
   for (const { key, value } of raw) {
     if (!(key in choices)) {
-      const known = [...Object.keys(builtinChoices), ...Object.keys(choices), ...builtinOthers];
-      throw new OptionError(`unknown option "${key}": accepted options are ${known.join(", ")}`);
+      const known = [
+        ...Object.keys(builtinChoices),
+        ...Object.keys(choices),
+        ...builtinOthers,
+      ];
+      throw new OptionError(
+        `unknown option "${key}": accepted options are ${known.join(", ")}`,
+      );
     }
     const accepted: readonly string[] = choices[key as keyof typeof choices];
     if (!accepted.includes(value)) {
@@ -63,7 +76,9 @@ export function parseOptions(raw: readonly { key: string; value: string }[]): Op
     }
   }
   if (!options.client && !options.server) {
-    throw new OptionError('options "client=false" and "server=false" leave nothing to generate');
+    throw new OptionError(
+      'options "client=false" and "server=false" leave nothing to generate',
+    );
   }
   return options;
 }
@@ -76,8 +91,11 @@ export function checkBuiltinOptions(parameter: string): void {
     const value = eq < 0 ? "" : pair.slice(eq + 1).trim();
     const accepted = builtinChoices[key];
     if (accepted === undefined) continue;
-    const normalized = key === "target" ? value.split("+").sort().join("+") : value;
-    const normalizedAccepted = accepted.map((a) => (key === "target" ? a.split("+").sort().join("+") : a));
+    const normalized =
+      key === "target" ? value.split("+").sort().join("+") : value;
+    const normalizedAccepted = accepted.map((a) =>
+      key === "target" ? a.split("+").sort().join("+") : a,
+    );
     if (!normalizedAccepted.includes(normalized)) {
       throw new OptionError(
         `invalid value "${value}" for option "${key}": accepted values are ${accepted.join(", ")}`,

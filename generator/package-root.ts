@@ -11,7 +11,9 @@ export function packageRoot(): string {
   while (!existsSync(join(dir, "runtime-inline"))) {
     const parent = dirname(dir);
     if (parent === dir) {
-      throw new Error("protoc-gen-connect-standalone: cannot find its runtime-inline folder");
+      throw new Error(
+        "protoc-gen-connect-standalone: cannot find its runtime-inline folder",
+      );
     }
     dir = parent;
   }

@@ -7,7 +7,9 @@ import { packageRoot } from "./package-root.ts";
 import { RuntimeLibrary } from "./runtime-library.ts";
 
 const root = packageRoot();
-const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+const { version } = JSON.parse(
+  readFileSync(join(root, "package.json"), "utf8"),
+) as {
   version: string;
 };
 

@@ -16,7 +16,11 @@ import {
  */
 export type Piece =
   | string
-  | { readonly kind: "runtime"; readonly name: string; readonly shorthand: boolean }
+  | {
+      readonly kind: "runtime";
+      readonly name: string;
+      readonly shorthand: boolean;
+    }
   | {
       readonly kind: "import";
       readonly name: string;
@@ -24,7 +28,11 @@ export type Piece =
       readonly typeOnly: boolean;
       readonly shorthand: boolean;
     }
-  | { readonly kind: "namespace"; readonly local: string; readonly from: string }
+  | {
+      readonly kind: "namespace";
+      readonly local: string;
+      readonly from: string;
+    }
   /** A free identifier (a global such as Headers or Promise): imports must not shadow it. */
   | { readonly kind: "global"; readonly name: string };
 
@@ -75,7 +83,9 @@ export class RuntimeLibrary {
       if (seen.has(name)) return;
       const decl = this.declarations.get(name);
       if (decl === undefined) {
-        throw new Error(`template refers to unknown runtime declaration "${name}"`);
+        throw new Error(
+          `template refers to unknown runtime declaration "${name}"`,
+        );
       }
       seen.add(name);
       for (const dep of decl.dependencies) visit(dep);
@@ -151,14 +161,20 @@ function topLevelOf(statement: Statement): TopLevel | undefined {
   ) {
     const nameNode = statement.getNameNode();
     if (nameNode === undefined) {
-      throw new Error(`runtime-inline: anonymous declaration in ${statement.getSourceFile().getBaseName()}`);
+      throw new Error(
+        `runtime-inline: anonymous declaration in ${statement.getSourceFile().getBaseName()}`,
+      );
     }
     return { name: nameNode.getText(), statement, nameNode };
   }
   if (Node.isVariableStatement(statement)) {
     const decls = statement.getDeclarations();
     const first = decls[0];
-    if (decls.length !== 1 || first === undefined || !Node.isIdentifier(first.getNameNode())) {
+    if (
+      decls.length !== 1 ||
+      first === undefined ||
+      !Node.isIdentifier(first.getNameNode())
+    ) {
       throw new Error(
         `runtime-inline: ${statement.getSourceFile().getBaseName()}:${statement.getStartLineNumber()}: declare one plain name per variable statement`,
       );
@@ -168,10 +184,18 @@ function topLevelOf(statement: Statement): TopLevel | undefined {
   if (Node.isImportDeclaration(statement)) {
     return undefined;
   }
-  if (Node.isEnumDeclaration(statement) || Node.isModuleDeclaration(statement)) {
-    throw new Error(`runtime-inline: enums and namespaces are not erasable syntax (${statement.getSourceFile().getBaseName()})`);
+  if (
+    Node.isEnumDeclaration(statement) ||
+    Node.isModuleDeclaration(statement)
+  ) {
+    throw new Error(
+      `runtime-inline: enums and namespaces are not erasable syntax (${statement.getSourceFile().getBaseName()})`,
+    );
   }
-  if (Node.isExportDeclaration(statement) || Node.isExpressionStatement(statement)) {
+  if (
+    Node.isExportDeclaration(statement) ||
+    Node.isExpressionStatement(statement)
+  ) {
     throw new Error(
       `runtime-inline: ${statement.getSourceFile().getBaseName()}:${statement.getStartLineNumber()}: only declarations may appear at the top level`,
     );
@@ -196,7 +220,9 @@ function cutStatement(
 
   // Only @public declarations stay exported in a generated file.
   if (!hasPublicTag(statement) && Node.isModifierable(statement)) {
-    const exportKeyword = statement.getFirstModifierByKind(SyntaxKind.ExportKeyword);
+    const exportKeyword = statement.getFirstModifierByKind(
+      SyntaxKind.ExportKeyword,
+    );
     if (exportKeyword !== undefined) {
       emitUpTo(exportKeyword.getStart() - fullStart);
       cursor = exportKeyword.getEnd() - fullStart;
@@ -235,7 +261,9 @@ function resolveIdentifier(
   // Unresolved names are globals (lib files are not loaded); type positions
   // get the checker's "unknown" symbol, which has no declarations.
   if (symbol === undefined || symbol.getDeclarations().length === 0) {
-    return isNamePosition(id) ? undefined : { kind: "global", name: id.getText() };
+    return isNamePosition(id)
+      ? undefined
+      : { kind: "global", name: id.getText() };
   }
   for (const node of symbol.getDeclarations()) {
     const runtimeName = declNodeToName.get(node);
@@ -261,7 +289,9 @@ function resolveIdentifier(
       return {
         kind: "namespace",
         local: node.getName(),
-        from: node.getFirstAncestorByKindOrThrow(SyntaxKind.ImportDeclaration).getModuleSpecifierValue(),
+        from: node
+          .getFirstAncestorByKindOrThrow(SyntaxKind.ImportDeclaration)
+          .getModuleSpecifierValue(),
       };
     }
   }

@@ -6,7 +6,12 @@ import {
 } from "@bufbuild/protobuf";
 import { bodyDefaultReadMaxBytes, readBody } from "./body.ts";
 import { Code } from "./code.ts";
-import { codecBinary, codecJson, type Codec, type JsonOptions } from "./codec.ts";
+import {
+  codecBinary,
+  codecJson,
+  type Codec,
+  type JsonOptions,
+} from "./codec.ts";
 import {
   compressionAcceptHeader,
   compressionFind,
@@ -119,7 +124,8 @@ export function createConnectUnaryCaller(
   const compressions = options.compressions ?? features.compressions;
   const getQuery = features.getQuery;
   const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec = options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
+  const codec: Codec =
+    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
   const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   const compressMinBytes = options.compressMinBytes ?? 1024;
 
@@ -129,16 +135,24 @@ export function createConnectUnaryCaller(
       callOptions.sendCompression ?? options.sendCompression,
     );
     const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) => header.set(key, value));
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
     const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
     const deadline = deadlineStart(timeoutMs, callOptions.signal);
     if (timeoutMs !== undefined) {
-      header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+      header.set(
+        connectHeaderTimeout,
+        String(Math.max(0, Math.ceil(timeoutMs))),
+      );
     }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
-      if (sendCompression !== undefined && body.byteLength >= compressMinBytes) {
+      if (
+        sendCompression !== undefined &&
+        body.byteLength >= compressMinBytes
+      ) {
         body = await sendCompression.compress(body);
         compressed = sendCompression;
       }
@@ -146,31 +160,50 @@ export function createConnectUnaryCaller(
       if (acceptEncoding !== "") {
         httpHeader.set("accept-encoding", acceptEncoding);
       }
-      const get = getQuery !== undefined && options.useHttpGet === true && method.noSideEffects;
+      const get =
+        getQuery !== undefined &&
+        options.useHttpGet === true &&
+        method.noSideEffects;
       if (!get) {
-        httpHeader.set("content-type", codec.binary ? connectContentTypeProto : connectContentTypeJson);
+        httpHeader.set(
+          "content-type",
+          codec.binary ? connectContentTypeProto : connectContentTypeJson,
+        );
         httpHeader.set(connectHeaderProtocolVersion, "1");
         if (compressed !== undefined) {
           httpHeader.set("content-encoding", compressed.name);
         }
       }
       const response = await clientSend(httpClient, {
-        url: get ? request.url + getQuery(body, codec.binary, compressed?.name) : request.url,
+        url: get
+          ? request.url + getQuery(body, codec.binary, compressed?.name)
+          : request.url,
         method: get ? "GET" : "POST",
         header: httpHeader,
         body: get ? undefined : body,
         signal: request.signal,
       });
-      return connectReadUnaryResponse(method, response, codec, compressions, readMaxBytes);
+      return connectReadUnaryResponse(
+        method,
+        response,
+        codec,
+        compressions,
+        readMaxBytes,
+      );
     };
     try {
-      const response = await applyInterceptors(next, options.interceptors)({
+      const response = await applyInterceptors(
+        next,
+        options.interceptors,
+      )({
         stream: false,
         method,
         url: base + method.path,
         header,
         signal: deadline.signal,
-        message: isMessage(input, method.input) ? input : create(method.input, input),
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
       });
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
@@ -207,10 +240,15 @@ async function connectReadUnaryResponse(
   readMaxBytes: number,
 ): Promise<UnaryResponse> {
   const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded ? null : response.header.get("content-encoding");
+  const encoding = response.contentDecoded
+    ? null
+    : response.header.get("content-encoding");
   const compression = compressionFind(compressions, encoding);
   if (compression === undefined) {
-    throw new ConnectError(`response uses unsupported compression "${encoding}"`, Code.Internal);
+    throw new ConnectError(
+      `response uses unsupported compression "${encoding}"`,
+      Code.Internal,
+    );
   }
   let body = await readBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
@@ -221,7 +259,9 @@ async function connectReadUnaryResponse(
     trailer.forEach((value, key) => metadata.append(key, value));
     throw connectErrorFromJson(body, response.status, metadata);
   }
-  const contentType = connectParseUnaryContentType(response.header.get("content-type"));
+  const contentType = connectParseUnaryContentType(
+    response.header.get("content-type"),
+  );
   if (contentType === undefined || contentType.binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${response.header.get("content-type")}"`,

@@ -6,7 +6,9 @@ import type { HttpClient } from "./http-client.ts";
  * decodes `Content-Encoding` itself, which the response reports.
  * @public
  */
-export function createFetchHttpClient(fetchFn: typeof fetch = globalThis.fetch): HttpClient {
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient {
   return async (request) => {
     const response = await fetchFn(request.url, {
       method: request.method,

@@ -25,7 +25,9 @@ export interface Http2ClientOptions {
  * the session does not keep the process alive while no call is in flight.
  * @public
  */
-export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpClient {
+export function createHttp2HttpClient(
+  options: Http2ClientOptions = {},
+): HttpClient {
   const sessions = new Map<string, ClientHttp2Session>();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
@@ -61,7 +63,9 @@ export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpCli
 
   return (request) => {
     if (request.signal.aborted) {
-      return Promise.reject(ConnectError.from(request.signal.reason, Code.Canceled));
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
     }
     const url = new URL(request.url);
     const session = sessionFor(url.origin);
@@ -75,7 +79,9 @@ export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpCli
     });
     let stream: ClientHttp2Stream;
     try {
-      stream = session.request(outgoing, { endStream: request.body === undefined });
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
     } catch (e) {
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
@@ -83,7 +89,9 @@ export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpCli
     stream.once("close", () => release(session));
     const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => request.signal.removeEventListener("abort", onAbort));
+    stream.once("close", () =>
+      request.signal.removeEventListener("abort", onAbort),
+    );
     if (request.body !== undefined) {
       stream.end(request.body);
     }
@@ -100,7 +108,9 @@ export function createHttp2HttpClient(options: Http2ClientOptions = {}): HttpCli
         );
       };
       stream.once("error", fail);
-      stream.once("close", () => fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)));
+      stream.once("close", () =>
+        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+      );
       stream.once("response", (headers: IncomingHttpHeaders) => {
         stream.off("error", fail);
         const header = new Headers();

@@ -1,5 +1,13 @@
-import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import type { CallOptions, UnaryCaller, UnaryResult } from "./client-connect.ts";
+import type {
+  DescMessage,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import type {
+  CallOptions,
+  UnaryCaller,
+  UnaryResult,
+} from "./client-connect.ts";
 import type { MethodInfo } from "./method.ts";
 
 /**
@@ -9,11 +17,17 @@ import type { MethodInfo } from "./method.ts";
  */
 export interface UnaryMethod<Input extends DescMessage, Output> {
   (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(request: MessageInitShape<Input>, options?: CallOptions): Promise<UnaryResult<Output>>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
 }
 
 /** Binds a caller to one method, typed by the method's generated schemas. */
-export function clientUnaryMethod<Input extends DescMessage, Output extends DescMessage>(
+export function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
   call: UnaryCaller,
   method: MethodInfo & { readonly input: Input; readonly output: Output },
 ): UnaryMethod<Input, MessageShape<Output>> {
@@ -28,7 +42,9 @@ export function clientUnaryMethod<Input extends DescMessage, Output extends Desc
       trailer: response.trailer,
     };
   };
-  const unary = async (request: MessageInitShape<Input>, options?: CallOptions) =>
-    (await call(method, request, options)).message as MessageShape<Output>;
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
   return Object.assign(unary, { raw });
 }

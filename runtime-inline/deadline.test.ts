@@ -9,7 +9,9 @@ describe("deadlineStart", () => {
     const remaining = deadline.remainingMs();
     expect(remaining).toBeGreaterThan(0);
     expect(remaining).toBeLessThanOrEqual(20);
-    await expect(deadline.aborted()).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+    await expect(deadline.aborted()).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
     expect(deadline.signal.reason).toBeInstanceOf(ConnectError);
     deadline.cleanup();
   });
@@ -19,7 +21,9 @@ describe("deadlineStart", () => {
     const deadline = deadlineStart(undefined, parent.signal);
     expect(deadline.remainingMs()).toBeUndefined();
     parent.abort();
-    await expect(deadline.aborted()).rejects.toMatchObject({ code: Code.Canceled });
+    await expect(deadline.aborted()).rejects.toMatchObject({
+      code: Code.Canceled,
+    });
     deadline.cleanup();
   });
 

@@ -17,11 +17,19 @@ export interface Deadline {
  * signal on a client, the connection's on a server) and fires at the
  * deadline, each with the error the call must end with.
  */
-export function deadlineStart(timeoutMs: number | undefined, parent: AbortSignal | undefined): Deadline {
+export function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
   const controller = new AbortController();
   const signal = controller.signal;
   const onParentAbort = () =>
-    controller.abort(ConnectError.from(parent?.reason ?? "the call was canceled", Code.Canceled));
+    controller.abort(
+      ConnectError.from(
+        parent?.reason ?? "the call was canceled",
+        Code.Canceled,
+      ),
+    );
   if (parent?.aborted === true) {
     onParentAbort();
   } else {
@@ -34,7 +42,10 @@ export function deadlineStart(timeoutMs: number | undefined, parent: AbortSignal
       : setTimeout(
           () =>
             controller.abort(
-              new ConnectError(`the call exceeded its ${timeoutMs} ms deadline`, Code.DeadlineExceeded),
+              new ConnectError(
+                `the call exceeded its ${timeoutMs} ms deadline`,
+                Code.DeadlineExceeded,
+              ),
             ),
           timeoutMs,
         );
@@ -43,7 +54,8 @@ export function deadlineStart(timeoutMs: number | undefined, parent: AbortSignal
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
     aborted: () =>
       new Promise<never>((_, reject) => {
-        const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+        const fail = () =>
+          reject(ConnectError.from(signal.reason, Code.Canceled));
         if (signal.aborted) {
           fail();
         } else {

@@ -91,7 +91,9 @@ export class ConnectError extends Error {
       if (reason.name === "AbortError" || reason.name === "TimeoutError") {
         return new ConnectError(
           reason.message,
-          reason.name === "TimeoutError" ? Code.DeadlineExceeded : Code.Canceled,
+          reason.name === "TimeoutError"
+            ? Code.DeadlineExceeded
+            : Code.Canceled,
           { cause: reason },
         );
       }

@@ -19,7 +19,9 @@ export interface FetchServiceHandler extends ServiceHandler {
  * `export default { fetch: fetchHandler(eliza, other) }`.
  * @public
  */
-export function fetchHandler(...handlers: readonly ServiceHandler[]): FetchHandler {
+export function fetchHandler(
+  ...handlers: readonly ServiceHandler[]
+): FetchHandler {
   return async (request) => {
     const url = new URL(request.url);
     const serverRequest: ServerRequest = {
@@ -47,5 +49,9 @@ export function fetchHandler(...handlers: readonly ServiceHandler[]): FetchHandl
 
 /** Adds a `fetch` entry point to a service handler. */
 export function withFetchHandler(handler: ServiceHandler): FetchServiceHandler {
-  return { path: handler.path, handle: handler.handle, fetch: fetchHandler(handler) };
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+  };
 }

@@ -1,4 +1,7 @@
-import type { IncomingMessage, ServerResponse as NodeHttpResponse } from "node:http";
+import type {
+  IncomingMessage,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ServerRequest, ServiceHandler } from "./handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "./handler-fetch.ts";
@@ -26,7 +29,9 @@ export interface NodeServiceHandler extends FetchServiceHandler {
  * `http2.createServer(nodeHandler(eliza, other))`.
  * @public
  */
-export function nodeHandler(...handlers: readonly ServiceHandler[]): NodeHandler {
+export function nodeHandler(
+  ...handlers: readonly ServiceHandler[]
+): NodeHandler {
   return (request, response, next) => {
     nodeServe(handlers, request, response, next).catch((error: unknown) => {
       // Only a failure to write the response gets here; the connection is
@@ -52,7 +57,10 @@ async function nodeServe(
     if (!response.writableEnded) controller.abort();
   });
   const header = nodeRequestHeaders(request.rawHeaders);
-  const scheme = "encrypted" in request.socket && request.socket.encrypted ? "https" : "http";
+  const scheme =
+    "encrypted" in request.socket && request.socket.encrypted
+      ? "https"
+      : "http";
   const serverRequest: ServerRequest = {
     method: request.method ?? "GET",
     path,
@@ -99,7 +107,8 @@ function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ":authority" && !header.has("host")) header.set("host", value);
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
       continue;
     }
     header.append(name, value);

@@ -1,4 +1,8 @@
-import type { Message, MessageInitShape, DescMessage } from "@bufbuild/protobuf";
+import type {
+  Message,
+  MessageInitShape,
+  DescMessage,
+} from "@bufbuild/protobuf";
 import type { Compression } from "./compression.ts";
 import type { JsonOptions } from "./codec.ts";
 import type { Interceptor } from "./interceptors.ts";

@@ -2,10 +2,7 @@ import type { DescMessage } from "@bufbuild/protobuf";
 
 /** @public */
 export type MethodKind =
-  | "unary"
-  | "server_streaming"
-  | "client_streaming"
-  | "bidi_streaming";
+  "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
 
 /**
  * What the runtime knows of one RPC method; generated per service.

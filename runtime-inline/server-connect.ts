@@ -48,7 +48,9 @@ export interface ServerConfig {
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
 export type ConnectGetQueryParser = (
   query: URLSearchParams,
-) => { message: Uint8Array; binary: boolean; compression: string | undefined } | ConnectError;
+) =>
+  | { message: Uint8Array; binary: boolean; compression: string | undefined }
+  | ConnectError;
 
 const serverTextEncoder = new TextEncoder();
 
@@ -61,10 +63,15 @@ export async function connectHandleUnary(
   const method = handler.method;
   const isGet = request.method === "GET";
   const parseGetQuery = config.parseGetQuery;
-  if (request.method !== "POST" && !(isGet && method.noSideEffects && parseGetQuery !== undefined)) {
+  if (
+    request.method !== "POST" &&
+    !(isGet && method.noSideEffects && parseGetQuery !== undefined)
+  ) {
     return {
       status: 405,
-      header: new Headers({ allow: method.noSideEffects ? "GET, POST" : "POST" }),
+      header: new Headers({
+        allow: method.noSideEffects ? "GET, POST" : "POST",
+      }),
     };
   }
   const responseHeaders = new Headers();
@@ -102,7 +109,9 @@ export async function connectHandleUnary(
       encoding = request.header.get("content-encoding");
       connectCheckProtocolVersion(request.header, config);
     }
-    const timeoutMs = connectParseTimeout(request.header.get(connectHeaderTimeout));
+    const timeoutMs = connectParseTimeout(
+      request.header.get(connectHeaderTimeout),
+    );
     if (timeoutMs instanceof ConnectError) {
       throw timeoutMs;
     }
@@ -140,7 +149,10 @@ export async function connectHandleUnary(
     );
     let responseBody = codec.encode(method.output, output.message);
     const header = new Headers(output.header);
-    header.set("content-type", binary ? connectContentTypeProto : connectContentTypeJson);
+    header.set(
+      "content-type",
+      binary ? connectContentTypeProto : connectContentTypeJson,
+    );
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -162,7 +174,10 @@ export async function connectHandleUnary(
   }
 }
 
-function connectCheckProtocolVersion(header: Headers, config: ServerConfig): void {
+function connectCheckProtocolVersion(
+  header: Headers,
+  config: ServerConfig,
+): void {
   const version = header.get(connectHeaderProtocolVersion);
   if (version === null) {
     if (config.requireConnectProtocolHeader) {
@@ -220,7 +235,10 @@ async function connectRunWithDeadline(
     };
   };
   try {
-    const call = applyInterceptors(next, config.interceptors)({
+    const call = applyInterceptors(
+      next,
+      config.interceptors,
+    )({
       stream: false,
       method,
       url: request.url,

@@ -9,12 +9,20 @@ export type Ref =
   | { readonly kind: "local"; readonly name: string }
   | { readonly kind: "schema"; readonly desc: DescMessage }
   | { readonly kind: "shape"; readonly desc: DescMessage }
-  | { readonly kind: "import"; readonly name: string; readonly from: string; readonly typeOnly: boolean };
+  | {
+      readonly kind: "import";
+      readonly name: string;
+      readonly from: string;
+      readonly typeOnly: boolean;
+    };
 
 export type Code = readonly (string | Ref | Code)[];
 
 /** A tagged template that keeps references apart from text. */
-export function code(strings: TemplateStringsArray, ...values: (string | Ref | Code)[]): Code {
+export function code(
+  strings: TemplateStringsArray,
+  ...values: (string | Ref | Code)[]
+): Code {
   const out: (string | Ref | Code)[] = [];
   strings.forEach((s, i) => {
     out.push(s);

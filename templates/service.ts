@@ -2,7 +2,16 @@ import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
 import type { Options } from "../generator/options.ts";
-import { code, joinCode, local, protobufType, rt, schema, shape, type Code } from "./code.ts";
+import {
+  code,
+  joinCode,
+  local,
+  protobufType,
+  rt,
+  schema,
+  shape,
+  type Code,
+} from "./code.ts";
 
 /** The names a service file exports; all start with the service name, so files never clash. */
 export function serviceNames(service: DescService) {
@@ -42,7 +51,13 @@ function docComment(method: DescMethod, indent = ""): string {
   const lines: string[] = [];
   const leading = getComments(method).leading;
   if (leading !== undefined) {
-    lines.push(...leading.trim().split("\n").map((l) => l.trim().replaceAll("*/", "*\\/")), "");
+    lines.push(
+      ...leading
+        .trim()
+        .split("\n")
+        .map((l) => l.trim().replaceAll("*/", "*\\/")),
+      "",
+    );
   }
   lines.push(`@generated from rpc ${method.parent.typeName}.${method.name}`);
   if (method.deprecated) lines.push("@deprecated");
@@ -84,7 +99,11 @@ ${joinCode(methods, "\n")}
 } as const;`;
 }
 
-function client(service: DescService, methods: DescMethod[], options: Options): Code {
+function client(
+  service: DescService,
+  methods: DescMethod[],
+  options: Options,
+): Code {
   const names = serviceNames(service);
   const members = methods.map(
     (m) =>
@@ -99,7 +118,9 @@ function client(service: DescService, methods: DescMethod[], options: Options): 
   const httpClient = web
     ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
     : code`${rt("nodeClientHttpClient")}(options)`;
-  const get = service.methods.some(isNoSideEffects) ? code`, getQuery: ${rt("connectGetQuery")}` : "";
+  const get = service.methods.some(isNoSideEffects)
+    ? code`, getQuery: ${rt("connectGetQuery")}`
+    : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
   return code`/**
  * A typed client of ${service.typeName}. Each method resolves to the response
@@ -125,7 +146,11 @@ ${joinCode(entries, "\n")}
 }`;
 }
 
-function server(service: DescService, methods: DescMethod[], options: Options): Code {
+function server(
+  service: DescService,
+  methods: DescMethod[],
+  options: Options,
+): Code {
   const names = serviceNames(service);
   const members = methods.map((m) => {
     const output = code`${protobufType("MessageInitShape")}<typeof ${schema(m.output)}>`;
@@ -142,9 +167,13 @@ function server(service: DescService, methods: DescMethod[], options: Options): 
       },`,
   );
   const web = options.platform === "web";
-  const handlerType = web ? rt("FetchServiceHandler") : rt("NodeServiceHandler");
+  const handlerType = web
+    ? rt("FetchServiceHandler")
+    : rt("NodeServiceHandler");
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
-  const get = service.methods.some(isNoSideEffects) ? code`, parseGetQuery: ${rt("connectParseGetQuery")}` : "";
+  const get = service.methods.some(isNoSideEffects)
+    ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
+    : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning

@@ -10,13 +10,20 @@ import { gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createElizaServiceHandler } from "./gen/eliza/v1/eliza.ElizaService.ts";
-import { SayRequestSchema, SayResponseSchema } from "./gen/eliza/v1/eliza_pb.ts";
+import {
+  SayRequestSchema,
+  SayResponseSchema,
+} from "./gen/eliza/v1/eliza_pb.ts";
 import {
   createGreetServiceClient,
   createGreetServiceHandler,
   nodeHandler,
 } from "./gen/unary/v1/unary.GreetService.ts";
-import { GreetRequestSchema, GreetResponseSchema, Mood } from "./gen/unary/v1/unary_pb.ts";
+import {
+  GreetRequestSchema,
+  GreetResponseSchema,
+  Mood,
+} from "./gen/unary/v1/unary_pb.ts";
 
 const readMaxBytes = 1024;
 const greetPath = "/fixtures.unary.v1.GreetService/Greet";
@@ -56,7 +63,9 @@ const handler = nodeHandler(
         if (request.sentence.startsWith("hang")) {
           // Waits for the client to go away.
           await new Promise<void>((resolve) => {
-            context.signal.addEventListener("abort", () => resolve(), { once: true });
+            context.signal.addEventListener("abort", () => resolve(), {
+              once: true,
+            });
           });
           implementationAborts.push(request.sentence);
           return { sentence: "too late" };
@@ -143,11 +152,24 @@ function sendHttp1(request: RawRequest): Promise<RawResponse> {
   const { port } = server1.address() as AddressInfo;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: "127.0.0.1", port, method: request.method, path: request.path, headers: request.headers, agent: false },
+      {
+        host: "127.0.0.1",
+        port,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
         res.on("error", reject);
       },
     );
@@ -171,7 +193,11 @@ function sendHttp2(request: RawRequest): Promise<RawResponse> {
     stream.on("error", () => {});
     stream.on("close", () => {
       if (response === undefined) {
-        reject(new Error(`stream closed without a response (code ${stream.rstCode})`));
+        reject(
+          new Error(
+            `stream closed without a response (code ${stream.rstCode})`,
+          ),
+        );
         return;
       }
       const { ":status": status, ...headers } = response;
@@ -186,13 +212,21 @@ function sendHttp2(request: RawRequest): Promise<RawResponse> {
 
 function errorCode(response: RawResponse): unknown {
   expect(response.headers["content-type"]).toBe("application/json");
-  return (JSON.parse(response.body.toString("utf8")) as Record<string, unknown>)["code"];
+  return (
+    JSON.parse(response.body.toString("utf8")) as Record<string, unknown>
+  )["code"];
 }
 
 const encoder = new TextEncoder();
 const text = (s: string) => encoder.encode(s);
-const protoHeaders = { "content-type": "application/proto", "connect-protocol-version": "1" };
-const jsonHeaders = { "content-type": "application/json", "connect-protocol-version": "1" };
+const protoHeaders = {
+  "content-type": "application/proto",
+  "connect-protocol-version": "1",
+};
+const jsonHeaders = {
+  "content-type": "application/json",
+  "connect-protocol-version": "1",
+};
 
 const validGreet = toBinary(
   GreetRequestSchema,
@@ -208,7 +242,10 @@ function expectDecodeFails(bytes: Uint8Array): void {
   expect(() => fromBinary(GreetRequestSchema, bytes)).toThrow();
 }
 
-async function waitUntil(condition: () => boolean, what: string): Promise<void> {
+async function waitUntil(
+  condition: () => boolean,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + 5000;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -226,15 +263,26 @@ describe.each([
   async function expectServing(): Promise<void> {
     const url = transport === "fetch" ? url1 : url2;
     const client = createGreetServiceClient(url, { transport });
-    expect((await client.greet({ name: "still here" })).greeting).toBe("Hello, still here!");
-    const raw = await send({ method: "POST", path: greetPath, headers: protoHeaders, body: [validGreet] });
+    expect((await client.greet({ name: "still here" })).greeting).toBe(
+      "Hello, still here!",
+    );
+    const raw = await send({
+      method: "POST",
+      path: greetPath,
+      headers: protoHeaders,
+      body: [validGreet],
+    });
     expect(raw.status).toBe(200);
     expect(fromBinary(GreetResponseSchema, raw.body).greeting).toBe(
       "Hello, a name long enough to be cut in the middle!",
     );
   }
 
-  async function expectError(request: RawRequest, status: number, code: string): Promise<RawResponse> {
+  async function expectError(
+    request: RawRequest,
+    status: number,
+    code: string,
+  ): Promise<RawResponse> {
     const response = await send(request);
     const what = `${request.method} ${request.path} ${JSON.stringify(request.headers ?? {})}`;
     expect(response.status, what).toBe(status);
@@ -247,28 +295,96 @@ describe.each([
     it("a truncated binary message → 400 invalid_argument", async () => {
       const truncated = validGreet.subarray(0, 20);
       expectDecodeFails(truncated);
-      await expectError({ method: "POST", path: greetPath, headers: protoHeaders, body: [truncated] }, 400, "invalid_argument");
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: protoHeaders,
+          body: [truncated],
+        },
+        400,
+        "invalid_argument",
+      );
     });
 
     it("invalid JSON → 400 invalid_argument", async () => {
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [text('{"name": ')] }, 400, "invalid_argument");
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [text("not json")] }, 400, "invalid_argument");
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [text('{"name": ')],
+        },
+        400,
+        "invalid_argument",
+      );
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [text("not json")],
+        },
+        400,
+        "invalid_argument",
+      );
     });
 
     it("JSON of the wrong shape → 400 invalid_argument", async () => {
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [text('{"name": 5}')] }, 400, "invalid_argument");
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [text('{"noSuchField": 1}')] }, 400, "invalid_argument");
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [text("[1, 2]")] }, 400, "invalid_argument");
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [text('{"name": 5}')],
+        },
+        400,
+        "invalid_argument",
+      );
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [text('{"noSuchField": 1}')],
+        },
+        400,
+        "invalid_argument",
+      );
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [text("[1, 2]")],
+        },
+        400,
+        "invalid_argument",
+      );
     });
 
     it("JSON that is not UTF-8 → 400 invalid_argument", async () => {
-      const bytes = new Uint8Array([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]);
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [bytes] }, 400, "invalid_argument");
+      const bytes = new Uint8Array([
+        0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22,
+        0x7d,
+      ]);
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: jsonHeaders,
+          body: [bytes],
+        },
+        400,
+        "invalid_argument",
+      );
     });
 
     it("random bytes and wrong wire types → 400 invalid_argument", async () => {
       const cases = [
-        new Uint8Array([0x9b, 0x3c, 0x71, 0xe2, 0x05, 0xaa, 0x10, 0xc7, 0x44, 0x8e]),
+        new Uint8Array([
+          0x9b, 0x3c, 0x71, 0xe2, 0x05, 0xaa, 0x10, 0xc7, 0x44, 0x8e,
+        ]),
         new Uint8Array(12).fill(0xff),
         // Field 1 with wire type 7, which does not exist.
         new Uint8Array([0x0f, 0x01, 0x02]),
@@ -279,7 +395,16 @@ describe.each([
       ];
       for (const bytes of cases) {
         expectDecodeFails(bytes);
-        await expectError({ method: "POST", path: greetPath, headers: protoHeaders, body: [bytes] }, 400, "invalid_argument");
+        await expectError(
+          {
+            method: "POST",
+            path: greetPath,
+            headers: protoHeaders,
+            body: [bytes],
+          },
+          400,
+          "invalid_argument",
+        );
       }
     });
   });
@@ -287,7 +412,12 @@ describe.each([
   describe("compression", () => {
     it('an unknown Content-Encoding ("snappy") → 501 unimplemented', async () => {
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "content-encoding": "snappy" }, body: [validGreet] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: { ...protoHeaders, "content-encoding": "snappy" },
+          body: [validGreet],
+        },
         501,
         "unimplemented",
       );
@@ -295,7 +425,12 @@ describe.each([
 
     it("gzip Content-Encoding on a body that is not gzip → 400 invalid_argument", async () => {
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "content-encoding": "gzip" }, body: [validGreet] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: { ...protoHeaders, "content-encoding": "gzip" },
+          body: [validGreet],
+        },
         400,
         "invalid_argument",
       );
@@ -304,7 +439,12 @@ describe.each([
     it("a truncated gzip body → 400 invalid_argument", async () => {
       const gz = gzipSync(validGreet);
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "content-encoding": "gzip" }, body: [gz.subarray(0, gz.length - 6)] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: { ...protoHeaders, "content-encoding": "gzip" },
+          body: [gz.subarray(0, gz.length - 6)],
+        },
         400,
         "invalid_argument",
       );
@@ -318,31 +458,62 @@ describe.each([
         body: [gzipSync(validGreet)],
       });
       expect(response.status).toBe(200);
-      expect(fromBinary(GreetResponseSchema, response.body).request?.nicknames).toEqual(["x", "y"]);
+      expect(
+        fromBinary(GreetResponseSchema, response.body).request?.nicknames,
+      ).toEqual(["x", "y"]);
     });
   });
 
   describe("size limit", () => {
-    const big = toBinary(GreetRequestSchema, create(GreetRequestSchema, { name: "n".repeat(readMaxBytes * 4) }));
+    const big = toBinary(
+      GreetRequestSchema,
+      create(GreetRequestSchema, { name: "n".repeat(readMaxBytes * 4) }),
+    );
 
     it("an oversized message with Content-Length → 429 resource_exhausted", async () => {
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "content-length": String(big.byteLength) }, body: [big] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: {
+            ...protoHeaders,
+            "content-length": String(big.byteLength),
+          },
+          body: [big],
+        },
         429,
         "resource_exhausted",
       );
     });
 
     it("an oversized message without Content-Length → 429 resource_exhausted", async () => {
-      const chunks = [big.subarray(0, 700), big.subarray(700, 1400), big.subarray(1400)];
-      await expectError({ method: "POST", path: greetPath, headers: protoHeaders, body: chunks }, 429, "resource_exhausted");
+      const chunks = [
+        big.subarray(0, 700),
+        big.subarray(700, 1400),
+        big.subarray(1400),
+      ];
+      await expectError(
+        {
+          method: "POST",
+          path: greetPath,
+          headers: protoHeaders,
+          body: chunks,
+        },
+        429,
+        "resource_exhausted",
+      );
     });
 
     it("a small gzip body that inflates past the limit → 429 resource_exhausted", async () => {
       const bomb = gzipSync(big);
       expect(bomb.byteLength).toBeLessThan(readMaxBytes);
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "content-encoding": "gzip" }, body: [bomb] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: { ...protoHeaders, "content-encoding": "gzip" },
+          body: [bomb],
+        },
         429,
         "resource_exhausted",
       );
@@ -350,15 +521,25 @@ describe.each([
 
     it("an oversized JSON message → 429 resource_exhausted", async () => {
       const json = text(JSON.stringify({ name: "n".repeat(readMaxBytes * 2) }));
-      await expectError({ method: "POST", path: greetPath, headers: jsonHeaders, body: [json] }, 429, "resource_exhausted");
+      await expectError(
+        { method: "POST", path: greetPath, headers: jsonHeaders, body: [json] },
+        429,
+        "resource_exhausted",
+      );
     });
 
     it("an oversized GET message → 429 resource_exhausted", async () => {
       const message = Buffer.from(
-        toBinary(SayRequestSchema, create(SayRequestSchema, { sentence: "s".repeat(readMaxBytes * 2) })),
+        toBinary(
+          SayRequestSchema,
+          create(SayRequestSchema, { sentence: "s".repeat(readMaxBytes * 2) }),
+        ),
       ).toString("base64url");
       await expectError(
-        { method: "GET", path: `${sayPath}?encoding=proto&base64=1&message=${message}` },
+        {
+          method: "GET",
+          path: `${sayPath}?encoding=proto&base64=1&message=${message}`,
+        },
         429,
         "resource_exhausted",
       );
@@ -367,25 +548,45 @@ describe.each([
 
   describe("GET", () => {
     it("a valid GET works", async () => {
-      const message = Buffer.from(toBinary(SayRequestSchema, create(SayRequestSchema, { sentence: "hi" }))).toString(
-        "base64url",
-      );
-      const response = await send({ method: "GET", path: `${sayPath}?connect=v1&encoding=proto&base64=1&message=${message}` });
+      const message = Buffer.from(
+        toBinary(
+          SayRequestSchema,
+          create(SayRequestSchema, { sentence: "hi" }),
+        ),
+      ).toString("base64url");
+      const response = await send({
+        method: "GET",
+        path: `${sayPath}?connect=v1&encoding=proto&base64=1&message=${message}`,
+      });
       expect(response.status).toBe(200);
       expect(response.headers["content-type"]).toBe("application/proto");
-      expect(fromBinary(SayResponseSchema, response.body).sentence).toBe("You said: hi");
+      expect(fromBinary(SayResponseSchema, response.body).sentence).toBe(
+        "You said: hi",
+      );
       const json = await send({
         method: "GET",
         path: `${sayPath}?encoding=json&message=${encodeURIComponent('{"sentence":"a+b c"}')}`,
       });
       expect(json.status).toBe(200);
-      expect(JSON.parse(json.body.toString("utf8"))).toEqual({ sentence: "You said: a+b c" });
+      expect(JSON.parse(json.body.toString("utf8"))).toEqual({
+        sentence: "You said: a+b c",
+      });
     });
 
     it("bad base64 → 400 invalid_argument", async () => {
-      for (const message of ["%%%", "ab!c", "a*b$", "abcde", "ab=c", "YQ%3D%3D%3D"]) {
+      for (const message of [
+        "%%%",
+        "ab!c",
+        "a*b$",
+        "abcde",
+        "ab=c",
+        "YQ%3D%3D%3D",
+      ]) {
         await expectError(
-          { method: "GET", path: `${sayPath}?encoding=proto&base64=1&message=${message}` },
+          {
+            method: "GET",
+            path: `${sayPath}?encoding=proto&base64=1&message=${message}`,
+          },
           400,
           "invalid_argument",
         );
@@ -394,31 +595,50 @@ describe.each([
 
     it("base64 that decodes to a bad message → 400 invalid_argument", async () => {
       await expectError(
-        { method: "GET", path: `${sayPath}?encoding=proto&base64=1&message=${Buffer.from([0x0f, 1, 2]).toString("base64url")}` },
+        {
+          method: "GET",
+          path: `${sayPath}?encoding=proto&base64=1&message=${Buffer.from([0x0f, 1, 2]).toString("base64url")}`,
+        },
         400,
         "invalid_argument",
       );
       await expectError(
-        { method: "GET", path: `${sayPath}?encoding=json&message=${encodeURIComponent("{bad")}` },
+        {
+          method: "GET",
+          path: `${sayPath}?encoding=json&message=${encodeURIComponent("{bad")}`,
+        },
         400,
         "invalid_argument",
       );
     });
 
     it("a bad connect query parameter → 400 invalid_argument", async () => {
-      await expectError({ method: "GET", path: `${sayPath}?connect=v2&encoding=json&message=%7B%7D` }, 400, "invalid_argument");
+      await expectError(
+        {
+          method: "GET",
+          path: `${sayPath}?connect=v2&encoding=json&message=%7B%7D`,
+        },
+        400,
+        "invalid_argument",
+      );
     });
 
     it("an unknown GET compression → 501 unimplemented", async () => {
       await expectError(
-        { method: "GET", path: `${sayPath}?encoding=proto&base64=1&compression=snappy&message=` },
+        {
+          method: "GET",
+          path: `${sayPath}?encoding=proto&base64=1&compression=snappy&message=`,
+        },
         501,
         "unimplemented",
       );
     });
 
     it("encoding=xml → 415", async () => {
-      for (const query of ["?encoding=xml&message=%3Ca%2F%3E", "?message=%7B%7D"]) {
+      for (const query of [
+        "?encoding=xml&message=%3Ca%2F%3E",
+        "?message=%7B%7D",
+      ]) {
         const response = await send({ method: "GET", path: sayPath + query });
         expect(response.status).toBe(415);
         await expectServing();
@@ -426,7 +646,10 @@ describe.each([
     });
 
     it("GET on a method that is not NO_SIDE_EFFECTS → 405", async () => {
-      const response = await send({ method: "GET", path: `${greetPath}?encoding=json&message=%7B%7D` });
+      const response = await send({
+        method: "GET",
+        path: `${greetPath}?encoding=json&message=%7B%7D`,
+      });
       expect(response.status).toBe(405);
       expect(response.headers["allow"]).toBe("POST");
       await expectServing();
@@ -436,9 +659,16 @@ describe.each([
   describe("methods, content types and headers", () => {
     it("PUT → 405", async () => {
       for (const path of [greetPath, sayPath]) {
-        const response = await send({ method: "PUT", path, headers: jsonHeaders, body: [text("{}")] });
+        const response = await send({
+          method: "PUT",
+          path,
+          headers: jsonHeaders,
+          body: [text("{}")],
+        });
         expect(response.status).toBe(405);
-        expect(response.headers["allow"]).toBe(path === sayPath ? "GET, POST" : "POST");
+        expect(response.headers["allow"]).toBe(
+          path === sayPath ? "GET, POST" : "POST",
+        );
       }
       await expectServing();
     });
@@ -460,24 +690,52 @@ describe.each([
           body: [validGreet],
         });
         expect(response.status, contentType).toBe(415);
-        expect(response.headers["accept-post"]).toBe("application/json, application/proto");
+        expect(response.headers["accept-post"]).toBe(
+          "application/json, application/proto",
+        );
       }
-      const missing = await send({ method: "POST", path: greetPath, body: [validGreet] });
+      const missing = await send({
+        method: "POST",
+        path: greetPath,
+        body: [validGreet],
+      });
       expect(missing.status).toBe(415);
       await expectServing();
     });
 
     it("content types with parameters and in other cases are accepted", async () => {
-      for (const contentType of ["application/proto; charset=utf-8", "Application/Proto"]) {
-        const response = await send({ method: "POST", path: greetPath, headers: { "content-type": contentType }, body: [validGreet] });
+      for (const contentType of [
+        "application/proto; charset=utf-8",
+        "Application/Proto",
+      ]) {
+        const response = await send({
+          method: "POST",
+          path: greetPath,
+          headers: { "content-type": contentType },
+          body: [validGreet],
+        });
         expect(response.status, contentType).toBe(200);
       }
     });
 
     it("a malformed Connect-Timeout-Ms → 400 invalid_argument", async () => {
-      for (const timeout of ["abc", "-1", "12345678901", "1.5", "1e3", "1 0", "0x10", "+5"]) {
+      for (const timeout of [
+        "abc",
+        "-1",
+        "12345678901",
+        "1.5",
+        "1e3",
+        "1 0",
+        "0x10",
+        "+5",
+      ]) {
         await expectError(
-          { method: "POST", path: greetPath, headers: { ...protoHeaders, "connect-timeout-ms": timeout }, body: [validGreet] },
+          {
+            method: "POST",
+            path: greetPath,
+            headers: { ...protoHeaders, "connect-timeout-ms": timeout },
+            body: [validGreet],
+          },
           400,
           "invalid_argument",
         );
@@ -486,7 +744,11 @@ describe.each([
 
     it("Connect-Timeout-Ms on a GET is checked too", async () => {
       await expectError(
-        { method: "GET", path: `${sayPath}?encoding=json&message=%7B%7D`, headers: { "connect-timeout-ms": "soon" } },
+        {
+          method: "GET",
+          path: `${sayPath}?encoding=json&message=%7B%7D`,
+          headers: { "connect-timeout-ms": "soon" },
+        },
         400,
         "invalid_argument",
       );
@@ -494,7 +756,12 @@ describe.each([
 
     it("connect-protocol-version: 2 → 400 invalid_argument", async () => {
       await expectError(
-        { method: "POST", path: greetPath, headers: { ...protoHeaders, "connect-protocol-version": "2" }, body: [validGreet] },
+        {
+          method: "POST",
+          path: greetPath,
+          headers: { ...protoHeaders, "connect-protocol-version": "2" },
+          body: [validGreet],
+        },
         400,
         "invalid_argument",
       );
@@ -508,12 +775,25 @@ describe.each([
         // Streaming methods are not generated.
         "/connectrpc.eliza.v1.ElizaService/Converse",
       ]) {
-        await expectError({ method: "POST", path, headers: protoHeaders, body: [validGreet] }, 404, "unimplemented");
+        await expectError(
+          { method: "POST", path, headers: protoHeaders, body: [validGreet] },
+          404,
+          "unimplemented",
+        );
       }
     });
 
     it("an unknown service → 404 unimplemented", async () => {
-      await expectError({ method: "POST", path: "/no.such.Service/Method", headers: protoHeaders, body: [validGreet] }, 404, "unimplemented");
+      await expectError(
+        {
+          method: "POST",
+          path: "/no.such.Service/Method",
+          headers: protoHeaders,
+          body: [validGreet],
+        },
+        404,
+        "unimplemented",
+      );
     });
   });
 
@@ -539,45 +819,80 @@ describe.each([
         // A session of its own, whose socket is destroyed.
         const session = http2.connect(url2);
         session.on("error", () => {});
-        const stream = session.request({ ":method": "POST", ":path": greetPath, ...protoHeaders, "content-length": "500" });
+        const stream = session.request({
+          ":method": "POST",
+          ":path": greetPath,
+          ...protoHeaders,
+          "content-length": "500",
+        });
         stream.on("error", () => {});
         stream.write(validGreet.subarray(0, 10));
         await waitUntil(() => seen > before, "the server to see the request");
         session.socket.destroy();
         // And a stream cancelled mid-body on the shared session.
         const before2 = seen;
-        const cancelled = clientSession.request({ ":method": "POST", ":path": greetPath, ...protoHeaders });
+        const cancelled = clientSession.request({
+          ":method": "POST",
+          ":path": greetPath,
+          ...protoHeaders,
+        });
         cancelled.on("error", () => {});
         cancelled.write(validGreet.subarray(0, 10));
-        await waitUntil(() => seen > before2, "the server to see the second request");
+        await waitUntil(
+          () => seen > before2,
+          "the server to see the second request",
+        );
         cancelled.close(http2.constants.NGHTTP2_CANCEL);
       }
-      await waitUntil(() => open === 0, "the server to finish the aborted requests");
+      await waitUntil(
+        () => open === 0,
+        "the server to finish the aborted requests",
+      );
       await expectServing();
     });
 
     it("a client that disconnects while the implementation runs aborts its signal", async () => {
       const sentence = `hang ${transport}`;
-      const body = toBinary(SayRequestSchema, create(SayRequestSchema, { sentence }));
+      const body = toBinary(
+        SayRequestSchema,
+        create(SayRequestSchema, { sentence }),
+      );
       const before = seen;
       if (transport === "fetch") {
         const { port } = server1.address() as AddressInfo;
-        const req = http.request({ host: "127.0.0.1", port, method: "POST", path: sayPath, headers: protoHeaders, agent: false });
+        const req = http.request({
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: sayPath,
+          headers: protoHeaders,
+          agent: false,
+        });
         req.on("error", () => {});
         req.end(body);
         await waitUntil(() => seen > before, "the server to see the request");
         await new Promise((resolve) => setTimeout(resolve, 50));
         req.destroy();
       } else {
-        const stream = clientSession.request({ ":method": "POST", ":path": sayPath, ...protoHeaders });
+        const stream = clientSession.request({
+          ":method": "POST",
+          ":path": sayPath,
+          ...protoHeaders,
+        });
         stream.on("error", () => {});
         stream.end(body);
         await waitUntil(() => seen > before, "the server to see the request");
         await new Promise((resolve) => setTimeout(resolve, 50));
         stream.close(http2.constants.NGHTTP2_CANCEL);
       }
-      await waitUntil(() => implementationAborts.includes(sentence), "the implementation's signal to abort");
-      await waitUntil(() => open === 0, "the server to finish the aborted request");
+      await waitUntil(
+        () => implementationAborts.includes(sentence),
+        "the implementation's signal to abort",
+      );
+      await waitUntil(
+        () => open === 0,
+        "the server to finish the aborted request",
+      );
       await expectServing();
     });
   });

@@ -9,7 +9,15 @@
 
 import { randomBytes } from "node:crypto";
 import { create, equals, type MessageInitShape } from "@bufbuild/protobuf";
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  it,
+  vi,
+} from "vitest";
 import {
   ConnectError as ElizaConnectError,
   createElizaServiceClient,
@@ -54,8 +62,15 @@ import {
   type GreetRequest,
   type GreetResponse,
 } from "./gen/unary/v1/unary_pb.ts";
-import { createHttpsHttpClient, inProcessFetch } from "./support/http-clients.ts";
-import { startServer, type NodeListener, type ServerKind } from "./support/servers.ts";
+import {
+  createHttpsHttpClient,
+  inProcessFetch,
+} from "./support/http-clients.ts";
+import {
+  startServer,
+  type NodeListener,
+  type ServerKind,
+} from "./support/servers.ts";
 import { testCertificate } from "./support/tls.ts";
 
 // ---------------------------------------------------------------------------
@@ -79,7 +94,9 @@ const greetRequest = {
   id: 18446744073709551614n,
 } satisfies MessageInitShape<typeof GreetRequestSchema>;
 
-function greetLogic(request: GreetRequest): MessageInitShape<typeof GreetResponseSchema> {
+function greetLogic(
+  request: GreetRequest,
+): MessageInitShape<typeof GreetResponseSchema> {
   return {
     greeting: `Hello, ${request.name}!`,
     request,
@@ -88,17 +105,27 @@ function greetLogic(request: GreetRequest): MessageInitShape<typeof GreetRespons
   };
 }
 
-const expectedGreet = create(GreetResponseSchema, greetLogic(create(GreetRequestSchema, greetRequest)));
+const expectedGreet = create(
+  GreetResponseSchema,
+  greetLogic(create(GreetRequestSchema, greetRequest)),
+);
 
 function echoLogic(request: EchoRequest) {
-  return { payload: request.payload, data: request.data, numbers: request.numbers, blobs: request.blobs };
+  return {
+    payload: request.payload,
+    data: request.data,
+    numbers: request.numbers,
+    blobs: request.blobs,
+  };
 }
 
 let hooks: Partial<GreetServiceImplementation> = {};
 
 const greetImpl: GreetServiceImplementation = {
-  greet: (request, context) => (hooks.greet ? hooks.greet(request, context) : greetLogic(request)),
-  echo: (request, context) => (hooks.echo ? hooks.echo(request, context) : echoLogic(request)),
+  greet: (request, context) =>
+    hooks.greet ? hooks.greet(request, context) : greetLogic(request),
+  echo: (request, context) =>
+    hooks.echo ? hooks.echo(request, context) : echoLogic(request),
   fail: (request, context) => {
     if (hooks.fail) return hooks.fail(request, context);
     throw new ConnectError(request.message, request.code as Code);
@@ -106,7 +133,9 @@ const greetImpl: GreetServiceImplementation = {
 };
 
 const elizaImpl = {
-  say: (request: { sentence: string }) => ({ sentence: `You said: ${request.sentence}` }),
+  say: (request: { sentence: string }) => ({
+    sentence: `You said: ${request.sentence}`,
+  }),
 };
 
 afterEach(() => {
@@ -170,7 +199,10 @@ afterAll(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-async function serveOn(kind: ServerKind, listener: NodeListener): Promise<string> {
+async function serveOn(
+  kind: ServerKind,
+  listener: NodeListener,
+): Promise<string> {
   const server = await startServer(kind, listener);
   closers.push(() => server.close());
   return server.url;
@@ -180,19 +212,28 @@ const transports: readonly Transport[] = [
   {
     name: "node:http server, fetch client (HTTP/1.1)",
     platformAcceptEncoding: true,
-    start: async (served) => ({ baseUrl: await serveOn("http", served.node), options: { transport: "fetch" } }),
+    start: async (served) => ({
+      baseUrl: await serveOn("http", served.node),
+      options: { transport: "fetch" },
+    }),
   },
   {
     name: "node:http2 h2c server, http2 client",
     platformAcceptEncoding: false,
-    start: async (served) => ({ baseUrl: await serveOn("h2c", served.node), options: { transport: "http2" } }),
+    start: async (served) => ({
+      baseUrl: await serveOn("h2c", served.node),
+      options: { transport: "http2" },
+    }),
   },
   {
     name: "node:http2 TLS server (allowHTTP1), http2 client",
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: await serveOn("h2", served.node),
-      options: { transport: "http2", http2: { sessionOptions: { ca: testCertificate().cert } } },
+      options: {
+        transport: "http2",
+        http2: { sessionOptions: { ca: testCertificate().cert } },
+      },
     }),
   },
   {
@@ -216,7 +257,9 @@ const transports: readonly Transport[] = [
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: "http://in-process.invalid",
-      options: { httpClient: createFetchHttpClient(inProcessFetch(served.fetch)) },
+      options: {
+        httpClient: createFetchHttpClient(inProcessFetch(served.fetch)),
+      },
     }),
   },
 ];
@@ -228,7 +271,10 @@ interface SeenRequest {
 }
 
 /** Serves GreetService and ElizaService together, recording the HTTP method and URL of every request. */
-function greetAndEliza(options: HandlerOptions = {}): { served: Served; seen: SeenRequest[] } {
+function greetAndEliza(options: HandlerOptions = {}): {
+  served: Served;
+  seen: SeenRequest[];
+} {
   const greet = createGreetServiceHandler(greetImpl, options);
   const eliza = createElizaServiceHandler(elizaImpl, options);
   const node = nodeHandler(greet, eliza);
@@ -279,7 +325,12 @@ describe.each(transports)("$name", (transport) => {
       const response = await next(request);
       serverLog.push("<inner");
       if (request.header.get("x-replace") === "yes") {
-        return { ...response, message: create(GreetResponseSchema, { greeting: "replaced by the server" }) };
+        return {
+          ...response,
+          message: create(GreetResponseSchema, {
+            greeting: "replaced by the server",
+          }),
+        };
       }
       return response;
     },
@@ -289,31 +340,53 @@ describe.each(transports)("$name", (transport) => {
     const main = greetAndEliza();
     seen = main.seen;
     endpoint = await transport.start(main.served);
-    limited1k = await transport.start(greetAndEliza({ readMaxBytes: 1024 }).served);
-    limited10k = await transport.start(greetAndEliza({ readMaxBytes: 10 * 1024 }).served);
-    intercepted = await transport.start(greetAndEliza({ interceptors: serverInterceptors }).served);
+    limited1k = await transport.start(
+      greetAndEliza({ readMaxBytes: 1024 }).served,
+    );
+    limited10k = await transport.start(
+      greetAndEliza({ readMaxBytes: 10 * 1024 }).served,
+    );
+    intercepted = await transport.start(
+      greetAndEliza({ interceptors: serverInterceptors }).served,
+    );
   });
 
   function greetClient(options: NodeClientOptions = {}) {
-    return createGreetServiceClient(endpoint.baseUrl, { ...endpoint.options, ...options });
+    return createGreetServiceClient(endpoint.baseUrl, {
+      ...endpoint.options,
+      ...options,
+    });
   }
 
   describe("messages", () => {
-    const cases = [true, false].flatMap((binary) => compressionNames.map((c) => [binary, c] as const));
+    const cases = [true, false].flatMap((binary) =>
+      compressionNames.map((c) => [binary, c] as const),
+    );
 
-    it.each(cases)("binary=%s, send compression %s: the full response arrives", async (binary, compression) => {
-      let requestHeaders: Headers | undefined;
-      hooks.greet = (request, context) => {
-        requestHeaders = context.requestHeaders;
-        return greetLogic(request);
-      };
-      const client = greetClient({ binary, sendCompression: compression, compressMinBytes: 0 });
-      const response = await client.greet(greetRequest);
-      expect(response).toEqual(expectedGreet);
-      expect(equals(GreetResponseSchema, response, expectedGreet)).toBe(true);
-      expect(requestHeaders?.get("content-type")).toBe(binary ? "application/proto" : "application/json");
-      expect(requestHeaders?.get("content-encoding") ?? "identity").toBe(compression);
-    });
+    it.each(cases)(
+      "binary=%s, send compression %s: the full response arrives",
+      async (binary, compression) => {
+        let requestHeaders: Headers | undefined;
+        hooks.greet = (request, context) => {
+          requestHeaders = context.requestHeaders;
+          return greetLogic(request);
+        };
+        const client = greetClient({
+          binary,
+          sendCompression: compression,
+          compressMinBytes: 0,
+        });
+        const response = await client.greet(greetRequest);
+        expect(response).toEqual(expectedGreet);
+        expect(equals(GreetResponseSchema, response, expectedGreet)).toBe(true);
+        expect(requestHeaders?.get("content-type")).toBe(
+          binary ? "application/proto" : "application/json",
+        );
+        expect(requestHeaders?.get("content-encoding") ?? "identity").toBe(
+          compression,
+        );
+      },
+    );
 
     it("the per-call sendCompression overrides the client's", async () => {
       let encoding: string | null = null;
@@ -321,8 +394,13 @@ describe.each(transports)("$name", (transport) => {
         encoding = context.requestHeaders.get("content-encoding");
         return greetLogic(request);
       };
-      const client = greetClient({ sendCompression: "gzip", compressMinBytes: 0 });
-      expect(await client.greet(greetRequest, { sendCompression: "br" })).toEqual(expectedGreet);
+      const client = greetClient({
+        sendCompression: "gzip",
+        compressMinBytes: 0,
+      });
+      expect(
+        await client.greet(greetRequest, { sendCompression: "br" }),
+      ).toEqual(expectedGreet);
       expect(encoding).toBe("br");
     });
 
@@ -334,7 +412,10 @@ describe.each(transports)("$name", (transport) => {
       };
       const client = greetClient({ sendCompression: "gzip" });
       expect(await client.greet({ name: "small" })).toEqual(
-        create(GreetResponseSchema, greetLogic(create(GreetRequestSchema, { name: "small" }))),
+        create(
+          GreetResponseSchema,
+          greetLogic(create(GreetRequestSchema, { name: "small" })),
+        ),
       );
       expect(encoding).toBe(null);
     });
@@ -357,49 +438,63 @@ describe.each(transports)("$name", (transport) => {
         cases.push([[], null]);
       }
       for (const [compressions, expected] of cases) {
-        const client = greetClient(compressions === undefined ? {} : { compressions });
+        const client = greetClient(
+          compressions === undefined ? {} : { compressions },
+        );
         const result = await client.echo.raw({ data });
         expect(result.message.data).toEqual(data);
-        expect(result.header.get("content-encoding"), `compressions ${String(compressions?.map((c) => c.name))}`).toBe(
-          expected,
-        );
+        expect(
+          result.header.get("content-encoding"),
+          `compressions ${String(compressions?.map((c) => c.name))}`,
+        ).toBe(expected);
       }
     });
 
     it("small responses are not compressed", async () => {
-      const result = await greetClient().echo.raw({ data: new Uint8Array(100) });
+      const result = await greetClient().echo.raw({
+        data: new Uint8Array(100),
+      });
       expect(result.message.data).toEqual(new Uint8Array(100));
       expect(result.header.get("content-encoding")).toBe(null);
     });
   });
 
   describe("Connect GET", () => {
-    const cases = [true, false].flatMap((binary) => ["identity", "gzip"].map((c) => [binary, c] as const));
+    const cases = [true, false].flatMap((binary) =>
+      ["identity", "gzip"].map((c) => [binary, c] as const),
+    );
 
-    it.each(cases)("useHttpGet calls a NO_SIDE_EFFECTS method with GET (binary=%s, %s)", async (binary, compression) => {
-      seen.length = 0;
-      const eliza = createElizaServiceClient(endpoint.baseUrl, {
-        ...endpoint.options,
-        useHttpGet: true,
-        binary,
-        sendCompression: compression,
-        compressMinBytes: 0,
-      });
-      const sentence = "Héllo & goodbye? 100% =/+ ✓";
-      expect(await eliza.say({ sentence })).toEqual(
-        expect.objectContaining({ sentence: `You said: ${sentence}` }),
-      );
-      expect(seen).toHaveLength(1);
-      expect(seen[0]!.method).toBe("GET");
-      expect(seen[0]!.path).toBe(ElizaServiceDefinition.methods.say.path);
-      const query = new URLSearchParams(seen[0]!.search);
-      expect(query.get("encoding")).toBe(binary ? "proto" : "json");
-      expect(query.get("compression")).toBe(compression === "identity" ? null : compression);
-    });
+    it.each(cases)(
+      "useHttpGet calls a NO_SIDE_EFFECTS method with GET (binary=%s, %s)",
+      async (binary, compression) => {
+        seen.length = 0;
+        const eliza = createElizaServiceClient(endpoint.baseUrl, {
+          ...endpoint.options,
+          useHttpGet: true,
+          binary,
+          sendCompression: compression,
+          compressMinBytes: 0,
+        });
+        const sentence = "Héllo & goodbye? 100% =/+ ✓";
+        expect(await eliza.say({ sentence })).toEqual(
+          expect.objectContaining({ sentence: `You said: ${sentence}` }),
+        );
+        expect(seen).toHaveLength(1);
+        expect(seen[0]!.method).toBe("GET");
+        expect(seen[0]!.path).toBe(ElizaServiceDefinition.methods.say.path);
+        const query = new URLSearchParams(seen[0]!.search);
+        expect(query.get("encoding")).toBe(binary ? "proto" : "json");
+        expect(query.get("compression")).toBe(
+          compression === "identity" ? null : compression,
+        );
+      },
+    );
 
     it("without useHttpGet, and for methods with side effects, calls use POST", async () => {
       seen.length = 0;
-      await createElizaServiceClient(endpoint.baseUrl, endpoint.options).say({ sentence: "hi" });
+      await createElizaServiceClient(endpoint.baseUrl, endpoint.options).say({
+        sentence: "hi",
+      });
       await greetClient({ useHttpGet: true }).greet({ name: "x" });
       expect(seen.map((s) => s.method)).toEqual(["POST", "POST"]);
     });
@@ -407,7 +502,12 @@ describe.each(transports)("$name", (transport) => {
 
   describe("errors", () => {
     it("code and message reach the client", async () => {
-      const error = await callError(greetClient().fail({ code: Code.NotFound, message: "no such greeting" }));
+      const error = await callError(
+        greetClient().fail({
+          code: Code.NotFound,
+          message: "no such greeting",
+        }),
+      );
       expect(error).toBeInstanceOf(ConnectError);
       expect(error.code).toBe(Code.NotFound);
       expect(error.rawMessage).toBe("no such greeting");
@@ -418,7 +518,9 @@ describe.each(transports)("$name", (transport) => {
       for (const binary of [true, false]) {
         const client = greetClient({ binary });
         for (const code of Object.values(Code)) {
-          const error = await callError(client.fail({ code, message: `code ${code}` }));
+          const error = await callError(
+            client.fail({ code, message: `code ${code}` }),
+          );
           expect(error.code).toBe(code);
           expect(error.rawMessage).toBe(`code ${code}`);
         }
@@ -431,7 +533,10 @@ describe.each(transports)("$name", (transport) => {
         context.responseTrailers.set("x-trailer", "from trailers");
         throw new ConnectError("not yet", Code.FailedPrecondition, {
           details: [
-            { desc: GreetResponseSchema, value: { greeting: "a detail", moods: [Mood.HAPPY] } },
+            {
+              desc: GreetResponseSchema,
+              value: { greeting: "a detail", moods: [Mood.HAPPY] },
+            },
             { desc: AddressSchema, value: { city: "Detailville" } },
           ],
           metadata: { "x-error-meta": "from the error" },
@@ -442,9 +547,14 @@ describe.each(transports)("$name", (transport) => {
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.rawMessage).toBe("not yet");
       expect(error.findDetails(GreetResponseSchema)).toEqual([
-        create(GreetResponseSchema, { greeting: "a detail", moods: [Mood.HAPPY] }),
+        create(GreetResponseSchema, {
+          greeting: "a detail",
+          moods: [Mood.HAPPY],
+        }),
       ]);
-      expect(error.findDetails(AddressSchema)).toEqual([create(AddressSchema, { city: "Detailville" })]);
+      expect(error.findDetails(AddressSchema)).toEqual([
+        create(AddressSchema, { city: "Detailville" }),
+      ]);
       expect(error.findDetails(GreetRequestSchema)).toEqual([]);
       expect(error.metadata.get("x-header")).toBe("from headers");
       expect(error.metadata.get("x-trailer")).toBe("from trailers");
@@ -460,14 +570,18 @@ describe.each(transports)("$name", (transport) => {
     });
 
     it("a rejected promise of the implementation becomes an error response", async () => {
-      hooks.fail = () => Promise.reject(new ConnectError("go away", Code.PermissionDenied));
+      hooks.fail = () =>
+        Promise.reject(new ConnectError("go away", Code.PermissionDenied));
       const error = await callError(greetClient().fail({}));
       expect(error.code).toBe(Code.PermissionDenied);
     });
 
     it("instanceof ConnectError holds across generated files, both ways", async () => {
       hooks.fail = () => {
-        throw new ElizaConnectError("from the eliza file", Code.Unauthenticated);
+        throw new ElizaConnectError(
+          "from the eliza file",
+          Code.Unauthenticated,
+        );
       };
       const error = await callError(greetClient().fail({}));
       expect(error.code).toBe(Code.Unauthenticated);
@@ -480,7 +594,10 @@ describe.each(transports)("$name", (transport) => {
 
     it("a service that is not served fails with Unimplemented", async () => {
       const onlyGreet = createGreetServiceHandler(greetImpl);
-      const other = await transport.start({ node: onlyGreet.node, fetch: onlyGreet.fetch });
+      const other = await transport.start({
+        node: onlyGreet.node,
+        fetch: onlyGreet.fetch,
+      });
       const eliza = createElizaServiceClient(other.baseUrl, other.options);
       const error = await callError(eliza.say({ sentence: "anyone?" }));
       expect(error.code).toBe(Code.Unimplemented);
@@ -494,8 +611,15 @@ describe.each(transports)("$name", (transport) => {
         requestHeaders = context.requestHeaders;
         return greetLogic(request);
       };
-      const client = greetClient({ headers: { "x-client": "client value", "x-both": "from client" } });
-      await client.greet(greetRequest, { headers: [["x-call", "call value"], ["x-both", "from call"]] });
+      const client = greetClient({
+        headers: { "x-client": "client value", "x-both": "from client" },
+      });
+      await client.greet(greetRequest, {
+        headers: [
+          ["x-call", "call value"],
+          ["x-both", "from call"],
+        ],
+      });
       expect(requestHeaders?.get("x-client")).toBe("client value");
       expect(requestHeaders?.get("x-call")).toBe("call value");
       expect(requestHeaders?.get("x-both")).toBe("from call");
@@ -546,11 +670,15 @@ describe.each(transports)("$name", (transport) => {
             log.push("outer>");
             request.header.set("x-from-interceptor", "added");
             const response = await next(request);
-            log.push(`<outer ${(response.message as GreetResponse).greeting} ${response.header.get("x-server")}`);
+            log.push(
+              `<outer ${(response.message as GreetResponse).greeting} ${response.header.get("x-server")}`,
+            );
             return response;
           },
           (next) => async (request) => {
-            log.push(`inner> ${request.header.get("x-from-interceptor")} ${request.method.name}`);
+            log.push(
+              `inner> ${request.header.get("x-from-interceptor")} ${request.method.name}`,
+            );
             const response = await next(request);
             log.push("<inner");
             return response;
@@ -572,11 +700,15 @@ describe.each(transports)("$name", (transport) => {
         interceptors: [
           (next) => async (request) => ({
             ...(await next(request)),
-            message: create(GreetResponseSchema, { greeting: "replaced by the client" }),
+            message: create(GreetResponseSchema, {
+              greeting: "replaced by the client",
+            }),
           }),
         ],
       });
-      expect((await client.greet(greetRequest)).greeting).toBe("replaced by the client");
+      expect((await client.greet(greetRequest)).greeting).toBe(
+        "replaced by the client",
+      );
     });
 
     it("server interceptors run first-outermost, see the request message and can replace the response", async () => {
@@ -586,13 +718,28 @@ describe.each(transports)("$name", (transport) => {
       };
       serverLog.length = 0;
       serverSeenMessages.length = 0;
-      const client = createGreetServiceClient(intercepted.baseUrl, intercepted.options);
+      const client = createGreetServiceClient(
+        intercepted.baseUrl,
+        intercepted.options,
+      );
       expect(await client.greet(greetRequest)).toEqual(expectedGreet);
-      expect(serverLog).toEqual(["outer>", "inner>", "implementation", "<inner", "<outer"]);
-      expect(serverSeenMessages).toEqual([create(GreetRequestSchema, greetRequest)]);
+      expect(serverLog).toEqual([
+        "outer>",
+        "inner>",
+        "implementation",
+        "<inner",
+        "<outer",
+      ]);
+      expect(serverSeenMessages).toEqual([
+        create(GreetRequestSchema, greetRequest),
+      ]);
 
-      const replaced = await client.greet(greetRequest, { headers: { "x-replace": "yes" } });
-      expect(replaced).toEqual(create(GreetResponseSchema, { greeting: "replaced by the server" }));
+      const replaced = await client.greet(greetRequest, {
+        headers: { "x-replace": "yes" },
+      });
+      expect(replaced).toEqual(
+        create(GreetResponseSchema, { greeting: "replaced by the server" }),
+      );
     });
   });
 
@@ -607,12 +754,17 @@ describe.each(transports)("$name", (transport) => {
         return greetLogic(request);
       };
       const started = Date.now();
-      const error = await callError(greetClient({ timeoutMs: 50 }).greet(greetRequest));
+      const error = await callError(
+        greetClient({ timeoutMs: 50 }).greet(greetRequest),
+      );
       expect(error.code).toBe(Code.DeadlineExceeded);
       expect(Date.now() - started).toBeLessThan(900);
       expect(handlerTimeout).toBeGreaterThan(0);
       expect(handlerTimeout).toBeLessThanOrEqual(50);
-      await vi.waitFor(() => expect(handlerSignal?.aborted).toBe(true), { timeout: 2000, interval: 5 });
+      await vi.waitFor(() => expect(handlerSignal?.aborted).toBe(true), {
+        timeout: 2000,
+        interval: 5,
+      });
     });
 
     it("ctx.timeoutMs() is the time left when a timeout is set, undefined when not", async () => {
@@ -636,7 +788,9 @@ describe.each(transports)("$name", (transport) => {
     it("aborting mid-call fails with Canceled and aborts the handler's signal", async () => {
       let handlerContext: HandlerContext | undefined;
       let markStarted!: () => void;
-      const handlerStarted = new Promise<void>((resolve) => (markStarted = resolve));
+      const handlerStarted = new Promise<void>(
+        (resolve) => (markStarted = resolve),
+      );
       hooks.greet = async (request, context) => {
         handlerContext = context;
         markStarted();
@@ -644,20 +798,29 @@ describe.each(transports)("$name", (transport) => {
         return greetLogic(request);
       };
       const controller = new AbortController();
-      const call = greetClient().greet(greetRequest, { signal: controller.signal });
+      const call = greetClient().greet(greetRequest, {
+        signal: controller.signal,
+      });
       await handlerStarted;
       const abortedAt = Date.now();
       controller.abort();
       const error = await callError(call);
       expect(error.code).toBe(Code.Canceled);
       expect(Date.now() - abortedAt).toBeLessThan(1000);
-      await vi.waitFor(() => expect(handlerContext?.signal.aborted).toBe(true), { timeout: 2000, interval: 5 });
-      expect(ConnectError.from(handlerContext?.signal.reason).code).toBe(Code.Canceled);
+      await vi.waitFor(
+        () => expect(handlerContext?.signal.aborted).toBe(true),
+        { timeout: 2000, interval: 5 },
+      );
+      expect(ConnectError.from(handlerContext?.signal.reason).code).toBe(
+        Code.Canceled,
+      );
     });
 
     it("a call with an already aborted signal fails with Canceled without reaching the server", async () => {
       seen.length = 0;
-      const error = await callError(greetClient().greet(greetRequest, { signal: AbortSignal.abort() }));
+      const error = await callError(
+        greetClient().greet(greetRequest, { signal: AbortSignal.abort() }),
+      );
       expect(error.code).toBe(Code.Canceled);
       expect(seen).toEqual([]);
     });
@@ -665,19 +828,29 @@ describe.each(transports)("$name", (transport) => {
 
   describe("receive limits", () => {
     it("the server rejects a request larger than its readMaxBytes with ResourceExhausted", async () => {
-      const client = createGreetServiceClient(limited1k.baseUrl, limited1k.options);
+      const client = createGreetServiceClient(
+        limited1k.baseUrl,
+        limited1k.options,
+      );
       const ok = await client.echo({ data: new Uint8Array(500) });
       expect(ok.data).toEqual(new Uint8Array(500));
-      const error = await callError(client.echo({ data: randomBytes(10 * 1024) }));
+      const error = await callError(
+        client.echo({ data: randomBytes(10 * 1024) }),
+      );
       expect(error.code).toBe(Code.ResourceExhausted);
     });
 
     it("the server's limit applies after decompression", async () => {
       const data = new Uint8Array(100 * 1024);
       // Compressed, the request is far below the server's 10 KiB limit.
-      expect((await compressionGzip.compress(data)).byteLength).toBeLessThan(1024);
+      expect((await compressionGzip.compress(data)).byteLength).toBeLessThan(
+        1024,
+      );
       for (const sendCompression of ["gzip", "br", "zstd"]) {
-        const client = createGreetServiceClient(limited10k.baseUrl, { ...limited10k.options, sendCompression });
+        const client = createGreetServiceClient(limited10k.baseUrl, {
+          ...limited10k.options,
+          sendCompression,
+        });
         const error = await callError(client.echo({ data }));
         expect(error.code, sendCompression).toBe(Code.ResourceExhausted);
       }
@@ -685,7 +858,9 @@ describe.each(transports)("$name", (transport) => {
 
     it("the client rejects a response larger than its readMaxBytes with ResourceExhausted", async () => {
       const client = greetClient({ readMaxBytes: 100 });
-      expect((await client.echo({ data: new Uint8Array(50) })).data).toEqual(new Uint8Array(50));
+      expect((await client.echo({ data: new Uint8Array(50) })).data).toEqual(
+        new Uint8Array(50),
+      );
       hooks.echo = () => ({ data: randomBytes(2048) });
       const error = await callError(client.echo({}));
       expect(error.code).toBe(Code.ResourceExhausted);
@@ -730,7 +905,10 @@ describe("server-side deadline", () => {
 
   it("a raw request with connect-timeout-ms to a slow handler gets deadline_exceeded (node:http)", async () => {
     slow();
-    const url = await serveOn("http", createGreetServiceHandler(greetImpl).node);
+    const url = await serveOn(
+      "http",
+      createGreetServiceHandler(greetImpl).node,
+    );
     const started = Date.now();
     await expectDeadline(await fetch(url + path, init), started);
   });
@@ -739,14 +917,21 @@ describe("server-side deadline", () => {
     slow();
     const handler = createGreetServiceHandler(greetImpl);
     const started = Date.now();
-    await expectDeadline(await handler.fetch(new Request("http://in-process.invalid" + path, init)), started);
+    await expectDeadline(
+      await handler.fetch(
+        new Request("http://in-process.invalid" + path, init),
+      ),
+      started,
+    );
   });
 });
 
 describe("routing", () => {
   const first = createFirstServiceHandler({
     ping: (request) => ({ text: `first: ${request.text}`, count: 1n }),
-    sum: (request) => ({ sum: BigInt(request.values.reduce((a, b) => a + b, 0)) }),
+    sum: (request) => ({
+      sum: BigInt(request.values.reduce((a, b) => a + b, 0)),
+    }),
   });
   const second = createSecondServiceHandler({
     ping: (request) => ({ text: `second: ${request.text}`, count: 2n }),
@@ -765,29 +950,51 @@ describe("routing", () => {
     const url = await serveOn("h2c", nodeHandler(first, second));
     const firstClient = createFirstServiceClient(url, { transport: "http2" });
     const secondClient = createSecondServiceClient(url, { transport: "http2" });
-    expect(await firstClient.ping({ text: "a" })).toMatchObject({ text: "first: a", count: 1n });
-    expect(await firstClient.sum({ values: [1, 2, 3] })).toMatchObject({ sum: 6n });
-    expect(await secondClient.ping({ text: "b" })).toMatchObject({ text: "second: b", count: 2n });
+    expect(await firstClient.ping({ text: "a" })).toMatchObject({
+      text: "first: a",
+      count: 1n,
+    });
+    expect(await firstClient.sum({ values: [1, 2, 3] })).toMatchObject({
+      sum: 6n,
+    });
+    expect(await secondClient.ping({ text: "b" })).toMatchObject({
+      text: "second: b",
+      count: 2n,
+    });
 
     // nodeHandler of a third file, combining handlers of two more files.
     const url2 = await serveOn("http", elizaNodeHandler(greet, eliza));
-    expect(await createGreetServiceClient(url2).greet(greetRequest)).toEqual(expectedGreet);
-    expect(await createElizaServiceClient(url2).say({ sentence: "x" })).toMatchObject({
+    expect(await createGreetServiceClient(url2).greet(greetRequest)).toEqual(
+      expectedGreet,
+    );
+    expect(
+      await createElizaServiceClient(url2).say({ sentence: "x" }),
+    ).toMatchObject({
       sentence: "You said: x",
     });
   });
 
   it("fetchHandler(a, b) serves services of different generated files", async () => {
-    const httpClient = createFetchHttpClient(inProcessFetch(fetchHandler(first, second, greet)));
+    const httpClient = createFetchHttpClient(
+      inProcessFetch(fetchHandler(first, second, greet)),
+    );
     const base = "http://in-process.invalid";
-    expect(await createFirstServiceClient(base, { httpClient }).ping({ text: "a" })).toMatchObject({
+    expect(
+      await createFirstServiceClient(base, { httpClient }).ping({ text: "a" }),
+    ).toMatchObject({
       text: "first: a",
     });
-    expect(await createSecondServiceClient(base, { httpClient }).ping({ text: "b" })).toMatchObject({
+    expect(
+      await createSecondServiceClient(base, { httpClient }).ping({ text: "b" }),
+    ).toMatchObject({
       text: "second: b",
     });
-    expect(await createGreetServiceClient(base, { httpClient }).greet(greetRequest)).toEqual(expectedGreet);
-    const error = await callError(createElizaServiceClient(base, { httpClient }).say({ sentence: "x" }));
+    expect(
+      await createGreetServiceClient(base, { httpClient }).greet(greetRequest),
+    ).toEqual(expectedGreet);
+    const error = await callError(
+      createElizaServiceClient(base, { httpClient }).say({ sentence: "x" }),
+    );
     expect(error.code).toBe(Code.Unimplemented);
   });
 
@@ -804,26 +1011,39 @@ describe("routing", () => {
     const response = await fetch(url + "/healthz");
     expect(response.status).toBe(418);
     expect(await response.text()).toBe("next handler");
-    expect(await createGreetServiceClient(url).greet(greetRequest)).toEqual(expectedGreet);
+    expect(await createGreetServiceClient(url).greet(greetRequest)).toEqual(
+      expectedGreet,
+    );
     expect(nextCalls).toEqual(["/healthz"]);
   });
 
   it("an unknown method under the service path is 404 with code unimplemented", async () => {
-    const url = await serveOn("http", (req, res) => greet.node(req, res, () => res.end("next must not be called")));
-    const response = await fetch(url + "/fixtures.unary.v1.GreetService/NoSuchMethod", {
-      method: "POST",
-      headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-      body: "{}",
-    });
+    const url = await serveOn("http", (req, res) =>
+      greet.node(req, res, () => res.end("next must not be called")),
+    );
+    const response = await fetch(
+      url + "/fixtures.unary.v1.GreetService/NoSuchMethod",
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "connect-protocol-version": "1",
+        },
+        body: "{}",
+      },
+    );
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ code: "unimplemented" });
 
     const viaFetch = await greet.fetch(
-      new Request("http://in-process.invalid/fixtures.unary.v1.GreetService/NoSuchMethod", {
-        method: "POST",
-        headers: { "content-type": "application/proto" },
-        body: new Uint8Array(0),
-      }),
+      new Request(
+        "http://in-process.invalid/fixtures.unary.v1.GreetService/NoSuchMethod",
+        {
+          method: "POST",
+          headers: { "content-type": "application/proto" },
+          body: new Uint8Array(0),
+        },
+      ),
     );
     expect(viaFetch.status).toBe(404);
     expect(await viaFetch.json()).toMatchObject({ code: "unimplemented" });
@@ -831,7 +1051,10 @@ describe("routing", () => {
 
   it("without next, a path no service serves is 404 with code unimplemented", async () => {
     const url = await serveOn("http", nodeHandler(first, second));
-    const response = await fetch(url + "/somewhere/else", { method: "POST", body: "{}" });
+    const response = await fetch(url + "/somewhere/else", {
+      method: "POST",
+      body: "{}",
+    });
     expect(response.status).toBe(404);
     expect(await response.json()).toMatchObject({ code: "unimplemented" });
     const error = await callError(createGreetServiceClient(url).greet({}));

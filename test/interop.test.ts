@@ -58,8 +58,14 @@ import {
   type GreetRequest,
 } from "./gen/unary/v1/unary_pb.ts";
 
-const fixturesDir = join(dirname(fileURLToPath(import.meta.url)), "../fixtures");
-const bufBin = join(dirname(fileURLToPath(import.meta.url)), "../node_modules/.bin/buf");
+const fixturesDir = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../fixtures",
+);
+const bufBin = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../node_modules/.bin/buf",
+);
 
 // ---------------------------------------------------------------------------
 // Shared service logic: both our servers and the connect-es servers answer the
@@ -82,7 +88,9 @@ const greetRequest = {
   id: 18446744073709551614n,
 } satisfies MessageInitShape<typeof GreetRequestSchema>;
 
-function greetLogic(request: GreetRequest): MessageInitShape<typeof GreetResponseSchema> {
+function greetLogic(
+  request: GreetRequest,
+): MessageInitShape<typeof GreetResponseSchema> {
   return {
     greeting: `Hello, ${request.name}!`,
     request,
@@ -91,9 +99,14 @@ function greetLogic(request: GreetRequest): MessageInitShape<typeof GreetRespons
   };
 }
 
-const expectedGreet = create(GreetResponseSchema, greetLogic(create(GreetRequestSchema, greetRequest)));
+const expectedGreet = create(
+  GreetResponseSchema,
+  greetLogic(create(GreetRequestSchema, greetRequest)),
+);
 
-function echoLogic(request: EchoRequest): MessageInitShape<typeof EchoResponseSchema> {
+function echoLogic(
+  request: EchoRequest,
+): MessageInitShape<typeof EchoResponseSchema> {
   return {
     payload: request.payload,
     data: request.data,
@@ -111,10 +124,19 @@ const echoRequest = {
   blobs: { empty: new Uint8Array(0), some: new Uint8Array([9, 8, 7]) },
 };
 
-function lookupLogic(request: LookupRequest): MessageInitShape<typeof LookupResponseSchema> {
+function lookupLogic(
+  request: LookupRequest,
+): MessageInitShape<typeof LookupResponseSchema> {
   return request.key === "missing"
     ? { found: false }
-    : { found: true, record: { key: request.key, value: `value of ${request.key}`, tags: ["t1", "t2"] } };
+    : {
+        found: true,
+        record: {
+          key: request.key,
+          value: `value of ${request.key}`,
+          tags: ["t1", "t2"],
+        },
+      };
 }
 
 const errorDetail = { street: "detail street", city: "detail city", zip: 99 };
@@ -167,7 +189,12 @@ async function listenHttp1(listener: Listener): Promise<Running> {
 }
 
 async function listenHttp2(listener: Listener): Promise<Running> {
-  const server = http2.createServer(listener as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const server = http2.createServer(
+    listener as (
+      req: http2.Http2ServerRequest,
+      res: http2.Http2ServerResponse,
+    ) => void,
+  );
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);
@@ -203,7 +230,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 const oursLog: Recorded[] = [];
 const greetHandler = createGreetServiceHandler({
   async greet(request, context) {
-    context.responseHeaders.set("x-timeout-ms", String(context.timeoutMs() ?? "none"));
+    context.responseHeaders.set(
+      "x-timeout-ms",
+      String(context.timeoutMs() ?? "none"),
+    );
     const sleepMs = context.requestHeaders.get("x-sleep-ms");
     if (sleepMs !== null) {
       await sleep(Number(sleepMs), context.signal);
@@ -232,17 +262,26 @@ const elizaHandler = createElizaServiceHandler({
   say: (request) => ({ sentence: `You said: ${request.sentence}` }),
 });
 const legacyHandler = createLegacyServiceHandler({
-  store: (request) => ({ stored: true, version: (request.record?.version ?? 1) + 1 }),
+  store: (request) => ({
+    stored: true,
+    version: (request.record?.version ?? 1) + 1,
+  }),
   lookup: (request) => lookupLogic(request),
 });
-const oursListener = recording(oursLog, nodeHandler(greetHandler, elizaHandler, legacyHandler));
+const oursListener = recording(
+  oursLog,
+  nodeHandler(greetHandler, elizaHandler, legacyHandler),
+);
 
 // connect-es servers with the same behaviour.
 const esLog: Recorded[] = [];
 function esRoutes(router: ConnectRouter): void {
   router.service(GreetService, {
     async greet(request, context: EsHandlerContext) {
-      context.responseHeader.set("x-timeout-ms", String(context.timeoutMs() ?? "none"));
+      context.responseHeader.set(
+        "x-timeout-ms",
+        String(context.timeoutMs() ?? "none"),
+      );
       const sleepMs = context.requestHeader.get("x-sleep-ms");
       if (sleepMs !== null) {
         await sleep(Number(sleepMs), context.signal);
@@ -263,11 +302,17 @@ function esRoutes(router: ConnectRouter): void {
     say: (request) => ({ sentence: `You said: ${request.sentence}` }),
   });
   router.service(LegacyService, {
-    store: (request) => ({ stored: true, version: (request.record?.version ?? 1) + 1 }),
+    store: (request) => ({
+      stored: true,
+      version: (request.record?.version ?? 1) + 1,
+    }),
     lookup: (request) => lookupLogic(request),
   });
 }
-const esListener = recording(esLog, connectNodeAdapter({ routes: esRoutes }) as Listener);
+const esListener = recording(
+  esLog,
+  connectNodeAdapter({ routes: esRoutes }) as Listener,
+);
 
 let ours1: Running;
 let ours2: Running;
@@ -306,14 +351,20 @@ function esTransport(baseUrl: string, options: EsTransportOptions): Transport {
     baseUrl,
     useBinaryFormat: options.binary,
     useHttpGet: options.useHttpGet ?? false,
-    ...(options.gzip === true ? { sendCompression: esCompressionGzip, compressMinBytes: 1 } : {}),
+    ...(options.gzip === true
+      ? { sendCompression: esCompressionGzip, compressMinBytes: 1 }
+      : {}),
   };
   if (options.httpVersion === "1.1") {
     return createConnectTransport({ ...common, httpVersion: "1.1" });
   }
   const sessionManager = new Http2SessionManager(baseUrl);
   sessionManagers.push(sessionManager);
-  return createConnectTransport({ ...common, httpVersion: "2", sessionManager });
+  return createConnectTransport({
+    ...common,
+    httpVersion: "2",
+    sessionManager,
+  });
 }
 
 function oursUrl(httpVersion: "1.1" | "2"): string {
@@ -349,92 +400,154 @@ function label(o: EsTransportOptions): string {
 // ---------------------------------------------------------------------------
 
 describe("connect-es client → our generated server", () => {
-  describe.each(matrix.map((o) => [label(o), o] as const))("%s", (_, options) => {
-    const transport = () => esTransport(oursUrl(options.httpVersion), options);
+  describe.each(matrix.map((o) => [label(o), o] as const))(
+    "%s",
+    (_, options) => {
+      const transport = () =>
+        esTransport(oursUrl(options.httpVersion), options);
 
-    it("gets equal responses", async () => {
-      const client = createClient(GreetService, transport());
-      const greet = await client.greet(greetRequest);
-      expect(equals(GreetResponseSchema, greet, expectedGreet)).toBe(true);
-      const echo = await client.echo(echoRequest);
-      expect(equals(EchoResponseSchema, echo, create(EchoResponseSchema, echoRequest))).toBe(true);
+      it("gets equal responses", async () => {
+        const client = createClient(GreetService, transport());
+        const greet = await client.greet(greetRequest);
+        expect(equals(GreetResponseSchema, greet, expectedGreet)).toBe(true);
+        const echo = await client.echo(echoRequest);
+        expect(
+          equals(
+            EchoResponseSchema,
+            echo,
+            create(EchoResponseSchema, echoRequest),
+          ),
+        ).toBe(true);
 
-      expect(oursLog.map((r) => r.method)).toEqual(["POST", "POST"]);
-      expect(oursLog[0]!.httpVersion).toBe(options.httpVersion === "1.1" ? "1.1" : "2.0");
-      expect(oursLog[0]!.headers["content-type"]).toBe(options.binary ? "application/proto" : "application/json");
-      expect(oursLog[1]!.headers["content-encoding"]).toBe(options.gzip === true ? "gzip" : undefined);
-    });
+        expect(oursLog.map((r) => r.method)).toEqual(["POST", "POST"]);
+        expect(oursLog[0]!.httpVersion).toBe(
+          options.httpVersion === "1.1" ? "1.1" : "2.0",
+        );
+        expect(oursLog[0]!.headers["content-type"]).toBe(
+          options.binary ? "application/proto" : "application/json",
+        );
+        expect(oursLog[1]!.headers["content-encoding"]).toBe(
+          options.gzip === true ? "gzip" : undefined,
+        );
+      });
 
-    it("reads our server's error: code, message, details, metadata", async () => {
-      const client = createClient(GreetService, transport());
-      const err = await rejection(client.fail({ code: Code.NotFound, message: "no such greeting: ✓ ü" }));
-      expect(err).toBeInstanceOf(EsConnectError);
-      const e = err as EsConnectError;
-      expect(e.code).toBe(EsCode.NotFound);
-      expect(e.rawMessage).toBe("no such greeting: ✓ ü");
-      const details = e.findDetails(AddressSchema);
-      expect(details).toHaveLength(1);
-      expect(equals(AddressSchema, details[0]!, create(AddressSchema, errorDetail))).toBe(true);
-      expect(e.metadata.get("x-error-meta")).toBe("meta value");
-      expect(e.metadata.get("x-error-trailer")).toBe("trailer value");
-    });
+      it("reads our server's error: code, message, details, metadata", async () => {
+        const client = createClient(GreetService, transport());
+        const err = await rejection(
+          client.fail({
+            code: Code.NotFound,
+            message: "no such greeting: ✓ ü",
+          }),
+        );
+        expect(err).toBeInstanceOf(EsConnectError);
+        const e = err as EsConnectError;
+        expect(e.code).toBe(EsCode.NotFound);
+        expect(e.rawMessage).toBe("no such greeting: ✓ ü");
+        const details = e.findDetails(AddressSchema);
+        expect(details).toHaveLength(1);
+        expect(
+          equals(
+            AddressSchema,
+            details[0]!,
+            create(AddressSchema, errorDetail),
+          ),
+        ).toBe(true);
+        expect(e.metadata.get("x-error-meta")).toBe("meta value");
+        expect(e.metadata.get("x-error-trailer")).toBe("trailer value");
+      });
 
-    it("keeps the code of a connect-es ConnectError thrown inside our implementation", async () => {
-      const client = createClient(GreetService, transport());
-      const err = await rejection(
-        client.fail({ code: Code.PermissionDenied, message: "denied" }, { headers: { "x-throw": "connect-es" } }),
-      );
-      const e = EsConnectError.from(err);
-      expect(e.code).toBe(EsCode.PermissionDenied);
-      expect(e.rawMessage).toBe("denied");
-      expect(e.findDetails(AddressSchema)).toHaveLength(1);
-      expect(e.metadata.get("x-error-meta")).toBe("from connect-es");
-    });
+      it("keeps the code of a connect-es ConnectError thrown inside our implementation", async () => {
+        const client = createClient(GreetService, transport());
+        const err = await rejection(
+          client.fail(
+            { code: Code.PermissionDenied, message: "denied" },
+            { headers: { "x-throw": "connect-es" } },
+          ),
+        );
+        const e = EsConnectError.from(err);
+        expect(e.code).toBe(EsCode.PermissionDenied);
+        expect(e.rawMessage).toBe("denied");
+        expect(e.findDetails(AddressSchema)).toHaveLength(1);
+        expect(e.metadata.get("x-error-meta")).toBe("from connect-es");
+      });
 
-    it("passes the client's timeout to our implementation", async () => {
-      const client = createClient(GreetService, transport());
-      let header: Headers | undefined;
-      await client.greet(greetRequest, { timeoutMs: 60_000, onHeader: (h) => (header = h) });
-      const left = Number(header?.get("x-timeout-ms"));
-      expect(left).toBeGreaterThan(50_000);
-      expect(left).toBeLessThanOrEqual(60_000);
-    });
+      it("passes the client's timeout to our implementation", async () => {
+        const client = createClient(GreetService, transport());
+        let header: Headers | undefined;
+        await client.greet(greetRequest, {
+          timeoutMs: 60_000,
+          onHeader: (h) => (header = h),
+        });
+        const left = Number(header?.get("x-timeout-ms"));
+        expect(left).toBeGreaterThan(50_000);
+        expect(left).toBeLessThanOrEqual(60_000);
+      });
 
-    it("fails with deadline_exceeded when our implementation is too slow", async () => {
-      const client = createClient(GreetService, transport());
-      const started = Date.now();
-      const err = await rejection(client.greet({ name: "slow" }, { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } }));
-      expect(EsConnectError.from(err).code).toBe(EsCode.DeadlineExceeded);
-      expect(Date.now() - started).toBeLessThan(4000);
-      expect((await client.greet({ name: "fast" })).greeting).toBe("Hello, fast!");
-    });
+      it("fails with deadline_exceeded when our implementation is too slow", async () => {
+        const client = createClient(GreetService, transport());
+        const started = Date.now();
+        const err = await rejection(
+          client.greet(
+            { name: "slow" },
+            { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } },
+          ),
+        );
+        expect(EsConnectError.from(err).code).toBe(EsCode.DeadlineExceeded);
+        expect(Date.now() - started).toBeLessThan(4000);
+        expect((await client.greet({ name: "fast" })).greeting).toBe(
+          "Hello, fast!",
+        );
+      });
 
-    it("calls NO_SIDE_EFFECTS methods with GET", async () => {
-      const getTransport = esTransport(oursUrl(options.httpVersion), { ...options, useHttpGet: true });
-      const eliza = createClient(ElizaService, getTransport);
-      const say = await eliza.say({ sentence: "hello & goodbye + 100% ✓" });
-      expect(say.sentence).toBe("You said: hello & goodbye + 100% ✓");
-      const legacy = createClient(LegacyService, getTransport);
-      const lookup = await legacy.lookup({ key: "k/1?x=y" });
-      expect(equals(LookupResponseSchema, lookup, create(LookupResponseSchema, lookupLogic({ key: "k/1?x=y" } as LookupRequest)))).toBe(true);
-      // Store has side effects: still a POST.
-      const store = await legacy.store({ record: { key: "k", version: 4 } });
-      expect(store.stored).toBe(true);
-      expect(store.version).toBe(5);
-      // GreetService has no NO_SIDE_EFFECTS method: POST.
-      await createClient(GreetService, getTransport).greet({ name: "x" });
+      it("calls NO_SIDE_EFFECTS methods with GET", async () => {
+        const getTransport = esTransport(oursUrl(options.httpVersion), {
+          ...options,
+          useHttpGet: true,
+        });
+        const eliza = createClient(ElizaService, getTransport);
+        const say = await eliza.say({ sentence: "hello & goodbye + 100% ✓" });
+        expect(say.sentence).toBe("You said: hello & goodbye + 100% ✓");
+        const legacy = createClient(LegacyService, getTransport);
+        const lookup = await legacy.lookup({ key: "k/1?x=y" });
+        expect(
+          equals(
+            LookupResponseSchema,
+            lookup,
+            create(
+              LookupResponseSchema,
+              lookupLogic({ key: "k/1?x=y" } as LookupRequest),
+            ),
+          ),
+        ).toBe(true);
+        // Store has side effects: still a POST.
+        const store = await legacy.store({ record: { key: "k", version: 4 } });
+        expect(store.stored).toBe(true);
+        expect(store.version).toBe(5);
+        // GreetService has no NO_SIDE_EFFECTS method: POST.
+        await createClient(GreetService, getTransport).greet({ name: "x" });
 
-      expect(oursLog.map((r) => r.method)).toEqual(["GET", "GET", "POST", "POST"]);
-      expect(oursLog[0]!.url).toContain("encoding=" + (options.binary ? "proto" : "json"));
-      if (options.gzip === true) {
-        expect(oursLog[0]!.url).toContain("compression=gzip");
-      }
-    });
-  });
+        expect(oursLog.map((r) => r.method)).toEqual([
+          "GET",
+          "GET",
+          "POST",
+          "POST",
+        ]);
+        expect(oursLog[0]!.url).toContain(
+          "encoding=" + (options.binary ? "proto" : "json"),
+        );
+        if (options.gzip === true) {
+          expect(oursLog[0]!.url).toContain("compression=gzip");
+        }
+      });
+    },
+  );
 
   it("reads a method our server does not serve (streaming, not generated) as unimplemented", async () => {
     const err = await rejection(
-      createClient(ElizaService, esTransport(ours1.url, { httpVersion: "1.1", binary: true }))
+      createClient(
+        ElizaService,
+        esTransport(ours1.url, { httpVersion: "1.1", binary: true }),
+      )
         .introduce({ name: "x" })
         [Symbol.asyncIterator]()
         .next(),
@@ -444,7 +557,11 @@ describe("connect-es client → our generated server", () => {
 });
 
 describe("our generated client → connect-es server", () => {
-  const ourMatrix: { transport: "fetch" | "http2"; binary: boolean; gzip: boolean }[] = [];
+  const ourMatrix: {
+    transport: "fetch" | "http2";
+    binary: boolean;
+    gzip: boolean;
+  }[] = [];
   for (const transport of ["fetch", "http2"] as const) {
     for (const binary of [true, false]) {
       for (const gzip of [false, true]) {
@@ -454,7 +571,13 @@ describe("our generated client → connect-es server", () => {
   }
 
   describe.each(
-    ourMatrix.map((o) => [`${o.transport} ${o.binary ? "binary" : "JSON"}${o.gzip ? " gzip" : ""}`, o] as const),
+    ourMatrix.map(
+      (o) =>
+        [
+          `${o.transport} ${o.binary ? "binary" : "JSON"}${o.gzip ? " gzip" : ""}`,
+          o,
+        ] as const,
+    ),
   )("%s", (_, o) => {
     const url = () => esUrl(o.transport === "fetch" ? "1.1" : "2");
     const options = () => ({
@@ -468,17 +591,31 @@ describe("our generated client → connect-es server", () => {
       const greet = await client.greet(greetRequest);
       expect(equals(GreetResponseSchema, greet, expectedGreet)).toBe(true);
       const echo = await client.echo(echoRequest);
-      expect(equals(EchoResponseSchema, echo, create(EchoResponseSchema, echoRequest))).toBe(true);
+      expect(
+        equals(
+          EchoResponseSchema,
+          echo,
+          create(EchoResponseSchema, echoRequest),
+        ),
+      ).toBe(true);
 
       expect(esLog.map((r) => r.method)).toEqual(["POST", "POST"]);
-      expect(esLog[0]!.httpVersion).toBe(o.transport === "fetch" ? "1.1" : "2.0");
-      expect(esLog[0]!.headers["content-type"]).toBe(o.binary ? "application/proto" : "application/json");
+      expect(esLog[0]!.httpVersion).toBe(
+        o.transport === "fetch" ? "1.1" : "2.0",
+      );
+      expect(esLog[0]!.headers["content-type"]).toBe(
+        o.binary ? "application/proto" : "application/json",
+      );
       expect(esLog[0]!.headers["connect-protocol-version"]).toBe("1");
-      expect(esLog[1]!.headers["content-encoding"]).toBe(o.gzip ? "gzip" : undefined);
+      expect(esLog[1]!.headers["content-encoding"]).toBe(
+        o.gzip ? "gzip" : undefined,
+      );
     });
 
     it("gets the same responses as from our own server", async () => {
-      const theirs = await createGreetServiceClient(url(), options()).echo(echoRequest);
+      const theirs = await createGreetServiceClient(url(), options()).echo(
+        echoRequest,
+      );
       const ours = await createGreetServiceClient(
         oursUrl(o.transport === "fetch" ? "1.1" : "2"),
         options(),
@@ -488,7 +625,9 @@ describe("our generated client → connect-es server", () => {
 
     it("reads the connect-es server's error: code, message, details, metadata", async () => {
       const client = createGreetServiceClient(url(), options());
-      const err = await rejection(client.fail({ code: Code.FailedPrecondition, message: "not now ✓" }));
+      const err = await rejection(
+        client.fail({ code: Code.FailedPrecondition, message: "not now ✓" }),
+      );
       expect(err).toBeInstanceOf(ConnectError);
       expect(isConnectError(err)).toBe(true);
       const e = err as ConnectError;
@@ -497,22 +636,33 @@ describe("our generated client → connect-es server", () => {
       expect(e.message).toBe("[failed_precondition] not now ✓");
       const details = e.findDetails(AddressSchema);
       expect(details).toHaveLength(1);
-      expect(equals(AddressSchema, details[0]!, create(AddressSchema, errorDetail))).toBe(true);
+      expect(
+        equals(AddressSchema, details[0]!, create(AddressSchema, errorDetail)),
+      ).toBe(true);
       expect(e.metadata.get("x-error-meta")).toBe("meta value");
     });
 
     it("calls NO_SIDE_EFFECTS methods with GET", async () => {
       const getOptions = { ...options(), useHttpGet: true };
       const eliza = createElizaServiceClient(url(), getOptions);
-      expect((await eliza.say({ sentence: "hello & goodbye + 100% ✓" })).sentence).toBe(
-        "You said: hello & goodbye + 100% ✓",
-      );
+      expect(
+        (await eliza.say({ sentence: "hello & goodbye + 100% ✓" })).sentence,
+      ).toBe("You said: hello & goodbye + 100% ✓");
       const legacy = createLegacyServiceClient(url(), getOptions);
       const lookup = await legacy.lookup({ key: "k/1?x=y" });
       expect(
-        equals(LookupResponseSchema, lookup, create(LookupResponseSchema, lookupLogic({ key: "k/1?x=y" } as LookupRequest))),
+        equals(
+          LookupResponseSchema,
+          lookup,
+          create(
+            LookupResponseSchema,
+            lookupLogic({ key: "k/1?x=y" } as LookupRequest),
+          ),
+        ),
       ).toBe(true);
-      expect((await legacy.store({ record: { key: "k", version: 1 } })).version).toBe(2);
+      expect(
+        (await legacy.store({ record: { key: "k", version: 1 } })).version,
+      ).toBe(2);
       expect(esLog.map((r) => r.method)).toEqual(["GET", "GET", "POST"]);
       if (o.gzip) {
         expect(esLog[0]!.url).toContain("compression=gzip");
@@ -521,7 +671,10 @@ describe("our generated client → connect-es server", () => {
 
     it("sends its timeout to the connect-es handler", async () => {
       const client = createGreetServiceClient(url(), options());
-      const result = await client.greet.raw({ name: "t" }, { timeoutMs: 60_000 });
+      const result = await client.greet.raw(
+        { name: "t" },
+        { timeoutMs: 60_000 },
+      );
       const left = Number(result.header.get("x-timeout-ms"));
       expect(left).toBeGreaterThan(50_000);
       expect(left).toBeLessThanOrEqual(60_000);
@@ -531,10 +684,17 @@ describe("our generated client → connect-es server", () => {
 
     it("fails with deadline_exceeded when the connect-es handler is too slow", async () => {
       const client = createGreetServiceClient(url(), options());
-      const err = await rejection(client.greet({ name: "slow" }, { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } }));
+      const err = await rejection(
+        client.greet(
+          { name: "slow" },
+          { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } },
+        ),
+      );
       expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
       // The client still works afterwards.
-      expect((await client.greet({ name: "fast" })).greeting).toBe("Hello, fast!");
+      expect((await client.greet({ name: "fast" })).greeting).toBe(
+        "Hello, fast!",
+      );
     });
   });
 });
@@ -551,7 +711,9 @@ describe("ConnectError across the two libraries", () => {
   });
 
   it("our ConnectError is recognised by @connectrpc/connect", () => {
-    const ours = new ConnectError("boom", Code.DataLoss, { metadata: { a: "b" } });
+    const ours = new ConnectError("boom", Code.DataLoss, {
+      metadata: { a: "b" },
+    });
     const es = EsConnectError.from(ours);
     expect(es.code).toBe(EsCode.DataLoss);
     expect(es.rawMessage).toBe("boom");
@@ -564,7 +726,10 @@ describe("ConnectError across the two libraries", () => {
     ] as const) {
       const client = createGreetServiceClient(url, { transport });
       const err = await rejection(
-        client.fail({ code: Code.ResourceExhausted, message: "quota" }, { headers: { "x-throw": "connect-es" } }),
+        client.fail(
+          { code: Code.ResourceExhausted, message: "quota" },
+          { headers: { "x-throw": "connect-es" } },
+        ),
       );
       expect(err).toBeInstanceOf(ConnectError);
       const e = err as ConnectError;
@@ -578,35 +743,55 @@ describe("ConnectError across the two libraries", () => {
 
 // ---------------------------------------------------------------------------
 
-function bufCurl(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function bufCurl(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     // Asynchronous: the servers run in this process and must keep answering.
-    execFile(bufBin, ["curl", "--schema", fixturesDir, "--protocol", "connect", ...args], (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      bufBin,
+      ["curl", "--schema", fixturesDir, "--protocol", "connect", ...args],
+      (error, stdout, stderr) => {
+        const code =
+          error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 describe("buf curl → our generated server", () => {
   for (const httpVersion of ["1.1", "2"] as const) {
-    const flags = () => (httpVersion === "2" ? ["--http2-prior-knowledge"] : []);
+    const flags = () =>
+      httpVersion === "2" ? ["--http2-prior-knowledge"] : [];
 
     it(`HTTP/${httpVersion}: prints the JSON response of a successful call`, async () => {
       const result = await bufCurl([
         ...flags(),
         "--data",
-        JSON.stringify({ name: "Bob", age: "42", nicknames: ["b"], mood: "MOOD_HAPPY" }),
+        JSON.stringify({
+          name: "Bob",
+          age: "42",
+          nicknames: ["b"],
+          mood: "MOOD_HAPPY",
+        }),
         `${oursUrl(httpVersion)}/fixtures.unary.v1.GreetService/Greet`,
       ]);
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
       const json = JSON.parse(result.stdout) as Record<string, unknown>;
       expect(json["greeting"]).toBe("Hello, Bob!");
-      expect(json["request"]).toEqual({ name: "Bob", age: "42", nicknames: ["b"], mood: "MOOD_HAPPY" });
+      expect(json["request"]).toEqual({
+        name: "Bob",
+        age: "42",
+        nicknames: ["b"],
+        mood: "MOOD_HAPPY",
+      });
       expect(json["greetedAtUnixMillis"]).toBe("1700000000000");
       expect(json["moods"]).toEqual(["MOOD_HAPPY", "MOOD_GRUMPY"]);
-      expect(oursLog.at(-1)!.httpVersion).toBe(httpVersion === "1.1" ? "1.1" : "2.0");
+      expect(oursLog.at(-1)!.httpVersion).toBe(
+        httpVersion === "1.1" ? "1.1" : "2.0",
+      );
     });
 
     it(`HTTP/${httpVersion}: a GET-able method works too`, async () => {

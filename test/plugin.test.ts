@@ -18,13 +18,17 @@ function generationError(options: string): string {
 
 describe("the plugin under buf generate", () => {
   it("fails on an unknown option, naming it", () => {
-    expect(generationError("transport=grpc")).toContain('unknown option "transport"');
+    expect(generationError("transport=grpc")).toContain(
+      'unknown option "transport"',
+    );
   });
 
   it("fails on a bad value, naming the accepted ones", () => {
     expect(generationError("platform=deno")).toContain(
       'invalid value "deno" for option "platform": accepted values are node, web',
     );
-    expect(generationError("target=wasm")).toContain('invalid value "wasm" for option "target"');
+    expect(generationError("target=wasm")).toContain(
+      'invalid value "wasm" for option "target"',
+    );
   });
 });

@@ -60,24 +60,41 @@ function generateInto(name: string, options: string): string {
   mkdirSync(out, { recursive: true });
   bufGenerate(out, options);
   writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
-  execFileSync("ln", ["-s", join(repoRoot, "node_modules"), join(out, "node_modules")]);
+  execFileSync("ln", [
+    "-s",
+    join(repoRoot, "node_modules"),
+    join(out, "node_modules"),
+  ]);
   return out;
 }
 
-function typecheck(dir: string, files: string[], options: ts.CompilerOptions): string[] {
+function typecheck(
+  dir: string,
+  files: string[],
+  options: ts.CompilerOptions,
+): string[] {
   const program = ts.createProgram(
     files.map((f) => join(dir, f)),
     options,
   );
   return ts
     .getPreEmitDiagnostics(program)
-    .map((d) => ts.formatDiagnostic(d, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => dir, getNewLine: () => "\n" }));
+    .map((d) =>
+      ts.formatDiagnostic(d, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => dir,
+        getNewLine: () => "\n",
+      }),
+    );
 }
 
 describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
   const dir = generateInto(name, options);
   const ours = listFiles(dir).filter(
-    (f) => !f.includes("_pb.") && !f.startsWith("node_modules") && f !== "package.json",
+    (f) =>
+      !f.includes("_pb.") &&
+      !f.startsWith("node_modules") &&
+      f !== "package.json",
   );
 
   it("generates one file per service", () => {
@@ -93,22 +110,35 @@ describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
         writeFileSync(join(snapDir, f), readFileSync(join(dir, f)));
       }
     }
-    expect(existsSync(snapDir), `no snapshots for ${name}: run UPDATE_SNAPSHOTS=1`).toBe(true);
+    expect(
+      existsSync(snapDir),
+      `no snapshots for ${name}: run UPDATE_SNAPSHOTS=1`,
+    ).toBe(true);
     expect(ours).toEqual(listFiles(snapDir));
     for (const f of ours) {
-      expect(readFileSync(join(dir, f), "utf8"), f).toBe(readFileSync(join(snapDir, f), "utf8"));
+      expect(readFileSync(join(dir, f), "utf8"), f).toBe(
+        readFileSync(join(snapDir, f), "utf8"),
+      );
     }
   });
 
   it("typechecks with the strict flags", () => {
     const files = listFiles(dir).filter(
-      (f) => !f.startsWith("node_modules") && (f.endsWith(".d.ts") || (f.endsWith(".ts") && options.includes("target=js") === false)),
+      (f) =>
+        !f.startsWith("node_modules") &&
+        (f.endsWith(".d.ts") ||
+          (f.endsWith(".ts") && options.includes("target=js") === false)),
     );
     // Extensionless imports (protoc-gen-es's default) are for bundlers.
     const resolution: ts.CompilerOptions = options.includes("import_extension")
       ? {}
-      : { module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler };
-    expect(typecheck(dir, files, { ...strictOptions, ...resolution })).toEqual([]);
+      : {
+          module: ts.ModuleKind.ESNext,
+          moduleResolution: ts.ModuleResolutionKind.Bundler,
+        };
+    expect(typecheck(dir, files, { ...strictOptions, ...resolution })).toEqual(
+      [],
+    );
   });
 });
 
@@ -117,9 +147,13 @@ describe("generation", () => {
     const a = generateInto("det-a", "");
     const b = generateInto("det-b", "");
     const files = listFiles(a).filter((f) => !f.startsWith("node_modules"));
-    expect(files).toEqual(listFiles(b).filter((f) => !f.startsWith("node_modules")));
+    expect(files).toEqual(
+      listFiles(b).filter((f) => !f.startsWith("node_modules")),
+    );
     for (const f of files) {
-      expect(readFileSync(join(a, f), "utf8")).toBe(readFileSync(join(b, f), "utf8"));
+      expect(readFileSync(join(a, f), "utf8")).toBe(
+        readFileSync(join(b, f), "utf8"),
+      );
     }
   });
 
@@ -129,7 +163,9 @@ describe("generation", () => {
       "utf8",
     );
     const declared = (name: string) =>
-      new RegExp(`\\b(function|const|class|interface|type) ${name}\\b`).test(file);
+      new RegExp(`\\b(function|const|class|interface|type) ${name}\\b`).test(
+        file,
+      );
     for (const serverOrGet of [
       "createServiceHandler",
       "connectHandleUnary",
@@ -147,14 +183,20 @@ describe("generation", () => {
   });
 
   it("keeps GET code where a NO_SIDE_EFFECTS method needs it", () => {
-    const file = readFileSync(join(repoRoot, "snapshots/default/eliza/v1/eliza.ElizaService.ts"), "utf8");
+    const file = readFileSync(
+      join(repoRoot, "snapshots/default/eliza/v1/eliza.ElizaService.ts"),
+      "utf8",
+    );
     expect(file).toContain("function connectGetQuery(");
     expect(file).toContain("function connectParseGetQuery(");
   });
 
   it("aliases imported messages whose names clash with the runtime", () => {
     const file = readFileSync(
-      join(repoRoot, "snapshots/default/collisions/v1/collisions.CollisionService.ts"),
+      join(
+        repoRoot,
+        "snapshots/default/collisions/v1/collisions.CollisionService.ts",
+      ),
       "utf8",
     );
     expect(file).toMatch(/Headers as Headers\$1/);
@@ -184,7 +226,10 @@ const res = await client.greet({ name: "node" });
 console.log(res.greeting, Code.NotFound);
 `,
     );
-    const output = execFileSync(process.execPath, [script], { cwd: dir, encoding: "utf8" });
+    const output = execFileSync(process.execPath, [script], {
+      cwd: dir,
+      encoding: "utf8",
+    });
     rmSync(script);
     expect(output.trim()).toBe("hi node 5");
   });

@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const repoRoot = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  "../..",
+);
 export const fixturesDir = join(repoRoot, "fixtures");
 const bin = join(repoRoot, "node_modules/.bin");
 
@@ -12,7 +15,11 @@ const bin = join(repoRoot, "node_modules/.bin");
  * Runs `buf generate` over `inputDir` with protoc-gen-es and this plugin (as
  * a local plugin, the way users run it), writing into `outDir`.
  */
-export function bufGenerate(outDir: string, options: string, inputDir = fixturesDir): void {
+export function bufGenerate(
+  outDir: string,
+  options: string,
+  inputDir = fixturesDir,
+): void {
   const work = mkdtempSync(join(tmpdir(), "cs-gen-"));
   try {
     const template = join(work, "buf.gen.yaml");

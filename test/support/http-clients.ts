@@ -1,5 +1,9 @@
 import * as https from "node:https";
-import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from "node:zlib";
+import {
+  brotliDecompressSync,
+  gunzipSync,
+  zstdDecompressSync,
+} from "node:zlib";
 import type { HttpClient } from "../gen/unary/v1/unary.GreetService.ts";
 
 /**
@@ -42,7 +46,9 @@ export function createHttpsHttpClient(ca: string): HttpClient {
  * no network in between. Like the platform's fetch it undoes Content-Encoding
  * (keeping the header), since `createFetchHttpClient` relies on that.
  */
-export function inProcessFetch(handler: (request: Request) => Promise<Response>): typeof fetch {
+export function inProcessFetch(
+  handler: (request: Request) => Promise<Response>,
+): typeof fetch {
   return async (input, init) => {
     const request = new Request(input, init);
     // fetch never sends a request whose signal is already aborted.
@@ -63,7 +69,9 @@ export function inProcessFetch(handler: (request: Request) => Promise<Response>)
         decoded = zstdDecompressSync(raw);
         break;
       default:
-        throw new TypeError(`in-process fetch cannot decode content-encoding "${encoding}"`);
+        throw new TypeError(
+          `in-process fetch cannot decode content-encoding "${encoding}"`,
+        );
     }
     return new Response(decoded as Uint8Array<ArrayBuffer>, {
       status: response.status,

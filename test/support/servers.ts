@@ -24,7 +24,10 @@ export interface StartedServer {
  * node:https; "h2" is node:http2 over TLS with `allowHTTP1: true`, so it
  * takes HTTP/1.1 clients too.
  */
-export async function startServer(kind: ServerKind, listener: NodeListener): Promise<StartedServer> {
+export async function startServer(
+  kind: ServerKind,
+  listener: NodeListener,
+): Promise<StartedServer> {
   let server: Server;
   switch (kind) {
     case "http":
@@ -37,7 +40,10 @@ export async function startServer(kind: ServerKind, listener: NodeListener): Pro
       server = http2.createServer(listener);
       break;
     case "h2":
-      server = http2.createSecureServer({ ...testCertificate(), allowHTTP1: true }, listener);
+      server = http2.createSecureServer(
+        { ...testCertificate(), allowHTTP1: true },
+        listener,
+      );
       break;
   }
   const sockets = new Set<Socket>();

@@ -45,7 +45,10 @@ export function testCertificate(): TestCertificate {
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
-    cached = { key: readFileSync(keyFile, "utf8"), cert: readFileSync(certFile, "utf8") };
+    cached = {
+      key: readFileSync(keyFile, "utf8"),
+      cert: readFileSync(certFile, "utf8"),
+    };
     return cached;
   } finally {
     rmSync(dir, { recursive: true, force: true });
