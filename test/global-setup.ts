@@ -1,10 +1,6 @@
-import { rmSync } from "node:fs";
-import { join } from "node:path";
-import { bufGenerate, repoRoot } from "./support/generate.ts";
+import { generateTestFixtures } from "./support/generate.ts";
 
-/** Generates the fixtures once for the end-to-end tests, with .ts imports so Node and vitest load them directly. */
+/** Generates test/gen for a plain `vitest` run; `npm test` has done it already, before tsc. */
 export default function setup(): void {
-  const out = join(repoRoot, "test/gen");
-  rmSync(out, { recursive: true, force: true });
-  bufGenerate(out, "import_extension=ts");
+  if (process.env["npm_lifecycle_event"] !== "test") generateTestFixtures();
 }

@@ -53,3 +53,10 @@ export function bufGenerate(
     rmSync(work, { recursive: true, force: true });
   }
 }
+
+/** Generates the fixtures for the end-to-end tests into test/gen, with .ts imports so Node and vitest load them directly. */
+export function generateTestFixtures(): void {
+  const out = join(repoRoot, "test/gen");
+  rmSync(out, { recursive: true, force: true });
+  bufGenerate(out, "import_extension=ts");
+}

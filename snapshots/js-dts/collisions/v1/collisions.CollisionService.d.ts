@@ -337,7 +337,8 @@ export interface UnaryResult<Output> {
 }
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports.
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
  * @public
  */
 export declare function createFetchHttpClient(

@@ -1,0 +1,208 @@
+import { Code } from "./code.ts";
+import type { Compression } from "./compression.ts";
+import { ConnectError } from "./errors.ts";
+
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+export const envelopeFlagCompressed = 0x01;
+/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
+export const envelopeFlagEndStream = 0x02;
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+export const envelopeFlagTrailers = 0x80;
+
+const envelopeHeaderLength = 5;
+
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+
+/**
+ * One frame of Connect streaming, gRPC and gRPC-Web: on the wire a flag byte,
+ * a 4-byte big-endian payload length, then the payload.
+ */
+export interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+export function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+export async function* envelopeRead(
+  source: AsyncIterable<Uint8Array>,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): AsyncGenerator<Envelope> {
+  // The header is parsed a byte at a time when it straddles chunks, so that
+  // no scratch buffer is needed.
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // A payload that straddles chunks is kept as views of the chunks and joined
+  // once complete: the memory held is what the peer has sent, not what it
+  // declared, so a peer that declares readMaxBytes and sends one byte cannot
+  // make every open stream hold readMaxBytes.
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of source) {
+    const end = chunk.byteLength;
+    let pos = 0;
+    for (;;) {
+      if (headerRead < envelopeHeaderLength) {
+        if (pos === end) {
+          break;
+        }
+        if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+          flags = chunk[pos]!;
+          length =
+            chunk[pos + 1]! * 0x1000000 +
+            ((chunk[pos + 2]! << 16) |
+              (chunk[pos + 3]! << 8) |
+              chunk[pos + 4]!);
+          pos += envelopeHeaderLength;
+          headerRead = envelopeHeaderLength;
+        } else {
+          const byte = chunk[pos++]!;
+          if (headerRead === 0) {
+            flags = byte;
+          } else {
+            length = length * 256 + byte;
+          }
+          if (++headerRead < envelopeHeaderLength) {
+            continue;
+          }
+        }
+        // Checked before anything else is read, so that an oversized message
+        // fails at once instead of after the peer has sent all of it.
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      const available = end - pos;
+      if (received === 0 && available >= length) {
+        const data = new Uint8Array(
+          chunk.buffer,
+          chunk.byteOffset + pos,
+          length,
+        );
+        pos += length;
+        headerRead = 0;
+        length = 0;
+        yield { flags, data };
+        continue;
+      }
+      const take = Math.min(available, length - received);
+      if (take > 0) {
+        pieces.push(new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take));
+        pos += take;
+        received += take;
+      }
+      if (received < length) {
+        break;
+      }
+      const data = envelopeJoin(pieces, length);
+      pieces.length = 0;
+      received = 0;
+      headerRead = 0;
+      length = 0;
+      yield { flags, data };
+    }
+  }
+  if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+      truncatedCode,
+    );
+  }
+  if (headerRead === envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+      truncatedCode,
+    );
+  }
+}
+
+function envelopeJoin(
+  pieces: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+export async function envelopeDecompress(
+  envelope: Envelope,
+  compression: Compression | null | undefined,
+  readMaxBytes: number,
+  missingCompressionCode: Code,
+): Promise<Uint8Array> {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
