@@ -67,3 +67,29 @@ export async function* bodyFromWebStream(
     if (!done) reader.cancel().catch(() => {});
   }
 }
+
+/**
+ * An async iterable as a web stream that pulls one chunk at a time, so the
+ * consumer's pace holds back the producer; cancelling stops the producer.
+ */
+export function bodyToWebStream(
+  body: AsyncIterable<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done === true) {
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

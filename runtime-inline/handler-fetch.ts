@@ -1,4 +1,4 @@
-import { bodyFromWebStream } from "./body.ts";
+import { bodyFromWebStream, bodyToWebStream } from "./body.ts";
 import type { ServerRequest, ServiceHandler } from "./handler.ts";
 import { routerNotFound } from "./router.ts";
 
@@ -39,11 +39,14 @@ export function fetchHandler(
       if (response !== undefined) break;
     }
     response ??= routerNotFound(url.pathname);
-    // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-    return new Response((response.body ?? null) as BodyInit | null, {
-      status: response.status,
-      headers: response.header,
-    });
+    const body = response.body;
+    return new Response(
+      body === undefined || body instanceof Uint8Array
+        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+          ((body ?? null) as BodyInit | null)
+        : bodyToWebStream(body),
+      { status: response.status, headers: response.header },
+    );
   };
 }
 

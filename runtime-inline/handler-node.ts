@@ -89,14 +89,45 @@ async function nodeServe(
   result.header.forEach((value, key) => {
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
-  // Both response classes have these two methods; TypeScript cannot call through their union.
+  // Both response classes have these methods; TypeScript cannot call through their union.
   const res = response as NodeHttpResponse;
   res.writeHead(result.status, outgoing);
-  if (result.body === undefined) {
+  const body = result.body;
+  if (body === undefined) {
     res.end();
+  } else if (body instanceof Uint8Array) {
+    res.end(body);
   } else {
-    res.end(result.body);
+    await nodeWriteStream(res, body, controller.signal);
   }
+}
+
+/**
+ * Writes chunks as they come, waiting for the socket to drain before asking
+ * for more, so a slow client holds back the producer instead of filling
+ * memory. Stopping the loop early (client gone) stops the producer.
+ */
+async function nodeWriteStream(
+  res: NodeHttpResponse,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const chunk of body) {
+    if (signal.aborted) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off("drain", go);
+          res.off("close", go);
+          resolve();
+        };
+        res.on("drain", go);
+        res.on("close", go);
+      });
+      if (signal.aborted) return;
+    }
+  }
+  res.end();
 }
 
 // rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not

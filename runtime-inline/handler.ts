@@ -3,7 +3,9 @@ import type {
   MessageInitShape,
   DescMessage,
 } from "@bufbuild/protobuf";
+import { Code } from "./code.ts";
 import type { Compression } from "./compression.ts";
+import { ConnectError } from "./errors.ts";
 import type { JsonOptions } from "./codec.ts";
 import type { Interceptor } from "./interceptors.ts";
 import type { MethodInfo } from "./method.ts";
@@ -28,7 +30,8 @@ export interface ServerRequest {
 export interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
-  readonly body?: Uint8Array;
+  /** A whole body, or a stream of chunks written as they come (with backpressure). */
+  readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 /**
@@ -70,10 +73,66 @@ export type UnaryImplementation = (
   context: HandlerContext,
 ) => Promise<MessageInitShape<DescMessage>> | MessageInitShape<DescMessage>;
 
-/** One method of a service with its implementation; built by generated code. */
-export interface MethodHandler {
+/**
+ * A streaming method of any kind as the router calls it: request messages
+ * in, response messages out. Generated code adapts the three kinds to it.
+ */
+export type StreamImplementation = (
+  requests: AsyncIterable<Message>,
+  context: HandlerContext,
+) => AsyncIterable<MessageInitShape<DescMessage>>;
+
+export interface UnaryMethodHandler {
   readonly method: MethodInfo;
   readonly unary: UnaryImplementation;
+}
+
+export interface StreamMethodHandler {
+  readonly method: MethodInfo;
+  readonly stream: StreamImplementation;
+}
+
+/** One method of a service with its implementation; built by generated code. */
+export type MethodHandler = UnaryMethodHandler | StreamMethodHandler;
+
+/** Adapts a server-streaming implementation: exactly one request message. */
+export function handlerServerStreaming(
+  implementation: (
+    request: Message,
+    context: HandlerContext,
+  ) => AsyncIterable<MessageInitShape<DescMessage>>,
+): StreamImplementation {
+  return async function* (requests, context) {
+    let request: Message | undefined;
+    for await (const message of requests) {
+      if (request !== undefined) {
+        throw new ConnectError(
+          "protocol error: more than one request message for a server-streaming method",
+          Code.InvalidArgument,
+        );
+      }
+      request = message;
+    }
+    if (request === undefined) {
+      throw new ConnectError(
+        "protocol error: no request message for a server-streaming method",
+        Code.InvalidArgument,
+      );
+    }
+    yield* implementation(request, context);
+  };
+}
+
+/** Adapts a client-streaming implementation: one response message. */
+export function handlerClientStreaming(
+  implementation: (
+    requests: AsyncIterable<Message>,
+    context: HandlerContext,
+  ) => Promise<MessageInitShape<DescMessage>> | MessageInitShape<DescMessage>,
+): StreamImplementation {
+  return async function* (requests, context) {
+    yield await implementation(requests, context);
+  };
 }
 
 /**

@@ -73,15 +73,20 @@ export function connectCodeFromHttpStatus(status: number): Code {
 
 /** The JSON body of a unary error response. */
 export function connectErrorToJson(error: ConnectError): string {
+  return JSON.stringify(connectErrorToObject(error));
+}
+
+/** The error as the JSON value of a unary error body or an end-of-stream message. */
+export function connectErrorToObject(error: ConnectError) {
   // undefined properties are left out by JSON.stringify.
-  return JSON.stringify({
+  return {
     code: codeToString(error.code),
     message: error.rawMessage || undefined,
     details:
       error.details.length > 0
         ? error.details.map(connectDetailToJson)
         : undefined,
-  });
+  };
 }
 
 // Errors of @connectrpc/connect keep outgoing details unserialized.
@@ -117,14 +122,27 @@ export function connectErrorFromJson(
   } catch {
     // Falls back to the HTTP status.
   }
+  return (
+    connectErrorFromObject(json, metadata) ??
+    new ConnectError(
+      `HTTP ${httpStatus}`,
+      connectCodeFromHttpStatus(httpStatus),
+      {
+        metadata,
+      },
+    )
+  );
+}
+
+/** The error of a parsed JSON error value, or undefined when it has no known code. */
+export function connectErrorFromObject(
+  json: Record<string, unknown>,
+  metadata: Headers,
+): ConnectError | undefined {
   const code =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
   if (code === undefined) {
-    return new ConnectError(
-      `HTTP ${httpStatus}`,
-      connectCodeFromHttpStatus(httpStatus),
-      { metadata },
-    );
+    return undefined;
   }
   const message = json["message"];
   const details: ErrorDetail[] = [];

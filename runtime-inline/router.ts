@@ -9,6 +9,7 @@ import type {
   ServerResponse,
   ServiceHandler,
 } from "./handler.ts";
+import { connectHandleStream } from "./server-connect-stream.ts";
 import {
   connectErrorResponse,
   connectHandleUnary,
@@ -29,7 +30,7 @@ export interface ServerFeatures {
 /** Builds the handler of one service from its methods. */
 export function createServiceHandler(
   servicePath: string,
-  methods: readonly MethodHandler[],
+  methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   features: ServerFeatures,
 ): ServiceHandler {
@@ -45,7 +46,7 @@ export function createServiceHandler(
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
-    byPath.set(handler.method.path, handler);
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
   return {
     path: servicePath,
@@ -57,7 +58,9 @@ export function createServiceHandler(
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return connectHandleUnary(handler, request, config);
+      return "unary" in handler
+        ? connectHandleUnary(handler, request, config)
+        : connectHandleStream(handler, request, config);
     },
   };
 }

@@ -11,7 +11,7 @@ import { deadlineStart } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 import type {
   HandlerContext,
-  MethodHandler,
+  UnaryMethodHandler,
   ServerRequest,
   ServerResponse,
 } from "./handler.ts";
@@ -56,7 +56,7 @@ const serverTextEncoder = new TextEncoder();
 
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 export async function connectHandleUnary(
-  handler: MethodHandler,
+  handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
 ): Promise<ServerResponse> {
@@ -200,7 +200,7 @@ function connectCheckProtocolVersion(
  * once even if the implementation ignores its signal.
  */
 async function connectRunWithDeadline(
-  handler: MethodHandler,
+  handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
   input: Message,

@@ -30,13 +30,13 @@ export function serviceTemplate(service: DescService, options: Options): Code {
   const unary = service.methods.filter((m) => m.methodKind === "unary");
   const streaming = service.methods.filter((m) => m.methodKind !== "unary");
   const parts: Code[] = [definition(service, options)];
-  if (streaming.length > 0) {
+  if (options.client && streaming.length > 0) {
     parts.push(
-      code`// Streaming methods are not generated yet: ${streaming.map((m) => m.name).join(", ")}.`,
+      code`// The client does not call streaming methods yet: ${streaming.map((m) => m.name).join(", ")}.`,
     );
   }
   if (options.client) parts.push(client(service, unary, options));
-  if (options.server) parts.push(server(service, unary, options));
+  if (options.server) parts.push(server(service, service.methods, options));
   return joinCode(parts, "\n\n");
 }
 
@@ -154,18 +154,61 @@ function server(
   const names = serviceNames(service);
   const members = methods.map((m) => {
     const output = code`${protobufType("MessageInitShape")}<typeof ${schema(m.output)}>`;
-    return code`${docComment(m, "  ")}  ${methodKey(m, options)}(
+    const key = methodKey(m, options);
+    switch (m.methodKind) {
+      case "unary":
+        return code`${docComment(m, "  ")}  ${key}(
     request: ${shape(m.input)},
     context: ${rt("HandlerContext")},
   ): Promise<${output}> | ${output};`;
+      case "server_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    request: ${shape(m.input)},
+    context: ${rt("HandlerContext")},
+  ): AsyncIterable<${output}>;`;
+      case "client_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    requests: AsyncIterable<${shape(m.input)}>,
+    context: ${rt("HandlerContext")},
+  ): Promise<${output}> | ${output};`;
+      case "bidi_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    requests: AsyncIterable<${shape(m.input)}>,
+    context: ${rt("HandlerContext")},
+  ): AsyncIterable<${output}>;`;
+    }
   });
-  const entries = methods.map(
-    (m) => code`      {
-        method: methods.${methodKey(m, options)},
+  const entries = methods.map((m) => {
+    const key = methodKey(m, options);
+    switch (m.methodKind) {
+      case "unary":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
         unary: (request, context) =>
-          implementation.${methodKey(m, options)}(request as ${shape(m.input)}, context),
-      },`,
-  );
+          implementation.${key}!(request as ${shape(m.input)}, context),
+      },`;
+      case "server_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: ${rt("handlerServerStreaming")}((request, context) =>
+          implementation.${key}!(request as ${shape(m.input)}, context),
+        ),
+      },`;
+      case "client_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: ${rt("handlerClientStreaming")}((requests, context) =>
+          implementation.${key}!(requests as AsyncIterable<${shape(m.input)}>, context),
+        ),
+      },`;
+      case "bidi_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: (requests, context) =>
+          implementation.${key}!(requests as AsyncIterable<${shape(m.input)}>, context),
+      },`;
+    }
+  });
   const web = options.platform === "web";
   const handlerType = web
     ? rt("FetchServiceHandler")
@@ -184,12 +227,13 @@ ${joinCode(members, "\n")}
 }
 
 /**
- * Serves ${service.typeName} with the given implementation. Use \`.node\` with
+ * Serves ${service.typeName} with the given implementation; methods it
+ * leaves out answer \`unimplemented\`. Use \`.node\` with
  * node:http, node:https, node:http2 or Express, and \`.fetch\` with a Fetch API
  * server; several services combine with ${web ? "`fetchHandler(a, b)`" : "`nodeHandler(a, b)`"}.
  */
 export function ${local(names.createHandler)}(
-  implementation: ${local(names.implementation)},
+  implementation: Partial<${local(names.implementation)}>,
   options: ${rt("HandlerOptions")} = {},
 ): ${handlerType} {
   const methods = ${local(names.definition)}.methods;

@@ -324,7 +324,7 @@ describe.each(transports)("$name", (transport) => {
       serverLog.push("inner>");
       const response = await next(request);
       serverLog.push("<inner");
-      if (request.header.get("x-replace") === "yes") {
+      if (!response.stream && request.header.get("x-replace") === "yes") {
         return {
           ...response,
           message: create(GreetResponseSchema, {
@@ -698,12 +698,16 @@ describe.each(transports)("$name", (transport) => {
     it("a client interceptor can replace the response message", async () => {
       const client = greetClient({
         interceptors: [
-          (next) => async (request) => ({
-            ...(await next(request)),
-            message: create(GreetResponseSchema, {
-              greeting: "replaced by the client",
-            }),
-          }),
+          (next) => async (request) => {
+            const response = await next(request);
+            if (response.stream) return response;
+            return {
+              ...response,
+              message: create(GreetResponseSchema, {
+                greeting: "replaced by the client",
+              }),
+            };
+          },
         ],
       });
       expect((await client.greet(greetRequest)).greeting).toBe(

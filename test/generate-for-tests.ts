@@ -8,5 +8,12 @@ generateTestFixtures();
 execFileSync(
   join(repoRoot, "node_modules/.bin/buf"),
   ["generate", "examples", "--template", "examples/buf.gen.yaml"],
-  { cwd: repoRoot, stdio: "inherit" },
+  {
+    cwd: repoRoot,
+    stdio: "inherit",
+    env: {
+      ...process.env,
+      PATH: `${join(repoRoot, "node_modules/.bin")}:${process.env["PATH"] ?? ""}`,
+    },
+  },
 );

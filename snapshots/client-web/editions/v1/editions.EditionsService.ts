@@ -549,29 +549,70 @@ export interface UnaryResponse {
   readonly message: Message;
 }
 
+/**
+ * A streaming call as an interceptor sees it: the request messages as an
+ * async iterable (one message for server streaming).
+ * @public
+ */
+export interface StreamRequest {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly url: string;
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  readonly message: AsyncIterable<Message>;
+}
+
+/**
+ * The response of a streaming call: `trailer` is complete once `message`
+ * has been read to the end.
+ * @public
+ */
+export interface StreamResponse {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly message: AsyncIterable<Message>;
+}
+
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 
 /**
- * Wraps a call: `(next) => async (request) => { ...; return await next(request); }`.
- * The same shape as `@connectrpc/connect` interceptors for unary calls.
+ * The next step of any call; `request.stream` tells unary from streaming,
+ * and the response is of the same kind.
  * @public
  */
-export type Interceptor = (next: UnaryNext) => UnaryNext;
+export type AnyNext = (
+  request: UnaryRequest | StreamRequest,
+) => Promise<UnaryResponse | StreamResponse>;
+
+/**
+ * Wraps every call: `(next) => async (request) => { ...; return await next(request); }`.
+ * The same shape as `@connectrpc/connect` interceptors.
+ * @public
+ */
+export type Interceptor = (next: AnyNext) => AnyNext;
 
 /** The first interceptor in the list is the outermost. */
-function applyInterceptors(
-  next: UnaryNext,
+function applyInterceptors<
+  Request extends UnaryRequest | StreamRequest,
+  Response extends UnaryResponse | StreamResponse,
+>(
+  next: (request: Request) => Promise<Response>,
   interceptors: readonly Interceptor[] | undefined,
-): UnaryNext {
-  if (interceptors === undefined) {
+): (request: Request) => Promise<Response> {
+  if (interceptors === undefined || interceptors.length === 0) {
     return next;
   }
-  let wrapped = next;
+  // An interceptor answers a unary request with a unary response and a
+  // stream with a stream, so the chain keeps the types it was given.
+  let wrapped = next as unknown as AnyNext;
   for (let i = interceptors.length - 1; i >= 0; i--) {
     wrapped = interceptors[i]!(wrapped);
   }
-  return wrapped;
+  return wrapped as unknown as (request: Request) => Promise<Response>;
 }
 
 const connectHeaderProtocolVersion = "connect-protocol-version";
@@ -636,14 +677,27 @@ function connectErrorFromJson(
   } catch {
     // Falls back to the HTTP status.
   }
+  return (
+    connectErrorFromObject(json, metadata) ??
+    new ConnectError(
+      `HTTP ${httpStatus}`,
+      connectCodeFromHttpStatus(httpStatus),
+      {
+        metadata,
+      },
+    )
+  );
+}
+
+/** The error of a parsed JSON error value, or undefined when it has no known code. */
+function connectErrorFromObject(
+  json: Record<string, unknown>,
+  metadata: Headers,
+): ConnectError | undefined {
   const code =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
   if (code === undefined) {
-    return new ConnectError(
-      `HTTP ${httpStatus}`,
-      connectCodeFromHttpStatus(httpStatus),
-      { metadata },
-    );
+    return undefined;
   }
   const message = json["message"];
   const details: ErrorDetail[] = [];
@@ -1142,7 +1196,7 @@ export const EditionsServiceDefinition = {
   },
 } as const;
 
-// Streaming methods are not generated yet: Watch.
+// The client does not call streaming methods yet: Watch.
 
 /**
  * A typed client of fixtures.editions.v1.EditionsService. Each method resolves to the response

@@ -24,8 +24,20 @@ import type {
   IncomingMessage,
   ServerResponse as ServerResponse$1,
 } from "node:http";
-import type { SayRequest, SayResponse } from "./eliza_pb";
-import { SayRequestSchema, SayResponseSchema } from "./eliza_pb";
+import type {
+  ConverseRequest,
+  IntroduceRequest,
+  PontificateRequest,
+  SayRequest,
+  SayResponse,
+} from "./eliza_pb";
+import {
+  ConverseResponseSchema,
+  IntroduceResponseSchema,
+  PontificateResponseSchema,
+  SayRequestSchema,
+  SayResponseSchema,
+} from "./eliza_pb";
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
  * what `@connectrpc/connect` uses, so codes compare equal across libraries.
@@ -253,14 +265,49 @@ export interface UnaryResponse {
   readonly trailer: Headers;
   readonly message: Message;
 }
-/** @public */
-export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 /**
- * Wraps a call: `(next) => async (request) => { ...; return await next(request); }`.
- * The same shape as `@connectrpc/connect` interceptors for unary calls.
+ * A streaming call as an interceptor sees it: the request messages as an
+ * async iterable (one message for server streaming).
  * @public
  */
-export type Interceptor = (next: UnaryNext) => UnaryNext;
+export interface StreamRequest {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly url: string;
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  readonly message: AsyncIterable<Message>;
+}
+/**
+ * The response of a streaming call: `trailer` is complete once `message`
+ * has been read to the end.
+ * @public
+ */
+export interface StreamResponse {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly message: AsyncIterable<Message>;
+}
+/** @public */
+export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
+/**
+ * The next step of any call; `request.stream` tells unary from streaming,
+ * and the response is of the same kind.
+ * @public
+ */
+export type AnyNext = (
+  request: UnaryRequest | StreamRequest,
+) => Promise<UnaryResponse | StreamResponse>;
+/**
+ * Wraps every call: `(next) => async (request) => { ...; return await next(request); }`.
+ * The same shape as `@connectrpc/connect` interceptors.
+ * @public
+ */
+export type Interceptor = (next: AnyNext) => AnyNext;
 /**
  * Options of one call.
  * @public
@@ -374,7 +421,8 @@ interface ServerRequest {
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
-  readonly body?: Uint8Array;
+  /** A whole body, or a stream of chunks written as they come (with backpressure). */
+  readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
 /**
  * What an implementation gets besides the request message.
@@ -541,14 +589,47 @@ export interface ElizaServiceImplementation {
   ):
     | Promise<MessageInitShape<typeof SayResponseSchema>>
     | MessageInitShape<typeof SayResponseSchema>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  converse(
+    requests: AsyncIterable<ConverseRequest>,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  introduce(
+    request: IntroduceRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  pontificate(
+    requests: AsyncIterable<PontificateRequest>,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
+    | MessageInitShape<typeof PontificateResponseSchema>;
 }
 /**
- * Serves connectrpc.eliza.v1.ElizaService with the given implementation. Use `.node` with
+ * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, and `.fetch` with a Fetch API
  * server; several services combine with `nodeHandler(a, b)`.
  */
 export declare function createElizaServiceHandler(
-  implementation: ElizaServiceImplementation,
+  implementation: Partial<ElizaServiceImplementation>,
   options?: HandlerOptions,
 ): NodeServiceHandler;
 export {};

@@ -268,14 +268,49 @@ export interface UnaryResponse {
   readonly trailer: Headers;
   readonly message: Message;
 }
-/** @public */
-export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 /**
- * Wraps a call: `(next) => async (request) => { ...; return await next(request); }`.
- * The same shape as `@connectrpc/connect` interceptors for unary calls.
+ * A streaming call as an interceptor sees it: the request messages as an
+ * async iterable (one message for server streaming).
  * @public
  */
-export type Interceptor = (next: UnaryNext) => UnaryNext;
+export interface StreamRequest {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly url: string;
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  readonly message: AsyncIterable<Message>;
+}
+/**
+ * The response of a streaming call: `trailer` is complete once `message`
+ * has been read to the end.
+ * @public
+ */
+export interface StreamResponse {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly message: AsyncIterable<Message>;
+}
+/** @public */
+export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
+/**
+ * The next step of any call; `request.stream` tells unary from streaming,
+ * and the response is of the same kind.
+ * @public
+ */
+export type AnyNext = (
+  request: UnaryRequest | StreamRequest,
+) => Promise<UnaryResponse | StreamResponse>;
+/**
+ * Wraps every call: `(next) => async (request) => { ...; return await next(request); }`.
+ * The same shape as `@connectrpc/connect` interceptors.
+ * @public
+ */
+export type Interceptor = (next: AnyNext) => AnyNext;
 /**
  * Options of one call.
  * @public
@@ -389,7 +424,8 @@ interface ServerRequest {
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
-  readonly body?: Uint8Array;
+  /** A whole body, or a stream of chunks written as they come (with backpressure). */
+  readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
 /**
  * What an implementation gets besides the request message.
@@ -583,12 +619,13 @@ export interface GreetServiceImplementation {
     | MessageInitShape<typeof FailResponseSchema>;
 }
 /**
- * Serves fixtures.unary.v1.GreetService with the given implementation. Use `.node` with
+ * Serves fixtures.unary.v1.GreetService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, and `.fetch` with a Fetch API
  * server; several services combine with `nodeHandler(a, b)`.
  */
 export declare function createGreetServiceHandler(
-  implementation: GreetServiceImplementation,
+  implementation: Partial<GreetServiceImplementation>,
   options?: HandlerOptions,
 ): NodeServiceHandler;
 export {};

@@ -323,6 +323,32 @@ async function* bodyFromWebStream(
 }
 
 /**
+ * An async iterable as a web stream that pulls one chunk at a time, so the
+ * consumer's pace holds back the producer; cancelling stops the producer.
+ */
+function bodyToWebStream(
+  body: AsyncIterable<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done === true) {
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -718,29 +744,73 @@ export interface UnaryResponse {
   readonly message: Message;
 }
 
+/**
+ * A streaming call as an interceptor sees it: the request messages as an
+ * async iterable (one message for server streaming).
+ * @public
+ */
+export interface StreamRequest {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly url: string;
+  readonly header: Headers;
+  readonly signal: AbortSignal;
+  readonly message: AsyncIterable<Message>;
+}
+
+/**
+ * The response of a streaming call: `trailer` is complete once `message`
+ * has been read to the end.
+ * @public
+ */
+export interface StreamResponse {
+  readonly stream: true;
+  readonly method: MethodInfo;
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly message: AsyncIterable<Message>;
+}
+
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
+
 /**
- * Wraps a call: `(next) => async (request) => { ...; return await next(request); }`.
- * The same shape as `@connectrpc/connect` interceptors for unary calls.
+ * The next step of any call; `request.stream` tells unary from streaming,
+ * and the response is of the same kind.
  * @public
  */
-export type Interceptor = (next: UnaryNext) => UnaryNext;
+export type AnyNext = (
+  request: UnaryRequest | StreamRequest,
+) => Promise<UnaryResponse | StreamResponse>;
+
+/**
+ * Wraps every call: `(next) => async (request) => { ...; return await next(request); }`.
+ * The same shape as `@connectrpc/connect` interceptors.
+ * @public
+ */
+export type Interceptor = (next: AnyNext) => AnyNext;
 
 /** The first interceptor in the list is the outermost. */
-function applyInterceptors(
-  next: UnaryNext,
+function applyInterceptors<
+  Request extends UnaryRequest | StreamRequest,
+  Response extends UnaryResponse | StreamResponse,
+>(
+  next: (request: Request) => Promise<Response>,
   interceptors: readonly Interceptor[] | undefined,
-): UnaryNext {
-  if (interceptors === undefined) {
+): (request: Request) => Promise<Response> {
+  if (interceptors === undefined || interceptors.length === 0) {
     return next;
   }
-  let wrapped = next;
+  // An interceptor answers a unary request with a unary response and a
+  // stream with a stream, so the chain keeps the types it was given.
+  let wrapped = next as unknown as AnyNext;
   for (let i = interceptors.length - 1; i >= 0; i--) {
     wrapped = interceptors[i]!(wrapped);
   }
-  return wrapped;
+  return wrapped as unknown as (request: Request) => Promise<Response>;
 }
 
 const connectHeaderProtocolVersion = "connect-protocol-version";
@@ -782,15 +852,20 @@ function connectCodeToHttpStatus(code: Code): number {
 
 /** The JSON body of a unary error response. */
 function connectErrorToJson(error: ConnectError): string {
+  return JSON.stringify(connectErrorToObject(error));
+}
+
+/** The error as the JSON value of a unary error body or an end-of-stream message. */
+function connectErrorToObject(error: ConnectError) {
   // undefined properties are left out by JSON.stringify.
-  return JSON.stringify({
+  return {
     code: codeToString(error.code),
     message: error.rawMessage || undefined,
     details:
       error.details.length > 0
         ? error.details.map(connectDetailToJson)
         : undefined,
-  });
+  };
 }
 
 // Errors of @connectrpc/connect keep outgoing details unserialized.
@@ -833,6 +908,210 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
   );
 }
 
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+const envelopeFlagCompressed = 0x01;
+
+/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
+const envelopeFlagEndStream = 0x02;
+
+const envelopeHeaderLength = 5;
+
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+
+/**
+ * One frame of Connect streaming, gRPC and gRPC-Web: on the wire a flag byte,
+ * a 4-byte big-endian payload length, then the payload.
+ */
+interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+async function* envelopeRead(
+  source: AsyncIterable<Uint8Array>,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): AsyncGenerator<Envelope> {
+  // The header is parsed a byte at a time when it straddles chunks, so that
+  // no scratch buffer is needed.
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // A payload that straddles chunks is kept as views of the chunks and joined
+  // once complete: the memory held is what the peer has sent, not what it
+  // declared, so a peer that declares readMaxBytes and sends one byte cannot
+  // make every open stream hold readMaxBytes.
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of source) {
+    const end = chunk.byteLength;
+    let pos = 0;
+    for (;;) {
+      if (headerRead < envelopeHeaderLength) {
+        if (pos === end) {
+          break;
+        }
+        if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+          flags = chunk[pos]!;
+          length =
+            chunk[pos + 1]! * 0x1000000 +
+            ((chunk[pos + 2]! << 16) |
+              (chunk[pos + 3]! << 8) |
+              chunk[pos + 4]!);
+          pos += envelopeHeaderLength;
+          headerRead = envelopeHeaderLength;
+        } else {
+          const byte = chunk[pos++]!;
+          if (headerRead === 0) {
+            flags = byte;
+          } else {
+            length = length * 256 + byte;
+          }
+          if (++headerRead < envelopeHeaderLength) {
+            continue;
+          }
+        }
+        // Checked before anything else is read, so that an oversized message
+        // fails at once instead of after the peer has sent all of it.
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      const available = end - pos;
+      if (received === 0 && available >= length) {
+        const data = new Uint8Array(
+          chunk.buffer,
+          chunk.byteOffset + pos,
+          length,
+        );
+        pos += length;
+        headerRead = 0;
+        length = 0;
+        yield { flags, data };
+        continue;
+      }
+      const take = Math.min(available, length - received);
+      if (take > 0) {
+        pieces.push(new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take));
+        pos += take;
+        received += take;
+      }
+      if (received < length) {
+        break;
+      }
+      const data = envelopeJoin(pieces, length);
+      pieces.length = 0;
+      received = 0;
+      headerRead = 0;
+      length = 0;
+      yield { flags, data };
+    }
+  }
+  if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+      truncatedCode,
+    );
+  }
+  if (headerRead === envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+      truncatedCode,
+    );
+  }
+}
+
+function envelopeJoin(
+  pieces: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+async function envelopeDecompress(
+  envelope: Envelope,
+  compression: Compression | null | undefined,
+  readMaxBytes: number,
+  missingCompressionCode: Code,
+): Promise<Uint8Array> {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
+
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
@@ -853,7 +1132,8 @@ interface ServerRequest {
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
-  readonly body?: Uint8Array;
+  /** A whole body, or a stream of chunks written as they come (with backpressure). */
+  readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
 
 /**
@@ -895,11 +1175,27 @@ type UnaryImplementation = (
   context: HandlerContext,
 ) => Promise<MessageInitShape<DescMessage>> | MessageInitShape<DescMessage>;
 
-/** One method of a service with its implementation; built by generated code. */
-interface MethodHandler {
+/**
+ * A streaming method of any kind as the router calls it: request messages
+ * in, response messages out. Generated code adapts the three kinds to it.
+ */
+type StreamImplementation = (
+  requests: AsyncIterable<Message>,
+  context: HandlerContext,
+) => AsyncIterable<MessageInitShape<DescMessage>>;
+
+interface UnaryMethodHandler {
   readonly method: MethodInfo;
   readonly unary: UnaryImplementation;
 }
+
+interface StreamMethodHandler {
+  readonly method: MethodInfo;
+  readonly stream: StreamImplementation;
+}
+
+/** One method of a service with its implementation; built by generated code. */
+type MethodHandler = UnaryMethodHandler | StreamMethodHandler;
 
 /**
  * A service ready to be served: `node` for node:http / node:https /
@@ -912,6 +1208,49 @@ export interface ServiceHandler {
   readonly path: string;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
+}
+
+const connectStreamContentTypeProto = "application/connect+proto";
+
+const connectStreamContentTypeJson = "application/connect+json";
+
+const connectHeaderContentEncoding = "connect-content-encoding";
+
+const connectHeaderAcceptEncoding = "connect-accept-encoding";
+
+const connectStreamContentTypePattern =
+  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
+
+const connectStreamTextEncoder = new TextEncoder();
+
+/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+function connectParseStreamContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectStreamContentTypePattern.exec(value);
+  return match === null
+    ? undefined
+    : { binary: match[1]!.toLowerCase() === "proto" };
+}
+
+/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
+function connectEndStreamToJson(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Uint8Array {
+  const metadata: Record<string, string[]> = {};
+  const add = (value: string, key: string) => {
+    (metadata[key] ??= []).push(value);
+  };
+  trailer.forEach(add);
+  error?.metadata.forEach(add);
+  return connectStreamTextEncoder.encode(
+    JSON.stringify({
+      error: error === undefined ? undefined : connectErrorToObject(error),
+      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
+    }),
+  );
 }
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -938,7 +1277,7 @@ const serverTextEncoder = new TextEncoder();
 
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(
-  handler: MethodHandler,
+  handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
 ): Promise<ServerResponse> {
@@ -1082,7 +1421,7 @@ function connectCheckProtocolVersion(
  * once even if the implementation ignores its signal.
  */
 async function connectRunWithDeadline(
-  handler: MethodHandler,
+  handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
   input: Message,
@@ -1152,6 +1491,244 @@ function connectErrorResponse(
 }
 
 /**
+ * Serves one streaming Connect call of any kind. The response status is 200
+ * once the call is accepted; errors travel in the end-of-stream message.
+ */
+async function connectHandleStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  const method = handler.method;
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = connectParseStreamContentType(
+    request.header.get("content-type"),
+  );
+  if (contentType === undefined) {
+    return {
+      status: 415,
+      header: new Headers({
+        "accept-post": `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+      }),
+    };
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? connectStreamContentTypeProto
+      : connectStreamContentTypeJson,
+  });
+  const responseCompression = compressionNegotiate(
+    config.compressions,
+    request.header.get(connectHeaderAcceptEncoding),
+  );
+  if (responseCompression !== undefined) {
+    header.set(connectHeaderContentEncoding, responseCompression.name);
+  }
+  const encoding = request.header.get(connectHeaderContentEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = connectParseTimeout(
+    request.header.get(connectHeaderTimeout),
+  );
+  const refused =
+    timeoutMs instanceof ConnectError
+      ? timeoutMs
+      : requestCompression === undefined
+        ? new ConnectError(
+            `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
+            Code.Unimplemented,
+          )
+        : undefined;
+  if (refused !== undefined || requestCompression === undefined) {
+    return {
+      status: 200,
+      header,
+      body: envelopeEncode(
+        envelopeFlagEndStream,
+        connectEndStreamToJson(refused, new Headers()),
+      ),
+    };
+  }
+
+  const deadline = deadlineStart(
+    timeoutMs as number | undefined,
+    request.signal,
+  );
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context: HandlerContext = {
+    method,
+    protocol: "connect",
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal: deadline.signal,
+    timeoutMs: deadline.remainingMs,
+  };
+  const next: StreamNext = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator: AsyncIterator<Message>;
+  let first: IteratorResult<Message> | ConnectError;
+  let trailer = responseTrailers;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )({
+      stream: true,
+      method,
+      url: request.url,
+      header: request.header,
+      signal: deadline.signal,
+      message: connectReadRequests(
+        request.body,
+        requestCompression,
+        codec,
+        method.input,
+        config.readMaxBytes,
+      ),
+    });
+    trailer = response.trailer;
+    iterator = response.message[Symbol.asyncIterator]();
+    // Headers the implementation sets before its first message go out with it.
+    first = await Promise.race([iterator.next(), deadline.aborted()]);
+    response.header.forEach((value, key) => header.append(key, value));
+  } catch (e) {
+    deadline.cleanup();
+    const error = ConnectError.from(e);
+    responseHeaders.forEach((value, key) => header.append(key, value));
+    return {
+      status: 200,
+      header,
+      body: envelopeEncode(
+        envelopeFlagEndStream,
+        connectEndStreamToJson(error, responseTrailers),
+      ),
+    };
+  }
+  return {
+    status: 200,
+    header,
+    body: connectWriteResponses(
+      first,
+      iterator,
+      trailer,
+      codec,
+      method.output,
+      responseCompression,
+      config.compressMinBytes,
+      deadline,
+    ),
+  };
+}
+
+/** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
+async function* connectReadRequests(
+  body: AsyncIterable<Uint8Array>,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & envelopeFlagEndStream) !== 0) {
+      throw new ConnectError(
+        "protocol error: end-of-stream flag in a request",
+        Code.InvalidArgument,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.InvalidArgument,
+    );
+    yield codec.decode(desc, data);
+  }
+}
+
+/**
+ * The response body: each message as an envelope, then the end-of-stream
+ * message with the error, if any, and the trailers. When the client goes
+ * away the HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+async function* connectWriteResponses(
+  first: IteratorResult<Message>,
+  iterator: AsyncIterator<Message>,
+  trailer: Headers,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+  deadline: Deadline,
+): AsyncGenerator<Uint8Array> {
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = first;
+    while (result.done !== true) {
+      yield await connectEncodeMessage(
+        codec.encode(desc, result.value),
+        compression,
+        compressMinBytes,
+      );
+      result = await Promise.race([iterator.next(), deadline.aborted()]);
+    }
+    done = true;
+  } catch (e) {
+    error = ConnectError.from(e);
+  } finally {
+    deadline.cleanup();
+    if (!done) {
+      // Stops an implementation still running; it has its aborted signal too.
+      iterator.return?.().catch(() => {});
+    }
+  }
+  yield envelopeEncode(
+    envelopeFlagEndStream,
+    connectEndStreamToJson(error, trailer),
+  );
+}
+
+async function connectEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+async function* serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncGenerator<Message> {
+  for await (const value of source) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+/**
  * What a generated file plugs into the shared server code, so that it
  * carries only what it uses: a web build never references node:zlib, and a
  * service without NO_SIDE_EFFECTS methods has no GET code.
@@ -1164,7 +1741,7 @@ interface ServerFeatures {
 /** Builds the handler of one service from its methods. */
 function createServiceHandler(
   servicePath: string,
-  methods: readonly MethodHandler[],
+  methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   features: ServerFeatures,
 ): ServiceHandler {
@@ -1180,7 +1757,7 @@ function createServiceHandler(
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
-    byPath.set(handler.method.path, handler);
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
   return {
     path: servicePath,
@@ -1192,7 +1769,9 @@ function createServiceHandler(
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return connectHandleUnary(handler, request, config);
+      return "unary" in handler
+        ? connectHandleUnary(handler, request, config)
+        : connectHandleStream(handler, request, config);
     },
   };
 }
@@ -1244,11 +1823,14 @@ export function fetchHandler(
       if (response !== undefined) break;
     }
     response ??= routerNotFound(url.pathname);
-    // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-    return new Response((response.body ?? null) as BodyInit | null, {
-      status: response.status,
-      headers: response.header,
-    });
+    const body = response.body;
+    return new Response(
+      body === undefined || body instanceof Uint8Array
+        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+          ((body ?? null) as BodyInit | null)
+        : bodyToWebStream(body),
+      { status: response.status, headers: response.header },
+    );
   };
 }
 
@@ -1334,14 +1916,45 @@ async function nodeServe(
   result.header.forEach((value, key) => {
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
-  // Both response classes have these two methods; TypeScript cannot call through their union.
+  // Both response classes have these methods; TypeScript cannot call through their union.
   const res = response as ServerResponse$1;
   res.writeHead(result.status, outgoing);
-  if (result.body === undefined) {
+  const body = result.body;
+  if (body === undefined) {
     res.end();
+  } else if (body instanceof Uint8Array) {
+    res.end(body);
   } else {
-    res.end(result.body);
+    await nodeWriteStream(res, body, controller.signal);
   }
+}
+
+/**
+ * Writes chunks as they come, waiting for the socket to drain before asking
+ * for more, so a slow client holds back the producer instead of filling
+ * memory. Stopping the loop early (client gone) stops the producer.
+ */
+async function nodeWriteStream(
+  res: ServerResponse$1,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const chunk of body) {
+    if (signal.aborted) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off("drain", go);
+          res.off("close", go);
+          resolve();
+        };
+        res.on("drain", go);
+        res.on("close", go);
+      });
+      if (signal.aborted) return;
+    }
+  }
+  res.end();
 }
 
 // rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
@@ -1484,12 +2097,13 @@ export interface CollisionServiceImplementation {
 }
 
 /**
- * Serves fixtures.collisions.v1.CollisionService with the given implementation. Use `.node` with
+ * Serves fixtures.collisions.v1.CollisionService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, and `.fetch` with a Fetch API
  * server; several services combine with `nodeHandler(a, b)`.
  */
 export function createCollisionServiceHandler(
-  implementation: CollisionServiceImplementation,
+  implementation: Partial<CollisionServiceImplementation>,
   options: HandlerOptions = {},
 ): NodeServiceHandler {
   const methods = CollisionServiceDefinition.methods;
@@ -1497,31 +2111,41 @@ export function createCollisionServiceHandler(
     createServiceHandler(
       CollisionServiceDefinition.path,
       [
-        {
-          method: methods.constructor$,
-          unary: (request, context) =>
-            implementation.constructor$(request as Request$1, context),
-        },
-        {
-          method: methods.code,
-          unary: (request, context) =>
-            implementation.code(request as Code$1, context),
-        },
-        {
-          method: methods.promise,
-          unary: (request, context) =>
-            implementation.promise(request as Promise$1, context),
-        },
-        {
-          method: methods.toString$,
-          unary: (request, context) =>
-            implementation.toString$(request as Headers$1, context),
-        },
-        {
-          method: methods.hasOwnProperty,
-          unary: (request, context) =>
-            implementation.hasOwnProperty(request as Uint8Array$, context),
-        },
+        implementation.constructor$ === undefined
+          ? undefined
+          : {
+              method: methods.constructor$,
+              unary: (request, context) =>
+                implementation.constructor$!(request as Request$1, context),
+            },
+        implementation.code === undefined
+          ? undefined
+          : {
+              method: methods.code,
+              unary: (request, context) =>
+                implementation.code!(request as Code$1, context),
+            },
+        implementation.promise === undefined
+          ? undefined
+          : {
+              method: methods.promise,
+              unary: (request, context) =>
+                implementation.promise!(request as Promise$1, context),
+            },
+        implementation.toString$ === undefined
+          ? undefined
+          : {
+              method: methods.toString$,
+              unary: (request, context) =>
+                implementation.toString$!(request as Headers$1, context),
+            },
+        implementation.hasOwnProperty === undefined
+          ? undefined
+          : {
+              method: methods.hasOwnProperty,
+              unary: (request, context) =>
+                implementation.hasOwnProperty!(request as Uint8Array$, context),
+            },
       ],
       options,
       { compressions: compressionDefaults() },
