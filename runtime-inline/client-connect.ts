@@ -113,39 +113,76 @@ export type ConnectGetQueryEncoder = (
   compression: string | undefined,
 ) => string;
 
-/** The unary caller of the Connect protocol. */
-export function createConnectUnaryCaller(
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+export interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  /** The compressions offered for responses, as a header value ("" for none). */
+  readonly acceptEncoding: string;
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+export function createClientConfig(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
   features: ClientFeatures,
-): UnaryCaller {
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+): ClientConfig {
   const compressions = options.compressions ?? features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const compressMinBytes = options.compressMinBytes ?? 1024;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
 
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+export function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** The unary caller of the Connect protocol. */
+export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
   return async (method, input, callOptions = {}) => {
-    const sendCompression = clientSendCompression(
-      compressions,
-      callOptions.sendCompression ?? options.sendCompression,
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
     );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
@@ -198,7 +235,7 @@ export function createConnectUnaryCaller(
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
@@ -218,7 +255,7 @@ export function createConnectUnaryCaller(
   };
 }
 
-async function clientSend(
+export async function clientSend(
   httpClient: HttpClient,
   request: Parameters<HttpClient>[0],
 ): Promise<HttpResponse> {

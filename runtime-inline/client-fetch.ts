@@ -1,4 +1,4 @@
-import { bodyFromWebStream } from "./body.ts";
+import { bodyFromWebStream, bodyToWebStream } from "./body.ts";
 import type { HttpClient } from "./http-client.ts";
 
 /**
@@ -11,14 +11,23 @@ export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
   return async (request) => {
-    const response = await fetchFn(request.url, {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
       // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (request.body ?? null) as BodyInit | null,
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? ((body ?? null) as BodyInit | null)
+          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
-    });
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
     return {
       status: response.status,
       header: response.headers,

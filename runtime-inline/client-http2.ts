@@ -92,8 +92,11 @@ export function createHttp2HttpClient(
     stream.once("close", () =>
       request.signal.removeEventListener("abort", onAbort),
     );
-    if (request.body !== undefined) {
-      stream.end(request.body);
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
     stream.once("trailers", (headers: IncomingHttpHeaders) => {
@@ -125,6 +128,36 @@ export function createHttp2HttpClient(
       });
     });
   };
+}
+
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(
+  stream: ClientHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            stream.off("drain", go);
+            stream.off("close", go);
+            resolve();
+          };
+          stream.on("drain", go);
+          stream.on("close", go);
+        });
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
 }
 
 async function* http2ResponseBody(

@@ -9,6 +9,8 @@ export interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -62,6 +64,11 @@ export function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);

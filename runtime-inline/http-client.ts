@@ -7,7 +7,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 

@@ -16,7 +16,6 @@ import { deadlineStart, type Deadline } from "./deadline.ts";
 import {
   envelopeDecompress,
   envelopeEncode,
-  envelopeFlagCompressed,
   envelopeFlagEndStream,
   envelopeRead,
 } from "./envelope.ts";
@@ -33,6 +32,7 @@ import {
   connectParseTimeout,
 } from "./protocol-connect.ts";
 import {
+  connectEncodeMessage,
   connectEndStreamToJson,
   connectHeaderAcceptEncoding,
   connectHeaderContentEncoding,
@@ -253,20 +253,6 @@ async function* connectWriteResponses(
   yield envelopeEncode(
     envelopeFlagEndStream,
     connectEndStreamToJson(error, trailer),
-  );
-}
-
-export async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
   );
 }
 

@@ -27,15 +27,8 @@ export function serviceNames(service: DescService) {
 
 /** The service's code after the runtime: its definition, then the client and the server parts the options ask for. */
 export function serviceTemplate(service: DescService, options: Options): Code {
-  const unary = service.methods.filter((m) => m.methodKind === "unary");
-  const streaming = service.methods.filter((m) => m.methodKind !== "unary");
   const parts: Code[] = [definition(service, options)];
-  if (options.client && streaming.length > 0) {
-    parts.push(
-      code`// The client does not call streaming methods yet: ${streaming.map((m) => m.name).join(", ")}.`,
-    );
-  }
-  if (options.client) parts.push(client(service, unary, options));
+  if (options.client) parts.push(client(service, service.methods, options));
   if (options.server) parts.push(server(service, service.methods, options));
   return joinCode(parts, "\n\n");
 }
@@ -105,14 +98,43 @@ function client(
   options: Options,
 ): Code {
   const names = serviceNames(service);
-  const members = methods.map(
-    (m) =>
-      code`${docComment(m, "  ")}  readonly ${methodKey(m, options)}: ${rt("UnaryMethod")}<typeof ${schema(m.input)}, ${shape(m.output)}>;`,
-  );
-  const entries = methods.map(
-    (m) =>
-      code`    ${methodKey(m, options)}: ${rt("clientUnaryMethod")}(call, methods.${methodKey(m, options)}),`,
-  );
+  const kinds = {
+    unary: ["UnaryMethod", "clientUnaryMethod", "call"],
+    server_streaming: [
+      "ServerStreamingMethod",
+      "clientServerStreamingMethod",
+      "stream",
+    ],
+    client_streaming: [
+      "ClientStreamingMethod",
+      "clientClientStreamingMethod",
+      "stream",
+    ],
+    bidi_streaming: [
+      "BidiStreamingMethod",
+      "clientBidiStreamingMethod",
+      "stream",
+    ],
+  } as const;
+  const members = methods.map((m) => {
+    const [type] = kinds[m.methodKind];
+    return code`${docComment(m, "  ")}  readonly ${methodKey(m, options)}: ${rt(type)}<typeof ${schema(m.input)}, ${shape(m.output)}>;`;
+  });
+  const entries = methods.map((m) => {
+    const [, bind, caller] = kinds[m.methodKind];
+    return code`    ${methodKey(m, options)}: ${rt(bind)}(${caller}, methods.${methodKey(m, options)}),`;
+  });
+  const callers: Code[] = [];
+  if (methods.some((m) => m.methodKind === "unary")) {
+    callers.push(
+      code`  const call = ${rt("createConnectUnaryCaller")}(config);`,
+    );
+  }
+  if (methods.some((m) => m.methodKind !== "unary")) {
+    callers.push(
+      code`  const stream = ${rt("createConnectStreamCaller")}(config);`,
+    );
+  }
   const web = options.platform === "web";
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
   const httpClient = web
@@ -123,8 +145,9 @@ function client(
     : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
   return code`/**
- * A typed client of ${service.typeName}. Each method resolves to the response
- * message; its \`raw\` form resolves to the message with headers and trailers.
+ * A typed client of ${service.typeName}. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's \`raw\` form also gives the response headers and trailers.
  */
 export interface ${local(names.client)} {
 ${joinCode(members, "\n")}
@@ -138,7 +161,8 @@ export function ${local(names.createClient)}(
   baseUrl: string,
   options: ${optionsType} = {},
 ): ${local(names.client)} {
-  const call = ${rt("createConnectUnaryCaller")}(baseUrl, options, ${httpClient}, ${features});
+  const config = ${rt("createClientConfig")}(baseUrl, options, ${httpClient}, ${features});
+${joinCode(callers, "\n")}
   const methods = ${local(names.definition)}.methods;
   return {
 ${joinCode(entries, "\n")}

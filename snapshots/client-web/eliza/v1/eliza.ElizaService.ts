@@ -24,7 +24,12 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
-import type { SayResponse } from "./eliza_pb";
+import type {
+  ConverseResponse,
+  IntroduceResponse,
+  PontificateResponse,
+  SayResponse,
+} from "./eliza_pb";
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -311,6 +316,32 @@ async function* bodyFromWebStream(
 }
 
 /**
+ * An async iterable as a web stream that pulls one chunk at a time, so the
+ * consumer's pace holds back the producer; cancelling stops the producer.
+ */
+function bodyToWebStream(
+  body: AsyncIterable<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done === true) {
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -417,6 +448,8 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -470,6 +503,11 @@ function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);
@@ -486,7 +524,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -583,6 +622,9 @@ export interface StreamResponse {
 
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
+
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
 
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
@@ -850,39 +892,73 @@ type ConnectGetQueryEncoder = (
   compression: string | undefined,
 ) => string;
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  /** The compressions offered for responses, as a header value ("" for none). */
+  readonly acceptEncoding: string;
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+function createClientConfig(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
   features: ClientFeatures,
-): UnaryCaller {
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+): ClientConfig {
   const compressions = options.compressions ?? features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const compressMinBytes = options.compressMinBytes ?? 1024;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
 
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** The unary caller of the Connect protocol. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
   return async (method, input, callOptions = {}) => {
-    const sendCompression = clientSendCompression(
-      compressions,
-      callOptions.sendCompression ?? options.sendCompression,
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
     );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
@@ -935,7 +1011,7 @@ function createConnectUnaryCaller(
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
@@ -1029,6 +1105,520 @@ function clientSendCompression(
   return found ?? undefined;
 }
 
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+const envelopeFlagCompressed = 0x01;
+
+/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
+const envelopeFlagEndStream = 0x02;
+
+const envelopeHeaderLength = 5;
+
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+
+/**
+ * One frame of Connect streaming, gRPC and gRPC-Web: on the wire a flag byte,
+ * a 4-byte big-endian payload length, then the payload.
+ */
+interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+async function* envelopeRead(
+  source: AsyncIterable<Uint8Array>,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): AsyncGenerator<Envelope> {
+  // The header is parsed a byte at a time when it straddles chunks, so that
+  // no scratch buffer is needed.
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // A payload that straddles chunks is kept as views of the chunks and joined
+  // once complete: the memory held is what the peer has sent, not what it
+  // declared, so a peer that declares readMaxBytes and sends one byte cannot
+  // make every open stream hold readMaxBytes.
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of source) {
+    const end = chunk.byteLength;
+    let pos = 0;
+    for (;;) {
+      if (headerRead < envelopeHeaderLength) {
+        if (pos === end) {
+          break;
+        }
+        if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+          flags = chunk[pos]!;
+          length =
+            chunk[pos + 1]! * 0x1000000 +
+            ((chunk[pos + 2]! << 16) |
+              (chunk[pos + 3]! << 8) |
+              chunk[pos + 4]!);
+          pos += envelopeHeaderLength;
+          headerRead = envelopeHeaderLength;
+        } else {
+          const byte = chunk[pos++]!;
+          if (headerRead === 0) {
+            flags = byte;
+          } else {
+            length = length * 256 + byte;
+          }
+          if (++headerRead < envelopeHeaderLength) {
+            continue;
+          }
+        }
+        // Checked before anything else is read, so that an oversized message
+        // fails at once instead of after the peer has sent all of it.
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      const available = end - pos;
+      if (received === 0 && available >= length) {
+        const data = new Uint8Array(
+          chunk.buffer,
+          chunk.byteOffset + pos,
+          length,
+        );
+        pos += length;
+        headerRead = 0;
+        length = 0;
+        yield { flags, data };
+        continue;
+      }
+      const take = Math.min(available, length - received);
+      if (take > 0) {
+        pieces.push(new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take));
+        pos += take;
+        received += take;
+      }
+      if (received < length) {
+        break;
+      }
+      const data = envelopeJoin(pieces, length);
+      pieces.length = 0;
+      received = 0;
+      headerRead = 0;
+      length = 0;
+      yield { flags, data };
+    }
+  }
+  if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+      truncatedCode,
+    );
+  }
+  if (headerRead === envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+      truncatedCode,
+    );
+  }
+}
+
+function envelopeJoin(
+  pieces: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+async function envelopeDecompress(
+  envelope: Envelope,
+  compression: Compression | null | undefined,
+  readMaxBytes: number,
+  missingCompressionCode: Code,
+): Promise<Uint8Array> {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
+
+const connectStreamContentTypeProto = "application/connect+proto";
+
+const connectStreamContentTypeJson = "application/connect+json";
+
+const connectHeaderContentEncoding = "connect-content-encoding";
+
+const connectHeaderAcceptEncoding = "connect-accept-encoding";
+
+const connectStreamContentTypePattern =
+  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
+
+const connectStreamTextDecoder = new TextDecoder();
+
+/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+function connectParseStreamContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectStreamContentTypePattern.exec(value);
+  return match === null
+    ? undefined
+    : { binary: match[1]!.toLowerCase() === "proto" };
+}
+
+/**
+ * Reads the end-of-stream message. A message that is not one is a protocol
+ * error of the peer: Internal, as connect-go and connect-es have it.
+ */
+function connectEndStreamFromJson(data: Uint8Array): {
+  error: ConnectError | undefined;
+  trailer: Headers;
+} {
+  let json: unknown;
+  try {
+    json = JSON.parse(connectStreamTextDecoder.decode(data));
+  } catch (e) {
+    throw new ConnectError("invalid end-of-stream message", Code.Internal, {
+      cause: e,
+    });
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConnectError("invalid end-of-stream message", Code.Internal);
+  }
+  const { error, metadata } = json as Record<string, unknown>;
+  const trailer = new Headers();
+  if (metadata !== undefined && metadata !== null) {
+    if (typeof metadata !== "object" || Array.isArray(metadata)) {
+      throw new ConnectError("invalid end-of-stream metadata", Code.Internal);
+    }
+    for (const [key, values] of Object.entries(metadata)) {
+      if (!Array.isArray(values) || values.some((v) => typeof v !== "string")) {
+        throw new ConnectError(
+          `invalid end-of-stream metadata "${key}"`,
+          Code.Internal,
+        );
+      }
+      for (const value of values as string[]) trailer.append(key, value);
+    }
+  }
+  if (error === undefined || error === null) {
+    return { error: undefined, trailer };
+  }
+  if (typeof error !== "object" || Array.isArray(error)) {
+    throw new ConnectError("invalid end-of-stream error", Code.Internal);
+  }
+  return {
+    error:
+      connectErrorFromObject(error as Record<string, unknown>, trailer) ??
+      new ConnectError(
+        "end-of-stream error without a valid code",
+        Code.Unknown,
+        {
+          metadata: trailer,
+        },
+      ),
+    trailer,
+  };
+}
+
+/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
+async function connectEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * The streaming caller of the Connect protocol. The response's messages
+ * end with the end-of-stream message; leaving them early cancels the call.
+ */
+function createConnectStreamCaller(config: ClientConfig): StreamCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+    );
+    const next: StreamNext = async (request) => {
+      const httpHeader = new Headers(request.header);
+      httpHeader.set(
+        "content-type",
+        codec.binary
+          ? connectStreamContentTypeProto
+          : connectStreamContentTypeJson,
+      );
+      httpHeader.set(connectHeaderProtocolVersion, "1");
+      if (acceptEncoding !== "") {
+        httpHeader.set(connectHeaderAcceptEncoding, acceptEncoding);
+      }
+      if (sendCompression !== undefined) {
+        httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
+      }
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: httpHeader,
+        body: connectEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+        ),
+        signal: request.signal,
+      });
+      if (response.status !== 200) {
+        const body = await readBody(response.body, readMaxBytes);
+        throw connectErrorFromJson(body, response.status, response.header);
+      }
+      const contentType = connectParseStreamContentType(
+        response.header.get("content-type"),
+      );
+      if (contentType === undefined || contentType.binary !== codec.binary) {
+        throw new ConnectError(
+          `unexpected response content type "${response.header.get("content-type")}"`,
+          Code.Internal,
+        );
+      }
+      const encoding = response.header.get(connectHeaderContentEncoding);
+      const compression = compressionFind(compressions, encoding);
+      if (compression === undefined) {
+        throw new ConnectError(
+          `response uses unsupported compression "${encoding}"`,
+          Code.Internal,
+        );
+      }
+      const trailer = new Headers();
+      return {
+        stream: true,
+        method,
+        header: response.header,
+        trailer,
+        message: connectReadResponses(
+          response.body,
+          response.header,
+          trailer,
+          compression,
+          codec,
+          method.output,
+          readMaxBytes,
+        ),
+      };
+    };
+    let response: StreamResponse;
+    try {
+      response = await applyInterceptors(
+        next,
+        options.interceptors,
+      )({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      deadline.cleanup();
+      throw clientCallError(e, deadline);
+    }
+    callOptions.onHeader?.(response.header);
+    return {
+      ...response,
+      message: clientFinishStream(response, deadline, callOptions),
+    };
+  };
+}
+
+async function* connectEncodeRequests(
+  messages: AsyncIterable<Message>,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): AsyncGenerator<Uint8Array> {
+  for await (const message of messages) {
+    yield await connectEncodeMessage(
+      codec.encode(desc, message),
+      compression,
+      compressMinBytes,
+    );
+  }
+}
+
+async function* connectReadResponses(
+  body: AsyncIterable<Uint8Array>,
+  header: Headers,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  let ended = false;
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if (ended) {
+      throw new ConnectError(
+        "protocol error: data after the end-of-stream message",
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if ((envelope.flags & envelopeFlagEndStream) === 0) {
+      yield codec.decode(desc, data);
+      continue;
+    }
+    ended = true;
+    const end = connectEndStreamFromJson(data);
+    end.trailer.forEach((value, key) => trailer.append(key, value));
+    if (end.error !== undefined) {
+      header.forEach((value, key) => end.error!.metadata.append(key, value));
+      throw end.error;
+    }
+  }
+  if (!ended) {
+    throw new ConnectError(
+      "protocol error: missing end-of-stream message",
+      Code.Internal,
+    );
+  }
+}
+
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, and leaving early cancels the call.
+ */
+async function* clientFinishStream(
+  response: StreamResponse,
+  deadline: Deadline,
+  callOptions: CallOptions,
+): AsyncGenerator<Message> {
+  let complete = false;
+  try {
+    yield* response.message;
+    complete = true;
+  } catch (e) {
+    throw clientCallError(e, deadline);
+  } finally {
+    if (!complete) deadline.cancel();
+    deadline.cleanup();
+  }
+  callOptions.onTrailer?.(response.trailer);
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+async function* clientCreateMessages(
+  desc: DescMessage,
+  input: StreamInput,
+): AsyncGenerator<Message> {
+  for await (const value of input) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -1039,14 +1629,23 @@ export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
   return async (request) => {
-    const response = await fetchFn(request.url, {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
       // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (request.body ?? null) as BodyInit | null,
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? ((body ?? null) as BodyInit | null)
+          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
-    });
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
     return {
       status: response.status,
       header: response.headers,
@@ -1094,6 +1693,175 @@ function clientUnaryMethod<
     options?: CallOptions,
   ) => (await call(method, request, options)).message as MessageShape<Output>;
   return Object.assign(unary, { raw });
+}
+
+/**
+ * A streaming response with its headers; `trailer` is complete once
+ * `messages` has been read to the end.
+ * @public
+ */
+export interface StreamResult<Output> {
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly messages: AsyncIterable<Output>;
+}
+
+/**
+ * A server-streaming method: iterate the call for its responses. Breaking
+ * out of the loop cancels the call.
+ * @public
+ */
+export interface ServerStreamingMethod<Input extends DescMessage, Output> {
+  (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+/**
+ * A client-streaming method: send any iterable of requests (an array, or an
+ * async generator), get one response.
+ * @public
+ */
+export interface ClientStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<Output>;
+  raw(
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/**
+ * A bidi-streaming method: requests are sent as the iterable yields them
+ * while responses arrive (full duplex over HTTP/2).
+ * @public
+ */
+export interface BidiStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+function clientStreamResult<Output>(
+  response: StreamResponse,
+): StreamResult<Output> {
+  return {
+    header: response.header,
+    trailer: response.trailer,
+    messages: response.message as AsyncIterable<Output>,
+  };
+}
+
+// The call starts when the loop starts, as the caller would expect of an iterable.
+async function* clientLazyMessages<Output>(
+  start: () => Promise<StreamResponse>,
+): AsyncGenerator<Output> {
+  const response = await start();
+  yield* response.message as AsyncIterable<Output>;
+}
+
+function clientServerStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ServerStreamingMethod<Input, MessageShape<Output>> {
+  const start = (request: MessageInitShape<Input>, options?: CallOptions) =>
+    call(method, [request], options);
+  return Object.assign(
+    (request: MessageInitShape<Input>, options?: CallOptions) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(request, options)),
+    {
+      raw: async (request: MessageInitShape<Input>, options?: CallOptions) =>
+        clientStreamResult<MessageShape<Output>>(await start(request, options)),
+    },
+  );
+}
+
+function clientClientStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ClientStreamingMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, requests, options);
+    let message: MessageShape<Output> | undefined;
+    for await (const m of response.message) {
+      if (message !== undefined) {
+        throw new ConnectError(
+          "protocol error: more than one response message",
+          Code.Unimplemented,
+        );
+      }
+      message = m as MessageShape<Output>;
+    }
+    if (message === undefined) {
+      throw new ConnectError(
+        "protocol error: no response message",
+        Code.Unimplemented,
+      );
+    }
+    return { message, header: response.header, trailer: response.trailer };
+  };
+  return Object.assign(
+    async (
+      requests:
+        | AsyncIterable<MessageInitShape<Input>>
+        | Iterable<MessageInitShape<Input>>,
+      options?: CallOptions,
+    ) => (await raw(requests, options)).message,
+    { raw },
+  );
+}
+
+function clientBidiStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): BidiStreamingMethod<Input, MessageShape<Output>> {
+  const start = (
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ) => call(method, requests, options);
+  return Object.assign(
+    (requests: AsyncIterable<MessageInitShape<Input>>, options?: CallOptions) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(requests, options)),
+    {
+      raw: async (
+        requests: AsyncIterable<MessageInitShape<Input>>,
+        options?: CallOptions,
+      ) =>
+        clientStreamResult<MessageShape<Output>>(
+          await start(requests, options),
+        ),
+    },
+  );
 }
 
 /**
@@ -1247,11 +2015,10 @@ export const ElizaServiceDefinition = {
   },
 } as const;
 
-// The client does not call streaming methods yet: Converse, Introduce, Pontificate.
-
 /**
- * A typed client of connectrpc.eliza.v1.ElizaService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface ElizaServiceClient {
   /**
@@ -1260,6 +2027,36 @@ export interface ElizaServiceClient {
    * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
    */
   readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
 }
 
 /**
@@ -1270,14 +2067,19 @@ export function createElizaServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): ElizaServiceClient {
-  const call = createConnectUnaryCaller(
+  const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
     { compressions: webCompressionDefaults(), getQuery: connectGetQuery },
   );
+  const call = createConnectUnaryCaller(config);
+  const stream = createConnectStreamCaller(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),
+    converse: clientBidiStreamingMethod(stream, methods.converse),
+    introduce: clientServerStreamingMethod(stream, methods.introduce),
+    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
   };
 }

@@ -306,6 +306,32 @@ async function* bodyFromWebStream(
 }
 
 /**
+ * An async iterable as a web stream that pulls one chunk at a time, so the
+ * consumer's pace holds back the producer; cancelling stops the producer.
+ */
+function bodyToWebStream(
+  body: AsyncIterable<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const result = await iterator.next();
+        if (result.done === true) {
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      },
+      async cancel() {
+        await iterator.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -412,6 +438,8 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -465,6 +493,11 @@ function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);
@@ -481,7 +514,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -817,39 +851,73 @@ type ConnectGetQueryEncoder = (
   compression: string | undefined,
 ) => string;
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  /** The compressions offered for responses, as a header value ("" for none). */
+  readonly acceptEncoding: string;
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+function createClientConfig(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
   features: ClientFeatures,
-): UnaryCaller {
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+): ClientConfig {
   const compressions = options.compressions ?? features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const compressMinBytes = options.compressMinBytes ?? 1024;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
 
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** The unary caller of the Connect protocol. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
   return async (method, input, callOptions = {}) => {
-    const sendCompression = clientSendCompression(
-      compressions,
-      callOptions.sendCompression ?? options.sendCompression,
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
     );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
@@ -902,7 +970,7 @@ function createConnectUnaryCaller(
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
@@ -1006,14 +1074,23 @@ export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
   return async (request) => {
-    const response = await fetchFn(request.url, {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
       // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (request.body ?? null) as BodyInit | null,
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? ((body ?? null) as BodyInit | null)
+          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
-    });
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
     return {
       status: response.status,
       header: response.headers,
@@ -1197,8 +1274,9 @@ export const FirstServiceDefinition = {
 } as const;
 
 /**
- * A typed client of fixtures.multi.v1.FirstService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of fixtures.multi.v1.FirstService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface FirstServiceClient {
   /**
@@ -1219,12 +1297,13 @@ export function createFirstServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): FirstServiceClient {
-  const call = createConnectUnaryCaller(
+  const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
     { compressions: webCompressionDefaults() },
   );
+  const call = createConnectUnaryCaller(config);
   const methods = FirstServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),

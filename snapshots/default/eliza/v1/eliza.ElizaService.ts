@@ -41,8 +41,11 @@ import type {
 } from "node:http";
 import type {
   ConverseRequest,
+  ConverseResponse,
   IntroduceRequest,
+  IntroduceResponse,
   PontificateRequest,
+  PontificateResponse,
   SayRequest,
   SayResponse,
 } from "./eliza_pb";
@@ -658,6 +661,8 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -711,6 +716,11 @@ function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);
@@ -727,7 +737,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -1218,39 +1229,73 @@ type ConnectGetQueryEncoder = (
   compression: string | undefined,
 ) => string;
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  /** The compressions offered for responses, as a header value ("" for none). */
+  readonly acceptEncoding: string;
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+function createClientConfig(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
   features: ClientFeatures,
-): UnaryCaller {
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+): ClientConfig {
   const compressions = options.compressions ?? features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const compressMinBytes = options.compressMinBytes ?? 1024;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
 
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** The unary caller of the Connect protocol. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
   return async (method, input, callOptions = {}) => {
-    const sendCompression = clientSendCompression(
-      compressions,
-      callOptions.sendCompression ?? options.sendCompression,
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
     );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
@@ -1303,7 +1348,7 @@ function createConnectUnaryCaller(
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
@@ -1395,238 +1440,6 @@ function clientSendCompression(
     );
   }
   return found ?? undefined;
-}
-
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(
-  fetchFn: typeof fetch = globalThis.fetch,
-): HttpClient {
-  return async (request) => {
-    const response = await fetchFn(request.url, {
-      method: request.method,
-      headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (request.body ?? null) as BodyInit | null,
-      signal: request.signal,
-      redirect: "error",
-    });
-    return {
-      status: response.status,
-      header: response.headers,
-      body: bodyFromWebStream(response.body),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
-  };
-}
-
-/** @public */
-export interface Http2ClientOptions {
-  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
-  readonly sessionOptions?: SecureClientSessionOptions;
-}
-
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export function createHttp2HttpClient(
-  options: Http2ClientOptions = {},
-): HttpClient {
-  const sessions = new Map<string, ClientHttp2Session>();
-  // Calls in flight per session: a session holds the process open only while it has some.
-  const inFlight = new Map<ClientHttp2Session, number>();
-  const sessionFor = (origin: string): ClientHttp2Session => {
-    const existing = sessions.get(origin);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) {
-      return existing;
-    }
-    const session = connect(origin, options.sessionOptions);
-    sessions.set(origin, session);
-    const forget = () => {
-      if (sessions.get(origin) === session) sessions.delete(origin);
-    };
-    // A session error fails the streams on it; the next call opens a new session.
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
-    return session;
-  };
-  const acquire = (session: ClientHttp2Session) => {
-    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
-    session.ref();
-  };
-  const release = (session: ClientHttp2Session) => {
-    const left = (inFlight.get(session) ?? 1) - 1;
-    if (left > 0) {
-      inFlight.set(session, left);
-      return;
-    }
-    inFlight.delete(session);
-    if (!session.destroyed) session.unref();
-  };
-
-  return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
-    }
-    const url = new URL(request.url);
-    const session = sessionFor(url.origin);
-    acquire(session);
-    const outgoing: OutgoingHttpHeaders = {
-      ":method": request.method,
-      ":path": url.pathname + url.search,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request(outgoing, {
-        endStream: request.body === undefined,
-      });
-    } catch (e) {
-      release(session);
-      return Promise.reject(ConnectError.from(e, Code.Unavailable));
-    }
-    stream.once("close", () => release(session));
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () =>
-      request.signal.removeEventListener("abort", onAbort),
-    );
-    if (request.body !== undefined) {
-      stream.end(request.body);
-    }
-    const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
-    return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
-        reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
-        );
-      };
-      stream.once("error", fail);
-      stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
-      );
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
-      });
-    });
-  };
-}
-
-async function* http2ResponseBody(
-  stream: ClientHttp2Stream,
-  signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  let complete = false;
-  try {
-    for await (const chunk of stream) {
-      yield chunk as Uint8Array;
-    }
-    complete = true;
-  } catch (e) {
-    throw signal.aborted
-      ? ConnectError.from(signal.reason, Code.Canceled)
-      : ConnectError.from(e, Code.Unavailable);
-  } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
-  }
-}
-
-function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
-  for (const key in from) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = from[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) to.append(key, v);
-    } else {
-      to.append(key, value);
-    }
-  }
-}
-
-/**
- * Client options on Node: the Connect options plus the choice of transport.
- * @public
- */
-export interface NodeClientOptions extends ClientOptions {
-  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
-  readonly transport?: "fetch" | "http2";
-  readonly http2?: Http2ClientOptions;
-}
-
-/** The HttpClient a Node client uses when the user gives none. */
-function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
-  if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
-    ? createHttp2HttpClient(options.http2)
-    : createFetchHttpClient();
-}
-
-/**
- * A unary method of a generated client: call it for the response message,
- * or call `raw` for the message with response headers and trailers.
- * @public
- */
-export interface UnaryMethod<Input extends DescMessage, Output> {
-  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
-}
-
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: UnaryCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
-  return Object.assign(unary, { raw });
 }
 
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
@@ -1833,6 +1646,780 @@ async function envelopeDecompress(
   return compression.decompress(data, readMaxBytes);
 }
 
+const connectStreamContentTypeProto = "application/connect+proto";
+
+const connectStreamContentTypeJson = "application/connect+json";
+
+const connectHeaderContentEncoding = "connect-content-encoding";
+
+const connectHeaderAcceptEncoding = "connect-accept-encoding";
+
+const connectStreamContentTypePattern =
+  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
+
+const connectStreamTextEncoder = new TextEncoder();
+
+const connectStreamTextDecoder = new TextDecoder();
+
+/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+function connectParseStreamContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectStreamContentTypePattern.exec(value);
+  return match === null
+    ? undefined
+    : { binary: match[1]!.toLowerCase() === "proto" };
+}
+
+/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
+function connectEndStreamToJson(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Uint8Array {
+  const metadata: Record<string, string[]> = {};
+  const add = (value: string, key: string) => {
+    (metadata[key] ??= []).push(value);
+  };
+  trailer.forEach(add);
+  error?.metadata.forEach(add);
+  return connectStreamTextEncoder.encode(
+    JSON.stringify({
+      error: error === undefined ? undefined : connectErrorToObject(error),
+      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
+    }),
+  );
+}
+
+/**
+ * Reads the end-of-stream message. A message that is not one is a protocol
+ * error of the peer: Internal, as connect-go and connect-es have it.
+ */
+function connectEndStreamFromJson(data: Uint8Array): {
+  error: ConnectError | undefined;
+  trailer: Headers;
+} {
+  let json: unknown;
+  try {
+    json = JSON.parse(connectStreamTextDecoder.decode(data));
+  } catch (e) {
+    throw new ConnectError("invalid end-of-stream message", Code.Internal, {
+      cause: e,
+    });
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    throw new ConnectError("invalid end-of-stream message", Code.Internal);
+  }
+  const { error, metadata } = json as Record<string, unknown>;
+  const trailer = new Headers();
+  if (metadata !== undefined && metadata !== null) {
+    if (typeof metadata !== "object" || Array.isArray(metadata)) {
+      throw new ConnectError("invalid end-of-stream metadata", Code.Internal);
+    }
+    for (const [key, values] of Object.entries(metadata)) {
+      if (!Array.isArray(values) || values.some((v) => typeof v !== "string")) {
+        throw new ConnectError(
+          `invalid end-of-stream metadata "${key}"`,
+          Code.Internal,
+        );
+      }
+      for (const value of values as string[]) trailer.append(key, value);
+    }
+  }
+  if (error === undefined || error === null) {
+    return { error: undefined, trailer };
+  }
+  if (typeof error !== "object" || Array.isArray(error)) {
+    throw new ConnectError("invalid end-of-stream error", Code.Internal);
+  }
+  return {
+    error:
+      connectErrorFromObject(error as Record<string, unknown>, trailer) ??
+      new ConnectError(
+        "end-of-stream error without a valid code",
+        Code.Unknown,
+        {
+          metadata: trailer,
+        },
+      ),
+    trailer,
+  };
+}
+
+/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
+async function connectEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * The streaming caller of the Connect protocol. The response's messages
+ * end with the end-of-stream message; leaving them early cancels the call.
+ */
+function createConnectStreamCaller(config: ClientConfig): StreamCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+    );
+    const next: StreamNext = async (request) => {
+      const httpHeader = new Headers(request.header);
+      httpHeader.set(
+        "content-type",
+        codec.binary
+          ? connectStreamContentTypeProto
+          : connectStreamContentTypeJson,
+      );
+      httpHeader.set(connectHeaderProtocolVersion, "1");
+      if (acceptEncoding !== "") {
+        httpHeader.set(connectHeaderAcceptEncoding, acceptEncoding);
+      }
+      if (sendCompression !== undefined) {
+        httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
+      }
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: httpHeader,
+        body: connectEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+        ),
+        signal: request.signal,
+      });
+      if (response.status !== 200) {
+        const body = await readBody(response.body, readMaxBytes);
+        throw connectErrorFromJson(body, response.status, response.header);
+      }
+      const contentType = connectParseStreamContentType(
+        response.header.get("content-type"),
+      );
+      if (contentType === undefined || contentType.binary !== codec.binary) {
+        throw new ConnectError(
+          `unexpected response content type "${response.header.get("content-type")}"`,
+          Code.Internal,
+        );
+      }
+      const encoding = response.header.get(connectHeaderContentEncoding);
+      const compression = compressionFind(compressions, encoding);
+      if (compression === undefined) {
+        throw new ConnectError(
+          `response uses unsupported compression "${encoding}"`,
+          Code.Internal,
+        );
+      }
+      const trailer = new Headers();
+      return {
+        stream: true,
+        method,
+        header: response.header,
+        trailer,
+        message: connectReadResponses(
+          response.body,
+          response.header,
+          trailer,
+          compression,
+          codec,
+          method.output,
+          readMaxBytes,
+        ),
+      };
+    };
+    let response: StreamResponse;
+    try {
+      response = await applyInterceptors(
+        next,
+        options.interceptors,
+      )({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      deadline.cleanup();
+      throw clientCallError(e, deadline);
+    }
+    callOptions.onHeader?.(response.header);
+    return {
+      ...response,
+      message: clientFinishStream(response, deadline, callOptions),
+    };
+  };
+}
+
+async function* connectEncodeRequests(
+  messages: AsyncIterable<Message>,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): AsyncGenerator<Uint8Array> {
+  for await (const message of messages) {
+    yield await connectEncodeMessage(
+      codec.encode(desc, message),
+      compression,
+      compressMinBytes,
+    );
+  }
+}
+
+async function* connectReadResponses(
+  body: AsyncIterable<Uint8Array>,
+  header: Headers,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  let ended = false;
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if (ended) {
+      throw new ConnectError(
+        "protocol error: data after the end-of-stream message",
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if ((envelope.flags & envelopeFlagEndStream) === 0) {
+      yield codec.decode(desc, data);
+      continue;
+    }
+    ended = true;
+    const end = connectEndStreamFromJson(data);
+    end.trailer.forEach((value, key) => trailer.append(key, value));
+    if (end.error !== undefined) {
+      header.forEach((value, key) => end.error!.metadata.append(key, value));
+      throw end.error;
+    }
+  }
+  if (!ended) {
+    throw new ConnectError(
+      "protocol error: missing end-of-stream message",
+      Code.Internal,
+    );
+  }
+}
+
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, and leaving early cancels the call.
+ */
+async function* clientFinishStream(
+  response: StreamResponse,
+  deadline: Deadline,
+  callOptions: CallOptions,
+): AsyncGenerator<Message> {
+  let complete = false;
+  try {
+    yield* response.message;
+    complete = true;
+  } catch (e) {
+    throw clientCallError(e, deadline);
+  } finally {
+    if (!complete) deadline.cancel();
+    deadline.cleanup();
+  }
+  callOptions.onTrailer?.(response.trailer);
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+async function* clientCreateMessages(
+  desc: DescMessage,
+  input: StreamInput,
+): AsyncGenerator<Message> {
+  for await (const value of input) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient {
+  return async (request) => {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.header,
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? ((body ?? null) as BodyInit | null)
+          : bodyToWebStream(body),
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
+    return {
+      status: response.status,
+      header: response.headers,
+      body: bodyFromWebStream(response.body),
+      trailer: new Headers(),
+      contentDecoded: true,
+    };
+  };
+}
+
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(
+  options: Http2ClientOptions = {},
+): HttpClient {
+  const sessions = new Map<string, ClientHttp2Session>();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map<ClientHttp2Session, number>();
+  const sessionFor = (origin: string): ClientHttp2Session => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session: ClientHttp2Session) => {
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    session.ref();
+  };
+  const release = (session: ClientHttp2Session) => {
+    const left = (inFlight.get(session) ?? 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const url = new URL(request.url);
+    const session = sessionFor(url.origin);
+    acquire(session);
+    const outgoing: OutgoingHttpHeaders = {
+      ":method": request.method,
+      ":path": url.pathname + url.search,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    stream.once("close", () => release(session));
+    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () =>
+      request.signal.removeEventListener("abort", onAbort),
+    );
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : ConnectError.from(error, Code.Unavailable),
+        );
+      };
+      stream.once("error", fail);
+      stream.once("close", () =>
+        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+      );
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        stream.off("error", fail);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(
+  stream: ClientHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            stream.off("drain", go);
+            stream.off("close", go);
+            resolve();
+          };
+          stream.on("drain", go);
+          stream.on("close", go);
+        });
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+async function* http2ResponseBody(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    for await (const chunk of stream) {
+      yield chunk as Uint8Array;
+    }
+    complete = true;
+  } catch (e) {
+    throw signal.aborted
+      ? ConnectError.from(signal.reason, Code.Canceled)
+      : ConnectError.from(e, Code.Unavailable);
+  } finally {
+    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
+    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
+  }
+}
+
+function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+
+/**
+ * Client options on Node: the Connect options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
+
+/** The HttpClient a Node client uses when the user gives none. */
+function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
+  if (options.httpClient !== undefined) return options.httpClient;
+  return options.transport === "http2"
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+
+/**
+ * A unary method of a generated client: call it for the response message,
+ * or call `raw` for the message with response headers and trailers.
+ * @public
+ */
+export interface UnaryMethod<Input extends DescMessage, Output> {
+  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: UnaryCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): UnaryMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message as MessageShape<Output>,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  return Object.assign(unary, { raw });
+}
+
+/**
+ * A streaming response with its headers; `trailer` is complete once
+ * `messages` has been read to the end.
+ * @public
+ */
+export interface StreamResult<Output> {
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly messages: AsyncIterable<Output>;
+}
+
+/**
+ * A server-streaming method: iterate the call for its responses. Breaking
+ * out of the loop cancels the call.
+ * @public
+ */
+export interface ServerStreamingMethod<Input extends DescMessage, Output> {
+  (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+/**
+ * A client-streaming method: send any iterable of requests (an array, or an
+ * async generator), get one response.
+ * @public
+ */
+export interface ClientStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<Output>;
+  raw(
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/**
+ * A bidi-streaming method: requests are sent as the iterable yields them
+ * while responses arrive (full duplex over HTTP/2).
+ * @public
+ */
+export interface BidiStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+function clientStreamResult<Output>(
+  response: StreamResponse,
+): StreamResult<Output> {
+  return {
+    header: response.header,
+    trailer: response.trailer,
+    messages: response.message as AsyncIterable<Output>,
+  };
+}
+
+// The call starts when the loop starts, as the caller would expect of an iterable.
+async function* clientLazyMessages<Output>(
+  start: () => Promise<StreamResponse>,
+): AsyncGenerator<Output> {
+  const response = await start();
+  yield* response.message as AsyncIterable<Output>;
+}
+
+function clientServerStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ServerStreamingMethod<Input, MessageShape<Output>> {
+  const start = (request: MessageInitShape<Input>, options?: CallOptions) =>
+    call(method, [request], options);
+  return Object.assign(
+    (request: MessageInitShape<Input>, options?: CallOptions) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(request, options)),
+    {
+      raw: async (request: MessageInitShape<Input>, options?: CallOptions) =>
+        clientStreamResult<MessageShape<Output>>(await start(request, options)),
+    },
+  );
+}
+
+function clientClientStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ClientStreamingMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, requests, options);
+    let message: MessageShape<Output> | undefined;
+    for await (const m of response.message) {
+      if (message !== undefined) {
+        throw new ConnectError(
+          "protocol error: more than one response message",
+          Code.Unimplemented,
+        );
+      }
+      message = m as MessageShape<Output>;
+    }
+    if (message === undefined) {
+      throw new ConnectError(
+        "protocol error: no response message",
+        Code.Unimplemented,
+      );
+    }
+    return { message, header: response.header, trailer: response.trailer };
+  };
+  return Object.assign(
+    async (
+      requests:
+        | AsyncIterable<MessageInitShape<Input>>
+        | Iterable<MessageInitShape<Input>>,
+      options?: CallOptions,
+    ) => (await raw(requests, options)).message,
+    { raw },
+  );
+}
+
+function clientBidiStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): BidiStreamingMethod<Input, MessageShape<Output>> {
+  const start = (
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ) => call(method, requests, options);
+  return Object.assign(
+    (requests: AsyncIterable<MessageInitShape<Input>>, options?: CallOptions) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(requests, options)),
+    {
+      raw: async (
+        requests: AsyncIterable<MessageInitShape<Input>>,
+        options?: CallOptions,
+      ) =>
+        clientStreamResult<MessageShape<Output>>(
+          await start(requests, options),
+        ),
+    },
+  );
+}
+
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
@@ -1969,49 +2556,6 @@ export interface ServiceHandler {
   readonly path: string;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
-}
-
-const connectStreamContentTypeProto = "application/connect+proto";
-
-const connectStreamContentTypeJson = "application/connect+json";
-
-const connectHeaderContentEncoding = "connect-content-encoding";
-
-const connectHeaderAcceptEncoding = "connect-accept-encoding";
-
-const connectStreamContentTypePattern =
-  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-
-const connectStreamTextEncoder = new TextEncoder();
-
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
-function connectParseStreamContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectStreamContentTypePattern.exec(value);
-  return match === null
-    ? undefined
-    : { binary: match[1]!.toLowerCase() === "proto" };
-}
-
-/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
-function connectEndStreamToJson(
-  error: ConnectError | undefined,
-  trailer: Headers,
-): Uint8Array {
-  const metadata: Record<string, string[]> = {};
-  const add = (value: string, key: string) => {
-    (metadata[key] ??= []).push(value);
-  };
-  trailer.forEach(add);
-  error?.metadata.forEach(add);
-  return connectStreamTextEncoder.encode(
-    JSON.stringify({
-      error: error === undefined ? undefined : connectErrorToObject(error),
-      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
-    }),
-  );
 }
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -2465,20 +3009,6 @@ async function* connectWriteResponses(
   );
 }
 
-async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
-}
-
 /** Implementations may yield plain objects; the wire needs messages. */
 async function* serverCreateMessages(
   desc: DescMessage,
@@ -2791,11 +3321,10 @@ export const ElizaServiceDefinition = {
   },
 } as const;
 
-// The client does not call streaming methods yet: Converse, Introduce, Pontificate.
-
 /**
- * A typed client of connectrpc.eliza.v1.ElizaService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface ElizaServiceClient {
   /**
@@ -2804,6 +3333,36 @@ export interface ElizaServiceClient {
    * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
    */
   readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
 }
 
 /**
@@ -2814,15 +3373,20 @@ export function createElizaServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): ElizaServiceClient {
-  const call = createConnectUnaryCaller(
+  const config = createClientConfig(
     baseUrl,
     options,
     nodeClientHttpClient(options),
     { compressions: compressionDefaults(), getQuery: connectGetQuery },
   );
+  const call = createConnectUnaryCaller(config);
+  const stream = createConnectStreamCaller(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),
+    converse: clientBidiStreamingMethod(stream, methods.converse),
+    introduce: clientServerStreamingMethod(stream, methods.introduce),
+    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
   };
 }
 

@@ -642,6 +642,8 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -695,6 +697,11 @@ function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);
@@ -711,7 +718,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -1122,39 +1130,73 @@ type ConnectGetQueryEncoder = (
   compression: string | undefined,
 ) => string;
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  /** The compressions offered for responses, as a header value ("" for none). */
+  readonly acceptEncoding: string;
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+function createClientConfig(
   baseUrl: string,
   options: ClientOptions,
   httpClient: HttpClient,
   features: ClientFeatures,
-): UnaryCaller {
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+): ClientConfig {
   const compressions = options.compressions ?? features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec: Codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const compressMinBytes = options.compressMinBytes ?? 1024;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
 
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** The unary caller of the Connect protocol. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
   return async (method, input, callOptions = {}) => {
-    const sendCompression = clientSendCompression(
-      compressions,
-      callOptions.sendCompression ?? options.sendCompression,
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
     );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
     const next: UnaryNext = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
@@ -1207,7 +1249,7 @@ function createConnectUnaryCaller(
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
@@ -1299,238 +1341,6 @@ function clientSendCompression(
     );
   }
   return found ?? undefined;
-}
-
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(
-  fetchFn: typeof fetch = globalThis.fetch,
-): HttpClient {
-  return async (request) => {
-    const response = await fetchFn(request.url, {
-      method: request.method,
-      headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (request.body ?? null) as BodyInit | null,
-      signal: request.signal,
-      redirect: "error",
-    });
-    return {
-      status: response.status,
-      header: response.headers,
-      body: bodyFromWebStream(response.body),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
-  };
-}
-
-/** @public */
-export interface Http2ClientOptions {
-  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
-  readonly sessionOptions?: SecureClientSessionOptions;
-}
-
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export function createHttp2HttpClient(
-  options: Http2ClientOptions = {},
-): HttpClient {
-  const sessions = new Map<string, ClientHttp2Session>();
-  // Calls in flight per session: a session holds the process open only while it has some.
-  const inFlight = new Map<ClientHttp2Session, number>();
-  const sessionFor = (origin: string): ClientHttp2Session => {
-    const existing = sessions.get(origin);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) {
-      return existing;
-    }
-    const session = connect(origin, options.sessionOptions);
-    sessions.set(origin, session);
-    const forget = () => {
-      if (sessions.get(origin) === session) sessions.delete(origin);
-    };
-    // A session error fails the streams on it; the next call opens a new session.
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
-    return session;
-  };
-  const acquire = (session: ClientHttp2Session) => {
-    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
-    session.ref();
-  };
-  const release = (session: ClientHttp2Session) => {
-    const left = (inFlight.get(session) ?? 1) - 1;
-    if (left > 0) {
-      inFlight.set(session, left);
-      return;
-    }
-    inFlight.delete(session);
-    if (!session.destroyed) session.unref();
-  };
-
-  return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
-    }
-    const url = new URL(request.url);
-    const session = sessionFor(url.origin);
-    acquire(session);
-    const outgoing: OutgoingHttpHeaders = {
-      ":method": request.method,
-      ":path": url.pathname + url.search,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request(outgoing, {
-        endStream: request.body === undefined,
-      });
-    } catch (e) {
-      release(session);
-      return Promise.reject(ConnectError.from(e, Code.Unavailable));
-    }
-    stream.once("close", () => release(session));
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () =>
-      request.signal.removeEventListener("abort", onAbort),
-    );
-    if (request.body !== undefined) {
-      stream.end(request.body);
-    }
-    const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
-    return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
-        reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
-        );
-      };
-      stream.once("error", fail);
-      stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
-      );
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
-      });
-    });
-  };
-}
-
-async function* http2ResponseBody(
-  stream: ClientHttp2Stream,
-  signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  let complete = false;
-  try {
-    for await (const chunk of stream) {
-      yield chunk as Uint8Array;
-    }
-    complete = true;
-  } catch (e) {
-    throw signal.aborted
-      ? ConnectError.from(signal.reason, Code.Canceled)
-      : ConnectError.from(e, Code.Unavailable);
-  } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
-  }
-}
-
-function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
-  for (const key in from) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = from[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) to.append(key, v);
-    } else {
-      to.append(key, value);
-    }
-  }
-}
-
-/**
- * Client options on Node: the Connect options plus the choice of transport.
- * @public
- */
-export interface NodeClientOptions extends ClientOptions {
-  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
-  readonly transport?: "fetch" | "http2";
-  readonly http2?: Http2ClientOptions;
-}
-
-/** The HttpClient a Node client uses when the user gives none. */
-function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
-  if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
-    ? createHttp2HttpClient(options.http2)
-    : createFetchHttpClient();
-}
-
-/**
- * A unary method of a generated client: call it for the response message,
- * or call `raw` for the message with response headers and trailers.
- * @public
- */
-export interface UnaryMethod<Input extends DescMessage, Output> {
-  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
-}
-
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: UnaryCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
-  return Object.assign(unary, { raw });
 }
 
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
@@ -1737,6 +1547,338 @@ async function envelopeDecompress(
   return compression.decompress(data, readMaxBytes);
 }
 
+const connectStreamContentTypeProto = "application/connect+proto";
+
+const connectStreamContentTypeJson = "application/connect+json";
+
+const connectHeaderContentEncoding = "connect-content-encoding";
+
+const connectHeaderAcceptEncoding = "connect-accept-encoding";
+
+const connectStreamContentTypePattern =
+  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
+
+const connectStreamTextEncoder = new TextEncoder();
+
+/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+function connectParseStreamContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectStreamContentTypePattern.exec(value);
+  return match === null
+    ? undefined
+    : { binary: match[1]!.toLowerCase() === "proto" };
+}
+
+/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
+function connectEndStreamToJson(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Uint8Array {
+  const metadata: Record<string, string[]> = {};
+  const add = (value: string, key: string) => {
+    (metadata[key] ??= []).push(value);
+  };
+  trailer.forEach(add);
+  error?.metadata.forEach(add);
+  return connectStreamTextEncoder.encode(
+    JSON.stringify({
+      error: error === undefined ? undefined : connectErrorToObject(error),
+      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
+    }),
+  );
+}
+
+/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
+async function connectEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient {
+  return async (request) => {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.header,
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? ((body ?? null) as BodyInit | null)
+          : bodyToWebStream(body),
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
+    return {
+      status: response.status,
+      header: response.headers,
+      body: bodyFromWebStream(response.body),
+      trailer: new Headers(),
+      contentDecoded: true,
+    };
+  };
+}
+
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(
+  options: Http2ClientOptions = {},
+): HttpClient {
+  const sessions = new Map<string, ClientHttp2Session>();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map<ClientHttp2Session, number>();
+  const sessionFor = (origin: string): ClientHttp2Session => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session: ClientHttp2Session) => {
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    session.ref();
+  };
+  const release = (session: ClientHttp2Session) => {
+    const left = (inFlight.get(session) ?? 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const url = new URL(request.url);
+    const session = sessionFor(url.origin);
+    acquire(session);
+    const outgoing: OutgoingHttpHeaders = {
+      ":method": request.method,
+      ":path": url.pathname + url.search,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    stream.once("close", () => release(session));
+    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () =>
+      request.signal.removeEventListener("abort", onAbort),
+    );
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : ConnectError.from(error, Code.Unavailable),
+        );
+      };
+      stream.once("error", fail);
+      stream.once("close", () =>
+        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+      );
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        stream.off("error", fail);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(
+  stream: ClientHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            stream.off("drain", go);
+            stream.off("close", go);
+            resolve();
+          };
+          stream.on("drain", go);
+          stream.on("close", go);
+        });
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+async function* http2ResponseBody(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    for await (const chunk of stream) {
+      yield chunk as Uint8Array;
+    }
+    complete = true;
+  } catch (e) {
+    throw signal.aborted
+      ? ConnectError.from(signal.reason, Code.Canceled)
+      : ConnectError.from(e, Code.Unavailable);
+  } finally {
+    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
+    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
+  }
+}
+
+function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+
+/**
+ * Client options on Node: the Connect options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
+
+/** The HttpClient a Node client uses when the user gives none. */
+function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
+  if (options.httpClient !== undefined) return options.httpClient;
+  return options.transport === "http2"
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+
+/**
+ * A unary method of a generated client: call it for the response message,
+ * or call `raw` for the message with response headers and trailers.
+ * @public
+ */
+export interface UnaryMethod<Input extends DescMessage, Output> {
+  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: UnaryCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): UnaryMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message as MessageShape<Output>,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  return Object.assign(unary, { raw });
+}
+
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
@@ -1833,49 +1975,6 @@ export interface ServiceHandler {
   readonly path: string;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
-}
-
-const connectStreamContentTypeProto = "application/connect+proto";
-
-const connectStreamContentTypeJson = "application/connect+json";
-
-const connectHeaderContentEncoding = "connect-content-encoding";
-
-const connectHeaderAcceptEncoding = "connect-accept-encoding";
-
-const connectStreamContentTypePattern =
-  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-
-const connectStreamTextEncoder = new TextEncoder();
-
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
-function connectParseStreamContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectStreamContentTypePattern.exec(value);
-  return match === null
-    ? undefined
-    : { binary: match[1]!.toLowerCase() === "proto" };
-}
-
-/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
-function connectEndStreamToJson(
-  error: ConnectError | undefined,
-  trailer: Headers,
-): Uint8Array {
-  const metadata: Record<string, string[]> = {};
-  const add = (value: string, key: string) => {
-    (metadata[key] ??= []).push(value);
-  };
-  trailer.forEach(add);
-  error?.metadata.forEach(add);
-  return connectStreamTextEncoder.encode(
-    JSON.stringify({
-      error: error === undefined ? undefined : connectErrorToObject(error),
-      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
-    }),
-  );
 }
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -2329,20 +2428,6 @@ async function* connectWriteResponses(
   );
 }
 
-async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
-}
-
 /** Implementations may yield plain objects; the wire needs messages. */
 async function* serverCreateMessages(
   desc: DescMessage,
@@ -2629,8 +2714,9 @@ export const SecondServiceDefinition = {
 } as const;
 
 /**
- * A typed client of fixtures.multi.v1.SecondService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of fixtures.multi.v1.SecondService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface SecondServiceClient {
   /**
@@ -2647,12 +2733,13 @@ export function createSecondServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): SecondServiceClient {
-  const call = createConnectUnaryCaller(
+  const config = createClientConfig(
     baseUrl,
     options,
     nodeClientHttpClient(options),
     { compressions: compressionDefaults() },
   );
+  const call = createConnectUnaryCaller(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),

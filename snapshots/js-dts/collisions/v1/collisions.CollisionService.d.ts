@@ -216,7 +216,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 /** @public */
@@ -575,8 +576,9 @@ export declare const CollisionServiceDefinition: {
   };
 };
 /**
- * A typed client of fixtures.collisions.v1.CollisionService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of fixtures.collisions.v1.CollisionService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface CollisionServiceClient {
   /**

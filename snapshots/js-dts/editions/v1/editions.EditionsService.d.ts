@@ -23,10 +23,16 @@ import type {
   IncomingMessage,
   ServerResponse as ServerResponse$1,
 } from "node:http";
-import type { GetRequest, GetResponse, WatchRequest } from "./editions_pb";
+import type {
+  GetRequest,
+  GetResponse,
+  WatchRequest,
+  WatchResponse,
+} from "./editions_pb";
 import {
   GetRequestSchema,
   GetResponseSchema,
+  WatchRequestSchema,
   WatchResponseSchema,
 } from "./editions_pb";
 /**
@@ -195,7 +201,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 /** @public */
@@ -394,6 +401,31 @@ export interface UnaryMethod<Input extends DescMessage, Output> {
   ): Promise<UnaryResult<Output>>;
 }
 /**
+ * A streaming response with its headers; `trailer` is complete once
+ * `messages` has been read to the end.
+ * @public
+ */
+export interface StreamResult<Output> {
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly messages: AsyncIterable<Output>;
+}
+/**
+ * A server-streaming method: iterate the call for its responses. Breaking
+ * out of the loop cancels the call.
+ * @public
+ */
+export interface ServerStreamingMethod<Input extends DescMessage, Output> {
+  (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+/**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
  */
@@ -527,8 +559,9 @@ export declare const EditionsServiceDefinition: {
   };
 };
 /**
- * A typed client of fixtures.editions.v1.EditionsService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of fixtures.editions.v1.EditionsService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface EditionsServiceClient {
   /**
@@ -537,6 +570,15 @@ export interface EditionsServiceClient {
    * @generated from rpc fixtures.editions.v1.EditionsService.Get
    */
   readonly get: UnaryMethod<typeof GetRequestSchema, GetResponse>;
+  /**
+   * Watch is a server-streaming method.
+   *
+   * @generated from rpc fixtures.editions.v1.EditionsService.Watch
+   */
+  readonly watch: ServerStreamingMethod<
+    typeof WatchRequestSchema,
+    WatchResponse
+  >;
 }
 /**
  * Creates a client of fixtures.editions.v1.EditionsService speaking the Connect protocol to

@@ -26,14 +26,20 @@ import type {
 } from "node:http";
 import type {
   ConverseRequest,
+  ConverseResponse,
   IntroduceRequest,
+  IntroduceResponse,
   PontificateRequest,
+  PontificateResponse,
   SayRequest,
   SayResponse,
 } from "./eliza_pb";
 import {
+  ConverseRequestSchema,
   ConverseResponseSchema,
+  IntroduceRequestSchema,
   IntroduceResponseSchema,
+  PontificateRequestSchema,
   PontificateResponseSchema,
   SayRequestSchema,
   SayResponseSchema,
@@ -204,7 +210,8 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  readonly body: Uint8Array | undefined;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
 /** @public */
@@ -403,6 +410,65 @@ export interface UnaryMethod<Input extends DescMessage, Output> {
   ): Promise<UnaryResult<Output>>;
 }
 /**
+ * A streaming response with its headers; `trailer` is complete once
+ * `messages` has been read to the end.
+ * @public
+ */
+export interface StreamResult<Output> {
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly messages: AsyncIterable<Output>;
+}
+/**
+ * A server-streaming method: iterate the call for its responses. Breaking
+ * out of the loop cancels the call.
+ * @public
+ */
+export interface ServerStreamingMethod<Input extends DescMessage, Output> {
+  (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+/**
+ * A client-streaming method: send any iterable of requests (an array, or an
+ * async generator), get one response.
+ * @public
+ */
+export interface ClientStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<Output>;
+  raw(
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+/**
+ * A bidi-streaming method: requests are sent as the iterable yields them
+ * while responses arrive (full duplex over HTTP/2).
+ * @public
+ */
+export interface BidiStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    requests: AsyncIterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+/**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
  */
@@ -554,8 +620,9 @@ export declare const ElizaServiceDefinition: {
   };
 };
 /**
- * A typed client of connectrpc.eliza.v1.ElizaService. Each method resolves to the response
- * message; its `raw` form resolves to the message with headers and trailers.
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
  */
 export interface ElizaServiceClient {
   /**
@@ -564,6 +631,36 @@ export interface ElizaServiceClient {
    * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
    */
   readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
 }
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService speaking the Connect protocol to

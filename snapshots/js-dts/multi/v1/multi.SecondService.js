@@ -649,6 +649,11 @@ function deadlineStart(timeoutMs, parent) {
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent === null || parent === void 0
@@ -842,47 +847,66 @@ function connectSplitTrailers(header) {
   });
   return [headers, trailers];
 }
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(baseUrl, options, httpClient, features) {
+function createClientConfig(baseUrl, options, httpClient, features) {
   var _a, _b, _c;
-  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
   const compressions =
     (_a = options.compressions) !== null && _a !== void 0
       ? _a
       : features.compressions;
-  const getQuery = features.getQuery;
-  const acceptEncoding = compressionAcceptHeader(compressions);
-  const codec =
-    options.binary === false ? codecJson(options.jsonOptions) : codecBinary;
-  const readMaxBytes =
-    (_b = options.readMaxBytes) !== null && _b !== void 0
-      ? _b
-      : bodyDefaultReadMaxBytes;
-  const compressMinBytes =
-    (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024;
-  return async (method, input, callOptions = {}) => {
-    var _a, _b, _c, _d;
-    const sendCompression = clientSendCompression(
-      compressions,
-      (_a = callOptions.sendCompression) !== null && _a !== void 0
-        ? _a
-        : options.sendCompression,
-    );
-    const header = new Headers(options.headers);
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
-    const timeoutMs =
-      (_b = callOptions.timeoutMs) !== null && _b !== void 0
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions,
+    acceptEncoding: compressionAcceptHeader(compressions),
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes:
+      (_b = options.readMaxBytes) !== null && _b !== void 0
         ? _b
-        : options.timeoutMs;
-    const deadline = deadlineStart(timeoutMs, callOptions.signal);
-    if (timeoutMs !== undefined) {
-      header.set(
-        connectHeaderTimeout,
-        String(Math.max(0, Math.ceil(timeoutMs))),
-      );
-    }
+        : bodyDefaultReadMaxBytes,
+    compressMinBytes:
+      (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
+    getQuery: features.getQuery,
+  };
+}
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config, callOptions) {
+  var _a, _b;
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    (_a = callOptions.sendCompression) !== null && _a !== void 0
+      ? _a
+      : options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs =
+    (_b = callOptions.timeoutMs) !== null && _b !== void 0
+      ? _b
+      : options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+/** The unary caller of the Connect protocol. */
+function createConnectUnaryCaller(config) {
+  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
+  return async (method, input, callOptions = {}) => {
+    var _a, _b;
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+    );
     const next = async (request) => {
       let body = codec.encode(method.input, request.message);
       let compressed;
@@ -942,19 +966,19 @@ function createConnectUnaryCaller(baseUrl, options, httpClient, features) {
       )({
         stream: false,
         method,
-        url: base + method.path,
+        url: config.baseUrl + method.path,
         header,
         signal: deadline.signal,
         message: isMessage(input, method.input)
           ? input
           : create(method.input, input),
       });
-      (_c = callOptions.onHeader) === null || _c === void 0
+      (_a = callOptions.onHeader) === null || _a === void 0
         ? void 0
-        : _c.call(callOptions, response.header);
-      (_d = callOptions.onTrailer) === null || _d === void 0
+        : _a.call(callOptions, response.header);
+      (_b = callOptions.onTrailer) === null || _b === void 0
         ? void 0
-        : _d.call(callOptions, response.trailer);
+        : _b.call(callOptions, response.trailer);
       return response;
     } catch (e) {
       throw deadline.signal.aborted
@@ -1030,214 +1054,6 @@ function clientSendCompression(compressions, name) {
   }
   return found !== null && found !== void 0 ? found : undefined;
 }
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(fetchFn = globalThis.fetch) {
-  return async (request) => {
-    var _a;
-    const response = await fetchFn(request.url, {
-      method: request.method,
-      headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body: (_a = request.body) !== null && _a !== void 0 ? _a : null,
-      signal: request.signal,
-      redirect: "error",
-    });
-    return {
-      status: response.status,
-      header: response.headers,
-      body: bodyFromWebStream(response.body),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
-  };
-}
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export function createHttp2HttpClient(options = {}) {
-  const sessions = new Map();
-  // Calls in flight per session: a session holds the process open only while it has some.
-  const inFlight = new Map();
-  const sessionFor = (origin) => {
-    const existing = sessions.get(origin);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) {
-      return existing;
-    }
-    const session = connect(origin, options.sessionOptions);
-    sessions.set(origin, session);
-    const forget = () => {
-      if (sessions.get(origin) === session) sessions.delete(origin);
-    };
-    // A session error fails the streams on it; the next call opens a new session.
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
-    return session;
-  };
-  const acquire = (session) => {
-    var _a;
-    inFlight.set(
-      session,
-      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
-    );
-    session.ref();
-  };
-  const release = (session) => {
-    var _a;
-    const left =
-      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 1) - 1;
-    if (left > 0) {
-      inFlight.set(session, left);
-      return;
-    }
-    inFlight.delete(session);
-    if (!session.destroyed) session.unref();
-  };
-  return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
-    }
-    const url = new URL(request.url);
-    const session = sessionFor(url.origin);
-    acquire(session);
-    const outgoing = {
-      ":method": request.method,
-      ":path": url.pathname + url.search,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
-    let stream;
-    try {
-      stream = session.request(outgoing, {
-        endStream: request.body === undefined,
-      });
-    } catch (e) {
-      release(session);
-      return Promise.reject(ConnectError.from(e, Code.Unavailable));
-    }
-    stream.once("close", () => release(session));
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () =>
-      request.signal.removeEventListener("abort", onAbort),
-    );
-    if (request.body !== undefined) {
-      stream.end(request.body);
-    }
-    const trailer = new Headers();
-    stream.once("trailers", (headers) => {
-      http2CopyHeaders(headers, trailer);
-    });
-    return new Promise((resolve, reject) => {
-      const fail = (error) => {
-        reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
-        );
-      };
-      stream.once("error", fail);
-      stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
-      );
-      stream.once("response", (headers) => {
-        stream.off("error", fail);
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
-      });
-    });
-  };
-}
-function http2ResponseBody(stream, signal) {
-  return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_2, _b, _c;
-    let complete = false;
-    try {
-      try {
-        for (
-          var _d = true, stream_1 = __asyncValues(stream), stream_1_1;
-          (stream_1_1 = yield __await(stream_1.next())),
-            (_a = stream_1_1.done),
-            !_a;
-          _d = true
-        ) {
-          _c = stream_1_1.value;
-          _d = false;
-          const chunk = _c;
-          yield yield __await(chunk);
-        }
-      } catch (e_2_1) {
-        e_2 = { error: e_2_1 };
-      } finally {
-        try {
-          if (!_d && !_a && (_b = stream_1.return))
-            yield __await(_b.call(stream_1));
-        } finally {
-          if (e_2) throw e_2.error;
-        }
-      }
-      complete = true;
-    } catch (e) {
-      throw signal.aborted
-        ? ConnectError.from(signal.reason, Code.Canceled)
-        : ConnectError.from(e, Code.Unavailable);
-    } finally {
-      // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-      if (!complete) stream.close(constants.NGHTTP2_CANCEL);
-    }
-  });
-}
-function http2CopyHeaders(from, to) {
-  for (const key in from) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = from[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) to.append(key, v);
-    } else {
-      to.append(key, value);
-    }
-  }
-}
-/** The HttpClient a Node client uses when the user gives none. */
-function nodeClientHttpClient(options) {
-  if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
-    ? createHttp2HttpClient(options.http2)
-    : createFetchHttpClient();
-}
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod(call, method) {
-  const raw = async (request, options) => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (request, options) =>
-    (await call(method, request, options)).message;
-  return Object.assign(unary, { raw });
-}
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
 const envelopeFlagCompressed = 0x01;
 /** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
@@ -1287,7 +1103,7 @@ function envelopeEncode(flags, data) {
  */
 function envelopeRead(source, readMaxBytes, truncatedCode) {
   return __asyncGenerator(this, arguments, function* envelopeRead_1() {
-    var _a, e_3, _b, _c;
+    var _a, e_2, _b, _c;
     // The header is parsed a byte at a time when it straddles chunks, so that
     // no scratch buffer is needed.
     let headerRead = 0;
@@ -1378,14 +1194,14 @@ function envelopeRead(source, readMaxBytes, truncatedCode) {
           yield yield __await({ flags, data });
         }
       }
-    } catch (e_3_1) {
-      e_3 = { error: e_3_1 };
+    } catch (e_2_1) {
+      e_2 = { error: e_2_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = source_1.return))
           yield __await(_b.call(source_1));
       } finally {
-        if (e_3) throw e_3.error;
+        if (e_2) throw e_2.error;
       }
     }
     if (headerRead > 0 && headerRead < envelopeHeaderLength) {
@@ -1476,6 +1292,281 @@ function connectEndStreamToJson(error, trailer) {
       metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
     }),
   );
+}
+/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
+async function connectEncodeMessage(data, compression, compressMinBytes) {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export function createFetchHttpClient(fetchFn = globalThis.fetch) {
+  return async (request) => {
+    const body = request.body;
+    const init = {
+      method: request.method,
+      headers: request.header,
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      body:
+        body === undefined || body instanceof Uint8Array
+          ? body !== null && body !== void 0
+            ? body
+            : null
+          : bodyToWebStream(body),
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body !== undefined && !(body instanceof Uint8Array)) {
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
+    return {
+      status: response.status,
+      header: response.headers,
+      body: bodyFromWebStream(response.body),
+      trailer: new Headers(),
+      contentDecoded: true,
+    };
+  };
+}
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(options = {}) {
+  const sessions = new Map();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map();
+  const sessionFor = (origin) => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session) => {
+    var _a;
+    inFlight.set(
+      session,
+      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
+    );
+    session.ref();
+  };
+  const release = (session) => {
+    var _a;
+    const left =
+      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const url = new URL(request.url);
+    const session = sessionFor(url.origin);
+    acquire(session);
+    const outgoing = {
+      ":method": request.method,
+      ":path": url.pathname + url.search,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    stream.once("close", () => release(session));
+    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () =>
+      request.signal.removeEventListener("abort", onAbort),
+    );
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise((resolve, reject) => {
+      const fail = (error) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : ConnectError.from(error, Code.Unavailable),
+        );
+      };
+      stream.once("error", fail);
+      stream.once("close", () =>
+        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+      );
+      stream.once("response", (headers) => {
+        stream.off("error", fail);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(stream, body) {
+  var _a, e_3, _b, _c;
+  try {
+    try {
+      for (
+        var _d = true, body_2 = __asyncValues(body), body_2_1;
+        (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
+        _d = true
+      ) {
+        _c = body_2_1.value;
+        _d = false;
+        const chunk = _c;
+        if (stream.destroyed || stream.closed) return;
+        if (!stream.write(chunk)) {
+          await new Promise((resolve) => {
+            const go = () => {
+              stream.off("drain", go);
+              stream.off("close", go);
+              resolve();
+            };
+            stream.on("drain", go);
+            stream.on("close", go);
+          });
+        }
+      }
+    } catch (e_3_1) {
+      e_3 = { error: e_3_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
+      } finally {
+        if (e_3) throw e_3.error;
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+function http2ResponseBody(stream, signal) {
+  return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
+    var _a, e_4, _b, _c;
+    let complete = false;
+    try {
+      try {
+        for (
+          var _d = true, stream_1 = __asyncValues(stream), stream_1_1;
+          (stream_1_1 = yield __await(stream_1.next())),
+            (_a = stream_1_1.done),
+            !_a;
+          _d = true
+        ) {
+          _c = stream_1_1.value;
+          _d = false;
+          const chunk = _c;
+          yield yield __await(chunk);
+        }
+      } catch (e_4_1) {
+        e_4 = { error: e_4_1 };
+      } finally {
+        try {
+          if (!_d && !_a && (_b = stream_1.return))
+            yield __await(_b.call(stream_1));
+        } finally {
+          if (e_4) throw e_4.error;
+        }
+      }
+      complete = true;
+    } catch (e) {
+      throw signal.aborted
+        ? ConnectError.from(signal.reason, Code.Canceled)
+        : ConnectError.from(e, Code.Unavailable);
+    } finally {
+      // The caller stopped reading (limit exceeded, or it gave up): free the stream.
+      if (!complete) stream.close(constants.NGHTTP2_CANCEL);
+    }
+  });
+}
+function http2CopyHeaders(from, to) {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+/** The HttpClient a Node client uses when the user gives none. */
+function nodeClientHttpClient(options) {
+  if (options.httpClient !== undefined) return options.httpClient;
+  return options.transport === "http2"
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod(call, method) {
+  const raw = async (request, options) => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (request, options) =>
+    (await call(method, request, options)).message;
+  return Object.assign(unary, { raw });
 }
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
@@ -1818,7 +1909,7 @@ async function connectHandleStream(handler, request, config) {
 /** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
 function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
   return __asyncGenerator(this, arguments, function* connectReadRequests_1() {
-    var _a, e_4, _b, _c;
+    var _a, e_5, _b, _c;
     try {
       for (
         var _d = true,
@@ -1848,13 +1939,13 @@ function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
         );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_4_1) {
-      e_4 = { error: e_4_1 };
+    } catch (e_5_1) {
+      e_5 = { error: e_5_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_4) throw e_4.error;
+        if (e_5) throw e_5.error;
       }
     }
   });
@@ -1914,19 +2005,10 @@ function connectWriteResponses(
     );
   });
 }
-async function connectEncodeMessage(data, compression, compressMinBytes) {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
-}
 /** Implementations may yield plain objects; the wire needs messages. */
 function serverCreateMessages(desc, source) {
   return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_5, _b, _c;
+    var _a, e_6, _b, _c;
     try {
       for (
         var _d = true, source_2 = __asyncValues(source), source_2_1;
@@ -1942,14 +2024,14 @@ function serverCreateMessages(desc, source) {
           isMessage(value, desc) ? value : create(desc, value),
         );
       }
-    } catch (e_5_1) {
-      e_5 = { error: e_5_1 };
+    } catch (e_6_1) {
+      e_6 = { error: e_6_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = source_2.return))
           yield __await(_b.call(source_2));
       } finally {
-        if (e_5) throw e_5.error;
+        if (e_6) throw e_6.error;
       }
     }
   });
@@ -2120,14 +2202,14 @@ async function nodeServe(handlers, request, response, next) {
  * memory. Stopping the loop early (client gone) stops the producer.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_6, _b, _c;
+  var _a, e_7, _b, _c;
   try {
     for (
-      var _d = true, body_2 = __asyncValues(body), body_2_1;
-      (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
+      var _d = true, body_3 = __asyncValues(body), body_3_1;
+      (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
       _d = true
     ) {
-      _c = body_2_1.value;
+      _c = body_3_1.value;
       _d = false;
       const chunk = _c;
       if (signal.aborted) return;
@@ -2144,13 +2226,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return;
       }
     }
-  } catch (e_6_1) {
-    e_6 = { error: e_6_1 };
+  } catch (e_7_1) {
+    e_7 = { error: e_7_1 };
   } finally {
     try {
-      if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
+      if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_6) throw e_6.error;
+      if (e_7) throw e_7.error;
     }
   }
   res.end();
@@ -2203,12 +2285,13 @@ export const SecondServiceDefinition = {
  * `baseUrl` (the server's root, without the service path).
  */
 export function createSecondServiceClient(baseUrl, options = {}) {
-  const call = createConnectUnaryCaller(
+  const config = createClientConfig(
     baseUrl,
     options,
     nodeClientHttpClient(options),
     { compressions: compressionDefaults() },
   );
+  const call = createConnectUnaryCaller(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),

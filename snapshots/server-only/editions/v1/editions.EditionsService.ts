@@ -622,6 +622,8 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts. */
   aborted(): Promise<never>;
+  /** Ends the call from this side: the caller stopped reading. */
+  cancel(): void;
   cleanup(): void;
 }
 
@@ -675,6 +677,11 @@ function deadlineStart(
           signal.addEventListener("abort", fail, { once: true });
         }
       }),
+    cancel() {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    },
     cleanup() {
       clearTimeout(timer);
       parent?.removeEventListener("abort", onParentAbort);
@@ -1097,6 +1104,64 @@ async function envelopeDecompress(
   return compression.decompress(data, readMaxBytes);
 }
 
+const connectStreamContentTypeProto = "application/connect+proto";
+
+const connectStreamContentTypeJson = "application/connect+json";
+
+const connectHeaderContentEncoding = "connect-content-encoding";
+
+const connectHeaderAcceptEncoding = "connect-accept-encoding";
+
+const connectStreamContentTypePattern =
+  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
+
+const connectStreamTextEncoder = new TextEncoder();
+
+/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+function connectParseStreamContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectStreamContentTypePattern.exec(value);
+  return match === null
+    ? undefined
+    : { binary: match[1]!.toLowerCase() === "proto" };
+}
+
+/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
+function connectEndStreamToJson(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Uint8Array {
+  const metadata: Record<string, string[]> = {};
+  const add = (value: string, key: string) => {
+    (metadata[key] ??= []).push(value);
+  };
+  trailer.forEach(add);
+  error?.metadata.forEach(add);
+  return connectStreamTextEncoder.encode(
+    JSON.stringify({
+      error: error === undefined ? undefined : connectErrorToObject(error),
+      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
+    }),
+  );
+}
+
+/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
+async function connectEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
@@ -1221,49 +1286,6 @@ export interface ServiceHandler {
   readonly path: string;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
-}
-
-const connectStreamContentTypeProto = "application/connect+proto";
-
-const connectStreamContentTypeJson = "application/connect+json";
-
-const connectHeaderContentEncoding = "connect-content-encoding";
-
-const connectHeaderAcceptEncoding = "connect-accept-encoding";
-
-const connectStreamContentTypePattern =
-  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-
-const connectStreamTextEncoder = new TextEncoder();
-
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
-function connectParseStreamContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectStreamContentTypePattern.exec(value);
-  return match === null
-    ? undefined
-    : { binary: match[1]!.toLowerCase() === "proto" };
-}
-
-/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
-function connectEndStreamToJson(
-  error: ConnectError | undefined,
-  trailer: Headers,
-): Uint8Array {
-  const metadata: Record<string, string[]> = {};
-  const add = (value: string, key: string) => {
-    (metadata[key] ??= []).push(value);
-  };
-  trailer.forEach(add);
-  error?.metadata.forEach(add);
-  return connectStreamTextEncoder.encode(
-    JSON.stringify({
-      error: error === undefined ? undefined : connectErrorToObject(error),
-      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
-    }),
-  );
 }
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -1714,20 +1736,6 @@ async function* connectWriteResponses(
   yield envelopeEncode(
     envelopeFlagEndStream,
     connectEndStreamToJson(error, trailer),
-  );
-}
-
-async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
   );
 }
 
