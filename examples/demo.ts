@@ -15,7 +15,9 @@ import {
 
 const logCalls: Interceptor = (next) => async (request) => {
   const response = await next(request);
-  console.log(`  server: ${request.method.name} answered`);
+  console.log(
+    `  server: ${request.method.name} ${response.stream ? "is streaming" : "answered"}`,
+  );
   return response;
 };
 
@@ -36,6 +38,30 @@ const handler = createElizaServiceHandler(
       return {
         sentence: `You said "${request.sentence}". How does that make you feel?`,
       };
+    },
+    async *introduce(request) {
+      yield { sentence: `Hi ${request.name}, I'm Eliza.` };
+      yield { sentence: "I'm a Rogerian psychotherapist." };
+      yield { sentence: "How are you feeling today?" };
+    },
+    async pontificate(requests) {
+      let count = 0;
+      let longest = "";
+      for await (const { sentence } of requests) {
+        count++;
+        if (sentence.length > longest.length) longest = sentence;
+      }
+      return {
+        sentence: `Of your ${count} sentences, "${longest}" says the most.`,
+        count,
+      };
+    },
+    async *converse(requests) {
+      // Answers each sentence as it arrives: over HTTP/2 the client hears
+      // back before it has finished talking.
+      for await (const { sentence } of requests) {
+        yield { sentence: `Why do you say "${sentence}"?` };
+      }
     },
   },
   { interceptors: [logCalls] },
@@ -108,9 +134,35 @@ try {
     `A deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`,
   );
 }
-console.log(
-  "\nStreaming RPCs (Introduce, Pontificate, Converse) arrive with streaming support.",
-);
+console.log("\nServer streaming (Introduce), h2c:");
+for await (const { sentence } of client.introduce({ name: "demo" })) {
+  console.log(`  ${sentence}`);
+}
+
+console.log("Client streaming (Pontificate), HTTP/1.1 fetch:");
+const h1Client = createElizaServiceClient(h1Url);
+const summary = await h1Client.pontificate([
+  { sentence: "I slept well." },
+  { sentence: "Work has been a lot lately, more than I expected." },
+  { sentence: "Fine." },
+]);
+console.log(`  ${summary.sentence}`);
+
+console.log("Bidi streaming (Converse), h2c, full duplex:");
+// Each sentence is sent only after Eliza answered the previous one.
+const sentences = ["I feel tired", "My cat ignores me", "Goodbye"];
+let answered: () => void = () => {};
+async function* talk() {
+  for (const sentence of sentences) {
+    console.log(`  > ${sentence}`);
+    yield { sentence };
+    await new Promise<void>((resolve) => (answered = resolve));
+  }
+}
+for await (const { sentence } of client.converse(talk())) {
+  console.log(`  < ${sentence}`);
+  answered();
+}
 
 h1.close();
 h2.close();
