@@ -1744,16 +1744,20 @@ export interface ClientStreamingMethod<Input extends DescMessage, Output> {
 
 /**
  * A bidi-streaming method: requests are sent as the iterable yields them
- * while responses arrive (full duplex over HTTP/2).
+ * while responses arrive (full duplex over HTTP/2; an array sends them all).
  * @public
  */
 export interface BidiStreamingMethod<Input extends DescMessage, Output> {
   (
-    requests: AsyncIterable<MessageInitShape<Input>>,
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
     options?: CallOptions,
   ): AsyncIterable<Output>;
   raw(
-    requests: AsyncIterable<MessageInitShape<Input>>,
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
     options?: CallOptions,
   ): Promise<StreamResult<Output>>;
 }
@@ -1846,15 +1850,24 @@ function clientBidiStreamingMethod<
   method: MethodInfo & { readonly input: Input; readonly output: Output },
 ): BidiStreamingMethod<Input, MessageShape<Output>> {
   const start = (
-    requests: AsyncIterable<MessageInitShape<Input>>,
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
     options?: CallOptions,
   ) => call(method, requests, options);
   return Object.assign(
-    (requests: AsyncIterable<MessageInitShape<Input>>, options?: CallOptions) =>
+    (
+      requests:
+        | AsyncIterable<MessageInitShape<Input>>
+        | Iterable<MessageInitShape<Input>>,
+      options?: CallOptions,
+    ) =>
       clientLazyMessages<MessageShape<Output>>(() => start(requests, options)),
     {
       raw: async (
-        requests: AsyncIterable<MessageInitShape<Input>>,
+        requests:
+          | AsyncIterable<MessageInitShape<Input>>
+          | Iterable<MessageInitShape<Input>>,
         options?: CallOptions,
       ) =>
         clientStreamResult<MessageShape<Output>>(

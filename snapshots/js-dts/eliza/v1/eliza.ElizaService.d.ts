@@ -455,16 +455,20 @@ export interface ClientStreamingMethod<Input extends DescMessage, Output> {
 }
 /**
  * A bidi-streaming method: requests are sent as the iterable yields them
- * while responses arrive (full duplex over HTTP/2).
+ * while responses arrive (full duplex over HTTP/2; an array sends them all).
  * @public
  */
 export interface BidiStreamingMethod<Input extends DescMessage, Output> {
   (
-    requests: AsyncIterable<MessageInitShape<Input>>,
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
     options?: CallOptions,
   ): AsyncIterable<Output>;
   raw(
-    requests: AsyncIterable<MessageInitShape<Input>>,
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
     options?: CallOptions,
   ): Promise<StreamResult<Output>>;
 }
