@@ -45,3 +45,14 @@ describe("deadlineStart", () => {
     expect(deadline.signal.aborted).toBe(false);
   });
 });
+
+describe("Deadline.aborted", () => {
+  it("is one promise however often a stream races it", async () => {
+    const deadline = deadlineStart(undefined, undefined);
+    const first = deadline.aborted();
+    for (let i = 0; i < 1000; i++) expect(deadline.aborted()).toBe(first);
+    deadline.cancel();
+    await expect(first).rejects.toMatchObject({ code: Code.Canceled });
+    deadline.cleanup();
+  });
+});

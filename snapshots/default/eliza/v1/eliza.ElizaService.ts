@@ -659,7 +659,7 @@ interface Deadline {
   readonly signal: AbortSignal;
   /** Milliseconds left, or undefined without a timeout. */
   remainingMs(): number | undefined;
-  /** Settles rejected (with the abort reason) once the signal aborts. */
+  /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
   aborted(): Promise<never>;
   /** Ends the call from this side: the caller stopped reading. */
   cancel(): void;
@@ -703,11 +703,14 @@ function deadlineStart(
             ),
           timeoutMs,
         );
+  let abortedPromise: Promise<never> | undefined;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
     aborted: () =>
-      new Promise<never>((_, reject) => {
+      // One promise per call: a stream races it once per message, and a new
+      // listener each time would pile up until the call ends.
+      (abortedPromise ??= new Promise<never>((_, reject) => {
         const fail = () =>
           reject(ConnectError.from(signal.reason, Code.Canceled));
         if (signal.aborted) {
@@ -715,7 +718,7 @@ function deadlineStart(
         } else {
           signal.addEventListener("abort", fail, { once: true });
         }
-      }),
+      })),
     cancel() {
       controller.abort(
         new ConnectError("the call was canceled", Code.Canceled),

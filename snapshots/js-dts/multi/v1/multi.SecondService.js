@@ -636,19 +636,24 @@ function deadlineStart(timeoutMs, parent) {
             ),
           timeoutMs,
         );
+  let abortedPromise;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
     aborted: () =>
-      new Promise((_, reject) => {
-        const fail = () =>
-          reject(ConnectError.from(signal.reason, Code.Canceled));
-        if (signal.aborted) {
-          fail();
-        } else {
-          signal.addEventListener("abort", fail, { once: true });
-        }
-      }),
+      // One promise per call: a stream races it once per message, and a new
+      // listener each time would pile up until the call ends.
+      abortedPromise !== null && abortedPromise !== void 0
+        ? abortedPromise
+        : (abortedPromise = new Promise((_, reject) => {
+            const fail = () =>
+              reject(ConnectError.from(signal.reason, Code.Canceled));
+            if (signal.aborted) {
+              fail();
+            } else {
+              signal.addEventListener("abort", fail, { once: true });
+            }
+          })),
     cancel() {
       controller.abort(
         new ConnectError("the call was canceled", Code.Canceled),
