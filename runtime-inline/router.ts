@@ -6,10 +6,11 @@ import { ConnectError } from "./errors.ts";
 import type {
   HandlerOptions,
   MethodHandler,
+  ServerRequest,
   ServerResponse,
+  StreamMethodHandler,
   ServiceHandler,
 } from "./handler.ts";
-import { connectHandleStream } from "./server-connect-stream.ts";
 import {
   connectErrorResponse,
   connectHandleUnary,
@@ -25,7 +26,16 @@ import {
 export interface ServerFeatures {
   readonly compressions: readonly Compression[];
   readonly parseGetQuery?: ConnectGetQueryParser;
+  /** Present only in files with streaming methods, so that others carry no streaming code. */
+  readonly handleStream?: StreamCallHandler;
 }
+
+/** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
+export type StreamCallHandler = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
 
 /** Builds the handler of one service from its methods. */
 export function createServiceHandler(
@@ -60,7 +70,9 @@ export function createServiceHandler(
       }
       return "unary" in handler
         ? connectHandleUnary(handler, request, config)
-        : connectHandleStream(handler, request, config);
+        : features.handleStream !== undefined
+          ? features.handleStream(handler, request, config)
+          : routerNotFound(request.path);
     },
   };
 }

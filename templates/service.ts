@@ -241,7 +241,10 @@ function server(
   const get = service.methods.some(isNoSideEffects)
     ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
     : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
+  const stream = service.methods.some((m) => m.methodKind !== "unary")
+    ? code`, handleStream: ${rt("connectHandleStream")}`
+    : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get}${stream} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).

@@ -174,12 +174,29 @@ describe("generation", () => {
       "HandlerContext",
       "connectGetQuery",
       "connectParseGetQuery",
+      "createConnectStreamCaller",
+      "envelopeRead",
     ]) {
       expect(declared(serverOrGet), serverOrGet).toBe(false);
     }
     expect(file).not.toContain('from "node:');
     expect(declared("createConnectUnaryCaller")).toBe(true);
     expect(file).toContain("export function createGreetServiceClient(");
+  });
+
+  it("leaves streaming code out of a unary-only server", () => {
+    const file = readFileSync(
+      join(repoRoot, "snapshots/server-only/unary/v1/unary.GreetService.ts"),
+      "utf8",
+    );
+    expect(file).toContain("function connectHandleUnary(");
+    expect(file).not.toContain("function connectHandleStream(");
+    expect(file).not.toContain("function envelopeRead(");
+    const eliza = readFileSync(
+      join(repoRoot, "snapshots/server-only/eliza/v1/eliza.ElizaService.ts"),
+      "utf8",
+    );
+    expect(eliza).toContain("function connectHandleStream(");
   });
 
   it("keeps GET code where a NO_SIDE_EFFECTS method needs it", () => {

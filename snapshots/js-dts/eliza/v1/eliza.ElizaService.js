@@ -2347,6 +2347,234 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
     body: serverTextEncoder.encode(connectErrorToJson(error)),
   };
 }
+/** Builds the handler of one service from its methods. */
+function createServiceHandler(servicePath, methods, options, features) {
+  var _a, _b, _c, _d, _e;
+  const config = {
+    interceptors:
+      (_a = options.interceptors) !== null && _a !== void 0 ? _a : [],
+    readMaxBytes:
+      (_b = options.readMaxBytes) !== null && _b !== void 0
+        ? _b
+        : bodyDefaultReadMaxBytes,
+    compressions:
+      (_c = options.compressions) !== null && _c !== void 0
+        ? _c
+        : features.compressions,
+    compressMinBytes:
+      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: codecJson(options.jsonOptions),
+    requireConnectProtocolHeader:
+      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
+        ? _e
+        : false,
+    parseGetQuery: features.parseGetQuery,
+  };
+  const byPath = new Map();
+  for (const handler of methods) {
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
+  }
+  return {
+    path: servicePath,
+    async handle(request) {
+      if (!request.path.startsWith(servicePath)) {
+        return undefined;
+      }
+      const handler = byPath.get(request.path);
+      if (handler === undefined) {
+        return routerNotFound(request.path);
+      }
+      return "unary" in handler
+        ? connectHandleUnary(handler, request, config)
+        : features.handleStream !== undefined
+          ? features.handleStream(handler, request, config)
+          : routerNotFound(request.path);
+    },
+  };
+}
+/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+function routerNotFound(path) {
+  const response = connectErrorResponse(
+    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
+    new Headers(),
+    new Headers(),
+  );
+  return Object.assign(Object.assign({}, response), { status: 404 });
+}
+/**
+ * Serves one or more services (from any generated files) as a fetch handler:
+ * `export default { fetch: fetchHandler(eliza, other) }`.
+ * @public
+ */
+export function fetchHandler(...handlers) {
+  return async (request) => {
+    const url = new URL(request.url);
+    const serverRequest = {
+      method: request.method,
+      path: url.pathname,
+      search: url.search,
+      url: request.url,
+      header: request.headers,
+      body: bodyFromWebStream(request.body),
+      signal: request.signal,
+    };
+    let response = undefined;
+    for (const handler of handlers) {
+      response = await handler.handle(serverRequest);
+      if (response !== undefined) break;
+    }
+    response !== null && response !== void 0
+      ? response
+      : (response = routerNotFound(url.pathname));
+    const body = response.body;
+    return new Response(
+      body === undefined || body instanceof Uint8Array
+        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+          body !== null && body !== void 0
+          ? body
+          : null
+        : bodyToWebStream(body),
+      { status: response.status, headers: response.header },
+    );
+  };
+}
+/**
+ * Serves one or more services (from any generated files) on a Node server:
+ * `http2.createServer(nodeHandler(eliza, other))`.
+ * @public
+ */
+export function nodeHandler(...handlers) {
+  return (request, response, next) => {
+    nodeServe(handlers, request, response, next).catch((error) => {
+      // Only a failure to write the response gets here; the connection is
+      // torn down rather than crashing the process.
+      response.destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+async function nodeServe(handlers, request, response, next) {
+  var _a, _b, _c;
+  const target = (_a = request.url) !== null && _a !== void 0 ? _a : "/";
+  const queryStart = target.indexOf("?");
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const controller = new AbortController();
+  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
+  // as the client resets the stream, so a cancel would go unnoticed.
+  response.once("close", () => {
+    if (!response.writableEnded) controller.abort();
+  });
+  const header = nodeRequestHeaders(request.rawHeaders);
+  const scheme =
+    "encrypted" in request.socket && request.socket.encrypted
+      ? "https"
+      : "http";
+  const serverRequest = {
+    method: (_b = request.method) !== null && _b !== void 0 ? _b : "GET",
+    path,
+    search: queryStart < 0 ? "" : target.slice(queryStart),
+    url: `${scheme}://${(_c = header.get("host")) !== null && _c !== void 0 ? _c : "localhost"}${target}`,
+    header,
+    body: request,
+    signal: controller.signal,
+  };
+  let result = undefined;
+  for (const handler of handlers) {
+    result = await handler.handle(serverRequest);
+    if (result !== undefined) break;
+  }
+  if (result === undefined) {
+    if (next !== undefined) {
+      next();
+      return;
+    }
+    result = routerNotFound(path);
+  }
+  if (controller.signal.aborted) {
+    return;
+  }
+  const outgoing = {};
+  result.header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
+  });
+  // Both response classes have these methods; TypeScript cannot call through their union.
+  const res = response;
+  res.writeHead(result.status, outgoing);
+  const body = result.body;
+  if (body === undefined) {
+    res.end();
+  } else if (body instanceof Uint8Array) {
+    res.end(body);
+  } else {
+    await nodeWriteStream(res, body, controller.signal);
+  }
+}
+/**
+ * Writes chunks as they come, waiting for the socket to drain before asking
+ * for more, so a slow client holds back the producer instead of filling
+ * memory. Stopping the loop early (client gone) stops the producer.
+ */
+async function nodeWriteStream(res, body, signal) {
+  var _a, e_10, _b, _c;
+  try {
+    for (
+      var _d = true, body_3 = __asyncValues(body), body_3_1;
+      (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
+      _d = true
+    ) {
+      _c = body_3_1.value;
+      _d = false;
+      const chunk = _c;
+      if (signal.aborted) return;
+      if (!res.write(chunk)) {
+        await new Promise((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.on("drain", go);
+          res.on("close", go);
+        });
+        if (signal.aborted) return;
+      }
+    }
+  } catch (e_10_1) {
+    e_10 = { error: e_10_1 };
+  } finally {
+    try {
+      if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
+    } finally {
+      if (e_10) throw e_10.error;
+    }
+  }
+  res.end();
+}
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders) {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
+  }
+  return header;
+}
+/** Adds `node` and `fetch` entry points to a service handler. */
+function withNodeHandler(handler) {
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+    node: nodeHandler(handler),
+  };
+}
 /**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
@@ -2483,7 +2711,7 @@ async function connectHandleStream(handler, request, config) {
 /** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
 function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
   return __asyncGenerator(this, arguments, function* connectReadRequests_1() {
-    var _a, e_10, _b, _c;
+    var _a, e_11, _b, _c;
     try {
       for (
         var _d = true,
@@ -2513,13 +2741,13 @@ function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
         );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_10_1) {
-      e_10 = { error: e_10_1 };
+    } catch (e_11_1) {
+      e_11 = { error: e_11_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_10) throw e_10.error;
+        if (e_11) throw e_11.error;
       }
     }
   });
@@ -2582,7 +2810,7 @@ function connectWriteResponses(
 /** Implementations may yield plain objects; the wire needs messages. */
 function serverCreateMessages(desc, source) {
   return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_11, _b, _c;
+    var _a, e_12, _b, _c;
     try {
       for (
         var _d = true, source_2 = __asyncValues(source), source_2_1;
@@ -2598,243 +2826,17 @@ function serverCreateMessages(desc, source) {
           isMessage(value, desc) ? value : create(desc, value),
         );
       }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = source_2.return))
           yield __await(_b.call(source_2));
       } finally {
-        if (e_11) throw e_11.error;
+        if (e_12) throw e_12.error;
       }
     }
   });
-}
-/** Builds the handler of one service from its methods. */
-function createServiceHandler(servicePath, methods, options, features) {
-  var _a, _b, _c, _d, _e;
-  const config = {
-    interceptors:
-      (_a = options.interceptors) !== null && _a !== void 0 ? _a : [],
-    readMaxBytes:
-      (_b = options.readMaxBytes) !== null && _b !== void 0
-        ? _b
-        : bodyDefaultReadMaxBytes,
-    compressions:
-      (_c = options.compressions) !== null && _c !== void 0
-        ? _c
-        : features.compressions,
-    compressMinBytes:
-      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
-    binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
-    requireConnectProtocolHeader:
-      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
-        ? _e
-        : false,
-    parseGetQuery: features.parseGetQuery,
-  };
-  const byPath = new Map();
-  for (const handler of methods) {
-    if (handler !== undefined) byPath.set(handler.method.path, handler);
-  }
-  return {
-    path: servicePath,
-    async handle(request) {
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
-      }
-      const handler = byPath.get(request.path);
-      if (handler === undefined) {
-        return routerNotFound(request.path);
-      }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : connectHandleStream(handler, request, config);
-    },
-  };
-}
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
-function routerNotFound(path) {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return Object.assign(Object.assign({}, response), { status: 404 });
-}
-/**
- * Serves one or more services (from any generated files) as a fetch handler:
- * `export default { fetch: fetchHandler(eliza, other) }`.
- * @public
- */
-export function fetchHandler(...handlers) {
-  return async (request) => {
-    const url = new URL(request.url);
-    const serverRequest = {
-      method: request.method,
-      path: url.pathname,
-      search: url.search,
-      url: request.url,
-      header: request.headers,
-      body: bodyFromWebStream(request.body),
-      signal: request.signal,
-    };
-    let response = undefined;
-    for (const handler of handlers) {
-      response = await handler.handle(serverRequest);
-      if (response !== undefined) break;
-    }
-    response !== null && response !== void 0
-      ? response
-      : (response = routerNotFound(url.pathname));
-    const body = response.body;
-    return new Response(
-      body === undefined || body instanceof Uint8Array
-        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-          body !== null && body !== void 0
-          ? body
-          : null
-        : bodyToWebStream(body),
-      { status: response.status, headers: response.header },
-    );
-  };
-}
-/**
- * Serves one or more services (from any generated files) on a Node server:
- * `http2.createServer(nodeHandler(eliza, other))`.
- * @public
- */
-export function nodeHandler(...handlers) {
-  return (request, response, next) => {
-    nodeServe(handlers, request, response, next).catch((error) => {
-      // Only a failure to write the response gets here; the connection is
-      // torn down rather than crashing the process.
-      response.destroy(error instanceof Error ? error : undefined);
-    });
-  };
-}
-async function nodeServe(handlers, request, response, next) {
-  var _a, _b, _c;
-  const target = (_a = request.url) !== null && _a !== void 0 ? _a : "/";
-  const queryStart = target.indexOf("?");
-  const path = queryStart < 0 ? target : target.slice(0, queryStart);
-  const controller = new AbortController();
-  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
-  // as the client resets the stream, so a cancel would go unnoticed.
-  response.once("close", () => {
-    if (!response.writableEnded) controller.abort();
-  });
-  const header = nodeRequestHeaders(request.rawHeaders);
-  const scheme =
-    "encrypted" in request.socket && request.socket.encrypted
-      ? "https"
-      : "http";
-  const serverRequest = {
-    method: (_b = request.method) !== null && _b !== void 0 ? _b : "GET",
-    path,
-    search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${scheme}://${(_c = header.get("host")) !== null && _c !== void 0 ? _c : "localhost"}${target}`,
-    header,
-    body: request,
-    signal: controller.signal,
-  };
-  let result = undefined;
-  for (const handler of handlers) {
-    result = await handler.handle(serverRequest);
-    if (result !== undefined) break;
-  }
-  if (result === undefined) {
-    if (next !== undefined) {
-      next();
-      return;
-    }
-    result = routerNotFound(path);
-  }
-  if (controller.signal.aborted) {
-    return;
-  }
-  const outgoing = {};
-  result.header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
-  });
-  // Both response classes have these methods; TypeScript cannot call through their union.
-  const res = response;
-  res.writeHead(result.status, outgoing);
-  const body = result.body;
-  if (body === undefined) {
-    res.end();
-  } else if (body instanceof Uint8Array) {
-    res.end(body);
-  } else {
-    await nodeWriteStream(res, body, controller.signal);
-  }
-}
-/**
- * Writes chunks as they come, waiting for the socket to drain before asking
- * for more, so a slow client holds back the producer instead of filling
- * memory. Stopping the loop early (client gone) stops the producer.
- */
-async function nodeWriteStream(res, body, signal) {
-  var _a, e_12, _b, _c;
-  try {
-    for (
-      var _d = true, body_3 = __asyncValues(body), body_3_1;
-      (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
-      _d = true
-    ) {
-      _c = body_3_1.value;
-      _d = false;
-      const chunk = _c;
-      if (signal.aborted) return;
-      if (!res.write(chunk)) {
-        await new Promise((resolve) => {
-          const go = () => {
-            res.off("drain", go);
-            res.off("close", go);
-            resolve();
-          };
-          res.on("drain", go);
-          res.on("close", go);
-        });
-        if (signal.aborted) return;
-      }
-    }
-  } catch (e_12_1) {
-    e_12 = { error: e_12_1 };
-  } finally {
-    try {
-      if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
-    } finally {
-      if (e_12) throw e_12.error;
-    }
-  }
-  res.end();
-}
-// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
-// valid Headers names and are dropped, except that :authority stands in for Host.
-function nodeRequestHeaders(rawHeaders) {
-  const header = new Headers();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i];
-    const value = rawHeaders[i + 1];
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ":authority" && !header.has("host"))
-        header.set("host", value);
-      continue;
-    }
-    header.append(name, value);
-  }
-  return header;
-}
-/** Adds `node` and `fetch` entry points to a service handler. */
-function withNodeHandler(handler) {
-  return {
-    path: handler.path,
-    handle: handler.handle,
-    fetch: fetchHandler(handler),
-    node: nodeHandler(handler),
-  };
 }
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
@@ -2948,6 +2950,7 @@ export function createElizaServiceHandler(implementation, options = {}) {
       {
         compressions: compressionDefaults(),
         parseGetQuery: connectParseGetQuery,
+        handleStream: connectHandleStream,
       },
     ),
   );

@@ -290,8 +290,6 @@ export interface StreamResponse {
 }
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
-/** @public */
-export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.

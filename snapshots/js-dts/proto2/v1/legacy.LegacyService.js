@@ -1136,255 +1136,6 @@ function clientSendCompression(compressions, name) {
   }
   return found !== null && found !== void 0 ? found : undefined;
 }
-/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
-const envelopeFlagCompressed = 0x01;
-/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
-const envelopeFlagEndStream = 0x02;
-const envelopeHeaderLength = 5;
-// The length field is 32 bits; a larger payload cannot be framed at all.
-const envelopeMaxLength = 0xffffffff;
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
-function envelopeEncode(flags, data) {
-  const length = data.byteLength;
-  if (length > envelopeMaxLength) {
-    throw new ConnectError(
-      `message size ${length} is larger than an envelope can carry`,
-      Code.ResourceExhausted,
-    );
-  }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
-  bytes[0] = flags;
-  bytes[1] = length >>> 24;
-  bytes[2] = length >>> 16;
-  bytes[3] = length >>> 8;
-  bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
-  return bytes;
-}
-/**
- * Reads envelopes incrementally from a byte stream: a message may be split
- * across chunks, a chunk may hold many messages, and a message may be empty.
- *
- * A payload that lies whole inside one chunk is yielded as a view of that
- * chunk, not a copy, so the source must not reuse a chunk's memory after
- * yielding it. The views are plain Uint8Arrays even when the chunks are Node
- * Buffers, so that Buffers do not end up in the bytes fields of decoded
- * messages.
- *
- * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
- * as the header is read, without waiting for the payload. For a compressed
- * payload this bounds only the wire size; `envelopeDecompress` bounds the
- * decompressed size.
- *
- * A stream that ends inside an envelope (part of a header or of a payload)
- * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
- * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
- *
- * The reader does not interpret flags; the protocol code decides what an
- * end-of-stream or trailers envelope means, and whether data may follow it.
- */
-function envelopeRead(source, readMaxBytes, truncatedCode) {
-  return __asyncGenerator(this, arguments, function* envelopeRead_1() {
-    var _a, e_2, _b, _c;
-    // The header is parsed a byte at a time when it straddles chunks, so that
-    // no scratch buffer is needed.
-    let headerRead = 0;
-    let flags = 0;
-    let length = 0;
-    // A payload that straddles chunks is kept as views of the chunks and joined
-    // once complete: the memory held is what the peer has sent, not what it
-    // declared, so a peer that declares readMaxBytes and sends one byte cannot
-    // make every open stream hold readMaxBytes.
-    const pieces = [];
-    let received = 0;
-    try {
-      for (
-        var _d = true, source_1 = __asyncValues(source), source_1_1;
-        (source_1_1 = yield __await(source_1.next())),
-          (_a = source_1_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_1_1.value;
-        _d = false;
-        const chunk = _c;
-        const end = chunk.byteLength;
-        let pos = 0;
-        for (;;) {
-          if (headerRead < envelopeHeaderLength) {
-            if (pos === end) {
-              break;
-            }
-            if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
-              flags = chunk[pos];
-              length =
-                chunk[pos + 1] * 0x1000000 +
-                ((chunk[pos + 2] << 16) |
-                  (chunk[pos + 3] << 8) |
-                  chunk[pos + 4]);
-              pos += envelopeHeaderLength;
-              headerRead = envelopeHeaderLength;
-            } else {
-              const byte = chunk[pos++];
-              if (headerRead === 0) {
-                flags = byte;
-              } else {
-                length = length * 256 + byte;
-              }
-              if (++headerRead < envelopeHeaderLength) {
-                continue;
-              }
-            }
-            // Checked before anything else is read, so that an oversized message
-            // fails at once instead of after the peer has sent all of it.
-            if (length > readMaxBytes) {
-              throw new ConnectError(
-                `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
-                Code.ResourceExhausted,
-              );
-            }
-          }
-          const available = end - pos;
-          if (received === 0 && available >= length) {
-            const data = new Uint8Array(
-              chunk.buffer,
-              chunk.byteOffset + pos,
-              length,
-            );
-            pos += length;
-            headerRead = 0;
-            length = 0;
-            yield yield __await({ flags, data });
-            continue;
-          }
-          const take = Math.min(available, length - received);
-          if (take > 0) {
-            pieces.push(
-              new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take),
-            );
-            pos += take;
-            received += take;
-          }
-          if (received < length) {
-            break;
-          }
-          const data = envelopeJoin(pieces, length);
-          pieces.length = 0;
-          received = 0;
-          headerRead = 0;
-          length = 0;
-          yield yield __await({ flags, data });
-        }
-      }
-    } catch (e_2_1) {
-      e_2 = { error: e_2_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_1.return))
-          yield __await(_b.call(source_1));
-      } finally {
-        if (e_2) throw e_2.error;
-      }
-    }
-    if (headerRead > 0 && headerRead < envelopeHeaderLength) {
-      throw new ConnectError(
-        `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
-        truncatedCode,
-      );
-    }
-    if (headerRead === envelopeHeaderLength) {
-      throw new ConnectError(
-        `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
-        truncatedCode,
-      );
-    }
-  });
-}
-function envelopeJoin(pieces, length) {
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const piece of pieces) {
-    joined.set(piece, offset);
-    offset += piece.byteLength;
-  }
-  return joined;
-}
-/**
- * The payload of an envelope, decompressed if its compressed flag is set.
- *
- * `compression` is what the peer declared for the stream (null or undefined
- * for none). A compressed flag without it rejects with
- * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
- * grpc-go Internal. An empty payload is returned as is even when flagged, as
- * connect-go does: there is nothing to decompress, and some peers set the flag
- * on every message. Decompression rejects with ResourceExhausted past
- * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
- */
-async function envelopeDecompress(
-  envelope,
-  compression,
-  readMaxBytes,
-  missingCompressionCode,
-) {
-  const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
-    return data;
-  }
-  if (compression === null || compression === undefined) {
-    throw new ConnectError(
-      "protocol error: received a compressed message, but no compression was declared for the stream",
-      missingCompressionCode,
-    );
-  }
-  return compression.decompress(data, readMaxBytes);
-}
-const connectStreamContentTypeProto = "application/connect+proto";
-const connectStreamContentTypeJson = "application/connect+json";
-const connectHeaderContentEncoding = "connect-content-encoding";
-const connectHeaderAcceptEncoding = "connect-accept-encoding";
-const connectStreamContentTypePattern =
-  /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-const connectStreamTextEncoder = new TextEncoder();
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
-function connectParseStreamContentType(value) {
-  const match =
-    value === null ? null : connectStreamContentTypePattern.exec(value);
-  return match === null
-    ? undefined
-    : { binary: match[1].toLowerCase() === "proto" };
-}
-/** The end-of-stream message: `{"error": {...}, "metadata": {"name": ["value"]}}`. */
-function connectEndStreamToJson(error, trailer) {
-  const metadata = {};
-  const add = (value, key) => {
-    var _a;
-    ((_a = metadata[key]) !== null && _a !== void 0
-      ? _a
-      : (metadata[key] = [])
-    ).push(value);
-  };
-  trailer.forEach(add);
-  error === null || error === void 0 ? void 0 : error.metadata.forEach(add);
-  return connectStreamTextEncoder.encode(
-    JSON.stringify({
-      error: error === undefined ? undefined : connectErrorToObject(error),
-      metadata: Object.keys(metadata).length > 0 ? metadata : undefined,
-    }),
-  );
-}
-/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
-async function connectEncodeMessage(data, compression, compressMinBytes) {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
-}
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -1540,7 +1291,7 @@ export function createHttp2HttpClient(options = {}) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_3, _b, _c;
+  var _a, e_2, _b, _c;
   try {
     try {
       for (
@@ -1564,13 +1315,13 @@ async function http2WriteBody(stream, body) {
           });
         }
       }
-    } catch (e_3_1) {
-      e_3 = { error: e_3_1 };
+    } catch (e_2_1) {
+      e_2 = { error: e_2_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
       } finally {
-        if (e_3) throw e_3.error;
+        if (e_2) throw e_2.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -1580,7 +1331,7 @@ async function http2WriteBody(stream, body) {
 }
 function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_4, _b, _c;
+    var _a, e_3, _b, _c;
     let complete = false;
     try {
       try {
@@ -1596,14 +1347,14 @@ function http2ResponseBody(stream, signal) {
           const chunk = _c;
           yield yield __await(chunk);
         }
-      } catch (e_4_1) {
-        e_4 = { error: e_4_1 };
+      } catch (e_3_1) {
+        e_3 = { error: e_3_1 };
       } finally {
         try {
           if (!_d && !_a && (_b = stream_1.return))
             yield __await(_b.call(stream_1));
         } finally {
-          if (e_4) throw e_4.error;
+          if (e_3) throw e_3.error;
         }
       }
       complete = true;
@@ -1855,269 +1606,6 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
     body: serverTextEncoder.encode(connectErrorToJson(error)),
   };
 }
-/**
- * Serves one streaming Connect call of any kind. The response status is 200
- * once the call is accepted; errors travel in the end-of-stream message.
- */
-async function connectHandleStream(handler, request, config) {
-  const method = handler.method;
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = connectParseStreamContentType(
-    request.header.get("content-type"),
-  );
-  if (contentType === undefined) {
-    return {
-      status: 415,
-      header: new Headers({
-        "accept-post": `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
-      }),
-    };
-  }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? connectStreamContentTypeProto
-      : connectStreamContentTypeJson,
-  });
-  const responseCompression = compressionNegotiate(
-    config.compressions,
-    request.header.get(connectHeaderAcceptEncoding),
-  );
-  if (responseCompression !== undefined) {
-    header.set(connectHeaderContentEncoding, responseCompression.name);
-  }
-  const encoding = request.header.get(connectHeaderContentEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = connectParseTimeout(
-    request.header.get(connectHeaderTimeout),
-  );
-  const refused =
-    timeoutMs instanceof ConnectError
-      ? timeoutMs
-      : requestCompression === undefined
-        ? new ConnectError(
-            `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-            Code.Unimplemented,
-          )
-        : undefined;
-  if (refused !== undefined || requestCompression === undefined) {
-    return {
-      status: 200,
-      header,
-      body: envelopeEncode(
-        envelopeFlagEndStream,
-        connectEndStreamToJson(refused, new Headers()),
-      ),
-    };
-  }
-  const deadline = deadlineStart(timeoutMs, request.signal);
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = {
-    method,
-    protocol: "connect",
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator;
-  let first;
-  let trailer = responseTrailers;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: connectReadRequests(
-        request.body,
-        requestCompression,
-        codec,
-        method.input,
-        config.readMaxBytes,
-      ),
-    });
-    trailer = response.trailer;
-    iterator = response.message[Symbol.asyncIterator]();
-    // Headers the implementation sets before its first message go out with it.
-    first = await Promise.race([iterator.next(), deadline.aborted()]);
-    response.header.forEach((value, key) => header.append(key, value));
-  } catch (e) {
-    deadline.cleanup();
-    const error = ConnectError.from(e);
-    responseHeaders.forEach((value, key) => header.append(key, value));
-    return {
-      status: 200,
-      header,
-      body: envelopeEncode(
-        envelopeFlagEndStream,
-        connectEndStreamToJson(error, responseTrailers),
-      ),
-    };
-  }
-  return {
-    status: 200,
-    header,
-    body: connectWriteResponses(
-      first,
-      iterator,
-      trailer,
-      codec,
-      method.output,
-      responseCompression,
-      config.compressMinBytes,
-      deadline,
-    ),
-  };
-}
-/** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
-function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
-  return __asyncGenerator(this, arguments, function* connectReadRequests_1() {
-    var _a, e_5, _b, _c;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & envelopeFlagEndStream) !== 0) {
-          throw new ConnectError(
-            "protocol error: end-of-stream flag in a request",
-            Code.InvalidArgument,
-          );
-        }
-        const data = yield __await(
-          envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.InvalidArgument,
-          ),
-        );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_5_1) {
-      e_5 = { error: e_5_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_5) throw e_5.error;
-      }
-    }
-  });
-}
-/**
- * The response body: each message as an envelope, then the end-of-stream
- * message with the error, if any, and the trailers. When the client goes
- * away the HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function connectWriteResponses(
-  first,
-  iterator,
-  trailer,
-  codec,
-  desc,
-  compression,
-  compressMinBytes,
-  deadline,
-) {
-  return __asyncGenerator(this, arguments, function* connectWriteResponses_1() {
-    var _a;
-    let error;
-    let done = false;
-    try {
-      let result = first;
-      while (result.done !== true) {
-        yield yield __await(
-          yield __await(
-            connectEncodeMessage(
-              codec.encode(desc, result.value),
-              compression,
-              compressMinBytes,
-            ),
-          ),
-        );
-        result = yield __await(
-          Promise.race([iterator.next(), deadline.aborted()]),
-        );
-      }
-      done = true;
-    } catch (e) {
-      error = ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    yield yield __await(
-      envelopeEncode(
-        envelopeFlagEndStream,
-        connectEndStreamToJson(error, trailer),
-      ),
-    );
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_6, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_6_1) {
-      e_6 = { error: e_6_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_6) throw e_6.error;
-      }
-    }
-  });
-}
 /** Builds the handler of one service from its methods. */
 function createServiceHandler(servicePath, methods, options, features) {
   var _a, _b, _c, _d, _e;
@@ -2158,7 +1646,9 @@ function createServiceHandler(servicePath, methods, options, features) {
       }
       return "unary" in handler
         ? connectHandleUnary(handler, request, config)
-        : connectHandleStream(handler, request, config);
+        : features.handleStream !== undefined
+          ? features.handleStream(handler, request, config)
+          : routerNotFound(request.path);
     },
   };
 }
@@ -2284,7 +1774,7 @@ async function nodeServe(handlers, request, response, next) {
  * memory. Stopping the loop early (client gone) stops the producer.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_7, _b, _c;
+  var _a, e_4, _b, _c;
   try {
     for (
       var _d = true, body_3 = __asyncValues(body), body_3_1;
@@ -2308,13 +1798,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return;
       }
     }
-  } catch (e_7_1) {
-    e_7 = { error: e_7_1 };
+  } catch (e_4_1) {
+    e_4 = { error: e_4_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_7) throw e_7.error;
+      if (e_4) throw e_4.error;
     }
   }
   res.end();

@@ -2812,6 +2812,273 @@ function connectErrorResponse(
 }
 
 /**
+ * What a generated file plugs into the shared server code, so that it
+ * carries only what it uses: a web build never references node:zlib, and a
+ * service without NO_SIDE_EFFECTS methods has no GET code.
+ */
+interface ServerFeatures {
+  readonly compressions: readonly Compression[];
+  readonly parseGetQuery?: ConnectGetQueryParser;
+  /** Present only in files with streaming methods, so that others carry no streaming code. */
+  readonly handleStream?: StreamCallHandler;
+}
+
+/** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
+type StreamCallHandler = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** Builds the handler of one service from its methods. */
+function createServiceHandler(
+  servicePath: string,
+  methods: readonly (MethodHandler | undefined)[],
+  options: HandlerOptions,
+  features: ServerFeatures,
+): ServiceHandler {
+  const config: ServerConfig = {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressions: options.compressions ?? features.compressions,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: codecJson(options.jsonOptions),
+    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    parseGetQuery: features.parseGetQuery,
+  };
+  const byPath = new Map<string, MethodHandler>();
+  for (const handler of methods) {
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
+  }
+  return {
+    path: servicePath,
+    async handle(request) {
+      if (!request.path.startsWith(servicePath)) {
+        return undefined;
+      }
+      const handler = byPath.get(request.path);
+      if (handler === undefined) {
+        return routerNotFound(request.path);
+      }
+      return "unary" in handler
+        ? connectHandleUnary(handler, request, config)
+        : features.handleStream !== undefined
+          ? features.handleStream(handler, request, config)
+          : routerNotFound(request.path);
+    },
+  };
+}
+
+/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+function routerNotFound(path: string): ServerResponse {
+  const response = connectErrorResponse(
+    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
+    new Headers(),
+    new Headers(),
+  );
+  return { ...response, status: 404 };
+}
+
+/**
+ * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
+ * Workers, Hono, and Node's own `Request`.
+ * @public
+ */
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+/** @public */
+export interface FetchServiceHandler extends ServiceHandler {
+  readonly fetch: FetchHandler;
+}
+
+/**
+ * Serves one or more services (from any generated files) as a fetch handler:
+ * `export default { fetch: fetchHandler(eliza, other) }`.
+ * @public
+ */
+export function fetchHandler(
+  ...handlers: readonly ServiceHandler[]
+): FetchHandler {
+  return async (request) => {
+    const url = new URL(request.url);
+    const serverRequest: ServerRequest = {
+      method: request.method,
+      path: url.pathname,
+      search: url.search,
+      url: request.url,
+      header: request.headers,
+      body: bodyFromWebStream(request.body),
+      signal: request.signal,
+    };
+    let response = undefined;
+    for (const handler of handlers) {
+      response = await handler.handle(serverRequest);
+      if (response !== undefined) break;
+    }
+    response ??= routerNotFound(url.pathname);
+    const body = response.body;
+    return new Response(
+      body === undefined || body instanceof Uint8Array
+        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+          ((body ?? null) as BodyInit | null)
+        : bodyToWebStream(body),
+      { status: response.status, headers: response.header },
+    );
+  };
+}
+
+/**
+ * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
+ * TLS, `allowHTTP1` included), usable as Express / Connect middleware: when no
+ * service matches the path it calls `next()` if given, else answers 404.
+ * @public
+ */
+export type NodeHandler = (
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse$1 | Http2ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
+/** @public */
+export interface NodeServiceHandler extends FetchServiceHandler {
+  readonly node: NodeHandler;
+}
+
+/**
+ * Serves one or more services (from any generated files) on a Node server:
+ * `http2.createServer(nodeHandler(eliza, other))`.
+ * @public
+ */
+export function nodeHandler(
+  ...handlers: readonly ServiceHandler[]
+): NodeHandler {
+  return (request, response, next) => {
+    nodeServe(handlers, request, response, next).catch((error: unknown) => {
+      // Only a failure to write the response gets here; the connection is
+      // torn down rather than crashing the process.
+      response.destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+
+async function nodeServe(
+  handlers: readonly ServiceHandler[],
+  request: IncomingMessage | Http2ServerRequest,
+  response: ServerResponse$1 | Http2ServerResponse,
+  next: ((error?: unknown) => void) | undefined,
+): Promise<void> {
+  const target = request.url ?? "/";
+  const queryStart = target.indexOf("?");
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const controller = new AbortController();
+  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
+  // as the client resets the stream, so a cancel would go unnoticed.
+  response.once("close", () => {
+    if (!response.writableEnded) controller.abort();
+  });
+  const header = nodeRequestHeaders(request.rawHeaders);
+  const scheme =
+    "encrypted" in request.socket && request.socket.encrypted
+      ? "https"
+      : "http";
+  const serverRequest: ServerRequest = {
+    method: request.method ?? "GET",
+    path,
+    search: queryStart < 0 ? "" : target.slice(queryStart),
+    url: `${scheme}://${header.get("host") ?? "localhost"}${target}`,
+    header,
+    body: request,
+    signal: controller.signal,
+  };
+  let result = undefined;
+  for (const handler of handlers) {
+    result = await handler.handle(serverRequest);
+    if (result !== undefined) break;
+  }
+  if (result === undefined) {
+    if (next !== undefined) {
+      next();
+      return;
+    }
+    result = routerNotFound(path);
+  }
+  if (controller.signal.aborted) {
+    return;
+  }
+  const outgoing: Record<string, string | string[]> = {};
+  result.header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
+  });
+  // Both response classes have these methods; TypeScript cannot call through their union.
+  const res = response as ServerResponse$1;
+  res.writeHead(result.status, outgoing);
+  const body = result.body;
+  if (body === undefined) {
+    res.end();
+  } else if (body instanceof Uint8Array) {
+    res.end(body);
+  } else {
+    await nodeWriteStream(res, body, controller.signal);
+  }
+}
+
+/**
+ * Writes chunks as they come, waiting for the socket to drain before asking
+ * for more, so a slow client holds back the producer instead of filling
+ * memory. Stopping the loop early (client gone) stops the producer.
+ */
+async function nodeWriteStream(
+  res: ServerResponse$1,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<void> {
+  for await (const chunk of body) {
+    if (signal.aborted) return;
+    if (!res.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const go = () => {
+          res.off("drain", go);
+          res.off("close", go);
+          resolve();
+        };
+        res.on("drain", go);
+        res.on("close", go);
+      });
+      if (signal.aborted) return;
+    }
+  }
+  res.end();
+}
+
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
+  }
+  return header;
+}
+
+/** Adds `node` and `fetch` entry points to a service handler. */
+function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+    node: nodeHandler(handler),
+  };
+}
+
+/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -3036,262 +3303,6 @@ async function* serverCreateMessages(
 }
 
 /**
- * What a generated file plugs into the shared server code, so that it
- * carries only what it uses: a web build never references node:zlib, and a
- * service without NO_SIDE_EFFECTS methods has no GET code.
- */
-interface ServerFeatures {
-  readonly compressions: readonly Compression[];
-  readonly parseGetQuery?: ConnectGetQueryParser;
-}
-
-/** Builds the handler of one service from its methods. */
-function createServiceHandler(
-  servicePath: string,
-  methods: readonly (MethodHandler | undefined)[],
-  options: HandlerOptions,
-  features: ServerFeatures,
-): ServiceHandler {
-  const config: ServerConfig = {
-    interceptors: options.interceptors ?? [],
-    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
-    compressions: options.compressions ?? features.compressions,
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
-    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    parseGetQuery: features.parseGetQuery,
-  };
-  const byPath = new Map<string, MethodHandler>();
-  for (const handler of methods) {
-    if (handler !== undefined) byPath.set(handler.method.path, handler);
-  }
-  return {
-    path: servicePath,
-    async handle(request) {
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
-      }
-      const handler = byPath.get(request.path);
-      if (handler === undefined) {
-        return routerNotFound(request.path);
-      }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : connectHandleStream(handler, request, config);
-    },
-  };
-}
-
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
-function routerNotFound(path: string): ServerResponse {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return { ...response, status: 404 };
-}
-
-/**
- * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
- * Workers, Hono, and Node's own `Request`.
- * @public
- */
-export type FetchHandler = (request: Request) => Promise<Response>;
-
-/** @public */
-export interface FetchServiceHandler extends ServiceHandler {
-  readonly fetch: FetchHandler;
-}
-
-/**
- * Serves one or more services (from any generated files) as a fetch handler:
- * `export default { fetch: fetchHandler(eliza, other) }`.
- * @public
- */
-export function fetchHandler(
-  ...handlers: readonly ServiceHandler[]
-): FetchHandler {
-  return async (request) => {
-    const url = new URL(request.url);
-    const serverRequest: ServerRequest = {
-      method: request.method,
-      path: url.pathname,
-      search: url.search,
-      url: request.url,
-      header: request.headers,
-      body: bodyFromWebStream(request.body),
-      signal: request.signal,
-    };
-    let response = undefined;
-    for (const handler of handlers) {
-      response = await handler.handle(serverRequest);
-      if (response !== undefined) break;
-    }
-    response ??= routerNotFound(url.pathname);
-    const body = response.body;
-    return new Response(
-      body === undefined || body instanceof Uint8Array
-        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-          ((body ?? null) as BodyInit | null)
-        : bodyToWebStream(body),
-      { status: response.status, headers: response.header },
-    );
-  };
-}
-
-/**
- * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
- * TLS, `allowHTTP1` included), usable as Express / Connect middleware: when no
- * service matches the path it calls `next()` if given, else answers 404.
- * @public
- */
-export type NodeHandler = (
-  request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
-  next?: (error?: unknown) => void,
-) => void;
-
-/** @public */
-export interface NodeServiceHandler extends FetchServiceHandler {
-  readonly node: NodeHandler;
-}
-
-/**
- * Serves one or more services (from any generated files) on a Node server:
- * `http2.createServer(nodeHandler(eliza, other))`.
- * @public
- */
-export function nodeHandler(
-  ...handlers: readonly ServiceHandler[]
-): NodeHandler {
-  return (request, response, next) => {
-    nodeServe(handlers, request, response, next).catch((error: unknown) => {
-      // Only a failure to write the response gets here; the connection is
-      // torn down rather than crashing the process.
-      response.destroy(error instanceof Error ? error : undefined);
-    });
-  };
-}
-
-async function nodeServe(
-  handlers: readonly ServiceHandler[],
-  request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
-  next: ((error?: unknown) => void) | undefined,
-): Promise<void> {
-  const target = request.url ?? "/";
-  const queryStart = target.indexOf("?");
-  const path = queryStart < 0 ? target : target.slice(0, queryStart);
-  const controller = new AbortController();
-  // writableEnded, not writableFinished: on HTTP/2 the latter is true as soon
-  // as the client resets the stream, so a cancel would go unnoticed.
-  response.once("close", () => {
-    if (!response.writableEnded) controller.abort();
-  });
-  const header = nodeRequestHeaders(request.rawHeaders);
-  const scheme =
-    "encrypted" in request.socket && request.socket.encrypted
-      ? "https"
-      : "http";
-  const serverRequest: ServerRequest = {
-    method: request.method ?? "GET",
-    path,
-    search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${scheme}://${header.get("host") ?? "localhost"}${target}`,
-    header,
-    body: request,
-    signal: controller.signal,
-  };
-  let result = undefined;
-  for (const handler of handlers) {
-    result = await handler.handle(serverRequest);
-    if (result !== undefined) break;
-  }
-  if (result === undefined) {
-    if (next !== undefined) {
-      next();
-      return;
-    }
-    result = routerNotFound(path);
-  }
-  if (controller.signal.aborted) {
-    return;
-  }
-  const outgoing: Record<string, string | string[]> = {};
-  result.header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
-  });
-  // Both response classes have these methods; TypeScript cannot call through their union.
-  const res = response as ServerResponse$1;
-  res.writeHead(result.status, outgoing);
-  const body = result.body;
-  if (body === undefined) {
-    res.end();
-  } else if (body instanceof Uint8Array) {
-    res.end(body);
-  } else {
-    await nodeWriteStream(res, body, controller.signal);
-  }
-}
-
-/**
- * Writes chunks as they come, waiting for the socket to drain before asking
- * for more, so a slow client holds back the producer instead of filling
- * memory. Stopping the loop early (client gone) stops the producer.
- */
-async function nodeWriteStream(
-  res: ServerResponse$1,
-  body: AsyncIterable<Uint8Array>,
-  signal: AbortSignal,
-): Promise<void> {
-  for await (const chunk of body) {
-    if (signal.aborted) return;
-    if (!res.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
-      if (signal.aborted) return;
-    }
-  }
-  res.end();
-}
-
-// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
-// valid Headers names and are dropped, except that :authority stands in for Host.
-function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
-  const header = new Headers();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const value = rawHeaders[i + 1]!;
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ":authority" && !header.has("host"))
-        header.set("host", value);
-      continue;
-    }
-    header.append(name, value);
-  }
-  return header;
-}
-
-/** Adds `node` and `fetch` entry points to a service handler. */
-function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
-  return {
-    path: handler.path,
-    handle: handler.handle,
-    fetch: fetchHandler(handler),
-    node: nodeHandler(handler),
-  };
-}
-
-/**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
 export const ElizaServiceDefinition = {
@@ -3512,6 +3523,7 @@ export function createElizaServiceHandler(
       {
         compressions: compressionDefaults(),
         parseGetQuery: connectParseGetQuery,
+        handleStream: connectHandleStream,
       },
     ),
   );
