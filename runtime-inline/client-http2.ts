@@ -9,6 +9,7 @@ import {
 } from "node:http2";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
+import { nodeDrained } from "./node-writable.ts";
 import type { HttpClient, HttpResponse } from "./http-client.ts";
 import type { ClientOptions } from "./client-connect.ts";
 import { createFetchHttpClient } from "./client-fetch.ts";
@@ -143,15 +144,7 @@ async function http2WriteBody(
     for await (const chunk of body) {
       if (stream.destroyed || stream.closed) return;
       if (!stream.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const go = () => {
-            stream.off("drain", go);
-            stream.off("close", go);
-            resolve();
-          };
-          stream.on("drain", go);
-          stream.on("close", go);
-        });
+        await nodeDrained(stream);
       }
     }
     if (!stream.destroyed) stream.end();

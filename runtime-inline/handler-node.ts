@@ -5,6 +5,7 @@ import type {
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { ServerRequest, ServiceHandler } from "./handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "./handler-fetch.ts";
+import { nodeDrained } from "./node-writable.ts";
 import { routerNotFound } from "./router.ts";
 
 /**
@@ -115,15 +116,7 @@ async function nodeWriteStream(
   for await (const chunk of body) {
     if (signal.aborted) return;
     if (!res.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
+      await nodeDrained(res);
       if (signal.aborted) return;
     }
   }

@@ -147,3 +147,8 @@ export interface ServiceHandler {
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+
+/** 415, naming the content types the method accepts. */
+export function handlerUnsupportedMediaType(accepted: string): ServerResponse {
+  return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}

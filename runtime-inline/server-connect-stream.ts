@@ -20,11 +20,12 @@ import {
   envelopeRead,
 } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
-import type {
-  HandlerContext,
-  ServerRequest,
-  ServerResponse,
-  StreamMethodHandler,
+import {
+  handlerUnsupportedMediaType,
+  type HandlerContext,
+  type ServerRequest,
+  type ServerResponse,
+  type StreamMethodHandler,
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "./interceptors.ts";
 import {
@@ -59,12 +60,9 @@ export async function connectHandleStream(
     request.header.get("content-type"),
   );
   if (contentType === undefined) {
-    return {
-      status: 415,
-      header: new Headers({
-        "accept-post": `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
-      }),
-    };
+    return handlerUnsupportedMediaType(
+      `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+    );
   }
   const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
@@ -129,7 +127,7 @@ export async function connectHandleStream(
       handler.stream(req.message, context),
     ),
   });
-  let iterator: AsyncIterator<Message>;
+  let iterator: AsyncIterator<Message> | undefined;
   let first: IteratorResult<Message> | ConnectError;
   let trailer = responseTrailers;
   try {
@@ -157,6 +155,9 @@ export async function connectHandleStream(
     response.header.forEach((value, key) => header.append(key, value));
   } catch (e) {
     deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
     const error = ConnectError.from(e);
     responseHeaders.forEach((value, key) => header.append(key, value));
     return {

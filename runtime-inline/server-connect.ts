@@ -9,11 +9,12 @@ import {
 } from "./compression.ts";
 import { deadlineStart } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
-import type {
-  HandlerContext,
-  UnaryMethodHandler,
-  ServerRequest,
-  ServerResponse,
+import {
+  handlerUnsupportedMediaType,
+  type HandlerContext,
+  type ServerRequest,
+  type ServerResponse,
+  type UnaryMethodHandler,
 } from "./handler.ts";
 import {
   applyInterceptors,
@@ -98,12 +99,9 @@ export async function connectHandleUnary(
         request.header.get("content-type"),
       );
       if (contentType === undefined) {
-        return {
-          status: 415,
-          header: new Headers({
-            "accept-post": `${connectContentTypeJson}, ${connectContentTypeProto}`,
-          }),
-        };
+        return handlerUnsupportedMediaType(
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
       }
       binary = contentType.binary;
       encoding = request.header.get("content-encoding");

@@ -1173,6 +1173,21 @@ export function createFetchHttpClient(fetchFn = globalThis.fetch) {
   };
 }
 /**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable) {
+  return new Promise((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+/**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
@@ -1304,15 +1319,7 @@ async function http2WriteBody(stream, body) {
         const chunk = _c;
         if (stream.destroyed || stream.closed) return;
         if (!stream.write(chunk)) {
-          await new Promise((resolve) => {
-            const go = () => {
-              stream.off("drain", go);
-              stream.off("close", go);
-              resolve();
-            };
-            stream.on("drain", go);
-            stream.on("close", go);
-          });
+          await nodeDrained(stream);
         }
       }
     } catch (e_2_1) {
@@ -1401,6 +1408,10 @@ function clientUnaryMethod(call, method) {
     (await call(method, request, options)).message;
   return Object.assign(unary, { raw });
 }
+/** 415, naming the content types the method accepts. */
+function handlerUnsupportedMediaType(accepted) {
+  return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(handler, request, config) {
@@ -1443,12 +1454,9 @@ async function connectHandleUnary(handler, request, config) {
         request.header.get("content-type"),
       );
       if (contentType === undefined) {
-        return {
-          status: 415,
-          header: new Headers({
-            "accept-post": `${connectContentTypeJson}, ${connectContentTypeProto}`,
-          }),
-        };
+        return handlerUnsupportedMediaType(
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
       }
       binary = contentType.binary;
       encoding = request.header.get("content-encoding");
@@ -1786,15 +1794,7 @@ async function nodeWriteStream(res, body, signal) {
       const chunk = _c;
       if (signal.aborted) return;
       if (!res.write(chunk)) {
-        await new Promise((resolve) => {
-          const go = () => {
-            res.off("drain", go);
-            res.off("close", go);
-            resolve();
-          };
-          res.on("drain", go);
-          res.on("close", go);
-        });
+        await nodeDrained(res);
         if (signal.aborted) return;
       }
     }

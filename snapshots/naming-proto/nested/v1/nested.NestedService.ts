@@ -1382,6 +1382,28 @@ export function createFetchHttpClient(
   };
 }
 
+/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
+interface NodeDrainable {
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable: NodeDrainable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+
 /** @public */
 export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
@@ -1512,15 +1534,7 @@ async function http2WriteBody(
     for await (const chunk of body) {
       if (stream.destroyed || stream.closed) return;
       if (!stream.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const go = () => {
-            stream.off("drain", go);
-            stream.off("close", go);
-            resolve();
-          };
-          stream.on("drain", go);
-          stream.on("close", go);
-        });
+        await nodeDrained(stream);
       }
     }
     if (!stream.destroyed) stream.end();
@@ -1717,6 +1731,11 @@ export interface ServiceHandler {
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
 
+/** 415, naming the content types the method accepts. */
+function handlerUnsupportedMediaType(accepted: string): ServerResponse {
+  return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+
 /** HandlerOptions with every default filled in, resolved once per service. */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
@@ -1783,12 +1802,9 @@ async function connectHandleUnary(
         request.header.get("content-type"),
       );
       if (contentType === undefined) {
-        return {
-          status: 415,
-          header: new Headers({
-            "accept-post": `${connectContentTypeJson}, ${connectContentTypeProto}`,
-          }),
-        };
+        return handlerUnsupportedMediaType(
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
       }
       binary = contentType.binary;
       encoding = request.header.get("content-encoding");
@@ -2179,15 +2195,7 @@ async function nodeWriteStream(
   for await (const chunk of body) {
     if (signal.aborted) return;
     if (!res.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
+      await nodeDrained(res);
       if (signal.aborted) return;
     }
   }

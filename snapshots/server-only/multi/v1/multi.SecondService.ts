@@ -895,6 +895,28 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
   );
 }
 
+/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
+interface NodeDrainable {
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable: NodeDrainable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
@@ -993,6 +1015,11 @@ export interface ServiceHandler {
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
 
+/** 415, naming the content types the method accepts. */
+function handlerUnsupportedMediaType(accepted: string): ServerResponse {
+  return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+
 /** HandlerOptions with every default filled in, resolved once per service. */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
@@ -1059,12 +1086,9 @@ async function connectHandleUnary(
         request.header.get("content-type"),
       );
       if (contentType === undefined) {
-        return {
-          status: 415,
-          header: new Headers({
-            "accept-post": `${connectContentTypeJson}, ${connectContentTypeProto}`,
-          }),
-        };
+        return handlerUnsupportedMediaType(
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
       }
       binary = contentType.binary;
       encoding = request.header.get("content-encoding");
@@ -1455,15 +1479,7 @@ async function nodeWriteStream(
   for await (const chunk of body) {
     if (signal.aborted) return;
     if (!res.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
+      await nodeDrained(res);
       if (signal.aborted) return;
     }
   }
