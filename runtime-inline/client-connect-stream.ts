@@ -66,6 +66,12 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       config,
       callOptions,
     );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
     const next: StreamNext = async (request) => {
       const httpHeader = new Headers(request.header);
       httpHeader.set(
@@ -81,17 +87,18 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
+      requestBody = connectEncodeRequests(
+        request.message,
+        codec,
+        method.input,
+        sendCompression,
+        compressMinBytes,
+      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: connectEncodeRequests(
-          request.message,
-          codec,
-          method.input,
-          sendCompression,
-          compressMinBytes,
-        ),
+        body: requestBody,
         signal: request.signal,
       });
       if (response.status !== 200) {
@@ -146,13 +153,19 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
+      closeRequests();
       deadline.cleanup();
       throw clientCallError(e, deadline);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(response, deadline, callOptions),
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
     };
   };
 }
@@ -223,12 +236,14 @@ async function* connectReadResponses(
 /**
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, and leaving early cancels the call.
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
  */
 async function* clientFinishStream(
   response: StreamResponse,
   deadline: Deadline,
   callOptions: CallOptions,
+  closeRequests: () => void,
 ): AsyncGenerator<Message> {
   let complete = false;
   try {
@@ -239,6 +254,7 @@ async function* clientFinishStream(
   } finally {
     if (!complete) deadline.cancel();
     deadline.cleanup();
+    closeRequests();
   }
   callOptions.onTrailer?.(response.trailer);
 }

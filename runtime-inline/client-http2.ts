@@ -108,12 +108,12 @@ export function createHttp2HttpClient(
         reject(
           request.signal.aborted
             ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
+            : http2StreamError(stream, error),
         );
       };
       stream.once("error", fail);
       stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+        fail(http2ResetError(stream.rstCode, "before the response began")),
       );
       stream.once("response", (headers: IncomingHttpHeaders) => {
         stream.off("error", fail);
@@ -162,14 +162,23 @@ async function* http2ResponseBody(
     for await (const chunk of stream) {
       yield chunk as Uint8Array;
     }
+    // A reset with CANCEL, which Node does not report as an error, ends the
+    // loop as if the response were complete: without END_STREAM it is cut short.
+    if (!stream.readableEnded) {
+      throw http2ResetError(stream.rstCode, "before the response ended");
+    }
     complete = true;
   } catch (e) {
     throw signal.aborted
       ? ConnectError.from(signal.reason, Code.Canceled)
-      : ConnectError.from(e, Code.Unavailable);
+      : http2StreamError(stream, e);
   } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-    if (!complete) stream.close(http2Constants.NGHTTP2_CANCEL);
+    // The caller stopped reading (limit exceeded, or it gave up): free the
+    // stream. So too after a complete response while the request is still
+    // being sent: the server answered without reading all of it, and will not.
+    if (!complete || !stream.writableFinished) {
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+    }
   }
 }
 
@@ -202,4 +211,39 @@ export function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
   return options.transport === "http2"
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
+}
+
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(
+  stream: ClientHttp2Stream,
+  error: unknown,
+): ConnectError {
+  const reset =
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset
+    ? http2ResetError(stream.rstCode, "")
+    : ConnectError.from(error, Code.Unavailable);
+}
+
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode: number, when: string): ConnectError {
+  const code =
+    rstCode === http2Constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === http2Constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === http2Constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === http2Constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
 }

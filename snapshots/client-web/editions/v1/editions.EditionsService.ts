@@ -1392,6 +1392,12 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       config,
       callOptions,
     );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
     const next: StreamNext = async (request) => {
       const httpHeader = new Headers(request.header);
       httpHeader.set(
@@ -1407,17 +1413,18 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
+      requestBody = connectEncodeRequests(
+        request.message,
+        codec,
+        method.input,
+        sendCompression,
+        compressMinBytes,
+      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: connectEncodeRequests(
-          request.message,
-          codec,
-          method.input,
-          sendCompression,
-          compressMinBytes,
-        ),
+        body: requestBody,
         signal: request.signal,
       });
       if (response.status !== 200) {
@@ -1472,13 +1479,19 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
+      closeRequests();
       deadline.cleanup();
       throw clientCallError(e, deadline);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(response, deadline, callOptions),
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
     };
   };
 }
@@ -1549,12 +1562,14 @@ async function* connectReadResponses(
 /**
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, and leaving early cancels the call.
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
  */
 async function* clientFinishStream(
   response: StreamResponse,
   deadline: Deadline,
   callOptions: CallOptions,
+  closeRequests: () => void,
 ): AsyncGenerator<Message> {
   let complete = false;
   try {
@@ -1565,6 +1580,7 @@ async function* clientFinishStream(
   } finally {
     if (!complete) deadline.cancel();
     deadline.cleanup();
+    closeRequests();
   }
   callOptions.onTrailer?.(response.trailer);
 }

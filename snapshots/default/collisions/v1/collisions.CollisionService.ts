@@ -1521,12 +1521,12 @@ export function createHttp2HttpClient(
         reject(
           request.signal.aborted
             ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
+            : http2StreamError(stream, error),
         );
       };
       stream.once("error", fail);
       stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+        fail(http2ResetError(stream.rstCode, "before the response began")),
       );
       stream.once("response", (headers: IncomingHttpHeaders) => {
         stream.off("error", fail);
@@ -1575,14 +1575,23 @@ async function* http2ResponseBody(
     for await (const chunk of stream) {
       yield chunk as Uint8Array;
     }
+    // A reset with CANCEL, which Node does not report as an error, ends the
+    // loop as if the response were complete: without END_STREAM it is cut short.
+    if (!stream.readableEnded) {
+      throw http2ResetError(stream.rstCode, "before the response ended");
+    }
     complete = true;
   } catch (e) {
     throw signal.aborted
       ? ConnectError.from(signal.reason, Code.Canceled)
-      : ConnectError.from(e, Code.Unavailable);
+      : http2StreamError(stream, e);
   } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
+    // The caller stopped reading (limit exceeded, or it gave up): free the
+    // stream. So too after a complete response while the request is still
+    // being sent: the server answered without reading all of it, and will not.
+    if (!complete || !stream.writableFinished) {
+      stream.close(constants.NGHTTP2_CANCEL);
+    }
   }
 }
 
@@ -1615,6 +1624,41 @@ function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
   return options.transport === "http2"
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
+}
+
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(
+  stream: ClientHttp2Stream,
+  error: unknown,
+): ConnectError {
+  const reset =
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset
+    ? http2ResetError(stream.rstCode, "")
+    : ConnectError.from(error, Code.Unavailable);
+}
+
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode: number, when: string): ConnectError {
+  const code =
+    rstCode === constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
 }
 
 /**
@@ -2084,6 +2128,13 @@ export function fetchHandler(
 ): FetchHandler {
   return async (request) => {
     const url = new URL(request.url);
+    // The client goes away when the request's signal aborts, and also when
+    // it cancels the response body (in process, or a runtime that cancels
+    // the body of a dropped connection).
+    const controller = new AbortController();
+    const abort = () => controller.abort(request.signal.reason);
+    if (request.signal.aborted) abort();
+    else request.signal.addEventListener("abort", abort, { once: true });
     const serverRequest: ServerRequest = {
       method: request.method,
       path: url.pathname,
@@ -2091,7 +2142,7 @@ export function fetchHandler(
       url: request.url,
       header: request.headers,
       body: bodyFromWebStream(request.body),
-      signal: request.signal,
+      signal: controller.signal,
     };
     let response = undefined;
     for (const handler of handlers) {
@@ -2104,9 +2155,34 @@ export function fetchHandler(
       body === undefined || body instanceof Uint8Array
         ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
           ((body ?? null) as BodyInit | null)
-        : bodyToWebStream(body),
+        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
       { status: response.status, headers: response.header },
     );
+  };
+}
+
+/**
+ * Aborts the call's signal when the response body is cancelled, before
+ * stopping the body: an implementation waiting on the signal wakes up, where
+ * stopping alone would wait for its next message.
+ */
+function fetchAbortOnCancel(
+  body: AsyncIterable<Uint8Array>,
+  controller: AbortController,
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = body[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next(),
+        async return() {
+          controller.abort();
+          return (
+            (await iterator.return?.()) ?? { done: true, value: undefined }
+          );
+        },
+      };
+    },
   };
 }
 

@@ -1699,6 +1699,12 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       config,
       callOptions,
     );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
     const next: StreamNext = async (request) => {
       const httpHeader = new Headers(request.header);
       httpHeader.set(
@@ -1714,17 +1720,18 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
+      requestBody = connectEncodeRequests(
+        request.message,
+        codec,
+        method.input,
+        sendCompression,
+        compressMinBytes,
+      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: connectEncodeRequests(
-          request.message,
-          codec,
-          method.input,
-          sendCompression,
-          compressMinBytes,
-        ),
+        body: requestBody,
         signal: request.signal,
       });
       if (response.status !== 200) {
@@ -1779,13 +1786,19 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
+      closeRequests();
       deadline.cleanup();
       throw clientCallError(e, deadline);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(response, deadline, callOptions),
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
     };
   };
 }
@@ -1856,12 +1869,14 @@ async function* connectReadResponses(
 /**
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, and leaving early cancels the call.
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
  */
 async function* clientFinishStream(
   response: StreamResponse,
   deadline: Deadline,
   callOptions: CallOptions,
+  closeRequests: () => void,
 ): AsyncGenerator<Message> {
   let complete = false;
   try {
@@ -1872,6 +1887,7 @@ async function* clientFinishStream(
   } finally {
     if (!complete) deadline.cancel();
     deadline.cleanup();
+    closeRequests();
   }
   callOptions.onTrailer?.(response.trailer);
 }
@@ -2044,12 +2060,12 @@ export function createHttp2HttpClient(
         reject(
           request.signal.aborted
             ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : ConnectError.from(error, Code.Unavailable),
+            : http2StreamError(stream, error),
         );
       };
       stream.once("error", fail);
       stream.once("close", () =>
-        fail(new Error(`HTTP/2 stream closed with code ${stream.rstCode}`)),
+        fail(http2ResetError(stream.rstCode, "before the response began")),
       );
       stream.once("response", (headers: IncomingHttpHeaders) => {
         stream.off("error", fail);
@@ -2098,14 +2114,23 @@ async function* http2ResponseBody(
     for await (const chunk of stream) {
       yield chunk as Uint8Array;
     }
+    // A reset with CANCEL, which Node does not report as an error, ends the
+    // loop as if the response were complete: without END_STREAM it is cut short.
+    if (!stream.readableEnded) {
+      throw http2ResetError(stream.rstCode, "before the response ended");
+    }
     complete = true;
   } catch (e) {
     throw signal.aborted
       ? ConnectError.from(signal.reason, Code.Canceled)
-      : ConnectError.from(e, Code.Unavailable);
+      : http2StreamError(stream, e);
   } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the stream.
-    if (!complete) stream.close(constants.NGHTTP2_CANCEL);
+    // The caller stopped reading (limit exceeded, or it gave up): free the
+    // stream. So too after a complete response while the request is still
+    // being sent: the server answered without reading all of it, and will not.
+    if (!complete || !stream.writableFinished) {
+      stream.close(constants.NGHTTP2_CANCEL);
+    }
   }
 }
 
@@ -2138,6 +2163,41 @@ function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
   return options.transport === "http2"
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
+}
+
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(
+  stream: ClientHttp2Stream,
+  error: unknown,
+): ConnectError {
+  const reset =
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset
+    ? http2ResetError(stream.rstCode, "")
+    : ConnectError.from(error, Code.Unavailable);
+}
+
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode: number, when: string): ConnectError {
+  const code =
+    rstCode === constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
 }
 
 /**
@@ -2699,6 +2759,13 @@ export function fetchHandler(
 ): FetchHandler {
   return async (request) => {
     const url = new URL(request.url);
+    // The client goes away when the request's signal aborts, and also when
+    // it cancels the response body (in process, or a runtime that cancels
+    // the body of a dropped connection).
+    const controller = new AbortController();
+    const abort = () => controller.abort(request.signal.reason);
+    if (request.signal.aborted) abort();
+    else request.signal.addEventListener("abort", abort, { once: true });
     const serverRequest: ServerRequest = {
       method: request.method,
       path: url.pathname,
@@ -2706,7 +2773,7 @@ export function fetchHandler(
       url: request.url,
       header: request.headers,
       body: bodyFromWebStream(request.body),
-      signal: request.signal,
+      signal: controller.signal,
     };
     let response = undefined;
     for (const handler of handlers) {
@@ -2719,9 +2786,34 @@ export function fetchHandler(
       body === undefined || body instanceof Uint8Array
         ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
           ((body ?? null) as BodyInit | null)
-        : bodyToWebStream(body),
+        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
       { status: response.status, headers: response.header },
     );
+  };
+}
+
+/**
+ * Aborts the call's signal when the response body is cancelled, before
+ * stopping the body: an implementation waiting on the signal wakes up, where
+ * stopping alone would wait for its next message.
+ */
+function fetchAbortOnCancel(
+  body: AsyncIterable<Uint8Array>,
+  controller: AbortController,
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = body[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next(),
+        async return() {
+          controller.abort();
+          return (
+            (await iterator.return?.()) ?? { done: true, value: undefined }
+          );
+        },
+      };
+    },
   };
 }
 
@@ -2951,7 +3043,7 @@ async function connectHandleStream(
       handler.stream(req.message, context),
     ),
   });
-  let iterator: AsyncIterator<Message>;
+  let iterator: AsyncIterator<Message> | undefined;
   let first: IteratorResult<Message> | ConnectError;
   let trailer = responseTrailers;
   try {
@@ -2979,6 +3071,9 @@ async function connectHandleStream(
     response.header.forEach((value, key) => header.append(key, value));
   } catch (e) {
     deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
     const error = ConnectError.from(e);
     responseHeaders.forEach((value, key) => header.append(key, value));
     return {

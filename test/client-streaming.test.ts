@@ -1,0 +1,1602 @@
+// Connect streaming in the generated client, all three kinds: against our
+// generated server (node:http2 h2c and TLS with the http2 transport, node:http
+// with the fetch transport, and the fetch handler called in process), against
+// @connectrpc/connect-node servers, full duplex over HTTP/2, cancellation and
+// deadlines, receive limits and malformed responses from a hand-written
+// server, backpressure on the request stream, and client interceptors.
+
+import * as http2 from "node:http2";
+import { gzipSync } from "node:zlib";
+import { create, equals, toBinary, type Message } from "@bufbuild/protobuf";
+import {
+  Code as EsCode,
+  ConnectError as EsConnectError,
+  type ConnectRouter,
+} from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  envelopeEncode,
+  envelopeFlagCompressed,
+  envelopeFlagEndStream,
+} from "../runtime-inline/envelope.ts";
+import {
+  Code,
+  ConnectError,
+  createElizaServiceClient,
+  createElizaServiceHandler,
+  createFetchHttpClient,
+  isConnectError,
+  type ElizaServiceClient,
+  type ElizaServiceImplementation,
+  type HandlerContext,
+  type Interceptor,
+  type NodeClientOptions,
+  type NodeServiceHandler,
+} from "./gen/eliza/v1/eliza.ElizaService.ts";
+import {
+  ConverseResponseSchema,
+  ElizaService,
+  IntroduceResponseSchema,
+  PontificateResponseSchema,
+  SayResponseSchema,
+  type ConverseRequest,
+  type ConverseResponse,
+  type IntroduceRequest,
+  type IntroduceResponse,
+  type PontificateRequest,
+} from "./gen/eliza/v1/eliza_pb.ts";
+import {
+  startServer,
+  type NodeListener,
+  type ServerKind,
+} from "./support/servers.ts";
+import { testCertificate } from "./support/tls.ts";
+
+// ---------------------------------------------------------------------------
+// Process-level failures: none may happen while this file runs.
+
+const processFailures: unknown[] = [];
+const onFailure = (reason: unknown) => {
+  processFailures.push(reason);
+};
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+async function waitUntil(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Rejects with a clear message when `promise` takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The ConnectError a call fails with; fails the test when it succeeds or throws anything else. */
+async function callError(run: () => Promise<unknown>): Promise<ConnectError> {
+  try {
+    await run();
+  } catch (e) {
+    expect(isConnectError(e), `not a ConnectError: ${String(e)}`).toBe(true);
+    return e as ConnectError;
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** Reads a stream to the end, keeping what arrived before a failure. */
+async function drain<T>(
+  messages: AsyncIterable<T>,
+): Promise<{ received: T[]; error: unknown }> {
+  const received: T[] = [];
+  try {
+    for await (const m of messages) received.push(m);
+  } catch (e) {
+    return { received, error: e };
+  }
+  return { received, error: undefined };
+}
+
+/** Request messages as the async iterable a streaming call takes. */
+async function* each<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+/** An async iterable fed by `push`, for requests sent one by one. */
+function pushQueue<T>(): AsyncIterable<T> & {
+  push(value: T): void;
+  close(): void;
+  readonly pulled: number;
+} {
+  const items: T[] = [];
+  let closed = false;
+  let pulled = 0;
+  let waiting: ((result: IteratorResult<T>) => void) | undefined;
+  return {
+    get pulled() {
+      return pulled;
+    },
+    push(value) {
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        pulled++;
+        w({ value, done: false });
+      } else {
+        items.push(value);
+      }
+    },
+    close() {
+      closed = true;
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w({ value: undefined, done: true });
+      }
+    },
+    [Symbol.asyncIterator]() {
+      return {
+        next(): Promise<IteratorResult<T>> {
+          if (items.length > 0) {
+            pulled++;
+            return Promise.resolve({ value: items.shift()!, done: false });
+          }
+          if (closed) {
+            return Promise.resolve({ value: undefined, done: true });
+          }
+          return new Promise((resolve) => (waiting = resolve));
+        },
+        return(): Promise<IteratorResult<T>> {
+          closed = true;
+          return Promise.resolve({ value: undefined, done: true });
+        },
+      };
+    },
+  };
+}
+
+/** Wraps a listener to count the requests (HTTP/2 streams) the server has open. */
+function counting(listener: NodeListener): {
+  listener: NodeListener;
+  active(): number;
+} {
+  let active = 0;
+  return {
+    listener: (req, res) => {
+      active++;
+      res.once("close", () => active--);
+      listener(req, res);
+    },
+    active: () => active,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Service logic shared by our server and the connect-es server.
+
+const name = "Ada ✓";
+const longText = "long sentence, compressible. ".repeat(80);
+
+function introduceSentences(who: string): string[] {
+  return [`Hello ${who}, I am Eliza.`, longText, "", `Goodbye ${who}.`];
+}
+
+const sentences = ["I think", longText, "", "therefore I am ✓"];
+
+const expectedIntroduce = introduceSentences(name).map((sentence) =>
+  create(IntroduceResponseSchema, { sentence }),
+);
+const expectedPontificate = create(PontificateResponseSchema, {
+  sentence: sentences.join("|"),
+  count: sentences.length,
+});
+const expectedConverse = sentences.map((s) =>
+  create(ConverseResponseSchema, { sentence: `You said: ${s}` }),
+);
+
+function sentencesOf(messages: readonly { sentence: string }[]): string[] {
+  return messages.map((m) => m.sentence);
+}
+
+const errorDetail = { sentence: "the detail" };
+
+// ---------------------------------------------------------------------------
+// Our generated server. Tests change a method's behaviour by setting a hook,
+// cleared after every test.
+
+let hooks: Partial<ElizaServiceImplementation> = {};
+/** The request headers of the latest call to reach the implementation. */
+let seenHeaders: Headers | undefined;
+
+const oursImpl: ElizaServiceImplementation = {
+  say: (request) => ({ sentence: request.sentence }),
+  introduce(request, context) {
+    seenHeaders = context.requestHeaders;
+    if (hooks.introduce) return hooks.introduce(request, context);
+    return introduceLogic(request, context);
+  },
+  pontificate(requests, context) {
+    seenHeaders = context.requestHeaders;
+    if (hooks.pontificate) return hooks.pontificate(requests, context);
+    return pontificateLogic(requests, context);
+  },
+  converse(requests, context) {
+    seenHeaders = context.requestHeaders;
+    if (hooks.converse) return hooks.converse(requests, context);
+    return converseLogic(requests, context);
+  },
+};
+
+async function* introduceLogic(
+  request: IntroduceRequest,
+  context: HandlerContext,
+): AsyncGenerator<{ sentence: string }> {
+  context.responseHeaders.set("x-kind", "server_streaming");
+  for (const sentence of introduceSentences(request.name)) {
+    yield { sentence };
+  }
+  context.responseTrailers.set("x-sent", "4");
+}
+
+async function pontificateLogic(
+  requests: AsyncIterable<PontificateRequest>,
+  context: HandlerContext,
+): Promise<{ sentence: string; count: number }> {
+  const got: string[] = [];
+  for await (const r of requests) got.push(r.sentence);
+  context.responseHeaders.set("x-kind", "client_streaming");
+  context.responseTrailers.set("x-sent", "1");
+  return { sentence: got.join("|"), count: got.length };
+}
+
+async function* converseLogic(
+  requests: AsyncIterable<ConverseRequest>,
+  context: HandlerContext,
+): AsyncGenerator<{ sentence: string }> {
+  context.responseHeaders.set("x-kind", "bidi_streaming");
+  let n = 0;
+  for await (const r of requests) {
+    n++;
+    yield { sentence: `You said: ${r.sentence}` };
+  }
+  context.responseTrailers.set("x-sent", String(n));
+}
+
+let oursHandler: NodeServiceHandler;
+
+afterEach(() => {
+  hooks = {};
+  seenHeaders = undefined;
+});
+
+// ---------------------------------------------------------------------------
+// A connect-es server with the same behaviour; a request header makes it fail
+// after two messages, and its headers and trailers are set on the context.
+
+function esFail(): never {
+  throw new EsConnectError(
+    "es failure",
+    EsCode.ResourceExhausted,
+    { "x-error-meta": "es meta" },
+    [{ desc: SayResponseSchema, value: errorDetail }],
+  );
+}
+
+function esRoutes(router: ConnectRouter): void {
+  router.service(ElizaService, {
+    async *introduce(request, context) {
+      context.responseHeader.set("x-es-header", "es header");
+      const fail = context.requestHeader.has("x-fail");
+      let n = 0;
+      for (const sentence of introduceSentences(request.name)) {
+        if (fail && n === 2) esFail();
+        n++;
+        yield { sentence };
+      }
+      context.responseTrailer.set("x-es-trailer", "es trailer");
+    },
+    async pontificate(requests, context) {
+      context.responseHeader.set("x-es-header", "es header");
+      const fail = context.requestHeader.has("x-fail");
+      const got: string[] = [];
+      for await (const r of requests) {
+        got.push(r.sentence);
+        if (fail && got.length === 2) esFail();
+      }
+      context.responseTrailer.set("x-es-trailer", "es trailer");
+      return { sentence: got.join("|"), count: got.length };
+    },
+    async *converse(requests, context) {
+      context.responseHeader.set("x-es-header", "es header");
+      const fail = context.requestHeader.has("x-fail");
+      if (context.requestHeader.has("x-greet-first")) {
+        yield { sentence: "greetings first" };
+      }
+      let n = 0;
+      for await (const r of requests) {
+        if (fail && n === 2) esFail();
+        n++;
+        yield { sentence: `You said: ${r.sentence}` };
+      }
+      context.responseTrailer.set("x-es-trailer", "es trailer");
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Servers.
+
+const closers: (() => Promise<void>)[] = [];
+
+async function serveOn(
+  kind: ServerKind,
+  listener: NodeListener,
+): Promise<string> {
+  const server = await startServer(kind, listener);
+  closers.push(() => server.close());
+  return server.url;
+}
+
+interface OursTransport {
+  readonly name: string;
+  /** HTTP/2: requests and responses flow at the same time. */
+  readonly fullDuplex: boolean;
+  /** HTTP/1.1 over a socket of its own. */
+  readonly http1: boolean;
+  /** A client of the server (once started), with these options on top. */
+  client(options?: NodeClientOptions): ElizaServiceClient;
+  /** Requests the server has open right now (undefined in process). */
+  active(): number | undefined;
+}
+
+let oursH2c: { url: string; active(): number };
+let oursH2: { url: string; active(): number };
+let oursHttp: { url: string; active(): number };
+let esH2c: string;
+let esHttp: string;
+
+beforeAll(async () => {
+  process.on("unhandledRejection", onFailure);
+  process.on("uncaughtException", onFailure);
+  oursHandler = createElizaServiceHandler(oursImpl);
+  const start = async (kind: ServerKind) => {
+    const counted = counting(oursHandler.node);
+    return {
+      url: await serveOn(kind, counted.listener),
+      active: counted.active,
+    };
+  };
+  const es = connectNodeAdapter({ routes: esRoutes }) as NodeListener;
+  [oursH2c, oursH2, oursHttp, esH2c, esHttp] = await Promise.all([
+    start("h2c"),
+    start("h2"),
+    start("http"),
+    serveOn("h2c", es),
+    serveOn("http", es),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()));
+  process.off("unhandledRejection", onFailure);
+  process.off("uncaughtException", onFailure);
+  expect(processFailures).toEqual([]);
+});
+
+const oursTransports: readonly OursTransport[] = [
+  {
+    name: "node:http2 h2c, http2 transport",
+    fullDuplex: true,
+    http1: false,
+    client: (options = {}) =>
+      createElizaServiceClient(oursH2c.url, { transport: "http2", ...options }),
+    active: () => oursH2c.active(),
+  },
+  {
+    name: "node:http2 TLS, http2 transport",
+    fullDuplex: true,
+    http1: false,
+    client: (options = {}) =>
+      createElizaServiceClient(oursH2.url, {
+        transport: "http2",
+        http2: { sessionOptions: { ca: testCertificate().cert } },
+        ...options,
+      }),
+    active: () => oursH2.active(),
+  },
+  {
+    name: "node:http, fetch transport",
+    fullDuplex: false,
+    http1: true,
+    client: (options = {}) =>
+      createElizaServiceClient(oursHttp.url, {
+        transport: "fetch",
+        ...options,
+      }),
+    active: () => oursHttp.active(),
+  },
+  {
+    name: "fetch handler in process",
+    fullDuplex: false,
+    http1: false,
+    client: (options = {}) =>
+      createElizaServiceClient("http://in-process.invalid", {
+        httpClient: createFetchHttpClient((url, init) =>
+          oursHandler.fetch(new Request(url, init)),
+        ),
+        ...options,
+      }),
+    active: () => undefined,
+  },
+];
+
+const compressionNames = ["identity", "gzip", "br", "zstd"] as const;
+
+// ---------------------------------------------------------------------------
+// 1. Generated client → generated server.
+
+describe.each(oursTransports)("our server, $name", (transport) => {
+  const cases = [true, false].flatMap((binary) =>
+    compressionNames.map((c) => [binary, c] as const),
+  );
+
+  describe.each(cases)(
+    "binary=%s, send compression %s",
+    (binary, compression) => {
+      const client = () =>
+        transport.client({
+          binary,
+          sendCompression: compression,
+          compressMinBytes: 0,
+        });
+
+      function expectRequestHeaders(): void {
+        expect(seenHeaders?.get("content-type")).toBe(
+          binary ? "application/connect+proto" : "application/connect+json",
+        );
+        expect(seenHeaders?.get("connect-content-encoding") ?? "identity").toBe(
+          compression,
+        );
+      }
+
+      it("server streaming (introduce)", async () => {
+        const received: IntroduceResponse[] = [];
+        for await (const m of client().introduce({ name })) received.push(m);
+        expect(received).toEqual(expectedIntroduce);
+        expect(
+          received.every((m, i) =>
+            equals(IntroduceResponseSchema, m, expectedIntroduce[i]!),
+          ),
+        ).toBe(true);
+        expectRequestHeaders();
+
+        let onHeader: Headers | undefined;
+        let onTrailer: Headers | undefined;
+        const result = await client().introduce.raw(
+          { name },
+          {
+            onHeader: (h) => (onHeader = h),
+            onTrailer: (t) => (onTrailer = t),
+          },
+        );
+        expect(result.header.get("x-kind")).toBe("server_streaming");
+        // The long sentence is large enough for the server to compress.
+        expect(result.header.get("connect-content-encoding")).toBe("gzip");
+        expect(onHeader?.get("x-kind")).toBe("server_streaming");
+        expect(result.trailer.get("x-sent")).toBe(null);
+        const again = await drain(result.messages);
+        expect(again).toEqual({
+          received: expectedIntroduce,
+          error: undefined,
+        });
+        expect(result.trailer.get("x-sent")).toBe("4");
+        expect(onTrailer?.get("x-sent")).toBe("4");
+      });
+
+      it("client streaming (pontificate)", async () => {
+        expect(
+          await client().pontificate(
+            sentences.map((sentence) => ({ sentence })),
+          ),
+        ).toEqual(expectedPontificate);
+        expectRequestHeaders();
+        let onTrailer: Headers | undefined;
+        const result = await client().pontificate.raw(
+          each(sentences.map((sentence) => ({ sentence }))),
+          { onTrailer: (t) => (onTrailer = t) },
+        );
+        expect(result.message).toEqual(expectedPontificate);
+        expect(result.header.get("x-kind")).toBe("client_streaming");
+        expect(result.trailer.get("x-sent")).toBe("1");
+        expect(onTrailer?.get("x-sent")).toBe("1");
+        // An empty request stream is a valid call too.
+        expect(await client().pontificate([])).toEqual(
+          create(PontificateResponseSchema, { sentence: "", count: 0 }),
+        );
+      });
+
+      it("bidi streaming (converse), all requests sent before reading", async () => {
+        const received: ConverseResponse[] = [];
+        for await (const m of client().converse(
+          each(sentences.map((sentence) => ({ sentence }))),
+        )) {
+          received.push(m);
+        }
+        expect(received).toEqual(expectedConverse);
+        expectRequestHeaders();
+        const result = await client().converse.raw(
+          each(sentences.map((sentence) => ({ sentence }))),
+        );
+        expect(result.header.get("x-kind")).toBe("bidi_streaming");
+        expect(await drain(result.messages)).toEqual({
+          received: expectedConverse,
+          error: undefined,
+        });
+        expect(result.trailer.get("x-sent")).toBe("4");
+      });
+    },
+  );
+
+  it("a server error after two messages arrives after them, with its details and metadata", async () => {
+    hooks.introduce = async function* (_request, context) {
+      yield { sentence: "one" };
+      yield { sentence: "two" };
+      context.responseTrailers.set("x-trailer", "kept");
+      throw new ConnectError("ours failed", Code.FailedPrecondition, {
+        metadata: { "x-error-meta": "meta" },
+        details: [{ desc: SayResponseSchema, value: errorDetail }],
+      });
+    };
+    const { received, error } = await drain(
+      transport.client().introduce({ name }),
+    );
+    expect(sentencesOf(received)).toEqual(["one", "two"]);
+    expect(isConnectError(error)).toBe(true);
+    const e = error as ConnectError;
+    expect(e.code).toBe(Code.FailedPrecondition);
+    expect(e.rawMessage).toBe("ours failed");
+    expect(e.metadata.get("x-error-meta")).toBe("meta");
+    expect(e.metadata.get("x-trailer")).toBe("kept");
+    expect(e.findDetails(SayResponseSchema)).toEqual([
+      create(SayResponseSchema, errorDetail),
+    ]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 2. Generated client → connect-es server.
+
+const esTransports = [
+  {
+    name: "node:http2 h2c (connect-es), http2 transport",
+    url: () => esH2c,
+    http2: true,
+    options: { transport: "http2" } as NodeClientOptions,
+  },
+  {
+    name: "node:http (connect-es), fetch transport",
+    url: () => esHttp,
+    http2: false,
+    options: { transport: "fetch" } as NodeClientOptions,
+  },
+];
+
+describe.each(esTransports)("connect-es server, $name", (transport) => {
+  const cases = [true, false].flatMap((binary) =>
+    [false, true].map((gzip) => [binary, gzip] as const),
+  );
+
+  describe.each(cases)("binary=%s, gzip=%s", (binary, gzip) => {
+    const client = () =>
+      createElizaServiceClient(transport.url(), {
+        ...transport.options,
+        binary,
+        ...(gzip ? { sendCompression: "gzip", compressMinBytes: 0 } : {}),
+      });
+    const failing = { headers: { "x-fail": "yes" } };
+
+    it("server streaming: messages, headers and trailers", async () => {
+      const received: IntroduceResponse[] = [];
+      for await (const m of client().introduce({ name })) received.push(m);
+      expect(received).toEqual(expectedIntroduce);
+
+      let onHeader: Headers | undefined;
+      let onTrailer: Headers | undefined;
+      const result = await client().introduce.raw(
+        { name },
+        {
+          onHeader: (h) => (onHeader = h),
+          onTrailer: (t) => (onTrailer = t),
+        },
+      );
+      expect(result.header.get("x-es-header")).toBe("es header");
+      expect(onHeader?.get("x-es-header")).toBe("es header");
+      expect(await drain(result.messages)).toEqual({
+        received: expectedIntroduce,
+        error: undefined,
+      });
+      expect(result.trailer.get("x-es-trailer")).toBe("es trailer");
+      expect(onTrailer?.get("x-es-trailer")).toBe("es trailer");
+    });
+
+    it("client streaming: message, headers and trailers", async () => {
+      expect(
+        await client().pontificate(sentences.map((sentence) => ({ sentence }))),
+      ).toEqual(expectedPontificate);
+      let onHeader: Headers | undefined;
+      let onTrailer: Headers | undefined;
+      const result = await client().pontificate.raw(
+        each(sentences.map((sentence) => ({ sentence }))),
+        {
+          onHeader: (h) => (onHeader = h),
+          onTrailer: (t) => (onTrailer = t),
+        },
+      );
+      expect(result.message).toEqual(expectedPontificate);
+      expect(result.header.get("x-es-header")).toBe("es header");
+      expect(onHeader?.get("x-es-header")).toBe("es header");
+      expect(result.trailer.get("x-es-trailer")).toBe("es trailer");
+      expect(onTrailer?.get("x-es-trailer")).toBe("es trailer");
+    });
+
+    // connect-es serves bidi streaming over HTTP/2 only, and answers an
+    // HTTP/1.1 request with 505 (no Connect error body): the client reports
+    // the HTTP status as the error rather than hanging or sending more.
+    if (!transport.http2) {
+      it("bidi streaming over HTTP/1.1 is refused with HTTP 505", async () => {
+        const { received, error } = await drain(
+          client().converse(each(sentences.map((sentence) => ({ sentence })))),
+        );
+        expect(received).toEqual([]);
+        expect(isConnectError(error)).toBe(true);
+        expect((error as ConnectError).code).toBe(Code.Unknown);
+        expect((error as ConnectError).rawMessage).toBe("HTTP 505");
+      });
+    }
+
+    const bidi = (title: string, test: () => Promise<void>) => {
+      if (transport.http2) it(title, test);
+    };
+
+    bidi("bidi streaming: messages, headers and trailers", async () => {
+      let onHeader: Headers | undefined;
+      let onTrailer: Headers | undefined;
+      const result = await client().converse.raw(
+        each(sentences.map((sentence) => ({ sentence }))),
+        {
+          onHeader: (h) => (onHeader = h),
+          onTrailer: (t) => (onTrailer = t),
+        },
+      );
+      expect(result.header.get("x-es-header")).toBe("es header");
+      expect(onHeader?.get("x-es-header")).toBe("es header");
+      expect(await drain(result.messages)).toEqual({
+        received: expectedConverse,
+        error: undefined,
+      });
+      expect(result.trailer.get("x-es-trailer")).toBe("es trailer");
+      expect(onTrailer?.get("x-es-trailer")).toBe("es trailer");
+    });
+
+    function expectEsError(error: unknown): void {
+      expect(
+        isConnectError(error),
+        `not a ConnectError: ${String(error)}`,
+      ).toBe(true);
+      const e = error as ConnectError;
+      expect(e.code).toBe(Code.ResourceExhausted);
+      expect(e.rawMessage).toBe("es failure");
+      expect(e.findDetails(SayResponseSchema)).toEqual([
+        create(SayResponseSchema, errorDetail),
+      ]);
+      expect(e.metadata.get("x-error-meta")).toBe("es meta");
+    }
+
+    it("server streaming: an error after two messages arrives after them", async () => {
+      const { received, error } = await drain(
+        client().introduce({ name }, failing),
+      );
+      expect(received).toEqual(expectedIntroduce.slice(0, 2));
+      expectEsError(error);
+    });
+
+    it("client streaming: an error after two requests", async () => {
+      let error: unknown;
+      try {
+        await client().pontificate(
+          each(sentences.map((sentence) => ({ sentence }))),
+          failing,
+        );
+      } catch (e) {
+        error = e;
+      }
+      expectEsError(error);
+    });
+
+    bidi(
+      "bidi streaming: an error after two messages arrives after them",
+      async () => {
+        const { received, error } = await drain(
+          client().converse(
+            each(sentences.map((sentence) => ({ sentence }))),
+            failing,
+          ),
+        );
+        expect(received).toEqual(expectedConverse.slice(0, 2));
+        expectEsError(error);
+      },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 3. Full duplex over HTTP/2.
+
+describe("full duplex over HTTP/2", () => {
+  const servers = [
+    {
+      name: "our server (h2c)",
+      client: () =>
+        createElizaServiceClient(oursH2c.url, { transport: "http2" }),
+    },
+    {
+      name: "our server (TLS)",
+      client: () =>
+        createElizaServiceClient(oursH2.url, {
+          transport: "http2",
+          http2: { sessionOptions: { ca: testCertificate().cert } },
+        }),
+    },
+    {
+      name: "connect-es server (h2c)",
+      client: () => createElizaServiceClient(esH2c, { transport: "http2" }),
+    },
+  ];
+
+  it.each(servers)(
+    "$name: request N+1 goes out only after response N arrived",
+    async ({ client }) => {
+      const count = 20;
+      const queue = pushQueue<{ sentence: string }>();
+      queue.push({ sentence: "0" });
+      const received: string[] = [];
+      const run = async () => {
+        for await (const m of client().converse(queue)) {
+          received.push(m.sentence);
+          // Every request so far was pulled: the client sent it before this answer came.
+          expect(queue.pulled).toBe(received.length);
+          if (received.length < count) {
+            queue.push({ sentence: String(received.length) });
+          } else {
+            queue.close();
+          }
+        }
+      };
+      await within(run(), 10_000, "ping-pong over HTTP/2");
+      expect(received).toEqual(
+        Array.from({ length: count }, (_, i) => `You said: ${i}`),
+      );
+    },
+  );
+
+  it.each(servers)(
+    "$name: a greeting sent before any request arrives before the first request goes out",
+    async ({ client }) => {
+      hooks.converse = async function* (requests, context) {
+        yield { sentence: "greetings first" };
+        yield* converseLogic(requests, context);
+      };
+      const queue = pushQueue<{ sentence: string }>();
+      const received: string[] = [];
+      const run = async () => {
+        for await (const m of client().converse(queue, {
+          headers: { "x-greet-first": "yes" },
+        })) {
+          received.push(m.sentence);
+          if (received.length === 1) {
+            // Nothing has been sent yet.
+            expect(queue.pulled).toBe(0);
+            queue.push({ sentence: "hello" });
+          } else {
+            queue.close();
+          }
+        }
+      };
+      await within(run(), 10_000, "greeting first");
+      expect(received).toEqual(["greetings first", "You said: hello"]);
+    },
+  );
+});
+
+// ---------------------------------------------------------------------------
+// 4. Cancellation and deadlines.
+
+/** What the server saw of one call. */
+interface ServerProbe {
+  produced: number;
+  signal: AbortSignal | undefined;
+  finished: boolean;
+}
+
+function newProbe(): ServerProbe {
+  return { produced: 0, signal: undefined, finished: false };
+}
+
+/** A server stream of up to 10000 messages, one every `intervalMs`. */
+function longIntroduce(probe: ServerProbe, intervalMs: number) {
+  return async function* (
+    _request: IntroduceRequest,
+    context: HandlerContext,
+  ): AsyncGenerator<{ sentence: string }> {
+    probe.signal = context.signal;
+    try {
+      for (let i = 0; i < 10_000 && !context.signal.aborted; i++) {
+        probe.produced++;
+        yield { sentence: `message ${i}` };
+        await sleep(intervalMs, context.signal);
+      }
+    } finally {
+      probe.finished = true;
+    }
+  };
+}
+
+describe.each(oursTransports)("cancellation, $name", (transport) => {
+  it("breaking out of a server stream cancels the call on the server", async () => {
+    const probe = newProbe();
+    const many = longIntroduce(probe, 2);
+    hooks.introduce = (request, context) =>
+      request.name === "many"
+        ? many(request, context)
+        : introduceLogic(request, context);
+    const client = transport.client();
+    const received: string[] = [];
+    await within(
+      (async () => {
+        for await (const m of client.introduce({ name: "many" })) {
+          received.push(m.sentence);
+          if (received.length === 2) break;
+        }
+      })(),
+      5000,
+      "the first two messages",
+    );
+    expect(received).toEqual(["message 0", "message 1"]);
+    await waitUntil(
+      () => probe.signal?.aborted === true,
+      "the server's signal to abort",
+    );
+    await waitUntil(() => probe.finished, "the server generator's finally");
+    expect(probe.produced).toBeLessThan(10_000);
+    // No stream is left open on the server (in process there is none to count).
+    if (transport.active() !== undefined) {
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+    // The same client (and HTTP/2 session) still works.
+    const again: IntroduceResponse[] = [];
+    for await (const m of client.introduce({ name })) again.push(m);
+    expect(again).toEqual(expectedIntroduce);
+    if (transport.active() !== undefined) {
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+
+  it("timeoutMs ends a long server stream with DeadlineExceeded after some messages", async () => {
+    const probe = newProbe();
+    hooks.introduce = longIntroduce(probe, 10);
+    const started = Date.now();
+    const { received, error } = await within(
+      drain(transport.client().introduce({ name }, { timeoutMs: 100 })),
+      5000,
+      "the deadline",
+    );
+    expect(received.length).toBeGreaterThan(0);
+    expect(received.length).toBeLessThan(100);
+    expect(sentencesOf(received)).toEqual(
+      received.map((_, i) => `message ${i}`),
+    );
+    expect(isConnectError(error), String(error)).toBe(true);
+    expect((error as ConnectError).code).toBe(Code.DeadlineExceeded);
+    expect(Date.now() - started).toBeLessThan(3000);
+    await waitUntil(
+      () => probe.signal?.aborted === true && probe.finished,
+      "the server to stop",
+    );
+  });
+
+  it("aborting the signal mid-bidi fails the call with Canceled", async () => {
+    let serverSignal: AbortSignal | undefined;
+    let serverFinished = false;
+    hooks.converse = async function* (requests, context) {
+      serverSignal = context.signal;
+      try {
+        for await (const r of requests) {
+          await sleep(20, context.signal);
+          yield { sentence: `You said: ${r.sentence}` };
+        }
+      } finally {
+        serverFinished = true;
+      }
+    };
+    const controller = new AbortController();
+    // Over HTTP/2 each request follows the previous answer, so the abort
+    // comes mid-conversation with the request stream still open; otherwise
+    // all requests go out first.
+    const queue = pushQueue<{ sentence: string }>();
+    queue.push({ sentence: "0" });
+    const requests = transport.fullDuplex
+      ? queue
+      : each(Array.from({ length: 50 }, (_, i) => ({ sentence: String(i) })));
+    const received: string[] = [];
+    const error = await within(
+      callError(async () => {
+        for await (const m of transport
+          .client()
+          .converse(requests, { signal: controller.signal })) {
+          received.push(m.sentence);
+          if (received.length === 2) {
+            controller.abort();
+          } else {
+            queue.push({ sentence: String(received.length) });
+          }
+        }
+      }),
+      5000,
+      "the canceled call",
+    );
+    expect(error.code).toBe(Code.Canceled);
+    expect(received).toEqual(["You said: 0", "You said: 1"]);
+    if (transport.fullDuplex) {
+      // node:http2 ends the request body of a stream reset with CANCEL as if
+      // the client had finished sending, before it reports the reset; an
+      // implementation that then returns at once is done before its signal
+      // could abort (connect-es on Node behaves the same). It must stop.
+      await waitUntil(() => serverFinished, "the server to stop");
+    } else {
+      await waitUntil(
+        () => serverSignal?.aborted === true && serverFinished,
+        "the server to stop",
+      );
+    }
+    if (transport.active() !== undefined) {
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+
+  it("a request iterable that throws fails a client-streaming call and aborts the server", async () => {
+    let serverSignal: AbortSignal | undefined;
+    let serverGot = 0;
+    let serverError: unknown;
+    hooks.pontificate = async (requests, context) => {
+      serverSignal = context.signal;
+      try {
+        for await (const _ of requests) serverGot++;
+      } catch (e) {
+        serverError = e;
+        throw e;
+      }
+      return { sentence: "complete", count: serverGot };
+    };
+    const failure = new Error("the producer failed");
+    async function* producer() {
+      yield { sentence: "one" };
+      yield { sentence: "two" };
+      await waitUntil(() => serverGot === 2, "the server to read two");
+      throw failure;
+    }
+    let error: unknown;
+    await within(
+      transport
+        .client()
+        .pontificate(producer())
+        .then(
+          () => {
+            error = "resolved";
+          },
+          (e: unknown) => {
+            error = e;
+          },
+        ),
+      5000,
+      "the failed call",
+    );
+    expect(error === failure || isConnectError(error), String(error)).toBe(
+      true,
+    );
+    if (transport.active() === undefined) {
+      // In process there is no connection to lose: the failure reaches the
+      // server as the failure of the request body, which it reads.
+      await waitUntil(
+        () => serverError !== undefined,
+        "the server's read to fail",
+      );
+      expect(String(serverError)).toContain("the producer failed");
+    } else {
+      await waitUntil(
+        () => serverSignal?.aborted === true,
+        "the server's signal to abort",
+      );
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 5. Receive limits and malformed responses.
+
+describe("readMaxBytes", () => {
+  const big = "x".repeat(2000);
+
+  it.each([
+    ["uncompressed", { compressions: [] }],
+    ["compressed", {}],
+  ] as const)(
+    "a 2000-byte server message with readMaxBytes 1000 fails with ResourceExhausted (%s)",
+    async (_, options) => {
+      hooks.introduce = async function* () {
+        yield { sentence: "small" };
+        yield { sentence: big };
+      };
+      hooks.pontificate = async (requests) => {
+        for await (const _ of requests);
+        return { sentence: big };
+      };
+      const client = createElizaServiceClient(oursH2c.url, {
+        transport: "http2",
+        readMaxBytes: 1000,
+        ...options,
+      });
+      const { received, error } = await within(
+        drain(client.introduce({ name })),
+        5000,
+        "introduce",
+      );
+      expect(sentencesOf(received)).toEqual(["small"]);
+      expect(isConnectError(error), String(error)).toBe(true);
+      expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+      const e = await callError(() =>
+        within(client.pontificate([{ sentence: "a" }]), 5000, "pontificate"),
+      );
+      expect(e.code).toBe(Code.ResourceExhausted);
+      await waitUntil(() => oursH2c.active() === 0, "no open streams");
+    },
+  );
+});
+
+describe("malformed responses from a hand-written HTTP/2 server", () => {
+  const encoder = new TextEncoder();
+  const message = (sentence: string) =>
+    envelopeEncode(
+      0,
+      toBinary(
+        IntroduceResponseSchema,
+        create(IntroduceResponseSchema, { sentence }),
+      ),
+    );
+  const end = (json: string) =>
+    envelopeEncode(envelopeFlagEndStream, encoder.encode(json));
+  const proto = { "content-type": "application/connect+proto" };
+
+  interface Scenario {
+    readonly status?: number;
+    readonly header?: Record<string, string>;
+    readonly body: readonly Uint8Array[];
+    /** Reset the stream with this code after the body instead of ending it. */
+    readonly reset?: number;
+  }
+
+  const scenarios: Record<string, Scenario> = {
+    "truncated final frame": {
+      body: [message("one"), end("{}").subarray(0, 6)],
+    },
+    "truncated frame header": {
+      body: [message("one"), message("two").subarray(0, 3)],
+    },
+    "truncated message": {
+      body: [message("one"), message("two").subarray(0, 7)],
+    },
+    "no end-of-stream message": { body: [message("one")] },
+    "corrupt end-of-stream JSON": { body: [message("one"), end("{not json")] },
+    "end-of-stream JSON that is not an object": {
+      body: [message("one"), end("[1]")],
+    },
+    "end-of-stream metadata of the wrong shape": {
+      body: [message("one"), end('{"metadata":{"x-a":"not a list"}}')],
+    },
+    "data after the end-of-stream message": {
+      body: [message("one"), end("{}"), message("two")],
+    },
+    "a compressed frame without connect-content-encoding": {
+      body: [
+        message("one"),
+        envelopeEncode(
+          envelopeFlagCompressed,
+          gzipSync(
+            toBinary(
+              IntroduceResponseSchema,
+              create(IntroduceResponseSchema, { sentence: "two" }),
+            ),
+          ),
+        ),
+        end("{}"),
+      ],
+    },
+    "corrupt compressed data": {
+      header: { "connect-content-encoding": "gzip" },
+      body: [
+        message("one"),
+        envelopeEncode(envelopeFlagCompressed, new Uint8Array([1, 2, 3, 4])),
+        end("{}"),
+      ],
+    },
+    "an unsupported connect-content-encoding": {
+      header: { "connect-content-encoding": "snappy" },
+      body: [message("one"), end("{}")],
+    },
+    "a unary content type": {
+      header: { "content-type": "application/proto" },
+      body: [message("one"), end("{}")],
+    },
+    "an end-of-stream error without a code": {
+      body: [message("one"), end('{"error":{"message":"no code"}}')],
+    },
+    "HTTP 404 with a Connect error": {
+      status: 404,
+      header: { "content-type": "application/json" },
+      body: [encoder.encode('{"code":"not_found","message":"nope"}')],
+    },
+    "HTTP 503 with a Connect error": {
+      status: 503,
+      header: { "content-type": "application/json" },
+      body: [encoder.encode('{"code":"resource_exhausted","message":"busy"}')],
+    },
+    "HTTP 404 without a Connect error": {
+      status: 404,
+      header: { "content-type": "text/plain" },
+      body: [encoder.encode("404 page not found")],
+    },
+    "HTTP 503 without a body": { status: 503, body: [] },
+    "HTTP 400 without a Connect error": {
+      status: 400,
+      header: { "content-type": "text/html" },
+      body: [encoder.encode("<h1>bad</h1>")],
+    },
+    "a stream reset with INTERNAL_ERROR after one message": {
+      body: [message("one")],
+      reset: http2.constants.NGHTTP2_INTERNAL_ERROR,
+    },
+    "a stream reset with CANCEL after one message": {
+      body: [message("one")],
+      reset: http2.constants.NGHTTP2_CANCEL,
+    },
+  };
+
+  // What the client must make of each: the code, and whether "one" arrives first.
+  const expected: Record<string, [Code, boolean, string?]> = {
+    "truncated final frame": [Code.InvalidArgument, true],
+    "truncated frame header": [Code.InvalidArgument, true],
+    "truncated message": [Code.InvalidArgument, true],
+    "no end-of-stream message": [Code.Internal, true],
+    "corrupt end-of-stream JSON": [Code.Internal, true],
+    "end-of-stream JSON that is not an object": [Code.Internal, true],
+    "end-of-stream metadata of the wrong shape": [Code.Internal, true],
+    "data after the end-of-stream message": [Code.Internal, true],
+    "a compressed frame without connect-content-encoding": [
+      Code.Internal,
+      true,
+    ],
+    "corrupt compressed data": [Code.InvalidArgument, true],
+    "an unsupported connect-content-encoding": [Code.Internal, false],
+    "a unary content type": [Code.Internal, false],
+    "an end-of-stream error without a code": [Code.Unknown, true],
+    "HTTP 404 with a Connect error": [Code.NotFound, false, "nope"],
+    "HTTP 503 with a Connect error": [Code.ResourceExhausted, false, "busy"],
+    "HTTP 404 without a Connect error": [Code.Unimplemented, false],
+    "HTTP 503 without a body": [Code.Unavailable, false],
+    "HTTP 400 without a Connect error": [Code.Internal, false],
+    // HTTP/2 error codes map to Connect codes as in the gRPC spec.
+    "a stream reset with INTERNAL_ERROR after one message": [
+      Code.Internal,
+      true,
+    ],
+    "a stream reset with CANCEL after one message": [Code.Canceled, true],
+  };
+
+  let url: string;
+
+  beforeAll(async () => {
+    url = await serveOn("h2c", (req, res) => {
+      if (req.url?.endsWith("/Say")) {
+        // A unary response reset (CANCEL) before its body ended: what
+        // arrived would decode as a valid, empty message.
+        req.resume();
+        const response = res as http2.Http2ServerResponse;
+        response.writeHead(200, { "content-type": "application/proto" });
+        response.write(new Uint8Array(0));
+        setTimeout(
+          () => response.stream.close(http2.constants.NGHTTP2_CANCEL),
+          10,
+        );
+        return;
+      }
+      const scenario =
+        scenarios[String(req.headers["x-scenario"])] ??
+        ({ status: 500, body: [] } satisfies Scenario);
+      const response = res as http2.Http2ServerResponse;
+      // Whatever the client sends is read and dropped.
+      req.resume();
+      response.writeHead(scenario.status ?? 200, {
+        ...proto,
+        ...scenario.header,
+      });
+      for (const chunk of scenario.body) response.write(chunk);
+      if (scenario.reset !== undefined) {
+        response.stream.close(scenario.reset);
+      } else {
+        response.end();
+      }
+    });
+  });
+
+  it("a unary response reset before its body ended fails with Canceled, not an empty message", async () => {
+    const client = createElizaServiceClient(url, { transport: "http2" });
+    const error = await callError(() =>
+      within(client.say({ sentence: "hi" }), 5000, "say"),
+    );
+    expect(error.code).toBe(Code.Canceled);
+  });
+
+  const kinds = ["introduce", "pontificate", "converse"] as const;
+  const cases = Object.keys(scenarios).flatMap((s) =>
+    kinds.map((k) => [s, k] as const),
+  );
+
+  it.each(cases)("%s (%s)", async (scenario, kind) => {
+    const [code, firstArrives, rawMessage] = expected[scenario]!;
+    const client = createElizaServiceClient(url, { transport: "http2" });
+    const options = { headers: { "x-scenario": scenario } };
+    let received: string[] = [];
+    let error: unknown;
+    const run = async () => {
+      switch (kind) {
+        case "introduce": {
+          const r = await drain(client.introduce({ name }, options));
+          received = sentencesOf(r.received);
+          error = r.error;
+          break;
+        }
+        case "converse": {
+          const r = await drain(
+            client.converse(each([{ sentence: "hi" }]), options),
+          );
+          received = sentencesOf(r.received);
+          error = r.error;
+          break;
+        }
+        case "pontificate":
+          try {
+            await client.pontificate([{ sentence: "hi" }], options);
+            error = "resolved";
+          } catch (e) {
+            error = e;
+          }
+          break;
+      }
+    };
+    await within(run(), 5000, `${scenario} (${kind})`);
+    expect(isConnectError(error), String(error)).toBe(true);
+    const e = error as ConnectError;
+    expect(e.code, e.message).toBe(code);
+    // A client-streaming call has no messages to show, only its failure.
+    if (kind !== "pontificate") {
+      expect(received).toEqual(firstArrives ? ["one"] : []);
+    }
+    if (rawMessage !== undefined) expect(e.rawMessage).toBe(rawMessage);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 6. Backpressure on the request stream, and a server that answers before
+// reading every request.
+
+describe.each(oursTransports)("backpressure, $name", (transport) => {
+  it("a slow server holds back the request generator; the answer ends the call and closes it", async () => {
+    const mib = "m".repeat(1024 * 1024);
+    let serverRead = 0;
+    hooks.pontificate = async (requests, context) => {
+      const iterator = requests[Symbol.asyncIterator]();
+      await iterator.next();
+      serverRead++;
+      await sleep(1000, context.signal);
+      return { sentence: "enough", count: serverRead };
+    };
+    let produced = 0;
+    let finallyRan = false;
+    async function* producer() {
+      try {
+        for (let i = 0; i < 2000; i++) {
+          produced++;
+          yield { sentence: mib };
+        }
+      } finally {
+        finallyRan = true;
+      }
+    }
+    const call = transport
+      .client()
+      .pontificate(producer())
+      .then(
+        (response) => ({ response, error: undefined }),
+        (error: unknown) => ({ response: undefined, error }),
+      );
+    await waitUntil(() => serverRead === 1, "the server to read one message");
+    await sleep(800);
+    // The server is not reading: flow control and drain stop the producer.
+    expect(produced).toBeLessThan(64);
+    expect(await within(call, 10_000, "the call to end")).toEqual({
+      response: create(PontificateResponseSchema, {
+        sentence: "enough",
+        count: 1,
+      }),
+      error: undefined,
+    });
+    // The call is over: what the generator would still produce is not wanted.
+    await waitUntil(() => finallyRan, "the generator to be closed");
+    expect(produced).toBeLessThan(64);
+    if (transport.active() !== undefined) {
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+
+  it("a slow server holds back the request generator until the call is aborted", async () => {
+    const mib = "m".repeat(1024 * 1024);
+    let serverRead = 0;
+    let serverSignal: AbortSignal | undefined;
+    hooks.pontificate = async (requests, context) => {
+      serverSignal = context.signal;
+      for await (const _ of requests) {
+        serverRead++;
+        await sleep(1000, context.signal);
+      }
+      return { sentence: "all read", count: serverRead };
+    };
+    let produced = 0;
+    let finallyRan = false;
+    async function* producer() {
+      try {
+        for (let i = 0; i < 2000; i++) {
+          produced++;
+          yield { sentence: mib };
+        }
+      } finally {
+        finallyRan = true;
+      }
+    }
+    const controller = new AbortController();
+    const call = callError(() =>
+      transport.client().pontificate(producer(), { signal: controller.signal }),
+    );
+    await waitUntil(() => serverRead === 1, "the server to read one message");
+    await sleep(500);
+    expect(produced).toBeLessThan(64);
+    controller.abort();
+    const error = await within(call, 5000, "the aborted call");
+    expect(error.code).toBe(Code.Canceled);
+    await waitUntil(() => finallyRan, "the generator to be closed");
+    expect(produced).toBeLessThan(64);
+    if (transport.active() !== undefined) {
+      // HTTP/2 resets the stream at once. Over HTTP/1.1 the client can only
+      // close the connection, and the server sees that only after reading
+      // what the socket buffers still hold, at one message a second here.
+      const closeMs = transport.http1 ? 20_000 : 2000;
+      await waitUntil(
+        () => serverSignal?.aborted === true,
+        "the server's signal to abort",
+        closeMs,
+      );
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+
+  it("a bidi call the server ends early completes and closes the request generator", async () => {
+    hooks.converse = async function* (requests) {
+      for await (const r of requests) {
+        yield { sentence: `only ${r.sentence}` };
+        return;
+      }
+    };
+    let produced = 0;
+    let finallyRan = false;
+    async function* producer() {
+      try {
+        for (let i = 0; i < 1000; i++) {
+          produced++;
+          yield { sentence: String(i) };
+          await sleep(10);
+        }
+      } finally {
+        finallyRan = true;
+      }
+    }
+    const { received, error } = await within(
+      drain(transport.client().converse(producer())),
+      5000,
+      "the call",
+    );
+    expect(error).toBeUndefined();
+    expect(sentencesOf(received)).toEqual(["only 0"]);
+    await waitUntil(() => finallyRan, "the generator to be closed");
+    expect(produced).toBeLessThan(1000);
+    if (transport.active() !== undefined) {
+      await waitUntil(() => transport.active() === 0, "no open streams");
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// 7. Client interceptors see streaming calls.
+
+/** Appends `suffix` to the message's sentence (or name, for IntroduceRequest). */
+function rewrite(message: Message, suffix: string): Message {
+  const m = message as Message & { sentence?: unknown; name?: unknown };
+  if (typeof m.sentence === "string") {
+    return { ...m, sentence: m.sentence + suffix } as Message;
+  }
+  if (typeof m.name === "string") {
+    return { ...m, name: m.name + suffix } as Message;
+  }
+  return message;
+}
+
+async function* mapMessages(
+  source: AsyncIterable<Message>,
+  map: (message: Message) => Message,
+): AsyncGenerator<Message> {
+  for await (const message of source) yield map(message);
+}
+
+describe.each(oursTransports)("client interceptors, $name", (transport) => {
+  it("see streaming calls, rewrite requests and responses, and add headers", async () => {
+    const log: string[] = [];
+    let requestCount = 0;
+    let responseCount = 0;
+    const outer: Interceptor = (next) => async (request) => {
+      log.push(`outer> ${request.method.name} stream=${request.stream}`);
+      const response = await next(request);
+      log.push(`<outer ${request.method.name}`);
+      return response;
+    };
+    const inner: Interceptor = (next) => async (request) => {
+      log.push(`inner> ${request.method.name}`);
+      request.header.set("x-intercepted", request.method.name);
+      if (!request.stream) return next(request);
+      const response = await next({
+        ...request,
+        message: mapMessages(request.message, (m) => {
+          requestCount++;
+          return rewrite(m, " +req");
+        }),
+      });
+      if (!response.stream) return response;
+      return {
+        ...response,
+        message: mapMessages(response.message, (m) => {
+          responseCount++;
+          return rewrite(m, " +res");
+        }),
+      };
+    };
+    const client = transport.client({ interceptors: [outer, inner] });
+
+    const introduced: string[] = [];
+    for await (const m of client.introduce({ name: "Bo" })) {
+      introduced.push(m.sentence);
+    }
+    expect(introduced).toEqual(
+      introduceSentences("Bo +req").map((s) => `${s} +res`),
+    );
+    expect(seenHeaders?.get("x-intercepted")).toBe("Introduce");
+    expect([requestCount, responseCount]).toEqual([1, 4]);
+
+    const pontificated = await client.pontificate.raw([
+      { sentence: "a" },
+      { sentence: "b" },
+    ]);
+    expect(pontificated.message).toEqual(
+      create(PontificateResponseSchema, {
+        sentence: "a +req|b +req +res",
+        count: 2,
+      }),
+    );
+    // Headers and trailers come through the interceptors' response.
+    expect(pontificated.header.get("x-kind")).toBe("client_streaming");
+    expect(pontificated.trailer.get("x-sent")).toBe("1");
+    expect(seenHeaders?.get("x-intercepted")).toBe("Pontificate");
+    expect([requestCount, responseCount]).toEqual([3, 5]);
+
+    const result = await client.converse.raw(
+      each([{ sentence: "x" }, { sentence: "y" }]),
+    );
+    expect(sentencesOf((await drain(result.messages)).received)).toEqual([
+      "You said: x +req +res",
+      "You said: y +req +res",
+    ]);
+    expect(result.trailer.get("x-sent")).toBe("2");
+    expect(seenHeaders?.get("x-intercepted")).toBe("Converse");
+    expect([requestCount, responseCount]).toEqual([5, 7]);
+
+    // A unary call goes through the same interceptors, as stream=false.
+    expect(await client.say({ sentence: "plain" })).toEqual(
+      create(SayResponseSchema, { sentence: "plain" }),
+    );
+    expect(log).toEqual([
+      "outer> Introduce stream=true",
+      "inner> Introduce",
+      "<outer Introduce",
+      "outer> Pontificate stream=true",
+      "inner> Pontificate",
+      "<outer Pontificate",
+      "outer> Converse stream=true",
+      "inner> Converse",
+      "<outer Converse",
+      "outer> Say stream=false",
+      "inner> Say",
+      "<outer Say",
+    ]);
+  });
+
+  it("an interceptor that throws fails the streaming call before anything is sent", async () => {
+    let reached = false;
+    hooks.introduce = async function* () {
+      reached = true;
+      yield { sentence: "unreachable" };
+    };
+    const client = transport.client({
+      interceptors: [
+        () => async () => {
+          throw new ConnectError("refused here", Code.PermissionDenied);
+        },
+      ],
+    });
+    const { received, error } = await drain(client.introduce({ name }));
+    expect(received).toEqual([]);
+    expect(isConnectError(error)).toBe(true);
+    expect((error as ConnectError).code).toBe(Code.PermissionDenied);
+    expect(reached).toBe(false);
+  });
+});

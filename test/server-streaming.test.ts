@@ -1,0 +1,1924 @@
+// Connect streaming on our generated server, all three kinds, driven by
+// @connectrpc/connect-node clients, by raw node:http / node:http2 requests
+// framed by hand, and by buf curl: on node:http, node:http2 (h2c), and the
+// fetch handler (served through a small node:http / node:http2 adapter, and
+// called directly with `Request` objects).
+
+import { execFile } from "node:child_process";
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { dirname, join } from "node:path";
+import { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { gzipSync, gunzipSync } from "node:zlib";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
+import {
+  Code as EsCode,
+  ConnectError as EsConnectError,
+  createClient,
+  type Client,
+} from "@connectrpc/connect";
+import {
+  compressionGzip,
+  createConnectTransport,
+  Http2SessionManager,
+} from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  envelopeEncode,
+  envelopeFlagCompressed,
+  envelopeFlagEndStream,
+} from "../runtime-inline/envelope.ts";
+import {
+  Code,
+  ConnectError,
+  createElizaServiceHandler,
+  type ElizaServiceImplementation,
+  type FetchHandler,
+  type Interceptor,
+  type NodeServiceHandler,
+} from "./gen/eliza/v1/eliza.ElizaService.ts";
+import {
+  ConverseRequestSchema,
+  ConverseResponseSchema,
+  ElizaService,
+  IntroduceRequestSchema,
+  IntroduceResponseSchema,
+  PontificateRequestSchema,
+  SayResponseSchema,
+} from "./gen/eliza/v1/eliza_pb.ts";
+import {
+  startServer,
+  type NodeListener,
+  type StartedServer,
+} from "./support/servers.ts";
+
+const fixturesDir = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../fixtures",
+);
+const bufBin = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../node_modules/.bin/buf",
+);
+
+const servicePath = "/connectrpc.eliza.v1.ElizaService";
+const introducePath = `${servicePath}/Introduce`;
+const pontificatePath = `${servicePath}/Pontificate`;
+const conversePath = `${servicePath}/Converse`;
+const readMaxBytes = 64 * 1024;
+
+// ---------------------------------------------------------------------------
+// Process-level failures: none may happen while this file runs.
+
+const processFailures: unknown[] = [];
+const onFailure = (reason: unknown) => {
+  processFailures.push(reason);
+};
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+async function waitUntil(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Rejects with a clear message when `promise` takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${ms} ms: ${what}`)),
+        ms,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+async function rejection(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    await run();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected the call to fail");
+}
+
+let nextId = 0;
+const uniqueId = () => `call-${++nextId}`;
+
+/** Request messages as the async iterable a streaming call takes. */
+async function* each<T>(...items: T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
+/** An async iterable fed by `push`, for requests sent one by one. */
+function pushQueue<T>(): AsyncIterable<T> & {
+  push(value: T): void;
+  close(): void;
+} {
+  const items: T[] = [];
+  let closed = false;
+  let waiting: ((result: IteratorResult<T>) => void) | undefined;
+  return {
+    push(value) {
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w({ value, done: false });
+      } else {
+        items.push(value);
+      }
+    },
+    close() {
+      closed = true;
+      if (waiting !== undefined) {
+        const w = waiting;
+        waiting = undefined;
+        w({ value: undefined, done: true });
+      }
+    },
+    [Symbol.asyncIterator]() {
+      return {
+        next(): Promise<IteratorResult<T>> {
+          if (items.length > 0) {
+            return Promise.resolve({ value: items.shift()!, done: false });
+          }
+          if (closed) {
+            return Promise.resolve({ value: undefined, done: true });
+          }
+          return new Promise((resolve) => (waiting = resolve));
+        },
+        return(): Promise<IteratorResult<T>> {
+          closed = true;
+          return Promise.resolve({ value: undefined, done: true });
+        },
+        throw(e: unknown): Promise<IteratorResult<T>> {
+          closed = true;
+          return Promise.reject(e);
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The implementation under test. The introduce name selects a behaviour.
+
+/** What one implementation call went through, by the id in its request. */
+interface Probe {
+  produced: number;
+  aborted: unknown;
+  finallyRan: boolean;
+}
+const probes = new Map<string, Probe>();
+function newProbe(id: string, signal: AbortSignal): Probe {
+  const probe: Probe = { produced: 0, aborted: undefined, finallyRan: false };
+  probes.set(id, probe);
+  signal.addEventListener(
+    "abort",
+    () => {
+      probe.aborted = signal.reason ?? "aborted";
+    },
+    { once: true },
+  );
+  return probe;
+}
+function probeOf(id: string): Probe {
+  const probe = probes.get(id);
+  if (probe === undefined) throw new Error(`no call ${id} reached the server`);
+  return probe;
+}
+
+// Over the 1024-byte compressMinBytes, and repetitive: compressed both ways.
+const longSentence = "I am Eliza, and I compress rather well. ".repeat(100);
+// 1 MiB of response per message for the backpressure tests.
+const bigSentence = "x".repeat(1024 * 1024);
+const errorDetail = { sentence: "the detail" };
+
+/** Events of converse calls, by the sentence prefix "<id>/". */
+const converseEvents = new Map<string, string[]>();
+
+const implementation: ElizaServiceImplementation = {
+  say: (request) => ({ sentence: `You said: ${request.sentence}` }),
+
+  async *introduce(request, context) {
+    const [kind, id = ""] = request.name.split(":");
+    switch (kind) {
+      case "endless": {
+        const probe = newProbe(id, context.signal);
+        try {
+          for (let i = 0; ; i++) {
+            probe.produced++;
+            yield { sentence: `tick ${i}` };
+            await sleep(10, context.signal);
+          }
+        } finally {
+          probe.finallyRan = true;
+        }
+      }
+      case "flood": {
+        const probe = newProbe(id, context.signal);
+        try {
+          for (let i = 0; i < 2000; i++) {
+            probe.produced++;
+            yield { sentence: bigSentence };
+          }
+        } finally {
+          probe.finallyRan = true;
+        }
+        return;
+      }
+      case "slow-start": {
+        // Slow work that does not watch the signal (a query, say), then
+        // messages without a look at the signal either.
+        const probe = newProbe(id, context.signal);
+        try {
+          await sleep(400);
+          for (let i = 0; i < 100; i++) {
+            probe.produced++;
+            yield { sentence: `late ${i}` };
+          }
+        } finally {
+          probe.finallyRan = true;
+        }
+        return;
+      }
+      case "hang-after-1": {
+        // Waits for the signal between messages, as an implementation
+        // waiting on a signal-aware source does.
+        const probe = newProbe(id, context.signal);
+        try {
+          probe.produced++;
+          yield { sentence: "first" };
+          await new Promise<void>((resolve) => {
+            if (context.signal.aborted) resolve();
+            context.signal.addEventListener("abort", () => resolve(), {
+              once: true,
+            });
+          });
+        } finally {
+          probe.finallyRan = true;
+        }
+        return;
+      }
+      case "fail-after-2":
+        context.responseHeaders.set("x-introduce-header", "h");
+        context.responseTrailers.set("x-trailer-early", "early");
+        yield { sentence: "one" };
+        yield { sentence: "two" };
+        context.responseTrailers.set("x-trailer-late", "late");
+        throw new ConnectError("it broke mid-stream", Code.FailedPrecondition, {
+          metadata: { "x-error-meta": "m" },
+          details: [{ desc: SayResponseSchema, value: errorDetail }],
+        });
+      case "fail-first":
+        context.responseHeaders.set("x-introduce-header", "h");
+        context.responseTrailers.set("x-trailer-early", "early");
+        throw new ConnectError("it broke at once", Code.PermissionDenied, {
+          details: [{ desc: SayResponseSchema, value: errorDetail }],
+        });
+      default:
+        context.responseHeaders.set("x-introduce-header", "h");
+        context.responseTrailers.set("x-trailer-early", "early");
+        yield { sentence: `Hello ${request.name}` };
+        yield { sentence: longSentence };
+        yield { sentence: `Goodbye ${request.name}` };
+        context.responseTrailers.set("x-trailer-late", "late");
+    }
+  },
+
+  async pontificate(requests, context) {
+    context.responseHeaders.set("x-pontificate-header", "h");
+    const sentences: string[] = [];
+    for await (const request of requests) {
+      if (request.sentence === "fail") {
+        context.responseTrailers.set("x-trailer-late", "late");
+        throw new ConnectError("no more", Code.OutOfRange, {
+          details: [{ desc: SayResponseSchema, value: errorDetail }],
+        });
+      }
+      sentences.push(request.sentence);
+    }
+    context.responseTrailers.set("x-pontificate-trailer", "t");
+    return {
+      sentence: sentences.join("|"),
+      count: sentences.length,
+    };
+  },
+
+  async *converse(requests, context) {
+    context.responseHeaders.set("x-converse-header", "h");
+    for await (const request of requests) {
+      // Sentences "<id>/<word>" log what the server did, in order.
+      const slash = request.sentence.indexOf("/");
+      const key = slash < 0 ? "" : request.sentence.slice(0, slash);
+      const events = converseEvents.get(key) ?? [];
+      if (slash >= 0) converseEvents.set(key, events);
+      events.push(`received ${request.sentence}`);
+      if (request.sentence.endsWith("fail")) {
+        throw new ConnectError("conversation over", Code.Aborted);
+      }
+      yield { sentence: `Eliza heard: ${request.sentence}` };
+      events.push(`answered ${request.sentence}`);
+    }
+    context.responseTrailers.set("x-converse-trailer", "t");
+  },
+};
+
+// An interceptor that counts request messages and upper-cases responses.
+interface InterceptorRecord {
+  method: string;
+  kind: string;
+  stream: boolean;
+  requests: number;
+  responses: number;
+}
+const interceptorLog = new Map<string, InterceptorRecord>();
+const countingInterceptor: Interceptor = (next) => async (request) => {
+  const id = request.header.get("x-call-id") ?? "";
+  const record: InterceptorRecord = {
+    method: request.method.name,
+    kind: request.method.kind,
+    stream: request.stream,
+    requests: 0,
+    responses: 0,
+  };
+  interceptorLog.set(id, record);
+  if (request.header.has("x-reject")) {
+    throw new ConnectError("rejected by an interceptor", Code.Unauthenticated);
+  }
+  if (!request.stream) return next(request);
+  const requests = request.message;
+  const response = await next({
+    ...request,
+    message: (async function* () {
+      for await (const message of requests) {
+        record.requests++;
+        yield message;
+      }
+    })(),
+  });
+  if (!response.stream) throw new Error("a stream answered with unary");
+  const responses = response.message;
+  response.header.set("x-intercepted", "yes");
+  return {
+    ...response,
+    message: (async function* () {
+      for await (const message of responses) {
+        record.responses++;
+        const m = message as Message & { sentence: string };
+        m.sentence = m.sentence.toUpperCase();
+        yield m;
+      }
+      response.trailer.set("x-requests-counted", String(record.requests));
+    })(),
+  };
+};
+
+const eliza = createElizaServiceHandler(implementation, { readMaxBytes });
+const intercepted = createElizaServiceHandler(implementation, {
+  readMaxBytes,
+  interceptors: [countingInterceptor],
+});
+
+// ---------------------------------------------------------------------------
+// Servers: the node handler, and the fetch handler through a small adapter.
+
+/** Serves a fetch handler on node:http / node:http2, streaming both ways with backpressure. */
+function fetchListener(fetch: FetchHandler): NodeListener {
+  return (req, res) => {
+    const controller = new AbortController();
+    res.once("close", () => {
+      if (!res.writableEnded) controller.abort();
+    });
+    const serve = async () => {
+      const headers = new Headers();
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i]!;
+        if (name.startsWith(":")) continue;
+        headers.append(name, req.rawHeaders[i + 1]!);
+      }
+      const method = req.method ?? "GET";
+      const hasBody = method !== "GET" && method !== "HEAD";
+      const init: RequestInit & { duplex: "half" } = {
+        method,
+        headers,
+        signal: controller.signal,
+        body: hasBody
+          ? (Readable.toWeb(req) as unknown as ReadableStream<Uint8Array>)
+          : null,
+        duplex: "half",
+      };
+      const response = await fetch(
+        new Request(`http://localhost${req.url ?? "/"}`, init),
+      );
+      const outgoing: Record<string, string> = {};
+      response.headers.forEach((value, key) => (outgoing[key] = value));
+      const out = res as http.ServerResponse;
+      out.writeHead(response.status, outgoing);
+      if (response.body === null) {
+        out.end();
+        return;
+      }
+      const reader = response.body.getReader();
+      const cancel = () => void reader.cancel().catch(() => {});
+      if (controller.signal.aborted) return cancel();
+      controller.signal.addEventListener("abort", cancel, { once: true });
+      for (;;) {
+        const result = await reader.read();
+        if (result.done) break;
+        if (controller.signal.aborted) return;
+        if (!out.write(result.value)) {
+          await new Promise<void>((resolve) => {
+            const go = () => {
+              out.off("drain", go);
+              out.off("close", go);
+              resolve();
+            };
+            out.on("drain", go);
+            out.on("close", go);
+          });
+        }
+      }
+      out.end();
+    };
+    serve().catch(() => res.destroy());
+  };
+}
+
+interface RecordedRequest {
+  httpVersion: string;
+  headers: http.IncomingHttpHeaders;
+}
+/** Request headers by the x-call-id header. */
+const requestLog = new Map<string, RecordedRequest>();
+function recording(listener: NodeListener): NodeListener {
+  return (req, res) => {
+    const id = req.headers["x-call-id"];
+    if (typeof id === "string") {
+      requestLog.set(id, {
+        httpVersion: req.httpVersion,
+        headers: req.headers,
+      });
+    }
+    listener(req, res);
+  };
+}
+
+interface Mode {
+  readonly name: string;
+  readonly kind: "http" | "h2c";
+  readonly httpVersion: "1.1" | "2";
+  readonly fetch: boolean;
+}
+const modes: readonly Mode[] = [
+  {
+    name: "node handler on node:http",
+    kind: "http",
+    httpVersion: "1.1",
+    fetch: false,
+  },
+  {
+    name: "node handler on node:http2",
+    kind: "h2c",
+    httpVersion: "2",
+    fetch: false,
+  },
+  {
+    name: "fetch handler on node:http",
+    kind: "http",
+    httpVersion: "1.1",
+    fetch: true,
+  },
+  {
+    name: "fetch handler on node:http2",
+    kind: "h2c",
+    httpVersion: "2",
+    fetch: true,
+  },
+];
+
+interface Servers {
+  eliza: StartedServer;
+  intercepted: StartedServer;
+}
+const servers = new Map<Mode, Servers>();
+const sessionManagers: Http2SessionManager[] = [];
+
+function listenerOf(handler: NodeServiceHandler, mode: Mode): NodeListener {
+  return recording(mode.fetch ? fetchListener(handler.fetch) : handler.node);
+}
+
+beforeAll(async () => {
+  process.on("unhandledRejection", onFailure);
+  process.on("uncaughtException", onFailure);
+  for (const mode of modes) {
+    servers.set(mode, {
+      eliza: await startServer(mode.kind, listenerOf(eliza, mode)),
+      intercepted: await startServer(mode.kind, listenerOf(intercepted, mode)),
+    });
+  }
+});
+
+afterAll(async () => {
+  for (const manager of sessionManagers) manager.abort();
+  await Promise.all(
+    [...servers.values()].flatMap((s) => [
+      s.eliza.close(),
+      s.intercepted.close(),
+    ]),
+  );
+  process.off("unhandledRejection", onFailure);
+  process.off("uncaughtException", onFailure);
+  expect(processFailures).toEqual([]);
+});
+
+interface ClientOptions {
+  binary?: boolean;
+  gzip?: boolean;
+  intercepted?: boolean;
+}
+function clientFor(
+  mode: Mode,
+  options: ClientOptions = {},
+): Client<typeof ElizaService> {
+  const s = servers.get(mode)!;
+  const baseUrl =
+    options.intercepted === true ? s.intercepted.url : s.eliza.url;
+  const common = {
+    baseUrl,
+    useBinaryFormat: options.binary ?? true,
+    acceptCompression: options.gzip === true ? [compressionGzip] : [],
+    ...(options.gzip === true ? { sendCompression: compressionGzip } : {}),
+  };
+  if (mode.httpVersion === "1.1") {
+    return createClient(
+      ElizaService,
+      createConnectTransport({ ...common, httpVersion: "1.1" }),
+    );
+  }
+  const sessionManager = new Http2SessionManager(baseUrl);
+  sessionManagers.push(sessionManager);
+  return createClient(
+    ElizaService,
+    createConnectTransport({ ...common, httpVersion: "2", sessionManager }),
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP with hand-framed envelopes.
+
+interface RawRequest {
+  method?: string;
+  path: string;
+  headers?: Record<string, string>;
+  /** Sent as separate writes. */
+  body?: Uint8Array[];
+}
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+function sendHttp1(baseUrl: string, request: RawRequest): Promise<RawResponse> {
+  const url = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: request.method ?? "POST",
+        path: request.path,
+        headers: request.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
+    // The server may answer and close before it has read the whole body.
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE" && e.code !== "ECONNRESET") reject(e);
+    });
+    for (const chunk of request.body ?? []) req.write(chunk);
+    req.end();
+  });
+}
+
+function sendHttp2(baseUrl: string, request: RawRequest): Promise<RawResponse> {
+  const session = http2.connect(baseUrl);
+  session.on("error", () => {});
+  return new Promise<RawResponse>((resolve, reject) => {
+    const stream = session.request(
+      {
+        ":method": request.method ?? "POST",
+        ":path": request.path,
+        ...request.headers,
+      },
+      { endStream: request.body === undefined },
+    );
+    let response: http2.IncomingHttpHeaders | undefined;
+    const chunks: Buffer[] = [];
+    stream.on("response", (headers) => (response = headers));
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("error", () => {});
+    stream.on("close", () => {
+      if (response === undefined) {
+        reject(
+          new Error(
+            `stream closed without a response (code ${stream.rstCode})`,
+          ),
+        );
+        return;
+      }
+      const { ":status": status, ...headers } = response;
+      resolve({ status: Number(status), headers, body: Buffer.concat(chunks) });
+    });
+    if (request.body !== undefined) {
+      for (const chunk of request.body) stream.write(chunk);
+      stream.end();
+    }
+  }).finally(() => session.close());
+}
+
+function sendRaw(mode: Mode, request: RawRequest): Promise<RawResponse> {
+  const url = servers.get(mode)!.eliza.url;
+  return mode.httpVersion === "2"
+    ? sendHttp2(url, request)
+    : sendHttp1(url, request);
+}
+
+interface Envelope {
+  flags: number;
+  data: Uint8Array;
+}
+
+/** Splits a whole response body into envelopes; a truncated one throws. */
+function parseEnvelopes(body: Uint8Array): Envelope[] {
+  const envelopes: Envelope[] = [];
+  let pos = 0;
+  while (pos < body.byteLength) {
+    if (body.byteLength - pos < 5) throw new Error("truncated envelope header");
+    const flags = body[pos]!;
+    const length = new DataView(
+      body.buffer,
+      body.byteOffset + pos + 1,
+      4,
+    ).getUint32(0);
+    if (body.byteLength - pos - 5 < length)
+      throw new Error("truncated envelope");
+    envelopes.push({ flags, data: body.subarray(pos + 5, pos + 5 + length) });
+    pos += 5 + length;
+  }
+  return envelopes;
+}
+
+interface EndStream {
+  error?: {
+    code: string;
+    message?: string;
+    details?: { type: string; value: string; debug?: unknown }[];
+  };
+  metadata?: Record<string, string[]>;
+}
+
+/** The messages (payloads) and the end-stream message, which must come last and once. */
+function parseStream(body: Uint8Array): {
+  messages: Envelope[];
+  end: EndStream;
+} {
+  const envelopes = parseEnvelopes(body);
+  const last = envelopes.at(-1);
+  if (last === undefined || last.flags !== envelopeFlagEndStream) {
+    throw new Error("the stream does not end with an end-stream message");
+  }
+  const messages = envelopes.slice(0, -1);
+  for (const m of messages) {
+    expect(m.flags & envelopeFlagEndStream).toBe(0);
+  }
+  return {
+    messages,
+    end: JSON.parse(new TextDecoder().decode(last.data)) as EndStream,
+  };
+}
+
+const streamHeaders = (binary = true): Record<string, string> => ({
+  "content-type": binary
+    ? "application/connect+proto"
+    : "application/connect+json",
+  "connect-protocol-version": "1",
+});
+
+const introduceFrame = (name: string) =>
+  envelopeEncode(
+    0,
+    toBinary(IntroduceRequestSchema, create(IntroduceRequestSchema, { name })),
+  );
+const converseBytes = (sentence: string) =>
+  toBinary(ConverseRequestSchema, create(ConverseRequestSchema, { sentence }));
+const pontificateFrame = (sentence: string) =>
+  envelopeEncode(
+    0,
+    toBinary(
+      PontificateRequestSchema,
+      create(PontificateRequestSchema, { sentence }),
+    ),
+  );
+
+/** A normal call of every kind still works on this mode's server. */
+async function expectServing(mode: Mode): Promise<void> {
+  const client = clientFor(mode);
+  const sentences: string[] = [];
+  for await (const m of client.introduce({ name: "still here" })) {
+    sentences.push(m.sentence);
+  }
+  expect(sentences).toEqual([
+    "Hello still here",
+    longSentence,
+    "Goodbye still here",
+  ]);
+  const raw = await sendRaw(mode, {
+    path: introducePath,
+    headers: streamHeaders(),
+    body: [introduceFrame("raw")],
+  });
+  expect(raw.status).toBe(200);
+  const { messages, end } = parseStream(raw.body);
+  expect(end.error).toBeUndefined();
+  expect(
+    messages.map((m) => fromBinary(IntroduceResponseSchema, m.data).sentence),
+  ).toEqual(["Hello raw", longSentence, "Goodbye raw"]);
+}
+
+function expectEsError(e: unknown, code: EsCode): EsConnectError {
+  expect(e).toBeInstanceOf(EsConnectError);
+  const error = e as EsConnectError;
+  expect(error.code, error.message).toBe(code);
+  return error;
+}
+
+// ---------------------------------------------------------------------------
+
+describe.each(modes.map((m) => [m.name, m] as const))("%s", (_, mode) => {
+  describe("1. every kind, both codecs, identity and gzip", () => {
+    const matrix = [true, false].flatMap((binary) =>
+      [false, true].map(
+        (gzip) =>
+          [
+            `${binary ? "binary" : "JSON"} ${gzip ? "gzip" : "identity"}`,
+            binary,
+            gzip,
+          ] as const,
+      ),
+    );
+
+    /** Checks what the client sent and what the server answered about compression. */
+    function expectCompression(
+      id: string,
+      gzip: boolean,
+      header: Headers,
+    ): void {
+      const recorded = requestLog.get(id)!;
+      expect(recorded.httpVersion).toBe(
+        mode.httpVersion === "2" ? "2.0" : "1.1",
+      );
+      expect(recorded.headers["connect-content-encoding"]).toBe(
+        gzip ? "gzip" : undefined,
+      );
+      expect(header.get("connect-content-encoding")).toBe(gzip ? "gzip" : null);
+    }
+
+    it.each(matrix)("%s: server streaming", async (_, binary, gzip) => {
+      const client = clientFor(mode, { binary, gzip });
+      const id = uniqueId();
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const sentences: string[] = [];
+      for await (const m of client.introduce(
+        { name: "Ada" },
+        {
+          headers: { "x-call-id": id },
+          onHeader: (h) => (header = h),
+          onTrailer: (t) => (trailer = t),
+        },
+      )) {
+        sentences.push(m.sentence);
+      }
+      expect(sentences).toEqual(["Hello Ada", longSentence, "Goodbye Ada"]);
+      expect(header?.get("content-type")).toBe(
+        binary ? "application/connect+proto" : "application/connect+json",
+      );
+      expectCompression(id, gzip, header!);
+      expect(trailer?.get("x-trailer-late")).toBe("late");
+    });
+
+    it.each(matrix)("%s: client streaming", async (_, binary, gzip) => {
+      const client = clientFor(mode, { binary, gzip });
+      const id = uniqueId();
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const response = await client.pontificate(
+        (async function* () {
+          yield { sentence: "one" };
+          yield { sentence: longSentence };
+          yield { sentence: "" };
+          yield { sentence: "four ✓" };
+        })(),
+        {
+          headers: { "x-call-id": id },
+          onHeader: (h) => (header = h),
+          onTrailer: (t) => (trailer = t),
+        },
+      );
+      expect(response.count).toBe(4);
+      expect(response.sentence).toBe(`one|${longSentence}||four ✓`);
+      expectCompression(id, gzip, header!);
+      expect(header?.get("x-pontificate-header")).toBe("h");
+      expect(trailer?.get("x-pontificate-trailer")).toBe("t");
+    });
+
+    it.each(matrix)(
+      "%s: bidi streaming (all requests, then the responses)",
+      async (_, binary, gzip) => {
+        const client = clientFor(mode, { binary, gzip });
+        const id = uniqueId();
+        let header: Headers | undefined;
+        let trailer: Headers | undefined;
+        const sentences: string[] = [];
+        for await (const m of client.converse(
+          each(
+            { sentence: "hi" },
+            { sentence: longSentence },
+            { sentence: "bye" },
+          ),
+          {
+            headers: { "x-call-id": id },
+            onHeader: (h) => (header = h),
+            onTrailer: (t) => (trailer = t),
+          },
+        )) {
+          sentences.push(m.sentence);
+        }
+        expect(sentences).toEqual([
+          "Eliza heard: hi",
+          `Eliza heard: ${longSentence}`,
+          "Eliza heard: bye",
+        ]);
+        expectCompression(id, gzip, header!);
+        expect(header?.get("x-converse-header")).toBe("h");
+        expect(trailer?.get("x-converse-trailer")).toBe("t");
+      },
+    );
+
+    if (mode.httpVersion === "2") {
+      it.each(matrix)(
+        "%s: bidi in full duplex: each response arrives before the next request is sent",
+        async (_, binary, gzip) => {
+          const client = clientFor(mode, { binary, gzip });
+          const id = uniqueId();
+          const requests =
+            pushQueue<MessageInitShape<typeof ConverseRequestSchema>>();
+          const abort = new AbortController();
+          const responses = client
+            .converse(requests, { signal: abort.signal })
+            [Symbol.asyncIterator]();
+          try {
+            for (const word of ["one", "two", "three"]) {
+              // Sent only once the previous answer is in: a server that
+              // waited for the end of the requests would never answer.
+              requests.push({ sentence: `${id}/${word}` });
+              const result = await within(
+                responses.next(),
+                5000,
+                `the answer to "${word}" before the request stream ends`,
+              );
+              expect(result.done).toBe(false);
+              expect(result.value?.sentence).toBe(`Eliza heard: ${id}/${word}`);
+            }
+            requests.close();
+            expect((await responses.next()).done).toBe(true);
+          } finally {
+            abort.abort();
+          }
+          expect(converseEvents.get(id)).toEqual([
+            `received ${id}/one`,
+            `answered ${id}/one`,
+            `received ${id}/two`,
+            `answered ${id}/two`,
+            `received ${id}/three`,
+            `answered ${id}/three`,
+          ]);
+        },
+      );
+    }
+  });
+
+  describe("2. headers, trailers and errors", () => {
+    it("server streaming: headers set before the first message are headers, trailers are trailers", async () => {
+      const client = clientFor(mode);
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const sentences: string[] = [];
+      for await (const m of client.introduce(
+        { name: "Bo" },
+        { onHeader: (h) => (header = h), onTrailer: (t) => (trailer = t) },
+      )) {
+        // The headers are in before the first message.
+        expect(header).toBeDefined();
+        sentences.push(m.sentence);
+      }
+      expect(sentences).toHaveLength(3);
+      expect(header!.get("x-introduce-header")).toBe("h");
+      expect(header!.get("x-trailer-early")).toBeNull();
+      expect(header!.get("x-trailer-late")).toBeNull();
+      expect(trailer!.get("x-trailer-early")).toBe("early");
+      expect(trailer!.get("x-trailer-late")).toBe("late");
+      expect(trailer!.get("x-introduce-header")).toBeNull();
+    });
+
+    it("an error after 2 messages: the client sees both, then code, message, details and trailers", async () => {
+      const client = clientFor(mode);
+      let header: Headers | undefined;
+      const sentences: string[] = [];
+      const e = await rejection(async () => {
+        for await (const m of client.introduce(
+          { name: "fail-after-2" },
+          { onHeader: (h) => (header = h) },
+        )) {
+          sentences.push(m.sentence);
+        }
+      });
+      expect(sentences).toEqual(["one", "two"]);
+      const error = expectEsError(e, EsCode.FailedPrecondition);
+      expect(error.rawMessage).toBe("it broke mid-stream");
+      expect(error.findDetails(SayResponseSchema)).toEqual([
+        expect.objectContaining(errorDetail),
+      ]);
+      expect(header!.get("x-introduce-header")).toBe("h");
+      expect(header!.get("x-trailer-early")).toBeNull();
+      // connect-es puts the trailers (and the headers) into the error's metadata.
+      expect(error.metadata.get("x-trailer-early")).toBe("early");
+      expect(error.metadata.get("x-trailer-late")).toBe("late");
+      expect(error.metadata.get("x-error-meta")).toBe("m");
+
+      // On the wire: the headers as HTTP headers, the trailers in the end-stream message.
+      const raw = await sendRaw(mode, {
+        path: introducePath,
+        headers: streamHeaders(),
+        body: [introduceFrame("fail-after-2")],
+      });
+      expect(raw.status).toBe(200);
+      expect(raw.headers["x-introduce-header"]).toBe("h");
+      expect(raw.headers["x-trailer-early"]).toBeUndefined();
+      const { messages, end } = parseStream(raw.body);
+      expect(
+        messages.map(
+          (m) => fromBinary(IntroduceResponseSchema, m.data).sentence,
+        ),
+      ).toEqual(["one", "two"]);
+      expect(end.error?.code).toBe("failed_precondition");
+      expect(end.error?.message).toBe("it broke mid-stream");
+      expect(end.error?.details).toHaveLength(1);
+      expect(end.error?.details?.[0]?.type).toBe(SayResponseSchema.typeName);
+      expect(
+        fromBinary(
+          SayResponseSchema,
+          Buffer.from(end.error!.details![0]!.value, "base64"),
+        ).sentence,
+      ).toBe(errorDetail.sentence);
+      expect(end.metadata).toEqual({
+        "x-trailer-early": ["early"],
+        "x-trailer-late": ["late"],
+        "x-error-meta": ["m"],
+      });
+      await expectServing(mode);
+    });
+
+    it("an error before the first message: no messages, headers still headers", async () => {
+      const client = clientFor(mode, { binary: false });
+      let header: Headers | undefined;
+      const sentences: string[] = [];
+      const e = await rejection(async () => {
+        for await (const m of client.introduce(
+          { name: "fail-first" },
+          { onHeader: (h) => (header = h) },
+        )) {
+          sentences.push(m.sentence);
+        }
+      });
+      expect(sentences).toEqual([]);
+      const error = expectEsError(e, EsCode.PermissionDenied);
+      expect(error.rawMessage).toBe("it broke at once");
+      expect(error.findDetails(SayResponseSchema)).toHaveLength(1);
+      expect(error.metadata.get("x-trailer-early")).toBe("early");
+      expect(header?.get("x-introduce-header")).toBe("h");
+      expect(header?.get("x-trailer-early")).toBeNull();
+
+      const raw = await sendRaw(mode, {
+        path: introducePath,
+        headers: streamHeaders(),
+        body: [introduceFrame("fail-first")],
+      });
+      expect(raw.status).toBe(200);
+      expect(raw.headers["x-introduce-header"]).toBe("h");
+      expect(raw.headers["x-trailer-early"]).toBeUndefined();
+      const { messages, end } = parseStream(raw.body);
+      expect(messages).toEqual([]);
+      expect(end.error?.code).toBe("permission_denied");
+      expect(end.metadata).toEqual({ "x-trailer-early": ["early"] });
+    });
+
+    it("client streaming: an error while reading the requests", async () => {
+      const client = clientFor(mode);
+      let header: Headers | undefined;
+      const e = await rejection(() =>
+        client.pontificate(
+          each({ sentence: "a" }, { sentence: "fail" }, { sentence: "c" }),
+          { onHeader: (h) => (header = h) },
+        ),
+      );
+      const error = expectEsError(e, EsCode.OutOfRange);
+      expect(error.rawMessage).toBe("no more");
+      expect(error.findDetails(SayResponseSchema)).toHaveLength(1);
+      expect(error.metadata.get("x-trailer-late")).toBe("late");
+      expect(header?.get("x-pontificate-header")).toBe("h");
+    });
+
+    it("bidi: an error after one answer", async () => {
+      const client = clientFor(mode);
+      const sentences: string[] = [];
+      const e = await rejection(async () => {
+        for await (const m of client.converse(
+          each({ sentence: "ok" }, { sentence: "fail" }, { sentence: "never" }),
+        )) {
+          sentences.push(m.sentence);
+        }
+      });
+      expect(sentences).toEqual(["Eliza heard: ok"]);
+      expect(expectEsError(e, EsCode.Aborted).rawMessage).toBe(
+        "conversation over",
+      );
+      await expectServing(mode);
+    });
+  });
+
+  describe("3. deadlines and cancellation mid-stream", () => {
+    it("a client timeout during a long stream: deadline_exceeded, the implementation stops", async () => {
+      const client = clientFor(mode);
+      const id = uniqueId();
+      const sentences: string[] = [];
+      const start = Date.now();
+      const e = await rejection(async () => {
+        for await (const m of client.introduce(
+          { name: `endless:${id}` },
+          { timeoutMs: 300 },
+        )) {
+          sentences.push(m.sentence);
+        }
+      });
+      const elapsed = Date.now() - start;
+      expectEsError(e, EsCode.DeadlineExceeded);
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(2000);
+      expect(sentences.length).toBeGreaterThan(3);
+      expect(sentences[0]).toBe("tick 0");
+      await waitUntil(
+        () => probeOf(id).finallyRan && probeOf(id).aborted !== undefined,
+        "the implementation's signal and finally",
+        2000,
+      );
+      await expectServing(mode);
+    });
+
+    it("a client abort during a long stream: canceled, the implementation stops", async () => {
+      const client = clientFor(mode);
+      const id = uniqueId();
+      const abort = new AbortController();
+      const sentences: string[] = [];
+      let abortedAt = 0;
+      const e = await rejection(async () => {
+        for await (const m of client.introduce(
+          { name: `endless:${id}` },
+          { signal: abort.signal },
+        )) {
+          sentences.push(m.sentence);
+          if (sentences.length === 5) {
+            abortedAt = Date.now();
+            abort.abort();
+          }
+        }
+      });
+      expect(Date.now() - abortedAt).toBeLessThan(1000);
+      expectEsError(e, EsCode.Canceled);
+      expect(sentences).toHaveLength(5);
+      await waitUntil(
+        () => probeOf(id).finallyRan && probeOf(id).aborted !== undefined,
+        "the implementation's signal and finally",
+        2000,
+      );
+      const reason = probeOf(id).aborted;
+      expect(reason).toBeInstanceOf(ConnectError);
+      expect((reason as ConnectError).code).toBe(Code.Canceled);
+      await expectServing(mode);
+    });
+
+    it("a deadline before the first message: the implementation is still stopped once it yields", async () => {
+      const client = clientFor(mode);
+      const id = uniqueId();
+      const start = Date.now();
+      const e = await rejection(async () => {
+        for await (const _ of client.introduce(
+          { name: `slow-start:${id}` },
+          { timeoutMs: 100 },
+        )) {
+          throw new Error("no message expected");
+        }
+      });
+      expectEsError(e, EsCode.DeadlineExceeded);
+      expect(Date.now() - start).toBeLessThan(350);
+      await waitUntil(
+        () => probeOf(id).finallyRan,
+        "the implementation's finally",
+        2000,
+      );
+      expect(probeOf(id).produced).toBe(1);
+      expect(probeOf(id).aborted).toBeDefined();
+      await expectServing(mode);
+    });
+
+    it("a client abort before the first message: the implementation is still stopped once it yields", async () => {
+      const client = clientFor(mode);
+      const id = uniqueId();
+      const abort = new AbortController();
+      setTimeout(() => abort.abort(), 100);
+      const e = await rejection(async () => {
+        for await (const _ of client.introduce(
+          { name: `slow-start:${id}` },
+          { signal: abort.signal },
+        )) {
+          throw new Error("no message expected");
+        }
+      });
+      expectEsError(e, EsCode.Canceled);
+      await waitUntil(
+        () => probeOf(id).finallyRan,
+        "the implementation's finally",
+        2000,
+      );
+      expect(probeOf(id).produced).toBe(1);
+      expect((probeOf(id).aborted as ConnectError).code).toBe(Code.Canceled);
+      await expectServing(mode);
+    });
+
+    it("the server's own deadline (connect-timeout-ms) ends the stream with deadline_exceeded", async () => {
+      const id = uniqueId();
+      const start = Date.now();
+      const raw = await sendRaw(mode, {
+        path: introducePath,
+        headers: { ...streamHeaders(), "connect-timeout-ms": "200" },
+        body: [introduceFrame(`endless:${id}`)],
+      });
+      expect(Date.now() - start).toBeLessThan(2000);
+      expect(raw.status).toBe(200);
+      const { messages, end } = parseStream(raw.body);
+      expect(messages.length).toBeGreaterThan(3);
+      expect(end.error?.code).toBe("deadline_exceeded");
+      await waitUntil(
+        () => probeOf(id).finallyRan,
+        "the implementation's finally",
+        2000,
+      );
+      const reason = probeOf(id).aborted;
+      expect((reason as ConnectError).code).toBe(Code.DeadlineExceeded);
+    });
+  });
+
+  describe("4. interceptors see streaming calls", () => {
+    it("server streaming", async () => {
+      const client = clientFor(mode, { intercepted: true });
+      const id = uniqueId();
+      let header: Headers | undefined;
+      let trailer: Headers | undefined;
+      const sentences: string[] = [];
+      for await (const m of client.introduce(
+        { name: "Ada" },
+        {
+          headers: { "x-call-id": id },
+          onHeader: (h) => (header = h),
+          onTrailer: (t) => (trailer = t),
+        },
+      )) {
+        sentences.push(m.sentence);
+      }
+      expect(sentences).toEqual([
+        "HELLO ADA",
+        longSentence.toUpperCase(),
+        "GOODBYE ADA",
+      ]);
+      expect(interceptorLog.get(id)).toEqual({
+        method: "Introduce",
+        kind: "server_streaming",
+        stream: true,
+        requests: 1,
+        responses: 3,
+      });
+      expect(header?.get("x-intercepted")).toBe("yes");
+      expect(header?.get("x-introduce-header")).toBe("h");
+      expect(trailer?.get("x-requests-counted")).toBe("1");
+      expect(trailer?.get("x-trailer-late")).toBe("late");
+    });
+
+    it("client streaming", async () => {
+      const client = clientFor(mode, { intercepted: true, gzip: true });
+      const id = uniqueId();
+      let trailer: Headers | undefined;
+      const response = await client.pontificate(
+        each(
+          { sentence: "a" },
+          { sentence: "b" },
+          { sentence: longSentence },
+          { sentence: "d" },
+        ),
+        { headers: { "x-call-id": id }, onTrailer: (t) => (trailer = t) },
+      );
+      expect(response.count).toBe(4);
+      expect(response.sentence).toBe(`A|B|${longSentence.toUpperCase()}|D`);
+      expect(interceptorLog.get(id)).toEqual({
+        method: "Pontificate",
+        kind: "client_streaming",
+        stream: true,
+        requests: 4,
+        responses: 1,
+      });
+      expect(trailer?.get("x-requests-counted")).toBe("4");
+    });
+
+    it("bidi streaming", async () => {
+      const client = clientFor(mode, { intercepted: true, binary: false });
+      const id = uniqueId();
+      let trailer: Headers | undefined;
+      const sentences: string[] = [];
+      for await (const m of client.converse(
+        each({ sentence: "x" }, { sentence: "y" }),
+        { headers: { "x-call-id": id }, onTrailer: (t) => (trailer = t) },
+      )) {
+        sentences.push(m.sentence);
+      }
+      expect(sentences).toEqual(["ELIZA HEARD: X", "ELIZA HEARD: Y"]);
+      expect(interceptorLog.get(id)).toEqual({
+        method: "Converse",
+        kind: "bidi_streaming",
+        stream: true,
+        requests: 2,
+        responses: 2,
+      });
+      expect(trailer?.get("x-requests-counted")).toBe("2");
+    });
+
+    it("an interceptor that rejects a stream: the error, no messages", async () => {
+      const client = clientFor(mode, { intercepted: true });
+      const e = await rejection(async () => {
+        for await (const _ of client.converse(each({ sentence: "x" }), {
+          headers: { "x-reject": "1" },
+        })) {
+          throw new Error("no message expected");
+        }
+      });
+      expect(expectEsError(e, EsCode.Unauthenticated).rawMessage).toBe(
+        "rejected by an interceptor",
+      );
+    });
+
+    it("unary calls are not streams", async () => {
+      const client = clientFor(mode, { intercepted: true });
+      const id = uniqueId();
+      const response = await client.say(
+        { sentence: "hi" },
+        { headers: { "x-call-id": id } },
+      );
+      expect(response.sentence).toBe("You said: hi");
+      expect(interceptorLog.get(id)?.stream).toBe(false);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("5. backpressure: a slow reader holds back the implementation", () => {
+  const messageBytes =
+    5 +
+    toBinary(
+      IntroduceResponseSchema,
+      create(IntroduceResponseSchema, { sentence: bigSentence }),
+    ).byteLength;
+  const total = 2000 * messageBytes;
+  const maxProduced = 64;
+  const maxGrowth = 256 * 1024 * 1024;
+
+  interface Usage {
+    rss: number;
+    arrayBuffers: number;
+  }
+  const usage = (): Usage => {
+    const u = process.memoryUsage();
+    return { rss: u.rss, arrayBuffers: u.arrayBuffers };
+  };
+  function expectBoundedGrowth(before: Usage, peak: Usage): void {
+    expect(total).toBeGreaterThan(2000 * 1024 * 1024);
+    expect(peak.rss - before.rss).toBeLessThan(maxGrowth);
+    expect(peak.arrayBuffers - before.arrayBuffers).toBeLessThan(maxGrowth);
+  }
+  /** Samples memory while waiting. */
+  async function watch(ms: number, peak: Usage): Promise<void> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const u = usage();
+      peak.rss = Math.max(peak.rss, u.rss);
+      peak.arrayBuffers = Math.max(peak.arrayBuffers, u.arrayBuffers);
+      await sleep(50);
+    }
+  }
+
+  it("node handler on node:http2: a paused stream", async () => {
+    const mode = modes[1]!;
+    const id = uniqueId();
+    const before = usage();
+    const peak = { ...before };
+    const session = http2.connect(servers.get(mode)!.eliza.url);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": introducePath,
+        ...streamHeaders(),
+      });
+      stream.on("error", () => {});
+      let received = 0;
+      let pauseAt = 3 * messageBytes;
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.byteLength;
+        if (received >= pauseAt) stream.pause();
+      });
+      stream.end(introduceFrame(`flood:${id}`));
+      await waitUntil(() => received >= 3 * messageBytes, "3 messages");
+      await watch(1000, peak);
+      const produced = probeOf(id).produced;
+      expect(produced).toBeGreaterThanOrEqual(3);
+      expect(produced).toBeLessThan(maxProduced);
+      expect(received).toBeLessThan(maxProduced * messageBytes);
+      expect(probeOf(id).finallyRan).toBe(false);
+      expectBoundedGrowth(before, peak);
+      // Reading again lets it go on.
+      pauseAt = Infinity;
+      stream.resume();
+      await waitUntil(() => received >= 6 * messageBytes, "3 more messages");
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      await waitUntil(
+        () => probeOf(id).finallyRan,
+        "the implementation's finally",
+      );
+      expect(probeOf(id).aborted).toBeDefined();
+      expect(probeOf(id).produced).toBeLessThan(maxProduced + 6);
+    } finally {
+      session.close();
+    }
+    await expectServing(mode);
+  });
+
+  it("node handler on node:http: a paused response", async () => {
+    const mode = modes[0]!;
+    const id = uniqueId();
+    const before = usage();
+    const peak = { ...before };
+    const url = new URL(servers.get(mode)!.eliza.url);
+    let received = 0;
+    let pauseAt = 3 * messageBytes;
+    let res: http.IncomingMessage | undefined;
+    const req = http.request({
+      host: url.hostname,
+      port: url.port,
+      method: "POST",
+      path: introducePath,
+      headers: streamHeaders(),
+      agent: false,
+    });
+    req.on("error", () => {});
+    req.on("response", (response) => {
+      res = response;
+      response.on("error", () => {});
+      response.on("data", (chunk: Buffer) => {
+        received += chunk.byteLength;
+        if (received >= pauseAt) response.pause();
+      });
+    });
+    req.end(introduceFrame(`flood:${id}`));
+    try {
+      await waitUntil(() => received >= 3 * messageBytes, "3 messages");
+      await watch(1000, peak);
+      const produced = probeOf(id).produced;
+      expect(produced).toBeGreaterThanOrEqual(3);
+      expect(produced).toBeLessThan(maxProduced);
+      expect(probeOf(id).finallyRan).toBe(false);
+      expectBoundedGrowth(before, peak);
+      pauseAt = Infinity;
+      res!.resume();
+      await waitUntil(() => received >= 6 * messageBytes, "3 more messages");
+    } finally {
+      req.destroy();
+    }
+    await waitUntil(
+      () => probeOf(id).finallyRan,
+      "the implementation's finally",
+    );
+    expect(probeOf(id).aborted).toBeDefined();
+    await expectServing(mode);
+  });
+
+  it("fetch handler: a Response body read slowly, then cancelled", async () => {
+    const id = uniqueId();
+    const before = usage();
+    const peak = { ...before };
+    const response = await eliza.fetch(
+      new Request(`http://localhost${introducePath}`, {
+        method: "POST",
+        headers: streamHeaders(),
+        body: introduceFrame(`flood:${id}`) as Uint8Array<ArrayBuffer>,
+      }),
+    );
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let received = 0;
+    while (received < 3 * messageBytes) {
+      const result = await reader.read();
+      if (result.done) throw new Error("the stream ended");
+      received += result.value.byteLength;
+    }
+    await watch(1000, peak);
+    const produced = probeOf(id).produced;
+    expect(produced).toBeGreaterThanOrEqual(3);
+    // One message at a time is pulled: barely more than what was read.
+    expect(produced).toBeLessThan(8);
+    expect(probeOf(id).finallyRan).toBe(false);
+    expectBoundedGrowth(before, peak);
+    await reader.cancel();
+    await waitUntil(
+      () => probeOf(id).finallyRan,
+      "the implementation's finally",
+    );
+    expect(probeOf(id).produced).toBe(produced);
+    // Cancelling the body is the client going away: the signal says so.
+    expect((probeOf(id).aborted as ConnectError).code).toBe(Code.Canceled);
+  });
+
+  it("fetch handler: cancelling the body while the implementation waits aborts its signal", async () => {
+    const id = uniqueId();
+    const response = await eliza.fetch(
+      new Request(`http://localhost${introducePath}`, {
+        method: "POST",
+        headers: streamHeaders(),
+        body: introduceFrame(`hang-after-1:${id}`) as Uint8Array<ArrayBuffer>,
+      }),
+    );
+    const reader = response.body!.getReader();
+    const first = await reader.read();
+    expect(first.done).toBe(false);
+    expect(
+      fromBinary(IntroduceResponseSchema, parseEnvelopes(first.value!)[0]!.data)
+        .sentence,
+    ).toBe("first");
+    // The next read waits on the implementation, which waits on its signal.
+    const pending = reader.read();
+    await sleep(50);
+    expect(probeOf(id).aborted).toBeUndefined();
+    await within(reader.cancel(), 2000, "the body to cancel");
+    expect((await pending).done).toBe(true);
+    await waitUntil(
+      () => probeOf(id).finallyRan && probeOf(id).aborted !== undefined,
+      "the implementation's signal and finally",
+      2000,
+    );
+    expect((probeOf(id).aborted as ConnectError).code).toBe(Code.Canceled);
+  });
+
+  it("fetch handler on node:http2: a paused stream", async () => {
+    const mode = modes[3]!;
+    const id = uniqueId();
+    const before = usage();
+    const peak = { ...before };
+    const session = http2.connect(servers.get(mode)!.eliza.url);
+    session.on("error", () => {});
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": introducePath,
+        ...streamHeaders(),
+      });
+      stream.on("error", () => {});
+      let received = 0;
+      let pauseAt = 3 * messageBytes;
+      stream.on("data", (chunk: Buffer) => {
+        received += chunk.byteLength;
+        if (received >= pauseAt) stream.pause();
+      });
+      stream.end(introduceFrame(`flood:${id}`));
+      await waitUntil(() => received >= 3 * messageBytes, "3 messages");
+      await watch(1000, peak);
+      const produced = probeOf(id).produced;
+      expect(produced).toBeLessThan(maxProduced);
+      expectBoundedGrowth(before, peak);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      await waitUntil(
+        () => probeOf(id).finallyRan,
+        "the implementation's finally",
+      );
+    } finally {
+      session.close();
+    }
+    await expectServing(mode);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+describe("6. bad input mid-stream", () => {
+  describe.each(modes.map((m) => [m.name, m] as const))("%s", (_, mode) => {
+    /** Sends the request, checks the end-stream error, and that the server still serves. */
+    async function expectEndStreamError(
+      request: RawRequest,
+      code: string,
+      messagesBefore: string[] = [],
+    ): Promise<EndStream> {
+      const response = await sendRaw(mode, request);
+      expect(response.status).toBe(200);
+      expect(response.headers["content-type"]).toBe(
+        request.headers?.["content-type"],
+      );
+      const { messages, end } = parseStream(response.body);
+      expect(end.error?.code, end.error?.message).toBe(code);
+      expect(
+        messages.map((m) =>
+          request.path === conversePath
+            ? fromBinary(ConverseResponseSchema, m.data).sentence
+            : fromBinary(IntroduceResponseSchema, m.data).sentence,
+        ),
+      ).toEqual(messagesBefore);
+      await expectServing(mode);
+      return end;
+    }
+    const converse = (...body: Uint8Array[]): RawRequest => ({
+      path: conversePath,
+      headers: streamHeaders(),
+      body,
+    });
+    const valid = envelopeEncode(0, converseBytes("first"));
+    const heard = ["Eliza heard: first"];
+
+    it("a payload that is not a message, after a good one → invalid_argument", async () => {
+      const garbage = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+      expect(() => fromBinary(ConverseRequestSchema, garbage)).toThrow();
+      await expectEndStreamError(
+        converse(valid, envelopeEncode(0, garbage)),
+        "invalid_argument",
+        heard,
+      );
+    });
+
+    it("JSON: invalid JSON after a good message → invalid_argument", async () => {
+      const response = await sendRaw(mode, {
+        path: conversePath,
+        headers: streamHeaders(false),
+        body: [
+          envelopeEncode(0, new TextEncoder().encode('{"sentence":"first"}')),
+          envelopeEncode(0, new TextEncoder().encode('{"sentence":')),
+        ],
+      });
+      expect(response.status).toBe(200);
+      const { messages, end } = parseStream(response.body);
+      expect(messages.map((m) => new TextDecoder().decode(m.data))).toEqual([
+        '{"sentence":"Eliza heard: first"}',
+      ]);
+      expect(end.error?.code).toBe("invalid_argument");
+      await expectServing(mode);
+    });
+
+    it("a compressed payload that is not gzip → invalid_argument", async () => {
+      await expectEndStreamError(
+        {
+          ...converse(
+            valid,
+            envelopeEncode(envelopeFlagCompressed, converseBytes("not gzip")),
+          ),
+          headers: { ...streamHeaders(), "connect-content-encoding": "gzip" },
+        },
+        "invalid_argument",
+        heard,
+      );
+    });
+
+    it("gzip works, request and response (the server really compresses)", async () => {
+      const response = await sendRaw(mode, {
+        path: conversePath,
+        headers: {
+          ...streamHeaders(),
+          "connect-content-encoding": "gzip",
+          "connect-accept-encoding": "gzip",
+        },
+        body: [
+          envelopeEncode(
+            envelopeFlagCompressed,
+            gzipSync(converseBytes(longSentence)),
+          ),
+          envelopeEncode(0, converseBytes("small")),
+        ],
+      });
+      expect(response.status).toBe(200);
+      expect(response.headers["connect-content-encoding"]).toBe("gzip");
+      const { messages, end } = parseStream(response.body);
+      expect(end.error).toBeUndefined();
+      expect(messages).toHaveLength(2);
+      // Large: compressed; small: under compressMinBytes, sent as is.
+      expect(messages[0]!.flags).toBe(envelopeFlagCompressed);
+      expect(messages[0]!.data.byteLength).toBeLessThan(
+        longSentence.length / 4,
+      );
+      expect(
+        fromBinary(ConverseResponseSchema, gunzipSync(messages[0]!.data))
+          .sentence,
+      ).toBe(`Eliza heard: ${longSentence}`);
+      expect(messages[1]!.flags).toBe(0);
+      expect(
+        fromBinary(ConverseResponseSchema, messages[1]!.data).sentence,
+      ).toBe("Eliza heard: small");
+    });
+
+    it("a compressed flag without connect-content-encoding → invalid_argument", async () => {
+      await expectEndStreamError(
+        converse(
+          valid,
+          envelopeEncode(envelopeFlagCompressed, gzipSync(converseBytes("x"))),
+        ),
+        "invalid_argument",
+        heard,
+      );
+    });
+
+    it("a truncated final frame (declares 100 bytes, has 10) → invalid_argument", async () => {
+      const header = new Uint8Array([0, 0, 0, 0, 100]);
+      await expectEndStreamError(
+        converse(valid, header, new Uint8Array(10)),
+        "invalid_argument",
+        heard,
+      );
+      // Truncated inside the envelope header.
+      await expectEndStreamError(
+        converse(valid, new Uint8Array([0, 0, 0])),
+        "invalid_argument",
+        heard,
+      );
+    });
+
+    it("an end-stream flag in a request → invalid_argument", async () => {
+      await expectEndStreamError(
+        converse(
+          valid,
+          envelopeEncode(envelopeFlagEndStream, new TextEncoder().encode("{}")),
+        ),
+        "invalid_argument",
+        heard,
+      );
+    });
+
+    it("an envelope larger than readMaxBytes → resource_exhausted", async () => {
+      const big = envelopeEncode(
+        0,
+        converseBytes("y".repeat(readMaxBytes + 1)),
+      );
+      await expectEndStreamError(
+        converse(valid, big),
+        "resource_exhausted",
+        heard,
+      );
+      // Only the header, declaring more than the limit: refused without the payload.
+      const header = new Uint8Array([0, 0x7f, 0xff, 0xff, 0xff]);
+      await expectEndStreamError(
+        converse(valid, header),
+        "resource_exhausted",
+        heard,
+      );
+      // Small on the wire, too large once decompressed.
+      const bomb = gzipSync(converseBytes("z".repeat(readMaxBytes * 4)));
+      expect(bomb.byteLength).toBeLessThan(readMaxBytes);
+      await expectEndStreamError(
+        {
+          ...converse(valid, envelopeEncode(envelopeFlagCompressed, bomb)),
+          headers: { ...streamHeaders(), "connect-content-encoding": "gzip" },
+        },
+        "resource_exhausted",
+        heard,
+      );
+    });
+
+    it("an unknown connect-content-encoding → unimplemented in the end-stream message", async () => {
+      const end = await expectEndStreamError(
+        {
+          ...converse(valid),
+          headers: { ...streamHeaders(), "connect-content-encoding": "snappy" },
+        },
+        "unimplemented",
+      );
+      expect(end.error?.message).toContain("snappy");
+    });
+
+    it("an invalid connect-timeout-ms → invalid_argument", async () => {
+      await expectEndStreamError(
+        {
+          ...converse(valid),
+          headers: { ...streamHeaders(), "connect-timeout-ms": "soon" },
+        },
+        "invalid_argument",
+      );
+    });
+
+    it("server streaming with zero or two request messages → invalid_argument", async () => {
+      await expectEndStreamError(
+        { path: introducePath, headers: streamHeaders(), body: [] },
+        "invalid_argument",
+      );
+      await expectEndStreamError(
+        {
+          path: introducePath,
+          headers: streamHeaders(),
+          body: [introduceFrame("a"), introduceFrame("b")],
+        },
+        "invalid_argument",
+      );
+    });
+
+    it("client streaming with a bad second message → invalid_argument", async () => {
+      await expectEndStreamError(
+        {
+          path: pontificatePath,
+          headers: streamHeaders(),
+          body: [
+            pontificateFrame("a"),
+            envelopeEncode(0, new Uint8Array([0xff])),
+          ],
+        },
+        "invalid_argument",
+      );
+    });
+
+    it("a unary content type on a streaming method → 415", async () => {
+      for (const contentType of ["application/proto", "application/json"]) {
+        const response = await sendRaw(mode, {
+          path: introducePath,
+          headers: {
+            "content-type": contentType,
+            "connect-protocol-version": "1",
+          },
+          body: [
+            toBinary(IntroduceRequestSchema, create(IntroduceRequestSchema)),
+          ],
+        });
+        expect(response.status).toBe(415);
+        expect(response.headers["accept-post"]).toBe(
+          "application/connect+json, application/connect+proto",
+        );
+      }
+      await expectServing(mode);
+    });
+
+    it("GET on a streaming method → 405", async () => {
+      const response = await sendRaw(mode, {
+        method: "GET",
+        path: `${introducePath}?encoding=proto&message=`,
+      });
+      expect(response.status).toBe(405);
+      expect(response.headers["allow"]).toBe("POST");
+      await expectServing(mode);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+function bufCurl(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    // Asynchronous: the servers run in this process and must keep answering.
+    execFile(
+      bufBin,
+      ["curl", "--schema", fixturesDir, "--protocol", "connect", ...args],
+      (error, stdout, stderr) => {
+        const code =
+          error === null ? 0 : typeof error.code === "number" ? error.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** buf curl prints each message as a JSON object; they follow one another. */
+function parseJsonSequence(text: string): unknown[] {
+  return text
+    .trim()
+    .split(/\n(?=\{)/)
+    .filter((s) => s.length > 0)
+    .map((s) => JSON.parse(s) as unknown);
+}
+
+describe("7. buf curl", () => {
+  for (const mode of modes) {
+    const flags = mode.httpVersion === "2" ? ["--http2-prior-knowledge"] : [];
+    it(`${mode.name}: prints every message of a server stream`, async () => {
+      const result = await bufCurl([
+        ...flags,
+        "--data",
+        JSON.stringify({ name: "Curl" }),
+        `${servers.get(mode)!.eliza.url}${introducePath}`,
+      ]);
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(parseJsonSequence(result.stdout)).toEqual([
+        { sentence: "Hello Curl" },
+        { sentence: longSentence },
+        { sentence: "Goodbye Curl" },
+      ]);
+    });
+
+    it(`${mode.name}: an error mid-stream exits non-zero after the messages`, async () => {
+      const result = await bufCurl([
+        ...flags,
+        "--data",
+        JSON.stringify({ name: "fail-after-2" }),
+        `${servers.get(mode)!.eliza.url}${introducePath}`,
+      ]);
+      expect(result.code).not.toBe(0);
+      expect(parseJsonSequence(result.stdout)).toEqual([
+        { sentence: "one" },
+        { sentence: "two" },
+      ]);
+      expect(result.stderr).toContain("failed_precondition");
+      expect(result.stderr).toContain("it broke mid-stream");
+    });
+  }
+
+  it("bidi over HTTP/2 with several messages", async () => {
+    const mode = modes[1]!;
+    const result = await bufCurl([
+      "--http2-prior-knowledge",
+      "--data",
+      '{"sentence":"a"} {"sentence":"b"}',
+      `${servers.get(mode)!.eliza.url}${conversePath}`,
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(parseJsonSequence(result.stdout)).toEqual([
+      { sentence: "Eliza heard: a" },
+      { sentence: "Eliza heard: b" },
+    ]);
+  });
+});
