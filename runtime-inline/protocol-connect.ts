@@ -1,5 +1,6 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
+import type { Compression } from "./compression.ts";
 import { Code, codeFromString, codeToString } from "./code.ts";
 import {
   ConnectError,
@@ -282,4 +283,15 @@ export function connectParseGetQuery(
     binary: encoding === "proto",
     compression: query.get("compression") ?? undefined,
   };
+}
+
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+export function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
 }

@@ -31,6 +31,7 @@ import { applyInterceptors, type StreamNext } from "./interceptors.ts";
 import {
   connectHeaderTimeout,
   connectParseTimeout,
+  connectUnknownCompression,
 } from "./protocol-connect.ts";
 import {
   connectEncodeMessage,
@@ -82,16 +83,11 @@ export async function connectHandleStream(
   const timeoutMs = connectParseTimeout(
     request.header.get(connectHeaderTimeout),
   );
-  const refused =
-    timeoutMs instanceof ConnectError
-      ? timeoutMs
-      : requestCompression === undefined
-        ? new ConnectError(
-            `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-            Code.Unimplemented,
-          )
-        : undefined;
-  if (refused !== undefined || requestCompression === undefined) {
+  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
+    const refused =
+      timeoutMs instanceof ConnectError
+        ? timeoutMs
+        : connectUnknownCompression(encoding, config.compressions);
     return {
       status: 200,
       header,
@@ -102,10 +98,7 @@ export async function connectHandleStream(
     };
   }
 
-  const deadline = deadlineStart(
-    timeoutMs as number | undefined,
-    request.signal,
-  );
+  const deadline = deadlineStart(timeoutMs, request.signal);
   const responseHeaders = new Headers();
   const responseTrailers = new Headers();
   const context: HandlerContext = {
@@ -128,7 +121,7 @@ export async function connectHandleStream(
     ),
   });
   let iterator: AsyncIterator<Message> | undefined;
-  let first: IteratorResult<Message> | ConnectError;
+  let first: IteratorResult<Message>;
   let trailer = responseTrailers;
   try {
     const response = await applyInterceptors(

@@ -31,6 +31,7 @@ import {
   connectParseTimeout,
   connectParseUnaryContentType,
   connectTrailersToHeaders,
+  connectUnknownCompression,
 } from "./protocol-connect.ts";
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -115,10 +116,7 @@ export async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header.get("content-length") ?? 0);

@@ -1070,6 +1070,17 @@ function connectSplitTrailers(header: Headers): [Headers, Headers] {
   return [headers, trailers];
 }
 
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+
 /**
  * Options of one call.
  * @public
@@ -1876,10 +1887,7 @@ async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header.get("content-length") ?? 0);

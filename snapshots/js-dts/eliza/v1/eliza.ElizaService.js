@@ -962,6 +962,13 @@ function connectParseGetQuery(query) {
         : undefined,
   };
 }
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(encoding, available) {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
 function createClientConfig(baseUrl, options, httpClient, features) {
   var _a, _b, _c;
   const compressions =
@@ -2267,10 +2274,7 @@ async function connectHandleUnary(handler, request, config) {
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(
@@ -2698,16 +2702,11 @@ async function connectHandleStream(handler, request, config) {
   const timeoutMs = connectParseTimeout(
     request.header.get(connectHeaderTimeout),
   );
-  const refused =
-    timeoutMs instanceof ConnectError
-      ? timeoutMs
-      : requestCompression === undefined
-        ? new ConnectError(
-            `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-            Code.Unimplemented,
-          )
-        : undefined;
-  if (refused !== undefined || requestCompression === undefined) {
+  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
+    const refused =
+      timeoutMs instanceof ConnectError
+        ? timeoutMs
+        : connectUnknownCompression(encoding, config.compressions);
     return {
       status: 200,
       header,

@@ -861,6 +861,13 @@ function connectSplitTrailers(header) {
   });
   return [headers, trailers];
 }
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(encoding, available) {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
 function createClientConfig(baseUrl, options, httpClient, features) {
   var _a, _b, _c;
   const compressions =
@@ -1441,10 +1448,7 @@ async function connectHandleUnary(handler, request, config) {
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(

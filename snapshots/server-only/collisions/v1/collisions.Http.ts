@@ -898,6 +898,17 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
   );
 }
 
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
 interface NodeDrainable {
   on(event: "drain" | "close", listener: () => void): unknown;
@@ -1105,10 +1116,7 @@ async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header.get("content-length") ?? 0);

@@ -903,6 +903,17 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
   );
 }
 
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
 const envelopeFlagCompressed = 0x01;
 
@@ -1400,10 +1411,7 @@ async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw new ConnectError(
-        `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-        Code.Unimplemented,
-      );
+      throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header.get("content-length") ?? 0);
@@ -1882,16 +1890,11 @@ async function connectHandleStream(
   const timeoutMs = connectParseTimeout(
     request.header.get(connectHeaderTimeout),
   );
-  const refused =
-    timeoutMs instanceof ConnectError
-      ? timeoutMs
-      : requestCompression === undefined
-        ? new ConnectError(
-            `unknown compression "${encoding}": accepted are ${config.compressions.map((c) => c.name).join(", ") || "none"}`,
-            Code.Unimplemented,
-          )
-        : undefined;
-  if (refused !== undefined || requestCompression === undefined) {
+  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
+    const refused =
+      timeoutMs instanceof ConnectError
+        ? timeoutMs
+        : connectUnknownCompression(encoding, config.compressions);
     return {
       status: 200,
       header,
@@ -1902,10 +1905,7 @@ async function connectHandleStream(
     };
   }
 
-  const deadline = deadlineStart(
-    timeoutMs as number | undefined,
-    request.signal,
-  );
+  const deadline = deadlineStart(timeoutMs, request.signal);
   const responseHeaders = new Headers();
   const responseTrailers = new Headers();
   const context: HandlerContext = {
@@ -1928,7 +1928,7 @@ async function connectHandleStream(
     ),
   });
   let iterator: AsyncIterator<Message> | undefined;
-  let first: IteratorResult<Message> | ConnectError;
+  let first: IteratorResult<Message>;
   let trailer = responseTrailers;
   try {
     const response = await applyInterceptors(
