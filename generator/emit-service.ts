@@ -1,5 +1,5 @@
 import type { DescFile, DescService } from "@bufbuild/protobuf";
-import type { GeneratedFile, Printable, Schema } from "@bufbuild/protoplugin";
+import type { Printable, Schema } from "@bufbuild/protoplugin";
 import { refsOf, type Code, type Ref } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
 import type { Options } from "./options.ts";

@@ -1,0 +1,86 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Options } from "../generator/options.ts";
+import { code, joinCode, local, rt, schema, shape, type Code } from "./code.ts";
+import {
+  compressionDefaults,
+  docComment,
+  isNoSideEffects,
+  methodKey,
+  serviceNames,
+} from "./names.ts";
+
+/** The client interface of a service and its factory. */
+export function clientTemplate(service: DescService, options: Options): Code {
+  const methods = service.methods;
+  const names = serviceNames(service);
+  const kinds = {
+    unary: ["UnaryMethod", "clientUnaryMethod", "call"],
+    server_streaming: [
+      "ServerStreamingMethod",
+      "clientServerStreamingMethod",
+      "stream",
+    ],
+    client_streaming: [
+      "ClientStreamingMethod",
+      "clientClientStreamingMethod",
+      "stream",
+    ],
+    bidi_streaming: [
+      "BidiStreamingMethod",
+      "clientBidiStreamingMethod",
+      "stream",
+    ],
+  } as const;
+  const members = methods.map((m) => {
+    const [type] = kinds[m.methodKind];
+    return code`${docComment(m, "  ")}  readonly ${methodKey(m, options)}: ${rt(type)}<typeof ${schema(m.input)}, ${shape(m.output)}>;`;
+  });
+  const entries = methods.map((m) => {
+    const [, bind, caller] = kinds[m.methodKind];
+    return code`    ${methodKey(m, options)}: ${rt(bind)}(${caller}, methods.${methodKey(m, options)}),`;
+  });
+  const callers: Code[] = [];
+  if (methods.some((m) => m.methodKind === "unary")) {
+    callers.push(
+      code`  const call = ${rt("createConnectUnaryCaller")}(config);`,
+    );
+  }
+  if (methods.some((m) => m.methodKind !== "unary")) {
+    callers.push(
+      code`  const stream = ${rt("createConnectStreamCaller")}(config);`,
+    );
+  }
+  const web = options.platform === "web";
+  const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
+  const httpClient = web
+    ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
+    : code`${rt("nodeClientHttpClient")}(options)`;
+  const get = service.methods.some(isNoSideEffects)
+    ? code`, getQuery: ${rt("connectGetQuery")}`
+    : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
+  return code`/**
+ * A typed client of ${service.typeName}. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's \`raw\` form also gives the response headers and trailers.
+ */
+export interface ${local(names.client)} {
+${joinCode(members, "\n")}
+}
+
+/**
+ * Creates a client of ${service.typeName} speaking the Connect protocol to
+ * \`baseUrl\` (the server's root, without the service path).
+ */
+export function ${local(names.createClient)}(
+  baseUrl: string,
+  options: ${optionsType} = {},
+): ${local(names.client)} {
+  const config = ${rt("createClientConfig")}(baseUrl, options, ${httpClient}, ${features});
+${joinCode(callers, "\n")}
+  const methods = ${local(names.definition)}.methods;
+  return {
+${joinCode(entries, "\n")}
+  };
+}`;
+}

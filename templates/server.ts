@@ -1,0 +1,124 @@
+import type { DescService } from "@bufbuild/protobuf";
+import type { Options } from "../generator/options.ts";
+import {
+  code,
+  joinCode,
+  local,
+  protobufType,
+  rt,
+  schema,
+  shape,
+  type Code,
+} from "./code.ts";
+import {
+  compressionDefaults,
+  docComment,
+  isNoSideEffects,
+  methodKey,
+  serviceNames,
+} from "./names.ts";
+
+/** The implementation interface of a service and its handler factory. */
+export function serverTemplate(service: DescService, options: Options): Code {
+  const methods = service.methods;
+  const names = serviceNames(service);
+  const members = methods.map((m) => {
+    const output = code`${protobufType("MessageInitShape")}<typeof ${schema(m.output)}>`;
+    const key = methodKey(m, options);
+    switch (m.methodKind) {
+      case "unary":
+        return code`${docComment(m, "  ")}  ${key}(
+    request: ${shape(m.input)},
+    context: ${rt("HandlerContext")},
+  ): Promise<${output}> | ${output};`;
+      case "server_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    request: ${shape(m.input)},
+    context: ${rt("HandlerContext")},
+  ): AsyncIterable<${output}>;`;
+      case "client_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    requests: AsyncIterable<${shape(m.input)}>,
+    context: ${rt("HandlerContext")},
+  ): Promise<${output}> | ${output};`;
+      case "bidi_streaming":
+        return code`${docComment(m, "  ")}  ${key}(
+    requests: AsyncIterable<${shape(m.input)}>,
+    context: ${rt("HandlerContext")},
+  ): AsyncIterable<${output}>;`;
+    }
+  });
+  const entries = methods.map((m) => {
+    const key = methodKey(m, options);
+    switch (m.methodKind) {
+      case "unary":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        unary: (request, context) =>
+          implementation.${key}!(request as ${shape(m.input)}, context),
+      },`;
+      case "server_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: ${rt("handlerServerStreaming")}((request, context) =>
+          implementation.${key}!(request as ${shape(m.input)}, context),
+        ),
+      },`;
+      case "client_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: ${rt("handlerClientStreaming")}((requests, context) =>
+          implementation.${key}!(requests as AsyncIterable<${shape(m.input)}>, context),
+        ),
+      },`;
+      case "bidi_streaming":
+        return code`      implementation.${key} === undefined ? undefined : {
+        method: methods.${key},
+        stream: (requests, context) =>
+          implementation.${key}!(requests as AsyncIterable<${shape(m.input)}>, context),
+      },`;
+    }
+  });
+  const web = options.platform === "web";
+  const handlerType = web
+    ? rt("FetchServiceHandler")
+    : rt("NodeServiceHandler");
+  const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
+  const get = service.methods.some(isNoSideEffects)
+    ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
+    : "";
+  const stream = service.methods.some((m) => m.methodKind !== "unary")
+    ? code`, handleStream: ${rt("connectHandleStream")}`
+    : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get}${stream} }`;
+  return code`/**
+ * The server side of ${service.typeName}: one function per method, returning
+ * the response message (or a plain object of its fields).
+ */
+export interface ${local(names.implementation)} {
+${joinCode(members, "\n")}
+}
+
+/**
+ * Serves ${service.typeName} with the given implementation; methods it
+ * leaves out answer \`unimplemented\`. Use \`.node\` with
+ * node:http, node:https, node:http2 or Express, and \`.fetch\` with a Fetch API
+ * server; several services combine with ${web ? "`fetchHandler(a, b)`" : "`nodeHandler(a, b)`"}.
+ */
+export function ${local(names.createHandler)}(
+  implementation: Partial<${local(names.implementation)}>,
+  options: ${rt("HandlerOptions")} = {},
+): ${handlerType} {
+  const methods = ${local(names.definition)}.methods;
+  return ${withAdapters}(
+    ${rt("createServiceHandler")}(
+      ${local(names.definition)}.path,
+      [
+${joinCode(entries, "\n")}
+      ],
+      options,
+      ${features},
+    ),
+  );
+}`;
+}
