@@ -60,3 +60,28 @@ export function codeFromString(name: string): Code | undefined {
   const index = codeNames.indexOf(name as (typeof codeNames)[number]);
   return index > 0 ? (index as Code) : undefined;
 }
+
+/**
+ * The code of an HTTP error response that carries no error of its own (a
+ * proxy's, say), as gRPC's HTTP-to-status mapping has it; Connect uses the
+ * same table.
+ */
+export function codeFromHttpStatus(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}

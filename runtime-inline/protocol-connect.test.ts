@@ -6,10 +6,9 @@ import {
   Code as UpstreamCode,
 } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { Code, codeToString } from "./code.ts";
+import { Code, codeFromHttpStatus, codeToString } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 import {
-  connectCodeFromHttpStatus,
   connectCodeToHttpStatus,
   connectErrorFromJson,
   connectErrorToJson,
@@ -81,7 +80,7 @@ describe("connectCodeToHttpStatus", () => {
   });
 });
 
-describe("connectCodeFromHttpStatus", () => {
+describe("codeFromHttpStatus", () => {
   it.each([
     [400, Code.Internal],
     [401, Code.Unauthenticated],
@@ -99,7 +98,7 @@ describe("connectCodeFromHttpStatus", () => {
     [500, Code.Unknown],
     [501, Code.Unknown],
   ])("HTTP %i is code %i", (status, code) => {
-    expect(connectCodeFromHttpStatus(status)).toBe(code);
+    expect(codeFromHttpStatus(status)).toBe(code);
   });
 });
 

@@ -1,7 +1,12 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 import type { Compression } from "./compression.ts";
-import { Code, codeFromString, codeToString } from "./code.ts";
+import {
+  Code,
+  codeFromHttpStatus,
+  codeFromString,
+  codeToString,
+} from "./code.ts";
 import {
   ConnectError,
   type ErrorDetail,
@@ -49,27 +54,6 @@ export function connectParseUnaryContentType(
 /** The HTTP status of a unary error response with this code. */
 export function connectCodeToHttpStatus(code: Code): number {
   return connectHttpStatuses[code] ?? 500;
-}
-
-/** The code to assume for an error response whose body is not a Connect error. */
-export function connectCodeFromHttpStatus(status: number): Code {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
-  }
 }
 
 /** The JSON body of a unary error response. */
@@ -125,13 +109,9 @@ export function connectErrorFromJson(
   }
   return (
     connectErrorFromObject(json, metadata) ??
-    new ConnectError(
-      `HTTP ${httpStatus}`,
-      connectCodeFromHttpStatus(httpStatus),
-      {
-        metadata,
-      },
-    )
+    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+      metadata,
+    })
   );
 }
 

@@ -90,6 +90,31 @@ function codeFromString(name: string): Code | undefined {
 }
 
 /**
+ * The code of an HTTP error response that carries no error of its own (a
+ * proxy's, say), as gRPC's HTTP-to-status mapping has it; Connect uses the
+ * same table.
+ */
+function codeFromHttpStatus(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}
+
+/**
  * An error detail as it travels: the fully-qualified message type name and the
  * binary message (the fields of a `google.protobuf.Any`).
  * @public
@@ -672,27 +697,6 @@ function connectParseUnaryContentType(
   return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
 }
 
-/** The code to assume for an error response whose body is not a Connect error. */
-function connectCodeFromHttpStatus(status: number): Code {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
-  }
-}
-
 /**
  * Reads a unary error response body; a body that is not a Connect error
  * yields an error with the code inferred from the HTTP status. Never throws.
@@ -711,13 +715,9 @@ function connectErrorFromJson(
   }
   return (
     connectErrorFromObject(json, metadata) ??
-    new ConnectError(
-      `HTTP ${httpStatus}`,
-      connectCodeFromHttpStatus(httpStatus),
-      {
-        metadata,
-      },
-    )
+    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+      metadata,
+    })
   );
 }
 

@@ -171,6 +171,30 @@ function codeFromString(name) {
   const index = codeNames.indexOf(name);
   return index > 0 ? index : undefined;
 }
+/**
+ * The code of an HTTP error response that carries no error of its own (a
+ * proxy's, say), as gRPC's HTTP-to-status mapping has it; Connect uses the
+ * same table.
+ */
+function codeFromHttpStatus(status) {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}
 // Symbol.for makes the brand global to the process: every generated file
 // recognises the ConnectError class of every other generated file.
 const connectErrorBrand = Symbol.for("connect-standalone/ConnectError");
@@ -708,26 +732,6 @@ function connectCodeToHttpStatus(code) {
   var _a;
   return (_a = connectHttpStatuses[code]) !== null && _a !== void 0 ? _a : 500;
 }
-/** The code to assume for an error response whose body is not a Connect error. */
-function connectCodeFromHttpStatus(status) {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
-  }
-}
 /** The JSON body of a unary error response. */
 function connectErrorToJson(error) {
   return JSON.stringify(connectErrorToObject(error));
@@ -779,13 +783,9 @@ function connectErrorFromJson(body, httpStatus, metadata) {
   }
   return (_b = connectErrorFromObject(json, metadata)) !== null && _b !== void 0
     ? _b
-    : new ConnectError(
-        `HTTP ${httpStatus}`,
-        connectCodeFromHttpStatus(httpStatus),
-        {
-          metadata,
-        },
-      );
+    : new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+        metadata,
+      });
 }
 /** The error of a parsed JSON error value, or undefined when it has no known code. */
 function connectErrorFromObject(json, metadata) {

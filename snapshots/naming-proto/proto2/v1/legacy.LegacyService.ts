@@ -117,6 +117,31 @@ function codeFromString(name: string): Code | undefined {
 }
 
 /**
+ * The code of an HTTP error response that carries no error of its own (a
+ * proxy's, say), as gRPC's HTTP-to-status mapping has it; Connect uses the
+ * same table.
+ */
+function codeFromHttpStatus(status: number): Code {
+  switch (status) {
+    case 400:
+      return Code.Internal;
+    case 401:
+      return Code.Unauthenticated;
+    case 403:
+      return Code.PermissionDenied;
+    case 404:
+      return Code.Unimplemented;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Code.Unavailable;
+    default:
+      return Code.Unknown;
+  }
+}
+
+/**
  * An error detail as it travels: the fully-qualified message type name and the
  * binary message (the fields of a `google.protobuf.Any`).
  * @public
@@ -913,27 +938,6 @@ function connectCodeToHttpStatus(code: Code): number {
   return connectHttpStatuses[code] ?? 500;
 }
 
-/** The code to assume for an error response whose body is not a Connect error. */
-function connectCodeFromHttpStatus(status: number): Code {
-  switch (status) {
-    case 400:
-      return Code.Internal;
-    case 401:
-      return Code.Unauthenticated;
-    case 403:
-      return Code.PermissionDenied;
-    case 404:
-      return Code.Unimplemented;
-    case 429:
-    case 502:
-    case 503:
-    case 504:
-      return Code.Unavailable;
-    default:
-      return Code.Unknown;
-  }
-}
-
 /** The JSON body of a unary error response. */
 function connectErrorToJson(error: ConnectError): string {
   return JSON.stringify(connectErrorToObject(error));
@@ -987,13 +991,9 @@ function connectErrorFromJson(
   }
   return (
     connectErrorFromObject(json, metadata) ??
-    new ConnectError(
-      `HTTP ${httpStatus}`,
-      connectCodeFromHttpStatus(httpStatus),
-      {
-        metadata,
-      },
-    )
+    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+      metadata,
+    })
   );
 }
 
