@@ -2668,11 +2668,198 @@ function withNodeHandler(handler) {
   };
 }
 /**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler,
+  request,
+  config,
+  protocol,
+  deadline,
+  requests,
+) {
+  var _a;
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = {
+    method,
+    protocol,
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal: deadline.signal,
+    timeoutMs: deadline.remainingMs,
+  };
+  const next = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )({
+      stream: true,
+      method,
+      url: request.url,
+      header: request.header,
+      signal: deadline.signal,
+      message: requests,
+    });
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    (_a =
+      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
+      null || _a === void 0
+      ? void 0
+      : _a.call(iterator).catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: ConnectError.from(e),
+    };
+  }
+}
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+function serverWriteStream(start, deadline, encode, end) {
+  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
+    var _a;
+    const iterator = start.iterator;
+    let error;
+    let done = false;
+    try {
+      let result = start.first;
+      while (result.done !== true) {
+        yield yield __await(yield __await(encode(result.value)));
+        result = yield __await(
+          Promise.race([iterator.next(), deadline.aborted()]),
+        );
+      }
+      done = true;
+    } catch (e) {
+      error = ConnectError.from(e);
+    } finally {
+      deadline.cleanup();
+      if (!done) {
+        // Stops an implementation still running; it has its aborted signal too.
+        (_a = iterator.return) === null || _a === void 0
+          ? void 0
+          : _a.call(iterator).catch(() => {});
+      }
+    }
+    const last = end(error);
+    if (last !== undefined) yield yield __await(last);
+  });
+}
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
+  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
+    var _a, e_11, _b, _c;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+            Code.InvalidArgument,
+          );
+        }
+        const data = yield __await(
+          envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            Code.InvalidArgument,
+          ),
+        );
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_11_1) {
+      e_11 = { error: e_11_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_11) throw e_11.error;
+      }
+    }
+  });
+}
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverCreateMessages(desc, source) {
+  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
+    var _a, e_12, _b, _c;
+    try {
+      for (
+        var _d = true, source_2 = __asyncValues(source), source_2_1;
+        (source_2_1 = yield __await(source_2.next())),
+          (_a = source_2_1.done),
+          !_a;
+        _d = true
+      ) {
+        _c = source_2_1.value;
+        _d = false;
+        const value = _c;
+        yield yield __await(
+          isMessage(value, desc) ? value : create(desc, value),
+        );
+      }
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = source_2.return))
+          yield __await(_b.call(source_2));
+      } finally {
+        if (e_12) throw e_12.error;
+      }
+    }
+  });
+}
+/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
 async function connectHandleStream(handler, request, config) {
-  var _a;
   const method = handler.method;
   if (request.method !== "POST") {
     return { status: 405, header: new Headers({ allow: "POST" }) };
@@ -2718,217 +2905,50 @@ async function connectHandleStream(handler, request, config) {
     };
   }
   const deadline = deadlineStart(timeoutMs, request.signal);
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = {
-    method,
-    protocol: "connect",
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    "connect",
+    deadline,
+    serverReadRequests(
+      request.body,
+      requestCompression,
+      codec,
+      method.input,
+      config.readMaxBytes,
     ),
-  });
-  let iterator;
-  let first;
-  let trailer = responseTrailers;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: connectReadRequests(
-        request.body,
-        requestCompression,
-        codec,
-        method.input,
-        config.readMaxBytes,
-      ),
-    });
-    trailer = response.trailer;
-    iterator = response.message[Symbol.asyncIterator]();
-    // Headers the implementation sets before its first message go out with it.
-    first = await Promise.race([iterator.next(), deadline.aborted()]);
-    response.header.forEach((value, key) => header.append(key, value));
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    (_a =
-      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
-      null || _a === void 0
-      ? void 0
-      : _a.call(iterator).catch(() => {});
-    const error = ConnectError.from(e);
-    responseHeaders.forEach((value, key) => header.append(key, value));
+  );
+  start.header.forEach((value, key) => header.append(key, value));
+  if (!start.ok) {
     return {
       status: 200,
       header,
       body: envelopeEncode(
         envelopeFlagEndStream,
-        connectEndStreamToJson(error, responseTrailers),
+        connectEndStreamToJson(start.error, start.trailer),
       ),
     };
   }
   return {
     status: 200,
     header,
-    body: connectWriteResponses(
-      first,
-      iterator,
-      trailer,
-      codec,
-      method.output,
-      responseCompression,
-      config.compressMinBytes,
+    body: serverWriteStream(
+      start,
       deadline,
+      (message) =>
+        connectEncodeMessage(
+          codec.encode(method.output, message),
+          responseCompression,
+          config.compressMinBytes,
+        ),
+      (error) =>
+        envelopeEncode(
+          envelopeFlagEndStream,
+          connectEndStreamToJson(error, start.trailer),
+        ),
     ),
   };
-}
-/** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
-function connectReadRequests(body, compression, codec, desc, readMaxBytes) {
-  return __asyncGenerator(this, arguments, function* connectReadRequests_1() {
-    var _a, e_11, _b, _c;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & envelopeFlagEndStream) !== 0) {
-          throw new ConnectError(
-            "protocol error: end-of-stream flag in a request",
-            Code.InvalidArgument,
-          );
-        }
-        const data = yield __await(
-          envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.InvalidArgument,
-          ),
-        );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_11) throw e_11.error;
-      }
-    }
-  });
-}
-/**
- * The response body: each message as an envelope, then the end-of-stream
- * message with the error, if any, and the trailers. When the client goes
- * away the HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function connectWriteResponses(
-  first,
-  iterator,
-  trailer,
-  codec,
-  desc,
-  compression,
-  compressMinBytes,
-  deadline,
-) {
-  return __asyncGenerator(this, arguments, function* connectWriteResponses_1() {
-    var _a;
-    let error;
-    let done = false;
-    try {
-      let result = first;
-      while (result.done !== true) {
-        yield yield __await(
-          yield __await(
-            connectEncodeMessage(
-              codec.encode(desc, result.value),
-              compression,
-              compressMinBytes,
-            ),
-          ),
-        );
-        result = yield __await(
-          Promise.race([iterator.next(), deadline.aborted()]),
-        );
-      }
-      done = true;
-    } catch (e) {
-      error = ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    yield yield __await(
-      envelopeEncode(
-        envelopeFlagEndStream,
-        connectEndStreamToJson(error, trailer),
-      ),
-    );
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_12, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_12) throw e_12.error;
-      }
-    }
-  });
 }
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.

@@ -2969,6 +2969,172 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
 }
 
 /**
+ * A streaming call once its implementation has produced its first message
+ * (or failed first): the protocol then writes its headers and the rest.
+ */
+type StreamStart =
+  | {
+      readonly ok: true;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly first: IteratorResult<Message>;
+      readonly iterator: AsyncIterator<Message>;
+    }
+  | {
+      readonly ok: false;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly error: ConnectError;
+    };
+
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  deadline: Deadline,
+  requests: AsyncIterable<Message>,
+): Promise<StreamStart> {
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context: HandlerContext = {
+    method,
+    protocol,
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal: deadline.signal,
+    timeoutMs: deadline.remainingMs,
+  };
+  const next: StreamNext = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator: AsyncIterator<Message> | undefined;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )({
+      stream: true,
+      method,
+      url: request.url,
+      header: request.header,
+      signal: deadline.signal,
+      message: requests,
+    });
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: ConnectError.from(e),
+    };
+  }
+}
+
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+async function* serverWriteStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Promise<Uint8Array>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      yield await encode(result.value);
+      result = await Promise.race([iterator.next(), deadline.aborted()]);
+    }
+    done = true;
+  } catch (e) {
+    error = ConnectError.from(e);
+  } finally {
+    deadline.cleanup();
+    if (!done) {
+      // Stops an implementation still running; it has its aborted signal too.
+      iterator.return?.().catch(() => {});
+    }
+  }
+  const last = end(error);
+  if (last !== undefined) yield last;
+}
+
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  body: AsyncIterable<Uint8Array>,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.InvalidArgument,
+    );
+    yield codec.decode(desc, data);
+  }
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+async function* serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncGenerator<Message> {
+  for await (const value of source) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -3023,165 +3189,50 @@ async function connectHandleStream(
   }
 
   const deadline = deadlineStart(timeoutMs, request.signal);
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context: HandlerContext = {
-    method,
-    protocol: "connect",
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    "connect",
+    deadline,
+    serverReadRequests(
+      request.body,
+      requestCompression,
+      codec,
+      method.input,
+      config.readMaxBytes,
     ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  let first: IteratorResult<Message>;
-  let trailer = responseTrailers;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: connectReadRequests(
-        request.body,
-        requestCompression,
-        codec,
-        method.input,
-        config.readMaxBytes,
-      ),
-    });
-    trailer = response.trailer;
-    iterator = response.message[Symbol.asyncIterator]();
-    // Headers the implementation sets before its first message go out with it.
-    first = await Promise.race([iterator.next(), deadline.aborted()]);
-    response.header.forEach((value, key) => header.append(key, value));
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    const error = ConnectError.from(e);
-    responseHeaders.forEach((value, key) => header.append(key, value));
+  );
+  start.header.forEach((value, key) => header.append(key, value));
+  if (!start.ok) {
     return {
       status: 200,
       header,
       body: envelopeEncode(
         envelopeFlagEndStream,
-        connectEndStreamToJson(error, responseTrailers),
+        connectEndStreamToJson(start.error, start.trailer),
       ),
     };
   }
   return {
     status: 200,
     header,
-    body: connectWriteResponses(
-      first,
-      iterator,
-      trailer,
-      codec,
-      method.output,
-      responseCompression,
-      config.compressMinBytes,
+    body: serverWriteStream(
+      start,
       deadline,
+      (message) =>
+        connectEncodeMessage(
+          codec.encode(method.output, message),
+          responseCompression,
+          config.compressMinBytes,
+        ),
+      (error) =>
+        envelopeEncode(
+          envelopeFlagEndStream,
+          connectEndStreamToJson(error, start.trailer),
+        ),
     ),
   };
-}
-
-/** Decodes the request envelopes; a malformed one fails the implementation's iteration. */
-async function* connectReadRequests(
-  body: AsyncIterable<Uint8Array>,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  readMaxBytes: number,
-): AsyncGenerator<Message> {
-  for await (const envelope of envelopeRead(
-    body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & envelopeFlagEndStream) !== 0) {
-      throw new ConnectError(
-        "protocol error: end-of-stream flag in a request",
-        Code.InvalidArgument,
-      );
-    }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      Code.InvalidArgument,
-    );
-    yield codec.decode(desc, data);
-  }
-}
-
-/**
- * The response body: each message as an envelope, then the end-of-stream
- * message with the error, if any, and the trailers. When the client goes
- * away the HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* connectWriteResponses(
-  first: IteratorResult<Message>,
-  iterator: AsyncIterator<Message>,
-  trailer: Headers,
-  codec: Codec,
-  desc: DescMessage,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-  deadline: Deadline,
-): AsyncGenerator<Uint8Array> {
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = first;
-    while (result.done !== true) {
-      yield await connectEncodeMessage(
-        codec.encode(desc, result.value),
-        compression,
-        compressMinBytes,
-      );
-      result = await Promise.race([iterator.next(), deadline.aborted()]);
-    }
-    done = true;
-  } catch (e) {
-    error = ConnectError.from(e);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  yield envelopeEncode(
-    envelopeFlagEndStream,
-    connectEndStreamToJson(error, trailer),
-  );
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
 }
 
 /**
