@@ -18,6 +18,7 @@ import { compressionFind, type Compression } from "./compression.ts";
 import type { Deadline } from "./deadline.ts";
 import {
   envelopeDecompress,
+  envelopeEncodeMessage,
   envelopeFlagEndStream,
   envelopeRead,
 } from "./envelope.ts";
@@ -33,7 +34,6 @@ import {
   connectHeaderProtocolVersion,
 } from "./protocol-connect.ts";
 import {
-  connectEncodeMessage,
   connectEndStreamFromJson,
   connectHeaderAcceptEncoding,
   connectHeaderContentEncoding,
@@ -178,7 +178,7 @@ async function* connectEncodeRequests(
   compressMinBytes: number,
 ): AsyncGenerator<Uint8Array> {
   for await (const message of messages) {
-    yield await connectEncodeMessage(
+    yield await envelopeEncodeMessage(
       codec.encode(desc, message),
       compression,
       compressMinBytes,

@@ -176,18 +176,19 @@ describe("compressionGzip", () => {
 });
 
 describe("compressionDefaults", () => {
-  it("lists gzip, br, zstd in that order", () => {
+  it("lists gzip, br, zstd, then deflate (for gRPC clients)", () => {
     expect(compressionDefaults().map((c) => c.name)).toEqual([
       "gzip",
       "br",
       "zstd",
+      "deflate",
     ]);
   });
 
   it("returns a new array each call", () => {
     const first = compressionDefaults();
     first.pop();
-    expect(compressionDefaults()).toHaveLength(3);
+    expect(compressionDefaults()).toHaveLength(4);
   });
 });
 
@@ -207,7 +208,8 @@ describe("compressionNegotiate", () => {
     ["snappy, zstd", "zstd"],
     ["  GZIP ,BR", "gzip"],
     ["  ,  Br  ;  q=0.8 ,gzip", "br"],
-    ["deflate, gzip", "gzip"],
+    ["snappy, gzip", "gzip"],
+    ["deflate, gzip", "deflate"],
     ["br;q=0, gzip", "gzip"],
     ["br; q=0.000", undefined],
   ])("%j picks %s", (header, expected) => {
@@ -243,7 +245,7 @@ describe("compressionFind", () => {
 
   it("returns undefined for an unknown or unavailable name", () => {
     expect(compressionFind(available, "snappy")).toBeUndefined();
-    expect(compressionFind(available, "deflate")).toBeUndefined();
+    expect(compressionFind([compressionGzip], "deflate")).toBeUndefined();
     expect(compressionFind([compressionGzip], "br")).toBeUndefined();
   });
 });
@@ -251,7 +253,7 @@ describe("compressionFind", () => {
 describe("compressionAcceptHeader", () => {
   it("joins names with a comma and space", () => {
     expect(compressionAcceptHeader(compressionDefaults())).toBe(
-      "gzip, br, zstd",
+      "gzip, br, zstd, deflate",
     );
     expect(compressionAcceptHeader([compressionGzip])).toBe("gzip");
     expect(compressionAcceptHeader([])).toBe("");

@@ -183,6 +183,8 @@ export function compressionDefaults(): Compression[] {
   if (compressionZstd !== undefined) {
     list.push(compressionZstd);
   }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
   return list;
 }
 

@@ -206,3 +206,18 @@ export async function envelopeDecompress(
   }
   return compression.decompress(data, readMaxBytes);
 }
+
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+export async function envelopeEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}

@@ -39,6 +39,8 @@ export function fetchHandler(
       header: request.headers,
       body: bodyFromWebStream(request.body),
       signal: controller.signal,
+      // A Response cannot carry HTTP trailers, whatever the connection is.
+      httpVersion: "",
     };
     let response = undefined;
     for (const handler of handlers) {

@@ -70,6 +70,7 @@ async function nodeServe(
     header,
     body: request,
     signal: controller.signal,
+    httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
   };
   let result = undefined;
   for (const handler of handlers) {
@@ -91,36 +92,59 @@ async function nodeServe(
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
   // Both response classes have these methods; TypeScript cannot call through their union.
+  const body = result.body;
+  if (
+    body === undefined &&
+    result.trailer === undefined &&
+    "stream" in response
+  ) {
+    // One HEADERS frame that ends the stream: what gRPC calls a trailers-only
+    // response, which the compatibility API cannot send (it adds an empty
+    // DATA frame to end the stream).
+    response.stream.respond(
+      { ...outgoing, ":status": result.status },
+      { endStream: true },
+    );
+    return;
+  }
   const res = response as NodeHttpResponse;
   res.writeHead(result.status, outgoing);
-  const body = result.body;
-  if (body === undefined) {
-    res.end();
-  } else if (body instanceof Uint8Array) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (!(await nodeWriteStream(res, body, controller.signal))) return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    const trailers: Record<string, string> = {};
+    trailer.forEach((value, key) => (trailers[key] = value));
+    res.addTrailers(trailers);
+  }
+  if (body instanceof Uint8Array) {
     res.end(body);
   } else {
-    await nodeWriteStream(res, body, controller.signal);
+    res.end();
   }
 }
 
 /**
  * Writes chunks as they come, waiting for the socket to drain before asking
  * for more, so a slow client holds back the producer instead of filling
- * memory. Stopping the loop early (client gone) stops the producer.
+ * memory. Stopping the loop early (client gone) stops the producer; false
+ * then, as there is nothing left to end.
  */
 async function nodeWriteStream(
   res: NodeHttpResponse,
   body: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted) return;
+    if (signal.aborted) return false;
     if (!res.write(chunk)) {
       await nodeDrained(res);
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
     }
   }
-  res.end();
+  return true;
 }
 
 // rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not

@@ -25,11 +25,18 @@ export interface ServerRequest {
   readonly body: AsyncIterable<Uint8Array>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
+  readonly httpVersion: string;
 }
 
 export interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
+  /**
+   * HTTP trailers, sent after the body; a streamed body may still be filling
+   * them in, so they are read only once it has ended (gRPC).
+   */
+  readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
@@ -40,7 +47,7 @@ export interface ServerResponse {
  */
 export interface HandlerContext {
   readonly method: MethodInfo;
-  readonly protocol: "connect";
+  readonly protocol: "connect" | "grpc" | "grpc-web";
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;
@@ -103,24 +110,35 @@ export function handlerServerStreaming(
   ) => AsyncIterable<MessageInitShape<DescMessage>>,
 ): StreamImplementation {
   return async function* (requests, context) {
-    let request: Message | undefined;
-    for await (const message of requests) {
-      if (request !== undefined) {
-        throw new ConnectError(
-          "protocol error: more than one request message for a server-streaming method",
-          Code.InvalidArgument,
-        );
-      }
-      request = message;
-    }
-    if (request === undefined) {
+    const request = await handlerSingleRequest(requests);
+    yield* implementation(request, context);
+  };
+}
+
+/**
+ * The one request message of a method whose requests are not a stream;
+ * none, or more than one, is a protocol error.
+ */
+export async function handlerSingleRequest(
+  requests: AsyncIterable<Message>,
+): Promise<Message> {
+  let request: Message | undefined;
+  for await (const message of requests) {
+    if (request !== undefined) {
       throw new ConnectError(
-        "protocol error: no request message for a server-streaming method",
+        "protocol error: more than one request message",
         Code.InvalidArgument,
       );
     }
-    yield* implementation(request, context);
-  };
+    request = message;
+  }
+  if (request === undefined) {
+    throw new ConnectError(
+      "protocol error: no request message",
+      Code.InvalidArgument,
+    );
+  }
+  return request;
 }
 
 /** Adapts a client-streaming implementation: one response message. */

@@ -1,6 +1,4 @@
 import { Code } from "./code.ts";
-import type { Compression } from "./compression.ts";
-import { envelopeEncode, envelopeFlagCompressed } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
   connectErrorFromObject,
@@ -100,19 +98,4 @@ export function connectEndStreamFromJson(data: Uint8Array): {
       ),
     trailer,
   };
-}
-
-/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
-export async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
 }

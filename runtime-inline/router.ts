@@ -28,7 +28,19 @@ export interface ServerFeatures {
   readonly parseGetQuery?: ConnectGetQueryParser;
   /** Present only in files with streaming methods, so that others carry no streaming code. */
   readonly handleStream?: StreamCallHandler;
+  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
+  readonly handleGrpc?: GrpcCallHandler;
 }
+
+/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+export type GrpcCallHandler = (
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+// application/grpc, +proto, +json; not application/grpc-web.
+const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
 
 /** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
 export type StreamCallHandler = (
@@ -65,6 +77,14 @@ export function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
+      const handleGrpc = features.handleGrpc;
+      if (
+        handleGrpc !== undefined &&
+        routerGrpcContentType.test(request.header.get("content-type") ?? "")
+      ) {
+        // gRPC answers an unknown method with its own status, not a 404.
+        return handleGrpc(handler, request, config);
+      }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }

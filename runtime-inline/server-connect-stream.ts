@@ -1,6 +1,10 @@
 import { compressionFind, compressionNegotiate } from "./compression.ts";
 import { deadlineStart } from "./deadline.ts";
-import { envelopeEncode, envelopeFlagEndStream } from "./envelope.ts";
+import {
+  envelopeEncode,
+  envelopeEncodeMessage,
+  envelopeFlagEndStream,
+} from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
   handlerUnsupportedMediaType,
@@ -14,7 +18,6 @@ import {
   connectUnknownCompression,
 } from "./protocol-connect.ts";
 import {
-  connectEncodeMessage,
   connectEndStreamToJson,
   connectHeaderAcceptEncoding,
   connectHeaderContentEncoding,
@@ -116,7 +119,7 @@ export async function connectHandleStream(
       start,
       deadline,
       (message) =>
-        connectEncodeMessage(
+        envelopeEncodeMessage(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,

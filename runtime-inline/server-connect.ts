@@ -134,10 +134,11 @@ export async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
 
-    const output = await connectRunWithDeadline(
+    const output = await serverRunUnary(
       handler,
       request,
       config,
+      "connect",
       input,
       timeoutMs,
       responseHeaders,
@@ -196,10 +197,11 @@ function connectCheckProtocolVersion(
  * client cancellation or at the deadline; the deadline answers the call at
  * once even if the implementation ignores its signal.
  */
-async function connectRunWithDeadline(
+export async function serverRunUnary(
   handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
+  protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
   responseHeaders: Headers,
@@ -211,7 +213,7 @@ async function connectRunWithDeadline(
   const signal = deadline.signal;
   const context: HandlerContext = {
     method,
-    protocol: "connect",
+    protocol,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

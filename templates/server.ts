@@ -90,7 +90,8 @@ export function serverTemplate(service: DescService, options: Options): Code {
   const stream = service.methods.some((m) => m.methodKind !== "unary")
     ? code`, handleStream: ${rt("connectHandleStream")}`
     : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${get}${stream} }`;
+  const grpc = web ? "" : code`, handleGrpc: ${rt("grpcHandle")}`;
+  const features = code`{ compressions: ${compressionDefaults(options)}${get}${stream}${grpc} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).

@@ -676,8 +676,7 @@ describe.each([
     it("unsupported content types → 415", async () => {
       for (const contentType of [
         "text/plain",
-        "application/grpc",
-        "application/grpc+proto",
+        // application/grpc is served now (test/grpc-server.test.ts); gRPC-Web is not yet.
         "application/grpc-web+proto",
         "application/connect+proto",
         "application/protobuf",

@@ -1312,6 +1312,21 @@ async function envelopeDecompress(
   return compression.decompress(data, readMaxBytes);
 }
 
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+async function envelopeEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
 const connectStreamContentTypeProto = "application/connect+proto";
 
 const connectStreamContentTypeJson = "application/connect+json";
@@ -1389,21 +1404,6 @@ function connectEndStreamFromJson(data: Uint8Array): {
       ),
     trailer,
   };
-}
-
-/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
-async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
 }
 
 /** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
@@ -1542,7 +1542,7 @@ async function* connectEncodeRequests(
   compressMinBytes: number,
 ): AsyncGenerator<Uint8Array> {
   for await (const message of messages) {
-    yield await connectEncodeMessage(
+    yield await envelopeEncodeMessage(
       codec.encode(desc, message),
       compression,
       compressMinBytes,

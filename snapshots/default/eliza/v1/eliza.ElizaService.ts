@@ -24,7 +24,12 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { kMaxLength } from "node:buffer";
-import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
+import {
+  base64Decode,
+  base64Encode,
+  BinaryWriter,
+  WireType,
+} from "@bufbuild/protobuf/wire";
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
@@ -565,6 +570,16 @@ export const compressionGzip: Compression = compressionFromZlib(
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate: Compression = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+
 /** @public */
 export const compressionBrotli: Compression = compressionFromZlib(
   "br",
@@ -609,6 +624,8 @@ export function compressionDefaults(): Compression[] {
   if (compressionZstd !== undefined) {
     list.push(compressionZstd);
   }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
   return list;
 }
 
@@ -1660,6 +1677,21 @@ async function envelopeDecompress(
   return compression.decompress(data, readMaxBytes);
 }
 
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+async function envelopeEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
 const connectStreamContentTypeProto = "application/connect+proto";
 
 const connectStreamContentTypeJson = "application/connect+json";
@@ -1758,21 +1790,6 @@ function connectEndStreamFromJson(data: Uint8Array): {
       ),
     trailer,
   };
-}
-
-/** One message as an envelope, compressed when it is large enough and a compression was negotiated. */
-async function connectEncodeMessage(
-  data: Uint8Array,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): Promise<Uint8Array> {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
 }
 
 /** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
@@ -1911,7 +1928,7 @@ async function* connectEncodeRequests(
   compressMinBytes: number,
 ): AsyncGenerator<Uint8Array> {
   for await (const message of messages) {
-    yield await connectEncodeMessage(
+    yield await envelopeEncodeMessage(
       codec.encode(desc, message),
       compression,
       compressMinBytes,
@@ -2536,11 +2553,18 @@ interface ServerRequest {
   readonly body: AsyncIterable<Uint8Array>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
+  readonly httpVersion: string;
 }
 
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
+  /**
+   * HTTP trailers, sent after the body; a streamed body may still be filling
+   * them in, so they are read only once it has ended (gRPC).
+   */
+  readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
@@ -2551,7 +2575,7 @@ interface ServerResponse {
  */
 export interface HandlerContext {
   readonly method: MethodInfo;
-  readonly protocol: "connect";
+  readonly protocol: "connect" | "grpc" | "grpc-web";
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;
@@ -2614,24 +2638,35 @@ function handlerServerStreaming(
   ) => AsyncIterable<MessageInitShape<DescMessage>>,
 ): StreamImplementation {
   return async function* (requests, context) {
-    let request: Message | undefined;
-    for await (const message of requests) {
-      if (request !== undefined) {
-        throw new ConnectError(
-          "protocol error: more than one request message for a server-streaming method",
-          Code.InvalidArgument,
-        );
-      }
-      request = message;
-    }
-    if (request === undefined) {
+    const request = await handlerSingleRequest(requests);
+    yield* implementation(request, context);
+  };
+}
+
+/**
+ * The one request message of a method whose requests are not a stream;
+ * none, or more than one, is a protocol error.
+ */
+async function handlerSingleRequest(
+  requests: AsyncIterable<Message>,
+): Promise<Message> {
+  let request: Message | undefined;
+  for await (const message of requests) {
+    if (request !== undefined) {
       throw new ConnectError(
-        "protocol error: no request message for a server-streaming method",
+        "protocol error: more than one request message",
         Code.InvalidArgument,
       );
     }
-    yield* implementation(request, context);
-  };
+    request = message;
+  }
+  if (request === undefined) {
+    throw new ConnectError(
+      "protocol error: no request message",
+      Code.InvalidArgument,
+    );
+  }
+  return request;
 }
 
 /** Adapts a client-streaming implementation: one response message. */
@@ -2764,10 +2799,11 @@ async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
 
-    const output = await connectRunWithDeadline(
+    const output = await serverRunUnary(
       handler,
       request,
       config,
+      "connect",
       input,
       timeoutMs,
       responseHeaders,
@@ -2826,10 +2862,11 @@ function connectCheckProtocolVersion(
  * client cancellation or at the deadline; the deadline answers the call at
  * once even if the implementation ignores its signal.
  */
-async function connectRunWithDeadline(
+async function serverRunUnary(
   handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
+  protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
   responseHeaders: Headers,
@@ -2841,7 +2878,7 @@ async function connectRunWithDeadline(
   const signal = deadline.signal;
   const context: HandlerContext = {
     method,
-    protocol: "connect",
+    protocol,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
@@ -2906,7 +2943,19 @@ interface ServerFeatures {
   readonly parseGetQuery?: ConnectGetQueryParser;
   /** Present only in files with streaming methods, so that others carry no streaming code. */
   readonly handleStream?: StreamCallHandler;
+  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
+  readonly handleGrpc?: GrpcCallHandler;
 }
+
+/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+type GrpcCallHandler = (
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+// application/grpc, +proto, +json; not application/grpc-web.
+const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
 
 /** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
 type StreamCallHandler = (
@@ -2943,6 +2992,14 @@ function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
+      const handleGrpc = features.handleGrpc;
+      if (
+        handleGrpc !== undefined &&
+        routerGrpcContentType.test(request.header.get("content-type") ?? "")
+      ) {
+        // gRPC answers an unknown method with its own status, not a 404.
+        return handleGrpc(handler, request, config);
+      }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
@@ -3002,6 +3059,8 @@ export function fetchHandler(
       header: request.headers,
       body: bodyFromWebStream(request.body),
       signal: controller.signal,
+      // A Response cannot carry HTTP trailers, whatever the connection is.
+      httpVersion: "",
     };
     let response = undefined;
     for (const handler of handlers) {
@@ -3107,6 +3166,7 @@ async function nodeServe(
     header,
     body: request,
     signal: controller.signal,
+    httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
   };
   let result = undefined;
   for (const handler of handlers) {
@@ -3128,36 +3188,59 @@ async function nodeServe(
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
   // Both response classes have these methods; TypeScript cannot call through their union.
+  const body = result.body;
+  if (
+    body === undefined &&
+    result.trailer === undefined &&
+    "stream" in response
+  ) {
+    // One HEADERS frame that ends the stream: what gRPC calls a trailers-only
+    // response, which the compatibility API cannot send (it adds an empty
+    // DATA frame to end the stream).
+    response.stream.respond(
+      { ...outgoing, ":status": result.status },
+      { endStream: true },
+    );
+    return;
+  }
   const res = response as ServerResponse$1;
   res.writeHead(result.status, outgoing);
-  const body = result.body;
-  if (body === undefined) {
-    res.end();
-  } else if (body instanceof Uint8Array) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (!(await nodeWriteStream(res, body, controller.signal))) return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    const trailers: Record<string, string> = {};
+    trailer.forEach((value, key) => (trailers[key] = value));
+    res.addTrailers(trailers);
+  }
+  if (body instanceof Uint8Array) {
     res.end(body);
   } else {
-    await nodeWriteStream(res, body, controller.signal);
+    res.end();
   }
 }
 
 /**
  * Writes chunks as they come, waiting for the socket to drain before asking
  * for more, so a slow client holds back the producer instead of filling
- * memory. Stopping the loop early (client gone) stops the producer.
+ * memory. Stopping the loop early (client gone) stops the producer; false
+ * then, as there is nothing left to end.
  */
 async function nodeWriteStream(
   res: ServerResponse$1,
   body: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted) return;
+    if (signal.aborted) return false;
     if (!res.write(chunk)) {
       await nodeDrained(res);
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
     }
   }
-  res.end();
+  return true;
 }
 
 // rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
@@ -3185,6 +3268,191 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
   };
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcContentTypeProto = "application/grpc+proto";
+
+const grpcContentTypeJson = "application/grpc+json";
+
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+};
+
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
+  u: 1_000,
+  n: 1_000_000,
+};
+
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2]!;
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit]!;
+}
+
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message: string): string {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Headers {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error: ConnectError): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
 }
 
 /**
@@ -3440,7 +3708,7 @@ async function connectHandleStream(
       start,
       deadline,
       (message) =>
-        connectEncodeMessage(
+        envelopeEncodeMessage(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,
@@ -3452,6 +3720,202 @@ async function connectHandleStream(
         ),
     ),
   };
+}
+
+/**
+ * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
+ * its status in trailers, or, when it fails before its first message, in
+ * the headers of a trailers-only response.
+ */
+async function grpcHandle(
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = grpcParseContentType(request.header.get("content-type"));
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? grpcContentTypeProto
+      : grpcContentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  if (handler === undefined) {
+    return grpcTrailersOnly(
+      header,
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+      new Headers(),
+    );
+  }
+  if (request.httpVersion !== "2") {
+    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
+    return grpcTrailersOnly(
+      header,
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
+        Code.Unimplemented,
+      ),
+      new Headers(),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
+    const refused =
+      timeoutMs instanceof ConnectError
+        ? timeoutMs
+        : connectUnknownCompression(encoding, config.compressions);
+    return grpcTrailersOnly(header, refused, new Headers());
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression ??
+    compressionNegotiate(
+      config.compressions,
+      request.header.get(grpcHeaderAcceptEncoding),
+    );
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message: Message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+
+  if ("unary" in handler) {
+    return grpcHandleUnary(
+      handler,
+      request,
+      config,
+      requests,
+      timeoutMs,
+      header,
+      encode,
+    );
+  }
+  const deadline = deadlineStart(timeoutMs, request.signal);
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    "grpc",
+    deadline,
+    requests,
+  );
+  if (!start.ok) {
+    return grpcTrailersOnly(
+      withHeaders(header, start.header),
+      start.error,
+      start.trailer,
+    );
+  }
+  const trailer = new Headers();
+  return {
+    status: 200,
+    header: withHeaders(header, start.header),
+    trailer,
+    body: serverWriteStream(start, deadline, encode, (error) => {
+      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
+      return undefined;
+    }),
+  };
+}
+
+/** A unary method runs as unary, so interceptors see it as they do over Connect. */
+async function grpcHandleUnary(
+  handler: Extract<MethodHandler, { unary: unknown }>,
+  request: ServerRequest,
+  config: ServerConfig,
+  requests: AsyncIterable<Message>,
+  timeoutMs: number | undefined,
+  header: Headers,
+  encode: (message: Message) => Promise<Uint8Array>,
+): Promise<ServerResponse> {
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  try {
+    const input = await grpcWithDeadline(
+      handlerSingleRequest(requests),
+      timeoutMs,
+      request.signal,
+    );
+    const output = await serverRunUnary(
+      handler,
+      request,
+      config,
+      "grpc",
+      input,
+      timeoutMs,
+      responseHeaders,
+      responseTrailers,
+    );
+    const trailer = grpcStatusToTrailers(
+      undefined,
+      new Headers(output.trailer),
+    );
+    return {
+      status: 200,
+      header: withHeaders(header, output.header),
+      trailer,
+      body: await encode(output.message),
+    };
+  } catch (e) {
+    return grpcTrailersOnly(
+      withHeaders(header, responseHeaders),
+      ConnectError.from(e),
+      responseTrailers,
+    );
+  }
+}
+
+/** Reading the request counts against the deadline too. */
+async function grpcWithDeadline<T>(
+  work: Promise<T>,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+): Promise<T> {
+  const deadline: Deadline = deadlineStart(timeoutMs, signal);
+  try {
+    return await Promise.race([work, deadline.aborted()]);
+  } finally {
+    deadline.cleanup();
+  }
+}
+
+/** An error before any message: the status travels in the headers, and there is no body. */
+function grpcTrailersOnly(
+  header: Headers,
+  error: ConnectError,
+  trailer: Headers,
+): ServerResponse {
+  grpcStatusToTrailers(error, withHeaders(header, trailer));
+  return { status: 200, header };
+}
+
+function withHeaders(into: Headers, from: Headers): Headers {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
 }
 
 /**
@@ -3676,6 +4140,7 @@ export function createElizaServiceHandler(
         compressions: compressionDefaults(),
         parseGetQuery: connectParseGetQuery,
         handleStream: connectHandleStream,
+        handleGrpc: grpcHandle,
       },
     ),
   );

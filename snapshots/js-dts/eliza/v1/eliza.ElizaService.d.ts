@@ -160,6 +160,11 @@ export interface Compression {
 }
 /** @public */
 export declare const compressionGzip: Compression;
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export declare const compressionDeflate: Compression;
 /** @public */
 export declare const compressionBrotli: Compression;
 /**
@@ -487,10 +492,17 @@ interface ServerRequest {
   readonly body: AsyncIterable<Uint8Array>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
+  readonly httpVersion: string;
 }
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
+  /**
+   * HTTP trailers, sent after the body; a streamed body may still be filling
+   * them in, so they are read only once it has ended (gRPC).
+   */
+  readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
@@ -500,7 +512,7 @@ interface ServerResponse {
  */
 export interface HandlerContext {
   readonly method: MethodInfo;
-  readonly protocol: "connect";
+  readonly protocol: "connect" | "grpc" | "grpc-web";
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;

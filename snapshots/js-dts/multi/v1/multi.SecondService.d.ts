@@ -141,6 +141,11 @@ export interface Compression {
 }
 /** @public */
 export declare const compressionGzip: Compression;
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export declare const compressionDeflate: Compression;
 /** @public */
 export declare const compressionBrotli: Compression;
 /**
@@ -280,6 +285,8 @@ export interface StreamResponse {
 }
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -403,10 +410,17 @@ interface ServerRequest {
   readonly body: AsyncIterable<Uint8Array>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
+  readonly httpVersion: string;
 }
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
+  /**
+   * HTTP trailers, sent after the body; a streamed body may still be filling
+   * them in, so they are read only once it has ended (gRPC).
+   */
+  readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
@@ -416,7 +430,7 @@ interface ServerResponse {
  */
 export interface HandlerContext {
   readonly method: MethodInfo;
-  readonly protocol: "connect";
+  readonly protocol: "connect" | "grpc" | "grpc-web";
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;

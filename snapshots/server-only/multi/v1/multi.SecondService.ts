@@ -23,7 +23,7 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import { kMaxLength } from "node:buffer";
-import { base64Encode } from "@bufbuild/protobuf/wire";
+import { base64Encode, BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import type {
   IncomingMessage,
   ServerResponse as ServerResponse$1,
@@ -506,6 +506,16 @@ export const compressionGzip: Compression = compressionFromZlib(
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate: Compression = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+
 /** @public */
 export const compressionBrotli: Compression = compressionFromZlib(
   "br",
@@ -550,6 +560,8 @@ export function compressionDefaults(): Compression[] {
   if (compressionZstd !== undefined) {
     list.push(compressionZstd);
   }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
   return list;
 }
 
@@ -764,6 +776,9 @@ export interface StreamResponse {
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 
+/** @public */
+export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
+
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -906,6 +921,222 @@ function connectUnknownCompression(
   );
 }
 
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+const envelopeFlagCompressed = 0x01;
+
+const envelopeHeaderLength = 5;
+
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+
+/**
+ * One frame of Connect streaming, gRPC and gRPC-Web: on the wire a flag byte,
+ * a 4-byte big-endian payload length, then the payload.
+ */
+interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+async function* envelopeRead(
+  source: AsyncIterable<Uint8Array>,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): AsyncGenerator<Envelope> {
+  // The header is parsed a byte at a time when it straddles chunks, so that
+  // no scratch buffer is needed.
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // A payload that straddles chunks is kept as views of the chunks and joined
+  // once complete: the memory held is what the peer has sent, not what it
+  // declared, so a peer that declares readMaxBytes and sends one byte cannot
+  // make every open stream hold readMaxBytes.
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of source) {
+    const end = chunk.byteLength;
+    let pos = 0;
+    for (;;) {
+      if (headerRead < envelopeHeaderLength) {
+        if (pos === end) {
+          break;
+        }
+        if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+          flags = chunk[pos]!;
+          length =
+            chunk[pos + 1]! * 0x1000000 +
+            ((chunk[pos + 2]! << 16) |
+              (chunk[pos + 3]! << 8) |
+              chunk[pos + 4]!);
+          pos += envelopeHeaderLength;
+          headerRead = envelopeHeaderLength;
+        } else {
+          const byte = chunk[pos++]!;
+          if (headerRead === 0) {
+            flags = byte;
+          } else {
+            length = length * 256 + byte;
+          }
+          if (++headerRead < envelopeHeaderLength) {
+            continue;
+          }
+        }
+        // Checked before anything else is read, so that an oversized message
+        // fails at once instead of after the peer has sent all of it.
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      const available = end - pos;
+      if (received === 0 && available >= length) {
+        const data = new Uint8Array(
+          chunk.buffer,
+          chunk.byteOffset + pos,
+          length,
+        );
+        pos += length;
+        headerRead = 0;
+        length = 0;
+        yield { flags, data };
+        continue;
+      }
+      const take = Math.min(available, length - received);
+      if (take > 0) {
+        pieces.push(new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take));
+        pos += take;
+        received += take;
+      }
+      if (received < length) {
+        break;
+      }
+      const data = envelopeJoin(pieces, length);
+      pieces.length = 0;
+      received = 0;
+      headerRead = 0;
+      length = 0;
+      yield { flags, data };
+    }
+  }
+  if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+      truncatedCode,
+    );
+  }
+  if (headerRead === envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+      truncatedCode,
+    );
+  }
+}
+
+function envelopeJoin(
+  pieces: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+async function envelopeDecompress(
+  envelope: Envelope,
+  compression: Compression | null | undefined,
+  readMaxBytes: number,
+  missingCompressionCode: Code,
+): Promise<Uint8Array> {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
+
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+async function envelopeEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
 interface NodeDrainable {
   on(event: "drain" | "close", listener: () => void): unknown;
@@ -943,11 +1174,18 @@ interface ServerRequest {
   readonly body: AsyncIterable<Uint8Array>;
   /** Aborted when the client goes away. */
   readonly signal: AbortSignal;
+  /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
+  readonly httpVersion: string;
 }
 
 interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
+  /**
+   * HTTP trailers, sent after the body; a streamed body may still be filling
+   * them in, so they are read only once it has ended (gRPC).
+   */
+  readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
 }
@@ -958,7 +1196,7 @@ interface ServerResponse {
  */
 export interface HandlerContext {
   readonly method: MethodInfo;
-  readonly protocol: "connect";
+  readonly protocol: "connect" | "grpc" | "grpc-web";
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;
@@ -1012,6 +1250,32 @@ interface StreamMethodHandler {
 
 /** One method of a service with its implementation; built by generated code. */
 type MethodHandler = UnaryMethodHandler | StreamMethodHandler;
+
+/**
+ * The one request message of a method whose requests are not a stream;
+ * none, or more than one, is a protocol error.
+ */
+async function handlerSingleRequest(
+  requests: AsyncIterable<Message>,
+): Promise<Message> {
+  let request: Message | undefined;
+  for await (const message of requests) {
+    if (request !== undefined) {
+      throw new ConnectError(
+        "protocol error: more than one request message",
+        Code.InvalidArgument,
+      );
+    }
+    request = message;
+  }
+  if (request === undefined) {
+    throw new ConnectError(
+      "protocol error: no request message",
+      Code.InvalidArgument,
+    );
+  }
+  return request;
+}
 
 /**
  * A service ready to be served: `node` for node:http / node:https /
@@ -1131,10 +1395,11 @@ async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
 
-    const output = await connectRunWithDeadline(
+    const output = await serverRunUnary(
       handler,
       request,
       config,
+      "connect",
       input,
       timeoutMs,
       responseHeaders,
@@ -1193,10 +1458,11 @@ function connectCheckProtocolVersion(
  * client cancellation or at the deadline; the deadline answers the call at
  * once even if the implementation ignores its signal.
  */
-async function connectRunWithDeadline(
+async function serverRunUnary(
   handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
+  protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
   responseHeaders: Headers,
@@ -1208,7 +1474,7 @@ async function connectRunWithDeadline(
   const signal = deadline.signal;
   const context: HandlerContext = {
     method,
-    protocol: "connect",
+    protocol,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
@@ -1273,7 +1539,19 @@ interface ServerFeatures {
   readonly parseGetQuery?: ConnectGetQueryParser;
   /** Present only in files with streaming methods, so that others carry no streaming code. */
   readonly handleStream?: StreamCallHandler;
+  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
+  readonly handleGrpc?: GrpcCallHandler;
 }
+
+/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+type GrpcCallHandler = (
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+// application/grpc, +proto, +json; not application/grpc-web.
+const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
 
 /** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
 type StreamCallHandler = (
@@ -1310,6 +1588,14 @@ function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
+      const handleGrpc = features.handleGrpc;
+      if (
+        handleGrpc !== undefined &&
+        routerGrpcContentType.test(request.header.get("content-type") ?? "")
+      ) {
+        // gRPC answers an unknown method with its own status, not a 404.
+        return handleGrpc(handler, request, config);
+      }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
@@ -1369,6 +1655,8 @@ export function fetchHandler(
       header: request.headers,
       body: bodyFromWebStream(request.body),
       signal: controller.signal,
+      // A Response cannot carry HTTP trailers, whatever the connection is.
+      httpVersion: "",
     };
     let response = undefined;
     for (const handler of handlers) {
@@ -1474,6 +1762,7 @@ async function nodeServe(
     header,
     body: request,
     signal: controller.signal,
+    httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
   };
   let result = undefined;
   for (const handler of handlers) {
@@ -1495,36 +1784,59 @@ async function nodeServe(
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
   // Both response classes have these methods; TypeScript cannot call through their union.
+  const body = result.body;
+  if (
+    body === undefined &&
+    result.trailer === undefined &&
+    "stream" in response
+  ) {
+    // One HEADERS frame that ends the stream: what gRPC calls a trailers-only
+    // response, which the compatibility API cannot send (it adds an empty
+    // DATA frame to end the stream).
+    response.stream.respond(
+      { ...outgoing, ":status": result.status },
+      { endStream: true },
+    );
+    return;
+  }
   const res = response as ServerResponse$1;
   res.writeHead(result.status, outgoing);
-  const body = result.body;
-  if (body === undefined) {
-    res.end();
-  } else if (body instanceof Uint8Array) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (!(await nodeWriteStream(res, body, controller.signal))) return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    const trailers: Record<string, string> = {};
+    trailer.forEach((value, key) => (trailers[key] = value));
+    res.addTrailers(trailers);
+  }
+  if (body instanceof Uint8Array) {
     res.end(body);
   } else {
-    await nodeWriteStream(res, body, controller.signal);
+    res.end();
   }
 }
 
 /**
  * Writes chunks as they come, waiting for the socket to drain before asking
  * for more, so a slow client holds back the producer instead of filling
- * memory. Stopping the loop early (client gone) stops the producer.
+ * memory. Stopping the loop early (client gone) stops the producer; false
+ * then, as there is nothing left to end.
  */
 async function nodeWriteStream(
   res: ServerResponse$1,
   body: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted) return;
+    if (signal.aborted) return false;
     if (!res.write(chunk)) {
       await nodeDrained(res);
-      if (signal.aborted) return;
+      if (signal.aborted) return false;
     }
   }
-  res.end();
+  return true;
 }
 
 // rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
@@ -1552,6 +1864,553 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
   };
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcContentTypeProto = "application/grpc+proto";
+
+const grpcContentTypeJson = "application/grpc+json";
+
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+};
+
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
+  u: 1_000,
+  n: 1_000_000,
+};
+
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2]!;
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit]!;
+}
+
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message: string): string {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Headers {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error: ConnectError): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
+}
+
+/**
+ * A streaming call once its implementation has produced its first message
+ * (or failed first): the protocol then writes its headers and the rest.
+ */
+type StreamStart =
+  | {
+      readonly ok: true;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly first: IteratorResult<Message>;
+      readonly iterator: AsyncIterator<Message>;
+    }
+  | {
+      readonly ok: false;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly error: ConnectError;
+    };
+
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  deadline: Deadline,
+  requests: AsyncIterable<Message>,
+): Promise<StreamStart> {
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context: HandlerContext = {
+    method,
+    protocol,
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal: deadline.signal,
+    timeoutMs: deadline.remainingMs,
+  };
+  const next: StreamNext = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator: AsyncIterator<Message> | undefined;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )({
+      stream: true,
+      method,
+      url: request.url,
+      header: request.header,
+      signal: deadline.signal,
+      message: requests,
+    });
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: ConnectError.from(e),
+    };
+  }
+}
+
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+async function* serverWriteStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Promise<Uint8Array>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      yield await encode(result.value);
+      result = await Promise.race([iterator.next(), deadline.aborted()]);
+    }
+    done = true;
+  } catch (e) {
+    error = ConnectError.from(e);
+  } finally {
+    deadline.cleanup();
+    if (!done) {
+      // Stops an implementation still running; it has its aborted signal too.
+      iterator.return?.().catch(() => {});
+    }
+  }
+  const last = end(error);
+  if (last !== undefined) yield last;
+}
+
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  body: AsyncIterable<Uint8Array>,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.InvalidArgument,
+    );
+    yield codec.decode(desc, data);
+  }
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+async function* serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncGenerator<Message> {
+  for await (const value of source) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+/**
+ * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
+ * its status in trailers, or, when it fails before its first message, in
+ * the headers of a trailers-only response.
+ */
+async function grpcHandle(
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = grpcParseContentType(request.header.get("content-type"));
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? grpcContentTypeProto
+      : grpcContentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  if (handler === undefined) {
+    return grpcTrailersOnly(
+      header,
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+      new Headers(),
+    );
+  }
+  if (request.httpVersion !== "2") {
+    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
+    return grpcTrailersOnly(
+      header,
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
+        Code.Unimplemented,
+      ),
+      new Headers(),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
+    const refused =
+      timeoutMs instanceof ConnectError
+        ? timeoutMs
+        : connectUnknownCompression(encoding, config.compressions);
+    return grpcTrailersOnly(header, refused, new Headers());
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression ??
+    compressionNegotiate(
+      config.compressions,
+      request.header.get(grpcHeaderAcceptEncoding),
+    );
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message: Message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+
+  if ("unary" in handler) {
+    return grpcHandleUnary(
+      handler,
+      request,
+      config,
+      requests,
+      timeoutMs,
+      header,
+      encode,
+    );
+  }
+  const deadline = deadlineStart(timeoutMs, request.signal);
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    "grpc",
+    deadline,
+    requests,
+  );
+  if (!start.ok) {
+    return grpcTrailersOnly(
+      withHeaders(header, start.header),
+      start.error,
+      start.trailer,
+    );
+  }
+  const trailer = new Headers();
+  return {
+    status: 200,
+    header: withHeaders(header, start.header),
+    trailer,
+    body: serverWriteStream(start, deadline, encode, (error) => {
+      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
+      return undefined;
+    }),
+  };
+}
+
+/** A unary method runs as unary, so interceptors see it as they do over Connect. */
+async function grpcHandleUnary(
+  handler: Extract<MethodHandler, { unary: unknown }>,
+  request: ServerRequest,
+  config: ServerConfig,
+  requests: AsyncIterable<Message>,
+  timeoutMs: number | undefined,
+  header: Headers,
+  encode: (message: Message) => Promise<Uint8Array>,
+): Promise<ServerResponse> {
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  try {
+    const input = await grpcWithDeadline(
+      handlerSingleRequest(requests),
+      timeoutMs,
+      request.signal,
+    );
+    const output = await serverRunUnary(
+      handler,
+      request,
+      config,
+      "grpc",
+      input,
+      timeoutMs,
+      responseHeaders,
+      responseTrailers,
+    );
+    const trailer = grpcStatusToTrailers(
+      undefined,
+      new Headers(output.trailer),
+    );
+    return {
+      status: 200,
+      header: withHeaders(header, output.header),
+      trailer,
+      body: await encode(output.message),
+    };
+  } catch (e) {
+    return grpcTrailersOnly(
+      withHeaders(header, responseHeaders),
+      ConnectError.from(e),
+      responseTrailers,
+    );
+  }
+}
+
+/** Reading the request counts against the deadline too. */
+async function grpcWithDeadline<T>(
+  work: Promise<T>,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+): Promise<T> {
+  const deadline: Deadline = deadlineStart(timeoutMs, signal);
+  try {
+    return await Promise.race([work, deadline.aborted()]);
+  } finally {
+    deadline.cleanup();
+  }
+}
+
+/** An error before any message: the status travels in the headers, and there is no body. */
+function grpcTrailersOnly(
+  header: Headers,
+  error: ConnectError,
+  trailer: Headers,
+): ServerResponse {
+  grpcStatusToTrailers(error, withHeaders(header, trailer));
+  return { status: 200, header };
+}
+
+function withHeaders(into: Headers, from: Headers): Headers {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
 }
 
 /**
@@ -1613,7 +2472,7 @@ export function createSecondServiceHandler(
             },
       ],
       options,
-      { compressions: compressionDefaults() },
+      { compressions: compressionDefaults(), handleGrpc: grpcHandle },
     ),
   );
 }
