@@ -3138,11 +3138,8 @@ async function grpcHandleUnary(
   const responseHeaders = new Headers();
   const responseTrailers = new Headers();
   try {
-    const input = await grpcWithDeadline(
-      handlerSingleRequest(requests),
-      timeoutMs,
-      request.signal,
-    );
+    // As for Connect, reading the request ends when the client goes away.
+    const input = await handlerSingleRequest(requests);
     const output = await serverRunUnary(
       handler,
       request,
@@ -3169,20 +3166,6 @@ async function grpcHandleUnary(
       ConnectError.from(e),
       responseTrailers,
     );
-  }
-}
-
-/** Reading the request counts against the deadline too. */
-async function grpcWithDeadline<T>(
-  work: Promise<T>,
-  timeoutMs: number | undefined,
-  signal: AbortSignal,
-): Promise<T> {
-  const deadline: Deadline = deadlineStart(timeoutMs, signal);
-  try {
-    return await Promise.race([work, deadline.aborted()]);
-  } finally {
-    deadline.cleanup();
   }
 }
 

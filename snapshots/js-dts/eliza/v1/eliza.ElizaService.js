@@ -3306,11 +3306,8 @@ async function grpcHandleUnary(
   const responseHeaders = new Headers();
   const responseTrailers = new Headers();
   try {
-    const input = await grpcWithDeadline(
-      handlerSingleRequest(requests),
-      timeoutMs,
-      request.signal,
-    );
+    // As for Connect, reading the request ends when the client goes away.
+    const input = await handlerSingleRequest(requests);
     const output = await serverRunUnary(
       handler,
       request,
@@ -3337,15 +3334,6 @@ async function grpcHandleUnary(
       ConnectError.from(e),
       responseTrailers,
     );
-  }
-}
-/** Reading the request counts against the deadline too. */
-async function grpcWithDeadline(work, timeoutMs, signal) {
-  const deadline = deadlineStart(timeoutMs, signal);
-  try {
-    return await Promise.race([work, deadline.aborted()]);
-  } finally {
-    deadline.cleanup();
   }
 }
 /** An error before any message: the status travels in the headers, and there is no body. */
