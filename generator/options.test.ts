@@ -8,6 +8,7 @@ describe("parseOptions", () => {
       server: true,
       platform: "node",
       naming: "camel",
+      protocols: ["connect", "grpc", "grpc-web"],
     });
   });
 
@@ -23,12 +24,63 @@ describe("parseOptions", () => {
       server: true,
       platform: "web",
       naming: "proto",
+      protocols: ["connect", "grpc-web"],
     });
+  });
+
+  it("reads protocols separated by commas, as buf and protoc pass them", () => {
+    // "protocols=grpc-web,connect" reaches the plugin split on ",".
+    expect(
+      parseOptions([
+        { key: "protocols", value: "grpc-web" },
+        { key: "connect", value: "" },
+        { key: "naming", value: "proto" },
+      ]).protocols,
+    ).toEqual(["grpc-web", "connect"]);
+    expect(
+      parseOptions([{ key: "protocols", value: "grpc+grpc+connect" }])
+        .protocols,
+    ).toEqual(["grpc", "connect"]);
+    expect(
+      parseOptions([
+        { key: "protocols", value: "grpc" },
+        { key: "protocols", value: "grpc-web" },
+      ]).protocols,
+    ).toEqual(["grpc", "grpc-web"]);
+  });
+
+  it("refuses a bare protocol name that does not follow protocols=", () => {
+    expect(() =>
+      parseOptions([
+        { key: "naming", value: "proto" },
+        { key: "grpc", value: "" },
+      ]),
+    ).toThrow(/unknown option "grpc"/);
+  });
+
+  it("names a bad protocol and the accepted ones", () => {
+    expect(() =>
+      parseOptions([{ key: "protocols", value: "connect+http" }]),
+    ).toThrow(
+      'invalid value "http" for option "protocols": accepted values are connect, grpc, grpc-web, separated by "," or "+"',
+    );
+    expect(() => parseOptions([{ key: "protocols", value: "" }])).toThrow(
+      'invalid value "" for option "protocols"',
+    );
+  });
+
+  it("refuses gRPC on the web platform, which has no trailers", () => {
+    expect(() =>
+      parseOptions([
+        { key: "platform", value: "web" },
+        { key: "protocols", value: "connect+grpc" },
+      ]),
+    ).toThrow(/cannot include grpc with "platform=web"/);
   });
 
   it("names an unknown option and the accepted ones", () => {
     expect(() => parseOptions([{ key: "protocol", value: "grpc" }])).toThrow(
-      /unknown option "protocol": accepted options are target, import_extension, client, server, platform, naming/,
+      /unknown option "protocol": accepted options are target, import_extension, client, server, platform, naming, protocols/,
     );
   });
 

@@ -4,13 +4,20 @@ export interface Options {
   readonly server: boolean;
   readonly platform: "node" | "web";
   readonly naming: "camel" | "proto";
+  /** The protocols the generated code speaks, in the order given; never empty. */
+  readonly protocols: readonly Protocol[];
 }
+
+export type Protocol = (typeof protocolNames)[number];
+
+const protocolNames = ["connect", "grpc", "grpc-web"] as const;
 
 const choices = {
   client: ["true", "false"],
   server: ["true", "false"],
   platform: ["node", "web"],
   naming: ["camel", "proto"],
+  protocols: protocolNames,
 } as const;
 
 // protoplugin parses these itself; we only check their values first, to name the accepted ones.
@@ -42,10 +49,25 @@ export function parseOptions(
     server: true,
     platform: "node",
     naming: "camel",
+    protocols: [],
   } as {
     -readonly [K in keyof Options]: Options[K];
   };
+  let protocols: Protocol[] | undefined;
+  // Whether the previous parameter was "protocols" or a name continuing it.
+  let inProtocols = false;
   for (const { key, value } of raw) {
+    // Parameters are split on ",", so "protocols=connect,grpc" arrives as
+    // "protocols=connect" and a bare "grpc": the bare names continue it.
+    if (
+      inProtocols &&
+      value === "" &&
+      (protocolNames as readonly string[]).includes(key)
+    ) {
+      protocols!.push(key as Protocol);
+      continue;
+    }
+    inProtocols = key === "protocols";
     if (!(key in choices)) {
       const known = [
         ...Object.keys(builtinChoices),
@@ -57,9 +79,11 @@ export function parseOptions(
       );
     }
     const accepted: readonly string[] = choices[key as keyof typeof choices];
-    if (!accepted.includes(value)) {
+    const values = key === "protocols" ? value.split("+") : [value];
+    const invalid = values.find((v) => !accepted.includes(v));
+    if (invalid !== undefined) {
       throw new OptionError(
-        `invalid value "${value}" for option "${key}": accepted values are ${accepted.join(", ")}`,
+        `invalid value "${invalid}" for option "${key}": accepted values are ${accepted.join(", ")}${key === "protocols" ? ', separated by "," or "+"' : ""}`,
       );
     }
     switch (key) {
@@ -73,7 +97,22 @@ export function parseOptions(
       case "naming":
         options.naming = value as Options["naming"];
         break;
+      case "protocols":
+        protocols ??= [];
+        protocols.push(...(values as Protocol[]));
+        break;
     }
+  }
+  const web = options.platform === "web";
+  if (protocols === undefined) {
+    // gRPC needs HTTP trailers, which fetch cannot send or read.
+    options.protocols = web ? ["connect", "grpc-web"] : [...protocolNames];
+  } else if (web && protocols.includes("grpc")) {
+    throw new OptionError(
+      'option "protocols" cannot include grpc with "platform=web": gRPC needs HTTP/2 trailers, which fetch cannot send or read (use grpc-web)',
+    );
+  } else {
+    options.protocols = protocols.filter((p, i) => protocols.indexOf(p) === i);
   }
   if (!options.client && !options.server) {
     throw new OptionError(

@@ -1,34 +1,21 @@
-import {
-  create,
-  isMessage,
-  type DescMessage,
-  type Message,
-  type MessageInitShape,
-} from "@bufbuild/protobuf";
+import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { readBody } from "./body.ts";
-import {
-  clientCallStart,
-  clientSend,
-  type CallOptions,
-  type ClientConfig,
-} from "./client-connect.ts";
+import { clientStreamCaller, type StreamCaller } from "./client-call.ts";
+import { clientSend, type ClientConfig } from "./client-config.ts";
+import { connectClientTimeoutHeader } from "./client-connect.ts";
 import { Code } from "./code.ts";
 import type { Codec } from "./codec.ts";
-import { compressionFind, type Compression } from "./compression.ts";
-import type { Deadline } from "./deadline.ts";
+import {
+  compressionAcceptHeader,
+  compressionFind,
+  type Compression,
+} from "./compression.ts";
 import {
   envelopeDecompress,
-  envelopeEncodeMessage,
   envelopeFlagEndStream,
   envelopeRead,
 } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
-import {
-  applyInterceptors,
-  type StreamNext,
-  type StreamResponse,
-} from "./interceptors.ts";
-import type { MethodInfo } from "./method.ts";
 import {
   connectErrorFromJson,
   connectHeaderProtocolVersion,
@@ -42,37 +29,18 @@ import {
   connectStreamContentTypeProto,
 } from "./protocol-connect-stream.ts";
 
-/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
-export type StreamInput =
-  | AsyncIterable<MessageInitShape<DescMessage>>
-  | Iterable<MessageInitShape<DescMessage>>;
-
-/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
-export type StreamCaller = (
-  method: MethodInfo,
-  input: StreamInput,
-  options: CallOptions | undefined,
-) => Promise<StreamResponse>;
-
 /**
  * The streaming caller of the Connect protocol. The response's messages
  * end with the end-of-stream message; leaving them early cancels the call.
  */
 export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes } = config;
-  return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    // Closed once the call is over: a server may answer before reading every
-    // request, and the rest is not sent (nor produced).
-    let requestBody: AsyncGenerator<Uint8Array> | undefined;
-    const closeRequests = () => {
-      requestBody?.return(undefined).catch(() => {});
-    };
-    const next: StreamNext = async (request) => {
+  const { httpClient, compressions, codec, readMaxBytes } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientStreamCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const method = request.method;
       const httpHeader = new Headers(request.header);
       httpHeader.set(
         "content-type",
@@ -87,23 +55,16 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
-      requestBody = connectEncodeRequests(
-        request.message,
-        codec,
-        method.input,
-        sendCompression,
-        compressMinBytes,
-      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: requestBody,
+        body,
         signal: request.signal,
       });
       if (response.status !== 200) {
-        const body = await readBody(response.body, readMaxBytes);
-        throw connectErrorFromJson(body, response.status, response.header);
+        const errorBody = await readBody(response.body, readMaxBytes);
+        throw connectErrorFromJson(errorBody, response.status, response.header);
       }
       const contentType = connectParseStreamContentType(
         response.header.get("content-type"),
@@ -138,52 +99,8 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
           readMaxBytes,
         ),
       };
-    };
-    let response: StreamResponse;
-    try {
-      response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: true,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: clientCreateMessages(method.input, input),
-      });
-    } catch (e) {
-      closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
-    }
-    callOptions.onHeader?.(response.header);
-    return {
-      ...response,
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
-    };
-  };
-}
-
-async function* connectEncodeRequests(
-  messages: AsyncIterable<Message>,
-  codec: Codec,
-  desc: DescMessage,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): AsyncGenerator<Uint8Array> {
-  for await (const message of messages) {
-    yield await envelopeEncodeMessage(
-      codec.encode(desc, message),
-      compression,
-      compressMinBytes,
-    );
-  }
+    },
+  );
 }
 
 async function* connectReadResponses(
@@ -230,46 +147,5 @@ async function* connectReadResponses(
       "protocol error: missing end-of-stream message",
       Code.Internal,
     );
-  }
-}
-
-/**
- * The messages as the caller reads them: errors become ConnectErrors (the
- * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
- */
-async function* clientFinishStream(
-  response: StreamResponse,
-  deadline: Deadline,
-  callOptions: CallOptions,
-  closeRequests: () => void,
-): AsyncGenerator<Message> {
-  let complete = false;
-  try {
-    yield* response.message;
-    complete = true;
-  } catch (e) {
-    throw clientCallError(e, deadline);
-  } finally {
-    if (!complete) deadline.cancel();
-    deadline.cleanup();
-    closeRequests();
-  }
-  callOptions.onTrailer?.(response.trailer);
-}
-
-function clientCallError(error: unknown, deadline: Deadline): ConnectError {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-    : ConnectError.from(error);
-}
-
-async function* clientCreateMessages(
-  desc: DescMessage,
-  input: StreamInput,
-): AsyncGenerator<Message> {
-  for await (const value of input) {
-    yield isMessage(value, desc) ? value : create(desc, value);
   }
 }

@@ -11,7 +11,7 @@ import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 import { nodeDrained } from "./node-writable.ts";
 import type { HttpClient, HttpResponse } from "./http-client.ts";
-import type { ClientOptions } from "./client-connect.ts";
+import type { ClientOptions } from "./client-config.ts";
 import { createFetchHttpClient } from "./client-fetch.ts";
 
 /** @public */
@@ -196,11 +196,14 @@ function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
 }
 
 /**
- * Client options on Node: the Connect options plus the choice of transport.
+ * Client options on Node: the common options plus the choice of transport.
  * @public
  */
 export interface NodeClientOptions extends ClientOptions {
-  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
   readonly transport?: "fetch" | "http2";
   readonly http2?: Http2ClientOptions;
 }
@@ -208,7 +211,14 @@ export interface NodeClientOptions extends ClientOptions {
 /** The HttpClient a Node client uses when the user gives none. */
 export function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
   if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
+  const grpc = options.protocol === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
 }

@@ -3,12 +3,8 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type {
-  CallOptions,
-  UnaryCaller,
-  UnaryResult,
-} from "./client-connect.ts";
-import type { StreamCaller } from "./client-connect-stream.ts";
+import type { StreamCaller, UnaryCaller } from "./client-call.ts";
+import type { CallOptions, UnaryResult } from "./client-config.ts";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 import type { StreamResponse } from "./interceptors.ts";

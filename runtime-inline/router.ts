@@ -1,61 +1,77 @@
 import { bodyDefaultReadMaxBytes } from "./body.ts";
-import { Code } from "./code.ts";
 import { codecBinary, codecJson } from "./codec.ts";
 import type { Compression } from "./compression.ts";
-import { ConnectError } from "./errors.ts";
-import type {
-  HandlerOptions,
-  MethodHandler,
-  ServerRequest,
-  ServerResponse,
-  StreamMethodHandler,
-  ServiceHandler,
-} from "./handler.ts";
 import {
-  connectErrorResponse,
-  connectHandleUnary,
-  type ConnectGetQueryParser,
-  type ServerConfig,
-} from "./server-connect.ts";
+  handlerUnsupportedMediaType,
+  type HandlerOptions,
+  type MethodHandler,
+  type ServerRequest,
+  type ServerResponse,
+  type StreamMethodHandler,
+  type ServiceHandler,
+  type UnaryMethodHandler,
+} from "./handler.ts";
+import type { ConnectGetQueryParser, ServerConfig } from "./server-connect.ts";
+import type { GrpcStreamServer } from "./server-grpc.ts";
 
 /**
  * What a generated file plugs into the shared server code, so that it
- * carries only what it uses: a web build never references node:zlib, and a
- * service without NO_SIDE_EFFECTS methods has no GET code.
+ * carries only what it uses: only the protocols chosen at generation, no
+ * streaming code for a unary-only service, no GET code for a service without
+ * NO_SIDE_EFFECTS methods, and never node:zlib in a web build.
  */
 export interface ServerFeatures {
   readonly compressions: readonly Compression[];
-  readonly parseGetQuery?: ConnectGetQueryParser;
-  /** Present only in files with streaming methods, so that others carry no streaming code. */
-  readonly handleStream?: StreamCallHandler;
-  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
-  readonly handleGrpc?: GrpcCallHandler;
+  readonly connect?: {
+    readonly unary: ConnectUnaryHandler;
+    /** Present only in files with streaming methods. */
+    readonly stream?: ConnectStreamHandler;
+    readonly parseGetQuery?: ConnectGetQueryParser;
+  };
+  /** gRPC needs HTTP trailers, so web builds leave it out. */
+  readonly grpc?: GrpcCallHandler;
+  readonly grpcWeb?: GrpcCallHandler;
+  /** With gRPC or gRPC-Web, in files with streaming methods. */
+  readonly grpcStream?: GrpcStreamServer;
 }
 
-/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+/** The signature of connectHandleUnary, named so that referring to it does not pull in its code. */
+export type ConnectUnaryHandler = (
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of connectHandleStream. */
+export type ConnectStreamHandler = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of grpcHandle and grpcWebHandle. */
 export type GrpcCallHandler = (
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
 ) => Promise<ServerResponse>;
 
-// application/grpc, +proto, +json; not application/grpc-web.
-const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
+// application/grpc[+codec] and application/grpc-web[+codec], but not
+// application/grpc-web-text, which no protocol here serves.
+const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
 
-/** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
-export type StreamCallHandler = (
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-/** Builds the handler of one service from its methods. */
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
+ * (whose GET requests have none).
+ */
 export function createServiceHandler(
   servicePath: string,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   features: ServerFeatures,
 ): ServiceHandler {
+  const connect = features.connect;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
@@ -64,12 +80,21 @@ export function createServiceHandler(
     binaryCodec: codecBinary,
     jsonCodec: codecJson(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    parseGetQuery: features.parseGetQuery,
+    parseGetQuery: connect?.parseGetQuery,
+    grpcStream: features.grpcStream,
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
     if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
+  // For a request in a protocol this file does not serve.
+  const accepted = [
+    connect === undefined ? [] : ["application/proto", "application/json"],
+    features.grpc === undefined ? [] : ["application/grpc"],
+    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
+  ]
+    .flat()
+    .join(", ");
   return {
     path: servicePath,
     async handle(request) {
@@ -77,32 +102,45 @@ export function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
-      const handleGrpc = features.handleGrpc;
-      if (
-        handleGrpc !== undefined &&
-        routerGrpcContentType.test(request.header.get("content-type") ?? "")
-      ) {
+      const grpc = routerGrpcContentType.exec(
+        request.header.get("content-type") ?? "",
+      );
+      if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.
-        return handleGrpc(handler, request, config);
+        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
+        return serve === undefined
+          ? handlerUnsupportedMediaType(accepted)
+          : serve(handler, request, config);
+      }
+      if (connect === undefined) {
+        return handlerUnsupportedMediaType(accepted);
       }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : features.handleStream !== undefined
-          ? features.handleStream(handler, request, config)
-          : routerNotFound(request.path);
+      if ("unary" in handler) {
+        return connect.unary(handler, request, config);
+      }
+      return connect.stream !== undefined
+        ? connect.stream(handler, request, config)
+        : routerNotFound(request.path);
     },
   };
 }
 
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+/**
+ * 404 with a Connect error body, so that a Connect client reads it as
+ * `unimplemented` (and any other as 404, which maps to it as well).
+ */
 export function routerNotFound(path: string): ServerResponse {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return { ...response, status: 404 };
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
 }

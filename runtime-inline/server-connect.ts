@@ -33,6 +33,7 @@ import {
   connectTrailersToHeaders,
   connectUnknownCompression,
 } from "./protocol-connect.ts";
+import type { GrpcStreamServer } from "./server-grpc.ts";
 
 /** HandlerOptions with every default filled in, resolved once per service. */
 export interface ServerConfig {
@@ -45,6 +46,8 @@ export interface ServerConfig {
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
+  /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
+  readonly grpcStream: GrpcStreamServer | undefined;
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */

@@ -2,14 +2,20 @@ import type { Message } from "@bufbuild/protobuf";
 import { Code } from "./code.ts";
 import { compressionFind, compressionNegotiate } from "./compression.ts";
 import { deadlineStart } from "./deadline.ts";
-import { envelopeEncodeMessage } from "./envelope.ts";
+import {
+  envelopeEncode,
+  envelopeEncodeMessage,
+  envelopeFlagTrailers,
+} from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
   handlerSingleRequest,
   handlerUnsupportedMediaType,
+  type HandlerContext,
   type MethodHandler,
   type ServerRequest,
   type ServerResponse,
+  type StreamMethodHandler,
 } from "./handler.ts";
 import { connectUnknownCompression } from "./protocol-connect.ts";
 import {
@@ -30,11 +36,48 @@ import {
 } from "./server-stream.ts";
 
 /**
- * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
- * its status in trailers, or, when it fails before its first message, in
- * the headers of a trailers-only response.
+ * What sets gRPC and gRPC-Web apart on the server: their content types, and
+ * where the status goes. Everything else (envelopes, headers, timeouts,
+ * status encoding) they share.
  */
-export async function grpcHandle(
+export interface GrpcServerProtocol {
+  readonly name: Exclude<HandlerContext["protocol"], "connect">;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  /**
+   * gRPC-Web writes the status and trailers as the last envelope of the
+   * body, which any HTTP version can carry; without this, they are HTTP
+   * trailers, which need HTTP/2 (gRPC).
+   */
+  readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
+}
+
+const grpcServerProtocol: GrpcServerProtocol = {
+  name: "grpc",
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+
+/** Serves one gRPC call of any kind. */
+export function grpcHandle(
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  return grpcServe(grpcServerProtocol, handler, request, config);
+}
+
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+export async function grpcServe(
+  protocol: GrpcServerProtocol,
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
@@ -42,49 +85,57 @@ export async function grpcHandle(
   if (request.method !== "POST") {
     return { status: 405, header: new Headers({ allow: "POST" }) };
   }
-  const contentType = grpcParseContentType(request.header.get("content-type"));
+  const contentType = protocol.parseContentType(
+    request.header.get("content-type"),
+  );
   if (contentType === undefined) {
     return handlerUnsupportedMediaType(
-      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
   const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
-      ? grpcContentTypeProto
-      : grpcContentTypeJson,
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
     // No spaces: grpc-js splits this header on "," alone.
     [grpcHeaderAcceptEncoding]: config.compressions
       .map((c) => c.name)
       .join(","),
   });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error: ConnectError,
+    responseHeader = new Headers(),
+    trailer = new Headers(),
+  ) =>
+    grpcFailEarly(
+      protocol,
+      withHeaders(header, responseHeader),
+      error,
+      trailer,
+    );
   if (handler === undefined) {
-    return grpcTrailersOnly(
-      header,
+    return fail(
       new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-      new Headers(),
     );
   }
-  if (request.httpVersion !== "2") {
-    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
-    return grpcTrailersOnly(
-      header,
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
       new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
         Code.Unimplemented,
       ),
-      new Headers(),
     );
   }
   const encoding = request.header.get(grpcHeaderEncoding);
   const requestCompression = compressionFind(config.compressions, encoding);
   const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
-    const refused =
-      timeoutMs instanceof ConnectError
-        ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
-    return grpcTrailersOnly(header, refused, new Headers());
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(connectUnknownCompression(encoding, config.compressions));
   }
   // As grpc-go does: answer in the request's compression when it has one.
   const responseCompression =
@@ -93,6 +144,9 @@ export async function grpcHandle(
       config.compressions,
       request.header.get(grpcHeaderAcceptEncoding),
     );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
   const requests = serverReadRequests(
     request.body,
     requestCompression,
@@ -106,101 +160,153 @@ export async function grpcHandle(
       responseCompression,
       config.compressMinBytes,
     );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
 
   if ("unary" in handler) {
-    return grpcHandleUnary(
-      handler,
-      request,
-      config,
-      requests,
-      timeoutMs,
-      header,
-      encode,
-    );
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return {
+        status: 200,
+        header: withHeaders(header, output.header),
+        ...(protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            }),
+      };
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
   }
-  const deadline = deadlineStart(timeoutMs, request.signal);
+
+  // Only files with streaming methods have the streaming part.
+  return config.grpcStream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : config.grpcStream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+
+/** A gRPC or gRPC-Web call as far as grpcServe takes it before the implementation runs. */
+export interface GrpcCall {
+  readonly header: Headers;
+  readonly timeoutMs: number | undefined;
+  readonly requests: AsyncIterable<Message>;
+  readonly encode: (message: Message) => Promise<Uint8Array>;
+  readonly fail: (
+    error: ConnectError,
+    header: Headers,
+    trailer: Headers,
+  ) => ServerResponse;
+}
+
+/** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
+export type GrpcStreamServer = (
+  protocol: GrpcServerProtocol,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+) => Promise<ServerResponse>;
+
+/** Runs a streaming call of any kind and streams its response, the status last. */
+export async function grpcServeStream(
+  protocol: GrpcServerProtocol,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+): Promise<ServerResponse> {
+  const deadline = deadlineStart(call.timeoutMs, request.signal);
   const start = await serverStartStream(
     handler,
     request,
     config,
-    "grpc",
+    protocol.name,
     deadline,
-    requests,
+    call.requests,
   );
   if (!start.ok) {
-    return grpcTrailersOnly(
-      withHeaders(header, start.header),
-      start.error,
-      start.trailer,
-    );
+    return call.fail(start.error, start.header, start.trailer);
   }
+  const encodeTrailers = protocol.encodeTrailers;
   const trailer = new Headers();
   return {
     status: 200,
-    header: withHeaders(header, start.header),
-    trailer,
-    body: serverWriteStream(start, deadline, encode, (error) => {
+    header: withHeaders(call.header, start.header),
+    ...(encodeTrailers === undefined ? { trailer } : {}),
+    body: serverWriteStream(start, deadline, call.encode, (error) => {
       grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return undefined;
+      return encodeTrailers === undefined
+        ? undefined
+        : grpcWebTrailerEnvelope(encodeTrailers, trailer);
     }),
   };
 }
 
-/** A unary method runs as unary, so interceptors see it as they do over Connect. */
-async function grpcHandleUnary(
-  handler: Extract<MethodHandler, { unary: unknown }>,
-  request: ServerRequest,
-  config: ServerConfig,
-  requests: AsyncIterable<Message>,
-  timeoutMs: number | undefined,
-  header: Headers,
-  encode: (message: Message) => Promise<Uint8Array>,
-): Promise<ServerResponse> {
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  try {
-    // As for Connect, reading the request ends when the client goes away.
-    const input = await handlerSingleRequest(requests);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "grpc",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    const trailer = grpcStatusToTrailers(
-      undefined,
-      new Headers(output.trailer),
-    );
-    return {
-      status: 200,
-      header: withHeaders(header, output.header),
-      trailer,
-      body: await encode(output.message),
-    };
-  } catch (e) {
-    return grpcTrailersOnly(
-      withHeaders(header, responseHeaders),
-      ConnectError.from(e),
-      responseTrailers,
-    );
-  }
-}
-
-/** An error before any message: the status travels in the headers, and there is no body. */
-function grpcTrailersOnly(
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body; gRPC-Web
+ * sends the status as the body's only envelope, which every gRPC-Web client
+ * reads (some do not look for it in headers).
+ */
+function grpcFailEarly(
+  protocol: GrpcServerProtocol,
   header: Headers,
   error: ConnectError,
   trailer: Headers,
 ): ServerResponse {
-  grpcStatusToTrailers(error, withHeaders(header, trailer));
-  return { status: 200, header };
+  if (protocol.encodeTrailers === undefined) {
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+
+function grpcWebTrailerEnvelope(
+  encodeTrailers: (trailer: Headers) => Uint8Array,
+  trailer: Headers,
+): Uint8Array {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+
+function grpcConcat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
 }
 
 function withHeaders(into: Headers, from: Headers): Headers {

@@ -39,17 +39,19 @@ export function clientTemplate(service: DescService, options: Options): Code {
     const [, bind, caller] = kinds[m.methodKind];
     return code`    ${methodKey(m, options)}: ${rt(bind)}(${caller}, methods.${methodKey(m, options)}),`;
   });
-  const callers: Code[] = [];
-  if (methods.some((m) => m.methodKind === "unary")) {
-    callers.push(
-      code`  const call = ${rt("createConnectUnaryCaller")}(config);`,
-    );
-  }
-  if (methods.some((m) => m.methodKind !== "unary")) {
-    callers.push(
-      code`  const stream = ${rt("createConnectStreamCaller")}(config);`,
-    );
-  }
+  const unary = methods.some((m) => m.methodKind === "unary");
+  const streaming = methods.some((m) => m.methodKind !== "unary");
+  const callers = options.protocols.map((protocol) => {
+    const [unaryCaller, streamCaller] = clientCallerFactories[protocol];
+    const parts = [
+      unary ? code`unary: ${rt(unaryCaller)}` : undefined,
+      streaming ? code`stream: ${rt(streamCaller)}` : undefined,
+    ].filter((p) => p !== undefined);
+    return code`    ${JSON.stringify(protocol)}: { ${joinCode(parts, ", ")} },`;
+  });
+  const bind: Code[] = [];
+  if (unary) bind.push(code`  const call = protocol.unary(config);`);
+  if (streaming) bind.push(code`  const stream = protocol.stream(config);`);
   const web = options.platform === "web";
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
   const httpClient = web
@@ -69,18 +71,37 @@ ${joinCode(members, "\n")}
 }
 
 /**
- * Creates a client of ${service.typeName} speaking the Connect protocol to
- * \`baseUrl\` (the server's root, without the service path).
+ * Creates a client of ${service.typeName} calling \`baseUrl\` (the server's
+ * root, without the service path) over ${protocolList(options)}.
  */
 export function ${local(names.createClient)}(
   baseUrl: string,
   options: ${optionsType} = {},
 ): ${local(names.client)} {
   const config = ${rt("createClientConfig")}(baseUrl, options, ${httpClient}, ${features});
+  // The first protocol is the default.
+  const protocol = ${rt("clientProtocol")}(options.protocol, {
 ${joinCode(callers, "\n")}
+  });
+${joinCode(bind, "\n")}
   const methods = ${local(names.definition)}.methods;
   return {
 ${joinCode(entries, "\n")}
   };
 }`;
+}
+
+// The caller factories of each protocol: unary, then streaming.
+const clientCallerFactories = {
+  connect: ["createConnectUnaryCaller", "createConnectStreamCaller"],
+  grpc: ["createGrpcUnaryCaller", "createGrpcStreamCaller"],
+  "grpc-web": ["createGrpcWebUnaryCaller", "createGrpcWebStreamCaller"],
+} as const;
+
+function protocolList(options: Options): string {
+  const names = { connect: "Connect", grpc: "gRPC", "grpc-web": "gRPC-Web" };
+  const [first, ...rest] = options.protocols.map((p) => names[p]);
+  return rest.length === 0
+    ? first!
+    : `${first} (the default; \`protocol\` chooses ${rest.join(" or ")})`;
 }

@@ -84,14 +84,7 @@ export function serverTemplate(service: DescService, options: Options): Code {
     ? rt("FetchServiceHandler")
     : rt("NodeServiceHandler");
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
-  const get = service.methods.some(isNoSideEffects)
-    ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
-    : "";
-  const stream = service.methods.some((m) => m.methodKind !== "unary")
-    ? code`, handleStream: ${rt("connectHandleStream")}`
-    : "";
-  const grpc = web ? "" : code`, handleGrpc: ${rt("grpcHandle")}`;
-  const features = code`{ compressions: ${compressionDefaults(options)}${get}${stream}${grpc} }`;
+  const features = code`{ compressions: ${compressionDefaults(options)}${serverProtocols(service, options)} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).
@@ -122,4 +115,34 @@ ${joinCode(entries, "\n")}
     ),
   );
 }`;
+}
+
+/** The protocol handlers a service's server plugs in: only those chosen, and only the parts its methods use. */
+function serverProtocols(service: DescService, options: Options): Code {
+  const parts: Code[] = [];
+  const protocols = options.protocols;
+  if (protocols.includes("connect")) {
+    const get = service.methods.some(isNoSideEffects)
+      ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
+      : "";
+    const stream = service.methods.some((m) => m.methodKind !== "unary")
+      ? code`, stream: ${rt("connectHandleStream")}`
+      : "";
+    parts.push(
+      code`, connect: { unary: ${rt("connectHandleUnary")}${stream}${get} }`,
+    );
+  }
+  if (protocols.includes("grpc")) {
+    parts.push(code`, grpc: ${rt("grpcHandle")}`);
+  }
+  if (protocols.includes("grpc-web")) {
+    parts.push(code`, grpcWeb: ${rt("grpcWebHandle")}`);
+  }
+  if (
+    (protocols.includes("grpc") || protocols.includes("grpc-web")) &&
+    service.methods.some((m) => m.methodKind !== "unary")
+  ) {
+    parts.push(code`, grpcStream: ${rt("grpcServeStream")}`);
+  }
+  return joinCode(parts, "");
 }

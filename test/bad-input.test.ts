@@ -676,8 +676,9 @@ describe.each([
     it("unsupported content types → 415", async () => {
       for (const contentType of [
         "text/plain",
-        // application/grpc is served now (test/grpc-server.test.ts); gRPC-Web is not yet.
-        "application/grpc-web+proto",
+        // gRPC and gRPC-Web are served (test/grpc-server.test.ts); the
+        // base64 "text" form of gRPC-Web is not.
+        "application/grpc-web-text",
         "application/connect+proto",
         "application/protobuf",
         "application/jsonx",

@@ -25,6 +25,8 @@ const optionSets: Record<string, string> = {
   "server-only": "client=false",
   "client-web": "server=false,platform=web",
   "naming-proto": "naming=proto,import_extension=js",
+  "connect-web-client": "server=false,platform=web,protocols=connect",
+  "grpc-only": "protocols=grpc",
 };
 
 const strictOptions: ts.CompilerOptions = {
@@ -77,15 +79,13 @@ function typecheck(
     files.map((f) => join(dir, f)),
     options,
   );
-  return ts
-    .getPreEmitDiagnostics(program)
-    .map((d) =>
-      ts.formatDiagnostic(d, {
-        getCanonicalFileName: (f) => f,
-        getCurrentDirectory: () => dir,
-        getNewLine: () => "\n",
-      }),
-    );
+  return ts.getPreEmitDiagnostics(program).map((d) =>
+    ts.formatDiagnostic(d, {
+      getCanonicalFileName: (f) => f,
+      getCurrentDirectory: () => dir,
+      getNewLine: () => "\n",
+    }),
+  );
 }
 
 describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
@@ -157,9 +157,12 @@ describe("generation", () => {
     }
   });
 
-  it("copies only what a unary-only, client-only file uses", () => {
+  it("copies only what a unary-only, client-only, Connect-only file uses", () => {
     const file = readFileSync(
-      join(repoRoot, "snapshots/client-web/unary/v1/unary.GreetService.ts"),
+      join(
+        repoRoot,
+        "snapshots/connect-web-client/unary/v1/unary.GreetService.ts",
+      ),
       "utf8",
     );
     const declared = (name: string) =>
@@ -176,12 +179,50 @@ describe("generation", () => {
       "connectParseGetQuery",
       "createConnectStreamCaller",
       "envelopeRead",
+      "grpcUnaryCaller",
+      "grpcStatusFromTrailers",
+      "grpcWebDecodeTrailers",
     ]) {
       expect(declared(serverOrGet), serverOrGet).toBe(false);
     }
     expect(file).not.toContain('from "node:');
     expect(declared("createConnectUnaryCaller")).toBe(true);
     expect(file).toContain("export function createGreetServiceClient(");
+  });
+
+  it("copies only the chosen protocols", () => {
+    const file = readFileSync(
+      join(repoRoot, "snapshots/grpc-only/eliza/v1/eliza.ElizaService.ts"),
+      "utf8",
+    );
+    for (const name of [
+      "function grpcHandle(",
+      "function createGrpcUnaryCaller(",
+      "function createGrpcStreamCaller(",
+    ]) {
+      expect(file).toContain(name);
+    }
+    for (const name of [
+      "connectHandleUnary",
+      "connectHandleStream",
+      "connectParseGetQuery",
+      "createConnectUnaryCaller",
+      "connectErrorFromJson",
+      "grpcWebHandle",
+      "grpcWebDecodeTrailers",
+      "grpcWebEncodeTrailers",
+    ]) {
+      // Declarations, not mentions: comments may name what was left out.
+      expect(file, name).not.toMatch(
+        new RegExp(`\\b(function\\*?|const|class) ${name}\\b`),
+      );
+    }
+    const web = readFileSync(
+      join(repoRoot, "snapshots/client-web/eliza/v1/eliza.ElizaService.ts"),
+      "utf8",
+    );
+    expect(web).toContain("function createGrpcWebUnaryCaller(");
+    expect(web).not.toContain("function createGrpcUnaryCaller(");
   });
 
   it("leaves streaming code out of a unary-only server", () => {
@@ -191,7 +232,7 @@ describe("generation", () => {
     );
     expect(file).toContain("function connectHandleUnary(");
     expect(file).not.toContain("function connectHandleStream(");
-    expect(file).not.toContain("function envelopeRead(");
+    expect(file).not.toContain("function serverStartStream(");
     const eliza = readFileSync(
       join(repoRoot, "snapshots/server-only/eliza/v1/eliza.ElizaService.ts"),
       "utf8",

@@ -25,7 +25,7 @@ import {
   toBinary,
   toJsonString,
 } from "@bufbuild/protobuf";
-import { base64Decode } from "@bufbuild/protobuf/wire";
+import { base64Decode, BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import type { Response } from "./collisions_pb";
 import { MessageSchema, ResponseSchema } from "./collisions_pb";
 
@@ -636,9 +636,6 @@ export interface StreamResponse {
   readonly message: AsyncIterable<Message>;
 }
 
-/** @public */
-export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
-
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -673,6 +670,476 @@ function applyInterceptors<
     wrapped = interceptors[i]!(wrapped);
   }
   return wrapped as unknown as (request: Request) => Promise<Response>;
+}
+
+/**
+ * Options of one call.
+ * @public
+ */
+export interface CallOptions {
+  /** Deadline for the call; the server sees it too. */
+  readonly timeoutMs?: number;
+  readonly headers?: HeadersInit;
+  /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
+  readonly signal?: AbortSignal;
+  /** "gzip", "br", "zstd" or "identity"; overrides the client's choice. */
+  readonly sendCompression?: string;
+  readonly onHeader?: (header: Headers) => void;
+  readonly onTrailer?: (trailer: Headers) => void;
+}
+
+/**
+ * Options of a client, for every call it makes.
+ * @public
+ */
+export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
+  /** Binary protobuf (default) or JSON. */
+  readonly binary?: boolean;
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
+  readonly useHttpGet?: boolean;
+  /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
+  readonly sendCompression?: string;
+  /** Compressions offered for responses; defaults to all the platform has. */
+  readonly compressions?: readonly Compression[];
+  /** Requests smaller than this are sent uncompressed. Default 1024. */
+  readonly compressMinBytes?: number;
+  /** Largest response message accepted, after decompression. Default 4 MiB. */
+  readonly readMaxBytes?: number;
+  readonly interceptors?: readonly Interceptor[];
+  /** Deadline for every call that does not set its own. */
+  readonly timeoutMs?: number;
+  /** Headers sent with every call. */
+  readonly headers?: HeadersInit;
+  readonly jsonOptions?: JsonOptions;
+  /** Sends the HTTP requests; defaults to fetch. */
+  readonly httpClient?: HttpClient$1;
+}
+
+/**
+ * A response message with the headers and trailers it came with.
+ * @public
+ */
+export interface UnaryResult<Output> {
+  readonly message: Output;
+  readonly header: Headers;
+  readonly trailer: Headers;
+}
+
+/**
+ * What a generated file plugs into the shared client code, so that it
+ * carries only what it uses (see ServerFeatures).
+ */
+interface ClientFeatures {
+  readonly compressions: readonly Compression[];
+  readonly getQuery?: ConnectGetQueryEncoder;
+}
+
+/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
+type ConnectGetQueryEncoder = (
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+) => string;
+
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient$1;
+  readonly compressions: readonly Compression[];
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+function createClientConfig(
+  baseUrl: string,
+  options: ClientOptions,
+  httpClient: HttpClient$1,
+  features: ClientFeatures,
+): ClientConfig {
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions: options.compressions ?? features.compressions,
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
+
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+function clientProtocol<Callers>(
+  protocol: ClientOptions["protocol"],
+  available: Readonly<Record<string, Callers>>,
+): Callers {
+  const names = Object.keys(available);
+  const name = protocol ?? names[0]!;
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+
+/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+interface ClientTimeoutHeader {
+  readonly name: string;
+  readonly format: (timeoutMs: number) => string;
+}
+
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+  timeoutHeader: ClientTimeoutHeader,
+) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
+async function clientSend(
+  httpClient: HttpClient$1,
+  request: Parameters<HttpClient$1>[0],
+): Promise<HttpResponse> {
+  try {
+    return await httpClient(request);
+  } catch (e) {
+    if (request.signal.aborted) {
+      throw ConnectError.from(request.signal.reason, Code.Canceled);
+    }
+    throw ConnectError.from(e, Code.Unavailable);
+  }
+}
+
+function clientSendCompression(
+  compressions: readonly Compression[],
+  name: string | undefined,
+): Compression | undefined {
+  if (name === undefined) return undefined;
+  const found = compressionFind(compressions, name);
+  if (found === undefined) {
+    throw new ConnectError(
+      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
+      Code.InvalidArgument,
+    );
+  }
+  return found ?? undefined;
+}
+
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+const envelopeFlagCompressed = 0x01;
+
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
+
+const envelopeHeaderLength = 5;
+
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+
+/**
+ * One frame of Connect streaming, gRPC and gRPC-Web: on the wire a flag byte,
+ * a 4-byte big-endian payload length, then the payload.
+ */
+interface Envelope {
+  readonly flags: number;
+  readonly data: Uint8Array;
+}
+
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+async function* envelopeRead(
+  source: AsyncIterable<Uint8Array>,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): AsyncGenerator<Envelope> {
+  // The header is parsed a byte at a time when it straddles chunks, so that
+  // no scratch buffer is needed.
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // A payload that straddles chunks is kept as views of the chunks and joined
+  // once complete: the memory held is what the peer has sent, not what it
+  // declared, so a peer that declares readMaxBytes and sends one byte cannot
+  // make every open stream hold readMaxBytes.
+  const pieces: Uint8Array[] = [];
+  let received = 0;
+  for await (const chunk of source) {
+    const end = chunk.byteLength;
+    let pos = 0;
+    for (;;) {
+      if (headerRead < envelopeHeaderLength) {
+        if (pos === end) {
+          break;
+        }
+        if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+          flags = chunk[pos]!;
+          length =
+            chunk[pos + 1]! * 0x1000000 +
+            ((chunk[pos + 2]! << 16) |
+              (chunk[pos + 3]! << 8) |
+              chunk[pos + 4]!);
+          pos += envelopeHeaderLength;
+          headerRead = envelopeHeaderLength;
+        } else {
+          const byte = chunk[pos++]!;
+          if (headerRead === 0) {
+            flags = byte;
+          } else {
+            length = length * 256 + byte;
+          }
+          if (++headerRead < envelopeHeaderLength) {
+            continue;
+          }
+        }
+        // Checked before anything else is read, so that an oversized message
+        // fails at once instead of after the peer has sent all of it.
+        if (length > readMaxBytes) {
+          throw new ConnectError(
+            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+            Code.ResourceExhausted,
+          );
+        }
+      }
+      const available = end - pos;
+      if (received === 0 && available >= length) {
+        const data = new Uint8Array(
+          chunk.buffer,
+          chunk.byteOffset + pos,
+          length,
+        );
+        pos += length;
+        headerRead = 0;
+        length = 0;
+        yield { flags, data };
+        continue;
+      }
+      const take = Math.min(available, length - received);
+      if (take > 0) {
+        pieces.push(new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take));
+        pos += take;
+        received += take;
+      }
+      if (received < length) {
+        break;
+      }
+      const data = envelopeJoin(pieces, length);
+      pieces.length = 0;
+      received = 0;
+      headerRead = 0;
+      length = 0;
+      yield { flags, data };
+    }
+  }
+  if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+      truncatedCode,
+    );
+  }
+  if (headerRead === envelopeHeaderLength) {
+    throw new ConnectError(
+      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+      truncatedCode,
+    );
+  }
+}
+
+function envelopeJoin(
+  pieces: readonly Uint8Array[],
+  length: number,
+): Uint8Array {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+async function envelopeDecompress(
+  envelope: Envelope,
+  compression: Compression | null | undefined,
+  readMaxBytes: number,
+  missingCompressionCode: Code,
+): Promise<Uint8Array> {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
+
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+async function envelopeEncodeMessage(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Promise<Uint8Array> {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * The protocol's part of a unary call, innermost of the interceptors: send
+ * the request, read the whole response.
+ */
+type UnarySend = (
+  request: UnaryRequest,
+  sendCompression: Compression | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+function clientUnaryCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: UnarySend,
+): UnaryCaller {
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request: UnaryRequest) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      callOptions.onHeader?.(response.header);
+      callOptions.onTrailer?.(response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
 }
 
 const connectHeaderProtocolVersion = "connect-protocol-version";
@@ -776,150 +1243,22 @@ function connectSplitTrailers(header: Headers): [Headers, Headers] {
   return [headers, trailers];
 }
 
-/**
- * Options of one call.
- * @public
- */
-export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
-  readonly timeoutMs?: number;
-  readonly headers?: HeadersInit;
-  /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
-  readonly signal?: AbortSignal;
-  /** "gzip", "br", "zstd" or "identity"; overrides the client's choice. */
-  readonly sendCompression?: string;
-  readonly onHeader?: (header: Headers) => void;
-  readonly onTrailer?: (trailer: Headers) => void;
-}
+/** Connect sends the deadline in whole milliseconds. */
+const connectClientTimeoutHeader: ClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+};
 
-/**
- * Options of a client, for every call it makes.
- * @public
- */
-export interface ClientOptions {
-  /** Binary protobuf (default) or JSON. */
-  readonly binary?: boolean;
-  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached. */
-  readonly useHttpGet?: boolean;
-  /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
-  readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
-  readonly compressions?: readonly Compression[];
-  /** Requests smaller than this are sent uncompressed. Default 1024. */
-  readonly compressMinBytes?: number;
-  /** Largest response message accepted, after decompression. Default 4 MiB. */
-  readonly readMaxBytes?: number;
-  readonly interceptors?: readonly Interceptor[];
-  /** Deadline for every call that does not set its own. */
-  readonly timeoutMs?: number;
-  /** Headers sent with every call. */
-  readonly headers?: HeadersInit;
-  readonly jsonOptions?: JsonOptions;
-  /** Sends the HTTP requests; defaults to fetch. */
-  readonly httpClient?: HttpClient$1;
-}
-
-/**
- * A response message with the headers and trailers it came with.
- * @public
- */
-export interface UnaryResult<Output> {
-  readonly message: Output;
-  readonly header: Headers;
-  readonly trailer: Headers;
-}
-
-/** Makes one unary call of any method; generated clients wrap it in typed methods. */
-type UnaryCaller = (
-  method: MethodInfo,
-  input: MessageInitShape<DescMessage>,
-  options: CallOptions | undefined,
-) => Promise<UnaryResponse>;
-
-/**
- * What a generated file plugs into the shared client code, so that it
- * carries only what it uses (see ServerFeatures).
- */
-interface ClientFeatures {
-  readonly compressions: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
-}
-
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryEncoder = (
-  message: Uint8Array,
-  binary: boolean,
-  compression: string | undefined,
-) => string;
-
-/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
-interface ClientConfig {
-  /** The base URL without a trailing slash. */
-  readonly baseUrl: string;
-  readonly options: ClientOptions;
-  readonly httpClient: HttpClient$1;
-  readonly compressions: readonly Compression[];
-  /** The compressions offered for responses, as a header value ("" for none). */
-  readonly acceptEncoding: string;
-  readonly codec: Codec;
-  readonly readMaxBytes: number;
-  readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
-}
-
-function createClientConfig(
-  baseUrl: string,
-  options: ClientOptions,
-  httpClient: HttpClient$1,
-  features: ClientFeatures,
-): ClientConfig {
-  const compressions = options.compressions ?? features.compressions;
-  return {
-    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
-    options,
-    httpClient,
-    compressions,
-    acceptEncoding: compressionAcceptHeader(compressions),
-    codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
-    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
-  };
-}
-
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
-function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
-  const options = config.options;
-  const sendCompression = clientSendCompression(
-    config.compressions,
-    callOptions.sendCompression ?? options.sendCompression,
-  );
-  const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
-  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
-  if (timeoutMs !== undefined) {
-    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
-  }
-  return {
-    header,
-    sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
-}
-
-/** The unary caller of the Connect protocol. */
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { options, httpClient, compressions, codec } = config;
   const { readMaxBytes, compressMinBytes, getQuery } = config;
-  return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    const next: UnaryNext = async (request) => {
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
       let body = codec.encode(method.input, request.message);
       let compressed: Compression | undefined;
       if (
@@ -963,46 +1302,8 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
         compressions,
         readMaxBytes,
       );
-    };
-    try {
-      const response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: false,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
-      });
-      callOptions.onHeader?.(response.header);
-      callOptions.onTrailer?.(response.trailer);
-      return response;
-    } catch (e) {
-      throw deadline.signal.aborted
-        ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-    }
-  };
-}
-
-async function clientSend(
-  httpClient: HttpClient$1,
-  request: Parameters<HttpClient$1>[0],
-): Promise<HttpResponse> {
-  try {
-    return await httpClient(request);
-  } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw ConnectError.from(e, Code.Unavailable);
-  }
+    },
+  );
 }
 
 async function connectReadUnaryResponse(
@@ -1050,21 +1351,6 @@ async function connectReadUnaryResponse(
   };
 }
 
-function clientSendCompression(
-  compressions: readonly Compression[],
-  name: string | undefined,
-): Compression | undefined {
-  if (name === undefined) return undefined;
-  const found = compressionFind(compressions, name);
-  if (found === undefined) {
-    throw new ConnectError(
-      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
-      Code.InvalidArgument,
-    );
-  }
-  return found ?? undefined;
-}
-
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -1100,6 +1386,580 @@ export function createFetchHttpClient(
       contentDecoded: true,
     };
   };
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcTimeoutMaxValue = 99_999_999;
+
+// Coarsest first, so the first exact fit is the shortest form.
+const grpcTimeoutFormatUnits = [
+  ["H", 3_600_000],
+  ["M", 60_000],
+  ["S", 1_000],
+] as const;
+
+// "0" and digits only: the spec says "decimal-encoded integer ... without any
+// leading zeros", but a lenient reader costs nothing.
+const grpcStatusPattern = /^\d{1,10}$/;
+
+const grpcPercentHexPattern = /^[0-9a-fA-F]{2}$/;
+
+// Nothing to decode: no "%" and no byte that would need one.
+const grpcPlainAsciiPattern = /^[\x00-\x24\x26-\x7f]*$/;
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+// fatal: a message that is not UTF-8 after percent-decoding is kept raw.
+const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Formats a timeout for grpc-timeout: the shortest exact form within 8 digits
+ * ("250m", "1H", "90S"). connect-es always writes milliseconds, which breaks
+ * the 8-digit limit past 27.7 hours; beyond that this rounds up to a coarser
+ * unit (grpc-core rounds up too: the server must not give up before the
+ * client does). A fraction of a millisecond rounds up; 0 or less is "0m".
+ */
+function grpcFormatTimeout(ms: number): string {
+  if (!(ms > 0)) {
+    return "0m";
+  }
+  const whole = Math.ceil(ms);
+  for (const [unit, size] of grpcTimeoutFormatUnits) {
+    if (whole % size === 0 && whole / size <= grpcTimeoutMaxValue) {
+      return `${whole / size}${unit}`;
+    }
+  }
+  if (whole <= grpcTimeoutMaxValue) {
+    return `${whole}m`;
+  }
+  // Finest coarser unit that fits, rounded up.
+  for (let i = grpcTimeoutFormatUnits.length - 1; i >= 0; i--) {
+    const [unit, size] = grpcTimeoutFormatUnits[i]!;
+    const amount = Math.ceil(whole / size);
+    if (amount <= grpcTimeoutMaxValue) {
+      return `${amount}${unit}`;
+    }
+  }
+  // Over 11,000 years: the largest value the header can carry.
+  return `${grpcTimeoutMaxValue}H`;
+}
+
+/**
+ * Decodes grpc-message. Never throws: the spec says a broken value must not
+ * lose the message. A "%" without two hex digits stays as it is; when the
+ * bytes are not UTF-8 (a cut-off "%E2%82"), the raw value is returned, which
+ * the spec allows ("the user would receive the raw percent-encoded form").
+ * connect-es's decodeURIComponent throws here instead.
+ */
+function grpcDecodeMessage(value: string): string {
+  if (grpcPlainAsciiPattern.test(value)) {
+    return value;
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const hex = value.slice(i + 1, i + 3);
+    if (c === 0x25 && grpcPercentHexPattern.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c <= 0xff) {
+      // Headers hold the bytes of a value as Latin-1 characters: raw UTF-8
+      // from a peer that does not encode is recovered this way.
+      bytes.push(c);
+    } else {
+      // Only a string that never was a header value gets here.
+      const end = value.codePointAt(i)! > 0xffff ? i + 2 : i + 1;
+      bytes.push(...grpcTextEncoder.encode(value.slice(i, end)));
+      i = end - 1;
+    }
+  }
+  try {
+    return grpcStrictTextDecoder.decode(new Uint8Array(bytes));
+  } catch {
+    return value;
+  }
+}
+
+interface GrpcStatus {
+  code: number;
+  message: string;
+  details: ErrorDetail[];
+}
+
+// Throws on a truncated or malformed message.
+function grpcDecodeStatus(bytes: Uint8Array): GrpcStatus {
+  const status: GrpcStatus = { code: 0, message: "", details: [] };
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.Varint) {
+      status.code = reader.int32();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      status.message = reader.string();
+    } else if (fieldNo === 3 && wireType === WireType.LengthDelimited) {
+      status.details.push(grpcDecodeAny(reader.bytes()));
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  return status;
+}
+
+function grpcDecodeAny(bytes: Uint8Array): ErrorDetail {
+  let typeUrl = "";
+  let value: Uint8Array = new Uint8Array(0);
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.LengthDelimited) {
+      typeUrl = reader.string();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      value = reader.bytes();
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  // The type name is what follows the last "/", as protobuf's Any defines.
+  return { type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value };
+}
+
+/**
+ * Reads the status of a call: undefined for grpc-status 0, else the error.
+ * The status is read from `trailer`, or from `header` when `trailer` has no
+ * grpc-status (a trailers-only response). Never throws.
+ *
+ * - No grpc-status anywhere: Internal, as connect-es (validateTrailer) and
+ *   connect-go do.
+ * - A grpc-status that is not a number: Internal (connect-es, connect-go).
+ *   A number that is no code: Unknown, as grpc-java does.
+ * - A valid grpc-status-details-bin gives the details, and its code and
+ *   message win over grpc-status and grpc-message (connect-go and grpc-go do
+ *   this) unless its code is 0 or no code: grpc-status alone decides whether
+ *   the call failed. An invalid one is ignored rather than losing the status.
+ *
+ * The error's metadata is `header` and `trailer` without the grpc-* keys.
+ */
+function grpcStatusFromTrailers(
+  trailer: Headers,
+  header?: Headers,
+): ConnectError | undefined {
+  const source =
+    !trailer.has(grpcHeaderStatus) && header?.has(grpcHeaderStatus) === true
+      ? header
+      : trailer;
+  const statusValue = source.get(grpcHeaderStatus);
+  if (statusValue === "0") {
+    return undefined;
+  }
+  const metadata = new Headers();
+  const copy = (value: string, key: string) => {
+    if (!grpcProtocolKeys.has(key)) {
+      metadata.append(key, value);
+    }
+  };
+  header?.forEach(copy);
+  if (trailer !== header) {
+    trailer.forEach(copy);
+  }
+  if (statusValue === null) {
+    return new ConnectError(
+      `protocol error: missing ${grpcHeaderStatus}`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  if (!grpcStatusPattern.test(statusValue.trim())) {
+    return new ConnectError(
+      `protocol error: invalid ${grpcHeaderStatus} "${statusValue}"`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  const number = Number(statusValue.trim());
+  if (number === 0) {
+    return undefined;
+  }
+  let code = grpcIsCode(number) ? number : Code.Unknown;
+  let message = grpcDecodeMessage(source.get(grpcHeaderMessage) ?? "");
+  let details: ErrorDetail[] = [];
+  const detailsBin = source.get(grpcHeaderStatusDetailsBin);
+  if (detailsBin !== null) {
+    try {
+      // Repeated values arrive joined by ","; the spec says to split before
+      // decoding. A status has one value, so the first is taken.
+      const status = grpcDecodeStatus(base64Decode(detailsBin.split(",")[0]!));
+      details = status.details;
+      if (grpcIsCode(status.code)) {
+        code = status.code;
+        message = status.message;
+      }
+    } catch {
+      // Falls back to grpc-status and grpc-message.
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+
+function grpcIsCode(value: number): value is Code {
+  return Number.isInteger(value) && value >= 1 && value <= 16;
+}
+
+/**
+ * What sets gRPC and gRPC-Web clients apart: content types, the headers
+ * each requires, and where the status arrives.
+ */
+interface GrpcClientProtocol {
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly requestHeader: Readonly<Record<string, string>>;
+  /**
+   * gRPC-Web reads the status and trailers from the body's last envelope;
+   * without this, they are the HTTP trailers (gRPC).
+   */
+  readonly decodeTrailers?: (data: Uint8Array) => Headers;
+}
+
+const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+function grpcUnaryCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): UnaryCaller {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message: Message | undefined;
+      let count = 0;
+      for await (const m of result.message) {
+        message ??= m;
+        count++;
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions: readonly Compression[]): string {
+  return compressions.map((c) => c.name).join(",");
+}
+
+function grpcRequestHeader(
+  protocol: GrpcClientProtocol,
+  request: UnaryRequest | StreamRequest,
+  codec: Codec,
+  sendCompression: Compression | undefined,
+  acceptEncoding: string,
+): Headers {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]!);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+  desc: DescMessage,
+  response: HttpResponse,
+): {
+  header: Headers;
+  trailer: Headers;
+  message: AsyncGenerator<Message>;
+} {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+
+async function* grpcReadMessages(
+  protocol: GrpcClientProtocol,
+  response: HttpResponse,
+  trailersOnly: boolean,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  const decodeTrailers = protocol.decodeTrailers;
+  let trailersRead = false;
+  for await (const envelope of envelopeRead(
+    response.body,
+    readMaxBytes,
+    // grpc-go's choice for a truncated message; connect-go agrees.
+    Code.Internal,
+  )) {
+    if (trailersOnly || trailersRead) {
+      throw new ConnectError(
+        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if (
+      decodeTrailers !== undefined &&
+      (envelope.flags & envelopeFlagTrailers) !== 0
+    ) {
+      decodeTrailers(data).forEach((value, key) => trailer.append(key, value));
+      trailersRead = true;
+      continue;
+    }
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags}`,
+        Code.Internal,
+      );
+    }
+    yield codec.decode(desc, data);
+  }
+  if (trailersOnly) {
+    response.header.forEach((value, key) => trailer.append(key, value));
+  } else if (decodeTrailers === undefined) {
+    // HTTP trailers are complete now that the body has ended.
+    response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // No status at all (trailers missing) is an error of its own: Internal.
+  const error = grpcStatusFromTrailers(
+    trailer,
+    trailersOnly ? undefined : response.header,
+  );
+  if (error !== undefined) {
+    throw error;
+  }
+}
+
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => iterator.return?.(),
+    () => {},
+  );
+}
+
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+
+const grpcWebContentTypeJson = "application/grpc-web+json";
+
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// Lines end in CRLF (PROTOCOL-WEB.md); a bare LF is tolerated.
+const grpcWebTrailerLinePattern = /\r?\n/;
+
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Reads the payload of the final envelope of a gRPC-Web response. Tolerates
+ * LF for CRLF, white-space around names and values, empty lines and upper-
+ * case names; repeated names are appended. A line without a colon, or a name
+ * or value that HTTP does not allow, throws Internal: the response is broken.
+ */
+function grpcWebDecodeTrailers(data: Uint8Array): Headers {
+  // The inverse of grpcWebEncodeTrailers: one byte, one character.
+  let text = "";
+  for (const byte of data) {
+    text += String.fromCharCode(byte);
+  }
+  const trailer = new Headers();
+  for (const line of text.split(grpcWebTrailerLinePattern)) {
+    if (line.trim() === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    if (name === "") {
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+      );
+    }
+    try {
+      trailer.append(name, line.slice(colon + 1).trim());
+    } catch (cause) {
+      // Headers rejects names and values with characters HTTP forbids.
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+        { cause },
+      );
+    }
+  }
+  return trailer;
+}
+
+const grpcWebClientProtocol: GrpcClientProtocol = {
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  parseContentType: grpcWebParseContentType,
+  // Marks the request as gRPC-Web for proxies and for CORS preflights.
+  requestHeader: { "x-grpc-web": "1" },
+  decodeTrailers: grpcWebDecodeTrailers,
+};
+
+/** The unary caller of the gRPC-Web protocol (any HTTP version, fetch included). */
+function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
+  return grpcUnaryCaller(grpcWebClientProtocol, config);
 }
 
 /**
@@ -1278,8 +2138,8 @@ export interface HttpClient {
 }
 
 /**
- * Creates a client of fixtures.collisions.v1.Http speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
  */
 export function createHttpClient(
   baseUrl: string,
@@ -1291,7 +2151,12 @@ export function createHttpClient(
     options.httpClient ?? createFetchHttpClient(),
     { compressions: webCompressionDefaults() },
   );
-  const call = createConnectUnaryCaller(config);
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: { unary: createConnectUnaryCaller },
+    "grpc-web": { unary: createGrpcWebUnaryCaller },
+  });
+  const call = protocol.unary(config);
   const methods = HttpDefinition.methods;
   return {
     fetch: clientUnaryMethod(call, methods.fetch),

@@ -23,7 +23,12 @@ import {
   toBinary,
   toJsonString,
 } from "@bufbuild/protobuf";
-import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
+import {
+  base64Decode,
+  base64Encode,
+  BinaryReader,
+  WireType,
+} from "@bufbuild/protobuf/wire";
 import type {
   ConverseResponse,
   IntroduceResponse,
@@ -648,12 +653,6 @@ export interface StreamResponse {
   readonly message: AsyncIterable<Message>;
 }
 
-/** @public */
-export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
-
-/** @public */
-export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
-
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -690,135 +689,6 @@ function applyInterceptors<
   return wrapped as unknown as (request: Request) => Promise<Response>;
 }
 
-const connectHeaderProtocolVersion = "connect-protocol-version";
-
-const connectHeaderTimeout = "connect-timeout-ms";
-
-const connectContentTypeProto = "application/proto";
-
-const connectContentTypeJson = "application/json";
-
-// "application/connect+proto" must not match: that is the streaming protocol.
-const connectUnaryContentTypePattern =
-  /^application\/(proto|json)(?:\s*;.*)?$/i;
-
-const connectTrailerPrefix = "trailer-";
-
-const connectTextDecoder = new TextDecoder();
-
-/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
-function connectParseUnaryContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
-}
-
-/**
- * Reads a unary error response body; a body that is not a Connect error
- * yields an error with the code inferred from the HTTP status. Never throws.
- */
-function connectErrorFromJson(
-  body: Uint8Array,
-  httpStatus: number,
-  metadata: Headers,
-): ConnectError {
-  let json: Record<string, unknown> = {};
-  try {
-    // Proxies answer with HTML or plain text; null and arrays are caught below.
-    json = JSON.parse(connectTextDecoder.decode(body)) ?? {};
-  } catch {
-    // Falls back to the HTTP status.
-  }
-  return (
-    connectErrorFromObject(json, metadata) ??
-    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-      metadata,
-    })
-  );
-}
-
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
-function connectErrorFromObject(
-  json: Record<string, unknown>,
-  metadata: Headers,
-): ConnectError | undefined {
-  const code =
-    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
-  const message = json["message"];
-  const details: ErrorDetail[] = [];
-  const rawDetails = json["details"];
-  if (Array.isArray(rawDetails)) {
-    for (const raw of rawDetails as unknown[]) {
-      if (raw === null || typeof raw !== "object") continue;
-      const { type, value } = raw as Record<string, unknown>;
-      if (typeof type !== "string" || typeof value !== "string") continue;
-      try {
-        // A corrupt detail is dropped rather than losing the code and message.
-        const bytes = base64Decode(value);
-        details.push(
-          "debug" in raw
-            ? { type, value: bytes, debug: raw.debug }
-            : { type, value: bytes },
-        );
-      } catch {
-        continue;
-      }
-    }
-  }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
-}
-
-/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
-function connectSplitTrailers(header: Headers): [Headers, Headers] {
-  const headers = new Headers();
-  const trailers = new Headers();
-  // Headers yields lower-case names.
-  header.forEach((value, key) => {
-    if (key.startsWith(connectTrailerPrefix)) {
-      trailers.append(key.slice(connectTrailerPrefix.length), value);
-    } else {
-      headers.append(key, value);
-    }
-  });
-  return [headers, trailers];
-}
-
-/**
- * The query string of a unary GET, with the parameters in the order the spec
- * recommends so that equal requests hit the same cache entries.
- */
-function connectGetQuery(
-  message: Uint8Array,
-  binary: boolean,
-  compression: string | undefined,
-): string {
-  // Compressed bytes are binary even for JSON.
-  const base64 = binary || compression !== undefined;
-  let query = "?connect=v1";
-  if (base64) {
-    query += "&base64=1";
-  }
-  if (compression !== undefined) {
-    query += "&compression=" + encodeURIComponent(compression);
-  }
-  query += binary ? "&encoding=proto" : "&encoding=json";
-  return (
-    query +
-    "&message=" +
-    (base64
-      ? base64Encode(message, "url")
-      : encodeURIComponent(connectTextDecoder.decode(message)))
-  );
-}
-
 /**
  * Options of one call.
  * @public
@@ -840,9 +710,15 @@ export interface CallOptions {
  * @public
  */
 export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
   /** Binary protobuf (default) or JSON. */
   readonly binary?: boolean;
-  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached. */
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
@@ -872,13 +748,6 @@ export interface UnaryResult<Output> {
   readonly trailer: Headers;
 }
 
-/** Makes one unary call of any method; generated clients wrap it in typed methods. */
-type UnaryCaller = (
-  method: MethodInfo,
-  input: MessageInitShape<DescMessage>,
-  options: CallOptions | undefined,
-) => Promise<UnaryResponse>;
-
 /**
  * What a generated file plugs into the shared client code, so that it
  * carries only what it uses (see ServerFeatures).
@@ -902,8 +771,6 @@ interface ClientConfig {
   readonly options: ClientOptions;
   readonly httpClient: HttpClient;
   readonly compressions: readonly Compression[];
-  /** The compressions offered for responses, as a header value ("" for none). */
-  readonly acceptEncoding: string;
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
@@ -916,13 +783,11 @@ function createClientConfig(
   httpClient: HttpClient,
   features: ClientFeatures,
 ): ClientConfig {
-  const compressions = options.compressions ?? features.compressions;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions,
-    acceptEncoding: compressionAcceptHeader(compressions),
+    compressions: options.compressions ?? features.compressions,
     codec:
       options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
@@ -931,8 +796,37 @@ function createClientConfig(
   };
 }
 
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+function clientProtocol<Callers>(
+  protocol: ClientOptions["protocol"],
+  available: Readonly<Record<string, Callers>>,
+): Callers {
+  const names = Object.keys(available);
+  const name = protocol ?? names[0]!;
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+
+/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+interface ClientTimeoutHeader {
+  readonly name: string;
+  readonly format: (timeoutMs: number) => string;
+}
+
 /** What every call sets up before it goes out: its headers, its compression and its deadline. */
-function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+  timeoutHeader: ClientTimeoutHeader,
+) {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -944,7 +838,7 @@ function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
   );
   const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
-    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   return {
     header,
@@ -953,87 +847,7 @@ function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
   };
 }
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    const next: UnaryNext = async (request) => {
-      let body = codec.encode(method.input, request.message);
-      let compressed: Compression | undefined;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
-      }
-      const httpHeader = new Headers(request.header);
-      if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
-      }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
-        }
-      }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url + getQuery(body, codec.binary, compressed?.name)
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
-      return connectReadUnaryResponse(
-        method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
-      );
-    };
-    try {
-      const response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: false,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
-      });
-      callOptions.onHeader?.(response.header);
-      callOptions.onTrailer?.(response.trailer);
-      return response;
-    } catch (e) {
-      throw deadline.signal.aborted
-        ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-    }
-  };
-}
-
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
   request: Parameters<HttpClient>[0],
@@ -1046,51 +860,6 @@ async function clientSend(
     }
     throw ConnectError.from(e, Code.Unavailable);
   }
-}
-
-async function connectReadUnaryResponse(
-  method: MethodInfo,
-  response: HttpResponse,
-  codec: Codec,
-  compressions: readonly Compression[],
-  readMaxBytes: number,
-): Promise<UnaryResponse> {
-  const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
-  if (compression === undefined) {
-    throw new ConnectError(
-      `response uses unsupported compression "${encoding}"`,
-      Code.Internal,
-    );
-  }
-  let body = await readBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
-  if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
-  }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
-    throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
-    );
-  }
-  return {
-    stream: false,
-    method,
-    header,
-    trailer,
-    message: codec.decode(method.output, body),
-  };
 }
 
 function clientSendCompression(
@@ -1113,6 +882,9 @@ const envelopeFlagCompressed = 0x01;
 
 /** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
 const envelopeFlagEndStream = 0x02;
+
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
 
 const envelopeHeaderLength = 5;
 
@@ -1327,6 +1099,439 @@ async function envelopeEncodeMessage(
   );
 }
 
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * The protocol's part of a unary call, innermost of the interceptors: send
+ * the request, read the whole response.
+ */
+type UnarySend = (
+  request: UnaryRequest,
+  sendCompression: Compression | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * The protocol's part of a streaming call: send `body` (the request messages
+ * already in envelopes) and answer once the response headers are in, its
+ * messages still to be read.
+ */
+type StreamSend = (
+  request: StreamRequest,
+  sendCompression: Compression | undefined,
+  body: AsyncIterable<Uint8Array>,
+) => Promise<StreamResponse>;
+
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+function clientUnaryCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: UnarySend,
+): UnaryCaller {
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request: UnaryRequest) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      callOptions.onHeader?.(response.header);
+      callOptions.onTrailer?.(response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+
+/**
+ * A streaming caller of any protocol, for every kind. The response's
+ * messages end with the call's status; leaving them early cancels the call.
+ */
+function clientStreamCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: StreamSend,
+): StreamCaller {
+  const { codec, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
+    let response: StreamResponse;
+    try {
+      response = await applyInterceptors((request: StreamRequest) => {
+        requestBody = clientEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+        );
+        return send(request, sendCompression, requestBody);
+      }, config.options.interceptors)({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      closeRequests();
+      deadline.cleanup();
+      throw clientCallError(e, deadline);
+    }
+    callOptions.onHeader?.(response.header);
+    return {
+      ...response,
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
+    };
+  };
+}
+
+async function* clientEncodeRequests(
+  messages: AsyncIterable<Message>,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): AsyncGenerator<Uint8Array> {
+  for await (const message of messages) {
+    yield await envelopeEncodeMessage(
+      codec.encode(desc, message),
+      compression,
+      compressMinBytes,
+    );
+  }
+}
+
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
+ */
+async function* clientFinishStream(
+  response: StreamResponse,
+  deadline: Deadline,
+  callOptions: CallOptions,
+  closeRequests: () => void,
+): AsyncGenerator<Message> {
+  let complete = false;
+  try {
+    yield* response.message;
+    complete = true;
+  } catch (e) {
+    throw clientCallError(e, deadline);
+  } finally {
+    if (!complete) deadline.cancel();
+    deadline.cleanup();
+    closeRequests();
+  }
+  callOptions.onTrailer?.(response.trailer);
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+async function* clientCreateMessages(
+  desc: DescMessage,
+  input: StreamInput,
+): AsyncGenerator<Message> {
+  for await (const value of input) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+const connectHeaderProtocolVersion = "connect-protocol-version";
+
+const connectHeaderTimeout = "connect-timeout-ms";
+
+const connectContentTypeProto = "application/proto";
+
+const connectContentTypeJson = "application/json";
+
+// "application/connect+proto" must not match: that is the streaming protocol.
+const connectUnaryContentTypePattern =
+  /^application\/(proto|json)(?:\s*;.*)?$/i;
+
+const connectTrailerPrefix = "trailer-";
+
+const connectTextDecoder = new TextDecoder();
+
+/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function connectParseUnaryContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectUnaryContentTypePattern.exec(value);
+  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
+}
+
+/**
+ * Reads a unary error response body; a body that is not a Connect error
+ * yields an error with the code inferred from the HTTP status. Never throws.
+ */
+function connectErrorFromJson(
+  body: Uint8Array,
+  httpStatus: number,
+  metadata: Headers,
+): ConnectError {
+  let json: Record<string, unknown> = {};
+  try {
+    // Proxies answer with HTML or plain text; null and arrays are caught below.
+    json = JSON.parse(connectTextDecoder.decode(body)) ?? {};
+  } catch {
+    // Falls back to the HTTP status.
+  }
+  return (
+    connectErrorFromObject(json, metadata) ??
+    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+      metadata,
+    })
+  );
+}
+
+/** The error of a parsed JSON error value, or undefined when it has no known code. */
+function connectErrorFromObject(
+  json: Record<string, unknown>,
+  metadata: Headers,
+): ConnectError | undefined {
+  const code =
+    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
+  if (code === undefined) {
+    return undefined;
+  }
+  const message = json["message"];
+  const details: ErrorDetail[] = [];
+  const rawDetails = json["details"];
+  if (Array.isArray(rawDetails)) {
+    for (const raw of rawDetails as unknown[]) {
+      if (raw === null || typeof raw !== "object") continue;
+      const { type, value } = raw as Record<string, unknown>;
+      if (typeof type !== "string" || typeof value !== "string") continue;
+      try {
+        // A corrupt detail is dropped rather than losing the code and message.
+        const bytes = base64Decode(value);
+        details.push(
+          "debug" in raw
+            ? { type, value: bytes, debug: raw.debug }
+            : { type, value: bytes },
+        );
+      } catch {
+        continue;
+      }
+    }
+  }
+  return new ConnectError(typeof message === "string" ? message : "", code, {
+    metadata,
+    details,
+  });
+}
+
+/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
+function connectSplitTrailers(header: Headers): [Headers, Headers] {
+  const headers = new Headers();
+  const trailers = new Headers();
+  // Headers yields lower-case names.
+  header.forEach((value, key) => {
+    if (key.startsWith(connectTrailerPrefix)) {
+      trailers.append(key.slice(connectTrailerPrefix.length), value);
+    } else {
+      headers.append(key, value);
+    }
+  });
+  return [headers, trailers];
+}
+
+/**
+ * The query string of a unary GET, with the parameters in the order the spec
+ * recommends so that equal requests hit the same cache entries.
+ */
+function connectGetQuery(
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+): string {
+  // Compressed bytes are binary even for JSON.
+  const base64 = binary || compression !== undefined;
+  let query = "?connect=v1";
+  if (base64) {
+    query += "&base64=1";
+  }
+  if (compression !== undefined) {
+    query += "&compression=" + encodeURIComponent(compression);
+  }
+  query += binary ? "&encoding=proto" : "&encoding=json";
+  return (
+    query +
+    "&message=" +
+    (base64
+      ? base64Encode(message, "url")
+      : encodeURIComponent(connectTextDecoder.decode(message)))
+  );
+}
+
+/** Connect sends the deadline in whole milliseconds. */
+const connectClientTimeoutHeader: ClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+};
+
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      let body = codec.encode(method.input, request.message);
+      let compressed: Compression | undefined;
+      if (
+        sendCompression !== undefined &&
+        body.byteLength >= compressMinBytes
+      ) {
+        body = await sendCompression.compress(body);
+        compressed = sendCompression;
+      }
+      const httpHeader = new Headers(request.header);
+      if (acceptEncoding !== "") {
+        httpHeader.set("accept-encoding", acceptEncoding);
+      }
+      const get =
+        getQuery !== undefined &&
+        options.useHttpGet === true &&
+        method.noSideEffects;
+      if (!get) {
+        httpHeader.set(
+          "content-type",
+          codec.binary ? connectContentTypeProto : connectContentTypeJson,
+        );
+        httpHeader.set(connectHeaderProtocolVersion, "1");
+        if (compressed !== undefined) {
+          httpHeader.set("content-encoding", compressed.name);
+        }
+      }
+      const response = await clientSend(httpClient, {
+        url: get
+          ? request.url + getQuery(body, codec.binary, compressed?.name)
+          : request.url,
+        method: get ? "GET" : "POST",
+        header: httpHeader,
+        body: get ? undefined : body,
+        signal: request.signal,
+      });
+      return connectReadUnaryResponse(
+        method,
+        response,
+        codec,
+        compressions,
+        readMaxBytes,
+      );
+    },
+  );
+}
+
+async function connectReadUnaryResponse(
+  method: MethodInfo,
+  response: HttpResponse,
+  codec: Codec,
+  compressions: readonly Compression[],
+  readMaxBytes: number,
+): Promise<UnaryResponse> {
+  const [header, trailer] = connectSplitTrailers(response.header);
+  const encoding = response.contentDecoded
+    ? null
+    : response.header.get("content-encoding");
+  const compression = compressionFind(compressions, encoding);
+  if (compression === undefined) {
+    throw new ConnectError(
+      `response uses unsupported compression "${encoding}"`,
+      Code.Internal,
+    );
+  }
+  let body = await readBody(response.body, readMaxBytes);
+  if (compression !== null && body.byteLength > 0) {
+    body = await compression.decompress(body, readMaxBytes);
+  }
+  if (response.status !== 200) {
+    const metadata = new Headers(header);
+    trailer.forEach((value, key) => metadata.append(key, value));
+    throw connectErrorFromJson(body, response.status, metadata);
+  }
+  const contentType = connectParseUnaryContentType(
+    response.header.get("content-type"),
+  );
+  if (contentType === undefined || contentType.binary !== codec.binary) {
+    throw new ConnectError(
+      `unexpected response content type "${response.header.get("content-type")}"`,
+      Code.Internal,
+    );
+  }
+  return {
+    stream: false,
+    method,
+    header,
+    trailer,
+    message: codec.decode(method.output, body),
+  };
+}
+
 const connectStreamContentTypeProto = "application/connect+proto";
 
 const connectStreamContentTypeJson = "application/connect+json";
@@ -1406,37 +1611,18 @@ function connectEndStreamFromJson(data: Uint8Array): {
   };
 }
 
-/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
-type StreamInput =
-  | AsyncIterable<MessageInitShape<DescMessage>>
-  | Iterable<MessageInitShape<DescMessage>>;
-
-/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
-type StreamCaller = (
-  method: MethodInfo,
-  input: StreamInput,
-  options: CallOptions | undefined,
-) => Promise<StreamResponse>;
-
 /**
  * The streaming caller of the Connect protocol. The response's messages
  * end with the end-of-stream message; leaving them early cancels the call.
  */
 function createConnectStreamCaller(config: ClientConfig): StreamCaller {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes } = config;
-  return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    // Closed once the call is over: a server may answer before reading every
-    // request, and the rest is not sent (nor produced).
-    let requestBody: AsyncGenerator<Uint8Array> | undefined;
-    const closeRequests = () => {
-      requestBody?.return(undefined).catch(() => {});
-    };
-    const next: StreamNext = async (request) => {
+  const { httpClient, compressions, codec, readMaxBytes } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientStreamCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const method = request.method;
       const httpHeader = new Headers(request.header);
       httpHeader.set(
         "content-type",
@@ -1451,23 +1637,16 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
-      requestBody = connectEncodeRequests(
-        request.message,
-        codec,
-        method.input,
-        sendCompression,
-        compressMinBytes,
-      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: requestBody,
+        body,
         signal: request.signal,
       });
       if (response.status !== 200) {
-        const body = await readBody(response.body, readMaxBytes);
-        throw connectErrorFromJson(body, response.status, response.header);
+        const errorBody = await readBody(response.body, readMaxBytes);
+        throw connectErrorFromJson(errorBody, response.status, response.header);
       }
       const contentType = connectParseStreamContentType(
         response.header.get("content-type"),
@@ -1502,52 +1681,8 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
           readMaxBytes,
         ),
       };
-    };
-    let response: StreamResponse;
-    try {
-      response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: true,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: clientCreateMessages(method.input, input),
-      });
-    } catch (e) {
-      closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
-    }
-    callOptions.onHeader?.(response.header);
-    return {
-      ...response,
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
-    };
-  };
-}
-
-async function* connectEncodeRequests(
-  messages: AsyncIterable<Message>,
-  codec: Codec,
-  desc: DescMessage,
-  compression: Compression | undefined,
-  compressMinBytes: number,
-): AsyncGenerator<Uint8Array> {
-  for await (const message of messages) {
-    yield await envelopeEncodeMessage(
-      codec.encode(desc, message),
-      compression,
-      compressMinBytes,
-    );
-  }
+    },
+  );
 }
 
 async function* connectReadResponses(
@@ -1598,47 +1733,6 @@ async function* connectReadResponses(
 }
 
 /**
- * The messages as the caller reads them: errors become ConnectErrors (the
- * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
- */
-async function* clientFinishStream(
-  response: StreamResponse,
-  deadline: Deadline,
-  callOptions: CallOptions,
-  closeRequests: () => void,
-): AsyncGenerator<Message> {
-  let complete = false;
-  try {
-    yield* response.message;
-    complete = true;
-  } catch (e) {
-    throw clientCallError(e, deadline);
-  } finally {
-    if (!complete) deadline.cancel();
-    deadline.cleanup();
-    closeRequests();
-  }
-  callOptions.onTrailer?.(response.trailer);
-}
-
-function clientCallError(error: unknown, deadline: Deadline): ConnectError {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-    : ConnectError.from(error);
-}
-
-async function* clientCreateMessages(
-  desc: DescMessage,
-  input: StreamInput,
-): AsyncGenerator<Message> {
-  for await (const value of input) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
@@ -1673,6 +1767,618 @@ export function createFetchHttpClient(
       contentDecoded: true,
     };
   };
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcTimeoutMaxValue = 99_999_999;
+
+// Coarsest first, so the first exact fit is the shortest form.
+const grpcTimeoutFormatUnits = [
+  ["H", 3_600_000],
+  ["M", 60_000],
+  ["S", 1_000],
+] as const;
+
+// "0" and digits only: the spec says "decimal-encoded integer ... without any
+// leading zeros", but a lenient reader costs nothing.
+const grpcStatusPattern = /^\d{1,10}$/;
+
+const grpcPercentHexPattern = /^[0-9a-fA-F]{2}$/;
+
+// Nothing to decode: no "%" and no byte that would need one.
+const grpcPlainAsciiPattern = /^[\x00-\x24\x26-\x7f]*$/;
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+// fatal: a message that is not UTF-8 after percent-decoding is kept raw.
+const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Formats a timeout for grpc-timeout: the shortest exact form within 8 digits
+ * ("250m", "1H", "90S"). connect-es always writes milliseconds, which breaks
+ * the 8-digit limit past 27.7 hours; beyond that this rounds up to a coarser
+ * unit (grpc-core rounds up too: the server must not give up before the
+ * client does). A fraction of a millisecond rounds up; 0 or less is "0m".
+ */
+function grpcFormatTimeout(ms: number): string {
+  if (!(ms > 0)) {
+    return "0m";
+  }
+  const whole = Math.ceil(ms);
+  for (const [unit, size] of grpcTimeoutFormatUnits) {
+    if (whole % size === 0 && whole / size <= grpcTimeoutMaxValue) {
+      return `${whole / size}${unit}`;
+    }
+  }
+  if (whole <= grpcTimeoutMaxValue) {
+    return `${whole}m`;
+  }
+  // Finest coarser unit that fits, rounded up.
+  for (let i = grpcTimeoutFormatUnits.length - 1; i >= 0; i--) {
+    const [unit, size] = grpcTimeoutFormatUnits[i]!;
+    const amount = Math.ceil(whole / size);
+    if (amount <= grpcTimeoutMaxValue) {
+      return `${amount}${unit}`;
+    }
+  }
+  // Over 11,000 years: the largest value the header can carry.
+  return `${grpcTimeoutMaxValue}H`;
+}
+
+/**
+ * Decodes grpc-message. Never throws: the spec says a broken value must not
+ * lose the message. A "%" without two hex digits stays as it is; when the
+ * bytes are not UTF-8 (a cut-off "%E2%82"), the raw value is returned, which
+ * the spec allows ("the user would receive the raw percent-encoded form").
+ * connect-es's decodeURIComponent throws here instead.
+ */
+function grpcDecodeMessage(value: string): string {
+  if (grpcPlainAsciiPattern.test(value)) {
+    return value;
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const hex = value.slice(i + 1, i + 3);
+    if (c === 0x25 && grpcPercentHexPattern.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c <= 0xff) {
+      // Headers hold the bytes of a value as Latin-1 characters: raw UTF-8
+      // from a peer that does not encode is recovered this way.
+      bytes.push(c);
+    } else {
+      // Only a string that never was a header value gets here.
+      const end = value.codePointAt(i)! > 0xffff ? i + 2 : i + 1;
+      bytes.push(...grpcTextEncoder.encode(value.slice(i, end)));
+      i = end - 1;
+    }
+  }
+  try {
+    return grpcStrictTextDecoder.decode(new Uint8Array(bytes));
+  } catch {
+    return value;
+  }
+}
+
+interface GrpcStatus {
+  code: number;
+  message: string;
+  details: ErrorDetail[];
+}
+
+// Throws on a truncated or malformed message.
+function grpcDecodeStatus(bytes: Uint8Array): GrpcStatus {
+  const status: GrpcStatus = { code: 0, message: "", details: [] };
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.Varint) {
+      status.code = reader.int32();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      status.message = reader.string();
+    } else if (fieldNo === 3 && wireType === WireType.LengthDelimited) {
+      status.details.push(grpcDecodeAny(reader.bytes()));
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  return status;
+}
+
+function grpcDecodeAny(bytes: Uint8Array): ErrorDetail {
+  let typeUrl = "";
+  let value: Uint8Array = new Uint8Array(0);
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.LengthDelimited) {
+      typeUrl = reader.string();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      value = reader.bytes();
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  // The type name is what follows the last "/", as protobuf's Any defines.
+  return { type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value };
+}
+
+/**
+ * Reads the status of a call: undefined for grpc-status 0, else the error.
+ * The status is read from `trailer`, or from `header` when `trailer` has no
+ * grpc-status (a trailers-only response). Never throws.
+ *
+ * - No grpc-status anywhere: Internal, as connect-es (validateTrailer) and
+ *   connect-go do.
+ * - A grpc-status that is not a number: Internal (connect-es, connect-go).
+ *   A number that is no code: Unknown, as grpc-java does.
+ * - A valid grpc-status-details-bin gives the details, and its code and
+ *   message win over grpc-status and grpc-message (connect-go and grpc-go do
+ *   this) unless its code is 0 or no code: grpc-status alone decides whether
+ *   the call failed. An invalid one is ignored rather than losing the status.
+ *
+ * The error's metadata is `header` and `trailer` without the grpc-* keys.
+ */
+function grpcStatusFromTrailers(
+  trailer: Headers,
+  header?: Headers,
+): ConnectError | undefined {
+  const source =
+    !trailer.has(grpcHeaderStatus) && header?.has(grpcHeaderStatus) === true
+      ? header
+      : trailer;
+  const statusValue = source.get(grpcHeaderStatus);
+  if (statusValue === "0") {
+    return undefined;
+  }
+  const metadata = new Headers();
+  const copy = (value: string, key: string) => {
+    if (!grpcProtocolKeys.has(key)) {
+      metadata.append(key, value);
+    }
+  };
+  header?.forEach(copy);
+  if (trailer !== header) {
+    trailer.forEach(copy);
+  }
+  if (statusValue === null) {
+    return new ConnectError(
+      `protocol error: missing ${grpcHeaderStatus}`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  if (!grpcStatusPattern.test(statusValue.trim())) {
+    return new ConnectError(
+      `protocol error: invalid ${grpcHeaderStatus} "${statusValue}"`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  const number = Number(statusValue.trim());
+  if (number === 0) {
+    return undefined;
+  }
+  let code = grpcIsCode(number) ? number : Code.Unknown;
+  let message = grpcDecodeMessage(source.get(grpcHeaderMessage) ?? "");
+  let details: ErrorDetail[] = [];
+  const detailsBin = source.get(grpcHeaderStatusDetailsBin);
+  if (detailsBin !== null) {
+    try {
+      // Repeated values arrive joined by ","; the spec says to split before
+      // decoding. A status has one value, so the first is taken.
+      const status = grpcDecodeStatus(base64Decode(detailsBin.split(",")[0]!));
+      details = status.details;
+      if (grpcIsCode(status.code)) {
+        code = status.code;
+        message = status.message;
+      }
+    } catch {
+      // Falls back to grpc-status and grpc-message.
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+
+function grpcIsCode(value: number): value is Code {
+  return Number.isInteger(value) && value >= 1 && value <= 16;
+}
+
+/**
+ * What sets gRPC and gRPC-Web clients apart: content types, the headers
+ * each requires, and where the status arrives.
+ */
+interface GrpcClientProtocol {
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly requestHeader: Readonly<Record<string, string>>;
+  /**
+   * gRPC-Web reads the status and trailers from the body's last envelope;
+   * without this, they are the HTTP trailers (gRPC).
+   */
+  readonly decodeTrailers?: (data: Uint8Array) => Headers;
+}
+
+const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+function grpcUnaryCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): UnaryCaller {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message: Message | undefined;
+      let count = 0;
+      for await (const m of result.message) {
+        message ??= m;
+        count++;
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+
+/** A streaming call of any kind over gRPC or gRPC-Web. */
+function grpcStreamCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): StreamCaller {
+  const { httpClient, codec } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientStreamCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      return {
+        stream: true,
+        method: request.method,
+        ...grpcReadResponse(protocol, config, request.method.output, response),
+      };
+    },
+  );
+}
+
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions: readonly Compression[]): string {
+  return compressions.map((c) => c.name).join(",");
+}
+
+function grpcRequestHeader(
+  protocol: GrpcClientProtocol,
+  request: UnaryRequest | StreamRequest,
+  codec: Codec,
+  sendCompression: Compression | undefined,
+  acceptEncoding: string,
+): Headers {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]!);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+  desc: DescMessage,
+  response: HttpResponse,
+): {
+  header: Headers;
+  trailer: Headers;
+  message: AsyncGenerator<Message>;
+} {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+
+async function* grpcReadMessages(
+  protocol: GrpcClientProtocol,
+  response: HttpResponse,
+  trailersOnly: boolean,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  const decodeTrailers = protocol.decodeTrailers;
+  let trailersRead = false;
+  for await (const envelope of envelopeRead(
+    response.body,
+    readMaxBytes,
+    // grpc-go's choice for a truncated message; connect-go agrees.
+    Code.Internal,
+  )) {
+    if (trailersOnly || trailersRead) {
+      throw new ConnectError(
+        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if (
+      decodeTrailers !== undefined &&
+      (envelope.flags & envelopeFlagTrailers) !== 0
+    ) {
+      decodeTrailers(data).forEach((value, key) => trailer.append(key, value));
+      trailersRead = true;
+      continue;
+    }
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags}`,
+        Code.Internal,
+      );
+    }
+    yield codec.decode(desc, data);
+  }
+  if (trailersOnly) {
+    response.header.forEach((value, key) => trailer.append(key, value));
+  } else if (decodeTrailers === undefined) {
+    // HTTP trailers are complete now that the body has ended.
+    response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // No status at all (trailers missing) is an error of its own: Internal.
+  const error = grpcStatusFromTrailers(
+    trailer,
+    trailersOnly ? undefined : response.header,
+  );
+  if (error !== undefined) {
+    throw error;
+  }
+}
+
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => iterator.return?.(),
+    () => {},
+  );
+}
+
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+
+const grpcWebContentTypeJson = "application/grpc-web+json";
+
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// Lines end in CRLF (PROTOCOL-WEB.md); a bare LF is tolerated.
+const grpcWebTrailerLinePattern = /\r?\n/;
+
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Reads the payload of the final envelope of a gRPC-Web response. Tolerates
+ * LF for CRLF, white-space around names and values, empty lines and upper-
+ * case names; repeated names are appended. A line without a colon, or a name
+ * or value that HTTP does not allow, throws Internal: the response is broken.
+ */
+function grpcWebDecodeTrailers(data: Uint8Array): Headers {
+  // The inverse of grpcWebEncodeTrailers: one byte, one character.
+  let text = "";
+  for (const byte of data) {
+    text += String.fromCharCode(byte);
+  }
+  const trailer = new Headers();
+  for (const line of text.split(grpcWebTrailerLinePattern)) {
+    if (line.trim() === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    if (name === "") {
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+      );
+    }
+    try {
+      trailer.append(name, line.slice(colon + 1).trim());
+    } catch (cause) {
+      // Headers rejects names and values with characters HTTP forbids.
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+        { cause },
+      );
+    }
+  }
+  return trailer;
+}
+
+const grpcWebClientProtocol: GrpcClientProtocol = {
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  parseContentType: grpcWebParseContentType,
+  // Marks the request as gRPC-Web for proxies and for CORS preflights.
+  requestHeader: { "x-grpc-web": "1" },
+  decodeTrailers: grpcWebDecodeTrailers,
+};
+
+/** The unary caller of the gRPC-Web protocol (any HTTP version, fetch included). */
+function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
+  return grpcUnaryCaller(grpcWebClientProtocol, config);
+}
+
+/** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
+function createGrpcWebStreamCaller(config: ClientConfig): StreamCaller {
+  return grpcStreamCaller(grpcWebClientProtocol, config);
 }
 
 /**
@@ -2092,8 +2798,8 @@ export interface ElizaServiceClient {
 }
 
 /**
- * Creates a client of connectrpc.eliza.v1.ElizaService speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
  */
 export function createElizaServiceClient(
   baseUrl: string,
@@ -2105,8 +2811,19 @@ export function createElizaServiceClient(
     options.httpClient ?? createFetchHttpClient(),
     { compressions: webCompressionDefaults(), getQuery: connectGetQuery },
   );
-  const call = createConnectUnaryCaller(config);
-  const stream = createConnectStreamCaller(config);
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: {
+      unary: createConnectUnaryCaller,
+      stream: createConnectStreamCaller,
+    },
+    "grpc-web": {
+      unary: createGrpcWebUnaryCaller,
+      stream: createGrpcWebStreamCaller,
+    },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),

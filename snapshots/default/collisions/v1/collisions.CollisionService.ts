@@ -29,6 +29,7 @@ import { kMaxLength } from "node:buffer";
 import {
   base64Decode,
   base64Encode,
+  BinaryReader,
   BinaryWriter,
   WireType,
 } from "@bufbuild/protobuf/wire";
@@ -41,7 +42,7 @@ import type {
   OutgoingHttpHeaders,
   SecureClientSessionOptions,
 } from "node:http2";
-import { connect, constants } from "node:http2";
+import { connect as connect$1, constants } from "node:http2";
 import type {
   IncomingMessage,
   ServerResponse as ServerResponse$1,
@@ -887,9 +888,6 @@ export interface StreamResponse {
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 
-/** @public */
-export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
-
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -926,190 +924,6 @@ function applyInterceptors<
   return wrapped as unknown as (request: Request) => Promise<Response>;
 }
 
-const connectHeaderProtocolVersion = "connect-protocol-version";
-
-const connectHeaderTimeout = "connect-timeout-ms";
-
-const connectContentTypeProto = "application/proto";
-
-const connectContentTypeJson = "application/json";
-
-// "application/connect+proto" must not match: that is the streaming protocol.
-const connectUnaryContentTypePattern =
-  /^application\/(proto|json)(?:\s*;.*)?$/i;
-
-// The spec allows at most 10 digits; \d without the u flag is ASCII only.
-const connectTimeoutPattern = /^\d{1,10}$/;
-
-const connectTrailerPrefix = "trailer-";
-
-const connectTextDecoder = new TextDecoder();
-
-// Indexed by code number.
-const connectHttpStatuses = [
-  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
-  500, 401,
-];
-
-/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
-function connectParseUnaryContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
-}
-
-/** The HTTP status of a unary error response with this code. */
-function connectCodeToHttpStatus(code: Code): number {
-  return connectHttpStatuses[code] ?? 500;
-}
-
-/** The JSON body of a unary error response. */
-function connectErrorToJson(error: ConnectError): string {
-  return JSON.stringify(connectErrorToObject(error));
-}
-
-/** The error as the JSON value of a unary error body or an end-of-stream message. */
-function connectErrorToObject(error: ConnectError) {
-  // undefined properties are left out by JSON.stringify.
-  return {
-    code: codeToString(error.code),
-    message: error.rawMessage || undefined,
-    details:
-      error.details.length > 0
-        ? error.details.map(connectDetailToJson)
-        : undefined,
-  };
-}
-
-// Errors of @connectrpc/connect keep outgoing details unserialized.
-function connectDetailToJson(detail: ErrorDetail | ErrorDetailInit) {
-  return "desc" in detail
-    ? {
-        type: detail.desc.typeName,
-        value: base64Encode(
-          toBinary(detail.desc, create(detail.desc, detail.value)),
-          "std_raw",
-        ),
-      }
-    : {
-        type: detail.type,
-        value: base64Encode(detail.value, "std_raw"),
-        debug: detail.debug,
-      };
-}
-
-/**
- * Reads a unary error response body; a body that is not a Connect error
- * yields an error with the code inferred from the HTTP status. Never throws.
- */
-function connectErrorFromJson(
-  body: Uint8Array,
-  httpStatus: number,
-  metadata: Headers,
-): ConnectError {
-  let json: Record<string, unknown> = {};
-  try {
-    // Proxies answer with HTML or plain text; null and arrays are caught below.
-    json = JSON.parse(connectTextDecoder.decode(body)) ?? {};
-  } catch {
-    // Falls back to the HTTP status.
-  }
-  return (
-    connectErrorFromObject(json, metadata) ??
-    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-      metadata,
-    })
-  );
-}
-
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
-function connectErrorFromObject(
-  json: Record<string, unknown>,
-  metadata: Headers,
-): ConnectError | undefined {
-  const code =
-    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
-  const message = json["message"];
-  const details: ErrorDetail[] = [];
-  const rawDetails = json["details"];
-  if (Array.isArray(rawDetails)) {
-    for (const raw of rawDetails as unknown[]) {
-      if (raw === null || typeof raw !== "object") continue;
-      const { type, value } = raw as Record<string, unknown>;
-      if (typeof type !== "string" || typeof value !== "string") continue;
-      try {
-        // A corrupt detail is dropped rather than losing the code and message.
-        const bytes = base64Decode(value);
-        details.push(
-          "debug" in raw
-            ? { type, value: bytes, debug: raw.debug }
-            : { type, value: bytes },
-        );
-      } catch {
-        continue;
-      }
-    }
-  }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
-}
-
-/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
-function connectParseTimeout(
-  value: string | null,
-): number | undefined | ConnectError {
-  if (value === null) {
-    return undefined;
-  }
-  if (!connectTimeoutPattern.test(value)) {
-    return new ConnectError(
-      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
-      Code.InvalidArgument,
-    );
-  }
-  return Number(value);
-}
-
-/** Writes trailers into unary response headers as `trailer-` headers. */
-function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
-  trailer.forEach((value, key) =>
-    into.append(connectTrailerPrefix + key, value),
-  );
-}
-
-/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
-function connectSplitTrailers(header: Headers): [Headers, Headers] {
-  const headers = new Headers();
-  const trailers = new Headers();
-  // Headers yields lower-case names.
-  header.forEach((value, key) => {
-    if (key.startsWith(connectTrailerPrefix)) {
-      trailers.append(key.slice(connectTrailerPrefix.length), value);
-    } else {
-      headers.append(key, value);
-    }
-  });
-  return [headers, trailers];
-}
-
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-function connectUnknownCompression(
-  encoding: string | null,
-  available: readonly Compression[],
-): ConnectError {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
-}
-
 /**
  * Options of one call.
  * @public
@@ -1131,9 +945,15 @@ export interface CallOptions {
  * @public
  */
 export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
   /** Binary protobuf (default) or JSON. */
   readonly binary?: boolean;
-  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached. */
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
@@ -1163,13 +983,6 @@ export interface UnaryResult<Output> {
   readonly trailer: Headers;
 }
 
-/** Makes one unary call of any method; generated clients wrap it in typed methods. */
-type UnaryCaller = (
-  method: MethodInfo,
-  input: MessageInitShape<DescMessage>,
-  options: CallOptions | undefined,
-) => Promise<UnaryResponse>;
-
 /**
  * What a generated file plugs into the shared client code, so that it
  * carries only what it uses (see ServerFeatures).
@@ -1193,8 +1006,6 @@ interface ClientConfig {
   readonly options: ClientOptions;
   readonly httpClient: HttpClient;
   readonly compressions: readonly Compression[];
-  /** The compressions offered for responses, as a header value ("" for none). */
-  readonly acceptEncoding: string;
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
@@ -1207,13 +1018,11 @@ function createClientConfig(
   httpClient: HttpClient,
   features: ClientFeatures,
 ): ClientConfig {
-  const compressions = options.compressions ?? features.compressions;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions,
-    acceptEncoding: compressionAcceptHeader(compressions),
+    compressions: options.compressions ?? features.compressions,
     codec:
       options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
@@ -1222,8 +1031,37 @@ function createClientConfig(
   };
 }
 
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+function clientProtocol<Callers>(
+  protocol: ClientOptions["protocol"],
+  available: Readonly<Record<string, Callers>>,
+): Callers {
+  const names = Object.keys(available);
+  const name = protocol ?? names[0]!;
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+
+/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+interface ClientTimeoutHeader {
+  readonly name: string;
+  readonly format: (timeoutMs: number) => string;
+}
+
 /** What every call sets up before it goes out: its headers, its compression and its deadline. */
-function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
+function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+  timeoutHeader: ClientTimeoutHeader,
+) {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -1235,7 +1073,7 @@ function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
   );
   const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
-    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   return {
     header,
@@ -1244,87 +1082,7 @@ function clientCallStart(config: ClientConfig, callOptions: CallOptions) {
   };
 }
 
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    const next: UnaryNext = async (request) => {
-      let body = codec.encode(method.input, request.message);
-      let compressed: Compression | undefined;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
-      }
-      const httpHeader = new Headers(request.header);
-      if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
-      }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
-        }
-      }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url + getQuery(body, codec.binary, compressed?.name)
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
-      return connectReadUnaryResponse(
-        method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
-      );
-    };
-    try {
-      const response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: false,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
-      });
-      callOptions.onHeader?.(response.header);
-      callOptions.onTrailer?.(response.trailer);
-      return response;
-    } catch (e) {
-      throw deadline.signal.aborted
-        ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-    }
-  };
-}
-
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
   request: Parameters<HttpClient>[0],
@@ -1337,51 +1095,6 @@ async function clientSend(
     }
     throw ConnectError.from(e, Code.Unavailable);
   }
-}
-
-async function connectReadUnaryResponse(
-  method: MethodInfo,
-  response: HttpResponse,
-  codec: Codec,
-  compressions: readonly Compression[],
-  readMaxBytes: number,
-): Promise<UnaryResponse> {
-  const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
-  if (compression === undefined) {
-    throw new ConnectError(
-      `response uses unsupported compression "${encoding}"`,
-      Code.Internal,
-    );
-  }
-  let body = await readBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
-  if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
-  }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
-    throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
-    );
-  }
-  return {
-    stream: false,
-    method,
-    header,
-    trailer,
-    message: codec.decode(method.output, body),
-  };
 }
 
 function clientSendCompression(
@@ -1401,6 +1114,9 @@ function clientSendCompression(
 
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
 const envelopeFlagCompressed = 0x01;
+
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
 
 const envelopeHeaderLength = 5;
 
@@ -1615,6 +1331,361 @@ async function envelopeEncodeMessage(
   );
 }
 
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * The protocol's part of a unary call, innermost of the interceptors: send
+ * the request, read the whole response.
+ */
+type UnarySend = (
+  request: UnaryRequest,
+  sendCompression: Compression | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+function clientUnaryCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: UnarySend,
+): UnaryCaller {
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request: UnaryRequest) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      callOptions.onHeader?.(response.header);
+      callOptions.onTrailer?.(response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+const connectHeaderProtocolVersion = "connect-protocol-version";
+
+const connectHeaderTimeout = "connect-timeout-ms";
+
+const connectContentTypeProto = "application/proto";
+
+const connectContentTypeJson = "application/json";
+
+// "application/connect+proto" must not match: that is the streaming protocol.
+const connectUnaryContentTypePattern =
+  /^application\/(proto|json)(?:\s*;.*)?$/i;
+
+// The spec allows at most 10 digits; \d without the u flag is ASCII only.
+const connectTimeoutPattern = /^\d{1,10}$/;
+
+const connectTrailerPrefix = "trailer-";
+
+const connectTextDecoder = new TextDecoder();
+
+// Indexed by code number.
+const connectHttpStatuses = [
+  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
+  500, 401,
+];
+
+/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function connectParseUnaryContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectUnaryContentTypePattern.exec(value);
+  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
+}
+
+/** The HTTP status of a unary error response with this code. */
+function connectCodeToHttpStatus(code: Code): number {
+  return connectHttpStatuses[code] ?? 500;
+}
+
+/** The JSON body of a unary error response. */
+function connectErrorToJson(error: ConnectError): string {
+  return JSON.stringify(connectErrorToObject(error));
+}
+
+/** The error as the JSON value of a unary error body or an end-of-stream message. */
+function connectErrorToObject(error: ConnectError) {
+  // undefined properties are left out by JSON.stringify.
+  return {
+    code: codeToString(error.code),
+    message: error.rawMessage || undefined,
+    details:
+      error.details.length > 0
+        ? error.details.map(connectDetailToJson)
+        : undefined,
+  };
+}
+
+// Errors of @connectrpc/connect keep outgoing details unserialized.
+function connectDetailToJson(detail: ErrorDetail | ErrorDetailInit) {
+  return "desc" in detail
+    ? {
+        type: detail.desc.typeName,
+        value: base64Encode(
+          toBinary(detail.desc, create(detail.desc, detail.value)),
+          "std_raw",
+        ),
+      }
+    : {
+        type: detail.type,
+        value: base64Encode(detail.value, "std_raw"),
+        debug: detail.debug,
+      };
+}
+
+/**
+ * Reads a unary error response body; a body that is not a Connect error
+ * yields an error with the code inferred from the HTTP status. Never throws.
+ */
+function connectErrorFromJson(
+  body: Uint8Array,
+  httpStatus: number,
+  metadata: Headers,
+): ConnectError {
+  let json: Record<string, unknown> = {};
+  try {
+    // Proxies answer with HTML or plain text; null and arrays are caught below.
+    json = JSON.parse(connectTextDecoder.decode(body)) ?? {};
+  } catch {
+    // Falls back to the HTTP status.
+  }
+  return (
+    connectErrorFromObject(json, metadata) ??
+    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+      metadata,
+    })
+  );
+}
+
+/** The error of a parsed JSON error value, or undefined when it has no known code. */
+function connectErrorFromObject(
+  json: Record<string, unknown>,
+  metadata: Headers,
+): ConnectError | undefined {
+  const code =
+    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
+  if (code === undefined) {
+    return undefined;
+  }
+  const message = json["message"];
+  const details: ErrorDetail[] = [];
+  const rawDetails = json["details"];
+  if (Array.isArray(rawDetails)) {
+    for (const raw of rawDetails as unknown[]) {
+      if (raw === null || typeof raw !== "object") continue;
+      const { type, value } = raw as Record<string, unknown>;
+      if (typeof type !== "string" || typeof value !== "string") continue;
+      try {
+        // A corrupt detail is dropped rather than losing the code and message.
+        const bytes = base64Decode(value);
+        details.push(
+          "debug" in raw
+            ? { type, value: bytes, debug: raw.debug }
+            : { type, value: bytes },
+        );
+      } catch {
+        continue;
+      }
+    }
+  }
+  return new ConnectError(typeof message === "string" ? message : "", code, {
+    metadata,
+    details,
+  });
+}
+
+/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
+function connectParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  if (!connectTimeoutPattern.test(value)) {
+    return new ConnectError(
+      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
+      Code.InvalidArgument,
+    );
+  }
+  return Number(value);
+}
+
+/** Writes trailers into unary response headers as `trailer-` headers. */
+function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
+  trailer.forEach((value, key) =>
+    into.append(connectTrailerPrefix + key, value),
+  );
+}
+
+/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
+function connectSplitTrailers(header: Headers): [Headers, Headers] {
+  const headers = new Headers();
+  const trailers = new Headers();
+  // Headers yields lower-case names.
+  header.forEach((value, key) => {
+    if (key.startsWith(connectTrailerPrefix)) {
+      trailers.append(key.slice(connectTrailerPrefix.length), value);
+    } else {
+      headers.append(key, value);
+    }
+  });
+  return [headers, trailers];
+}
+
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+
+/** Connect sends the deadline in whole milliseconds. */
+const connectClientTimeoutHeader: ClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+};
+
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
+function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const { options, httpClient, compressions, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      let body = codec.encode(method.input, request.message);
+      let compressed: Compression | undefined;
+      if (
+        sendCompression !== undefined &&
+        body.byteLength >= compressMinBytes
+      ) {
+        body = await sendCompression.compress(body);
+        compressed = sendCompression;
+      }
+      const httpHeader = new Headers(request.header);
+      if (acceptEncoding !== "") {
+        httpHeader.set("accept-encoding", acceptEncoding);
+      }
+      const get =
+        getQuery !== undefined &&
+        options.useHttpGet === true &&
+        method.noSideEffects;
+      if (!get) {
+        httpHeader.set(
+          "content-type",
+          codec.binary ? connectContentTypeProto : connectContentTypeJson,
+        );
+        httpHeader.set(connectHeaderProtocolVersion, "1");
+        if (compressed !== undefined) {
+          httpHeader.set("content-encoding", compressed.name);
+        }
+      }
+      const response = await clientSend(httpClient, {
+        url: get
+          ? request.url + getQuery(body, codec.binary, compressed?.name)
+          : request.url,
+        method: get ? "GET" : "POST",
+        header: httpHeader,
+        body: get ? undefined : body,
+        signal: request.signal,
+      });
+      return connectReadUnaryResponse(
+        method,
+        response,
+        codec,
+        compressions,
+        readMaxBytes,
+      );
+    },
+  );
+}
+
+async function connectReadUnaryResponse(
+  method: MethodInfo,
+  response: HttpResponse,
+  codec: Codec,
+  compressions: readonly Compression[],
+  readMaxBytes: number,
+): Promise<UnaryResponse> {
+  const [header, trailer] = connectSplitTrailers(response.header);
+  const encoding = response.contentDecoded
+    ? null
+    : response.header.get("content-encoding");
+  const compression = compressionFind(compressions, encoding);
+  if (compression === undefined) {
+    throw new ConnectError(
+      `response uses unsupported compression "${encoding}"`,
+      Code.Internal,
+    );
+  }
+  let body = await readBody(response.body, readMaxBytes);
+  if (compression !== null && body.byteLength > 0) {
+    body = await compression.decompress(body, readMaxBytes);
+  }
+  if (response.status !== 200) {
+    const metadata = new Headers(header);
+    trailer.forEach((value, key) => metadata.append(key, value));
+    throw connectErrorFromJson(body, response.status, metadata);
+  }
+  const contentType = connectParseUnaryContentType(
+    response.header.get("content-type"),
+  );
+  if (contentType === undefined || contentType.binary !== codec.binary) {
+    throw new ConnectError(
+      `unexpected response content type "${response.header.get("content-type")}"`,
+      Code.Internal,
+    );
+  }
+  return {
+    stream: false,
+    method,
+    header,
+    trailer,
+    message: codec.decode(method.output, body),
+  };
+}
+
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -1650,6 +1721,775 @@ export function createFetchHttpClient(
       contentDecoded: true,
     };
   };
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcContentTypeProto = "application/grpc+proto";
+
+const grpcContentTypeJson = "application/grpc+json";
+
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+
+const grpcTimeoutMaxValue = 99_999_999;
+
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+};
+
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
+  u: 1_000,
+  n: 1_000_000,
+};
+
+// Coarsest first, so the first exact fit is the shortest form.
+const grpcTimeoutFormatUnits = [
+  ["H", 3_600_000],
+  ["M", 60_000],
+  ["S", 1_000],
+] as const;
+
+// "0" and digits only: the spec says "decimal-encoded integer ... without any
+// leading zeros", but a lenient reader costs nothing.
+const grpcStatusPattern = /^\d{1,10}$/;
+
+const grpcPercentHexPattern = /^[0-9a-fA-F]{2}$/;
+
+// Nothing to decode: no "%" and no byte that would need one.
+const grpcPlainAsciiPattern = /^[\x00-\x24\x26-\x7f]*$/;
+
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+// fatal: a message that is not UTF-8 after percent-decoding is kept raw.
+const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2]!;
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit]!;
+}
+
+/**
+ * Formats a timeout for grpc-timeout: the shortest exact form within 8 digits
+ * ("250m", "1H", "90S"). connect-es always writes milliseconds, which breaks
+ * the 8-digit limit past 27.7 hours; beyond that this rounds up to a coarser
+ * unit (grpc-core rounds up too: the server must not give up before the
+ * client does). A fraction of a millisecond rounds up; 0 or less is "0m".
+ */
+function grpcFormatTimeout(ms: number): string {
+  if (!(ms > 0)) {
+    return "0m";
+  }
+  const whole = Math.ceil(ms);
+  for (const [unit, size] of grpcTimeoutFormatUnits) {
+    if (whole % size === 0 && whole / size <= grpcTimeoutMaxValue) {
+      return `${whole / size}${unit}`;
+    }
+  }
+  if (whole <= grpcTimeoutMaxValue) {
+    return `${whole}m`;
+  }
+  // Finest coarser unit that fits, rounded up.
+  for (let i = grpcTimeoutFormatUnits.length - 1; i >= 0; i--) {
+    const [unit, size] = grpcTimeoutFormatUnits[i]!;
+    const amount = Math.ceil(whole / size);
+    if (amount <= grpcTimeoutMaxValue) {
+      return `${amount}${unit}`;
+    }
+  }
+  // Over 11,000 years: the largest value the header can carry.
+  return `${grpcTimeoutMaxValue}H`;
+}
+
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message: string): string {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/**
+ * Decodes grpc-message. Never throws: the spec says a broken value must not
+ * lose the message. A "%" without two hex digits stays as it is; when the
+ * bytes are not UTF-8 (a cut-off "%E2%82"), the raw value is returned, which
+ * the spec allows ("the user would receive the raw percent-encoded form").
+ * connect-es's decodeURIComponent throws here instead.
+ */
+function grpcDecodeMessage(value: string): string {
+  if (grpcPlainAsciiPattern.test(value)) {
+    return value;
+  }
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const hex = value.slice(i + 1, i + 3);
+    if (c === 0x25 && grpcPercentHexPattern.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c <= 0xff) {
+      // Headers hold the bytes of a value as Latin-1 characters: raw UTF-8
+      // from a peer that does not encode is recovered this way.
+      bytes.push(c);
+    } else {
+      // Only a string that never was a header value gets here.
+      const end = value.codePointAt(i)! > 0xffff ? i + 2 : i + 1;
+      bytes.push(...grpcTextEncoder.encode(value.slice(i, end)));
+      i = end - 1;
+    }
+  }
+  try {
+    return grpcStrictTextDecoder.decode(new Uint8Array(bytes));
+  } catch {
+    return value;
+  }
+}
+
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Headers {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error: ConnectError): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
+}
+
+interface GrpcStatus {
+  code: number;
+  message: string;
+  details: ErrorDetail[];
+}
+
+// Throws on a truncated or malformed message.
+function grpcDecodeStatus(bytes: Uint8Array): GrpcStatus {
+  const status: GrpcStatus = { code: 0, message: "", details: [] };
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.Varint) {
+      status.code = reader.int32();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      status.message = reader.string();
+    } else if (fieldNo === 3 && wireType === WireType.LengthDelimited) {
+      status.details.push(grpcDecodeAny(reader.bytes()));
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  return status;
+}
+
+function grpcDecodeAny(bytes: Uint8Array): ErrorDetail {
+  let typeUrl = "";
+  let value: Uint8Array = new Uint8Array(0);
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.LengthDelimited) {
+      typeUrl = reader.string();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      value = reader.bytes();
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  // The type name is what follows the last "/", as protobuf's Any defines.
+  return { type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value };
+}
+
+/**
+ * Reads the status of a call: undefined for grpc-status 0, else the error.
+ * The status is read from `trailer`, or from `header` when `trailer` has no
+ * grpc-status (a trailers-only response). Never throws.
+ *
+ * - No grpc-status anywhere: Internal, as connect-es (validateTrailer) and
+ *   connect-go do.
+ * - A grpc-status that is not a number: Internal (connect-es, connect-go).
+ *   A number that is no code: Unknown, as grpc-java does.
+ * - A valid grpc-status-details-bin gives the details, and its code and
+ *   message win over grpc-status and grpc-message (connect-go and grpc-go do
+ *   this) unless its code is 0 or no code: grpc-status alone decides whether
+ *   the call failed. An invalid one is ignored rather than losing the status.
+ *
+ * The error's metadata is `header` and `trailer` without the grpc-* keys.
+ */
+function grpcStatusFromTrailers(
+  trailer: Headers,
+  header?: Headers,
+): ConnectError | undefined {
+  const source =
+    !trailer.has(grpcHeaderStatus) && header?.has(grpcHeaderStatus) === true
+      ? header
+      : trailer;
+  const statusValue = source.get(grpcHeaderStatus);
+  if (statusValue === "0") {
+    return undefined;
+  }
+  const metadata = new Headers();
+  const copy = (value: string, key: string) => {
+    if (!grpcProtocolKeys.has(key)) {
+      metadata.append(key, value);
+    }
+  };
+  header?.forEach(copy);
+  if (trailer !== header) {
+    trailer.forEach(copy);
+  }
+  if (statusValue === null) {
+    return new ConnectError(
+      `protocol error: missing ${grpcHeaderStatus}`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  if (!grpcStatusPattern.test(statusValue.trim())) {
+    return new ConnectError(
+      `protocol error: invalid ${grpcHeaderStatus} "${statusValue}"`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  const number = Number(statusValue.trim());
+  if (number === 0) {
+    return undefined;
+  }
+  let code = grpcIsCode(number) ? number : Code.Unknown;
+  let message = grpcDecodeMessage(source.get(grpcHeaderMessage) ?? "");
+  let details: ErrorDetail[] = [];
+  const detailsBin = source.get(grpcHeaderStatusDetailsBin);
+  if (detailsBin !== null) {
+    try {
+      // Repeated values arrive joined by ","; the spec says to split before
+      // decoding. A status has one value, so the first is taken.
+      const status = grpcDecodeStatus(base64Decode(detailsBin.split(",")[0]!));
+      details = status.details;
+      if (grpcIsCode(status.code)) {
+        code = status.code;
+        message = status.message;
+      }
+    } catch {
+      // Falls back to grpc-status and grpc-message.
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+
+function grpcIsCode(value: number): value is Code {
+  return Number.isInteger(value) && value >= 1 && value <= 16;
+}
+
+/**
+ * What sets gRPC and gRPC-Web clients apart: content types, the headers
+ * each requires, and where the status arrives.
+ */
+interface GrpcClientProtocol {
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly requestHeader: Readonly<Record<string, string>>;
+  /**
+   * gRPC-Web reads the status and trailers from the body's last envelope;
+   * without this, they are the HTTP trailers (gRPC).
+   */
+  readonly decodeTrailers?: (data: Uint8Array) => Headers;
+}
+
+const grpcClientProtocol: GrpcClientProtocol = {
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+  parseContentType: grpcParseContentType,
+  // Required by the spec; proxies use it to tell that trailers are wanted.
+  requestHeader: { te: "trailers" },
+};
+
+const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+
+/** The unary caller of the gRPC protocol (HTTP/2 only). */
+function createGrpcUnaryCaller(config: ClientConfig): UnaryCaller {
+  return grpcUnaryCaller(grpcClientProtocol, config);
+}
+
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+function grpcUnaryCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): UnaryCaller {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message: Message | undefined;
+      let count = 0;
+      for await (const m of result.message) {
+        message ??= m;
+        count++;
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions: readonly Compression[]): string {
+  return compressions.map((c) => c.name).join(",");
+}
+
+function grpcRequestHeader(
+  protocol: GrpcClientProtocol,
+  request: UnaryRequest | StreamRequest,
+  codec: Codec,
+  sendCompression: Compression | undefined,
+  acceptEncoding: string,
+): Headers {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]!);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+  desc: DescMessage,
+  response: HttpResponse,
+): {
+  header: Headers;
+  trailer: Headers;
+  message: AsyncGenerator<Message>;
+} {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+
+async function* grpcReadMessages(
+  protocol: GrpcClientProtocol,
+  response: HttpResponse,
+  trailersOnly: boolean,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  const decodeTrailers = protocol.decodeTrailers;
+  let trailersRead = false;
+  for await (const envelope of envelopeRead(
+    response.body,
+    readMaxBytes,
+    // grpc-go's choice for a truncated message; connect-go agrees.
+    Code.Internal,
+  )) {
+    if (trailersOnly || trailersRead) {
+      throw new ConnectError(
+        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if (
+      decodeTrailers !== undefined &&
+      (envelope.flags & envelopeFlagTrailers) !== 0
+    ) {
+      decodeTrailers(data).forEach((value, key) => trailer.append(key, value));
+      trailersRead = true;
+      continue;
+    }
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags}`,
+        Code.Internal,
+      );
+    }
+    yield codec.decode(desc, data);
+  }
+  if (trailersOnly) {
+    response.header.forEach((value, key) => trailer.append(key, value));
+  } else if (decodeTrailers === undefined) {
+    // HTTP trailers are complete now that the body has ended.
+    response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // No status at all (trailers missing) is an error of its own: Internal.
+  const error = grpcStatusFromTrailers(
+    trailer,
+    trailersOnly ? undefined : response.header,
+  );
+  if (error !== undefined) {
+    throw error;
+  }
+}
+
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => iterator.return?.(),
+    () => {},
+  );
+}
+
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+
+const grpcWebContentTypeJson = "application/grpc-web+json";
+
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// Lines end in CRLF (PROTOCOL-WEB.md); a bare LF is tolerated.
+const grpcWebTrailerLinePattern = /\r?\n/;
+
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * The payload of the final envelope (flag 0x80) of a gRPC-Web response: the
+ * trailers as HTTP/1 header lines, `name: value\r\n`, with lower-case names
+ * as PROTOCOL-WEB.md requires (Headers yields them lower-case). Repeated
+ * names come as one line with the values joined by ", ", which HTTP treats
+ * as the same. A Headers value cannot hold CR or LF, so no line can be forged.
+ */
+function grpcWebEncodeTrailers(trailer: Headers): Uint8Array {
+  let text = "";
+  trailer.forEach((value, key) => {
+    text += `${key}: ${value}\r\n`;
+  });
+  // Header values are bytes, which Headers holds as Latin-1 characters
+  // (code points up to 0xFF), so each character is one byte, as on HTTP/1.
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    bytes[i] = text.charCodeAt(i);
+  }
+  return bytes;
+}
+
+/**
+ * Reads the payload of the final envelope of a gRPC-Web response. Tolerates
+ * LF for CRLF, white-space around names and values, empty lines and upper-
+ * case names; repeated names are appended. A line without a colon, or a name
+ * or value that HTTP does not allow, throws Internal: the response is broken.
+ */
+function grpcWebDecodeTrailers(data: Uint8Array): Headers {
+  // The inverse of grpcWebEncodeTrailers: one byte, one character.
+  let text = "";
+  for (const byte of data) {
+    text += String.fromCharCode(byte);
+  }
+  const trailer = new Headers();
+  for (const line of text.split(grpcWebTrailerLinePattern)) {
+    if (line.trim() === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    if (name === "") {
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+      );
+    }
+    try {
+      trailer.append(name, line.slice(colon + 1).trim());
+    } catch (cause) {
+      // Headers rejects names and values with characters HTTP forbids.
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+        { cause },
+      );
+    }
+  }
+  return trailer;
+}
+
+const grpcWebClientProtocol: GrpcClientProtocol = {
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  parseContentType: grpcWebParseContentType,
+  // Marks the request as gRPC-Web for proxies and for CORS preflights.
+  requestHeader: { "x-grpc-web": "1" },
+  decodeTrailers: grpcWebDecodeTrailers,
+};
+
+/** The unary caller of the gRPC-Web protocol (any HTTP version, fetch included). */
+function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
+  return grpcUnaryCaller(grpcWebClientProtocol, config);
 }
 
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
@@ -1697,7 +2537,7 @@ export function createHttp2HttpClient(
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect(origin, options.sessionOptions);
+    const session = connect$1(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -1856,11 +2696,14 @@ function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
 }
 
 /**
- * Client options on Node: the Connect options plus the choice of transport.
+ * Client options on Node: the common options plus the choice of transport.
  * @public
  */
 export interface NodeClientOptions extends ClientOptions {
-  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
   readonly transport?: "fetch" | "http2";
   readonly http2?: Http2ClientOptions;
 }
@@ -1868,7 +2711,14 @@ export interface NodeClientOptions extends ClientOptions {
 /** The HttpClient a Node client uses when the user gives none. */
 function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
   if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
+  const grpc = options.protocol === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
 }
@@ -2083,6 +2933,282 @@ function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
 }
 
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  body: AsyncIterable<Uint8Array>,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.InvalidArgument,
+    );
+    yield codec.decode(desc, data);
+  }
+}
+
+/**
+ * What sets gRPC and gRPC-Web apart on the server: their content types, and
+ * where the status goes. Everything else (envelopes, headers, timeouts,
+ * status encoding) they share.
+ */
+interface GrpcServerProtocol {
+  readonly name: Exclude<HandlerContext["protocol"], "connect">;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  /**
+   * gRPC-Web writes the status and trailers as the last envelope of the
+   * body, which any HTTP version can carry; without this, they are HTTP
+   * trailers, which need HTTP/2 (gRPC).
+   */
+  readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
+}
+
+const grpcServerProtocol: GrpcServerProtocol = {
+  name: "grpc",
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+
+/** Serves one gRPC call of any kind. */
+function grpcHandle(
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  return grpcServe(grpcServerProtocol, handler, request, config);
+}
+
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(
+  protocol: GrpcServerProtocol,
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(
+    request.header.get("content-type"),
+  );
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error: ConnectError,
+    responseHeader = new Headers(),
+    trailer = new Headers(),
+  ) =>
+    grpcFailEarly(
+      protocol,
+      withHeaders(header, responseHeader),
+      error,
+      trailer,
+    );
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(connectUnknownCompression(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression ??
+    compressionNegotiate(
+      config.compressions,
+      request.header.get(grpcHeaderAcceptEncoding),
+    );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message: Message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return {
+        status: 200,
+        header: withHeaders(header, output.header),
+        ...(protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            }),
+      };
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+
+  // Only files with streaming methods have the streaming part.
+  return config.grpcStream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : config.grpcStream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+
+/** A gRPC or gRPC-Web call as far as grpcServe takes it before the implementation runs. */
+interface GrpcCall {
+  readonly header: Headers;
+  readonly timeoutMs: number | undefined;
+  readonly requests: AsyncIterable<Message>;
+  readonly encode: (message: Message) => Promise<Uint8Array>;
+  readonly fail: (
+    error: ConnectError,
+    header: Headers,
+    trailer: Headers,
+  ) => ServerResponse;
+}
+
+/** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
+type GrpcStreamServer = (
+  protocol: GrpcServerProtocol,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+) => Promise<ServerResponse>;
+
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body; gRPC-Web
+ * sends the status as the body's only envelope, which every gRPC-Web client
+ * reads (some do not look for it in headers).
+ */
+function grpcFailEarly(
+  protocol: GrpcServerProtocol,
+  header: Headers,
+  error: ConnectError,
+  trailer: Headers,
+): ServerResponse {
+  if (protocol.encodeTrailers === undefined) {
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+
+function grpcWebTrailerEnvelope(
+  encodeTrailers: (trailer: Headers) => Uint8Array,
+  trailer: Headers,
+): Uint8Array {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+
+function grpcConcat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+
+function withHeaders(into: Headers, from: Headers): Headers {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
+}
+
 /** HandlerOptions with every default filled in, resolved once per service. */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
@@ -2094,6 +3220,8 @@ interface ServerConfig {
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
+  /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
+  readonly grpcStream: GrpcStreamServer | undefined;
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
@@ -2319,42 +3447,62 @@ function connectErrorResponse(
 
 /**
  * What a generated file plugs into the shared server code, so that it
- * carries only what it uses: a web build never references node:zlib, and a
- * service without NO_SIDE_EFFECTS methods has no GET code.
+ * carries only what it uses: only the protocols chosen at generation, no
+ * streaming code for a unary-only service, no GET code for a service without
+ * NO_SIDE_EFFECTS methods, and never node:zlib in a web build.
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
-  readonly parseGetQuery?: ConnectGetQueryParser;
-  /** Present only in files with streaming methods, so that others carry no streaming code. */
-  readonly handleStream?: StreamCallHandler;
-  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
-  readonly handleGrpc?: GrpcCallHandler;
+  readonly connect?: {
+    readonly unary: ConnectUnaryHandler;
+    /** Present only in files with streaming methods. */
+    readonly stream?: ConnectStreamHandler;
+    readonly parseGetQuery?: ConnectGetQueryParser;
+  };
+  /** gRPC needs HTTP trailers, so web builds leave it out. */
+  readonly grpc?: GrpcCallHandler;
+  readonly grpcWeb?: GrpcCallHandler;
+  /** With gRPC or gRPC-Web, in files with streaming methods. */
+  readonly grpcStream?: GrpcStreamServer;
 }
 
-/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+/** The signature of connectHandleUnary, named so that referring to it does not pull in its code. */
+type ConnectUnaryHandler = (
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of connectHandleStream. */
+type ConnectStreamHandler = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of grpcHandle and grpcWebHandle. */
 type GrpcCallHandler = (
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
 ) => Promise<ServerResponse>;
 
-// application/grpc, +proto, +json; not application/grpc-web.
-const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
+// application/grpc[+codec] and application/grpc-web[+codec], but not
+// application/grpc-web-text, which no protocol here serves.
+const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
 
-/** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
-type StreamCallHandler = (
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-/** Builds the handler of one service from its methods. */
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
+ * (whose GET requests have none).
+ */
 function createServiceHandler(
   servicePath: string,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   features: ServerFeatures,
 ): ServiceHandler {
+  const connect = features.connect;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
@@ -2363,12 +3511,21 @@ function createServiceHandler(
     binaryCodec: codecBinary,
     jsonCodec: codecJson(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    parseGetQuery: features.parseGetQuery,
+    parseGetQuery: connect?.parseGetQuery,
+    grpcStream: features.grpcStream,
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
     if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
+  // For a request in a protocol this file does not serve.
+  const accepted = [
+    connect === undefined ? [] : ["application/proto", "application/json"],
+    features.grpc === undefined ? [] : ["application/grpc"],
+    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
+  ]
+    .flat()
+    .join(", ");
   return {
     path: servicePath,
     async handle(request) {
@@ -2376,34 +3533,47 @@ function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
-      const handleGrpc = features.handleGrpc;
-      if (
-        handleGrpc !== undefined &&
-        routerGrpcContentType.test(request.header.get("content-type") ?? "")
-      ) {
+      const grpc = routerGrpcContentType.exec(
+        request.header.get("content-type") ?? "",
+      );
+      if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.
-        return handleGrpc(handler, request, config);
+        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
+        return serve === undefined
+          ? handlerUnsupportedMediaType(accepted)
+          : serve(handler, request, config);
+      }
+      if (connect === undefined) {
+        return handlerUnsupportedMediaType(accepted);
       }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : features.handleStream !== undefined
-          ? features.handleStream(handler, request, config)
-          : routerNotFound(request.path);
+      if ("unary" in handler) {
+        return connect.unary(handler, request, config);
+      }
+      return connect.stream !== undefined
+        ? connect.stream(handler, request, config)
+        : routerNotFound(request.path);
     },
   };
 }
 
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+/**
+ * 404 with a Connect error body, so that a Connect client reads it as
+ * `unimplemented` (and any other as 404, which maps to it as well).
+ */
 function routerNotFound(path: string): ServerResponse {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return { ...response, status: 404 };
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
 }
 
 /**
@@ -2654,534 +3824,21 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   };
 }
 
-const grpcHeaderStatus = "grpc-status";
-
-const grpcHeaderMessage = "grpc-message";
-
-const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
-
-const grpcHeaderTimeout = "grpc-timeout";
-
-const grpcHeaderEncoding = "grpc-encoding";
-
-const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
-
-const grpcContentTypeProto = "application/grpc+proto";
-
-const grpcContentTypeJson = "application/grpc+json";
-
-// "application/grpc-web..." must not match: after "grpc" only "+codec", a
-// parameter or the end may follow.
-const grpcContentTypePattern =
-  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
-
-// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
-// and a case-sensitive unit; \d without the u flag is ASCII only.
-const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
-
-// Milliseconds per unit, for the units a millisecond count can be written in.
-const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
-  H: 3_600_000,
-  M: 60_000,
-  S: 1_000,
-  m: 1,
+const grpcWebServerProtocol: GrpcServerProtocol = {
+  name: "grpc-web",
+  parseContentType: grpcWebParseContentType,
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  encodeTrailers: grpcWebEncodeTrailers,
 };
 
-// Units per millisecond for the sub-millisecond units, which are divided.
-const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
-  u: 1_000,
-  n: 1_000_000,
-};
-
-// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
-const grpcTypeUrlPrefix = "type.googleapis.com/";
-
-// The keys carrying the status itself: they are not metadata of the error.
-const grpcProtocolKeys: ReadonlySet<string> = new Set([
-  grpcHeaderStatus,
-  grpcHeaderMessage,
-  grpcHeaderStatusDetailsBin,
-  grpcHeaderTimeout,
-  grpcHeaderEncoding,
-  grpcHeaderAcceptEncoding,
-]);
-
-const grpcTextEncoder = new TextEncoder();
-
-/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
-function grpcParseContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match = value === null ? null : grpcContentTypePattern.exec(value);
-  if (!match) {
-    return undefined;
-  }
-  // Bare "application/grpc" is protobuf.
-  return { binary: match[1]?.toLowerCase() !== "json" };
-}
-
-/**
- * Parses grpc-timeout into milliseconds: undefined when absent, an error
- * (returned) when malformed. Sub-millisecond values round up, so that a
- * positive timeout never becomes 0, which would expire at once. "0m" is
- * accepted as 0 (already expired), as connect-es and connect-go do.
- */
-function grpcParseTimeout(
-  value: string | null,
-): number | undefined | ConnectError {
-  if (value === null) {
-    return undefined;
-  }
-  const match = grpcTimeoutPattern.exec(value);
-  if (!match) {
-    return new ConnectError(
-      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
-      Code.InvalidArgument,
-    );
-  }
-  const amount = Number(match[1]);
-  const unit = match[2]!;
-  const divisor = grpcTimeoutSubMsDivisors[unit];
-  if (divisor !== undefined) {
-    return Math.ceil(amount / divisor);
-  }
-  // 99999999H is 3.6e14 ms: still an exact integer.
-  return amount * grpcTimeoutUnitsMs[unit]!;
-}
-
-/**
- * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
- * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
- * same). Unlike encodeURIComponent, readable ASCII stays readable.
- */
-function grpcEncodeMessage(message: string): string {
-  let i = 0;
-  // Fast path: most messages are printable ASCII.
-  while (i < message.length) {
-    const c = message.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) break;
-    i++;
-  }
-  if (i === message.length) {
-    return message;
-  }
-  let out = message.slice(0, i);
-  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
-    out +=
-      byte < 0x20 || byte > 0x7e || byte === 0x25
-        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
-        : String.fromCharCode(byte);
-  }
-  return out;
-}
-
-/**
- * Writes the status of a call into trailers (or into the headers of a
- * trailers-only response): grpc-status, grpc-message when there is a message,
- * grpc-status-details-bin when there are details, and the error's metadata.
- * Returns `trailer`.
- */
-function grpcStatusToTrailers(
-  error: ConnectError | undefined,
-  trailer: Headers,
-): Headers {
-  if (error === undefined) {
-    trailer.set(grpcHeaderStatus, "0");
-    return trailer;
-  }
-  // The protocol keys of a rethrown error's metadata would contradict the
-  // status written below (a stale details-bin when this error has no details).
-  error.metadata.forEach((value, key) => {
-    if (!grpcProtocolKeys.has(key)) {
-      trailer.append(key, value);
-    }
-  });
-  trailer.set(grpcHeaderStatus, String(error.code));
-  // The grammar is 1*(...): an empty message is left out.
-  if (error.rawMessage.length > 0) {
-    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
-  }
-  if (error.details.length > 0) {
-    // The spec says to emit unpadded base64; connect-es and connect-go do.
-    trailer.set(
-      grpcHeaderStatusDetailsBin,
-      base64Encode(grpcEncodeStatus(error), "std_raw"),
-    );
-  }
-  return trailer;
-}
-
-// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
-// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
-// runtime needs no descriptor of them.
-function grpcEncodeStatus(error: ConnectError): Uint8Array {
-  const writer = new BinaryWriter();
-  writer.tag(1, WireType.Varint).int32(error.code);
-  if (error.rawMessage.length > 0) {
-    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
-  }
-  // Errors of @connectrpc/connect keep outgoing details unserialized.
-  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
-    const [type, value] =
-      "desc" in detail
-        ? [
-            detail.desc.typeName,
-            toBinary(detail.desc, create(detail.desc, detail.value)),
-          ]
-        : [detail.type, detail.value];
-    writer.tag(3, WireType.LengthDelimited).fork();
-    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
-    if (value.length > 0) {
-      writer.tag(2, WireType.LengthDelimited).bytes(value);
-    }
-    writer.join();
-  }
-  return writer.finish();
-}
-
-/**
- * A streaming call once its implementation has produced its first message
- * (or failed first): the protocol then writes its headers and the rest.
- */
-type StreamStart =
-  | {
-      readonly ok: true;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
-    }
-  | {
-      readonly ok: false;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly error: ConnectError;
-    };
-
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  deadline: Deadline,
-  requests: AsyncIterable<Message>,
-): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context: HandlerContext = {
-    method,
-    protocol,
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: requests,
-    });
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: ConnectError.from(e),
-    };
-  }
-}
-
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* serverWriteStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      yield await encode(result.value);
-      result = await Promise.race([iterator.next(), deadline.aborted()]);
-    }
-    done = true;
-  } catch (e) {
-    error = ConnectError.from(e);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
-}
-
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  readMaxBytes: number,
-): AsyncGenerator<Message> {
-  for await (const envelope of envelopeRead(
-    body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-      throw new ConnectError(
-        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-        Code.InvalidArgument,
-      );
-    }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      Code.InvalidArgument,
-    );
-    yield codec.decode(desc, data);
-  }
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
- * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
- * its status in trailers, or, when it fails before its first message, in
- * the headers of a trailers-only response.
- */
-async function grpcHandle(
+/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
+function grpcWebHandle(
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
 ): Promise<ServerResponse> {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = grpcParseContentType(request.header.get("content-type"));
-  if (contentType === undefined) {
-    return handlerUnsupportedMediaType(
-      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
-    );
-  }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? grpcContentTypeProto
-      : grpcContentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
-  });
-  if (handler === undefined) {
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-      new Headers(),
-    );
-  }
-  if (request.httpVersion !== "2") {
-    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
-        Code.Unimplemented,
-      ),
-      new Headers(),
-    );
-  }
-  const encoding = request.header.get(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
-    const refused =
-      timeoutMs instanceof ConnectError
-        ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
-    return grpcTrailersOnly(header, refused, new Headers());
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression ??
-    compressionNegotiate(
-      config.compressions,
-      request.header.get(grpcHeaderAcceptEncoding),
-    );
-  const requests = serverReadRequests(
-    request.body,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config.readMaxBytes,
-  );
-  const encode = (message: Message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-
-  if ("unary" in handler) {
-    return grpcHandleUnary(
-      handler,
-      request,
-      config,
-      requests,
-      timeoutMs,
-      header,
-      encode,
-    );
-  }
-  const deadline = deadlineStart(timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    "grpc",
-    deadline,
-    requests,
-  );
-  if (!start.ok) {
-    return grpcTrailersOnly(
-      withHeaders(header, start.header),
-      start.error,
-      start.trailer,
-    );
-  }
-  const trailer = new Headers();
-  return {
-    status: 200,
-    header: withHeaders(header, start.header),
-    trailer,
-    body: serverWriteStream(start, deadline, encode, (error) => {
-      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return undefined;
-    }),
-  };
-}
-
-/** A unary method runs as unary, so interceptors see it as they do over Connect. */
-async function grpcHandleUnary(
-  handler: Extract<MethodHandler, { unary: unknown }>,
-  request: ServerRequest,
-  config: ServerConfig,
-  requests: AsyncIterable<Message>,
-  timeoutMs: number | undefined,
-  header: Headers,
-  encode: (message: Message) => Promise<Uint8Array>,
-): Promise<ServerResponse> {
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  try {
-    // As for Connect, reading the request ends when the client goes away.
-    const input = await handlerSingleRequest(requests);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "grpc",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    const trailer = grpcStatusToTrailers(
-      undefined,
-      new Headers(output.trailer),
-    );
-    return {
-      status: 200,
-      header: withHeaders(header, output.header),
-      trailer,
-      body: await encode(output.message),
-    };
-  } catch (e) {
-    return grpcTrailersOnly(
-      withHeaders(header, responseHeaders),
-      ConnectError.from(e),
-      responseTrailers,
-    );
-  }
-}
-
-/** An error before any message: the status travels in the headers, and there is no body. */
-function grpcTrailersOnly(
-  header: Headers,
-  error: ConnectError,
-  trailer: Headers,
-): ServerResponse {
-  grpcStatusToTrailers(error, withHeaders(header, trailer));
-  return { status: 200, header };
-}
-
-function withHeaders(into: Headers, from: Headers): Headers {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
+  return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 
 /**
@@ -3273,8 +3930,8 @@ export interface CollisionServiceClient {
 }
 
 /**
- * Creates a client of fixtures.collisions.v1.CollisionService speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
  */
 export function createCollisionServiceClient(
   baseUrl: string,
@@ -3286,7 +3943,13 @@ export function createCollisionServiceClient(
     nodeClientHttpClient(options),
     { compressions: compressionDefaults() },
   );
-  const call = createConnectUnaryCaller(config);
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: { unary: createConnectUnaryCaller },
+    grpc: { unary: createGrpcUnaryCaller },
+    "grpc-web": { unary: createGrpcWebUnaryCaller },
+  });
+  const call = protocol.unary(config);
   const methods = CollisionServiceDefinition.methods;
   return {
     constructor$: clientUnaryMethod(call, methods.constructor$),
@@ -3406,7 +4069,12 @@ export function createCollisionServiceHandler(
             },
       ],
       options,
-      { compressions: compressionDefaults(), handleGrpc: grpcHandle },
+      {
+        compressions: compressionDefaults(),
+        connect: { unary: connectHandleUnary },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+      },
     ),
   );
 }

@@ -141,10 +141,11 @@ import { kMaxLength } from "node:buffer";
 import {
   base64Decode,
   base64Encode,
+  BinaryReader,
   BinaryWriter,
   WireType,
 } from "@bufbuild/protobuf/wire";
-import { connect, constants } from "node:http2";
+import { connect as connect$1, constants } from "node:http2";
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -758,6 +759,507 @@ function applyInterceptors(next, interceptors) {
   }
   return wrapped;
 }
+function createClientConfig(baseUrl, options, httpClient, features) {
+  var _a, _b, _c;
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions:
+      (_a = options.compressions) !== null && _a !== void 0
+        ? _a
+        : features.compressions,
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes:
+      (_b = options.readMaxBytes) !== null && _b !== void 0
+        ? _b
+        : bodyDefaultReadMaxBytes,
+    compressMinBytes:
+      (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
+    getQuery: features.getQuery,
+  };
+}
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+function clientProtocol(protocol, available) {
+  const names = Object.keys(available);
+  const name = protocol !== null && protocol !== void 0 ? protocol : names[0];
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+function clientCallStart(config, callOptions, timeoutHeader) {
+  var _a, _b;
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    (_a = callOptions.sendCompression) !== null && _a !== void 0
+      ? _a
+      : options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs =
+    (_b = callOptions.timeoutMs) !== null && _b !== void 0
+      ? _b
+      : options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
+async function clientSend(httpClient, request) {
+  try {
+    return await httpClient(request);
+  } catch (e) {
+    if (request.signal.aborted) {
+      throw ConnectError.from(request.signal.reason, Code.Canceled);
+    }
+    throw ConnectError.from(e, Code.Unavailable);
+  }
+}
+function clientSendCompression(compressions, name) {
+  if (name === undefined) return undefined;
+  const found = compressionFind(compressions, name);
+  if (found === undefined) {
+    throw new ConnectError(
+      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
+      Code.InvalidArgument,
+    );
+  }
+  return found !== null && found !== void 0 ? found : undefined;
+}
+/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
+const envelopeFlagCompressed = 0x01;
+/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
+const envelopeFlagEndStream = 0x02;
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
+const envelopeHeaderLength = 5;
+// The length field is 32 bits; a larger payload cannot be framed at all.
+const envelopeMaxLength = 0xffffffff;
+/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+function envelopeEncode(flags, data) {
+  const length = data.byteLength;
+  if (length > envelopeMaxLength) {
+    throw new ConnectError(
+      `message size ${length} is larger than an envelope can carry`,
+      Code.ResourceExhausted,
+    );
+  }
+  const bytes = new Uint8Array(envelopeHeaderLength + length);
+  bytes[0] = flags;
+  bytes[1] = length >>> 24;
+  bytes[2] = length >>> 16;
+  bytes[3] = length >>> 8;
+  bytes[4] = length;
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+/**
+ * Reads envelopes incrementally from a byte stream: a message may be split
+ * across chunks, a chunk may hold many messages, and a message may be empty.
+ *
+ * A payload that lies whole inside one chunk is yielded as a view of that
+ * chunk, not a copy, so the source must not reuse a chunk's memory after
+ * yielding it. The views are plain Uint8Arrays even when the chunks are Node
+ * Buffers, so that Buffers do not end up in the bytes fields of decoded
+ * messages.
+ *
+ * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
+ * as the header is read, without waiting for the payload. For a compressed
+ * payload this bounds only the wire size; `envelopeDecompress` bounds the
+ * decompressed size.
+ *
+ * A stream that ends inside an envelope (part of a header or of a payload)
+ * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
+ * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
+ *
+ * The reader does not interpret flags; the protocol code decides what an
+ * end-of-stream or trailers envelope means, and whether data may follow it.
+ */
+function envelopeRead(source, readMaxBytes, truncatedCode) {
+  return __asyncGenerator(this, arguments, function* envelopeRead_1() {
+    var _a, e_2, _b, _c;
+    // The header is parsed a byte at a time when it straddles chunks, so that
+    // no scratch buffer is needed.
+    let headerRead = 0;
+    let flags = 0;
+    let length = 0;
+    // A payload that straddles chunks is kept as views of the chunks and joined
+    // once complete: the memory held is what the peer has sent, not what it
+    // declared, so a peer that declares readMaxBytes and sends one byte cannot
+    // make every open stream hold readMaxBytes.
+    const pieces = [];
+    let received = 0;
+    try {
+      for (
+        var _d = true, source_1 = __asyncValues(source), source_1_1;
+        (source_1_1 = yield __await(source_1.next())),
+          (_a = source_1_1.done),
+          !_a;
+        _d = true
+      ) {
+        _c = source_1_1.value;
+        _d = false;
+        const chunk = _c;
+        const end = chunk.byteLength;
+        let pos = 0;
+        for (;;) {
+          if (headerRead < envelopeHeaderLength) {
+            if (pos === end) {
+              break;
+            }
+            if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+              flags = chunk[pos];
+              length =
+                chunk[pos + 1] * 0x1000000 +
+                ((chunk[pos + 2] << 16) |
+                  (chunk[pos + 3] << 8) |
+                  chunk[pos + 4]);
+              pos += envelopeHeaderLength;
+              headerRead = envelopeHeaderLength;
+            } else {
+              const byte = chunk[pos++];
+              if (headerRead === 0) {
+                flags = byte;
+              } else {
+                length = length * 256 + byte;
+              }
+              if (++headerRead < envelopeHeaderLength) {
+                continue;
+              }
+            }
+            // Checked before anything else is read, so that an oversized message
+            // fails at once instead of after the peer has sent all of it.
+            if (length > readMaxBytes) {
+              throw new ConnectError(
+                `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+                Code.ResourceExhausted,
+              );
+            }
+          }
+          const available = end - pos;
+          if (received === 0 && available >= length) {
+            const data = new Uint8Array(
+              chunk.buffer,
+              chunk.byteOffset + pos,
+              length,
+            );
+            pos += length;
+            headerRead = 0;
+            length = 0;
+            yield yield __await({ flags, data });
+            continue;
+          }
+          const take = Math.min(available, length - received);
+          if (take > 0) {
+            pieces.push(
+              new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take),
+            );
+            pos += take;
+            received += take;
+          }
+          if (received < length) {
+            break;
+          }
+          const data = envelopeJoin(pieces, length);
+          pieces.length = 0;
+          received = 0;
+          headerRead = 0;
+          length = 0;
+          yield yield __await({ flags, data });
+        }
+      }
+    } catch (e_2_1) {
+      e_2 = { error: e_2_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = source_1.return))
+          yield __await(_b.call(source_1));
+      } finally {
+        if (e_2) throw e_2.error;
+      }
+    }
+    if (headerRead > 0 && headerRead < envelopeHeaderLength) {
+      throw new ConnectError(
+        `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+        truncatedCode,
+      );
+    }
+    if (headerRead === envelopeHeaderLength) {
+      throw new ConnectError(
+        `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+        truncatedCode,
+      );
+    }
+  });
+}
+function envelopeJoin(pieces, length) {
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const piece of pieces) {
+    joined.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return joined;
+}
+/**
+ * The payload of an envelope, decompressed if its compressed flag is set.
+ *
+ * `compression` is what the peer declared for the stream (null or undefined
+ * for none). A compressed flag without it rejects with
+ * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
+ * grpc-go Internal. An empty payload is returned as is even when flagged, as
+ * connect-go does: there is nothing to decompress, and some peers set the flag
+ * on every message. Decompression rejects with ResourceExhausted past
+ * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
+ */
+async function envelopeDecompress(
+  envelope,
+  compression,
+  readMaxBytes,
+  missingCompressionCode,
+) {
+  const data = envelope.data;
+  if (
+    (envelope.flags & envelopeFlagCompressed) === 0 ||
+    data.byteLength === 0
+  ) {
+    return data;
+  }
+  if (compression === null || compression === undefined) {
+    throw new ConnectError(
+      "protocol error: received a compressed message, but no compression was declared for the stream",
+      missingCompressionCode,
+    );
+  }
+  return compression.decompress(data, readMaxBytes);
+}
+/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
+async function envelopeEncodeMessage(data, compression, compressMinBytes) {
+  if (compression === undefined || data.byteLength < compressMinBytes) {
+    return envelopeEncode(0, data);
+  }
+  return envelopeEncode(
+    envelopeFlagCompressed,
+    await compression.compress(data),
+  );
+}
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+function clientUnaryCaller(config, timeoutHeader, send) {
+  return async (method, input, callOptions = {}) => {
+    var _a, _b;
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      (_a = callOptions.onHeader) === null || _a === void 0
+        ? void 0
+        : _a.call(callOptions, response.header);
+      (_b = callOptions.onTrailer) === null || _b === void 0
+        ? void 0
+        : _b.call(callOptions, response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+/**
+ * A streaming caller of any protocol, for every kind. The response's
+ * messages end with the call's status; leaving them early cancels the call.
+ */
+function clientStreamCaller(config, timeoutHeader, send) {
+  const { codec, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    var _a;
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody;
+    const closeRequests = () => {
+      requestBody === null || requestBody === void 0
+        ? void 0
+        : requestBody.return(undefined).catch(() => {});
+    };
+    let response;
+    try {
+      response = await applyInterceptors((request) => {
+        requestBody = clientEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+        );
+        return send(request, sendCompression, requestBody);
+      }, config.options.interceptors)({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      closeRequests();
+      deadline.cleanup();
+      throw clientCallError(e, deadline);
+    }
+    (_a = callOptions.onHeader) === null || _a === void 0
+      ? void 0
+      : _a.call(callOptions, response.header);
+    return Object.assign(Object.assign({}, response), {
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
+    });
+  };
+}
+function clientEncodeRequests(
+  messages,
+  codec,
+  desc,
+  compression,
+  compressMinBytes,
+) {
+  return __asyncGenerator(this, arguments, function* clientEncodeRequests_1() {
+    var _a, e_3, _b, _c;
+    try {
+      for (
+        var _d = true, messages_1 = __asyncValues(messages), messages_1_1;
+        (messages_1_1 = yield __await(messages_1.next())),
+          (_a = messages_1_1.done),
+          !_a;
+        _d = true
+      ) {
+        _c = messages_1_1.value;
+        _d = false;
+        const message = _c;
+        yield yield __await(
+          yield __await(
+            envelopeEncodeMessage(
+              codec.encode(desc, message),
+              compression,
+              compressMinBytes,
+            ),
+          ),
+        );
+      }
+    } catch (e_3_1) {
+      e_3 = { error: e_3_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = messages_1.return))
+          yield __await(_b.call(messages_1));
+      } finally {
+        if (e_3) throw e_3.error;
+      }
+    }
+  });
+}
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
+ */
+function clientFinishStream(response, deadline, callOptions, closeRequests) {
+  return __asyncGenerator(this, arguments, function* clientFinishStream_1() {
+    var _a;
+    let complete = false;
+    try {
+      yield __await(yield* __asyncDelegator(__asyncValues(response.message)));
+      complete = true;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      if (!complete) deadline.cancel();
+      deadline.cleanup();
+      closeRequests();
+    }
+    (_a = callOptions.onTrailer) === null || _a === void 0
+      ? void 0
+      : _a.call(callOptions, response.trailer);
+  });
+}
+function clientCallError(error, deadline) {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+function clientCreateMessages(desc, input) {
+  return __asyncGenerator(this, arguments, function* clientCreateMessages_1() {
+    var _a, e_4, _b, _c;
+    try {
+      for (
+        var _d = true, input_1 = __asyncValues(input), input_1_1;
+        (input_1_1 = yield __await(input_1.next())), (_a = input_1_1.done), !_a;
+        _d = true
+      ) {
+        _c = input_1_1.value;
+        _d = false;
+        const value = _c;
+        yield yield __await(
+          isMessage(value, desc) ? value : create(desc, value),
+        );
+      }
+    } catch (e_4_1) {
+      e_4 = { error: e_4_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = input_1.return))
+          yield __await(_b.call(input_1));
+      } finally {
+        if (e_4) throw e_4.error;
+      }
+    }
+  });
+}
 const connectHeaderProtocolVersion = "connect-protocol-version";
 const connectHeaderTimeout = "connect-timeout-ms";
 const connectContentTypeProto = "application/proto";
@@ -985,67 +1487,21 @@ function connectUnknownCompression(encoding, available) {
     Code.Unimplemented,
   );
 }
-function createClientConfig(baseUrl, options, httpClient, features) {
-  var _a, _b, _c;
-  const compressions =
-    (_a = options.compressions) !== null && _a !== void 0
-      ? _a
-      : features.compressions;
-  return {
-    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
-    options,
-    httpClient,
-    compressions,
-    acceptEncoding: compressionAcceptHeader(compressions),
-    codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
-    readMaxBytes:
-      (_b = options.readMaxBytes) !== null && _b !== void 0
-        ? _b
-        : bodyDefaultReadMaxBytes,
-    compressMinBytes:
-      (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
-    getQuery: features.getQuery,
-  };
-}
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
-function clientCallStart(config, callOptions) {
-  var _a, _b;
-  const options = config.options;
-  const sendCompression = clientSendCompression(
-    config.compressions,
-    (_a = callOptions.sendCompression) !== null && _a !== void 0
-      ? _a
-      : options.sendCompression,
-  );
-  const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
-  const timeoutMs =
-    (_b = callOptions.timeoutMs) !== null && _b !== void 0
-      ? _b
-      : options.timeoutMs;
-  if (timeoutMs !== undefined) {
-    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
-  }
-  return {
-    header,
-    sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
-}
-/** The unary caller of the Connect protocol. */
+/** Connect sends the deadline in whole milliseconds. */
+const connectClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+};
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config) {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
+  const { options, httpClient, compressions, codec } = config;
   const { readMaxBytes, compressMinBytes, getQuery } = config;
-  return async (method, input, callOptions = {}) => {
-    var _a, _b;
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    const next = async (request) => {
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
       let body = codec.encode(method.input, request.message);
       let compressed;
       if (
@@ -1096,46 +1552,8 @@ function createConnectUnaryCaller(config) {
         compressions,
         readMaxBytes,
       );
-    };
-    try {
-      const response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: false,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
-      });
-      (_a = callOptions.onHeader) === null || _a === void 0
-        ? void 0
-        : _a.call(callOptions, response.header);
-      (_b = callOptions.onTrailer) === null || _b === void 0
-        ? void 0
-        : _b.call(callOptions, response.trailer);
-      return response;
-    } catch (e) {
-      throw deadline.signal.aborted
-        ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-    }
-  };
-}
-async function clientSend(httpClient, request) {
-  try {
-    return await httpClient(request);
-  } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw ConnectError.from(e, Code.Unavailable);
-  }
+    },
+  );
 }
 async function connectReadUnaryResponse(
   method,
@@ -1180,232 +1598,6 @@ async function connectReadUnaryResponse(
     trailer,
     message: codec.decode(method.output, body),
   };
-}
-function clientSendCompression(compressions, name) {
-  if (name === undefined) return undefined;
-  const found = compressionFind(compressions, name);
-  if (found === undefined) {
-    throw new ConnectError(
-      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
-      Code.InvalidArgument,
-    );
-  }
-  return found !== null && found !== void 0 ? found : undefined;
-}
-/** The one flag that means the same in Connect, gRPC and gRPC-Web. */
-const envelopeFlagCompressed = 0x01;
-/** Connect streaming: the final envelope, whose payload is the end-of-stream JSON. */
-const envelopeFlagEndStream = 0x02;
-const envelopeHeaderLength = 5;
-// The length field is 32 bits; a larger payload cannot be framed at all.
-const envelopeMaxLength = 0xffffffff;
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
-function envelopeEncode(flags, data) {
-  const length = data.byteLength;
-  if (length > envelopeMaxLength) {
-    throw new ConnectError(
-      `message size ${length} is larger than an envelope can carry`,
-      Code.ResourceExhausted,
-    );
-  }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
-  bytes[0] = flags;
-  bytes[1] = length >>> 24;
-  bytes[2] = length >>> 16;
-  bytes[3] = length >>> 8;
-  bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
-  return bytes;
-}
-/**
- * Reads envelopes incrementally from a byte stream: a message may be split
- * across chunks, a chunk may hold many messages, and a message may be empty.
- *
- * A payload that lies whole inside one chunk is yielded as a view of that
- * chunk, not a copy, so the source must not reuse a chunk's memory after
- * yielding it. The views are plain Uint8Arrays even when the chunks are Node
- * Buffers, so that Buffers do not end up in the bytes fields of decoded
- * messages.
- *
- * A declared length over `readMaxBytes` rejects with ResourceExhausted as soon
- * as the header is read, without waiting for the payload. For a compressed
- * payload this bounds only the wire size; `envelopeDecompress` bounds the
- * decompressed size.
- *
- * A stream that ends inside an envelope (part of a header or of a payload)
- * rejects with `truncatedCode`: connect-go and connect-es use InvalidArgument
- * on both sides, grpc-go uses Internal (io.ErrUnexpectedEOF).
- *
- * The reader does not interpret flags; the protocol code decides what an
- * end-of-stream or trailers envelope means, and whether data may follow it.
- */
-function envelopeRead(source, readMaxBytes, truncatedCode) {
-  return __asyncGenerator(this, arguments, function* envelopeRead_1() {
-    var _a, e_2, _b, _c;
-    // The header is parsed a byte at a time when it straddles chunks, so that
-    // no scratch buffer is needed.
-    let headerRead = 0;
-    let flags = 0;
-    let length = 0;
-    // A payload that straddles chunks is kept as views of the chunks and joined
-    // once complete: the memory held is what the peer has sent, not what it
-    // declared, so a peer that declares readMaxBytes and sends one byte cannot
-    // make every open stream hold readMaxBytes.
-    const pieces = [];
-    let received = 0;
-    try {
-      for (
-        var _d = true, source_1 = __asyncValues(source), source_1_1;
-        (source_1_1 = yield __await(source_1.next())),
-          (_a = source_1_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_1_1.value;
-        _d = false;
-        const chunk = _c;
-        const end = chunk.byteLength;
-        let pos = 0;
-        for (;;) {
-          if (headerRead < envelopeHeaderLength) {
-            if (pos === end) {
-              break;
-            }
-            if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
-              flags = chunk[pos];
-              length =
-                chunk[pos + 1] * 0x1000000 +
-                ((chunk[pos + 2] << 16) |
-                  (chunk[pos + 3] << 8) |
-                  chunk[pos + 4]);
-              pos += envelopeHeaderLength;
-              headerRead = envelopeHeaderLength;
-            } else {
-              const byte = chunk[pos++];
-              if (headerRead === 0) {
-                flags = byte;
-              } else {
-                length = length * 256 + byte;
-              }
-              if (++headerRead < envelopeHeaderLength) {
-                continue;
-              }
-            }
-            // Checked before anything else is read, so that an oversized message
-            // fails at once instead of after the peer has sent all of it.
-            if (length > readMaxBytes) {
-              throw new ConnectError(
-                `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
-                Code.ResourceExhausted,
-              );
-            }
-          }
-          const available = end - pos;
-          if (received === 0 && available >= length) {
-            const data = new Uint8Array(
-              chunk.buffer,
-              chunk.byteOffset + pos,
-              length,
-            );
-            pos += length;
-            headerRead = 0;
-            length = 0;
-            yield yield __await({ flags, data });
-            continue;
-          }
-          const take = Math.min(available, length - received);
-          if (take > 0) {
-            pieces.push(
-              new Uint8Array(chunk.buffer, chunk.byteOffset + pos, take),
-            );
-            pos += take;
-            received += take;
-          }
-          if (received < length) {
-            break;
-          }
-          const data = envelopeJoin(pieces, length);
-          pieces.length = 0;
-          received = 0;
-          headerRead = 0;
-          length = 0;
-          yield yield __await({ flags, data });
-        }
-      }
-    } catch (e_2_1) {
-      e_2 = { error: e_2_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_1.return))
-          yield __await(_b.call(source_1));
-      } finally {
-        if (e_2) throw e_2.error;
-      }
-    }
-    if (headerRead > 0 && headerRead < envelopeHeaderLength) {
-      throw new ConnectError(
-        `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
-        truncatedCode,
-      );
-    }
-    if (headerRead === envelopeHeaderLength) {
-      throw new ConnectError(
-        `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
-        truncatedCode,
-      );
-    }
-  });
-}
-function envelopeJoin(pieces, length) {
-  const joined = new Uint8Array(length);
-  let offset = 0;
-  for (const piece of pieces) {
-    joined.set(piece, offset);
-    offset += piece.byteLength;
-  }
-  return joined;
-}
-/**
- * The payload of an envelope, decompressed if its compressed flag is set.
- *
- * `compression` is what the peer declared for the stream (null or undefined
- * for none). A compressed flag without it rejects with
- * `missingCompressionCode`: connect-go uses InvalidArgument, connect-es and
- * grpc-go Internal. An empty payload is returned as is even when flagged, as
- * connect-go does: there is nothing to decompress, and some peers set the flag
- * on every message. Decompression rejects with ResourceExhausted past
- * `readMaxBytes` and InvalidArgument for corrupt data (see Compression).
- */
-async function envelopeDecompress(
-  envelope,
-  compression,
-  readMaxBytes,
-  missingCompressionCode,
-) {
-  const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
-    return data;
-  }
-  if (compression === null || compression === undefined) {
-    throw new ConnectError(
-      "protocol error: received a compressed message, but no compression was declared for the stream",
-      missingCompressionCode,
-    );
-  }
-  return compression.decompress(data, readMaxBytes);
-}
-/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
-async function envelopeEncodeMessage(data, compression, compressMinBytes) {
-  if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
-  }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
 }
 const connectStreamContentTypeProto = "application/connect+proto";
 const connectStreamContentTypeJson = "application/connect+json";
@@ -1500,23 +1692,13 @@ function connectEndStreamFromJson(data) {
  * end with the end-of-stream message; leaving them early cancels the call.
  */
 function createConnectStreamCaller(config) {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes } = config;
-  return async (method, input, callOptions = {}) => {
-    var _a;
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    // Closed once the call is over: a server may answer before reading every
-    // request, and the rest is not sent (nor produced).
-    let requestBody;
-    const closeRequests = () => {
-      requestBody === null || requestBody === void 0
-        ? void 0
-        : requestBody.return(undefined).catch(() => {});
-    };
-    const next = async (request) => {
+  const { httpClient, compressions, codec, readMaxBytes } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientStreamCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const method = request.method;
       const httpHeader = new Headers(request.header);
       httpHeader.set(
         "content-type",
@@ -1531,23 +1713,16 @@ function createConnectStreamCaller(config) {
       if (sendCompression !== undefined) {
         httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
       }
-      requestBody = connectEncodeRequests(
-        request.message,
-        codec,
-        method.input,
-        sendCompression,
-        compressMinBytes,
-      );
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
         header: httpHeader,
-        body: requestBody,
+        body,
         signal: request.signal,
       });
       if (response.status !== 200) {
-        const body = await readBody(response.body, readMaxBytes);
-        throw connectErrorFromJson(body, response.status, response.header);
+        const errorBody = await readBody(response.body, readMaxBytes);
+        throw connectErrorFromJson(errorBody, response.status, response.header);
       }
       const contentType = connectParseStreamContentType(
         response.header.get("content-type"),
@@ -1582,79 +1757,8 @@ function createConnectStreamCaller(config) {
           readMaxBytes,
         ),
       };
-    };
-    let response;
-    try {
-      response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: true,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: clientCreateMessages(method.input, input),
-      });
-    } catch (e) {
-      closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
-    }
-    (_a = callOptions.onHeader) === null || _a === void 0
-      ? void 0
-      : _a.call(callOptions, response.header);
-    return Object.assign(Object.assign({}, response), {
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
-    });
-  };
-}
-function connectEncodeRequests(
-  messages,
-  codec,
-  desc,
-  compression,
-  compressMinBytes,
-) {
-  return __asyncGenerator(this, arguments, function* connectEncodeRequests_1() {
-    var _a, e_3, _b, _c;
-    try {
-      for (
-        var _d = true, messages_1 = __asyncValues(messages), messages_1_1;
-        (messages_1_1 = yield __await(messages_1.next())),
-          (_a = messages_1_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = messages_1_1.value;
-        _d = false;
-        const message = _c;
-        yield yield __await(
-          yield __await(
-            envelopeEncodeMessage(
-              codec.encode(desc, message),
-              compression,
-              compressMinBytes,
-            ),
-          ),
-        );
-      }
-    } catch (e_3_1) {
-      e_3 = { error: e_3_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = messages_1.return))
-          yield __await(_b.call(messages_1));
-      } finally {
-        if (e_3) throw e_3.error;
-      }
-    }
-  });
+    },
+  );
 }
 function connectReadResponses(
   body,
@@ -1666,7 +1770,7 @@ function connectReadResponses(
   readMaxBytes,
 ) {
   return __asyncGenerator(this, arguments, function* connectReadResponses_1() {
-    var _a, e_4, _b, _c;
+    var _a, e_5, _b, _c;
     let ended = false;
     try {
       for (
@@ -1707,13 +1811,13 @@ function connectReadResponses(
           throw end.error;
         }
       }
-    } catch (e_4_1) {
-      e_4 = { error: e_4_1 };
+    } catch (e_5_1) {
+      e_5 = { error: e_5_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_4) throw e_4.error;
+        if (e_5) throw e_5.error;
       }
     }
     if (!ended) {
@@ -1721,64 +1825,6 @@ function connectReadResponses(
         "protocol error: missing end-of-stream message",
         Code.Internal,
       );
-    }
-  });
-}
-/**
- * The messages as the caller reads them: errors become ConnectErrors (the
- * deadline's or the cancellation's when the signal fired), trailers are
- * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
- */
-function clientFinishStream(response, deadline, callOptions, closeRequests) {
-  return __asyncGenerator(this, arguments, function* clientFinishStream_1() {
-    var _a;
-    let complete = false;
-    try {
-      yield __await(yield* __asyncDelegator(__asyncValues(response.message)));
-      complete = true;
-    } catch (e) {
-      throw clientCallError(e, deadline);
-    } finally {
-      if (!complete) deadline.cancel();
-      deadline.cleanup();
-      closeRequests();
-    }
-    (_a = callOptions.onTrailer) === null || _a === void 0
-      ? void 0
-      : _a.call(callOptions, response.trailer);
-  });
-}
-function clientCallError(error, deadline) {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-    : ConnectError.from(error);
-}
-function clientCreateMessages(desc, input) {
-  return __asyncGenerator(this, arguments, function* clientCreateMessages_1() {
-    var _a, e_5, _b, _c;
-    try {
-      for (
-        var _d = true, input_1 = __asyncValues(input), input_1_1;
-        (input_1_1 = yield __await(input_1.next())), (_a = input_1_1.done), !_a;
-        _d = true
-      ) {
-        _c = input_1_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_5_1) {
-      e_5 = { error: e_5_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = input_1.return))
-          yield __await(_b.call(input_1));
-      } finally {
-        if (e_5) throw e_5.error;
-      }
     }
   });
 }
@@ -1818,6 +1864,782 @@ export function createFetchHttpClient(fetchFn = globalThis.fetch) {
     };
   };
 }
+const grpcHeaderStatus = "grpc-status";
+const grpcHeaderMessage = "grpc-message";
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+const grpcHeaderTimeout = "grpc-timeout";
+const grpcHeaderEncoding = "grpc-encoding";
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+const grpcContentTypeProto = "application/grpc+proto";
+const grpcContentTypeJson = "application/grpc+json";
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+const grpcTimeoutMaxValue = 99999999;
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs = {
+  H: 3600000,
+  M: 60000,
+  S: 1000,
+  m: 1,
+};
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors = {
+  u: 1000,
+  n: 1000000,
+};
+// Coarsest first, so the first exact fit is the shortest form.
+const grpcTimeoutFormatUnits = [
+  ["H", 3600000],
+  ["M", 60000],
+  ["S", 1000],
+];
+// "0" and digits only: the spec says "decimal-encoded integer ... without any
+// leading zeros", but a lenient reader costs nothing.
+const grpcStatusPattern = /^\d{1,10}$/;
+const grpcPercentHexPattern = /^[0-9a-fA-F]{2}$/;
+// Nothing to decode: no "%" and no byte that would need one.
+const grpcPlainAsciiPattern = /^[\x00-\x24\x26-\x7f]*$/;
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+const grpcTextEncoder = new TextEncoder();
+// fatal: a message that is not UTF-8 after percent-decoding is kept raw.
+const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(value) {
+  var _a;
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return {
+    binary:
+      ((_a = match[1]) === null || _a === void 0
+        ? void 0
+        : _a.toLowerCase()) !== "json",
+  };
+}
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(value) {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2];
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit];
+}
+/**
+ * Formats a timeout for grpc-timeout: the shortest exact form within 8 digits
+ * ("250m", "1H", "90S"). connect-es always writes milliseconds, which breaks
+ * the 8-digit limit past 27.7 hours; beyond that this rounds up to a coarser
+ * unit (grpc-core rounds up too: the server must not give up before the
+ * client does). A fraction of a millisecond rounds up; 0 or less is "0m".
+ */
+function grpcFormatTimeout(ms) {
+  if (!(ms > 0)) {
+    return "0m";
+  }
+  const whole = Math.ceil(ms);
+  for (const [unit, size] of grpcTimeoutFormatUnits) {
+    if (whole % size === 0 && whole / size <= grpcTimeoutMaxValue) {
+      return `${whole / size}${unit}`;
+    }
+  }
+  if (whole <= grpcTimeoutMaxValue) {
+    return `${whole}m`;
+  }
+  // Finest coarser unit that fits, rounded up.
+  for (let i = grpcTimeoutFormatUnits.length - 1; i >= 0; i--) {
+    const [unit, size] = grpcTimeoutFormatUnits[i];
+    const amount = Math.ceil(whole / size);
+    if (amount <= grpcTimeoutMaxValue) {
+      return `${amount}${unit}`;
+    }
+  }
+  // Over 11,000 years: the largest value the header can carry.
+  return `${grpcTimeoutMaxValue}H`;
+}
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message) {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+/**
+ * Decodes grpc-message. Never throws: the spec says a broken value must not
+ * lose the message. A "%" without two hex digits stays as it is; when the
+ * bytes are not UTF-8 (a cut-off "%E2%82"), the raw value is returned, which
+ * the spec allows ("the user would receive the raw percent-encoded form").
+ * connect-es's decodeURIComponent throws here instead.
+ */
+function grpcDecodeMessage(value) {
+  if (grpcPlainAsciiPattern.test(value)) {
+    return value;
+  }
+  const bytes = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const hex = value.slice(i + 1, i + 3);
+    if (c === 0x25 && grpcPercentHexPattern.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c <= 0xff) {
+      // Headers hold the bytes of a value as Latin-1 characters: raw UTF-8
+      // from a peer that does not encode is recovered this way.
+      bytes.push(c);
+    } else {
+      // Only a string that never was a header value gets here.
+      const end = value.codePointAt(i) > 0xffff ? i + 2 : i + 1;
+      bytes.push(...grpcTextEncoder.encode(value.slice(i, end)));
+      i = end - 1;
+    }
+  }
+  try {
+    return grpcStrictTextDecoder.decode(new Uint8Array(bytes));
+  } catch (_a) {
+    return value;
+  }
+}
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(error, trailer) {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error) {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
+}
+// Throws on a truncated or malformed message.
+function grpcDecodeStatus(bytes) {
+  const status = { code: 0, message: "", details: [] };
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.Varint) {
+      status.code = reader.int32();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      status.message = reader.string();
+    } else if (fieldNo === 3 && wireType === WireType.LengthDelimited) {
+      status.details.push(grpcDecodeAny(reader.bytes()));
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  return status;
+}
+function grpcDecodeAny(bytes) {
+  let typeUrl = "";
+  let value = new Uint8Array(0);
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.LengthDelimited) {
+      typeUrl = reader.string();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      value = reader.bytes();
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  // The type name is what follows the last "/", as protobuf's Any defines.
+  return { type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value };
+}
+/**
+ * Reads the status of a call: undefined for grpc-status 0, else the error.
+ * The status is read from `trailer`, or from `header` when `trailer` has no
+ * grpc-status (a trailers-only response). Never throws.
+ *
+ * - No grpc-status anywhere: Internal, as connect-es (validateTrailer) and
+ *   connect-go do.
+ * - A grpc-status that is not a number: Internal (connect-es, connect-go).
+ *   A number that is no code: Unknown, as grpc-java does.
+ * - A valid grpc-status-details-bin gives the details, and its code and
+ *   message win over grpc-status and grpc-message (connect-go and grpc-go do
+ *   this) unless its code is 0 or no code: grpc-status alone decides whether
+ *   the call failed. An invalid one is ignored rather than losing the status.
+ *
+ * The error's metadata is `header` and `trailer` without the grpc-* keys.
+ */
+function grpcStatusFromTrailers(trailer, header) {
+  var _a;
+  const source =
+    !trailer.has(grpcHeaderStatus) &&
+    (header === null || header === void 0
+      ? void 0
+      : header.has(grpcHeaderStatus)) === true
+      ? header
+      : trailer;
+  const statusValue = source.get(grpcHeaderStatus);
+  if (statusValue === "0") {
+    return undefined;
+  }
+  const metadata = new Headers();
+  const copy = (value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      metadata.append(key, value);
+    }
+  };
+  header === null || header === void 0 ? void 0 : header.forEach(copy);
+  if (trailer !== header) {
+    trailer.forEach(copy);
+  }
+  if (statusValue === null) {
+    return new ConnectError(
+      `protocol error: missing ${grpcHeaderStatus}`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  if (!grpcStatusPattern.test(statusValue.trim())) {
+    return new ConnectError(
+      `protocol error: invalid ${grpcHeaderStatus} "${statusValue}"`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  const number = Number(statusValue.trim());
+  if (number === 0) {
+    return undefined;
+  }
+  let code = grpcIsCode(number) ? number : Code.Unknown;
+  let message = grpcDecodeMessage(
+    (_a = source.get(grpcHeaderMessage)) !== null && _a !== void 0 ? _a : "",
+  );
+  let details = [];
+  const detailsBin = source.get(grpcHeaderStatusDetailsBin);
+  if (detailsBin !== null) {
+    try {
+      // Repeated values arrive joined by ","; the spec says to split before
+      // decoding. A status has one value, so the first is taken.
+      const status = grpcDecodeStatus(base64Decode(detailsBin.split(",")[0]));
+      details = status.details;
+      if (grpcIsCode(status.code)) {
+        code = status.code;
+        message = status.message;
+      }
+    } catch (_b) {
+      // Falls back to grpc-status and grpc-message.
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+function grpcIsCode(value) {
+  return Number.isInteger(value) && value >= 1 && value <= 16;
+}
+const grpcClientProtocol = {
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+  parseContentType: grpcParseContentType,
+  // Required by the spec; proxies use it to tell that trailers are wanted.
+  requestHeader: { te: "trailers" },
+};
+const grpcClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+/** The unary caller of the gRPC protocol (HTTP/2 only). */
+function createGrpcUnaryCaller(config) {
+  return grpcUnaryCaller(grpcClientProtocol, config);
+}
+/** The streaming caller of the gRPC protocol (HTTP/2 only), for every kind. */
+function createGrpcStreamCaller(config) {
+  return grpcStreamCaller(grpcClientProtocol, config);
+}
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+function grpcUnaryCaller(protocol, config) {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      var _a, e_6, _b, _c;
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message;
+      let count = 0;
+      try {
+        for (
+          var _d = true, _e = __asyncValues(result.message), _f;
+          (_f = await _e.next()), (_a = _f.done), !_a;
+          _d = true
+        ) {
+          _c = _f.value;
+          _d = false;
+          const m = _c;
+          message !== null && message !== void 0 ? message : (message = m);
+          count++;
+        }
+      } catch (e_6_1) {
+        e_6 = { error: e_6_1 };
+      } finally {
+        try {
+          if (!_d && !_a && (_b = _e.return)) await _b.call(_e);
+        } finally {
+          if (e_6) throw e_6.error;
+        }
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+/** A streaming call of any kind over gRPC or gRPC-Web. */
+function grpcStreamCaller(protocol, config) {
+  const { httpClient, codec } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientStreamCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      return Object.assign(
+        { stream: true, method: request.method },
+        grpcReadResponse(protocol, config, request.method.output, response),
+      );
+    },
+  );
+}
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions) {
+  return compressions.map((c) => c.name).join(",");
+}
+function grpcRequestHeader(
+  protocol,
+  request,
+  codec,
+  sendCompression,
+  acceptEncoding,
+) {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(protocol, config, desc, response) {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+function grpcReadMessages(
+  protocol,
+  response,
+  trailersOnly,
+  trailer,
+  compression,
+  codec,
+  desc,
+  readMaxBytes,
+) {
+  return __asyncGenerator(this, arguments, function* grpcReadMessages_1() {
+    var _a, e_7, _b, _c;
+    const decodeTrailers = protocol.decodeTrailers;
+    let trailersRead = false;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(
+              response.body,
+              readMaxBytes,
+              // grpc-go's choice for a truncated message; connect-go agrees.
+              Code.Internal,
+            ),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if (trailersOnly || trailersRead) {
+          throw new ConnectError(
+            `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+            Code.Internal,
+          );
+        }
+        const data = yield __await(
+          envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            Code.Internal,
+          ),
+        );
+        if (
+          decodeTrailers !== undefined &&
+          (envelope.flags & envelopeFlagTrailers) !== 0
+        ) {
+          decodeTrailers(data).forEach((value, key) =>
+            trailer.append(key, value),
+          );
+          trailersRead = true;
+          continue;
+        }
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags}`,
+            Code.Internal,
+          );
+        }
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_7_1) {
+      e_7 = { error: e_7_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_7) throw e_7.error;
+      }
+    }
+    if (trailersOnly) {
+      response.header.forEach((value, key) => trailer.append(key, value));
+    } else if (decodeTrailers === undefined) {
+      // HTTP trailers are complete now that the body has ended.
+      response.trailer.forEach((value, key) => trailer.append(key, value));
+    }
+    // No status at all (trailers missing) is an error of its own: Internal.
+    const error = grpcStatusFromTrailers(
+      trailer,
+      trailersOnly ? undefined : response.header,
+    );
+    if (error !== undefined) {
+      throw error;
+    }
+  });
+}
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body) {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => {
+      var _a;
+      return (_a = iterator.return) === null || _a === void 0
+        ? void 0
+        : _a.call(iterator);
+    },
+    () => {},
+  );
+}
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+const grpcWebContentTypeJson = "application/grpc-web+json";
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+// Lines end in CRLF (PROTOCOL-WEB.md); a bare LF is tolerated.
+const grpcWebTrailerLinePattern = /\r?\n/;
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(value) {
+  var _a;
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return {
+    binary:
+      ((_a = match[1]) === null || _a === void 0
+        ? void 0
+        : _a.toLowerCase()) !== "json",
+  };
+}
+/**
+ * The payload of the final envelope (flag 0x80) of a gRPC-Web response: the
+ * trailers as HTTP/1 header lines, `name: value\r\n`, with lower-case names
+ * as PROTOCOL-WEB.md requires (Headers yields them lower-case). Repeated
+ * names come as one line with the values joined by ", ", which HTTP treats
+ * as the same. A Headers value cannot hold CR or LF, so no line can be forged.
+ */
+function grpcWebEncodeTrailers(trailer) {
+  let text = "";
+  trailer.forEach((value, key) => {
+    text += `${key}: ${value}\r\n`;
+  });
+  // Header values are bytes, which Headers holds as Latin-1 characters
+  // (code points up to 0xFF), so each character is one byte, as on HTTP/1.
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    bytes[i] = text.charCodeAt(i);
+  }
+  return bytes;
+}
+/**
+ * Reads the payload of the final envelope of a gRPC-Web response. Tolerates
+ * LF for CRLF, white-space around names and values, empty lines and upper-
+ * case names; repeated names are appended. A line without a colon, or a name
+ * or value that HTTP does not allow, throws Internal: the response is broken.
+ */
+function grpcWebDecodeTrailers(data) {
+  // The inverse of grpcWebEncodeTrailers: one byte, one character.
+  let text = "";
+  for (const byte of data) {
+    text += String.fromCharCode(byte);
+  }
+  const trailer = new Headers();
+  for (const line of text.split(grpcWebTrailerLinePattern)) {
+    if (line.trim() === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    if (name === "") {
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+      );
+    }
+    try {
+      trailer.append(name, line.slice(colon + 1).trim());
+    } catch (cause) {
+      // Headers rejects names and values with characters HTTP forbids.
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+        { cause },
+      );
+    }
+  }
+  return trailer;
+}
+const grpcWebClientProtocol = {
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  parseContentType: grpcWebParseContentType,
+  // Marks the request as gRPC-Web for proxies and for CORS preflights.
+  requestHeader: { "x-grpc-web": "1" },
+  decodeTrailers: grpcWebDecodeTrailers,
+};
+/** The unary caller of the gRPC-Web protocol (any HTTP version, fetch included). */
+function createGrpcWebUnaryCaller(config) {
+  return grpcUnaryCaller(grpcWebClientProtocol, config);
+}
+/** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
+function createGrpcWebStreamCaller(config) {
+  return grpcStreamCaller(grpcWebClientProtocol, config);
+}
 /**
  * Resolves when a writable that refused more data has drained, or has
  * closed (then the writer finds out on its next write).
@@ -1848,7 +2670,7 @@ export function createHttp2HttpClient(options = {}) {
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect(origin, options.sessionOptions);
+    const session = connect$1(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -1952,7 +2774,7 @@ export function createHttp2HttpClient(options = {}) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_6, _b, _c;
+  var _a, e_8, _b, _c;
   try {
     try {
       for (
@@ -1968,13 +2790,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_6_1) {
-      e_6 = { error: e_6_1 };
+    } catch (e_8_1) {
+      e_8 = { error: e_8_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
       } finally {
-        if (e_6) throw e_6.error;
+        if (e_8) throw e_8.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -1984,7 +2806,7 @@ async function http2WriteBody(stream, body) {
 }
 function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_7, _b, _c;
+    var _a, e_9, _b, _c;
     let complete = false;
     try {
       try {
@@ -2000,14 +2822,14 @@ function http2ResponseBody(stream, signal) {
           const chunk = _c;
           yield yield __await(chunk);
         }
-      } catch (e_7_1) {
-        e_7 = { error: e_7_1 };
+      } catch (e_9_1) {
+        e_9 = { error: e_9_1 };
       } finally {
         try {
           if (!_d && !_a && (_b = stream_1.return))
             yield __await(_b.call(stream_1));
         } finally {
-          if (e_7) throw e_7.error;
+          if (e_9) throw e_9.error;
         }
       }
       // A reset with CANCEL, which Node does not report as an error, ends the
@@ -2045,7 +2867,14 @@ function http2CopyHeaders(from, to) {
 /** The HttpClient a Node client uses when the user gives none. */
 function nodeClientHttpClient(options) {
   if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
+  const grpc = options.protocol === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
 }
@@ -2119,7 +2948,7 @@ function clientServerStreamingMethod(call, method) {
 }
 function clientClientStreamingMethod(call, method) {
   const raw = async (requests, options) => {
-    var _a, e_8, _b, _c;
+    var _a, e_10, _b, _c;
     const response = await call(method, requests, options);
     let message;
     try {
@@ -2139,13 +2968,13 @@ function clientClientStreamingMethod(call, method) {
         }
         message = m;
       }
-    } catch (e_8_1) {
-      e_8 = { error: e_8_1 };
+    } catch (e_10_1) {
+      e_10 = { error: e_10_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) await _b.call(_e);
       } finally {
-        if (e_8) throw e_8.error;
+        if (e_10) throw e_10.error;
       }
     }
     if (message === undefined) {
@@ -2189,7 +3018,7 @@ function handlerServerStreaming(implementation) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_9, _b, _c;
+  var _a, e_11, _b, _c;
   let request;
   try {
     for (
@@ -2208,13 +3037,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_9_1) {
-    e_9 = { error: e_9_1 };
+  } catch (e_11_1) {
+    e_11 = { error: e_11_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_9) throw e_9.error;
+      if (e_11) throw e_11.error;
     }
   }
   if (request === undefined) {
@@ -2236,6 +3065,401 @@ function handlerClientStreaming(implementation) {
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted) {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler,
+  request,
+  config,
+  protocol,
+  deadline,
+  requests,
+) {
+  var _a;
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = {
+    method,
+    protocol,
+    requestHeaders: request.header,
+    responseHeaders,
+    responseTrailers,
+    signal: deadline.signal,
+    timeoutMs: deadline.remainingMs,
+  };
+  const next = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )({
+      stream: true,
+      method,
+      url: request.url,
+      header: request.header,
+      signal: deadline.signal,
+      message: requests,
+    });
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    (_a =
+      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
+      null || _a === void 0
+      ? void 0
+      : _a.call(iterator).catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: ConnectError.from(e),
+    };
+  }
+}
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+function serverWriteStream(start, deadline, encode, end) {
+  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
+    var _a;
+    const iterator = start.iterator;
+    let error;
+    let done = false;
+    try {
+      let result = start.first;
+      while (result.done !== true) {
+        yield yield __await(yield __await(encode(result.value)));
+        result = yield __await(
+          Promise.race([iterator.next(), deadline.aborted()]),
+        );
+      }
+      done = true;
+    } catch (e) {
+      error = ConnectError.from(e);
+    } finally {
+      deadline.cleanup();
+      if (!done) {
+        // Stops an implementation still running; it has its aborted signal too.
+        (_a = iterator.return) === null || _a === void 0
+          ? void 0
+          : _a.call(iterator).catch(() => {});
+      }
+    }
+    const last = end(error);
+    if (last !== undefined) yield yield __await(last);
+  });
+}
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
+  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
+    var _a, e_12, _b, _c;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+            Code.InvalidArgument,
+          );
+        }
+        const data = yield __await(
+          envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            Code.InvalidArgument,
+          ),
+        );
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_12) throw e_12.error;
+      }
+    }
+  });
+}
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverCreateMessages(desc, source) {
+  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
+    var _a, e_13, _b, _c;
+    try {
+      for (
+        var _d = true, source_2 = __asyncValues(source), source_2_1;
+        (source_2_1 = yield __await(source_2.next())),
+          (_a = source_2_1.done),
+          !_a;
+        _d = true
+      ) {
+        _c = source_2_1.value;
+        _d = false;
+        const value = _c;
+        yield yield __await(
+          isMessage(value, desc) ? value : create(desc, value),
+        );
+      }
+    } catch (e_13_1) {
+      e_13 = { error: e_13_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = source_2.return))
+          yield __await(_b.call(source_2));
+      } finally {
+        if (e_13) throw e_13.error;
+      }
+    }
+  });
+}
+const grpcServerProtocol = {
+  name: "grpc",
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+/** Serves one gRPC call of any kind. */
+function grpcHandle(handler, request, config) {
+  return grpcServe(grpcServerProtocol, handler, request, config);
+}
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(protocol, handler, request, config) {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(
+    request.header.get("content-type"),
+  );
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error,
+    responseHeader = new Headers(),
+    trailer = new Headers(),
+  ) =>
+    grpcFailEarly(
+      protocol,
+      withHeaders(header, responseHeader),
+      error,
+      trailer,
+    );
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(connectUnknownCompression(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression !== null && requestCompression !== void 0
+      ? requestCompression
+      : compressionNegotiate(
+          config.compressions,
+          request.header.get(grpcHeaderAcceptEncoding),
+        );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return Object.assign(
+        { status: 200, header: withHeaders(header, output.header) },
+        protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            },
+      );
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+  // Only files with streaming methods have the streaming part.
+  return config.grpcStream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : config.grpcStream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+/** Runs a streaming call of any kind and streams its response, the status last. */
+async function grpcServeStream(protocol, handler, request, config, call) {
+  const deadline = deadlineStart(call.timeoutMs, request.signal);
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    protocol.name,
+    deadline,
+    call.requests,
+  );
+  if (!start.ok) {
+    return call.fail(start.error, start.header, start.trailer);
+  }
+  const encodeTrailers = protocol.encodeTrailers;
+  const trailer = new Headers();
+  return Object.assign(
+    Object.assign(
+      { status: 200, header: withHeaders(call.header, start.header) },
+      encodeTrailers === undefined ? { trailer } : {},
+    ),
+    {
+      body: serverWriteStream(start, deadline, call.encode, (error) => {
+        grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
+        return encodeTrailers === undefined
+          ? undefined
+          : grpcWebTrailerEnvelope(encodeTrailers, trailer);
+      }),
+    },
+  );
+}
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body; gRPC-Web
+ * sends the status as the body's only envelope, which every gRPC-Web client
+ * reads (some do not look for it in headers).
+ */
+function grpcFailEarly(protocol, header, error, trailer) {
+  if (protocol.encodeTrailers === undefined) {
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+function grpcWebTrailerEnvelope(encodeTrailers, trailer) {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+function grpcConcat(a, b) {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+function withHeaders(into, from) {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
 }
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
@@ -2439,11 +3663,17 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
     body: serverTextEncoder.encode(connectErrorToJson(error)),
   };
 }
-// application/grpc, +proto, +json; not application/grpc-web.
-const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
-/** Builds the handler of one service from its methods. */
+// application/grpc[+codec] and application/grpc-web[+codec], but not
+// application/grpc-web-text, which no protocol here serves.
+const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
+ * (whose GET requests have none).
+ */
 function createServiceHandler(servicePath, methods, options, features) {
   var _a, _b, _c, _d, _e;
+  const connect = features.connect;
   const config = {
     interceptors:
       (_a = options.interceptors) !== null && _a !== void 0 ? _a : [],
@@ -2463,12 +3693,22 @@ function createServiceHandler(servicePath, methods, options, features) {
       (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
         ? _e
         : false,
-    parseGetQuery: features.parseGetQuery,
+    parseGetQuery:
+      connect === null || connect === void 0 ? void 0 : connect.parseGetQuery,
+    grpcStream: features.grpcStream,
   };
   const byPath = new Map();
   for (const handler of methods) {
     if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
+  // For a request in a protocol this file does not serve.
+  const accepted = [
+    connect === undefined ? [] : ["application/proto", "application/json"],
+    features.grpc === undefined ? [] : ["application/grpc"],
+    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
+  ]
+    .flat()
+    .join(", ");
   return {
     path: servicePath,
     async handle(request) {
@@ -2477,37 +3717,48 @@ function createServiceHandler(servicePath, methods, options, features) {
         return undefined;
       }
       const handler = byPath.get(request.path);
-      const handleGrpc = features.handleGrpc;
-      if (
-        handleGrpc !== undefined &&
-        routerGrpcContentType.test(
-          (_a = request.header.get("content-type")) !== null && _a !== void 0
-            ? _a
-            : "",
-        )
-      ) {
+      const grpc = routerGrpcContentType.exec(
+        (_a = request.header.get("content-type")) !== null && _a !== void 0
+          ? _a
+          : "",
+      );
+      if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.
-        return handleGrpc(handler, request, config);
+        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
+        return serve === undefined
+          ? handlerUnsupportedMediaType(accepted)
+          : serve(handler, request, config);
+      }
+      if (connect === undefined) {
+        return handlerUnsupportedMediaType(accepted);
       }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : features.handleStream !== undefined
-          ? features.handleStream(handler, request, config)
-          : routerNotFound(request.path);
+      if ("unary" in handler) {
+        return connect.unary(handler, request, config);
+      }
+      return connect.stream !== undefined
+        ? connect.stream(handler, request, config)
+        : routerNotFound(request.path);
     },
   };
 }
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+/**
+ * 404 with a Connect error body, so that a Connect client reads it as
+ * `unimplemented` (and any other as 404, which maps to it as well).
+ */
 function routerNotFound(path) {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return Object.assign(Object.assign({}, response), { status: 404 });
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
 }
 /**
  * Serves one or more services (from any generated files) as a fetch handler:
@@ -2679,7 +3930,7 @@ async function nodeServe(handlers, request, response, next) {
  * then, as there is nothing left to end.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_10, _b, _c;
+  var _a, e_14, _b, _c;
   try {
     for (
       var _d = true, body_3 = __asyncValues(body), body_3_1;
@@ -2695,13 +3946,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return false;
       }
     }
-  } catch (e_10_1) {
-    e_10 = { error: e_10_1 };
+  } catch (e_14_1) {
+    e_14 = { error: e_14_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_10) throw e_10.error;
+      if (e_14) throw e_14.error;
     }
   }
   return true;
@@ -2730,358 +3981,6 @@ function withNodeHandler(handler) {
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
   };
-}
-const grpcHeaderStatus = "grpc-status";
-const grpcHeaderMessage = "grpc-message";
-const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
-const grpcHeaderTimeout = "grpc-timeout";
-const grpcHeaderEncoding = "grpc-encoding";
-const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
-const grpcContentTypeProto = "application/grpc+proto";
-const grpcContentTypeJson = "application/grpc+json";
-// "application/grpc-web..." must not match: after "grpc" only "+codec", a
-// parameter or the end may follow.
-const grpcContentTypePattern =
-  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
-// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
-// and a case-sensitive unit; \d without the u flag is ASCII only.
-const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
-// Milliseconds per unit, for the units a millisecond count can be written in.
-const grpcTimeoutUnitsMs = {
-  H: 3600000,
-  M: 60000,
-  S: 1000,
-  m: 1,
-};
-// Units per millisecond for the sub-millisecond units, which are divided.
-const grpcTimeoutSubMsDivisors = {
-  u: 1000,
-  n: 1000000,
-};
-// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
-const grpcTypeUrlPrefix = "type.googleapis.com/";
-// The keys carrying the status itself: they are not metadata of the error.
-const grpcProtocolKeys = new Set([
-  grpcHeaderStatus,
-  grpcHeaderMessage,
-  grpcHeaderStatusDetailsBin,
-  grpcHeaderTimeout,
-  grpcHeaderEncoding,
-  grpcHeaderAcceptEncoding,
-]);
-const grpcTextEncoder = new TextEncoder();
-/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
-function grpcParseContentType(value) {
-  var _a;
-  const match = value === null ? null : grpcContentTypePattern.exec(value);
-  if (!match) {
-    return undefined;
-  }
-  // Bare "application/grpc" is protobuf.
-  return {
-    binary:
-      ((_a = match[1]) === null || _a === void 0
-        ? void 0
-        : _a.toLowerCase()) !== "json",
-  };
-}
-/**
- * Parses grpc-timeout into milliseconds: undefined when absent, an error
- * (returned) when malformed. Sub-millisecond values round up, so that a
- * positive timeout never becomes 0, which would expire at once. "0m" is
- * accepted as 0 (already expired), as connect-es and connect-go do.
- */
-function grpcParseTimeout(value) {
-  if (value === null) {
-    return undefined;
-  }
-  const match = grpcTimeoutPattern.exec(value);
-  if (!match) {
-    return new ConnectError(
-      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
-      Code.InvalidArgument,
-    );
-  }
-  const amount = Number(match[1]);
-  const unit = match[2];
-  const divisor = grpcTimeoutSubMsDivisors[unit];
-  if (divisor !== undefined) {
-    return Math.ceil(amount / divisor);
-  }
-  // 99999999H is 3.6e14 ms: still an exact integer.
-  return amount * grpcTimeoutUnitsMs[unit];
-}
-/**
- * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
- * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
- * same). Unlike encodeURIComponent, readable ASCII stays readable.
- */
-function grpcEncodeMessage(message) {
-  let i = 0;
-  // Fast path: most messages are printable ASCII.
-  while (i < message.length) {
-    const c = message.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) break;
-    i++;
-  }
-  if (i === message.length) {
-    return message;
-  }
-  let out = message.slice(0, i);
-  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
-    out +=
-      byte < 0x20 || byte > 0x7e || byte === 0x25
-        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
-        : String.fromCharCode(byte);
-  }
-  return out;
-}
-/**
- * Writes the status of a call into trailers (or into the headers of a
- * trailers-only response): grpc-status, grpc-message when there is a message,
- * grpc-status-details-bin when there are details, and the error's metadata.
- * Returns `trailer`.
- */
-function grpcStatusToTrailers(error, trailer) {
-  if (error === undefined) {
-    trailer.set(grpcHeaderStatus, "0");
-    return trailer;
-  }
-  // The protocol keys of a rethrown error's metadata would contradict the
-  // status written below (a stale details-bin when this error has no details).
-  error.metadata.forEach((value, key) => {
-    if (!grpcProtocolKeys.has(key)) {
-      trailer.append(key, value);
-    }
-  });
-  trailer.set(grpcHeaderStatus, String(error.code));
-  // The grammar is 1*(...): an empty message is left out.
-  if (error.rawMessage.length > 0) {
-    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
-  }
-  if (error.details.length > 0) {
-    // The spec says to emit unpadded base64; connect-es and connect-go do.
-    trailer.set(
-      grpcHeaderStatusDetailsBin,
-      base64Encode(grpcEncodeStatus(error), "std_raw"),
-    );
-  }
-  return trailer;
-}
-// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
-// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
-// runtime needs no descriptor of them.
-function grpcEncodeStatus(error) {
-  const writer = new BinaryWriter();
-  writer.tag(1, WireType.Varint).int32(error.code);
-  if (error.rawMessage.length > 0) {
-    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
-  }
-  // Errors of @connectrpc/connect keep outgoing details unserialized.
-  for (const detail of error.details) {
-    const [type, value] =
-      "desc" in detail
-        ? [
-            detail.desc.typeName,
-            toBinary(detail.desc, create(detail.desc, detail.value)),
-          ]
-        : [detail.type, detail.value];
-    writer.tag(3, WireType.LengthDelimited).fork();
-    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
-    if (value.length > 0) {
-      writer.tag(2, WireType.LengthDelimited).bytes(value);
-    }
-    writer.join();
-  }
-  return writer.finish();
-}
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler,
-  request,
-  config,
-  protocol,
-  deadline,
-  requests,
-) {
-  var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = {
-    method,
-    protocol,
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: requests,
-    });
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    (_a =
-      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
-      null || _a === void 0
-      ? void 0
-      : _a.call(iterator).catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: ConnectError.from(e),
-    };
-  }
-}
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function serverWriteStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
-    var _a;
-    const iterator = start.iterator;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        yield yield __await(yield __await(encode(result.value)));
-        result = yield __await(
-          Promise.race([iterator.next(), deadline.aborted()]),
-        );
-      }
-      done = true;
-    } catch (e) {
-      error = ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
-}
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
-  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_11, _b, _c;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-          throw new ConnectError(
-            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-            Code.InvalidArgument,
-          );
-        }
-        const data = yield __await(
-          envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.InvalidArgument,
-          ),
-        );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_11) throw e_11.error;
-      }
-    }
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_12, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_12) throw e_12.error;
-      }
-    }
-  });
 }
 /**
  * Serves one streaming Connect call of any kind. The response status is 200
@@ -3178,172 +4077,16 @@ async function connectHandleStream(handler, request, config) {
     ),
   };
 }
-/**
- * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
- * its status in trailers, or, when it fails before its first message, in
- * the headers of a trailers-only response.
- */
-async function grpcHandle(handler, request, config) {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = grpcParseContentType(request.header.get("content-type"));
-  if (contentType === undefined) {
-    return handlerUnsupportedMediaType(
-      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
-    );
-  }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? grpcContentTypeProto
-      : grpcContentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
-  });
-  if (handler === undefined) {
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-      new Headers(),
-    );
-  }
-  if (request.httpVersion !== "2") {
-    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
-        Code.Unimplemented,
-      ),
-      new Headers(),
-    );
-  }
-  const encoding = request.header.get(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
-    const refused =
-      timeoutMs instanceof ConnectError
-        ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
-    return grpcTrailersOnly(header, refused, new Headers());
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression !== null && requestCompression !== void 0
-      ? requestCompression
-      : compressionNegotiate(
-          config.compressions,
-          request.header.get(grpcHeaderAcceptEncoding),
-        );
-  const requests = serverReadRequests(
-    request.body,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config.readMaxBytes,
-  );
-  const encode = (message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-  if ("unary" in handler) {
-    return grpcHandleUnary(
-      handler,
-      request,
-      config,
-      requests,
-      timeoutMs,
-      header,
-      encode,
-    );
-  }
-  const deadline = deadlineStart(timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    "grpc",
-    deadline,
-    requests,
-  );
-  if (!start.ok) {
-    return grpcTrailersOnly(
-      withHeaders(header, start.header),
-      start.error,
-      start.trailer,
-    );
-  }
-  const trailer = new Headers();
-  return {
-    status: 200,
-    header: withHeaders(header, start.header),
-    trailer,
-    body: serverWriteStream(start, deadline, encode, (error) => {
-      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return undefined;
-    }),
-  };
-}
-/** A unary method runs as unary, so interceptors see it as they do over Connect. */
-async function grpcHandleUnary(
-  handler,
-  request,
-  config,
-  requests,
-  timeoutMs,
-  header,
-  encode,
-) {
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  try {
-    // As for Connect, reading the request ends when the client goes away.
-    const input = await handlerSingleRequest(requests);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "grpc",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    const trailer = grpcStatusToTrailers(
-      undefined,
-      new Headers(output.trailer),
-    );
-    return {
-      status: 200,
-      header: withHeaders(header, output.header),
-      trailer,
-      body: await encode(output.message),
-    };
-  } catch (e) {
-    return grpcTrailersOnly(
-      withHeaders(header, responseHeaders),
-      ConnectError.from(e),
-      responseTrailers,
-    );
-  }
-}
-/** An error before any message: the status travels in the headers, and there is no body. */
-function grpcTrailersOnly(header, error, trailer) {
-  grpcStatusToTrailers(error, withHeaders(header, trailer));
-  return { status: 200, header };
-}
-function withHeaders(into, from) {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
+const grpcWebServerProtocol = {
+  name: "grpc-web",
+  parseContentType: grpcWebParseContentType,
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  encodeTrailers: grpcWebEncodeTrailers,
+};
+/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
+function grpcWebHandle(handler, request, config) {
+  return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
@@ -3391,8 +4134,8 @@ export const ElizaServiceDefinition = {
   },
 };
 /**
- * Creates a client of connectrpc.eliza.v1.ElizaService speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
  */
 export function createElizaServiceClient(baseUrl, options = {}) {
   const config = createClientConfig(
@@ -3401,8 +4144,20 @@ export function createElizaServiceClient(baseUrl, options = {}) {
     nodeClientHttpClient(options),
     { compressions: compressionDefaults(), getQuery: connectGetQuery },
   );
-  const call = createConnectUnaryCaller(config);
-  const stream = createConnectStreamCaller(config);
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: {
+      unary: createConnectUnaryCaller,
+      stream: createConnectStreamCaller,
+    },
+    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
+    "grpc-web": {
+      unary: createGrpcWebUnaryCaller,
+      stream: createGrpcWebStreamCaller,
+    },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),
@@ -3456,9 +4211,14 @@ export function createElizaServiceHandler(implementation, options = {}) {
       options,
       {
         compressions: compressionDefaults(),
-        parseGetQuery: connectParseGetQuery,
-        handleStream: connectHandleStream,
-        handleGrpc: grpcHandle,
+        connect: {
+          unary: connectHandleUnary,
+          stream: connectHandleStream,
+          parseGetQuery: connectParseGetQuery,
+        },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+        grpcStream: grpcServeStream,
       },
     ),
   );

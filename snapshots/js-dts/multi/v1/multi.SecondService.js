@@ -112,10 +112,11 @@ import { kMaxLength } from "node:buffer";
 import {
   base64Decode,
   base64Encode,
+  BinaryReader,
   BinaryWriter,
   WireType,
 } from "@bufbuild/protobuf/wire";
-import { connect, constants } from "node:http2";
+import { connect as connect$1, constants } from "node:http2";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
 import * as zlib from "node:zlib";
 /**
@@ -720,173 +721,16 @@ function applyInterceptors(next, interceptors) {
   }
   return wrapped;
 }
-const connectHeaderProtocolVersion = "connect-protocol-version";
-const connectHeaderTimeout = "connect-timeout-ms";
-const connectContentTypeProto = "application/proto";
-const connectContentTypeJson = "application/json";
-// "application/connect+proto" must not match: that is the streaming protocol.
-const connectUnaryContentTypePattern =
-  /^application\/(proto|json)(?:\s*;.*)?$/i;
-// The spec allows at most 10 digits; \d without the u flag is ASCII only.
-const connectTimeoutPattern = /^\d{1,10}$/;
-const connectTrailerPrefix = "trailer-";
-const connectTextDecoder = new TextDecoder();
-// Indexed by code number.
-const connectHttpStatuses = [
-  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
-  500, 401,
-];
-/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
-function connectParseUnaryContentType(value) {
-  const match =
-    value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1].toLowerCase() === "proto" } : undefined;
-}
-/** The HTTP status of a unary error response with this code. */
-function connectCodeToHttpStatus(code) {
-  var _a;
-  return (_a = connectHttpStatuses[code]) !== null && _a !== void 0 ? _a : 500;
-}
-/** The JSON body of a unary error response. */
-function connectErrorToJson(error) {
-  return JSON.stringify(connectErrorToObject(error));
-}
-/** The error as the JSON value of a unary error body or an end-of-stream message. */
-function connectErrorToObject(error) {
-  // undefined properties are left out by JSON.stringify.
-  return {
-    code: codeToString(error.code),
-    message: error.rawMessage || undefined,
-    details:
-      error.details.length > 0
-        ? error.details.map(connectDetailToJson)
-        : undefined,
-  };
-}
-// Errors of @connectrpc/connect keep outgoing details unserialized.
-function connectDetailToJson(detail) {
-  return "desc" in detail
-    ? {
-        type: detail.desc.typeName,
-        value: base64Encode(
-          toBinary(detail.desc, create(detail.desc, detail.value)),
-          "std_raw",
-        ),
-      }
-    : {
-        type: detail.type,
-        value: base64Encode(detail.value, "std_raw"),
-        debug: detail.debug,
-      };
-}
-/**
- * Reads a unary error response body; a body that is not a Connect error
- * yields an error with the code inferred from the HTTP status. Never throws.
- */
-function connectErrorFromJson(body, httpStatus, metadata) {
-  var _a, _b;
-  let json = {};
-  try {
-    // Proxies answer with HTML or plain text; null and arrays are caught below.
-    json =
-      (_a = JSON.parse(connectTextDecoder.decode(body))) !== null &&
-      _a !== void 0
-        ? _a
-        : {};
-  } catch (_c) {
-    // Falls back to the HTTP status.
-  }
-  return (_b = connectErrorFromObject(json, metadata)) !== null && _b !== void 0
-    ? _b
-    : new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-        metadata,
-      });
-}
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
-function connectErrorFromObject(json, metadata) {
-  const code =
-    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
-  const message = json["message"];
-  const details = [];
-  const rawDetails = json["details"];
-  if (Array.isArray(rawDetails)) {
-    for (const raw of rawDetails) {
-      if (raw === null || typeof raw !== "object") continue;
-      const { type, value } = raw;
-      if (typeof type !== "string" || typeof value !== "string") continue;
-      try {
-        // A corrupt detail is dropped rather than losing the code and message.
-        const bytes = base64Decode(value);
-        details.push(
-          "debug" in raw
-            ? { type, value: bytes, debug: raw.debug }
-            : { type, value: bytes },
-        );
-      } catch (_a) {
-        continue;
-      }
-    }
-  }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
-}
-/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
-function connectParseTimeout(value) {
-  if (value === null) {
-    return undefined;
-  }
-  if (!connectTimeoutPattern.test(value)) {
-    return new ConnectError(
-      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
-      Code.InvalidArgument,
-    );
-  }
-  return Number(value);
-}
-/** Writes trailers into unary response headers as `trailer-` headers. */
-function connectTrailersToHeaders(trailer, into) {
-  trailer.forEach((value, key) =>
-    into.append(connectTrailerPrefix + key, value),
-  );
-}
-/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
-function connectSplitTrailers(header) {
-  const headers = new Headers();
-  const trailers = new Headers();
-  // Headers yields lower-case names.
-  header.forEach((value, key) => {
-    if (key.startsWith(connectTrailerPrefix)) {
-      trailers.append(key.slice(connectTrailerPrefix.length), value);
-    } else {
-      headers.append(key, value);
-    }
-  });
-  return [headers, trailers];
-}
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-function connectUnknownCompression(encoding, available) {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
-}
 function createClientConfig(baseUrl, options, httpClient, features) {
   var _a, _b, _c;
-  const compressions =
-    (_a = options.compressions) !== null && _a !== void 0
-      ? _a
-      : features.compressions;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions,
-    acceptEncoding: compressionAcceptHeader(compressions),
+    compressions:
+      (_a = options.compressions) !== null && _a !== void 0
+        ? _a
+        : features.compressions,
     codec:
       options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
     readMaxBytes:
@@ -898,8 +742,23 @@ function createClientConfig(baseUrl, options, httpClient, features) {
     getQuery: features.getQuery,
   };
 }
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+function clientProtocol(protocol, available) {
+  const names = Object.keys(available);
+  const name = protocol !== null && protocol !== void 0 ? protocol : names[0];
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
 /** What every call sets up before it goes out: its headers, its compression and its deadline. */
-function clientCallStart(config, callOptions) {
+function clientCallStart(config, callOptions, timeoutHeader) {
   var _a, _b;
   const options = config.options;
   const sendCompression = clientSendCompression(
@@ -917,7 +776,7 @@ function clientCallStart(config, callOptions) {
       ? _b
       : options.timeoutMs;
   if (timeoutMs !== undefined) {
-    header.set(connectHeaderTimeout, String(Math.max(0, Math.ceil(timeoutMs))));
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   return {
     header,
@@ -925,98 +784,7 @@ function clientCallStart(config, callOptions) {
     deadline: deadlineStart(timeoutMs, callOptions.signal),
   };
 }
-/** The unary caller of the Connect protocol. */
-function createConnectUnaryCaller(config) {
-  const { options, httpClient, compressions, acceptEncoding, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  return async (method, input, callOptions = {}) => {
-    var _a, _b;
-    const { header, sendCompression, deadline } = clientCallStart(
-      config,
-      callOptions,
-    );
-    const next = async (request) => {
-      let body = codec.encode(method.input, request.message);
-      let compressed;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
-      }
-      const httpHeader = new Headers(request.header);
-      if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
-      }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
-        }
-      }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url +
-            getQuery(
-              body,
-              codec.binary,
-              compressed === null || compressed === void 0
-                ? void 0
-                : compressed.name,
-            )
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
-      return connectReadUnaryResponse(
-        method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
-      );
-    };
-    try {
-      const response = await applyInterceptors(
-        next,
-        options.interceptors,
-      )({
-        stream: false,
-        method,
-        url: config.baseUrl + method.path,
-        header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
-      });
-      (_a = callOptions.onHeader) === null || _a === void 0
-        ? void 0
-        : _a.call(callOptions, response.header);
-      (_b = callOptions.onTrailer) === null || _b === void 0
-        ? void 0
-        : _b.call(callOptions, response.trailer);
-      return response;
-    } catch (e) {
-      throw deadline.signal.aborted
-        ? ConnectError.from(deadline.signal.reason, Code.Canceled)
-        : ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-    }
-  };
-}
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
   try {
     return await httpClient(request);
@@ -1026,50 +794,6 @@ async function clientSend(httpClient, request) {
     }
     throw ConnectError.from(e, Code.Unavailable);
   }
-}
-async function connectReadUnaryResponse(
-  method,
-  response,
-  codec,
-  compressions,
-  readMaxBytes,
-) {
-  const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
-  if (compression === undefined) {
-    throw new ConnectError(
-      `response uses unsupported compression "${encoding}"`,
-      Code.Internal,
-    );
-  }
-  let body = await readBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
-  if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
-  }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
-    throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
-    );
-  }
-  return {
-    stream: false,
-    method,
-    header,
-    trailer,
-    message: codec.decode(method.output, body),
-  };
 }
 function clientSendCompression(compressions, name) {
   if (name === undefined) return undefined;
@@ -1084,6 +808,8 @@ function clientSendCompression(compressions, name) {
 }
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
 const envelopeFlagCompressed = 0x01;
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
 const envelopeHeaderLength = 5;
 // The length field is 32 bits; a larger payload cannot be framed at all.
 const envelopeMaxLength = 0xffffffff;
@@ -1296,6 +1022,319 @@ async function envelopeEncodeMessage(data, compression, compressMinBytes) {
   );
 }
 /**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+function clientUnaryCaller(config, timeoutHeader, send) {
+  return async (method, input, callOptions = {}) => {
+    var _a, _b;
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      (_a = callOptions.onHeader) === null || _a === void 0
+        ? void 0
+        : _a.call(callOptions, response.header);
+      (_b = callOptions.onTrailer) === null || _b === void 0
+        ? void 0
+        : _b.call(callOptions, response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+function clientCallError(error, deadline) {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+const connectHeaderProtocolVersion = "connect-protocol-version";
+const connectHeaderTimeout = "connect-timeout-ms";
+const connectContentTypeProto = "application/proto";
+const connectContentTypeJson = "application/json";
+// "application/connect+proto" must not match: that is the streaming protocol.
+const connectUnaryContentTypePattern =
+  /^application\/(proto|json)(?:\s*;.*)?$/i;
+// The spec allows at most 10 digits; \d without the u flag is ASCII only.
+const connectTimeoutPattern = /^\d{1,10}$/;
+const connectTrailerPrefix = "trailer-";
+const connectTextDecoder = new TextDecoder();
+// Indexed by code number.
+const connectHttpStatuses = [
+  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
+  500, 401,
+];
+/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function connectParseUnaryContentType(value) {
+  const match =
+    value === null ? null : connectUnaryContentTypePattern.exec(value);
+  return match ? { binary: match[1].toLowerCase() === "proto" } : undefined;
+}
+/** The HTTP status of a unary error response with this code. */
+function connectCodeToHttpStatus(code) {
+  var _a;
+  return (_a = connectHttpStatuses[code]) !== null && _a !== void 0 ? _a : 500;
+}
+/** The JSON body of a unary error response. */
+function connectErrorToJson(error) {
+  return JSON.stringify(connectErrorToObject(error));
+}
+/** The error as the JSON value of a unary error body or an end-of-stream message. */
+function connectErrorToObject(error) {
+  // undefined properties are left out by JSON.stringify.
+  return {
+    code: codeToString(error.code),
+    message: error.rawMessage || undefined,
+    details:
+      error.details.length > 0
+        ? error.details.map(connectDetailToJson)
+        : undefined,
+  };
+}
+// Errors of @connectrpc/connect keep outgoing details unserialized.
+function connectDetailToJson(detail) {
+  return "desc" in detail
+    ? {
+        type: detail.desc.typeName,
+        value: base64Encode(
+          toBinary(detail.desc, create(detail.desc, detail.value)),
+          "std_raw",
+        ),
+      }
+    : {
+        type: detail.type,
+        value: base64Encode(detail.value, "std_raw"),
+        debug: detail.debug,
+      };
+}
+/**
+ * Reads a unary error response body; a body that is not a Connect error
+ * yields an error with the code inferred from the HTTP status. Never throws.
+ */
+function connectErrorFromJson(body, httpStatus, metadata) {
+  var _a, _b;
+  let json = {};
+  try {
+    // Proxies answer with HTML or plain text; null and arrays are caught below.
+    json =
+      (_a = JSON.parse(connectTextDecoder.decode(body))) !== null &&
+      _a !== void 0
+        ? _a
+        : {};
+  } catch (_c) {
+    // Falls back to the HTTP status.
+  }
+  return (_b = connectErrorFromObject(json, metadata)) !== null && _b !== void 0
+    ? _b
+    : new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
+        metadata,
+      });
+}
+/** The error of a parsed JSON error value, or undefined when it has no known code. */
+function connectErrorFromObject(json, metadata) {
+  const code =
+    typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
+  if (code === undefined) {
+    return undefined;
+  }
+  const message = json["message"];
+  const details = [];
+  const rawDetails = json["details"];
+  if (Array.isArray(rawDetails)) {
+    for (const raw of rawDetails) {
+      if (raw === null || typeof raw !== "object") continue;
+      const { type, value } = raw;
+      if (typeof type !== "string" || typeof value !== "string") continue;
+      try {
+        // A corrupt detail is dropped rather than losing the code and message.
+        const bytes = base64Decode(value);
+        details.push(
+          "debug" in raw
+            ? { type, value: bytes, debug: raw.debug }
+            : { type, value: bytes },
+        );
+      } catch (_a) {
+        continue;
+      }
+    }
+  }
+  return new ConnectError(typeof message === "string" ? message : "", code, {
+    metadata,
+    details,
+  });
+}
+/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
+function connectParseTimeout(value) {
+  if (value === null) {
+    return undefined;
+  }
+  if (!connectTimeoutPattern.test(value)) {
+    return new ConnectError(
+      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
+      Code.InvalidArgument,
+    );
+  }
+  return Number(value);
+}
+/** Writes trailers into unary response headers as `trailer-` headers. */
+function connectTrailersToHeaders(trailer, into) {
+  trailer.forEach((value, key) =>
+    into.append(connectTrailerPrefix + key, value),
+  );
+}
+/** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
+function connectSplitTrailers(header) {
+  const headers = new Headers();
+  const trailers = new Headers();
+  // Headers yields lower-case names.
+  header.forEach((value, key) => {
+    if (key.startsWith(connectTrailerPrefix)) {
+      trailers.append(key.slice(connectTrailerPrefix.length), value);
+    } else {
+      headers.append(key, value);
+    }
+  });
+  return [headers, trailers];
+}
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(encoding, available) {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+/** Connect sends the deadline in whole milliseconds. */
+const connectClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+};
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
+function createConnectUnaryCaller(config) {
+  const { options, httpClient, compressions, codec } = config;
+  const { readMaxBytes, compressMinBytes, getQuery } = config;
+  const acceptEncoding = compressionAcceptHeader(compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      let body = codec.encode(method.input, request.message);
+      let compressed;
+      if (
+        sendCompression !== undefined &&
+        body.byteLength >= compressMinBytes
+      ) {
+        body = await sendCompression.compress(body);
+        compressed = sendCompression;
+      }
+      const httpHeader = new Headers(request.header);
+      if (acceptEncoding !== "") {
+        httpHeader.set("accept-encoding", acceptEncoding);
+      }
+      const get =
+        getQuery !== undefined &&
+        options.useHttpGet === true &&
+        method.noSideEffects;
+      if (!get) {
+        httpHeader.set(
+          "content-type",
+          codec.binary ? connectContentTypeProto : connectContentTypeJson,
+        );
+        httpHeader.set(connectHeaderProtocolVersion, "1");
+        if (compressed !== undefined) {
+          httpHeader.set("content-encoding", compressed.name);
+        }
+      }
+      const response = await clientSend(httpClient, {
+        url: get
+          ? request.url +
+            getQuery(
+              body,
+              codec.binary,
+              compressed === null || compressed === void 0
+                ? void 0
+                : compressed.name,
+            )
+          : request.url,
+        method: get ? "GET" : "POST",
+        header: httpHeader,
+        body: get ? undefined : body,
+        signal: request.signal,
+      });
+      return connectReadUnaryResponse(
+        method,
+        response,
+        codec,
+        compressions,
+        readMaxBytes,
+      );
+    },
+  );
+}
+async function connectReadUnaryResponse(
+  method,
+  response,
+  codec,
+  compressions,
+  readMaxBytes,
+) {
+  const [header, trailer] = connectSplitTrailers(response.header);
+  const encoding = response.contentDecoded
+    ? null
+    : response.header.get("content-encoding");
+  const compression = compressionFind(compressions, encoding);
+  if (compression === undefined) {
+    throw new ConnectError(
+      `response uses unsupported compression "${encoding}"`,
+      Code.Internal,
+    );
+  }
+  let body = await readBody(response.body, readMaxBytes);
+  if (compression !== null && body.byteLength > 0) {
+    body = await compression.decompress(body, readMaxBytes);
+  }
+  if (response.status !== 200) {
+    const metadata = new Headers(header);
+    trailer.forEach((value, key) => metadata.append(key, value));
+    throw connectErrorFromJson(body, response.status, metadata);
+  }
+  const contentType = connectParseUnaryContentType(
+    response.header.get("content-type"),
+  );
+  if (contentType === undefined || contentType.binary !== codec.binary) {
+    throw new ConnectError(
+      `unexpected response content type "${response.header.get("content-type")}"`,
+      Code.Internal,
+    );
+  }
+  return {
+    stream: false,
+    method,
+    header,
+    trailer,
+    message: codec.decode(method.output, body),
+  };
+}
+/**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
@@ -1331,6 +1370,746 @@ export function createFetchHttpClient(fetchFn = globalThis.fetch) {
     };
   };
 }
+const grpcHeaderStatus = "grpc-status";
+const grpcHeaderMessage = "grpc-message";
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+const grpcHeaderTimeout = "grpc-timeout";
+const grpcHeaderEncoding = "grpc-encoding";
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+const grpcContentTypeProto = "application/grpc+proto";
+const grpcContentTypeJson = "application/grpc+json";
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+const grpcTimeoutMaxValue = 99999999;
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs = {
+  H: 3600000,
+  M: 60000,
+  S: 1000,
+  m: 1,
+};
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors = {
+  u: 1000,
+  n: 1000000,
+};
+// Coarsest first, so the first exact fit is the shortest form.
+const grpcTimeoutFormatUnits = [
+  ["H", 3600000],
+  ["M", 60000],
+  ["S", 1000],
+];
+// "0" and digits only: the spec says "decimal-encoded integer ... without any
+// leading zeros", but a lenient reader costs nothing.
+const grpcStatusPattern = /^\d{1,10}$/;
+const grpcPercentHexPattern = /^[0-9a-fA-F]{2}$/;
+// Nothing to decode: no "%" and no byte that would need one.
+const grpcPlainAsciiPattern = /^[\x00-\x24\x26-\x7f]*$/;
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+const grpcTextEncoder = new TextEncoder();
+// fatal: a message that is not UTF-8 after percent-decoding is kept raw.
+const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(value) {
+  var _a;
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return {
+    binary:
+      ((_a = match[1]) === null || _a === void 0
+        ? void 0
+        : _a.toLowerCase()) !== "json",
+  };
+}
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(value) {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2];
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit];
+}
+/**
+ * Formats a timeout for grpc-timeout: the shortest exact form within 8 digits
+ * ("250m", "1H", "90S"). connect-es always writes milliseconds, which breaks
+ * the 8-digit limit past 27.7 hours; beyond that this rounds up to a coarser
+ * unit (grpc-core rounds up too: the server must not give up before the
+ * client does). A fraction of a millisecond rounds up; 0 or less is "0m".
+ */
+function grpcFormatTimeout(ms) {
+  if (!(ms > 0)) {
+    return "0m";
+  }
+  const whole = Math.ceil(ms);
+  for (const [unit, size] of grpcTimeoutFormatUnits) {
+    if (whole % size === 0 && whole / size <= grpcTimeoutMaxValue) {
+      return `${whole / size}${unit}`;
+    }
+  }
+  if (whole <= grpcTimeoutMaxValue) {
+    return `${whole}m`;
+  }
+  // Finest coarser unit that fits, rounded up.
+  for (let i = grpcTimeoutFormatUnits.length - 1; i >= 0; i--) {
+    const [unit, size] = grpcTimeoutFormatUnits[i];
+    const amount = Math.ceil(whole / size);
+    if (amount <= grpcTimeoutMaxValue) {
+      return `${amount}${unit}`;
+    }
+  }
+  // Over 11,000 years: the largest value the header can carry.
+  return `${grpcTimeoutMaxValue}H`;
+}
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message) {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+/**
+ * Decodes grpc-message. Never throws: the spec says a broken value must not
+ * lose the message. A "%" without two hex digits stays as it is; when the
+ * bytes are not UTF-8 (a cut-off "%E2%82"), the raw value is returned, which
+ * the spec allows ("the user would receive the raw percent-encoded form").
+ * connect-es's decodeURIComponent throws here instead.
+ */
+function grpcDecodeMessage(value) {
+  if (grpcPlainAsciiPattern.test(value)) {
+    return value;
+  }
+  const bytes = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const hex = value.slice(i + 1, i + 3);
+    if (c === 0x25 && grpcPercentHexPattern.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c <= 0xff) {
+      // Headers hold the bytes of a value as Latin-1 characters: raw UTF-8
+      // from a peer that does not encode is recovered this way.
+      bytes.push(c);
+    } else {
+      // Only a string that never was a header value gets here.
+      const end = value.codePointAt(i) > 0xffff ? i + 2 : i + 1;
+      bytes.push(...grpcTextEncoder.encode(value.slice(i, end)));
+      i = end - 1;
+    }
+  }
+  try {
+    return grpcStrictTextDecoder.decode(new Uint8Array(bytes));
+  } catch (_a) {
+    return value;
+  }
+}
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(error, trailer) {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error) {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
+}
+// Throws on a truncated or malformed message.
+function grpcDecodeStatus(bytes) {
+  const status = { code: 0, message: "", details: [] };
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.Varint) {
+      status.code = reader.int32();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      status.message = reader.string();
+    } else if (fieldNo === 3 && wireType === WireType.LengthDelimited) {
+      status.details.push(grpcDecodeAny(reader.bytes()));
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  return status;
+}
+function grpcDecodeAny(bytes) {
+  let typeUrl = "";
+  let value = new Uint8Array(0);
+  const reader = new BinaryReader(bytes);
+  while (reader.pos < reader.len) {
+    const [fieldNo, wireType] = reader.tag();
+    if (fieldNo === 1 && wireType === WireType.LengthDelimited) {
+      typeUrl = reader.string();
+    } else if (fieldNo === 2 && wireType === WireType.LengthDelimited) {
+      value = reader.bytes();
+    } else {
+      reader.skip(wireType, fieldNo);
+    }
+  }
+  // The type name is what follows the last "/", as protobuf's Any defines.
+  return { type: typeUrl.slice(typeUrl.lastIndexOf("/") + 1), value };
+}
+/**
+ * Reads the status of a call: undefined for grpc-status 0, else the error.
+ * The status is read from `trailer`, or from `header` when `trailer` has no
+ * grpc-status (a trailers-only response). Never throws.
+ *
+ * - No grpc-status anywhere: Internal, as connect-es (validateTrailer) and
+ *   connect-go do.
+ * - A grpc-status that is not a number: Internal (connect-es, connect-go).
+ *   A number that is no code: Unknown, as grpc-java does.
+ * - A valid grpc-status-details-bin gives the details, and its code and
+ *   message win over grpc-status and grpc-message (connect-go and grpc-go do
+ *   this) unless its code is 0 or no code: grpc-status alone decides whether
+ *   the call failed. An invalid one is ignored rather than losing the status.
+ *
+ * The error's metadata is `header` and `trailer` without the grpc-* keys.
+ */
+function grpcStatusFromTrailers(trailer, header) {
+  var _a;
+  const source =
+    !trailer.has(grpcHeaderStatus) &&
+    (header === null || header === void 0
+      ? void 0
+      : header.has(grpcHeaderStatus)) === true
+      ? header
+      : trailer;
+  const statusValue = source.get(grpcHeaderStatus);
+  if (statusValue === "0") {
+    return undefined;
+  }
+  const metadata = new Headers();
+  const copy = (value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      metadata.append(key, value);
+    }
+  };
+  header === null || header === void 0 ? void 0 : header.forEach(copy);
+  if (trailer !== header) {
+    trailer.forEach(copy);
+  }
+  if (statusValue === null) {
+    return new ConnectError(
+      `protocol error: missing ${grpcHeaderStatus}`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  if (!grpcStatusPattern.test(statusValue.trim())) {
+    return new ConnectError(
+      `protocol error: invalid ${grpcHeaderStatus} "${statusValue}"`,
+      Code.Internal,
+      { metadata },
+    );
+  }
+  const number = Number(statusValue.trim());
+  if (number === 0) {
+    return undefined;
+  }
+  let code = grpcIsCode(number) ? number : Code.Unknown;
+  let message = grpcDecodeMessage(
+    (_a = source.get(grpcHeaderMessage)) !== null && _a !== void 0 ? _a : "",
+  );
+  let details = [];
+  const detailsBin = source.get(grpcHeaderStatusDetailsBin);
+  if (detailsBin !== null) {
+    try {
+      // Repeated values arrive joined by ","; the spec says to split before
+      // decoding. A status has one value, so the first is taken.
+      const status = grpcDecodeStatus(base64Decode(detailsBin.split(",")[0]));
+      details = status.details;
+      if (grpcIsCode(status.code)) {
+        code = status.code;
+        message = status.message;
+      }
+    } catch (_b) {
+      // Falls back to grpc-status and grpc-message.
+    }
+  }
+  return new ConnectError(message, code, { metadata, details });
+}
+function grpcIsCode(value) {
+  return Number.isInteger(value) && value >= 1 && value <= 16;
+}
+const grpcClientProtocol = {
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+  parseContentType: grpcParseContentType,
+  // Required by the spec; proxies use it to tell that trailers are wanted.
+  requestHeader: { te: "trailers" },
+};
+const grpcClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+/** The unary caller of the gRPC protocol (HTTP/2 only). */
+function createGrpcUnaryCaller(config) {
+  return grpcUnaryCaller(grpcClientProtocol, config);
+}
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+function grpcUnaryCaller(protocol, config) {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      var _a, e_3, _b, _c;
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message;
+      let count = 0;
+      try {
+        for (
+          var _d = true, _e = __asyncValues(result.message), _f;
+          (_f = await _e.next()), (_a = _f.done), !_a;
+          _d = true
+        ) {
+          _c = _f.value;
+          _d = false;
+          const m = _c;
+          message !== null && message !== void 0 ? message : (message = m);
+          count++;
+        }
+      } catch (e_3_1) {
+        e_3 = { error: e_3_1 };
+      } finally {
+        try {
+          if (!_d && !_a && (_b = _e.return)) await _b.call(_e);
+        } finally {
+          if (e_3) throw e_3.error;
+        }
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions) {
+  return compressions.map((c) => c.name).join(",");
+}
+function grpcRequestHeader(
+  protocol,
+  request,
+  codec,
+  sendCompression,
+  acceptEncoding,
+) {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(protocol, config, desc, response) {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+function grpcReadMessages(
+  protocol,
+  response,
+  trailersOnly,
+  trailer,
+  compression,
+  codec,
+  desc,
+  readMaxBytes,
+) {
+  return __asyncGenerator(this, arguments, function* grpcReadMessages_1() {
+    var _a, e_4, _b, _c;
+    const decodeTrailers = protocol.decodeTrailers;
+    let trailersRead = false;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(
+              response.body,
+              readMaxBytes,
+              // grpc-go's choice for a truncated message; connect-go agrees.
+              Code.Internal,
+            ),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if (trailersOnly || trailersRead) {
+          throw new ConnectError(
+            `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+            Code.Internal,
+          );
+        }
+        const data = yield __await(
+          envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            Code.Internal,
+          ),
+        );
+        if (
+          decodeTrailers !== undefined &&
+          (envelope.flags & envelopeFlagTrailers) !== 0
+        ) {
+          decodeTrailers(data).forEach((value, key) =>
+            trailer.append(key, value),
+          );
+          trailersRead = true;
+          continue;
+        }
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags}`,
+            Code.Internal,
+          );
+        }
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_4_1) {
+      e_4 = { error: e_4_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_4) throw e_4.error;
+      }
+    }
+    if (trailersOnly) {
+      response.header.forEach((value, key) => trailer.append(key, value));
+    } else if (decodeTrailers === undefined) {
+      // HTTP trailers are complete now that the body has ended.
+      response.trailer.forEach((value, key) => trailer.append(key, value));
+    }
+    // No status at all (trailers missing) is an error of its own: Internal.
+    const error = grpcStatusFromTrailers(
+      trailer,
+      trailersOnly ? undefined : response.header,
+    );
+    if (error !== undefined) {
+      throw error;
+    }
+  });
+}
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body) {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => {
+      var _a;
+      return (_a = iterator.return) === null || _a === void 0
+        ? void 0
+        : _a.call(iterator);
+    },
+    () => {},
+  );
+}
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+const grpcWebContentTypeJson = "application/grpc-web+json";
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+// Lines end in CRLF (PROTOCOL-WEB.md); a bare LF is tolerated.
+const grpcWebTrailerLinePattern = /\r?\n/;
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(value) {
+  var _a;
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return {
+    binary:
+      ((_a = match[1]) === null || _a === void 0
+        ? void 0
+        : _a.toLowerCase()) !== "json",
+  };
+}
+/**
+ * The payload of the final envelope (flag 0x80) of a gRPC-Web response: the
+ * trailers as HTTP/1 header lines, `name: value\r\n`, with lower-case names
+ * as PROTOCOL-WEB.md requires (Headers yields them lower-case). Repeated
+ * names come as one line with the values joined by ", ", which HTTP treats
+ * as the same. A Headers value cannot hold CR or LF, so no line can be forged.
+ */
+function grpcWebEncodeTrailers(trailer) {
+  let text = "";
+  trailer.forEach((value, key) => {
+    text += `${key}: ${value}\r\n`;
+  });
+  // Header values are bytes, which Headers holds as Latin-1 characters
+  // (code points up to 0xFF), so each character is one byte, as on HTTP/1.
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    bytes[i] = text.charCodeAt(i);
+  }
+  return bytes;
+}
+/**
+ * Reads the payload of the final envelope of a gRPC-Web response. Tolerates
+ * LF for CRLF, white-space around names and values, empty lines and upper-
+ * case names; repeated names are appended. A line without a colon, or a name
+ * or value that HTTP does not allow, throws Internal: the response is broken.
+ */
+function grpcWebDecodeTrailers(data) {
+  // The inverse of grpcWebEncodeTrailers: one byte, one character.
+  let text = "";
+  for (const byte of data) {
+    text += String.fromCharCode(byte);
+  }
+  const trailer = new Headers();
+  for (const line of text.split(grpcWebTrailerLinePattern)) {
+    if (line.trim() === "") {
+      continue;
+    }
+    const colon = line.indexOf(":");
+    const name = colon < 0 ? "" : line.slice(0, colon).trim();
+    if (name === "") {
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+      );
+    }
+    try {
+      trailer.append(name, line.slice(colon + 1).trim());
+    } catch (cause) {
+      // Headers rejects names and values with characters HTTP forbids.
+      throw new ConnectError(
+        `protocol error: invalid gRPC-Web trailer line "${line}"`,
+        Code.Internal,
+        { cause },
+      );
+    }
+  }
+  return trailer;
+}
+const grpcWebClientProtocol = {
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  parseContentType: grpcWebParseContentType,
+  // Marks the request as gRPC-Web for proxies and for CORS preflights.
+  requestHeader: { "x-grpc-web": "1" },
+  decodeTrailers: grpcWebDecodeTrailers,
+};
+/** The unary caller of the gRPC-Web protocol (any HTTP version, fetch included). */
+function createGrpcWebUnaryCaller(config) {
+  return grpcUnaryCaller(grpcWebClientProtocol, config);
+}
 /**
  * Resolves when a writable that refused more data has drained, or has
  * closed (then the writer finds out on its next write).
@@ -1361,7 +2140,7 @@ export function createHttp2HttpClient(options = {}) {
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect(origin, options.sessionOptions);
+    const session = connect$1(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -1465,7 +2244,7 @@ export function createHttp2HttpClient(options = {}) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_3, _b, _c;
+  var _a, e_5, _b, _c;
   try {
     try {
       for (
@@ -1481,13 +2260,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_3_1) {
-      e_3 = { error: e_3_1 };
+    } catch (e_5_1) {
+      e_5 = { error: e_5_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
       } finally {
-        if (e_3) throw e_3.error;
+        if (e_5) throw e_5.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -1497,7 +2276,7 @@ async function http2WriteBody(stream, body) {
 }
 function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_4, _b, _c;
+    var _a, e_6, _b, _c;
     let complete = false;
     try {
       try {
@@ -1513,14 +2292,14 @@ function http2ResponseBody(stream, signal) {
           const chunk = _c;
           yield yield __await(chunk);
         }
-      } catch (e_4_1) {
-        e_4 = { error: e_4_1 };
+      } catch (e_6_1) {
+        e_6 = { error: e_6_1 };
       } finally {
         try {
           if (!_d && !_a && (_b = stream_1.return))
             yield __await(_b.call(stream_1));
         } finally {
-          if (e_4) throw e_4.error;
+          if (e_6) throw e_6.error;
         }
       }
       // A reset with CANCEL, which Node does not report as an error, ends the
@@ -1558,7 +2337,14 @@ function http2CopyHeaders(from, to) {
 /** The HttpClient a Node client uses when the user gives none. */
 function nodeClientHttpClient(options) {
   if (options.httpClient !== undefined) return options.httpClient;
-  return options.transport === "http2"
+  const grpc = options.protocol === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
     ? createHttp2HttpClient(options.http2)
     : createFetchHttpClient();
 }
@@ -1611,7 +2397,7 @@ function clientUnaryMethod(call, method) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_5, _b, _c;
+  var _a, e_7, _b, _c;
   let request;
   try {
     for (
@@ -1630,13 +2416,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_5_1) {
-    e_5 = { error: e_5_1 };
+  } catch (e_7_1) {
+    e_7 = { error: e_7_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_5) throw e_5.error;
+      if (e_7) throw e_7.error;
     }
   }
   if (request === undefined) {
@@ -1650,6 +2436,229 @@ async function handlerSingleRequest(requests) {
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted) {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
+  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
+    var _a, e_8, _b, _c;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+            Code.InvalidArgument,
+          );
+        }
+        const data = yield __await(
+          envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            Code.InvalidArgument,
+          ),
+        );
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_8_1) {
+      e_8 = { error: e_8_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_8) throw e_8.error;
+      }
+    }
+  });
+}
+const grpcServerProtocol = {
+  name: "grpc",
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+/** Serves one gRPC call of any kind. */
+function grpcHandle(handler, request, config) {
+  return grpcServe(grpcServerProtocol, handler, request, config);
+}
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(protocol, handler, request, config) {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(
+    request.header.get("content-type"),
+  );
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error,
+    responseHeader = new Headers(),
+    trailer = new Headers(),
+  ) =>
+    grpcFailEarly(
+      protocol,
+      withHeaders(header, responseHeader),
+      error,
+      trailer,
+    );
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(connectUnknownCompression(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression !== null && requestCompression !== void 0
+      ? requestCompression
+      : compressionNegotiate(
+          config.compressions,
+          request.header.get(grpcHeaderAcceptEncoding),
+        );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return Object.assign(
+        { status: 200, header: withHeaders(header, output.header) },
+        protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            },
+      );
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+  // Only files with streaming methods have the streaming part.
+  return config.grpcStream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : config.grpcStream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body; gRPC-Web
+ * sends the status as the body's only envelope, which every gRPC-Web client
+ * reads (some do not look for it in headers).
+ */
+function grpcFailEarly(protocol, header, error, trailer) {
+  if (protocol.encodeTrailers === undefined) {
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+function grpcWebTrailerEnvelope(encodeTrailers, trailer) {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+function grpcConcat(a, b) {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+function withHeaders(into, from) {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
 }
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
@@ -1853,11 +2862,17 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
     body: serverTextEncoder.encode(connectErrorToJson(error)),
   };
 }
-// application/grpc, +proto, +json; not application/grpc-web.
-const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
-/** Builds the handler of one service from its methods. */
+// application/grpc[+codec] and application/grpc-web[+codec], but not
+// application/grpc-web-text, which no protocol here serves.
+const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
+ * (whose GET requests have none).
+ */
 function createServiceHandler(servicePath, methods, options, features) {
   var _a, _b, _c, _d, _e;
+  const connect = features.connect;
   const config = {
     interceptors:
       (_a = options.interceptors) !== null && _a !== void 0 ? _a : [],
@@ -1877,12 +2892,22 @@ function createServiceHandler(servicePath, methods, options, features) {
       (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
         ? _e
         : false,
-    parseGetQuery: features.parseGetQuery,
+    parseGetQuery:
+      connect === null || connect === void 0 ? void 0 : connect.parseGetQuery,
+    grpcStream: features.grpcStream,
   };
   const byPath = new Map();
   for (const handler of methods) {
     if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
+  // For a request in a protocol this file does not serve.
+  const accepted = [
+    connect === undefined ? [] : ["application/proto", "application/json"],
+    features.grpc === undefined ? [] : ["application/grpc"],
+    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
+  ]
+    .flat()
+    .join(", ");
   return {
     path: servicePath,
     async handle(request) {
@@ -1891,37 +2916,48 @@ function createServiceHandler(servicePath, methods, options, features) {
         return undefined;
       }
       const handler = byPath.get(request.path);
-      const handleGrpc = features.handleGrpc;
-      if (
-        handleGrpc !== undefined &&
-        routerGrpcContentType.test(
-          (_a = request.header.get("content-type")) !== null && _a !== void 0
-            ? _a
-            : "",
-        )
-      ) {
+      const grpc = routerGrpcContentType.exec(
+        (_a = request.header.get("content-type")) !== null && _a !== void 0
+          ? _a
+          : "",
+      );
+      if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.
-        return handleGrpc(handler, request, config);
+        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
+        return serve === undefined
+          ? handlerUnsupportedMediaType(accepted)
+          : serve(handler, request, config);
+      }
+      if (connect === undefined) {
+        return handlerUnsupportedMediaType(accepted);
       }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : features.handleStream !== undefined
-          ? features.handleStream(handler, request, config)
-          : routerNotFound(request.path);
+      if ("unary" in handler) {
+        return connect.unary(handler, request, config);
+      }
+      return connect.stream !== undefined
+        ? connect.stream(handler, request, config)
+        : routerNotFound(request.path);
     },
   };
 }
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+/**
+ * 404 with a Connect error body, so that a Connect client reads it as
+ * `unimplemented` (and any other as 404, which maps to it as well).
+ */
 function routerNotFound(path) {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return Object.assign(Object.assign({}, response), { status: 404 });
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
 }
 /**
  * Serves one or more services (from any generated files) as a fetch handler:
@@ -2093,7 +3129,7 @@ async function nodeServe(handlers, request, response, next) {
  * then, as there is nothing left to end.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_6, _b, _c;
+  var _a, e_9, _b, _c;
   try {
     for (
       var _d = true, body_3 = __asyncValues(body), body_3_1;
@@ -2109,13 +3145,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return false;
       }
     }
-  } catch (e_6_1) {
-    e_6 = { error: e_6_1 };
+  } catch (e_9_1) {
+    e_9 = { error: e_9_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_6) throw e_6.error;
+      if (e_9) throw e_9.error;
     }
   }
   return true;
@@ -2145,524 +3181,16 @@ function withNodeHandler(handler) {
     node: nodeHandler(handler),
   };
 }
-const grpcHeaderStatus = "grpc-status";
-const grpcHeaderMessage = "grpc-message";
-const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
-const grpcHeaderTimeout = "grpc-timeout";
-const grpcHeaderEncoding = "grpc-encoding";
-const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
-const grpcContentTypeProto = "application/grpc+proto";
-const grpcContentTypeJson = "application/grpc+json";
-// "application/grpc-web..." must not match: after "grpc" only "+codec", a
-// parameter or the end may follow.
-const grpcContentTypePattern =
-  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
-// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
-// and a case-sensitive unit; \d without the u flag is ASCII only.
-const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
-// Milliseconds per unit, for the units a millisecond count can be written in.
-const grpcTimeoutUnitsMs = {
-  H: 3600000,
-  M: 60000,
-  S: 1000,
-  m: 1,
+const grpcWebServerProtocol = {
+  name: "grpc-web",
+  parseContentType: grpcWebParseContentType,
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  encodeTrailers: grpcWebEncodeTrailers,
 };
-// Units per millisecond for the sub-millisecond units, which are divided.
-const grpcTimeoutSubMsDivisors = {
-  u: 1000,
-  n: 1000000,
-};
-// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
-const grpcTypeUrlPrefix = "type.googleapis.com/";
-// The keys carrying the status itself: they are not metadata of the error.
-const grpcProtocolKeys = new Set([
-  grpcHeaderStatus,
-  grpcHeaderMessage,
-  grpcHeaderStatusDetailsBin,
-  grpcHeaderTimeout,
-  grpcHeaderEncoding,
-  grpcHeaderAcceptEncoding,
-]);
-const grpcTextEncoder = new TextEncoder();
-/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
-function grpcParseContentType(value) {
-  var _a;
-  const match = value === null ? null : grpcContentTypePattern.exec(value);
-  if (!match) {
-    return undefined;
-  }
-  // Bare "application/grpc" is protobuf.
-  return {
-    binary:
-      ((_a = match[1]) === null || _a === void 0
-        ? void 0
-        : _a.toLowerCase()) !== "json",
-  };
-}
-/**
- * Parses grpc-timeout into milliseconds: undefined when absent, an error
- * (returned) when malformed. Sub-millisecond values round up, so that a
- * positive timeout never becomes 0, which would expire at once. "0m" is
- * accepted as 0 (already expired), as connect-es and connect-go do.
- */
-function grpcParseTimeout(value) {
-  if (value === null) {
-    return undefined;
-  }
-  const match = grpcTimeoutPattern.exec(value);
-  if (!match) {
-    return new ConnectError(
-      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
-      Code.InvalidArgument,
-    );
-  }
-  const amount = Number(match[1]);
-  const unit = match[2];
-  const divisor = grpcTimeoutSubMsDivisors[unit];
-  if (divisor !== undefined) {
-    return Math.ceil(amount / divisor);
-  }
-  // 99999999H is 3.6e14 ms: still an exact integer.
-  return amount * grpcTimeoutUnitsMs[unit];
-}
-/**
- * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
- * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
- * same). Unlike encodeURIComponent, readable ASCII stays readable.
- */
-function grpcEncodeMessage(message) {
-  let i = 0;
-  // Fast path: most messages are printable ASCII.
-  while (i < message.length) {
-    const c = message.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) break;
-    i++;
-  }
-  if (i === message.length) {
-    return message;
-  }
-  let out = message.slice(0, i);
-  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
-    out +=
-      byte < 0x20 || byte > 0x7e || byte === 0x25
-        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
-        : String.fromCharCode(byte);
-  }
-  return out;
-}
-/**
- * Writes the status of a call into trailers (or into the headers of a
- * trailers-only response): grpc-status, grpc-message when there is a message,
- * grpc-status-details-bin when there are details, and the error's metadata.
- * Returns `trailer`.
- */
-function grpcStatusToTrailers(error, trailer) {
-  if (error === undefined) {
-    trailer.set(grpcHeaderStatus, "0");
-    return trailer;
-  }
-  // The protocol keys of a rethrown error's metadata would contradict the
-  // status written below (a stale details-bin when this error has no details).
-  error.metadata.forEach((value, key) => {
-    if (!grpcProtocolKeys.has(key)) {
-      trailer.append(key, value);
-    }
-  });
-  trailer.set(grpcHeaderStatus, String(error.code));
-  // The grammar is 1*(...): an empty message is left out.
-  if (error.rawMessage.length > 0) {
-    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
-  }
-  if (error.details.length > 0) {
-    // The spec says to emit unpadded base64; connect-es and connect-go do.
-    trailer.set(
-      grpcHeaderStatusDetailsBin,
-      base64Encode(grpcEncodeStatus(error), "std_raw"),
-    );
-  }
-  return trailer;
-}
-// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
-// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
-// runtime needs no descriptor of them.
-function grpcEncodeStatus(error) {
-  const writer = new BinaryWriter();
-  writer.tag(1, WireType.Varint).int32(error.code);
-  if (error.rawMessage.length > 0) {
-    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
-  }
-  // Errors of @connectrpc/connect keep outgoing details unserialized.
-  for (const detail of error.details) {
-    const [type, value] =
-      "desc" in detail
-        ? [
-            detail.desc.typeName,
-            toBinary(detail.desc, create(detail.desc, detail.value)),
-          ]
-        : [detail.type, detail.value];
-    writer.tag(3, WireType.LengthDelimited).fork();
-    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
-    if (value.length > 0) {
-      writer.tag(2, WireType.LengthDelimited).bytes(value);
-    }
-    writer.join();
-  }
-  return writer.finish();
-}
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler,
-  request,
-  config,
-  protocol,
-  deadline,
-  requests,
-) {
-  var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = {
-    method,
-    protocol,
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: requests,
-    });
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    (_a =
-      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
-      null || _a === void 0
-      ? void 0
-      : _a.call(iterator).catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: ConnectError.from(e),
-    };
-  }
-}
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function serverWriteStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
-    var _a;
-    const iterator = start.iterator;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        yield yield __await(yield __await(encode(result.value)));
-        result = yield __await(
-          Promise.race([iterator.next(), deadline.aborted()]),
-        );
-      }
-      done = true;
-    } catch (e) {
-      error = ConnectError.from(e);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
-}
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
-  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_7, _b, _c;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-          throw new ConnectError(
-            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-            Code.InvalidArgument,
-          );
-        }
-        const data = yield __await(
-          envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.InvalidArgument,
-          ),
-        );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_7_1) {
-      e_7 = { error: e_7_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_7) throw e_7.error;
-      }
-    }
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_8, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_8_1) {
-      e_8 = { error: e_8_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_8) throw e_8.error;
-      }
-    }
-  });
-}
-/**
- * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
- * its status in trailers, or, when it fails before its first message, in
- * the headers of a trailers-only response.
- */
-async function grpcHandle(handler, request, config) {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = grpcParseContentType(request.header.get("content-type"));
-  if (contentType === undefined) {
-    return handlerUnsupportedMediaType(
-      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
-    );
-  }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? grpcContentTypeProto
-      : grpcContentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
-  });
-  if (handler === undefined) {
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-      new Headers(),
-    );
-  }
-  if (request.httpVersion !== "2") {
-    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
-        Code.Unimplemented,
-      ),
-      new Headers(),
-    );
-  }
-  const encoding = request.header.get(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
-    const refused =
-      timeoutMs instanceof ConnectError
-        ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
-    return grpcTrailersOnly(header, refused, new Headers());
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression !== null && requestCompression !== void 0
-      ? requestCompression
-      : compressionNegotiate(
-          config.compressions,
-          request.header.get(grpcHeaderAcceptEncoding),
-        );
-  const requests = serverReadRequests(
-    request.body,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config.readMaxBytes,
-  );
-  const encode = (message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-  if ("unary" in handler) {
-    return grpcHandleUnary(
-      handler,
-      request,
-      config,
-      requests,
-      timeoutMs,
-      header,
-      encode,
-    );
-  }
-  const deadline = deadlineStart(timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    "grpc",
-    deadline,
-    requests,
-  );
-  if (!start.ok) {
-    return grpcTrailersOnly(
-      withHeaders(header, start.header),
-      start.error,
-      start.trailer,
-    );
-  }
-  const trailer = new Headers();
-  return {
-    status: 200,
-    header: withHeaders(header, start.header),
-    trailer,
-    body: serverWriteStream(start, deadline, encode, (error) => {
-      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return undefined;
-    }),
-  };
-}
-/** A unary method runs as unary, so interceptors see it as they do over Connect. */
-async function grpcHandleUnary(
-  handler,
-  request,
-  config,
-  requests,
-  timeoutMs,
-  header,
-  encode,
-) {
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  try {
-    // As for Connect, reading the request ends when the client goes away.
-    const input = await handlerSingleRequest(requests);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "grpc",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    const trailer = grpcStatusToTrailers(
-      undefined,
-      new Headers(output.trailer),
-    );
-    return {
-      status: 200,
-      header: withHeaders(header, output.header),
-      trailer,
-      body: await encode(output.message),
-    };
-  } catch (e) {
-    return grpcTrailersOnly(
-      withHeaders(header, responseHeaders),
-      ConnectError.from(e),
-      responseTrailers,
-    );
-  }
-}
-/** An error before any message: the status travels in the headers, and there is no body. */
-function grpcTrailersOnly(header, error, trailer) {
-  grpcStatusToTrailers(error, withHeaders(header, trailer));
-  return { status: 200, header };
-}
-function withHeaders(into, from) {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
+/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
+function grpcWebHandle(handler, request, config) {
+  return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
@@ -2683,8 +3211,8 @@ export const SecondServiceDefinition = {
   },
 };
 /**
- * Creates a client of fixtures.multi.v1.SecondService speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of fixtures.multi.v1.SecondService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
  */
 export function createSecondServiceClient(baseUrl, options = {}) {
   const config = createClientConfig(
@@ -2693,7 +3221,13 @@ export function createSecondServiceClient(baseUrl, options = {}) {
     nodeClientHttpClient(options),
     { compressions: compressionDefaults() },
   );
-  const call = createConnectUnaryCaller(config);
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: { unary: createConnectUnaryCaller },
+    grpc: { unary: createGrpcUnaryCaller },
+    "grpc-web": { unary: createGrpcWebUnaryCaller },
+  });
+  const call = protocol.unary(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),
@@ -2720,7 +3254,12 @@ export function createSecondServiceHandler(implementation, options = {}) {
             },
       ],
       options,
-      { compressions: compressionDefaults(), handleGrpc: grpcHandle },
+      {
+        compressions: compressionDefaults(),
+        connect: { unary: connectHandleUnary },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+      },
     ),
   );
 }

@@ -295,8 +295,6 @@ export interface StreamResponse {
 }
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
-/** @public */
-export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -331,9 +329,15 @@ export interface CallOptions {
  * @public
  */
 export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
   /** Binary protobuf (default) or JSON. */
   readonly binary?: boolean;
-  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached. */
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
@@ -385,11 +389,14 @@ export declare function createHttp2HttpClient(
   options?: Http2ClientOptions,
 ): HttpClient;
 /**
- * Client options on Node: the Connect options plus the choice of transport.
+ * Client options on Node: the common options plus the choice of transport.
  * @public
  */
 export interface NodeClientOptions extends ClientOptions {
-  /** "fetch" (HTTP/1.1 or whatever the global fetch speaks; default) or "http2" (h2c or TLS). */
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
   readonly transport?: "fetch" | "http2";
   readonly http2?: Http2ClientOptions;
 }
@@ -565,8 +572,8 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 /**
- * Creates a client of fixtures.proto2.v1.LegacyService speaking the Connect protocol to
- * `baseUrl` (the server's root, without the service path).
+ * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
  */
 export declare function createLegacyServiceClient(
   baseUrl: string,

@@ -779,9 +779,6 @@ export interface StreamResponse {
 /** @public */
 export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
 
-/** @public */
-export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
-
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
  * and the response is of the same kind.
@@ -818,114 +815,11 @@ function applyInterceptors<
   return wrapped as unknown as (request: Request) => Promise<Response>;
 }
 
-const connectHeaderProtocolVersion = "connect-protocol-version";
-
-const connectHeaderTimeout = "connect-timeout-ms";
-
-const connectContentTypeProto = "application/proto";
-
-const connectContentTypeJson = "application/json";
-
-// "application/connect+proto" must not match: that is the streaming protocol.
-const connectUnaryContentTypePattern =
-  /^application\/(proto|json)(?:\s*;.*)?$/i;
-
-// The spec allows at most 10 digits; \d without the u flag is ASCII only.
-const connectTimeoutPattern = /^\d{1,10}$/;
-
-const connectTrailerPrefix = "trailer-";
-
-// Indexed by code number.
-const connectHttpStatuses = [
-  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
-  500, 401,
-];
-
-/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
-function connectParseUnaryContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match =
-    value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
-}
-
-/** The HTTP status of a unary error response with this code. */
-function connectCodeToHttpStatus(code: Code): number {
-  return connectHttpStatuses[code] ?? 500;
-}
-
-/** The JSON body of a unary error response. */
-function connectErrorToJson(error: ConnectError): string {
-  return JSON.stringify(connectErrorToObject(error));
-}
-
-/** The error as the JSON value of a unary error body or an end-of-stream message. */
-function connectErrorToObject(error: ConnectError) {
-  // undefined properties are left out by JSON.stringify.
-  return {
-    code: codeToString(error.code),
-    message: error.rawMessage || undefined,
-    details:
-      error.details.length > 0
-        ? error.details.map(connectDetailToJson)
-        : undefined,
-  };
-}
-
-// Errors of @connectrpc/connect keep outgoing details unserialized.
-function connectDetailToJson(detail: ErrorDetail | ErrorDetailInit) {
-  return "desc" in detail
-    ? {
-        type: detail.desc.typeName,
-        value: base64Encode(
-          toBinary(detail.desc, create(detail.desc, detail.value)),
-          "std_raw",
-        ),
-      }
-    : {
-        type: detail.type,
-        value: base64Encode(detail.value, "std_raw"),
-        debug: detail.debug,
-      };
-}
-
-/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
-function connectParseTimeout(
-  value: string | null,
-): number | undefined | ConnectError {
-  if (value === null) {
-    return undefined;
-  }
-  if (!connectTimeoutPattern.test(value)) {
-    return new ConnectError(
-      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
-      Code.InvalidArgument,
-    );
-  }
-  return Number(value);
-}
-
-/** Writes trailers into unary response headers as `trailer-` headers. */
-function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
-  trailer.forEach((value, key) =>
-    into.append(connectTrailerPrefix + key, value),
-  );
-}
-
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-function connectUnknownCompression(
-  encoding: string | null,
-  available: readonly Compression[],
-): ConnectError {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
-}
-
 /** The one flag that means the same in Connect, gRPC and gRPC-Web. */
 const envelopeFlagCompressed = 0x01;
+
+/** gRPC-Web: the final envelope, whose payload is the trailers as HTTP/1 header lines. */
+const envelopeFlagTrailers = 0x80;
 
 const envelopeHeaderLength = 5;
 
@@ -1140,6 +1034,339 @@ async function envelopeEncodeMessage(
   );
 }
 
+const connectHeaderProtocolVersion = "connect-protocol-version";
+
+const connectHeaderTimeout = "connect-timeout-ms";
+
+const connectContentTypeProto = "application/proto";
+
+const connectContentTypeJson = "application/json";
+
+// "application/connect+proto" must not match: that is the streaming protocol.
+const connectUnaryContentTypePattern =
+  /^application\/(proto|json)(?:\s*;.*)?$/i;
+
+// The spec allows at most 10 digits; \d without the u flag is ASCII only.
+const connectTimeoutPattern = /^\d{1,10}$/;
+
+const connectTrailerPrefix = "trailer-";
+
+// Indexed by code number.
+const connectHttpStatuses = [
+  500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
+  500, 401,
+];
+
+/** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function connectParseUnaryContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match =
+    value === null ? null : connectUnaryContentTypePattern.exec(value);
+  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
+}
+
+/** The HTTP status of a unary error response with this code. */
+function connectCodeToHttpStatus(code: Code): number {
+  return connectHttpStatuses[code] ?? 500;
+}
+
+/** The JSON body of a unary error response. */
+function connectErrorToJson(error: ConnectError): string {
+  return JSON.stringify(connectErrorToObject(error));
+}
+
+/** The error as the JSON value of a unary error body or an end-of-stream message. */
+function connectErrorToObject(error: ConnectError) {
+  // undefined properties are left out by JSON.stringify.
+  return {
+    code: codeToString(error.code),
+    message: error.rawMessage || undefined,
+    details:
+      error.details.length > 0
+        ? error.details.map(connectDetailToJson)
+        : undefined,
+  };
+}
+
+// Errors of @connectrpc/connect keep outgoing details unserialized.
+function connectDetailToJson(detail: ErrorDetail | ErrorDetailInit) {
+  return "desc" in detail
+    ? {
+        type: detail.desc.typeName,
+        value: base64Encode(
+          toBinary(detail.desc, create(detail.desc, detail.value)),
+          "std_raw",
+        ),
+      }
+    : {
+        type: detail.type,
+        value: base64Encode(detail.value, "std_raw"),
+        debug: detail.debug,
+      };
+}
+
+/** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
+function connectParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  if (!connectTimeoutPattern.test(value)) {
+    return new ConnectError(
+      `invalid ${connectHeaderTimeout} "${value}": expected 1 to 10 digits`,
+      Code.InvalidArgument,
+    );
+  }
+  return Number(value);
+}
+
+/** Writes trailers into unary response headers as `trailer-` headers. */
+function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
+  trailer.forEach((value, key) =>
+    into.append(connectTrailerPrefix + key, value),
+  );
+}
+
+/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
+function connectUnknownCompression(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
+}
+
+const grpcHeaderStatus = "grpc-status";
+
+const grpcHeaderMessage = "grpc-message";
+
+const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
+
+const grpcHeaderTimeout = "grpc-timeout";
+
+const grpcHeaderEncoding = "grpc-encoding";
+
+const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+const grpcContentTypeProto = "application/grpc+proto";
+
+const grpcContentTypeJson = "application/grpc+json";
+
+// "application/grpc-web..." must not match: after "grpc" only "+codec", a
+// parameter or the end may follow.
+const grpcContentTypePattern =
+  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
+// and a case-sensitive unit; \d without the u flag is ASCII only.
+const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
+
+// Milliseconds per unit, for the units a millisecond count can be written in.
+const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1_000,
+  m: 1,
+};
+
+// Units per millisecond for the sub-millisecond units, which are divided.
+const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
+  u: 1_000,
+  n: 1_000_000,
+};
+
+// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
+const grpcTypeUrlPrefix = "type.googleapis.com/";
+
+// The keys carrying the status itself: they are not metadata of the error.
+const grpcProtocolKeys: ReadonlySet<string> = new Set([
+  grpcHeaderStatus,
+  grpcHeaderMessage,
+  grpcHeaderStatusDetailsBin,
+  grpcHeaderTimeout,
+  grpcHeaderEncoding,
+  grpcHeaderAcceptEncoding,
+]);
+
+const grpcTextEncoder = new TextEncoder();
+
+/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
+function grpcParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * Parses grpc-timeout into milliseconds: undefined when absent, an error
+ * (returned) when malformed. Sub-millisecond values round up, so that a
+ * positive timeout never becomes 0, which would expire at once. "0m" is
+ * accepted as 0 (already expired), as connect-es and connect-go do.
+ */
+function grpcParseTimeout(
+  value: string | null,
+): number | undefined | ConnectError {
+  if (value === null) {
+    return undefined;
+  }
+  const match = grpcTimeoutPattern.exec(value);
+  if (!match) {
+    return new ConnectError(
+      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
+      Code.InvalidArgument,
+    );
+  }
+  const amount = Number(match[1]);
+  const unit = match[2]!;
+  const divisor = grpcTimeoutSubMsDivisors[unit];
+  if (divisor !== undefined) {
+    return Math.ceil(amount / divisor);
+  }
+  // 99999999H is 3.6e14 ms: still an exact integer.
+  return amount * grpcTimeoutUnitsMs[unit]!;
+}
+
+/**
+ * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
+ * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
+ * same). Unlike encodeURIComponent, readable ASCII stays readable.
+ */
+function grpcEncodeMessage(message: string): string {
+  let i = 0;
+  // Fast path: most messages are printable ASCII.
+  while (i < message.length) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) break;
+    i++;
+  }
+  if (i === message.length) {
+    return message;
+  }
+  let out = message.slice(0, i);
+  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
+    out +=
+      byte < 0x20 || byte > 0x7e || byte === 0x25
+        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/**
+ * Writes the status of a call into trailers (or into the headers of a
+ * trailers-only response): grpc-status, grpc-message when there is a message,
+ * grpc-status-details-bin when there are details, and the error's metadata.
+ * Returns `trailer`.
+ */
+function grpcStatusToTrailers(
+  error: ConnectError | undefined,
+  trailer: Headers,
+): Headers {
+  if (error === undefined) {
+    trailer.set(grpcHeaderStatus, "0");
+    return trailer;
+  }
+  // The protocol keys of a rethrown error's metadata would contradict the
+  // status written below (a stale details-bin when this error has no details).
+  error.metadata.forEach((value, key) => {
+    if (!grpcProtocolKeys.has(key)) {
+      trailer.append(key, value);
+    }
+  });
+  trailer.set(grpcHeaderStatus, String(error.code));
+  // The grammar is 1*(...): an empty message is left out.
+  if (error.rawMessage.length > 0) {
+    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
+  }
+  if (error.details.length > 0) {
+    // The spec says to emit unpadded base64; connect-es and connect-go do.
+    trailer.set(
+      grpcHeaderStatusDetailsBin,
+      base64Encode(grpcEncodeStatus(error), "std_raw"),
+    );
+  }
+  return trailer;
+}
+
+// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
+// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
+// runtime needs no descriptor of them.
+function grpcEncodeStatus(error: ConnectError): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.tag(1, WireType.Varint).int32(error.code);
+  if (error.rawMessage.length > 0) {
+    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
+  }
+  // Errors of @connectrpc/connect keep outgoing details unserialized.
+  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
+    const [type, value] =
+      "desc" in detail
+        ? [
+            detail.desc.typeName,
+            toBinary(detail.desc, create(detail.desc, detail.value)),
+          ]
+        : [detail.type, detail.value];
+    writer.tag(3, WireType.LengthDelimited).fork();
+    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
+    if (value.length > 0) {
+      writer.tag(2, WireType.LengthDelimited).bytes(value);
+    }
+    writer.join();
+  }
+  return writer.finish();
+}
+
+const grpcWebContentTypeProto = "application/grpc-web+proto";
+
+const grpcWebContentTypeJson = "application/grpc-web+json";
+
+// "application/grpc-web-text" must not match: after "grpc-web" only
+// "+codec", a parameter or the end may follow.
+const grpcWebContentTypePattern =
+  /^application\/grpc-web(?:\+(proto|json))?(?:\s*;.*)?$/i;
+
+/** Parses a gRPC-Web Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
+function grpcWebParseContentType(
+  value: string | null,
+): { binary: boolean } | undefined {
+  const match = value === null ? null : grpcWebContentTypePattern.exec(value);
+  if (!match) {
+    return undefined;
+  }
+  // Bare "application/grpc-web" is protobuf.
+  return { binary: match[1]?.toLowerCase() !== "json" };
+}
+
+/**
+ * The payload of the final envelope (flag 0x80) of a gRPC-Web response: the
+ * trailers as HTTP/1 header lines, `name: value\r\n`, with lower-case names
+ * as PROTOCOL-WEB.md requires (Headers yields them lower-case). Repeated
+ * names come as one line with the values joined by ", ", which HTTP treats
+ * as the same. A Headers value cannot hold CR or LF, so no line can be forged.
+ */
+function grpcWebEncodeTrailers(trailer: Headers): Uint8Array {
+  let text = "";
+  trailer.forEach((value, key) => {
+    text += `${key}: ${value}\r\n`;
+  });
+  // Header values are bytes, which Headers holds as Latin-1 characters
+  // (code points up to 0xFF), so each character is one byte, as on HTTP/1.
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    bytes[i] = text.charCodeAt(i);
+  }
+  return bytes;
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
 interface NodeDrainable {
   on(event: "drain" | "close", listener: () => void): unknown;
@@ -1298,6 +1525,282 @@ function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
 }
 
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  body: AsyncIterable<Uint8Array>,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  for await (const envelope of envelopeRead(
+    body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.InvalidArgument,
+    );
+    yield codec.decode(desc, data);
+  }
+}
+
+/**
+ * What sets gRPC and gRPC-Web apart on the server: their content types, and
+ * where the status goes. Everything else (envelopes, headers, timeouts,
+ * status encoding) they share.
+ */
+interface GrpcServerProtocol {
+  readonly name: Exclude<HandlerContext["protocol"], "connect">;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  /**
+   * gRPC-Web writes the status and trailers as the last envelope of the
+   * body, which any HTTP version can carry; without this, they are HTTP
+   * trailers, which need HTTP/2 (gRPC).
+   */
+  readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
+}
+
+const grpcServerProtocol: GrpcServerProtocol = {
+  name: "grpc",
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+
+/** Serves one gRPC call of any kind. */
+function grpcHandle(
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  return grpcServe(grpcServerProtocol, handler, request, config);
+}
+
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(
+  protocol: GrpcServerProtocol,
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+): Promise<ServerResponse> {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(
+    request.header.get("content-type"),
+  );
+  if (contentType === undefined) {
+    return handlerUnsupportedMediaType(
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    // No spaces: grpc-js splits this header on "," alone.
+    [grpcHeaderAcceptEncoding]: config.compressions
+      .map((c) => c.name)
+      .join(","),
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error: ConnectError,
+    responseHeader = new Headers(),
+    trailer = new Headers(),
+  ) =>
+    grpcFailEarly(
+      protocol,
+      withHeaders(header, responseHeader),
+      error,
+      trailer,
+    );
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header.get(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(connectUnknownCompression(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression ??
+    compressionNegotiate(
+      config.compressions,
+      request.header.get(grpcHeaderAcceptEncoding),
+    );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request.body,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config.readMaxBytes,
+  );
+  const encode = (message: Message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return {
+        status: 200,
+        header: withHeaders(header, output.header),
+        ...(protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            }),
+      };
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+
+  // Only files with streaming methods have the streaming part.
+  return config.grpcStream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : config.grpcStream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+
+/** A gRPC or gRPC-Web call as far as grpcServe takes it before the implementation runs. */
+interface GrpcCall {
+  readonly header: Headers;
+  readonly timeoutMs: number | undefined;
+  readonly requests: AsyncIterable<Message>;
+  readonly encode: (message: Message) => Promise<Uint8Array>;
+  readonly fail: (
+    error: ConnectError,
+    header: Headers,
+    trailer: Headers,
+  ) => ServerResponse;
+}
+
+/** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
+type GrpcStreamServer = (
+  protocol: GrpcServerProtocol,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+) => Promise<ServerResponse>;
+
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body; gRPC-Web
+ * sends the status as the body's only envelope, which every gRPC-Web client
+ * reads (some do not look for it in headers).
+ */
+function grpcFailEarly(
+  protocol: GrpcServerProtocol,
+  header: Headers,
+  error: ConnectError,
+  trailer: Headers,
+): ServerResponse {
+  if (protocol.encodeTrailers === undefined) {
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+
+function grpcWebTrailerEnvelope(
+  encodeTrailers: (trailer: Headers) => Uint8Array,
+  trailer: Headers,
+): Uint8Array {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+
+function grpcConcat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+
+function withHeaders(into: Headers, from: Headers): Headers {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
+}
+
 /** HandlerOptions with every default filled in, resolved once per service. */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
@@ -1309,6 +1812,8 @@ interface ServerConfig {
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
+  /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
+  readonly grpcStream: GrpcStreamServer | undefined;
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
@@ -1534,42 +2039,62 @@ function connectErrorResponse(
 
 /**
  * What a generated file plugs into the shared server code, so that it
- * carries only what it uses: a web build never references node:zlib, and a
- * service without NO_SIDE_EFFECTS methods has no GET code.
+ * carries only what it uses: only the protocols chosen at generation, no
+ * streaming code for a unary-only service, no GET code for a service without
+ * NO_SIDE_EFFECTS methods, and never node:zlib in a web build.
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
-  readonly parseGetQuery?: ConnectGetQueryParser;
-  /** Present only in files with streaming methods, so that others carry no streaming code. */
-  readonly handleStream?: StreamCallHandler;
-  /** Present in files that serve gRPC (node servers: gRPC needs HTTP/2 trailers). */
-  readonly handleGrpc?: GrpcCallHandler;
+  readonly connect?: {
+    readonly unary: ConnectUnaryHandler;
+    /** Present only in files with streaming methods. */
+    readonly stream?: ConnectStreamHandler;
+    readonly parseGetQuery?: ConnectGetQueryParser;
+  };
+  /** gRPC needs HTTP trailers, so web builds leave it out. */
+  readonly grpc?: GrpcCallHandler;
+  readonly grpcWeb?: GrpcCallHandler;
+  /** With gRPC or gRPC-Web, in files with streaming methods. */
+  readonly grpcStream?: GrpcStreamServer;
 }
 
-/** The signature of grpcHandle, named so that referring to it does not pull in its code. */
+/** The signature of connectHandleUnary, named so that referring to it does not pull in its code. */
+type ConnectUnaryHandler = (
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of connectHandleStream. */
+type ConnectStreamHandler = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** The signature of grpcHandle and grpcWebHandle. */
 type GrpcCallHandler = (
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
 ) => Promise<ServerResponse>;
 
-// application/grpc, +proto, +json; not application/grpc-web.
-const routerGrpcContentType = /^application\/grpc(?![-\w])/i;
+// application/grpc[+codec] and application/grpc-web[+codec], but not
+// application/grpc-web-text, which no protocol here serves.
+const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
 
-/** The signature of connectHandleStream, named so that referring to it does not pull in its code. */
-type StreamCallHandler = (
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-/** Builds the handler of one service from its methods. */
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
+ * (whose GET requests have none).
+ */
 function createServiceHandler(
   servicePath: string,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   features: ServerFeatures,
 ): ServiceHandler {
+  const connect = features.connect;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
@@ -1578,12 +2103,21 @@ function createServiceHandler(
     binaryCodec: codecBinary,
     jsonCodec: codecJson(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    parseGetQuery: features.parseGetQuery,
+    parseGetQuery: connect?.parseGetQuery,
+    grpcStream: features.grpcStream,
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
     if (handler !== undefined) byPath.set(handler.method.path, handler);
   }
+  // For a request in a protocol this file does not serve.
+  const accepted = [
+    connect === undefined ? [] : ["application/proto", "application/json"],
+    features.grpc === undefined ? [] : ["application/grpc"],
+    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
+  ]
+    .flat()
+    .join(", ");
   return {
     path: servicePath,
     async handle(request) {
@@ -1591,34 +2125,47 @@ function createServiceHandler(
         return undefined;
       }
       const handler = byPath.get(request.path);
-      const handleGrpc = features.handleGrpc;
-      if (
-        handleGrpc !== undefined &&
-        routerGrpcContentType.test(request.header.get("content-type") ?? "")
-      ) {
+      const grpc = routerGrpcContentType.exec(
+        request.header.get("content-type") ?? "",
+      );
+      if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.
-        return handleGrpc(handler, request, config);
+        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
+        return serve === undefined
+          ? handlerUnsupportedMediaType(accepted)
+          : serve(handler, request, config);
+      }
+      if (connect === undefined) {
+        return handlerUnsupportedMediaType(accepted);
       }
       if (handler === undefined) {
         return routerNotFound(request.path);
       }
-      return "unary" in handler
-        ? connectHandleUnary(handler, request, config)
-        : features.handleStream !== undefined
-          ? features.handleStream(handler, request, config)
-          : routerNotFound(request.path);
+      if ("unary" in handler) {
+        return connect.unary(handler, request, config);
+      }
+      return connect.stream !== undefined
+        ? connect.stream(handler, request, config)
+        : routerNotFound(request.path);
     },
   };
 }
 
-/** 404 with a Connect error body, so every client reads it as `unimplemented`. */
+/**
+ * 404 with a Connect error body, so that a Connect client reads it as
+ * `unimplemented` (and any other as 404, which maps to it as well).
+ */
 function routerNotFound(path: string): ServerResponse {
-  const response = connectErrorResponse(
-    new ConnectError(`no such method: ${path}`, Code.Unimplemented),
-    new Headers(),
-    new Headers(),
-  );
-  return { ...response, status: 404 };
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
 }
 
 /**
@@ -1869,534 +2416,21 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   };
 }
 
-const grpcHeaderStatus = "grpc-status";
-
-const grpcHeaderMessage = "grpc-message";
-
-const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
-
-const grpcHeaderTimeout = "grpc-timeout";
-
-const grpcHeaderEncoding = "grpc-encoding";
-
-const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
-
-const grpcContentTypeProto = "application/grpc+proto";
-
-const grpcContentTypeJson = "application/grpc+json";
-
-// "application/grpc-web..." must not match: after "grpc" only "+codec", a
-// parameter or the end may follow.
-const grpcContentTypePattern =
-  /^application\/grpc(?:\+(proto|json))?(?:\s*;.*)?$/i;
-
-// PROTOCOL-HTTP2.md: "positive integer as ASCII string of at most 8 digits"
-// and a case-sensitive unit; \d without the u flag is ASCII only.
-const grpcTimeoutPattern = /^(\d{1,8})([HMSmun])$/;
-
-// Milliseconds per unit, for the units a millisecond count can be written in.
-const grpcTimeoutUnitsMs: Readonly<Record<string, number>> = {
-  H: 3_600_000,
-  M: 60_000,
-  S: 1_000,
-  m: 1,
+const grpcWebServerProtocol: GrpcServerProtocol = {
+  name: "grpc-web",
+  parseContentType: grpcWebParseContentType,
+  contentTypeProto: grpcWebContentTypeProto,
+  contentTypeJson: grpcWebContentTypeJson,
+  encodeTrailers: grpcWebEncodeTrailers,
 };
 
-// Units per millisecond for the sub-millisecond units, which are divided.
-const grpcTimeoutSubMsDivisors: Readonly<Record<string, number>> = {
-  u: 1_000,
-  n: 1_000_000,
-};
-
-// connect-es's anyPack and connect-go use this prefix, as does protobuf's Any.
-const grpcTypeUrlPrefix = "type.googleapis.com/";
-
-// The keys carrying the status itself: they are not metadata of the error.
-const grpcProtocolKeys: ReadonlySet<string> = new Set([
-  grpcHeaderStatus,
-  grpcHeaderMessage,
-  grpcHeaderStatusDetailsBin,
-  grpcHeaderTimeout,
-  grpcHeaderEncoding,
-  grpcHeaderAcceptEncoding,
-]);
-
-const grpcTextEncoder = new TextEncoder();
-
-/** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
-function grpcParseContentType(
-  value: string | null,
-): { binary: boolean } | undefined {
-  const match = value === null ? null : grpcContentTypePattern.exec(value);
-  if (!match) {
-    return undefined;
-  }
-  // Bare "application/grpc" is protobuf.
-  return { binary: match[1]?.toLowerCase() !== "json" };
-}
-
-/**
- * Parses grpc-timeout into milliseconds: undefined when absent, an error
- * (returned) when malformed. Sub-millisecond values round up, so that a
- * positive timeout never becomes 0, which would expire at once. "0m" is
- * accepted as 0 (already expired), as connect-es and connect-go do.
- */
-function grpcParseTimeout(
-  value: string | null,
-): number | undefined | ConnectError {
-  if (value === null) {
-    return undefined;
-  }
-  const match = grpcTimeoutPattern.exec(value);
-  if (!match) {
-    return new ConnectError(
-      `invalid ${grpcHeaderTimeout} "${value}": expected 1 to 8 digits and a unit of H, M, S, m, u or n`,
-      Code.InvalidArgument,
-    );
-  }
-  const amount = Number(match[1]);
-  const unit = match[2]!;
-  const divisor = grpcTimeoutSubMsDivisors[unit];
-  if (divisor !== undefined) {
-    return Math.ceil(amount / divisor);
-  }
-  // 99999999H is 3.6e14 ms: still an exact integer.
-  return amount * grpcTimeoutUnitsMs[unit]!;
-}
-
-/**
- * Percent-encodes grpc-message: the UTF-8 bytes outside 0x20-0x7E, and "%",
- * become %XX (PROTOCOL-HTTP2.md "Percent-Byte-Unencoded"; connect-go does the
- * same). Unlike encodeURIComponent, readable ASCII stays readable.
- */
-function grpcEncodeMessage(message: string): string {
-  let i = 0;
-  // Fast path: most messages are printable ASCII.
-  while (i < message.length) {
-    const c = message.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x25) break;
-    i++;
-  }
-  if (i === message.length) {
-    return message;
-  }
-  let out = message.slice(0, i);
-  for (const byte of grpcTextEncoder.encode(message.slice(i))) {
-    out +=
-      byte < 0x20 || byte > 0x7e || byte === 0x25
-        ? "%" + byte.toString(16).toUpperCase().padStart(2, "0")
-        : String.fromCharCode(byte);
-  }
-  return out;
-}
-
-/**
- * Writes the status of a call into trailers (or into the headers of a
- * trailers-only response): grpc-status, grpc-message when there is a message,
- * grpc-status-details-bin when there are details, and the error's metadata.
- * Returns `trailer`.
- */
-function grpcStatusToTrailers(
-  error: ConnectError | undefined,
-  trailer: Headers,
-): Headers {
-  if (error === undefined) {
-    trailer.set(grpcHeaderStatus, "0");
-    return trailer;
-  }
-  // The protocol keys of a rethrown error's metadata would contradict the
-  // status written below (a stale details-bin when this error has no details).
-  error.metadata.forEach((value, key) => {
-    if (!grpcProtocolKeys.has(key)) {
-      trailer.append(key, value);
-    }
-  });
-  trailer.set(grpcHeaderStatus, String(error.code));
-  // The grammar is 1*(...): an empty message is left out.
-  if (error.rawMessage.length > 0) {
-    trailer.set(grpcHeaderMessage, grpcEncodeMessage(error.rawMessage));
-  }
-  if (error.details.length > 0) {
-    // The spec says to emit unpadded base64; connect-es and connect-go do.
-    trailer.set(
-      grpcHeaderStatusDetailsBin,
-      base64Encode(grpcEncodeStatus(error), "std_raw"),
-    );
-  }
-  return trailer;
-}
-
-// google.rpc.Status {int32 code = 1; string message = 2; repeated Any details = 3}
-// with Any {string type_url = 1; bytes value = 2}, written by hand so that the
-// runtime needs no descriptor of them.
-function grpcEncodeStatus(error: ConnectError): Uint8Array {
-  const writer = new BinaryWriter();
-  writer.tag(1, WireType.Varint).int32(error.code);
-  if (error.rawMessage.length > 0) {
-    writer.tag(2, WireType.LengthDelimited).string(error.rawMessage);
-  }
-  // Errors of @connectrpc/connect keep outgoing details unserialized.
-  for (const detail of error.details as (ErrorDetail | ErrorDetailInit)[]) {
-    const [type, value] =
-      "desc" in detail
-        ? [
-            detail.desc.typeName,
-            toBinary(detail.desc, create(detail.desc, detail.value)),
-          ]
-        : [detail.type, detail.value];
-    writer.tag(3, WireType.LengthDelimited).fork();
-    writer.tag(1, WireType.LengthDelimited).string(grpcTypeUrlPrefix + type);
-    if (value.length > 0) {
-      writer.tag(2, WireType.LengthDelimited).bytes(value);
-    }
-    writer.join();
-  }
-  return writer.finish();
-}
-
-/**
- * A streaming call once its implementation has produced its first message
- * (or failed first): the protocol then writes its headers and the rest.
- */
-type StreamStart =
-  | {
-      readonly ok: true;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
-    }
-  | {
-      readonly ok: false;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly error: ConnectError;
-    };
-
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  deadline: Deadline,
-  requests: AsyncIterable<Message>,
-): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context: HandlerContext = {
-    method,
-    protocol,
-    requestHeaders: request.header,
-    responseHeaders,
-    responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: requests,
-    });
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: ConnectError.from(e),
-    };
-  }
-}
-
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* serverWriteStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      yield await encode(result.value);
-      result = await Promise.race([iterator.next(), deadline.aborted()]);
-    }
-    done = true;
-  } catch (e) {
-    error = ConnectError.from(e);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
-}
-
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  readMaxBytes: number,
-): AsyncGenerator<Message> {
-  for await (const envelope of envelopeRead(
-    body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-      throw new ConnectError(
-        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-        Code.InvalidArgument,
-      );
-    }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      Code.InvalidArgument,
-    );
-    yield codec.decode(desc, data);
-  }
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
- * Serves one gRPC call of any kind. Every call is answered with HTTP 200 and
- * its status in trailers, or, when it fails before its first message, in
- * the headers of a trailers-only response.
- */
-async function grpcHandle(
+/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
+function grpcWebHandle(
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
 ): Promise<ServerResponse> {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = grpcParseContentType(request.header.get("content-type"));
-  if (contentType === undefined) {
-    return handlerUnsupportedMediaType(
-      `${grpcContentTypeProto}, ${grpcContentTypeJson}`,
-    );
-  }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? grpcContentTypeProto
-      : grpcContentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
-  });
-  if (handler === undefined) {
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-      new Headers(),
-    );
-  }
-  if (request.httpVersion !== "2") {
-    // gRPC needs HTTP trailers: HTTP/2, through a server that can send them.
-    return grpcTrailersOnly(
-      header,
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`})`,
-        Code.Unimplemented,
-      ),
-      new Headers(),
-    );
-  }
-  const encoding = request.header.get(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
-    const refused =
-      timeoutMs instanceof ConnectError
-        ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
-    return grpcTrailersOnly(header, refused, new Headers());
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression ??
-    compressionNegotiate(
-      config.compressions,
-      request.header.get(grpcHeaderAcceptEncoding),
-    );
-  const requests = serverReadRequests(
-    request.body,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config.readMaxBytes,
-  );
-  const encode = (message: Message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-
-  if ("unary" in handler) {
-    return grpcHandleUnary(
-      handler,
-      request,
-      config,
-      requests,
-      timeoutMs,
-      header,
-      encode,
-    );
-  }
-  const deadline = deadlineStart(timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    "grpc",
-    deadline,
-    requests,
-  );
-  if (!start.ok) {
-    return grpcTrailersOnly(
-      withHeaders(header, start.header),
-      start.error,
-      start.trailer,
-    );
-  }
-  const trailer = new Headers();
-  return {
-    status: 200,
-    header: withHeaders(header, start.header),
-    trailer,
-    body: serverWriteStream(start, deadline, encode, (error) => {
-      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return undefined;
-    }),
-  };
-}
-
-/** A unary method runs as unary, so interceptors see it as they do over Connect. */
-async function grpcHandleUnary(
-  handler: Extract<MethodHandler, { unary: unknown }>,
-  request: ServerRequest,
-  config: ServerConfig,
-  requests: AsyncIterable<Message>,
-  timeoutMs: number | undefined,
-  header: Headers,
-  encode: (message: Message) => Promise<Uint8Array>,
-): Promise<ServerResponse> {
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  try {
-    // As for Connect, reading the request ends when the client goes away.
-    const input = await handlerSingleRequest(requests);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "grpc",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    const trailer = grpcStatusToTrailers(
-      undefined,
-      new Headers(output.trailer),
-    );
-    return {
-      status: 200,
-      header: withHeaders(header, output.header),
-      trailer,
-      body: await encode(output.message),
-    };
-  } catch (e) {
-    return grpcTrailersOnly(
-      withHeaders(header, responseHeaders),
-      ConnectError.from(e),
-      responseTrailers,
-    );
-  }
-}
-
-/** An error before any message: the status travels in the headers, and there is no body. */
-function grpcTrailersOnly(
-  header: Headers,
-  error: ConnectError,
-  trailer: Headers,
-): ServerResponse {
-  grpcStatusToTrailers(error, withHeaders(header, trailer));
-  return { status: 200, header };
-}
-
-function withHeaders(into: Headers, from: Headers): Headers {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
+  return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 
 /**
@@ -2458,7 +2492,12 @@ export function createHttpHandler(
             },
       ],
       options,
-      { compressions: compressionDefaults(), handleGrpc: grpcHandle },
+      {
+        compressions: compressionDefaults(),
+        connect: { unary: connectHandleUnary },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+      },
     ),
   );
 }

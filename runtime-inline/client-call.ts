@@ -1,0 +1,223 @@
+import {
+  create,
+  isMessage,
+  type DescMessage,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
+import {
+  clientCallStart,
+  type CallOptions,
+  type ClientConfig,
+  type ClientTimeoutHeader,
+} from "./client-config.ts";
+import { Code } from "./code.ts";
+import type { Codec } from "./codec.ts";
+import type { Compression } from "./compression.ts";
+import type { Deadline } from "./deadline.ts";
+import { envelopeEncodeMessage } from "./envelope.ts";
+import { ConnectError } from "./errors.ts";
+import {
+  applyInterceptors,
+  type StreamRequest,
+  type StreamResponse,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "./interceptors.ts";
+import type { MethodInfo } from "./method.ts";
+
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+export type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+export type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+export type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * The protocol's part of a unary call, innermost of the interceptors: send
+ * the request, read the whole response.
+ */
+export type UnarySend = (
+  request: UnaryRequest,
+  sendCompression: Compression | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * The protocol's part of a streaming call: send `body` (the request messages
+ * already in envelopes) and answer once the response headers are in, its
+ * messages still to be read.
+ */
+export type StreamSend = (
+  request: StreamRequest,
+  sendCompression: Compression | undefined,
+  body: AsyncIterable<Uint8Array>,
+) => Promise<StreamResponse>;
+
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+export function clientUnaryCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: UnarySend,
+): UnaryCaller {
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    try {
+      const response = await applyInterceptors(
+        (request: UnaryRequest) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: isMessage(input, method.input)
+          ? input
+          : create(method.input, input),
+      });
+      callOptions.onHeader?.(response.header);
+      callOptions.onTrailer?.(response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, deadline);
+    } finally {
+      deadline.cleanup();
+    }
+  };
+}
+
+/**
+ * A streaming caller of any protocol, for every kind. The response's
+ * messages end with the call's status; leaving them early cancels the call.
+ */
+export function clientStreamCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: StreamSend,
+): StreamCaller {
+  const { codec, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    const { header, sendCompression, deadline } = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
+    let response: StreamResponse;
+    try {
+      response = await applyInterceptors((request: StreamRequest) => {
+        requestBody = clientEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+        );
+        return send(request, sendCompression, requestBody);
+      }, config.options.interceptors)({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal: deadline.signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      closeRequests();
+      deadline.cleanup();
+      throw clientCallError(e, deadline);
+    }
+    callOptions.onHeader?.(response.header);
+    return {
+      ...response,
+      message: clientFinishStream(
+        response,
+        deadline,
+        callOptions,
+        closeRequests,
+      ),
+    };
+  };
+}
+
+async function* clientEncodeRequests(
+  messages: AsyncIterable<Message>,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): AsyncGenerator<Uint8Array> {
+  for await (const message of messages) {
+    yield await envelopeEncodeMessage(
+      codec.encode(desc, message),
+      compression,
+      compressMinBytes,
+    );
+  }
+}
+
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, leaving early cancels the call, and either way the
+ * request messages are closed.
+ */
+async function* clientFinishStream(
+  response: StreamResponse,
+  deadline: Deadline,
+  callOptions: CallOptions,
+  closeRequests: () => void,
+): AsyncGenerator<Message> {
+  let complete = false;
+  try {
+    yield* response.message;
+    complete = true;
+  } catch (e) {
+    throw clientCallError(e, deadline);
+  } finally {
+    if (!complete) deadline.cancel();
+    deadline.cleanup();
+    closeRequests();
+  }
+  callOptions.onTrailer?.(response.trailer);
+}
+
+function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+  return deadline.signal.aborted
+    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+async function* clientCreateMessages(
+  desc: DescMessage,
+  input: StreamInput,
+): AsyncGenerator<Message> {
+  for await (const value of input) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}

@@ -1,0 +1,201 @@
+import { bodyDefaultReadMaxBytes } from "./body.ts";
+import { Code } from "./code.ts";
+import {
+  codecBinary,
+  codecJson,
+  type Codec,
+  type JsonOptions,
+} from "./codec.ts";
+import { compressionFind, type Compression } from "./compression.ts";
+import { deadlineStart } from "./deadline.ts";
+import { ConnectError } from "./errors.ts";
+import type { HttpClient, HttpResponse } from "./http-client.ts";
+import type { Interceptor } from "./interceptors.ts";
+
+/**
+ * Options of one call.
+ * @public
+ */
+export interface CallOptions {
+  /** Deadline for the call; the server sees it too. */
+  readonly timeoutMs?: number;
+  readonly headers?: HeadersInit;
+  /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
+  readonly signal?: AbortSignal;
+  /** "gzip", "br", "zstd" or "identity"; overrides the client's choice. */
+  readonly sendCompression?: string;
+  readonly onHeader?: (header: Headers) => void;
+  readonly onTrailer?: (trailer: Headers) => void;
+}
+
+/**
+ * Options of a client, for every call it makes.
+ * @public
+ */
+export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
+  /** Binary protobuf (default) or JSON. */
+  readonly binary?: boolean;
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
+  readonly useHttpGet?: boolean;
+  /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
+  readonly sendCompression?: string;
+  /** Compressions offered for responses; defaults to all the platform has. */
+  readonly compressions?: readonly Compression[];
+  /** Requests smaller than this are sent uncompressed. Default 1024. */
+  readonly compressMinBytes?: number;
+  /** Largest response message accepted, after decompression. Default 4 MiB. */
+  readonly readMaxBytes?: number;
+  readonly interceptors?: readonly Interceptor[];
+  /** Deadline for every call that does not set its own. */
+  readonly timeoutMs?: number;
+  /** Headers sent with every call. */
+  readonly headers?: HeadersInit;
+  readonly jsonOptions?: JsonOptions;
+  /** Sends the HTTP requests; defaults to fetch. */
+  readonly httpClient?: HttpClient;
+}
+
+/**
+ * A response message with the headers and trailers it came with.
+ * @public
+ */
+export interface UnaryResult<Output> {
+  readonly message: Output;
+  readonly header: Headers;
+  readonly trailer: Headers;
+}
+
+/**
+ * What a generated file plugs into the shared client code, so that it
+ * carries only what it uses (see ServerFeatures).
+ */
+export interface ClientFeatures {
+  readonly compressions: readonly Compression[];
+  readonly getQuery?: ConnectGetQueryEncoder;
+}
+
+/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
+export type ConnectGetQueryEncoder = (
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+) => string;
+
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+export interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  readonly getQuery: ConnectGetQueryEncoder | undefined;
+}
+
+export function createClientConfig(
+  baseUrl: string,
+  options: ClientOptions,
+  httpClient: HttpClient,
+  features: ClientFeatures,
+): ClientConfig {
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions: options.compressions ?? features.compressions,
+    codec:
+      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    getQuery: features.getQuery,
+  };
+}
+
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+export function clientProtocol<Callers>(
+  protocol: ClientOptions["protocol"],
+  available: Readonly<Record<string, Callers>>,
+): Callers {
+  const names = Object.keys(available);
+  const name = protocol ?? names[0]!;
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+
+/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+export interface ClientTimeoutHeader {
+  readonly name: string;
+  readonly format: (timeoutMs: number) => string;
+}
+
+/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+export function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+  timeoutHeader: ClientTimeoutHeader,
+) {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+  }
+  return {
+    header,
+    sendCompression,
+    deadline: deadlineStart(timeoutMs, callOptions.signal),
+  };
+}
+
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
+export async function clientSend(
+  httpClient: HttpClient,
+  request: Parameters<HttpClient>[0],
+): Promise<HttpResponse> {
+  try {
+    return await httpClient(request);
+  } catch (e) {
+    if (request.signal.aborted) {
+      throw ConnectError.from(request.signal.reason, Code.Canceled);
+    }
+    throw ConnectError.from(e, Code.Unavailable);
+  }
+}
+
+function clientSendCompression(
+  compressions: readonly Compression[],
+  name: string | undefined,
+): Compression | undefined {
+  if (name === undefined) return undefined;
+  const found = compressionFind(compressions, name);
+  if (found === undefined) {
+    throw new ConnectError(
+      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
+      Code.InvalidArgument,
+    );
+  }
+  return found ?? undefined;
+}

@@ -1,0 +1,347 @@
+import type { DescMessage, Message } from "@bufbuild/protobuf";
+import {
+  clientStreamCaller,
+  clientUnaryCaller,
+  type StreamCaller,
+  type UnaryCaller,
+} from "./client-call.ts";
+import {
+  clientSend,
+  type ClientConfig,
+  type ClientTimeoutHeader,
+} from "./client-config.ts";
+import { Code, codeFromHttpStatus } from "./code.ts";
+import type { Codec } from "./codec.ts";
+import { compressionFind, type Compression } from "./compression.ts";
+import {
+  envelopeDecompress,
+  envelopeEncodeMessage,
+  envelopeFlagCompressed,
+  envelopeFlagTrailers,
+  envelopeRead,
+} from "./envelope.ts";
+import { ConnectError } from "./errors.ts";
+import type { HttpResponse } from "./http-client.ts";
+import type { StreamRequest, UnaryRequest } from "./interceptors.ts";
+import {
+  grpcContentTypeJson,
+  grpcContentTypeProto,
+  grpcFormatTimeout,
+  grpcHeaderAcceptEncoding,
+  grpcHeaderEncoding,
+  grpcHeaderStatus,
+  grpcHeaderTimeout,
+  grpcParseContentType,
+  grpcStatusFromTrailers,
+} from "./protocol-grpc.ts";
+
+/**
+ * What sets gRPC and gRPC-Web clients apart: content types, the headers
+ * each requires, and where the status arrives.
+ */
+export interface GrpcClientProtocol {
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly requestHeader: Readonly<Record<string, string>>;
+  /**
+   * gRPC-Web reads the status and trailers from the body's last envelope;
+   * without this, they are the HTTP trailers (gRPC).
+   */
+  readonly decodeTrailers?: (data: Uint8Array) => Headers;
+}
+
+const grpcClientProtocol: GrpcClientProtocol = {
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+  parseContentType: grpcParseContentType,
+  // Required by the spec; proxies use it to tell that trailers are wanted.
+  requestHeader: { te: "trailers" },
+};
+
+const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+  name: grpcHeaderTimeout,
+  format: grpcFormatTimeout,
+};
+
+/** The unary caller of the gRPC protocol (HTTP/2 only). */
+export function createGrpcUnaryCaller(config: ClientConfig): UnaryCaller {
+  return grpcUnaryCaller(grpcClientProtocol, config);
+}
+
+/** The streaming caller of the gRPC protocol (HTTP/2 only), for every kind. */
+export function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
+  return grpcStreamCaller(grpcClientProtocol, config);
+}
+
+/**
+ * A unary call over gRPC or gRPC-Web: one envelope each way. The status
+ * decides first; then the response must hold exactly one message.
+ */
+export function grpcUnaryCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): UnaryCaller {
+  const { httpClient, codec, compressMinBytes } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientUnaryCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      const body = await envelopeEncodeMessage(
+        codec.encode(method.input, request.message),
+        sendCompression,
+        compressMinBytes,
+      );
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      const result = grpcReadResponse(
+        protocol,
+        config,
+        method.output,
+        response,
+      );
+      let message: Message | undefined;
+      let count = 0;
+      for await (const m of result.message) {
+        message ??= m;
+        count++;
+      }
+      if (message === undefined || count > 1) {
+        throw new ConnectError(
+          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          Code.Unimplemented,
+        );
+      }
+      return {
+        stream: false,
+        method,
+        header: result.header,
+        trailer: result.trailer,
+        message,
+      };
+    },
+  );
+}
+
+/** A streaming call of any kind over gRPC or gRPC-Web. */
+export function grpcStreamCaller(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+): StreamCaller {
+  const { httpClient, codec } = config;
+  const acceptEncoding = grpcAcceptEncoding(config.compressions);
+  return clientStreamCaller(
+    config,
+    grpcClientTimeoutHeader,
+    async (request, sendCompression, body) => {
+      const response = await clientSend(httpClient, {
+        url: request.url,
+        method: "POST",
+        header: grpcRequestHeader(
+          protocol,
+          request,
+          codec,
+          sendCompression,
+          acceptEncoding,
+        ),
+        body,
+        signal: request.signal,
+      });
+      return {
+        stream: true,
+        method: request.method,
+        ...grpcReadResponse(protocol, config, request.method.output, response),
+      };
+    },
+  );
+}
+
+// No spaces: grpc-js splits this header on "," alone.
+function grpcAcceptEncoding(compressions: readonly Compression[]): string {
+  return compressions.map((c) => c.name).join(",");
+}
+
+function grpcRequestHeader(
+  protocol: GrpcClientProtocol,
+  request: UnaryRequest | StreamRequest,
+  codec: Codec,
+  sendCompression: Compression | undefined,
+  acceptEncoding: string,
+): Headers {
+  const header = new Headers(request.header);
+  header.set(
+    "content-type",
+    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+  );
+  for (const key in protocol.requestHeader) {
+    header.set(key, protocol.requestHeader[key]!);
+  }
+  if (acceptEncoding !== "") {
+    header.set(grpcHeaderAcceptEncoding, acceptEncoding);
+  }
+  if (sendCompression !== undefined) {
+    header.set(grpcHeaderEncoding, sendCompression.name);
+  }
+  return header;
+}
+
+/**
+ * Checks a response's headers and returns its messages, which end with the
+ * call's status: an error status throws once the messages before it are read.
+ * Throws at once for a response that is no gRPC response at all.
+ */
+function grpcReadResponse(
+  protocol: GrpcClientProtocol,
+  config: ClientConfig,
+  desc: DescMessage,
+  response: HttpResponse,
+): {
+  header: Headers;
+  trailer: Headers;
+  message: AsyncGenerator<Message>;
+} {
+  const header = response.header;
+  if (response.status !== 200) {
+    // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
+    grpcDiscard(response.body);
+    throw new ConnectError(
+      `HTTP status ${response.status}`,
+      codeFromHttpStatus(response.status),
+      { metadata: header },
+    );
+  }
+  const trailer = new Headers();
+  // Trailers-only: the status is in the headers, and no message follows.
+  const trailersOnly = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = null;
+  if (!trailersOnly) {
+    const contentTypeValue = header.get("content-type");
+    const contentType = protocol.parseContentType(contentTypeValue);
+    if (
+      contentType === undefined ||
+      contentType.binary !== config.codec.binary
+    ) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `unexpected response content type "${contentTypeValue}"`,
+        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
+        contentType === undefined ? Code.Unknown : Code.Internal,
+        { metadata: header },
+      );
+    }
+    const encoding = header.get(grpcHeaderEncoding);
+    compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      grpcDiscard(response.body);
+      throw new ConnectError(
+        `response uses unsupported compression "${encoding}"`,
+        Code.Internal,
+        { metadata: header },
+      );
+    }
+  }
+  return {
+    header,
+    trailer,
+    message: grpcReadMessages(
+      protocol,
+      response,
+      trailersOnly,
+      trailer,
+      compression,
+      config.codec,
+      desc,
+      config.readMaxBytes,
+    ),
+  };
+}
+
+async function* grpcReadMessages(
+  protocol: GrpcClientProtocol,
+  response: HttpResponse,
+  trailersOnly: boolean,
+  trailer: Headers,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  readMaxBytes: number,
+): AsyncGenerator<Message> {
+  const decodeTrailers = protocol.decodeTrailers;
+  let trailersRead = false;
+  for await (const envelope of envelopeRead(
+    response.body,
+    readMaxBytes,
+    // grpc-go's choice for a truncated message; connect-go agrees.
+    Code.Internal,
+  )) {
+    if (trailersOnly || trailersRead) {
+      throw new ConnectError(
+        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        Code.Internal,
+      );
+    }
+    const data = await envelopeDecompress(
+      envelope,
+      compression,
+      readMaxBytes,
+      Code.Internal,
+    );
+    if (
+      decodeTrailers !== undefined &&
+      (envelope.flags & envelopeFlagTrailers) !== 0
+    ) {
+      decodeTrailers(data).forEach((value, key) => trailer.append(key, value));
+      trailersRead = true;
+      continue;
+    }
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags}`,
+        Code.Internal,
+      );
+    }
+    yield codec.decode(desc, data);
+  }
+  if (trailersOnly) {
+    response.header.forEach((value, key) => trailer.append(key, value));
+  } else if (decodeTrailers === undefined) {
+    // HTTP trailers are complete now that the body has ended.
+    response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // No status at all (trailers missing) is an error of its own: Internal.
+  const error = grpcStatusFromTrailers(
+    trailer,
+    trailersOnly ? undefined : response.header,
+  );
+  if (error !== undefined) {
+    throw error;
+  }
+}
+
+/**
+ * Releases a body that will not be read: the HTTP client frees the stream
+ * when its iteration is stopped (an iteration never started has nothing to
+ * stop, hence the first read).
+ */
+function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
+  const iterator = body[Symbol.asyncIterator]();
+  iterator.next().then(
+    () => iterator.return?.(),
+    () => {},
+  );
+}
