@@ -1,6 +1,7 @@
 // The demo: serves ElizaService with the generated server on node:http and
 // node:http2 at once, then calls it with the generated client over every
-// transport, codec and compression, and shows errors, deadlines and GET.
+// protocol (Connect, gRPC, gRPC-Web), transport, codec and compression, and
+// shows errors, deadlines, GET and all four kinds of RPC.
 // Run it with `npm run demo` (which generates examples/gen first).
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -80,15 +81,19 @@ console.log(
 );
 
 const calls = [
-  { label: "HTTP/1.1 fetch, binary", url: h1Url, options: {} },
+  { label: "Connect, HTTP/1.1 fetch, binary", url: h1Url, options: {} },
   {
-    label: "HTTP/1.1 fetch, JSON, gzip",
+    label: "Connect, HTTP/1.1 fetch, JSON, gzip",
     url: h1Url,
     options: { binary: false, sendCompression: "gzip", compressMinBytes: 0 },
   },
-  { label: "HTTP/1.1 fetch, GET", url: h1Url, options: { useHttpGet: true } },
   {
-    label: "h2c, binary, zstd",
+    label: "Connect, HTTP/1.1 fetch, GET",
+    url: h1Url,
+    options: { useHttpGet: true },
+  },
+  {
+    label: "Connect, h2c, binary, zstd",
     url: h2Url,
     options: {
       transport: "http2",
@@ -97,9 +102,37 @@ const calls = [
     },
   },
   {
-    label: "h2c, JSON, br",
+    label: "Connect, h2c, JSON, br",
     url: h2Url,
     options: {
+      transport: "http2",
+      binary: false,
+      sendCompression: "br",
+      compressMinBytes: 0,
+    },
+  },
+  // gRPC needs HTTP/2: its client picks the http2 transport.
+  { label: "gRPC, h2c, binary", url: h2Url, options: { protocol: "grpc" } },
+  {
+    label: "gRPC, h2c, JSON, gzip",
+    url: h2Url,
+    options: {
+      protocol: "grpc",
+      binary: false,
+      sendCompression: "gzip",
+      compressMinBytes: 0,
+    },
+  },
+  {
+    label: "gRPC-Web, HTTP/1.1 fetch, binary",
+    url: h1Url,
+    options: { protocol: "grpc-web" },
+  },
+  {
+    label: "gRPC-Web, h2c, JSON, br",
+    url: h2Url,
+    options: {
+      protocol: "grpc-web",
       transport: "http2",
       binary: false,
       sendCompression: "br",
@@ -119,49 +152,74 @@ for (const { label, url, options } of calls) {
   );
 }
 
-const client = createElizaServiceClient(h2Url, { transport: "http2" });
-try {
-  await client.say({ sentence: "" });
-} catch (e) {
-  const error = ConnectError.from(e);
-  console.log(`\nAn error: code ${error.code} (${error.rawMessage})`);
-}
-try {
-  await client.say({ sentence: "take your time" }, { timeoutMs: 200 });
-} catch (e) {
-  const error = ConnectError.from(e);
-  console.log(
-    `A deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`,
-  );
-}
-console.log("\nServer streaming (Introduce), h2c:");
-for await (const { sentence } of client.introduce({ name: "demo" })) {
-  console.log(`  ${sentence}`);
-}
+const clients = {
+  Connect: createElizaServiceClient(h2Url, { transport: "http2" }),
+  gRPC: createElizaServiceClient(h2Url, { protocol: "grpc" }),
+  "gRPC-Web": createElizaServiceClient(h1Url, { protocol: "grpc-web" }),
+};
 
-console.log("Client streaming (Pontificate), HTTP/1.1 fetch:");
-const h1Client = createElizaServiceClient(h1Url);
-const summary = await h1Client.pontificate([
-  { sentence: "I slept well." },
-  { sentence: "Work has been a lot lately, more than I expected." },
-  { sentence: "Fine." },
-]);
-console.log(`  ${summary.sentence}`);
-
-console.log("Bidi streaming (Converse), h2c, full duplex:");
-// Each sentence is sent only after Eliza answered the previous one.
-const sentences = ["I feel tired", "My cat ignores me", "Goodbye"];
-let answered: () => void = () => {};
-async function* talk() {
-  for (const sentence of sentences) {
-    console.log(`  > ${sentence}`);
-    yield { sentence };
-    await new Promise<void>((resolve) => (answered = resolve));
+console.log("");
+for (const [protocol, client] of Object.entries(clients)) {
+  try {
+    await client.say({ sentence: "" });
+  } catch (e) {
+    const error = ConnectError.from(e);
+    console.log(
+      `${protocol}, an error: code ${error.code} (${error.rawMessage})`,
+    );
+  }
+  try {
+    await client.say({ sentence: "take your time" }, { timeoutMs: 200 });
+  } catch (e) {
+    const error = ConnectError.from(e);
+    console.log(
+      `${protocol}, a deadline: ${error.code === Code.DeadlineExceeded ? "deadline_exceeded" : error.message}`,
+    );
   }
 }
-for await (const { sentence } of client.converse(talk())) {
-  console.log(`  < ${sentence}`);
-  answered();
+
+for (const [protocol, client] of Object.entries(clients)) {
+  console.log(`\nServer streaming (Introduce), ${protocol}:`);
+  for await (const { sentence } of client.introduce({ name: "demo" })) {
+    console.log(`  ${sentence}`);
+  }
+}
+
+for (const [protocol, client] of Object.entries(clients)) {
+  console.log(`Client streaming (Pontificate), ${protocol}:`);
+  const summary = await client.pontificate([
+    { sentence: "I slept well." },
+    { sentence: "Work has been a lot lately, more than I expected." },
+    { sentence: "Fine." },
+  ]);
+  console.log(`  ${summary.sentence}`);
+}
+
+// Full duplex needs HTTP/2 end to end: the gRPC-Web client here is on
+// HTTP/1.1, so it gets its own HTTP/2 client for this.
+const duplexClients = {
+  ...clients,
+  "gRPC-Web": createElizaServiceClient(h2Url, {
+    protocol: "grpc-web",
+    transport: "http2",
+  }),
+};
+for (const [protocol, client] of Object.entries(duplexClients)) {
+  console.log(`Bidi streaming (Converse), ${protocol}, h2c, full duplex:`);
+  // Each sentence is sent only after Eliza answered the previous one.
+  const sentences = ["I feel tired", "My cat ignores me", "Goodbye"];
+  let answered: () => void = () => {};
+  async function* talk() {
+    for (const sentence of sentences) {
+      console.log(`  > ${sentence}`);
+      yield { sentence };
+      await new Promise<void>((resolve) => (answered = resolve));
+    }
+  }
+  for await (const { sentence } of client.converse(talk())) {
+    console.log(`  < ${sentence}`);
+    answered();
+  }
 }
 
 h1.close();

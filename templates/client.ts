@@ -56,7 +56,7 @@ export function clientTemplate(service: DescService, options: Options): Code {
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
   const httpClient = web
     ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
-    : code`${rt("nodeClientHttpClient")}(options)`;
+    : code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`;
   const get = service.methods.some(isNoSideEffects)
     ? code`, getQuery: ${rt("connectGetQuery")}`
     : "";

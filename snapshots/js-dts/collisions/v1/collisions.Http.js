@@ -2337,10 +2337,17 @@ function http2CopyHeaders(from, to) {
     }
   }
 }
-/** The HttpClient a Node client uses when the user gives none. */
-function nodeClientHttpClient(options) {
+/**
+ * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
+ * is the file's first protocol, spoken when the options name none.
+ */
+function nodeClientHttpClient(options, defaultProtocol) {
+  var _a;
   if (options.httpClient !== undefined) return options.httpClient;
-  const grpc = options.protocol === "grpc";
+  const grpc =
+    ((_a = options.protocol) !== null && _a !== void 0
+      ? _a
+      : defaultProtocol) === "grpc";
   if (grpc && options.transport === "fetch") {
     throw new Error(
       'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
@@ -3221,7 +3228,7 @@ export function createHttpClient(baseUrl, options = {}) {
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options),
+    nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults() },
   );
   // The first protocol is the default.

@@ -2699,10 +2699,16 @@ export interface NodeClientOptions extends ClientOptions {
   readonly http2?: Http2ClientOptions;
 }
 
-/** The HttpClient a Node client uses when the user gives none. */
-function nodeClientHttpClient(options: NodeClientOptions): HttpClient {
+/**
+ * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
+ * is the file's first protocol, spoken when the options name none.
+ */
+function nodeClientHttpClient(
+  options: NodeClientOptions,
+  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
+): HttpClient {
   if (options.httpClient !== undefined) return options.httpClient;
-  const grpc = options.protocol === "grpc";
+  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
   if (grpc && options.transport === "fetch") {
     throw new Error(
       'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
@@ -3906,7 +3912,7 @@ export function createGreetServiceClient(
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options),
+    nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults() },
   );
   // The first protocol is the default.

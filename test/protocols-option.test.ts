@@ -1,0 +1,173 @@
+// The `protocols=` plugin option, end to end: files generated with a subset
+// of the protocols serve and speak exactly that subset. Their clients default
+// to the first protocol (and a gRPC-first Node client to HTTP/2), refuse the
+// protocols they were not generated with, and their servers answer 415 to
+// requests in those protocols while serving the others on the same port.
+
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type * as Eliza from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { bufGenerate, repoRoot } from "./support/generate.ts";
+import { startServer, type StartedServer } from "./support/servers.ts";
+
+const work = mkdtempSync(join(tmpdir(), "cs-protocols-"));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Generates the fixtures with `protocols` and loads the Eliza service file. */
+async function generateEliza(protocols: string): Promise<typeof Eliza> {
+  const out = join(work, protocols.replaceAll(/\W/g, "_"));
+  bufGenerate(out, `import_extension=ts,protocols=${protocols}`);
+  writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
+  symlinkSync(join(repoRoot, "node_modules"), join(out, "node_modules"));
+  // The generated file has the API of test/gen's, minus the left-out protocols.
+  return (await import(
+    pathToFileURL(join(out, "eliza/v1/eliza.ElizaService.ts")).href
+  )) as typeof Eliza;
+}
+
+const implementation: Partial<Eliza.ElizaServiceImplementation> = {
+  say: (request, context) => ({
+    sentence: `${context.protocol}: ${request.sentence}`,
+  }),
+  async *introduce(request, context) {
+    yield { sentence: `${context.protocol}: hi ${request.name}` };
+    yield { sentence: "bye" };
+  },
+};
+
+/** A raw unary request in the given Content-Type over h2c: the HTTP status and content type. */
+function rawH2c(
+  url: string,
+  contentType: string,
+): Promise<{ status: number; contentType: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(url);
+    session.on("error", reject);
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/connectrpc.eliza.v1.ElizaService/Say",
+      "content-type": contentType,
+      te: "trailers",
+    });
+    stream.end(new Uint8Array([0, 0, 0, 0, 0]));
+    stream.on("response", (headers) => {
+      resolve({
+        status: Number(headers[":status"]),
+        contentType: headers["content-type"],
+      });
+      stream.close();
+      session.close();
+    });
+    stream.on("error", reject);
+  });
+}
+
+describe("protocols=grpc", () => {
+  let eliza: typeof Eliza;
+  let server: StartedServer;
+  beforeAll(async () => {
+    eliza = await generateEliza("grpc");
+    server = await startServer(
+      "h2c",
+      eliza.createElizaServiceHandler(implementation).node,
+    );
+  });
+  afterAll(() => server.close());
+
+  it("the client speaks gRPC over HTTP/2 by default", async () => {
+    const client = eliza.createElizaServiceClient(server.url);
+    expect(await client.say({ sentence: "x" })).toMatchObject({
+      sentence: "grpc: x",
+    });
+    const sentences: string[] = [];
+    for await (const m of client.introduce({ name: "n" })) {
+      sentences.push(m.sentence);
+    }
+    expect(sentences).toEqual(["grpc: hi n", "bye"]);
+  });
+
+  it("the client refuses the protocols it was not generated with", () => {
+    for (const protocol of ["connect", "grpc-web"] as const) {
+      expect(() =>
+        eliza.createElizaServiceClient(server.url, { protocol }),
+      ).toThrow(
+        `protocol "${protocol}" is not available: this client was generated with grpc (plugin option "protocols")`,
+      );
+    }
+  });
+
+  it("the server answers Connect and gRPC-Web requests with 415, and keeps serving gRPC", async () => {
+    for (const contentType of [
+      "application/proto",
+      "application/connect+proto",
+      "application/grpc-web+proto",
+    ]) {
+      expect(await rawH2c(server.url, contentType), contentType).toEqual({
+        status: 415,
+        contentType: undefined,
+      });
+    }
+    const client = eliza.createElizaServiceClient(server.url);
+    expect((await client.say({ sentence: "y" })).sentence).toBe("grpc: y");
+  });
+
+  it("a gRPC-only Node client refuses the fetch transport", () => {
+    expect(() =>
+      eliza.createElizaServiceClient(server.url, { transport: "fetch" }),
+    ).toThrow(/protocol "grpc" needs HTTP\/2 trailers/);
+  });
+});
+
+describe("protocols=grpc-web,connect", () => {
+  let eliza: typeof Eliza;
+  let h1: StartedServer;
+  let h2: StartedServer;
+  beforeAll(async () => {
+    eliza = await generateEliza("grpc-web,connect");
+    const handler = eliza.createElizaServiceHandler(implementation);
+    h1 = await startServer("http", handler.node);
+    h2 = await startServer("h2c", handler.node);
+  });
+  afterAll(async () => {
+    await h1.close();
+    await h2.close();
+  });
+
+  it("the client defaults to the first protocol, gRPC-Web, over fetch", async () => {
+    const client = eliza.createElizaServiceClient(h1.url);
+    expect((await client.say({ sentence: "x" })).sentence).toBe("grpc-web: x");
+  });
+
+  it("the client speaks Connect when asked", async () => {
+    const client = eliza.createElizaServiceClient(h1.url, {
+      protocol: "connect",
+    });
+    expect((await client.say({ sentence: "x" })).sentence).toBe("connect: x");
+  });
+
+  it("the client refuses gRPC", () => {
+    expect(() =>
+      eliza.createElizaServiceClient(h2.url, { protocol: "grpc" }),
+    ).toThrow(/"grpc" is not available: .* grpc-web, connect/);
+  });
+
+  it("the server answers gRPC with 415 and serves both others on the same port", async () => {
+    expect(await rawH2c(h2.url, "application/grpc")).toEqual({
+      status: 415,
+      contentType: undefined,
+    });
+    for (const protocol of ["connect", "grpc-web"] as const) {
+      const client = eliza.createElizaServiceClient(h2.url, {
+        protocol,
+        transport: "http2",
+      });
+      expect((await client.say({ sentence: "z" })).sentence).toBe(
+        `${protocol}: z`,
+      );
+    }
+  });
+});
