@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Code } from "./code.ts";
 import { deadlineStart } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
@@ -14,6 +14,31 @@ describe("deadlineStart", () => {
     });
     expect(deadline.signal.reason).toBeInstanceOf(ConnectError);
     deadline.cleanup();
+  });
+
+  it("does not fire early for a timeout past setTimeout's 24.8-day limit", async () => {
+    const deadline = deadlineStart(30 * 24 * 3600 * 1000, undefined);
+    // Node fires an over-long setTimeout after 1 ms.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(deadline.signal.aborted).toBe(false);
+    deadline.cleanup();
+  });
+
+  it("fires at the end of a timeout past the limit", () => {
+    vi.useFakeTimers();
+    try {
+      const timeoutMs = 2 ** 32;
+      const deadline = deadlineStart(timeoutMs, undefined);
+      vi.advanceTimersByTime(timeoutMs - 10);
+      expect(deadline.signal.aborted).toBe(false);
+      vi.advanceTimersByTime(20);
+      expect(deadline.signal.reason).toMatchObject({
+        code: Code.DeadlineExceeded,
+      });
+      deadline.cleanup();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("follows the parent signal with Canceled", async () => {

@@ -2,10 +2,12 @@
 // transport and server kind a Node user can pick (node:http with the fetch
 // client, node:http2 h2c and TLS with the http2 client, HTTP/1.1 over TLS to
 // node:https and to an allowHTTP1 http2 server, and the fetch handler called
-// in process). They assert what users depend on: messages arrive whole with
-// both codecs and every compression, Connect GET, errors with details and
-// metadata, headers and trailers, interceptors, deadlines, cancellation,
-// receive limits and routing.
+// in process), and with every protocol the transport can carry: Connect and
+// gRPC-Web on all of them, gRPC where the client speaks HTTP/2 with trailers.
+// They assert what users depend on: messages arrive whole with both codecs
+// and every compression, Connect GET, errors with details and metadata,
+// headers and trailers, interceptors, deadlines, cancellation, receive limits
+// and routing, the same way whatever the protocol.
 
 import { randomBytes } from "node:crypto";
 import { create, equals, type MessageInitShape } from "@bufbuild/protobuf";
@@ -44,12 +46,15 @@ import {
   createFetchHttpClient,
   createGreetServiceClient,
   createGreetServiceHandler,
+  createHttp2HttpClient,
   GreetServiceDefinition,
   isConnectError,
   type Compression,
   type GreetServiceImplementation,
   type HandlerContext,
   type HandlerOptions,
+  type HttpClient,
+  type HttpRequest,
   type Interceptor,
   type NodeClientOptions,
 } from "./gen/unary/v1/unary.GreetService.ts";
@@ -161,6 +166,11 @@ function waitForAbort(signal: AbortSignal, ms: number): Promise<boolean> {
   });
 }
 
+/** Compares large byte arrays far faster than toEqual, which walks them element by element. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
 /** The error a call fails with; fails the test when the call succeeds or throws a non-ConnectError. */
 async function callError(call: Promise<unknown>): Promise<ConnectError> {
   try {
@@ -190,6 +200,8 @@ interface Transport {
   readonly name: string;
   /** The platform fetch adds its own Accept-Encoding when the client sends none. */
   readonly platformAcceptEncoding: boolean;
+  /** HTTP/2 from client to server, trailers included: what gRPC needs. */
+  readonly carriesGrpc: boolean;
   start(served: Served): Promise<Endpoint>;
 }
 
@@ -211,6 +223,7 @@ async function serveOn(
 const transports: readonly Transport[] = [
   {
     name: "node:http server, fetch client (HTTP/1.1)",
+    carriesGrpc: false,
     platformAcceptEncoding: true,
     start: async (served) => ({
       baseUrl: await serveOn("http", served.node),
@@ -219,6 +232,7 @@ const transports: readonly Transport[] = [
   },
   {
     name: "node:http2 h2c server, http2 client",
+    carriesGrpc: true,
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: await serveOn("h2c", served.node),
@@ -227,6 +241,7 @@ const transports: readonly Transport[] = [
   },
   {
     name: "node:http2 TLS server (allowHTTP1), http2 client",
+    carriesGrpc: true,
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: await serveOn("h2", served.node),
@@ -238,6 +253,7 @@ const transports: readonly Transport[] = [
   },
   {
     name: "node:http2 TLS server (allowHTTP1), HTTP/1.1 node:https client",
+    carriesGrpc: false,
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: await serveOn("h2", served.node),
@@ -246,6 +262,7 @@ const transports: readonly Transport[] = [
   },
   {
     name: "node:https server, HTTP/1.1 node:https client",
+    carriesGrpc: false,
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: await serveOn("https", served.node),
@@ -254,6 +271,7 @@ const transports: readonly Transport[] = [
   },
   {
     name: "fetch handler in process, fetch client",
+    carriesGrpc: false,
     platformAcceptEncoding: false,
     start: async (served) => ({
       baseUrl: "http://in-process.invalid",
@@ -302,8 +320,137 @@ function greetAndEliza(options: HandlerOptions = {}): {
 const compressionNames = ["identity", "gzip", "br", "zstd"] as const;
 
 // ---------------------------------------------------------------------------
+// Protocols: what each puts on the wire where the tests look.
 
-describe.each(transports)("$name", (transport) => {
+type Protocol = NonNullable<NodeClientOptions["protocol"]>;
+
+interface Wire {
+  /** The request's Content-Type for the binary or the JSON codec. */
+  contentType(binary: boolean): string;
+  /** Names the compression of the request and of the response. */
+  readonly encodingHeader: string;
+  readonly acceptEncodingHeader: string;
+  readonly timeoutHeader: string;
+  /** The timeout header's value for a timeout in milliseconds. */
+  timeout(ms: number): string;
+  /**
+   * gRPC and gRPC-Web send messages in envelopes and compress each on its
+   * own (flag 1 in its envelope); a Connect unary call compresses the whole
+   * body, with Content-Encoding.
+   */
+  readonly enveloped: boolean;
+}
+
+const grpcWire = (prefix: string): Wire => ({
+  contentType: (binary) => `${prefix}+${binary ? "proto" : "json"}`,
+  encodingHeader: "grpc-encoding",
+  acceptEncodingHeader: "grpc-accept-encoding",
+  timeoutHeader: "grpc-timeout",
+  // The shortest exact form: "50m" (milliseconds), "5S" (seconds).
+  timeout: (ms) => (ms % 1000 === 0 ? `${ms / 1000}S` : `${ms}m`),
+  enveloped: true,
+});
+
+const wires: Readonly<Record<Protocol, Wire>> = {
+  connect: {
+    contentType: (binary) =>
+      binary ? "application/proto" : "application/json",
+    encodingHeader: "content-encoding",
+    acceptEncodingHeader: "accept-encoding",
+    timeoutHeader: "connect-timeout-ms",
+    timeout: (ms) => String(ms),
+    enveloped: false,
+  },
+  grpc: grpcWire("application/grpc"),
+  "grpc-web": grpcWire("application/grpc-web"),
+};
+
+/** Every protocol on every transport that can carry it. */
+const combinations = (["connect", "grpc-web", "grpc"] as const).flatMap(
+  (protocol) =>
+    transports
+      .filter((transport) => protocol !== "grpc" || transport.carriesGrpc)
+      .map((transport) => ({
+        name: `${protocol} · ${transport.name}`,
+        protocol,
+        transport,
+      })),
+);
+
+// ---------------------------------------------------------------------------
+// A tap on the client's HttpClient, to see the bytes a call sends and gets.
+
+interface Exchange {
+  readonly request: HttpRequest;
+  readonly status: number;
+  readonly header: Headers;
+  /** The response body as far as the client read it. */
+  readonly body: Uint8Array[];
+  /** HTTP trailers, once the body has been read. */
+  readonly trailer: Headers;
+}
+
+/** The HttpClient a generated Node client builds from these options (as nodeClientHttpClient does). */
+function httpClientOf(options: NodeClientOptions): HttpClient {
+  if (options.httpClient !== undefined) return options.httpClient;
+  return options.transport === "http2"
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+
+/** The HttpClient these options give, recording every exchange it makes. */
+function tapped(options: NodeClientOptions): {
+  httpClient: HttpClient;
+  exchanges: Exchange[];
+} {
+  const inner = httpClientOf(options);
+  const exchanges: Exchange[] = [];
+  const httpClient: HttpClient = async (request) => {
+    const response = await inner(request);
+    const exchange: Exchange = {
+      request,
+      status: response.status,
+      header: response.header,
+      body: [],
+      trailer: response.trailer,
+    };
+    exchanges.push(exchange);
+    async function* body() {
+      for await (const chunk of response.body) {
+        exchange.body.push(chunk.slice());
+        yield chunk;
+      }
+    }
+    return { ...response, body: body() };
+  };
+  return { httpClient, exchanges };
+}
+
+/** The flags of each envelope in a body: 5 bytes each (flags, then the length, big-endian) before the data. */
+function envelopeFlags(chunks: readonly Uint8Array[]): number[] {
+  const bytes = Buffer.concat(chunks);
+  const flags: number[] = [];
+  for (let at = 0; at + 5 <= bytes.byteLength;) {
+    flags.push(bytes[at]!);
+    at += 5 + bytes.readUInt32BE(at + 1);
+  }
+  return flags;
+}
+
+/** The envelope flags of a unary request, which goes out whole. */
+function requestEnvelopeFlags(exchange: Exchange | undefined): number[] {
+  const body = exchange?.request.body;
+  expect(body).toBeInstanceOf(Uint8Array);
+  return envelopeFlags([body as Uint8Array]);
+}
+
+const envelopeCompressed = 0b1;
+const envelopeTrailers = 0b1000_0000;
+
+// ---------------------------------------------------------------------------
+
+describe.each(combinations)("$name", ({ protocol, transport }) => {
+  const wire = wires[protocol];
   let endpoint: Endpoint;
   let seen: SeenRequest[];
   let limited1k: Endpoint;
@@ -314,7 +461,7 @@ describe.each(transports)("$name", (transport) => {
 
   const serverInterceptors: Interceptor[] = [
     (next) => async (request) => {
-      serverLog.push("outer>");
+      serverLog.push(`outer> ${request.header.get("content-type")}`);
       serverSeenMessages.push(request.message);
       const response = await next(request);
       serverLog.push("<outer");
@@ -336,17 +483,22 @@ describe.each(transports)("$name", (transport) => {
     },
   ];
 
+  /** Serves on this transport; clients of the endpoint speak this protocol. */
+  async function start(served: Served): Promise<Endpoint> {
+    const started = await transport.start(served);
+    return {
+      baseUrl: started.baseUrl,
+      options: { ...started.options, protocol },
+    };
+  }
+
   beforeAll(async () => {
     const main = greetAndEliza();
     seen = main.seen;
-    endpoint = await transport.start(main.served);
-    limited1k = await transport.start(
-      greetAndEliza({ readMaxBytes: 1024 }).served,
-    );
-    limited10k = await transport.start(
-      greetAndEliza({ readMaxBytes: 10 * 1024 }).served,
-    );
-    intercepted = await transport.start(
+    endpoint = await start(main.served);
+    limited1k = await start(greetAndEliza({ readMaxBytes: 1024 }).served);
+    limited10k = await start(greetAndEliza({ readMaxBytes: 10 * 1024 }).served);
+    intercepted = await start(
       greetAndEliza({ interceptors: serverInterceptors }).served,
     );
   });
@@ -366,12 +518,14 @@ describe.each(transports)("$name", (transport) => {
     it.each(cases)(
       "binary=%s, send compression %s: the full response arrives",
       async (binary, compression) => {
-        let requestHeaders: Headers | undefined;
-        hooks.greet = (request, context) => {
-          requestHeaders = context.requestHeaders;
+        let context: HandlerContext | undefined;
+        hooks.greet = (request, ctx) => {
+          context = ctx;
           return greetLogic(request);
         };
+        const tap = tapped(endpoint.options);
         const client = greetClient({
+          httpClient: tap.httpClient,
           binary,
           sendCompression: compression,
           compressMinBytes: 0,
@@ -379,19 +533,28 @@ describe.each(transports)("$name", (transport) => {
         const response = await client.greet(greetRequest);
         expect(response).toEqual(expectedGreet);
         expect(equals(GreetResponseSchema, response, expectedGreet)).toBe(true);
+        expect(context?.protocol).toBe(protocol);
+        const requestHeaders = context?.requestHeaders;
         expect(requestHeaders?.get("content-type")).toBe(
-          binary ? "application/proto" : "application/json",
+          wire.contentType(binary),
         );
-        expect(requestHeaders?.get("content-encoding") ?? "identity").toBe(
+        expect(requestHeaders?.get(wire.encodingHeader) ?? "identity").toBe(
           compression,
         );
+        if (wire.enveloped) {
+          // The message is compressed on its own, not the body.
+          expect(requestHeaders?.get("content-encoding")).toBe(null);
+          expect(requestEnvelopeFlags(tap.exchanges[0])).toEqual([
+            compression === "identity" ? 0 : envelopeCompressed,
+          ]);
+        }
       },
     );
 
     it("the per-call sendCompression overrides the client's", async () => {
       let encoding: string | null = null;
       hooks.greet = (request, context) => {
-        encoding = context.requestHeaders.get("content-encoding");
+        encoding = context.requestHeaders.get(wire.encodingHeader);
         return greetLogic(request);
       };
       const client = greetClient({
@@ -407,17 +570,28 @@ describe.each(transports)("$name", (transport) => {
     it("requests below compressMinBytes are sent uncompressed", async () => {
       let encoding: string | null = "unset";
       hooks.greet = (request, context) => {
-        encoding = context.requestHeaders.get("content-encoding");
+        encoding = context.requestHeaders.get(wire.encodingHeader);
         return greetLogic(request);
       };
-      const client = greetClient({ sendCompression: "gzip" });
+      const tap = tapped(endpoint.options);
+      const client = greetClient({
+        httpClient: tap.httpClient,
+        sendCompression: "gzip",
+      });
       expect(await client.greet({ name: "small" })).toEqual(
         create(
           GreetResponseSchema,
           greetLogic(create(GreetRequestSchema, { name: "small" })),
         ),
       );
-      expect(encoding).toBe(null);
+      if (wire.enveloped) {
+        // grpc-encoding names the call's compression; each envelope's flag
+        // says whether its message is compressed.
+        expect(encoding).toBe("gzip");
+        expect(requestEnvelopeFlags(tap.exchanges[0])).toEqual([0]);
+      } else {
+        expect(encoding).toBe(null);
+      }
     });
 
     it("a plain object returned by the implementation and an empty request work", async () => {
@@ -434,29 +608,81 @@ describe.each(transports)("$name", (transport) => {
         [[compressionZstd!], "zstd"],
         [[compressionBrotli, compressionGzip], "br"],
       ];
-      if (!transport.platformAcceptEncoding) {
+      // The platform fetch asks for Content-Encoding by itself, which a
+      // Connect unary response (compressed whole) answers; gRPC and gRPC-Web
+      // only look at grpc-accept-encoding, which is the client's alone.
+      if (!transport.platformAcceptEncoding || wire.enveloped) {
         cases.push([[], null]);
       }
+      const offered: (string | null)[] = [];
+      hooks.echo = (request, context) => {
+        offered.push(context.requestHeaders.get(wire.acceptEncodingHeader));
+        return echoLogic(request);
+      };
       for (const [compressions, expected] of cases) {
-        const client = greetClient(
-          compressions === undefined ? {} : { compressions },
-        );
+        const what = `compressions ${String(compressions?.map((c) => c.name))}`;
+        const tap = tapped(endpoint.options);
+        const client = greetClient({
+          httpClient: tap.httpClient,
+          ...(compressions === undefined ? {} : { compressions }),
+        });
         const result = await client.echo.raw({ data });
-        expect(result.message.data).toEqual(data);
-        expect(
-          result.header.get("content-encoding"),
-          `compressions ${String(compressions?.map((c) => c.name))}`,
-        ).toBe(expected);
+        expect(sameBytes(result.message.data, data), what).toBe(true);
+        expect(result.header.get(wire.encodingHeader), what).toBe(expected);
+        if (compressions !== undefined && compressions.length > 0) {
+          // The client offers its compressions, in its order of preference.
+          expect(
+            offered
+              .at(-1)
+              ?.split(",")
+              .map((name) => name.trim()),
+            what,
+          ).toEqual(compressions.map((c) => c.name));
+        }
+        if (wire.enveloped) {
+          expect(result.header.get("content-encoding"), what).toBe(null);
+          expect(envelopeFlags(tap.exchanges[0]!.body)[0], what).toBe(
+            expected === null ? 0 : envelopeCompressed,
+          );
+        }
       }
     });
 
     it("small responses are not compressed", async () => {
-      const result = await greetClient().echo.raw({
-        data: new Uint8Array(100),
-      });
+      const tap = tapped(endpoint.options);
+      const result = await greetClient({ httpClient: tap.httpClient }).echo.raw(
+        { data: new Uint8Array(100) },
+      );
       expect(result.message.data).toEqual(new Uint8Array(100));
-      expect(result.header.get("content-encoding")).toBe(null);
+      if (wire.enveloped) {
+        // The call's compression is negotiated, but this message goes out
+        // uncompressed.
+        expect(result.header.get("grpc-encoding")).toBe("gzip");
+        expect(envelopeFlags(tap.exchanges[0]!.body)[0]).toBe(0);
+      } else {
+        expect(result.header.get("content-encoding")).toBe(null);
+      }
     });
+
+    if (wire.enveloped) {
+      // gRPC has no Accept-Encoding negotiation per se: as grpc-go, the
+      // server answers in the request's compression when it has one.
+      it("a compressed request gets its response in the same compression", async () => {
+        const data = new Uint8Array(8 * 1024);
+        for (const sendCompression of ["br", "zstd", "gzip"]) {
+          const tap = tapped(endpoint.options);
+          const result = await greetClient({
+            httpClient: tap.httpClient,
+            sendCompression,
+          }).echo.raw({ data });
+          expect(sameBytes(result.message.data, data)).toBe(true);
+          expect(result.header.get("grpc-encoding")).toBe(sendCompression);
+          expect(envelopeFlags(tap.exchanges[0]!.body)[0]).toBe(
+            envelopeCompressed,
+          );
+        }
+      });
+    }
   });
 
   describe("Connect GET", () => {
@@ -464,8 +690,13 @@ describe.each(transports)("$name", (transport) => {
       ["identity", "gzip"].map((c) => [binary, c] as const),
     );
 
+    // GET is Connect's alone: gRPC and gRPC-Web ignore useHttpGet.
+    const getTitle =
+      protocol === "connect"
+        ? "useHttpGet calls a NO_SIDE_EFFECTS method with GET"
+        : "useHttpGet is ignored: a NO_SIDE_EFFECTS method is still called with POST";
     it.each(cases)(
-      "useHttpGet calls a NO_SIDE_EFFECTS method with GET (binary=%s, %s)",
+      `${getTitle} (binary=%s, %s)`,
       async (binary, compression) => {
         seen.length = 0;
         const eliza = createElizaServiceClient(endpoint.baseUrl, {
@@ -480,8 +711,13 @@ describe.each(transports)("$name", (transport) => {
           expect.objectContaining({ sentence: `You said: ${sentence}` }),
         );
         expect(seen).toHaveLength(1);
-        expect(seen[0]!.method).toBe("GET");
         expect(seen[0]!.path).toBe(ElizaServiceDefinition.methods.say.path);
+        if (protocol !== "connect") {
+          expect(seen[0]!.method).toBe("POST");
+          expect(seen[0]!.search).toBe("");
+          return;
+        }
+        expect(seen[0]!.method).toBe("GET");
         const query = new URLSearchParams(seen[0]!.search);
         expect(query.get("encoding")).toBe(binary ? "proto" : "json");
         expect(query.get("compression")).toBe(
@@ -512,6 +748,17 @@ describe.each(transports)("$name", (transport) => {
       expect(error.code).toBe(Code.NotFound);
       expect(error.rawMessage).toBe("no such greeting");
       expect(error.message).toBe("[not_found] no such greeting");
+    });
+
+    it("a message with non-ASCII text, percent signs and line breaks arrives intact", async () => {
+      const message = 'Grüße, 100% "kaputt" ✓\nzweite Zeile 🙂 %E2%9C%93';
+      for (const binary of [true, false]) {
+        const error = await callError(
+          greetClient({ binary }).fail({ code: Code.Aborted, message }),
+        );
+        expect(error.code).toBe(Code.Aborted);
+        expect(error.rawMessage).toBe(message);
+      }
     });
 
     it("every code survives the trip, with the JSON and the binary codec", async () => {
@@ -593,14 +840,34 @@ describe.each(transports)("$name", (transport) => {
     });
 
     it("a service that is not served fails with Unimplemented", async () => {
+      // No handler claims the path, so the answer is a plain 404 (which
+      // gRPC clients map to Unimplemented too).
       const onlyGreet = createGreetServiceHandler(greetImpl);
-      const other = await transport.start({
+      const other = await start({
         node: onlyGreet.node,
         fetch: onlyGreet.fetch,
       });
       const eliza = createElizaServiceClient(other.baseUrl, other.options);
       const error = await callError(eliza.say({ sentence: "anyone?" }));
       expect(error.code).toBe(Code.Unimplemented);
+    });
+
+    it("an unknown method under the service path fails with Unimplemented", async () => {
+      const path = `${GreetServiceDefinition.path}NoSuchMethod`;
+      const tap = tapped(endpoint.options);
+      const client = greetClient({
+        httpClient: tap.httpClient,
+        interceptors: [
+          (next) => (request) =>
+            next({ ...request, url: endpoint.baseUrl + path }),
+        ],
+      });
+      const error = await callError(client.greet(greetRequest));
+      expect(error.code).toBe(Code.Unimplemented);
+      expect(error.rawMessage).toBe(`no such method: ${path}`);
+      // Connect answers 404; gRPC and gRPC-Web answer with their own
+      // status, in an HTTP 200.
+      expect(tap.exchanges[0]?.status).toBe(wire.enveloped ? 200 : 404);
     });
   });
 
@@ -631,9 +898,12 @@ describe.each(transports)("$name", (transport) => {
         context.responseHeaders.append("x-multi", "one");
         context.responseHeaders.append("x-multi", "two");
         context.responseTrailers.set("x-trailer", "trailer value");
+        context.responseTrailers.append("x-multi-trailer", "one");
+        context.responseTrailers.append("x-multi-trailer", "two");
         return greetLogic(request);
       };
-      const client = greetClient();
+      const tap = tapped(endpoint.options);
+      const client = greetClient({ httpClient: tap.httpClient });
       const raw = await client.greet.raw(greetRequest);
       expect(raw.message).toEqual(expectedGreet);
       expect(raw.header.get("x-header")).toBe("header value");
@@ -641,7 +911,24 @@ describe.each(transports)("$name", (transport) => {
       expect(raw.header.get("x-trailer")).toBe(null);
       expect(raw.header.get("trailer-x-trailer")).toBe(null);
       expect(raw.trailer.get("x-trailer")).toBe("trailer value");
+      expect(raw.trailer.get("x-multi-trailer")).toBe("one, two");
       expect(raw.trailer.get("x-header")).toBe(null);
+
+      // On the wire, a Connect unary response carries its trailers as
+      // Trailer- headers, gRPC as HTTP trailers, and gRPC-Web as the last
+      // envelope of the body (which any HTTP version and fetch can read).
+      const exchange = tap.exchanges[0]!;
+      if (protocol === "connect") {
+        expect(exchange.header.get("trailer-x-trailer")).toBe("trailer value");
+      } else {
+        const grpc = protocol === "grpc";
+        expect(exchange.trailer.get("x-trailer")).toBe(
+          grpc ? "trailer value" : null,
+        );
+        expect(envelopeFlags(exchange.body)).toEqual(
+          grpc ? [0] : [0, envelopeTrailers],
+        );
+      }
 
       let header: Headers | undefined;
       let trailer: Headers | undefined;
@@ -716,8 +1003,8 @@ describe.each(transports)("$name", (transport) => {
     });
 
     it("server interceptors run first-outermost, see the request message and can replace the response", async () => {
-      hooks.greet = (request) => {
-        serverLog.push("implementation");
+      hooks.greet = (request, context) => {
+        serverLog.push(`implementation ${context.protocol}`);
         return greetLogic(request);
       };
       serverLog.length = 0;
@@ -728,9 +1015,9 @@ describe.each(transports)("$name", (transport) => {
       );
       expect(await client.greet(greetRequest)).toEqual(expectedGreet);
       expect(serverLog).toEqual([
-        "outer>",
+        `outer> ${wire.contentType(true)}`,
         "inner>",
-        "implementation",
+        `implementation ${protocol}`,
         "<inner",
         "<outer",
       ]);
@@ -773,18 +1060,55 @@ describe.each(transports)("$name", (transport) => {
 
     it("ctx.timeoutMs() is the time left when a timeout is set, undefined when not", async () => {
       const timeouts: (number | undefined)[] = [];
+      const headers: (string | null)[] = [];
       hooks.greet = (request, context) => {
         timeouts.push(context.timeoutMs());
+        headers.push(context.requestHeaders.get(wire.timeoutHeader));
         return greetLogic(request);
       };
       await greetClient().greet({});
       await greetClient({ timeoutMs: 5000 }).greet({});
       await greetClient({ timeoutMs: 60_000 }).greet({}, { timeoutMs: 3000 });
+      expect(headers).toEqual([null, wire.timeout(5000), wire.timeout(3000)]);
       expect(timeouts[0]).toBeUndefined();
       expect(timeouts[1]).toBeGreaterThan(0);
       expect(timeouts[1]).toBeLessThanOrEqual(5000);
       expect(timeouts[2]).toBeGreaterThan(0);
       expect(timeouts[2]).toBeLessThanOrEqual(3000);
+    });
+
+    // Node fires a setTimeout delay above 2^31-1 ms (24.8 days) after 1 ms;
+    // the deadline must not, on the client nor, from the header, the server.
+    it("a timeout longer than 24.8 days does not expire at once", async () => {
+      const thirtyDays = 30 * 24 * 60 * 60 * 1000;
+      let left: number | undefined;
+      hooks.greet = async (request, context) => {
+        // Long enough for a timer that fires after 1 ms to fire.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        left = context.timeoutMs();
+        return greetLogic(request);
+      };
+      expect(
+        await greetClient({ timeoutMs: thirtyDays }).greet(greetRequest),
+      ).toEqual(expectedGreet);
+      expect(left).toBeGreaterThan(thirtyDays - 60_000);
+    });
+
+    it("the server answers DeadlineExceeded at the deadline, even when the handler ignores its signal", async () => {
+      hooks.greet = async (request) => {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return greetLogic(request);
+      };
+      // The timeout header alone: the client sets no deadline of its own,
+      // so the answer can only come from the server.
+      const started = Date.now();
+      const error = await callError(
+        greetClient().greet(greetRequest, {
+          headers: { [wire.timeoutHeader]: wire.timeout(30) },
+        }),
+      );
+      expect(error.code).toBe(Code.DeadlineExceeded);
+      expect(Date.now() - started).toBeLessThan(400);
     });
   });
 
@@ -838,10 +1162,12 @@ describe.each(transports)("$name", (transport) => {
       );
       const ok = await client.echo({ data: new Uint8Array(500) });
       expect(ok.data).toEqual(new Uint8Array(500));
-      const error = await callError(
-        client.echo({ data: randomBytes(10 * 1024) }),
-      );
-      expect(error.code).toBe(Code.ResourceExhausted);
+      // 1 MiB is past HTTP/2's flow-control windows: the server answers
+      // before it has read the request, and the client must still get it.
+      for (const size of [10 * 1024, 1024 * 1024]) {
+        const error = await callError(client.echo({ data: randomBytes(size) }));
+        expect(error.code, `${size} bytes`).toBe(Code.ResourceExhausted);
+      }
     });
 
     it("the server's limit applies after decompression", async () => {
@@ -881,6 +1207,8 @@ describe.each(transports)("$name", (transport) => {
 
 // ---------------------------------------------------------------------------
 
+// Raw Connect requests: the per-protocol suite above checks the same for
+// every protocol through the timeout header.
 describe("server-side deadline", () => {
   const path = GreetServiceDefinition.methods.greet.path;
   const slow = () => {
@@ -1021,6 +1349,8 @@ describe("routing", () => {
     expect(nextCalls).toEqual(["/healthz"]);
   });
 
+  // Connect's 404 on the wire; what gRPC and gRPC-Web answer is in the
+  // per-protocol suite ("an unknown method under the service path").
   it("an unknown method under the service path is 404 with code unimplemented", async () => {
     const url = await serveOn("http", (req, res) =>
       greet.node(req, res, () => res.end("next must not be called")),
@@ -1063,5 +1393,106 @@ describe("routing", () => {
     expect(await response.json()).toMatchObject({ code: "unimplemented" });
     const error = await callError(createGreetServiceClient(url).greet({}));
     expect(error.code).toBe(Code.Unimplemented);
+  });
+});
+
+describe("choosing the protocol", () => {
+  it('protocol "grpc" with transport "fetch" throws when the client is created', () => {
+    expect(() =>
+      createGreetServiceClient("http://127.0.0.1:1", {
+        protocol: "grpc",
+        transport: "fetch",
+      }),
+    ).toThrow(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  });
+
+  it('protocol "grpc" without a transport uses HTTP/2', async () => {
+    // An h2c server speaks nothing else: fetch (HTTP/1.1) could not call it.
+    const url = await serveOn("h2c", createGreetServiceHandler(greetImpl).node);
+    const client = createGreetServiceClient(url, { protocol: "grpc" });
+    expect(await client.greet(greetRequest)).toEqual(expectedGreet);
+  });
+
+  it("one server answers Connect, gRPC and gRPC-Web clients on the same port and paths alike", async () => {
+    const { served, seen } = greetAndEliza();
+    const url = await serveOn("h2c", served.node);
+    const protocols: Protocol[] = ["connect", "grpc", "grpc-web"];
+    const handlerProtocols: string[] = [];
+    hooks.greet = (request, context) => {
+      handlerProtocols.push(context.protocol);
+      context.responseHeaders.set("x-header", "header value");
+      context.responseTrailers.set("x-trailer", "trailer value");
+      return greetLogic(request);
+    };
+    hooks.fail = () => {
+      throw new ConnectError("später ✓", Code.FailedPrecondition, {
+        details: [{ desc: AddressSchema, value: { city: "Detailville" } }],
+        metadata: { "x-error-meta": "from the error" },
+      });
+    };
+    const answers = [];
+    for (const protocol of protocols) {
+      const client = createGreetServiceClient(url, {
+        protocol,
+        transport: "http2",
+      });
+      const raw = await client.greet.raw(greetRequest);
+      const error = await callError(client.fail({}));
+      answers.push({
+        message: raw.message,
+        header: raw.header.get("x-header"),
+        trailer: raw.trailer.get("x-trailer"),
+        code: error.code,
+        errorMessage: error.rawMessage,
+        details: error.findDetails(AddressSchema),
+        metadata: error.metadata.get("x-error-meta"),
+      });
+    }
+    expect(answers).toEqual(
+      protocols.map(() => ({
+        message: expectedGreet,
+        header: "header value",
+        trailer: "trailer value",
+        code: Code.FailedPrecondition,
+        errorMessage: "später ✓",
+        details: [create(AddressSchema, { city: "Detailville" })],
+        metadata: "from the error",
+      })),
+    );
+    expect(handlerProtocols).toEqual(protocols);
+    const greetPath = GreetServiceDefinition.methods.greet.path;
+    const failPath = GreetServiceDefinition.methods.fail.path;
+    expect(seen).toEqual(
+      protocols.flatMap(() => [
+        { method: "POST", path: greetPath, search: "" },
+        { method: "POST", path: failPath, search: "" },
+      ]),
+    );
+  });
+
+  it("gRPC over HTTP/1.1 or to a fetch handler fails with Unimplemented, naming what it needs", async () => {
+    // gRPC's status travels in HTTP trailers, which neither can carry; the
+    // server says so rather than answering without them.
+    const handler = createGreetServiceHandler(greetImpl);
+    const http1 = createGreetServiceClient(await serveOn("h2", handler.node), {
+      protocol: "grpc",
+      httpClient: createHttpsHttpClient(testCertificate().cert),
+    });
+    const inProcess = createGreetServiceClient("http://in-process.invalid", {
+      protocol: "grpc",
+      httpClient: createFetchHttpClient(inProcessFetch(handler.fetch)),
+    });
+    for (const [client, got] of [
+      [http1, "HTTP/1.1"],
+      [inProcess, "a fetch handler"],
+    ] as const) {
+      const error = await callError(client.greet(greetRequest));
+      expect(error.code).toBe(Code.Unimplemented);
+      expect(error.rawMessage).toBe(
+        `gRPC requires HTTP/2 with trailers (got ${got}); gRPC-Web works over any HTTP version`,
+      );
+    }
   });
 });

@@ -639,6 +639,8 @@ export function compressionFind(available, name) {
 export function compressionAcceptHeader(available) {
   return available.map((c) => c.name).join(", ");
 }
+// The longest delay setTimeout takes as given.
+const deadlineMaxTimerMs = 2 ** 31 - 1;
 /**
  * One call's signal on either side: it follows `parent` (the caller's
  * signal on a client, the connection's on a server) and fires at the
@@ -669,19 +671,27 @@ function deadlineStart(timeoutMs, parent) {
       : parent.addEventListener("abort", onParentAbort, { once: true });
   }
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(
-                `the call exceeded its ${timeoutMs} ms deadline`,
-                Code.DeadlineExceeded,
-              ),
-            ),
-          timeoutMs,
-        );
+  let timer;
+  // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
+  // re-arms until it is really due.
+  const arm = () => {
+    const left = end - Date.now();
+    if (left > deadlineMaxTimerMs) {
+      timer = setTimeout(arm, deadlineMaxTimerMs);
+      return;
+    }
+    timer = setTimeout(
+      () =>
+        controller.abort(
+          new ConnectError(
+            `the call exceeded its ${timeoutMs} ms deadline`,
+            Code.DeadlineExceeded,
+          ),
+        ),
+      Math.max(0, left),
+    );
+  };
+  if (end !== undefined) arm();
   let abortedPromise;
   return {
     signal,

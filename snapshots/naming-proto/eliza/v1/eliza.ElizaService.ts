@@ -696,6 +696,9 @@ export function compressionAcceptHeader(
   return available.map((c) => c.name).join(", ");
 }
 
+// The longest delay setTimeout takes as given.
+const deadlineMaxTimerMs = 2 ** 31 - 1;
+
 /** The signal of one call and how to release what watches it. */
 interface Deadline {
   /** Aborts with a ConnectError: Canceled when the parent aborts, DeadlineExceeded when time runs out. */
@@ -733,19 +736,27 @@ function deadlineStart(
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  const timer =
-    timeoutMs === undefined
-      ? undefined
-      : setTimeout(
-          () =>
-            controller.abort(
-              new ConnectError(
-                `the call exceeded its ${timeoutMs} ms deadline`,
-                Code.DeadlineExceeded,
-              ),
-            ),
-          timeoutMs,
-        );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
+  // re-arms until it is really due.
+  const arm = () => {
+    const left = end! - Date.now();
+    if (left > deadlineMaxTimerMs) {
+      timer = setTimeout(arm, deadlineMaxTimerMs);
+      return;
+    }
+    timer = setTimeout(
+      () =>
+        controller.abort(
+          new ConnectError(
+            `the call exceeded its ${timeoutMs} ms deadline`,
+            Code.DeadlineExceeded,
+          ),
+        ),
+      Math.max(0, left),
+    );
+  };
+  if (end !== undefined) arm();
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
