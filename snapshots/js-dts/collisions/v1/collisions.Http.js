@@ -1765,7 +1765,7 @@ function createGrpcUnaryCaller(config) {
  * decides first; then the response must hold exactly one message.
  */
 function grpcUnaryCaller(protocol, config) {
-  const { httpClient, codec, compressMinBytes } = config;
+  const { codec, compressMinBytes } = config;
   const acceptEncoding = grpcAcceptEncoding(config.compressions);
   return clientUnaryCaller(
     config,
@@ -1778,24 +1778,13 @@ function grpcUnaryCaller(protocol, config) {
         sendCompression,
         compressMinBytes,
       );
-      const response = await clientSend(httpClient, {
-        url: request.url,
-        method: "POST",
-        header: grpcRequestHeader(
-          protocol,
-          request,
-          codec,
-          sendCompression,
-          acceptEncoding,
-        ),
-        body,
-        signal: request.signal,
-      });
-      const result = grpcReadResponse(
+      const result = await grpcExchange(
         protocol,
         config,
-        method.output,
-        response,
+        acceptEncoding,
+        request,
+        sendCompression,
+        body,
       );
       let message;
       let count = 0;
@@ -1840,17 +1829,19 @@ function grpcUnaryCaller(protocol, config) {
 function grpcAcceptEncoding(compressions) {
   return compressions.map((c) => c.name).join(",");
 }
-function grpcRequestHeader(
+/** Sends a call's request and checks its response headers; its messages are still to be read. */
+async function grpcExchange(
   protocol,
-  request,
-  codec,
-  sendCompression,
+  config,
   acceptEncoding,
+  request,
+  sendCompression,
+  body,
 ) {
   const header = new Headers(request.header);
   header.set(
     "content-type",
-    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+    config.codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
   );
   for (const key in protocol.requestHeader) {
     header.set(key, protocol.requestHeader[key]);
@@ -1861,7 +1852,14 @@ function grpcRequestHeader(
   if (sendCompression !== undefined) {
     header.set(grpcHeaderEncoding, sendCompression.name);
   }
-  return header;
+  const response = await clientSend(config.httpClient, {
+    url: request.url,
+    method: "POST",
+    header,
+    body,
+    signal: request.signal,
+  });
+  return grpcReadResponse(protocol, config, request.method.output, response);
 }
 /**
  * Checks a response's headers and returns its messages, which end with the

@@ -2183,7 +2183,7 @@ function createGrpcStreamCaller(config) {
  * decides first; then the response must hold exactly one message.
  */
 function grpcUnaryCaller(protocol, config) {
-  const { httpClient, codec, compressMinBytes } = config;
+  const { codec, compressMinBytes } = config;
   const acceptEncoding = grpcAcceptEncoding(config.compressions);
   return clientUnaryCaller(
     config,
@@ -2196,24 +2196,13 @@ function grpcUnaryCaller(protocol, config) {
         sendCompression,
         compressMinBytes,
       );
-      const response = await clientSend(httpClient, {
-        url: request.url,
-        method: "POST",
-        header: grpcRequestHeader(
-          protocol,
-          request,
-          codec,
-          sendCompression,
-          acceptEncoding,
-        ),
-        body,
-        signal: request.signal,
-      });
-      const result = grpcReadResponse(
+      const result = await grpcExchange(
         protocol,
         config,
-        method.output,
-        response,
+        acceptEncoding,
+        request,
+        sendCompression,
+        body,
       );
       let message;
       let count = 0;
@@ -2256,47 +2245,41 @@ function grpcUnaryCaller(protocol, config) {
 }
 /** A streaming call of any kind over gRPC or gRPC-Web. */
 function grpcStreamCaller(protocol, config) {
-  const { httpClient, codec } = config;
   const acceptEncoding = grpcAcceptEncoding(config.compressions);
   return clientStreamCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, body) => {
-      const response = await clientSend(httpClient, {
-        url: request.url,
-        method: "POST",
-        header: grpcRequestHeader(
-          protocol,
-          request,
-          codec,
-          sendCompression,
-          acceptEncoding,
-        ),
-        body,
-        signal: request.signal,
-      });
-      return Object.assign(
+    async (request, sendCompression, body) =>
+      Object.assign(
         { stream: true, method: request.method },
-        grpcReadResponse(protocol, config, request.method.output, response),
-      );
-    },
+        await grpcExchange(
+          protocol,
+          config,
+          acceptEncoding,
+          request,
+          sendCompression,
+          body,
+        ),
+      ),
   );
 }
 // No spaces: grpc-js splits this header on "," alone.
 function grpcAcceptEncoding(compressions) {
   return compressions.map((c) => c.name).join(",");
 }
-function grpcRequestHeader(
+/** Sends a call's request and checks its response headers; its messages are still to be read. */
+async function grpcExchange(
   protocol,
-  request,
-  codec,
-  sendCompression,
+  config,
   acceptEncoding,
+  request,
+  sendCompression,
+  body,
 ) {
   const header = new Headers(request.header);
   header.set(
     "content-type",
-    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+    config.codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
   );
   for (const key in protocol.requestHeader) {
     header.set(key, protocol.requestHeader[key]);
@@ -2307,7 +2290,14 @@ function grpcRequestHeader(
   if (sendCompression !== undefined) {
     header.set(grpcHeaderEncoding, sendCompression.name);
   }
-  return header;
+  const response = await clientSend(config.httpClient, {
+    url: request.url,
+    method: "POST",
+    header,
+    body,
+    signal: request.signal,
+  });
+  return grpcReadResponse(protocol, config, request.method.output, response);
 }
 /**
  * Checks a response's headers and returns its messages, which end with the

@@ -2241,7 +2241,7 @@ function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
   config: ClientConfig,
 ): UnaryCaller {
-  const { httpClient, codec, compressMinBytes } = config;
+  const { codec, compressMinBytes } = config;
   const acceptEncoding = grpcAcceptEncoding(config.compressions);
   return clientUnaryCaller(
     config,
@@ -2253,24 +2253,13 @@ function grpcUnaryCaller(
         sendCompression,
         compressMinBytes,
       );
-      const response = await clientSend(httpClient, {
-        url: request.url,
-        method: "POST",
-        header: grpcRequestHeader(
-          protocol,
-          request,
-          codec,
-          sendCompression,
-          acceptEncoding,
-        ),
-        body,
-        signal: request.signal,
-      });
-      const result = grpcReadResponse(
+      const result = await grpcExchange(
         protocol,
         config,
-        method.output,
-        response,
+        acceptEncoding,
+        request,
+        sendCompression,
+        body,
       );
       let message: Message | undefined;
       let count = 0;
@@ -2300,17 +2289,19 @@ function grpcAcceptEncoding(compressions: readonly Compression[]): string {
   return compressions.map((c) => c.name).join(",");
 }
 
-function grpcRequestHeader(
+/** Sends a call's request and checks its response headers; its messages are still to be read. */
+async function grpcExchange(
   protocol: GrpcClientProtocol,
-  request: UnaryRequest | StreamRequest,
-  codec: Codec,
-  sendCompression: Compression | undefined,
+  config: ClientConfig,
   acceptEncoding: string,
-): Headers {
+  request: UnaryRequest | StreamRequest,
+  sendCompression: Compression | undefined,
+  body: Uint8Array | AsyncIterable<Uint8Array>,
+) {
   const header = new Headers(request.header);
   header.set(
     "content-type",
-    codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
+    config.codec.binary ? protocol.contentTypeProto : protocol.contentTypeJson,
   );
   for (const key in protocol.requestHeader) {
     header.set(key, protocol.requestHeader[key]!);
@@ -2321,7 +2312,14 @@ function grpcRequestHeader(
   if (sendCompression !== undefined) {
     header.set(grpcHeaderEncoding, sendCompression.name);
   }
-  return header;
+  const response = await clientSend(config.httpClient, {
+    url: request.url,
+    method: "POST",
+    header,
+    body,
+    signal: request.signal,
+  });
+  return grpcReadResponse(protocol, config, request.method.output, response);
 }
 
 /**
