@@ -1,6 +1,8 @@
-// Connect streaming in the generated client, all three kinds: against our
-// generated server (node:http2 h2c and TLS with the http2 transport, node:http
-// with the fetch transport, and the fetch handler called in process), against
+// Streaming in the generated client, all three kinds, in every protocol the
+// transport carries (Connect and gRPC-Web everywhere, gRPC over the http2
+// transport only, since it needs HTTP/2 trailers): against our generated
+// server (node:http2 h2c and TLS with the http2 transport, node:http with the
+// fetch transport, and the fetch handler called in process), against
 // @connectrpc/connect-node servers, full duplex over HTTP/2, cancellation and
 // deadlines, receive limits and malformed responses from a hand-written
 // server, backpressure on the request stream, and client interceptors.
@@ -19,6 +21,7 @@ import {
   envelopeEncode,
   envelopeFlagCompressed,
   envelopeFlagEndStream,
+  envelopeFlagTrailers,
 } from "../runtime-inline/envelope.ts";
 import {
   Code,
@@ -372,6 +375,32 @@ async function serveOn(
   return server.url;
 }
 
+type Protocol = "connect" | "grpc" | "grpc-web";
+
+/** The protocols a client can speak over a transport: gRPC needs HTTP/2. */
+function protocolsOver(http2: boolean): readonly Protocol[] {
+  return http2 ? ["connect", "grpc", "grpc-web"] : ["connect", "grpc-web"];
+}
+
+/** What each protocol calls its content types and compression header. */
+const wires = {
+  connect: {
+    contentType: (binary: boolean) =>
+      binary ? "application/connect+proto" : "application/connect+json",
+    encoding: "connect-content-encoding",
+  },
+  grpc: {
+    contentType: (binary: boolean) =>
+      binary ? "application/grpc+proto" : "application/grpc+json",
+    encoding: "grpc-encoding",
+  },
+  "grpc-web": {
+    contentType: (binary: boolean) =>
+      binary ? "application/grpc-web+proto" : "application/grpc-web+json",
+    encoding: "grpc-encoding",
+  },
+} as const satisfies Record<Protocol, unknown>;
+
 interface OursTransport {
   readonly name: string;
   /** HTTP/2: requests and responses flow at the same time. */
@@ -465,12 +494,25 @@ const oursTransports: readonly OursTransport[] = [
   },
 ];
 
+/** One of our transports with one protocol it carries; `client` speaks it. */
+interface OursCombo extends OursTransport {
+  readonly protocol: Protocol;
+}
+const oursCombos: readonly OursCombo[] = oursTransports.flatMap((transport) =>
+  protocolsOver(transport.fullDuplex).map((protocol) => ({
+    ...transport,
+    protocol,
+    client: (options: NodeClientOptions = {}) =>
+      transport.client({ protocol, ...options }),
+  })),
+);
+
 const compressionNames = ["identity", "gzip", "br", "zstd"] as const;
 
 // ---------------------------------------------------------------------------
 // 1. Generated client → generated server.
 
-describe.each(oursTransports)("our server, $name", (transport) => {
+describe.each(oursCombos)("our server, $name, $protocol", (transport) => {
   const cases = [true, false].flatMap((binary) =>
     compressionNames.map((c) => [binary, c] as const),
   );
@@ -485,13 +527,11 @@ describe.each(oursTransports)("our server, $name", (transport) => {
           compressMinBytes: 0,
         });
 
+      const wire = wires[transport.protocol];
+
       function expectRequestHeaders(): void {
-        expect(seenHeaders?.get("content-type")).toBe(
-          binary ? "application/connect+proto" : "application/connect+json",
-        );
-        expect(seenHeaders?.get("connect-content-encoding") ?? "identity").toBe(
-          compression,
-        );
+        expect(seenHeaders?.get("content-type")).toBe(wire.contentType(binary));
+        expect(seenHeaders?.get(wire.encoding) ?? "identity").toBe(compression);
       }
 
       it("server streaming (introduce)", async () => {
@@ -515,8 +555,17 @@ describe.each(oursTransports)("our server, $name", (transport) => {
           },
         );
         expect(result.header.get("x-kind")).toBe("server_streaming");
-        // The long sentence is large enough for the server to compress.
-        expect(result.header.get("connect-content-encoding")).toBe("gzip");
+        expect(result.header.get("content-type")).toBe(
+          wire.contentType(binary),
+        );
+        // The long sentence is large enough for the server to compress: in
+        // the first the client accepts (gzip), or, over gRPC and gRPC-Web,
+        // in the request's own compression, as grpc-go answers.
+        expect(result.header.get(wire.encoding)).toBe(
+          transport.protocol === "connect" || compression === "identity"
+            ? "gzip"
+            : compression,
+        );
         expect(onHeader?.get("x-kind")).toBe("server_streaming");
         expect(result.trailer.get("x-sent")).toBe(null);
         const again = await drain(result.messages);
@@ -596,6 +645,81 @@ describe.each(oursTransports)("our server, $name", (transport) => {
       create(SayResponseSchema, errorDetail),
     ]);
   });
+
+  it("a server error before the first message: no messages, then its code, details and metadata", async () => {
+    // Over gRPC this is a trailers-only response (the status in the headers).
+    hooks.introduce = async function* (_request, context) {
+      context.responseHeaders.set("x-header", "sent");
+      context.responseTrailers.set("x-trailer", "kept");
+      throw new ConnectError("refused at once", Code.PermissionDenied, {
+        metadata: { "x-error-meta": "meta" },
+        details: [{ desc: SayResponseSchema, value: errorDetail }],
+      });
+    };
+    let onHeader: Headers | undefined;
+    let onTrailer: Headers | undefined;
+    const { received, error } = await drain(
+      transport.client().introduce(
+        { name },
+        {
+          onHeader: (h) => (onHeader = h),
+          onTrailer: (t) => (onTrailer = t),
+        },
+      ),
+    );
+    expect(received).toEqual([]);
+    expect(isConnectError(error), String(error)).toBe(true);
+    const e = error as ConnectError;
+    expect(e.code).toBe(Code.PermissionDenied);
+    expect(e.rawMessage).toBe("refused at once");
+    expect(e.findDetails(SayResponseSchema)).toEqual([
+      create(SayResponseSchema, errorDetail),
+    ]);
+    // The error's metadata holds the headers and the trailers.
+    expect(e.metadata.get("x-error-meta")).toBe("meta");
+    expect(e.metadata.get("x-trailer")).toBe("kept");
+    expect(e.metadata.get("x-header")).toBe("sent");
+    expect(onHeader?.get("x-header")).toBe("sent");
+    // A failed call has no trailers of its own to report.
+    expect(onTrailer).toBeUndefined();
+  });
+
+  it("client streaming and bidi: a server error after two requests reaches the client", async () => {
+    const fail = () =>
+      new ConnectError("two is enough", Code.OutOfRange, {
+        details: [{ desc: SayResponseSchema, value: errorDetail }],
+      });
+    hooks.pontificate = async (requests) => {
+      let n = 0;
+      for await (const _ of requests) if (++n === 2) throw fail();
+      return { sentence: "unreachable" };
+    };
+    hooks.converse = async function* (requests) {
+      let n = 0;
+      for await (const r of requests) {
+        if (++n === 2) throw fail();
+        yield { sentence: `You said: ${r.sentence}` };
+      }
+    };
+    const requests = () => each(sentences.map((sentence) => ({ sentence })));
+    const e = await callError(() =>
+      within(transport.client().pontificate(requests()), 5000, "pontificate"),
+    );
+    expect(e.code).toBe(Code.OutOfRange);
+    expect(e.rawMessage).toBe("two is enough");
+    expect(e.findDetails(SayResponseSchema)).toHaveLength(1);
+    const { received, error } = await within(
+      drain(transport.client().converse(requests())),
+      5000,
+      "converse",
+    );
+    expect(sentencesOf(received)).toEqual([`You said: ${sentences[0]}`]);
+    expect(isConnectError(error), String(error)).toBe(true);
+    expect((error as ConnectError).code).toBe(Code.OutOfRange);
+    expect((error as ConnectError).findDetails(SayResponseSchema)).toHaveLength(
+      1,
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -616,7 +740,17 @@ const esTransports = [
   },
 ];
 
-describe.each(esTransports)("connect-es server, $name", (transport) => {
+// connect-es serves all three protocols on one handler.
+const esCombos = esTransports.flatMap((transport) =>
+  protocolsOver(transport.http2).map((protocol) => ({
+    ...transport,
+    protocol,
+    options: { ...transport.options, protocol },
+  })),
+);
+
+describe.each(esCombos)("connect-es server, $name, $protocol", (transport) => {
+  const wire = wires[transport.protocol];
   const cases = [true, false].flatMap((binary) =>
     [false, true].map((gzip) => [binary, gzip] as const),
   );
@@ -645,6 +779,7 @@ describe.each(esTransports)("connect-es server, $name", (transport) => {
         },
       );
       expect(result.header.get("x-es-header")).toBe("es header");
+      expect(result.header.get("content-type")).toBe(wire.contentType(binary));
       expect(onHeader?.get("x-es-header")).toBe("es header");
       expect(await drain(result.messages)).toEqual({
         received: expectedIntroduce,
@@ -685,7 +820,9 @@ describe.each(esTransports)("connect-es server, $name", (transport) => {
         expect(received).toEqual([]);
         expect(isConnectError(error)).toBe(true);
         expect((error as ConnectError).code).toBe(Code.Unknown);
-        expect((error as ConnectError).rawMessage).toBe("HTTP 505");
+        expect((error as ConnectError).rawMessage).toBe(
+          transport.protocol === "connect" ? "HTTP 505" : "HTTP status 505",
+        );
       });
     }
 
@@ -768,28 +905,34 @@ describe.each(esTransports)("connect-es server, $name", (transport) => {
 // 3. Full duplex over HTTP/2.
 
 describe("full duplex over HTTP/2", () => {
-  const servers = [
+  // Every protocol runs full duplex over HTTP/2.
+  const servers = protocolsOver(true).flatMap((protocol) => [
     {
       name: "our server (h2c)",
+      protocol,
       client: () =>
-        createElizaServiceClient(oursH2c.url, { transport: "http2" }),
+        createElizaServiceClient(oursH2c.url, { transport: "http2", protocol }),
     },
     {
       name: "our server (TLS)",
+      protocol,
       client: () =>
         createElizaServiceClient(oursH2.url, {
           transport: "http2",
+          protocol,
           http2: { sessionOptions: { ca: testCertificate().cert } },
         }),
     },
     {
       name: "connect-es server (h2c)",
-      client: () => createElizaServiceClient(esH2c, { transport: "http2" }),
+      protocol,
+      client: () =>
+        createElizaServiceClient(esH2c, { transport: "http2", protocol }),
     },
-  ];
+  ]);
 
   it.each(servers)(
-    "$name: request N+1 goes out only after response N arrived",
+    "$name, $protocol: request N+1 goes out only after response N arrived",
     async ({ client }) => {
       const count = 20;
       const queue = pushQueue<{ sentence: string }>();
@@ -815,7 +958,7 @@ describe("full duplex over HTTP/2", () => {
   );
 
   it.each(servers)(
-    "$name: a greeting sent before any request arrives before the first request goes out",
+    "$name, $protocol: a greeting sent before any request arrives before the first request goes out",
     async ({ client }) => {
       hooks.converse = async function* (requests, context) {
         yield { sentence: "greetings first" };
@@ -876,7 +1019,7 @@ function longIntroduce(probe: ServerProbe, intervalMs: number) {
   };
 }
 
-describe.each(oursTransports)("cancellation, $name", (transport) => {
+describe.each(oursCombos)("cancellation, $name, $protocol", (transport) => {
   it("breaking out of a server stream cancels the call on the server", async () => {
     const probe = newProbe();
     const many = longIntroduce(probe, 2);
@@ -1062,12 +1205,34 @@ describe.each(oursTransports)("cancellation, $name", (transport) => {
 describe("readMaxBytes", () => {
   const big = "x".repeat(2000);
 
-  it.each([
-    ["uncompressed", { compressions: [] }],
-    ["compressed", {}],
-  ] as const)(
+  // Over h2c (http2 transport) in every protocol, and over node:http (fetch
+  // transport) in those that run there.
+  const servers = [
+    { name: "h2c", http2: true, server: () => oursH2c },
+    { name: "node:http", http2: false, server: () => oursHttp },
+  ];
+  const cases = servers.flatMap((server) =>
+    protocolsOver(server.http2).flatMap((protocol) =>
+      (
+        [
+          ["uncompressed", { compressions: [] }],
+          ["compressed", {}],
+        ] as const
+      ).map(
+        ([compressed, options]) =>
+          [
+            `${server.name}, ${protocol}, ${compressed}`,
+            server,
+            protocol,
+            options,
+          ] as const,
+      ),
+    ),
+  );
+
+  it.each(cases)(
     "a 2000-byte server message with readMaxBytes 1000 fails with ResourceExhausted (%s)",
-    async (_, options) => {
+    async (_, server, protocol, options) => {
       hooks.introduce = async function* () {
         yield { sentence: "small" };
         yield { sentence: big };
@@ -1076,8 +1241,9 @@ describe("readMaxBytes", () => {
         for await (const _ of requests);
         return { sentence: big };
       };
-      const client = createElizaServiceClient(oursH2c.url, {
-        transport: "http2",
+      const client = createElizaServiceClient(server.server().url, {
+        transport: server.http2 ? "http2" : "fetch",
+        protocol,
         readMaxBytes: 1000,
         ...options,
       });
@@ -1093,160 +1259,335 @@ describe("readMaxBytes", () => {
         within(client.pontificate([{ sentence: "a" }]), 5000, "pontificate"),
       );
       expect(e.code).toBe(Code.ResourceExhausted);
-      await waitUntil(() => oursH2c.active() === 0, "no open streams");
+      await waitUntil(() => server.server().active() === 0, "no open streams");
     },
   );
 });
 
 describe("malformed responses from a hand-written HTTP/2 server", () => {
   const encoder = new TextEncoder();
-  const message = (sentence: string) =>
-    envelopeEncode(
-      0,
-      toBinary(
-        IntroduceResponseSchema,
-        create(IntroduceResponseSchema, { sentence }),
-      ),
+  const messageBytes = (sentence: string) =>
+    toBinary(
+      IntroduceResponseSchema,
+      create(IntroduceResponseSchema, { sentence }),
     );
-  const end = (json: string) =>
-    envelopeEncode(envelopeFlagEndStream, encoder.encode(json));
-  const proto = { "content-type": "application/connect+proto" };
+  const message = (sentence: string) =>
+    envelopeEncode(0, messageBytes(sentence));
+  const gzipped = (sentence: string) =>
+    envelopeEncode(envelopeFlagCompressed, gzipSync(messageBytes(sentence)));
+  const corrupt = envelopeEncode(
+    envelopeFlagCompressed,
+    new Uint8Array([1, 2, 3, 4]),
+  );
 
   interface Scenario {
     readonly status?: number;
+    /** On top of the protocol's proto content type. */
     readonly header?: Record<string, string>;
     readonly body: readonly Uint8Array[];
+    /** HTTP trailers after the body (where gRPC sends the status). */
+    readonly trailers?: Record<string, string>;
     /** Reset the stream with this code after the body instead of ending it. */
     readonly reset?: number;
+    /** What the client must make of it: the code, whether "one" arrives first, the message. */
+    readonly expected: readonly [Code, boolean, string?];
   }
 
-  const scenarios: Record<string, Scenario> = {
-    "truncated final frame": {
-      body: [message("one"), end("{}").subarray(0, 6)],
-    },
-    "truncated frame header": {
-      body: [message("one"), message("two").subarray(0, 3)],
-    },
-    "truncated message": {
-      body: [message("one"), message("two").subarray(0, 7)],
-    },
-    "no end-of-stream message": { body: [message("one")] },
-    "corrupt end-of-stream JSON": { body: [message("one"), end("{not json")] },
-    "end-of-stream JSON that is not an object": {
-      body: [message("one"), end("[1]")],
-    },
-    "end-of-stream metadata of the wrong shape": {
-      body: [message("one"), end('{"metadata":{"x-a":"not a list"}}')],
-    },
-    "data after the end-of-stream message": {
-      body: [message("one"), end("{}"), message("two")],
-    },
-    "a compressed frame without connect-content-encoding": {
-      body: [
-        message("one"),
-        envelopeEncode(
-          envelopeFlagCompressed,
-          gzipSync(
-            toBinary(
-              IntroduceResponseSchema,
-              create(IntroduceResponseSchema, { sentence: "two" }),
-            ),
-          ),
-        ),
-        end("{}"),
-      ],
-    },
-    "corrupt compressed data": {
-      header: { "connect-content-encoding": "gzip" },
-      body: [
-        message("one"),
-        envelopeEncode(envelopeFlagCompressed, new Uint8Array([1, 2, 3, 4])),
-        end("{}"),
-      ],
-    },
-    "an unsupported connect-content-encoding": {
-      header: { "connect-content-encoding": "snappy" },
-      body: [message("one"), end("{}")],
-    },
-    "a unary content type": {
-      header: { "content-type": "application/proto" },
-      body: [message("one"), end("{}")],
-    },
-    "an end-of-stream error without a code": {
-      body: [message("one"), end('{"error":{"message":"no code"}}')],
-    },
-    "HTTP 404 with a Connect error": {
-      status: 404,
-      header: { "content-type": "application/json" },
-      body: [encoder.encode('{"code":"not_found","message":"nope"}')],
-    },
-    "HTTP 503 with a Connect error": {
-      status: 503,
-      header: { "content-type": "application/json" },
-      body: [encoder.encode('{"code":"resource_exhausted","message":"busy"}')],
-    },
-    "HTTP 404 without a Connect error": {
+  /** Failures outside the protocol, the same in all three. */
+  const common: Record<string, Scenario> = {
+    "HTTP 404 without an error body": {
       status: 404,
       header: { "content-type": "text/plain" },
       body: [encoder.encode("404 page not found")],
+      expected: [Code.Unimplemented, false],
     },
-    "HTTP 503 without a body": { status: 503, body: [] },
-    "HTTP 400 without a Connect error": {
+    "HTTP 503 without a body": {
+      status: 503,
+      body: [],
+      expected: [Code.Unavailable, false],
+    },
+    "HTTP 400 without an error body": {
       status: 400,
       header: { "content-type": "text/html" },
       body: [encoder.encode("<h1>bad</h1>")],
+      expected: [Code.Internal, false],
     },
+    // HTTP/2 error codes map to codes as in the gRPC spec.
     "a stream reset with INTERNAL_ERROR after one message": {
       body: [message("one")],
       reset: http2.constants.NGHTTP2_INTERNAL_ERROR,
+      expected: [Code.Internal, true],
     },
     "a stream reset with CANCEL after one message": {
       body: [message("one")],
       reset: http2.constants.NGHTTP2_CANCEL,
+      expected: [Code.Canceled, true],
     },
   };
 
-  // What the client must make of each: the code, and whether "one" arrives first.
-  const expected: Record<string, [Code, boolean, string?]> = {
-    "truncated final frame": [Code.InvalidArgument, true],
-    "truncated frame header": [Code.InvalidArgument, true],
-    "truncated message": [Code.InvalidArgument, true],
-    "no end-of-stream message": [Code.Internal, true],
-    "corrupt end-of-stream JSON": [Code.Internal, true],
-    "end-of-stream JSON that is not an object": [Code.Internal, true],
-    "end-of-stream metadata of the wrong shape": [Code.Internal, true],
-    "data after the end-of-stream message": [Code.Internal, true],
-    "a compressed frame without connect-content-encoding": [
-      Code.Internal,
-      true,
-    ],
-    "corrupt compressed data": [Code.InvalidArgument, true],
-    "an unsupported connect-content-encoding": [Code.Internal, false],
-    "a unary content type": [Code.Internal, false],
-    "an end-of-stream error without a code": [Code.Unknown, true],
-    "HTTP 404 with a Connect error": [Code.NotFound, false, "nope"],
-    "HTTP 503 with a Connect error": [Code.ResourceExhausted, false, "busy"],
-    "HTTP 404 without a Connect error": [Code.Unimplemented, false],
-    "HTTP 503 without a body": [Code.Unavailable, false],
-    "HTTP 400 without a Connect error": [Code.Internal, false],
-    // HTTP/2 error codes map to Connect codes as in the gRPC spec.
-    "a stream reset with INTERNAL_ERROR after one message": [
-      Code.Internal,
-      true,
-    ],
-    "a stream reset with CANCEL after one message": [Code.Canceled, true],
+  const end = (json: string) =>
+    envelopeEncode(envelopeFlagEndStream, encoder.encode(json));
+  const grpcOk = { trailers: { "grpc-status": "0" } };
+  const webTrailers = (text: string) =>
+    envelopeEncode(envelopeFlagTrailers, encoder.encode(text));
+  const webOk = webTrailers("grpc-status: 0\r\n");
+
+  // Each protocol ends a response its own way, and so breaks in its own
+  // ways. A truncated message is invalid_argument for Connect, internal for
+  // gRPC and gRPC-Web (grpc-go's choice); corrupt compressed data is
+  // invalid_argument in all three, as connect-go has it.
+  const scenarios: Record<Protocol, Record<string, Scenario>> = {
+    connect: {
+      "truncated final frame": {
+        body: [message("one"), end("{}").subarray(0, 6)],
+        expected: [Code.InvalidArgument, true],
+      },
+      "truncated frame header": {
+        body: [message("one"), message("two").subarray(0, 3)],
+        expected: [Code.InvalidArgument, true],
+      },
+      "truncated message": {
+        body: [message("one"), message("two").subarray(0, 7)],
+        expected: [Code.InvalidArgument, true],
+      },
+      "no end-of-stream message": {
+        body: [message("one")],
+        expected: [Code.Internal, true],
+      },
+      "corrupt end-of-stream JSON": {
+        body: [message("one"), end("{not json")],
+        expected: [Code.Internal, true],
+      },
+      "end-of-stream JSON that is not an object": {
+        body: [message("one"), end("[1]")],
+        expected: [Code.Internal, true],
+      },
+      "end-of-stream metadata of the wrong shape": {
+        body: [message("one"), end('{"metadata":{"x-a":"not a list"}}')],
+        expected: [Code.Internal, true],
+      },
+      "data after the end-of-stream message": {
+        body: [message("one"), end("{}"), message("two")],
+        expected: [Code.Internal, true],
+      },
+      "a compressed frame without connect-content-encoding": {
+        body: [message("one"), gzipped("two"), end("{}")],
+        expected: [Code.Internal, true],
+      },
+      "corrupt compressed data": {
+        header: { "connect-content-encoding": "gzip" },
+        body: [message("one"), corrupt, end("{}")],
+        expected: [Code.InvalidArgument, true],
+      },
+      "an unsupported connect-content-encoding": {
+        header: { "connect-content-encoding": "snappy" },
+        body: [message("one"), end("{}")],
+        expected: [Code.Internal, false],
+      },
+      "a unary content type": {
+        header: { "content-type": "application/proto" },
+        body: [message("one"), end("{}")],
+        expected: [Code.Internal, false],
+      },
+      "an end-of-stream error without a code": {
+        body: [message("one"), end('{"error":{"message":"no code"}}')],
+        expected: [Code.Unknown, true],
+      },
+      "HTTP 404 with a Connect error": {
+        status: 404,
+        header: { "content-type": "application/json" },
+        body: [encoder.encode('{"code":"not_found","message":"nope"}')],
+        expected: [Code.NotFound, false, "nope"],
+      },
+      "HTTP 503 with a Connect error": {
+        status: 503,
+        header: { "content-type": "application/json" },
+        body: [
+          encoder.encode('{"code":"resource_exhausted","message":"busy"}'),
+        ],
+        expected: [Code.ResourceExhausted, false, "busy"],
+      },
+      ...common,
+    },
+    grpc: {
+      "truncated frame header": {
+        body: [message("one"), message("two").subarray(0, 3)],
+        ...grpcOk,
+        expected: [Code.Internal, true],
+      },
+      "truncated message": {
+        body: [message("one"), message("two").subarray(0, 7)],
+        ...grpcOk,
+        expected: [Code.Internal, true],
+      },
+      "no trailers": {
+        body: [message("one")],
+        expected: [Code.Internal, true],
+      },
+      "trailers without grpc-status": {
+        body: [message("one")],
+        trailers: { "x-other": "1" },
+        expected: [Code.Internal, true],
+      },
+      "a grpc-status that is not a number": {
+        body: [message("one")],
+        trailers: { "grpc-status": "ok" },
+        expected: [Code.Internal, true],
+      },
+      "a grpc-status that is no code": {
+        body: [message("one")],
+        trailers: { "grpc-status": "99" },
+        expected: [Code.Unknown, true],
+      },
+      "an error status after one message": {
+        body: [message("one")],
+        trailers: { "grpc-status": "9", "grpc-message": "not%20now" },
+        expected: [Code.FailedPrecondition, true, "not now"],
+      },
+      "a trailers-only error": {
+        header: { "grpc-status": "5", "grpc-message": "gone" },
+        body: [],
+        expected: [Code.NotFound, false, "gone"],
+      },
+      "a trailers-only response with a message": {
+        header: { "grpc-status": "0" },
+        body: [message("one")],
+        expected: [Code.Internal, false],
+      },
+      "a compressed frame without grpc-encoding": {
+        body: [message("one"), gzipped("two")],
+        ...grpcOk,
+        expected: [Code.Internal, true],
+      },
+      "corrupt compressed data": {
+        header: { "grpc-encoding": "gzip" },
+        body: [message("one"), corrupt],
+        ...grpcOk,
+        expected: [Code.InvalidArgument, true],
+      },
+      "an unsupported grpc-encoding": {
+        header: { "grpc-encoding": "snappy" },
+        body: [message("one")],
+        ...grpcOk,
+        expected: [Code.Internal, false],
+      },
+      "a Connect content type": {
+        header: { "content-type": "application/connect+proto" },
+        body: [message("one")],
+        ...grpcOk,
+        expected: [Code.Unknown, false],
+      },
+      "JSON where proto was asked for": {
+        header: { "content-type": "application/grpc+json" },
+        body: [message("one")],
+        ...grpcOk,
+        expected: [Code.Internal, false],
+      },
+      "an envelope with an unknown flag": {
+        body: [message("one"), envelopeEncode(0x02, messageBytes("two"))],
+        ...grpcOk,
+        expected: [Code.Internal, true],
+      },
+      ...common,
+    },
+    "grpc-web": {
+      "truncated final frame": {
+        body: [message("one"), webOk.subarray(0, 6)],
+        expected: [Code.Internal, true],
+      },
+      "truncated frame header": {
+        body: [message("one"), message("two").subarray(0, 3)],
+        expected: [Code.Internal, true],
+      },
+      "truncated message": {
+        body: [message("one"), message("two").subarray(0, 7)],
+        expected: [Code.Internal, true],
+      },
+      "no trailers envelope": {
+        body: [message("one")],
+        expected: [Code.Internal, true],
+      },
+      "HTTP trailers instead of a trailers envelope": {
+        body: [message("one")],
+        ...grpcOk,
+        expected: [Code.Internal, true],
+      },
+      "trailers without grpc-status": {
+        body: [message("one"), webTrailers("x-other: 1\r\n")],
+        expected: [Code.Internal, true],
+      },
+      "a trailer line without a colon": {
+        body: [message("one"), webTrailers("grpc-status 0\r\n")],
+        expected: [Code.Internal, true],
+      },
+      "an error status after one message": {
+        body: [
+          message("one"),
+          webTrailers("grpc-status: 9\r\ngrpc-message: not%20now\r\n"),
+        ],
+        expected: [Code.FailedPrecondition, true, "not now"],
+      },
+      "data after the trailers": {
+        body: [message("one"), webOk, message("two")],
+        expected: [Code.Internal, true],
+      },
+      "the status in the headers, without a body": {
+        header: { "grpc-status": "5", "grpc-message": "gone" },
+        body: [],
+        expected: [Code.NotFound, false, "gone"],
+      },
+      "a compressed frame without grpc-encoding": {
+        body: [message("one"), gzipped("two"), webOk],
+        expected: [Code.Internal, true],
+      },
+      "corrupt compressed data": {
+        header: { "grpc-encoding": "gzip" },
+        body: [message("one"), corrupt, webOk],
+        expected: [Code.InvalidArgument, true],
+      },
+      "an unsupported grpc-encoding": {
+        header: { "grpc-encoding": "snappy" },
+        body: [message("one"), webOk],
+        expected: [Code.Internal, false],
+      },
+      "a gRPC content type": {
+        header: { "content-type": "application/grpc+proto" },
+        body: [message("one"), webOk],
+        expected: [Code.Unknown, false],
+      },
+      "an envelope with an unknown flag": {
+        body: [
+          message("one"),
+          envelopeEncode(0x02, messageBytes("two")),
+          webOk,
+        ],
+        expected: [Code.Internal, true],
+      },
+      ...common,
+    },
   };
+
+  /** The protocol of a request, by its content type. */
+  const protocolOf = (contentType: string | undefined): Protocol =>
+    contentType?.startsWith("application/grpc-web") === true
+      ? "grpc-web"
+      : contentType?.startsWith("application/grpc") === true
+        ? "grpc"
+        : "connect";
 
   let url: string;
 
   beforeAll(async () => {
     url = await serveOn("h2c", (req, res) => {
+      const response = res as http2.Http2ServerResponse;
+      // Whatever the client sends is read and dropped.
+      req.resume();
       if (req.url?.endsWith("/Say")) {
         // A unary response reset (CANCEL) before its body ended: what
         // arrived would decode as a valid, empty message.
-        req.resume();
-        const response = res as http2.Http2ServerResponse;
-        response.writeHead(200, { "content-type": "application/proto" });
+        response.writeHead(200, {
+          "content-type": req.headers["content-type"] ?? "",
+        });
         response.write(new Uint8Array(0));
         setTimeout(
           () => response.stream.close(http2.constants.NGHTTP2_CANCEL),
@@ -1254,41 +1595,57 @@ describe("malformed responses from a hand-written HTTP/2 server", () => {
         );
         return;
       }
-      const scenario =
-        scenarios[String(req.headers["x-scenario"])] ??
-        ({ status: 500, body: [] } satisfies Scenario);
-      const response = res as http2.Http2ServerResponse;
-      // Whatever the client sends is read and dropped.
-      req.resume();
+      const protocol = protocolOf(req.headers["content-type"]);
+      const scenario = scenarios[protocol][String(req.headers["x-scenario"])];
+      if (scenario === undefined) {
+        response.writeHead(500);
+        response.end();
+        return;
+      }
       response.writeHead(scenario.status ?? 200, {
-        ...proto,
+        "content-type": wires[protocol].contentType(true),
         ...scenario.header,
       });
       for (const chunk of scenario.body) response.write(chunk);
       if (scenario.reset !== undefined) {
         response.stream.close(scenario.reset);
-      } else {
-        response.end();
+        return;
       }
+      if (scenario.trailers !== undefined) {
+        response.addTrailers(scenario.trailers);
+      }
+      response.end();
     });
   });
 
-  it("a unary response reset before its body ended fails with Canceled, not an empty message", async () => {
-    const client = createElizaServiceClient(url, { transport: "http2" });
-    const error = await callError(() =>
-      within(client.say({ sentence: "hi" }), 5000, "say"),
-    );
-    expect(error.code).toBe(Code.Canceled);
-  });
-
-  const kinds = ["introduce", "pontificate", "converse"] as const;
-  const cases = Object.keys(scenarios).flatMap((s) =>
-    kinds.map((k) => [s, k] as const),
+  it.each(protocolsOver(true))(
+    "a unary response reset before its body ended fails with Canceled, not an empty message (%s)",
+    async (protocol) => {
+      const client = createElizaServiceClient(url, {
+        transport: "http2",
+        protocol,
+      });
+      const error = await callError(() =>
+        within(client.say({ sentence: "hi" }), 5000, "say"),
+      );
+      expect(error.code).toBe(Code.Canceled);
+    },
   );
 
-  it.each(cases)("%s (%s)", async (scenario, kind) => {
-    const [code, firstArrives, rawMessage] = expected[scenario]!;
-    const client = createElizaServiceClient(url, { transport: "http2" });
+  const kinds = ["introduce", "pontificate", "converse"] as const;
+  const cases = protocolsOver(true).flatMap((protocol) =>
+    Object.keys(scenarios[protocol]).flatMap((s) =>
+      kinds.map((k) => [protocol, s, k] as const),
+    ),
+  );
+
+  it.each(cases)("%s: %s (%s)", async (protocol, scenario, kind) => {
+    const [code, firstArrives, rawMessage] =
+      scenarios[protocol][scenario]!.expected;
+    const client = createElizaServiceClient(url, {
+      transport: "http2",
+      protocol,
+    });
     const options = { headers: { "x-scenario": scenario } };
     let received: string[] = [];
     let error: unknown;
@@ -1334,7 +1691,7 @@ describe("malformed responses from a hand-written HTTP/2 server", () => {
 // 6. Backpressure on the request stream, and a server that answers before
 // reading every request.
 
-describe.each(oursTransports)("backpressure, $name", (transport) => {
+describe.each(oursCombos)("backpressure, $name, $protocol", (transport) => {
   it("a slow server holds back the request generator; the answer ends the call and closes it", async () => {
     const mib = "m".repeat(1024 * 1024);
     let serverRead = 0;
@@ -1342,7 +1699,7 @@ describe.each(oursTransports)("backpressure, $name", (transport) => {
       const iterator = requests[Symbol.asyncIterator]();
       await iterator.next();
       serverRead++;
-      await sleep(1000, context.signal);
+      await sleep(600, context.signal);
       return { sentence: "enough", count: serverRead };
     };
     let produced = 0;
@@ -1365,7 +1722,7 @@ describe.each(oursTransports)("backpressure, $name", (transport) => {
         (error: unknown) => ({ response: undefined, error }),
       );
     await waitUntil(() => serverRead === 1, "the server to read one message");
-    await sleep(800);
+    await sleep(400);
     // The server is not reading: flow control and drain stop the producer.
     expect(produced).toBeLessThan(64);
     expect(await within(call, 10_000, "the call to end")).toEqual({
@@ -1391,7 +1748,7 @@ describe.each(oursTransports)("backpressure, $name", (transport) => {
       serverSignal = context.signal;
       for await (const _ of requests) {
         serverRead++;
-        await sleep(1000, context.signal);
+        await sleep(250, context.signal);
       }
       return { sentence: "all read", count: serverRead };
     };
@@ -1422,7 +1779,7 @@ describe.each(oursTransports)("backpressure, $name", (transport) => {
     if (transport.active() !== undefined) {
       // HTTP/2 resets the stream at once. Over HTTP/1.1 the client can only
       // close the connection, and the server sees that only after reading
-      // what the socket buffers still hold, at one message a second here.
+      // what the socket buffers still hold, at four messages a second here.
       const closeMs = transport.http1 ? 20_000 : 2000;
       await waitUntil(
         () => serverSignal?.aborted === true,
@@ -1490,113 +1847,116 @@ async function* mapMessages(
   for await (const message of source) yield map(message);
 }
 
-describe.each(oursTransports)("client interceptors, $name", (transport) => {
-  it("see streaming calls, rewrite requests and responses, and add headers", async () => {
-    const log: string[] = [];
-    let requestCount = 0;
-    let responseCount = 0;
-    const outer: Interceptor = (next) => async (request) => {
-      log.push(`outer> ${request.method.name} stream=${request.stream}`);
-      const response = await next(request);
-      log.push(`<outer ${request.method.name}`);
-      return response;
-    };
-    const inner: Interceptor = (next) => async (request) => {
-      log.push(`inner> ${request.method.name}`);
-      request.header.set("x-intercepted", request.method.name);
-      if (!request.stream) return next(request);
-      const response = await next({
-        ...request,
-        message: mapMessages(request.message, (m) => {
-          requestCount++;
-          return rewrite(m, " +req");
-        }),
-      });
-      if (!response.stream) return response;
-      return {
-        ...response,
-        message: mapMessages(response.message, (m) => {
-          responseCount++;
-          return rewrite(m, " +res");
-        }),
+describe.each(oursCombos)(
+  "client interceptors, $name, $protocol",
+  (transport) => {
+    it("see streaming calls, rewrite requests and responses, and add headers", async () => {
+      const log: string[] = [];
+      let requestCount = 0;
+      let responseCount = 0;
+      const outer: Interceptor = (next) => async (request) => {
+        log.push(`outer> ${request.method.name} stream=${request.stream}`);
+        const response = await next(request);
+        log.push(`<outer ${request.method.name}`);
+        return response;
       };
-    };
-    const client = transport.client({ interceptors: [outer, inner] });
+      const inner: Interceptor = (next) => async (request) => {
+        log.push(`inner> ${request.method.name}`);
+        request.header.set("x-intercepted", request.method.name);
+        if (!request.stream) return next(request);
+        const response = await next({
+          ...request,
+          message: mapMessages(request.message, (m) => {
+            requestCount++;
+            return rewrite(m, " +req");
+          }),
+        });
+        if (!response.stream) return response;
+        return {
+          ...response,
+          message: mapMessages(response.message, (m) => {
+            responseCount++;
+            return rewrite(m, " +res");
+          }),
+        };
+      };
+      const client = transport.client({ interceptors: [outer, inner] });
 
-    const introduced: string[] = [];
-    for await (const m of client.introduce({ name: "Bo" })) {
-      introduced.push(m.sentence);
-    }
-    expect(introduced).toEqual(
-      introduceSentences("Bo +req").map((s) => `${s} +res`),
-    );
-    expect(seenHeaders?.get("x-intercepted")).toBe("Introduce");
-    expect([requestCount, responseCount]).toEqual([1, 4]);
+      const introduced: string[] = [];
+      for await (const m of client.introduce({ name: "Bo" })) {
+        introduced.push(m.sentence);
+      }
+      expect(introduced).toEqual(
+        introduceSentences("Bo +req").map((s) => `${s} +res`),
+      );
+      expect(seenHeaders?.get("x-intercepted")).toBe("Introduce");
+      expect([requestCount, responseCount]).toEqual([1, 4]);
 
-    const pontificated = await client.pontificate.raw([
-      { sentence: "a" },
-      { sentence: "b" },
-    ]);
-    expect(pontificated.message).toEqual(
-      create(PontificateResponseSchema, {
-        sentence: "a +req|b +req +res",
-        count: 2,
-      }),
-    );
-    // Headers and trailers come through the interceptors' response.
-    expect(pontificated.header.get("x-kind")).toBe("client_streaming");
-    expect(pontificated.trailer.get("x-sent")).toBe("1");
-    expect(seenHeaders?.get("x-intercepted")).toBe("Pontificate");
-    expect([requestCount, responseCount]).toEqual([3, 5]);
+      const pontificated = await client.pontificate.raw([
+        { sentence: "a" },
+        { sentence: "b" },
+      ]);
+      expect(pontificated.message).toEqual(
+        create(PontificateResponseSchema, {
+          sentence: "a +req|b +req +res",
+          count: 2,
+        }),
+      );
+      // Headers and trailers come through the interceptors' response.
+      expect(pontificated.header.get("x-kind")).toBe("client_streaming");
+      expect(pontificated.trailer.get("x-sent")).toBe("1");
+      expect(seenHeaders?.get("x-intercepted")).toBe("Pontificate");
+      expect([requestCount, responseCount]).toEqual([3, 5]);
 
-    const result = await client.converse.raw(
-      each([{ sentence: "x" }, { sentence: "y" }]),
-    );
-    expect(sentencesOf((await drain(result.messages)).received)).toEqual([
-      "You said: x +req +res",
-      "You said: y +req +res",
-    ]);
-    expect(result.trailer.get("x-sent")).toBe("2");
-    expect(seenHeaders?.get("x-intercepted")).toBe("Converse");
-    expect([requestCount, responseCount]).toEqual([5, 7]);
+      const result = await client.converse.raw(
+        each([{ sentence: "x" }, { sentence: "y" }]),
+      );
+      expect(sentencesOf((await drain(result.messages)).received)).toEqual([
+        "You said: x +req +res",
+        "You said: y +req +res",
+      ]);
+      expect(result.trailer.get("x-sent")).toBe("2");
+      expect(seenHeaders?.get("x-intercepted")).toBe("Converse");
+      expect([requestCount, responseCount]).toEqual([5, 7]);
 
-    // A unary call goes through the same interceptors, as stream=false.
-    expect(await client.say({ sentence: "plain" })).toEqual(
-      create(SayResponseSchema, { sentence: "plain" }),
-    );
-    expect(log).toEqual([
-      "outer> Introduce stream=true",
-      "inner> Introduce",
-      "<outer Introduce",
-      "outer> Pontificate stream=true",
-      "inner> Pontificate",
-      "<outer Pontificate",
-      "outer> Converse stream=true",
-      "inner> Converse",
-      "<outer Converse",
-      "outer> Say stream=false",
-      "inner> Say",
-      "<outer Say",
-    ]);
-  });
-
-  it("an interceptor that throws fails the streaming call before anything is sent", async () => {
-    let reached = false;
-    hooks.introduce = async function* () {
-      reached = true;
-      yield { sentence: "unreachable" };
-    };
-    const client = transport.client({
-      interceptors: [
-        () => async () => {
-          throw new ConnectError("refused here", Code.PermissionDenied);
-        },
-      ],
+      // A unary call goes through the same interceptors, as stream=false.
+      expect(await client.say({ sentence: "plain" })).toEqual(
+        create(SayResponseSchema, { sentence: "plain" }),
+      );
+      expect(log).toEqual([
+        "outer> Introduce stream=true",
+        "inner> Introduce",
+        "<outer Introduce",
+        "outer> Pontificate stream=true",
+        "inner> Pontificate",
+        "<outer Pontificate",
+        "outer> Converse stream=true",
+        "inner> Converse",
+        "<outer Converse",
+        "outer> Say stream=false",
+        "inner> Say",
+        "<outer Say",
+      ]);
     });
-    const { received, error } = await drain(client.introduce({ name }));
-    expect(received).toEqual([]);
-    expect(isConnectError(error)).toBe(true);
-    expect((error as ConnectError).code).toBe(Code.PermissionDenied);
-    expect(reached).toBe(false);
-  });
-});
+
+    it("an interceptor that throws fails the streaming call before anything is sent", async () => {
+      let reached = false;
+      hooks.introduce = async function* () {
+        reached = true;
+        yield { sentence: "unreachable" };
+      };
+      const client = transport.client({
+        interceptors: [
+          () => async () => {
+            throw new ConnectError("refused here", Code.PermissionDenied);
+          },
+        ],
+      });
+      const { received, error } = await drain(client.introduce({ name }));
+      expect(received).toEqual([]);
+      expect(isConnectError(error)).toBe(true);
+      expect((error as ConnectError).code).toBe(Code.PermissionDenied);
+      expect(reached).toBe(false);
+    });
+  },
+);
