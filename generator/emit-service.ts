@@ -3,6 +3,11 @@ import type { Printable, Schema } from "@bufbuild/protoplugin";
 import { refsOf, type Code, type Ref } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
 import type { Options } from "./options.ts";
+import {
+  statementsEnd,
+  statementsSeparator,
+  statementsStart,
+} from "./format.ts";
 import type { Piece, RuntimeLibrary } from "./runtime-library.ts";
 
 /**
@@ -98,12 +103,16 @@ export function emitService(
   }
   if (namespaces.size > 0) out.push("\n");
 
+  // Every service file repeats runtime statements: the markers let the
+  // formatter format each once per run (generator/format.ts).
+  out.push(`${statementsStart}\n`);
   for (const decl of declarations) {
     for (const statement of decl.statements) {
       for (const piece of statement) emitPiece(piece);
-      out.push("\n\n");
+      out.push(`\n${statementsSeparator}\n`);
     }
   }
+  out.push(`${statementsEnd}\n`);
   emitCode(template);
   out.push("\n");
   f.print(...out);
