@@ -116,7 +116,9 @@ async function* connectReadResponses(
   for await (const envelope of envelopeRead(
     body,
     readMaxBytes,
-    Code.InvalidArgument,
+    // A response cut short is the server's fault: Internal, as the
+    // conformance suite expects (it is InvalidArgument on the server side).
+    Code.Internal,
   )) {
     if (ended) {
       throw new ConnectError(

@@ -26,6 +26,16 @@ import {
   connectSplitTrailers,
 } from "./protocol-connect.ts";
 
+/** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
+const connectFetchDecoded: ReadonlySet<string> = new Set([
+  "identity",
+  "gzip",
+  "x-gzip",
+  "deflate",
+  "br",
+  "zstd",
+]);
+
 /** Connect sends the deadline in whole milliseconds. */
 export const connectClientTimeoutHeader: ClientTimeoutHeader = {
   name: connectHeaderTimeout,
@@ -97,10 +107,13 @@ async function connectReadUnaryResponse(
   readMaxBytes: number,
 ): Promise<UnaryResponse> {
   const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
+  const encoding = response.header.get("content-encoding");
+  // fetch decodes what it knows and passes anything else through as it is.
+  const compression = response.contentDecoded
+    ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
+      ? null
+      : undefined
+    : compressionFind(compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -122,7 +135,8 @@ async function connectReadUnaryResponse(
   if (contentType === undefined || contentType.binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
+      // Not Connect at all is Unknown; the other codec is Internal.
+      contentType === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {

@@ -215,10 +215,15 @@ function grpcReadResponse(
     );
   }
   const trailer = new Headers();
-  // Trailers-only: the status is in the headers, and no message follows.
-  const trailersOnly = header.has(grpcHeaderStatus);
-  let compression: Compression | null | undefined = null;
-  if (!trailersOnly) {
+  // A status in the headers announces a trailers-only response, which need
+  // not say what a body would be like; whether it is one, only the end of
+  // the body tells (grpcReadMessages).
+  const statusInHeader = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = statusInHeader
+    ? (compressionFind(config.compressions, header.get(grpcHeaderEncoding)) ??
+      null)
+    : null;
+  if (!statusInHeader) {
     const contentTypeValue = header.get("content-type");
     const contentType = protocol.parseContentType(contentTypeValue);
     if (
@@ -250,7 +255,6 @@ function grpcReadResponse(
     message: grpcReadMessages(
       protocol,
       response,
-      trailersOnly,
       trailer,
       compression,
       config.codec,
@@ -263,7 +267,6 @@ function grpcReadResponse(
 async function* grpcReadMessages(
   protocol: GrpcClientProtocol,
   response: HttpResponse,
-  trailersOnly: boolean,
   trailer: Headers,
   compression: Compression | null,
   codec: Codec,
@@ -272,15 +275,17 @@ async function* grpcReadMessages(
 ): AsyncGenerator<Message> {
   const decodeTrailers = protocol.decodeTrailers;
   let trailersRead = false;
+  let bodyEmpty = true;
   for await (const envelope of envelopeRead(
     response.body,
     readMaxBytes,
     // grpc-go's choice for a truncated message; connect-go agrees.
     Code.Internal,
   )) {
-    if (trailersOnly || trailersRead) {
+    bodyEmpty = false;
+    if (trailersRead) {
       throw new ConnectError(
-        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        "protocol error: data after the trailers",
         Code.Internal,
       );
     }
@@ -306,11 +311,23 @@ async function* grpcReadMessages(
     }
     yield codec.decode(desc, data);
   }
-  if (trailersOnly) {
-    response.header.forEach((value, key) => trailer.append(key, value));
-  } else if (decodeTrailers === undefined) {
+  if (decodeTrailers === undefined) {
     // HTTP trailers are complete now that the body has ended.
     response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // Trailers, where there are any, carry the status, whatever the headers
+  // say; without them, a status in the headers made this a trailers-only
+  // response, which must have had no body.
+  const trailersOnly =
+    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+  if (trailersOnly) {
+    if (!bodyEmpty) {
+      throw new ConnectError(
+        "protocol error: a trailers-only response has a body",
+        Code.Internal,
+      );
+    }
+    response.header.forEach((value, key) => trailer.append(key, value));
   }
   // No status at all (trailers missing) is an error of its own: Internal.
   const error = grpcStatusFromTrailers(

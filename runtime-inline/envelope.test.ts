@@ -506,12 +506,9 @@ describe("envelopeDecompress", () => {
     });
   }
 
-  it("returns an empty flagged payload as it is", async () => {
+  it("returns an empty flagged payload as it is, when a compression is declared", async () => {
     const empty = bytes();
     const envelope = { flags: envelopeFlagCompressed, data: empty };
-    expect(
-      await envelopeDecompress(envelope, null, 4 * MiB, Code.Internal),
-    ).toBe(empty);
     expect(
       await envelopeDecompress(
         envelope,
@@ -520,6 +517,13 @@ describe("envelopeDecompress", () => {
         Code.Internal,
       ),
     ).toBe(empty);
+  });
+
+  it("rejects even an empty flagged payload when no compression is declared", async () => {
+    const envelope = { flags: envelopeFlagCompressed, data: bytes() };
+    await expect(
+      envelopeDecompress(envelope, null, 4 * MiB, Code.Internal),
+    ).rejects.toMatchObject({ code: Code.Internal });
   });
 
   it("applies readMaxBytes to the decompressed size", async () => {

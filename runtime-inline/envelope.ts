@@ -192,19 +192,20 @@ export async function envelopeDecompress(
   missingCompressionCode: Code,
 ): Promise<Uint8Array> {
   const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
+  if ((envelope.flags & envelopeFlagCompressed) === 0) {
     return data;
   }
+  // Even an empty payload: the flag says the peer compresses, which it must
+  // not without declaring how.
   if (compression === null || compression === undefined) {
     throw new ConnectError(
       "protocol error: received a compressed message, but no compression was declared for the stream",
       missingCompressionCode,
     );
   }
-  return compression.decompress(data, readMaxBytes);
+  return data.byteLength === 0
+    ? data
+    : compression.decompress(data, readMaxBytes);
 }
 
 /** One message as an envelope, compressed when a compression was negotiated and it is large enough. */

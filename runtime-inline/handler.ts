@@ -127,7 +127,8 @@ export async function handlerSingleRequest(
     if (request !== undefined) {
       throw new ConnectError(
         "protocol error: more than one request message",
-        Code.InvalidArgument,
+        // As connect-go and the conformance suite: the call is not unary.
+        Code.Unimplemented,
       );
     }
     request = message;
@@ -135,7 +136,7 @@ export async function handlerSingleRequest(
   if (request === undefined) {
     throw new ConnectError(
       "protocol error: no request message",
-      Code.InvalidArgument,
+      Code.Unimplemented,
     );
   }
   return request;

@@ -87,15 +87,12 @@ export function connectEndStreamFromJson(data: Uint8Array): {
     throw new ConnectError("invalid end-of-stream error", Code.Internal);
   }
   return {
-    error:
-      connectErrorFromObject(error as Record<string, unknown>, trailer) ??
-      new ConnectError(
-        "end-of-stream error without a valid code",
-        Code.Unknown,
-        {
-          metadata: trailer,
-        },
-      ),
+    error: connectErrorFromObject(
+      error as Record<string, unknown>,
+      trailer,
+      Code.Unknown,
+      "end-of-stream error without a message",
+    ),
     trailer,
   };
 }

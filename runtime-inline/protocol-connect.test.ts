@@ -201,6 +201,34 @@ describe("connectErrorFromJson", () => {
     expect(parsed.metadata.get("x-a")).toBe("1");
   });
 
+  it("takes the code from the HTTP status but keeps the message and details when the code is missing or unknown", () => {
+    for (const code of [undefined, null, "teapot", 7]) {
+      const parsed = connectErrorFromJson(
+        utf8.encode(
+          JSON.stringify({
+            code,
+            message: "oops",
+            details: [{ type: "c", value: "AA" }],
+          }),
+        ),
+        401,
+        new Headers(),
+      );
+      expect(parsed.code).toBe(Code.Unauthenticated);
+      expect(parsed.rawMessage).toBe("oops");
+      expect(parsed.details).toHaveLength(1);
+    }
+    const notJson = connectErrorFromJson(
+      utf8.encode("<html>"),
+      503,
+      new Headers(),
+    );
+    expect([notJson.code, notJson.rawMessage]).toEqual([
+      Code.Unavailable,
+      "HTTP 503",
+    ]);
+  });
+
   it("round-trips every code", () => {
     for (const code of Object.values(Code)) {
       const parsed = connectErrorFromJson(

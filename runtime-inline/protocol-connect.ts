@@ -107,24 +107,29 @@ export function connectErrorFromJson(
   } catch {
     // Falls back to the HTTP status.
   }
-  return (
-    connectErrorFromObject(json, metadata) ??
-    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-      metadata,
-    })
+  return connectErrorFromObject(
+    json,
+    metadata,
+    codeFromHttpStatus(httpStatus),
+    `HTTP ${httpStatus}`,
   );
 }
 
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
+/**
+ * The error of a parsed JSON error value. Without a known code it takes
+ * `fallbackCode`, keeping the message and details (a proxy's or a newer
+ * peer's error still says what happened), and without a message either,
+ * `fallbackMessage`.
+ */
 export function connectErrorFromObject(
   json: Record<string, unknown>,
   metadata: Headers,
-): ConnectError | undefined {
-  const code =
+  fallbackCode: Code,
+  fallbackMessage: string,
+): ConnectError {
+  const known =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
+  const code = known ?? fallbackCode;
   const message = json["message"];
   const details: ErrorDetail[] = [];
   const rawDetails = json["details"];
@@ -146,10 +151,15 @@ export function connectErrorFromObject(
       }
     }
   }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
+  return new ConnectError(
+    typeof message === "string"
+      ? message
+      : known === undefined
+        ? fallbackMessage
+        : "",
+    code,
+    { metadata, details },
+  );
 }
 
 /** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */

@@ -173,7 +173,8 @@ export async function* serverReadRequests(
       envelope,
       compression,
       readMaxBytes,
-      Code.InvalidArgument,
+      // What the conformance suite expects of every protocol.
+      Code.Internal,
     );
     yield codec.decode(desc, data);
   }

@@ -412,9 +412,9 @@ const badWebRequests: readonly BadWebRequest[] = [
     message: /ended inside an envelope/,
   },
   {
-    name: "the compressed flag without grpc-encoding → INVALID_ARGUMENT",
+    name: "the compressed flag without grpc-encoding → INTERNAL",
     body: frame(gzipSync(sayRequest("hi")), 1),
-    code: Code.InvalidArgument,
+    code: Code.Internal,
     message: /compressed/,
   },
   {
@@ -443,15 +443,15 @@ const badWebRequests: readonly BadWebRequest[] = [
     message: /receive limit/,
   },
   {
-    name: "two messages for a unary method → INVALID_ARGUMENT",
+    name: "two messages for a unary method → UNIMPLEMENTED",
     body: concat(sayFrame, sayFrame),
-    code: Code.InvalidArgument,
+    code: Code.Unimplemented,
     message: /more than one request message/,
   },
   {
-    name: "no message for a unary method → INVALID_ARGUMENT",
+    name: "no message for a unary method → UNIMPLEMENTED",
     body: new Uint8Array(0),
-    code: Code.InvalidArgument,
+    code: Code.Unimplemented,
     message: /no request message/,
   },
   {
@@ -471,17 +471,17 @@ const badWebRequests: readonly BadWebRequest[] = [
   // The same for the request of a server-streaming method, which fails before
   // its first response message.
   {
-    name: "server streaming: no request message → INVALID_ARGUMENT",
+    name: "server streaming: no request message → UNIMPLEMENTED",
     path: introducePath,
     body: new Uint8Array(0),
-    code: Code.InvalidArgument,
+    code: Code.Unimplemented,
     message: /no request message/,
   },
   {
-    name: "server streaming: two request messages → INVALID_ARGUMENT",
+    name: "server streaming: two request messages → UNIMPLEMENTED",
     path: introducePath,
     body: concat(introduceFrame, introduceFrame),
-    code: Code.InvalidArgument,
+    code: Code.Unimplemented,
     message: /more than one request message/,
   },
   {

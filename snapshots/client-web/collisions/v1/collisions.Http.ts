@@ -1060,19 +1060,20 @@ async function envelopeDecompress(
   missingCompressionCode: Code,
 ): Promise<Uint8Array> {
   const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
+  if ((envelope.flags & envelopeFlagCompressed) === 0) {
     return data;
   }
+  // Even an empty payload: the flag says the peer compresses, which it must
+  // not without declaring how.
   if (compression === null || compression === undefined) {
     throw new ConnectError(
       "protocol error: received a compressed message, but no compression was declared for the stream",
       missingCompressionCode,
     );
   }
-  return compression.decompress(data, readMaxBytes);
+  return data.byteLength === 0
+    ? data
+    : compression.decompress(data, readMaxBytes);
 }
 
 /** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
@@ -1194,24 +1195,29 @@ function connectErrorFromJson(
   } catch {
     // Falls back to the HTTP status.
   }
-  return (
-    connectErrorFromObject(json, metadata) ??
-    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-      metadata,
-    })
+  return connectErrorFromObject(
+    json,
+    metadata,
+    codeFromHttpStatus(httpStatus),
+    `HTTP ${httpStatus}`,
   );
 }
 
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
+/**
+ * The error of a parsed JSON error value. Without a known code it takes
+ * `fallbackCode`, keeping the message and details (a proxy's or a newer
+ * peer's error still says what happened), and without a message either,
+ * `fallbackMessage`.
+ */
 function connectErrorFromObject(
   json: Record<string, unknown>,
   metadata: Headers,
-): ConnectError | undefined {
-  const code =
+  fallbackCode: Code,
+  fallbackMessage: string,
+): ConnectError {
+  const known =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
+  const code = known ?? fallbackCode;
   const message = json["message"];
   const details: ErrorDetail[] = [];
   const rawDetails = json["details"];
@@ -1233,10 +1239,15 @@ function connectErrorFromObject(
       }
     }
   }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
+  return new ConnectError(
+    typeof message === "string"
+      ? message
+      : known === undefined
+        ? fallbackMessage
+        : "",
+    code,
+    { metadata, details },
+  );
 }
 
 /** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
@@ -1253,6 +1264,16 @@ function connectSplitTrailers(header: Headers): [Headers, Headers] {
   });
   return [headers, trailers];
 }
+
+/** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
+const connectFetchDecoded: ReadonlySet<string> = new Set([
+  "identity",
+  "gzip",
+  "x-gzip",
+  "deflate",
+  "br",
+  "zstd",
+]);
 
 /** Connect sends the deadline in whole milliseconds. */
 const connectClientTimeoutHeader: ClientTimeoutHeader = {
@@ -1325,10 +1346,13 @@ async function connectReadUnaryResponse(
   readMaxBytes: number,
 ): Promise<UnaryResponse> {
   const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
+  const encoding = response.header.get("content-encoding");
+  // fetch decodes what it knows and passes anything else through as it is.
+  const compression = response.contentDecoded
+    ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
+      ? null
+      : undefined
+    : compressionFind(compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1350,7 +1374,8 @@ async function connectReadUnaryResponse(
   if (contentType === undefined || contentType.binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
+      // Not Connect at all is Unknown; the other codec is Internal.
+      contentType === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
@@ -1774,10 +1799,15 @@ function grpcReadResponse(
     );
   }
   const trailer = new Headers();
-  // Trailers-only: the status is in the headers, and no message follows.
-  const trailersOnly = header.has(grpcHeaderStatus);
-  let compression: Compression | null | undefined = null;
-  if (!trailersOnly) {
+  // A status in the headers announces a trailers-only response, which need
+  // not say what a body would be like; whether it is one, only the end of
+  // the body tells (grpcReadMessages).
+  const statusInHeader = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = statusInHeader
+    ? (compressionFind(config.compressions, header.get(grpcHeaderEncoding)) ??
+      null)
+    : null;
+  if (!statusInHeader) {
     const contentTypeValue = header.get("content-type");
     const contentType = protocol.parseContentType(contentTypeValue);
     if (
@@ -1809,7 +1839,6 @@ function grpcReadResponse(
     message: grpcReadMessages(
       protocol,
       response,
-      trailersOnly,
       trailer,
       compression,
       config.codec,
@@ -1822,7 +1851,6 @@ function grpcReadResponse(
 async function* grpcReadMessages(
   protocol: GrpcClientProtocol,
   response: HttpResponse,
-  trailersOnly: boolean,
   trailer: Headers,
   compression: Compression | null,
   codec: Codec,
@@ -1831,15 +1859,17 @@ async function* grpcReadMessages(
 ): AsyncGenerator<Message> {
   const decodeTrailers = protocol.decodeTrailers;
   let trailersRead = false;
+  let bodyEmpty = true;
   for await (const envelope of envelopeRead(
     response.body,
     readMaxBytes,
     // grpc-go's choice for a truncated message; connect-go agrees.
     Code.Internal,
   )) {
-    if (trailersOnly || trailersRead) {
+    bodyEmpty = false;
+    if (trailersRead) {
       throw new ConnectError(
-        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        "protocol error: data after the trailers",
         Code.Internal,
       );
     }
@@ -1865,11 +1895,23 @@ async function* grpcReadMessages(
     }
     yield codec.decode(desc, data);
   }
-  if (trailersOnly) {
-    response.header.forEach((value, key) => trailer.append(key, value));
-  } else if (decodeTrailers === undefined) {
+  if (decodeTrailers === undefined) {
     // HTTP trailers are complete now that the body has ended.
     response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // Trailers, where there are any, carry the status, whatever the headers
+  // say; without them, a status in the headers made this a trailers-only
+  // response, which must have had no body.
+  const trailersOnly =
+    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+  if (trailersOnly) {
+    if (!bodyEmpty) {
+      throw new ConnectError(
+        "protocol error: a trailers-only response has a body",
+        Code.Internal,
+      );
+    }
+    response.header.forEach((value, key) => trailer.append(key, value));
   }
   // No status at all (trailers missing) is an error of its own: Internal.
   const error = grpcStatusFromTrailers(

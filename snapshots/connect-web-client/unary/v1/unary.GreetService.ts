@@ -981,24 +981,29 @@ function connectErrorFromJson(
   } catch {
     // Falls back to the HTTP status.
   }
-  return (
-    connectErrorFromObject(json, metadata) ??
-    new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-      metadata,
-    })
+  return connectErrorFromObject(
+    json,
+    metadata,
+    codeFromHttpStatus(httpStatus),
+    `HTTP ${httpStatus}`,
   );
 }
 
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
+/**
+ * The error of a parsed JSON error value. Without a known code it takes
+ * `fallbackCode`, keeping the message and details (a proxy's or a newer
+ * peer's error still says what happened), and without a message either,
+ * `fallbackMessage`.
+ */
 function connectErrorFromObject(
   json: Record<string, unknown>,
   metadata: Headers,
-): ConnectError | undefined {
-  const code =
+  fallbackCode: Code,
+  fallbackMessage: string,
+): ConnectError {
+  const known =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
+  const code = known ?? fallbackCode;
   const message = json["message"];
   const details: ErrorDetail[] = [];
   const rawDetails = json["details"];
@@ -1020,10 +1025,15 @@ function connectErrorFromObject(
       }
     }
   }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
+  return new ConnectError(
+    typeof message === "string"
+      ? message
+      : known === undefined
+        ? fallbackMessage
+        : "",
+    code,
+    { metadata, details },
+  );
 }
 
 /** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
@@ -1040,6 +1050,16 @@ function connectSplitTrailers(header: Headers): [Headers, Headers] {
   });
   return [headers, trailers];
 }
+
+/** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
+const connectFetchDecoded: ReadonlySet<string> = new Set([
+  "identity",
+  "gzip",
+  "x-gzip",
+  "deflate",
+  "br",
+  "zstd",
+]);
 
 /** Connect sends the deadline in whole milliseconds. */
 const connectClientTimeoutHeader: ClientTimeoutHeader = {
@@ -1112,10 +1132,13 @@ async function connectReadUnaryResponse(
   readMaxBytes: number,
 ): Promise<UnaryResponse> {
   const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
+  const encoding = response.header.get("content-encoding");
+  // fetch decodes what it knows and passes anything else through as it is.
+  const compression = response.contentDecoded
+    ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
+      ? null
+      : undefined
+    : compressionFind(compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1137,7 +1160,8 @@ async function connectReadUnaryResponse(
   if (contentType === undefined || contentType.binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
+      // Not Connect at all is Unknown; the other codec is Internal.
+      contentType === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {

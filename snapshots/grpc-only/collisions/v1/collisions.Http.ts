@@ -1238,19 +1238,20 @@ async function envelopeDecompress(
   missingCompressionCode: Code,
 ): Promise<Uint8Array> {
   const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
+  if ((envelope.flags & envelopeFlagCompressed) === 0) {
     return data;
   }
+  // Even an empty payload: the flag says the peer compresses, which it must
+  // not without declaring how.
   if (compression === null || compression === undefined) {
     throw new ConnectError(
       "protocol error: received a compressed message, but no compression was declared for the stream",
       missingCompressionCode,
     );
   }
-  return compression.decompress(data, readMaxBytes);
+  return data.byteLength === 0
+    ? data
+    : compression.decompress(data, readMaxBytes);
 }
 
 /** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
@@ -1928,10 +1929,15 @@ function grpcReadResponse(
     );
   }
   const trailer = new Headers();
-  // Trailers-only: the status is in the headers, and no message follows.
-  const trailersOnly = header.has(grpcHeaderStatus);
-  let compression: Compression | null | undefined = null;
-  if (!trailersOnly) {
+  // A status in the headers announces a trailers-only response, which need
+  // not say what a body would be like; whether it is one, only the end of
+  // the body tells (grpcReadMessages).
+  const statusInHeader = header.has(grpcHeaderStatus);
+  let compression: Compression | null | undefined = statusInHeader
+    ? (compressionFind(config.compressions, header.get(grpcHeaderEncoding)) ??
+      null)
+    : null;
+  if (!statusInHeader) {
     const contentTypeValue = header.get("content-type");
     const contentType = protocol.parseContentType(contentTypeValue);
     if (
@@ -1963,7 +1969,6 @@ function grpcReadResponse(
     message: grpcReadMessages(
       protocol,
       response,
-      trailersOnly,
       trailer,
       compression,
       config.codec,
@@ -1976,7 +1981,6 @@ function grpcReadResponse(
 async function* grpcReadMessages(
   protocol: GrpcClientProtocol,
   response: HttpResponse,
-  trailersOnly: boolean,
   trailer: Headers,
   compression: Compression | null,
   codec: Codec,
@@ -1985,15 +1989,17 @@ async function* grpcReadMessages(
 ): AsyncGenerator<Message> {
   const decodeTrailers = protocol.decodeTrailers;
   let trailersRead = false;
+  let bodyEmpty = true;
   for await (const envelope of envelopeRead(
     response.body,
     readMaxBytes,
     // grpc-go's choice for a truncated message; connect-go agrees.
     Code.Internal,
   )) {
-    if (trailersOnly || trailersRead) {
+    bodyEmpty = false;
+    if (trailersRead) {
       throw new ConnectError(
-        `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+        "protocol error: data after the trailers",
         Code.Internal,
       );
     }
@@ -2019,11 +2025,23 @@ async function* grpcReadMessages(
     }
     yield codec.decode(desc, data);
   }
-  if (trailersOnly) {
-    response.header.forEach((value, key) => trailer.append(key, value));
-  } else if (decodeTrailers === undefined) {
+  if (decodeTrailers === undefined) {
     // HTTP trailers are complete now that the body has ended.
     response.trailer.forEach((value, key) => trailer.append(key, value));
+  }
+  // Trailers, where there are any, carry the status, whatever the headers
+  // say; without them, a status in the headers made this a trailers-only
+  // response, which must have had no body.
+  const trailersOnly =
+    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+  if (trailersOnly) {
+    if (!bodyEmpty) {
+      throw new ConnectError(
+        "protocol error: a trailers-only response has a body",
+        Code.Internal,
+      );
+    }
+    response.header.forEach((value, key) => trailer.append(key, value));
   }
   // No status at all (trailers missing) is an error of its own: Internal.
   const error = grpcStatusFromTrailers(
@@ -2463,7 +2481,8 @@ async function handlerSingleRequest(
     if (request !== undefined) {
       throw new ConnectError(
         "protocol error: more than one request message",
-        Code.InvalidArgument,
+        // As connect-go and the conformance suite: the call is not unary.
+        Code.Unimplemented,
       );
     }
     request = message;
@@ -2471,7 +2490,7 @@ async function handlerSingleRequest(
   if (request === undefined) {
     throw new ConnectError(
       "protocol error: no request message",
-      Code.InvalidArgument,
+      Code.Unimplemented,
     );
   }
   return request;
@@ -2521,7 +2540,8 @@ async function* serverReadRequests(
       envelope,
       compression,
       readMaxBytes,
-      Code.InvalidArgument,
+      // What the conformance suite expects of every protocol.
+      Code.Internal,
     );
     yield codec.decode(desc, data);
   }

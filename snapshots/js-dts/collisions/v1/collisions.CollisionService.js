@@ -1021,19 +1021,20 @@ async function envelopeDecompress(
   missingCompressionCode,
 ) {
   const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
+  if ((envelope.flags & envelopeFlagCompressed) === 0) {
     return data;
   }
+  // Even an empty payload: the flag says the peer compresses, which it must
+  // not without declaring how.
   if (compression === null || compression === undefined) {
     throw new ConnectError(
       "protocol error: received a compressed message, but no compression was declared for the stream",
       missingCompressionCode,
     );
   }
-  return compression.decompress(data, readMaxBytes);
+  return data.byteLength === 0
+    ? data
+    : compression.decompress(data, readMaxBytes);
 }
 /** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
 async function envelopeEncodeMessage(data, compression, compressMinBytes) {
@@ -1155,7 +1156,7 @@ function connectDetailToJson(detail) {
  * yields an error with the code inferred from the HTTP status. Never throws.
  */
 function connectErrorFromJson(body, httpStatus, metadata) {
-  var _a, _b;
+  var _a;
   let json = {};
   try {
     // Proxies answer with HTML or plain text; null and arrays are caught below.
@@ -1164,22 +1165,26 @@ function connectErrorFromJson(body, httpStatus, metadata) {
       _a !== void 0
         ? _a
         : {};
-  } catch (_c) {
+  } catch (_b) {
     // Falls back to the HTTP status.
   }
-  return (_b = connectErrorFromObject(json, metadata)) !== null && _b !== void 0
-    ? _b
-    : new ConnectError(`HTTP ${httpStatus}`, codeFromHttpStatus(httpStatus), {
-        metadata,
-      });
+  return connectErrorFromObject(
+    json,
+    metadata,
+    codeFromHttpStatus(httpStatus),
+    `HTTP ${httpStatus}`,
+  );
 }
-/** The error of a parsed JSON error value, or undefined when it has no known code. */
-function connectErrorFromObject(json, metadata) {
-  const code =
+/**
+ * The error of a parsed JSON error value. Without a known code it takes
+ * `fallbackCode`, keeping the message and details (a proxy's or a newer
+ * peer's error still says what happened), and without a message either,
+ * `fallbackMessage`.
+ */
+function connectErrorFromObject(json, metadata, fallbackCode, fallbackMessage) {
+  const known =
     typeof json["code"] === "string" ? codeFromString(json["code"]) : undefined;
-  if (code === undefined) {
-    return undefined;
-  }
+  const code = known !== null && known !== void 0 ? known : fallbackCode;
   const message = json["message"];
   const details = [];
   const rawDetails = json["details"];
@@ -1201,10 +1206,15 @@ function connectErrorFromObject(json, metadata) {
       }
     }
   }
-  return new ConnectError(typeof message === "string" ? message : "", code, {
-    metadata,
-    details,
-  });
+  return new ConnectError(
+    typeof message === "string"
+      ? message
+      : known === undefined
+        ? fallbackMessage
+        : "",
+    code,
+    { metadata, details },
+  );
 }
 /** Parses Connect-Timeout-Ms: undefined when absent, an error (returned) when malformed. */
 function connectParseTimeout(value) {
@@ -1246,6 +1256,15 @@ function connectUnknownCompression(encoding, available) {
     Code.Unimplemented,
   );
 }
+/** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
+const connectFetchDecoded = new Set([
+  "identity",
+  "gzip",
+  "x-gzip",
+  "deflate",
+  "br",
+  "zstd",
+]);
 /** Connect sends the deadline in whole milliseconds. */
 const connectClientTimeoutHeader = {
   name: connectHeaderTimeout,
@@ -1321,11 +1340,22 @@ async function connectReadUnaryResponse(
   compressions,
   readMaxBytes,
 ) {
+  var _a;
   const [header, trailer] = connectSplitTrailers(response.header);
-  const encoding = response.contentDecoded
-    ? null
-    : response.header.get("content-encoding");
-  const compression = compressionFind(compressions, encoding);
+  const encoding = response.header.get("content-encoding");
+  // fetch decodes what it knows and passes anything else through as it is.
+  const compression = response.contentDecoded
+    ? connectFetchDecoded.has(
+        (_a =
+          encoding === null || encoding === void 0
+            ? void 0
+            : encoding.toLowerCase()) !== null && _a !== void 0
+          ? _a
+          : "identity",
+      )
+      ? null
+      : undefined
+    : compressionFind(compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1347,7 +1377,8 @@ async function connectReadUnaryResponse(
   if (contentType === undefined || contentType.binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${response.header.get("content-type")}"`,
-      Code.Internal,
+      // Not Connect at all is Unknown; the other codec is Internal.
+      contentType === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
@@ -1878,6 +1909,7 @@ async function grpcExchange(
  * Throws at once for a response that is no gRPC response at all.
  */
 function grpcReadResponse(protocol, config, desc, response) {
+  var _a;
   const header = response.header;
   if (response.status !== 200) {
     // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
@@ -1889,10 +1921,19 @@ function grpcReadResponse(protocol, config, desc, response) {
     );
   }
   const trailer = new Headers();
-  // Trailers-only: the status is in the headers, and no message follows.
-  const trailersOnly = header.has(grpcHeaderStatus);
-  let compression = null;
-  if (!trailersOnly) {
+  // A status in the headers announces a trailers-only response, which need
+  // not say what a body would be like; whether it is one, only the end of
+  // the body tells (grpcReadMessages).
+  const statusInHeader = header.has(grpcHeaderStatus);
+  let compression = statusInHeader
+    ? (_a = compressionFind(
+        config.compressions,
+        header.get(grpcHeaderEncoding),
+      )) !== null && _a !== void 0
+      ? _a
+      : null
+    : null;
+  if (!statusInHeader) {
     const contentTypeValue = header.get("content-type");
     const contentType = protocol.parseContentType(contentTypeValue);
     if (
@@ -1924,7 +1965,6 @@ function grpcReadResponse(protocol, config, desc, response) {
     message: grpcReadMessages(
       protocol,
       response,
-      trailersOnly,
       trailer,
       compression,
       config.codec,
@@ -1936,7 +1976,6 @@ function grpcReadResponse(protocol, config, desc, response) {
 function grpcReadMessages(
   protocol,
   response,
-  trailersOnly,
   trailer,
   compression,
   codec,
@@ -1947,6 +1986,7 @@ function grpcReadMessages(
     var _a, e_4, _b, _c;
     const decodeTrailers = protocol.decodeTrailers;
     let trailersRead = false;
+    let bodyEmpty = true;
     try {
       for (
         var _d = true,
@@ -1965,9 +2005,10 @@ function grpcReadMessages(
         _c = _f.value;
         _d = false;
         const envelope = _c;
-        if (trailersOnly || trailersRead) {
+        bodyEmpty = false;
+        if (trailersRead) {
           throw new ConnectError(
-            `protocol error: data after the ${trailersOnly ? "trailers-only response" : "trailers"}`,
+            "protocol error: data after the trailers",
             Code.Internal,
           );
         }
@@ -2006,11 +2047,23 @@ function grpcReadMessages(
         if (e_4) throw e_4.error;
       }
     }
-    if (trailersOnly) {
-      response.header.forEach((value, key) => trailer.append(key, value));
-    } else if (decodeTrailers === undefined) {
+    if (decodeTrailers === undefined) {
       // HTTP trailers are complete now that the body has ended.
       response.trailer.forEach((value, key) => trailer.append(key, value));
+    }
+    // Trailers, where there are any, carry the status, whatever the headers
+    // say; without them, a status in the headers made this a trailers-only
+    // response, which must have had no body.
+    const trailersOnly =
+      !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+    if (trailersOnly) {
+      if (!bodyEmpty) {
+        throw new ConnectError(
+          "protocol error: a trailers-only response has a body",
+          Code.Internal,
+        );
+      }
+      response.header.forEach((value, key) => trailer.append(key, value));
     }
     // No status at all (trailers missing) is an error of its own: Internal.
     const error = grpcStatusFromTrailers(
@@ -2440,7 +2493,8 @@ async function handlerSingleRequest(requests) {
       if (request !== undefined) {
         throw new ConnectError(
           "protocol error: more than one request message",
-          Code.InvalidArgument,
+          // As connect-go and the conformance suite: the call is not unary.
+          Code.Unimplemented,
         );
       }
       request = message;
@@ -2457,7 +2511,7 @@ async function handlerSingleRequest(requests) {
   if (request === undefined) {
     throw new ConnectError(
       "protocol error: no request message",
-      Code.InvalidArgument,
+      Code.Unimplemented,
     );
   }
   return request;
@@ -2497,7 +2551,8 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
             envelope,
             compression,
             readMaxBytes,
-            Code.InvalidArgument,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
           ),
         );
         yield yield __await(codec.decode(desc, data));

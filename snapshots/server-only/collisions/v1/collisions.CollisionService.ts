@@ -1032,19 +1032,20 @@ async function envelopeDecompress(
   missingCompressionCode: Code,
 ): Promise<Uint8Array> {
   const data = envelope.data;
-  if (
-    (envelope.flags & envelopeFlagCompressed) === 0 ||
-    data.byteLength === 0
-  ) {
+  if ((envelope.flags & envelopeFlagCompressed) === 0) {
     return data;
   }
+  // Even an empty payload: the flag says the peer compresses, which it must
+  // not without declaring how.
   if (compression === null || compression === undefined) {
     throw new ConnectError(
       "protocol error: received a compressed message, but no compression was declared for the stream",
       missingCompressionCode,
     );
   }
-  return compression.decompress(data, readMaxBytes);
+  return data.byteLength === 0
+    ? data
+    : compression.decompress(data, readMaxBytes);
 }
 
 /** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
@@ -1521,7 +1522,8 @@ async function handlerSingleRequest(
     if (request !== undefined) {
       throw new ConnectError(
         "protocol error: more than one request message",
-        Code.InvalidArgument,
+        // As connect-go and the conformance suite: the call is not unary.
+        Code.Unimplemented,
       );
     }
     request = message;
@@ -1529,7 +1531,7 @@ async function handlerSingleRequest(
   if (request === undefined) {
     throw new ConnectError(
       "protocol error: no request message",
-      Code.InvalidArgument,
+      Code.Unimplemented,
     );
   }
   return request;
@@ -1579,7 +1581,8 @@ async function* serverReadRequests(
       envelope,
       compression,
       readMaxBytes,
-      Code.InvalidArgument,
+      // What the conformance suite expects of every protocol.
+      Code.Internal,
     );
     yield codec.decode(desc, data);
   }
