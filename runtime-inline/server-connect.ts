@@ -217,6 +217,8 @@ export async function serverRunUnary(
   const context: HandlerContext = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

@@ -61,6 +61,8 @@ export async function serverStartStream(
   const context: HandlerContext = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

@@ -475,6 +475,10 @@ interface ServerResponse {
 export interface HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: "connect" | "grpc" | "grpc-web";
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The request's full URL, query included (a Connect GET's message is in it). */
+  readonly url: string;
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;

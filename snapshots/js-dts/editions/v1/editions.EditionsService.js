@@ -3009,6 +3009,8 @@ async function serverStartStream(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
@@ -3539,6 +3541,8 @@ async function serverRunUnary(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

@@ -3148,6 +3148,8 @@ async function serverStartStream(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
@@ -3678,6 +3680,8 @@ async function serverRunUnary(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

@@ -2884,6 +2884,8 @@ async function serverRunUnary(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

@@ -2893,6 +2893,8 @@ async function serverRunUnary(
   const context = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,

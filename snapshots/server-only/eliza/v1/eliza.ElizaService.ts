@@ -1557,6 +1557,10 @@ interface ServerResponse {
 export interface HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: "connect" | "grpc" | "grpc-web";
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The request's full URL, query included (a Connect GET's message is in it). */
+  readonly url: string;
   readonly requestHeaders: Headers;
   /** Set these to send response headers. */
   readonly responseHeaders: Headers;
@@ -1719,6 +1723,8 @@ async function serverStartStream(
   const context: HandlerContext = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
@@ -2309,6 +2315,8 @@ async function serverRunUnary(
   const context: HandlerContext = {
     method,
     protocol,
+    requestMethod: request.method,
+    url: request.url,
     requestHeaders: request.header,
     responseHeaders,
     responseTrailers,
