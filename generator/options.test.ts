@@ -9,6 +9,7 @@ describe("parseOptions", () => {
       platform: "node",
       naming: "camel",
       protocols: ["connect", "grpc", "grpc-web"],
+      json: true,
     });
   });
 
@@ -18,6 +19,7 @@ describe("parseOptions", () => {
         { key: "client", value: "false" },
         { key: "platform", value: "web" },
         { key: "naming", value: "proto" },
+        { key: "json", value: "false" },
       ]),
     ).toEqual({
       client: false,
@@ -25,6 +27,7 @@ describe("parseOptions", () => {
       platform: "web",
       naming: "proto",
       protocols: ["connect", "grpc-web"],
+      json: false,
     });
   });
 
@@ -80,7 +83,7 @@ describe("parseOptions", () => {
 
   it("names an unknown option and the accepted ones", () => {
     expect(() => parseOptions([{ key: "protocol", value: "grpc" }])).toThrow(
-      /unknown option "protocol": accepted options are target, import_extension, client, server, platform, naming, protocols/,
+      /unknown option "protocol": accepted options are target, import_extension, client, server, platform, naming, protocols, json/,
     );
   });
 

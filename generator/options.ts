@@ -6,6 +6,8 @@ export interface Options {
   readonly naming: "camel" | "proto";
   /** The protocols the generated code speaks, in the order given; never empty. */
   readonly protocols: readonly Protocol[];
+  /** Whether the JSON codec is generated; without it, binary protobuf only. */
+  readonly json: boolean;
 }
 
 export type Protocol = (typeof protocolNames)[number];
@@ -18,6 +20,7 @@ const choices = {
   platform: ["node", "web"],
   naming: ["camel", "proto"],
   protocols: protocolNames,
+  json: ["true", "false"],
 } as const;
 
 // protoplugin parses these itself; we only check their values first, to name the accepted ones.
@@ -50,6 +53,7 @@ export function parseOptions(
     platform: "node",
     naming: "camel",
     protocols: [],
+    json: true,
   } as {
     -readonly [K in keyof Options]: Options[K];
   };
@@ -89,6 +93,7 @@ export function parseOptions(
     switch (key) {
       case "client":
       case "server":
+      case "json":
         options[key] = value === "true";
         break;
       case "platform":

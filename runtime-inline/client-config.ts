@@ -2,8 +2,8 @@ import { bodyDefaultReadMaxBytes } from "./body.ts";
 import { Code } from "./code.ts";
 import {
   codecBinary,
-  codecJson,
   type Codec,
+  type JsonCodecFactory,
   type JsonOptions,
 } from "./codec.ts";
 import { compressionFind, type Compression } from "./compression.ts";
@@ -78,6 +78,8 @@ export interface UnaryResult<Output> {
 export interface ClientFeatures {
   readonly compressions: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
 }
 
 /** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
@@ -112,11 +114,25 @@ export function createClientConfig(
     httpClient,
     compressions: options.compressions ?? features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     getQuery: features.getQuery,
   };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 
 /**

@@ -41,6 +41,9 @@ export const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+export type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 export function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,

@@ -1,5 +1,5 @@
 import { bodyDefaultReadMaxBytes } from "./body.ts";
-import { codecBinary, codecJson } from "./codec.ts";
+import { codecBinary, type JsonCodecFactory } from "./codec.ts";
 import type { Compression } from "./compression.ts";
 import {
   handlerUnsupportedMediaType,
@@ -22,6 +22,8 @@ import type { GrpcStreamServer } from "./server-grpc.ts";
  */
 export interface ServerFeatures {
   readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
   readonly connect?: {
     readonly unary: ConnectUnaryHandler;
     /** Present only in files with streaming methods. */
@@ -78,7 +80,7 @@ export function createServiceHandler(
     compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec: features.json?.(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,

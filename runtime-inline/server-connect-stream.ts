@@ -48,12 +48,19 @@ export async function connectHandleStream(
   const contentType = connectParseStreamContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+      config.jsonCodec === undefined
+        ? connectStreamContentTypeProto
+        : `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? connectStreamContentTypeProto

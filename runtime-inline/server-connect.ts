@@ -42,7 +42,8 @@ export interface ServerConfig {
   readonly compressions: readonly Compression[];
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
-  readonly jsonCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
@@ -88,7 +89,10 @@ export async function connectHandleUnary(
     if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
-      if (getEncoding !== "proto" && getEncoding !== "json") {
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
         return { status: 415, header: new Headers() };
       }
       const query = parseGetQuery(params);
@@ -102,9 +106,14 @@ export async function connectHandleUnary(
       const contentType = connectParseUnaryContentType(
         request.header.get("content-type"),
       );
-      if (contentType === undefined) {
+      if (
+        contentType === undefined ||
+        (!contentType.binary && config.jsonCodec === undefined)
+      ) {
         return handlerUnsupportedMediaType(
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          config.jsonCodec === undefined
+            ? connectContentTypeProto
+            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -134,7 +143,8 @@ export async function connectHandleUnary(
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
-    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
     const output = await serverRunUnary(

@@ -88,12 +88,19 @@ export async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto

@@ -60,7 +60,8 @@ export function clientTemplate(service: DescService, options: Options): Code {
   const get = service.methods.some(isNoSideEffects)
     ? code`, getQuery: ${rt("connectGetQuery")}`
     : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${get} }`;
+  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${get}${json} }`;
   return code`/**
  * A typed client of ${service.typeName}. Unary and client-streaming methods
  * resolve to the response message, streaming responses are async iterables;

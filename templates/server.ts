@@ -84,7 +84,8 @@ export function serverTemplate(service: DescService, options: Options): Code {
     ? rt("FetchServiceHandler")
     : rt("NodeServiceHandler");
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
-  const features = code`{ compressions: ${compressionDefaults(options)}${serverProtocols(service, options)} }`;
+  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
+  const features = code`{ compressions: ${compressionDefaults(options)}${json}${serverProtocols(service, options)} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).

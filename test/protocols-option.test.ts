@@ -1,8 +1,9 @@
-// The `protocols=` plugin option, end to end: files generated with a subset
-// of the protocols serve and speak exactly that subset. Their clients default
-// to the first protocol (and a gRPC-first Node client to HTTP/2), refuse the
-// protocols they were not generated with, and their servers answer 415 to
-// requests in those protocols while serving the others on the same port.
+// The `protocols=` and `json=` plugin options, end to end: files generated
+// with a subset of the protocols serve and speak exactly that subset. Their
+// clients default to the first protocol (and a gRPC-first Node client to
+// HTTP/2), refuse the protocols they were not generated with, and their
+// servers answer 415 to requests in those protocols while serving the others
+// on the same port. Files generated with json=false do the same for JSON.
 
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -17,10 +18,10 @@ import { startServer, type StartedServer } from "./support/servers.ts";
 const work = mkdtempSync(join(tmpdir(), "cs-protocols-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Generates the fixtures with `protocols` and loads the Eliza service file. */
-async function generateEliza(protocols: string): Promise<typeof Eliza> {
-  const out = join(work, protocols.replaceAll(/\W/g, "_"));
-  bufGenerate(out, `import_extension=ts,protocols=${protocols}`);
+/** Generates the fixtures with `options` and loads the Eliza service file. */
+async function generateEliza(options: string): Promise<typeof Eliza> {
+  const out = join(work, options.replaceAll(/\W/g, "_"));
+  bufGenerate(out, `import_extension=ts,${options}`);
   writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
   symlinkSync(join(repoRoot, "node_modules"), join(out, "node_modules"));
   // The generated file has the API of test/gen's, minus the left-out protocols.
@@ -70,7 +71,7 @@ describe("protocols=grpc", () => {
   let eliza: typeof Eliza;
   let server: StartedServer;
   beforeAll(async () => {
-    eliza = await generateEliza("grpc");
+    eliza = await generateEliza("protocols=grpc");
     server = await startServer(
       "h2c",
       eliza.createElizaServiceHandler(implementation).node,
@@ -127,7 +128,7 @@ describe("protocols=grpc-web,connect", () => {
   let h1: StartedServer;
   let h2: StartedServer;
   beforeAll(async () => {
-    eliza = await generateEliza("grpc-web,connect");
+    eliza = await generateEliza("protocols=grpc-web,connect");
     const handler = eliza.createElizaServiceHandler(implementation);
     h1 = await startServer("http", handler.node);
     h2 = await startServer("h2c", handler.node);
@@ -169,5 +170,61 @@ describe("protocols=grpc-web,connect", () => {
         `${protocol}: z`,
       );
     }
+  });
+});
+
+describe("json=false", () => {
+  let eliza: typeof Eliza;
+  let server: StartedServer;
+  beforeAll(async () => {
+    eliza = await generateEliza("json=false");
+    server = await startServer(
+      "h2c",
+      eliza.createElizaServiceHandler(implementation).node,
+    );
+  });
+  afterAll(() => server.close());
+
+  it("serves binary protobuf over every protocol", async () => {
+    for (const protocol of ["connect", "grpc", "grpc-web"] as const) {
+      const client = eliza.createElizaServiceClient(server.url, {
+        protocol,
+        transport: "http2",
+      });
+      expect((await client.say({ sentence: "b" })).sentence).toBe(
+        `${protocol}: b`,
+      );
+    }
+  });
+
+  it("answers JSON requests of every protocol with 415, naming the binary content type", async () => {
+    for (const [contentType, accepted] of [
+      ["application/json", "application/proto"],
+      ["application/grpc+json", "application/grpc+proto"],
+      ["application/grpc-web+json", "application/grpc-web+proto"],
+    ]) {
+      const session = http2.connect(server.url);
+      const headers = await new Promise<http2.IncomingHttpHeaders>(
+        (resolve, reject) => {
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/connectrpc.eliza.v1.ElizaService/Say",
+            "content-type": contentType!,
+          });
+          stream.on("response", resolve);
+          stream.on("error", reject);
+          stream.end("{}");
+        },
+      );
+      session.close();
+      expect(headers[":status"], contentType).toBe(415);
+      expect(headers["accept-post"], contentType).toBe(accepted);
+    }
+  });
+
+  it("the client refuses binary: false with a message naming the option", () => {
+    expect(() =>
+      eliza.createElizaServiceClient(server.url, { binary: false }),
+    ).toThrow('this client was generated with "json=false"');
   });
 });

@@ -25,7 +25,8 @@ const optionSets: Record<string, string> = {
   "server-only": "client=false",
   "client-web": "server=false,platform=web",
   "naming-proto": "naming=proto,import_extension=js",
-  "connect-web-client": "server=false,platform=web,protocols=connect",
+  "connect-web-client":
+    "server=false,platform=web,protocols=connect,json=false",
   "grpc-only": "protocols=grpc",
 };
 
@@ -182,10 +183,13 @@ describe("generation", () => {
       "grpcUnaryCaller",
       "grpcStatusFromTrailers",
       "grpcWebDecodeTrailers",
+      "codecJson",
     ]) {
       expect(declared(serverOrGet), serverOrGet).toBe(false);
     }
     expect(file).not.toContain('from "node:');
+    // json=false: nothing imports protobuf's JSON code, so bundlers drop it.
+    expect(file).not.toMatch(/\b(toJsonString|fromJsonString)\b/);
     expect(declared("createConnectUnaryCaller")).toBe(true);
     expect(file).toContain("export function createGreetServiceClient(");
   });

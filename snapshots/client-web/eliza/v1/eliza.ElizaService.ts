@@ -402,6 +402,9 @@ const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,
@@ -766,6 +769,8 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   readonly compressions: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
 }
 
 /** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
@@ -800,11 +805,25 @@ function createClientConfig(
     httpClient,
     compressions: options.compressions ?? features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     getQuery: features.getQuery,
   };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 
 /**
@@ -2850,7 +2869,11 @@ export function createElizaServiceClient(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
-    { compressions: webCompressionDefaults(), getQuery: connectGetQuery },
+    {
+      compressions: webCompressionDefaults(),
+      getQuery: connectGetQuery,
+      json: codecJson,
+    },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {

@@ -407,6 +407,9 @@ const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,
@@ -978,6 +981,8 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   readonly compressions: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
 }
 
 /** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
@@ -1012,11 +1017,25 @@ function createClientConfig(
     httpClient,
     compressions: options.compressions ?? features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     getQuery: features.getQuery,
   };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 
 /**
@@ -3058,12 +3077,19 @@ async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
@@ -3256,7 +3282,8 @@ interface ServerConfig {
   readonly compressions: readonly Compression[];
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
-  readonly jsonCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
@@ -3302,7 +3329,10 @@ async function connectHandleUnary(
     if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
-      if (getEncoding !== "proto" && getEncoding !== "json") {
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
         return { status: 415, header: new Headers() };
       }
       const query = parseGetQuery(params);
@@ -3316,9 +3346,14 @@ async function connectHandleUnary(
       const contentType = connectParseUnaryContentType(
         request.header.get("content-type"),
       );
-      if (contentType === undefined) {
+      if (
+        contentType === undefined ||
+        (!contentType.binary && config.jsonCodec === undefined)
+      ) {
         return handlerUnsupportedMediaType(
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          config.jsonCodec === undefined
+            ? connectContentTypeProto
+            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -3348,7 +3383,8 @@ async function connectHandleUnary(
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
-    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
     const output = await serverRunUnary(
@@ -3495,6 +3531,8 @@ function connectErrorResponse(
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
   readonly connect?: {
     readonly unary: ConnectUnaryHandler;
     /** Present only in files with streaming methods. */
@@ -3551,7 +3589,7 @@ function createServiceHandler(
     compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec: features.json?.(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
@@ -3973,7 +4011,7 @@ export function createNestedServiceClient(
     baseUrl,
     options,
     nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults() },
+    { compressions: compressionDefaults(), json: codecJson },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {
@@ -4089,6 +4127,7 @@ export function createNestedServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
+        json: codecJson,
         connect: { unary: connectHandleUnary },
         grpc: grpcHandle,
         grpcWeb: grpcWebHandle,

@@ -360,6 +360,9 @@ const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,
@@ -921,6 +924,8 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   readonly compressions: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
 }
 
 /** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
@@ -955,11 +960,25 @@ function createClientConfig(
     httpClient,
     compressions: options.compressions ?? features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     getQuery: features.getQuery,
   };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 
 /**
@@ -2598,12 +2617,19 @@ async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
@@ -2796,7 +2822,8 @@ interface ServerConfig {
   readonly compressions: readonly Compression[];
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
-  readonly jsonCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
@@ -2880,6 +2907,8 @@ async function serverRunUnary(
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
   readonly connect?: {
     readonly unary: ConnectUnaryHandler;
     /** Present only in files with streaming methods. */
@@ -2936,7 +2965,7 @@ function createServiceHandler(
     compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec: features.json?.(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
@@ -3294,7 +3323,7 @@ export function createSecondServiceClient(
     baseUrl,
     options,
     nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults() },
+    { compressions: compressionDefaults(), json: codecJson },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {
@@ -3347,7 +3376,11 @@ export function createSecondServiceHandler(
             },
       ],
       options,
-      { compressions: compressionDefaults(), grpc: grpcHandle },
+      {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        grpc: grpcHandle,
+      },
     ),
   );
 }

@@ -756,7 +756,9 @@ function createClientConfig(baseUrl, options, httpClient, features) {
         ? _a
         : features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes:
       (_b = options.readMaxBytes) !== null && _b !== void 0
         ? _b
@@ -765,6 +767,14 @@ function createClientConfig(baseUrl, options, httpClient, features) {
       (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
     getQuery: features.getQuery,
   };
+}
+function clientJsonCodec(features, jsonOptions) {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 /**
  * Picks the callers of the protocol the client options ask for, among those
@@ -2590,12 +2600,19 @@ async function grpcServe(protocol, handler, request, config) {
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
@@ -2771,7 +2788,10 @@ async function connectHandleUnary(handler, request, config) {
     if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
-      if (getEncoding !== "proto" && getEncoding !== "json") {
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
         return { status: 415, header: new Headers() };
       }
       const query = parseGetQuery(params);
@@ -2785,9 +2805,14 @@ async function connectHandleUnary(handler, request, config) {
       const contentType = connectParseUnaryContentType(
         request.header.get("content-type"),
       );
-      if (contentType === undefined) {
+      if (
+        contentType === undefined ||
+        (!contentType.binary && config.jsonCodec === undefined)
+      ) {
         return handlerUnsupportedMediaType(
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          config.jsonCodec === undefined
+            ? connectContentTypeProto
+            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -2821,6 +2846,7 @@ async function connectHandleUnary(handler, request, config) {
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
+    // Never undefined here: JSON requests were refused above without it.
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
     const output = await serverRunUnary(
@@ -2957,7 +2983,7 @@ const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
  * (whose GET requests have none).
  */
 function createServiceHandler(servicePath, methods, options, features) {
-  var _a, _b, _c, _d, _e;
+  var _a, _b, _c, _d, _e, _f;
   const connect = features.connect;
   const config = {
     interceptors:
@@ -2973,10 +2999,13 @@ function createServiceHandler(servicePath, methods, options, features) {
     compressMinBytes:
       (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec:
+      (_e = features.json) === null || _e === void 0
+        ? void 0
+        : _e.call(features, options.jsonOptions),
     requireConnectProtocolHeader:
-      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
-        ? _e
+      (_f = options.requireConnectProtocolHeader) !== null && _f !== void 0
+        ? _f
         : false,
     parseGetQuery:
       connect === null || connect === void 0 ? void 0 : connect.parseGetQuery,
@@ -3341,7 +3370,7 @@ export function createCollisionServiceClient(baseUrl, options = {}) {
     baseUrl,
     options,
     nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults() },
+    { compressions: compressionDefaults(), json: codecJson },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {
@@ -3410,6 +3439,7 @@ export function createCollisionServiceHandler(implementation, options = {}) {
       options,
       {
         compressions: compressionDefaults(),
+        json: codecJson,
         connect: { unary: connectHandleUnary },
         grpc: grpcHandle,
         grpcWeb: grpcWebHandle,

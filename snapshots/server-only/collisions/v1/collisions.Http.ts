@@ -362,6 +362,9 @@ const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,
@@ -1628,12 +1631,19 @@ async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
@@ -1826,7 +1836,8 @@ interface ServerConfig {
   readonly compressions: readonly Compression[];
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
-  readonly jsonCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
@@ -1872,7 +1883,10 @@ async function connectHandleUnary(
     if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
-      if (getEncoding !== "proto" && getEncoding !== "json") {
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
         return { status: 415, header: new Headers() };
       }
       const query = parseGetQuery(params);
@@ -1886,9 +1900,14 @@ async function connectHandleUnary(
       const contentType = connectParseUnaryContentType(
         request.header.get("content-type"),
       );
-      if (contentType === undefined) {
+      if (
+        contentType === undefined ||
+        (!contentType.binary && config.jsonCodec === undefined)
+      ) {
         return handlerUnsupportedMediaType(
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          config.jsonCodec === undefined
+            ? connectContentTypeProto
+            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -1918,7 +1937,8 @@ async function connectHandleUnary(
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
-    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
     const output = await serverRunUnary(
@@ -2065,6 +2085,8 @@ function connectErrorResponse(
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
   readonly connect?: {
     readonly unary: ConnectUnaryHandler;
     /** Present only in files with streaming methods. */
@@ -2121,7 +2143,7 @@ function createServiceHandler(
     compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec: features.json?.(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
@@ -2514,6 +2536,7 @@ export function createHttpHandler(
       options,
       {
         compressions: compressionDefaults(),
+        json: codecJson,
         connect: { unary: connectHandleUnary },
         grpc: grpcHandle,
         grpcWeb: grpcWebHandle,

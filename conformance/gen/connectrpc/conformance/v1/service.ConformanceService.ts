@@ -441,6 +441,9 @@ const codecBinary: Codec = {
   },
 };
 
+/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+
 function codecJson(options: JsonOptions | undefined): Codec {
   return {
     binary: false,
@@ -1015,6 +1018,8 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   readonly compressions: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
 }
 
 /** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
@@ -1049,11 +1054,25 @@ function createClientConfig(
     httpClient,
     compressions: options.compressions ?? features.compressions,
     codec:
-      options.binary === false ? codecJson(options.jsonOptions) : codecBinary,
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     getQuery: features.getQuery,
   };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
 }
 
 /**
@@ -3908,12 +3927,19 @@ async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+      config.jsonCodec === undefined
+        ? protocol.contentTypeProto
+        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
@@ -4141,7 +4167,8 @@ interface ServerConfig {
   readonly compressions: readonly Compression[];
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
-  readonly jsonCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
   readonly requireConnectProtocolHeader: boolean;
   /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
@@ -4187,7 +4214,10 @@ async function connectHandleUnary(
     if (isGet && parseGetQuery !== undefined) {
       const params = new URLSearchParams(request.search);
       const getEncoding = params.get("encoding");
-      if (getEncoding !== "proto" && getEncoding !== "json") {
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
         return { status: 415, header: new Headers() };
       }
       const query = parseGetQuery(params);
@@ -4201,9 +4231,14 @@ async function connectHandleUnary(
       const contentType = connectParseUnaryContentType(
         request.header.get("content-type"),
       );
-      if (contentType === undefined) {
+      if (
+        contentType === undefined ||
+        (!contentType.binary && config.jsonCodec === undefined)
+      ) {
         return handlerUnsupportedMediaType(
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+          config.jsonCodec === undefined
+            ? connectContentTypeProto
+            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -4233,7 +4268,8 @@ async function connectHandleUnary(
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
-    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
     const output = await serverRunUnary(
@@ -4380,6 +4416,8 @@ function connectErrorResponse(
  */
 interface ServerFeatures {
   readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
   readonly connect?: {
     readonly unary: ConnectUnaryHandler;
     /** Present only in files with streaming methods. */
@@ -4436,7 +4474,7 @@ function createServiceHandler(
     compressions: options.compressions ?? features.compressions,
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
-    jsonCodec: codecJson(options.jsonOptions),
+    jsonCodec: features.json?.(options.jsonOptions),
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
@@ -4767,12 +4805,19 @@ async function connectHandleStream(
   const contentType = connectParseStreamContentType(
     request.header.get("content-type"),
   );
-  if (contentType === undefined) {
+  const codec =
+    contentType === undefined
+      ? undefined
+      : contentType.binary
+        ? config.binaryCodec
+        : config.jsonCodec;
+  if (contentType === undefined || codec === undefined) {
     return handlerUnsupportedMediaType(
-      `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+      config.jsonCodec === undefined
+        ? connectStreamContentTypeProto
+        : `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
     );
   }
-  const codec = contentType.binary ? config.binaryCodec : config.jsonCodec;
   const header = new Headers({
     "content-type": contentType.binary
       ? connectStreamContentTypeProto
@@ -5102,7 +5147,11 @@ export function createConformanceServiceClient(
     baseUrl,
     options,
     nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), getQuery: connectGetQuery },
+    {
+      compressions: compressionDefaults(),
+      getQuery: connectGetQuery,
+      json: codecJson,
+    },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {
@@ -5374,6 +5423,7 @@ export function createConformanceServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
+        json: codecJson,
         connect: {
           unary: connectHandleUnary,
           stream: connectHandleStream,
