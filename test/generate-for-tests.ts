@@ -31,3 +31,17 @@ execFileSync(
     },
   },
 );
+// bench/gen, so that tsc can typecheck bench/ (`npm run bench` regenerates it
+// itself before measuring).
+execFileSync(
+  join(repoRoot, "node_modules/.bin/buf"),
+  ["generate", "bench", "--template", "bench/buf.gen.yaml"],
+  {
+    cwd: repoRoot,
+    stdio: "inherit",
+    env: {
+      ...process.env,
+      PATH: `${join(repoRoot, "node_modules/.bin")}:${process.env["PATH"] ?? ""}`,
+    },
+  },
+);

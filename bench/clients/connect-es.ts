@@ -1,0 +1,23 @@
+// The reference: connect-es 2.2's createClient over connect-node's Connect
+// transport, binary, HTTP/2 (one session, reused).
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { BenchService } from "../gen/bench/v1/bench_pb.ts";
+import { binaryPayload } from "../lib/payloads.ts";
+import { clientArgs, drive } from "./driver.ts";
+
+const { url, size } = clientArgs();
+const client = createClient(
+  BenchService,
+  createConnectTransport({
+    baseUrl: url,
+    httpVersion: "2",
+    useBinaryFormat: true,
+  }),
+);
+const request = binaryPayload(size);
+
+await drive(async () => {
+  const response = await client.unary(request);
+  return response.data.length === request.data.length;
+});

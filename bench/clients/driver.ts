@@ -1,0 +1,79 @@
+// What the three benchmarked clients share: keep `--in-flight` unary calls
+// going on one HTTP/2 session against the server at `--url`, and report
+// calls, errors and per-call latency. The orchestrator reads this process's
+// CPU time from /proc at "go" and at "done", so the figure covers exactly
+// the measured calls; latency percentiles are computed after "done", outside
+// the window.
+import { argValue, emit, waitForCommand } from "../lib/child.ts";
+import { p50p99 } from "../lib/stats.ts";
+
+export interface ClientArgs {
+  readonly url: string;
+  readonly size: number;
+}
+
+export function clientArgs(): ClientArgs {
+  return { url: argValue("url"), size: Number(argValue("size", "98")) };
+}
+
+/**
+ * Runs the benchmark protocol around `call`, which makes one call and
+ * resolves true when the response is the expected one.
+ */
+export async function drive(call: () => Promise<boolean>): Promise<void> {
+  const inFlight = Number(argValue("in-flight", "64"));
+  const warmupSeconds = Number(argValue("warmup", "1"));
+  const durationSeconds = Number(argValue("duration", "2"));
+
+  const run = async (seconds: number) => {
+    let calls = 0;
+    let errors = 0;
+    const latencies: number[] = [];
+    const start = performance.now();
+    const deadline = start + seconds * 1000;
+    const worker = async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        let ok = false;
+        try {
+          ok = await call();
+        } catch {
+          ok = false;
+        }
+        latencies.push(performance.now() - t0);
+        calls++;
+        if (!ok) errors++;
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, worker));
+    return {
+      calls,
+      errors,
+      latencies,
+      seconds: (performance.now() - start) / 1000,
+    };
+  };
+
+  // One call first: it opens the session, so that connecting is neither
+  // in the warm-up's count nor in the window.
+  if (!(await call())) {
+    emit("error", {
+      message: "the first call did not get the expected response",
+    });
+    return;
+  }
+  if (warmupSeconds > 0) await run(warmupSeconds);
+  emit("ready");
+  await waitForCommand("go");
+  const result = await run(durationSeconds);
+  emit("done");
+  await waitForCommand("report");
+  const { p50, p99 } = p50p99(result.latencies);
+  emit("result", {
+    calls: result.calls,
+    errors: result.errors,
+    seconds: result.seconds,
+    p50Ms: p50,
+    p99Ms: p99,
+  });
+}

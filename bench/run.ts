@@ -1,0 +1,597 @@
+// Runs the workloads: for each, alternates ours, connect-es, floor for
+// each round, each run a warm-up then a measured window whose CPU time is
+// read from /proc at its edges. Alternating within one invocation means
+// drift (thermal, noisy neighbours, the load generator's own state) hits
+// every implementation alike.
+//
+// Servers live for the whole invocation, one process per implementation and
+// HTTP version, as a real server does: a fresh process needs 2 to 3 s of load
+// before its JIT has settled (connect-es longest), which the first window on
+// each process gets as warm-up; later windows need less.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type LoadResult, runH2load, windowOf } from "./load/h2load.ts";
+import { verifyUnary } from "./load/verify.ts";
+import { runWrk } from "./load/wrk.ts";
+import { Child } from "./lib/processes.ts";
+import { unaryBody, unaryPath } from "./lib/payloads.ts";
+import { type Pinning, pinnedCommand } from "./lib/pinning.ts";
+import { cpuMicros } from "./lib/procstat.ts";
+import { median } from "./lib/stats.ts";
+import {
+  type ClientWorkload,
+  type Impl,
+  impls,
+  type StreamWorkload,
+  type UnaryWorkload,
+  type Workload,
+} from "./workloads.ts";
+
+export interface Settings {
+  readonly rounds: number;
+  /** Warm-up of a fresh process (cold JIT): a server's first window, every client run. */
+  readonly firstWarmupSeconds: number;
+  /** Warm-up before every other window. */
+  readonly warmupSeconds: number;
+  readonly durationSeconds: number;
+  /** Which load generators are installed. */
+  readonly tools: { readonly h2load: boolean; readonly wrk: boolean };
+  readonly pinning: Pinning;
+  /** Progress lines (stderr). */
+  readonly log: (line: string) => void;
+}
+
+/** One measured window of one implementation. */
+export interface Run {
+  readonly impl: Impl;
+  readonly round: number;
+  /** Operations (requests, messages, calls) completed in the window. */
+  readonly ops: number;
+  readonly errors: number;
+  readonly seconds: number;
+  /** Operations per second. */
+  readonly rate: number;
+  readonly p50Ms: number | undefined;
+  readonly p99Ms: number | undefined;
+  /** CPU time of the measured process over the window, µs. */
+  readonly cpuMicros: number;
+  readonly cpuMicrosPerOp: number | undefined;
+  /** Anything else worth keeping (stream calls, compressed messages, ...). */
+  readonly extra?: Record<string, unknown>;
+}
+
+export interface Summary {
+  readonly rate: number | undefined;
+  readonly p50Ms: number | undefined;
+  readonly p99Ms: number | undefined;
+  readonly cpuMicrosPerOp: number | undefined;
+  readonly errors: number;
+}
+
+export interface WorkloadResult {
+  readonly workload: Workload;
+  readonly runs: Run[];
+  /** Per implementation, the median of each figure over the rounds. */
+  readonly summary: Partial<Record<Impl, Summary>>;
+  readonly ratios: {
+    readonly cpuOursOverConnectEs: number | undefined;
+    readonly cpuOursOverFloor: number | undefined;
+    readonly rateOursOverConnectEs: number | undefined;
+    readonly rateOursOverFloor: number | undefined;
+  };
+  /** Set when the workload could not run (a missing tool, a failure). */
+  readonly skipped?: string;
+}
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+/** Starts a benchmark server and waits for its port. */
+async function startServer(
+  impl: Impl,
+  httpVersion: 1 | 2,
+  role: "measured" | "load",
+  pinning: Pinning,
+): Promise<{ child: Child; port: number }> {
+  const [command, args] = pinnedCommand(pinning, role, process.execPath, [
+    here(`./servers/${impl}.ts`),
+    "--http",
+    String(httpVersion),
+    "--port",
+    "0",
+  ]);
+  const child = new Child(`${impl} server`, command, args);
+  const event = await child.next("listening", 30_000);
+  return { child, port: Number(event["port"]) };
+}
+
+interface PooledServer {
+  readonly child: Child;
+  readonly port: number;
+  /** Windows measured on it so far: the first one gets the long warm-up. */
+  windows: number;
+}
+
+/**
+ * The measured servers, started on first use and kept until `stop()`; one
+ * that died is started again (its workload has failed already).
+ */
+export class ServerPool {
+  private readonly servers = new Map<string, Promise<PooledServer>>();
+  private readonly pinning: Pinning;
+
+  constructor(pinning: Pinning) {
+    this.pinning = pinning;
+  }
+
+  async get(impl: Impl, httpVersion: 1 | 2): Promise<PooledServer> {
+    const key = `${impl} ${httpVersion}`;
+    let server = this.servers.get(key);
+    if (server !== undefined) {
+      const running = await server.catch(() => undefined);
+      if (running === undefined || running.child.exitReport() !== undefined) {
+        server = undefined;
+      }
+    }
+    if (server === undefined) {
+      server = startServer(impl, httpVersion, "measured", this.pinning).then(
+        (s) => ({ ...s, windows: 0 }),
+      );
+      this.servers.set(key, server);
+    }
+    return server;
+  }
+
+  /** Starts the three servers of an HTTP version at once. */
+  async all(httpVersion: 1 | 2): Promise<Map<Impl, PooledServer>> {
+    const servers = await Promise.all(
+      impls.map((impl) => this.get(impl, httpVersion)),
+    );
+    return new Map(impls.map((impl, i) => [impl, servers[i]!]));
+  }
+
+  async stop(): Promise<void> {
+    const servers = await Promise.allSettled(this.servers.values());
+    this.servers.clear();
+    await Promise.all(
+      servers.map((s) =>
+        s.status === "fulfilled" ? s.value.child.stop() : undefined,
+      ),
+    );
+  }
+}
+
+/** The warm-up before a window on `server`, and counts the window. */
+function warmupFor(server: PooledServer, settings: Settings): number {
+  return server.windows++ === 0
+    ? settings.firstWarmupSeconds
+    : settings.warmupSeconds;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Wall clock in µs since the epoch, the clock of h2load's request log. */
+const nowMicros = () => (performance.timeOrigin + performance.now()) * 1000;
+
+/** CPU time of a child, or why it has none: it died (with its stderr). */
+function cpuOf(child: Child): number {
+  try {
+    return cpuMicros(child.pid);
+  } catch (error) {
+    throw new Error(child.exitReport() ?? String(error));
+  }
+}
+
+function toRun(
+  impl: Impl,
+  round: number,
+  load: LoadResult,
+  cpu: number,
+  extra?: Record<string, unknown>,
+): Run {
+  return {
+    impl,
+    round,
+    ops: load.requests,
+    errors: load.errors,
+    seconds: load.seconds,
+    rate: load.rate,
+    p50Ms: load.p50Ms,
+    p99Ms: load.p99Ms,
+    cpuMicros: cpu,
+    cpuMicrosPerOp: load.requests > 0 ? cpu / load.requests : undefined,
+    ...(extra === undefined ? {} : { extra }),
+  };
+}
+
+/**
+ * One h2load run of warm-up + window + tail, with the server's CPU read at
+ * the window's two edges while h2load keeps the load steady; the requests
+ * counted are those completed between the two readings (from h2load's log).
+ * The warm-up (at least 0.2 s) also keeps connection setup out of the window.
+ */
+async function h2loadWindow(
+  workload: UnaryWorkload,
+  settings: Settings,
+  server: Child,
+  impl: Impl,
+  round: number,
+  load: { url: string; bodyFile: string; headers: string[]; warmup: number },
+): Promise<Run> {
+  const lead = Math.max(load.warmup, 0.2);
+  const tail = 0.3;
+  const running = runH2load(
+    {
+      url: load.url,
+      bodyFile: load.bodyFile,
+      headers: load.headers,
+      clients: workload.connections,
+      streams: workload.streams,
+      seconds: lead + settings.durationSeconds + tail,
+    },
+    settings.pinning,
+  );
+  await sleep(lead * 1000);
+  const from = nowMicros();
+  const cpu0 = cpuOf(server);
+  await sleep(settings.durationSeconds * 1000);
+  const to = nowMicros();
+  const cpu1 = cpuOf(server);
+  const { summary, log } = await running;
+  const window = windowOf(log, from, to);
+  return toRun(impl, round, window, cpu1 - cpu0, {
+    h2loadWholeRun: summary,
+  });
+}
+
+/**
+ * wrk has no per-request log: a warm-up run, then a measured run with the
+ * server's CPU read just before it starts and just after it ends. wrk stops
+ * with up to one request per connection in flight (64), whose CPU is
+ * charged to the requests it counted: under 1.5% in quick mode, 0.5% in a
+ * full run at the slowest rates measured.
+ */
+async function wrkWindow(
+  workload: UnaryWorkload,
+  settings: Settings,
+  server: Child,
+  impl: Impl,
+  round: number,
+  load: { url: string; bodyFile: string; contentType: string; warmup: number },
+): Promise<Run> {
+  const options = {
+    url: load.url,
+    bodyFile: load.bodyFile,
+    contentType: load.contentType,
+    connections: workload.connections,
+  };
+  if (load.warmup > 0) {
+    await runWrk({ ...options, seconds: load.warmup }, settings.pinning);
+  }
+  const cpu0 = cpuOf(server);
+  const result = await runWrk(
+    { ...options, seconds: settings.durationSeconds },
+    settings.pinning,
+  );
+  // Let the server finish what was in flight, inside the CPU reading.
+  await sleep(100);
+  const cpu1 = cpuOf(server);
+  return toRun(impl, round, result, cpu1 - cpu0);
+}
+
+async function runUnary(
+  workload: UnaryWorkload,
+  settings: Settings,
+  pool: ServerPool,
+  runs: Run[],
+): Promise<void> {
+  const { body, contentType } = unaryBody(workload.codec, workload.size);
+  const headers = {
+    "content-type": contentType,
+    // What Connect clients send; no accept-encoding, so no implementation
+    // compresses (compression is measured in the streaming workloads).
+    "connect-protocol-version": "1",
+  };
+  const dir = mkdtempSync(join(tmpdir(), "bench-body-"));
+  const bodyFile = join(dir, "body");
+  writeFileSync(bodyFile, body);
+  try {
+    const servers = await pool.all(workload.httpVersion);
+    for (const [impl, server] of servers) {
+      await verifyUnary(
+        `${impl} server`,
+        workload.httpVersion,
+        `http://127.0.0.1:${server.port}${unaryPath}`,
+        headers,
+        body,
+      );
+    }
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const impl of impls) {
+        const server = servers.get(impl)!;
+        const url = `http://127.0.0.1:${server.port}${unaryPath}`;
+        const warmup = warmupFor(server, settings);
+        const run =
+          workload.httpVersion === 2
+            ? await h2loadWindow(
+                workload,
+                settings,
+                server.child,
+                impl,
+                round,
+                {
+                  url,
+                  bodyFile,
+                  headers: Object.entries(headers).map(
+                    ([k, v]) => `${k}: ${v}`,
+                  ),
+                  warmup,
+                },
+              )
+            : await wrkWindow(workload, settings, server.child, impl, round, {
+                url,
+                bodyFile,
+                contentType,
+                warmup,
+              });
+        runs.push(run);
+        settings.log(progress(workload, run, settings.rounds));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a child that speaks the ready / go / done / report protocol (the
+ * streaming load client, a benchmark client) and reads `cpuChild`'s CPU time
+ * between "go" and "done".
+ */
+async function protocolWindow(
+  child: Child,
+  cpuChild: Child,
+  settings: Settings,
+  warmup: number,
+): Promise<{ result: Record<string, unknown>; cpu: number }> {
+  try {
+    await child.next("ready", (warmup + 60) * 1000);
+    const cpu0 = cpuOf(cpuChild);
+    child.send("go");
+    await child.next("done", (settings.durationSeconds + 60) * 1000);
+    const cpu1 = cpuOf(cpuChild);
+    child.send("report");
+    const result = await child.next("result", 30_000);
+    return { result, cpu: cpu1 - cpu0 };
+  } finally {
+    await child.stop();
+  }
+}
+
+async function runStream(
+  workload: StreamWorkload,
+  settings: Settings,
+  pool: ServerPool,
+  runs: Run[],
+): Promise<void> {
+  const servers = await pool.all(2);
+  for (let round = 1; round <= settings.rounds; round++) {
+    for (const impl of impls) {
+      const server = servers.get(impl)!;
+      const warmup = warmupFor(server, settings);
+      const [command, args] = pinnedCommand(
+        settings.pinning,
+        "load",
+        process.execPath,
+        [
+          here("./load/stream-client.ts"),
+          "--url",
+          `http://127.0.0.1:${server.port}`,
+          "--gzip",
+          workload.gzip ? "1" : "0",
+          "--concurrency",
+          String(workload.concurrency),
+          "--count",
+          String(workload.count),
+          "--size",
+          String(workload.size),
+          "--warmup",
+          String(warmup),
+          "--duration",
+          String(settings.durationSeconds),
+        ],
+      );
+      const client = new Child("stream load client", command, args);
+      const { result, cpu } = await protocolWindow(
+        client,
+        server.child,
+        settings,
+        warmup,
+      );
+      const messages = Number(result["messages"]);
+      const seconds = Number(result["seconds"]);
+      const compressed = Number(result["compressed"]);
+      const run = toRun(
+        impl,
+        round,
+        {
+          requests: messages,
+          errors: Number(result["errors"]),
+          seconds,
+          rate: messages / seconds,
+          p50Ms: result["p50Ms"] as number | undefined,
+          p99Ms: result["p99Ms"] as number | undefined,
+        },
+        cpu,
+        { calls: Number(result["calls"]), compressedMessages: compressed },
+      );
+      runs.push(run);
+      settings.log(progress(workload, run, settings.rounds));
+      // Each implementation must do the same work: all messages gzipped
+      // in the gzip workload, none in the other.
+      if (workload.gzip ? compressed !== messages : compressed !== 0) {
+        settings.log(
+          `  warning: ${impl} sent ${compressed} of ${messages} messages compressed`,
+        );
+      }
+    }
+  }
+}
+
+async function runClient(
+  workload: ClientWorkload,
+  settings: Settings,
+  runs: Run[],
+): Promise<void> {
+  // The server is the load side here: the floor server, on the load core.
+  const server = await startServer("floor", 2, "load", settings.pinning);
+  try {
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const impl of impls) {
+        // A fresh client process every run: always the long warm-up.
+        const warmup = settings.firstWarmupSeconds;
+        const [command, args] = pinnedCommand(
+          settings.pinning,
+          "measured",
+          process.execPath,
+          [
+            here(`./clients/${impl}.ts`),
+            "--url",
+            `http://127.0.0.1:${server.port}`,
+            "--size",
+            String(workload.size),
+            "--in-flight",
+            String(workload.inFlight),
+            "--warmup",
+            String(warmup),
+            "--duration",
+            String(settings.durationSeconds),
+          ],
+        );
+        const client = new Child(`${impl} client`, command, args);
+        const serverCpu0 = cpuOf(server.child);
+        const { result, cpu } = await protocolWindow(
+          client,
+          client,
+          settings,
+          warmup,
+        );
+        const serverCpu = cpuOf(server.child) - serverCpu0;
+        const calls = Number(result["calls"]);
+        const seconds = Number(result["seconds"]);
+        const run = toRun(
+          impl,
+          round,
+          {
+            requests: calls - Number(result["errors"]),
+            errors: Number(result["errors"]),
+            seconds,
+            rate: calls / seconds,
+            p50Ms: result["p50Ms"] as number | undefined,
+            p99Ms: result["p99Ms"] as number | undefined,
+          },
+          cpu,
+          // The server's CPU over the client's whole life, warm-up
+          // included: only to see that the server was not the bottleneck.
+          { serverCpuMicrosIncludingWarmup: serverCpu },
+        );
+        runs.push(run);
+        settings.log(progress(workload, run, settings.rounds));
+      }
+    }
+  } finally {
+    await server.child.stop();
+  }
+}
+
+function progress(workload: Workload, run: Run, rounds: number): string {
+  const rate = Math.round(run.rate).toLocaleString("en-US");
+  const cpu = run.cpuMicrosPerOp?.toFixed(2) ?? "-";
+  const errors = run.errors > 0 ? `, ${run.errors} errors` : "";
+  return `  ${workload.id} round ${run.round}/${rounds} ${run.impl}: ${rate} ${workload.unit}/s, ${cpu} µs CPU/${workload.unit}${errors}`;
+}
+
+function summarize(runs: readonly Run[]): Partial<Record<Impl, Summary>> {
+  const summary: Partial<Record<Impl, Summary>> = {};
+  for (const impl of impls) {
+    const mine = runs.filter((r) => r.impl === impl);
+    if (mine.length === 0) continue;
+    summary[impl] = {
+      rate: median(mine.map((r) => r.rate)),
+      p50Ms: median(mine.map((r) => r.p50Ms)),
+      p99Ms: median(mine.map((r) => r.p99Ms)),
+      cpuMicrosPerOp: median(mine.map((r) => r.cpuMicrosPerOp)),
+      errors: mine.reduce((sum, r) => sum + r.errors, 0),
+    };
+  }
+  return summary;
+}
+
+function ratio(
+  a: number | undefined,
+  b: number | undefined,
+): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : a / b;
+}
+
+/** The reason a workload cannot run here, if any. */
+export function missingTool(
+  workload: Workload,
+  tools: Settings["tools"],
+): string | undefined {
+  if (workload.kind !== "unary") return undefined;
+  if (workload.httpVersion === 2 && !tools.h2load) {
+    return "h2load not found; install it with: apt-get install nghttp2-client wrk";
+  }
+  if (workload.httpVersion === 1 && !tools.wrk) {
+    return "wrk not found; install it with: apt-get install nghttp2-client wrk";
+  }
+  return undefined;
+}
+
+export async function runWorkload(
+  workload: Workload,
+  settings: Settings,
+  pool: ServerPool,
+): Promise<WorkloadResult> {
+  const runs: Run[] = [];
+  let skipped = missingTool(workload, settings.tools);
+  if (skipped === undefined) {
+    settings.log(`${workload.title}`);
+    try {
+      if (workload.kind === "unary")
+        await runUnary(workload, settings, pool, runs);
+      else if (workload.kind === "stream")
+        await runStream(workload, settings, pool, runs);
+      else await runClient(workload, settings, runs);
+    } catch (error) {
+      skipped = `failed: ${error instanceof Error ? error.message : String(error)}`;
+      settings.log(`  ${workload.id} ${skipped}`);
+    }
+  } else {
+    settings.log(`${workload.title}: skipped, ${skipped}`);
+  }
+  const summary = summarize(runs);
+  return {
+    workload,
+    runs,
+    summary,
+    ratios: {
+      cpuOursOverConnectEs: ratio(
+        summary.ours?.cpuMicrosPerOp,
+        summary["connect-es"]?.cpuMicrosPerOp,
+      ),
+      cpuOursOverFloor: ratio(
+        summary.ours?.cpuMicrosPerOp,
+        summary.floor?.cpuMicrosPerOp,
+      ),
+      rateOursOverConnectEs: ratio(
+        summary.ours?.rate,
+        summary["connect-es"]?.rate,
+      ),
+      rateOursOverFloor: ratio(summary.ours?.rate, summary.floor?.rate),
+    },
+    ...(skipped === undefined ? {} : { skipped }),
+  };
+}

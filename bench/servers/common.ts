@@ -1,0 +1,30 @@
+// What the three benchmarked servers share: their command line
+// (`--http 1|2 --port 0`), listening on 127.0.0.1, and telling the
+// orchestrator their port. Each server is its own process, started pinned to
+// one core by the orchestrator, so that its CPU time is its own.
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { argValue, emit, exitWithParent } from "../lib/child.ts";
+
+export function serverArgs(): { httpVersion: 1 | 2; port: number } {
+  const version = argValue("http", "2");
+  if (version !== "1" && version !== "2") {
+    throw new Error(`--http must be 1 or 2, not ${version}`);
+  }
+  return {
+    httpVersion: version === "1" ? 1 : 2,
+    port: Number(argValue("port", "0")),
+  };
+}
+
+/** Listens on 127.0.0.1 and reports the port as `{"event":"listening","port":N}`. */
+export function listenAndReport(
+  server: http.Server | http2.Http2Server,
+  port: number,
+): void {
+  server.listen(port, "127.0.0.1", () => {
+    emit("listening", { port: (server.address() as AddressInfo).port });
+  });
+  exitWithParent();
+}

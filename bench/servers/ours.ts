@@ -1,0 +1,25 @@
+// The server this project generates, with its defaults (like
+// connectNodeAdapter's): Connect, gRPC and gRPC-Web on one handler.
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { createBenchServiceHandler } from "../gen/bench/v1/bench.BenchService.ts";
+import { streamPayload } from "../lib/payloads.ts";
+import { listenAndReport, serverArgs } from "./common.ts";
+
+const { httpVersion, port } = serverArgs();
+
+const handler = createBenchServiceHandler({
+  // Echo: the response is the decoded request, encoded again.
+  unary: (request) => request,
+  async *serverStream(request) {
+    const message = streamPayload(request.size);
+    for (let i = 0; i < request.count; i++) yield message;
+  },
+});
+
+listenAndReport(
+  httpVersion === 2
+    ? http2.createServer(handler.node)
+    : http.createServer(handler.node),
+  port,
+);

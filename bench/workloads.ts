@@ -1,0 +1,124 @@
+// The workloads of issue #6, and the implementations each one compares.
+// Every workload runs the same three implementations on the same proto and
+// the same bytes; only the code under test changes.
+
+export type Impl = "ours" | "connect-es" | "floor";
+
+/** In this order within each round: ours, connect-es, floor, ours, ... */
+export const impls: readonly Impl[] = ["ours", "connect-es", "floor"];
+
+export const implDescriptions: Record<Impl, string> = {
+  ours: "the code this plugin generates (server: createBenchServiceHandler(...).node; client: transport http2)",
+  "connect-es":
+    "@connectrpc/connect-node (server: connectNodeAdapter defaults; client: createConnectTransport httpVersion 2)",
+  floor:
+    "raw node:http2 / node:http, protobuf-es toBinary/fromBinary (toJsonString/fromJsonString for JSON), nothing else",
+};
+
+interface WorkloadBase {
+  /** Short id, for --only and results.json. */
+  readonly id: string;
+  /** What the table calls it. */
+  readonly title: string;
+  /** What one operation is: rates are per second of it, CPU per one of it. */
+  readonly unit: "req" | "msg" | "call";
+  /** Whose CPU time is measured. */
+  readonly cpuOf: "server" | "client";
+}
+
+export interface UnaryWorkload extends WorkloadBase {
+  readonly kind: "unary";
+  readonly httpVersion: 1 | 2;
+  readonly codec: "binary" | "json";
+  /** Size of the encoded request (and echoed response) message. */
+  readonly size: number;
+  /** Connections (h2load -c, wrk -c). */
+  readonly connections: number;
+  /** Concurrent streams per connection (h2load -m); HTTP/1.1 has one. */
+  readonly streams: number;
+}
+
+export interface StreamWorkload extends WorkloadBase {
+  readonly kind: "stream";
+  readonly gzip: boolean;
+  /** Messages per call. */
+  readonly count: number;
+  /** Bytes of `data` in each message. */
+  readonly size: number;
+  /** Calls in flight on the load client's one h2c session. */
+  readonly concurrency: number;
+}
+
+export interface ClientWorkload extends WorkloadBase {
+  readonly kind: "client";
+  readonly size: number;
+  readonly inFlight: number;
+}
+
+export type Workload = UnaryWorkload | StreamWorkload | ClientWorkload;
+
+const unary = (
+  id: string,
+  httpVersion: 1 | 2,
+  codec: "binary" | "json",
+  size: number,
+  sizeLabel: string,
+): UnaryWorkload => ({
+  id,
+  title: `unary ${httpVersion === 2 ? "h2c" : "HTTP/1.1"} ${codec === "binary" ? "binary" : "JSON"}, ${sizeLabel} (${httpVersion === 2 ? "h2load -c64 -m10" : "wrk -c64"})`,
+  unit: "req",
+  cpuOf: "server",
+  kind: "unary",
+  httpVersion,
+  codec,
+  size,
+  connections: 64,
+  streams: httpVersion === 2 ? 10 : 1,
+});
+
+export const workloads: readonly Workload[] = [
+  unary("unary-h2c-binary-98", 2, "binary", 98, "98 B"),
+  unary("unary-h1-binary-98", 1, "binary", 98, "98 B"),
+  unary("unary-h2c-json-16k", 2, "json", 16 * 1024, "16 KiB"),
+  unary("unary-h2c-binary-16k", 2, "binary", 16 * 1024, "16 KiB"),
+  unary("unary-h1-binary-16k", 1, "binary", 16 * 1024, "16 KiB"),
+  {
+    id: "stream-h2c",
+    title: "server stream h2c, 1000 x 1 KiB per call (4 calls in flight)",
+    unit: "msg",
+    cpuOf: "server",
+    kind: "stream",
+    gzip: false,
+    count: 1000,
+    size: 1024,
+    concurrency: 4,
+  },
+  {
+    id: "stream-h2c-gzip",
+    title: "server stream h2c gzip, 1000 x 1 KiB per call (4 calls in flight)",
+    unit: "msg",
+    cpuOf: "server",
+    kind: "stream",
+    gzip: true,
+    count: 1000,
+    size: 1024,
+    concurrency: 4,
+  },
+  {
+    id: "client-unary-98",
+    title: "client, unary 98 B, 64 in flight, one h2 session (floor server)",
+    unit: "call",
+    cpuOf: "client",
+    kind: "client",
+    size: 98,
+    inFlight: 64,
+  },
+];
+
+/** The workloads `--smoke` runs: one of each load generator and kind. */
+export const smokeWorkloads: readonly string[] = [
+  "unary-h2c-binary-98",
+  "unary-h1-binary-98",
+  "stream-h2c-gzip",
+  "client-unary-98",
+];
