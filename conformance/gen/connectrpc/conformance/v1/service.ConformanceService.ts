@@ -3165,12 +3165,15 @@ export function createHttp2HttpClient(
             : http2StreamError(stream, error),
         );
       };
+      // The error is made only if the stream closes before the response:
+      // a ConnectError captures a stack trace, too dear to make per call.
+      const closedEarly = () =>
+        fail(http2ResetError(stream.rstCode, "before the response began"));
       stream.once("error", fail);
-      stream.once("close", () =>
-        fail(http2ResetError(stream.rstCode, "before the response began")),
-      );
+      stream.once("close", closedEarly);
       stream.once("response", (headers: IncomingHttpHeaders) => {
         stream.off("error", fail);
+        stream.off("close", closedEarly);
         const header = new Headers();
         http2CopyHeaders(headers, header);
         resolve({
