@@ -5,6 +5,7 @@ import {
   type CodeGeneratorResponse,
 } from "@bufbuild/protobuf/wkt";
 import { formatGenerated } from "./format.ts";
+import { collectGarbage, garbageCollector } from "./memory.ts";
 import { checkBuiltinOptions } from "./options.ts";
 import { plugin } from "./plugin.ts";
 
@@ -23,8 +24,12 @@ export async function generate(
       req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
   }
   const res = plugin.run(req);
+  // What protoplugin built is garbage now; formatting makes more.
+  collectGarbage();
+  const collect = garbageCollector();
   for (const file of res.file) {
     file.content = await formatGenerated(file.name, file.content);
+    collect();
   }
   return res;
 }

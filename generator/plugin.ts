@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
 import { emitService } from "./emit-service.ts";
+import { collectGarbage } from "./memory.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
 import { RuntimeLibrary } from "./runtime-library.ts";
@@ -20,6 +21,8 @@ export const plugin = createEcmaScriptPlugin({
   parseOptions,
   generateTs(schema) {
     const library = RuntimeLibrary.load(join(root, "runtime-inline"));
+    // The ts-morph project behind the analysis is garbage now.
+    collectGarbage();
     for (const file of schema.files) {
       for (const service of file.services) {
         emitService(schema, file, service, library);

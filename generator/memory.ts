@@ -1,0 +1,34 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+
+// --expose-gc can be set at run time; the gc function then exists in a new context.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+/**
+ * A full collection, now. Node grows the heap rather than collect until it
+ * is far larger than what is live: generating 100 services peaked at 830 MB,
+ * mostly garbage, with under 250 MB live. The plugin collects after each
+ * phase that leaves much behind (the runtime's analysis, protoplugin's run),
+ * once the heap is large.
+ */
+export function collectGarbage(): void {
+  // A small run ends before a large heap matters: not worth the pause.
+  if (process.memoryUsage().heapUsed > collectAboveBytes) gc();
+}
+
+const collectAboveBytes = 192 * 1024 * 1024;
+
+/**
+ * A collector for a loop: it collects whenever the heap has grown by
+ * `growthBytes` since its last collection, keeping the peak near the live
+ * size at the cost of a few full collections (tens of milliseconds each).
+ */
+export function garbageCollector(growthBytes = 128 * 1024 * 1024): () => void {
+  let floor = process.memoryUsage().heapUsed;
+  return () => {
+    if (process.memoryUsage().heapUsed - floor < growthBytes) return;
+    gc();
+    floor = process.memoryUsage().heapUsed;
+  };
+}
