@@ -2249,12 +2249,9 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    for await (const chunk of stream) {
-      yield chunk as Uint8Array;
-    }
     // A reset with CANCEL, which Node does not report as an error, ends the
-    // loop as if the response were complete: without END_STREAM it is cut short.
-    if (!stream.readableEnded) {
+    // body as if the response were complete: without END_STREAM it is cut short.
+    if (!(yield* http2ReadChunks(stream))) {
       throw http2ResetError(stream.rstCode, "before the response ended");
     }
     complete = true;
@@ -2269,6 +2266,73 @@ async function* http2ResponseBody(
     if (!complete || !stream.writableFinished) {
       stream.close(constants.NGHTTP2_CANCEL);
     }
+  }
+}
+
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused while the caller holds a
+ * chunk, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM rather than a reset.
+ */
+async function* http2ReadChunks(
+  stream: ClientHttp2Stream,
+): AsyncGenerator<Uint8Array, boolean> {
+  const chunks: Uint8Array[] = [];
+  let done = false;
+  // A reset ends the body too, but Node records its code before it does.
+  let endStream = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    stream.pause();
+    notify();
+  };
+  const onEnd = () => {
+    endStream = !stream.rstCode;
+    done = true;
+    notify();
+  };
+  const onClose = () => {
+    done = true;
+    notify();
+  };
+  const onError = (error: unknown) => {
+    failure ??= { error };
+    notify();
+  };
+  stream.on("data", onData);
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  try {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure.error;
+      if (done) return endStream;
+      stream.resume();
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stream.off("data", onData);
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The error listener stays: an error after the reading must not go
+    // unhandled. A paused stream never ends, and Node frees it only once it has.
+    stream.resume();
   }
 }
 

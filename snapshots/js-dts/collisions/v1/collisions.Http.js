@@ -103,6 +103,34 @@ var __asyncGenerator =
       if ((f(v), q.shift(), q.length)) resume(q[0][0], q[0][1]);
     }
   };
+var __asyncDelegator =
+  (this && this.__asyncDelegator) ||
+  function (o) {
+    var i, p;
+    return (
+      (i = {}),
+      verb("next"),
+      verb("throw", function (e) {
+        throw e;
+      }),
+      verb("return"),
+      (i[Symbol.iterator] = function () {
+        return this;
+      }),
+      i
+    );
+    function verb(n, f) {
+      i[n] = o[n]
+        ? function (v) {
+            return (p = !p)
+              ? { value: __await(o[n](v)), done: false }
+              : f
+                ? f(v)
+                : v;
+          }
+        : f;
+    }
+  };
 import {
   create,
   fromBinary,
@@ -2353,35 +2381,15 @@ async function http2WriteBody(stream, body) {
 }
 function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_6, _b, _c;
     let complete = false;
     try {
-      try {
-        for (
-          var _d = true, stream_1 = __asyncValues(stream), stream_1_1;
-          (stream_1_1 = yield __await(stream_1.next())),
-            (_a = stream_1_1.done),
-            !_a;
-          _d = true
-        ) {
-          _c = stream_1_1.value;
-          _d = false;
-          const chunk = _c;
-          yield yield __await(chunk);
-        }
-      } catch (e_6_1) {
-        e_6 = { error: e_6_1 };
-      } finally {
-        try {
-          if (!_d && !_a && (_b = stream_1.return))
-            yield __await(_b.call(stream_1));
-        } finally {
-          if (e_6) throw e_6.error;
-        }
-      }
       // A reset with CANCEL, which Node does not report as an error, ends the
-      // loop as if the response were complete: without END_STREAM it is cut short.
-      if (!stream.readableEnded) {
+      // body as if the response were complete: without END_STREAM it is cut short.
+      if (
+        !(yield __await(
+          yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
+        ))
+      ) {
         throw http2ResetError(stream.rstCode, "before the response ended");
       }
       complete = true;
@@ -2396,6 +2404,72 @@ function http2ResponseBody(stream, signal) {
       if (!complete || !stream.writableFinished) {
         stream.close(constants.NGHTTP2_CANCEL);
       }
+    }
+  });
+}
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused while the caller holds a
+ * chunk, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM rather than a reset.
+ */
+function http2ReadChunks(stream) {
+  return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
+    const chunks = [];
+    let done = false;
+    // A reset ends the body too, but Node records its code before it does.
+    let endStream = false;
+    let failure;
+    let wake;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w === null || w === void 0 ? void 0 : w();
+    };
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      stream.pause();
+      notify();
+    };
+    const onEnd = () => {
+      endStream = !stream.rstCode;
+      done = true;
+      notify();
+    };
+    const onClose = () => {
+      done = true;
+      notify();
+    };
+    const onError = (error) => {
+      failure !== null && failure !== void 0 ? failure : (failure = { error });
+      notify();
+    };
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", onError);
+    try {
+      for (;;) {
+        const chunk = chunks.shift();
+        if (chunk !== undefined) {
+          yield yield __await(chunk);
+          continue;
+        }
+        if (failure !== undefined) throw failure.error;
+        if (done) return yield __await(endStream);
+        stream.resume();
+        yield __await(new Promise((resolve) => (wake = resolve)));
+      }
+    } finally {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+      // The error listener stays: an error after the reading must not go
+      // unhandled. A paused stream never ends, and Node frees it only once it has.
+      stream.resume();
     }
   });
 }
@@ -2481,7 +2555,7 @@ function clientUnaryMethod(call, method) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_7, _b, _c;
+  var _a, e_6, _b, _c;
   let request;
   try {
     for (
@@ -2501,13 +2575,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_7_1) {
-    e_7 = { error: e_7_1 };
+  } catch (e_6_1) {
+    e_6 = { error: e_6_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_7) throw e_7.error;
+      if (e_6) throw e_6.error;
     }
   }
   if (request === undefined) {
@@ -2528,7 +2602,7 @@ function handlerUnsupportedMediaType(accepted) {
  */
 function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_8, _b, _c;
+    var _a, e_7, _b, _c;
     try {
       for (
         var _d = true,
@@ -2559,13 +2633,13 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
         );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_8_1) {
-      e_8 = { error: e_8_1 };
+    } catch (e_7_1) {
+      e_7 = { error: e_7_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_8) throw e_8.error;
+        if (e_7) throw e_7.error;
       }
     }
   });
@@ -3236,7 +3310,7 @@ async function nodeServe(handlers, request, response, next) {
  * then, as there is nothing left to end.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_9, _b, _c;
+  var _a, e_8, _b, _c;
   try {
     for (
       var _d = true, body_3 = __asyncValues(body), body_3_1;
@@ -3252,13 +3326,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return false;
       }
     }
-  } catch (e_9_1) {
-    e_9 = { error: e_9_1 };
+  } catch (e_8_1) {
+    e_8 = { error: e_8_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_9) throw e_9.error;
+      if (e_8) throw e_8.error;
     }
   }
   return true;

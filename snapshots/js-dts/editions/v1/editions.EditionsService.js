@@ -2796,35 +2796,15 @@ async function http2WriteBody(stream, body) {
 }
 function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    var _a, e_9, _b, _c;
     let complete = false;
     try {
-      try {
-        for (
-          var _d = true, stream_1 = __asyncValues(stream), stream_1_1;
-          (stream_1_1 = yield __await(stream_1.next())),
-            (_a = stream_1_1.done),
-            !_a;
-          _d = true
-        ) {
-          _c = stream_1_1.value;
-          _d = false;
-          const chunk = _c;
-          yield yield __await(chunk);
-        }
-      } catch (e_9_1) {
-        e_9 = { error: e_9_1 };
-      } finally {
-        try {
-          if (!_d && !_a && (_b = stream_1.return))
-            yield __await(_b.call(stream_1));
-        } finally {
-          if (e_9) throw e_9.error;
-        }
-      }
       // A reset with CANCEL, which Node does not report as an error, ends the
-      // loop as if the response were complete: without END_STREAM it is cut short.
-      if (!stream.readableEnded) {
+      // body as if the response were complete: without END_STREAM it is cut short.
+      if (
+        !(yield __await(
+          yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
+        ))
+      ) {
         throw http2ResetError(stream.rstCode, "before the response ended");
       }
       complete = true;
@@ -2839,6 +2819,72 @@ function http2ResponseBody(stream, signal) {
       if (!complete || !stream.writableFinished) {
         stream.close(constants.NGHTTP2_CANCEL);
       }
+    }
+  });
+}
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused while the caller holds a
+ * chunk, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM rather than a reset.
+ */
+function http2ReadChunks(stream) {
+  return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
+    const chunks = [];
+    let done = false;
+    // A reset ends the body too, but Node records its code before it does.
+    let endStream = false;
+    let failure;
+    let wake;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w === null || w === void 0 ? void 0 : w();
+    };
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      stream.pause();
+      notify();
+    };
+    const onEnd = () => {
+      endStream = !stream.rstCode;
+      done = true;
+      notify();
+    };
+    const onClose = () => {
+      done = true;
+      notify();
+    };
+    const onError = (error) => {
+      failure !== null && failure !== void 0 ? failure : (failure = { error });
+      notify();
+    };
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", onError);
+    try {
+      for (;;) {
+        const chunk = chunks.shift();
+        if (chunk !== undefined) {
+          yield yield __await(chunk);
+          continue;
+        }
+        if (failure !== undefined) throw failure.error;
+        if (done) return yield __await(endStream);
+        stream.resume();
+        yield __await(new Promise((resolve) => (wake = resolve)));
+      }
+    } finally {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+      // The error listener stays: an error after the reading must not go
+      // unhandled. A paused stream never ends, and Node frees it only once it has.
+      stream.resume();
     }
   });
 }
@@ -2961,7 +3007,7 @@ function handlerServerStreaming(implementation) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_10, _b, _c;
+  var _a, e_9, _b, _c;
   let request;
   try {
     for (
@@ -2981,13 +3027,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_10_1) {
-    e_10 = { error: e_10_1 };
+  } catch (e_9_1) {
+    e_9 = { error: e_9_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_10) throw e_10.error;
+      if (e_9) throw e_9.error;
     }
   }
   if (request === undefined) {
@@ -3120,7 +3166,7 @@ function serverWriteStream(start, deadline, encode, end) {
  */
 function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_11, _b, _c;
+    var _a, e_10, _b, _c;
     try {
       for (
         var _d = true,
@@ -3151,13 +3197,13 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
         );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
+    } catch (e_10_1) {
+      e_10 = { error: e_10_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_11) throw e_11.error;
+        if (e_10) throw e_10.error;
       }
     }
   });
@@ -3165,7 +3211,7 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
 /** Implementations may yield plain objects; the wire needs messages. */
 function serverCreateMessages(desc, source) {
   return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_12, _b, _c;
+    var _a, e_11, _b, _c;
     try {
       for (
         var _d = true, source_2 = __asyncValues(source), source_2_1;
@@ -3181,14 +3227,14 @@ function serverCreateMessages(desc, source) {
           isMessage(value, desc) ? value : create(desc, value),
         );
       }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
+    } catch (e_11_1) {
+      e_11 = { error: e_11_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = source_2.return))
           yield __await(_b.call(source_2));
       } finally {
-        if (e_12) throw e_12.error;
+        if (e_11) throw e_11.error;
       }
     }
   });
@@ -3890,7 +3936,7 @@ async function nodeServe(handlers, request, response, next) {
  * then, as there is nothing left to end.
  */
 async function nodeWriteStream(res, body, signal) {
-  var _a, e_13, _b, _c;
+  var _a, e_12, _b, _c;
   try {
     for (
       var _d = true, body_3 = __asyncValues(body), body_3_1;
@@ -3906,13 +3952,13 @@ async function nodeWriteStream(res, body, signal) {
         if (signal.aborted) return false;
       }
     }
-  } catch (e_13_1) {
-    e_13 = { error: e_13_1 };
+  } catch (e_12_1) {
+    e_12 = { error: e_12_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
     } finally {
-      if (e_13) throw e_13.error;
+      if (e_12) throw e_12.error;
     }
   }
   return true;
