@@ -3224,10 +3224,13 @@ async function* http2ResponseBody(
  * iterator over an HTTP/2 stream reports a premature close when the stream
  * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
  * a small response that arrived whole before the caller began to read
- * failed now and then. The stream is paused while the caller holds a
- * chunk, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM rather than a reset.
+ * failed now and then. The stream is paused once `http2ReadAheadBytes`
+ * wait unread (pausing per chunk costs a fifth of a small call's CPU), and
+ * flows again when the reading stops, so that Node can end and free it. Returns whether the body ended with END_STREAM rather than a reset.
  */
+// Read ahead of the caller up to this much, about what Node buffers itself.
+const http2ReadAheadBytes = 64 * 1024;
+
 async function* http2ReadChunks(
   stream: ClientHttp2Stream,
 ): AsyncGenerator<Uint8Array, boolean> {
@@ -3242,9 +3245,11 @@ async function* http2ReadChunks(
     wake = undefined;
     w?.();
   };
+  let buffered = 0;
   const onData = (chunk: Uint8Array) => {
     chunks.push(chunk);
-    stream.pause();
+    buffered += chunk.byteLength;
+    if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
   const onEnd = () => {
@@ -3268,12 +3273,13 @@ async function* http2ReadChunks(
     for (;;) {
       const chunk = chunks.shift();
       if (chunk !== undefined) {
+        buffered -= chunk.byteLength;
         yield chunk;
         continue;
       }
       if (failure !== undefined) throw failure.error;
       if (done) return endStream;
-      stream.resume();
+      if (stream.isPaused()) stream.resume();
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
