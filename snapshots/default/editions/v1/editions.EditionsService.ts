@@ -3130,18 +3130,18 @@ async function* http2ResponseBody(
   }
 }
 
+// Read ahead of the caller up to this much, about what Node buffers itself.
+const http2ReadAheadBytes = 64 * 1024;
+
 /**
  * The chunks of a stream, read through its events. Node's own async
  * iterator over an HTTP/2 stream reports a premature close when the stream
  * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
  * a small response that arrived whole before the caller began to read
- * failed now and then. The stream is paused once `http2ReadAheadBytes`
- * wait unread (pausing per chunk costs a fifth of a small call's CPU), and
- * flows again when the reading stops, so that Node can end and free it. Returns whether the body ended with END_STREAM rather than a reset.
+ * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
+ * unread, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM, not a reset.
  */
-// Read ahead of the caller up to this much, about what Node buffers itself.
-const http2ReadAheadBytes = 64 * 1024;
-
 async function* http2ReadChunks(
   stream: ClientHttp2Stream,
 ): AsyncGenerator<Uint8Array, boolean> {
