@@ -74,10 +74,12 @@ export function createServiceHandler(
   features: ServerFeatures,
 ): ServiceHandler {
   const connect = features.connect;
+  const compressions = options.compressions ?? features.compressions;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
-    compressions: options.compressions ?? features.compressions,
+    compressions,
+    compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
     jsonCodec: features.json?.(options.jsonOptions),

@@ -7,7 +7,6 @@ import {
 } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
-  handlerUnsupportedMediaType,
   type ServerRequest,
   type ServerResponse,
   type StreamMethodHandler,
@@ -25,7 +24,11 @@ import {
   connectStreamContentTypeJson,
   connectStreamContentTypeProto,
 } from "./protocol-connect-stream.ts";
-import type { ServerConfig } from "./server-connect.ts";
+import {
+  serverCodec,
+  serverUnsupportedMediaType,
+  type ServerConfig,
+} from "./server-connect.ts";
 import {
   serverReadRequests,
   serverStartStream,
@@ -48,17 +51,12 @@ export async function connectHandleStream(
   const contentType = connectParseStreamContentType(
     request.header.get("content-type"),
   );
-  const codec =
-    contentType === undefined
-      ? undefined
-      : contentType.binary
-        ? config.binaryCodec
-        : config.jsonCodec;
+  const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
-    return handlerUnsupportedMediaType(
-      config.jsonCodec === undefined
-        ? connectStreamContentTypeProto
-        : `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+    return serverUnsupportedMediaType(
+      config,
+      connectStreamContentTypeProto,
+      `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
     );
   }
   const header = new Headers({

@@ -40,6 +40,8 @@ export interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
   readonly readMaxBytes: number;
   readonly compressions: readonly Compression[];
+  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
+  readonly compressionNames: string;
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
   /** Undefined in files generated with json=false. */
@@ -49,6 +51,32 @@ export interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+}
+
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+export function serverCodec(
+  config: ServerConfig,
+  contentType: { binary: boolean } | undefined,
+): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+export function serverUnsupportedMediaType(
+  config: ServerConfig,
+  binaryOnly: string,
+  all: string,
+): ServerResponse {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
@@ -108,12 +136,12 @@ export async function connectHandleUnary(
       );
       if (
         contentType === undefined ||
-        (!contentType.binary && config.jsonCodec === undefined)
+        serverCodec(config, contentType) === undefined
       ) {
-        return handlerUnsupportedMediaType(
-          config.jsonCodec === undefined
-            ? connectContentTypeProto
-            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        return serverUnsupportedMediaType(
+          config,
+          connectContentTypeProto,
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;

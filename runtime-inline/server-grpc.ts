@@ -10,7 +10,6 @@ import {
 import { ConnectError } from "./errors.ts";
 import {
   handlerSingleRequest,
-  handlerUnsupportedMediaType,
   type HandlerContext,
   type MethodHandler,
   type ServerRequest,
@@ -28,7 +27,12 @@ import {
   grpcParseTimeout,
   grpcStatusToTrailers,
 } from "./protocol-grpc.ts";
-import { serverRunUnary, type ServerConfig } from "./server-connect.ts";
+import {
+  serverCodec,
+  serverRunUnary,
+  serverUnsupportedMediaType,
+  type ServerConfig,
+} from "./server-connect.ts";
 import {
   serverReadRequests,
   serverStartStream,
@@ -88,27 +92,19 @@ export async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  const codec =
-    contentType === undefined
-      ? undefined
-      : contentType.binary
-        ? config.binaryCodec
-        : config.jsonCodec;
+  const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
-    return handlerUnsupportedMediaType(
-      config.jsonCodec === undefined
-        ? protocol.contentTypeProto
-        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    return serverUnsupportedMediaType(
+      config,
+      protocol.contentTypeProto,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
       : protocol.contentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
+    [grpcHeaderAcceptEncoding]: config.compressionNames,
   });
   // An error before any message: the whole response is its status.
   const fail = (

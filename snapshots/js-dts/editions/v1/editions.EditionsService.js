@@ -3266,27 +3266,19 @@ async function grpcServe(protocol, handler, request, config) {
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  const codec =
-    contentType === undefined
-      ? undefined
-      : contentType.binary
-        ? config.binaryCodec
-        : config.jsonCodec;
+  const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
-    return handlerUnsupportedMediaType(
-      config.jsonCodec === undefined
-        ? protocol.contentTypeProto
-        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    return serverUnsupportedMediaType(
+      config,
+      protocol.contentTypeProto,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
       : protocol.contentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
+    [grpcHeaderAcceptEncoding]: config.compressionNames,
   });
   // An error before any message: the whole response is its status.
   const fail = (
@@ -3458,6 +3450,23 @@ function withHeaders(into, from) {
   from.forEach((value, key) => into.append(key, value));
   return into;
 }
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(config, contentType) {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(config, binaryOnly, all) {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(handler, request, config) {
@@ -3504,12 +3513,12 @@ async function connectHandleUnary(handler, request, config) {
       );
       if (
         contentType === undefined ||
-        (!contentType.binary && config.jsonCodec === undefined)
+        serverCodec(config, contentType) === undefined
       ) {
-        return handlerUnsupportedMediaType(
-          config.jsonCodec === undefined
-            ? connectContentTypeProto
-            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        return serverUnsupportedMediaType(
+          config,
+          connectContentTypeProto,
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -3682,17 +3691,19 @@ const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
 function createServiceHandler(servicePath, methods, options, features) {
   var _a, _b, _c, _d, _e, _f;
   const connect = features.connect;
+  const compressions =
+    (_a = options.compressions) !== null && _a !== void 0
+      ? _a
+      : features.compressions;
   const config = {
     interceptors:
-      (_a = options.interceptors) !== null && _a !== void 0 ? _a : [],
+      (_b = options.interceptors) !== null && _b !== void 0 ? _b : [],
     readMaxBytes:
-      (_b = options.readMaxBytes) !== null && _b !== void 0
-        ? _b
-        : bodyDefaultReadMaxBytes,
-    compressions:
-      (_c = options.compressions) !== null && _c !== void 0
+      (_c = options.readMaxBytes) !== null && _c !== void 0
         ? _c
-        : features.compressions,
+        : bodyDefaultReadMaxBytes,
+    compressions,
+    compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes:
       (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
     binaryCodec: codecBinary,
@@ -4005,17 +4016,12 @@ async function connectHandleStream(handler, request, config) {
   const contentType = connectParseStreamContentType(
     request.header.get("content-type"),
   );
-  const codec =
-    contentType === undefined
-      ? undefined
-      : contentType.binary
-        ? config.binaryCodec
-        : config.jsonCodec;
+  const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
-    return handlerUnsupportedMediaType(
-      config.jsonCodec === undefined
-        ? connectStreamContentTypeProto
-        : `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
+    return serverUnsupportedMediaType(
+      config,
+      connectStreamContentTypeProto,
+      `${connectStreamContentTypeJson}, ${connectStreamContentTypeProto}`,
     );
   }
   const header = new Headers({

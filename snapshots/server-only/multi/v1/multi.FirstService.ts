@@ -1633,27 +1633,19 @@ async function grpcServe(
   const contentType = protocol.parseContentType(
     request.header.get("content-type"),
   );
-  const codec =
-    contentType === undefined
-      ? undefined
-      : contentType.binary
-        ? config.binaryCodec
-        : config.jsonCodec;
+  const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
-    return handlerUnsupportedMediaType(
-      config.jsonCodec === undefined
-        ? protocol.contentTypeProto
-        : `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    return serverUnsupportedMediaType(
+      config,
+      protocol.contentTypeProto,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
     );
   }
   const header = new Headers({
     "content-type": contentType.binary
       ? protocol.contentTypeProto
       : protocol.contentTypeJson,
-    // No spaces: grpc-js splits this header on "," alone.
-    [grpcHeaderAcceptEncoding]: config.compressions
-      .map((c) => c.name)
-      .join(","),
+    [grpcHeaderAcceptEncoding]: config.compressionNames,
   });
   // An error before any message: the whole response is its status.
   const fail = (
@@ -1836,6 +1828,8 @@ interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
   readonly readMaxBytes: number;
   readonly compressions: readonly Compression[];
+  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
+  readonly compressionNames: string;
   readonly compressMinBytes: number;
   readonly binaryCodec: Codec;
   /** Undefined in files generated with json=false. */
@@ -1845,6 +1839,32 @@ interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+}
+
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(
+  config: ServerConfig,
+  contentType: { binary: boolean } | undefined,
+): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(
+  config: ServerConfig,
+  binaryOnly: string,
+  all: string,
+): ServerResponse {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
@@ -1904,12 +1924,12 @@ async function connectHandleUnary(
       );
       if (
         contentType === undefined ||
-        (!contentType.binary && config.jsonCodec === undefined)
+        serverCodec(config, contentType) === undefined
       ) {
-        return handlerUnsupportedMediaType(
-          config.jsonCodec === undefined
-            ? connectContentTypeProto
-            : `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        return serverUnsupportedMediaType(
+          config,
+          connectContentTypeProto,
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
         );
       }
       binary = contentType.binary;
@@ -2139,10 +2159,12 @@ function createServiceHandler(
   features: ServerFeatures,
 ): ServiceHandler {
   const connect = features.connect;
+  const compressions = options.compressions ?? features.compressions;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
-    compressions: options.compressions ?? features.compressions,
+    compressions,
+    compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes: options.compressMinBytes ?? 1024,
     binaryCodec: codecBinary,
     jsonCodec: features.json?.(options.jsonOptions),
