@@ -14,7 +14,7 @@ import {
 import { Code } from "./code.ts";
 import type { Codec } from "./codec.ts";
 import type { Compression } from "./compression.ts";
-import type { Deadline } from "./deadline.ts";
+import type { CallDeadline } from "./deadline.ts";
 import { envelopeEncodeMessage } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
@@ -189,7 +189,7 @@ async function* clientEncodeRequests(
  */
 async function* clientFinishStream(
   response: StreamResponse,
-  deadline: Deadline,
+  deadline: CallDeadline,
   callOptions: CallOptions,
   closeRequests: () => void,
 ): AsyncGenerator<Message> {
@@ -207,7 +207,7 @@ async function* clientFinishStream(
   callOptions.onTrailer?.(response.trailer);
 }
 
-function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+function clientCallError(error: unknown, deadline: CallDeadline): ConnectError {
   return deadline.signal.aborted
     ? ConnectError.from(deadline.signal.reason, Code.Canceled)
     : ConnectError.from(error);

@@ -12,9 +12,46 @@ export interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
   aborted(): Promise<never>;
+  cleanup(): void;
+}
+
+/** A client call's deadline, which the client can also end itself. */
+export interface CallDeadline extends Deadline {
   /** Ends the call from this side: the caller stopped reading. */
   cancel(): void;
-  cleanup(): void;
+}
+
+/**
+ * A server call's deadline. Without a timeout it is the request's own
+ * signal, which the server adapters abort with a Canceled ConnectError: no
+ * second controller, listener or timer for the common call without one.
+ */
+export function deadlineForRequest(
+  timeoutMs: number | undefined,
+  requestSignal: AbortSignal,
+): Deadline {
+  if (timeoutMs !== undefined) {
+    return deadlineStart(timeoutMs, requestSignal);
+  }
+  let abortedPromise: Promise<never> | undefined;
+  return {
+    signal: requestSignal,
+    remainingMs: () => undefined,
+    aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
+    cleanup() {},
+  };
+}
+
+/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
+function deadlineAborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+    if (signal.aborted) {
+      fail();
+    } else {
+      signal.addEventListener("abort", fail, { once: true });
+    }
+  });
 }
 
 /**
@@ -25,7 +62,7 @@ export interface Deadline {
 export function deadlineStart(
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): Deadline {
+): CallDeadline {
   const controller = new AbortController();
   const signal = controller.signal;
   const onParentAbort = () =>
@@ -66,18 +103,9 @@ export function deadlineStart(
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    aborted: () =>
-      // One promise per call: a stream races it once per message, and a new
-      // listener each time would pile up until the call ends.
-      (abortedPromise ??= new Promise<never>((_, reject) => {
-        const fail = () =>
-          reject(ConnectError.from(signal.reason, Code.Canceled));
-        if (signal.aborted) {
-          fail();
-        } else {
-          signal.addEventListener("abort", fail, { once: true });
-        }
-      })),
+    // One promise per call: a stream races it once per message, and a new
+    // listener each time would pile up until the call ends.
+    aborted: () => (abortedPromise ??= deadlineAborted(signal)),
     cancel() {
       controller.abort(
         new ConnectError("the call was canceled", Code.Canceled),

@@ -1,5 +1,9 @@
 import { bodyFromWebStream, bodyToWebStream } from "./body.ts";
-import type { ServerRequest, ServiceHandler } from "./handler.ts";
+import {
+  handlerClientGone,
+  type ServerRequest,
+  type ServiceHandler,
+} from "./handler.ts";
 import { routerNotFound } from "./router.ts";
 
 /**
@@ -28,7 +32,8 @@ export function fetchHandler(
     // it cancels the response body (in process, or a runtime that cancels
     // the body of a dropped connection).
     const controller = new AbortController();
-    const abort = () => controller.abort(request.signal.reason);
+    const abort = () =>
+      controller.abort(handlerClientGone(request.signal.reason));
     if (request.signal.aborted) abort();
     else request.signal.addEventListener("abort", abort, { once: true });
     const serverRequest: ServerRequest = {
@@ -36,7 +41,8 @@ export function fetchHandler(
       path: url.pathname,
       search: url.search,
       url: request.url,
-      header: request.headers,
+      header: (name) => request.headers.get(name),
+      headers: () => request.headers,
       body: bodyFromWebStream(request.body),
       signal: controller.signal,
       // A Response cannot carry HTTP trailers, whatever the connection is.
@@ -74,7 +80,7 @@ function fetchAbortOnCancel(
       return {
         next: () => iterator.next(),
         async return() {
-          controller.abort();
+          controller.abort(handlerClientGone());
           return (
             (await iterator.return?.()) ?? { done: true, value: undefined }
           );

@@ -21,9 +21,18 @@ export interface ServerRequest {
   /** The query string with its leading `?`, or "". */
   readonly search: string;
   readonly url: string;
-  readonly header: Headers;
+  /**
+   * One request header (lower-case name), repeated ones joined by ", ", or
+   * null: what the protocol code reads, without building a `Headers`.
+   */
+  header(name: string): string | null;
+  /**
+   * All request headers, for the implementation and interceptors: built on
+   * first use (most calls never need them), then the same object.
+   */
+  headers(): Headers;
   readonly body: AsyncIterable<Uint8Array>;
-  /** Aborted when the client goes away. */
+  /** Aborted when the client goes away, with `handlerClientGone()`. */
   readonly signal: AbortSignal;
   /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
   readonly httpVersion: string;
@@ -169,6 +178,15 @@ export interface ServiceHandler {
   readonly path: string;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
+}
+
+/**
+ * The reason a server adapter aborts a request's signal with: the call's
+ * signal when it has no timeout, so it must already be what implementations
+ * see (a Canceled ConnectError).
+ */
+export function handlerClientGone(reason?: unknown): ConnectError {
+  return ConnectError.from(reason ?? "the client went away", Code.Canceled);
 }
 
 /** 415, naming the content types the method accepts. */

@@ -1,5 +1,6 @@
-/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that drain waits on. */
+/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 export interface NodeDrainable {
+  write(chunk: Uint8Array): boolean;
   on(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
 }
@@ -18,4 +19,25 @@ export function nodeDrained(writable: NodeDrainable): Promise<void> {
     writable.on("drain", go);
     writable.on("close", go);
   });
+}
+
+/**
+ * Writes chunks as they come, waiting for the writable to drain before
+ * asking for more, so a slow client holds back the producer instead of
+ * filling memory. Stopping the loop early (client gone) stops the producer;
+ * false then, as there is nothing left to end.
+ */
+export async function nodeWriteChunks(
+  writable: NodeDrainable,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for await (const chunk of body) {
+    if (signal.aborted) return false;
+    if (!writable.write(chunk)) {
+      await nodeDrained(writable);
+      if (signal.aborted) return false;
+    }
+  }
+  return true;
 }

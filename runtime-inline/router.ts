@@ -107,7 +107,7 @@ export function createServiceHandler(
       }
       const handler = byPath.get(request.path);
       const grpc = routerGrpcContentType.exec(
-        request.header.get("content-type") ?? "",
+        request.header("content-type") ?? "",
       );
       if (grpc !== null) {
         // gRPC answers an unknown method with its own status, not a 404.

@@ -1,5 +1,5 @@
 import { compressionFind, compressionNegotiate } from "./compression.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineForRequest } from "./deadline.ts";
 import {
   envelopeEncode,
   envelopeEncodeMessage,
@@ -49,7 +49,7 @@ export async function connectHandleStream(
     return { status: 405, header: new Headers({ allow: "POST" }) };
   }
   const contentType = connectParseStreamContentType(
-    request.header.get("content-type"),
+    request.header("content-type"),
   );
   const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
@@ -66,16 +66,14 @@ export async function connectHandleStream(
   });
   const responseCompression = compressionNegotiate(
     config.compressions,
-    request.header.get(connectHeaderAcceptEncoding),
+    request.header(connectHeaderAcceptEncoding),
   );
   if (responseCompression !== undefined) {
     header.set(connectHeaderContentEncoding, responseCompression.name);
   }
-  const encoding = request.header.get(connectHeaderContentEncoding);
+  const encoding = request.header(connectHeaderContentEncoding);
   const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = connectParseTimeout(
-    request.header.get(connectHeaderTimeout),
-  );
+  const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
   if (timeoutMs instanceof ConnectError || requestCompression === undefined) {
     const refused =
       timeoutMs instanceof ConnectError
@@ -91,7 +89,7 @@ export async function connectHandleStream(
     };
   }
 
-  const deadline = deadlineStart(timeoutMs, request.signal);
+  const deadline = deadlineForRequest(timeoutMs, request.signal);
   const start = await serverStartStream(
     handler,
     request,

@@ -7,7 +7,7 @@ import {
   compressionNegotiate,
   type Compression,
 } from "./compression.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineForRequest } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 import {
   handlerUnsupportedMediaType,
@@ -33,6 +33,10 @@ import {
   connectTrailersToHeaders,
   connectUnknownCompression,
 } from "./protocol-connect.ts";
+import {
+  ServerCallContext,
+  ServerInterceptorRequest,
+} from "./server-context.ts";
 import type { GrpcStreamServer } from "./server-grpc.ts";
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -132,7 +136,7 @@ export async function connectHandleUnary(
       body = query.message;
     } else {
       const contentType = connectParseUnaryContentType(
-        request.header.get("content-type"),
+        request.header("content-type"),
       );
       if (
         contentType === undefined ||
@@ -145,12 +149,13 @@ export async function connectHandleUnary(
         );
       }
       binary = contentType.binary;
-      encoding = request.header.get("content-encoding");
-      connectCheckProtocolVersion(request.header, config);
+      encoding = request.header("content-encoding");
+      connectCheckProtocolVersion(
+        request.header(connectHeaderProtocolVersion),
+        config,
+      );
     }
-    const timeoutMs = connectParseTimeout(
-      request.header.get(connectHeaderTimeout),
-    );
+    const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
     if (timeoutMs instanceof ConnectError) {
       throw timeoutMs;
     }
@@ -159,7 +164,7 @@ export async function connectHandleUnary(
       throw connectUnknownCompression(encoding, config.compressions);
     }
     if (body === undefined) {
-      const declaredLength = Number(request.header.get("content-length") ?? 0);
+      const declaredLength = Number(request.header("content-length") ?? 0);
       if (compression === null && declaredLength > config.readMaxBytes) {
         throw bodyTooLarge(config.readMaxBytes);
       }
@@ -195,7 +200,7 @@ export async function connectHandleUnary(
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
-        request.header.get("accept-encoding"),
+        request.header("accept-encoding"),
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
@@ -214,10 +219,9 @@ export async function connectHandleUnary(
 }
 
 function connectCheckProtocolVersion(
-  header: Headers,
+  version: string | null,
   config: ServerConfig,
 ): void {
-  const version = header.get(connectHeaderProtocolVersion);
   if (version === null) {
     if (config.requireConnectProtocolHeader) {
       throw new ConnectError(
@@ -250,19 +254,17 @@ export async function serverRunUnary(
 ) {
   const method = handler.method;
   // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineStart(timeoutMs, request.signal);
+  const deadline = deadlineForRequest(timeoutMs, request.signal);
   const signal = deadline.signal;
-  const context: HandlerContext = {
+  const context = new ServerCallContext(
     method,
     protocol,
-    requestMethod: request.method,
-    url: request.url,
-    requestHeaders: request.header,
+    request,
     responseHeaders,
     responseTrailers,
     signal,
-    timeoutMs: deadline.remainingMs,
-  };
+    deadline.remainingMs,
+  );
   const next: UnaryNext = async (req) => {
     const result = await handler.unary(req.message, context);
     const message = isMessage(result, method.output)
@@ -280,14 +282,7 @@ export async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )({
-      stream: false,
-      method,
-      url: request.url,
-      header: request.header,
-      signal,
-      message: input,
-    });
+    )(new ServerInterceptorRequest(false, method, request, signal, input));
     return await Promise.race([call, deadline.aborted()]);
   } finally {
     deadline.cleanup();

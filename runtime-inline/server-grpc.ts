@@ -1,7 +1,7 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "./code.ts";
 import { compressionFind, compressionNegotiate } from "./compression.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineForRequest } from "./deadline.ts";
 import {
   envelopeEncode,
   envelopeEncodeMessage,
@@ -89,9 +89,7 @@ export async function grpcServe(
   if (request.method !== "POST") {
     return { status: 405, header: new Headers({ allow: "POST" }) };
   }
-  const contentType = protocol.parseContentType(
-    request.header.get("content-type"),
-  );
+  const contentType = protocol.parseContentType(request.header("content-type"));
   const codec = serverCodec(config, contentType);
   if (contentType === undefined || codec === undefined) {
     return serverUnsupportedMediaType(
@@ -131,9 +129,9 @@ export async function grpcServe(
       ),
     );
   }
-  const encoding = request.header.get(grpcHeaderEncoding);
+  const encoding = request.header(grpcHeaderEncoding);
   const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header.get(grpcHeaderTimeout));
+  const timeoutMs = grpcParseTimeout(request.header(grpcHeaderTimeout));
   if (timeoutMs instanceof ConnectError) {
     return fail(timeoutMs);
   }
@@ -145,7 +143,7 @@ export async function grpcServe(
     requestCompression ??
     compressionNegotiate(
       config.compressions,
-      request.header.get(grpcHeaderAcceptEncoding),
+      request.header(grpcHeaderAcceptEncoding),
     );
   if (responseCompression !== undefined) {
     header.set(grpcHeaderEncoding, responseCompression.name);
@@ -245,7 +243,7 @@ export async function grpcServeStream(
   config: ServerConfig,
   call: GrpcCall,
 ): Promise<ServerResponse> {
-  const deadline = deadlineStart(call.timeoutMs, request.signal);
+  const deadline = deadlineForRequest(call.timeoutMs, request.signal);
   const start = await serverStartStream(
     handler,
     request,

@@ -22,6 +22,10 @@ import type {
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "./interceptors.ts";
 import type { ServerConfig } from "./server-connect.ts";
+import {
+  ServerCallContext,
+  ServerInterceptorRequest,
+} from "./server-context.ts";
 
 /**
  * A streaming call once its implementation has produced its first message
@@ -58,17 +62,15 @@ export async function serverStartStream(
   const method = handler.method;
   const responseHeaders = new Headers();
   const responseTrailers = new Headers();
-  const context: HandlerContext = {
+  const context = new ServerCallContext(
     method,
     protocol,
-    requestMethod: request.method,
-    url: request.url,
-    requestHeaders: request.header,
+    request,
     responseHeaders,
     responseTrailers,
-    signal: deadline.signal,
-    timeoutMs: deadline.remainingMs,
-  };
+    deadline.signal,
+    deadline.remainingMs,
+  );
   const next: StreamNext = async (req) => ({
     stream: true,
     method,
@@ -84,14 +86,15 @@ export async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )({
-      stream: true,
-      method,
-      url: request.url,
-      header: request.header,
-      signal: deadline.signal,
-      message: requests,
-    });
+    )(
+      new ServerInterceptorRequest(
+        true,
+        method,
+        request,
+        deadline.signal,
+        requests,
+      ),
+    );
     iterator = response.message[Symbol.asyncIterator]();
     const first = await Promise.race([iterator.next(), deadline.aborted()]);
     return {

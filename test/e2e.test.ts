@@ -31,6 +31,7 @@ import {
   createFirstServiceClient,
   createFirstServiceHandler,
   fetchHandler,
+  http2StreamHandler,
   nodeHandler,
 } from "./gen/multi/v1/multi.FirstService.ts";
 import {
@@ -73,6 +74,8 @@ import {
 } from "./support/http-clients.ts";
 import {
   startServer,
+  startStreamServer,
+  type StreamListener,
   type NodeListener,
   type ServerKind,
 } from "./support/servers.ts";
@@ -188,6 +191,7 @@ async function callError(call: Promise<unknown>): Promise<ConnectError> {
 
 interface Served {
   readonly node: NodeListener;
+  readonly http2Stream: StreamListener;
   readonly fetch: (request: Request) => Promise<Response>;
 }
 
@@ -238,6 +242,16 @@ const transports: readonly Transport[] = [
       baseUrl: await serveOn("h2c", served.node),
       options: { transport: "http2" },
     }),
+  },
+  {
+    name: "node:http2 h2c server with http2Stream, http2 client",
+    carriesGrpc: true,
+    platformAcceptEncoding: false,
+    start: async (served) => {
+      const server = await startStreamServer(served.http2Stream);
+      closers.push(() => server.close());
+      return { baseUrl: server.url, options: { transport: "http2" } };
+    },
   },
   {
     name: "node:http2 TLS server (allowHTTP1), http2 client",
@@ -296,6 +310,7 @@ function greetAndEliza(options: HandlerOptions = {}): {
   const greet = createGreetServiceHandler(greetImpl, options);
   const eliza = createElizaServiceHandler(elizaImpl, options);
   const node = nodeHandler(greet, eliza);
+  const http2Stream = http2StreamHandler(greet, eliza);
   const fetch = fetchHandler(greet, eliza);
   const seen: SeenRequest[] = [];
   const record = (method: string | undefined, target: string) => {
@@ -308,6 +323,10 @@ function greetAndEliza(options: HandlerOptions = {}): {
       node: (req, res) => {
         record(req.method, req.url ?? "/");
         node(req, res);
+      },
+      http2Stream: (stream, headers, flags, rawHeaders) => {
+        record(headers[":method"], headers[":path"] ?? "/");
+        http2Stream(stream, headers, flags, rawHeaders);
       },
       fetch: (request) => {
         record(request.method, request.url);
@@ -845,6 +864,7 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
       const onlyGreet = createGreetServiceHandler(greetImpl);
       const other = await start({
         node: onlyGreet.node,
+        http2Stream: onlyGreet.http2Stream,
         fetch: onlyGreet.fetch,
       });
       const eliza = createElizaServiceClient(other.baseUrl, other.options);

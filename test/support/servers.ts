@@ -10,6 +10,14 @@ export type NodeListener = (
   response: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** A `"stream"` listener of a node:http2 server (a generated `handler.http2Stream` is one). */
+export type StreamListener = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
+
 export type ServerKind = "http" | "https" | "h2c" | "h2";
 
 export interface StartedServer {
@@ -46,6 +54,23 @@ export async function startServer(
       );
       break;
   }
+  return listenTracked(server, kind === "https" || kind === "h2");
+}
+
+/**
+ * Starts an h2c server on 127.0.0.1, port 0, that serves HTTP/2 streams with
+ * a `"stream"` listener, without Node's compatibility layer.
+ */
+export async function startStreamServer(
+  listener: StreamListener,
+): Promise<StartedServer> {
+  return listenTracked(http2.createServer().on("stream", listener), false);
+}
+
+async function listenTracked(
+  server: Server,
+  secure: boolean,
+): Promise<StartedServer> {
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
@@ -64,7 +89,7 @@ export async function startServer(
     });
   });
   const { port } = server.address() as AddressInfo;
-  const scheme = kind === "https" || kind === "h2" ? "https" : "http";
+  const scheme = secure ? "https" : "http";
   return {
     url: `${scheme}://127.0.0.1:${port}`,
     close: () =>

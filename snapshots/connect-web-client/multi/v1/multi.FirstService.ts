@@ -443,9 +443,25 @@ interface Deadline {
   remainingMs(): number | undefined;
   /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
   aborted(): Promise<never>;
+  cleanup(): void;
+}
+
+/** A client call's deadline, which the client can also end itself. */
+interface CallDeadline extends Deadline {
   /** Ends the call from this side: the caller stopped reading. */
   cancel(): void;
-  cleanup(): void;
+}
+
+/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
+function deadlineAborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+    if (signal.aborted) {
+      fail();
+    } else {
+      signal.addEventListener("abort", fail, { once: true });
+    }
+  });
 }
 
 /**
@@ -456,7 +472,7 @@ interface Deadline {
 function deadlineStart(
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): Deadline {
+): CallDeadline {
   const controller = new AbortController();
   const signal = controller.signal;
   const onParentAbort = () =>
@@ -497,18 +513,9 @@ function deadlineStart(
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    aborted: () =>
-      // One promise per call: a stream races it once per message, and a new
-      // listener each time would pile up until the call ends.
-      (abortedPromise ??= new Promise<never>((_, reject) => {
-        const fail = () =>
-          reject(ConnectError.from(signal.reason, Code.Canceled));
-        if (signal.aborted) {
-          fail();
-        } else {
-          signal.addEventListener("abort", fail, { once: true });
-        }
-      })),
+    // One promise per call: a stream races it once per message, and a new
+    // listener each time would pile up until the call ends.
+    aborted: () => (abortedPromise ??= deadlineAborted(signal)),
     cancel() {
       controller.abort(
         new ConnectError("the call was canceled", Code.Canceled),
@@ -923,7 +930,7 @@ function clientUnaryCaller(
   };
 }
 
-function clientCallError(error: unknown, deadline: Deadline): ConnectError {
+function clientCallError(error: unknown, deadline: CallDeadline): ConnectError {
   return deadline.signal.aborted
     ? ConnectError.from(deadline.signal.reason, Code.Canceled)
     : ConnectError.from(error);

@@ -19,7 +19,9 @@ import type {
 import type {
   Http2ServerRequest,
   Http2ServerResponse,
+  IncomingHttpHeaders,
   SecureClientSessionOptions,
+  ServerHttp2Stream,
 } from "node:http2";
 import type {
   IncomingMessage,
@@ -429,9 +431,18 @@ interface ServerRequest {
   /** The query string with its leading `?`, or "". */
   readonly search: string;
   readonly url: string;
-  readonly header: Headers;
+  /**
+   * One request header (lower-case name), repeated ones joined by ", ", or
+   * null: what the protocol code reads, without building a `Headers`.
+   */
+  header(name: string): string | null;
+  /**
+   * All request headers, for the implementation and interceptors: built on
+   * first use (most calls never need them), then the same object.
+   */
+  headers(): Headers;
   readonly body: AsyncIterable<Uint8Array>;
-  /** Aborted when the client goes away. */
+  /** Aborted when the client goes away, with `handlerClientGone()`. */
   readonly signal: AbortSignal;
   /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */
   readonly httpVersion: string;
@@ -523,9 +534,23 @@ export type NodeHandler = (
   response: ServerResponse$1 | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => void;
+/**
+ * A `"stream"` listener for a `node:http2` server: serves HTTP/2 streams
+ * without Node's compatibility layer (no request and response objects per
+ * call), the fastest way to serve HTTP/2. It cannot serve HTTP/1.1, so a
+ * server with `allowHTTP1` takes the `NodeHandler` instead.
+ * @public
+ */
+export type Http2StreamHandler = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
 /** @public */
 export interface NodeServiceHandler extends FetchServiceHandler {
   readonly node: NodeHandler;
+  readonly http2Stream: Http2StreamHandler;
 }
 /**
  * Serves one or more services (from any generated files) on a Node server:
@@ -535,6 +560,14 @@ export interface NodeServiceHandler extends FetchServiceHandler {
 export declare function nodeHandler(
   ...handlers: readonly ServiceHandler[]
 ): NodeHandler;
+/**
+ * Serves one or more services as a `"stream"` listener of a `node:http2`
+ * server: `http2.createServer().on("stream", http2StreamHandler(eliza, other))`.
+ * @public
+ */
+export declare function http2StreamHandler(
+  ...handlers: readonly ServiceHandler[]
+): Http2StreamHandler;
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
  */
@@ -646,8 +679,10 @@ export interface GreetServiceImplementation {
 /**
  * Serves fixtures.unary.v1.GreetService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, and `.fetch` with a Fetch API
- * server; several services combine with `nodeHandler(a, b)`.
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
  */
 export declare function createGreetServiceHandler(
   implementation: Partial<GreetServiceImplementation>,
