@@ -45,7 +45,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -76,7 +81,8 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 export interface ClientFeatures {
-  readonly compressions: readonly Compression[];
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
@@ -112,7 +118,7 @@ export function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)

@@ -2,7 +2,6 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { Options } from "../generator/options.ts";
 import { code, joinCode, local, rt, schema, shape, type Code } from "./code.ts";
 import {
-  compressionDefaults,
   docComment,
   isNoSideEffects,
   methodKey,
@@ -57,11 +56,25 @@ export function clientTemplate(service: DescService, options: Options): Code {
   const httpClient = web
     ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
     : code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`;
-  const get = service.methods.some(isNoSideEffects)
-    ? code`, getQuery: ${rt("connectGetQuery")}`
+  // Web clients carry no compression unless the user passes one in: fetch
+  // undoes the HTTP compression of unary responses itself, and gzip through
+  // CompressionStream would be in every bundle otherwise.
+  const featureList = [
+    web ? undefined : code`compressions: ${rt("compressionDefaults")}()`,
+    service.methods.some(isNoSideEffects)
+      ? code`getQuery: ${rt("connectGetQuery")}`
+      : undefined,
+    options.json ? code`json: ${rt("codecJson")}` : undefined,
+  ].filter((f) => f !== undefined);
+  const features =
+    featureList.length === 0 ? "{}" : code`{ ${joinCode(featureList, ", ")} }`;
+  const compressionDoc = web
+    ? code`
+ *
+ * Compression is opt-in, beyond what fetch decodes itself: pass
+ * \`compressions: [${rt("webCompressionGzip")}]\` to send gzip (\`sendCompression\`)
+ * and accept it in streamed messages.`
     : "";
-  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${get}${json} }`;
   return code`/**
  * A typed client of ${service.typeName}. Unary and client-streaming methods
  * resolve to the response message, streaming responses are async iterables;
@@ -73,7 +86,7 @@ ${joinCode(members, "\n")}
 
 /**
  * Creates a client of ${service.typeName} calling \`baseUrl\` (the server's
- * root, without the service path) over ${protocolList(options)}.
+ * root, without the service path) over ${protocolList(options)}.${compressionDoc}
  */
 export function ${local(names.createClient)}(
   baseUrl: string,

@@ -718,7 +718,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -749,7 +754,8 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 interface ClientFeatures {
-  readonly compressions: readonly Compression[];
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
@@ -785,7 +791,7 @@ function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
@@ -2121,15 +2127,6 @@ export const webCompressionGzip: Compression = {
 };
 
 /**
- * The default list for web runtimes: gzip where CompressionStream exists
- * (it does in all current browsers, Deno, Bun and Node), else none.
- * @public
- */
-export function webCompressionDefaults(): Compression[] {
-  return typeof CompressionStream === "function" ? [webCompressionGzip] : [];
-}
-
-/**
  * The bytes as a stream of small slices, handed out only when pulled, so
  * that the decompressor is fed no faster than its output is read.
  */
@@ -2256,6 +2253,10 @@ export interface NestedServiceClient {
 /**
  * Creates a client of fixtures.nested.v1.NestedService calling `baseUrl` (the server's
  * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ *
+ * Compression is opt-in, beyond what fetch decodes itself: pass
+ * `compressions: [webCompressionGzip]` to send gzip (`sendCompression`)
+ * and accept it in streamed messages.
  */
 export function createNestedServiceClient(
   baseUrl: string,
@@ -2265,7 +2266,7 @@ export function createNestedServiceClient(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
-    { compressions: webCompressionDefaults(), json: codecJson },
+    { json: codecJson },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {

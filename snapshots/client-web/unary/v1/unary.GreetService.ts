@@ -725,7 +725,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -756,7 +761,8 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 interface ClientFeatures {
-  readonly compressions: readonly Compression[];
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
@@ -792,7 +798,7 @@ function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
@@ -2128,15 +2134,6 @@ export const webCompressionGzip: Compression = {
 };
 
 /**
- * The default list for web runtimes: gzip where CompressionStream exists
- * (it does in all current browsers, Deno, Bun and Node), else none.
- * @public
- */
-export function webCompressionDefaults(): Compression[] {
-  return typeof CompressionStream === "function" ? [webCompressionGzip] : [];
-}
-
-/**
  * The bytes as a stream of small slices, handed out only when pulled, so
  * that the decompressor is fed no faster than its output is read.
  */
@@ -2248,6 +2245,10 @@ export interface GreetServiceClient {
 /**
  * Creates a client of fixtures.unary.v1.GreetService calling `baseUrl` (the server's
  * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ *
+ * Compression is opt-in, beyond what fetch decodes itself: pass
+ * `compressions: [webCompressionGzip]` to send gzip (`sendCompression`)
+ * and accept it in streamed messages.
  */
 export function createGreetServiceClient(
   baseUrl: string,
@@ -2257,7 +2258,7 @@ export function createGreetServiceClient(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
-    { compressions: webCompressionDefaults(), json: codecJson },
+    { json: codecJson },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {

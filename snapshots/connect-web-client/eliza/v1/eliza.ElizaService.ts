@@ -705,7 +705,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -736,7 +741,8 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 interface ClientFeatures {
-  readonly compressions: readonly Compression[];
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
   readonly getQuery?: ConnectGetQueryEncoder;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
@@ -772,7 +778,7 @@ function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
@@ -2061,15 +2067,6 @@ export const webCompressionGzip: Compression = {
 };
 
 /**
- * The default list for web runtimes: gzip where CompressionStream exists
- * (it does in all current browsers, Deno, Bun and Node), else none.
- * @public
- */
-export function webCompressionDefaults(): Compression[] {
-  return typeof CompressionStream === "function" ? [webCompressionGzip] : [];
-}
-
-/**
  * The bytes as a stream of small slices, handed out only when pulled, so
  * that the decompressor is fed no faster than its output is read.
  */
@@ -2208,6 +2205,10 @@ export interface ElizaServiceClient {
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
+ *
+ * Compression is opt-in, beyond what fetch decodes itself: pass
+ * `compressions: [webCompressionGzip]` to send gzip (`sendCompression`)
+ * and accept it in streamed messages.
  */
 export function createElizaServiceClient(
   baseUrl: string,
@@ -2217,7 +2218,7 @@ export function createElizaServiceClient(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
-    { compressions: webCompressionDefaults(), getQuery: connectGetQuery },
+    { getQuery: connectGetQuery },
   );
   // The first protocol is the default.
   const protocol = clientProtocol(options.protocol, {

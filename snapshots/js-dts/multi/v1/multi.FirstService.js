@@ -765,25 +765,28 @@ function applyInterceptors(next, interceptors) {
   return wrapped;
 }
 function createClientConfig(baseUrl, options, httpClient, features) {
-  var _a, _b, _c;
+  var _a, _b, _c, _d;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
     compressions:
-      (_a = options.compressions) !== null && _a !== void 0
-        ? _a
-        : features.compressions,
+      (_b =
+        (_a = options.compressions) !== null && _a !== void 0
+          ? _a
+          : features.compressions) !== null && _b !== void 0
+        ? _b
+        : [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
         : codecBinary,
     readMaxBytes:
-      (_b = options.readMaxBytes) !== null && _b !== void 0
-        ? _b
+      (_c = options.readMaxBytes) !== null && _c !== void 0
+        ? _c
         : bodyDefaultReadMaxBytes,
     compressMinBytes:
-      (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
+      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
     getQuery: features.getQuery,
   };
 }
