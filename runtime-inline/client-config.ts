@@ -7,7 +7,7 @@ import {
   type JsonOptions,
 } from "./codec.ts";
 import { compressionFind, type Compression } from "./compression.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 import type { HttpClient, HttpResponse } from "./http-client.ts";
 import type { Interceptor } from "./interceptors.ts";
@@ -166,12 +166,22 @@ export interface ClientTimeoutHeader {
   readonly format: (timeoutMs: number) => string;
 }
 
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 export function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
-) {
+): [
+  header: Headers,
+  sendCompression: Compression | undefined,
+  controller: AbortController,
+  cleanup: () => void,
+] {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -185,11 +195,13 @@ export function clientCallStart(
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { Code } from "./code.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineStart, deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 
 describe("deadlineStart", () => {
@@ -79,5 +79,32 @@ describe("Deadline.aborted", () => {
     deadline.cancel();
     await expect(first).rejects.toMatchObject({ code: Code.Canceled });
     deadline.cleanup();
+  });
+});
+
+describe("deadlineWatch", () => {
+  it("aborts the controller at the deadline, or with the parent, until stopped", async () => {
+    const timed = new AbortController();
+    const stopTimed = deadlineWatch(timed, 10, undefined);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(timed.signal.reason).toMatchObject({
+      code: Code.DeadlineExceeded,
+      rawMessage: "the call exceeded its 10 ms deadline",
+    });
+    stopTimed();
+
+    const parent = new AbortController();
+    const followed = new AbortController();
+    const stopFollowed = deadlineWatch(followed, undefined, parent.signal);
+    parent.abort();
+    expect(followed.signal.reason).toMatchObject({ code: Code.Canceled });
+    stopFollowed();
+
+    const stopped = new AbortController();
+    const other = new AbortController();
+    deadlineWatch(stopped, 10, other.signal)();
+    other.abort();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(stopped.signal.aborted).toBe(false);
   });
 });

@@ -18,16 +18,17 @@ export interface Deadline {
 }
 
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-export function deadlineStart(
+export function deadlineWatch(
+  controller: AbortController,
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): Deadline {
-  const controller = new AbortController();
-  const signal = controller.signal;
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+): () => void {
   const onParentAbort = () =>
     controller.abort(
       ConnectError.from(
@@ -40,7 +41,6 @@ export function deadlineStart(
   } else {
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -62,6 +62,25 @@ export function deadlineStart(
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onParentAbort);
+  };
+}
+
+/**
+ * One call's signal on either side: it follows `parent` (the caller's
+ * signal on a client, the connection's on a server) and fires at the
+ * deadline, each with the error the call must end with.
+ */
+export function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
@@ -83,9 +102,6 @@ export function deadlineStart(
         new ConnectError("the call was canceled", Code.Canceled),
       );
     },
-    cleanup() {
-      clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }

@@ -658,13 +658,17 @@ export function compressionAcceptHeader(available) {
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-function deadlineStart(timeoutMs, parent) {
-  const controller = new AbortController();
-  const signal = controller.signal;
+function deadlineWatch(
+  controller,
+  timeoutMs,
+  parent,
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+) {
   const onParentAbort = () => {
     var _a;
     return controller.abort(
@@ -686,7 +690,6 @@ function deadlineStart(timeoutMs, parent) {
       ? void 0
       : parent.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -708,6 +711,23 @@ function deadlineStart(timeoutMs, parent) {
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent === null || parent === void 0
+      ? void 0
+      : parent.removeEventListener("abort", onParentAbort);
+  };
+}
+/**
+ * One call's signal on either side: it follows `parent` (the caller's
+ * signal on a client, the connection's on a server) and fires at the
+ * deadline, each with the error the call must end with.
+ */
+function deadlineStart(timeoutMs, parent) {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise;
   return {
     signal,
@@ -731,12 +751,7 @@ function deadlineStart(timeoutMs, parent) {
         new ConnectError("the call was canceled", Code.Canceled),
       );
     },
-    cleanup() {
-      clearTimeout(timer);
-      parent === null || parent === void 0
-        ? void 0
-        : parent.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }
 /** The first interceptor in the list is the outermost. */
@@ -801,7 +816,12 @@ function clientProtocol(protocol, available) {
   }
   return callers;
 }
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 function clientCallStart(config, callOptions, timeoutHeader) {
   var _a, _b;
   const options = config.options;
@@ -822,11 +842,13 @@ function clientCallStart(config, callOptions, timeoutHeader) {
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
@@ -1076,11 +1098,12 @@ async function envelopeEncodeMessage(data, compression, compressMinBytes) {
 function clientUnaryCaller(config, timeoutHeader, send) {
   return async (method, input, callOptions = {}) => {
     var _a, _b;
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     try {
       const response = await applyInterceptors(
         (request) => send(request, sendCompression),
@@ -1090,10 +1113,8 @@ function clientUnaryCaller(config, timeoutHeader, send) {
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
+        signal,
+        message: clientMessage(method.input, input),
       });
       (_a = callOptions.onHeader) === null || _a === void 0
         ? void 0
@@ -1103,9 +1124,9 @@ function clientUnaryCaller(config, timeoutHeader, send) {
         : _b.call(callOptions, response.trailer);
       return response;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, signal);
     } finally {
-      deadline.cleanup();
+      cleanup();
     }
   };
 }
@@ -1117,11 +1138,12 @@ function clientStreamCaller(config, timeoutHeader, send) {
   const { codec, compressMinBytes } = config;
   return async (method, input, callOptions = {}) => {
     var _a;
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     // Closed once the call is over: a server may answer before reading every
     // request, and the rest is not sent (nor produced).
     let requestBody;
@@ -1146,24 +1168,22 @@ function clientStreamCaller(config, timeoutHeader, send) {
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
+        signal,
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
       closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
+      cleanup();
+      throw clientCallError(e, signal);
     }
     (_a = callOptions.onHeader) === null || _a === void 0
       ? void 0
       : _a.call(callOptions, response.header);
     return Object.assign(Object.assign({}, response), {
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
+      message: clientFinishStream(response, controller, callOptions, () => {
+        cleanup();
+        closeRequests();
+      }),
     });
   };
 }
@@ -1213,9 +1233,9 @@ function clientEncodeRequests(
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
  * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
+ * call is cleaned up and the request messages are closed.
  */
-function clientFinishStream(response, deadline, callOptions, closeRequests) {
+function clientFinishStream(response, controller, callOptions, finish) {
   return __asyncGenerator(this, arguments, function* clientFinishStream_1() {
     var _a;
     let complete = false;
@@ -1223,21 +1243,29 @@ function clientFinishStream(response, deadline, callOptions, closeRequests) {
       yield __await(yield* __asyncDelegator(__asyncValues(response.message)));
       complete = true;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, controller.signal);
     } finally {
-      if (!complete) deadline.cancel();
-      deadline.cleanup();
-      closeRequests();
+      if (!complete) {
+        controller.abort(
+          new ConnectError("the call was canceled", Code.Canceled),
+        );
+      }
+      finish();
     }
     (_a = callOptions.onTrailer) === null || _a === void 0
       ? void 0
       : _a.call(callOptions, response.trailer);
   });
 }
-function clientCallError(error, deadline) {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error, signal) {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
     : ConnectError.from(error);
+}
+/** A request message from a message or its fields. */
+function clientMessage(desc, value) {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
 function clientCreateMessages(desc, input) {
   return __asyncGenerator(this, arguments, function* clientCreateMessages_1() {
@@ -1251,9 +1279,7 @@ function clientCreateMessages(desc, input) {
         _c = input_1_1.value;
         _d = false;
         const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
+        yield yield __await(clientMessage(desc, value));
       }
     } catch (e_4_1) {
       e_4 = { error: e_4_1 };
