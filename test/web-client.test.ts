@@ -1,14 +1,16 @@
 // The client of a file generated with `platform=web`, against the same
 // file's fetch handler in process: what differs from Node's client is that
 // compression is opt-in (so that bundles which do not use it leave it out),
-// through the file's `webCompressionGzip`.
+// through the file's `webCompressionGzip`, and that a file without streaming
+// methods sends through a fetch client that cannot stream request bodies.
 
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type * as Eliza from "./gen/eliza/v1/eliza.ElizaService.ts";
+import type * as Greet from "./gen/unary/v1/unary.GreetService.ts";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
 import { inProcessFetch } from "./support/http-clients.ts";
 
@@ -28,6 +30,7 @@ const work = mkdtempSync(join(tmpdir(), "cs-web-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 let eliza: WebEliza;
+let greet: typeof Greet;
 /** Content-Encoding (unary) or Connect-Content-Encoding (streams) of each request. */
 const seen: (string | null)[] = [];
 let fetchFn: typeof fetch;
@@ -39,6 +42,9 @@ beforeAll(async () => {
   eliza = (await import(
     pathToFileURL(join(work, "eliza/v1/eliza.ElizaService.ts")).href
   )) as WebEliza;
+  greet = (await import(
+    pathToFileURL(join(work, "unary/v1/unary.GreetService.ts")).href
+  )) as typeof Greet;
   const handler = eliza.createElizaServiceHandler({
     say(request, context) {
       seen.push(context.requestHeaders.get("content-encoding"));
@@ -91,5 +97,21 @@ describe("platform=web client", () => {
       expect(m.sentence).toBe(big);
     }
     expect(seen).toEqual(["gzip", "gzip"]);
+  });
+});
+
+describe("platform=web client of a unary-only service", () => {
+  it("calls through the global fetch by default", async () => {
+    const handler = greet.createGreetServiceHandler({
+      echo: (request) => ({ data: request.data }),
+    });
+    const data = new Uint8Array(5000).fill(7);
+    vi.stubGlobal("fetch", inProcessFetch(handler.fetch));
+    try {
+      const client = greet.createGreetServiceClient("http://web.invalid");
+      expect((await client.echo({ data })).data).toEqual(data);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

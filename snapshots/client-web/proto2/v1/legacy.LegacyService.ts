@@ -1429,20 +1429,31 @@ async function connectReadUnaryResponse(
 export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
   return async (request) => {
     const body = request.body;
     const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? ((body ?? null) as BodyInit | null)
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }
@@ -2233,9 +2244,10 @@ export interface LegacyServiceClient {
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
  * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
  *
- * Compression is opt-in, beyond what fetch decodes itself: pass
- * `compressions: [webCompressionGzip]` to send gzip (`sendCompression`)
- * and accept it in streamed messages.
+ * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
+ * sends them through another. Compression is opt-in, beyond what fetch
+ * decodes itself: pass `compressions: [webCompressionGzip]` to send
+ * gzip (`sendCompression`) and accept it in streamed messages.
  */
 export function createLegacyServiceClient(
   baseUrl: string,
@@ -2244,7 +2256,7 @@ export function createLegacyServiceClient(
   const config = createClientConfig(
     baseUrl,
     options,
-    options.httpClient ?? createFetchHttpClient(),
+    options.httpClient ?? fetchHttpClient(globalThis.fetch),
     { getQuery: connectGetQuery, json: codecJson },
   );
   // The first protocol is the default.

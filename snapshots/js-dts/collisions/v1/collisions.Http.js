@@ -1440,22 +1440,27 @@ async function connectReadUnaryResponse(
  * @public
  */
 export function createFetchHttpClient(fetchFn = globalThis.fetch) {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(fetchFn, toWebStream) {
   return async (request) => {
     const body = request.body;
     const init = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? body !== null && body !== void 0
-            ? body
-            : null
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = toWebStream(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }
