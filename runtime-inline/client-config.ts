@@ -9,8 +9,8 @@ import {
 import { compressionFind, type Compression } from "./compression.ts";
 import { deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
-import type { HttpClient, HttpResponse } from "./http-client.ts";
-import type { Interceptor } from "./interceptors.ts";
+import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
+import type { Interceptor, UnaryRequest } from "./interceptors.ts";
 
 /**
  * Options of one call.
@@ -83,17 +83,23 @@ export interface UnaryResult<Output> {
 export interface ClientFeatures {
   /** The default compressions; absent, none. */
   readonly compressions?: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-export type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+export type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 export interface ClientConfig {
@@ -105,7 +111,8 @@ export interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 export function createClientConfig(
@@ -125,7 +132,7 @@ export function createClientConfig(
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 

@@ -67,7 +67,7 @@ export function clientTemplate(service: DescService, options: Options): Code {
   const featureList = [
     web ? undefined : code`compressions: ${rt("compressionDefaults")}()`,
     service.methods.some(isNoSideEffects)
-      ? code`getQuery: ${rt("connectGetQuery")}`
+      ? code`get: ${rt("connectGetRequest")}`
       : undefined,
     options.json ? code`json: ${rt("codecJson")}` : undefined,
   ].filter((f) => f !== undefined);

@@ -943,17 +943,23 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   /** The default compressions; absent, none. */
   readonly compressions?: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -965,7 +971,8 @@ interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 function createClientConfig(
@@ -985,7 +992,7 @@ function createClientConfig(
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 

@@ -795,7 +795,7 @@ function createClientConfig(baseUrl, options, httpClient, features) {
         : bodyDefaultReadMaxBytes,
     compressMinBytes:
       (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 function clientJsonCodec(features, jsonOptions) {
@@ -1550,75 +1550,80 @@ const connectClientTimeoutHeader = {
 };
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config) {
-  const { options, httpClient, compressions, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  const acceptEncoding = compressionAcceptHeader(compressions);
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
     async (request, sendCompression) => {
+      var _a;
       const method = request.method;
       let body = codec.encode(method.input, request.message);
-      let compressed;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
       }
-      const httpHeader = new Headers(request.header);
+      const header = new Headers(request.header);
       if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
+        header.set("accept-encoding", acceptEncoding);
       }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
+      let httpRequest = method.noSideEffects
+        ? (_a = config.get) === null || _a === void 0
+          ? void 0
+          : _a.call(
+              config,
+              request,
+              header,
+              body,
+              codec.binary,
+              compression === null || compression === void 0
+                ? void 0
+                : compression.name,
+            )
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
           "content-type",
           codec.binary ? connectContentTypeProto : connectContentTypeJson,
         );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
         }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
       }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url +
-            getQuery(
-              body,
-              codec.binary,
-              compressed === null || compressed === void 0
-                ? void 0
-                : compressed.name,
-            )
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
       return connectReadUnaryResponse(
+        config,
         method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
+        await clientSend(config.httpClient, httpRequest),
       );
     },
   );
 }
-async function connectReadUnaryResponse(
-  method,
-  response,
-  codec,
-  compressions,
-  readMaxBytes,
-) {
-  var _a;
+/**
+ * A unary request as a Connect GET: the message in the query, no body and
+ * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
+ * carry it (ClientFeatures.get).
+ */
+function connectGetRequest(request, header, message, binary, compression) {
+  return {
+    url: request.url + connectGetQuery(message, binary, compression),
+    method: "GET",
+    header,
+    body: undefined,
+    signal: request.signal,
+  };
+}
+async function connectReadUnaryResponse(config, method, response) {
+  var _a, _b;
+  const { codec, readMaxBytes } = config;
   const [header, trailer] = connectSplitTrailers(response.header);
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
@@ -1633,7 +1638,7 @@ async function connectReadUnaryResponse(
       )
       ? null
       : undefined
-    : compressionFind(compressions, encoding);
+    : compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1645,18 +1650,20 @@ async function connectReadUnaryResponse(
     body = await compression.decompress(body, readMaxBytes);
   }
   if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
+  const contentType = response.header.get("content-type");
+  const binary =
+    (_b = connectParseUnaryContentType(contentType)) === null || _b === void 0
+      ? void 0
+      : _b.binary;
+  if (binary !== codec.binary) {
     throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
+      `unexpected response content type "${contentType}"`,
       // Not Connect at all is Unknown; the other codec is Internal.
-      contentType === undefined ? Code.Unknown : Code.Internal,
+      binary === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
@@ -4329,7 +4336,7 @@ export function createElizaServiceClient(baseUrl, options = {}) {
     nodeClientHttpClient(options, "connect"),
     {
       compressions: compressionDefaults(),
-      getQuery: connectGetQuery,
+      get: connectGetRequest,
       json: codecJson,
     },
   );

@@ -994,17 +994,23 @@ export interface UnaryResult<Output> {
 interface ClientFeatures {
   /** The default compressions; absent, none. */
   readonly compressions?: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -1016,7 +1022,8 @@ interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 function createClientConfig(
@@ -1036,7 +1043,7 @@ function createClientConfig(
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 
@@ -1648,68 +1655,58 @@ const connectClientTimeoutHeader: ClientTimeoutHeader = {
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  const acceptEncoding = compressionAcceptHeader(compressions);
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
     async (request, sendCompression) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
-      let compressed: Compression | undefined;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
       }
-      const httpHeader = new Headers(request.header);
+      const header = new Headers(request.header);
       if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
+        header.set("accept-encoding", acceptEncoding);
       }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
+      let httpRequest = method.noSideEffects
+        ? config.get?.(request, header, body, codec.binary, compression?.name)
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
           "content-type",
           codec.binary ? connectContentTypeProto : connectContentTypeJson,
         );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
         }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
       }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url + getQuery(body, codec.binary, compressed?.name)
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
       return connectReadUnaryResponse(
+        config,
         method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
+        await clientSend(config.httpClient, httpRequest),
       );
     },
   );
 }
 
 async function connectReadUnaryResponse(
+  config: ClientConfig,
   method: MethodInfo,
   response: HttpResponse,
-  codec: Codec,
-  compressions: readonly Compression[],
-  readMaxBytes: number,
 ): Promise<UnaryResponse> {
+  const { codec, readMaxBytes } = config;
   const [header, trailer] = connectSplitTrailers(response.header);
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
@@ -1717,7 +1714,7 @@ async function connectReadUnaryResponse(
     ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
       ? null
       : undefined
-    : compressionFind(compressions, encoding);
+    : compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1729,18 +1726,17 @@ async function connectReadUnaryResponse(
     body = await compression.decompress(body, readMaxBytes);
   }
   if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
+  const contentType = response.header.get("content-type");
+  const binary = connectParseUnaryContentType(contentType)?.binary;
+  if (binary !== codec.binary) {
     throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
+      `unexpected response content type "${contentType}"`,
       // Not Connect at all is Unknown; the other codec is Internal.
-      contentType === undefined ? Code.Unknown : Code.Internal,
+      binary === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
