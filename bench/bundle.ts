@@ -76,6 +76,17 @@ const entries: readonly Entry[] = [
     source: oursSource(""),
   },
   {
+    // What opting in to compression (send gzip, accept it in streams) adds.
+    id: "oursConnectBinaryGzip",
+    label: "ours, protocols=connect,json=false, gzip",
+    gen: "gen-binary",
+    source: `
+import { createPingServiceClient, webCompressionGzip } from "./gen/bench/v1/ping.PingService";
+const client = createPingServiceClient(${JSON.stringify(baseUrl)}, { compressions: [webCompressionGzip], sendCompression: "gzip" });
+console.log(await client.ping({ text: "hello", count: 1 }));
+`,
+  },
+  {
     id: "connectWeb",
     label: "connect-es + connect-web (binary)",
     gen: "gen-connect",

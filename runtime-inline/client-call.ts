@@ -14,7 +14,6 @@ import {
 import { Code } from "./code.ts";
 import type { Codec } from "./codec.ts";
 import type { Compression } from "./compression.ts";
-import type { CallDeadline } from "./deadline.ts";
 import { envelopeEncodeMessage } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
 import {
@@ -76,11 +75,12 @@ export function clientUnaryCaller(
   send: UnarySend,
 ): UnaryCaller {
   return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
@@ -90,18 +90,16 @@ export function clientUnaryCaller(
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
+        signal,
+        message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, signal);
     } finally {
-      deadline.cleanup();
+      cleanup();
     }
   };
 }
@@ -117,11 +115,12 @@ export function clientStreamCaller(
 ): StreamCaller {
   const { codec, compressMinBytes } = config;
   return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     // Closed once the call is over: a server may answer before reading every
     // request, and the rest is not sent (nor produced).
     let requestBody: AsyncGenerator<Uint8Array> | undefined;
@@ -144,23 +143,21 @@ export function clientStreamCaller(
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
+        signal,
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
       closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
+      cleanup();
+      throw clientCallError(e, signal);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
+      message: clientFinishStream(response, controller, callOptions, () => {
+        cleanup();
+        closeRequests();
+      }),
     };
   };
 }
@@ -185,32 +182,44 @@ async function* clientEncodeRequests(
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
  * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
+ * call is cleaned up and the request messages are closed.
  */
 async function* clientFinishStream(
   response: StreamResponse,
-  deadline: CallDeadline,
+  controller: AbortController,
   callOptions: CallOptions,
-  closeRequests: () => void,
+  finish: () => void,
 ): AsyncGenerator<Message> {
   let complete = false;
   try {
     yield* response.message;
     complete = true;
   } catch (e) {
-    throw clientCallError(e, deadline);
+    throw clientCallError(e, controller.signal);
   } finally {
-    if (!complete) deadline.cancel();
-    deadline.cleanup();
-    closeRequests();
+    if (!complete) {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    }
+    finish();
   }
   callOptions.onTrailer?.(response.trailer);
 }
 
-function clientCallError(error: unknown, deadline: CallDeadline): ConnectError {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
     : ConnectError.from(error);
+}
+
+/** A request message from a message or its fields. */
+function clientMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
 
 async function* clientCreateMessages(
@@ -218,6 +227,6 @@ async function* clientCreateMessages(
   input: StreamInput,
 ): AsyncGenerator<Message> {
   for await (const value of input) {
-    yield isMessage(value, desc) ? value : create(desc, value);
+    yield clientMessage(desc, value);
   }
 }

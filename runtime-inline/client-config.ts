@@ -7,10 +7,10 @@ import {
   type JsonOptions,
 } from "./codec.ts";
 import { compressionFind, type Compression } from "./compression.ts";
-import { deadlineStart } from "./deadline.ts";
+import { deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
-import type { HttpClient, HttpResponse } from "./http-client.ts";
-import type { Interceptor } from "./interceptors.ts";
+import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
+import type { Interceptor, UnaryRequest } from "./interceptors.ts";
 
 /**
  * Options of one call.
@@ -45,7 +45,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -76,18 +81,25 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 export interface ClientFeatures {
-  readonly compressions: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-export type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+export type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 export interface ClientConfig {
@@ -99,7 +111,8 @@ export interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 export function createClientConfig(
@@ -112,14 +125,14 @@ export function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 
@@ -160,12 +173,22 @@ export interface ClientTimeoutHeader {
   readonly format: (timeoutMs: number) => string;
 }
 
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 export function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
-) {
+): [
+  header: Headers,
+  sendCompression: Compression | undefined,
+  controller: AbortController,
+  cleanup: () => void,
+] {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -179,11 +202,13 @@ export function clientCallStart(
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */

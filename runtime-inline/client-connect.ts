@@ -6,20 +6,16 @@ import {
   type ClientTimeoutHeader,
 } from "./client-config.ts";
 import { Code } from "./code.ts";
-import type { Codec } from "./codec.ts";
-import {
-  compressionAcceptHeader,
-  compressionFind,
-  type Compression,
-} from "./compression.ts";
+import { compressionAcceptHeader, compressionFind } from "./compression.ts";
 import { ConnectError } from "./errors.ts";
-import type { HttpResponse } from "./http-client.ts";
-import type { UnaryResponse } from "./interceptors.ts";
+import type { HttpRequest, HttpResponse } from "./http-client.ts";
+import type { UnaryRequest, UnaryResponse } from "./interceptors.ts";
 import type { MethodInfo } from "./method.ts";
 import {
   connectContentTypeJson,
   connectContentTypeProto,
   connectErrorFromJson,
+  connectGetQuery,
   connectHeaderProtocolVersion,
   connectHeaderTimeout,
   connectParseUnaryContentType,
@@ -44,68 +40,79 @@ export const connectClientTimeoutHeader: ClientTimeoutHeader = {
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  const acceptEncoding = compressionAcceptHeader(compressions);
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
     async (request, sendCompression) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
-      let compressed: Compression | undefined;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
       }
-      const httpHeader = new Headers(request.header);
+      const header = new Headers(request.header);
       if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
+        header.set("accept-encoding", acceptEncoding);
       }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
+      let httpRequest = method.noSideEffects
+        ? config.get?.(request, header, body, codec.binary, compression?.name)
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
           "content-type",
           codec.binary ? connectContentTypeProto : connectContentTypeJson,
         );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
         }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
       }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url + getQuery(body, codec.binary, compressed?.name)
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
       return connectReadUnaryResponse(
+        config,
         method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
+        await clientSend(config.httpClient, httpRequest),
       );
     },
   );
 }
 
+/**
+ * A unary request as a Connect GET: the message in the query, no body and
+ * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
+ * carry it (ClientFeatures.get).
+ */
+export function connectGetRequest(
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+): HttpRequest {
+  return {
+    url: request.url + connectGetQuery(message, binary, compression),
+    method: "GET",
+    header,
+    body: undefined,
+    signal: request.signal,
+  };
+}
+
 async function connectReadUnaryResponse(
+  config: ClientConfig,
   method: MethodInfo,
   response: HttpResponse,
-  codec: Codec,
-  compressions: readonly Compression[],
-  readMaxBytes: number,
 ): Promise<UnaryResponse> {
+  const { codec, readMaxBytes } = config;
   const [header, trailer] = connectSplitTrailers(response.header);
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
@@ -113,7 +120,7 @@ async function connectReadUnaryResponse(
     ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
       ? null
       : undefined
-    : compressionFind(compressions, encoding);
+    : compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -125,18 +132,17 @@ async function connectReadUnaryResponse(
     body = await compression.decompress(body, readMaxBytes);
   }
   if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
+  const contentType = response.header.get("content-type");
+  const binary = connectParseUnaryContentType(contentType)?.binary;
+  if (binary !== codec.binary) {
     throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
+      `unexpected response content type "${contentType}"`,
       // Not Connect at all is Unknown; the other codec is Internal.
-      contentType === undefined ? Code.Unknown : Code.Internal,
+      binary === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {

@@ -10,20 +10,31 @@ import type { HttpClient } from "./http-client.ts";
 export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+export function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
   return async (request) => {
     const body = request.body;
     const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? ((body ?? null) as BodyInit | null)
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }

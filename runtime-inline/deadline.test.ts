@@ -1,6 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
 import { Code } from "./code.ts";
-import { deadlineStart } from "./deadline.ts";
+import {
+  deadlineForRequest,
+  deadlineStart,
+  deadlineWatch,
+} from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
 
 describe("deadlineStart", () => {
@@ -73,11 +77,73 @@ describe("deadlineStart", () => {
 
 describe("Deadline.aborted", () => {
   it("is one promise however often a stream races it", async () => {
-    const deadline = deadlineStart(undefined, undefined);
-    const first = deadline.aborted();
-    for (let i = 0; i < 1000; i++) expect(deadline.aborted()).toBe(first);
-    deadline.cancel();
-    await expect(first).rejects.toMatchObject({ code: Code.Canceled });
+    const parent = new AbortController();
+    for (const deadline of [
+      deadlineStart(60_000, parent.signal),
+      deadlineForRequest(undefined, parent.signal),
+    ]) {
+      const first = deadline.aborted();
+      for (let i = 0; i < 1000; i++) expect(deadline.aborted()).toBe(first);
+      first.catch(() => {});
+    }
+    parent.abort(new ConnectError("gone", Code.Canceled));
+  });
+});
+
+describe("deadlineForRequest", () => {
+  it("without a timeout, is the request's own signal", async () => {
+    const request = new AbortController();
+    const deadline = deadlineForRequest(undefined, request.signal);
+    expect(deadline.signal).toBe(request.signal);
+    expect(deadline.remainingMs()).toBeUndefined();
+    const aborted = deadline.aborted();
+    const reason = new ConnectError("the client went away", Code.Canceled);
+    request.abort(reason);
+    await expect(aborted).rejects.toBe(reason);
     deadline.cleanup();
+  });
+
+  it("with a timeout, fires at the deadline and follows the request", async () => {
+    const request = new AbortController();
+    const timed = deadlineForRequest(10, request.signal);
+    expect(timed.signal).not.toBe(request.signal);
+    expect(timed.remainingMs()).toBeLessThanOrEqual(10);
+    await expect(timed.aborted()).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
+    timed.cleanup();
+    const followed = deadlineForRequest(60_000, request.signal);
+    request.abort();
+    await expect(followed.aborted()).rejects.toMatchObject({
+      code: Code.Canceled,
+    });
+    followed.cleanup();
+  });
+});
+
+describe("deadlineWatch", () => {
+  it("aborts the controller at the deadline, or with the parent, until stopped", async () => {
+    const timed = new AbortController();
+    const stopTimed = deadlineWatch(timed, 10, undefined);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(timed.signal.reason).toMatchObject({
+      code: Code.DeadlineExceeded,
+      rawMessage: "the call exceeded its 10 ms deadline",
+    });
+    stopTimed();
+
+    const parent = new AbortController();
+    const followed = new AbortController();
+    const stopFollowed = deadlineWatch(followed, undefined, parent.signal);
+    parent.abort();
+    expect(followed.signal.reason).toMatchObject({ code: Code.Canceled });
+    stopFollowed();
+
+    const stopped = new AbortController();
+    const other = new AbortController();
+    deadlineWatch(stopped, 10, other.signal)();
+    other.abort();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(stopped.signal.aborted).toBe(false);
   });
 });

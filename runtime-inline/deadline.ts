@@ -15,12 +15,6 @@ export interface Deadline {
   cleanup(): void;
 }
 
-/** A client call's deadline, which the client can also end itself. */
-export interface CallDeadline extends Deadline {
-  /** Ends the call from this side: the caller stopped reading. */
-  cancel(): void;
-}
-
 /**
  * A server call's deadline. Without a timeout it is the request's own
  * signal, which the server adapters abort with a Canceled ConnectError: no
@@ -55,16 +49,17 @@ function deadlineAborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-export function deadlineStart(
+export function deadlineWatch(
+  controller: AbortController,
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): CallDeadline {
-  const controller = new AbortController();
-  const signal = controller.signal;
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+): () => void {
   const onParentAbort = () =>
     controller.abort(
       ConnectError.from(
@@ -77,7 +72,6 @@ export function deadlineStart(
   } else {
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -99,6 +93,25 @@ export function deadlineStart(
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onParentAbort);
+  };
+}
+
+/**
+ * A server call's signal with a timeout: it follows `parent` (the
+ * connection's signal) and fires at the deadline, each with the error the
+ * call must end with.
+ */
+export function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
@@ -106,14 +119,6 @@ export function deadlineStart(
     // One promise per call: a stream races it once per message, and a new
     // listener each time would pile up until the call ends.
     aborted: () => (abortedPromise ??= deadlineAborted(signal)),
-    cancel() {
-      controller.abort(
-        new ConnectError("the call was canceled", Code.Canceled),
-      );
-    },
-    cleanup() {
-      clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }

@@ -87,19 +87,18 @@ export class ConnectError extends Error {
     if (isConnectError(reason)) {
       return reason;
     }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        return new ConnectError(
-          reason.message,
-          reason.name === "TimeoutError"
-            ? Code.DeadlineExceeded
-            : Code.Canceled,
-          { cause: reason },
-        );
-      }
-      return new ConnectError(reason.message, code, { cause: reason });
+    if (!(reason instanceof Error)) {
+      return new ConnectError(String(reason), code, { cause: reason });
     }
-    return new ConnectError(String(reason), code, { cause: reason });
+    return new ConnectError(
+      reason.message,
+      reason.name === "AbortError"
+        ? Code.Canceled
+        : reason.name === "TimeoutError"
+          ? Code.DeadlineExceeded
+          : code,
+      { cause: reason },
+    );
   }
 
   /** Decodes the details of the given type; others are skipped. */

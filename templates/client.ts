@@ -2,7 +2,6 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { Options } from "../generator/options.ts";
 import { code, joinCode, local, rt, schema, shape, type Code } from "./code.ts";
 import {
-  compressionDefaults,
   docComment,
   isNoSideEffects,
   methodKey,
@@ -54,14 +53,34 @@ export function clientTemplate(service: DescService, options: Options): Code {
   if (streaming) bind.push(code`  const stream = protocol.stream(config);`);
   const web = options.platform === "web";
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
-  const httpClient = web
-    ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
-    : code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`;
-  const get = service.methods.some(isNoSideEffects)
-    ? code`, getQuery: ${rt("connectGetQuery")}`
+  // A unary-only file's default fetch client cannot stream request bodies,
+  // which keeps that code out of its bundles; createFetchHttpClient, which
+  // can, stays in the file for users with a fetch of their own.
+  const httpClient = !web
+    ? code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`
+    : streaming
+      ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
+      : code`options.httpClient ?? ${rt("fetchHttpClient")}(globalThis.fetch)`;
+  // Web clients carry no compression unless the user passes one in: fetch
+  // undoes the HTTP compression of unary responses itself, and gzip through
+  // CompressionStream would be in every bundle otherwise.
+  const featureList = [
+    web ? undefined : code`compressions: ${rt("compressionDefaults")}()`,
+    service.methods.some(isNoSideEffects)
+      ? code`get: ${rt("connectGetRequest")}`
+      : undefined,
+    options.json ? code`json: ${rt("codecJson")}` : undefined,
+  ].filter((f) => f !== undefined);
+  const features =
+    featureList.length === 0 ? "{}" : code`{ ${joinCode(featureList, ", ")} }`;
+  const webDoc = web
+    ? code`
+ *
+ * Requests go through the global fetch; \`httpClient: ${rt("createFetchHttpClient")}(yourFetch)\`
+ * sends them through another. Compression is opt-in, beyond what fetch
+ * decodes itself: pass \`compressions: [${rt("webCompressionGzip")}]\` to send
+ * gzip (\`sendCompression\`) and accept it in streamed messages.`
     : "";
-  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${get}${json} }`;
   return code`/**
  * A typed client of ${service.typeName}. Unary and client-streaming methods
  * resolve to the response message, streaming responses are async iterables;
@@ -73,7 +92,7 @@ ${joinCode(members, "\n")}
 
 /**
  * Creates a client of ${service.typeName} calling \`baseUrl\` (the server's
- * root, without the service path) over ${protocolList(options)}.
+ * root, without the service path) over ${protocolList(options)}.${webDoc}
  */
 export function ${local(names.createClient)}(
   baseUrl: string,

@@ -90,26 +90,15 @@ export const Code = {
 /** @public */
 export type Code = (typeof Code)[keyof typeof Code];
 
-// Indexed by code number; index 0 ("ok") never appears on the wire as an error.
+// Indexed by code number: "ok", then each key of Code in snake case
+// ("InvalidArgument" is "invalid_argument"). Derived rather than spelled out
+// so that browser bundles carry the names once.
 const codeNames = [
   "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-] as const;
+  ...Object.keys(Code).map((key) =>
+    key.replace(/\B[A-Z]/g, "_$&").toLowerCase(),
+  ),
+];
 
 /**
  * The wire name of a code, as in the Connect error body: `invalid_argument`.
@@ -223,19 +212,18 @@ export class ConnectError extends Error {
     if (isConnectError(reason)) {
       return reason;
     }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        return new ConnectError(
-          reason.message,
-          reason.name === "TimeoutError"
-            ? Code.DeadlineExceeded
-            : Code.Canceled,
-          { cause: reason },
-        );
-      }
-      return new ConnectError(reason.message, code, { cause: reason });
+    if (!(reason instanceof Error)) {
+      return new ConnectError(String(reason), code, { cause: reason });
     }
-    return new ConnectError(String(reason), code, { cause: reason });
+    return new ConnectError(
+      reason.message,
+      reason.name === "AbortError"
+        ? Code.Canceled
+        : reason.name === "TimeoutError"
+          ? Code.DeadlineExceeded
+          : code,
+      { cause: reason },
+    );
   }
 
   /** Decodes the details of the given type; others are skipped. */
@@ -652,12 +640,6 @@ interface Deadline {
   cleanup(): void;
 }
 
-/** A client call's deadline, which the client can also end itself. */
-interface CallDeadline extends Deadline {
-  /** Ends the call from this side: the caller stopped reading. */
-  cancel(): void;
-}
-
 /**
  * A server call's deadline. Without a timeout it is the request's own
  * signal, which the server adapters abort with a Canceled ConnectError: no
@@ -692,16 +674,17 @@ function deadlineAborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-function deadlineStart(
+function deadlineWatch(
+  controller: AbortController,
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): CallDeadline {
-  const controller = new AbortController();
-  const signal = controller.signal;
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+): () => void {
   const onParentAbort = () =>
     controller.abort(
       ConnectError.from(
@@ -714,7 +697,6 @@ function deadlineStart(
   } else {
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -736,6 +718,25 @@ function deadlineStart(
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onParentAbort);
+  };
+}
+
+/**
+ * A server call's signal with a timeout: it follows `parent` (the
+ * connection's signal) and fires at the deadline, each with the error the
+ * call must end with.
+ */
+function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
@@ -743,15 +744,7 @@ function deadlineStart(
     // One promise per call: a stream races it once per message, and a new
     // listener each time would pile up until the call ends.
     aborted: () => (abortedPromise ??= deadlineAborted(signal)),
-    cancel() {
-      controller.abort(
-        new ConnectError("the call was canceled", Code.Canceled),
-      );
-    },
-    cleanup() {
-      clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }
 
@@ -932,7 +925,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -963,18 +961,25 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 interface ClientFeatures {
-  readonly compressions: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -986,7 +991,8 @@ interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 function createClientConfig(
@@ -999,14 +1005,14 @@ function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 
@@ -1047,12 +1053,22 @@ interface ClientTimeoutHeader {
   readonly format: (timeoutMs: number) => string;
 }
 
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
-) {
+): [
+  header: Headers,
+  sendCompression: Compression | undefined,
+  controller: AbortController,
+  cleanup: () => void,
+] {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -1066,11 +1082,13 @@ function clientCallStart(
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
@@ -1350,11 +1368,12 @@ function clientUnaryCaller(
   send: UnarySend,
 ): UnaryCaller {
   return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
@@ -1364,26 +1383,33 @@ function clientUnaryCaller(
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
+        signal,
+        message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, signal);
     } finally {
-      deadline.cleanup();
+      cleanup();
     }
   };
 }
 
-function clientCallError(error: unknown, deadline: CallDeadline): ConnectError {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
     : ConnectError.from(error);
+}
+
+/** A request message from a message or its fields. */
+function clientMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
 
 const connectTextDecoder = new TextDecoder();
@@ -1428,6 +1454,27 @@ function connectUnknownCompression(
 }
 
 /**
+ * A unary request as a Connect GET: the message in the query, no body and
+ * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
+ * carry it (ClientFeatures.get).
+ */
+function connectGetRequest(
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+): HttpRequest {
+  return {
+    url: request.url + connectGetQuery(message, binary, compression),
+    method: "GET",
+    header,
+    body: undefined,
+    signal: request.signal,
+  };
+}
+
+/**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
@@ -1436,20 +1483,31 @@ function connectUnknownCompression(
 export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
   return async (request) => {
     const body = request.body;
     const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? ((body ?? null) as BodyInit | null)
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }
@@ -3819,7 +3877,7 @@ export function createLegacyServiceClient(
     nodeClientHttpClient(options, "grpc"),
     {
       compressions: compressionDefaults(),
-      getQuery: connectGetQuery,
+      get: connectGetRequest,
       json: codecJson,
     },
   );

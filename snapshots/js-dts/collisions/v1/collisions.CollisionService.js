@@ -230,25 +230,14 @@ export const Code = {
   DataLoss: 15,
   Unauthenticated: 16,
 };
-// Indexed by code number; index 0 ("ok") never appears on the wire as an error.
+// Indexed by code number: "ok", then each key of Code in snake case
+// ("InvalidArgument" is "invalid_argument"). Derived rather than spelled out
+// so that browser bundles carry the names once.
 const codeNames = [
   "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
+  ...Object.keys(Code).map((key) =>
+    key.replace(/\B[A-Z]/g, "_$&").toLowerCase(),
+  ),
 ];
 /**
  * The wire name of a code, as in the Connect error body: `invalid_argument`.
@@ -325,19 +314,18 @@ export class ConnectError extends Error {
     if (isConnectError(reason)) {
       return reason;
     }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        return new ConnectError(
-          reason.message,
-          reason.name === "TimeoutError"
-            ? Code.DeadlineExceeded
-            : Code.Canceled,
-          { cause: reason },
-        );
-      }
-      return new ConnectError(reason.message, code, { cause: reason });
+    if (!(reason instanceof Error)) {
+      return new ConnectError(String(reason), code, { cause: reason });
     }
-    return new ConnectError(String(reason), code, { cause: reason });
+    return new ConnectError(
+      reason.message,
+      reason.name === "AbortError"
+        ? Code.Canceled
+        : reason.name === "TimeoutError"
+          ? Code.DeadlineExceeded
+          : code,
+      { cause: reason },
+    );
   }
   /** Decodes the details of the given type; others are skipped. */
   findDetails(desc) {
@@ -755,13 +743,17 @@ function deadlineAborted(signal) {
   });
 }
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-function deadlineStart(timeoutMs, parent) {
-  const controller = new AbortController();
-  const signal = controller.signal;
+function deadlineWatch(
+  controller,
+  timeoutMs,
+  parent,
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+) {
   const onParentAbort = () => {
     var _a;
     return controller.abort(
@@ -783,7 +775,6 @@ function deadlineStart(timeoutMs, parent) {
       ? void 0
       : parent.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -805,6 +796,23 @@ function deadlineStart(timeoutMs, parent) {
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent === null || parent === void 0
+      ? void 0
+      : parent.removeEventListener("abort", onParentAbort);
+  };
+}
+/**
+ * A server call's signal with a timeout: it follows `parent` (the
+ * connection's signal) and fires at the deadline, each with the error the
+ * call must end with.
+ */
+function deadlineStart(timeoutMs, parent) {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise;
   return {
     signal,
@@ -815,17 +823,7 @@ function deadlineStart(timeoutMs, parent) {
       abortedPromise !== null && abortedPromise !== void 0
         ? abortedPromise
         : (abortedPromise = deadlineAborted(signal)),
-    cancel() {
-      controller.abort(
-        new ConnectError("the call was canceled", Code.Canceled),
-      );
-    },
-    cleanup() {
-      clearTimeout(timer);
-      parent === null || parent === void 0
-        ? void 0
-        : parent.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }
 /** The first interceptor in the list is the outermost. */
@@ -842,26 +840,29 @@ function applyInterceptors(next, interceptors) {
   return wrapped;
 }
 function createClientConfig(baseUrl, options, httpClient, features) {
-  var _a, _b, _c;
+  var _a, _b, _c, _d;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
     compressions:
-      (_a = options.compressions) !== null && _a !== void 0
-        ? _a
-        : features.compressions,
+      (_b =
+        (_a = options.compressions) !== null && _a !== void 0
+          ? _a
+          : features.compressions) !== null && _b !== void 0
+        ? _b
+        : [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
         : codecBinary,
     readMaxBytes:
-      (_b = options.readMaxBytes) !== null && _b !== void 0
-        ? _b
+      (_c = options.readMaxBytes) !== null && _c !== void 0
+        ? _c
         : bodyDefaultReadMaxBytes,
     compressMinBytes:
-      (_c = options.compressMinBytes) !== null && _c !== void 0 ? _c : 1024,
-    getQuery: features.getQuery,
+      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 function clientJsonCodec(features, jsonOptions) {
@@ -887,7 +888,12 @@ function clientProtocol(protocol, available) {
   }
   return callers;
 }
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 function clientCallStart(config, callOptions, timeoutHeader) {
   var _a, _b;
   const options = config.options;
@@ -908,11 +914,13 @@ function clientCallStart(config, callOptions, timeoutHeader) {
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
@@ -1160,11 +1168,12 @@ async function envelopeEncodeMessage(data, compression, compressMinBytes) {
 function clientUnaryCaller(config, timeoutHeader, send) {
   return async (method, input, callOptions = {}) => {
     var _a, _b;
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     try {
       const response = await applyInterceptors(
         (request) => send(request, sendCompression),
@@ -1174,10 +1183,8 @@ function clientUnaryCaller(config, timeoutHeader, send) {
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
+        signal,
+        message: clientMessage(method.input, input),
       });
       (_a = callOptions.onHeader) === null || _a === void 0
         ? void 0
@@ -1187,16 +1194,21 @@ function clientUnaryCaller(config, timeoutHeader, send) {
         : _b.call(callOptions, response.trailer);
       return response;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, signal);
     } finally {
-      deadline.cleanup();
+      cleanup();
     }
   };
 }
-function clientCallError(error, deadline) {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error, signal) {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
     : ConnectError.from(error);
+}
+/** A request message from a message or its fields. */
+function clientMessage(desc, value) {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
 const connectHeaderProtocolVersion = "connect-protocol-version";
 const connectHeaderTimeout = "connect-timeout-ms";
@@ -1378,75 +1390,66 @@ const connectClientTimeoutHeader = {
 };
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config) {
-  const { options, httpClient, compressions, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  const acceptEncoding = compressionAcceptHeader(compressions);
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
     async (request, sendCompression) => {
+      var _a;
       const method = request.method;
       let body = codec.encode(method.input, request.message);
-      let compressed;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
       }
-      const httpHeader = new Headers(request.header);
+      const header = new Headers(request.header);
       if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
+        header.set("accept-encoding", acceptEncoding);
       }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
+      let httpRequest = method.noSideEffects
+        ? (_a = config.get) === null || _a === void 0
+          ? void 0
+          : _a.call(
+              config,
+              request,
+              header,
+              body,
+              codec.binary,
+              compression === null || compression === void 0
+                ? void 0
+                : compression.name,
+            )
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
           "content-type",
           codec.binary ? connectContentTypeProto : connectContentTypeJson,
         );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
         }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
       }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url +
-            getQuery(
-              body,
-              codec.binary,
-              compressed === null || compressed === void 0
-                ? void 0
-                : compressed.name,
-            )
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
       return connectReadUnaryResponse(
+        config,
         method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
+        await clientSend(config.httpClient, httpRequest),
       );
     },
   );
 }
-async function connectReadUnaryResponse(
-  method,
-  response,
-  codec,
-  compressions,
-  readMaxBytes,
-) {
-  var _a;
+async function connectReadUnaryResponse(config, method, response) {
+  var _a, _b;
+  const { codec, readMaxBytes } = config;
   const [header, trailer] = connectSplitTrailers(response.header);
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
@@ -1461,7 +1464,7 @@ async function connectReadUnaryResponse(
       )
       ? null
       : undefined
-    : compressionFind(compressions, encoding);
+    : compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1473,18 +1476,20 @@ async function connectReadUnaryResponse(
     body = await compression.decompress(body, readMaxBytes);
   }
   if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
+  const contentType = response.header.get("content-type");
+  const binary =
+    (_b = connectParseUnaryContentType(contentType)) === null || _b === void 0
+      ? void 0
+      : _b.binary;
+  if (binary !== codec.binary) {
     throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
+      `unexpected response content type "${contentType}"`,
       // Not Connect at all is Unknown; the other codec is Internal.
-      contentType === undefined ? Code.Unknown : Code.Internal,
+      binary === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
@@ -1502,22 +1507,27 @@ async function connectReadUnaryResponse(
  * @public
  */
 export function createFetchHttpClient(fetchFn = globalThis.fetch) {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(fetchFn, toWebStream) {
   return async (request) => {
     const body = request.body;
     const init = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? body !== null && body !== void 0
-            ? body
-            : null
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = toWebStream(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }

@@ -343,7 +343,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;

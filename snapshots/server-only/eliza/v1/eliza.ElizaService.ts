@@ -89,26 +89,15 @@ export const Code = {
 /** @public */
 export type Code = (typeof Code)[keyof typeof Code];
 
-// Indexed by code number; index 0 ("ok") never appears on the wire as an error.
+// Indexed by code number: "ok", then each key of Code in snake case
+// ("InvalidArgument" is "invalid_argument"). Derived rather than spelled out
+// so that browser bundles carry the names once.
 const codeNames = [
   "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-] as const;
+  ...Object.keys(Code).map((key) =>
+    key.replace(/\B[A-Z]/g, "_$&").toLowerCase(),
+  ),
+];
 
 /**
  * The wire name of a code, as in the Connect error body: `invalid_argument`.
@@ -197,19 +186,18 @@ export class ConnectError extends Error {
     if (isConnectError(reason)) {
       return reason;
     }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        return new ConnectError(
-          reason.message,
-          reason.name === "TimeoutError"
-            ? Code.DeadlineExceeded
-            : Code.Canceled,
-          { cause: reason },
-        );
-      }
-      return new ConnectError(reason.message, code, { cause: reason });
+    if (!(reason instanceof Error)) {
+      return new ConnectError(String(reason), code, { cause: reason });
     }
-    return new ConnectError(String(reason), code, { cause: reason });
+    return new ConnectError(
+      reason.message,
+      reason.name === "AbortError"
+        ? Code.Canceled
+        : reason.name === "TimeoutError"
+          ? Code.DeadlineExceeded
+          : code,
+      { cause: reason },
+    );
   }
 
   /** Decodes the details of the given type; others are skipped. */
@@ -665,12 +653,6 @@ interface Deadline {
   cleanup(): void;
 }
 
-/** A client call's deadline, which the client can also end itself. */
-interface CallDeadline extends Deadline {
-  /** Ends the call from this side: the caller stopped reading. */
-  cancel(): void;
-}
-
 /**
  * A server call's deadline. Without a timeout it is the request's own
  * signal, which the server adapters abort with a Canceled ConnectError: no
@@ -705,16 +687,17 @@ function deadlineAborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-function deadlineStart(
+function deadlineWatch(
+  controller: AbortController,
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): CallDeadline {
-  const controller = new AbortController();
-  const signal = controller.signal;
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+): () => void {
   const onParentAbort = () =>
     controller.abort(
       ConnectError.from(
@@ -727,7 +710,6 @@ function deadlineStart(
   } else {
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -749,6 +731,25 @@ function deadlineStart(
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onParentAbort);
+  };
+}
+
+/**
+ * A server call's signal with a timeout: it follows `parent` (the
+ * connection's signal) and fires at the deadline, each with the error the
+ * call must end with.
+ */
+function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
@@ -756,15 +757,7 @@ function deadlineStart(
     // One promise per call: a stream races it once per message, and a new
     // listener each time would pile up until the call ends.
     aborted: () => (abortedPromise ??= deadlineAborted(signal)),
-    cancel() {
-      controller.abort(
-        new ConnectError("the call was canceled", Code.Canceled),
-      );
-    },
-    cleanup() {
-      clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }
 

@@ -116,26 +116,15 @@ export const Code = {
 /** @public */
 export type Code = (typeof Code)[keyof typeof Code];
 
-// Indexed by code number; index 0 ("ok") never appears on the wire as an error.
+// Indexed by code number: "ok", then each key of Code in snake case
+// ("InvalidArgument" is "invalid_argument"). Derived rather than spelled out
+// so that browser bundles carry the names once.
 const codeNames = [
   "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-] as const;
+  ...Object.keys(Code).map((key) =>
+    key.replace(/\B[A-Z]/g, "_$&").toLowerCase(),
+  ),
+];
 
 /**
  * The wire name of a code, as in the Connect error body: `invalid_argument`.
@@ -147,7 +136,7 @@ export function codeToString(code: Code): string {
 
 /** The code for a wire name, or undefined when the name is not a code. */
 function codeFromString(name: string): Code | undefined {
-  const index = codeNames.indexOf(name as (typeof codeNames)[number]);
+  const index = codeNames.indexOf(name);
   return index > 0 ? (index as Code) : undefined;
 }
 
@@ -255,19 +244,18 @@ export class ConnectError extends Error {
     if (isConnectError(reason)) {
       return reason;
     }
-    if (reason instanceof Error) {
-      if (reason.name === "AbortError" || reason.name === "TimeoutError") {
-        return new ConnectError(
-          reason.message,
-          reason.name === "TimeoutError"
-            ? Code.DeadlineExceeded
-            : Code.Canceled,
-          { cause: reason },
-        );
-      }
-      return new ConnectError(reason.message, code, { cause: reason });
+    if (!(reason instanceof Error)) {
+      return new ConnectError(String(reason), code, { cause: reason });
     }
-    return new ConnectError(String(reason), code, { cause: reason });
+    return new ConnectError(
+      reason.message,
+      reason.name === "AbortError"
+        ? Code.Canceled
+        : reason.name === "TimeoutError"
+          ? Code.DeadlineExceeded
+          : code,
+      { cause: reason },
+    );
   }
 
   /** Decodes the details of the given type; others are skipped. */
@@ -733,12 +721,6 @@ interface Deadline {
   cleanup(): void;
 }
 
-/** A client call's deadline, which the client can also end itself. */
-interface CallDeadline extends Deadline {
-  /** Ends the call from this side: the caller stopped reading. */
-  cancel(): void;
-}
-
 /**
  * A server call's deadline. Without a timeout it is the request's own
  * signal, which the server adapters abort with a Canceled ConnectError: no
@@ -773,16 +755,17 @@ function deadlineAborted(signal: AbortSignal): Promise<never> {
 }
 
 /**
- * One call's signal on either side: it follows `parent` (the caller's
- * signal on a client, the connection's on a server) and fires at the
- * deadline, each with the error the call must end with.
+ * Aborts `controller` when `parent` aborts (with Canceled) or when
+ * `timeoutMs` has passed (with DeadlineExceeded); returns the function that
+ * stops watching. All a client call needs: deadlineStart adds what a server
+ * needs, and a browser bundle carries only this.
  */
-function deadlineStart(
+function deadlineWatch(
+  controller: AbortController,
   timeoutMs: number | undefined,
   parent: AbortSignal | undefined,
-): CallDeadline {
-  const controller = new AbortController();
-  const signal = controller.signal;
+  end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs,
+): () => void {
   const onParentAbort = () =>
     controller.abort(
       ConnectError.from(
@@ -795,7 +778,6 @@ function deadlineStart(
   } else {
     parent?.addEventListener("abort", onParentAbort, { once: true });
   }
-  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   // Timers fire at once past 2^31-1 ms (24.8 days): a longer deadline
   // re-arms until it is really due.
@@ -817,6 +799,25 @@ function deadlineStart(
     );
   };
   if (end !== undefined) arm();
+  return () => {
+    clearTimeout(timer);
+    parent?.removeEventListener("abort", onParentAbort);
+  };
+}
+
+/**
+ * A server call's signal with a timeout: it follows `parent` (the
+ * connection's signal) and fires at the deadline, each with the error the
+ * call must end with.
+ */
+function deadlineStart(
+  timeoutMs: number | undefined,
+  parent: AbortSignal | undefined,
+): Deadline {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
   let abortedPromise: Promise<never> | undefined;
   return {
     signal,
@@ -824,15 +825,7 @@ function deadlineStart(
     // One promise per call: a stream races it once per message, and a new
     // listener each time would pile up until the call ends.
     aborted: () => (abortedPromise ??= deadlineAborted(signal)),
-    cancel() {
-      controller.abort(
-        new ConnectError("the call was canceled", Code.Canceled),
-      );
-    },
-    cleanup() {
-      clearTimeout(timer);
-      parent?.removeEventListener("abort", onParentAbort);
-    },
+    cleanup,
   };
 }
 
@@ -1016,7 +1009,12 @@ export interface ClientOptions {
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
   readonly sendCompression?: string;
-  /** Compressions offered for responses; defaults to all the platform has. */
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
   readonly compressions?: readonly Compression[];
   /** Requests smaller than this are sent uncompressed. Default 1024. */
   readonly compressMinBytes?: number;
@@ -1047,18 +1045,25 @@ export interface UnaryResult<Output> {
  * carries only what it uses (see ServerFeatures).
  */
 interface ClientFeatures {
-  readonly compressions: readonly Compression[];
-  readonly getQuery?: ConnectGetQueryEncoder;
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
+  readonly get?: ConnectGetRequest;
   /** Absent in files generated with json=false, which carry no JSON code. */
   readonly json?: JsonCodecFactory;
 }
 
-/** The signature of connectGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryEncoder = (
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => string;
+) => HttpRequest;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -1070,7 +1075,8 @@ interface ClientConfig {
   readonly codec: Codec;
   readonly readMaxBytes: number;
   readonly compressMinBytes: number;
-  readonly getQuery: ConnectGetQueryEncoder | undefined;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
 }
 
 function createClientConfig(
@@ -1083,14 +1089,14 @@ function createClientConfig(
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
     httpClient,
-    compressions: options.compressions ?? features.compressions,
+    compressions: options.compressions ?? features.compressions ?? [],
     codec:
       options.binary === false
         ? clientJsonCodec(features, options.jsonOptions)
         : codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
-    getQuery: features.getQuery,
+    get: options.useHttpGet === true ? features.get : undefined,
   };
 }
 
@@ -1131,12 +1137,22 @@ interface ClientTimeoutHeader {
   readonly format: (timeoutMs: number) => string;
 }
 
-/** What every call sets up before it goes out: its headers, its compression and its deadline. */
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
 function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
-) {
+): [
+  header: Headers,
+  sendCompression: Compression | undefined,
+  controller: AbortController,
+  cleanup: () => void,
+] {
   const options = config.options;
   const sendCompression = clientSendCompression(
     config.compressions,
@@ -1150,11 +1166,13 @@ function clientCallStart(
   if (timeoutMs !== undefined) {
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  return {
+  const controller = new AbortController();
+  return [
     header,
     sendCompression,
-    deadline: deadlineStart(timeoutMs, callOptions.signal),
-  };
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
 }
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
@@ -1460,11 +1478,12 @@ function clientUnaryCaller(
   send: UnarySend,
 ): UnaryCaller {
   return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
@@ -1474,18 +1493,16 @@ function clientUnaryCaller(
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
-        message: isMessage(input, method.input)
-          ? input
-          : create(method.input, input),
+        signal,
+        message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
-      throw clientCallError(e, deadline);
+      throw clientCallError(e, signal);
     } finally {
-      deadline.cleanup();
+      cleanup();
     }
   };
 }
@@ -1501,11 +1518,12 @@ function clientStreamCaller(
 ): StreamCaller {
   const { codec, compressMinBytes } = config;
   return async (method, input, callOptions = {}) => {
-    const { header, sendCompression, deadline } = clientCallStart(
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const signal = controller.signal;
     // Closed once the call is over: a server may answer before reading every
     // request, and the rest is not sent (nor produced).
     let requestBody: AsyncGenerator<Uint8Array> | undefined;
@@ -1528,23 +1546,21 @@ function clientStreamCaller(
         method,
         url: config.baseUrl + method.path,
         header,
-        signal: deadline.signal,
+        signal,
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
       closeRequests();
-      deadline.cleanup();
-      throw clientCallError(e, deadline);
+      cleanup();
+      throw clientCallError(e, signal);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(
-        response,
-        deadline,
-        callOptions,
-        closeRequests,
-      ),
+      message: clientFinishStream(response, controller, callOptions, () => {
+        cleanup();
+        closeRequests();
+      }),
     };
   };
 }
@@ -1569,32 +1585,44 @@ async function* clientEncodeRequests(
  * The messages as the caller reads them: errors become ConnectErrors (the
  * deadline's or the cancellation's when the signal fired), trailers are
  * reported at the end, leaving early cancels the call, and either way the
- * request messages are closed.
+ * call is cleaned up and the request messages are closed.
  */
 async function* clientFinishStream(
   response: StreamResponse,
-  deadline: CallDeadline,
+  controller: AbortController,
   callOptions: CallOptions,
-  closeRequests: () => void,
+  finish: () => void,
 ): AsyncGenerator<Message> {
   let complete = false;
   try {
     yield* response.message;
     complete = true;
   } catch (e) {
-    throw clientCallError(e, deadline);
+    throw clientCallError(e, controller.signal);
   } finally {
-    if (!complete) deadline.cancel();
-    deadline.cleanup();
-    closeRequests();
+    if (!complete) {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    }
+    finish();
   }
   callOptions.onTrailer?.(response.trailer);
 }
 
-function clientCallError(error: unknown, deadline: CallDeadline): ConnectError {
-  return deadline.signal.aborted
-    ? ConnectError.from(deadline.signal.reason, Code.Canceled)
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
     : ConnectError.from(error);
+}
+
+/** A request message from a message or its fields. */
+function clientMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
 
 async function* clientCreateMessages(
@@ -1602,7 +1630,7 @@ async function* clientCreateMessages(
   input: StreamInput,
 ): AsyncGenerator<Message> {
   for await (const value of input) {
-    yield isMessage(value, desc) ? value : create(desc, value);
+    yield clientMessage(desc, value);
   }
 }
 
@@ -1898,68 +1926,79 @@ const connectClientTimeoutHeader: ClientTimeoutHeader = {
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
-  const { options, httpClient, compressions, codec } = config;
-  const { readMaxBytes, compressMinBytes, getQuery } = config;
-  const acceptEncoding = compressionAcceptHeader(compressions);
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
     async (request, sendCompression) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
-      let compressed: Compression | undefined;
-      if (
-        sendCompression !== undefined &&
-        body.byteLength >= compressMinBytes
-      ) {
-        body = await sendCompression.compress(body);
-        compressed = sendCompression;
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
       }
-      const httpHeader = new Headers(request.header);
+      const header = new Headers(request.header);
       if (acceptEncoding !== "") {
-        httpHeader.set("accept-encoding", acceptEncoding);
+        header.set("accept-encoding", acceptEncoding);
       }
-      const get =
-        getQuery !== undefined &&
-        options.useHttpGet === true &&
-        method.noSideEffects;
-      if (!get) {
-        httpHeader.set(
+      let httpRequest = method.noSideEffects
+        ? config.get?.(request, header, body, codec.binary, compression?.name)
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
           "content-type",
           codec.binary ? connectContentTypeProto : connectContentTypeJson,
         );
-        httpHeader.set(connectHeaderProtocolVersion, "1");
-        if (compressed !== undefined) {
-          httpHeader.set("content-encoding", compressed.name);
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
         }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
       }
-      const response = await clientSend(httpClient, {
-        url: get
-          ? request.url + getQuery(body, codec.binary, compressed?.name)
-          : request.url,
-        method: get ? "GET" : "POST",
-        header: httpHeader,
-        body: get ? undefined : body,
-        signal: request.signal,
-      });
       return connectReadUnaryResponse(
+        config,
         method,
-        response,
-        codec,
-        compressions,
-        readMaxBytes,
+        await clientSend(config.httpClient, httpRequest),
       );
     },
   );
 }
 
+/**
+ * A unary request as a Connect GET: the message in the query, no body and
+ * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
+ * carry it (ClientFeatures.get).
+ */
+function connectGetRequest(
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+): HttpRequest {
+  return {
+    url: request.url + connectGetQuery(message, binary, compression),
+    method: "GET",
+    header,
+    body: undefined,
+    signal: request.signal,
+  };
+}
+
 async function connectReadUnaryResponse(
+  config: ClientConfig,
   method: MethodInfo,
   response: HttpResponse,
-  codec: Codec,
-  compressions: readonly Compression[],
-  readMaxBytes: number,
 ): Promise<UnaryResponse> {
+  const { codec, readMaxBytes } = config;
   const [header, trailer] = connectSplitTrailers(response.header);
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
@@ -1967,7 +2006,7 @@ async function connectReadUnaryResponse(
     ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
       ? null
       : undefined
-    : compressionFind(compressions, encoding);
+    : compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
@@ -1979,18 +2018,17 @@ async function connectReadUnaryResponse(
     body = await compression.decompress(body, readMaxBytes);
   }
   if (response.status !== 200) {
-    const metadata = new Headers(header);
-    trailer.forEach((value, key) => metadata.append(key, value));
-    throw connectErrorFromJson(body, response.status, metadata);
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = connectParseUnaryContentType(
-    response.header.get("content-type"),
-  );
-  if (contentType === undefined || contentType.binary !== codec.binary) {
+  const contentType = response.header.get("content-type");
+  const binary = connectParseUnaryContentType(contentType)?.binary;
+  if (binary !== codec.binary) {
     throw new ConnectError(
-      `unexpected response content type "${response.header.get("content-type")}"`,
+      `unexpected response content type "${contentType}"`,
       // Not Connect at all is Unknown; the other codec is Internal.
-      contentType === undefined ? Code.Unknown : Code.Internal,
+      binary === undefined ? Code.Unknown : Code.Internal,
     );
   }
   return {
@@ -2231,20 +2269,31 @@ async function* connectReadResponses(
 export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
   return async (request) => {
     const body = request.body;
     const init: RequestInit & { duplex?: "half" } = {
       method: request.method,
       headers: request.header,
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      body:
-        body === undefined || body instanceof Uint8Array
-          ? ((body ?? null) as BodyInit | null)
-          : bodyToWebStream(body),
       signal: request.signal,
       redirect: "error",
     };
-    if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
       // Streaming request bodies: half duplex is all fetch offers.
       init.duplex = "half";
     }
@@ -5578,7 +5627,7 @@ export function createConformanceServiceClient(
     nodeClientHttpClient(options, "connect"),
     {
       compressions: compressionDefaults(),
-      getQuery: connectGetQuery,
+      get: connectGetRequest,
       json: codecJson,
     },
   );
