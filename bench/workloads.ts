@@ -8,7 +8,7 @@ export type Impl = "ours" | "connect-es" | "floor";
 export const impls: readonly Impl[] = ["ours", "connect-es", "floor"];
 
 export const implDescriptions: Record<Impl, string> = {
-  ours: "the code this plugin generates (server: createBenchServiceHandler(...).node; client: transport http2)",
+  ours: "the code this plugin generates (server: createBenchServiceHandler(...).http2Stream on node:http2, .node on node:http; client: transport http2)",
   "connect-es":
     "@connectrpc/connect-node (server: connectNodeAdapter defaults; client: createConnectTransport httpVersion 2)",
   floor:

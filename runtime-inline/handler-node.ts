@@ -202,8 +202,13 @@ async function nodeRespondHttp1(
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
 ): Promise<void> {
-  response.writeHead(result.status, outgoing);
   const body = result.body;
+  if (body instanceof Uint8Array && result.trailer === undefined) {
+    // Else Node sends the whole body chunked: writeHead commits the headers
+    // before end() sees how long it is.
+    outgoing["content-length"] = body.byteLength;
+  }
+  response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(response, body, signal))) return;
   }

@@ -283,7 +283,11 @@ export async function serverRunUnary(
       next,
       config.interceptors,
     )(new ServerInterceptorRequest(false, method, request, signal, input));
-    return await Promise.race([call, deadline.aborted()]);
+    // Without a timeout, the race would only answer a client that has gone
+    // away, to whom nothing is sent: not worth a promise and a listener.
+    return timeoutMs === undefined
+      ? await call
+      : await Promise.race([call, deadline.aborted()]);
   } finally {
     deadline.cleanup();
   }

@@ -547,6 +547,32 @@ describe.each([
   });
 
   describe("GET", () => {
+    // HTTP/2 frames the body itself: neither header is needed there.
+    it.runIf(transport === "fetch")(
+      "unary responses, good and bad, declare their length, not chunked",
+      async () => {
+        const ok = await send({
+          method: "POST",
+          path: greetPath,
+          headers: protoHeaders,
+          body: [validGreet],
+        });
+        const failed = await send({
+          method: "POST",
+          path: greetPath,
+          headers: protoHeaders,
+          body: [Uint8Array.of(0xff)],
+        });
+        expect(failed.status).toBe(400);
+        for (const response of [ok, failed]) {
+          expect(response.headers["transfer-encoding"]).toBeUndefined();
+          expect(response.headers["content-length"]).toBe(
+            String(response.body.byteLength),
+          );
+        }
+      },
+    );
+
     it("a valid GET works", async () => {
       const message = Buffer.from(
         toBinary(

@@ -53,7 +53,17 @@ export function inProcessFetch(
     const request = new Request(input, init);
     // fetch never sends a request whose signal is already aborted.
     request.signal.throwIfAborted();
-    const response = await handler(request);
+    // Nor waits for a response once its signal aborts.
+    const response = await Promise.race([
+      handler(request),
+      new Promise<never>((_, reject) =>
+        request.signal.addEventListener(
+          "abort",
+          () => reject(request.signal.reason),
+          { once: true },
+        ),
+      ),
+    ]);
     const encoding = response.headers.get("content-encoding");
     if (encoding === null || response.body === null) return response;
     const raw = new Uint8Array(await response.arrayBuffer());

@@ -2208,7 +2208,11 @@ async function serverRunUnary(
       next,
       config.interceptors,
     )(new ServerInterceptorRequest(false, method, request, signal, input));
-    return await Promise.race([call, deadline.aborted()]);
+    // Without a timeout, the race would only answer a client that has gone
+    // away, to whom nothing is sent: not worth a promise and a listener.
+    return timeoutMs === undefined
+      ? await call
+      : await Promise.race([call, deadline.aborted()]);
   } finally {
     deadline.cleanup();
   }
@@ -2722,8 +2726,13 @@ async function nodeRespondHttp1(
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
 ): Promise<void> {
-  response.writeHead(result.status, outgoing);
   const body = result.body;
+  if (body instanceof Uint8Array && result.trailer === undefined) {
+    // Else Node sends the whole body chunked: writeHead commits the headers
+    // before end() sees how long it is.
+    outgoing["content-length"] = body.byteLength;
+  }
+  response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(response, body, signal))) return;
   }
