@@ -3097,12 +3097,12 @@ export function createHttp2HttpClient(
         ConnectError.from(request.signal.reason, Code.Canceled),
       );
     }
-    const url = new URL(request.url);
-    const session = sessionFor(url.origin);
+    const target = http2Target(request.url);
+    const session = sessionFor(target.origin);
     acquire(session);
     const outgoing: OutgoingHttpHeaders = {
       ":method": request.method,
-      ":path": url.pathname + url.search,
+      ":path": target.path,
     };
     request.header.forEach((value, key) => {
       outgoing[key] = value;
@@ -3116,12 +3116,12 @@ export function createHttp2HttpClient(
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
-    stream.once("close", () => release(session));
     const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () =>
-      request.signal.removeEventListener("abort", onAbort),
-    );
+    stream.once("close", () => {
+      release(session);
+      request.signal.removeEventListener("abort", onAbort);
+    });
     const body = request.body;
     if (body instanceof Uint8Array) {
       stream.end(body);
@@ -3161,6 +3161,32 @@ export function createHttp2HttpClient(
       });
     });
   };
+}
+
+interface Http2Target {
+  readonly origin: string;
+  /** `:path`: path and query. */
+  readonly path: string;
+}
+
+// A client calls a handful of URLs (one per method) over and over: parsing
+// each once saves a URL parse per call. Connect GET URLs carry the message,
+// so URLs with a query are parsed every time rather than filling the cache.
+const http2Targets = new Map<string, Http2Target>();
+
+const http2TargetsMax = 1024;
+
+function http2Target(url: string): Http2Target {
+  let target = http2Targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+    if (parsed.search === "") {
+      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
+      http2Targets.set(url, target);
+    }
+  }
+  return target;
 }
 
 /**
