@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 // The compiler API itself, not ts-morph's wrappers: wrapping every node of
 // the runtime took most of the analysis's second.
-import { ts } from "ts-morph";
+import type * as TS from "typescript";
+import { ts } from "./typescript.ts";
 
 /**
  * One piece of a runtime declaration's text. Identifiers that refer to other
@@ -96,12 +97,12 @@ export class RuntimeLibrary {
  */
 function createProgram(
   files: readonly (readonly [name: string, text: string])[],
-): { checker: ts.TypeChecker; sourceFiles: ts.SourceFile[] } {
-  const options: ts.CompilerOptions = {
+): { checker: TS.TypeChecker; sourceFiles: TS.SourceFile[] } {
+  const options: TS.CompilerOptions = {
     allowImportingTsExtensions: true,
     noResolve: true,
   };
-  const sources = new Map<string, ts.SourceFile>();
+  const sources = new Map<string, TS.SourceFile>();
   for (const [name, text] of files) {
     const path = `/${name}`;
     sources.set(
@@ -109,7 +110,7 @@ function createProgram(
       ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true),
     );
   }
-  const host: ts.CompilerHost = {
+  const host: TS.CompilerHost = {
     getSourceFile: (path) => sources.get(path),
     getDefaultLibFileName: () => "/lib.d.ts",
     writeFile: () => {},
@@ -129,29 +130,29 @@ function createProgram(
 
 interface TopLevel {
   readonly name: string;
-  readonly statement: ts.Statement;
-  readonly nameNode: ts.Node;
+  readonly statement: TS.Statement;
+  readonly nameNode: TS.Node;
 }
 
 /** What resolving identifiers needs. */
 interface Context {
-  readonly checker: ts.TypeChecker;
-  readonly sourceFile: ts.SourceFile;
+  readonly checker: TS.TypeChecker;
+  readonly sourceFile: TS.SourceFile;
   /** The runtime's top-level declarations, by their name's parent node. */
-  readonly declNodeToName: ReadonlyMap<ts.Node, string>;
+  readonly declNodeToName: ReadonlyMap<TS.Node, string>;
 }
 
-function baseName(sf: ts.SourceFile): string {
+function baseName(sf: TS.SourceFile): string {
   return sf.fileName.slice(sf.fileName.lastIndexOf("/") + 1);
 }
 
 function analyse(program: {
-  checker: ts.TypeChecker;
-  sourceFiles: ts.SourceFile[];
+  checker: TS.TypeChecker;
+  sourceFiles: TS.SourceFile[];
 }): Map<string, RuntimeDeclaration> {
   const { checker, sourceFiles } = program;
   const byModule = new Map<string, TopLevel[]>();
-  const declNodeToName = new Map<ts.Node, string>();
+  const declNodeToName = new Map<TS.Node, string>();
   const seenNames = new Map<string, string>();
   for (const sf of sourceFiles) {
     const list: TopLevel[] = [];
@@ -199,14 +200,14 @@ function analyse(program: {
   return result;
 }
 
-function lineOf(statement: ts.Statement, sf: ts.SourceFile): string {
+function lineOf(statement: TS.Statement, sf: TS.SourceFile): string {
   const { line } = sf.getLineAndCharacterOfPosition(statement.getStart(sf));
   return `${baseName(sf)}:${line + 1}`;
 }
 
 function topLevelOf(
-  statement: ts.Statement,
-  sf: ts.SourceFile,
+  statement: TS.Statement,
+  sf: TS.SourceFile,
 ): TopLevel | undefined {
   if (
     ts.isFunctionDeclaration(statement) ||
@@ -269,9 +270,9 @@ function topLevelOf(
  * The identifiers of a node in source order, those of its JSDoc comments
  * included (a `{@link Name}` is a reference like any other).
  */
-function identifiersOf(node: ts.Node): ts.Identifier[] {
-  const found: ts.Identifier[] = [];
-  const visit = (n: ts.Node): void => {
+function identifiersOf(node: TS.Node): TS.Identifier[] {
+  const found: TS.Identifier[] = [];
+  const visit = (n: TS.Node): void => {
     if (ts.isIdentifier(n)) found.push(n);
     for (const doc of jsDocsOf(n)) visit(doc);
     ts.forEachChild(n, visit);
@@ -282,13 +283,13 @@ function identifiersOf(node: ts.Node): ts.Identifier[] {
 
 // `jsDoc` is the parser's own list of a node's JSDoc comments; the public
 // ts.getJSDocCommentsAndTags also walks up to parents', which is not wanted.
-function jsDocsOf(node: ts.Node): readonly ts.JSDoc[] {
-  return (node as { jsDoc?: readonly ts.JSDoc[] }).jsDoc ?? [];
+function jsDocsOf(node: TS.Node): readonly TS.JSDoc[] {
+  return (node as { jsDoc?: readonly TS.JSDoc[] }).jsDoc ?? [];
 }
 
 /** Turns a statement into pieces: text, plus the identifiers that refer to runtime or imported names. */
 function cutStatement(
-  statement: ts.Statement,
+  statement: TS.Statement,
   context: Context,
   dependencies: Set<string>,
 ): Piece[] {
@@ -333,7 +334,7 @@ function cutStatement(
 }
 
 function resolveIdentifier(
-  id: ts.Identifier,
+  id: TS.Identifier,
   context: Context,
 ): Exclude<Piece, string> | undefined {
   const { checker, declNodeToName, sourceFile: sf } = context;
@@ -393,13 +394,13 @@ function resolveIdentifier(
 }
 
 function moduleSpecifierOf(
-  decl: ts.ImportDeclaration | ts.JSDocImportTag,
+  decl: TS.ImportDeclaration | TS.JSDocImportTag,
 ): string {
-  return (decl.moduleSpecifier as ts.StringLiteral).text;
+  return (decl.moduleSpecifier as TS.StringLiteral).text;
 }
 
 // Names of members and properties never clash with imports.
-function isNamePosition(id: ts.Identifier): boolean {
+function isNamePosition(id: TS.Identifier): boolean {
   const parent = id.parent;
   if (ts.isPropertyAccessExpression(parent)) {
     return parent.name === id;
@@ -419,14 +420,14 @@ function isNamePosition(id: ts.Identifier): boolean {
   );
 }
 
-function hasPublicTag(statement: ts.Statement): boolean {
+function hasPublicTag(statement: TS.Statement): boolean {
   return jsDocsOf(statement).some(
     (doc) => doc.tags?.some((tag) => tag.tagName.text === "public") === true,
   );
 }
 
 /** Modules in dependency order (imports first), ties broken by name for determinism. */
-function orderModules(sourceFiles: ts.SourceFile[]): string[] {
+function orderModules(sourceFiles: TS.SourceFile[]): string[] {
   const deps = new Map<string, string[]>();
   for (const sf of sourceFiles) {
     deps.set(
