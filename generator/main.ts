@@ -1,13 +1,13 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import {
   CodeGeneratorRequestSchema,
-  CodeGeneratorResponseSchema,
   type CodeGeneratorResponse,
 } from "@bufbuild/protobuf/wkt";
 import { formatGeneratedFiles } from "./format.ts";
 import { collectGarbage } from "./memory.ts";
 import { checkBuiltinOptions } from "./options.ts";
 import { plugin } from "./plugin.ts";
+import { writeResponse } from "./response.ts";
 
 /**
  * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is
@@ -52,11 +52,13 @@ export async function main(args: string[]): Promise<number> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   try {
-    const res = await generate(Buffer.concat(chunks));
-    await new Promise<void>((resolve, reject) =>
-      process.stdout.write(toBinary(CodeGeneratorResponseSchema, res), (e) =>
-        e ? reject(e) : resolve(),
-      ),
+    const res = await generate(Buffer.concat(chunks.splice(0)));
+    await writeResponse(
+      res,
+      (chunk) =>
+        new Promise<void>((resolve, reject) =>
+          process.stdout.write(chunk, (e) => (e ? reject(e) : resolve())),
+        ),
     );
     return 0;
   } catch (e) {
