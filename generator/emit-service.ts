@@ -1,4 +1,4 @@
-import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, DescService } from "@bufbuild/protobuf";
 import type { Printable, Schema } from "@bufbuild/protoplugin";
 import { refsOf, type Code, type Ref } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
@@ -86,6 +86,10 @@ export function emitService(
       symbol(f.import(name, selfPath));
     }
   };
+  // protoplugin works a message's name out afresh on every call, going
+  // through every type of its file; the template names each message often.
+  const schemaSymbols = new Map<DescMessage, Printable>();
+  const shapeSymbols = new Map<DescMessage, Printable>();
   // Template text: its identifiers are reserved.
   const text = (s: string) => {
     let last = 0;
@@ -186,16 +190,25 @@ export function emitService(
         localSymbol(ref.name);
         break;
       case "schema":
-        symbol(f.importSchema(ref.desc));
+        symbol(once(schemaSymbols, ref.desc, () => f.importSchema(ref.desc)));
         break;
       case "shape":
-        symbol(f.importShape(ref.desc));
+        symbol(once(shapeSymbols, ref.desc, () => f.importShape(ref.desc)));
         break;
       case "import":
         symbol(f.import(ref.name, ref.from, ref.typeOnly));
         break;
     }
   }
+}
+
+function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+  }
+  return value;
 }
 
 function* flatten(c: Code): Generator<string | Ref> {
