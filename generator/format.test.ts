@@ -25,6 +25,9 @@ const statements = [
   // The batch separator itself: the batch cannot be split, and falls back.
   "const s = 1;\n// @@connect-standalone:batch\nconst t = 2;",
   "interface I {\n\n\n  m(): void\n}",
+  // Babel refuses `override` without `extends`, prettier's TypeScript
+  // parser takes it: the batch goes to the latter.
+  "class O { override m() {} }",
 ];
 
 const tail = "\n\nexport function g() { return f(1, 'x') }\n\n\n";
@@ -90,6 +93,12 @@ describe("formatGeneratedFiles", () => {
     const expected = await Promise.all(files.map(formattedAlone));
     await formatGeneratedFiles(files);
     files.forEach((f, i) => expect(f.content, f.name).toBe(expected[i]));
+  });
+
+  it("fails on what no parser takes", async () => {
+    await expect(
+      formatGeneratedFiles([file("a.ts", ["const = 1;"])]),
+    ).rejects.toThrow(/Variable declaration expected|Unexpected token/);
   });
 
   it("leaves files that prettier leaves as they are", async () => {
