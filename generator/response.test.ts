@@ -15,6 +15,9 @@ describe("writeResponse", () => {
         // Long enough for a length of more than one varint byte, not ASCII.
         { name: "b/b.ts", content: "// → ".repeat(100_000) },
         { name: "c.ts", content: "" },
+        // Not what protoplugin writes: serialized by toBinary.
+        { name: "d.ts", insertionPoint: "x", content: "y" },
+        { content: "no name" },
       ],
     };
     const expected = toBinary(
@@ -22,9 +25,9 @@ describe("writeResponse", () => {
       create(CodeGeneratorResponseSchema, init),
     );
     const res = create(CodeGeneratorResponseSchema, init);
-    const chunks: Uint8Array[] = [];
+    const chunks: Buffer[] = [];
     await writeResponse(res, async (chunk) => {
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
     });
     expect(Buffer.concat(chunks)).toEqual(Buffer.from(expected));
     expect(res.file).toEqual([]);
@@ -33,9 +36,9 @@ describe("writeResponse", () => {
   it("writes an error response as toBinary does", async () => {
     const res = create(CodeGeneratorResponseSchema, { error: "bad option" });
     const expected = toBinary(CodeGeneratorResponseSchema, res);
-    const chunks: Uint8Array[] = [];
+    const chunks: Buffer[] = [];
     await writeResponse(res, async (chunk) => {
-      chunks.push(chunk);
+      chunks.push(Buffer.from(chunk));
     });
     expect(Buffer.concat(chunks)).toEqual(Buffer.from(expected));
   });
