@@ -21,7 +21,7 @@ export const plugin = createEcmaScriptPlugin({
   parseOptions,
   generateTs(schema) {
     const library = RuntimeLibrary.load(join(root, "runtime-inline"));
-    // The ts-morph project behind the analysis is garbage now.
+    // The compiler program behind the analysis is garbage now.
     collectGarbage();
     for (const file of schema.files) {
       for (const service of file.services) {
