@@ -32,11 +32,35 @@ const statements = [
 
 const tail = "\n\nexport function g() { return f(1, 'x') }\n\n\n";
 
-function file(name: string, statementTexts: string[]): GeneratedFile {
+// Heads of other shapes: imports in groups, no comments, no imports, and
+// something else among the imports.
+const heads = [
+  head,
+  [
+    "// a comment",
+    "",
+    "",
+    'import { a } from "a";',
+    'import { b } from "b";',
+    "",
+    'import * as zlib from "node:zlib";',
+    "",
+    "",
+  ].join("\n"),
+  'import { a } from "a";\nimport { b } from "b";\n',
+  "// only a comment\n\n",
+  'import { a } from "a";\nconst early = 1;\n',
+];
+
+function file(
+  name: string,
+  statementTexts: string[],
+  fileHead = head,
+): GeneratedFile {
   return {
     name,
     content: [
-      head,
+      fileHead,
       `${statementsStart}\n`,
       statementTexts.map((s) => `${s}\n${statementsSeparator}\n`).join(""),
       `${statementsEnd}\n`,
@@ -83,6 +107,7 @@ describe("formatGeneratedFiles", () => {
       file("a.ts", statements),
       file("b.ts", statements.slice(1, 3)),
       file("c.ts", []),
+      ...heads.map((h, i) => file(`head${i}.ts`, statements.slice(0, 2), h)),
       {
         name: "d.js",
         content:

@@ -36,8 +36,8 @@ export interface GeneratedFile {
 /**
  * Formats generated TypeScript or JavaScript files in place; the language
  * follows the file name. All files of a run are formatted together: each
- * distinct text (a runtime statement, the head or the service code of a
- * file) once, texts batched into few prettier calls (see formatBatch).
+ * distinct text (a runtime statement, an import, the service's own code)
+ * once, texts batched into few prettier calls (see formatBatch).
  */
 export async function formatGeneratedFiles(
   files: readonly GeneratedFile[],
@@ -46,19 +46,24 @@ export async function formatGeneratedFiles(
     typescript: new TextSet(),
     javascript: new TextSet(),
   } satisfies Record<Language, TextSet>;
-  // Per file, the indexes of its texts in its language's set, in file order.
+  // Per file, its parts as indexes in its language's set of texts.
   const plans = files.map((file) => {
-    const { language, texts } = split(file);
+    const { language, parts } = split(file);
     const set = sets[language];
-    return { language, indexes: texts.map((t) => set.add(t)) };
+    return {
+      language,
+      parts: parts.map((p) => ({ index: set.add(p.text), then: p.then })),
+    };
   });
   const formatted = {
     typescript: await formatAll(sets.typescript.texts, "typescript"),
     javascript: await formatAll(sets.javascript.texts, "javascript"),
   };
   files.forEach((file, i) => {
-    const { language, indexes } = plans[i]!;
-    file.content = indexes.map((n) => formatted[language][n]).join("\n");
+    const { language, parts } = plans[i]!;
+    file.content = parts
+      .map((p) => formatted[language][p.index] + p.then)
+      .join("");
   });
 }
 
@@ -78,12 +83,18 @@ class TextSet {
   }
 }
 
+/** A text to format apart, and what follows it, formatted, in the file. */
+interface Part {
+  readonly text: string;
+  readonly then: string;
+}
+
 /**
- * The texts a file's formatted content is joined from (with newlines):
- * the head, each runtime statement and the service's own code of a
- * TypeScript file, or the whole file.
+ * The parts of a file: the head (see headParts), each runtime statement and
+ * the service's own code of a TypeScript file, with a blank line between
+ * them; or the whole file.
  */
-function split(file: GeneratedFile): { language: Language; texts: string[] } {
+function split(file: GeneratedFile): { language: Language; parts: Part[] } {
   const { content } = file;
   const language = file.name.endsWith(".ts") ? "typescript" : "javascript";
   const start = content.indexOf(`${statementsStart}\n`);
@@ -91,7 +102,7 @@ function split(file: GeneratedFile): { language: Language; texts: string[] } {
   // JavaScript is the TypeScript compiler's rewrite of the file, which keeps
   // the comments but not the statements as they were: formatted whole.
   if (language !== "typescript" || start < 0 || end < start) {
-    return { language, texts: [withoutMarkers(content)] };
+    return { language, parts: [{ text: withoutMarkers(content), then: "" }] };
   }
   const statements = content
     .slice(start + statementsStart.length + 1, end)
@@ -99,12 +110,50 @@ function split(file: GeneratedFile): { language: Language; texts: string[] } {
     .filter((s) => s.trim() !== "");
   return {
     language,
-    texts: [
-      content.slice(0, start),
-      ...statements,
-      content.slice(end + statementsEnd.length + 1),
+    parts: [
+      ...headParts(content.slice(0, start)),
+      ...statements.map((text) => ({ text, then: "\n" })),
+      { text: content.slice(end + statementsEnd.length + 1), then: "" },
     ],
   };
+}
+
+/**
+ * The head of a file: comments, then imports one a line, as protoplugin and
+ * emitService write them. Most imports recur from file to file; apart, each
+ * is formatted once per run. prettier prints them one after the other, with
+ * a blank line where the head had one, and the comments before them as they
+ * are: the parts join the same way. A head of another shape is one part.
+ */
+function headParts(head: string): Part[] {
+  const lines = head.split("\n");
+  const first = lines.findIndex((line) => line.startsWith("import "));
+  const imports = lines.slice(first);
+  if (
+    first < 0 ||
+    !imports.every((line) => line === "" || /^import .*;$/.test(line))
+  ) {
+    return [{ text: head, then: "\n" }];
+  }
+  const parts: Part[] = [];
+  const comments = lines.slice(0, first);
+  while (comments.at(-1) === "") comments.pop();
+  if (comments.length > 0) {
+    parts.push({
+      text: comments.join("\n"),
+      then: comments.length < first ? "\n" : "",
+    });
+  }
+  for (const line of imports) {
+    const last = parts.at(-1);
+    if (line !== "") parts.push({ text: line, then: "" });
+    else if (last !== undefined)
+      parts[parts.length - 1] = { ...last, then: "\n" };
+  }
+  // The blank line between the head and the statements.
+  const last = parts.at(-1)!;
+  parts[parts.length - 1] = { ...last, then: "\n" };
+  return parts;
 }
 
 /**
