@@ -10,7 +10,8 @@
 // that the plugin's time and peak RSS are known apart from buf's parsing and
 // writing. The tools run alternately, and the medians are reported. Ours
 // runs twice per round: as it runs on a machine from its second run on, with
-// Node's compile cache (bin/), and "cold", without it.
+// Node's compile cache (bin/) and the analysed runtime kept beside it, and
+// "cold", without them.
 //
 //   node bench/codegen.ts [--quick] [--services N] [--profile]
 //
@@ -52,13 +53,14 @@ const plugins: Record<
     opt: "target=ts",
   },
   // Default options: client and server, all three protocols, platform=node.
-  // Our launcher keeps Node's compile cache (bin/): warm from the second run
-  // on, and measured warm, after an untimed run.
+  // Our launcher keeps Node's compile cache (bin/), and the plugin its
+  // analysis of runtime-inline/ beside it: warm from the second run on, and
+  // measured warm, after an untimed run.
   "connect-standalone": {
     command: join(repoRoot, "bin/protoc-gen-connect-standalone"),
     opt: undefined,
   },
-  // The same without the compile cache, as on a machine's first run.
+  // The same without those caches, as on a machine's first run.
   "connect-standalone, cold": {
     command: join(repoRoot, "bin/protoc-gen-connect-standalone"),
     opt: undefined,
@@ -300,7 +302,7 @@ function formatTable(r: CodegenResults): string {
     ...rows.map(line),
     "",
     "wall s: buf generate; plugin s and peak MB: the plugin process alone (GNU time in a wrapper); ratio: plugin time / protoc-gen-es's; " +
-      "cold: without Node's compile cache, as on the first run on a machine (the targets are checked warm).",
+      "cold: without Node's compile cache and our analysis kept beside it, as on the first run on a machine (the targets are checked warm).",
   ];
   for (const [tool, t] of Object.entries(r.tools)) {
     out.push(
@@ -336,7 +338,7 @@ export async function run(options: {
       tools.map((tool) => [tool, setUp(work, tool, plugins[tool].command)]),
     ) as Record<Tool, ReturnType<typeof setUp>>;
     // One untimed run of each warms the disk cache and buf's; --quick skips
-    // it, but for one of ours, which fills Node's compile cache.
+    // it, but for one of ours, which fills the caches.
     for (const tool of options.quick ? ["connect-standalone" as const] : tools)
       runOnce(work, input, setups[tool]);
     const samples = Object.fromEntries(

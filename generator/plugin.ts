@@ -5,7 +5,7 @@ import { emitService } from "./emit-service.ts";
 import { collectGarbage } from "./memory.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
-import { RuntimeLibrary } from "./runtime-library.ts";
+import { loadRuntimeLibrary } from "./runtime-cache.ts";
 
 const root = packageRoot();
 const { version } = JSON.parse(
@@ -20,8 +20,8 @@ export const plugin = createEcmaScriptPlugin({
   version: `v${version}`,
   parseOptions,
   generateTs(schema) {
-    const library = RuntimeLibrary.load(join(root, "runtime-inline"));
-    // The compiler program behind the analysis is garbage now.
+    const library = loadRuntimeLibrary(join(root, "runtime-inline"));
+    // The compiler program behind an analysis is garbage now.
     collectGarbage();
     for (const file of schema.files) {
       for (const service of file.services) {

@@ -57,17 +57,43 @@ export class RuntimeLibrary {
     this.declarations = declarations;
   }
 
+  /** Reads and analyses the modules of `dir`. */
   static load(dir: string): RuntimeLibrary {
-    const files = readdirSync(dir)
+    return RuntimeLibrary.analyse(RuntimeLibrary.sources(dir));
+  }
+
+  /** The modules of `dir` (tests excluded), by file name. */
+  static sources(dir: string): Sources {
+    return readdirSync(dir)
       .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
-      .sort();
-    return new RuntimeLibrary(
-      analyse(
-        createProgram(
-          files.map((f) => [f, readFileSync(join(dir, f), "utf8")] as const),
-        ),
-      ),
-    );
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f), "utf8")] as const);
+  }
+
+  static analyse(sources: Sources): RuntimeLibrary {
+    return new RuntimeLibrary(analyse(createProgram(sources)));
+  }
+
+  /** The declarations as JSON values, for fromJSON. */
+  toJSON(): unknown {
+    return [...this.declarations.values()].map((d) => ({
+      ...d,
+      dependencies: [...d.dependencies],
+    }));
+  }
+
+  /** A library from what toJSON gave; throws on anything else. */
+  static fromJSON(json: unknown): RuntimeLibrary {
+    if (!Array.isArray(json)) throw new Error("not a runtime library");
+    const declarations = new Map<string, RuntimeDeclaration>();
+    for (const d of json as unknown[]) {
+      if (!isDeclarationJSON(d)) throw new Error("not a runtime declaration");
+      declarations.set(d.name, {
+        ...d,
+        dependencies: new Set(d.dependencies),
+      });
+    }
+    return new RuntimeLibrary(declarations);
   }
 
   /** The declarations reachable from `roots`, in an order where definitions precede their top-level uses. */
@@ -91,13 +117,40 @@ export class RuntimeLibrary {
   }
 }
 
+/** Module sources: file name, then text. */
+export type Sources = readonly (readonly [name: string, text: string])[];
+
+type DeclarationJSON = Omit<RuntimeDeclaration, "dependencies"> & {
+  readonly dependencies: readonly string[];
+};
+
+// The shape, not every piece: the JSON is what toJSON wrote (see
+// runtime-cache.ts), read back to be sure it is whole.
+function isDeclarationJSON(value: unknown): value is DeclarationJSON {
+  const d = value as Partial<Record<keyof DeclarationJSON, unknown>>;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof d.name === "string" &&
+    typeof d.module === "string" &&
+    typeof d.isPublic === "boolean" &&
+    Array.isArray(d.order) &&
+    d.order.length === 2 &&
+    Array.isArray(d.statements) &&
+    d.statements.every(Array.isArray) &&
+    Array.isArray(d.dependencies) &&
+    d.dependencies.every((n) => typeof n === "string")
+  );
+}
+
 /**
  * A program of the runtime's modules alone: no lib files and no imported
  * modules outside it, so that globals and packages stay unresolved.
  */
-function createProgram(
-  files: readonly (readonly [name: string, text: string])[],
-): { checker: TS.TypeChecker; sourceFiles: TS.SourceFile[] } {
+function createProgram(files: Sources): {
+  checker: TS.TypeChecker;
+  sourceFiles: TS.SourceFile[];
+} {
   const options: TS.CompilerOptions = {
     allowImportingTsExtensions: true,
     noResolve: true,
