@@ -1,5 +1,5 @@
 import { format } from "prettier";
-import { garbageCollector } from "./memory.ts";
+import { collectGarbage, garbageCollector } from "./memory.ts";
 
 /** prettier's defaults, written out so that a user's prettier config never changes generated output. */
 export const prettierOptions = {
@@ -50,11 +50,17 @@ export async function formatGeneratedFiles(
   const plans = files.map((file) => {
     const { language, parts } = split(file);
     const set = sets[language];
-    return {
+    const plan = {
       language,
       parts: parts.map((p) => ({ index: set.add(p.text), then: p.then })),
     };
+    // Its distinct texts are copies (see TextSet.add): the file's whole
+    // text, 170 KB a service, can go now rather than after formatting.
+    file.content = "";
+    return plan;
   });
+  // The files' texts are garbage now.
+  collectGarbage();
   const formatted = {
     typescript: await formatAll(sets.typescript.texts, "typescript"),
     javascript: await formatAll(sets.javascript.texts, "javascript"),
@@ -76,8 +82,10 @@ class TextSet {
     let n = this.index.get(text);
     if (n === undefined) {
       n = this.texts.length;
-      this.texts.push(text);
-      this.index.set(text, n);
+      // A part of a larger string keeps all of it alive; a copy does not.
+      const copy = structuredClone(text);
+      this.texts.push(copy);
+      this.index.set(copy, n);
     }
     return n;
   }

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
 import { emitService } from "./emit-service.ts";
-import { collectGarbage } from "./memory.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
 import { loadRuntimeLibrary } from "./runtime-cache.ts";
@@ -21,8 +20,6 @@ export const plugin = createEcmaScriptPlugin({
   parseOptions,
   generateTs(schema) {
     const library = loadRuntimeLibrary(join(root, "runtime-inline"));
-    // The compiler program behind an analysis is garbage now.
-    collectGarbage();
     for (const file of schema.files) {
       for (const service of file.services) {
         emitService(schema, file, service, library);

@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import module from "node:module";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { collectGarbage } from "./memory.ts";
 import { RuntimeLibrary, type Sources } from "./runtime-library.ts";
 import { ts } from "./typescript.ts";
 
@@ -23,14 +24,14 @@ export function loadRuntimeLibrary(
   cacheDir: string | undefined = defaultCacheDir(),
 ): RuntimeLibrary {
   const sources = RuntimeLibrary.sources(dir);
-  if (cacheDir === undefined) return RuntimeLibrary.analyse(sources);
+  if (cacheDir === undefined) return analyse(sources);
   const file = join(cacheDir, `runtime-${key(sources)}.json`);
   try {
     return RuntimeLibrary.fromJSON(JSON.parse(readFileSync(file, "utf8")));
   } catch {
     // Not there yet, or not whole: analysed below.
   }
-  const library = RuntimeLibrary.analyse(sources);
+  const library = analyse(sources);
   try {
     mkdirSync(cacheDir, { recursive: true });
     // Renamed into place whole: a run reading it meanwhile sees all or none.
@@ -40,6 +41,13 @@ export function loadRuntimeLibrary(
   } catch {
     // A read-only or full disk: the next run analyses again.
   }
+  return library;
+}
+
+function analyse(sources: Sources): RuntimeLibrary {
+  const library = RuntimeLibrary.analyse(sources);
+  // The compiler program behind the analysis is garbage now.
+  collectGarbage();
   return library;
 }
 
