@@ -52,7 +52,7 @@ export async function main(args: string[]): Promise<number> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   try {
-    const res = await generate(Buffer.concat(chunks.splice(0)));
+    const res = await generate(Buffer.concat(chunks));
     await writeResponse(
       res,
       (chunk) =>

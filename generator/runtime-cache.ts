@@ -53,9 +53,7 @@ function analyse(sources: Sources): RuntimeLibrary {
 
 function defaultCacheDir(): string | undefined {
   // Node 22.8 and later; undefined when the compile cache is off.
-  const nodeCache = (
-    module as { getCompileCacheDir?: () => string | undefined }
-  ).getCompileCacheDir?.();
+  const nodeCache = module.getCompileCacheDir?.();
   return nodeCache === undefined
     ? undefined
     : join(nodeCache, "protoc-gen-connect-standalone");
