@@ -1,4 +1,4 @@
-import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { DescFile, DescMessage, DescService } from "@bufbuild/protobuf";
 import type { Printable, Schema } from "@bufbuild/protoplugin";
 import { refsOf, type Code, type Ref } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
@@ -65,19 +65,44 @@ export function emitService(
   const f = schema.generateFile(serviceFileName(file, service));
   const selfPath =
     "./" + serviceFileName(file, service).replace(/\.ts$/, ".js");
-  const localSymbol = (name: string) => f.import(name, selfPath);
+  // What goes to protoplugin: text, and symbols for the names it must know.
+  // A name of the file itself only reserves its identifier (protoplugin
+  // never renames it), so it is a symbol once and text after that; text
+  // is joined into one string between symbols (joined once from an array:
+  // strings built with += left protoplugin to flatten some 5000 pieces a
+  // file). Symbols for every occurrence made protoplugin's share of
+  // generation as large as our own.
   const out: Printable[] = [];
-  // Template text: its identifiers become symbols, to reserve them.
+  let pending: string[] = [];
+  const reserved = new Set<string>();
+  const symbol = (p: Printable) => {
+    if (pending.length > 0) out.push(pending.join(""));
+    pending = [];
+    out.push(p);
+  };
+  const localSymbol = (name: string) => {
+    if (reserved.has(name)) {
+      pending.push(name);
+    } else {
+      reserved.add(name);
+      symbol(f.import(name, selfPath));
+    }
+  };
+  // protoplugin works a message's name out afresh on every call, going
+  // through every type of its file; the template names each message often.
+  const schemaSymbols = new Map<DescMessage, Printable>();
+  const shapeSymbols = new Map<DescMessage, Printable>();
+  // Template text: its identifiers are reserved.
   const text = (s: string) => {
     let last = 0;
     for (const m of s.matchAll(tokenRE)) {
       const token = m[0];
       if (token.startsWith("/") || token.startsWith('"')) continue;
-      if (m.index > last) out.push(s.slice(last, m.index));
-      out.push(localSymbol(token));
+      pending.push(s.slice(last, m.index));
+      localSymbol(token);
       last = m.index + token.length;
     }
-    if (last < s.length) out.push(s.slice(last));
+    pending.push(s.slice(last));
   };
 
   f.preamble(file);
@@ -95,49 +120,49 @@ export function emitService(
   for (const [local, from] of [...namespaces].sort(([a], [b]) =>
     a < b ? -1 : 1,
   )) {
-    out.push(
-      "import * as ",
-      localSymbol(local),
-      ` from ${JSON.stringify(from)};\n`,
-    );
+    pending.push("import * as ");
+    localSymbol(local);
+    pending.push(` from ${JSON.stringify(from)};\n`);
   }
-  if (namespaces.size > 0) out.push("\n");
+  if (namespaces.size > 0) pending.push("\n");
 
   // Every service file repeats runtime statements: the markers let the
   // formatter format each once per run (generator/format.ts).
-  out.push(`${statementsStart}\n`);
+  pending.push(`${statementsStart}\n`);
   for (const decl of declarations) {
     for (const statement of decl.statements) {
       for (const piece of statement) emitPiece(piece);
-      out.push(`\n${statementsSeparator}\n`);
+      pending.push(`\n${statementsSeparator}\n`);
     }
   }
-  out.push(`${statementsEnd}\n`);
+  pending.push(`${statementsEnd}\n`);
   emitCode(template);
-  out.push("\n");
-  f.print(...out);
+  pending.push("\n");
+  out.push(pending.join(""));
+  f.print(out);
 
   function emitPiece(piece: Piece): void {
     if (typeof piece === "string") {
-      out.push(piece);
+      pending.push(piece);
       return;
     }
     switch (piece.kind) {
       case "runtime": {
         const name = finalName.get(piece.name) ?? piece.name;
-        if (piece.shorthand && name !== piece.name) out.push(`${piece.name}: `);
-        out.push(localSymbol(name));
+        if (piece.shorthand && name !== piece.name)
+          pending.push(`${piece.name}: `);
+        localSymbol(name);
         break;
       }
       case "import":
-        if (piece.shorthand) out.push(`${piece.name}: `);
-        out.push(f.import(piece.name, piece.from, piece.typeOnly));
+        if (piece.shorthand) pending.push(`${piece.name}: `);
+        symbol(f.import(piece.name, piece.from, piece.typeOnly));
         break;
       case "namespace":
-        out.push(localSymbol(piece.local));
+        localSymbol(piece.local);
         break;
       case "global":
-        out.push(localSymbol(piece.name));
+        localSymbol(piece.name);
         break;
     }
   }
@@ -145,38 +170,47 @@ export function emitService(
   // Adjacent strings are joined first, so that a comment split by an
   // interpolated string is still seen whole by the tokenizer.
   function emitCode(c: Code): void {
-    let pending = "";
+    let plain = "";
     for (const item of flatten(c)) {
       if (typeof item === "string") {
-        pending += item;
+        plain += item;
       } else {
-        text(pending);
-        pending = "";
+        text(plain);
+        plain = "";
         emitRef(item);
       }
     }
-    text(pending);
+    text(plain);
   }
 
   function emitRef(ref: Ref): void {
     switch (ref.kind) {
       case "runtime":
-        out.push(localSymbol(finalName.get(ref.name) ?? ref.name));
+        localSymbol(finalName.get(ref.name) ?? ref.name);
         break;
       case "local":
-        out.push(localSymbol(ref.name));
+        localSymbol(ref.name);
         break;
       case "schema":
-        out.push(f.importSchema(ref.desc));
+        symbol(once(schemaSymbols, ref.desc, () => f.importSchema(ref.desc)));
         break;
       case "shape":
-        out.push(f.importShape(ref.desc));
+        symbol(once(shapeSymbols, ref.desc, () => f.importShape(ref.desc)));
         break;
       case "import":
-        out.push(f.import(ref.name, ref.from, ref.typeOnly));
+        symbol(f.import(ref.name, ref.from, ref.typeOnly));
         break;
     }
   }
+}
+
+function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+  }
+  return value;
 }
 
 function* flatten(c: Code): Generator<string | Ref> {

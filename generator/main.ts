@@ -1,13 +1,13 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "@bufbuild/protobuf";
 import {
   CodeGeneratorRequestSchema,
-  CodeGeneratorResponseSchema,
   type CodeGeneratorResponse,
 } from "@bufbuild/protobuf/wkt";
-import { formatGenerated } from "./format.ts";
-import { collectGarbage, garbageCollector } from "./memory.ts";
+import { formatGeneratedFiles } from "./format.ts";
+import { collectGarbage } from "./memory.ts";
 import { checkBuiltinOptions } from "./options.ts";
 import { plugin } from "./plugin.ts";
+import { writeResponse } from "./response.ts";
 
 /**
  * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is
@@ -16,6 +16,18 @@ import { plugin } from "./plugin.ts";
 export async function generate(
   request: Uint8Array,
 ): Promise<CodeGeneratorResponse> {
+  const res = run(request);
+  // The request, its schema and what protoplugin built are garbage now
+  // (some 150 MB for 100 services); formatting makes more, and collects
+  // faster with less alive.
+  collectGarbage();
+  await formatGeneratedFiles(res.file);
+  return res;
+}
+
+// Apart from generate, so that nothing keeps the decoded request alive
+// while the output is formatted.
+function run(request: Uint8Array): CodeGeneratorResponse {
   const req = fromBinary(CodeGeneratorRequestSchema, request);
   checkBuiltinOptions(req.parameter);
   // protoplugin defaults to js+dts; TypeScript is the natural default here.
@@ -23,15 +35,7 @@ export async function generate(
     req.parameter =
       req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
   }
-  const res = plugin.run(req);
-  // What protoplugin built is garbage now; formatting makes more.
-  collectGarbage();
-  const collect = garbageCollector();
-  for (const file of res.file) {
-    file.content = await formatGenerated(file.name, file.content);
-    collect();
-  }
-  return res;
+  return plugin.run(req);
 }
 
 export async function main(args: string[]): Promise<number> {
@@ -49,10 +53,12 @@ export async function main(args: string[]): Promise<number> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   try {
     const res = await generate(Buffer.concat(chunks));
-    await new Promise<void>((resolve, reject) =>
-      process.stdout.write(toBinary(CodeGeneratorResponseSchema, res), (e) =>
-        e ? reject(e) : resolve(),
-      ),
+    await writeResponse(
+      res,
+      (chunk) =>
+        new Promise<void>((resolve, reject) =>
+          process.stdout.write(chunk, (e) => (e ? reject(e) : resolve())),
+        ),
     );
     return 0;
   } catch (e) {

@@ -2,10 +2,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
 import { emitService } from "./emit-service.ts";
-import { collectGarbage } from "./memory.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
-import { RuntimeLibrary } from "./runtime-library.ts";
+import { loadRuntimeLibrary } from "./runtime-cache.ts";
 
 const root = packageRoot();
 const { version } = JSON.parse(
@@ -20,9 +19,7 @@ export const plugin = createEcmaScriptPlugin({
   version: `v${version}`,
   parseOptions,
   generateTs(schema) {
-    const library = RuntimeLibrary.load(join(root, "runtime-inline"));
-    // The ts-morph project behind the analysis is garbage now.
-    collectGarbage();
+    const library = loadRuntimeLibrary(join(root, "runtime-inline"));
     for (const file of schema.files) {
       for (const service of file.services) {
         emitService(schema, file, service, library);

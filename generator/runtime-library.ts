@@ -1,13 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  Node,
-  Project,
-  SyntaxKind,
-  type Identifier,
-  type SourceFile,
-  type Statement,
-} from "ts-morph";
+// The compiler API itself, not ts-morph's wrappers: wrapping every node of
+// the runtime took most of the analysis's second.
+import type * as TS from "typescript";
+import { ts } from "./typescript.ts";
 
 /**
  * One piece of a runtime declaration's text. Identifiers that refer to other
@@ -61,19 +57,43 @@ export class RuntimeLibrary {
     this.declarations = declarations;
   }
 
+  /** Reads and analyses the modules of `dir`. */
   static load(dir: string): RuntimeLibrary {
-    const project = new Project({
-      useInMemoryFileSystem: true,
-      skipLoadingLibFiles: true,
-      compilerOptions: { allowImportingTsExtensions: true, noResolve: true },
-    });
-    const files = readdirSync(dir)
+    return RuntimeLibrary.analyse(RuntimeLibrary.sources(dir));
+  }
+
+  /** The modules of `dir` (tests excluded), by file name. */
+  static sources(dir: string): Sources {
+    return readdirSync(dir)
       .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
-      .sort();
-    for (const f of files) {
-      project.createSourceFile(f, readFileSync(join(dir, f), "utf8"));
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f), "utf8")] as const);
+  }
+
+  static analyse(sources: Sources): RuntimeLibrary {
+    return new RuntimeLibrary(analyse(createProgram(sources)));
+  }
+
+  /** The declarations as JSON values, for fromJSON. */
+  toJSON(): unknown {
+    return [...this.declarations.values()].map((d) => ({
+      ...d,
+      dependencies: [...d.dependencies],
+    }));
+  }
+
+  /** A library from what toJSON gave; throws on anything else. */
+  static fromJSON(json: unknown): RuntimeLibrary {
+    if (!Array.isArray(json)) throw new Error("not a runtime library");
+    const declarations = new Map<string, RuntimeDeclaration>();
+    for (const d of json as unknown[]) {
+      if (!isDeclarationJSON(d)) throw new Error("not a runtime declaration");
+      declarations.set(d.name, {
+        ...d,
+        dependencies: new Set(d.dependencies),
+      });
     }
-    return new RuntimeLibrary(analyse(project.getSourceFiles()));
+    return new RuntimeLibrary(declarations);
   }
 
   /** The declarations reachable from `roots`, in an order where definitions precede their top-level uses. */
@@ -97,52 +117,133 @@ export class RuntimeLibrary {
   }
 }
 
-interface TopLevel {
-  readonly name: string;
-  readonly statement: Statement;
-  readonly nameNode: Node;
+/** Module sources: file name, then text. */
+export type Sources = readonly (readonly [name: string, text: string])[];
+
+type DeclarationJSON = Omit<RuntimeDeclaration, "dependencies"> & {
+  readonly dependencies: readonly string[];
+};
+
+// The shape, not every piece: the JSON is what toJSON wrote (see
+// runtime-cache.ts), read back to be sure it is whole.
+function isDeclarationJSON(value: unknown): value is DeclarationJSON {
+  const d = value as Partial<Record<keyof DeclarationJSON, unknown>>;
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof d.name === "string" &&
+    typeof d.module === "string" &&
+    typeof d.isPublic === "boolean" &&
+    Array.isArray(d.order) &&
+    d.order.length === 2 &&
+    Array.isArray(d.statements) &&
+    d.statements.every(Array.isArray) &&
+    Array.isArray(d.dependencies) &&
+    d.dependencies.every((n) => typeof n === "string")
+  );
 }
 
-function analyse(sourceFiles: SourceFile[]): Map<string, RuntimeDeclaration> {
+/**
+ * A program of the runtime's modules alone: no lib files and no imported
+ * modules outside it, so that globals and packages stay unresolved.
+ */
+function createProgram(files: Sources): {
+  checker: TS.TypeChecker;
+  sourceFiles: TS.SourceFile[];
+} {
+  const options: TS.CompilerOptions = {
+    allowImportingTsExtensions: true,
+    noResolve: true,
+  };
+  const sources = new Map<string, TS.SourceFile>();
+  for (const [name, text] of files) {
+    const path = `/${name}`;
+    sources.set(
+      path,
+      ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true),
+    );
+  }
+  const host: TS.CompilerHost = {
+    getSourceFile: (path) => sources.get(path),
+    getDefaultLibFileName: () => "/lib.d.ts",
+    writeFile: () => {},
+    getCurrentDirectory: () => "/",
+    getCanonicalFileName: (path) => path,
+    useCaseSensitiveFileNames: () => true,
+    getNewLine: () => "\n",
+    fileExists: (path) => sources.has(path),
+    readFile: () => undefined,
+  };
+  const program = ts.createProgram([...sources.keys()], options, host);
+  return {
+    checker: program.getTypeChecker(),
+    sourceFiles: [...sources.values()],
+  };
+}
+
+interface TopLevel {
+  readonly name: string;
+  readonly statement: TS.Statement;
+  readonly nameNode: TS.Node;
+}
+
+/** What resolving identifiers needs. */
+interface Context {
+  readonly checker: TS.TypeChecker;
+  readonly sourceFile: TS.SourceFile;
+  /** The runtime's top-level declarations, by their name's parent node. */
+  readonly declNodeToName: ReadonlyMap<TS.Node, string>;
+}
+
+function baseName(sf: TS.SourceFile): string {
+  return sf.fileName.slice(sf.fileName.lastIndexOf("/") + 1);
+}
+
+function analyse(program: {
+  checker: TS.TypeChecker;
+  sourceFiles: TS.SourceFile[];
+}): Map<string, RuntimeDeclaration> {
+  const { checker, sourceFiles } = program;
   const byModule = new Map<string, TopLevel[]>();
-  const declNodeToName = new Map<Node, string>();
+  const declNodeToName = new Map<TS.Node, string>();
   const seenNames = new Map<string, string>();
   for (const sf of sourceFiles) {
     const list: TopLevel[] = [];
-    for (const statement of sf.getStatements()) {
-      const top = topLevelOf(statement);
+    for (const statement of sf.statements) {
+      const top = topLevelOf(statement, sf);
       if (top === undefined) continue;
       const other = seenNames.get(top.name);
-      if (other !== undefined && other !== sf.getBaseName()) {
+      if (other !== undefined && other !== baseName(sf)) {
         throw new Error(
-          `runtime-inline: "${top.name}" is declared in both ${other} and ${sf.getBaseName()}; top-level names must be unique`,
+          `runtime-inline: "${top.name}" is declared in both ${other} and ${baseName(sf)}; top-level names must be unique`,
         );
       }
-      seenNames.set(top.name, sf.getBaseName());
-      declNodeToName.set(top.nameNode.getParentOrThrow(), top.name);
+      seenNames.set(top.name, baseName(sf));
+      declNodeToName.set(top.nameNode.parent, top.name);
       list.push(top);
     }
-    byModule.set(sf.getBaseName(), list);
+    byModule.set(baseName(sf), list);
   }
 
   const moduleOrder = orderModules(sourceFiles);
   const result = new Map<string, RuntimeDeclaration>();
   for (const sf of sourceFiles) {
-    const moduleIndex = moduleOrder.indexOf(sf.getBaseName());
+    const context: Context = { checker, sourceFile: sf, declNodeToName };
+    const moduleIndex = moduleOrder.indexOf(baseName(sf));
     const grouped = new Map<string, TopLevel[]>();
-    for (const top of byModule.get(sf.getBaseName()) ?? []) {
+    for (const top of byModule.get(baseName(sf)) ?? []) {
       grouped.set(top.name, [...(grouped.get(top.name) ?? []), top]);
     }
     for (const [name, tops] of grouped) {
       const dependencies = new Set<string>();
       const statements = tops.map((t) =>
-        cutStatement(t.statement, declNodeToName, dependencies),
+        cutStatement(t.statement, context, dependencies),
       );
       dependencies.delete(name);
       result.set(name, {
         name,
-        module: sf.getBaseName(),
-        order: [moduleIndex, tops[0]!.statement.getChildIndex()],
+        module: baseName(sf),
+        order: [moduleIndex, sf.statements.indexOf(tops[0]!.statement)],
         statements,
         dependencies,
         isPublic: tops.some((t) => hasPublicTag(t.statement)),
@@ -152,65 +253,102 @@ function analyse(sourceFiles: SourceFile[]): Map<string, RuntimeDeclaration> {
   return result;
 }
 
-function topLevelOf(statement: Statement): TopLevel | undefined {
+function lineOf(statement: TS.Statement, sf: TS.SourceFile): string {
+  const { line } = sf.getLineAndCharacterOfPosition(statement.getStart(sf));
+  return `${baseName(sf)}:${line + 1}`;
+}
+
+function topLevelOf(
+  statement: TS.Statement,
+  sf: TS.SourceFile,
+): TopLevel | undefined {
   if (
-    Node.isFunctionDeclaration(statement) ||
-    Node.isClassDeclaration(statement) ||
-    Node.isInterfaceDeclaration(statement) ||
-    Node.isTypeAliasDeclaration(statement)
+    ts.isFunctionDeclaration(statement) ||
+    ts.isClassDeclaration(statement) ||
+    ts.isInterfaceDeclaration(statement) ||
+    ts.isTypeAliasDeclaration(statement)
   ) {
-    const nameNode = statement.getNameNode();
+    const nameNode = statement.name;
     if (nameNode === undefined) {
       throw new Error(
-        `runtime-inline: anonymous declaration in ${statement.getSourceFile().getBaseName()}`,
+        `runtime-inline: anonymous declaration in ${baseName(sf)}`,
       );
     }
-    return { name: nameNode.getText(), statement, nameNode };
+    return { name: nameNode.getText(sf), statement, nameNode };
   }
-  if (Node.isVariableStatement(statement)) {
-    const decls = statement.getDeclarations();
+  if (ts.isVariableStatement(statement)) {
+    const decls = statement.declarationList.declarations;
     const first = decls[0];
     if (
       decls.length !== 1 ||
       first === undefined ||
-      !Node.isIdentifier(first.getNameNode())
+      !ts.isIdentifier(first.name)
     ) {
       throw new Error(
-        `runtime-inline: ${statement.getSourceFile().getBaseName()}:${statement.getStartLineNumber()}: declare one plain name per variable statement`,
+        `runtime-inline: ${lineOf(statement, sf)}: declare one plain name per variable statement`,
       );
     }
-    return { name: first.getName(), statement, nameNode: first.getNameNode() };
+    return { name: first.name.getText(sf), statement, nameNode: first.name };
   }
-  if (Node.isImportDeclaration(statement)) {
+  if (ts.isImportDeclaration(statement)) {
+    const bindings = statement.importClause?.namedBindings;
+    if (
+      bindings !== undefined &&
+      ts.isNamespaceImport(bindings) &&
+      moduleSpecifierOf(statement).startsWith(".")
+    ) {
+      throw new Error(
+        `runtime-inline: ${lineOf(statement, sf)}: import runtime modules by name, not as a namespace`,
+      );
+    }
     return undefined;
   }
-  if (
-    Node.isEnumDeclaration(statement) ||
-    Node.isModuleDeclaration(statement)
-  ) {
+  if (ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement)) {
     throw new Error(
-      `runtime-inline: enums and namespaces are not erasable syntax (${statement.getSourceFile().getBaseName()})`,
+      `runtime-inline: enums and namespaces are not erasable syntax (${baseName(sf)})`,
     );
   }
   if (
-    Node.isExportDeclaration(statement) ||
-    Node.isExpressionStatement(statement)
+    ts.isExportDeclaration(statement) ||
+    ts.isExpressionStatement(statement)
   ) {
     throw new Error(
-      `runtime-inline: ${statement.getSourceFile().getBaseName()}:${statement.getStartLineNumber()}: only declarations may appear at the top level`,
+      `runtime-inline: ${lineOf(statement, sf)}: only declarations may appear at the top level`,
     );
   }
   return undefined;
 }
 
+/**
+ * The identifiers of a node in source order, those of its JSDoc comments
+ * included (a `{@link Name}` is a reference like any other).
+ */
+function identifiersOf(node: TS.Node): TS.Identifier[] {
+  const found: TS.Identifier[] = [];
+  const visit = (n: TS.Node): void => {
+    if (ts.isIdentifier(n)) found.push(n);
+    for (const doc of jsDocsOf(n)) visit(doc);
+    ts.forEachChild(n, visit);
+  };
+  visit(node);
+  return found;
+}
+
+// `jsDoc` is the parser's own list of a node's JSDoc comments; the public
+// ts.getJSDocCommentsAndTags also walks up to parents', which is not wanted.
+function jsDocsOf(node: TS.Node): readonly TS.JSDoc[] {
+  return (node as { jsDoc?: readonly TS.JSDoc[] }).jsDoc ?? [];
+}
+
 /** Turns a statement into pieces: text, plus the identifiers that refer to runtime or imported names. */
 function cutStatement(
-  statement: Statement,
-  declNodeToName: ReadonlyMap<Node, string>,
+  statement: TS.Statement,
+  context: Context,
   dependencies: Set<string>,
 ): Piece[] {
-  const fullStart = statement.getFullStart();
-  const text = statement.getFullText();
+  const sf = context.sourceFile;
+  const fullStart = statement.pos;
+  const text = sf.text.slice(statement.pos, statement.end);
   const pieces: Piece[] = [];
   let cursor = 0;
   const emitUpTo = (pos: number): void => {
@@ -219,25 +357,25 @@ function cutStatement(
   };
 
   // Only @public declarations stay exported in a generated file.
-  if (!hasPublicTag(statement) && Node.isModifierable(statement)) {
-    const exportKeyword = statement.getFirstModifierByKind(
-      SyntaxKind.ExportKeyword,
-    );
+  if (!hasPublicTag(statement) && ts.canHaveModifiers(statement)) {
+    const exportKeyword = ts
+      .getModifiers(statement)
+      ?.find((m) => m.kind === ts.SyntaxKind.ExportKeyword);
     if (exportKeyword !== undefined) {
-      emitUpTo(exportKeyword.getStart() - fullStart);
-      cursor = exportKeyword.getEnd() - fullStart;
+      emitUpTo(exportKeyword.getStart(sf) - fullStart);
+      cursor = exportKeyword.end - fullStart;
       while (text[cursor] === " ") cursor++;
     }
   }
 
-  for (const id of statement.getDescendantsOfKind(SyntaxKind.Identifier)) {
-    const piece = resolveIdentifier(id, declNodeToName);
+  for (const id of identifiersOf(statement)) {
+    const piece = resolveIdentifier(id, context);
     if (piece === undefined) continue;
-    const start = id.getStart() - fullStart;
+    const start = id.getStart(sf) - fullStart;
     if (start < cursor) continue;
     emitUpTo(start);
     pieces.push(piece);
-    cursor = id.getEnd() - fullStart;
+    cursor = id.end - fullStart;
     if (piece.kind === "runtime") dependencies.add(piece.name);
   }
   emitUpTo(text.length);
@@ -249,31 +387,42 @@ function cutStatement(
 }
 
 function resolveIdentifier(
-  id: Identifier,
-  declNodeToName: ReadonlyMap<Node, string>,
+  id: TS.Identifier,
+  context: Context,
 ): Exclude<Piece, string> | undefined {
-  const parent = id.getParentOrThrow();
-  if (Node.isMetaProperty(parent)) return undefined;
-  const shorthand = Node.isShorthandPropertyAssignment(parent);
+  const { checker, declNodeToName, sourceFile: sf } = context;
+  const parent = id.parent;
+  if (ts.isMetaProperty(parent)) return undefined;
+  // A member name (`x.name`) refers to no top-level name: the only way it
+  // could, a namespace import of a runtime module, is refused (topLevelOf).
+  // Resolving it would type-check `x`, which took most of the analysis's
+  // time.
+  if (ts.isPropertyAccessExpression(parent) && parent.name === id) {
+    return undefined;
+  }
+  const shorthand = ts.isShorthandPropertyAssignment(parent);
   const symbol = shorthand
-    ? id.getProject().getTypeChecker().getShorthandAssignmentValueSymbol(parent)
-    : id.getSymbol();
+    ? checker.getShorthandAssignmentValueSymbol(parent)
+    : checker.getSymbolAtLocation(id);
   // Unresolved names are globals (lib files are not loaded); type positions
   // get the checker's "unknown" symbol, which has no declarations.
-  if (symbol === undefined || symbol.getDeclarations().length === 0) {
+  const declarations = symbol?.declarations ?? [];
+  if (declarations.length === 0) {
     return isNamePosition(id)
       ? undefined
-      : { kind: "global", name: id.getText() };
+      : { kind: "global", name: id.getText(sf) };
   }
-  for (const node of symbol.getDeclarations()) {
+  for (const node of declarations) {
     const runtimeName = declNodeToName.get(node);
     if (runtimeName !== undefined) {
       return { kind: "runtime", name: runtimeName, shorthand };
     }
-    if (Node.isImportSpecifier(node)) {
-      const importDecl = node.getImportDeclaration();
-      const from = importDecl.getModuleSpecifierValue();
-      const importedName = node.getName();
+    if (ts.isImportSpecifier(node)) {
+      const importDecl = node.parent.parent.parent;
+      const from = moduleSpecifierOf(importDecl);
+      const importedName = (node.propertyName ?? node.name).getText(
+        node.getSourceFile(),
+      );
       if (from.startsWith(".")) {
         return { kind: "runtime", name: importedName, shorthand };
       }
@@ -281,60 +430,64 @@ function resolveIdentifier(
         kind: "import",
         name: importedName,
         from,
-        typeOnly: importDecl.isTypeOnly() || node.isTypeOnly(),
+        typeOnly:
+          importDecl.importClause?.isTypeOnly === true || node.isTypeOnly,
         shorthand,
       };
     }
-    if (Node.isNamespaceImport(node)) {
+    if (ts.isNamespaceImport(node)) {
       return {
         kind: "namespace",
-        local: node.getName(),
-        from: node
-          .getFirstAncestorByKindOrThrow(SyntaxKind.ImportDeclaration)
-          .getModuleSpecifierValue(),
+        local: node.name.text,
+        from: moduleSpecifierOf(node.parent.parent),
       };
     }
   }
   return undefined;
 }
 
+function moduleSpecifierOf(
+  decl: TS.ImportDeclaration | TS.JSDocImportTag,
+): string {
+  return (decl.moduleSpecifier as TS.StringLiteral).text;
+}
+
 // Names of members and properties never clash with imports.
-function isNamePosition(id: Identifier): boolean {
-  const parent = id.getParentOrThrow();
-  if (Node.isPropertyAccessExpression(parent)) {
-    return parent.getNameNode() === id;
+function isNamePosition(id: TS.Identifier): boolean {
+  const parent = id.parent;
+  if (ts.isPropertyAccessExpression(parent)) {
+    return parent.name === id;
   }
-  if (Node.isQualifiedName(parent)) {
-    return parent.getRight() === id;
+  if (ts.isQualifiedName(parent)) {
+    return parent.right === id;
   }
   return (
-    (Node.isPropertyAssignment(parent) ||
-      Node.isPropertySignature(parent) ||
-      Node.isPropertyDeclaration(parent) ||
-      Node.isMethodDeclaration(parent) ||
-      Node.isMethodSignature(parent) ||
-      Node.isGetAccessorDeclaration(parent) ||
-      Node.isSetAccessorDeclaration(parent)) &&
-    parent.getNameNode() === id
+    (ts.isPropertyAssignment(parent) ||
+      ts.isPropertySignature(parent) ||
+      ts.isPropertyDeclaration(parent) ||
+      ts.isMethodDeclaration(parent) ||
+      ts.isMethodSignature(parent) ||
+      ts.isGetAccessorDeclaration(parent) ||
+      ts.isSetAccessorDeclaration(parent)) &&
+    parent.name === id
   );
 }
 
-function hasPublicTag(statement: Statement): boolean {
-  if (!Node.isJSDocable(statement)) return false;
-  return statement
-    .getJsDocs()
-    .some((doc) => doc.getTags().some((tag) => tag.getTagName() === "public"));
+function hasPublicTag(statement: TS.Statement): boolean {
+  return jsDocsOf(statement).some(
+    (doc) => doc.tags?.some((tag) => tag.tagName.text === "public") === true,
+  );
 }
 
 /** Modules in dependency order (imports first), ties broken by name for determinism. */
-function orderModules(sourceFiles: SourceFile[]): string[] {
+function orderModules(sourceFiles: TS.SourceFile[]): string[] {
   const deps = new Map<string, string[]>();
   for (const sf of sourceFiles) {
     deps.set(
-      sf.getBaseName(),
-      sf
-        .getImportDeclarations()
-        .map((d) => d.getModuleSpecifierValue())
+      baseName(sf),
+      sf.statements
+        .filter(ts.isImportDeclaration)
+        .map(moduleSpecifierOf)
         .filter((m) => m.startsWith("./"))
         .map((m) => m.slice(2))
         .sort(),

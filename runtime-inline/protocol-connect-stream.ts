@@ -15,7 +15,7 @@ const connectStreamContentTypePattern =
 const connectStreamTextEncoder = new TextEncoder();
 const connectStreamTextDecoder = new TextDecoder();
 
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+/** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 export function connectParseStreamContentType(
   value: string | null,
 ): { binary: boolean } | undefined {

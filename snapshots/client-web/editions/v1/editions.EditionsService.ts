@@ -1534,7 +1534,7 @@ const connectStreamContentTypePattern =
 
 const connectStreamTextDecoder = new TextDecoder();
 
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+/** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(
   value: string | null,
 ): { binary: boolean } | undefined {

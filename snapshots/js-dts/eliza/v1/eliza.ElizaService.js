@@ -1745,7 +1745,7 @@ const connectStreamContentTypePattern =
   /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
 const connectStreamTextEncoder = new TextEncoder();
 const connectStreamTextDecoder = new TextDecoder();
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+/** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(value) {
   const match =
     value === null ? null : connectStreamContentTypePattern.exec(value);

@@ -2055,7 +2055,7 @@ const connectStreamTextEncoder = new TextEncoder();
 
 const connectStreamTextDecoder = new TextDecoder();
 
-/** `application/connect+proto` → binary, `application/connect+json` → JSON, anything else undefined. */
+/** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(
   value: string | null,
 ): { binary: boolean } | undefined {
