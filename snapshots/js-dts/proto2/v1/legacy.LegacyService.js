@@ -3617,15 +3617,19 @@ export function nodeHandler(...handlers) {
     const compat = "stream" in response ? response : undefined;
     const stream =
       compat === null || compat === void 0 ? void 0 : compat.stream;
+    const incoming = {
+      body: request,
+      headers: request.headers,
+      rawHeaders: request.rawHeaders,
+      target: (_a = request.url) !== null && _a !== void 0 ? _a : "/",
+      method: (_b = request.method) !== null && _b !== void 0 ? _b : "GET",
+      encrypted:
+        "encrypted" in request.socket && request.socket.encrypted === true,
+      httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+    };
     nodeServe(
       handlers,
-      request,
-      request.headers,
-      request.rawHeaders,
-      (_a = request.url) !== null && _a !== void 0 ? _a : "/",
-      (_b = request.method) !== null && _b !== void 0 ? _b : "GET",
-      "encrypted" in request.socket && request.socket.encrypted === true,
-      request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+      incoming,
       stream !== null && stream !== void 0 ? stream : response,
       compat,
       next,
@@ -3649,45 +3653,35 @@ export function http2StreamHandler(...handlers) {
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
     stream.on("error", nodeIgnoreError);
-    nodeServe(
-      handlers,
-      stream,
+    const incoming = {
+      body: stream,
       headers,
       rawHeaders,
-      (_a = nodeHeaderString(headers[":path"])) !== null && _a !== void 0
-        ? _a
-        : "/",
-      (_b = nodeHeaderString(headers[":method"])) !== null && _b !== void 0
-        ? _b
-        : "GET",
-      headers[":scheme"] === "https",
-      "2",
-      stream,
-      undefined,
-      undefined,
-    ).catch((error) => {
-      stream.destroy(error instanceof Error ? error : undefined);
-    });
+      target:
+        (_a = nodeHeaderString(headers[":path"])) !== null && _a !== void 0
+          ? _a
+          : "/",
+      method:
+        (_b = nodeHeaderString(headers[":method"])) !== null && _b !== void 0
+          ? _b
+          : "GET",
+      encrypted: headers[":scheme"] === "https",
+      httpVersion: "2",
+    };
+    nodeServe(handlers, incoming, stream, undefined, undefined).catch(
+      (error) => {
+        stream.destroy(error instanceof Error ? error : undefined);
+      },
+    );
   };
 }
 function nodeIgnoreError() {}
 function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
-async function nodeServe(
-  handlers,
-  body,
-  headers,
-  rawHeaders,
-  target,
-  method,
-  encrypted,
-  httpVersion,
-  response,
-  compat,
-  next,
-) {
+async function nodeServe(handlers, incoming, response, compat, next) {
   var _a;
+  const { headers, rawHeaders, target } = incoming;
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
@@ -3700,18 +3694,18 @@ async function nodeServe(
   const header = (name) => nodeHeader(headers, name);
   let all;
   const serverRequest = {
-    method,
+    method: incoming.method,
     path,
     search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${encrypted ? "https" : "http"}://${(_a = header("host")) !== null && _a !== void 0 ? _a : "localhost"}${target}`,
+    url: `${incoming.encrypted ? "https" : "http"}://${(_a = header("host")) !== null && _a !== void 0 ? _a : "localhost"}${target}`,
     header,
     headers: () =>
       all !== null && all !== void 0
         ? all
         : (all = nodeRequestHeaders(rawHeaders)),
-    body: nodeBody(body),
+    body: nodeBody(incoming.body),
     signal: controller.signal,
-    httpVersion,
+    httpVersion: incoming.httpVersion,
   };
   let result = undefined;
   for (const handler of handlers) {

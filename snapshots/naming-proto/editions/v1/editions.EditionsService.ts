@@ -4812,15 +4812,19 @@ export function nodeHandler(
     // trailers-only response (it ends every stream with a DATA frame).
     const compat = "stream" in response ? response : undefined;
     const stream = compat?.stream;
+    const incoming: NodeIncoming = {
+      body: request,
+      headers: request.headers,
+      rawHeaders: request.rawHeaders,
+      target: request.url ?? "/",
+      method: request.method ?? "GET",
+      encrypted:
+        "encrypted" in request.socket && request.socket.encrypted === true,
+      httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+    };
     nodeServe(
       handlers,
-      request,
-      request.headers,
-      request.rawHeaders,
-      request.url ?? "/",
-      request.method ?? "GET",
-      "encrypted" in request.socket && request.socket.encrypted === true,
-      request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+      incoming,
       stream ?? (response as ServerResponse$1),
       compat,
       next,
@@ -4844,21 +4848,20 @@ export function http2StreamHandler(
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
     stream.on("error", nodeIgnoreError);
-    nodeServe(
-      handlers,
-      stream,
+    const incoming: NodeIncoming = {
+      body: stream,
       headers,
       rawHeaders,
-      nodeHeaderString(headers[":path"]) ?? "/",
-      nodeHeaderString(headers[":method"]) ?? "GET",
-      headers[":scheme"] === "https",
-      "2",
-      stream,
-      undefined,
-      undefined,
-    ).catch((error: unknown) => {
-      stream.destroy(error instanceof Error ? error : undefined);
-    });
+      target: nodeHeaderString(headers[":path"]) ?? "/",
+      method: nodeHeaderString(headers[":method"]) ?? "GET",
+      encrypted: headers[":scheme"] === "https",
+      httpVersion: "2",
+    };
+    nodeServe(handlers, incoming, stream, undefined, undefined).catch(
+      (error: unknown) => {
+        stream.destroy(error instanceof Error ? error : undefined);
+      },
+    );
   };
 }
 
@@ -4870,22 +4873,29 @@ function nodeHeaderString(
   return typeof value === "string" ? value : undefined;
 }
 
+/** A request as each Node entry point receives it. */
+interface NodeIncoming {
+  readonly body: IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
+  readonly headers: NodeIncomingHeaders;
+  readonly rawHeaders: readonly string[];
+  /** Path and query. */
+  readonly target: string;
+  readonly method: string;
+  readonly encrypted: boolean;
+  readonly httpVersion: string;
+}
+
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
 type NodeResponseTarget = ServerResponse$1 | ServerHttp2Stream;
 
 async function nodeServe(
   handlers: readonly ServiceHandler[],
-  body: IncomingMessage | Http2ServerRequest | ServerHttp2Stream,
-  headers: NodeIncomingHeaders,
-  rawHeaders: readonly string[],
-  target: string,
-  method: string,
-  encrypted: boolean,
-  httpVersion: string,
+  incoming: NodeIncoming,
   response: NodeResponseTarget,
   compat: Http2ServerResponse | undefined,
   next: ((error?: unknown) => void) | undefined,
 ): Promise<void> {
+  const { headers, rawHeaders, target } = incoming;
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
@@ -4898,15 +4908,15 @@ async function nodeServe(
   const header = (name: string) => nodeHeader(headers, name);
   let all: Headers | undefined;
   const serverRequest: ServerRequest = {
-    method,
+    method: incoming.method,
     path,
     search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
+    url: `${incoming.encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
     header,
     headers: () => (all ??= nodeRequestHeaders(rawHeaders)),
-    body: nodeBody(body),
+    body: nodeBody(incoming.body),
     signal: controller.signal,
-    httpVersion,
+    httpVersion: incoming.httpVersion,
   };
   let result = undefined;
   for (const handler of handlers) {
