@@ -1,25 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { specCodeNames as specNames } from "../test/support/code-names.ts";
 import { Code, codeFromString, codeToString } from "./code.ts";
-
-// The wire names of the Connect protocol specification, by code number.
-const specNames = [
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-];
 
 describe("codeToString and codeFromString", () => {
   it("name every code as the specification does, both ways", () => {

@@ -126,6 +126,7 @@ import {
 } from "../conformance/protocol.ts";
 import { repoRoot } from "./support/generate.ts";
 import { testCertificate, type TestCertificate } from "./support/tls.ts";
+import { specCodeNames } from "./support/code-names.ts";
 
 const conformanceDir = join(repoRoot, "conformance");
 const serverProgram = join(conformanceDir, "bin/server");
@@ -1442,24 +1443,6 @@ function rawCode(
     503: 14,
     504: 14,
   };
-  const connectCodes = [
-    "canceled",
-    "unknown",
-    "invalid_argument",
-    "deadline_exceeded",
-    "not_found",
-    "already_exists",
-    "permission_denied",
-    "resource_exhausted",
-    "failed_precondition",
-    "aborted",
-    "out_of_range",
-    "unimplemented",
-    "internal",
-    "unavailable",
-    "data_loss",
-    "unauthenticated",
-  ];
   if (exchange.status !== 200 && protocol !== "connect") {
     return httpCodes[exchange.status] ?? 2;
   }
@@ -1499,7 +1482,7 @@ function rawCode(
         return exchange.status === 200 ? 0 : (httpCodes[exchange.status] ?? 2);
       }
       const name = streaming === true ? json.error?.code : json.code;
-      return name === undefined ? 0 : connectCodes.indexOf(name) + 1;
+      return name === undefined ? 0 : specCodeNames.indexOf(name) + 1;
     }
   }
 }

@@ -67,6 +67,7 @@ import {
   type NodeListener,
   type StartedServer,
 } from "./support/servers.ts";
+import { specCodeNames } from "./support/code-names.ts";
 
 const fixturesDir = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -877,26 +878,6 @@ interface EndStatus {
   trailersOnly: boolean;
 }
 
-const codeNames = [
-  "ok",
-  "canceled",
-  "unknown",
-  "invalid_argument",
-  "deadline_exceeded",
-  "not_found",
-  "already_exists",
-  "permission_denied",
-  "resource_exhausted",
-  "failed_precondition",
-  "aborted",
-  "out_of_range",
-  "unimplemented",
-  "internal",
-  "unavailable",
-  "data_loss",
-  "unauthenticated",
-];
-
 function headersOf(
   record: Record<string, string | string[] | undefined>,
 ): Headers {
@@ -928,7 +909,7 @@ function grpcEndStatus(
     (metadata[key] ??= []).push(value);
   });
   return {
-    code: error === undefined ? undefined : codeNames[error.code],
+    code: error === undefined ? undefined : specCodeNames[error.code - 1],
     message: error?.rawMessage,
     // Details read from the wire are all { type, value }.
     details: (error?.details ?? []).map((d) => {
