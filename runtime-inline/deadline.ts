@@ -30,11 +30,14 @@ export function deadlineForRequest(
   let abortedPromise: Promise<never> | undefined;
   return {
     signal: requestSignal,
-    remainingMs: () => undefined,
+    remainingMs: deadlineNone,
     aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
-    cleanup() {},
+    cleanup: deadlineNone,
   };
 }
+
+// remainingMs and cleanup of a call without a timeout: one function for all.
+function deadlineNone(): undefined {}
 
 /** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
 function deadlineAborted(signal: AbortSignal): Promise<never> {

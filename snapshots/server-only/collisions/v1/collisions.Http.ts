@@ -651,11 +651,14 @@ function deadlineForRequest(
   let abortedPromise: Promise<never> | undefined;
   return {
     signal: requestSignal,
-    remainingMs: () => undefined,
+    remainingMs: deadlineNone,
     aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
-    cleanup() {},
+    cleanup: deadlineNone,
   };
 }
+
+// remainingMs and cleanup of a call without a timeout: one function for all.
+function deadlineNone(): undefined {}
 
 /** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
 function deadlineAborted(signal: AbortSignal): Promise<never> {
@@ -2779,11 +2782,12 @@ async function nodeRespondHttp2(
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
   // Read only now: a streamed body fills its trailers in as it ends.
-  const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
   if (compat !== undefined) {
-    // The compatibility layer answers "wantTrailers" itself, with these.
-    compat.addTrailers(trailers);
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
   } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
