@@ -107,15 +107,9 @@ export async function grpcServe(
   // An error before any message: the whole response is its status.
   const fail = (
     error: ConnectError,
-    responseHeader = new Headers(),
+    responseHeader?: Headers,
     trailer = new Headers(),
-  ) =>
-    grpcFailEarly(
-      protocol,
-      withHeaders(header, responseHeader),
-      error,
-      trailer,
-    );
+  ) => grpcFailEarly(protocol, header, responseHeader, error, trailer);
   if (handler === undefined) {
     return fail(
       new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
@@ -272,17 +266,31 @@ export async function grpcServeStream(
 
 /**
  * The response of a call that failed before its first message. gRPC sends a
- * trailers-only response, the status in its headers and no body; gRPC-Web
- * sends the status as the body's only envelope, which every gRPC-Web client
- * reads (some do not look for it in headers).
+ * trailers-only response, the status in its headers and no body, unless the
+ * implementation set response headers: those go out as headers of their own,
+ * followed by the status as trailers, because clients such as grpc-go report
+ * no response headers for a trailers-only response. gRPC-Web sends the status
+ * as the body's only envelope, which every gRPC-Web client reads (some do not
+ * look for it in headers).
  */
 function grpcFailEarly(
   protocol: GrpcServerProtocol,
   header: Headers,
+  responseHeader: Headers | undefined,
   error: ConnectError,
   trailer: Headers,
 ): ServerResponse {
+  const hasResponseHeader =
+    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
+  if (hasResponseHeader) withHeaders(header, responseHeader);
   if (protocol.encodeTrailers === undefined) {
+    if (hasResponseHeader) {
+      return {
+        status: 200,
+        header,
+        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
+      };
+    }
     grpcStatusToTrailers(error, withHeaders(header, trailer));
     return { status: 200, header };
   }
@@ -294,6 +302,11 @@ function grpcFailEarly(
       grpcStatusToTrailers(error, new Headers(trailer)),
     ),
   };
+}
+
+function grpcHeadersEmpty(header: Headers): boolean {
+  for (const _ of header.keys()) return false;
+  return true;
 }
 
 function grpcWebTrailerEnvelope(
