@@ -1,0 +1,255 @@
+import { once } from "node:events";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import type { AddressInfo } from "node:net";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compressionGzip } from "./compression.ts";
+import { envelopeEncode } from "./envelope.ts";
+import type { MethodHandler } from "./handler.ts";
+import { withNodeHandler, type NodeServiceHandler } from "./handler-node.ts";
+import type { MethodInfo } from "./method.ts";
+import { createServiceHandler } from "./router.ts";
+import { connectHandleUnary } from "./server-connect.ts";
+import { connectHandleStream } from "./server-connect-stream.ts";
+import { grpcWebHandle } from "./server-grpc-web.ts";
+import { grpcHandle, grpcServeStream } from "./server-grpc.ts";
+
+function method(name: string, kind: MethodInfo["kind"]): MethodInfo {
+  return {
+    service: "test.v1.TestService",
+    name,
+    path: `/test.v1.TestService/${name}`,
+    kind,
+    input: StringValueSchema,
+    output: StringValueSchema,
+    noSideEffects: false,
+  };
+}
+
+const methods: MethodHandler[] = [
+  {
+    method: method("Unary", "unary"),
+    unary: (request) => request,
+  },
+  {
+    method: method("ServerStream", "server_streaming"),
+    stream: async function* (requests) {
+      for await (const request of requests) yield request;
+    },
+  },
+];
+
+const readMaxBytes = 1024;
+
+const service: NodeServiceHandler = withNodeHandler(
+  createServiceHandler(
+    "/test.v1.TestService/",
+    methods,
+    { readMaxBytes },
+    {
+      compressions: [compressionGzip],
+      connect: { unary: connectHandleUnary, stream: connectHandleStream },
+      grpc: grpcHandle,
+      grpcWeb: grpcWebHandle,
+      grpcStream: grpcServeStream,
+    },
+  ),
+);
+
+type Entry = "node" | "http2Stream";
+const servers = new Map<Entry, http2.Http2Server>();
+const urls = new Map<Entry, string>();
+
+beforeAll(async () => {
+  for (const entry of ["node", "http2Stream"] as const) {
+    const server =
+      entry === "node"
+        ? http2.createServer(service.node)
+        : http2.createServer().on("stream", service.http2Stream);
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve),
+    );
+    servers.set(entry, server);
+    urls.set(
+      entry,
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    );
+  }
+});
+
+afterAll(async () => {
+  for (const server of servers.values()) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+// A minimal HTTP/2 client on a TCP socket, so that the test sees frames as
+// the server sends them: Node's client hides which frame ended a stream.
+
+interface Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly streamId: number;
+  readonly payload: Buffer;
+}
+
+const frameData = 0x0;
+const frameHeaders = 0x1;
+const frameRstStream = 0x3;
+const frameSettings = 0x4;
+const frameGoaway = 0x7;
+const flagEndStream = 0x1;
+const flagEndHeaders = 0x4;
+const flagAck = 0x1;
+
+function frame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array,
+): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.byteLength, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+// HPACK "literal header field without indexing, new name", no Huffman coding.
+function hpack(headers: Record<string, string>): Buffer {
+  const parts: Buffer[] = [];
+  const string = (value: string) => {
+    const bytes = Buffer.from(value, "latin1");
+    if (bytes.byteLength >= 127)
+      throw new Error("header too long for this test");
+    return Buffer.concat([Buffer.from([bytes.byteLength]), bytes]);
+  };
+  for (const [name, value] of Object.entries(headers)) {
+    parts.push(Buffer.from([0x00]), string(name), string(value));
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Sends one request on stream 1 that declares `declared` bytes but uploads
+ * only `sent`, never ending the upload, and returns the server's frames on
+ * stream 1 until the server resets it, ends it with trailers (a HEADERS
+ * frame, or an empty DATA frame; nothing more comes after them while the
+ * upload is open), or closes the connection.
+ */
+async function framesOfRefusedUpload(
+  url: string,
+  path: string,
+  contentType: string,
+  sent: Uint8Array,
+  declared: number,
+): Promise<Frame[]> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  try {
+    await once(socket, "connect");
+    socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    socket.write(frame(frameSettings, 0, 0, new Uint8Array()));
+    socket.write(
+      frame(
+        frameHeaders,
+        flagEndHeaders,
+        1,
+        hpack({
+          ":method": "POST",
+          ":scheme": "http",
+          ":authority": `${hostname}:${port}`,
+          ":path": path,
+          "content-type": contentType,
+          "content-length": String(declared),
+          "connect-protocol-version": "1",
+        }),
+      ),
+    );
+    socket.write(frame(frameData, 0, 1, sent));
+    return await new Promise<Frame[]>((resolve, reject) => {
+      const frames: Frame[] = [];
+      let buffered = Buffer.alloc(0);
+      socket.on("error", reject);
+      socket.on("close", () => resolve(frames));
+      socket.on("data", (chunk: Buffer) => {
+        buffered = Buffer.concat([buffered, chunk]);
+        while (buffered.byteLength >= 9) {
+          const length = buffered.readUIntBE(0, 3);
+          if (buffered.byteLength < 9 + length) return;
+          const received: Frame = {
+            type: buffered[3]!,
+            flags: buffered[4]!,
+            streamId: buffered.readUInt32BE(5) & 0x7fffffff,
+            payload: buffered.subarray(9, 9 + length),
+          };
+          buffered = buffered.subarray(9 + length);
+          if (received.type === frameSettings && !(received.flags & flagAck)) {
+            socket.write(frame(frameSettings, flagAck, 0, new Uint8Array()));
+          }
+          if (received.type === frameGoaway) return resolve(frames);
+          if (received.streamId !== 1) continue;
+          frames.push(received);
+          // Node sends empty trailers as an empty DATA frame.
+          const trailers =
+            received.type === frameHeaders ||
+            (received.type === frameData && length === 0);
+          if (
+            received.type === frameRstStream ||
+            (trailers && received.flags & flagEndStream)
+          ) {
+            return resolve(frames);
+          }
+        }
+      });
+    });
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe("a request refused while its upload goes on, over HTTP/2", () => {
+  const cases = [
+    ["Connect unary", "Unary", "application/proto", 0],
+    ["Connect server stream", "ServerStream", "application/connect+proto", 5],
+    ["gRPC-Web unary", "Unary", "application/grpc-web+proto", 5],
+    ["gRPC-Web server stream", "ServerStream", "application/grpc-web+proto", 5],
+  ] as const;
+  for (const entry of ["node", "http2Stream"] as const) {
+    for (const [name, rpc, contentType, prefix] of cases) {
+      it(`${entry}, ${name}: the last DATA frame ends the response, then RST_STREAM(NO_ERROR)`, async () => {
+        // Connect unary bodies are the message; the others are envelopes.
+        const whole =
+          prefix === 0
+            ? new Uint8Array(readMaxBytes * 4).fill(0x61)
+            : envelopeEncode(0, new Uint8Array(readMaxBytes * 4).fill(0x61));
+        const frames = await framesOfRefusedUpload(
+          urls.get(entry)!,
+          `/test.v1.TestService/${rpc}`,
+          contentType,
+          whole.subarray(0, readMaxBytes + 512),
+          whole.byteLength,
+        );
+        const types = frames.map((f) =>
+          f.type === frameHeaders
+            ? "HEADERS"
+            : f.type === frameData
+              ? `DATA${f.payload.byteLength === 0 ? "(empty)" : ""}${f.flags & flagEndStream ? "+END_STREAM" : ""}`
+              : f.type === frameRstStream
+                ? `RST_STREAM(${f.payload.readUInt32BE(0)})`
+                : `type ${f.type}`,
+        );
+        // A client that reads the refusal in the DATA frame must not see
+        // the stream still open: it may stop uploading short of its
+        // Content-Length, which nghttp2 answers with PROTOCOL_ERROR.
+        expect(types).toEqual(["HEADERS", "DATA+END_STREAM", "RST_STREAM(0)"]);
+        const body = Buffer.concat(
+          frames.filter((f) => f.type === frameData).map((f) => f.payload),
+        ).toString("latin1");
+        expect(body).toMatch(/resource_exhausted|grpc-status: 8/);
+      });
+    }
+  }
+});
