@@ -5,6 +5,7 @@ import { emitService } from "./emit-service.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
 import { loadRuntimeLibrary } from "./runtime-cache.ts";
+import { transpile } from "./transpile.ts";
 
 const root = packageRoot();
 const { version } = JSON.parse(
@@ -26,4 +27,7 @@ export const plugin = createEcmaScriptPlugin({
       }
     }
   },
+  // js and dts with protoplugin's compiler and its lib files, whatever
+  // `typescript` the project has (see transpile.ts).
+  transpile,
 });

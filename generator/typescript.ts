@@ -1,11 +1,19 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import type * as TS from "typescript";
 
+// Set by load(): the declaration files of the compiler's standard library.
+let libFilesOf: () => Map<string, string>;
+
 /**
- * The TypeScript compiler API, for the runtime's analysis. protoplugin has
- * loaded a compiler already (it transpiles for target=js and dts): that
- * instance serves. Loading a second one, ts-morph's, took a third of a
- * second and some 40 MB.
+ * The TypeScript compiler API, for the runtime's analysis and for target=js
+ * and dts. protoplugin has loaded a compiler already (its own, pinned
+ * version): that instance serves. Loading a second one, ts-morph's, took a
+ * third of a second and some 40 MB.
+ *
+ * Never the `typescript` a user's project hoists: that may be any version,
+ * TypeScript 7 (a native compiler, without the API or the lib files) or none.
  */
 export const ts: typeof TS = load();
 
@@ -17,9 +25,52 @@ function load(): typeof TS {
     const fromProtoplugin = createRequire(
       fromHere.resolve("@bufbuild/protoplugin"),
     );
-    return fromProtoplugin("typescript") as typeof TS;
+    const path = fromProtoplugin.resolve("typescript");
+    const compiler = fromProtoplugin(path) as typeof TS;
+    libFilesOf = () => readLibFolder(dirname(path));
+    return compiler;
   } catch {
-    // A protoplugin without a compiler of its own: ts-morph's.
-    return (fromHere("ts-morph") as { ts: typeof TS }).ts;
+    // A protoplugin without a compiler of its own: ts-morph's, which keeps
+    // its lib files in memory.
+    const fromTsMorph = createRequire(fromHere.resolve("ts-morph"));
+    const common = fromTsMorph("@ts-morph/common") as {
+      ts: typeof TS;
+      getLibFiles(): { fileName: string; text: string }[];
+    };
+    libFilesOf = () =>
+      new Map(
+        common
+          .getLibFiles()
+          .filter((f) => isLibFile(f.fileName))
+          .map((f) => [f.fileName, f.text]),
+      );
+    return common.ts;
   }
+}
+
+function isLibFile(name: string): boolean {
+  return name.startsWith("lib.") && /\.d\.([^.]+\.)?[cm]?ts$/i.test(name);
+}
+
+function readLibFolder(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const name of readdirSync(dir).filter(isLibFile).sort()) {
+    files.set(name, readFileSync(join(dir, name), "utf8"));
+  }
+  return files;
+}
+
+/**
+ * Every `lib.*.d.ts` of the compiler `ts` (the same set @typescript/vfs's
+ * createDefaultMapFromNodeModules reads, but from the compiler's own folder,
+ * not from wherever `typescript` resolves to from @typescript/vfs).
+ */
+export function libFiles(): Map<string, string> {
+  const files = libFilesOf();
+  if (files.size === 0) {
+    throw new Error(
+      `TypeScript ${ts.version} came without its lib files (lib.*.d.ts)`,
+    );
+  }
+  return files;
 }
