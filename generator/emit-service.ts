@@ -41,15 +41,6 @@ export function emitService(
   for (const ref of refsOf(template)) {
     if (ref.kind === "runtime") roots.add(ref.name);
   }
-  for (const [name, method] of service.methods.map(
-    (m) => [m.localName, m] as const,
-  )) {
-    if (name === "__proto__") {
-      throw new Error(
-        `${method.parent.typeName}.${method.name}: a method named __proto__ cannot be generated`,
-      );
-    }
-  }
   const declarations = library.closure(roots);
 
   // Runtime names give way to the service's exported names, which are API.

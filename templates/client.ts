@@ -4,6 +4,7 @@ import { code, joinCode, local, rt, schema, shape, type Code } from "./code.ts";
 import {
   docComment,
   isNoSideEffects,
+  memberName,
   methodKey,
   serviceNames,
 } from "./names.ts";
@@ -32,11 +33,12 @@ export function clientTemplate(service: DescService, options: Options): Code {
   } as const;
   const members = methods.map((m) => {
     const [type] = kinds[m.methodKind];
-    return code`${docComment(m, "  ")}  readonly ${methodKey(m, options)}: ${rt(type)}<typeof ${schema(m.input)}, ${shape(m.output)}>;`;
+    return code`${docComment(m, "  ")}  readonly ${memberName(methodKey(m, options))}: ${rt(type)}<typeof ${schema(m.input)}, ${shape(m.output)}>;`;
   });
   const entries = methods.map((m) => {
     const [, bind, caller] = kinds[m.methodKind];
-    return code`    ${methodKey(m, options)}: ${rt(bind)}(${caller}, methods.${methodKey(m, options)}),`;
+    const key = methodKey(m, options);
+    return code`    ${memberName(key)}: ${rt(bind)}(${caller}, methods.${key}),`;
   });
   const unary = methods.some((m) => m.methodKind === "unary");
   const streaming = methods.some((m) => m.methodKind !== "unary");

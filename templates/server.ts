@@ -14,6 +14,7 @@ import {
   compressionDefaults,
   docComment,
   isNoSideEffects,
+  memberName,
   methodKey,
   serviceNames,
 } from "./names.ts";
@@ -24,7 +25,8 @@ export function serverTemplate(service: DescService, options: Options): Code {
   const names = serviceNames(service);
   const members = methods.map((m) => {
     const output = code`${protobufType("MessageInitShape")}<typeof ${schema(m.output)}>`;
-    const key = methodKey(m, options);
+    // A method signature: `new(` would be a construct signature.
+    const key = memberName(methodKey(m, options));
     switch (m.methodKind) {
       case "unary":
         return code`${docComment(m, "  ")}  ${key}(
