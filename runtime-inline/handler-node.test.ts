@@ -6,6 +6,8 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compressionGzip } from "./compression.ts";
 import { envelopeEncode } from "./envelope.ts";
+import { Code } from "./code.ts";
+import { ConnectError } from "./errors.ts";
 import type { MethodHandler } from "./handler.ts";
 import { withNodeHandler, type NodeServiceHandler } from "./handler-node.ts";
 import type { MethodInfo } from "./method.ts";
@@ -36,6 +38,15 @@ const methods: MethodHandler[] = [
     method: method("ServerStream", "server_streaming"),
     stream: async function* (requests) {
       for await (const request of requests) yield request;
+    },
+  },
+  {
+    // Fails after its response headers, before any message, while the
+    // client's upload is still open.
+    method: method("BidiFail", "bidi_streaming"),
+    stream: async function* (_requests, context) {
+      context.responseHeaders.set("x-custom-header", "before the error");
+      throw new ConnectError("bidi failed", Code.Aborted);
     },
   },
 ];
@@ -210,6 +221,20 @@ async function framesOfRefusedUpload(
   }
 }
 
+function frameName(f: Frame): string {
+  const end = f.flags & flagEndStream ? "+END_STREAM" : "";
+  switch (f.type) {
+    case frameHeaders:
+      return `HEADERS${end}`;
+    case frameData:
+      return `DATA${f.payload.byteLength === 0 ? "(empty)" : ""}${end}`;
+    case frameRstStream:
+      return `RST_STREAM(${f.payload.readUInt32BE(0)})`;
+    default:
+      return `type ${f.type}`;
+  }
+}
+
 describe("a request refused while its upload goes on, over HTTP/2", () => {
   const cases = [
     ["Connect unary", "Unary", "application/proto", 0],
@@ -232,15 +257,7 @@ describe("a request refused while its upload goes on, over HTTP/2", () => {
           whole.subarray(0, readMaxBytes + 512),
           whole.byteLength,
         );
-        const types = frames.map((f) =>
-          f.type === frameHeaders
-            ? "HEADERS"
-            : f.type === frameData
-              ? `DATA${f.payload.byteLength === 0 ? "(empty)" : ""}${f.flags & flagEndStream ? "+END_STREAM" : ""}`
-              : f.type === frameRstStream
-                ? `RST_STREAM(${f.payload.readUInt32BE(0)})`
-                : `type ${f.type}`,
-        );
+        const types = frames.map(frameName);
         // A client that reads the refusal in the DATA frame must not see
         // the stream still open: it may stop uploading short of its
         // Content-Length, which nghttp2 answers with PROTOCOL_ERROR.
@@ -251,5 +268,22 @@ describe("a request refused while its upload goes on, over HTTP/2", () => {
         expect(body).toMatch(/resource_exhausted|grpc-status: 8/);
       });
     }
+  }
+});
+
+describe("a gRPC call that fails while its upload goes on, over HTTP/2", () => {
+  for (const entry of ["node", "http2Stream"] as const) {
+    it(`${entry}: headers, then the status in trailers, never a reset before them`, async () => {
+      const frames = await framesOfRefusedUpload(
+        urls.get(entry)!,
+        "/test.v1.TestService/BidiFail",
+        "application/grpc",
+        envelopeEncode(0, new Uint8Array([0x0a, 0x01, 0x61])),
+        // No Content-Length is declared for a stream in practice; a large
+        // one keeps the upload open here.
+        1 << 20,
+      );
+      expect(frames.map(frameName)).toEqual(["HEADERS", "HEADERS+END_STREAM"]);
+    });
   }
 });

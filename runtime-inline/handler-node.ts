@@ -279,7 +279,9 @@ async function nodeRespondHttp2(
     }
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
-  nodeStopUpload(stream, request);
+  // Not after trailers: Node would reset the stream once the body is
+  // flushed, before the trailers, and the client would lose its status.
+  if (endWithData) nodeStopUpload(stream, request);
 }
 
 /**
