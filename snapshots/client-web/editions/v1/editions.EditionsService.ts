@@ -1251,6 +1251,10 @@ async function* clientEncodeRequests(
  * deadline's or the cancellation's when the signal fired), trailers are
  * reported at the end, leaving early cancels the call, and either way the
  * call is cleaned up and the request messages are closed.
+ *
+ * Once the signal has fired, the next read fails with its reason, whatever
+ * the transport has buffered: a caller that cancelled must not get a message
+ * or a successful end that arrived before it did.
  */
 async function* clientFinishStream(
   response: StreamResponse,
@@ -1258,9 +1262,14 @@ async function* clientFinishStream(
   callOptions: CallOptions,
   finish: () => void,
 ): AsyncGenerator<Message> {
+  const signal = controller.signal;
   let complete = false;
   try {
-    yield* response.message;
+    for await (const message of response.message) {
+      if (signal.aborted) throw signal.reason;
+      yield message;
+    }
+    if (signal.aborted) throw signal.reason;
     complete = true;
   } catch (e) {
     throw clientCallError(e, controller.signal);

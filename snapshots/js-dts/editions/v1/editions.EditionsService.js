@@ -1299,13 +1299,40 @@ function clientEncodeRequests(
  * deadline's or the cancellation's when the signal fired), trailers are
  * reported at the end, leaving early cancels the call, and either way the
  * call is cleaned up and the request messages are closed.
+ *
+ * Once the signal has fired, the next read fails with its reason, whatever
+ * the transport has buffered: a caller that cancelled must not get a message
+ * or a successful end that arrived before it did.
  */
 function clientFinishStream(response, controller, callOptions, finish) {
   return __asyncGenerator(this, arguments, function* clientFinishStream_1() {
-    var _a;
+    var _a, e_4, _b, _c;
+    var _d;
+    const signal = controller.signal;
     let complete = false;
     try {
-      yield __await(yield* __asyncDelegator(__asyncValues(response.message)));
+      try {
+        for (
+          var _e = true, _f = __asyncValues(response.message), _g;
+          (_g = yield __await(_f.next())), (_a = _g.done), !_a;
+          _e = true
+        ) {
+          _c = _g.value;
+          _e = false;
+          const message = _c;
+          if (signal.aborted) throw signal.reason;
+          yield yield __await(message);
+        }
+      } catch (e_4_1) {
+        e_4 = { error: e_4_1 };
+      } finally {
+        try {
+          if (!_e && !_a && (_b = _f.return)) yield __await(_b.call(_f));
+        } finally {
+          if (e_4) throw e_4.error;
+        }
+      }
+      if (signal.aborted) throw signal.reason;
       complete = true;
     } catch (e) {
       throw clientCallError(e, controller.signal);
@@ -1317,9 +1344,9 @@ function clientFinishStream(response, controller, callOptions, finish) {
       }
       finish();
     }
-    (_a = callOptions.onTrailer) === null || _a === void 0
+    (_d = callOptions.onTrailer) === null || _d === void 0
       ? void 0
-      : _a.call(callOptions, response.trailer);
+      : _d.call(callOptions, response.trailer);
   });
 }
 /** Any failure as a ConnectError: the signal's reason once it has fired. */
@@ -1334,7 +1361,7 @@ function clientMessage(desc, value) {
 }
 function clientCreateMessages(desc, input) {
   return __asyncGenerator(this, arguments, function* clientCreateMessages_1() {
-    var _a, e_4, _b, _c;
+    var _a, e_5, _b, _c;
     try {
       for (
         var _d = true, input_1 = __asyncValues(input), input_1_1;
@@ -1346,14 +1373,14 @@ function clientCreateMessages(desc, input) {
         const value = _c;
         yield yield __await(clientMessage(desc, value));
       }
-    } catch (e_4_1) {
-      e_4 = { error: e_4_1 };
+    } catch (e_5_1) {
+      e_5 = { error: e_5_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = input_1.return))
           yield __await(_b.call(input_1));
       } finally {
-        if (e_4) throw e_4.error;
+        if (e_5) throw e_5.error;
       }
     }
   });
@@ -1814,7 +1841,7 @@ function connectReadResponses(
   readMaxBytes,
 ) {
   return __asyncGenerator(this, arguments, function* connectReadResponses_1() {
-    var _a, e_5, _b, _c;
+    var _a, e_6, _b, _c;
     let ended = false;
     try {
       for (
@@ -1861,13 +1888,13 @@ function connectReadResponses(
           throw end.error;
         }
       }
-    } catch (e_5_1) {
-      e_5 = { error: e_5_1 };
+    } catch (e_6_1) {
+      e_6 = { error: e_6_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_5) throw e_5.error;
+        if (e_6) throw e_6.error;
       }
     }
     if (!ended) {
@@ -2311,7 +2338,7 @@ function grpcUnaryCaller(protocol, config) {
     config,
     grpcClientTimeoutHeader,
     async (request, sendCompression) => {
-      var _a, e_6, _b, _c;
+      var _a, e_7, _b, _c;
       const method = request.method;
       const body = await envelopeEncodeMessage(
         codec.encode(method.input, request.message),
@@ -2340,13 +2367,13 @@ function grpcUnaryCaller(protocol, config) {
           message !== null && message !== void 0 ? message : (message = m);
           count++;
         }
-      } catch (e_6_1) {
-        e_6 = { error: e_6_1 };
+      } catch (e_7_1) {
+        e_7 = { error: e_7_1 };
       } finally {
         try {
           if (!_d && !_a && (_b = _e.return)) await _b.call(_e);
         } finally {
-          if (e_6) throw e_6.error;
+          if (e_7) throw e_7.error;
         }
       }
       if (message === undefined || count > 1) {
@@ -2501,7 +2528,7 @@ function grpcReadMessages(
   readMaxBytes,
 ) {
   return __asyncGenerator(this, arguments, function* grpcReadMessages_1() {
-    var _a, e_7, _b, _c;
+    var _a, e_8, _b, _c;
     const decodeTrailers = protocol.decodeTrailers;
     let trailersRead = false;
     let bodyEmpty = true;
@@ -2556,13 +2583,13 @@ function grpcReadMessages(
         }
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_7_1) {
-      e_7 = { error: e_7_1 };
+    } catch (e_8_1) {
+      e_8 = { error: e_8_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_7) throw e_7.error;
+        if (e_8) throw e_8.error;
       }
     }
     if (decodeTrailers === undefined) {
@@ -2729,7 +2756,7 @@ function nodeDrained(writable) {
  * false then, as there is nothing left to end.
  */
 async function nodeWriteChunks(writable, body, signal) {
-  var _a, e_8, _b, _c;
+  var _a, e_9, _b, _c;
   try {
     for (
       var _d = true, body_2 = __asyncValues(body), body_2_1;
@@ -2745,13 +2772,13 @@ async function nodeWriteChunks(writable, body, signal) {
         if (signal.aborted) return false;
       }
     }
-  } catch (e_8_1) {
-    e_8 = { error: e_8_1 };
+  } catch (e_9_1) {
+    e_9 = { error: e_9_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
     } finally {
-      if (e_8) throw e_8.error;
+      if (e_9) throw e_9.error;
     }
   }
   return true;
@@ -2895,7 +2922,7 @@ function http2Target(url) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_9, _b, _c;
+  var _a, e_10, _b, _c;
   try {
     try {
       for (
@@ -2911,13 +2938,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_9_1) {
-      e_9 = { error: e_9_1 };
+    } catch (e_10_1) {
+      e_10 = { error: e_10_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
       } finally {
-        if (e_9) throw e_9.error;
+        if (e_10) throw e_10.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -3143,7 +3170,7 @@ function handlerServerStreaming(implementation) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_10, _b, _c;
+  var _a, e_11, _b, _c;
   let request;
   try {
     for (
@@ -3163,13 +3190,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_10_1) {
-    e_10 = { error: e_10_1 };
+  } catch (e_11_1) {
+    e_11 = { error: e_11_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_10) throw e_10.error;
+      if (e_11) throw e_11.error;
     }
   }
   if (request === undefined) {
@@ -3376,7 +3403,7 @@ function serverWriteStream(start, deadline, encode, end) {
  */
 function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_11, _b, _c;
+    var _a, e_12, _b, _c;
     try {
       for (
         var _d = true,
@@ -3407,13 +3434,13 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
         );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_11) throw e_11.error;
+        if (e_12) throw e_12.error;
       }
     }
   });
@@ -3421,7 +3448,7 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
 /** Implementations may yield plain objects; the wire needs messages. */
 function serverCreateMessages(desc, source) {
   return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_12, _b, _c;
+    var _a, e_13, _b, _c;
     try {
       for (
         var _d = true, source_2 = __asyncValues(source), source_2_1;
@@ -3437,14 +3464,14 @@ function serverCreateMessages(desc, source) {
           isMessage(value, desc) ? value : create(desc, value),
         );
       }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
+    } catch (e_13_1) {
+      e_13 = { error: e_13_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = source_2.return))
           yield __await(_b.call(source_2));
       } finally {
-        if (e_12) throw e_12.error;
+        if (e_13) throw e_13.error;
       }
     }
   });
@@ -3484,17 +3511,8 @@ async function grpcServe(protocol, handler, request, config) {
     [grpcHeaderAcceptEncoding]: config.compressionNames,
   });
   // An error before any message: the whole response is its status.
-  const fail = (
-    error,
-    responseHeader = new Headers(),
-    trailer = new Headers(),
-  ) =>
-    grpcFailEarly(
-      protocol,
-      withHeaders(header, responseHeader),
-      error,
-      trailer,
-    );
+  const fail = (error, responseHeader, trailer = new Headers()) =>
+    grpcFailEarly(protocol, header, responseHeader, error, trailer);
   if (handler === undefined) {
     return fail(
       new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
@@ -3622,12 +3640,25 @@ async function grpcServeStream(protocol, handler, request, config, call) {
 }
 /**
  * The response of a call that failed before its first message. gRPC sends a
- * trailers-only response, the status in its headers and no body; gRPC-Web
- * sends the status as the body's only envelope, which every gRPC-Web client
- * reads (some do not look for it in headers).
+ * trailers-only response, the status in its headers and no body, unless the
+ * implementation set response headers: those go out as headers of their own,
+ * followed by the status as trailers, because clients such as grpc-go report
+ * no response headers for a trailers-only response. gRPC-Web sends the status
+ * as the body's only envelope, which every gRPC-Web client reads (some do not
+ * look for it in headers).
  */
-function grpcFailEarly(protocol, header, error, trailer) {
+function grpcFailEarly(protocol, header, responseHeader, error, trailer) {
+  const hasResponseHeader =
+    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
+  if (hasResponseHeader) withHeaders(header, responseHeader);
   if (protocol.encodeTrailers === undefined) {
+    if (hasResponseHeader) {
+      return {
+        status: 200,
+        header,
+        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
+      };
+    }
     grpcStatusToTrailers(error, withHeaders(header, trailer));
     return { status: 200, header };
   }
@@ -3639,6 +3670,10 @@ function grpcFailEarly(protocol, header, error, trailer) {
       grpcStatusToTrailers(error, new Headers(trailer)),
     ),
   };
+}
+function grpcHeadersEmpty(header) {
+  for (const _ of header.keys()) return false;
+  return true;
 }
 function grpcWebTrailerEnvelope(encodeTrailers, trailer) {
   return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
@@ -4273,6 +4308,7 @@ async function nodeServe(handlers, incoming, response, compat, next) {
       outgoing,
       controller.signal,
       compat,
+      incoming.body,
     );
   } else {
     await nodeRespondHttp1(response, result, outgoing, controller.signal);
@@ -4297,7 +4333,14 @@ async function nodeRespondHttp1(response, result, outgoing, signal) {
   }
   response.end(body instanceof Uint8Array ? body : undefined);
 }
-async function nodeRespondHttp2(stream, result, outgoing, signal, compat) {
+async function nodeRespondHttp2(
+  stream,
+  result,
+  outgoing,
+  signal,
+  compat,
+  request,
+) {
   // The client may have reset the stream meanwhile: respond() would throw.
   if (stream.destroyed || stream.closed) return;
   outgoing[":status"] = result.status;
@@ -4307,26 +4350,50 @@ async function nodeRespondHttp2(stream, result, outgoing, signal, compat) {
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response.
     stream.respond(outgoing, { endStream: true });
+    nodeStopUpload(stream, request);
     return;
   }
-  // Always ended by a trailers frame, empty if need be, as the compatibility
-  // API does: ending with the last DATA frame lets the stream close while
-  // that write is still in flight, and Node then builds an error (stack
-  // trace included) for every response, a tenth of a small call's CPU time.
-  stream.respond(outgoing, { waitForTrailers: true });
+  // A response without trailers that is sent while the client is still
+  // uploading (a request refused before it was read, a stream that ends
+  // first) ends with its last DATA frame: a client that reads a complete
+  // Connect or gRPC-Web message may stop its upload at once, and a body
+  // shorter than its Content-Length makes nghttp2 reset the stream with
+  // PROTOCOL_ERROR before a separate trailers frame could end it.
+  const endWithData = trailer === undefined && !request.readableEnded;
+  // Otherwise always ended by a trailers frame, empty if need be, as the
+  // compatibility API does: ending with the last DATA frame lets the stream
+  // close while that write is still in flight, and Node then builds an
+  // error (stack trace included) for every response, a tenth of a small
+  // call's CPU time.
+  stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  // Read only now: a streamed body fills its trailers in as it ends.
-  if (compat !== undefined) {
-    // The compatibility layer answers "wantTrailers" itself, with what it
-    // was given (none by default).
-    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-  } else {
-    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  if (!endWithData) {
+    // Read only now: a streamed body fills its trailers in as it ends.
+    if (compat !== undefined) {
+      // The compatibility layer answers "wantTrailers" itself, with what it
+      // was given (none by default).
+      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+    } else {
+      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    }
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
+  // Not after trailers: Node would reset the stream once the body is
+  // flushed, before the trailers, and the client would lose its status.
+  if (endWithData) nodeStopUpload(stream, request);
+}
+/**
+ * After a complete response, asks a client that is still uploading to stop,
+ * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
+ * once the response has been flushed). Go's HTTP/2 server does the same.
+ */
+function nodeStopUpload(stream, request) {
+  if (!request.readableEnded && !stream.closed) {
+    stream.close(0 /* NGHTTP2_NO_ERROR */);
+  }
 }
 // Node has parsed the headers already (node:http lazily, node:http2 before
 // the stream event): reading a few of them costs a property lookup, where a

@@ -1794,15 +1794,9 @@ async function grpcServe(
   // An error before any message: the whole response is its status.
   const fail = (
     error: ConnectError,
-    responseHeader = new Headers(),
+    responseHeader?: Headers,
     trailer = new Headers(),
-  ) =>
-    grpcFailEarly(
-      protocol,
-      withHeaders(header, responseHeader),
-      error,
-      trailer,
-    );
+  ) => grpcFailEarly(protocol, header, responseHeader, error, trailer);
   if (handler === undefined) {
     return fail(
       new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
@@ -1924,17 +1918,31 @@ type GrpcStreamServer = (
 
 /**
  * The response of a call that failed before its first message. gRPC sends a
- * trailers-only response, the status in its headers and no body; gRPC-Web
- * sends the status as the body's only envelope, which every gRPC-Web client
- * reads (some do not look for it in headers).
+ * trailers-only response, the status in its headers and no body, unless the
+ * implementation set response headers: those go out as headers of their own,
+ * followed by the status as trailers, because clients such as grpc-go report
+ * no response headers for a trailers-only response. gRPC-Web sends the status
+ * as the body's only envelope, which every gRPC-Web client reads (some do not
+ * look for it in headers).
  */
 function grpcFailEarly(
   protocol: GrpcServerProtocol,
   header: Headers,
+  responseHeader: Headers | undefined,
   error: ConnectError,
   trailer: Headers,
 ): ServerResponse {
+  const hasResponseHeader =
+    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
+  if (hasResponseHeader) withHeaders(header, responseHeader);
   if (protocol.encodeTrailers === undefined) {
+    if (hasResponseHeader) {
+      return {
+        status: 200,
+        header,
+        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
+      };
+    }
     grpcStatusToTrailers(error, withHeaders(header, trailer));
     return { status: 200, header };
   }
@@ -1946,6 +1954,11 @@ function grpcFailEarly(
       grpcStatusToTrailers(error, new Headers(trailer)),
     ),
   };
+}
+
+function grpcHeadersEmpty(header: Headers): boolean {
+  for (const _ of header.keys()) return false;
+  return true;
 }
 
 function grpcWebTrailerEnvelope(
@@ -2726,6 +2739,7 @@ async function nodeServe(
       outgoing,
       controller.signal,
       compat,
+      incoming.body,
     );
   } else {
     await nodeRespondHttp1(response, result, outgoing, controller.signal);
@@ -2763,6 +2777,7 @@ async function nodeRespondHttp2(
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
   compat: Http2ServerResponse | undefined,
+  request: NodeIncoming["body"],
 ): Promise<void> {
   // The client may have reset the stream meanwhile: respond() would throw.
   if (stream.destroyed || stream.closed) return;
@@ -2773,26 +2788,54 @@ async function nodeRespondHttp2(
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response.
     stream.respond(outgoing, { endStream: true });
+    nodeStopUpload(stream, request);
     return;
   }
-  // Always ended by a trailers frame, empty if need be, as the compatibility
-  // API does: ending with the last DATA frame lets the stream close while
-  // that write is still in flight, and Node then builds an error (stack
-  // trace included) for every response, a tenth of a small call's CPU time.
-  stream.respond(outgoing, { waitForTrailers: true });
+  // A response without trailers that is sent while the client is still
+  // uploading (a request refused before it was read, a stream that ends
+  // first) ends with its last DATA frame: a client that reads a complete
+  // Connect or gRPC-Web message may stop its upload at once, and a body
+  // shorter than its Content-Length makes nghttp2 reset the stream with
+  // PROTOCOL_ERROR before a separate trailers frame could end it.
+  const endWithData = trailer === undefined && !request.readableEnded;
+  // Otherwise always ended by a trailers frame, empty if need be, as the
+  // compatibility API does: ending with the last DATA frame lets the stream
+  // close while that write is still in flight, and Node then builds an
+  // error (stack trace included) for every response, a tenth of a small
+  // call's CPU time.
+  stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  // Read only now: a streamed body fills its trailers in as it ends.
-  if (compat !== undefined) {
-    // The compatibility layer answers "wantTrailers" itself, with what it
-    // was given (none by default).
-    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-  } else {
-    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  if (!endWithData) {
+    // Read only now: a streamed body fills its trailers in as it ends.
+    if (compat !== undefined) {
+      // The compatibility layer answers "wantTrailers" itself, with what it
+      // was given (none by default).
+      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+    } else {
+      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    }
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
+  // Not after trailers: Node would reset the stream once the body is
+  // flushed, before the trailers, and the client would lose its status.
+  if (endWithData) nodeStopUpload(stream, request);
+}
+
+/**
+ * After a complete response, asks a client that is still uploading to stop,
+ * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
+ * once the response has been flushed). Go's HTTP/2 server does the same.
+ */
+function nodeStopUpload(
+  stream: ServerHttp2Stream,
+  request: NodeIncoming["body"],
+): void {
+  if (!request.readableEnded && !stream.closed) {
+    stream.close(0 /* NGHTTP2_NO_ERROR */);
+  }
 }
 
 /** Node's parsed request headers: lower-case names, HTTP/2 pseudo-headers included. */
