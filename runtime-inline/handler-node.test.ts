@@ -41,6 +41,16 @@ const methods: MethodHandler[] = [
     },
   },
   {
+    // Answers after the first request, leaving the rest of the upload unread
+    // (and the body paused) without ending the iteration.
+    method: method("FirstOnly", "client_streaming"),
+    stream: async function* (requests) {
+      const first = await requests[Symbol.asyncIterator]().next();
+      if (first.done === true) throw new Error("expected a request");
+      yield first.value;
+    },
+  },
+  {
     // Fails after its response headers, before any message, while the
     // client's upload is still open.
     method: method("BidiFail", "bidi_streaming"),
@@ -72,12 +82,21 @@ type Entry = "node" | "http2Stream";
 const servers = new Map<Entry, http2.Http2Server>();
 const urls = new Map<Entry, string>();
 
+// Settles when the last stream a server received has closed, per entry point.
+const lastStreamClosed = new Map<Entry, Promise<void>>();
+
 beforeAll(async () => {
   for (const entry of ["node", "http2Stream"] as const) {
     const server =
       entry === "node"
         ? http2.createServer(service.node)
         : http2.createServer().on("stream", service.http2Stream);
+    server.on("stream", (stream: http2.ServerHttp2Stream) => {
+      lastStreamClosed.set(
+        entry,
+        new Promise((resolve) => stream.once("close", resolve)),
+      );
+    });
     await new Promise<void>((resolve) =>
       server.listen(0, "127.0.0.1", resolve),
     );
@@ -284,6 +303,44 @@ describe("a gRPC call that fails while its upload goes on, over HTTP/2", () => {
         1 << 20,
       );
       expect(frames.map(frameName)).toEqual(["HEADERS", "HEADERS+END_STREAM"]);
+    });
+  }
+});
+
+describe("a call answered before the upload ends, over HTTP/2", () => {
+  for (const entry of ["node", "http2Stream"] as const) {
+    it(`${entry}: the client gets the answer and the server frees the stream`, async () => {
+      const session = http2.connect(urls.get(entry)!);
+      session.on("error", () => {});
+      try {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/test.v1.TestService/FirstOnly",
+          "content-type": "application/connect+proto",
+        });
+        stream.on("error", () => {});
+        const message = envelopeEncode(0, new Uint8Array([0x0a, 0x01, 0x61]));
+        // More than the stream's flow-control window, so that the server's
+        // body pauses with data left unread; the upload never ends.
+        for (let i = 0; i < 16; i++) {
+          stream.write(Buffer.concat([message, new Uint8Array(64 * 1024)]));
+        }
+        const chunks: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        await once(stream, "end");
+        // A message (flags 0) and the end-of-stream envelope (flags 2).
+        expect(Buffer.concat(chunks)[0]).toBe(0);
+        await new Promise<void>((resolve) =>
+          stream.closed ? resolve() : stream.once("close", () => resolve()),
+        );
+        expect(stream.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+        // Node keeps a stream closed with NO_ERROR until its request body
+        // has been read: the server must read what it left unread, or this
+        // never settles.
+        await lastStreamClosed.get(entry);
+      } finally {
+        session.close();
+      }
     });
   }
 });
