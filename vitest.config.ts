@@ -8,7 +8,13 @@ export default defineConfig({
       "generator/**/*.test.ts",
       "test/**/*.test.ts",
     ],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
+    // Safety nets against a hang, never assertions about speed: no test
+    // asserts elapsed time. Long enough for a 2-core machine at a load of
+    // 10 (where a file takes about five times as long as on an idle one),
+    // short enough that a real hang fails in a minute. A passing run takes
+    // no longer for them. Helpers that wait for an event give up after 20 s
+    // (their hangMs) with a message naming it, below these.
+    testTimeout: 60_000,
+    hookTimeout: 180_000,
   },
 });

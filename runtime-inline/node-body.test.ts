@@ -46,9 +46,7 @@ describe("nodeBody", () => {
   it("pauses the source while a chunk waits for a slow consumer", async () => {
     const source = new PassThrough({ highWaterMark: 4 });
     const iterator = nodeBody(source)[Symbol.asyncIterator]();
-    expect((await pending(iterator, source, bytes(1))).value).toEqual(
-      bytes(1),
-    );
+    expect((await pending(iterator, source, bytes(1))).value).toEqual(bytes(1));
     // Nobody is waiting: the next chunk is held and the source paused, so
     // the writer sees backpressure instead of the data piling up.
     source.write(bytes(2));

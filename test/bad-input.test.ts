@@ -45,6 +45,8 @@ let open = 0;
 let seen = 0;
 /** Aborts seen by implementations, by sentence. */
 const implementationAborts: string[] = [];
+/** Implementations at work, waiting for their signal, by sentence. */
+const implementationsWaiting: string[] = [];
 
 const handler = nodeHandler(
   createGreetServiceHandler(
@@ -62,6 +64,7 @@ const handler = nodeHandler(
       async say(request, context) {
         if (request.sentence.startsWith("hang")) {
           // Waits for the client to go away.
+          implementationsWaiting.push(request.sentence);
           await new Promise<void>((resolve) => {
             context.signal.addEventListener("abort", () => resolve(), {
               once: true,
@@ -242,11 +245,18 @@ function expectDecodeFails(bytes: Uint8Array): void {
   expect(() => fromBinary(GreetRequestSchema, bytes)).toThrow();
 }
 
+/**
+ * How long waitUntil waits before it gives up with a message naming what it
+ * waited for: a guard against a hang, never a measure of speed, so long
+ * enough for a machine at a load of 10.
+ */
+const hangMs = 20_000;
+
 async function waitUntil(
   condition: () => boolean,
   what: string,
 ): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + hangMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -883,7 +893,6 @@ describe.each([
         SayRequestSchema,
         create(SayRequestSchema, { sentence }),
       );
-      const before = seen;
       if (transport === "fetch") {
         const { port } = server1.address() as AddressInfo;
         const req = http.request({
@@ -896,8 +905,11 @@ describe.each([
         });
         req.on("error", () => {});
         req.end(body);
-        await waitUntil(() => seen > before, "the server to see the request");
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Gone once the implementation is at work, not after some time.
+        await waitUntil(
+          () => implementationsWaiting.includes(sentence),
+          "the implementation to start",
+        );
         req.destroy();
       } else {
         const stream = clientSession.request({
@@ -907,8 +919,11 @@ describe.each([
         });
         stream.on("error", () => {});
         stream.end(body);
-        await waitUntil(() => seen > before, "the server to see the request");
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Gone once the implementation is at work, not after some time.
+        await waitUntil(
+          () => implementationsWaiting.includes(sentence),
+          "the implementation to start",
+        );
         stream.close(http2.constants.NGHTTP2_CANCEL);
       }
       await waitUntil(

@@ -105,5 +105,5 @@ describe.skipIf(!hasH2load)("npm run bench -- --smoke", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000);
 });

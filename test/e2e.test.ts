@@ -150,23 +150,11 @@ afterEach(() => {
   hooks = {};
 });
 
-/** Resolves true when `signal` aborts, false after `ms`. */
-function waitForAbort(signal: AbortSignal, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve(true);
-      return;
-    }
-    const timer = setTimeout(() => resolve(false), ms);
-    signal.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      { once: true },
-    );
-  });
+/** A promise the test settles: what a handler waits for instead of a length of time. */
+function settable(): { promise: Promise<void>; fire: () => void } {
+  let fire!: () => void;
+  const promise = new Promise<void>((resolve) => (fire = resolve));
+  return { promise, fire };
 }
 
 /** Compares large byte arrays far faster than toEqual, which walks them element by element. */
@@ -1055,27 +1043,44 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
   });
 
   describe("deadlines", () => {
+    // The client and the server time a deadline with setTimeout and
+    // Date.now: with both faked, the deadline passes when the test advances
+    // the clock, after the handler has started, however slow the machine.
     it("a call past its timeoutMs fails with DeadlineExceeded and aborts the handler's signal", async () => {
+      const handlerStarted = settable();
+      const release = settable();
       let handlerSignal: AbortSignal | undefined;
       let handlerTimeout: number | undefined;
       hooks.greet = async (request, context) => {
         handlerSignal = context.signal;
         handlerTimeout = context.timeoutMs();
-        await waitForAbort(context.signal, 1000);
+        handlerStarted.fire();
+        // Ignores its signal: only the deadline can end the call.
+        await release.promise;
         return greetLogic(request);
       };
-      const started = Date.now();
-      const error = await callError(
-        greetClient({ timeoutMs: 50 }).greet(greetRequest),
-      );
-      expect(error.code).toBe(Code.DeadlineExceeded);
-      expect(Date.now() - started).toBeLessThan(900);
-      expect(handlerTimeout).toBeGreaterThan(0);
-      expect(handlerTimeout).toBeLessThanOrEqual(50);
-      await vi.waitFor(() => expect(handlerSignal?.aborted).toBe(true), {
-        timeout: 2000,
-        interval: 5,
-      });
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+      try {
+        const call = callError(
+          greetClient({ timeoutMs: 50 }).greet(greetRequest),
+        );
+        await handlerStarted.promise;
+        // Not a millisecond has passed on the faked clock.
+        expect(handlerTimeout).toBe(50);
+        expect(handlerSignal?.aborted).toBe(false);
+        vi.advanceTimersByTime(49);
+        expect(handlerSignal?.aborted).toBe(false);
+        vi.advanceTimersByTime(1);
+        expect(handlerSignal?.aborted).toBe(true);
+        expect(ConnectError.from(handlerSignal?.reason).code).toBe(
+          Code.DeadlineExceeded,
+        );
+        const error = await call;
+        expect(error.code).toBe(Code.DeadlineExceeded);
+      } finally {
+        vi.useRealTimers();
+        release.fire();
+      }
     });
 
     it("ctx.timeoutMs() is the time left when a timeout is set, undefined when not", async () => {
@@ -1086,15 +1091,18 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
         headers.push(context.requestHeaders.get(wire.timeoutHeader));
         return greetLogic(request);
       };
-      await greetClient().greet({});
-      await greetClient({ timeoutMs: 5000 }).greet({});
-      await greetClient({ timeoutMs: 60_000 }).greet({}, { timeoutMs: 3000 });
+      // A frozen clock: the time left is the whole timeout, however long
+      // the call took to arrive.
+      vi.useFakeTimers({ toFake: ["Date"] });
+      try {
+        await greetClient().greet({});
+        await greetClient({ timeoutMs: 5000 }).greet({});
+        await greetClient({ timeoutMs: 60_000 }).greet({}, { timeoutMs: 3000 });
+      } finally {
+        vi.useRealTimers();
+      }
       expect(headers).toEqual([null, wire.timeout(5000), wire.timeout(3000)]);
-      expect(timeouts[0]).toBeUndefined();
-      expect(timeouts[1]).toBeGreaterThan(0);
-      expect(timeouts[1]).toBeLessThanOrEqual(5000);
-      expect(timeouts[2]).toBeGreaterThan(0);
-      expect(timeouts[2]).toBeLessThanOrEqual(3000);
+      expect(timeouts).toEqual([undefined, 5000, 3000]);
     });
 
     // Node fires a setTimeout delay above 2^31-1 ms (24.8 days) after 1 ms;
@@ -1103,65 +1111,83 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
       const thirtyDays = 30 * 24 * 60 * 60 * 1000;
       let left: number | undefined;
       hooks.greet = async (request, context) => {
-        // Long enough for a timer that fires after 1 ms to fire.
+        // A timer armed after the deadlines' timers and due later than a
+        // 1 ms one: Node runs timers in the order they are due, so an
+        // over-long timer that fired after 1 ms would have fired by now.
         await new Promise((resolve) => setTimeout(resolve, 20));
         left = context.timeoutMs();
         return greetLogic(request);
       };
-      expect(
-        await greetClient({ timeoutMs: thirtyDays }).greet(greetRequest),
-      ).toEqual(expectedGreet);
-      expect(left).toBeGreaterThan(thirtyDays - 60_000);
+      // Only Date is faked (frozen): the time left is exact.
+      vi.useFakeTimers({ toFake: ["Date"] });
+      try {
+        expect(
+          await greetClient({ timeoutMs: thirtyDays }).greet(greetRequest),
+        ).toEqual(expectedGreet);
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(left).toBe(thirtyDays);
     });
 
     it("the server answers DeadlineExceeded at the deadline, even when the handler ignores its signal", async () => {
+      const release = settable();
+      let returned = false;
       hooks.greet = async (request) => {
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        // Returns only once the test has its answer: an answer before that
+        // can only come from the server's deadline.
+        await release.promise;
+        returned = true;
         return greetLogic(request);
       };
-      // The timeout header alone: the client sets no deadline of its own,
-      // so the answer can only come from the server.
-      const started = Date.now();
-      const error = await callError(
-        greetClient().greet(greetRequest, {
-          headers: { [wire.timeoutHeader]: wire.timeout(30) },
-        }),
-      );
-      expect(error.code).toBe(Code.DeadlineExceeded);
-      expect(Date.now() - started).toBeLessThan(400);
+      try {
+        // The timeout header alone: the client sets no deadline of its own,
+        // so the answer can only come from the server.
+        const error = await callError(
+          greetClient().greet(greetRequest, {
+            headers: { [wire.timeoutHeader]: wire.timeout(30) },
+          }),
+        );
+        expect(error.code).toBe(Code.DeadlineExceeded);
+        expect(returned).toBe(false);
+      } finally {
+        release.fire();
+      }
     });
   });
 
   describe("cancellation", () => {
     it("aborting mid-call fails with Canceled and aborts the handler's signal", async () => {
       let handlerContext: HandlerContext | undefined;
-      let markStarted!: () => void;
-      const handlerStarted = new Promise<void>(
-        (resolve) => (markStarted = resolve),
-      );
+      const handlerStarted = settable();
+      const release = settable();
       hooks.greet = async (request, context) => {
         handlerContext = context;
-        markStarted();
-        await waitForAbort(context.signal, 5000);
+        handlerStarted.fire();
+        // Answers only once the test lets it: the client must fail at the
+        // abort, without waiting for the server.
+        await release.promise;
         return greetLogic(request);
       };
       const controller = new AbortController();
       const call = greetClient().greet(greetRequest, {
         signal: controller.signal,
       });
-      await handlerStarted;
-      const abortedAt = Date.now();
-      controller.abort();
-      const error = await callError(call);
-      expect(error.code).toBe(Code.Canceled);
-      expect(Date.now() - abortedAt).toBeLessThan(1000);
-      await vi.waitFor(
-        () => expect(handlerContext?.signal.aborted).toBe(true),
-        { timeout: 2000, interval: 5 },
-      );
-      expect(ConnectError.from(handlerContext?.signal.reason).code).toBe(
-        Code.Canceled,
-      );
+      try {
+        await handlerStarted.promise;
+        controller.abort();
+        const error = await callError(call);
+        expect(error.code).toBe(Code.Canceled);
+        await vi.waitFor(
+          () => expect(handlerContext?.signal.aborted).toBe(true),
+          { timeout: 20_000, interval: 5 },
+        );
+        expect(ConnectError.from(handlerContext?.signal.reason).code).toBe(
+          Code.Canceled,
+        );
+      } finally {
+        release.fire();
+      }
     });
 
     it("a call with an already aborted signal fails with Canceled without reaching the server", async () => {
@@ -1231,13 +1257,17 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
 // every protocol through the timeout header.
 describe("server-side deadline", () => {
   const path = GreetServiceDefinition.methods.greet.path;
+  let release = settable();
   const slow = () => {
+    release = settable();
     hooks.greet = async (request) => {
-      // Ignores its signal: the server must answer at the deadline anyway.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Ignores its signal and returns only once the test has its answer:
+      // an answer before that can only come from the server's deadline.
+      await release.promise;
       return greetLogic(request);
     };
   };
+  afterEach(() => release.fire());
   const init = {
     method: "POST",
     headers: {
@@ -1248,8 +1278,7 @@ describe("server-side deadline", () => {
     body: "{}",
   };
 
-  async function expectDeadline(response: Response, started: number) {
-    expect(Date.now() - started).toBeLessThan(400);
+  async function expectDeadline(response: Response) {
     expect(response.status).toBe(504);
     expect(response.headers.get("content-type")).toBe("application/json");
     expect(await response.json()).toMatchObject({ code: "deadline_exceeded" });
@@ -1261,19 +1290,16 @@ describe("server-side deadline", () => {
       "http",
       createGreetServiceHandler(greetImpl).node,
     );
-    const started = Date.now();
-    await expectDeadline(await fetch(url + path, init), started);
+    await expectDeadline(await fetch(url + path, init));
   });
 
   it("a raw request with connect-timeout-ms to a slow handler gets deadline_exceeded (fetch handler)", async () => {
     slow();
     const handler = createGreetServiceHandler(greetImpl);
-    const started = Date.now();
     await expectDeadline(
       await handler.fetch(
         new Request("http://in-process.invalid" + path, init),
       ),
-      started,
     );
   });
 });

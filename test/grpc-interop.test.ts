@@ -47,7 +47,15 @@ import {
   Http2SessionManager,
 } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  afterAll,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  it,
+  vi,
+} from "vitest";
 import {
   createElizaServiceClient,
   createElizaServiceHandler,
@@ -246,15 +254,56 @@ function deferred<T>() {
   return { promise, resolve };
 }
 
-/** Resolves with `value` or, after `ms`, with `fallback`. */
-function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+// The real timers, taken before any test fakes them (see withFakeClock).
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
+
+/**
+ * How long to wait for something that must happen before taking `fallback`
+ * (which fails the assertion that follows): a guard against a hang, never a
+ * measure of speed, so long enough for a machine at a load of 10.
+ */
+const hangMs = 20_000;
+
+/** Resolves with `value` or, after hangMs, with `fallback`. */
+function within<T>(promise: Promise<T>, fallback: T): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     promise,
     new Promise<T>((resolve) => {
-      timer = setTimeout(() => resolve(fallback), ms);
+      timer = realSetTimeout(() => resolve(fallback), hangMs);
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => realClearTimeout(timer));
+}
+
+/**
+ * The x-sleep-ms of a call that must end by a deadline or a cancellation: an
+ * hour, so the handler cannot answer first however slow the machine.
+ */
+const stall = String(60 * 60_000);
+
+/** Runs `body` with Date frozen: the time a server sees left is the whole timeout. */
+async function withFrozenDate<T>(body: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ["Date"] });
+  try {
+    return await body();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
+/**
+ * Runs `body` with setTimeout, clearTimeout and Date faked, in the client
+ * and the servers alike: a deadline passes when `body` advances the clock,
+ * at the point of the call it chose, however slow the machine.
+ */
+async function withFakeClock<T>(body: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+  try {
+    return await body();
+  } finally {
+    vi.useRealTimers();
+  }
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -268,12 +317,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 
 /** Resolved with the name of the server whose handler saw its call cancelled. */
 let cancelled = deferred<string>();
+/** Resolved with the name of the server whose handler started to wait (x-sleep-ms). */
+let stalled = deferred<string>();
 beforeEach(() => {
   cancelled = deferred<string>();
+  stalled = deferred<string>();
 });
 
 /** Sleeps; when `signal` aborts first, reports it through `cancelled` and rejects. */
 function sleep(ms: number, signal: AbortSignal, who: string): Promise<void> {
+  stalled.resolve(who);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, ms);
     const onAbort = () => {
@@ -312,7 +365,7 @@ async function fullDuplex(
     }
     return answers;
   })();
-  return within<string[] | "stalled">(run, 10_000, "stalled");
+  return within<string[] | "stalled">(run, "stalled");
 }
 
 /** The flags byte of each envelope in a gRPC body. */
@@ -697,6 +750,7 @@ const grpcJsElizaImpl: grpc.UntypedServiceImplementation = {
       return;
     }
     const timer = setTimeout(answer, Number(sleepMs));
+    stalled.resolve("grpc-js");
     call.on("cancelled", () => {
       clearTimeout(timer);
       cancelled.resolve("grpc-js");
@@ -724,6 +778,7 @@ const grpcJsElizaImpl: grpc.UntypedServiceImplementation = {
       return;
     }
     const timer = setTimeout(rest, Number(sleepMs));
+    stalled.resolve("grpc-js");
     call.on("cancelled", () => {
       clearTimeout(timer);
       cancelled.resolve("grpc-js");
@@ -920,7 +975,6 @@ function ourClientKinds(
             }
           })(),
         ),
-        10_000,
         "hung",
       );
       expect(err).toBeInstanceOf(ConnectError);
@@ -990,34 +1044,44 @@ function ourClientKinds(
     const received: string[] = [];
     for await (const m of client().introduce(
       { name: "x" },
-      { headers: { "x-sleep-ms": "5000" } },
+      { headers: { "x-sleep-ms": stall } },
     )) {
       received.push(m.sentence);
       break;
     }
     expect(received).toEqual(introduceSentences("x").slice(0, 1));
-    expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-      server,
-    );
+    expect(await within(cancelled.promise, "not cancelled")).toBe(server);
   });
 
   it("a deadline covers the whole stream: a stalled server stream fails with deadline_exceeded", async () => {
     const received: string[] = [];
-    const err = await rejection(
-      (async () => {
-        for await (const m of client().introduce(
+    const err = await withFakeClock(async () => {
+      const messages = client()
+        .introduce(
           { name: "x" },
-          { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } },
-        )) {
-          received.push(m.sentence);
-        }
-      })(),
-    );
+          { timeoutMs: 200, headers: { "x-sleep-ms": stall } },
+        )
+        [Symbol.asyncIterator]();
+      // The first message arrives, the server stalls; only then does the
+      // deadline pass.
+      received.push((await messages.next()).value!.sentence);
+      expect(await stalled.promise).toBe(server);
+      vi.advanceTimersByTime(200);
+      return rejection(
+        (async () => {
+          for (
+            let r = await messages.next();
+            !r.done;
+            r = await messages.next()
+          ) {
+            received.push(r.value.sentence);
+          }
+        })(),
+      );
+    });
     expect(received).toEqual(introduceSentences("x").slice(0, 1));
     expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
-    expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-      server,
-    );
+    expect(await within(cancelled.promise, "not cancelled")).toBe(server);
   });
 
   it("a 1 MiB message each way (beyond the HTTP/2 flow-control windows)", async () => {
@@ -1026,28 +1090,22 @@ function ourClientKinds(
   });
 
   it("deadlines: the server sees the timeout; a slow call fails with deadline_exceeded and the handler is cancelled", async () => {
-    const result = await client().say.raw(
-      { sentence: "t" },
-      { timeoutMs: 60_000 },
+    const result = await withFrozenDate(() =>
+      client().say.raw({ sentence: "t" }, { timeoutMs: 60_000 }),
     );
-    const left = Number(result.header.get("x-timeout-ms"));
-    expect(left).toBeGreaterThan(50_000);
-    expect(left).toBeLessThanOrEqual(60_000);
+    expect(Number(result.header.get("x-timeout-ms"))).toBe(60_000);
     const none = await client().say.raw({ sentence: "t" });
     expect(none.header.get("x-timeout-ms")).toBe("none");
 
-    const started = Date.now();
+    // The handler stalls for an hour: only the deadline can end the call.
     const err = await rejection(
       client().say(
         { sentence: "slow" },
-        { timeoutMs: 150, headers: { "x-sleep-ms": "5000" } },
+        { timeoutMs: 150, headers: { "x-sleep-ms": stall } },
       ),
     );
     expect(ConnectError.from(err).code).toBe(Code.DeadlineExceeded);
-    expect(Date.now() - started).toBeLessThan(4_000);
-    expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-      server,
-    );
+    expect(await within(cancelled.promise, "not cancelled")).toBe(server);
     // The client still works afterwards.
     expect((await client().say({ sentence: "again" })).sentence).toBe(
       "You said: again",
@@ -1163,14 +1221,14 @@ describe.each([
     const controller = new AbortController();
     const call = eliza.say(
       { sentence: "slow" },
-      { signal: controller.signal, headers: { "x-sleep-ms": "5000" } },
+      { signal: controller.signal, headers: { "x-sleep-ms": stall } },
     );
-    setTimeout(() => controller.abort(), 100);
+    // Aborted once the handler is at work, not after some time.
+    expect(await stalled.promise).toBe("grpc-js");
+    controller.abort();
     const err = await rejection(call);
     expect(ConnectError.from(err).code).toBe(Code.Canceled);
-    expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-      "grpc-js",
-    );
+    expect(await within(cancelled.promise, "not cancelled")).toBe("grpc-js");
   });
 });
 
@@ -1535,7 +1593,7 @@ describe("connect-es gRPC / gRPC-Web clients → our generated server", () => {
           for await (const m of eliza().introduce(
             { name: "x" },
             {
-              headers: { "x-sleep-ms": "5000" },
+              headers: { "x-sleep-ms": stall },
               signal: controller.signal,
             },
           )) {
@@ -1546,28 +1604,38 @@ describe("connect-es gRPC / gRPC-Web clients → our generated server", () => {
       );
       expect(EsConnectError.from(err).code).toBe(EsCode.Canceled);
       expect(received).toEqual(introduceSentences("x").slice(0, 1));
-      expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-        "ours",
-      );
+      expect(await within(cancelled.promise, "not cancelled")).toBe("ours");
     });
 
     it("a deadline covers the whole stream: a stalled server stream fails with deadline_exceeded", async () => {
       const received: string[] = [];
-      const err = await rejection(
-        (async () => {
-          for await (const m of eliza().introduce(
+      const err = await withFakeClock(async () => {
+        const messages = eliza()
+          .introduce(
             { name: "x" },
-            { timeoutMs: 200, headers: { "x-sleep-ms": "5000" } },
-          )) {
-            received.push(m.sentence);
-          }
-        })(),
-      );
+            { timeoutMs: 200, headers: { "x-sleep-ms": stall } },
+          )
+          [Symbol.asyncIterator]();
+        // The first message arrives, the server stalls; only then does the
+        // deadline pass.
+        received.push((await messages.next()).value!.sentence);
+        expect(await stalled.promise).toBe("ours");
+        vi.advanceTimersByTime(200);
+        return rejection(
+          (async () => {
+            for (
+              let r = await messages.next();
+              !r.done;
+              r = await messages.next()
+            ) {
+              received.push(r.value.sentence);
+            }
+          })(),
+        );
+      });
       expect(received).toEqual(introduceSentences("x").slice(0, 1));
       expect(EsConnectError.from(err).code).toBe(EsCode.DeadlineExceeded);
-      expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-        "ours",
-      );
+      expect(await within(cancelled.promise, "not cancelled")).toBe("ours");
     });
 
     it("a 1 MiB message each way (beyond the HTTP/2 flow-control windows)", async () => {
@@ -1577,24 +1645,22 @@ describe("connect-es gRPC / gRPC-Web clients → our generated server", () => {
 
     it("timeouts reach our implementation; a slow call fails with deadline_exceeded and cancels it", async () => {
       let header: Headers | undefined;
-      await eliza().say(
-        { sentence: "t" },
-        { timeoutMs: 60_000, onHeader: (h) => (header = h) },
+      await withFrozenDate(() =>
+        eliza().say(
+          { sentence: "t" },
+          { timeoutMs: 60_000, onHeader: (h) => (header = h) },
+        ),
       );
-      const left = Number(header?.get("x-timeout-ms"));
-      expect(left).toBeGreaterThan(50_000);
-      expect(left).toBeLessThanOrEqual(60_000);
+      expect(Number(header?.get("x-timeout-ms"))).toBe(60_000);
 
       const err = await rejection(
         eliza().say(
           { sentence: "slow" },
-          { timeoutMs: 150, headers: { "x-sleep-ms": "5000" } },
+          { timeoutMs: 150, headers: { "x-sleep-ms": stall } },
         ),
       );
       expect(EsConnectError.from(err).code).toBe(EsCode.DeadlineExceeded);
-      expect(await within(cancelled.promise, 3_000, "not cancelled")).toBe(
-        "ours",
-      );
+      expect(await within(cancelled.promise, "not cancelled")).toBe("ours");
     });
   });
 });

@@ -3855,6 +3855,11 @@ function nodeStopUpload(
 ): void {
   if (!request.readableEnded && !stream.closed) {
     stream.close(0 /* NGHTTP2_NO_ERROR */);
+    // Node frees a stream closed with NO_ERROR only once its request body
+    // has been read to the end: what the implementation left unread, in a
+    // body paused for backpressure, is discarded.
+    request.removeAllListeners("data");
+    request.resume();
   }
 }
 

@@ -3829,6 +3829,11 @@ async function nodeRespondHttp2(
 function nodeStopUpload(stream, request) {
   if (!request.readableEnded && !stream.closed) {
     stream.close(0 /* NGHTTP2_NO_ERROR */);
+    // Node frees a stream closed with NO_ERROR only once its request body
+    // has been read to the end: what the implementation left unread, in a
+    // body paused for backpressure, is discarded.
+    request.removeAllListeners("data");
+    request.resume();
   }
 }
 // Node has parsed the headers already (node:http lazily, node:http2 before
