@@ -135,7 +135,7 @@ export async function* serverWriteStream(
   try {
     let result = start.first;
     while (result.done !== true) {
-      yield await encode(result.value);
+      yield encode(result.value);
       result = await deadline.race(iterator.next());
     }
     done = true;
