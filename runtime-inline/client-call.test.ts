@@ -1,5 +1,7 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { getEventListeners } from "node:events";
+import { queryObjects } from "node:v8";
 import { describe, expect, it } from "vitest";
 import { clientStreamCaller, type StreamSend } from "./client-call.ts";
 import { createClientConfig } from "./client-config.ts";
@@ -98,5 +100,46 @@ describe("clientStreamCaller, a call cancelled while messages are buffered", () 
     await expect(iterator.next()).rejects.toMatchObject({
       code: Code.DeadlineExceeded,
     });
+  });
+});
+
+// The messages of the test below: queryObjects counts the live ones.
+class Tracked {
+  readonly index: number;
+  constructor(index: number) {
+    this.index = index;
+  }
+}
+
+describe("clientStreamCaller, a long stream", () => {
+  it("holds no message it has handed out, and adds nothing per message to the caller's signal", async () => {
+    const user = new AbortController();
+    const call = clientStreamCaller(config, timeoutHeader, async (request) => ({
+      stream: true,
+      method: request.method,
+      header: new Headers(),
+      trailer: new Headers(),
+      message: (async function* (): AsyncGenerator<Message> {
+        for (let i = 0; ; i++) yield new Tracked(i) as unknown as Message;
+      })(),
+    }));
+    const response = await call(method, [{ value: "request" }], {
+      signal: user.signal,
+      timeoutMs: 3_600_000,
+    });
+    const iterator = response.message[Symbol.asyncIterator]();
+    const pull = async (n: number) => {
+      for (let i = 0; i < n; i++) await iterator.next();
+    };
+    await pull(1000);
+    const before = queryObjects(Tracked, { format: "count" });
+    await pull(20_000);
+    expect(queryObjects(Tracked, { format: "count" }) - before).toBeLessThan(
+      100,
+    );
+    expect(getEventListeners(user.signal, "abort").length).toBe(1);
+    await iterator.return?.();
+    // Once the call is over, it lets go of the caller's signal.
+    expect(getEventListeners(user.signal, "abort").length).toBe(0);
   });
 });

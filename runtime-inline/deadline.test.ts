@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it, vi } from "vitest";
 import { Code } from "./code.ts";
 import {
@@ -13,7 +14,7 @@ describe("deadlineStart", () => {
     try {
       const deadline = deadlineStart(20, undefined);
       expect(deadline.remainingMs()).toBe(20);
-      const aborted = deadline.aborted();
+      const aborted = deadline.race(new Promise(() => {}));
       vi.advanceTimersByTime(19);
       expect(deadline.remainingMs()).toBe(1);
       expect(deadline.signal.aborted).toBe(false);
@@ -59,8 +60,9 @@ describe("deadlineStart", () => {
     const parent = new AbortController();
     const deadline = deadlineStart(undefined, parent.signal);
     expect(deadline.remainingMs()).toBeUndefined();
+    const raced = deadline.race(new Promise(() => {}));
     parent.abort();
-    await expect(deadline.aborted()).rejects.toMatchObject({
+    await expect(raced).rejects.toMatchObject({
       code: Code.Canceled,
     });
     deadline.cleanup();
@@ -91,19 +93,41 @@ describe("deadlineStart", () => {
   });
 });
 
-describe("Deadline.aborted", () => {
-  it("is one promise however often a stream races it", async () => {
-    const parent = new AbortController();
-    for (const deadline of [
-      deadlineStart(60_000, parent.signal),
-      deadlineForRequest(undefined, parent.signal),
-    ]) {
-      const first = deadline.aborted();
-      for (let i = 0; i < 1000; i++) expect(deadline.aborted()).toBe(first);
-      first.catch(() => {});
-    }
-    parent.abort(new ConnectError("gone", Code.Canceled));
-  });
+describe("Deadline.race", () => {
+  for (const [name, make] of [
+    ["with a timeout", (s: AbortSignal) => deadlineStart(60_000, s)],
+    ["without a timeout", (s: AbortSignal) => deadlineForRequest(undefined, s)],
+  ] as const) {
+    it(`settles as the promise does, ${name}`, async () => {
+      const parent = new AbortController();
+      const deadline = make(parent.signal);
+      await expect(deadline.race(Promise.resolve(1))).resolves.toBe(1);
+      const failure = new Error("failed");
+      await expect(deadline.race(Promise.reject(failure))).rejects.toBe(
+        failure,
+      );
+      deadline.cleanup();
+    });
+
+    it(`adds one listener to the signal however often it races, ${name}`, async () => {
+      const parent = new AbortController();
+      const deadline = make(parent.signal);
+      for (let i = 0; i < 1000; i++) {
+        await deadline.race(Promise.resolve(i));
+      }
+      expect(getEventListeners(deadline.signal, "abort").length).toBe(1);
+      // The race in progress when the signal fires is the one it rejects.
+      const stalled = deadline.race(new Promise(() => {}));
+      const reason = new ConnectError("gone", Code.Canceled);
+      parent.abort(reason);
+      await expect(stalled).rejects.toMatchObject({ code: Code.Canceled });
+      // Once aborted, every race fails at once, whatever it races.
+      await expect(deadline.race(Promise.resolve(1))).rejects.toMatchObject({
+        code: Code.Canceled,
+      });
+      deadline.cleanup();
+    });
+  }
 });
 
 describe("deadlineForRequest", () => {
@@ -112,10 +136,10 @@ describe("deadlineForRequest", () => {
     const deadline = deadlineForRequest(undefined, request.signal);
     expect(deadline.signal).toBe(request.signal);
     expect(deadline.remainingMs()).toBeUndefined();
-    const aborted = deadline.aborted();
+    const raced = deadline.race(new Promise(() => {}));
     const reason = new ConnectError("the client went away", Code.Canceled);
     request.abort(reason);
-    await expect(aborted).rejects.toBe(reason);
+    await expect(raced).rejects.toBe(reason);
     deadline.cleanup();
   });
 
@@ -126,7 +150,7 @@ describe("deadlineForRequest", () => {
       const timed = deadlineForRequest(10, request.signal);
       expect(timed.signal).not.toBe(request.signal);
       expect(timed.remainingMs()).toBe(10);
-      const aborted = timed.aborted();
+      const aborted = timed.race(new Promise(() => {}));
       vi.advanceTimersByTime(10);
       await expect(aborted).rejects.toMatchObject({
         code: Code.DeadlineExceeded,
@@ -136,8 +160,9 @@ describe("deadlineForRequest", () => {
       vi.useRealTimers();
     }
     const followed = deadlineForRequest(60_000, request.signal);
+    const raced = followed.race(new Promise(() => {}));
     request.abort();
-    await expect(followed.aborted()).rejects.toMatchObject({
+    await expect(raced).rejects.toMatchObject({
       code: Code.Canceled,
     });
     followed.cleanup();

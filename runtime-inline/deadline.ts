@@ -10,8 +10,13 @@ export interface Deadline {
   readonly signal: AbortSignal;
   /** Milliseconds left, or undefined without a timeout. */
   remainingMs(): number | undefined;
-  /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
-  aborted(): Promise<never>;
+  /**
+   * Settles as `promise` does, unless the signal aborts first: then rejects
+   * at once with the abort reason (a ConnectError), so that a stalled
+   * implementation cannot hold a call past its deadline or its cancel. One
+   * race at a time (a stream races each of its messages in turn).
+   */
+  race<T>(promise: Promise<T>): Promise<T>;
   cleanup(): void;
 }
 
@@ -27,11 +32,10 @@ export function deadlineForRequest(
   if (timeoutMs !== undefined) {
     return deadlineStart(timeoutMs, requestSignal);
   }
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal: requestSignal,
     remainingMs: deadlineNone,
-    aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
+    race: deadlineRacer(requestSignal),
     cleanup: deadlineNone,
   };
 }
@@ -39,16 +43,37 @@ export function deadlineForRequest(
 // remainingMs and cleanup of a call without a timeout: one function for all.
 function deadlineNone(): undefined {}
 
-/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
-function deadlineAborted(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
+/**
+ * `Deadline.race` for one call's signal. Racing each message against one
+ * promise that settles on abort (`Promise.race([next, aborted])`) would
+ * leave a reaction on that promise per message, kept until the call ends:
+ * hundreds of MiB for a stream of a million messages. Here the signal gets
+ * one listener, on first use, which rejects the race in progress; each race
+ * makes one promise that nothing refers to once it has settled and been
+ * replaced by the next. The listener goes with the signal, which is the
+ * call's own (or its request's).
+ */
+function deadlineRacer(
+  signal: AbortSignal,
+): <T>(promise: Promise<T>) => Promise<T> {
+  // The reject of the latest race: a no-op once that race has settled.
+  let interrupt: ((reason: unknown) => void) | undefined;
+  return <T>(promise: Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      promise.then(resolve, reject);
+      if (signal.aborted) {
+        reject(ConnectError.from(signal.reason, Code.Canceled));
+        return;
+      }
+      if (interrupt === undefined) {
+        signal.addEventListener(
+          "abort",
+          () => interrupt!(ConnectError.from(signal.reason, Code.Canceled)),
+          { once: true },
+        );
+      }
+      interrupt = reject;
+    });
 }
 
 /**
@@ -115,13 +140,10 @@ export function deadlineStart(
   const signal = controller.signal;
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    // One promise per call: a stream races it once per message, and a new
-    // listener each time would pile up until the call ends.
-    aborted: () => (abortedPromise ??= deadlineAborted(signal)),
+    race: deadlineRacer(signal),
     cleanup,
   };
 }

@@ -285,9 +285,7 @@ export async function serverRunUnary(
     )(new ServerInterceptorRequest(false, method, request, signal, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined
-      ? await call
-      : await Promise.race([call, deadline.aborted()]);
+    return timeoutMs === undefined ? await call : await deadline.race(call);
   } finally {
     deadline.cleanup();
   }

@@ -96,7 +96,7 @@ export async function serverStartStream(
       ),
     );
     iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    const first = await deadline.race(iterator.next());
     return {
       ok: true,
       header: response.header,
@@ -135,8 +135,8 @@ export async function* serverWriteStream(
   try {
     let result = start.first;
     while (result.done !== true) {
-      yield await encode(result.value);
-      result = await Promise.race([iterator.next(), deadline.aborted()]);
+      yield encode(result.value);
+      result = await deadline.race(iterator.next());
     }
     done = true;
   } catch (e) {

@@ -39,9 +39,10 @@ interface Results {
 
 function runBench(
   args: string[],
+  script = "bench/main.ts",
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["bench/main.ts", ...args], {
+    const child = spawn(process.execPath, [script, ...args], {
       cwd: repoRoot,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -106,4 +107,38 @@ describe.skipIf(!hasH2load)("npm run bench -- --smoke", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+// bench/memory.ts, tiny: the shape of its output only, no figure.
+describe("node bench/memory.ts", () => {
+  it("reports RSS of a server stream and of unary calls per implementation", async () => {
+    const { code, stdout, stderr } = await runBench(
+      [
+        "--impls",
+        "floor,ours",
+        "--count",
+        "2000",
+        "--unary",
+        "500",
+        "--unary-warmup",
+        "100",
+      ],
+      "bench/memory.ts",
+    );
+    expect(code, stderr).toBe(0);
+    const results = JSON.parse(stdout) as {
+      stream: Record<string, { start: number; peak: number }>;
+      unary: Record<
+        string,
+        Record<"before" | "after", { rss: number; heapAfterGc: number }>
+      >;
+    };
+    for (const impl of ["floor", "ours"]) {
+      const stream = results.stream[impl]!;
+      expect(stream.peak).toBeGreaterThanOrEqual(stream.start);
+      const unary = results.unary[impl]!;
+      expect(unary.before.rss).toBeGreaterThan(0);
+      expect(unary.after.heapAfterGc).toBeGreaterThan(0);
+    }
+  }, 120_000);
 });

@@ -5,7 +5,12 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { argValue, emit, exitWithParent } from "../lib/child.ts";
+import {
+  argValue,
+  emit,
+  exitWithParent,
+  waitForCommand,
+} from "../lib/child.ts";
 
 export function serverArgs(): { httpVersion: 1 | 2; port: number } {
   const version = argValue("http", "2");
@@ -27,4 +32,19 @@ export function listenAndReport(
     emit("listening", { port: (server.address() as AddressInfo).port });
   });
   exitWithParent();
+  void answerMemory();
+}
+
+/**
+ * On "memory" (bench/memory.ts): a full garbage collection when the server
+ * runs with --expose-gc, then `{"event":"memory", rss, heapUsed, ...}`, so
+ * that what the heap still holds can be told apart from what V8 keeps.
+ */
+async function answerMemory(): Promise<void> {
+  for (;;) {
+    await waitForCommand("memory");
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    emit("memory", { gc: gc !== undefined, ...process.memoryUsage() });
+  }
 }
