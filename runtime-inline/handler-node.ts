@@ -247,8 +247,9 @@ async function nodeRespondHttp2(
   if (body === undefined && trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response.
+    // Not followed by RST_STREAM(NO_ERROR) for a client still uploading: it
+    // can overtake the HEADERS frame, and the client would get no status.
     stream.respond(outgoing, { endStream: true });
-    nodeStopUpload(stream, request);
     return;
   }
   // A response without trailers that is sent while the client is still
@@ -269,6 +270,12 @@ async function nodeRespondHttp2(
   }
   if (!endWithData) {
     // Read only now: a streamed body fills its trailers in as it ends.
+    // A client still uploading is not asked to stop here: RST_STREAM
+    // (NO_ERROR) would overtake the trailers, even when sent from
+    // "wantTrailers" after them, and a gRPC client would see a response
+    // without a status. The trailers end the stream (END_STREAM), which
+    // tells any client the call is over; the rest of its upload is read and
+    // dropped.
     if (compat !== undefined) {
       // The compatibility layer answers "wantTrailers" itself, with what it
       // was given (none by default).
@@ -277,6 +284,8 @@ async function nodeRespondHttp2(
       const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
       stream.once("wantTrailers", () => stream.sendTrailers(trailers));
     }
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    return;
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
   nodeStopUpload(stream, request);
