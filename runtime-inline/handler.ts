@@ -85,6 +85,23 @@ export interface HandlerOptions {
   readonly jsonOptions?: JsonOptions;
   /** Reject Connect requests without `Connect-Protocol-Version: 1`. Default false. */
   readonly requireConnectProtocolHeader?: boolean;
+  /**
+   * Called once for each call that fails after its implementation has
+   * started (thrown or rejected by the implementation or an interceptor,
+   * before or during a stream, a deadline, a cancel, a bad request message),
+   * with what was thrown and the call's context, before the error is sent.
+   * For logging: what it throws or rejects with is ignored. Default: log the
+   * errors whose message `redactErrors` withholds with `console.error`.
+   */
+  readonly onError?: (error: unknown, context: HandlerContext) => void;
+  /**
+   * Send errors that are not `ConnectError`s (a plain `Error` from the
+   * implementation, whose message may hold paths or secrets) with their
+   * code (`unknown`, or `canceled` / `deadline_exceeded` for an
+   * `AbortError` / `TimeoutError`) and a generic message instead of theirs.
+   * A `ConnectError` always goes out as it is. Default true.
+   */
+  readonly redactErrors?: boolean;
 }
 
 /** An implementation function of any unary method, as the router calls it. */

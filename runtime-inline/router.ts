@@ -86,6 +86,8 @@ export function createServiceHandler(
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {

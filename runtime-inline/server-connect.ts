@@ -8,10 +8,11 @@ import {
   type Compression,
 } from "./compression.ts";
 import { deadlineForRequest } from "./deadline.ts";
-import { ConnectError } from "./errors.ts";
+import { ConnectError, isConnectError } from "./errors.ts";
 import {
   handlerUnsupportedMediaType,
   type HandlerContext,
+  type HandlerOptions,
   type ServerRequest,
   type ServerResponse,
   type UnaryMethodHandler,
@@ -55,6 +56,8 @@ export interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+  readonly onError: HandlerOptions["onError"];
+  readonly redactErrors: boolean;
 }
 
 /**
@@ -288,9 +291,49 @@ export async function serverRunUnary(
     return timeoutMs === undefined
       ? await call
       : await Promise.race([call, deadline.aborted()]);
+  } catch (e) {
+    throw serverFail(e, config, context);
   } finally {
     deadline.cleanup();
   }
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+export const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+export function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */

@@ -21,7 +21,7 @@ import type {
   StreamMethodHandler,
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "./interceptors.ts";
-import type { ServerConfig } from "./server-connect.ts";
+import { serverFail, type ServerConfig } from "./server-connect.ts";
 import {
   ServerCallContext,
   ServerInterceptorRequest,
@@ -38,6 +38,9 @@ export type StreamStart =
       readonly trailer: Headers;
       readonly first: IteratorResult<Message>;
       readonly iterator: AsyncIterator<Message>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
     }
   | {
       readonly ok: false;
@@ -103,6 +106,8 @@ export async function serverStartStream(
       trailer: response.trailer,
       first,
       iterator,
+      config,
+      context,
     };
   } catch (e) {
     deadline.cleanup();
@@ -113,7 +118,7 @@ export async function serverStartStream(
       ok: false,
       header: responseHeaders,
       trailer: responseTrailers,
-      error: ConnectError.from(e),
+      error: serverFail(e, config, context),
     };
   }
 }
@@ -140,7 +145,7 @@ export async function* serverWriteStream(
     }
     done = true;
   } catch (e) {
-    error = ConnectError.from(e);
+    error = serverFail(e, start.config, start.context);
   } finally {
     deadline.cleanup();
     if (!done) {
