@@ -102,6 +102,16 @@ export interface HandlerOptions {
    * A `ConnectError` always goes out as it is. Default true.
    */
   readonly redactErrors?: boolean;
+  /**
+   * How many bytes this handler decompresses at once, across all its calls,
+   * counting each compressed request message at `readMaxBytes` (the most it
+   * may grow to): default 32 MiB, so 8 messages at a time with the default
+   * limit, at least one whatever the values. Requests past it wait, holding
+   * only their compressed bytes, in a queue of `decompressionQueue`
+   * (default 256) requests; past that they fail with `resource_exhausted`.
+   */
+  readonly decompressionBudget?: number;
+  readonly decompressionQueue?: number;
 }
 
 /** An implementation function of any unary method, as the router calls it. */

@@ -8,6 +8,7 @@ import {
   type Compression,
 } from "./compression.ts";
 import { deadlineForRequest } from "./deadline.ts";
+import type { DecompressGate } from "./decompress-gate.ts";
 import { ConnectError, isConnectError } from "./errors.ts";
 import {
   handlerUnsupportedMediaType,
@@ -57,6 +58,8 @@ export interface ServerConfig {
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
   readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
   readonly redactErrors: boolean;
 }
 
@@ -175,7 +178,12 @@ export async function connectHandleUnary(
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
-      body = await compression.decompress(body, config.readMaxBytes);
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }

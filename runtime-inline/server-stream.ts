@@ -162,14 +162,15 @@ export async function* serverWriteStream(
  * a protocol error, which fails the implementation's iteration.
  */
 export async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
+  request: ServerRequest,
   compression: Compression | null,
   codec: Codec,
   desc: DescMessage,
-  readMaxBytes: number,
+  config: ServerConfig,
 ): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
   for await (const envelope of envelopeRead(
-    body,
+    request.body,
     readMaxBytes,
     Code.InvalidArgument,
   )) {
@@ -179,13 +180,24 @@ export async function* serverReadRequests(
         Code.InvalidArgument,
       );
     }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      // What the conformance suite expects of every protocol.
-      Code.Internal,
-    );
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
     yield codec.decode(desc, data);
   }
 }
