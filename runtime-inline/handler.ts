@@ -88,7 +88,9 @@ export interface HandlerOptions {
   /**
    * Called once for each call that fails after its implementation has
    * started (thrown or rejected by the implementation or an interceptor,
-   * before or during a stream, a deadline, a cancel, a bad request message),
+   * before or during a stream, a deadline, a cancel, a bad request message
+   * read by a streaming implementation; not a unary request refused before
+   * its implementation runs),
    * with what was thrown and the call's context, before the error is sent.
    * For logging: what it throws or rejects with is ignored. Default: log the
    * errors whose message `redactErrors` withholds with `console.error`.
