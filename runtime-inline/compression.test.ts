@@ -266,3 +266,38 @@ describe("compressionAcceptHeader", () => {
     ).toBe(available[0]);
   });
 });
+
+describe.skipIf(compressionZstd === undefined)("zstd window limit", () => {
+  // A frame whose header asks for a 128 MiB window (zstd's own decoder
+  // default limit), streamed so that the encoder does not shrink the window
+  // to the content's size: the decoder would allocate it for 2 KiB of data.
+  async function largeWindowFrame(): Promise<Uint8Array> {
+    const zlib = await import("node:zlib");
+    const encoder = zlib.createZstdCompress({
+      params: { [zlib.constants.ZSTD_c_windowLog]: 27 },
+    });
+    const chunks: Buffer[] = [];
+    encoder.on("data", (c: Buffer) => chunks.push(c));
+    const done = new Promise((resolve) => encoder.on("end", resolve));
+    encoder.write(Buffer.alloc(1024, 1));
+    encoder.end(Buffer.alloc(1024, 2));
+    await done;
+    return Buffer.concat(chunks);
+  }
+
+  it("refuses a window larger than 8 MiB (RFC 9659) or the limit, with ResourceExhausted", async () => {
+    const frame = await largeWindowFrame();
+    const error = await compressionZstd!.decompress(frame, 4096).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+  });
+
+  it("still accepts a window of the limit's size when the limit is larger", async () => {
+    const frame = await largeWindowFrame();
+    const data = await compressionZstd!.decompress(frame, 128 * 1024 * 1024);
+    expect(data.byteLength).toBe(2048);
+  });
+});

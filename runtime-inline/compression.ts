@@ -112,8 +112,15 @@ function compressionDecompressError(
   error: Error,
   readMaxBytes: number,
 ): ConnectError {
-  if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
     return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
   }
   return new ConnectError(
     `invalid ${name} data: ${error.message}`,
@@ -156,6 +163,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
       },
       callback,
     ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
 );
 
@@ -168,8 +177,23 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
         (data, options, callback) =>
-          zlib.zstdDecompress(data, options, callback),
+          zlib.zstdDecompress(
+            data,
+            {
+              ...options,
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            },
+            callback,
+          ),
       )
     : undefined;
 

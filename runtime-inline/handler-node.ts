@@ -246,9 +246,10 @@ async function nodeRespondHttp2(
   const trailer = result.trailer;
   if (body === undefined && trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response.
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    nodeStopUpload(stream, request);
     return;
   }
   // A response without trailers that is sent while the client is still
@@ -267,21 +268,24 @@ async function nodeRespondHttp2(
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  if (!endWithData) {
-    // Read only now: a streamed body fills its trailers in as it ends.
-    if (compat !== undefined) {
-      // The compatibility layer answers "wantTrailers" itself, with what it
-      // was given (none by default).
-      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-    } else {
-      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    }
+  if (endWithData) {
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
-  // Not after trailers: Node would reset the stream once the body is
-  // flushed, before the trailers, and the client would lose its status.
-  if (endWithData) nodeStopUpload(stream, request);
 }
 
 /**

@@ -34,6 +34,14 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     else settle();
   };
   const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
     ended = true;
     settle();
   };

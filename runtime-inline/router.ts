@@ -2,6 +2,11 @@ import { bodyDefaultReadMaxBytes } from "./body.ts";
 import { codecBinary, type JsonCodecFactory } from "./codec.ts";
 import type { Compression } from "./compression.ts";
 import {
+  decompressDefaultBudget,
+  decompressDefaultQueue,
+  decompressGate,
+} from "./decompress-gate.ts";
+import {
   handlerUnsupportedMediaType,
   type HandlerOptions,
   type MethodHandler,
@@ -75,9 +80,10 @@ export function createServiceHandler(
 ): ServiceHandler {
   const connect = features.connect;
   const compressions = options.compressions ?? features.compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
-    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    readMaxBytes,
     compressions,
     compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes: options.compressMinBytes ?? 1024,
@@ -86,6 +92,13 @@ export function createServiceHandler(
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {

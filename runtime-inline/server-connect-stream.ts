@@ -97,11 +97,11 @@ export async function connectHandleStream(
     "connect",
     deadline,
     serverReadRequests(
-      request.body,
+      request,
       requestCompression,
       codec,
       method.input,
-      config.readMaxBytes,
+      config,
     ),
   );
   start.header.forEach((value, key) => header.append(key, value));

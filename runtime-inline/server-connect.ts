@@ -8,10 +8,12 @@ import {
   type Compression,
 } from "./compression.ts";
 import { deadlineForRequest } from "./deadline.ts";
-import { ConnectError } from "./errors.ts";
+import type { DecompressGate } from "./decompress-gate.ts";
+import { ConnectError, isConnectError } from "./errors.ts";
 import {
   handlerUnsupportedMediaType,
   type HandlerContext,
+  type HandlerOptions,
   type ServerRequest,
   type ServerResponse,
   type UnaryMethodHandler,
@@ -55,6 +57,10 @@ export interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
 }
 
 /**
@@ -172,7 +178,12 @@ export async function connectHandleUnary(
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
-      body = await compression.decompress(body, config.readMaxBytes);
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
@@ -286,9 +297,49 @@ export async function serverRunUnary(
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
   } finally {
     deadline.cleanup();
   }
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+export const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+export function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */

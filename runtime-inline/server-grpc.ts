@@ -143,11 +143,11 @@ export async function grpcServe(
     header.set(grpcHeaderEncoding, responseCompression.name);
   }
   const requests = serverReadRequests(
-    request.body,
+    request,
     requestCompression,
     codec,
     handler.method.input,
-    config.readMaxBytes,
+    config,
   );
   const encode = (message: Message) =>
     envelopeEncodeMessage(

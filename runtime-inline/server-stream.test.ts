@@ -9,6 +9,8 @@ import {
   type Deadline,
 } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
+import type { HandlerContext } from "./handler.ts";
+import type { ServerConfig } from "./server-connect.ts";
 import { serverWriteStream, type StreamStart } from "./server-stream.ts";
 
 // The messages of these tests: queryObjects counts the live ones.
@@ -41,6 +43,12 @@ function writeLoop(deadline: Deadline) {
     trailer: new Headers(),
     first: await iterator.next(),
     iterator,
+    // Read only to report an error, which these tests raise as ConnectErrors.
+    config: {
+      redactErrors: false,
+      onError: undefined,
+    } as unknown as ServerConfig,
+    context: {} as HandlerContext,
   });
   const body = start().then((s) =>
     serverWriteStream(

@@ -21,7 +21,7 @@ import type {
   StreamMethodHandler,
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "./interceptors.ts";
-import type { ServerConfig } from "./server-connect.ts";
+import { serverFail, type ServerConfig } from "./server-connect.ts";
 import {
   ServerCallContext,
   ServerInterceptorRequest,
@@ -38,6 +38,9 @@ export type StreamStart =
       readonly trailer: Headers;
       readonly first: IteratorResult<Message>;
       readonly iterator: AsyncIterator<Message>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
     }
   | {
       readonly ok: false;
@@ -103,6 +106,8 @@ export async function serverStartStream(
       trailer: response.trailer,
       first,
       iterator,
+      config,
+      context,
     };
   } catch (e) {
     deadline.cleanup();
@@ -113,7 +118,7 @@ export async function serverStartStream(
       ok: false,
       header: responseHeaders,
       trailer: responseTrailers,
-      error: ConnectError.from(e),
+      error: serverFail(e, config, context),
     };
   }
 }
@@ -140,7 +145,7 @@ export async function* serverWriteStream(
     }
     done = true;
   } catch (e) {
-    error = ConnectError.from(e);
+    error = serverFail(e, start.config, start.context);
   } finally {
     deadline.cleanup();
     if (!done) {
@@ -157,14 +162,15 @@ export async function* serverWriteStream(
  * a protocol error, which fails the implementation's iteration.
  */
 export async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
+  request: ServerRequest,
   compression: Compression | null,
   codec: Codec,
   desc: DescMessage,
-  readMaxBytes: number,
+  config: ServerConfig,
 ): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
   for await (const envelope of envelopeRead(
-    body,
+    request.body,
     readMaxBytes,
     Code.InvalidArgument,
   )) {
@@ -174,13 +180,24 @@ export async function* serverReadRequests(
         Code.InvalidArgument,
       );
     }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      // What the conformance suite expects of every protocol.
-      Code.Internal,
-    );
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
     yield codec.decode(desc, data);
   }
 }
