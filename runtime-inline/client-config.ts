@@ -17,7 +17,11 @@ import type { Interceptor, UnaryRequest } from "./interceptors.ts";
  * @public
  */
 export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
   readonly timeoutMs?: number;
   readonly headers?: HeadersInit;
   /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
@@ -167,10 +171,14 @@ export function clientProtocol<Callers>(
   return callers;
 }
 
-/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+/**
+ * How a protocol sends the deadline: the header's name, the value for a
+ * timeout, and the longest timeout the header can carry.
+ */
 export interface ClientTimeoutHeader {
   readonly name: string;
   readonly format: (timeoutMs: number) => string;
+  readonly maxMs: number;
 }
 
 /**
@@ -198,8 +206,19 @@ export function clientCallStart(
   new Headers(callOptions.headers).forEach((value, key) =>
     header.set(key, value),
   );
-  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   const controller = new AbortController();

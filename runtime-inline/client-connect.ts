@@ -32,10 +32,11 @@ const connectFetchDecoded: ReadonlySet<string> = new Set([
   "zstd",
 ]);
 
-/** Connect sends the deadline in whole milliseconds. */
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
 export const connectClientTimeoutHeader: ClientTimeoutHeader = {
   name: connectHeaderTimeout,
   format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9_999_999_999,
 };
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */

@@ -61,9 +61,11 @@ const grpcClientProtocol: GrpcClientProtocol = {
   requestHeader: { te: "trailers" },
 };
 
-const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+export const grpcClientTimeoutHeader: ClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
+  // 99999999H: 8 digits of the largest unit.
+  maxMs: 99_999_999 * 3_600_000,
 };
 
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
