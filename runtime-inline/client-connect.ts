@@ -142,8 +142,11 @@ async function connectReadUnaryResponse(
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
-      // Not Connect at all is Unknown; the other codec is Internal.
-      binary === undefined ? Code.Unknown : Code.Internal,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
     );
   }
   return {

@@ -45,6 +45,12 @@ export interface GrpcClientProtocol {
   readonly parseContentType: (
     value: string | null,
   ) => { binary: boolean } | undefined;
+  /**
+   * Matches the protocol's content types, whatever the codec: a response
+   * with another is no response of this protocol at all (Unknown, as gRPC
+   * and connect-go have it), one with an unexpected codec is Internal.
+   */
+  readonly contentTypeFamily: RegExp;
   readonly requestHeader: Readonly<Record<string, string>>;
   /**
    * gRPC-Web reads the status and trailers from the body's last envelope;
@@ -57,6 +63,7 @@ const grpcClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcContentTypeProto,
   contentTypeJson: grpcContentTypeJson,
   parseContentType: grpcParseContentType,
+  contentTypeFamily: /^application\/grpc(?:$|[+;])/i,
   // Required by the spec; proxies use it to tell that trailers are wanted.
   requestHeader: { te: "trailers" },
 };
@@ -235,8 +242,10 @@ function grpcReadResponse(
       grpcDiscard(response.body);
       throw new ConnectError(
         `unexpected response content type "${contentTypeValue}"`,
-        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
-        contentType === undefined ? Code.Unknown : Code.Internal,
+        contentTypeValue !== null &&
+          protocol.contentTypeFamily.test(contentTypeValue)
+          ? Code.Internal
+          : Code.Unknown,
         { metadata: header },
       );
     }
