@@ -86,8 +86,9 @@ export function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
 }
 
 /**
- * A unary call over gRPC or gRPC-Web: one envelope each way. The status
- * decides first; then the response must hold exactly one message.
+ * A unary call over gRPC or gRPC-Web: one envelope each way. A second
+ * response message fails the call at once; otherwise the status decides,
+ * then the response must have held its message.
  */
 export function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
@@ -114,14 +115,21 @@ export function grpcUnaryCaller(
         body,
       );
       let message: Message | undefined;
-      let count = 0;
       for await (const m of result.message) {
-        message ??= m;
-        count++;
+        // At the second message, not at the end of a stream a server may
+        // never end: leaving the loop cancels the response (connect-go
+        // and grpc-go fail here too, status unread).
+        if (message !== undefined) {
+          throw new ConnectError(
+            "protocol error: more than one response message for a unary method",
+            Code.Unimplemented,
+          );
+        }
+        message = m;
       }
-      if (message === undefined || count > 1) {
+      if (message === undefined) {
         throw new ConnectError(
-          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          "protocol error: no response message for a unary method",
           Code.Unimplemented,
         );
       }
