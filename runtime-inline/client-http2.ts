@@ -7,6 +7,7 @@ import {
   type OutgoingHttpHeaders,
   type SecureClientSessionOptions,
 } from "node:http2";
+import { Readable } from "node:stream";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 import { nodeDrained } from "./node-writable.ts";
@@ -87,6 +88,7 @@ export function createHttp2HttpClient(
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
+    (stream as Http2EndAware).push = http2Push;
     const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
@@ -187,8 +189,9 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    // A reset with CANCEL, which Node does not report as an error, ends the
-    // body as if the response were complete: without END_STREAM it is cut short.
+    // A reset with NO_ERROR or CANCEL, which Node does not report as an
+    // error, ends the body as if the response were complete: without
+    // END_STREAM it is cut short.
     if (!(yield* http2ReadChunks(stream))) {
       throw http2ResetError(stream.rstCode, "before the response ended");
     }
@@ -205,6 +208,27 @@ async function* http2ResponseBody(
       stream.close(http2Constants.NGHTTP2_CANCEL);
     }
   }
+}
+
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+
+type Http2EndAware = ClientHttp2Stream & { [http2EndStream]?: true };
+
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(
+  this: Http2EndAware,
+  chunk: unknown,
+  encoding?: BufferEncoding,
+): boolean {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
 }
 
 // Read ahead of the caller up to this much, about what Node buffers itself.
@@ -224,7 +248,7 @@ async function* http2ReadChunks(
 ): AsyncGenerator<Uint8Array, boolean> {
   const chunks: Uint8Array[] = [];
   let done = false;
-  // A reset ends the body too, but Node records its code before it does.
+  // A reset ends the body too: only http2Push tells which it was.
   let endStream = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -241,7 +265,7 @@ async function* http2ReadChunks(
     notify();
   };
   const onEnd = () => {
-    endStream = !stream.rstCode;
+    endStream = (stream as Http2EndAware)[http2EndStream] === true;
     done = true;
     notify();
   };
