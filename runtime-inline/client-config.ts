@@ -9,7 +9,12 @@ import {
 import { compressionFind, type Compression } from "./compression.ts";
 import { deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
-import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
+import {
+  httpClientError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http-client.ts";
 import type { Interceptor, UnaryRequest } from "./interceptors.ts";
 
 /**
@@ -241,7 +246,7 @@ export async function clientSend(
     if (request.signal.aborted) {
       throw ConnectError.from(request.signal.reason, Code.Canceled);
     }
-    throw ConnectError.from(e, Code.Unavailable);
+    throw httpClientError(e);
   }
 }
 
