@@ -203,3 +203,60 @@ describe("timeoutMs the protocol cannot send", () => {
     expect(sent).toBe(false);
   });
 });
+
+describe("a request iterable that throws", () => {
+  /**
+   * A transport that sends the whole request body before it answers (as
+   * fetch does) and, as a real one, turns a body that broke off into its
+   * own failure, or into a cancellation once the call's signal has fired.
+   */
+  const sendingFirst: StreamSend = async (request, _compression, body) => {
+    try {
+      for await (const _ of body);
+    } catch {
+      if (request.signal.aborted) throw request.signal.reason;
+      throw new ConnectError("fetch failed", Code.Unavailable);
+    }
+    return buffered(1)(request, undefined, body);
+  };
+
+  async function callWith(requests: AsyncIterable<{ value: string }>) {
+    const call = clientStreamCaller(config, timeoutHeader, sendingFirst);
+    try {
+      const response = await call(
+        { ...method, kind: "client_streaming" },
+        requests,
+        {},
+      );
+      for await (const _ of response.message);
+    } catch (e) {
+      return e;
+    }
+    throw new Error("the call succeeded");
+  }
+
+  it("fails the call with unknown, the caller's message and the error as cause, not unavailable", async () => {
+    const mine = new Error("my producer broke");
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unknown);
+    expect((error as ConnectError).rawMessage).toBe("my producer broke");
+    expect((error as ConnectError).cause).toBe(mine);
+  });
+
+  it("fails the call with the caller's own ConnectError as it is", async () => {
+    const mine = new ConnectError("no more", Code.FailedPrecondition);
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBe(mine);
+  });
+});
