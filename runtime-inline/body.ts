@@ -46,17 +46,26 @@ export const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
 /**
  * A web stream as an async iterable (not every fetch runtime makes
  * ReadableStream iterable); leaving the loop early cancels the stream, which
- * stops a download or upload that is no longer wanted.
+ * stops a download or upload that is no longer wanted. A failed read throws
+ * what `readError` makes of its error (the fetch client: the connection's
+ * loss as Unavailable).
  */
 export async function* bodyFromWebStream(
   body: ReadableStream<Uint8Array> | null,
+  readError?: (error: unknown) => unknown,
 ): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   const reader = body.getReader();
   let done = false;
   try {
     for (;;) {
-      const result = await reader.read();
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        done = true; // an errored stream has nothing to cancel
+        throw readError === undefined ? e : readError(e);
+      }
       if (result.done) {
         done = true;
         return;

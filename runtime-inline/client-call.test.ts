@@ -3,7 +3,14 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { getEventListeners } from "node:events";
 import { queryObjects } from "node:v8";
 import { describe, expect, it } from "vitest";
-import { clientStreamCaller, type StreamSend } from "./client-call.ts";
+import {
+  clientStreamCaller,
+  clientUnaryCaller,
+  type StreamSend,
+  type UnarySend,
+} from "./client-call.ts";
+import { connectClientTimeoutHeader } from "./client-connect.ts";
+import { grpcClientTimeoutHeader } from "./client-grpc.ts";
 import { createClientConfig } from "./client-config.ts";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
@@ -44,7 +51,7 @@ function buffered(count: number): StreamSend {
   });
 }
 
-const timeoutHeader = { name: "x-timeout", format: String };
+const timeoutHeader = { name: "x-timeout", format: String, maxMs: 1000 };
 
 async function readAfterCancel(
   cancelAfter: number,
@@ -141,5 +148,158 @@ describe("clientStreamCaller, a long stream", () => {
     await iterator.return?.();
     // Once the call is over, it lets go of the caller's signal.
     expect(getEventListeners(user.signal, "abort").length).toBe(0);
+  });
+});
+
+describe("timeoutMs the protocol cannot send", () => {
+  const unaryMethod: MethodInfo = { ...method, kind: "unary", name: "Unary" };
+
+  /** A transport that records what each call sent, and whether its signal had fired. */
+  function recording() {
+    const sent: { header: string | null; aborted: boolean }[] = [];
+    const send =
+      (name: string): UnarySend =>
+      async (request) => {
+        // Past a timer that would fire at once (a NaN or overlong delay).
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        sent.push({
+          header: request.header.get(name),
+          aborted: request.signal.aborted,
+        });
+        return {
+          stream: false,
+          method: request.method,
+          header: new Headers(),
+          trailer: new Headers(),
+          message: create(StringValueSchema, { value: "ok" }),
+        };
+      };
+    return { sent, send };
+  }
+
+  for (const [protocol, header] of [
+    ["connect", connectClientTimeoutHeader],
+    ["grpc", grpcClientTimeoutHeader],
+  ] as const) {
+    it(`${protocol}: NaN, a negative and a non-number are refused with invalid_argument, naming the value, before the call`, async () => {
+      const { sent, send } = recording();
+      const call = clientUnaryCaller(config, header, send(header.name));
+      for (const [value, shown] of [
+        [NaN, "NaN"],
+        [-1, "-1"],
+        [-Infinity, "-Infinity"],
+        ["100" as unknown as number, "100"],
+      ] as const) {
+        const error = await call(
+          unaryMethod,
+          { value: "x" },
+          {
+            timeoutMs: value,
+          },
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ConnectError);
+        expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+        expect((error as ConnectError).rawMessage).toContain(
+          `timeoutMs ${shown}`,
+        );
+      }
+      expect(sent).toEqual([]);
+    });
+
+    it(`${protocol}: Infinity and more than the header carries are clamped to the longest the header carries, and the timer does not fire`, async () => {
+      const { sent, send } = recording();
+      const call = clientUnaryCaller(config, header, send(header.name));
+      await call(unaryMethod, { value: "x" }, { timeoutMs: Infinity });
+      // Connect's is 1e10 (11 digits); gRPC's, 10 times its 8 digits of hours.
+      await call(unaryMethod, { value: "x" }, { timeoutMs: header.maxMs * 10 });
+      const longest = header.format(header.maxMs);
+      expect(sent).toEqual([
+        { header: longest, aborted: false },
+        { header: longest, aborted: false },
+      ]);
+    });
+  }
+
+  it("the longest headers are what the specifications allow", () => {
+    expect(
+      connectClientTimeoutHeader.format(connectClientTimeoutHeader.maxMs),
+    ).toBe("9999999999");
+    expect(grpcClientTimeoutHeader.format(grpcClientTimeoutHeader.maxMs)).toBe(
+      "99999999H",
+    );
+  });
+
+  it("a streaming call refuses NaN the same way", async () => {
+    let sent = false;
+    const call = clientStreamCaller(config, timeoutHeader, async (request) => {
+      sent = true;
+      return buffered(0)(request, undefined, (async function* () {})());
+    });
+    const error = await call(method, [], { timeoutMs: NaN }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect(sent).toBe(false);
+  });
+});
+
+describe("a request iterable that throws", () => {
+  /**
+   * A transport that sends the whole request body before it answers (as
+   * fetch does) and, as a real one, turns a body that broke off into its
+   * own failure, or into a cancellation once the call's signal has fired.
+   */
+  const sendingFirst: StreamSend = async (request, _compression, body) => {
+    try {
+      for await (const _ of body);
+    } catch {
+      if (request.signal.aborted) throw request.signal.reason;
+      throw new ConnectError("fetch failed", Code.Unavailable);
+    }
+    return buffered(1)(request, undefined, body);
+  };
+
+  async function callWith(requests: AsyncIterable<{ value: string }>) {
+    const call = clientStreamCaller(config, timeoutHeader, sendingFirst);
+    try {
+      const response = await call(
+        { ...method, kind: "client_streaming" },
+        requests,
+        {},
+      );
+      for await (const _ of response.message);
+    } catch (e) {
+      return e;
+    }
+    throw new Error("the call succeeded");
+  }
+
+  it("fails the call with unknown, the caller's message and the error as cause, not unavailable", async () => {
+    const mine = new Error("my producer broke");
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unknown);
+    expect((error as ConnectError).rawMessage).toBe("my producer broke");
+    expect((error as ConnectError).cause).toBe(mine);
+  });
+
+  it("fails the call with the caller's own ConnectError as it is", async () => {
+    const mine = new ConnectError("no more", Code.FailedPrecondition);
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBe(mine);
   });
 });

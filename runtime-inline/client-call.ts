@@ -121,6 +121,8 @@ export function clientStreamCaller(
       timeoutHeader,
     );
     const signal = controller.signal;
+    // Set when producing the requests failed: the call's error.
+    const failure: ClientRequestFailure = {};
     // Closed once the call is over: a server may answer before reading every
     // request, and the rest is not sent (nor produced).
     let requestBody: AsyncGenerator<Uint8Array> | undefined;
@@ -136,6 +138,8 @@ export function clientStreamCaller(
           method.input,
           sendCompression,
           compressMinBytes,
+          signal,
+          failure,
         );
         return send(request, sendCompression, requestBody);
       }, config.options.interceptors)({
@@ -149,32 +153,61 @@ export function clientStreamCaller(
     } catch (e) {
       closeRequests();
       cleanup();
-      throw clientCallError(e, signal);
+      throw failure.error ?? clientCallError(e, signal);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(response, controller, callOptions, () => {
-        cleanup();
-        closeRequests();
-      }),
+      message: clientFinishStream(
+        response,
+        controller,
+        callOptions,
+        failure,
+        () => {
+          cleanup();
+          closeRequests();
+        },
+      ),
     };
   };
 }
 
+/** The failure of a streaming call's requests, once they failed. */
+interface ClientRequestFailure {
+  error?: ConnectError;
+}
+
+/**
+ * The request messages in envelopes. When producing them fails (the
+ * caller's iterable threw, or a message would not encode), the call fails
+ * with that error (`failure`), not with what the transport makes of a body
+ * that broke off (unavailable, "fetch failed"), which would invite a retry.
+ * A ConnectError stays as it is, anything else is unknown with the
+ * caller's message and the error as cause. The transport still sees the
+ * body fail, and resets the request (an abort here would end the upload
+ * gracefully over HTTP/2, and the server would take it for complete).
+ */
 async function* clientEncodeRequests(
   messages: AsyncIterable<Message>,
   codec: Codec,
   desc: DescMessage,
   compression: Compression | undefined,
   compressMinBytes: number,
+  signal: AbortSignal,
+  failure: ClientRequestFailure,
 ): AsyncGenerator<Uint8Array> {
-  for await (const message of messages) {
-    yield await envelopeEncodeMessage(
-      codec.encode(desc, message),
-      compression,
-      compressMinBytes,
-    );
+  try {
+    for await (const message of messages) {
+      yield await envelopeEncodeMessage(
+        codec.encode(desc, message),
+        compression,
+        compressMinBytes,
+      );
+    }
+  } catch (e) {
+    // A call canceled first fails as canceled, whatever its requests do.
+    if (!signal.aborted) failure.error ??= ConnectError.from(e, Code.Unknown);
+    throw e;
   }
 }
 
@@ -192,6 +225,7 @@ async function* clientFinishStream(
   response: StreamResponse,
   controller: AbortController,
   callOptions: CallOptions,
+  failure: ClientRequestFailure,
   finish: () => void,
 ): AsyncGenerator<Message> {
   const signal = controller.signal;
@@ -202,9 +236,11 @@ async function* clientFinishStream(
       yield message;
     }
     if (signal.aborted) throw signal.reason;
+    // A response that ended well does not hide the requests' failure.
+    if (failure.error !== undefined) throw failure.error;
     complete = true;
   } catch (e) {
-    throw clientCallError(e, controller.signal);
+    throw failure.error ?? clientCallError(e, controller.signal);
   } finally {
     if (!complete) {
       controller.abort(

@@ -9,7 +9,12 @@ import {
 import { compressionFind, type Compression } from "./compression.ts";
 import { deadlineWatch } from "./deadline.ts";
 import { ConnectError } from "./errors.ts";
-import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
+import {
+  httpClientError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http-client.ts";
 import type { Interceptor, UnaryRequest } from "./interceptors.ts";
 
 /**
@@ -17,7 +22,11 @@ import type { Interceptor, UnaryRequest } from "./interceptors.ts";
  * @public
  */
 export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
   readonly timeoutMs?: number;
   readonly headers?: HeadersInit;
   /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
@@ -167,10 +176,14 @@ export function clientProtocol<Callers>(
   return callers;
 }
 
-/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+/**
+ * How a protocol sends the deadline: the header's name, the value for a
+ * timeout, and the longest timeout the header can carry.
+ */
 export interface ClientTimeoutHeader {
   readonly name: string;
   readonly format: (timeoutMs: number) => string;
+  readonly maxMs: number;
 }
 
 /**
@@ -198,8 +211,19 @@ export function clientCallStart(
   new Headers(callOptions.headers).forEach((value, key) =>
     header.set(key, value),
   );
-  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   const controller = new AbortController();
@@ -222,7 +246,7 @@ export async function clientSend(
     if (request.signal.aborted) {
       throw ConnectError.from(request.signal.reason, Code.Canceled);
     }
-    throw ConnectError.from(e, Code.Unavailable);
+    throw httpClientError(e);
   }
 }
 

@@ -70,9 +70,14 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
         response.header.get("content-type"),
       );
       if (contentType === undefined || contentType.binary !== codec.binary) {
+        const value = response.header.get("content-type");
         throw new ConnectError(
-          `unexpected response content type "${response.header.get("content-type")}"`,
-          Code.Internal,
+          `unexpected response content type "${value}"`,
+          // As connect-go (and the unary call): not "application/connect+..."
+          // is no Connect stream at all, Unknown; another codec is Internal.
+          value !== null && /^application\/connect\+/i.test(value)
+            ? Code.Internal
+            : Code.Unknown,
         );
       }
       const encoding = response.header.get(connectHeaderContentEncoding);

@@ -32,10 +32,11 @@ const connectFetchDecoded: ReadonlySet<string> = new Set([
   "zstd",
 ]);
 
-/** Connect sends the deadline in whole milliseconds. */
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
 export const connectClientTimeoutHeader: ClientTimeoutHeader = {
   name: connectHeaderTimeout,
   format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9_999_999_999,
 };
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
@@ -141,8 +142,11 @@ async function connectReadUnaryResponse(
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
-      // Not Connect at all is Unknown; the other codec is Internal.
-      binary === undefined ? Code.Unknown : Code.Internal,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
     );
   }
   return {

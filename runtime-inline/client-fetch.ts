@@ -1,5 +1,5 @@
 import { bodyFromWebStream, bodyToWebStream } from "./body.ts";
-import type { HttpClient } from "./http-client.ts";
+import { httpClientError, type HttpClient } from "./http-client.ts";
 
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
@@ -42,7 +42,8 @@ export function fetchHttpClient(
     return {
       status: response.status,
       header: response.headers,
-      body: bodyFromWebStream(response.body),
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
       trailer: new Headers(),
       contentDecoded: true,
     };

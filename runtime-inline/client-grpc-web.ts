@@ -16,6 +16,7 @@ const grpcWebClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   parseContentType: grpcWebParseContentType,
+  contentTypeFamily: /^application\/grpc-web(?:$|[+;])/i,
   // Marks the request as gRPC-Web for proxies and for CORS preflights.
   requestHeader: { "x-grpc-web": "1" },
   decodeTrailers: grpcWebDecodeTrailers,

@@ -45,6 +45,12 @@ export interface GrpcClientProtocol {
   readonly parseContentType: (
     value: string | null,
   ) => { binary: boolean } | undefined;
+  /**
+   * Matches the protocol's content types, whatever the codec: a response
+   * with another is no response of this protocol at all (Unknown, as gRPC
+   * and connect-go have it), one with an unexpected codec is Internal.
+   */
+  readonly contentTypeFamily: RegExp;
   readonly requestHeader: Readonly<Record<string, string>>;
   /**
    * gRPC-Web reads the status and trailers from the body's last envelope;
@@ -57,13 +63,16 @@ const grpcClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcContentTypeProto,
   contentTypeJson: grpcContentTypeJson,
   parseContentType: grpcParseContentType,
+  contentTypeFamily: /^application\/grpc(?:$|[+;])/i,
   // Required by the spec; proxies use it to tell that trailers are wanted.
   requestHeader: { te: "trailers" },
 };
 
-const grpcClientTimeoutHeader: ClientTimeoutHeader = {
+export const grpcClientTimeoutHeader: ClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
+  // 99999999H: 8 digits of the largest unit.
+  maxMs: 99_999_999 * 3_600_000,
 };
 
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
@@ -77,8 +86,9 @@ export function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
 }
 
 /**
- * A unary call over gRPC or gRPC-Web: one envelope each way. The status
- * decides first; then the response must hold exactly one message.
+ * A unary call over gRPC or gRPC-Web: one envelope each way. A second
+ * response message fails the call at once; otherwise the status decides,
+ * then the response must have held its message.
  */
 export function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
@@ -105,14 +115,21 @@ export function grpcUnaryCaller(
         body,
       );
       let message: Message | undefined;
-      let count = 0;
       for await (const m of result.message) {
-        message ??= m;
-        count++;
+        // At the second message, not at the end of a stream a server may
+        // never end: leaving the loop cancels the response (connect-go
+        // and grpc-go fail here too, status unread).
+        if (message !== undefined) {
+          throw new ConnectError(
+            "protocol error: more than one response message for a unary method",
+            Code.Unimplemented,
+          );
+        }
+        message = m;
       }
-      if (message === undefined || count > 1) {
+      if (message === undefined) {
         throw new ConnectError(
-          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          "protocol error: no response message for a unary method",
           Code.Unimplemented,
         );
       }
@@ -233,8 +250,10 @@ function grpcReadResponse(
       grpcDiscard(response.body);
       throw new ConnectError(
         `unexpected response content type "${contentTypeValue}"`,
-        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
-        contentType === undefined ? Code.Unknown : Code.Internal,
+        contentTypeValue !== null &&
+          protocol.contentTypeFamily.test(contentTypeValue)
+          ? Code.Internal
+          : Code.Unknown,
         { metadata: header },
       );
     }

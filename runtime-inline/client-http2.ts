@@ -7,10 +7,15 @@ import {
   type OutgoingHttpHeaders,
   type SecureClientSessionOptions,
 } from "node:http2";
+import { Readable } from "node:stream";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
 import { nodeDrained } from "./node-writable.ts";
-import type { HttpClient, HttpResponse } from "./http-client.ts";
+import {
+  httpClientError,
+  type HttpClient,
+  type HttpResponse,
+} from "./http-client.ts";
 import type { ClientOptions } from "./client-config.ts";
 import { createFetchHttpClient } from "./client-fetch.ts";
 
@@ -87,9 +92,14 @@ export function createHttp2HttpClient(
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
+    (stream as Http2EndAware).push = http2Push;
     const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
       release(session);
       request.signal.removeEventListener("abort", onAbort);
     });
@@ -114,7 +124,7 @@ export function createHttp2HttpClient(
       // The error is made only if the stream closes before the response:
       // a ConnectError captures a stack trace, too dear to make per call.
       const closedEarly = () =>
-        fail(http2ResetError(stream.rstCode, "before the response began"));
+        fail(http2ClosedError(stream, "before the response began"));
       stream.once("error", fail);
       stream.once("close", closedEarly);
       stream.once("response", (headers: IncomingHttpHeaders) => {
@@ -187,10 +197,11 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    // A reset with CANCEL, which Node does not report as an error, ends the
-    // body as if the response were complete: without END_STREAM it is cut short.
+    // A reset with NO_ERROR or CANCEL, which Node does not report as an
+    // error, ends the body as if the response were complete: without
+    // END_STREAM it is cut short.
     if (!(yield* http2ReadChunks(stream))) {
-      throw http2ResetError(stream.rstCode, "before the response ended");
+      throw http2ClosedError(stream, "before the response ended");
     }
     complete = true;
   } catch (e) {
@@ -205,6 +216,32 @@ async function* http2ResponseBody(
       stream.close(http2Constants.NGHTTP2_CANCEL);
     }
   }
+}
+
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+
+type Http2EndAware = ClientHttp2Stream & {
+  [http2EndStream]?: true;
+  [http2Lost]?: true;
+};
+
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(
+  this: Http2EndAware,
+  chunk: unknown,
+  encoding?: BufferEncoding,
+): boolean {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
 }
 
 // Read ahead of the caller up to this much, about what Node buffers itself.
@@ -224,7 +261,7 @@ async function* http2ReadChunks(
 ): AsyncGenerator<Uint8Array, boolean> {
   const chunks: Uint8Array[] = [];
   let done = false;
-  // A reset ends the body too, but Node records its code before it does.
+  // A reset ends the body too: only http2Push tells which it was.
   let endStream = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -241,7 +278,7 @@ async function* http2ReadChunks(
     notify();
   };
   const onEnd = () => {
-    endStream = !stream.rstCode;
+    endStream = (stream as Http2EndAware)[http2EndStream] === true;
     done = true;
     notify();
   };
@@ -336,9 +373,21 @@ function http2StreamError(
     error instanceof Error &&
     (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
     stream.rstCode !== undefined;
-  return reset
-    ? http2ResetError(stream.rstCode, "")
-    : ConnectError.from(error, Code.Unavailable);
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(
+  stream: ClientHttp2Stream,
+  when: string,
+): ConnectError {
+  return (stream as Http2EndAware)[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
 }
 
 /**

@@ -1432,10 +1432,11 @@ describe("malformed responses from a hand-written HTTP/2 server", () => {
         body: [message("one"), end("{}")],
         expected: [Code.Internal, false],
       },
+      // Not a Connect stream at all: unknown, as connect-go has it.
       "a unary content type": {
         header: { "content-type": "application/proto" },
         body: [message("one"), end("{}")],
-        expected: [Code.Internal, false],
+        expected: [Code.Unknown, false],
       },
       "an end-of-stream error without a code": {
         body: [message("one"), end('{"error":{"message":"no code"}}')],

@@ -1130,6 +1130,27 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
       expect(left).toBe(thirtyDays);
     });
 
+    // Connect-Timeout-Ms takes at most 10 digits and grpc-timeout 8 and a
+    // unit: a longer timeout is sent as the longest, which the server
+    // accepts; one that is no timeout never leaves the client.
+    it("timeoutMs Infinity or 1e10 is clamped to what the header carries; NaN or -1 is refused before the call", async () => {
+      expect(
+        await greetClient({ timeoutMs: Infinity }).greet(greetRequest),
+      ).toEqual(expectedGreet);
+      expect(
+        await greetClient().greet(greetRequest, { timeoutMs: 1e10 }),
+      ).toEqual(expectedGreet);
+      seen.length = 0;
+      for (const timeoutMs of [NaN, -1]) {
+        const error = await callError(
+          greetClient().greet(greetRequest, { timeoutMs }),
+        );
+        expect(error.code).toBe(Code.InvalidArgument);
+        expect(error.rawMessage).toContain(`timeoutMs ${timeoutMs}`);
+      }
+      expect(seen).toEqual([]);
+    });
+
     it("the server answers DeadlineExceeded at the deadline, even when the handler ignores its signal", async () => {
       const release = settable();
       let returned = false;

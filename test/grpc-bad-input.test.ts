@@ -883,7 +883,7 @@ const responseCases: readonly ResponseCase[] = [
     kinds: ["unary"],
     reply: (w) => respond(w, { messages: [], trailer: okTrailer }),
     code: Code.Unimplemented,
-    message: /expected 1 response message .* got 0/,
+    message: /no response message for a unary method/,
   },
   {
     name: "two messages for a unary call, grpc-status 0 → UNIMPLEMENTED",
@@ -897,7 +897,7 @@ const responseCases: readonly ResponseCase[] = [
         trailer: okTrailer,
       }),
     code: Code.Unimplemented,
-    message: /expected 1 response message .* got 2/,
+    message: /more than one response message for a unary method/,
   },
   {
     name: "a trailers-only response is the call's status",
