@@ -557,10 +557,10 @@ describe.each([
   });
 
   describe("GET", () => {
-    // HTTP/2 frames the body itself: neither header is needed there.
-    it.runIf(transport === "fetch")(
-      "unary responses, good and bad, declare their length, not chunked",
-      async () => {
+    // Only over HTTP/1.1 (the fetch transport's servers here): HTTP/2
+    // frames the body itself, and neither header is needed there.
+    if (transport === "fetch")
+      it("unary responses, good and bad, declare their length, not chunked", async () => {
         const ok = await send({
           method: "POST",
           path: greetPath,
@@ -580,8 +580,7 @@ describe.each([
             String(response.body.byteLength),
           );
         }
-      },
-    );
+      });
 
     it("a valid GET works", async () => {
       const message = Buffer.from(

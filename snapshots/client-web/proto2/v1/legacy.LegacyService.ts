@@ -301,17 +301,26 @@ const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
 /**
  * A web stream as an async iterable (not every fetch runtime makes
  * ReadableStream iterable); leaving the loop early cancels the stream, which
- * stops a download or upload that is no longer wanted.
+ * stops a download or upload that is no longer wanted. A failed read throws
+ * what `readError` makes of its error (the fetch client: the connection's
+ * loss as Unavailable).
  */
 async function* bodyFromWebStream(
   body: ReadableStream<Uint8Array> | null,
+  readError?: (error: unknown) => unknown,
 ): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   const reader = body.getReader();
   let done = false;
   try {
     for (;;) {
-      const result = await reader.read();
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        done = true; // an errored stream has nothing to cancel
+        throw readError === undefined ? e : readError(e);
+      }
       if (result.done) {
         done = true;
         return;
@@ -536,6 +545,43 @@ export interface HttpResponse {
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
+}
+
 /** @public */
 export type MethodKind =
   "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
@@ -651,7 +697,11 @@ function applyInterceptors<
  * @public
  */
 export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
   readonly timeoutMs?: number;
   readonly headers?: HeadersInit;
   /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
@@ -801,10 +851,14 @@ function clientProtocol<Callers>(
   return callers;
 }
 
-/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+/**
+ * How a protocol sends the deadline: the header's name, the value for a
+ * timeout, and the longest timeout the header can carry.
+ */
 interface ClientTimeoutHeader {
   readonly name: string;
   readonly format: (timeoutMs: number) => string;
+  readonly maxMs: number;
 }
 
 /**
@@ -832,8 +886,19 @@ function clientCallStart(
   new Headers(callOptions.headers).forEach((value, key) =>
     header.set(key, value),
   );
-  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   const controller = new AbortController();
@@ -856,7 +921,7 @@ async function clientSend(
     if (request.signal.aborted) {
       throw ConnectError.from(request.signal.reason, Code.Canceled);
     }
-    throw ConnectError.from(e, Code.Unavailable);
+    throw httpClientError(e);
   }
 }
 
@@ -1315,10 +1380,11 @@ const connectFetchDecoded: ReadonlySet<string> = new Set([
   "zstd",
 ]);
 
-/** Connect sends the deadline in whole milliseconds. */
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
 const connectClientTimeoutHeader: ClientTimeoutHeader = {
   name: connectHeaderTimeout,
   format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9_999_999_999,
 };
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
@@ -1424,8 +1490,11 @@ async function connectReadUnaryResponse(
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
-      // Not Connect at all is Unknown; the other codec is Internal.
-      binary === undefined ? Code.Unknown : Code.Internal,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
     );
   }
   return {
@@ -1478,7 +1547,8 @@ function fetchHttpClient(
     return {
       status: response.status,
       header: response.headers,
-      body: bodyFromWebStream(response.body),
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
       trailer: new Headers(),
       contentDecoded: true,
     };
@@ -1732,6 +1802,12 @@ interface GrpcClientProtocol {
   readonly parseContentType: (
     value: string | null,
   ) => { binary: boolean } | undefined;
+  /**
+   * Matches the protocol's content types, whatever the codec: a response
+   * with another is no response of this protocol at all (Unknown, as gRPC
+   * and connect-go have it), one with an unexpected codec is Internal.
+   */
+  readonly contentTypeFamily: RegExp;
   readonly requestHeader: Readonly<Record<string, string>>;
   /**
    * gRPC-Web reads the status and trailers from the body's last envelope;
@@ -1743,11 +1819,14 @@ interface GrpcClientProtocol {
 const grpcClientTimeoutHeader: ClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
+  // 99999999H: 8 digits of the largest unit.
+  maxMs: 99_999_999 * 3_600_000,
 };
 
 /**
- * A unary call over gRPC or gRPC-Web: one envelope each way. The status
- * decides first; then the response must hold exactly one message.
+ * A unary call over gRPC or gRPC-Web: one envelope each way. A second
+ * response message fails the call at once; otherwise the status decides,
+ * then the response must have held its message.
  */
 function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
@@ -1774,14 +1853,21 @@ function grpcUnaryCaller(
         body,
       );
       let message: Message | undefined;
-      let count = 0;
       for await (const m of result.message) {
-        message ??= m;
-        count++;
+        // At the second message, not at the end of a stream a server may
+        // never end: leaving the loop cancels the response (connect-go
+        // and grpc-go fail here too, status unread).
+        if (message !== undefined) {
+          throw new ConnectError(
+            "protocol error: more than one response message for a unary method",
+            Code.Unimplemented,
+          );
+        }
+        message = m;
       }
-      if (message === undefined || count > 1) {
+      if (message === undefined) {
         throw new ConnectError(
-          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          "protocol error: no response message for a unary method",
           Code.Unimplemented,
         );
       }
@@ -1878,8 +1964,10 @@ function grpcReadResponse(
       grpcDiscard(response.body);
       throw new ConnectError(
         `unexpected response content type "${contentTypeValue}"`,
-        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
-        contentType === undefined ? Code.Unknown : Code.Internal,
+        contentTypeValue !== null &&
+          protocol.contentTypeFamily.test(contentTypeValue)
+          ? Code.Internal
+          : Code.Unknown,
         { metadata: header },
       );
     }
@@ -2064,6 +2152,7 @@ const grpcWebClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   parseContentType: grpcWebParseContentType,
+  contentTypeFamily: /^application\/grpc-web(?:$|[+;])/i,
   // Marks the request as gRPC-Web for proxies and for CORS preflights.
   requestHeader: { "x-grpc-web": "1" },
   decodeTrailers: grpcWebDecodeTrailers,

@@ -46,7 +46,7 @@ import type {
   ServerHttp2Stream,
 } from "node:http2";
 import { connect as connect$1, constants } from "node:http2";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import type {
   IncomingMessage,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
@@ -344,17 +344,26 @@ const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
 /**
  * A web stream as an async iterable (not every fetch runtime makes
  * ReadableStream iterable); leaving the loop early cancels the stream, which
- * stops a download or upload that is no longer wanted.
+ * stops a download or upload that is no longer wanted. A failed read throws
+ * what `readError` makes of its error (the fetch client: the connection's
+ * loss as Unavailable).
  */
 async function* bodyFromWebStream(
   body: ReadableStream<Uint8Array> | null,
+  readError?: (error: unknown) => unknown,
 ): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   const reader = body.getReader();
   let done = false;
   try {
     for (;;) {
-      const result = await reader.read();
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        done = true; // an errored stream has nothing to cancel
+        throw readError === undefined ? e : readError(e);
+      }
       if (result.done) {
         done = true;
         return;
@@ -556,8 +565,15 @@ function compressionDecompressError(
   error: Error,
   readMaxBytes: number,
 ): ConnectError {
-  if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
     return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
   }
   return new ConnectError(
     `invalid ${name} data: ${error.message}`,
@@ -600,6 +616,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
       },
       callback,
     ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
 );
 
@@ -612,8 +630,23 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
         (data, options, callback) =>
-          zlib.zstdDecompress(data, options, callback),
+          zlib.zstdDecompress(
+            data,
+            {
+              ...options,
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            },
+            callback,
+          ),
       )
     : undefined;
 
@@ -707,8 +740,13 @@ interface Deadline {
   readonly signal: AbortSignal;
   /** Milliseconds left, or undefined without a timeout. */
   remainingMs(): number | undefined;
-  /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
-  aborted(): Promise<never>;
+  /**
+   * Settles as `promise` does, unless the signal aborts first: then rejects
+   * at once with the abort reason (a ConnectError), so that a stalled
+   * implementation cannot hold a call past its deadline or its cancel. One
+   * race at a time (a stream races each of its messages in turn).
+   */
+  race<T>(promise: Promise<T>): Promise<T>;
   cleanup(): void;
 }
 
@@ -724,11 +762,10 @@ function deadlineForRequest(
   if (timeoutMs !== undefined) {
     return deadlineStart(timeoutMs, requestSignal);
   }
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal: requestSignal,
     remainingMs: deadlineNone,
-    aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
+    race: deadlineRacer(requestSignal),
     cleanup: deadlineNone,
   };
 }
@@ -736,16 +773,37 @@ function deadlineForRequest(
 // remainingMs and cleanup of a call without a timeout: one function for all.
 function deadlineNone(): undefined {}
 
-/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
-function deadlineAborted(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
+/**
+ * `Deadline.race` for one call's signal. Racing each message against one
+ * promise that settles on abort (`Promise.race([next, aborted])`) would
+ * leave a reaction on that promise per message, kept until the call ends:
+ * hundreds of MiB for a stream of a million messages. Here the signal gets
+ * one listener, on first use, which rejects the race in progress; each race
+ * makes one promise that nothing refers to once it has settled and been
+ * replaced by the next. The listener goes with the signal, which is the
+ * call's own (or its request's).
+ */
+function deadlineRacer(
+  signal: AbortSignal,
+): <T>(promise: Promise<T>) => Promise<T> {
+  // The reject of the latest race: a no-op once that race has settled.
+  let interrupt: ((reason: unknown) => void) | undefined;
+  return <T>(promise: Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      promise.then(resolve, reject);
+      if (signal.aborted) {
+        reject(ConnectError.from(signal.reason, Code.Canceled));
+        return;
+      }
+      if (interrupt === undefined) {
+        signal.addEventListener(
+          "abort",
+          () => interrupt!(ConnectError.from(signal.reason, Code.Canceled)),
+          { once: true },
+        );
+      }
+      interrupt = reject;
+    });
 }
 
 /**
@@ -812,13 +870,10 @@ function deadlineStart(
   const signal = controller.signal;
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    // One promise per call: a stream races it once per message, and a new
-    // listener each time would pile up until the call ends.
-    aborted: () => (abortedPromise ??= deadlineAborted(signal)),
+    race: deadlineRacer(signal),
     cleanup,
   };
 }
@@ -853,6 +908,43 @@ export interface HttpResponse {
 
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
+}
 
 /** @public */
 export type MethodKind =
@@ -975,7 +1067,11 @@ function applyInterceptors<
  * @public
  */
 export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
   readonly timeoutMs?: number;
   readonly headers?: HeadersInit;
   /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
@@ -1125,10 +1221,14 @@ function clientProtocol<Callers>(
   return callers;
 }
 
-/** How a protocol sends the deadline: the header's name and the value for a timeout. */
+/**
+ * How a protocol sends the deadline: the header's name, the value for a
+ * timeout, and the longest timeout the header can carry.
+ */
 interface ClientTimeoutHeader {
   readonly name: string;
   readonly format: (timeoutMs: number) => string;
+  readonly maxMs: number;
 }
 
 /**
@@ -1156,8 +1256,19 @@ function clientCallStart(
   new Headers(callOptions.headers).forEach((value, key) =>
     header.set(key, value),
   );
-  const timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   const controller = new AbortController();
@@ -1180,7 +1291,7 @@ async function clientSend(
     if (request.signal.aborted) {
       throw ConnectError.from(request.signal.reason, Code.Canceled);
     }
-    throw ConnectError.from(e, Code.Unavailable);
+    throw httpClientError(e);
   }
 }
 
@@ -1518,6 +1629,8 @@ function clientStreamCaller(
       timeoutHeader,
     );
     const signal = controller.signal;
+    // Set when producing the requests failed: the call's error.
+    const failure: ClientRequestFailure = {};
     // Closed once the call is over: a server may answer before reading every
     // request, and the rest is not sent (nor produced).
     let requestBody: AsyncGenerator<Uint8Array> | undefined;
@@ -1533,6 +1646,8 @@ function clientStreamCaller(
           method.input,
           sendCompression,
           compressMinBytes,
+          signal,
+          failure,
         );
         return send(request, sendCompression, requestBody);
       }, config.options.interceptors)({
@@ -1546,32 +1661,61 @@ function clientStreamCaller(
     } catch (e) {
       closeRequests();
       cleanup();
-      throw clientCallError(e, signal);
+      throw failure.error ?? clientCallError(e, signal);
     }
     callOptions.onHeader?.(response.header);
     return {
       ...response,
-      message: clientFinishStream(response, controller, callOptions, () => {
-        cleanup();
-        closeRequests();
-      }),
+      message: clientFinishStream(
+        response,
+        controller,
+        callOptions,
+        failure,
+        () => {
+          cleanup();
+          closeRequests();
+        },
+      ),
     };
   };
 }
 
+/** The failure of a streaming call's requests, once they failed. */
+interface ClientRequestFailure {
+  error?: ConnectError;
+}
+
+/**
+ * The request messages in envelopes. When producing them fails (the
+ * caller's iterable threw, or a message would not encode), the call fails
+ * with that error (`failure`), not with what the transport makes of a body
+ * that broke off (unavailable, "fetch failed"), which would invite a retry.
+ * A ConnectError stays as it is, anything else is unknown with the
+ * caller's message and the error as cause. The transport still sees the
+ * body fail, and resets the request (an abort here would end the upload
+ * gracefully over HTTP/2, and the server would take it for complete).
+ */
 async function* clientEncodeRequests(
   messages: AsyncIterable<Message>,
   codec: Codec,
   desc: DescMessage,
   compression: Compression | undefined,
   compressMinBytes: number,
+  signal: AbortSignal,
+  failure: ClientRequestFailure,
 ): AsyncGenerator<Uint8Array> {
-  for await (const message of messages) {
-    yield await envelopeEncodeMessage(
-      codec.encode(desc, message),
-      compression,
-      compressMinBytes,
-    );
+  try {
+    for await (const message of messages) {
+      yield await envelopeEncodeMessage(
+        codec.encode(desc, message),
+        compression,
+        compressMinBytes,
+      );
+    }
+  } catch (e) {
+    // A call canceled first fails as canceled, whatever its requests do.
+    if (!signal.aborted) failure.error ??= ConnectError.from(e, Code.Unknown);
+    throw e;
   }
 }
 
@@ -1589,6 +1733,7 @@ async function* clientFinishStream(
   response: StreamResponse,
   controller: AbortController,
   callOptions: CallOptions,
+  failure: ClientRequestFailure,
   finish: () => void,
 ): AsyncGenerator<Message> {
   const signal = controller.signal;
@@ -1599,9 +1744,11 @@ async function* clientFinishStream(
       yield message;
     }
     if (signal.aborted) throw signal.reason;
+    // A response that ended well does not hide the requests' failure.
+    if (failure.error !== undefined) throw failure.error;
     complete = true;
   } catch (e) {
-    throw clientCallError(e, controller.signal);
+    throw failure.error ?? clientCallError(e, controller.signal);
   } finally {
     if (!complete) {
       controller.abort(
@@ -1841,10 +1988,11 @@ const connectFetchDecoded: ReadonlySet<string> = new Set([
   "zstd",
 ]);
 
-/** Connect sends the deadline in whole milliseconds. */
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
 const connectClientTimeoutHeader: ClientTimeoutHeader = {
   name: connectHeaderTimeout,
   format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9_999_999_999,
 };
 
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
@@ -1929,8 +2077,11 @@ async function connectReadUnaryResponse(
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
-      // Not Connect at all is Unknown; the other codec is Internal.
-      binary === undefined ? Code.Unknown : Code.Internal,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
     );
   }
   return {
@@ -2080,9 +2231,14 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
         response.header.get("content-type"),
       );
       if (contentType === undefined || contentType.binary !== codec.binary) {
+        const value = response.header.get("content-type");
         throw new ConnectError(
-          `unexpected response content type "${response.header.get("content-type")}"`,
-          Code.Internal,
+          `unexpected response content type "${value}"`,
+          // As connect-go (and the unary call): not "application/connect+..."
+          // is no Connect stream at all, Unknown; another codec is Internal.
+          value !== null && /^application\/connect\+/i.test(value)
+            ? Code.Internal
+            : Code.Unknown,
         );
       }
       const encoding = response.header.get(connectHeaderContentEncoding);
@@ -2203,7 +2359,8 @@ function fetchHttpClient(
     return {
       status: response.status,
       header: response.headers,
-      body: bodyFromWebStream(response.body),
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
       trailer: new Headers(),
       contentDecoded: true,
     };
@@ -2618,6 +2775,12 @@ interface GrpcClientProtocol {
   readonly parseContentType: (
     value: string | null,
   ) => { binary: boolean } | undefined;
+  /**
+   * Matches the protocol's content types, whatever the codec: a response
+   * with another is no response of this protocol at all (Unknown, as gRPC
+   * and connect-go have it), one with an unexpected codec is Internal.
+   */
+  readonly contentTypeFamily: RegExp;
   readonly requestHeader: Readonly<Record<string, string>>;
   /**
    * gRPC-Web reads the status and trailers from the body's last envelope;
@@ -2630,6 +2793,7 @@ const grpcClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcContentTypeProto,
   contentTypeJson: grpcContentTypeJson,
   parseContentType: grpcParseContentType,
+  contentTypeFamily: /^application\/grpc(?:$|[+;])/i,
   // Required by the spec; proxies use it to tell that trailers are wanted.
   requestHeader: { te: "trailers" },
 };
@@ -2637,6 +2801,8 @@ const grpcClientProtocol: GrpcClientProtocol = {
 const grpcClientTimeoutHeader: ClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
+  // 99999999H: 8 digits of the largest unit.
+  maxMs: 99_999_999 * 3_600_000,
 };
 
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
@@ -2650,8 +2816,9 @@ function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
 }
 
 /**
- * A unary call over gRPC or gRPC-Web: one envelope each way. The status
- * decides first; then the response must hold exactly one message.
+ * A unary call over gRPC or gRPC-Web: one envelope each way. A second
+ * response message fails the call at once; otherwise the status decides,
+ * then the response must have held its message.
  */
 function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
@@ -2678,14 +2845,21 @@ function grpcUnaryCaller(
         body,
       );
       let message: Message | undefined;
-      let count = 0;
       for await (const m of result.message) {
-        message ??= m;
-        count++;
+        // At the second message, not at the end of a stream a server may
+        // never end: leaving the loop cancels the response (connect-go
+        // and grpc-go fail here too, status unread).
+        if (message !== undefined) {
+          throw new ConnectError(
+            "protocol error: more than one response message for a unary method",
+            Code.Unimplemented,
+          );
+        }
+        message = m;
       }
-      if (message === undefined || count > 1) {
+      if (message === undefined) {
         throw new ConnectError(
-          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          "protocol error: no response message for a unary method",
           Code.Unimplemented,
         );
       }
@@ -2806,8 +2980,10 @@ function grpcReadResponse(
       grpcDiscard(response.body);
       throw new ConnectError(
         `unexpected response content type "${contentTypeValue}"`,
-        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
-        contentType === undefined ? Code.Unknown : Code.Internal,
+        contentTypeValue !== null &&
+          protocol.contentTypeFamily.test(contentTypeValue)
+          ? Code.Internal
+          : Code.Unknown,
         { metadata: header },
       );
     }
@@ -3013,6 +3189,7 @@ const grpcWebClientProtocol: GrpcClientProtocol = {
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   parseContentType: grpcWebParseContentType,
+  contentTypeFamily: /^application\/grpc-web(?:$|[+;])/i,
   // Marks the request as gRPC-Web for proxies and for CORS preflights.
   requestHeader: { "x-grpc-web": "1" },
   decodeTrailers: grpcWebDecodeTrailers,
@@ -3145,9 +3322,14 @@ export function createHttp2HttpClient(
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
+    (stream as Http2EndAware).push = http2Push;
     const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
       release(session);
       request.signal.removeEventListener("abort", onAbort);
     });
@@ -3172,7 +3354,7 @@ export function createHttp2HttpClient(
       // The error is made only if the stream closes before the response:
       // a ConnectError captures a stack trace, too dear to make per call.
       const closedEarly = () =>
-        fail(http2ResetError(stream.rstCode, "before the response began"));
+        fail(http2ClosedError(stream, "before the response began"));
       stream.once("error", fail);
       stream.once("close", closedEarly);
       stream.once("response", (headers: IncomingHttpHeaders) => {
@@ -3246,10 +3428,11 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    // A reset with CANCEL, which Node does not report as an error, ends the
-    // body as if the response were complete: without END_STREAM it is cut short.
+    // A reset with NO_ERROR or CANCEL, which Node does not report as an
+    // error, ends the body as if the response were complete: without
+    // END_STREAM it is cut short.
     if (!(yield* http2ReadChunks(stream))) {
-      throw http2ResetError(stream.rstCode, "before the response ended");
+      throw http2ClosedError(stream, "before the response ended");
     }
     complete = true;
   } catch (e) {
@@ -3264,6 +3447,33 @@ async function* http2ResponseBody(
       stream.close(constants.NGHTTP2_CANCEL);
     }
   }
+}
+
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+
+type Http2EndAware = ClientHttp2Stream & {
+  [http2EndStream]?: true;
+  [http2Lost]?: true;
+};
+
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(
+  this: Http2EndAware,
+  chunk: unknown,
+  encoding?: BufferEncoding,
+): boolean {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
 }
 
 // Read ahead of the caller up to this much, about what Node buffers itself.
@@ -3283,7 +3493,7 @@ async function* http2ReadChunks(
 ): AsyncGenerator<Uint8Array, boolean> {
   const chunks: Uint8Array[] = [];
   let done = false;
-  // A reset ends the body too, but Node records its code before it does.
+  // A reset ends the body too: only http2Push tells which it was.
   let endStream = false;
   let failure: { error: unknown } | undefined;
   let wake: (() => void) | undefined;
@@ -3300,7 +3510,7 @@ async function* http2ReadChunks(
     notify();
   };
   const onEnd = () => {
-    endStream = !stream.rstCode;
+    endStream = (stream as Http2EndAware)[http2EndStream] === true;
     done = true;
     notify();
   };
@@ -3395,9 +3605,21 @@ function http2StreamError(
     error instanceof Error &&
     (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
     stream.rstCode !== undefined;
-  return reset
-    ? http2ResetError(stream.rstCode, "")
-    : ConnectError.from(error, Code.Unavailable);
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(
+  stream: ClientHttp2Stream,
+  when: string,
+): ConnectError {
+  return (stream as Http2EndAware)[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
 }
 
 /**
@@ -3643,6 +3865,79 @@ function clientBidiStreamingMethod<
 }
 
 /**
+ * Bounds how many request messages one handler decompresses at once, across
+ * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
+ * decoder context besides) whatever the size of its input, so that a flood
+ * of small compressed requests (decompression bombs, each within the limit)
+ * cannot hold thousands of them in memory together. Past the slots, requests
+ * wait in a bounded queue, holding only their compressed bytes; past the
+ * queue, they fail with ResourceExhausted. Calls without compression never
+ * come here.
+ */
+interface DecompressGate {
+  decompress(
+    compression: Compression,
+    data: Uint8Array,
+    readMaxBytes: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array>;
+}
+
+/** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
+const decompressDefaultBudget = 32 * 1024 * 1024;
+
+/** Default number of requests that may wait for a decompression slot. */
+const decompressDefaultQueue = 256;
+
+/**
+ * A gate with `floor(budgetBytes / readMaxBytes)` slots (at least one): the
+ * budget counts each decompression at the most it may produce.
+ */
+function decompressGate(
+  budgetBytes: number,
+  readMaxBytes: number,
+  queueMax: number,
+): DecompressGate {
+  const slots = Math.max(
+    1,
+    Math.floor(budgetBytes / Math.max(1, readMaxBytes)),
+  );
+  let active = 0;
+  // Each waiter is woken with the slot already handed over to it.
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else active--;
+  };
+  return {
+    async decompress(compression, data, limit, signal) {
+      if (active < slots) {
+        active++;
+      } else {
+        if (waiting.length >= queueMax) {
+          throw new ConnectError(
+            `server busy: more than ${slots + queueMax} compressed messages waiting to be decompressed`,
+            Code.ResourceExhausted,
+          );
+        }
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        // A client that went away while queued costs no decompression.
+        if (signal.aborted) {
+          release();
+          throw ConnectError.from(signal.reason, Code.Canceled);
+        }
+      }
+      try {
+        return await compression.decompress(data, limit);
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
  */
@@ -3717,6 +4012,35 @@ export interface HandlerOptions {
   readonly jsonOptions?: JsonOptions;
   /** Reject Connect requests without `Connect-Protocol-Version: 1`. Default false. */
   readonly requireConnectProtocolHeader?: boolean;
+  /**
+   * Called once for each call that fails after its implementation has
+   * started (thrown or rejected by the implementation or an interceptor,
+   * before or during a stream, a deadline, a cancel, a bad request message
+   * read by a streaming implementation; not a unary request refused before
+   * its implementation runs),
+   * with what was thrown and the call's context, before the error is sent.
+   * For logging: what it throws or rejects with is ignored. Default: log the
+   * errors whose message `redactErrors` withholds with `console.error`.
+   */
+  readonly onError?: (error: unknown, context: HandlerContext) => void;
+  /**
+   * Send errors that are not `ConnectError`s (a plain `Error` from the
+   * implementation, whose message may hold paths or secrets) with their
+   * code (`unknown`, or `canceled` / `deadline_exceeded` for an
+   * `AbortError` / `TimeoutError`) and a generic message instead of theirs.
+   * A `ConnectError` always goes out as it is. Default true.
+   */
+  readonly redactErrors?: boolean;
+  /**
+   * How many bytes this handler decompresses at once, across all its calls,
+   * counting each compressed request message at `readMaxBytes` (the most it
+   * may grow to): default 32 MiB, so 8 messages at a time with the default
+   * limit, at least one whatever the values. Requests past it wait, holding
+   * only their compressed bytes, in a queue of `decompressionQueue`
+   * (default 256) requests; past that they fail with `resource_exhausted`.
+   */
+  readonly decompressionBudget?: number;
+  readonly decompressionQueue?: number;
 }
 
 /** An implementation function of any unary method, as the router calls it. */
@@ -3912,6 +4236,9 @@ type StreamStart =
       readonly trailer: Headers;
       readonly first: IteratorResult<Message>;
       readonly iterator: AsyncIterator<Message>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
     }
   | {
       readonly ok: false;
@@ -3970,13 +4297,15 @@ async function serverStartStream(
       ),
     );
     iterator = response.message[Symbol.asyncIterator]();
-    const first = await Promise.race([iterator.next(), deadline.aborted()]);
+    const first = await deadline.race(iterator.next());
     return {
       ok: true,
       header: response.header,
       trailer: response.trailer,
       first,
       iterator,
+      config,
+      context,
     };
   } catch (e) {
     deadline.cleanup();
@@ -3987,7 +4316,7 @@ async function serverStartStream(
       ok: false,
       header: responseHeaders,
       trailer: responseTrailers,
-      error: ConnectError.from(e),
+      error: serverFail(e, config, context),
     };
   }
 }
@@ -4009,12 +4338,12 @@ async function* serverWriteStream(
   try {
     let result = start.first;
     while (result.done !== true) {
-      yield await encode(result.value);
-      result = await Promise.race([iterator.next(), deadline.aborted()]);
+      yield encode(result.value);
+      result = await deadline.race(iterator.next());
     }
     done = true;
   } catch (e) {
-    error = ConnectError.from(e);
+    error = serverFail(e, start.config, start.context);
   } finally {
     deadline.cleanup();
     if (!done) {
@@ -4031,14 +4360,15 @@ async function* serverWriteStream(
  * a protocol error, which fails the implementation's iteration.
  */
 async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
+  request: ServerRequest,
   compression: Compression | null,
   codec: Codec,
   desc: DescMessage,
-  readMaxBytes: number,
+  config: ServerConfig,
 ): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
   for await (const envelope of envelopeRead(
-    body,
+    request.body,
     readMaxBytes,
     Code.InvalidArgument,
   )) {
@@ -4048,13 +4378,24 @@ async function* serverReadRequests(
         Code.InvalidArgument,
       );
     }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      // What the conformance suite expects of every protocol.
-      Code.Internal,
-    );
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
     yield codec.decode(desc, data);
   }
 }
@@ -4173,11 +4514,11 @@ async function grpcServe(
     header.set(grpcHeaderEncoding, responseCompression.name);
   }
   const requests = serverReadRequests(
-    request.body,
+    request,
     requestCompression,
     codec,
     handler.method.input,
-    config.readMaxBytes,
+    config,
   );
   const encode = (message: Message) =>
     envelopeEncodeMessage(
@@ -4374,6 +4715,10 @@ interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
 }
 
 /**
@@ -4491,7 +4836,12 @@ async function connectHandleUnary(
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
-      body = await compression.decompress(body, config.readMaxBytes);
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
@@ -4604,12 +4954,50 @@ async function serverRunUnary(
     )(new ServerInterceptorRequest(false, method, request, signal, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined
-      ? await call
-      : await Promise.race([call, deadline.aborted()]);
+    return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
   } finally {
     deadline.cleanup();
   }
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
@@ -4690,9 +5078,10 @@ function createServiceHandler(
 ): ServiceHandler {
   const connect = features.connect;
   const compressions = options.compressions ?? features.compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
-    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    readMaxBytes,
     compressions,
     compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes: options.compressMinBytes ?? 1024,
@@ -4701,6 +5090,13 @@ function createServiceHandler(
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
@@ -4880,6 +5276,14 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     else settle();
   };
   const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
     ended = true;
     settle();
   };
@@ -5164,9 +5568,10 @@ async function nodeRespondHttp2(
   const trailer = result.trailer;
   if (body === undefined && trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response.
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    nodeStopUpload(stream, request);
     return;
   }
   // A response without trailers that is sent while the client is still
@@ -5185,21 +5590,24 @@ async function nodeRespondHttp2(
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  if (!endWithData) {
-    // Read only now: a streamed body fills its trailers in as it ends.
-    if (compat !== undefined) {
-      // The compatibility layer answers "wantTrailers" itself, with what it
-      // was given (none by default).
-      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-    } else {
-      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    }
+  if (endWithData) {
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
-  // Not after trailers: Node would reset the stream once the body is
-  // flushed, before the trailers, and the client would lose its status.
-  if (endWithData) nodeStopUpload(stream, request);
 }
 
 /**
@@ -5332,11 +5740,11 @@ async function connectHandleStream(
     "connect",
     deadline,
     serverReadRequests(
-      request.body,
+      request,
       requestCompression,
       codec,
       method.input,
-      config.readMaxBytes,
+      config,
     ),
   );
   start.header.forEach((value, key) => header.append(key, value));

@@ -195,6 +195,7 @@ import {
   WireType,
 } from "@bufbuild/protobuf/wire";
 import { connect as connect$1, constants } from "node:http2";
+import { Readable } from "node:stream";
 import { MessageSchema, ResponseSchema } from "./collisions_pb";
 import * as zlib from "node:zlib";
 /**
@@ -421,16 +422,24 @@ const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
 /**
  * A web stream as an async iterable (not every fetch runtime makes
  * ReadableStream iterable); leaving the loop early cancels the stream, which
- * stops a download or upload that is no longer wanted.
+ * stops a download or upload that is no longer wanted. A failed read throws
+ * what `readError` makes of its error (the fetch client: the connection's
+ * loss as Unavailable).
  */
-function bodyFromWebStream(body) {
+function bodyFromWebStream(body, readError) {
   return __asyncGenerator(this, arguments, function* bodyFromWebStream_1() {
     if (body === null) return yield __await(void 0);
     const reader = body.getReader();
     let done = false;
     try {
       for (;;) {
-        const result = yield __await(reader.read());
+        let result;
+        try {
+          result = yield __await(reader.read());
+        } catch (e) {
+          done = true; // an errored stream has nothing to cancel
+          throw readError === undefined ? e : readError(e);
+        }
         if (result.done) {
           done = true;
           return yield __await(void 0);
@@ -573,8 +582,15 @@ function compressionTooLarge(readMaxBytes) {
   );
 }
 function compressionDecompressError(name, error, readMaxBytes) {
-  if (error.code === "ERR_BUFFER_TOO_LARGE") {
+  const code = error.code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
     return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
   }
   return new ConnectError(
     `invalid ${name} data: ${error.message}`,
@@ -614,6 +630,8 @@ export const compressionBrotli = compressionFromZlib(
       },
       callback,
     ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
 );
 /**
@@ -625,8 +643,22 @@ export const compressionZstd =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
         (data, options, callback) =>
-          zlib.zstdDecompress(data, options, callback),
+          zlib.zstdDecompress(
+            data,
+            Object.assign(Object.assign({}, options), {
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            }),
+            callback,
+          ),
       )
     : undefined;
 /**
@@ -711,29 +743,44 @@ function deadlineForRequest(timeoutMs, requestSignal) {
   if (timeoutMs !== undefined) {
     return deadlineStart(timeoutMs, requestSignal);
   }
-  let abortedPromise;
   return {
     signal: requestSignal,
     remainingMs: deadlineNone,
-    aborted: () =>
-      abortedPromise !== null && abortedPromise !== void 0
-        ? abortedPromise
-        : (abortedPromise = deadlineAborted(requestSignal)),
+    race: deadlineRacer(requestSignal),
     cleanup: deadlineNone,
   };
 }
 // remainingMs and cleanup of a call without a timeout: one function for all.
 function deadlineNone() {}
-/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
-function deadlineAborted(signal) {
-  return new Promise((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
+/**
+ * `Deadline.race` for one call's signal. Racing each message against one
+ * promise that settles on abort (`Promise.race([next, aborted])`) would
+ * leave a reaction on that promise per message, kept until the call ends:
+ * hundreds of MiB for a stream of a million messages. Here the signal gets
+ * one listener, on first use, which rejects the race in progress; each race
+ * makes one promise that nothing refers to once it has settled and been
+ * replaced by the next. The listener goes with the signal, which is the
+ * call's own (or its request's).
+ */
+function deadlineRacer(signal) {
+  // The reject of the latest race: a no-op once that race has settled.
+  let interrupt;
+  return (promise) =>
+    new Promise((resolve, reject) => {
+      promise.then(resolve, reject);
+      if (signal.aborted) {
+        reject(ConnectError.from(signal.reason, Code.Canceled));
+        return;
+      }
+      if (interrupt === undefined) {
+        signal.addEventListener(
+          "abort",
+          () => interrupt(ConnectError.from(signal.reason, Code.Canceled)),
+          { once: true },
+        );
+      }
+      interrupt = reject;
+    });
 }
 /**
  * Aborts `controller` when `parent` aborts (with Canceled) or when
@@ -806,18 +853,48 @@ function deadlineStart(timeoutMs, parent) {
   const signal = controller.signal;
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
-  let abortedPromise;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    // One promise per call: a stream races it once per message, and a new
-    // listener each time would pile up until the call ends.
-    aborted: () =>
-      abortedPromise !== null && abortedPromise !== void 0
-        ? abortedPromise
-        : (abortedPromise = deadlineAborted(signal)),
+    race: deadlineRacer(signal),
     cleanup,
   };
+}
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error) {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 /** The first interceptor in the list is the outermost. */
 function applyInterceptors(next, interceptors) {
@@ -900,11 +977,22 @@ function clientCallStart(config, callOptions, timeoutHeader) {
   new Headers(callOptions.headers).forEach((value, key) =>
     header.set(key, value),
   );
-  const timeoutMs =
+  let timeoutMs =
     (_b = callOptions.timeoutMs) !== null && _b !== void 0
       ? _b
       : options.timeoutMs;
   if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
   const controller = new AbortController();
@@ -923,7 +1011,7 @@ async function clientSend(httpClient, request) {
     if (request.signal.aborted) {
       throw ConnectError.from(request.signal.reason, Code.Canceled);
     }
-    throw ConnectError.from(e, Code.Unavailable);
+    throw httpClientError(e);
   }
 }
 function clientSendCompression(compressions, name) {
@@ -1376,10 +1464,11 @@ const connectFetchDecoded = new Set([
   "br",
   "zstd",
 ]);
-/** Connect sends the deadline in whole milliseconds. */
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
 const connectClientTimeoutHeader = {
   name: connectHeaderTimeout,
   format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9999999999,
 };
 /** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
 function createConnectUnaryCaller(config) {
@@ -1481,8 +1570,11 @@ async function connectReadUnaryResponse(config, method, response) {
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
-      // Not Connect at all is Unknown; the other codec is Internal.
-      binary === undefined ? Code.Unknown : Code.Internal,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
     );
   }
   return {
@@ -1528,7 +1620,8 @@ function fetchHttpClient(fetchFn, toWebStream) {
     return {
       status: response.status,
       header: response.headers,
-      body: bodyFromWebStream(response.body),
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
       trailer: new Headers(),
       contentDecoded: true,
     };
@@ -1900,20 +1993,24 @@ const grpcClientProtocol = {
   contentTypeProto: grpcContentTypeProto,
   contentTypeJson: grpcContentTypeJson,
   parseContentType: grpcParseContentType,
+  contentTypeFamily: /^application\/grpc(?:$|[+;])/i,
   // Required by the spec; proxies use it to tell that trailers are wanted.
   requestHeader: { te: "trailers" },
 };
 const grpcClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
+  // 99999999H: 8 digits of the largest unit.
+  maxMs: 99999999 * 3600000,
 };
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
 function createGrpcUnaryCaller(config) {
   return grpcUnaryCaller(grpcClientProtocol, config);
 }
 /**
- * A unary call over gRPC or gRPC-Web: one envelope each way. The status
- * decides first; then the response must hold exactly one message.
+ * A unary call over gRPC or gRPC-Web: one envelope each way. A second
+ * response message fails the call at once; otherwise the status decides,
+ * then the response must have held its message.
  */
 function grpcUnaryCaller(protocol, config) {
   const { codec, compressMinBytes } = config;
@@ -1938,7 +2035,6 @@ function grpcUnaryCaller(protocol, config) {
         body,
       );
       let message;
-      let count = 0;
       try {
         for (
           var _d = true, _e = __asyncValues(result.message), _f;
@@ -1948,8 +2044,16 @@ function grpcUnaryCaller(protocol, config) {
           _c = _f.value;
           _d = false;
           const m = _c;
-          message !== null && message !== void 0 ? message : (message = m);
-          count++;
+          // At the second message, not at the end of a stream a server may
+          // never end: leaving the loop cancels the response (connect-go
+          // and grpc-go fail here too, status unread).
+          if (message !== undefined) {
+            throw new ConnectError(
+              "protocol error: more than one response message for a unary method",
+              Code.Unimplemented,
+            );
+          }
+          message = m;
         }
       } catch (e_3_1) {
         e_3 = { error: e_3_1 };
@@ -1960,9 +2064,9 @@ function grpcUnaryCaller(protocol, config) {
           if (e_3) throw e_3.error;
         }
       }
-      if (message === undefined || count > 1) {
+      if (message === undefined) {
         throw new ConnectError(
-          `protocol error: expected 1 response message for a unary method, got ${count}`,
+          "protocol error: no response message for a unary method",
           Code.Unimplemented,
         );
       }
@@ -2052,8 +2156,10 @@ function grpcReadResponse(protocol, config, desc, response) {
       grpcDiscard(response.body);
       throw new ConnectError(
         `unexpected response content type "${contentTypeValue}"`,
-        // Not gRPC at all is Unknown (gRPC's own rule); the other codec is Internal.
-        contentType === undefined ? Code.Unknown : Code.Internal,
+        contentTypeValue !== null &&
+          protocol.contentTypeFamily.test(contentTypeValue)
+          ? Code.Internal
+          : Code.Unknown,
         { metadata: header },
       );
     }
@@ -2286,6 +2392,7 @@ const grpcWebClientProtocol = {
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   parseContentType: grpcWebParseContentType,
+  contentTypeFamily: /^application\/grpc-web(?:$|[+;])/i,
   // Marks the request as gRPC-Web for proxies and for CORS preflights.
   requestHeader: { "x-grpc-web": "1" },
   decodeTrailers: grpcWebDecodeTrailers,
@@ -2413,9 +2520,14 @@ export function createHttp2HttpClient(options = {}) {
       release(session);
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
+    stream.push = http2Push;
     const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) stream[http2Lost] = true;
       release(session);
       request.signal.removeEventListener("abort", onAbort);
     });
@@ -2440,7 +2552,7 @@ export function createHttp2HttpClient(options = {}) {
       // The error is made only if the stream closes before the response:
       // a ConnectError captures a stack trace, too dear to make per call.
       const closedEarly = () =>
-        fail(http2ResetError(stream.rstCode, "before the response began"));
+        fail(http2ClosedError(stream, "before the response began"));
       stream.once("error", fail);
       stream.once("close", closedEarly);
       stream.once("response", (headers) => {
@@ -2516,14 +2628,15 @@ function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
     let complete = false;
     try {
-      // A reset with CANCEL, which Node does not report as an error, ends the
-      // body as if the response were complete: without END_STREAM it is cut short.
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body as if the response were complete: without
+      // END_STREAM it is cut short.
       if (
         !(yield __await(
           yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
         ))
       ) {
-        throw http2ResetError(stream.rstCode, "before the response ended");
+        throw http2ClosedError(stream, "before the response ended");
       }
       complete = true;
     } catch (e) {
@@ -2540,6 +2653,21 @@ function http2ResponseBody(stream, signal) {
     }
   });
 }
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(chunk, encoding) {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
+}
 // Read ahead of the caller up to this much, about what Node buffers itself.
 const http2ReadAheadBytes = 64 * 1024;
 /**
@@ -2555,7 +2683,7 @@ function http2ReadChunks(stream) {
   return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
     const chunks = [];
     let done = false;
-    // A reset ends the body too, but Node records its code before it does.
+    // A reset ends the body too: only http2Push tells which it was.
     let endStream = false;
     let failure;
     let wake;
@@ -2572,7 +2700,7 @@ function http2ReadChunks(stream) {
       notify();
     };
     const onEnd = () => {
-      endStream = !stream.rstCode;
+      endStream = stream[http2EndStream] === true;
       done = true;
       notify();
     };
@@ -2650,9 +2778,17 @@ function http2StreamError(stream, error) {
     error instanceof Error &&
     error.code === "ERR_HTTP2_STREAM_ERROR" &&
     stream.rstCode !== undefined;
-  return reset
-    ? http2ResetError(stream.rstCode, "")
-    : ConnectError.from(error, Code.Unavailable);
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(stream, when) {
+  return stream[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
 }
 /**
  * The error of a stream reset by the server, by its HTTP/2 error code, as
@@ -2687,6 +2823,53 @@ function clientUnaryMethod(call, method) {
   const unary = async (request, options) =>
     (await call(method, request, options)).message;
   return Object.assign(unary, { raw });
+}
+/** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
+const decompressDefaultBudget = 32 * 1024 * 1024;
+/** Default number of requests that may wait for a decompression slot. */
+const decompressDefaultQueue = 256;
+/**
+ * A gate with `floor(budgetBytes / readMaxBytes)` slots (at least one): the
+ * budget counts each decompression at the most it may produce.
+ */
+function decompressGate(budgetBytes, readMaxBytes, queueMax) {
+  const slots = Math.max(
+    1,
+    Math.floor(budgetBytes / Math.max(1, readMaxBytes)),
+  );
+  let active = 0;
+  // Each waiter is woken with the slot already handed over to it.
+  const waiting = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else active--;
+  };
+  return {
+    async decompress(compression, data, limit, signal) {
+      if (active < slots) {
+        active++;
+      } else {
+        if (waiting.length >= queueMax) {
+          throw new ConnectError(
+            `server busy: more than ${slots + queueMax} compressed messages waiting to be decompressed`,
+            Code.ResourceExhausted,
+          );
+        }
+        await new Promise((resolve) => waiting.push(resolve));
+        // A client that went away while queued costs no decompression.
+        if (signal.aborted) {
+          release();
+          throw ConnectError.from(signal.reason, Code.Canceled);
+        }
+      }
+      try {
+        return await compression.decompress(data, limit);
+      } finally {
+        release();
+      }
+    },
+  };
 }
 /**
  * The one request message of a method whose requests are not a stream;
@@ -2813,14 +2996,15 @@ _ServerInterceptorRequest_request = new WeakMap();
  * Decodes request envelopes; anything but a message (compressed or not) is
  * a protocol error, which fails the implementation's iteration.
  */
-function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
+function serverReadRequests(request, compression, codec, desc, config) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
     var _a, e_8, _b, _c;
+    const readMaxBytes = config.readMaxBytes;
     try {
       for (
         var _d = true,
           _e = __asyncValues(
-            envelopeRead(body, readMaxBytes, Code.InvalidArgument),
+            envelopeRead(request.body, readMaxBytes, Code.InvalidArgument),
           ),
           _f;
         (_f = yield __await(_e.next())), (_a = _f.done), !_a;
@@ -2835,15 +3019,28 @@ function serverReadRequests(body, compression, codec, desc, readMaxBytes) {
             Code.InvalidArgument,
           );
         }
-        const data = yield __await(
-          envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            // What the conformance suite expects of every protocol.
-            Code.Internal,
-          ),
-        );
+        const data =
+          compression !== null &&
+          (envelope.flags & envelopeFlagCompressed) !== 0 &&
+          envelope.data.byteLength > 0
+            ? // Through the handler's gate, which bounds decompressions at once.
+              yield __await(
+                config.decompressGate.decompress(
+                  compression,
+                  envelope.data,
+                  readMaxBytes,
+                  request.signal,
+                ),
+              )
+            : yield __await(
+                envelopeDecompress(
+                  envelope,
+                  compression,
+                  readMaxBytes,
+                  // What the conformance suite expects of every protocol.
+                  Code.Internal,
+                ),
+              );
         yield yield __await(codec.decode(desc, data));
       }
     } catch (e_8_1) {
@@ -2928,11 +3125,11 @@ async function grpcServe(protocol, handler, request, config) {
     header.set(grpcHeaderEncoding, responseCompression.name);
   }
   const requests = serverReadRequests(
-    request.body,
+    request,
     requestCompression,
     codec,
     handler.method.input,
-    config.readMaxBytes,
+    config,
   );
   const encode = (message) =>
     envelopeEncodeMessage(
@@ -3137,7 +3334,12 @@ async function connectHandleUnary(handler, request, config) {
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
-      body = await compression.decompress(body, config.readMaxBytes);
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
@@ -3244,12 +3446,44 @@ async function serverRunUnary(
     )(new ServerInterceptorRequest(false, method, request, signal, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined
-      ? await call
-      : await Promise.race([call, deadline.aborted()]);
+    return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
   } finally {
     deadline.cleanup();
   }
+}
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(reason, config, context) {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch (_a) {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
 }
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 function connectErrorResponse(error, responseHeaders, responseTrailers) {
@@ -3272,19 +3506,20 @@ const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
  * (whose GET requests have none).
  */
 function createServiceHandler(servicePath, methods, options, features) {
-  var _a, _b, _c, _d, _e, _f;
+  var _a, _b, _c, _d, _e, _f, _g, _h, _j;
   const connect = features.connect;
   const compressions =
     (_a = options.compressions) !== null && _a !== void 0
       ? _a
       : features.compressions;
+  const readMaxBytes =
+    (_b = options.readMaxBytes) !== null && _b !== void 0
+      ? _b
+      : bodyDefaultReadMaxBytes;
   const config = {
     interceptors:
-      (_b = options.interceptors) !== null && _b !== void 0 ? _b : [],
-    readMaxBytes:
-      (_c = options.readMaxBytes) !== null && _c !== void 0
-        ? _c
-        : bodyDefaultReadMaxBytes,
+      (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
+    readMaxBytes,
     compressions,
     compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes:
@@ -3301,6 +3536,18 @@ function createServiceHandler(servicePath, methods, options, features) {
     parseGetQuery:
       connect === null || connect === void 0 ? void 0 : connect.parseGetQuery,
     grpcStream: features.grpcStream,
+    onError: options.onError,
+    redactErrors:
+      (_g = options.redactErrors) !== null && _g !== void 0 ? _g : true,
+    decompressGate: decompressGate(
+      (_h = options.decompressionBudget) !== null && _h !== void 0
+        ? _h
+        : decompressDefaultBudget,
+      readMaxBytes,
+      (_j = options.decompressionQueue) !== null && _j !== void 0
+        ? _j
+        : decompressDefaultQueue,
+    ),
   };
   const byPath = new Map();
   for (const handler of methods) {
@@ -3468,6 +3715,14 @@ function nodeBodyIterator(source) {
     else settle();
   };
   const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if (source.aborted === true) {
+      onClose();
+      return;
+    }
     ended = true;
     settle();
   };
@@ -3698,9 +3953,10 @@ async function nodeRespondHttp2(
   const trailer = result.trailer;
   if (body === undefined && trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response.
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    nodeStopUpload(stream, request);
     return;
   }
   // A response without trailers that is sent while the client is still
@@ -3719,21 +3975,24 @@ async function nodeRespondHttp2(
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  if (!endWithData) {
-    // Read only now: a streamed body fills its trailers in as it ends.
-    if (compat !== undefined) {
-      // The compatibility layer answers "wantTrailers" itself, with what it
-      // was given (none by default).
-      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-    } else {
-      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    }
+  if (endWithData) {
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
-  // Not after trailers: Node would reset the stream once the body is
-  // flushed, before the trailers, and the client would lose its status.
-  if (endWithData) nodeStopUpload(stream, request);
 }
 /**
  * After a complete response, asks a client that is still uploading to stop,

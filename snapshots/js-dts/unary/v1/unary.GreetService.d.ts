@@ -322,7 +322,11 @@ export type Interceptor = (next: AnyNext) => AnyNext;
  * @public
  */
 export interface CallOptions {
-  /** Deadline for the call; the server sees it too. */
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
   readonly timeoutMs?: number;
   readonly headers?: HeadersInit;
   /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
@@ -497,6 +501,35 @@ export interface HandlerOptions {
   readonly jsonOptions?: JsonOptions;
   /** Reject Connect requests without `Connect-Protocol-Version: 1`. Default false. */
   readonly requireConnectProtocolHeader?: boolean;
+  /**
+   * Called once for each call that fails after its implementation has
+   * started (thrown or rejected by the implementation or an interceptor,
+   * before or during a stream, a deadline, a cancel, a bad request message
+   * read by a streaming implementation; not a unary request refused before
+   * its implementation runs),
+   * with what was thrown and the call's context, before the error is sent.
+   * For logging: what it throws or rejects with is ignored. Default: log the
+   * errors whose message `redactErrors` withholds with `console.error`.
+   */
+  readonly onError?: (error: unknown, context: HandlerContext) => void;
+  /**
+   * Send errors that are not `ConnectError`s (a plain `Error` from the
+   * implementation, whose message may hold paths or secrets) with their
+   * code (`unknown`, or `canceled` / `deadline_exceeded` for an
+   * `AbortError` / `TimeoutError`) and a generic message instead of theirs.
+   * A `ConnectError` always goes out as it is. Default true.
+   */
+  readonly redactErrors?: boolean;
+  /**
+   * How many bytes this handler decompresses at once, across all its calls,
+   * counting each compressed request message at `readMaxBytes` (the most it
+   * may grow to): default 32 MiB, so 8 messages at a time with the default
+   * limit, at least one whatever the values. Requests past it wait, holding
+   * only their compressed bytes, in a queue of `decompressionQueue`
+   * (default 256) requests; past that they fail with `resource_exhausted`.
+   */
+  readonly decompressionBudget?: number;
+  readonly decompressionQueue?: number;
 }
 /**
  * A service ready to be served: `node` for node:http / node:https /

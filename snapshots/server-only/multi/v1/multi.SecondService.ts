@@ -275,17 +275,26 @@ const bodyDefaultReadMaxBytes = 4 * 1024 * 1024;
 /**
  * A web stream as an async iterable (not every fetch runtime makes
  * ReadableStream iterable); leaving the loop early cancels the stream, which
- * stops a download or upload that is no longer wanted.
+ * stops a download or upload that is no longer wanted. A failed read throws
+ * what `readError` makes of its error (the fetch client: the connection's
+ * loss as Unavailable).
  */
 async function* bodyFromWebStream(
   body: ReadableStream<Uint8Array> | null,
+  readError?: (error: unknown) => unknown,
 ): AsyncGenerator<Uint8Array> {
   if (body === null) return;
   const reader = body.getReader();
   let done = false;
   try {
     for (;;) {
-      const result = await reader.read();
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (e) {
+        done = true; // an errored stream has nothing to cancel
+        throw readError === undefined ? e : readError(e);
+      }
       if (result.done) {
         done = true;
         return;
@@ -487,8 +496,15 @@ function compressionDecompressError(
   error: Error,
   readMaxBytes: number,
 ): ConnectError {
-  if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
     return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
   }
   return new ConnectError(
     `invalid ${name} data: ${error.message}`,
@@ -531,6 +547,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
       },
       callback,
     ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
 );
 
@@ -543,8 +561,23 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
         (data, options, callback) =>
-          zlib.zstdDecompress(data, options, callback),
+          zlib.zstdDecompress(
+            data,
+            {
+              ...options,
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            },
+            callback,
+          ),
       )
     : undefined;
 
@@ -628,8 +661,13 @@ interface Deadline {
   readonly signal: AbortSignal;
   /** Milliseconds left, or undefined without a timeout. */
   remainingMs(): number | undefined;
-  /** Settles rejected (with the abort reason) once the signal aborts; the same promise every time. */
-  aborted(): Promise<never>;
+  /**
+   * Settles as `promise` does, unless the signal aborts first: then rejects
+   * at once with the abort reason (a ConnectError), so that a stalled
+   * implementation cannot hold a call past its deadline or its cancel. One
+   * race at a time (a stream races each of its messages in turn).
+   */
+  race<T>(promise: Promise<T>): Promise<T>;
   cleanup(): void;
 }
 
@@ -645,11 +683,10 @@ function deadlineForRequest(
   if (timeoutMs !== undefined) {
     return deadlineStart(timeoutMs, requestSignal);
   }
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal: requestSignal,
     remainingMs: deadlineNone,
-    aborted: () => (abortedPromise ??= deadlineAborted(requestSignal)),
+    race: deadlineRacer(requestSignal),
     cleanup: deadlineNone,
   };
 }
@@ -657,16 +694,37 @@ function deadlineForRequest(
 // remainingMs and cleanup of a call without a timeout: one function for all.
 function deadlineNone(): undefined {}
 
-/** Settles rejected with the reason, as a ConnectError, once the signal aborts. */
-function deadlineAborted(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_, reject) => {
-    const fail = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    if (signal.aborted) {
-      fail();
-    } else {
-      signal.addEventListener("abort", fail, { once: true });
-    }
-  });
+/**
+ * `Deadline.race` for one call's signal. Racing each message against one
+ * promise that settles on abort (`Promise.race([next, aborted])`) would
+ * leave a reaction on that promise per message, kept until the call ends:
+ * hundreds of MiB for a stream of a million messages. Here the signal gets
+ * one listener, on first use, which rejects the race in progress; each race
+ * makes one promise that nothing refers to once it has settled and been
+ * replaced by the next. The listener goes with the signal, which is the
+ * call's own (or its request's).
+ */
+function deadlineRacer(
+  signal: AbortSignal,
+): <T>(promise: Promise<T>) => Promise<T> {
+  // The reject of the latest race: a no-op once that race has settled.
+  let interrupt: ((reason: unknown) => void) | undefined;
+  return <T>(promise: Promise<T>) =>
+    new Promise<T>((resolve, reject) => {
+      promise.then(resolve, reject);
+      if (signal.aborted) {
+        reject(ConnectError.from(signal.reason, Code.Canceled));
+        return;
+      }
+      if (interrupt === undefined) {
+        signal.addEventListener(
+          "abort",
+          () => interrupt!(ConnectError.from(signal.reason, Code.Canceled)),
+          { once: true },
+        );
+      }
+      interrupt = reject;
+    });
 }
 
 /**
@@ -733,13 +791,10 @@ function deadlineStart(
   const signal = controller.signal;
   const end = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   const cleanup = deadlineWatch(controller, timeoutMs, parent, end);
-  let abortedPromise: Promise<never> | undefined;
   return {
     signal,
     remainingMs: () => (end === undefined ? undefined : end - Date.now()),
-    // One promise per call: a stream races it once per message, and a new
-    // listener each time would pile up until the call ends.
-    aborted: () => (abortedPromise ??= deadlineAborted(signal)),
+    race: deadlineRacer(signal),
     cleanup,
   };
 }
@@ -1455,6 +1510,79 @@ async function nodeWriteChunks(
 }
 
 /**
+ * Bounds how many request messages one handler decompresses at once, across
+ * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
+ * decoder context besides) whatever the size of its input, so that a flood
+ * of small compressed requests (decompression bombs, each within the limit)
+ * cannot hold thousands of them in memory together. Past the slots, requests
+ * wait in a bounded queue, holding only their compressed bytes; past the
+ * queue, they fail with ResourceExhausted. Calls without compression never
+ * come here.
+ */
+interface DecompressGate {
+  decompress(
+    compression: Compression,
+    data: Uint8Array,
+    readMaxBytes: number,
+    signal: AbortSignal,
+  ): Promise<Uint8Array>;
+}
+
+/** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
+const decompressDefaultBudget = 32 * 1024 * 1024;
+
+/** Default number of requests that may wait for a decompression slot. */
+const decompressDefaultQueue = 256;
+
+/**
+ * A gate with `floor(budgetBytes / readMaxBytes)` slots (at least one): the
+ * budget counts each decompression at the most it may produce.
+ */
+function decompressGate(
+  budgetBytes: number,
+  readMaxBytes: number,
+  queueMax: number,
+): DecompressGate {
+  const slots = Math.max(
+    1,
+    Math.floor(budgetBytes / Math.max(1, readMaxBytes)),
+  );
+  let active = 0;
+  // Each waiter is woken with the slot already handed over to it.
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else active--;
+  };
+  return {
+    async decompress(compression, data, limit, signal) {
+      if (active < slots) {
+        active++;
+      } else {
+        if (waiting.length >= queueMax) {
+          throw new ConnectError(
+            `server busy: more than ${slots + queueMax} compressed messages waiting to be decompressed`,
+            Code.ResourceExhausted,
+          );
+        }
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        // A client that went away while queued costs no decompression.
+        if (signal.aborted) {
+          release();
+          throw ConnectError.from(signal.reason, Code.Canceled);
+        }
+      }
+      try {
+        return await compression.decompress(data, limit);
+      } finally {
+        release();
+      }
+    },
+  };
+}
+
+/**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
  */
@@ -1529,6 +1657,35 @@ export interface HandlerOptions {
   readonly jsonOptions?: JsonOptions;
   /** Reject Connect requests without `Connect-Protocol-Version: 1`. Default false. */
   readonly requireConnectProtocolHeader?: boolean;
+  /**
+   * Called once for each call that fails after its implementation has
+   * started (thrown or rejected by the implementation or an interceptor,
+   * before or during a stream, a deadline, a cancel, a bad request message
+   * read by a streaming implementation; not a unary request refused before
+   * its implementation runs),
+   * with what was thrown and the call's context, before the error is sent.
+   * For logging: what it throws or rejects with is ignored. Default: log the
+   * errors whose message `redactErrors` withholds with `console.error`.
+   */
+  readonly onError?: (error: unknown, context: HandlerContext) => void;
+  /**
+   * Send errors that are not `ConnectError`s (a plain `Error` from the
+   * implementation, whose message may hold paths or secrets) with their
+   * code (`unknown`, or `canceled` / `deadline_exceeded` for an
+   * `AbortError` / `TimeoutError`) and a generic message instead of theirs.
+   * A `ConnectError` always goes out as it is. Default true.
+   */
+  readonly redactErrors?: boolean;
+  /**
+   * How many bytes this handler decompresses at once, across all its calls,
+   * counting each compressed request message at `readMaxBytes` (the most it
+   * may grow to): default 32 MiB, so 8 messages at a time with the default
+   * limit, at least one whatever the values. Requests past it wait, holding
+   * only their compressed bytes, in a queue of `decompressionQueue`
+   * (default 256) requests; past that they fail with `resource_exhausted`.
+   */
+  readonly decompressionBudget?: number;
+  readonly decompressionQueue?: number;
 }
 
 /** An implementation function of any unary method, as the router calls it. */
@@ -1693,14 +1850,15 @@ class ServerInterceptorRequest<Stream extends boolean, M> {
  * a protocol error, which fails the implementation's iteration.
  */
 async function* serverReadRequests(
-  body: AsyncIterable<Uint8Array>,
+  request: ServerRequest,
   compression: Compression | null,
   codec: Codec,
   desc: DescMessage,
-  readMaxBytes: number,
+  config: ServerConfig,
 ): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
   for await (const envelope of envelopeRead(
-    body,
+    request.body,
     readMaxBytes,
     Code.InvalidArgument,
   )) {
@@ -1710,13 +1868,24 @@ async function* serverReadRequests(
         Code.InvalidArgument,
       );
     }
-    const data = await envelopeDecompress(
-      envelope,
-      compression,
-      readMaxBytes,
-      // What the conformance suite expects of every protocol.
-      Code.Internal,
-    );
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
     yield codec.decode(desc, data);
   }
 }
@@ -1825,11 +1994,11 @@ async function grpcServe(
     header.set(grpcHeaderEncoding, responseCompression.name);
   }
   const requests = serverReadRequests(
-    request.body,
+    request,
     requestCompression,
     codec,
     handler.method.input,
-    config.readMaxBytes,
+    config,
   );
   const encode = (message: Message) =>
     envelopeEncodeMessage(
@@ -1991,6 +2160,10 @@ interface ServerConfig {
   readonly parseGetQuery: ConnectGetQueryParser | undefined;
   /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
   readonly grpcStream: GrpcStreamServer | undefined;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
 }
 
 /**
@@ -2108,7 +2281,12 @@ async function connectHandleUnary(
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
-      body = await compression.decompress(body, config.readMaxBytes);
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
     } else if (body.byteLength > config.readMaxBytes) {
       throw bodyTooLarge(config.readMaxBytes);
     }
@@ -2221,12 +2399,50 @@ async function serverRunUnary(
     )(new ServerInterceptorRequest(false, method, request, signal, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined
-      ? await call
-      : await Promise.race([call, deadline.aborted()]);
+    return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
   } finally {
     deadline.cleanup();
   }
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
@@ -2307,9 +2523,10 @@ function createServiceHandler(
 ): ServiceHandler {
   const connect = features.connect;
   const compressions = options.compressions ?? features.compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   const config: ServerConfig = {
     interceptors: options.interceptors ?? [],
-    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    readMaxBytes,
     compressions,
     compressionNames: compressions.map((c) => c.name).join(","),
     compressMinBytes: options.compressMinBytes ?? 1024,
@@ -2318,6 +2535,13 @@ function createServiceHandler(
     requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
     parseGetQuery: connect?.parseGetQuery,
     grpcStream: features.grpcStream,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
   };
   const byPath = new Map<string, MethodHandler>();
   for (const handler of methods) {
@@ -2497,6 +2721,14 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     else settle();
   };
   const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
     ended = true;
     settle();
   };
@@ -2781,9 +3013,10 @@ async function nodeRespondHttp2(
   const trailer = result.trailer;
   if (body === undefined && trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response.
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    nodeStopUpload(stream, request);
     return;
   }
   // A response without trailers that is sent while the client is still
@@ -2802,21 +3035,24 @@ async function nodeRespondHttp2(
   if (body !== undefined && !(body instanceof Uint8Array)) {
     if (!(await nodeWriteChunks(stream, body, signal))) return;
   }
-  if (!endWithData) {
-    // Read only now: a streamed body fills its trailers in as it ends.
-    if (compat !== undefined) {
-      // The compatibility layer answers "wantTrailers" itself, with what it
-      // was given (none by default).
-      if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-    } else {
-      const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
-      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-    }
+  if (endWithData) {
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
   stream.end(body instanceof Uint8Array ? body : undefined);
-  // Not after trailers: Node would reset the stream once the body is
-  // flushed, before the trailers, and the client would lose its status.
-  if (endWithData) nodeStopUpload(stream, request);
 }
 
 /**
