@@ -1,8 +1,15 @@
 import { once } from "node:events";
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import type { AddressInfo } from "node:net";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import {
+  connectRawH2,
+  h2FlagEndStream,
+  h2FrameData,
+  h2FrameHeaders,
+  h2FrameRstStream,
+  type H2Frame,
+} from "../test/support/h2-raw.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compressionGzip } from "./compression.ts";
 import { envelopeEncode } from "./envelope.ts";
@@ -114,54 +121,6 @@ afterAll(async () => {
   }
 });
 
-// A minimal HTTP/2 client on a TCP socket, so that the test sees frames as
-// the server sends them: Node's client hides which frame ended a stream.
-
-interface Frame {
-  readonly type: number;
-  readonly flags: number;
-  readonly streamId: number;
-  readonly payload: Buffer;
-}
-
-const frameData = 0x0;
-const frameHeaders = 0x1;
-const frameRstStream = 0x3;
-const frameSettings = 0x4;
-const frameGoaway = 0x7;
-const flagEndStream = 0x1;
-const flagEndHeaders = 0x4;
-const flagAck = 0x1;
-
-function frame(
-  type: number,
-  flags: number,
-  streamId: number,
-  payload: Uint8Array,
-): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.byteLength, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-
-// HPACK "literal header field without indexing, new name", no Huffman coding.
-function hpack(headers: Record<string, string>): Buffer {
-  const parts: Buffer[] = [];
-  const string = (value: string) => {
-    const bytes = Buffer.from(value, "latin1");
-    if (bytes.byteLength >= 127)
-      throw new Error("header too long for this test");
-    return Buffer.concat([Buffer.from([bytes.byteLength]), bytes]);
-  };
-  for (const [name, value] of Object.entries(headers)) {
-    parts.push(Buffer.from([0x00]), string(name), string(value));
-  }
-  return Buffer.concat(parts);
-}
-
 /**
  * Sends one request on stream 1 that declares `declared` bytes but uploads
  * only `sent`, never ending the upload, and returns the server's frames on
@@ -175,79 +134,43 @@ async function framesOfRefusedUpload(
   contentType: string,
   sent: Uint8Array,
   declared: number,
-): Promise<Frame[]> {
+): Promise<H2Frame[]> {
   const { hostname, port } = new URL(url);
-  const socket = net.connect(Number(port), hostname);
+  const connection = await connectRawH2(Number(port));
   try {
-    await once(socket, "connect");
-    socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-    socket.write(frame(frameSettings, 0, 0, new Uint8Array()));
-    socket.write(
-      frame(
-        frameHeaders,
-        flagEndHeaders,
-        1,
-        hpack({
-          ":method": "POST",
-          ":scheme": "http",
-          ":authority": `${hostname}:${port}`,
-          ":path": path,
-          "content-type": contentType,
-          "content-length": String(declared),
-          "connect-protocol-version": "1",
-        }),
-      ),
-    );
-    socket.write(frame(frameData, 0, 1, sent));
-    return await new Promise<Frame[]>((resolve, reject) => {
-      const frames: Frame[] = [];
-      let buffered = Buffer.alloc(0);
-      socket.on("error", reject);
-      socket.on("close", () => resolve(frames));
-      socket.on("data", (chunk: Buffer) => {
-        buffered = Buffer.concat([buffered, chunk]);
-        while (buffered.byteLength >= 9) {
-          const length = buffered.readUIntBE(0, 3);
-          if (buffered.byteLength < 9 + length) return;
-          const received: Frame = {
-            type: buffered[3]!,
-            flags: buffered[4]!,
-            streamId: buffered.readUInt32BE(5) & 0x7fffffff,
-            payload: buffered.subarray(9, 9 + length),
-          };
-          buffered = buffered.subarray(9 + length);
-          if (received.type === frameSettings && !(received.flags & flagAck)) {
-            socket.write(frame(frameSettings, flagAck, 0, new Uint8Array()));
-          }
-          if (received.type === frameGoaway) return resolve(frames);
-          if (received.streamId !== 1) continue;
-          frames.push(received);
-          // Node sends empty trailers as an empty DATA frame.
-          const trailers =
-            received.type === frameHeaders ||
-            (received.type === frameData && length === 0);
-          if (
-            received.type === frameRstStream ||
-            (trailers && received.flags & flagEndStream)
-          ) {
-            return resolve(frames);
-          }
-        }
-      });
+    connection.open(1, {
+      ":method": "POST",
+      ":scheme": "http",
+      ":authority": `${hostname}:${port}`,
+      ":path": path,
+      "content-type": contentType,
+      "content-length": String(declared),
+      "connect-protocol-version": "1",
+    });
+    connection.data(1, sent);
+    return await connection.frames(1, (frame) => {
+      // Node sends empty trailers as an empty DATA frame.
+      const trailers =
+        frame.type === h2FrameHeaders ||
+        (frame.type === h2FrameData && frame.payload.byteLength === 0);
+      return (
+        frame.type === h2FrameRstStream ||
+        (trailers && (frame.flags & h2FlagEndStream) !== 0)
+      );
     });
   } finally {
-    socket.destroy();
+    connection.close();
   }
 }
 
-function frameName(f: Frame): string {
-  const end = f.flags & flagEndStream ? "+END_STREAM" : "";
+function frameName(f: H2Frame): string {
+  const end = f.flags & h2FlagEndStream ? "+END_STREAM" : "";
   switch (f.type) {
-    case frameHeaders:
+    case h2FrameHeaders:
       return `HEADERS${end}`;
-    case frameData:
+    case h2FrameData:
       return `DATA${f.payload.byteLength === 0 ? "(empty)" : ""}${end}`;
-    case frameRstStream:
+    case h2FrameRstStream:
       return `RST_STREAM(${f.payload.readUInt32BE(0)})`;
     default:
       return `type ${f.type}`;
@@ -282,7 +205,7 @@ describe("a request refused while its upload goes on, over HTTP/2", () => {
         // Content-Length, which nghttp2 answers with PROTOCOL_ERROR.
         expect(types).toEqual(["HEADERS", "DATA+END_STREAM", "RST_STREAM(0)"]);
         const body = Buffer.concat(
-          frames.filter((f) => f.type === frameData).map((f) => f.payload),
+          frames.filter((f) => f.type === h2FrameData).map((f) => f.payload),
         ).toString("latin1");
         expect(body).toMatch(/resource_exhausted|grpc-status: 8/);
       });

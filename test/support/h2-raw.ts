@@ -45,6 +45,14 @@ export function h2HeaderBlock(headers: Record<string, string>): Buffer {
   return Buffer.concat(parts);
 }
 
+/** A frame the server sent, as the raw connection read it. */
+export interface H2Frame {
+  readonly type: number;
+  readonly flags: number;
+  readonly streamId: number;
+  readonly payload: Buffer;
+}
+
 export interface RawH2Connection {
   /** Sends the request headers of a new stream, without END_STREAM. */
   open(streamId: number, headers: Record<string, string>): void;
@@ -52,6 +60,15 @@ export interface RawH2Connection {
   reset(streamId: number, errorCode: number): void;
   /** Resolves when the server has sent a frame of this type on this stream. */
   frame(streamId: number, type: number): Promise<void>;
+  /**
+   * The frames the server sends on a stream (those already received
+   * included), up to the first for which `last` is true, or all of them if
+   * the connection closes first.
+   */
+  frames(
+    streamId: number,
+    last: (frame: H2Frame) => boolean,
+  ): Promise<H2Frame[]>;
   close(): void;
 }
 
@@ -67,6 +84,11 @@ export async function connectRawH2(port: number): Promise<RawH2Connection> {
   );
   const seen = new Set<string>();
   const waiters = new Map<string, () => void>();
+  const received: H2Frame[] = [];
+  const onFrame = new Set<() => void>();
+  socket.on("close", () => {
+    for (const notify of onFrame) notify();
+  });
   let pending = Buffer.alloc(0);
   socket.on("data", (chunk: Buffer) => {
     pending = Buffer.concat([pending, chunk]);
@@ -76,6 +98,12 @@ export async function connectRawH2(port: number): Promise<RawH2Connection> {
       const type = pending[3]!;
       const flags = pending[4]!;
       const streamId = pending.readUInt32BE(5) & 0x7fffffff;
+      received.push({
+        type,
+        flags,
+        streamId,
+        payload: pending.subarray(9, 9 + length),
+      });
       pending = pending.subarray(9 + length);
       if (type === h2FrameSettings && (flags & h2FlagAck) === 0) {
         socket.write(h2Frame(h2FrameSettings, h2FlagAck, 0, new Uint8Array(0)));
@@ -83,6 +111,7 @@ export async function connectRawH2(port: number): Promise<RawH2Connection> {
       const key = `${streamId}:${type}`;
       seen.add(key);
       waiters.get(key)?.();
+      for (const notify of onFrame) notify();
     }
   });
   return {
@@ -115,6 +144,20 @@ export async function connectRawH2(port: number): Promise<RawH2Connection> {
       const key = `${streamId}:${type}`;
       if (seen.has(key)) return Promise.resolve();
       return new Promise((resolve) => waiters.set(key, resolve));
+    },
+    frames(streamId, last) {
+      return new Promise((resolve) => {
+        const check = () => {
+          const ours = received.filter((f) => f.streamId === streamId);
+          const end = ours.findIndex(last);
+          if (end >= 0 || socket.destroyed) {
+            onFrame.delete(check);
+            resolve(end >= 0 ? ours.slice(0, end + 1) : ours);
+          }
+        };
+        onFrame.add(check);
+        check();
+      });
     },
     close() {
       socket.destroy();
