@@ -13,6 +13,7 @@ import { join } from "node:path";
 import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { bufGenerate, fixturesDir, repoRoot } from "./support/generate.ts";
+import { strictOptions } from "./support/strict.ts";
 
 /**
  * Every method of fixtures/collisions' CollisionService (JavaScript and
@@ -88,24 +89,6 @@ function key(rpc: Rpc, naming: "camel" | "proto"): string {
       : rpc.name;
   return escaped.has(name) ? `${name}$` : name;
 }
-
-// The flags of test/snapshots.test.ts.
-const strictOptions: ts.CompilerOptions = {
-  target: ts.ScriptTarget.ES2023,
-  lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  strict: true,
-  noUncheckedIndexedAccess: true,
-  exactOptionalPropertyTypes: true,
-  verbatimModuleSyntax: true,
-  isolatedModules: true,
-  erasableSyntaxOnly: true,
-  noEmit: true,
-  skipLibCheck: true,
-  types: ["node"],
-  typeRoots: [join(repoRoot, "node_modules/@types")],
-};
 
 /**
  * A program that implements every method (as object methods, the way users

@@ -13,6 +13,7 @@ import { dirname, join, relative } from "node:path";
 import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
+import { strictOptions } from "./support/strict.ts";
 
 /**
  * Every fixture, generated under each meaningful option set, must match the
@@ -28,23 +29,6 @@ const optionSets: Record<string, string> = {
   "connect-web-client":
     "server=false,platform=web,protocols=connect,json=false",
   "grpc-only": "protocols=grpc",
-};
-
-const strictOptions: ts.CompilerOptions = {
-  target: ts.ScriptTarget.ES2023,
-  lib: ["lib.es2023.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  strict: true,
-  noUncheckedIndexedAccess: true,
-  exactOptionalPropertyTypes: true,
-  verbatimModuleSyntax: true,
-  isolatedModules: true,
-  erasableSyntaxOnly: true,
-  noEmit: true,
-  skipLibCheck: true,
-  types: ["node"],
-  typeRoots: [join(repoRoot, "node_modules/@types")],
 };
 
 const work = mkdtempSync(join(tmpdir(), "cs-snap-"));
