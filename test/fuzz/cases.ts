@@ -137,7 +137,11 @@ export interface FuzzCase {
   readonly headers: readonly (readonly [string, string])[];
   /** The body, as separate writes; empty for none. */
   readonly chunks: readonly Uint8Array[];
-  /** HTTP/2 and HTTP/1.1 only: reset / destroy the request after its first chunk. */
+  /**
+   * After the first chunk: HTTP/2 resets the stream, HTTP/1.1 destroys the
+   * socket, and through handler.fetch the request body stream fails (what a
+   * fetch runtime does when the client goes away mid-upload).
+   */
   readonly abort: boolean;
   readonly mutations: readonly Mutation[];
 }
@@ -1116,6 +1120,9 @@ export function buildCase(seed: number, index: number): FuzzCase {
       ok: true,
       reinterpreted: true,
     });
+  } else if (transport === "fetch" && body !== undefined && chunks.length > 0 && rng.chance(0.03)) {
+    abort = true;
+    mutate("request body fails after its first chunk", ["canceled"], false);
   } else if (transport === "h2c" || transport === "h2c-stream") {
     if (body !== undefined && rng.chance(0.03)) {
       const real = body.length;

@@ -347,6 +347,13 @@ async function sendFetch(
               const chunk = chunks.shift();
               if (chunk === undefined) controller.close();
               else controller.enqueue(chunk.slice());
+              if (c.abort && chunks.length < c.chunks.length) {
+                // The client went away: its message must not reach anyone.
+                chunks.length = 0;
+                controller.error(
+                  new Error("connection reset by peer (/srv/app/upload.ts:12:3)"),
+                );
+              }
             },
           });
     request = new Request(`http://localhost${c.url}`, {
