@@ -15,9 +15,12 @@
 //     cases or with parameters): ok only;
 //   - an undecodable message, bad JSON, bad GET base64 or a bad "connect"
 //     query parameter, bad Connect-Protocol-Version, a malformed
-//     Connect-Timeout-Ms or grpc-timeout, corrupt compressed data, envelope
-//     flags a request must not have, a stream that ends inside an envelope:
-//     invalid_argument;
+//     Connect-Timeout-Ms or grpc-timeout, envelope flags a request must not
+//     have, a stream that ends inside an envelope: invalid_argument;
+//   - corrupt compressed data, or bytes declared compressed that are not:
+//     invalid_argument, or resource_exhausted where they inflate past the
+//     limit (brotli has no magic number; a corrupt zstd header may ask for
+//     a window larger than the limit allows);
 //   - a message over readMaxBytes, before or after decompression (bombs
 //     included): resource_exhausted;
 //   - an unknown Content-Encoding / Connect-Content-Encoding / grpc-encoding
@@ -143,6 +146,8 @@ export interface FuzzCase {
    * fetch runtime does when the client goes away mid-upload).
    */
   readonly abort: boolean;
+  /** A pause before each write of the body (0: none). */
+  readonly delayMs: number;
   readonly mutations: readonly Mutation[];
 }
 
@@ -474,7 +479,9 @@ export function buildCase(seed: number, index: number): FuzzCase {
               : m;
             mutate(
               `corrupt ${compression} data`,
-              ["invalid_argument"],
+              // Corrupt data may also inflate past the limit, or (zstd) ask for a
+              // window larger than the limit allows.
+              ["invalid_argument", "resource_exhausted"],
               true,
               "message",
             );
@@ -546,7 +553,11 @@ export function buildCase(seed: number, index: number): FuzzCase {
       case 3:
         if (useBase64) {
           set("base64", rng.pick([undefined, "0", "true", ""]));
-          mutate("GET base64 flag removed", ["invalid_argument"], true);
+          mutate(
+            "GET base64 flag removed",
+            ["invalid_argument", "resource_exhausted"],
+            true,
+          );
         }
         break;
       case 4:
@@ -561,7 +572,7 @@ export function buildCase(seed: number, index: number): FuzzCase {
             params[textIndex]![1] = Buffer.from(message).toString("base64url");
           mutate(
             "GET compression declared, message not compressed",
-            ["invalid_argument"],
+            ["invalid_argument", "resource_exhausted"],
             true,
           );
         }
@@ -653,7 +664,7 @@ export function buildCase(seed: number, index: number): FuzzCase {
           ]);
           mutate(
             `${encodingHeader} ${name} on an uncompressed body`,
-            envelopes ? [] : ["invalid_argument"],
+            envelopes ? [] : ["invalid_argument", "resource_exhausted"],
             true,
           );
         }
@@ -738,7 +749,7 @@ export function buildCase(seed: number, index: number): FuzzCase {
             else if (flags === 1)
               mutate(
                 "compressed flag on uncompressed data",
-                ["invalid_argument"],
+                ["invalid_argument", "resource_exhausted"],
                 mayDecode,
                 "frame",
               );
@@ -806,6 +817,28 @@ export function buildCase(seed: number, index: number): FuzzCase {
           frames.push(rng.bytes(rng.range(1, 40)));
           mutate("random bytes after the envelopes", anyGarbled, true);
           break;
+        case 7: {
+          const n = rng.range(20, 300);
+          for (let k = 0; k < n; k++) {
+            frames.push(
+              envelope(
+                0,
+                rng.chance(0.5)
+                  ? // An empty message: no bytes in binary, {} in JSON.
+                    binary
+                    ? new Uint8Array(0)
+                    : new TextEncoder().encode("{}")
+                  : encodeMessage(method.input, method.field, "m", binary),
+              ),
+            );
+          }
+          mutate(
+            `${n} more request messages`,
+            singleRequest ? ["unimplemented"] : [],
+            !singleRequest,
+          );
+          break;
+        }
         case 6:
           frames.splice(
             rng.int(frames.length + 1),
@@ -1096,6 +1129,12 @@ export function buildCase(seed: number, index: number): FuzzCase {
   if (transport === "http1" && body !== undefined && !chunked) {
     headers.push(["content-length", String(body.length)]);
   }
+  // A slow client: the body arrives a little at a time.
+  let delayMs = 0;
+  if (chunks.length > 1 && rng.chance(0.05)) {
+    delayMs = rng.range(1, 20);
+    mutate(`body written ${delayMs} ms apart`, [], true);
+  }
   let abort = false;
   if (
     transport !== "fetch" &&
@@ -1120,7 +1159,12 @@ export function buildCase(seed: number, index: number): FuzzCase {
       ok: true,
       reinterpreted: true,
     });
-  } else if (transport === "fetch" && body !== undefined && chunks.length > 0 && rng.chance(0.03)) {
+  } else if (
+    transport === "fetch" &&
+    body !== undefined &&
+    chunks.length > 0 &&
+    rng.chance(0.03)
+  ) {
     abort = true;
     mutate("request body fails after its first chunk", ["canceled"], false);
   } else if (transport === "h2c" || transport === "h2c-stream") {
@@ -1168,6 +1212,7 @@ export function buildCase(seed: number, index: number): FuzzCase {
     headers,
     chunks,
     abort,
+    delayMs,
     mutations,
   };
 }
@@ -1181,6 +1226,6 @@ export function describeCase(c: FuzzCase): string {
     `  allowed: ${[...allowedOutcomes(c)].join(", ")}`,
     `  ${c.httpMethod} ${c.url}`,
     ...c.headers.map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
-    `  body (${body.length} bytes in ${c.chunks.length} writes${c.abort ? ", then the client goes away" : ""}): ${Buffer.from(body).toString("hex")}`,
+    `  body (${body.length} bytes in ${c.chunks.length} writes${c.delayMs > 0 ? `, ${c.delayMs} ms apart` : ""}${c.abort ? ", then the client goes away" : ""}): ${Buffer.from(body).toString("hex")}`,
   ].join("\n");
 }

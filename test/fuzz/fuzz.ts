@@ -54,6 +54,13 @@ export interface FuzzOptions {
   readonly durationMs?: number;
   /** Only this case (replay). */
   readonly only?: number;
+  /**
+   * Cases in flight at once (default 4): the server sees them interleaved,
+   * and compressed ones queue at its decompression gate, which the fuzz
+   * server keeps to two at a time. Each case is still built from the seed
+   * and its index alone, so the cases of a run never change.
+   */
+  readonly concurrency?: number;
   /** Valid calls are checked after every this many cases. */
   readonly batch?: number;
   /** A request without a response after this long is a hang. */
@@ -139,6 +146,11 @@ async function startServers(): Promise<Servers> {
       readMaxBytes: fuzzReadMaxBytes,
       // Responses get compressed too, so that the oracles read those.
       compressMinBytes: 16,
+      // Two decompressions at a time, the others queued: with at most
+      // four requests in flight the queue never overflows, so no call gets
+      // resource_exhausted from it, but the queue is used.
+      decompressionBudget: 2 * fuzzReadMaxBytes,
+      decompressionQueue: 64,
       onError(error) {
         if (!(error instanceof ConnectError)) thrown.push(error);
       },
@@ -160,6 +172,8 @@ async function startServers(): Promise<Servers> {
     },
   };
 }
+
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
 // Senders: each returns the whole response, a reset, or a hang.
@@ -231,8 +245,14 @@ function sendHttp1(
       }, 1);
       return;
     }
-    for (const chunk of c.chunks) req.write(chunk);
-    req.end();
+    void (async () => {
+      for (const chunk of c.chunks) {
+        if (c.delayMs > 0) await delay(c.delayMs);
+        if (settled) return;
+        req.write(chunk);
+      }
+      req.end();
+    })();
   });
 }
 
@@ -260,10 +280,34 @@ class H2Client {
   }
 
   send(c: FuzzCase, hangMs: number): Promise<SendResult> {
+    // A body longer or shorter than its content-length makes Node's HTTP/2
+    // server (nghttp2) end the whole connection with GOAWAY INTERNAL_ERROR,
+    // and so every other stream on it: such a case gets a connection of its own.
+    const contentLength = c.headers.find(([k]) => k === "content-length");
+    const isolated =
+      contentLength !== undefined &&
+      Number(contentLength[1]) !== c.chunks.reduce((n, b) => n + b.length, 0);
+    let session: http2.ClientHttp2Session;
+    if (isolated) {
+      session = http2.connect(this.url);
+      session.on("error", () => {});
+    } else {
+      session = this.get();
+    }
+    return this.sendOn(session, c, hangMs).finally(() => {
+      if (isolated) session.destroy();
+    });
+  }
+
+  private sendOn(
+    session: http2.ClientHttp2Session,
+    c: FuzzCase,
+    hangMs: number,
+  ): Promise<SendResult> {
     return new Promise((resolve) => {
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = this.get().request(
+        stream = session.request(
           {
             ":method": c.httpMethod,
             ":path": c.url,
@@ -324,8 +368,14 @@ class H2Client {
         return;
       }
       if (c.chunks.length > 0) {
-        for (const chunk of c.chunks) stream.write(chunk);
-        stream.end();
+        void (async () => {
+          for (const chunk of c.chunks) {
+            if (c.delayMs > 0) await delay(c.delayMs);
+            if (settled || stream.destroyed) return;
+            stream.write(chunk);
+          }
+          stream.end();
+        })();
       }
     });
   }
@@ -343,7 +393,8 @@ async function sendFetch(
       chunks.length === 0
         ? null
         : new ReadableStream<Uint8Array>({
-            pull(controller) {
+            async pull(controller) {
+              if (c.delayMs > 0) await delay(c.delayMs);
               const chunk = chunks.shift();
               if (chunk === undefined) controller.close();
               else controller.enqueue(chunk.slice());
@@ -351,7 +402,9 @@ async function sendFetch(
                 // The client went away: its message must not reach anyone.
                 chunks.length = 0;
                 controller.error(
-                  new Error("connection reset by peer (/srv/app/upload.ts:12:3)"),
+                  new Error(
+                    "connection reset by peer (/srv/app/upload.ts:12:3)",
+                  ),
                 );
               }
             },
@@ -792,6 +845,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const hangMs = options.hangMs ?? 10_000;
   const batch = options.batch ?? 250;
   const maxFailures = options.maxFailures ?? 20;
+  const concurrency = options.concurrency ?? 4;
   const log = options.log ?? (() => {});
   const report: FuzzReport = {
     seed,
@@ -805,8 +859,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     outcomes: {},
     failures: [],
   };
-  let current: FuzzCase | undefined;
-  const fail = (kind: FuzzFailure["kind"], detail: string, c = current) => {
+  /** Cases being sent: a failure that cannot be pinned on one names them all. */
+  const inFlight = new Set<FuzzCase>();
+  const fail = (kind: FuzzFailure["kind"], detail: string, c?: FuzzCase) => {
     switch (kind) {
       case "crash":
         report.crashes++;
@@ -824,17 +879,26 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
         report.notServing++;
         break;
     }
-    if (report.failures.length < maxFailures) {
-      report.failures.push({
-        kind,
-        detail,
-        ...(c === undefined
-          ? {}
-          : {
-              case: `${describeCase(c)}\n  replay: ${replayCommand(seed, c.index)}`,
-            }),
-      });
-    }
+    if (report.failures.length >= maxFailures) return;
+    const cases = c !== undefined ? [c] : [...inFlight];
+    report.failures.push({
+      kind,
+      detail,
+      ...(cases.length === 0
+        ? {}
+        : {
+            case: cases
+              .map(
+                (k) =>
+                  `${describeCase(k)}\n  replay: ${replayCommand(seed, k.index)}`,
+              )
+              .join(
+                c === undefined
+                  ? "\n(or, as it was sent at the same time)\n"
+                  : "",
+              ),
+          }),
+    });
   };
   const onProcessFailure = (error: unknown) =>
     fail(
@@ -848,97 +912,105 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const h2Stream = new H2Client(servers.h2cStream.url);
   const clients = servingClients(servers);
   const started = Date.now();
+
+  const runCase = async (index: number) => {
+    const c = buildCase(seed, index);
+    inFlight.add(c);
+    options.onCase?.(index);
+    const result =
+      c.transport === "http1"
+        ? await sendHttp1(servers.http1.url, c, hangMs)
+        : c.transport === "h2c"
+          ? await h2.send(c, hangMs)
+          : c.transport === "h2c-stream"
+            ? await h2Stream.send(c, hangMs)
+            : await sendFetch(servers.handler, c, hangMs);
+    report.cases++;
+    const allowed = allowedOutcomes(c);
+    let outcome: string;
+    switch (result.kind) {
+      case "unsent":
+        report.unsent++;
+        outcome = "unsent";
+        break;
+      case "hang":
+        fail("hang", `no response within ${hangMs} ms`, c);
+        outcome = "hang";
+        break;
+      case "threw":
+        fail("crash", `handler.fetch rejected: ${String(result.error)}`, c);
+        outcome = "threw";
+        break;
+      case "aborted":
+        outcome = "aborted";
+        break;
+      case "reset":
+        outcome = "reset";
+        if (!allowed.has("reset"))
+          fail("wrong code", `reset: ${result.detail}`, c);
+        break;
+      case "response": {
+        const r = result.response;
+        const seen = `HTTP ${r.status}, ${JSON.stringify(r.headers)}, trailers ${JSON.stringify(r.trailers)}, body ${r.body.toString("latin1").slice(0, 300)}`;
+        try {
+          outcome = outcomeOf(c, r);
+          if (!allowed.has(outcome)) {
+            fail(
+              "wrong code",
+              `got ${outcome}, allowed ${[...allowed].join(", ")} (${seen})`,
+              c,
+            );
+          }
+        } catch (e) {
+          if (!(e instanceof Malformed)) throw e;
+          outcome = "malformed";
+          fail("malformed", `${e.message} (${seen})`, c);
+        }
+        break;
+      }
+    }
+    report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
+    while (servers.thrown.length > 0) {
+      const e = servers.thrown.shift();
+      fail(
+        "crash",
+        `onError got a non-ConnectError: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+      );
+    }
+    inFlight.delete(c);
+  };
+
   try {
-    for (let index = options.only ?? 0; ; index++) {
-      if (options.only !== undefined && index > options.only) break;
-      if (options.cases !== undefined && index >= options.cases) break;
+    let next = options.only ?? 0;
+    const last =
+      options.only !== undefined
+        ? options.only + 1
+        : (options.cases ?? Infinity);
+    while (next < last && report.failures.length < maxFailures) {
       if (
         options.durationMs !== undefined &&
         Date.now() - started >= options.durationMs
       )
         break;
-      if (report.failures.length >= maxFailures) break;
-      const c = buildCase(seed, index);
-      current = c;
-      options.onCase?.(index);
-      const result =
-        c.transport === "http1"
-          ? await sendHttp1(servers.http1.url, c, hangMs)
-          : c.transport === "h2c"
-            ? await h2.send(c, hangMs)
-            : c.transport === "h2c-stream"
-              ? await h2Stream.send(c, hangMs)
-              : await sendFetch(servers.handler, c, hangMs);
-      report.cases++;
-      const allowed = allowedOutcomes(c);
-      let outcome: string;
-      switch (result.kind) {
-        case "unsent":
-          report.unsent++;
-          outcome = "unsent";
-          break;
-        case "hang":
-          fail("hang", `no response within ${hangMs} ms`);
-          outcome = "hang";
-          break;
-        case "threw":
-          fail("crash", `handler.fetch rejected: ${String(result.error)}`);
-          outcome = "threw";
-          break;
-        case "aborted":
-          outcome = "aborted";
-          break;
-        case "reset":
-          outcome = "reset";
-          if (!allowed.has("reset"))
-            fail("wrong code", `reset: ${result.detail}`);
-          break;
-        case "response":
-          try {
-            outcome = outcomeOf(c, result.response);
-            if (!allowed.has(outcome)) {
-              fail(
-                "wrong code",
-                `got ${outcome}, allowed ${[...allowed].join(", ")} (HTTP ${result.response.status}, ${JSON.stringify(result.response.headers)}, trailers ${JSON.stringify(result.response.trailers)}, body ${result.response.body.toString("latin1").slice(0, 300)})`,
-              );
-            }
-          } catch (e) {
-            if (!(e instanceof Malformed)) throw e;
-            outcome = "malformed";
-            fail(
-              "malformed",
-              `${e.message} (HTTP ${result.response.status}, ${JSON.stringify(result.response.headers)}, trailers ${JSON.stringify(result.response.trailers)}, body ${result.response.body.toString("latin1").slice(0, 300)})`,
-            );
-          }
-          break;
-      }
-      report.outcomes[outcome] = (report.outcomes[outcome] ?? 0) + 1;
-      while (servers.thrown.length > 0) {
-        const e = servers.thrown.shift();
-        fail(
-          "crash",
-          `onError got a non-ConnectError: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
-        );
-      }
-      if (report.cases % batch === 0 || options.only !== undefined) {
-        current = undefined;
-        const problem = await checkServing(clients);
-        if (problem !== undefined)
-          fail("not serving", `after case ${index}: ${problem}`, undefined);
-        log(
-          `${report.cases} cases, ${report.crashes} crashes, ${report.hangs} hangs, ${report.wrongCodes} wrong codes, ${report.malformed} malformed, ${report.notServing} not serving (${((Date.now() - started) / 1000).toFixed(0)} s)`,
-        );
-      }
+      // A batch of cases, `concurrency` at a time, then valid calls.
+      const end = Math.min(last, next + batch);
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < end) await runCase(next++);
+        }),
+      );
+      const problem = await checkServing(clients);
+      if (problem !== undefined)
+        fail("not serving", `after case ${end - 1}: ${problem}`);
+      log(
+        `${report.cases} cases, ${report.crashes} crashes, ${report.hangs} hangs, ${report.wrongCodes} wrong codes, ${report.malformed} malformed, ${report.notServing} not serving (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+      );
     }
-    current = undefined;
-    const problem = await checkServing(clients);
-    if (problem !== undefined)
-      fail("not serving", `at the end: ${problem}`, undefined);
   } finally {
     h2.close();
     h2Stream.close();
     await servers.close();
-    // Late failures of the last case still count.
+    // Late failures of the last cases still count.
     await new Promise((resolve) => setTimeout(resolve, 50));
     process.off("uncaughtException", onProcessFailure);
     process.off("unhandledRejection", onProcessFailure);
