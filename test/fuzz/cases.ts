@@ -991,6 +991,9 @@ export function buildCase(seed: number, index: number): FuzzCase {
           `${method.name}/`,
           `S%61y`,
           `${method.name}x`,
+          // Characters a path may carry only escaped (fetch escapes them, HTTP/2 sends them as they are).
+          `${method.name}"<{|}>^\``,
+          "%C3%A9",
         ]);
       mutate(
         "unknown method",

@@ -980,6 +980,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     inFlight.delete(c);
   };
 
+  let lastLog = 0;
   try {
     let next = options.only ?? 0;
     const last =
@@ -1002,6 +1003,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const problem = await checkServing(clients);
       if (problem !== undefined)
         fail("not serving", `after case ${end - 1}: ${problem}`);
+      if (Date.now() - lastLog < 10_000 && next < last) continue;
+      lastLog = Date.now();
       log(
         `${report.cases} cases, ${report.crashes} crashes, ${report.hangs} hangs, ${report.wrongCodes} wrong codes, ${report.malformed} malformed, ${report.notServing} not serving (${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
