@@ -31,6 +31,12 @@
 //   - a compressed envelope (flag 1) in a stream that declared no
 //     compression: internal (what the conformance suite expects);
 //   - a valid timeout may expire: deadline_exceeded;
+//   - a request body that fails mid-upload (handler.fetch): canceled;
+//   - an HTTP/2 body longer or shorter than its content-length: a reset
+//     (Node's HTTP/2 server ends the connection), or resource_exhausted
+//     when the declared length is over the limit;
+//   - a client that goes away mid-request: anything, or nothing; only the
+//     other oracles apply;
 //   - wrong verb 405, unsupported content type or GET encoding 415, a path
 //     no service serves 404.
 // Never allowed for any input: unknown (the implementations never throw, so
