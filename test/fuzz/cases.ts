@@ -1103,6 +1103,10 @@ export function buildCase(seed: number, index: number): FuzzCase {
     headers.push([name, v]);
     mutate(`${name} "${v}"`, [], true);
   }
+  if (transport === "http1" && rng.chance(0.05)) {
+    headers.push(["host", headerValue(rng, 30)]);
+    mutate("random Host", [], true);
+  }
   if (rng.chance(0.3)) {
     for (let i = rng.range(1, 5); i > 0; i--) {
       headers.push([

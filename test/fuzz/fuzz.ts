@@ -29,6 +29,7 @@ import {
   createElizaServiceClient,
   createElizaServiceHandler,
   createFetchHttpClient,
+  type HandlerContext,
   type NodeServiceHandler,
 } from "../gen/eliza/v1/eliza.ElizaService.ts";
 import { specCodeNames } from "../support/code-names.ts";
@@ -123,21 +124,35 @@ interface Servers {
   close(): Promise<void>;
 }
 
+/** Reads every request header, the URL and the deadline, as an implementation may. */
+function touch(context: HandlerContext): void {
+  context.requestHeaders.forEach((value, key) => `${key}: ${value}`);
+  void context.url.length;
+  context.timeoutMs();
+}
+
 async function startServers(): Promise<Servers> {
   const thrown: unknown[] = [];
   const handler = createElizaServiceHandler(
     {
-      say: (request) => ({ sentence: `You said: ${request.sentence}` }),
-      async *introduce(request) {
+      say: (request, context) => {
+        // What an implementation may read of its request: all of it.
+        touch(context);
+        return { sentence: `You said: ${request.sentence}` };
+      },
+      async *introduce(request, context) {
+        touch(context);
         for (let i = 0; i < 3; i++)
           yield { sentence: `Hi ${request.name}, ${i}` };
       },
-      async pontificate(requests) {
+      async pontificate(requests, context) {
+        touch(context);
         let count = 0;
         for await (const _ of requests) count++;
         return { sentence: `${count} sentences`, count };
       },
-      async *converse(requests) {
+      async *converse(requests, context) {
+        touch(context);
         for await (const r of requests)
           yield { sentence: `You said: ${r.sentence}` };
       },
