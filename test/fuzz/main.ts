@@ -54,7 +54,6 @@ const report = await runFuzz({
   ...(values["hang-ms"] === undefined
     ? {}
     : { hangMs: Number(values["hang-ms"]) }),
-  batch: 500,
   onCase: (index) => (last = index),
   log: (line) => console.log(line),
 });
