@@ -188,6 +188,8 @@ async function startServers(): Promise<Servers> {
   };
 }
 
+const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
@@ -222,7 +224,9 @@ function sendHttp1(
       req = http.request(url + c.url, {
         method: c.httpMethod,
         headers: Object.fromEntries(c.headers),
-        agent: false,
+        // Kept-alive connections: the next request on a connection follows
+        // whatever of this one's body the server did not read.
+        agent: c.abort ? false : keepAliveAgent,
       });
     } catch (e) {
       resolve({ kind: "unsent", detail: String(e) });
