@@ -188,8 +188,6 @@ async function startServers(): Promise<Servers> {
   };
 }
 
-const keepAliveAgent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------
@@ -224,9 +222,7 @@ function sendHttp1(
       req = http.request(url + c.url, {
         method: c.httpMethod,
         headers: Object.fromEntries(c.headers),
-        // Kept-alive connections: the next request on a connection follows
-        // whatever of this one's body the server did not read.
-        agent: c.abort ? false : keepAliveAgent,
+        agent: false,
       });
     } catch (e) {
       resolve({ kind: "unsent", detail: String(e) });
