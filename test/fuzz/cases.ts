@@ -860,6 +860,7 @@ export function buildCase(seed: number, index: number): FuzzCase {
             "end-of-stream or trailers envelope in a request",
             ["invalid_argument"],
             false,
+            "frame",
           );
           break;
         default:
