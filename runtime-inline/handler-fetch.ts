@@ -1,5 +1,6 @@
 import { bodyFromWebStream, bodyToWebStream } from "./body.ts";
 import {
+  handlerBodyFailed,
   handlerClientGone,
   type ServerRequest,
   type ServiceHandler,
@@ -43,7 +44,7 @@ export function fetchHandler(
       url: request.url,
       header: (name) => request.headers.get(name),
       headers: () => request.headers,
-      body: bodyFromWebStream(request.body),
+      body: bodyFromWebStream(request.body, handlerBodyFailed),
       signal: controller.signal,
       // A Response cannot carry HTTP trailers, whatever the connection is.
       httpVersion: "",

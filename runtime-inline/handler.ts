@@ -5,7 +5,7 @@ import type {
 } from "@bufbuild/protobuf";
 import { Code } from "./code.ts";
 import type { Compression } from "./compression.ts";
-import { ConnectError } from "./errors.ts";
+import { ConnectError, isConnectError } from "./errors.ts";
 import type { JsonOptions } from "./codec.ts";
 import type { Interceptor } from "./interceptors.ts";
 import type { MethodInfo } from "./method.ts";
@@ -216,6 +216,24 @@ export interface ServiceHandler {
  */
 export function handlerClientGone(reason?: unknown): ConnectError {
   return ConnectError.from(reason ?? "the client went away", Code.Canceled);
+}
+
+/**
+ * What reading a request body that fails (the client went away mid-upload,
+ * or the connection broke) throws: Canceled, as a body that closes before
+ * its end, with the transport's error as `cause` only. Its message may hold
+ * addresses or paths, and would otherwise reach the client (a unary call
+ * refused before its implementation runs sends its error as it is) or make
+ * the call look like a server failure (`unknown`, message withheld).
+ */
+export function handlerBodyFailed(cause: unknown): ConnectError {
+  return isConnectError(cause)
+    ? cause
+    : new ConnectError(
+        "the request body failed before its end: the client went away",
+        Code.Canceled,
+        { cause },
+      );
 }
 
 /** 415, naming the content types the method accepts. */

@@ -63,12 +63,20 @@ describe("nodeBody", () => {
     expect((await iterator.next()).done).toBe(true);
   });
 
-  it("fails with the source's error", async () => {
+  it("fails with Canceled when the source fails, its error only as the cause", async () => {
     const source = new PassThrough();
     const done = collect(nodeBody(source));
     await tick();
-    source.destroy(new Error("connection reset"));
-    await expect(done).rejects.toThrow("connection reset");
+    const cause = new Error("connection reset (/srv/app/upload.ts:12:3)");
+    source.destroy(cause);
+    const error = await done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+    expect((error as ConnectError).message).not.toContain("/srv/");
+    expect((error as ConnectError).cause).toBe(cause);
   });
 
   it("fails with Canceled when the source closes before its end", async () => {

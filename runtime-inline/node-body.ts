@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import { Code } from "./code.ts";
 import { ConnectError } from "./errors.ts";
+import { handlerBodyFailed } from "./handler.ts";
 
 /**
  * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
@@ -46,7 +47,7 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     settle();
   };
   const onError = (error: unknown) => {
-    failure ??= error;
+    failure ??= handlerBodyFailed(error);
     settle();
   };
   // A stream reset or a dropped connection closes the request without an

@@ -1232,12 +1232,17 @@ describe.each(oursCombos)("cancellation, $name, $protocol", (transport) => {
     );
     if (transport.active() === undefined) {
       // In process there is no connection to lose: the failure reaches the
-      // server as the failure of the request body, which it reads.
+      // server as the failure of the request body, which it reads: canceled,
+      // as a client gone mid-upload, with the failure as the cause only.
       await waitUntil(
         () => serverError !== undefined,
         "the server's read to fail",
       );
-      expect(String(serverError)).toContain("the producer failed");
+      expect(isConnectError(serverError), String(serverError)).toBe(true);
+      expect((serverError as { code: unknown }).code).toBe(Code.Canceled);
+      expect(String((serverError as { cause: unknown }).cause)).toContain(
+        "the producer failed",
+      );
     } else {
       await waitUntil(
         () => serverSignal?.aborted === true,

@@ -1911,6 +1911,24 @@ function handlerClientGone(reason?: unknown): ConnectError {
   return ConnectError.from(reason ?? "the client went away", Code.Canceled);
 }
 
+/**
+ * What reading a request body that fails (the client went away mid-upload,
+ * or the connection broke) throws: Canceled, as a body that closes before
+ * its end, with the transport's error as `cause` only. Its message may hold
+ * addresses or paths, and would otherwise reach the client (a unary call
+ * refused before its implementation runs sends its error as it is) or make
+ * the call look like a server failure (`unknown`, message withheld).
+ */
+function handlerBodyFailed(cause: unknown): ConnectError {
+  return isConnectError(cause)
+    ? cause
+    : new ConnectError(
+        "the request body failed before its end: the client went away",
+        Code.Canceled,
+        { cause },
+      );
+}
+
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
@@ -2963,7 +2981,7 @@ export function fetchHandler(
       url: request.url,
       header: (name) => request.headers.get(name),
       headers: () => request.headers,
-      body: bodyFromWebStream(request.body),
+      body: bodyFromWebStream(request.body, handlerBodyFailed),
       signal: controller.signal,
       // A Response cannot carry HTTP trailers, whatever the connection is.
       httpVersion: "",
@@ -3054,7 +3072,7 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     settle();
   };
   const onError = (error: unknown) => {
-    failure ??= error;
+    failure ??= handlerBodyFailed(error);
     settle();
   };
   // A stream reset or a dropped connection closes the request without an
