@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { posix } from "node:path";
 // The compiler API itself, not ts-morph's wrappers: wrapping every node of
 // the runtime took most of the analysis's second.
 import type * as TS from "typescript";
@@ -62,9 +63,13 @@ export class RuntimeLibrary {
     return RuntimeLibrary.analyse(RuntimeLibrary.sources(dir));
   }
 
-  /** The modules of `dir` (tests excluded), by file name. */
+  /**
+   * The modules of `dir` and its folders (tests excluded), by path relative
+   * to `dir` with `/` between folders ("server/router.ts").
+   */
   static sources(dir: string): Sources {
-    return readdirSync(dir)
+    return readdirSync(dir, { recursive: true, encoding: "utf8" })
+      .map((f) => f.split("\\").join("/"))
       .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))
       .sort()
       .map((f) => [f, readFileSync(join(dir, f), "utf8")] as const);
@@ -195,8 +200,9 @@ interface Context {
   readonly declNodeToName: ReadonlyMap<TS.Node, string>;
 }
 
+/** A module's path relative to the runtime's folder, as sources() names it. */
 function baseName(sf: TS.SourceFile): string {
-  return sf.fileName.slice(sf.fileName.lastIndexOf("/") + 1);
+  return sf.fileName.slice(1);
 }
 
 function analyse(program: {
@@ -488,8 +494,8 @@ function orderModules(sourceFiles: TS.SourceFile[]): string[] {
       sf.statements
         .filter(ts.isImportDeclaration)
         .map(moduleSpecifierOf)
-        .filter((m) => m.startsWith("./"))
-        .map((m) => m.slice(2))
+        .filter((m) => m.startsWith("."))
+        .map((m) => posix.join(posix.dirname(baseName(sf)), m))
         .sort(),
     );
   }

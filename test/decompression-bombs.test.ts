@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   envelopeEncode,
   envelopeFlagCompressed,
-} from "../runtime-inline/envelope.ts";
+} from "../runtime-inline/core/envelope.ts";
 import {
   compressionZstd,
   createElizaServiceHandler,

@@ -8,7 +8,7 @@
 
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { envelopeEncode } from "../runtime-inline/envelope.ts";
+import { envelopeEncode } from "../runtime-inline/core/envelope.ts";
 import {
   ConnectError,
   createElizaServiceHandler,

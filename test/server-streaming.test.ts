@@ -41,7 +41,7 @@ import {
   envelopeFlagCompressed,
   envelopeFlagEndStream,
   envelopeFlagTrailers,
-} from "../runtime-inline/envelope.ts";
+} from "../runtime-inline/core/envelope.ts";
 import {
   Code,
   ConnectError,

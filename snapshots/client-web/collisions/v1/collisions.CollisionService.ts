@@ -269,6 +269,74 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 }
 
 /**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
+}
+
+/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -524,74 +592,6 @@ function deadlineWatch(
     clearTimeout(timer);
     parent?.removeEventListener("abort", onParentAbort);
   };
-}
-
-/**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /** @public */
@@ -1426,6 +1426,227 @@ async function* clientCreateMessages(
   }
 }
 
+/**
+ * A unary method of a generated client: call it for the response message,
+ * or call `raw` for the message with response headers and trailers.
+ * @public
+ */
+export interface UnaryMethod<Input extends DescMessage, Output> {
+  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: UnaryCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): UnaryMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message as MessageShape<Output>,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  return Object.assign(unary, { raw });
+}
+
+/**
+ * A streaming response with its headers; `trailer` is complete once
+ * `messages` has been read to the end.
+ * @public
+ */
+export interface StreamResult<Output> {
+  readonly header: Headers;
+  readonly trailer: Headers;
+  readonly messages: AsyncIterable<Output>;
+}
+
+/**
+ * A server-streaming method: iterate the call for its responses. Breaking
+ * out of the loop cancels the call.
+ * @public
+ */
+export interface ServerStreamingMethod<Input extends DescMessage, Output> {
+  (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+/**
+ * A client-streaming method: send any iterable of requests (an array, or an
+ * async generator), get one response.
+ * @public
+ */
+export interface ClientStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<Output>;
+  raw(
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/**
+ * A bidi-streaming method: requests are sent as the iterable yields them
+ * while responses arrive (full duplex over HTTP/2; an array sends them all).
+ * @public
+ */
+export interface BidiStreamingMethod<Input extends DescMessage, Output> {
+  (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): AsyncIterable<Output>;
+  raw(
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<StreamResult<Output>>;
+}
+
+function clientStreamResult<Output>(
+  response: StreamResponse,
+): StreamResult<Output> {
+  return {
+    header: response.header,
+    trailer: response.trailer,
+    messages: response.message as AsyncIterable<Output>,
+  };
+}
+
+// The call starts when the loop starts, as the caller would expect of an iterable.
+async function* clientLazyMessages<Output>(
+  start: () => Promise<StreamResponse>,
+): AsyncGenerator<Output> {
+  const response = await start();
+  yield* response.message as AsyncIterable<Output>;
+}
+
+function clientServerStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ServerStreamingMethod<Input, MessageShape<Output>> {
+  const start = (request: MessageInitShape<Input>, options?: CallOptions) =>
+    call(method, [request], options);
+  return Object.assign(
+    (request: MessageInitShape<Input>, options?: CallOptions) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(request, options)),
+    {
+      raw: async (request: MessageInitShape<Input>, options?: CallOptions) =>
+        clientStreamResult<MessageShape<Output>>(await start(request, options)),
+    },
+  );
+}
+
+function clientClientStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): ClientStreamingMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, requests, options);
+    let message: MessageShape<Output> | undefined;
+    for await (const m of response.message) {
+      if (message !== undefined) {
+        throw new ConnectError(
+          "protocol error: more than one response message",
+          Code.Unimplemented,
+        );
+      }
+      message = m as MessageShape<Output>;
+    }
+    if (message === undefined) {
+      throw new ConnectError(
+        "protocol error: no response message",
+        Code.Unimplemented,
+      );
+    }
+    return { message, header: response.header, trailer: response.trailer };
+  };
+  return Object.assign(
+    async (
+      requests:
+        | AsyncIterable<MessageInitShape<Input>>
+        | Iterable<MessageInitShape<Input>>,
+      options?: CallOptions,
+    ) => (await raw(requests, options)).message,
+    { raw },
+  );
+}
+
+function clientBidiStreamingMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: StreamCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): BidiStreamingMethod<Input, MessageShape<Output>> {
+  const start = (
+    requests:
+      | AsyncIterable<MessageInitShape<Input>>
+      | Iterable<MessageInitShape<Input>>,
+    options?: CallOptions,
+  ) => call(method, requests, options);
+  return Object.assign(
+    (
+      requests:
+        | AsyncIterable<MessageInitShape<Input>>
+        | Iterable<MessageInitShape<Input>>,
+      options?: CallOptions,
+    ) =>
+      clientLazyMessages<MessageShape<Output>>(() => start(requests, options)),
+    {
+      raw: async (
+        requests:
+          | AsyncIterable<MessageInitShape<Input>>
+          | Iterable<MessageInitShape<Input>>,
+        options?: CallOptions,
+      ) =>
+        clientStreamResult<MessageShape<Output>>(
+          await start(requests, options),
+        ),
+    },
+  );
+}
+
 const connectHeaderProtocolVersion = "connect-protocol-version";
 
 const connectHeaderTimeout = "connect-timeout-ms";
@@ -1854,55 +2075,6 @@ async function* connectReadResponses(
       Code.Internal,
     );
   }
-}
-
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(
-  fetchFn: typeof fetch = globalThis.fetch,
-): HttpClient {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
-}
-
-/**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
- */
-function fetchHttpClient(
-  fetchFn: typeof fetch,
-  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
-): HttpClient {
-  return async (request) => {
-    const body = request.body;
-    const init: RequestInit & { duplex?: "half" } = {
-      method: request.method,
-      headers: request.header,
-      signal: request.signal,
-      redirect: "error",
-    };
-    if (body instanceof Uint8Array) {
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      init.body = body as Uint8Array<ArrayBuffer>;
-    } else if (body !== undefined) {
-      init.body = toWebStream!(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
-    }
-    const response = await fetchFn(request.url, init);
-    return {
-      status: response.status,
-      header: response.headers,
-      // A body cut off ("terminated" in Node) is the connection's loss.
-      body: bodyFromWebStream(response.body, httpClientError),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
-  };
 }
 
 const grpcHeaderStatus = "grpc-status";
@@ -2543,224 +2715,52 @@ function createGrpcWebStreamCaller(config: ClientConfig): StreamCaller {
 }
 
 /**
- * A unary method of a generated client: call it for the response message,
- * or call `raw` for the message with response headers and trailers.
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
  * @public
  */
-export interface UnaryMethod<Input extends DescMessage, Output> {
-  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
 }
 
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: UnaryCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
+  return async (request) => {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.header,
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
     return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
+      status: response.status,
+      header: response.headers,
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
+      trailer: new Headers(),
+      contentDecoded: true,
     };
   };
-  const unary = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
-  return Object.assign(unary, { raw });
-}
-
-/**
- * A streaming response with its headers; `trailer` is complete once
- * `messages` has been read to the end.
- * @public
- */
-export interface StreamResult<Output> {
-  readonly header: Headers;
-  readonly trailer: Headers;
-  readonly messages: AsyncIterable<Output>;
-}
-
-/**
- * A server-streaming method: iterate the call for its responses. Breaking
- * out of the loop cancels the call.
- * @public
- */
-export interface ServerStreamingMethod<Input extends DescMessage, Output> {
-  (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): AsyncIterable<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<StreamResult<Output>>;
-}
-
-/**
- * A client-streaming method: send any iterable of requests (an array, or an
- * async generator), get one response.
- * @public
- */
-export interface ClientStreamingMethod<Input extends DescMessage, Output> {
-  (
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ): Promise<Output>;
-  raw(
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
-}
-
-/**
- * A bidi-streaming method: requests are sent as the iterable yields them
- * while responses arrive (full duplex over HTTP/2; an array sends them all).
- * @public
- */
-export interface BidiStreamingMethod<Input extends DescMessage, Output> {
-  (
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ): AsyncIterable<Output>;
-  raw(
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ): Promise<StreamResult<Output>>;
-}
-
-function clientStreamResult<Output>(
-  response: StreamResponse,
-): StreamResult<Output> {
-  return {
-    header: response.header,
-    trailer: response.trailer,
-    messages: response.message as AsyncIterable<Output>,
-  };
-}
-
-// The call starts when the loop starts, as the caller would expect of an iterable.
-async function* clientLazyMessages<Output>(
-  start: () => Promise<StreamResponse>,
-): AsyncGenerator<Output> {
-  const response = await start();
-  yield* response.message as AsyncIterable<Output>;
-}
-
-function clientServerStreamingMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: StreamCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): ServerStreamingMethod<Input, MessageShape<Output>> {
-  const start = (request: MessageInitShape<Input>, options?: CallOptions) =>
-    call(method, [request], options);
-  return Object.assign(
-    (request: MessageInitShape<Input>, options?: CallOptions) =>
-      clientLazyMessages<MessageShape<Output>>(() => start(request, options)),
-    {
-      raw: async (request: MessageInitShape<Input>, options?: CallOptions) =>
-        clientStreamResult<MessageShape<Output>>(await start(request, options)),
-    },
-  );
-}
-
-function clientClientStreamingMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: StreamCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): ClientStreamingMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, requests, options);
-    let message: MessageShape<Output> | undefined;
-    for await (const m of response.message) {
-      if (message !== undefined) {
-        throw new ConnectError(
-          "protocol error: more than one response message",
-          Code.Unimplemented,
-        );
-      }
-      message = m as MessageShape<Output>;
-    }
-    if (message === undefined) {
-      throw new ConnectError(
-        "protocol error: no response message",
-        Code.Unimplemented,
-      );
-    }
-    return { message, header: response.header, trailer: response.trailer };
-  };
-  return Object.assign(
-    async (
-      requests:
-        | AsyncIterable<MessageInitShape<Input>>
-        | Iterable<MessageInitShape<Input>>,
-      options?: CallOptions,
-    ) => (await raw(requests, options)).message,
-    { raw },
-  );
-}
-
-function clientBidiStreamingMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: StreamCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): BidiStreamingMethod<Input, MessageShape<Output>> {
-  const start = (
-    requests:
-      | AsyncIterable<MessageInitShape<Input>>
-      | Iterable<MessageInitShape<Input>>,
-    options?: CallOptions,
-  ) => call(method, requests, options);
-  return Object.assign(
-    (
-      requests:
-        | AsyncIterable<MessageInitShape<Input>>
-        | Iterable<MessageInitShape<Input>>,
-      options?: CallOptions,
-    ) =>
-      clientLazyMessages<MessageShape<Output>>(() => start(requests, options)),
-    {
-      raw: async (
-        requests:
-          | AsyncIterable<MessageInitShape<Input>>
-          | Iterable<MessageInitShape<Input>>,
-        options?: CallOptions,
-      ) =>
-        clientStreamResult<MessageShape<Output>>(
-          await start(requests, options),
-        ),
-    },
-  );
 }
 
 /**

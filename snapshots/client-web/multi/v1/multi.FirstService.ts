@@ -252,6 +252,74 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 }
 
 /**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
+}
+
+/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -507,74 +575,6 @@ function deadlineWatch(
     clearTimeout(timer);
     parent?.removeEventListener("abort", onParentAbort);
   };
-}
-
-/**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /** @public */
@@ -1226,6 +1226,45 @@ function clientMessage(
   return isMessage(value, desc) ? value : create(desc, value);
 }
 
+/**
+ * A unary method of a generated client: call it for the response message,
+ * or call `raw` for the message with response headers and trailers.
+ * @public
+ */
+export interface UnaryMethod<Input extends DescMessage, Output> {
+  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: UnaryCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): UnaryMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message as MessageShape<Output>,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  return Object.assign(unary, { raw });
+}
+
 const connectHeaderProtocolVersion = "connect-protocol-version";
 
 const connectHeaderTimeout = "connect-timeout-ms";
@@ -1449,55 +1488,6 @@ async function connectReadUnaryResponse(
     header,
     trailer,
     message: codec.decode(method.output, body),
-  };
-}
-
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(
-  fetchFn: typeof fetch = globalThis.fetch,
-): HttpClient {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
-}
-
-/**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
- */
-function fetchHttpClient(
-  fetchFn: typeof fetch,
-  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
-): HttpClient {
-  return async (request) => {
-    const body = request.body;
-    const init: RequestInit & { duplex?: "half" } = {
-      method: request.method,
-      headers: request.header,
-      signal: request.signal,
-      redirect: "error",
-    };
-    if (body instanceof Uint8Array) {
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      init.body = body as Uint8Array<ArrayBuffer>;
-    } else if (body !== undefined) {
-      init.body = toWebStream!(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
-    }
-    const response = await fetchFn(request.url, init);
-    return {
-      status: response.status,
-      header: response.headers,
-      // A body cut off ("terminated" in Node) is the connection's loss.
-      body: bodyFromWebStream(response.body, httpClientError),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
   };
 }
 
@@ -2110,42 +2100,52 @@ function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
 }
 
 /**
- * A unary method of a generated client: call it for the response message,
- * or call `raw` for the message with response headers and trailers.
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
  * @public
  */
-export interface UnaryMethod<Input extends DescMessage, Output> {
-  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
 }
 
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: UnaryCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient {
+  return async (request) => {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.header,
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
     return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
+      status: response.status,
+      header: response.headers,
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
+      trailer: new Headers(),
+      contentDecoded: true,
     };
   };
-  const unary = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
-  return Object.assign(unary, { raw });
 }
 
 /**

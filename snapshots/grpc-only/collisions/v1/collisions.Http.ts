@@ -35,23 +35,23 @@ import {
   BinaryWriter,
   WireType,
 } from "@bufbuild/protobuf/wire";
+import { Readable } from "node:stream";
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse as ServerResponse$1,
+} from "node:http";
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
   Http2ServerRequest,
   Http2ServerResponse,
   IncomingHttpHeaders,
-  OutgoingHttpHeaders,
+  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
   ServerHttp2Stream,
 } from "node:http2";
 import { connect, constants } from "node:http2";
-import { Readable } from "node:stream";
-import type {
-  IncomingMessage,
-  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
 import type {
   Message as Message$1,
   Response as Response$1,
@@ -272,6 +272,74 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
     };
   }
   return detail;
+}
+
+/**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient$1 = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /** The receive limit when none is configured: 4 MiB, as in gRPC and connect-go. */
@@ -802,74 +870,6 @@ function deadlineStart(
     race: deadlineRacer(signal),
     cleanup,
   };
-}
-
-/**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient$1 = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /** @public */
@@ -1524,6 +1524,45 @@ function clientMessage(
   return isMessage(value, desc) ? value : create(desc, value);
 }
 
+/**
+ * A unary method of a generated client: call it for the response message,
+ * or call `raw` for the message with response headers and trailers.
+ * @public
+ */
+export interface UnaryMethod<Input extends DescMessage, Output> {
+  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
+  raw(
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<Output>>;
+}
+
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod<
+  Input extends DescMessage,
+  Output extends DescMessage,
+>(
+  call: UnaryCaller,
+  method: MethodInfo & { readonly input: Input; readonly output: Output },
+): UnaryMethod<Input, MessageShape<Output>> {
+  const raw = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ): Promise<UnaryResult<MessageShape<Output>>> => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message as MessageShape<Output>,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (
+    request: MessageInitShape<Input>,
+    options?: CallOptions,
+  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  return Object.assign(unary, { raw });
+}
+
 /** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
 function connectUnknownCompression(
   encoding: string | null,
@@ -1533,55 +1572,6 @@ function connectUnknownCompression(
     `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
     Code.Unimplemented,
   );
-}
-
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(
-  fetchFn: typeof fetch = globalThis.fetch,
-): HttpClient$1 {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
-}
-
-/**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
- */
-function fetchHttpClient(
-  fetchFn: typeof fetch,
-  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
-): HttpClient$1 {
-  return async (request) => {
-    const body = request.body;
-    const init: RequestInit & { duplex?: "half" } = {
-      method: request.method,
-      headers: request.header,
-      signal: request.signal,
-      redirect: "error",
-    };
-    if (body instanceof Uint8Array) {
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      init.body = body as Uint8Array<ArrayBuffer>;
-    } else if (body !== undefined) {
-      init.body = toWebStream!(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
-    }
-    const response = await fetchFn(request.url, init);
-    return {
-      status: response.status,
-      header: response.headers,
-      // A body cut off ("terminated" in Node) is the connection's loss.
-      body: bodyFromWebStream(response.body, httpClientError),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
-  };
 }
 
 const grpcHeaderStatus = "grpc-status";
@@ -2289,483 +2279,6 @@ function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
   );
 }
 
-/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
-interface NodeDrainable {
-  write(chunk: Uint8Array): boolean;
-  on(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
-}
-
-/**
- * Resolves when a writable that refused more data has drained, or has
- * closed (then the writer finds out on its next write).
- */
-function nodeDrained(writable: NodeDrainable): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const go = () => {
-      writable.off("drain", go);
-      writable.off("close", go);
-      resolve();
-    };
-    writable.on("drain", go);
-    writable.on("close", go);
-  });
-}
-
-/**
- * Writes chunks as they come, waiting for the writable to drain before
- * asking for more, so a slow client holds back the producer instead of
- * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
- */
-async function nodeWriteChunks(
-  writable: NodeDrainable,
-  body: AsyncIterable<Uint8Array>,
-  signal: AbortSignal,
-): Promise<boolean> {
-  for await (const chunk of body) {
-    if (signal.aborted) return false;
-    if (!writable.write(chunk)) {
-      await nodeDrained(writable);
-      if (signal.aborted) return false;
-    }
-  }
-  return true;
-}
-
-/** @public */
-export interface Http2ClientOptions {
-  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
-  readonly sessionOptions?: SecureClientSessionOptions;
-}
-
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export function createHttp2HttpClient(
-  options: Http2ClientOptions = {},
-): HttpClient$1 {
-  const sessions = new Map<string, ClientHttp2Session>();
-  // Calls in flight per session: a session holds the process open only while it has some.
-  const inFlight = new Map<ClientHttp2Session, number>();
-  const sessionFor = (origin: string): ClientHttp2Session => {
-    const existing = sessions.get(origin);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) {
-      return existing;
-    }
-    const session = connect(origin, options.sessionOptions);
-    sessions.set(origin, session);
-    const forget = () => {
-      if (sessions.get(origin) === session) sessions.delete(origin);
-    };
-    // A session error fails the streams on it; the next call opens a new session.
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
-    return session;
-  };
-  const acquire = (session: ClientHttp2Session) => {
-    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
-    session.ref();
-  };
-  const release = (session: ClientHttp2Session) => {
-    const left = (inFlight.get(session) ?? 1) - 1;
-    if (left > 0) {
-      inFlight.set(session, left);
-      return;
-    }
-    inFlight.delete(session);
-    if (!session.destroyed) session.unref();
-  };
-
-  return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
-    }
-    const target = http2Target(request.url);
-    const session = sessionFor(target.origin);
-    acquire(session);
-    const outgoing: OutgoingHttpHeaders = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
-    let stream: ClientHttp2Stream;
-    try {
-      stream = session.request(outgoing, {
-        endStream: request.body === undefined,
-      });
-    } catch (e) {
-      release(session);
-      return Promise.reject(ConnectError.from(e, Code.Unavailable));
-    }
-    (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
-    const body = request.body;
-    if (body instanceof Uint8Array) {
-      stream.end(body);
-    } else if (body !== undefined) {
-      void http2WriteBody(stream, body);
-    }
-    const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
-    return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
-        reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : http2StreamError(stream, error),
-        );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
-      });
-    });
-  };
-}
-
-interface Http2Target {
-  readonly origin: string;
-  /** `:path`: path and query. */
-  readonly path: string;
-}
-
-// A client calls a handful of URLs (one per method) over and over: parsing
-// each once saves a URL parse per call. Connect GET URLs carry the message,
-// so URLs with a query are parsed every time rather than filling the cache.
-const http2Targets = new Map<string, Http2Target>();
-
-const http2TargetsMax = 1024;
-
-function http2Target(url: string): Http2Target {
-  let target = http2Targets.get(url);
-  if (target === undefined) {
-    const parsed = new URL(url);
-    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
-    if (parsed.search === "") {
-      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
-      http2Targets.set(url, target);
-    }
-  }
-  return target;
-}
-
-/**
- * Sends a streaming request body alongside the response (full duplex),
- * waiting on drain so a slow server holds back the producer. A failing
- * producer fails the call with its error.
- */
-async function http2WriteBody(
-  stream: ClientHttp2Stream,
-  body: AsyncIterable<Uint8Array>,
-): Promise<void> {
-  try {
-    for await (const chunk of body) {
-      if (stream.destroyed || stream.closed) return;
-      if (!stream.write(chunk)) {
-        await nodeDrained(stream);
-      }
-    }
-    if (!stream.destroyed) stream.end();
-  } catch (e) {
-    stream.destroy(e instanceof Error ? e : new Error(String(e)));
-  }
-}
-
-async function* http2ResponseBody(
-  stream: ClientHttp2Stream,
-  signal: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  let complete = false;
-  try {
-    // A reset with NO_ERROR or CANCEL, which Node does not report as an
-    // error, ends the body as if the response were complete: without
-    // END_STREAM it is cut short.
-    if (!(yield* http2ReadChunks(stream))) {
-      throw http2ClosedError(stream, "before the response ended");
-    }
-    complete = true;
-  } catch (e) {
-    throw signal.aborted
-      ? ConnectError.from(signal.reason, Code.Canceled)
-      : http2StreamError(stream, e);
-  } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the
-    // stream. So too after a complete response while the request is still
-    // being sent: the server answered without reading all of it, and will not.
-    if (!complete || !stream.writableFinished) {
-      stream.close(constants.NGHTTP2_CANCEL);
-    }
-  }
-}
-
-/** Set on a stream once its response ended with END_STREAM. */
-const http2EndStream = Symbol("endStream");
-
-/** Set on a stream closed because its connection was lost. */
-const http2Lost = Symbol("lost");
-
-type Http2EndAware = ClientHttp2Stream & {
-  [http2EndStream]?: true;
-  [http2Lost]?: true;
-};
-
-/**
- * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
- * the readable side for both, and reports the same rstCode (0) for both,
- * but in a different order: END_STREAM (on DATA or trailers) pushes the end
- * while the stream is open, a reset closes the stream first. A response
- * reset without END_STREAM is cut short, whatever the reset's code.
- */
-function http2Push(
-  this: Http2EndAware,
-  chunk: unknown,
-  encoding?: BufferEncoding,
-): boolean {
-  if (chunk === null && !this.closed) this[http2EndStream] = true;
-  return Readable.prototype.push.call(this, chunk, encoding);
-}
-
-// Read ahead of the caller up to this much, about what Node buffers itself.
-const http2ReadAheadBytes = 64 * 1024;
-
-/**
- * The chunks of a stream, read through its events. Node's own async
- * iterator over an HTTP/2 stream reports a premature close when the stream
- * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
- * a small response that arrived whole before the caller began to read
- * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
- * unread, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM, not a reset.
- */
-async function* http2ReadChunks(
-  stream: ClientHttp2Stream,
-): AsyncGenerator<Uint8Array, boolean> {
-  const chunks: Uint8Array[] = [];
-  let done = false;
-  // A reset ends the body too: only http2Push tells which it was.
-  let endStream = false;
-  let failure: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  let buffered = 0;
-  const onData = (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    buffered += chunk.byteLength;
-    if (buffered >= http2ReadAheadBytes) stream.pause();
-    notify();
-  };
-  const onEnd = () => {
-    endStream = (stream as Http2EndAware)[http2EndStream] === true;
-    done = true;
-    notify();
-  };
-  const onClose = () => {
-    done = true;
-    notify();
-  };
-  const onError = (error: unknown) => {
-    failure ??= { error };
-    notify();
-  };
-  stream.on("data", onData);
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  stream.on("error", onError);
-  try {
-    for (;;) {
-      const chunk = chunks.shift();
-      if (chunk !== undefined) {
-        buffered -= chunk.byteLength;
-        yield chunk;
-        continue;
-      }
-      if (failure !== undefined) throw failure.error;
-      if (done) return endStream;
-      if (stream.isPaused()) stream.resume();
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  } finally {
-    stream.off("data", onData);
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-    // The error listener stays: an error after the reading must not go
-    // unhandled. A paused stream never ends, and Node frees it only once it has.
-    stream.resume();
-  }
-}
-
-function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
-  for (const key in from) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = from[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) to.append(key, v);
-    } else {
-      to.append(key, value);
-    }
-  }
-}
-
-/**
- * Client options on Node: the common options plus the choice of transport.
- * @public
- */
-export interface NodeClientOptions extends ClientOptions {
-  /**
-   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
-   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
-   */
-  readonly transport?: "fetch" | "http2";
-  readonly http2?: Http2ClientOptions;
-}
-
-/**
- * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
- * is the file's first protocol, spoken when the options name none.
- */
-function nodeClientHttpClient(
-  options: NodeClientOptions,
-  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
-): HttpClient$1 {
-  if (options.httpClient !== undefined) return options.httpClient;
-  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
-  if (grpc && options.transport === "fetch") {
-    throw new Error(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
-    );
-  }
-  return options.transport === "http2" ||
-    (grpc && options.transport === undefined)
-    ? createHttp2HttpClient(options.http2)
-    : createFetchHttpClient();
-}
-
-/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
-function http2StreamError(
-  stream: ClientHttp2Stream,
-  error: unknown,
-): ConnectError {
-  const reset =
-    error instanceof Error &&
-    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
-    stream.rstCode !== undefined;
-  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
-}
-
-/**
- * The error of a stream that closed without a complete response: its
- * connection's loss is Unavailable (the call did not fail on the server,
- * and the caller did not cancel it), a reset by the server is by its code.
- */
-function http2ClosedError(
-  stream: ClientHttp2Stream,
-  when: string,
-): ConnectError {
-  return (stream as Http2EndAware)[http2Lost] === true
-    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
-    : http2ResetError(stream.rstCode, when);
-}
-
-/**
- * The error of a stream reset by the server, by its HTTP/2 error code, as
- * the gRPC and Connect specifications map them.
- */
-function http2ResetError(rstCode: number, when: string): ConnectError {
-  const code =
-    rstCode === constants.NGHTTP2_CANCEL
-      ? Code.Canceled
-      : rstCode === constants.NGHTTP2_REFUSED_STREAM
-        ? Code.Unavailable
-        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
-          ? Code.ResourceExhausted
-          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
-            ? Code.PermissionDenied
-            : Code.Internal;
-  return new ConnectError(
-    `HTTP/2 stream reset with code ${rstCode} ${when}`,
-    code,
-  );
-}
-
-/**
- * A unary method of a generated client: call it for the response message,
- * or call `raw` for the message with response headers and trailers.
- * @public
- */
-export interface UnaryMethod<Input extends DescMessage, Output> {
-  (request: MessageInitShape<Input>, options?: CallOptions): Promise<Output>;
-  raw(
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<Output>>;
-}
-
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod<
-  Input extends DescMessage,
-  Output extends DescMessage,
->(
-  call: UnaryCaller,
-  method: MethodInfo & { readonly input: Input; readonly output: Output },
-): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (
-    request: MessageInitShape<Input>,
-    options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
-  return Object.assign(unary, { raw });
-}
-
 /**
  * Bounds how many request messages one handler decompresses at once, across
  * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
@@ -3043,6 +2556,148 @@ function handlerBodyFailed(cause: unknown): ConnectError {
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+
+/**
+ * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
+ * HTTP/2 stream) as an async iterable, read through its events. Node's own
+ * async iterator costs a few microseconds per request (end-of-stream
+ * tracking with half a dozen listeners), a large share of a small unary
+ * call. Nothing is read until iteration starts; the stream is paused while
+ * a chunk waits for the consumer, so a slow consumer holds back the client.
+ * Leaving the loop early (a message over the limit, a call that fails)
+ * discards the rest of the body, as Node does with a body nobody reads: the
+ * connection must survive to carry the error response, and on HTTP/1.1 the
+ * next request follows the body on the same connection.
+ */
+function nodeBody(source: Readable): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
+}
+
+function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failure: unknown = undefined;
+  let wake: (() => void) | undefined = undefined;
+  const settle = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    if (wake === undefined) source.pause();
+    else settle();
+  };
+  const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
+    ended = true;
+    settle();
+  };
+  const onError = (error: unknown) => {
+    failure ??= handlerBodyFailed(error);
+    settle();
+  };
+  // A stream reset or a dropped connection closes the request without an
+  // end (and not always with an error): the client has gone away.
+  const onClose = () => {
+    if (!ended) {
+      failure ??= new ConnectError(
+        "the request body ended early: the client went away",
+        Code.Canceled,
+      );
+    }
+    settle();
+  };
+  const detach = () => {
+    source.off("data", onData);
+    source.off("end", onEnd);
+    source.off("error", onError);
+    source.off("close", onClose);
+  };
+  source.on("data", onData);
+  source.on("end", onEnd);
+  source.on("error", onError);
+  source.on("close", onClose);
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        return { done: false, value: chunk };
+      }
+      if (failure !== undefined) {
+        detach();
+        throw failure;
+      }
+      if (ended) {
+        detach();
+        return { done: true, value: undefined };
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        source.resume();
+      });
+    }
+  };
+  return {
+    next,
+    async return() {
+      detach();
+      if (!ended) source.resume();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
+interface NodeDrainable {
+  write(chunk: Uint8Array): boolean;
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable: NodeDrainable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+
+/**
+ * Writes chunks as they come, waiting for the writable to drain before
+ * asking for more, so a slow client holds back the producer instead of
+ * filling memory. Stopping the loop early (client gone) stops the producer;
+ * false then, as there is nothing left to end.
+ */
+async function nodeWriteChunks(
+  writable: NodeDrainable,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for await (const chunk of body) {
+    if (signal.aborted) return false;
+    if (!writable.write(chunk)) {
+      await nodeDrained(writable);
+      if (signal.aborted) return false;
+    }
+  }
+  return true;
 }
 
 // Classes rather than object literals with getters: V8 builds a literal
@@ -3796,104 +3451,6 @@ function fetchAbortOnCancel(
 }
 
 /**
- * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
- * HTTP/2 stream) as an async iterable, read through its events. Node's own
- * async iterator costs a few microseconds per request (end-of-stream
- * tracking with half a dozen listeners), a large share of a small unary
- * call. Nothing is read until iteration starts; the stream is paused while
- * a chunk waits for the consumer, so a slow consumer holds back the client.
- * Leaving the loop early (a message over the limit, a call that fails)
- * discards the rest of the body, as Node does with a body nobody reads: the
- * connection must survive to carry the error response, and on HTTP/1.1 the
- * next request follows the body on the same connection.
- */
-function nodeBody(source: Readable): AsyncIterable<Uint8Array> {
-  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
-}
-
-function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let ended = false;
-  let failure: unknown = undefined;
-  let wake: (() => void) | undefined = undefined;
-  const settle = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const onData = (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    if (wake === undefined) source.pause();
-    else settle();
-  };
-  const onEnd = () => {
-    // An HTTP/2 stream that the client reset before END_STREAM also ends
-    // its body (Node pushes the end when the stream closes, and the
-    // compatibility request on any close), but only after marking it
-    // aborted: what arrived is part of an upload, never all of it.
-    if ((source as { aborted?: boolean }).aborted === true) {
-      onClose();
-      return;
-    }
-    ended = true;
-    settle();
-  };
-  const onError = (error: unknown) => {
-    failure ??= handlerBodyFailed(error);
-    settle();
-  };
-  // A stream reset or a dropped connection closes the request without an
-  // end (and not always with an error): the client has gone away.
-  const onClose = () => {
-    if (!ended) {
-      failure ??= new ConnectError(
-        "the request body ended early: the client went away",
-        Code.Canceled,
-      );
-    }
-    settle();
-  };
-  const detach = () => {
-    source.off("data", onData);
-    source.off("end", onEnd);
-    source.off("error", onError);
-    source.off("close", onClose);
-  };
-  source.on("data", onData);
-  source.on("end", onEnd);
-  source.on("error", onError);
-  source.on("close", onClose);
-  const next = async (): Promise<IteratorResult<Uint8Array>> => {
-    for (;;) {
-      const chunk = chunks.shift();
-      if (chunk !== undefined) {
-        return { done: false, value: chunk };
-      }
-      if (failure !== undefined) {
-        detach();
-        throw failure;
-      }
-      if (ended) {
-        detach();
-        return { done: true, value: undefined };
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        source.resume();
-      });
-    }
-  };
-  return {
-    next,
-    async return() {
-      detach();
-      if (!ended) source.resume();
-      return { done: true, value: undefined };
-    },
-  };
-}
-
-/**
  * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
  * TLS, `allowHTTP1` included), usable as Express / Connect middleware: when no
  * service matches the path it calls `next()` if given, else answers 404.
@@ -4061,7 +3618,7 @@ async function nodeServe(
   if (controller.signal.aborted) {
     return;
   }
-  const outgoing: OutgoingHttpHeaders$1 = {};
+  const outgoing: OutgoingHttpHeaders = {};
   result.header.forEach((value, key) => {
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
@@ -4083,7 +3640,7 @@ async function nodeServe(
 async function nodeRespondHttp1(
   response: ServerResponse$1,
   result: ServerResponse,
-  outgoing: OutgoingHttpHeaders$1,
+  outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
 ): Promise<void> {
   const body = result.body;
@@ -4107,7 +3664,7 @@ async function nodeRespondHttp1(
 async function nodeRespondHttp2(
   stream: ServerHttp2Stream,
   result: ServerResponse,
-  outgoing: OutgoingHttpHeaders$1,
+  outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
   compat: Http2ServerResponse | undefined,
   request: NodeIncoming["body"],
@@ -4227,6 +3784,449 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
     node: nodeHandler(handler),
     http2Stream: http2StreamHandler(handler),
   };
+}
+
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export function createFetchHttpClient(
+  fetchFn: typeof fetch = globalThis.fetch,
+): HttpClient$1 {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(
+  fetchFn: typeof fetch,
+  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+): HttpClient$1 {
+  return async (request) => {
+    const body = request.body;
+    const init: RequestInit & { duplex?: "half" } = {
+      method: request.method,
+      headers: request.header,
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body as Uint8Array<ArrayBuffer>;
+    } else if (body !== undefined) {
+      init.body = toWebStream!(body);
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
+    return {
+      status: response.status,
+      header: response.headers,
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
+      trailer: new Headers(),
+      contentDecoded: true,
+    };
+  };
+}
+
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(
+  options: Http2ClientOptions = {},
+): HttpClient$1 {
+  const sessions = new Map<string, ClientHttp2Session>();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map<ClientHttp2Session, number>();
+  const sessionFor = (origin: string): ClientHttp2Session => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session: ClientHttp2Session) => {
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    session.ref();
+  };
+  const release = (session: ClientHttp2Session) => {
+    const left = (inFlight.get(session) ?? 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const target = http2Target(request.url);
+    const session = sessionFor(target.origin);
+    acquire(session);
+    const outgoing: OutgoingHttpHeaders$1 = {
+      ":method": request.method,
+      ":path": target.path,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    (stream as Http2EndAware).push = http2Push;
+    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+      release(session);
+      request.signal.removeEventListener("abort", onAbort);
+    });
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : http2StreamError(stream, error),
+        );
+      };
+      // The error is made only if the stream closes before the response:
+      // a ConnectError captures a stack trace, too dear to make per call.
+      const closedEarly = () =>
+        fail(http2ClosedError(stream, "before the response began"));
+      stream.once("error", fail);
+      stream.once("close", closedEarly);
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        stream.off("error", fail);
+        stream.off("close", closedEarly);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+
+interface Http2Target {
+  readonly origin: string;
+  /** `:path`: path and query. */
+  readonly path: string;
+}
+
+// A client calls a handful of URLs (one per method) over and over: parsing
+// each once saves a URL parse per call. Connect GET URLs carry the message,
+// so URLs with a query are parsed every time rather than filling the cache.
+const http2Targets = new Map<string, Http2Target>();
+
+const http2TargetsMax = 1024;
+
+function http2Target(url: string): Http2Target {
+  let target = http2Targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+    if (parsed.search === "") {
+      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
+      http2Targets.set(url, target);
+    }
+  }
+  return target;
+}
+
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(
+  stream: ClientHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(chunk)) {
+        await nodeDrained(stream);
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+async function* http2ResponseBody(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    // A reset with NO_ERROR or CANCEL, which Node does not report as an
+    // error, ends the body as if the response were complete: without
+    // END_STREAM it is cut short.
+    if (!(yield* http2ReadChunks(stream))) {
+      throw http2ClosedError(stream, "before the response ended");
+    }
+    complete = true;
+  } catch (e) {
+    throw signal.aborted
+      ? ConnectError.from(signal.reason, Code.Canceled)
+      : http2StreamError(stream, e);
+  } finally {
+    // The caller stopped reading (limit exceeded, or it gave up): free the
+    // stream. So too after a complete response while the request is still
+    // being sent: the server answered without reading all of it, and will not.
+    if (!complete || !stream.writableFinished) {
+      stream.close(constants.NGHTTP2_CANCEL);
+    }
+  }
+}
+
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+
+type Http2EndAware = ClientHttp2Stream & {
+  [http2EndStream]?: true;
+  [http2Lost]?: true;
+};
+
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(
+  this: Http2EndAware,
+  chunk: unknown,
+  encoding?: BufferEncoding,
+): boolean {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
+}
+
+// Read ahead of the caller up to this much, about what Node buffers itself.
+const http2ReadAheadBytes = 64 * 1024;
+
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
+ * unread, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM, not a reset.
+ */
+async function* http2ReadChunks(
+  stream: ClientHttp2Stream,
+): AsyncGenerator<Uint8Array, boolean> {
+  const chunks: Uint8Array[] = [];
+  let done = false;
+  // A reset ends the body too: only http2Push tells which it was.
+  let endStream = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let buffered = 0;
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    buffered += chunk.byteLength;
+    if (buffered >= http2ReadAheadBytes) stream.pause();
+    notify();
+  };
+  const onEnd = () => {
+    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    done = true;
+    notify();
+  };
+  const onClose = () => {
+    done = true;
+    notify();
+  };
+  const onError = (error: unknown) => {
+    failure ??= { error };
+    notify();
+  };
+  stream.on("data", onData);
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  try {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        buffered -= chunk.byteLength;
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure.error;
+      if (done) return endStream;
+      if (stream.isPaused()) stream.resume();
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stream.off("data", onData);
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The error listener stays: an error after the reading must not go
+    // unhandled. A paused stream never ends, and Node frees it only once it has.
+    stream.resume();
+  }
+}
+
+function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+
+/**
+ * Client options on Node: the common options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
+
+/**
+ * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
+ * is the file's first protocol, spoken when the options name none.
+ */
+function nodeClientHttpClient(
+  options: NodeClientOptions,
+  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
+): HttpClient$1 {
+  if (options.httpClient !== undefined) return options.httpClient;
+  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(
+  stream: ClientHttp2Stream,
+  error: unknown,
+): ConnectError {
+  const reset =
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(
+  stream: ClientHttp2Stream,
+  when: string,
+): ConnectError {
+  return (stream as Http2EndAware)[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
+}
+
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode: number, when: string): ConnectError {
+  const code =
+    rstCode === constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
 }
 
 /**

@@ -189,8 +189,8 @@ import {
   BinaryWriter,
   WireType,
 } from "@bufbuild/protobuf/wire";
-import { connect as connect$1, constants } from "node:http2";
 import { Readable } from "node:stream";
+import { connect as connect$1, constants } from "node:http2";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
 import * as zlib from "node:zlib";
 /**
@@ -359,6 +359,42 @@ function packErrorDetail(detail) {
     };
   }
   return detail;
+}
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error) {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 /**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
@@ -855,42 +891,6 @@ function deadlineStart(timeoutMs, parent) {
     cleanup,
   };
 }
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error) {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
-}
 /** The first interceptor in the list is the outermost. */
 function applyInterceptors(next, interceptors) {
   if (interceptors === undefined || interceptors.length === 0) {
@@ -1286,6 +1286,20 @@ function clientCallError(error, signal) {
 function clientMessage(desc, value) {
   return isMessage(value, desc) ? value : create(desc, value);
 }
+/** Binds a caller to one method, typed by the method's generated schemas. */
+function clientUnaryMethod(call, method) {
+  const raw = async (request, options) => {
+    const response = await call(method, request, options);
+    return {
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
+  };
+  const unary = async (request, options) =>
+    (await call(method, request, options)).message;
+  return Object.assign(unary, { raw });
+}
 const connectHeaderProtocolVersion = "connect-protocol-version";
 const connectHeaderTimeout = "connect-timeout-ms";
 const connectContentTypeProto = "application/proto";
@@ -1578,48 +1592,6 @@ async function connectReadUnaryResponse(config, method, response) {
     header,
     trailer,
     message: codec.decode(method.output, body),
-  };
-}
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export function createFetchHttpClient(fetchFn = globalThis.fetch) {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
-}
-/**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
- */
-function fetchHttpClient(fetchFn, toWebStream) {
-  return async (request) => {
-    const body = request.body;
-    const init = {
-      method: request.method,
-      headers: request.header,
-      signal: request.signal,
-      redirect: "error",
-    };
-    if (body instanceof Uint8Array) {
-      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
-      init.body = body;
-    } else if (body !== undefined) {
-      init.body = toWebStream(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
-    }
-    const response = await fetchFn(request.url, init);
-    return {
-      status: response.status,
-      header: response.headers,
-      // A body cut off ("terminated" in Node) is the connection's loss.
-      body: bodyFromWebStream(response.body, httpClientError),
-      trailer: new Headers(),
-      contentDecoded: true,
-    };
   };
 }
 const grpcHeaderStatus = "grpc-status";
@@ -2396,429 +2368,6 @@ const grpcWebClientProtocol = {
 function createGrpcWebUnaryCaller(config) {
   return grpcUnaryCaller(grpcWebClientProtocol, config);
 }
-/**
- * Resolves when a writable that refused more data has drained, or has
- * closed (then the writer finds out on its next write).
- */
-function nodeDrained(writable) {
-  return new Promise((resolve) => {
-    const go = () => {
-      writable.off("drain", go);
-      writable.off("close", go);
-      resolve();
-    };
-    writable.on("drain", go);
-    writable.on("close", go);
-  });
-}
-/**
- * Writes chunks as they come, waiting for the writable to drain before
- * asking for more, so a slow client holds back the producer instead of
- * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
- */
-async function nodeWriteChunks(writable, body, signal) {
-  var _a, e_5, _b, _c;
-  try {
-    for (
-      var _d = true, body_2 = __asyncValues(body), body_2_1;
-      (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
-      _d = true
-    ) {
-      _c = body_2_1.value;
-      _d = false;
-      const chunk = _c;
-      if (signal.aborted) return false;
-      if (!writable.write(chunk)) {
-        await nodeDrained(writable);
-        if (signal.aborted) return false;
-      }
-    }
-  } catch (e_5_1) {
-    e_5 = { error: e_5_1 };
-  } finally {
-    try {
-      if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
-    } finally {
-      if (e_5) throw e_5.error;
-    }
-  }
-  return true;
-}
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export function createHttp2HttpClient(options = {}) {
-  const sessions = new Map();
-  // Calls in flight per session: a session holds the process open only while it has some.
-  const inFlight = new Map();
-  const sessionFor = (origin) => {
-    const existing = sessions.get(origin);
-    if (existing !== undefined && !existing.closed && !existing.destroyed) {
-      return existing;
-    }
-    const session = connect$1(origin, options.sessionOptions);
-    sessions.set(origin, session);
-    const forget = () => {
-      if (sessions.get(origin) === session) sessions.delete(origin);
-    };
-    // A session error fails the streams on it; the next call opens a new session.
-    session.on("error", forget);
-    session.on("goaway", forget);
-    session.on("close", forget);
-    return session;
-  };
-  const acquire = (session) => {
-    var _a;
-    inFlight.set(
-      session,
-      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
-    );
-    session.ref();
-  };
-  const release = (session) => {
-    var _a;
-    const left =
-      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 1) - 1;
-    if (left > 0) {
-      inFlight.set(session, left);
-      return;
-    }
-    inFlight.delete(session);
-    if (!session.destroyed) session.unref();
-  };
-  return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
-    }
-    const target = http2Target(request.url);
-    const session = sessionFor(target.origin);
-    acquire(session);
-    const outgoing = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
-    let stream;
-    try {
-      stream = session.request(outgoing, {
-        endStream: request.body === undefined,
-      });
-    } catch (e) {
-      release(session);
-      return Promise.reject(ConnectError.from(e, Code.Unavailable));
-    }
-    stream.push = http2Push;
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) stream[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
-    const body = request.body;
-    if (body instanceof Uint8Array) {
-      stream.end(body);
-    } else if (body !== undefined) {
-      void http2WriteBody(stream, body);
-    }
-    const trailer = new Headers();
-    stream.once("trailers", (headers) => {
-      http2CopyHeaders(headers, trailer);
-    });
-    return new Promise((resolve, reject) => {
-      const fail = (error) => {
-        reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
-            : http2StreamError(stream, error),
-        );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
-      });
-    });
-  };
-}
-// A client calls a handful of URLs (one per method) over and over: parsing
-// each once saves a URL parse per call. Connect GET URLs carry the message,
-// so URLs with a query are parsed every time rather than filling the cache.
-const http2Targets = new Map();
-const http2TargetsMax = 1024;
-function http2Target(url) {
-  let target = http2Targets.get(url);
-  if (target === undefined) {
-    const parsed = new URL(url);
-    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
-    if (parsed.search === "") {
-      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
-      http2Targets.set(url, target);
-    }
-  }
-  return target;
-}
-/**
- * Sends a streaming request body alongside the response (full duplex),
- * waiting on drain so a slow server holds back the producer. A failing
- * producer fails the call with its error.
- */
-async function http2WriteBody(stream, body) {
-  var _a, e_6, _b, _c;
-  try {
-    try {
-      for (
-        var _d = true, body_3 = __asyncValues(body), body_3_1;
-        (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
-        _d = true
-      ) {
-        _c = body_3_1.value;
-        _d = false;
-        const chunk = _c;
-        if (stream.destroyed || stream.closed) return;
-        if (!stream.write(chunk)) {
-          await nodeDrained(stream);
-        }
-      }
-    } catch (e_6_1) {
-      e_6 = { error: e_6_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
-      } finally {
-        if (e_6) throw e_6.error;
-      }
-    }
-    if (!stream.destroyed) stream.end();
-  } catch (e) {
-    stream.destroy(e instanceof Error ? e : new Error(String(e)));
-  }
-}
-function http2ResponseBody(stream, signal) {
-  return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
-    let complete = false;
-    try {
-      // A reset with NO_ERROR or CANCEL, which Node does not report as an
-      // error, ends the body as if the response were complete: without
-      // END_STREAM it is cut short.
-      if (
-        !(yield __await(
-          yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
-        ))
-      ) {
-        throw http2ClosedError(stream, "before the response ended");
-      }
-      complete = true;
-    } catch (e) {
-      throw signal.aborted
-        ? ConnectError.from(signal.reason, Code.Canceled)
-        : http2StreamError(stream, e);
-    } finally {
-      // The caller stopped reading (limit exceeded, or it gave up): free the
-      // stream. So too after a complete response while the request is still
-      // being sent: the server answered without reading all of it, and will not.
-      if (!complete || !stream.writableFinished) {
-        stream.close(constants.NGHTTP2_CANCEL);
-      }
-    }
-  });
-}
-/** Set on a stream once its response ended with END_STREAM. */
-const http2EndStream = Symbol("endStream");
-/** Set on a stream closed because its connection was lost. */
-const http2Lost = Symbol("lost");
-/**
- * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
- * the readable side for both, and reports the same rstCode (0) for both,
- * but in a different order: END_STREAM (on DATA or trailers) pushes the end
- * while the stream is open, a reset closes the stream first. A response
- * reset without END_STREAM is cut short, whatever the reset's code.
- */
-function http2Push(chunk, encoding) {
-  if (chunk === null && !this.closed) this[http2EndStream] = true;
-  return Readable.prototype.push.call(this, chunk, encoding);
-}
-// Read ahead of the caller up to this much, about what Node buffers itself.
-const http2ReadAheadBytes = 64 * 1024;
-/**
- * The chunks of a stream, read through its events. Node's own async
- * iterator over an HTTP/2 stream reports a premature close when the stream
- * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
- * a small response that arrived whole before the caller began to read
- * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
- * unread, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM, not a reset.
- */
-function http2ReadChunks(stream) {
-  return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
-    const chunks = [];
-    let done = false;
-    // A reset ends the body too: only http2Push tells which it was.
-    let endStream = false;
-    let failure;
-    let wake;
-    const notify = () => {
-      const w = wake;
-      wake = undefined;
-      w === null || w === void 0 ? void 0 : w();
-    };
-    let buffered = 0;
-    const onData = (chunk) => {
-      chunks.push(chunk);
-      buffered += chunk.byteLength;
-      if (buffered >= http2ReadAheadBytes) stream.pause();
-      notify();
-    };
-    const onEnd = () => {
-      endStream = stream[http2EndStream] === true;
-      done = true;
-      notify();
-    };
-    const onClose = () => {
-      done = true;
-      notify();
-    };
-    const onError = (error) => {
-      failure !== null && failure !== void 0 ? failure : (failure = { error });
-      notify();
-    };
-    stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", onError);
-    try {
-      for (;;) {
-        const chunk = chunks.shift();
-        if (chunk !== undefined) {
-          buffered -= chunk.byteLength;
-          yield yield __await(chunk);
-          continue;
-        }
-        if (failure !== undefined) throw failure.error;
-        if (done) return yield __await(endStream);
-        if (stream.isPaused()) stream.resume();
-        yield __await(new Promise((resolve) => (wake = resolve)));
-      }
-    } finally {
-      stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("close", onClose);
-      // The error listener stays: an error after the reading must not go
-      // unhandled. A paused stream never ends, and Node frees it only once it has.
-      stream.resume();
-    }
-  });
-}
-function http2CopyHeaders(from, to) {
-  for (const key in from) {
-    if (key.charCodeAt(0) === 58 /* ":" */) continue;
-    const value = from[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) {
-      for (const v of value) to.append(key, v);
-    } else {
-      to.append(key, value);
-    }
-  }
-}
-/**
- * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
- * is the file's first protocol, spoken when the options name none.
- */
-function nodeClientHttpClient(options, defaultProtocol) {
-  var _a;
-  if (options.httpClient !== undefined) return options.httpClient;
-  const grpc =
-    ((_a = options.protocol) !== null && _a !== void 0
-      ? _a
-      : defaultProtocol) === "grpc";
-  if (grpc && options.transport === "fetch") {
-    throw new Error(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
-    );
-  }
-  return options.transport === "http2" ||
-    (grpc && options.transport === undefined)
-    ? createHttp2HttpClient(options.http2)
-    : createFetchHttpClient();
-}
-/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
-function http2StreamError(stream, error) {
-  const reset =
-    error instanceof Error &&
-    error.code === "ERR_HTTP2_STREAM_ERROR" &&
-    stream.rstCode !== undefined;
-  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
-}
-/**
- * The error of a stream that closed without a complete response: its
- * connection's loss is Unavailable (the call did not fail on the server,
- * and the caller did not cancel it), a reset by the server is by its code.
- */
-function http2ClosedError(stream, when) {
-  return stream[http2Lost] === true
-    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
-    : http2ResetError(stream.rstCode, when);
-}
-/**
- * The error of a stream reset by the server, by its HTTP/2 error code, as
- * the gRPC and Connect specifications map them.
- */
-function http2ResetError(rstCode, when) {
-  const code =
-    rstCode === constants.NGHTTP2_CANCEL
-      ? Code.Canceled
-      : rstCode === constants.NGHTTP2_REFUSED_STREAM
-        ? Code.Unavailable
-        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
-          ? Code.ResourceExhausted
-          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
-            ? Code.PermissionDenied
-            : Code.Internal;
-  return new ConnectError(
-    `HTTP/2 stream reset with code ${rstCode} ${when}`,
-    code,
-  );
-}
-/** Binds a caller to one method, typed by the method's generated schemas. */
-function clientUnaryMethod(call, method) {
-  const raw = async (request, options) => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (request, options) =>
-    (await call(method, request, options)).message;
-  return Object.assign(unary, { raw });
-}
 /** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
 const decompressDefaultBudget = 32 * 1024 * 1024;
 /** Default number of requests that may wait for a decompression slot. */
@@ -2871,7 +2420,7 @@ function decompressGate(budgetBytes, readMaxBytes, queueMax) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_7, _b, _c;
+  var _a, e_5, _b, _c;
   let request;
   try {
     for (
@@ -2891,13 +2440,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_7_1) {
-    e_7 = { error: e_7_1 };
+  } catch (e_5_1) {
+    e_5 = { error: e_5_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_7) throw e_7.error;
+      if (e_5) throw e_5.error;
     }
   }
   if (request === undefined) {
@@ -2939,6 +2488,155 @@ function handlerBodyFailed(cause) {
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted) {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+/**
+ * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
+ * HTTP/2 stream) as an async iterable, read through its events. Node's own
+ * async iterator costs a few microseconds per request (end-of-stream
+ * tracking with half a dozen listeners), a large share of a small unary
+ * call. Nothing is read until iteration starts; the stream is paused while
+ * a chunk waits for the consumer, so a slow consumer holds back the client.
+ * Leaving the loop early (a message over the limit, a call that fails)
+ * discards the rest of the body, as Node does with a body nobody reads: the
+ * connection must survive to carry the error response, and on HTTP/1.1 the
+ * next request follows the body on the same connection.
+ */
+function nodeBody(source) {
+  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
+}
+function nodeBodyIterator(source) {
+  const chunks = [];
+  let ended = false;
+  let failure = undefined;
+  let wake = undefined;
+  const settle = () => {
+    const w = wake;
+    wake = undefined;
+    w === null || w === void 0 ? void 0 : w();
+  };
+  const onData = (chunk) => {
+    chunks.push(chunk);
+    if (wake === undefined) source.pause();
+    else settle();
+  };
+  const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if (source.aborted === true) {
+      onClose();
+      return;
+    }
+    ended = true;
+    settle();
+  };
+  const onError = (error) => {
+    failure !== null && failure !== void 0
+      ? failure
+      : (failure = handlerBodyFailed(error));
+    settle();
+  };
+  // A stream reset or a dropped connection closes the request without an
+  // end (and not always with an error): the client has gone away.
+  const onClose = () => {
+    if (!ended) {
+      failure !== null && failure !== void 0
+        ? failure
+        : (failure = new ConnectError(
+            "the request body ended early: the client went away",
+            Code.Canceled,
+          ));
+    }
+    settle();
+  };
+  const detach = () => {
+    source.off("data", onData);
+    source.off("end", onEnd);
+    source.off("error", onError);
+    source.off("close", onClose);
+  };
+  source.on("data", onData);
+  source.on("end", onEnd);
+  source.on("error", onError);
+  source.on("close", onClose);
+  const next = async () => {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        return { done: false, value: chunk };
+      }
+      if (failure !== undefined) {
+        detach();
+        throw failure;
+      }
+      if (ended) {
+        detach();
+        return { done: true, value: undefined };
+      }
+      await new Promise((resolve) => {
+        wake = resolve;
+        source.resume();
+      });
+    }
+  };
+  return {
+    next,
+    async return() {
+      detach();
+      if (!ended) source.resume();
+      return { done: true, value: undefined };
+    },
+  };
+}
+/**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable) {
+  return new Promise((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+/**
+ * Writes chunks as they come, waiting for the writable to drain before
+ * asking for more, so a slow client holds back the producer instead of
+ * filling memory. Stopping the loop early (client gone) stops the producer;
+ * false then, as there is nothing left to end.
+ */
+async function nodeWriteChunks(writable, body, signal) {
+  var _a, e_6, _b, _c;
+  try {
+    for (
+      var _d = true, body_2 = __asyncValues(body), body_2_1;
+      (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
+      _d = true
+    ) {
+      _c = body_2_1.value;
+      _d = false;
+      const chunk = _c;
+      if (signal.aborted) return false;
+      if (!writable.write(chunk)) {
+        await nodeDrained(writable);
+        if (signal.aborted) return false;
+      }
+    }
+  } catch (e_6_1) {
+    e_6 = { error: e_6_1 };
+  } finally {
+    try {
+      if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
+    } finally {
+      if (e_6) throw e_6.error;
+    }
+  }
+  return true;
 }
 // Classes rather than object literals with getters: V8 builds a literal
 // with accessors slowly, and these are made once or twice per call.
@@ -3010,7 +2708,7 @@ _ServerInterceptorRequest_request = new WeakMap();
  */
 function serverReadRequests(request, compression, codec, desc, config) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_8, _b, _c;
+    var _a, e_7, _b, _c;
     const readMaxBytes = config.readMaxBytes;
     try {
       for (
@@ -3055,13 +2753,13 @@ function serverReadRequests(request, compression, codec, desc, config) {
               );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_8_1) {
-      e_8 = { error: e_8_1 };
+    } catch (e_7_1) {
+      e_7 = { error: e_7_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_8) throw e_8.error;
+        if (e_7) throw e_7.error;
       }
     }
   });
@@ -3697,106 +3395,6 @@ function fetchAbortOnCancel(body, controller) {
   };
 }
 /**
- * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
- * HTTP/2 stream) as an async iterable, read through its events. Node's own
- * async iterator costs a few microseconds per request (end-of-stream
- * tracking with half a dozen listeners), a large share of a small unary
- * call. Nothing is read until iteration starts; the stream is paused while
- * a chunk waits for the consumer, so a slow consumer holds back the client.
- * Leaving the loop early (a message over the limit, a call that fails)
- * discards the rest of the body, as Node does with a body nobody reads: the
- * connection must survive to carry the error response, and on HTTP/1.1 the
- * next request follows the body on the same connection.
- */
-function nodeBody(source) {
-  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
-}
-function nodeBodyIterator(source) {
-  const chunks = [];
-  let ended = false;
-  let failure = undefined;
-  let wake = undefined;
-  const settle = () => {
-    const w = wake;
-    wake = undefined;
-    w === null || w === void 0 ? void 0 : w();
-  };
-  const onData = (chunk) => {
-    chunks.push(chunk);
-    if (wake === undefined) source.pause();
-    else settle();
-  };
-  const onEnd = () => {
-    // An HTTP/2 stream that the client reset before END_STREAM also ends
-    // its body (Node pushes the end when the stream closes, and the
-    // compatibility request on any close), but only after marking it
-    // aborted: what arrived is part of an upload, never all of it.
-    if (source.aborted === true) {
-      onClose();
-      return;
-    }
-    ended = true;
-    settle();
-  };
-  const onError = (error) => {
-    failure !== null && failure !== void 0
-      ? failure
-      : (failure = handlerBodyFailed(error));
-    settle();
-  };
-  // A stream reset or a dropped connection closes the request without an
-  // end (and not always with an error): the client has gone away.
-  const onClose = () => {
-    if (!ended) {
-      failure !== null && failure !== void 0
-        ? failure
-        : (failure = new ConnectError(
-            "the request body ended early: the client went away",
-            Code.Canceled,
-          ));
-    }
-    settle();
-  };
-  const detach = () => {
-    source.off("data", onData);
-    source.off("end", onEnd);
-    source.off("error", onError);
-    source.off("close", onClose);
-  };
-  source.on("data", onData);
-  source.on("end", onEnd);
-  source.on("error", onError);
-  source.on("close", onClose);
-  const next = async () => {
-    for (;;) {
-      const chunk = chunks.shift();
-      if (chunk !== undefined) {
-        return { done: false, value: chunk };
-      }
-      if (failure !== undefined) {
-        detach();
-        throw failure;
-      }
-      if (ended) {
-        detach();
-        return { done: true, value: undefined };
-      }
-      await new Promise((resolve) => {
-        wake = resolve;
-        source.resume();
-      });
-    }
-  };
-  return {
-    next,
-    async return() {
-      detach();
-      if (!ended) source.resume();
-      return { done: true, value: undefined };
-    },
-  };
-}
-/**
  * Serves one or more services (from any generated files) on a Node server:
  * `http2.createServer(nodeHandler(eliza, other))`.
  * @public
@@ -4067,6 +3665,408 @@ function withNodeHandler(handler) {
     node: nodeHandler(handler),
     http2Stream: http2StreamHandler(handler),
   };
+}
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export function createFetchHttpClient(fetchFn = globalThis.fetch) {
+  return fetchHttpClient(fetchFn, bodyToWebStream);
+}
+/**
+ * The work of createFetchHttpClient. Without `toWebStream` it sends whole
+ * bodies only: that is all the calls of a file without streaming methods
+ * send, and their default client leaves the streaming code out of bundles.
+ */
+function fetchHttpClient(fetchFn, toWebStream) {
+  return async (request) => {
+    const body = request.body;
+    const init = {
+      method: request.method,
+      headers: request.header,
+      signal: request.signal,
+      redirect: "error",
+    };
+    if (body instanceof Uint8Array) {
+      // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+      init.body = body;
+    } else if (body !== undefined) {
+      init.body = toWebStream(body);
+      // Streaming request bodies: half duplex is all fetch offers.
+      init.duplex = "half";
+    }
+    const response = await fetchFn(request.url, init);
+    return {
+      status: response.status,
+      header: response.headers,
+      // A body cut off ("terminated" in Node) is the connection's loss.
+      body: bodyFromWebStream(response.body, httpClientError),
+      trailer: new Headers(),
+      contentDecoded: true,
+    };
+  };
+}
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(options = {}) {
+  const sessions = new Map();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map();
+  const sessionFor = (origin) => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = connect$1(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session) => {
+    var _a;
+    inFlight.set(
+      session,
+      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
+    );
+    session.ref();
+  };
+  const release = (session) => {
+    var _a;
+    const left =
+      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const target = http2Target(request.url);
+    const session = sessionFor(target.origin);
+    acquire(session);
+    const outgoing = {
+      ":method": request.method,
+      ":path": target.path,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    stream.push = http2Push;
+    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) stream[http2Lost] = true;
+      release(session);
+      request.signal.removeEventListener("abort", onAbort);
+    });
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise((resolve, reject) => {
+      const fail = (error) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : http2StreamError(stream, error),
+        );
+      };
+      // The error is made only if the stream closes before the response:
+      // a ConnectError captures a stack trace, too dear to make per call.
+      const closedEarly = () =>
+        fail(http2ClosedError(stream, "before the response began"));
+      stream.once("error", fail);
+      stream.once("close", closedEarly);
+      stream.once("response", (headers) => {
+        stream.off("error", fail);
+        stream.off("close", closedEarly);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+// A client calls a handful of URLs (one per method) over and over: parsing
+// each once saves a URL parse per call. Connect GET URLs carry the message,
+// so URLs with a query are parsed every time rather than filling the cache.
+const http2Targets = new Map();
+const http2TargetsMax = 1024;
+function http2Target(url) {
+  let target = http2Targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+    if (parsed.search === "") {
+      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
+      http2Targets.set(url, target);
+    }
+  }
+  return target;
+}
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(stream, body) {
+  var _a, e_8, _b, _c;
+  try {
+    try {
+      for (
+        var _d = true, body_3 = __asyncValues(body), body_3_1;
+        (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
+        _d = true
+      ) {
+        _c = body_3_1.value;
+        _d = false;
+        const chunk = _c;
+        if (stream.destroyed || stream.closed) return;
+        if (!stream.write(chunk)) {
+          await nodeDrained(stream);
+        }
+      }
+    } catch (e_8_1) {
+      e_8 = { error: e_8_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
+      } finally {
+        if (e_8) throw e_8.error;
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+function http2ResponseBody(stream, signal) {
+  return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
+    let complete = false;
+    try {
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body as if the response were complete: without
+      // END_STREAM it is cut short.
+      if (
+        !(yield __await(
+          yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
+        ))
+      ) {
+        throw http2ClosedError(stream, "before the response ended");
+      }
+      complete = true;
+    } catch (e) {
+      throw signal.aborted
+        ? ConnectError.from(signal.reason, Code.Canceled)
+        : http2StreamError(stream, e);
+    } finally {
+      // The caller stopped reading (limit exceeded, or it gave up): free the
+      // stream. So too after a complete response while the request is still
+      // being sent: the server answered without reading all of it, and will not.
+      if (!complete || !stream.writableFinished) {
+        stream.close(constants.NGHTTP2_CANCEL);
+      }
+    }
+  });
+}
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(chunk, encoding) {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
+}
+// Read ahead of the caller up to this much, about what Node buffers itself.
+const http2ReadAheadBytes = 64 * 1024;
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
+ * unread, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM, not a reset.
+ */
+function http2ReadChunks(stream) {
+  return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
+    const chunks = [];
+    let done = false;
+    // A reset ends the body too: only http2Push tells which it was.
+    let endStream = false;
+    let failure;
+    let wake;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w === null || w === void 0 ? void 0 : w();
+    };
+    let buffered = 0;
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      buffered += chunk.byteLength;
+      if (buffered >= http2ReadAheadBytes) stream.pause();
+      notify();
+    };
+    const onEnd = () => {
+      endStream = stream[http2EndStream] === true;
+      done = true;
+      notify();
+    };
+    const onClose = () => {
+      done = true;
+      notify();
+    };
+    const onError = (error) => {
+      failure !== null && failure !== void 0 ? failure : (failure = { error });
+      notify();
+    };
+    stream.on("data", onData);
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", onError);
+    try {
+      for (;;) {
+        const chunk = chunks.shift();
+        if (chunk !== undefined) {
+          buffered -= chunk.byteLength;
+          yield yield __await(chunk);
+          continue;
+        }
+        if (failure !== undefined) throw failure.error;
+        if (done) return yield __await(endStream);
+        if (stream.isPaused()) stream.resume();
+        yield __await(new Promise((resolve) => (wake = resolve)));
+      }
+    } finally {
+      stream.off("data", onData);
+      stream.off("end", onEnd);
+      stream.off("close", onClose);
+      // The error listener stays: an error after the reading must not go
+      // unhandled. A paused stream never ends, and Node frees it only once it has.
+      stream.resume();
+    }
+  });
+}
+function http2CopyHeaders(from, to) {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+/**
+ * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
+ * is the file's first protocol, spoken when the options name none.
+ */
+function nodeClientHttpClient(options, defaultProtocol) {
+  var _a;
+  if (options.httpClient !== undefined) return options.httpClient;
+  const grpc =
+    ((_a = options.protocol) !== null && _a !== void 0
+      ? _a
+      : defaultProtocol) === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(stream, error) {
+  const reset =
+    error instanceof Error &&
+    error.code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(stream, when) {
+  return stream[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
+}
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode, when) {
+  const code =
+    rstCode === constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
 }
 const grpcWebServerProtocol = {
   name: "grpc-web",

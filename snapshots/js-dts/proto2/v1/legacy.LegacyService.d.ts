@@ -15,16 +15,16 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import type {
+  IncomingMessage,
+  ServerResponse as ServerResponse$1,
+} from "node:http";
+import type {
   Http2ServerRequest,
   Http2ServerResponse,
   IncomingHttpHeaders,
   SecureClientSessionOptions,
   ServerHttp2Stream,
 } from "node:http2";
-import type {
-  IncomingMessage,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
 import type {
   LookupRequest,
   LookupResponse,
@@ -129,6 +129,34 @@ export declare class ConnectError extends Error {
  */
 export declare function isConnectError(value: unknown): value is ConnectError;
 /**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -199,34 +227,6 @@ export declare function compressionFind(
 export declare function compressionAcceptHeader(
   available: readonly Compression[],
 ): string;
-/**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 /** @public */
 export type MethodKind =
   "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
@@ -375,41 +375,6 @@ export interface UnaryResult<Output> {
   readonly message: Output;
   readonly header: Headers;
   readonly trailer: Headers;
-}
-/**
- * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
- * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
- * of your own must do the same.
- * @public
- */
-export declare function createFetchHttpClient(
-  fetchFn?: typeof fetch,
-): HttpClient;
-/** @public */
-export interface Http2ClientOptions {
-  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
-  readonly sessionOptions?: SecureClientSessionOptions;
-}
-/**
- * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
- * calls share one session, opened on first use and again after it closes;
- * the session does not keep the process alive while no call is in flight.
- * @public
- */
-export declare function createHttp2HttpClient(
-  options?: Http2ClientOptions,
-): HttpClient;
-/**
- * Client options on Node: the common options plus the choice of transport.
- * @public
- */
-export interface NodeClientOptions extends ClientOptions {
-  /**
-   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
-   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
-   */
-  readonly transport?: "fetch" | "http2";
-  readonly http2?: Http2ClientOptions;
 }
 /**
  * A unary method of a generated client: call it for the response message,
@@ -600,6 +565,41 @@ export declare function nodeHandler(
 export declare function http2StreamHandler(
   ...handlers: readonly ServiceHandler[]
 ): Http2StreamHandler;
+/**
+ * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
+ * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
+ * of your own must do the same.
+ * @public
+ */
+export declare function createFetchHttpClient(
+  fetchFn?: typeof fetch,
+): HttpClient;
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export declare function createHttp2HttpClient(
+  options?: Http2ClientOptions,
+): HttpClient;
+/**
+ * Client options on Node: the common options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
  */

@@ -1586,50 +1586,6 @@ function grpcWebEncodeTrailers(trailer: Headers): Uint8Array {
   return bytes;
 }
 
-/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
-interface NodeDrainable {
-  write(chunk: Uint8Array): boolean;
-  on(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
-}
-
-/**
- * Resolves when a writable that refused more data has drained, or has
- * closed (then the writer finds out on its next write).
- */
-function nodeDrained(writable: NodeDrainable): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const go = () => {
-      writable.off("drain", go);
-      writable.off("close", go);
-      resolve();
-    };
-    writable.on("drain", go);
-    writable.on("close", go);
-  });
-}
-
-/**
- * Writes chunks as they come, waiting for the writable to drain before
- * asking for more, so a slow client holds back the producer instead of
- * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
- */
-async function nodeWriteChunks(
-  writable: NodeDrainable,
-  body: AsyncIterable<Uint8Array>,
-  signal: AbortSignal,
-): Promise<boolean> {
-  for await (const chunk of body) {
-    if (signal.aborted) return false;
-    if (!writable.write(chunk)) {
-      await nodeDrained(writable);
-      if (signal.aborted) return false;
-    }
-  }
-  return true;
-}
-
 /**
  * Bounds how many request messages one handler decompresses at once, across
  * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
@@ -1932,6 +1888,148 @@ function handlerBodyFailed(cause: unknown): ConnectError {
 /** 415, naming the content types the method accepts. */
 function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
+}
+
+/**
+ * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
+ * HTTP/2 stream) as an async iterable, read through its events. Node's own
+ * async iterator costs a few microseconds per request (end-of-stream
+ * tracking with half a dozen listeners), a large share of a small unary
+ * call. Nothing is read until iteration starts; the stream is paused while
+ * a chunk waits for the consumer, so a slow consumer holds back the client.
+ * Leaving the loop early (a message over the limit, a call that fails)
+ * discards the rest of the body, as Node does with a body nobody reads: the
+ * connection must survive to carry the error response, and on HTTP/1.1 the
+ * next request follows the body on the same connection.
+ */
+function nodeBody(source: Readable): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
+}
+
+function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failure: unknown = undefined;
+  let wake: (() => void) | undefined = undefined;
+  const settle = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    if (wake === undefined) source.pause();
+    else settle();
+  };
+  const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
+    ended = true;
+    settle();
+  };
+  const onError = (error: unknown) => {
+    failure ??= handlerBodyFailed(error);
+    settle();
+  };
+  // A stream reset or a dropped connection closes the request without an
+  // end (and not always with an error): the client has gone away.
+  const onClose = () => {
+    if (!ended) {
+      failure ??= new ConnectError(
+        "the request body ended early: the client went away",
+        Code.Canceled,
+      );
+    }
+    settle();
+  };
+  const detach = () => {
+    source.off("data", onData);
+    source.off("end", onEnd);
+    source.off("error", onError);
+    source.off("close", onClose);
+  };
+  source.on("data", onData);
+  source.on("end", onEnd);
+  source.on("error", onError);
+  source.on("close", onClose);
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        return { done: false, value: chunk };
+      }
+      if (failure !== undefined) {
+        detach();
+        throw failure;
+      }
+      if (ended) {
+        detach();
+        return { done: true, value: undefined };
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        source.resume();
+      });
+    }
+  };
+  return {
+    next,
+    async return() {
+      detach();
+      if (!ended) source.resume();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
+interface NodeDrainable {
+  write(chunk: Uint8Array): boolean;
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/**
+ * Resolves when a writable that refused more data has drained, or has
+ * closed (then the writer finds out on its next write).
+ */
+function nodeDrained(writable: NodeDrainable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const go = () => {
+      writable.off("drain", go);
+      writable.off("close", go);
+      resolve();
+    };
+    writable.on("drain", go);
+    writable.on("close", go);
+  });
+}
+
+/**
+ * Writes chunks as they come, waiting for the writable to drain before
+ * asking for more, so a slow client holds back the producer instead of
+ * filling memory. Stopping the loop early (client gone) stops the producer;
+ * false then, as there is nothing left to end.
+ */
+async function nodeWriteChunks(
+  writable: NodeDrainable,
+  body: AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  for await (const chunk of body) {
+    if (signal.aborted) return false;
+    if (!writable.write(chunk)) {
+      await nodeDrained(writable);
+      if (signal.aborted) return false;
+    }
+  }
+  return true;
 }
 
 // Classes rather than object literals with getters: V8 builds a literal
@@ -3024,104 +3122,6 @@ function fetchAbortOnCancel(
           );
         },
       };
-    },
-  };
-}
-
-/**
- * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
- * HTTP/2 stream) as an async iterable, read through its events. Node's own
- * async iterator costs a few microseconds per request (end-of-stream
- * tracking with half a dozen listeners), a large share of a small unary
- * call. Nothing is read until iteration starts; the stream is paused while
- * a chunk waits for the consumer, so a slow consumer holds back the client.
- * Leaving the loop early (a message over the limit, a call that fails)
- * discards the rest of the body, as Node does with a body nobody reads: the
- * connection must survive to carry the error response, and on HTTP/1.1 the
- * next request follows the body on the same connection.
- */
-function nodeBody(source: Readable): AsyncIterable<Uint8Array> {
-  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
-}
-
-function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let ended = false;
-  let failure: unknown = undefined;
-  let wake: (() => void) | undefined = undefined;
-  const settle = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
-  };
-  const onData = (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    if (wake === undefined) source.pause();
-    else settle();
-  };
-  const onEnd = () => {
-    // An HTTP/2 stream that the client reset before END_STREAM also ends
-    // its body (Node pushes the end when the stream closes, and the
-    // compatibility request on any close), but only after marking it
-    // aborted: what arrived is part of an upload, never all of it.
-    if ((source as { aborted?: boolean }).aborted === true) {
-      onClose();
-      return;
-    }
-    ended = true;
-    settle();
-  };
-  const onError = (error: unknown) => {
-    failure ??= handlerBodyFailed(error);
-    settle();
-  };
-  // A stream reset or a dropped connection closes the request without an
-  // end (and not always with an error): the client has gone away.
-  const onClose = () => {
-    if (!ended) {
-      failure ??= new ConnectError(
-        "the request body ended early: the client went away",
-        Code.Canceled,
-      );
-    }
-    settle();
-  };
-  const detach = () => {
-    source.off("data", onData);
-    source.off("end", onEnd);
-    source.off("error", onError);
-    source.off("close", onClose);
-  };
-  source.on("data", onData);
-  source.on("end", onEnd);
-  source.on("error", onError);
-  source.on("close", onClose);
-  const next = async (): Promise<IteratorResult<Uint8Array>> => {
-    for (;;) {
-      const chunk = chunks.shift();
-      if (chunk !== undefined) {
-        return { done: false, value: chunk };
-      }
-      if (failure !== undefined) {
-        detach();
-        throw failure;
-      }
-      if (ended) {
-        detach();
-        return { done: true, value: undefined };
-      }
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-        source.resume();
-      });
-    }
-  };
-  return {
-    next,
-    async return() {
-      detach();
-      if (!ended) source.resume();
-      return { done: true, value: undefined };
     },
   };
 }

@@ -1,0 +1,305 @@
+import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { getEventListeners } from "node:events";
+import { queryObjects } from "node:v8";
+import { describe, expect, it } from "vitest";
+import {
+  clientStreamCaller,
+  clientUnaryCaller,
+  type StreamSend,
+  type UnarySend,
+} from "./call.ts";
+import { connectClientTimeoutHeader } from "./connect.ts";
+import { grpcClientTimeoutHeader } from "./grpc.ts";
+import { createClientConfig } from "./config.ts";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import type { MethodInfo } from "../core/method.ts";
+
+const method: MethodInfo = {
+  service: "test.v1.TestService",
+  name: "ServerStream",
+  path: "/test.v1.TestService/ServerStream",
+  kind: "server_streaming",
+  input: StringValueSchema,
+  output: StringValueSchema,
+  noSideEffects: false,
+};
+
+const config = createClientConfig(
+  "http://127.0.0.1:1",
+  {},
+  () => Promise.reject(new Error("no request is sent in these tests")),
+  {},
+);
+
+/**
+ * A transport whose response has every message, and its end, already
+ * buffered: what a fast server leaves in the socket before the caller reads.
+ */
+function buffered(count: number): StreamSend {
+  return async (request) => ({
+    stream: true,
+    method: request.method,
+    header: new Headers(),
+    trailer: new Headers({ "x-trailer": "sent" }),
+    message: (async function* (): AsyncGenerator<Message> {
+      for (let i = 0; i < count; i++) {
+        yield create(StringValueSchema, { value: `message ${i}` });
+      }
+    })(),
+  });
+}
+
+const timeoutHeader = { name: "x-timeout", format: String, maxMs: 1000 };
+
+async function readAfterCancel(
+  cancelAfter: number,
+  total: number,
+): Promise<{ received: string[]; error: unknown }> {
+  const controller = new AbortController();
+  const call = clientStreamCaller(config, timeoutHeader, buffered(total));
+  const response = await call(method, [{ value: "request" }], {
+    signal: controller.signal,
+  });
+  const received: string[] = [];
+  try {
+    for await (const message of response.message) {
+      if (!isMessage(message, StringValueSchema))
+        throw new Error("not a StringValue");
+      received.push(message.value);
+      if (received.length === cancelAfter) controller.abort();
+    }
+  } catch (e) {
+    return { received, error: e };
+  }
+  return { received, error: undefined };
+}
+
+describe("clientStreamCaller, a call cancelled while messages are buffered", () => {
+  it("hands out no message after the cancel", async () => {
+    const { received, error } = await readAfterCancel(1, 3);
+    expect(received).toEqual(["message 0"]);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+  });
+
+  it("does not report success when the end was buffered too", async () => {
+    const { received, error } = await readAfterCancel(3, 3);
+    expect(received).toEqual(["message 0", "message 1", "message 2"]);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+  });
+
+  it("reads every message of a call nobody cancels", async () => {
+    const { received, error } = await readAfterCancel(-1, 3);
+    expect(error).toBeUndefined();
+    expect(received).toHaveLength(3);
+  });
+
+  it("a deadline that passes between reads fails the next one with deadline_exceeded", async () => {
+    // A timeout of 0 has passed by the time the first message is read.
+    const call = clientStreamCaller(config, timeoutHeader, buffered(2));
+    const response = await call(method, [{ value: "request" }], {
+      timeoutMs: 0,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const iterator = response.message[Symbol.asyncIterator]();
+    await expect(iterator.next()).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+    });
+  });
+});
+
+// The messages of the test below: queryObjects counts the live ones.
+class Tracked {
+  readonly index: number;
+  constructor(index: number) {
+    this.index = index;
+  }
+}
+
+describe("clientStreamCaller, a long stream", () => {
+  it("holds no message it has handed out, and adds nothing per message to the caller's signal", async () => {
+    const user = new AbortController();
+    const call = clientStreamCaller(config, timeoutHeader, async (request) => ({
+      stream: true,
+      method: request.method,
+      header: new Headers(),
+      trailer: new Headers(),
+      message: (async function* (): AsyncGenerator<Message> {
+        for (let i = 0; ; i++) yield new Tracked(i) as unknown as Message;
+      })(),
+    }));
+    const response = await call(method, [{ value: "request" }], {
+      signal: user.signal,
+      timeoutMs: 3_600_000,
+    });
+    const iterator = response.message[Symbol.asyncIterator]();
+    const pull = async (n: number) => {
+      for (let i = 0; i < n; i++) await iterator.next();
+    };
+    await pull(1000);
+    const before = queryObjects(Tracked, { format: "count" });
+    await pull(20_000);
+    expect(queryObjects(Tracked, { format: "count" }) - before).toBeLessThan(
+      100,
+    );
+    expect(getEventListeners(user.signal, "abort").length).toBe(1);
+    await iterator.return?.();
+    // Once the call is over, it lets go of the caller's signal.
+    expect(getEventListeners(user.signal, "abort").length).toBe(0);
+  });
+});
+
+describe("timeoutMs the protocol cannot send", () => {
+  const unaryMethod: MethodInfo = { ...method, kind: "unary", name: "Unary" };
+
+  /** A transport that records what each call sent, and whether its signal had fired. */
+  function recording() {
+    const sent: { header: string | null; aborted: boolean }[] = [];
+    const send =
+      (name: string): UnarySend =>
+      async (request) => {
+        // Past a timer that would fire at once (a NaN or overlong delay).
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        sent.push({
+          header: request.header.get(name),
+          aborted: request.signal.aborted,
+        });
+        return {
+          stream: false,
+          method: request.method,
+          header: new Headers(),
+          trailer: new Headers(),
+          message: create(StringValueSchema, { value: "ok" }),
+        };
+      };
+    return { sent, send };
+  }
+
+  for (const [protocol, header] of [
+    ["connect", connectClientTimeoutHeader],
+    ["grpc", grpcClientTimeoutHeader],
+  ] as const) {
+    it(`${protocol}: NaN, a negative and a non-number are refused with invalid_argument, naming the value, before the call`, async () => {
+      const { sent, send } = recording();
+      const call = clientUnaryCaller(config, header, send(header.name));
+      for (const [value, shown] of [
+        [NaN, "NaN"],
+        [-1, "-1"],
+        [-Infinity, "-Infinity"],
+        ["100" as unknown as number, "100"],
+      ] as const) {
+        const error = await call(
+          unaryMethod,
+          { value: "x" },
+          {
+            timeoutMs: value,
+          },
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(ConnectError);
+        expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+        expect((error as ConnectError).rawMessage).toContain(
+          `timeoutMs ${shown}`,
+        );
+      }
+      expect(sent).toEqual([]);
+    });
+
+    it(`${protocol}: Infinity and more than the header carries are clamped to the longest the header carries, and the timer does not fire`, async () => {
+      const { sent, send } = recording();
+      const call = clientUnaryCaller(config, header, send(header.name));
+      await call(unaryMethod, { value: "x" }, { timeoutMs: Infinity });
+      // Connect's is 1e10 (11 digits); gRPC's, 10 times its 8 digits of hours.
+      await call(unaryMethod, { value: "x" }, { timeoutMs: header.maxMs * 10 });
+      const longest = header.format(header.maxMs);
+      expect(sent).toEqual([
+        { header: longest, aborted: false },
+        { header: longest, aborted: false },
+      ]);
+    });
+  }
+
+  it("the longest headers are what the specifications allow", () => {
+    expect(
+      connectClientTimeoutHeader.format(connectClientTimeoutHeader.maxMs),
+    ).toBe("9999999999");
+    expect(grpcClientTimeoutHeader.format(grpcClientTimeoutHeader.maxMs)).toBe(
+      "99999999H",
+    );
+  });
+
+  it("a streaming call refuses NaN the same way", async () => {
+    let sent = false;
+    const call = clientStreamCaller(config, timeoutHeader, async (request) => {
+      sent = true;
+      return buffered(0)(request, undefined, (async function* () {})());
+    });
+    const error = await call(method, [], { timeoutMs: NaN }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect(sent).toBe(false);
+  });
+});
+
+describe("a request iterable that throws", () => {
+  /**
+   * A transport that sends the whole request body before it answers (as
+   * fetch does) and, as a real one, turns a body that broke off into its
+   * own failure, or into a cancellation once the call's signal has fired.
+   */
+  const sendingFirst: StreamSend = async (request, _compression, body) => {
+    try {
+      for await (const _ of body);
+    } catch {
+      if (request.signal.aborted) throw request.signal.reason;
+      throw new ConnectError("fetch failed", Code.Unavailable);
+    }
+    return buffered(1)(request, undefined, body);
+  };
+
+  async function callWith(requests: AsyncIterable<{ value: string }>) {
+    const call = clientStreamCaller(config, timeoutHeader, sendingFirst);
+    try {
+      const response = await call(
+        { ...method, kind: "client_streaming" },
+        requests,
+        {},
+      );
+      for await (const _ of response.message);
+    } catch (e) {
+      return e;
+    }
+    throw new Error("the call succeeded");
+  }
+
+  it("fails the call with unknown, the caller's message and the error as cause, not unavailable", async () => {
+    const mine = new Error("my producer broke");
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unknown);
+    expect((error as ConnectError).rawMessage).toBe("my producer broke");
+    expect((error as ConnectError).cause).toBe(mine);
+  });
+
+  it("fails the call with the caller's own ConnectError as it is", async () => {
+    const mine = new ConnectError("no more", Code.FailedPrecondition);
+    const error = await callWith(
+      (async function* () {
+        yield { value: "one" };
+        throw mine;
+      })(),
+    );
+    expect(error).toBe(mine);
+  });
+});

@@ -1,0 +1,277 @@
+import {
+  create,
+  isMessage,
+  type DescMessage,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
+import {
+  clientCallStart,
+  type CallOptions,
+  type ClientConfig,
+  type ClientTimeoutHeader,
+} from "./config.ts";
+import { Code } from "../core/code.ts";
+import type { Codec } from "../core/codec.ts";
+import type { Compression } from "../core/compression.ts";
+import { envelopeEncodeMessage } from "../core/envelope.ts";
+import { ConnectError } from "../core/errors.ts";
+import {
+  applyInterceptors,
+  type StreamRequest,
+  type StreamResponse,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "../core/interceptors.ts";
+import type { MethodInfo } from "../core/method.ts";
+
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+export type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+export type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+export type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * The protocol's part of a unary call, innermost of the interceptors: send
+ * the request, read the whole response.
+ */
+export type UnarySend = (
+  request: UnaryRequest,
+  sendCompression: Compression | undefined,
+) => Promise<UnaryResponse>;
+
+/**
+ * The protocol's part of a streaming call: send `body` (the request messages
+ * already in envelopes) and answer once the response headers are in, its
+ * messages still to be read.
+ */
+export type StreamSend = (
+  request: StreamRequest,
+  sendCompression: Compression | undefined,
+  body: AsyncIterable<Uint8Array>,
+) => Promise<StreamResponse>;
+
+/**
+ * A unary caller of any protocol: headers, compression and the deadline are
+ * set up, interceptors run around `send`, and every failure becomes a
+ * ConnectError (Canceled or DeadlineExceeded when the signal fired).
+ */
+export function clientUnaryCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: UnarySend,
+): UnaryCaller {
+  return async (method, input, callOptions = {}) => {
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    const signal = controller.signal;
+    try {
+      const response = await applyInterceptors(
+        (request: UnaryRequest) => send(request, sendCompression),
+        config.options.interceptors,
+      )({
+        stream: false,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal,
+        message: clientMessage(method.input, input),
+      });
+      callOptions.onHeader?.(response.header);
+      callOptions.onTrailer?.(response.trailer);
+      return response;
+    } catch (e) {
+      throw clientCallError(e, signal);
+    } finally {
+      cleanup();
+    }
+  };
+}
+
+/**
+ * A streaming caller of any protocol, for every kind. The response's
+ * messages end with the call's status; leaving them early cancels the call.
+ */
+export function clientStreamCaller(
+  config: ClientConfig,
+  timeoutHeader: ClientTimeoutHeader,
+  send: StreamSend,
+): StreamCaller {
+  const { codec, compressMinBytes } = config;
+  return async (method, input, callOptions = {}) => {
+    const [header, sendCompression, controller, cleanup] = clientCallStart(
+      config,
+      callOptions,
+      timeoutHeader,
+    );
+    const signal = controller.signal;
+    // Set when producing the requests failed: the call's error.
+    const failure: ClientRequestFailure = {};
+    // Closed once the call is over: a server may answer before reading every
+    // request, and the rest is not sent (nor produced).
+    let requestBody: AsyncGenerator<Uint8Array> | undefined;
+    const closeRequests = () => {
+      requestBody?.return(undefined).catch(() => {});
+    };
+    let response: StreamResponse;
+    try {
+      response = await applyInterceptors((request: StreamRequest) => {
+        requestBody = clientEncodeRequests(
+          request.message,
+          codec,
+          method.input,
+          sendCompression,
+          compressMinBytes,
+          signal,
+          failure,
+        );
+        return send(request, sendCompression, requestBody);
+      }, config.options.interceptors)({
+        stream: true,
+        method,
+        url: config.baseUrl + method.path,
+        header,
+        signal,
+        message: clientCreateMessages(method.input, input),
+      });
+    } catch (e) {
+      closeRequests();
+      cleanup();
+      throw failure.error ?? clientCallError(e, signal);
+    }
+    callOptions.onHeader?.(response.header);
+    return {
+      ...response,
+      message: clientFinishStream(
+        response,
+        controller,
+        callOptions,
+        failure,
+        () => {
+          cleanup();
+          closeRequests();
+        },
+      ),
+    };
+  };
+}
+
+/** The failure of a streaming call's requests, once they failed. */
+interface ClientRequestFailure {
+  error?: ConnectError;
+}
+
+/**
+ * The request messages in envelopes. When producing them fails (the
+ * caller's iterable threw, or a message would not encode), the call fails
+ * with that error (`failure`), not with what the transport makes of a body
+ * that broke off (unavailable, "fetch failed"), which would invite a retry.
+ * A ConnectError stays as it is, anything else is unknown with the
+ * caller's message and the error as cause. The transport still sees the
+ * body fail, and resets the request (an abort here would end the upload
+ * gracefully over HTTP/2, and the server would take it for complete).
+ */
+async function* clientEncodeRequests(
+  messages: AsyncIterable<Message>,
+  codec: Codec,
+  desc: DescMessage,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+  signal: AbortSignal,
+  failure: ClientRequestFailure,
+): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const message of messages) {
+      yield await envelopeEncodeMessage(
+        codec.encode(desc, message),
+        compression,
+        compressMinBytes,
+      );
+    }
+  } catch (e) {
+    // A call canceled first fails as canceled, whatever its requests do.
+    if (!signal.aborted) failure.error ??= ConnectError.from(e, Code.Unknown);
+    throw e;
+  }
+}
+
+/**
+ * The messages as the caller reads them: errors become ConnectErrors (the
+ * deadline's or the cancellation's when the signal fired), trailers are
+ * reported at the end, leaving early cancels the call, and either way the
+ * call is cleaned up and the request messages are closed.
+ *
+ * Once the signal has fired, the next read fails with its reason, whatever
+ * the transport has buffered: a caller that cancelled must not get a message
+ * or a successful end that arrived before it did.
+ */
+async function* clientFinishStream(
+  response: StreamResponse,
+  controller: AbortController,
+  callOptions: CallOptions,
+  failure: ClientRequestFailure,
+  finish: () => void,
+): AsyncGenerator<Message> {
+  const signal = controller.signal;
+  let complete = false;
+  try {
+    for await (const message of response.message) {
+      if (signal.aborted) throw signal.reason;
+      yield message;
+    }
+    if (signal.aborted) throw signal.reason;
+    // A response that ended well does not hide the requests' failure.
+    if (failure.error !== undefined) throw failure.error;
+    complete = true;
+  } catch (e) {
+    throw failure.error ?? clientCallError(e, controller.signal);
+  } finally {
+    if (!complete) {
+      controller.abort(
+        new ConnectError("the call was canceled", Code.Canceled),
+      );
+    }
+    finish();
+  }
+  callOptions.onTrailer?.(response.trailer);
+}
+
+/** Any failure as a ConnectError: the signal's reason once it has fired. */
+function clientCallError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
+    : ConnectError.from(error);
+}
+
+/** A request message from a message or its fields. */
+function clientMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
+}
+
+async function* clientCreateMessages(
+  desc: DescMessage,
+  input: StreamInput,
+): AsyncGenerator<Message> {
+  for await (const value of input) {
+    yield clientMessage(desc, value);
+  }
+}

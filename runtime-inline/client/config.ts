@@ -1,0 +1,266 @@
+import { bodyDefaultReadMaxBytes } from "../core/body.ts";
+import { Code } from "../core/code.ts";
+import {
+  codecBinary,
+  type Codec,
+  type JsonCodecFactory,
+  type JsonOptions,
+} from "../core/codec.ts";
+import { compressionFind, type Compression } from "../core/compression.ts";
+import { deadlineWatch } from "../core/deadline.ts";
+import { ConnectError } from "../core/errors.ts";
+import {
+  httpClientError,
+  type HttpClient,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http-client.ts";
+import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
+
+/**
+ * Options of one call.
+ * @public
+ */
+export interface CallOptions {
+  /**
+   * Deadline for the call; the server sees it too. 0 or more (else the call
+   * fails with `invalid_argument`); beyond what the protocol's header
+   * carries, the longest it does.
+   */
+  readonly timeoutMs?: number;
+  readonly headers?: HeadersInit;
+  /** Aborting cancels the call (and the server's handler): the call fails with `canceled`. */
+  readonly signal?: AbortSignal;
+  /** "gzip", "br", "zstd" or "identity"; overrides the client's choice. */
+  readonly sendCompression?: string;
+  readonly onHeader?: (header: Headers) => void;
+  readonly onTrailer?: (trailer: Headers) => void;
+}
+
+/**
+ * Options of a client, for every call it makes.
+ * @public
+ */
+export interface ClientOptions {
+  /**
+   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
+   * "grpc-web"; one of those the file was generated with (plugin option
+   * `protocols`).
+   */
+  readonly protocol?: "connect" | "grpc" | "grpc-web";
+  /** Binary protobuf (default) or JSON. */
+  readonly binary?: boolean;
+  /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
+  readonly useHttpGet?: boolean;
+  /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
+  readonly sendCompression?: string;
+  /**
+   * The compressions the client may send with and offers for responses. On
+   * Node: gzip, br and zstd (node:zlib). With `platform=web`, none unless
+   * given (`[webCompressionGzip]`): fetch undoes the HTTP compression of
+   * unary responses itself, and leaving gzip out keeps it out of bundles.
+   */
+  readonly compressions?: readonly Compression[];
+  /** Requests smaller than this are sent uncompressed. Default 1024. */
+  readonly compressMinBytes?: number;
+  /** Largest response message accepted, after decompression. Default 4 MiB. */
+  readonly readMaxBytes?: number;
+  readonly interceptors?: readonly Interceptor[];
+  /** Deadline for every call that does not set its own. */
+  readonly timeoutMs?: number;
+  /** Headers sent with every call. */
+  readonly headers?: HeadersInit;
+  readonly jsonOptions?: JsonOptions;
+  /** Sends the HTTP requests; defaults to fetch. */
+  readonly httpClient?: HttpClient;
+}
+
+/**
+ * A response message with the headers and trailers it came with.
+ * @public
+ */
+export interface UnaryResult<Output> {
+  readonly message: Output;
+  readonly header: Headers;
+  readonly trailer: Headers;
+}
+
+/**
+ * What a generated file plugs into the shared client code, so that it
+ * carries only what it uses (see ServerFeatures).
+ */
+export interface ClientFeatures {
+  /** The default compressions; absent, none. */
+  readonly compressions?: readonly Compression[];
+  readonly get?: ConnectGetRequest;
+  /** Absent in files generated with json=false, which carry no JSON code. */
+  readonly json?: JsonCodecFactory;
+}
+
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+export type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+) => HttpRequest;
+
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+export interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
+}
+
+export function createClientConfig(
+  baseUrl: string,
+  options: ClientOptions,
+  httpClient: HttpClient,
+  features: ClientFeatures,
+): ClientConfig {
+  return {
+    baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
+    options,
+    httpClient,
+    compressions: options.compressions ?? features.compressions ?? [],
+    codec:
+      options.binary === false
+        ? clientJsonCodec(features, options.jsonOptions)
+        : codecBinary,
+    readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    get: options.useHttpGet === true ? features.get : undefined,
+  };
+}
+
+function clientJsonCodec(
+  features: ClientFeatures,
+  jsonOptions: JsonOptions | undefined,
+): Codec {
+  if (features.json === undefined) {
+    throw new Error(
+      'JSON is not available: this client was generated with "json=false" (binary only)',
+    );
+  }
+  return features.json(jsonOptions);
+}
+
+/**
+ * Picks the callers of the protocol the client options ask for, among those
+ * the file was generated with; the first is the default.
+ */
+export function clientProtocol<Callers>(
+  protocol: ClientOptions["protocol"],
+  available: Readonly<Record<string, Callers>>,
+): Callers {
+  const names = Object.keys(available);
+  const name = protocol ?? names[0]!;
+  const callers = available[name];
+  if (callers === undefined) {
+    throw new Error(
+      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return callers;
+}
+
+/**
+ * How a protocol sends the deadline: the header's name, the value for a
+ * timeout, and the longest timeout the header can carry.
+ */
+export interface ClientTimeoutHeader {
+  readonly name: string;
+  readonly format: (timeoutMs: number) => string;
+  readonly maxMs: number;
+}
+
+/**
+ * What every call sets up before it goes out: its headers, its compression,
+ * and the controller of its signal, which the caller's signal and the
+ * deadline abort; the last is what stops watching those. A tuple: browser
+ * bundles carry no property names for it.
+ */
+export function clientCallStart(
+  config: ClientConfig,
+  callOptions: CallOptions,
+  timeoutHeader: ClientTimeoutHeader,
+): [
+  header: Headers,
+  sendCompression: Compression | undefined,
+  controller: AbortController,
+  cleanup: () => void,
+] {
+  const options = config.options;
+  const sendCompression = clientSendCompression(
+    config.compressions,
+    callOptions.sendCompression ?? options.sendCompression,
+  );
+  const header = new Headers(options.headers);
+  new Headers(callOptions.headers).forEach((value, key) =>
+    header.set(key, value),
+  );
+  let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
+  if (timeoutMs !== undefined) {
+    // NaN, a negative or a non-number would reach the header and the timer
+    // as nonsense (a NaN timer fires at once): refused before the call goes
+    // out. A longer timeout than the header carries (Infinity included) is
+    // the longest it does, for the server and the client's timer alike.
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0)) {
+      throw new ConnectError(
+        `invalid timeoutMs ${String(timeoutMs)}: expected a number of milliseconds, 0 or more`,
+        Code.InvalidArgument,
+      );
+    }
+    if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
+    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+  }
+  const controller = new AbortController();
+  return [
+    header,
+    sendCompression,
+    controller,
+    deadlineWatch(controller, timeoutMs, callOptions.signal),
+  ];
+}
+
+/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
+export async function clientSend(
+  httpClient: HttpClient,
+  request: Parameters<HttpClient>[0],
+): Promise<HttpResponse> {
+  try {
+    return await httpClient(request);
+  } catch (e) {
+    if (request.signal.aborted) {
+      throw ConnectError.from(request.signal.reason, Code.Canceled);
+    }
+    throw httpClientError(e);
+  }
+}
+
+function clientSendCompression(
+  compressions: readonly Compression[],
+  name: string | undefined,
+): Compression | undefined {
+  if (name === undefined) return undefined;
+  const found = compressionFind(compressions, name);
+  if (found === undefined) {
+    throw new ConnectError(
+      `unknown send compression "${name}": available are ${compressions.map((c) => c.name).join(", ")}`,
+      Code.InvalidArgument,
+    );
+  }
+  return found ?? undefined;
+}

@@ -1,0 +1,159 @@
+import { readBody } from "../core/body.ts";
+import { clientUnaryCaller, type UnaryCaller } from "./call.ts";
+import {
+  clientSend,
+  type ClientConfig,
+  type ClientTimeoutHeader,
+} from "./config.ts";
+import { Code } from "../core/code.ts";
+import { compressionAcceptHeader, compressionFind } from "../core/compression.ts";
+import { ConnectError } from "../core/errors.ts";
+import type { HttpRequest, HttpResponse } from "./http-client.ts";
+import type { UnaryRequest, UnaryResponse } from "../core/interceptors.ts";
+import type { MethodInfo } from "../core/method.ts";
+import {
+  connectContentTypeJson,
+  connectContentTypeProto,
+  connectErrorFromJson,
+  connectGetQuery,
+  connectHeaderProtocolVersion,
+  connectHeaderTimeout,
+  connectParseUnaryContentType,
+  connectSplitTrailers,
+} from "../protocol/connect.ts";
+
+/** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
+const connectFetchDecoded: ReadonlySet<string> = new Set([
+  "identity",
+  "gzip",
+  "x-gzip",
+  "deflate",
+  "br",
+  "zstd",
+]);
+
+/** Connect sends the deadline in whole milliseconds, at most 10 digits of them. */
+export const connectClientTimeoutHeader: ClientTimeoutHeader = {
+  name: connectHeaderTimeout,
+  format: (ms) => String(Math.max(0, Math.ceil(ms))),
+  maxMs: 9_999_999_999,
+};
+
+/** The unary caller of the Connect protocol: POST, or GET for NO_SIDE_EFFECTS methods when asked. */
+export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
+  const codec = config.codec;
+  const acceptEncoding = compressionAcceptHeader(config.compressions);
+  return clientUnaryCaller(
+    config,
+    connectClientTimeoutHeader,
+    async (request, sendCompression) => {
+      const method = request.method;
+      let body = codec.encode(method.input, request.message);
+      const compression =
+        body.byteLength < config.compressMinBytes ? undefined : sendCompression;
+      if (compression !== undefined) {
+        body = await compression.compress(body);
+      }
+      const header = new Headers(request.header);
+      if (acceptEncoding !== "") {
+        header.set("accept-encoding", acceptEncoding);
+      }
+      let httpRequest = method.noSideEffects
+        ? config.get?.(request, header, body, codec.binary, compression?.name)
+        : undefined;
+      if (httpRequest === undefined) {
+        header.set(
+          "content-type",
+          codec.binary ? connectContentTypeProto : connectContentTypeJson,
+        );
+        header.set(connectHeaderProtocolVersion, "1");
+        if (compression !== undefined) {
+          header.set("content-encoding", compression.name);
+        }
+        httpRequest = {
+          url: request.url,
+          method: "POST",
+          header,
+          body,
+          signal: request.signal,
+        };
+      }
+      return connectReadUnaryResponse(
+        config,
+        method,
+        await clientSend(config.httpClient, httpRequest),
+      );
+    },
+  );
+}
+
+/**
+ * A unary request as a Connect GET: the message in the query, no body and
+ * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
+ * carry it (ClientFeatures.get).
+ */
+export function connectGetRequest(
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+): HttpRequest {
+  return {
+    url: request.url + connectGetQuery(message, binary, compression),
+    method: "GET",
+    header,
+    body: undefined,
+    signal: request.signal,
+  };
+}
+
+async function connectReadUnaryResponse(
+  config: ClientConfig,
+  method: MethodInfo,
+  response: HttpResponse,
+): Promise<UnaryResponse> {
+  const { codec, readMaxBytes } = config;
+  const [header, trailer] = connectSplitTrailers(response.header);
+  const encoding = response.header.get("content-encoding");
+  // fetch decodes what it knows and passes anything else through as it is.
+  const compression = response.contentDecoded
+    ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
+      ? null
+      : undefined
+    : compressionFind(config.compressions, encoding);
+  if (compression === undefined) {
+    throw new ConnectError(
+      `response uses unsupported compression "${encoding}"`,
+      Code.Internal,
+    );
+  }
+  let body = await readBody(response.body, readMaxBytes);
+  if (compression !== null && body.byteLength > 0) {
+    body = await compression.decompress(body, readMaxBytes);
+  }
+  if (response.status !== 200) {
+    // The error's metadata: the headers, then the trailers.
+    trailer.forEach((value, key) => header.append(key, value));
+    throw connectErrorFromJson(body, response.status, header);
+  }
+  const contentType = response.header.get("content-type");
+  const binary = connectParseUnaryContentType(contentType)?.binary;
+  if (binary !== codec.binary) {
+    throw new ConnectError(
+      `unexpected response content type "${contentType}"`,
+      // As connect-go: not even "application/..." is no Connect response at
+      // all, Unknown; another codec (or one it does not know) is Internal.
+      contentType !== null && /^application\//i.test(contentType)
+        ? Code.Internal
+        : Code.Unknown,
+    );
+  }
+  return {
+    stream: false,
+    method,
+    header,
+    trailer,
+    message: codec.decode(method.output, body),
+  };
+}

@@ -1,0 +1,70 @@
+import { Code } from "../core/code.ts";
+import { ConnectError, isConnectError } from "../core/errors.ts";
+
+/**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /** A whole body, or chunks sent as they come (streaming calls). */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+export function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
+}

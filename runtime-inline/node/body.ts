@@ -1,0 +1,102 @@
+import type { Readable } from "node:stream";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import { handlerBodyFailed } from "../server/handler.ts";
+
+/**
+ * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
+ * HTTP/2 stream) as an async iterable, read through its events. Node's own
+ * async iterator costs a few microseconds per request (end-of-stream
+ * tracking with half a dozen listeners), a large share of a small unary
+ * call. Nothing is read until iteration starts; the stream is paused while
+ * a chunk waits for the consumer, so a slow consumer holds back the client.
+ * Leaving the loop early (a message over the limit, a call that fails)
+ * discards the rest of the body, as Node does with a body nobody reads: the
+ * connection must survive to carry the error response, and on HTTP/1.1 the
+ * next request follows the body on the same connection.
+ */
+export function nodeBody(source: Readable): AsyncIterable<Uint8Array> {
+  return { [Symbol.asyncIterator]: () => nodeBodyIterator(source) };
+}
+
+function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let ended = false;
+  let failure: unknown = undefined;
+  let wake: (() => void) | undefined = undefined;
+  const settle = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    if (wake === undefined) source.pause();
+    else settle();
+  };
+  const onEnd = () => {
+    // An HTTP/2 stream that the client reset before END_STREAM also ends
+    // its body (Node pushes the end when the stream closes, and the
+    // compatibility request on any close), but only after marking it
+    // aborted: what arrived is part of an upload, never all of it.
+    if ((source as { aborted?: boolean }).aborted === true) {
+      onClose();
+      return;
+    }
+    ended = true;
+    settle();
+  };
+  const onError = (error: unknown) => {
+    failure ??= handlerBodyFailed(error);
+    settle();
+  };
+  // A stream reset or a dropped connection closes the request without an
+  // end (and not always with an error): the client has gone away.
+  const onClose = () => {
+    if (!ended) {
+      failure ??= new ConnectError(
+        "the request body ended early: the client went away",
+        Code.Canceled,
+      );
+    }
+    settle();
+  };
+  const detach = () => {
+    source.off("data", onData);
+    source.off("end", onEnd);
+    source.off("error", onError);
+    source.off("close", onClose);
+  };
+  source.on("data", onData);
+  source.on("end", onEnd);
+  source.on("error", onError);
+  source.on("close", onClose);
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        return { done: false, value: chunk };
+      }
+      if (failure !== undefined) {
+        detach();
+        throw failure;
+      }
+      if (ended) {
+        detach();
+        return { done: true, value: undefined };
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        source.resume();
+      });
+    }
+  };
+  return {
+    next,
+    async return() {
+      detach();
+      if (!ended) source.resume();
+      return { done: true, value: undefined };
+    },
+  };
+}

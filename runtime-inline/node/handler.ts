@@ -1,0 +1,357 @@
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
+import type {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
+import {
+  handlerClientGone,
+  type ServerRequest,
+  type ServerResponse,
+  type ServiceHandler,
+} from "../server/handler.ts";
+import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
+import { nodeBody } from "./body.ts";
+import { nodeWriteChunks } from "./writable.ts";
+import { routerNotFound } from "../server/router.ts";
+
+/**
+ * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
+ * TLS, `allowHTTP1` included), usable as Express / Connect middleware: when no
+ * service matches the path it calls `next()` if given, else answers 404.
+ * @public
+ */
+export type NodeHandler = (
+  request: IncomingMessage | Http2ServerRequest,
+  response: NodeHttpResponse | Http2ServerResponse,
+  next?: (error?: unknown) => void,
+) => void;
+
+/**
+ * A `"stream"` listener for a `node:http2` server: serves HTTP/2 streams
+ * without Node's compatibility layer (no request and response objects per
+ * call), the fastest way to serve HTTP/2. It cannot serve HTTP/1.1, so a
+ * server with `allowHTTP1` takes the `NodeHandler` instead.
+ * @public
+ */
+export type Http2StreamHandler = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
+
+/** @public */
+export interface NodeServiceHandler extends FetchServiceHandler {
+  readonly node: NodeHandler;
+  readonly http2Stream: Http2StreamHandler;
+}
+
+/**
+ * Serves one or more services (from any generated files) on a Node server:
+ * `http2.createServer(nodeHandler(eliza, other))`.
+ * @public
+ */
+export function nodeHandler(
+  ...handlers: readonly ServiceHandler[]
+): NodeHandler {
+  return (request, response, next) => {
+    // On HTTP/2 the response goes straight to the stream: the compatibility
+    // response costs a few microseconds more per call, and cannot send a
+    // trailers-only response (it ends every stream with a DATA frame).
+    const compat = "stream" in response ? response : undefined;
+    const stream = compat?.stream;
+    const incoming: NodeIncoming = {
+      body: request,
+      headers: request.headers,
+      rawHeaders: request.rawHeaders,
+      target: request.url ?? "/",
+      method: request.method ?? "GET",
+      encrypted:
+        "encrypted" in request.socket && request.socket.encrypted === true,
+      httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+    };
+    nodeServe(
+      handlers,
+      incoming,
+      stream ?? (response as NodeHttpResponse),
+      compat,
+      next,
+    ).catch((error: unknown) => {
+      // Only a failure to write the response gets here; the connection is
+      // torn down rather than crashing the process.
+      (stream ?? response).destroy(error instanceof Error ? error : undefined);
+    });
+  };
+}
+
+/**
+ * Serves one or more services as a `"stream"` listener of a `node:http2`
+ * server: `http2.createServer().on("stream", http2StreamHandler(eliza, other))`.
+ * @public
+ */
+export function http2StreamHandler(
+  ...handlers: readonly ServiceHandler[]
+): Http2StreamHandler {
+  return (stream, headers, _flags, rawHeaders) => {
+    // Without a listener, a stream error (a reset with an error code) would
+    // be thrown as an uncaught exception; the call sees it as a closed stream.
+    stream.on("error", nodeIgnoreError);
+    const incoming: NodeIncoming = {
+      body: stream,
+      headers,
+      rawHeaders,
+      target: nodeHeaderString(headers[":path"]) ?? "/",
+      method: nodeHeaderString(headers[":method"]) ?? "GET",
+      encrypted: headers[":scheme"] === "https",
+      httpVersion: "2",
+    };
+    nodeServe(handlers, incoming, stream, undefined, undefined).catch(
+      (error: unknown) => {
+        stream.destroy(error instanceof Error ? error : undefined);
+      },
+    );
+  };
+}
+
+function nodeIgnoreError(): void {}
+
+function nodeHeaderString(
+  value: string | string[] | undefined,
+): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A request as each Node entry point receives it. */
+interface NodeIncoming {
+  readonly body: IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
+  readonly headers: NodeIncomingHeaders;
+  readonly rawHeaders: readonly string[];
+  /** Path and query. */
+  readonly target: string;
+  readonly method: string;
+  readonly encrypted: boolean;
+  readonly httpVersion: string;
+}
+
+/** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
+type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
+
+async function nodeServe(
+  handlers: readonly ServiceHandler[],
+  incoming: NodeIncoming,
+  response: NodeResponseTarget,
+  compat: Http2ServerResponse | undefined,
+  next: ((error?: unknown) => void) | undefined,
+): Promise<void> {
+  const { headers, rawHeaders, target } = incoming;
+  const queryStart = target.indexOf("?");
+  const path = queryStart < 0 ? target : target.slice(0, queryStart);
+  const controller = new AbortController();
+  // Set once the response is complete: a close before that is the client
+  // going away (an HTTP/2 reset, a dropped connection).
+  let complete = false;
+  response.once("close", () => {
+    if (!complete) controller.abort(handlerClientGone());
+  });
+  const header = (name: string) => nodeHeader(headers, name);
+  let all: Headers | undefined;
+  const serverRequest: ServerRequest = {
+    method: incoming.method,
+    path,
+    search: queryStart < 0 ? "" : target.slice(queryStart),
+    url: `${incoming.encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
+    header,
+    headers: () => (all ??= nodeRequestHeaders(rawHeaders)),
+    body: nodeBody(incoming.body),
+    signal: controller.signal,
+    httpVersion: incoming.httpVersion,
+  };
+  let result = undefined;
+  for (const handler of handlers) {
+    result = await handler.handle(serverRequest);
+    if (result !== undefined) break;
+  }
+  if (result === undefined) {
+    if (next !== undefined) {
+      complete = true;
+      next();
+      return;
+    }
+    result = routerNotFound(path);
+  }
+  if (controller.signal.aborted) {
+    return;
+  }
+  const outgoing: OutgoingHttpHeaders = {};
+  result.header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
+  });
+  if ("respond" in response) {
+    await nodeRespondHttp2(
+      response,
+      result,
+      outgoing,
+      controller.signal,
+      compat,
+      incoming.body,
+    );
+  } else {
+    await nodeRespondHttp1(response, result, outgoing, controller.signal);
+  }
+  complete = true;
+}
+
+async function nodeRespondHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  outgoing: OutgoingHttpHeaders,
+  signal: AbortSignal,
+): Promise<void> {
+  const body = result.body;
+  if (body instanceof Uint8Array && result.trailer === undefined) {
+    // Else Node sends the whole body chunked: writeHead commits the headers
+    // before end() sees how long it is.
+    outgoing["content-length"] = body.byteLength;
+  }
+  response.writeHead(result.status, outgoing);
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (!(await nodeWriteChunks(response, body, signal))) return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    response.addTrailers(nodeHeaderObject(trailer));
+  }
+  response.end(body instanceof Uint8Array ? body : undefined);
+}
+
+async function nodeRespondHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  outgoing: OutgoingHttpHeaders,
+  signal: AbortSignal,
+  compat: Http2ServerResponse | undefined,
+  request: NodeIncoming["body"],
+): Promise<void> {
+  // The client may have reset the stream meanwhile: respond() would throw.
+  if (stream.destroyed || stream.closed) return;
+  outgoing[":status"] = result.status;
+  const body = result.body;
+  const trailer = result.trailer;
+  if (body === undefined && trailer === undefined) {
+    // One HEADERS frame that ends the stream: what gRPC calls a
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
+    stream.respond(outgoing, { endStream: true });
+    return;
+  }
+  // A response without trailers that is sent while the client is still
+  // uploading (a request refused before it was read, a stream that ends
+  // first) ends with its last DATA frame: a client that reads a complete
+  // Connect or gRPC-Web message may stop its upload at once, and a body
+  // shorter than its Content-Length makes nghttp2 reset the stream with
+  // PROTOCOL_ERROR before a separate trailers frame could end it.
+  const endWithData = trailer === undefined && !request.readableEnded;
+  // Otherwise always ended by a trailers frame, empty if need be, as the
+  // compatibility API does: ending with the last DATA frame lets the stream
+  // close while that write is still in flight, and Node then builds an
+  // error (stack trace included) for every response, a tenth of a small
+  // call's CPU time.
+  stream.respond(outgoing, { waitForTrailers: !endWithData });
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    if (!(await nodeWriteChunks(stream, body, signal))) return;
+  }
+  if (endWithData) {
+    stream.end(body instanceof Uint8Array ? body : undefined);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else {
+    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  }
+  stream.end(body instanceof Uint8Array ? body : undefined);
+}
+
+/**
+ * After a complete response, asks a client that is still uploading to stop,
+ * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
+ * once the response has been flushed). Go's HTTP/2 server does the same.
+ */
+function nodeStopUpload(
+  stream: ServerHttp2Stream,
+  request: NodeIncoming["body"],
+): void {
+  if (!request.readableEnded && !stream.closed) {
+    stream.close(0 /* NGHTTP2_NO_ERROR */);
+    // Node frees a stream closed with NO_ERROR only once its request body
+    // has been read to the end: what the implementation left unread, in a
+    // body paused for backpressure, is discarded.
+    request.removeAllListeners("data");
+    request.resume();
+  }
+}
+
+/** Node's parsed request headers: lower-case names, HTTP/2 pseudo-headers included. */
+type NodeIncomingHeaders = Readonly<
+  Record<string, string | string[] | undefined>
+>;
+
+// Node has parsed the headers already (node:http lazily, node:http2 before
+// the stream event): reading a few of them costs a property lookup, where a
+// `Headers` validates and copies every one.
+function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
+  const value =
+    headers[name] ?? (name === "host" ? headers[":authority"] : undefined);
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
+}
+
+function nodeHeaderObject(header: Headers): Record<string, string> {
+  const object: Record<string, string> = {};
+  header.forEach((value, key) => (object[key] = value));
+  return object;
+}
+
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
+  }
+  return header;
+}
+
+/** Adds `node`, `http2Stream` and `fetch` entry points to a service handler. */
+export function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+    node: nodeHandler(handler),
+    http2Stream: http2StreamHandler(handler),
+  };
+}

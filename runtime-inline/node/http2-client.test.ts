@@ -1,0 +1,161 @@
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { afterEach, describe, expect, it } from "vitest";
+import { createClientConfig } from "../client/config.ts";
+import { createConnectUnaryCaller } from "../client/connect.ts";
+import { createHttp2HttpClient } from "./http2-client.ts";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import type { HttpResponse } from "../client/http-client.ts";
+import type { MethodInfo } from "../core/method.ts";
+
+const unary: MethodInfo = {
+  service: "test.v1.TestService",
+  name: "Unary",
+  path: "/test.v1.TestService/Unary",
+  kind: "unary",
+  input: StringValueSchema,
+  output: StringValueSchema,
+  noSideEffects: false,
+};
+
+const responseBytes = toBinary(
+  StringValueSchema,
+  create(StringValueSchema, { value: "a response" }),
+);
+
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const close of closers.splice(0)) close();
+});
+
+/**
+ * An h2c server on 127.0.0.1 that hands each stream to `onStream`;
+ * `streamClosed` settles when the server's side of the last stream has closed.
+ */
+async function rawServer(
+  onStream: (stream: http2.ServerHttp2Stream) => void,
+): Promise<{ url: string; streamClosed: () => Promise<void> }> {
+  const server = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("error", () => {});
+  });
+  let closed = Promise.resolve();
+  server.on("stream", (stream) => {
+    stream.on("error", () => {});
+    closed = new Promise((resolve) => stream.once("close", () => resolve()));
+    onStream(stream);
+  });
+  await new Promise<void>((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve()),
+  );
+  closers.push(() => {
+    server.close();
+    for (const session of sessions) session.destroy();
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    streamClosed: () => closed,
+  };
+}
+
+const respondHeaders = {
+  ":status": 200,
+  "content-type": "application/proto",
+};
+
+/** Sends the response body, then RST_STREAM(NO_ERROR) without END_STREAM. */
+function truncated(stream: http2.ServerHttp2Stream) {
+  // Awaiting trailers keeps END_STREAM off the last DATA frame.
+  stream.respond(respondHeaders, { waitForTrailers: true });
+  stream.write(responseBytes, () =>
+    stream.close(http2.constants.NGHTTP2_NO_ERROR),
+  );
+}
+
+async function read(response: HttpResponse): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of response.body) bytes += chunk.byteLength;
+  return bytes;
+}
+
+async function request(
+  url: string,
+  body: Uint8Array | AsyncIterable<Uint8Array>,
+) {
+  return createHttp2HttpClient()({
+    url: url + unary.path,
+    method: "POST",
+    header: new Headers({ "content-type": "application/proto" }),
+    body,
+    signal: new AbortController().signal,
+  });
+}
+
+describe("a response reset with NO_ERROR before END_STREAM", () => {
+  it("fails a Connect unary call with internal instead of returning an empty message", async () => {
+    const { url } = await rawServer(truncated);
+    const call = createConnectUnaryCaller(
+      createClientConfig(url, {}, createHttp2HttpClient(), {}),
+    );
+    const error = await call(unary, { value: "hi" }, undefined).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Internal);
+    expect((error as ConnectError).rawMessage).toMatch(
+      /reset with code 0 before the response ended/,
+    );
+  });
+
+  it("fails the body read even when the caller reads after the stream has closed", async () => {
+    const { url, streamClosed } = await rawServer(truncated);
+    const response = await request(url, new Uint8Array(0));
+    await streamClosed();
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(read(response)).rejects.toMatchObject({
+      code: Code.Internal,
+    });
+  });
+
+  it("a response that ended with END_STREAM still succeeds when read after the stream closed", async () => {
+    const { url, streamClosed } = await rawServer((stream) => {
+      stream.respond(respondHeaders);
+      stream.end(responseBytes);
+    });
+    const response = await request(url, new Uint8Array(0));
+    await streamClosed();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(await read(response)).toBe(responseBytes.byteLength);
+  });
+
+  it("END_STREAM then RST_STREAM(NO_ERROR) while the upload is open (a server answering early) succeeds", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.once("data", () => {
+        stream.respond(respondHeaders);
+        stream.end(responseBytes, () =>
+          stream.close(http2.constants.NGHTTP2_NO_ERROR),
+        );
+      });
+    });
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const response = await request(
+      url,
+      (async function* () {
+        yield new Uint8Array(8);
+        await stopped; // the upload stays open
+      })(),
+    );
+    try {
+      expect(await read(response)).toBe(responseBytes.byteLength);
+    } finally {
+      stop();
+    }
+  });
+});

@@ -1,0 +1,412 @@
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+} from "node:http2";
+import { Readable } from "node:stream";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import { nodeDrained } from "./writable.ts";
+import {
+  httpClientError,
+  type HttpClient,
+  type HttpResponse,
+} from "../client/http-client.ts";
+import type { ClientOptions } from "../client/config.ts";
+import { createFetchHttpClient } from "../web/fetch-client.ts";
+
+/** @public */
+export interface Http2ClientOptions {
+  /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
+  readonly sessionOptions?: SecureClientSessionOptions;
+}
+
+/**
+ * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
+ * calls share one session, opened on first use and again after it closes;
+ * the session does not keep the process alive while no call is in flight.
+ * @public
+ */
+export function createHttp2HttpClient(
+  options: Http2ClientOptions = {},
+): HttpClient {
+  const sessions = new Map<string, ClientHttp2Session>();
+  // Calls in flight per session: a session holds the process open only while it has some.
+  const inFlight = new Map<ClientHttp2Session, number>();
+  const sessionFor = (origin: string): ClientHttp2Session => {
+    const existing = sessions.get(origin);
+    if (existing !== undefined && !existing.closed && !existing.destroyed) {
+      return existing;
+    }
+    const session = http2Connect(origin, options.sessionOptions);
+    sessions.set(origin, session);
+    const forget = () => {
+      if (sessions.get(origin) === session) sessions.delete(origin);
+    };
+    // A session error fails the streams on it; the next call opens a new session.
+    session.on("error", forget);
+    session.on("goaway", forget);
+    session.on("close", forget);
+    return session;
+  };
+  const acquire = (session: ClientHttp2Session) => {
+    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    session.ref();
+  };
+  const release = (session: ClientHttp2Session) => {
+    const left = (inFlight.get(session) ?? 1) - 1;
+    if (left > 0) {
+      inFlight.set(session, left);
+      return;
+    }
+    inFlight.delete(session);
+    if (!session.destroyed) session.unref();
+  };
+
+  return (request) => {
+    if (request.signal.aborted) {
+      return Promise.reject(
+        ConnectError.from(request.signal.reason, Code.Canceled),
+      );
+    }
+    const target = http2Target(request.url);
+    const session = sessionFor(target.origin);
+    acquire(session);
+    const outgoing: OutgoingHttpHeaders = {
+      ":method": request.method,
+      ":path": target.path,
+    };
+    request.header.forEach((value, key) => {
+      outgoing[key] = value;
+    });
+    let stream: ClientHttp2Stream;
+    try {
+      stream = session.request(outgoing, {
+        endStream: request.body === undefined,
+      });
+    } catch (e) {
+      release(session);
+      return Promise.reject(ConnectError.from(e, Code.Unavailable));
+    }
+    (stream as Http2EndAware).push = http2Push;
+    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () => {
+      // Node closes the streams of a connection that is lost (the peer went
+      // away, the socket closed, the session was destroyed) as if reset with
+      // CANCEL, and the session is destroyed by the time they report it.
+      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+      release(session);
+      request.signal.removeEventListener("abort", onAbort);
+    });
+    const body = request.body;
+    if (body instanceof Uint8Array) {
+      stream.end(body);
+    } else if (body !== undefined) {
+      void http2WriteBody(stream, body);
+    }
+    const trailer = new Headers();
+    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+      http2CopyHeaders(headers, trailer);
+    });
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        reject(
+          request.signal.aborted
+            ? ConnectError.from(request.signal.reason, Code.Canceled)
+            : http2StreamError(stream, error),
+        );
+      };
+      // The error is made only if the stream closes before the response:
+      // a ConnectError captures a stack trace, too dear to make per call.
+      const closedEarly = () =>
+        fail(http2ClosedError(stream, "before the response began"));
+      stream.once("error", fail);
+      stream.once("close", closedEarly);
+      stream.once("response", (headers: IncomingHttpHeaders) => {
+        stream.off("error", fail);
+        stream.off("close", closedEarly);
+        const header = new Headers();
+        http2CopyHeaders(headers, header);
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: http2ResponseBody(stream, request.signal),
+          trailer,
+          contentDecoded: false,
+        });
+      });
+    });
+  };
+}
+
+interface Http2Target {
+  readonly origin: string;
+  /** `:path`: path and query. */
+  readonly path: string;
+}
+
+// A client calls a handful of URLs (one per method) over and over: parsing
+// each once saves a URL parse per call. Connect GET URLs carry the message,
+// so URLs with a query are parsed every time rather than filling the cache.
+const http2Targets = new Map<string, Http2Target>();
+const http2TargetsMax = 1024;
+
+function http2Target(url: string): Http2Target {
+  let target = http2Targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+    if (parsed.search === "") {
+      if (http2Targets.size >= http2TargetsMax) http2Targets.clear();
+      http2Targets.set(url, target);
+    }
+  }
+  return target;
+}
+
+/**
+ * Sends a streaming request body alongside the response (full duplex),
+ * waiting on drain so a slow server holds back the producer. A failing
+ * producer fails the call with its error.
+ */
+async function http2WriteBody(
+  stream: ClientHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      if (stream.destroyed || stream.closed) return;
+      if (!stream.write(chunk)) {
+        await nodeDrained(stream);
+      }
+    }
+    if (!stream.destroyed) stream.end();
+  } catch (e) {
+    stream.destroy(e instanceof Error ? e : new Error(String(e)));
+  }
+}
+
+async function* http2ResponseBody(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  let complete = false;
+  try {
+    // A reset with NO_ERROR or CANCEL, which Node does not report as an
+    // error, ends the body as if the response were complete: without
+    // END_STREAM it is cut short.
+    if (!(yield* http2ReadChunks(stream))) {
+      throw http2ClosedError(stream, "before the response ended");
+    }
+    complete = true;
+  } catch (e) {
+    throw signal.aborted
+      ? ConnectError.from(signal.reason, Code.Canceled)
+      : http2StreamError(stream, e);
+  } finally {
+    // The caller stopped reading (limit exceeded, or it gave up): free the
+    // stream. So too after a complete response while the request is still
+    // being sent: the server answered without reading all of it, and will not.
+    if (!complete || !stream.writableFinished) {
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+    }
+  }
+}
+
+/** Set on a stream once its response ended with END_STREAM. */
+const http2EndStream = Symbol("endStream");
+/** Set on a stream closed because its connection was lost. */
+const http2Lost = Symbol("lost");
+
+type Http2EndAware = ClientHttp2Stream & {
+  [http2EndStream]?: true;
+  [http2Lost]?: true;
+};
+
+/**
+ * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
+ * the readable side for both, and reports the same rstCode (0) for both,
+ * but in a different order: END_STREAM (on DATA or trailers) pushes the end
+ * while the stream is open, a reset closes the stream first. A response
+ * reset without END_STREAM is cut short, whatever the reset's code.
+ */
+function http2Push(
+  this: Http2EndAware,
+  chunk: unknown,
+  encoding?: BufferEncoding,
+): boolean {
+  if (chunk === null && !this.closed) this[http2EndStream] = true;
+  return Readable.prototype.push.call(this, chunk, encoding);
+}
+
+// Read ahead of the caller up to this much, about what Node buffers itself.
+const http2ReadAheadBytes = 64 * 1024;
+
+/**
+ * The chunks of a stream, read through its events. Node's own async
+ * iterator over an HTTP/2 stream reports a premature close when the stream
+ * closed normally with data still buffered (Node 24.20+, nodejs/node#65677):
+ * a small response that arrived whole before the caller began to read
+ * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
+ * unread, and flows again when the reading stops, so that Node can end and
+ * free it. Returns whether the body ended with END_STREAM, not a reset.
+ */
+async function* http2ReadChunks(
+  stream: ClientHttp2Stream,
+): AsyncGenerator<Uint8Array, boolean> {
+  const chunks: Uint8Array[] = [];
+  let done = false;
+  // A reset ends the body too: only http2Push tells which it was.
+  let endStream = false;
+  let failure: { error: unknown } | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  let buffered = 0;
+  const onData = (chunk: Uint8Array) => {
+    chunks.push(chunk);
+    buffered += chunk.byteLength;
+    if (buffered >= http2ReadAheadBytes) stream.pause();
+    notify();
+  };
+  const onEnd = () => {
+    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    done = true;
+    notify();
+  };
+  const onClose = () => {
+    done = true;
+    notify();
+  };
+  const onError = (error: unknown) => {
+    failure ??= { error };
+    notify();
+  };
+  stream.on("data", onData);
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  try {
+    for (;;) {
+      const chunk = chunks.shift();
+      if (chunk !== undefined) {
+        buffered -= chunk.byteLength;
+        yield chunk;
+        continue;
+      }
+      if (failure !== undefined) throw failure.error;
+      if (done) return endStream;
+      if (stream.isPaused()) stream.resume();
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    stream.off("data", onData);
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The error listener stays: an error after the reading must not go
+    // unhandled. A paused stream never ends, and Node frees it only once it has.
+    stream.resume();
+  }
+}
+
+function http2CopyHeaders(from: IncomingHttpHeaders, to: Headers): void {
+  for (const key in from) {
+    if (key.charCodeAt(0) === 58 /* ":" */) continue;
+    const value = from[key];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) {
+      for (const v of value) to.append(key, v);
+    } else {
+      to.append(key, value);
+    }
+  }
+}
+
+/**
+ * Client options on Node: the common options plus the choice of transport.
+ * @public
+ */
+export interface NodeClientOptions extends ClientOptions {
+  /**
+   * "fetch" (HTTP/1.1, or whatever the global fetch speaks) or "http2" (h2c
+   * or TLS). The default is "http2" for gRPC, which needs it, else "fetch".
+   */
+  readonly transport?: "fetch" | "http2";
+  readonly http2?: Http2ClientOptions;
+}
+
+/**
+ * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
+ * is the file's first protocol, spoken when the options name none.
+ */
+export function nodeClientHttpClient(
+  options: NodeClientOptions,
+  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
+): HttpClient {
+  if (options.httpClient !== undefined) return options.httpClient;
+  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
+  if (grpc && options.transport === "fetch") {
+    throw new Error(
+      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+    );
+  }
+  return options.transport === "http2" ||
+    (grpc && options.transport === undefined)
+    ? createHttp2HttpClient(options.http2)
+    : createFetchHttpClient();
+}
+
+/** A stream's failure: a reset by its HTTP/2 code, anything else (the connection) Unavailable. */
+function http2StreamError(
+  stream: ClientHttp2Stream,
+  error: unknown,
+): ConnectError {
+  const reset =
+    error instanceof Error &&
+    (error as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" &&
+    stream.rstCode !== undefined;
+  return reset ? http2ResetError(stream.rstCode, "") : httpClientError(error);
+}
+
+/**
+ * The error of a stream that closed without a complete response: its
+ * connection's loss is Unavailable (the call did not fail on the server,
+ * and the caller did not cancel it), a reset by the server is by its code.
+ */
+function http2ClosedError(
+  stream: ClientHttp2Stream,
+  when: string,
+): ConnectError {
+  return (stream as Http2EndAware)[http2Lost] === true
+    ? new ConnectError(`HTTP/2 connection lost ${when}`, Code.Unavailable)
+    : http2ResetError(stream.rstCode, when);
+}
+
+/**
+ * The error of a stream reset by the server, by its HTTP/2 error code, as
+ * the gRPC and Connect specifications map them.
+ */
+function http2ResetError(rstCode: number, when: string): ConnectError {
+  const code =
+    rstCode === http2Constants.NGHTTP2_CANCEL
+      ? Code.Canceled
+      : rstCode === http2Constants.NGHTTP2_REFUSED_STREAM
+        ? Code.Unavailable
+        : rstCode === http2Constants.NGHTTP2_ENHANCE_YOUR_CALM
+          ? Code.ResourceExhausted
+          : rstCode === http2Constants.NGHTTP2_INADEQUATE_SECURITY
+            ? Code.PermissionDenied
+            : Code.Internal;
+  return new ConnectError(
+    `HTTP/2 stream reset with code ${rstCode} ${when}`,
+    code,
+  );
+}

@@ -1,0 +1,101 @@
+import { bodyFromWebStream, bodyToWebStream } from "../core/body.ts";
+import {
+  handlerBodyFailed,
+  handlerClientGone,
+  type ServerRequest,
+  type ServiceHandler,
+} from "../server/handler.ts";
+import { routerNotFound } from "../server/router.ts";
+
+/**
+ * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
+ * Workers, Hono, and Node's own `Request`.
+ * @public
+ */
+export type FetchHandler = (request: Request) => Promise<Response>;
+
+/** @public */
+export interface FetchServiceHandler extends ServiceHandler {
+  readonly fetch: FetchHandler;
+}
+
+/**
+ * Serves one or more services (from any generated files) as a fetch handler:
+ * `export default { fetch: fetchHandler(eliza, other) }`.
+ * @public
+ */
+export function fetchHandler(
+  ...handlers: readonly ServiceHandler[]
+): FetchHandler {
+  return async (request) => {
+    const url = new URL(request.url);
+    // The client goes away when the request's signal aborts, and also when
+    // it cancels the response body (in process, or a runtime that cancels
+    // the body of a dropped connection).
+    const controller = new AbortController();
+    const abort = () =>
+      controller.abort(handlerClientGone(request.signal.reason));
+    if (request.signal.aborted) abort();
+    else request.signal.addEventListener("abort", abort, { once: true });
+    const serverRequest: ServerRequest = {
+      method: request.method,
+      path: url.pathname,
+      search: url.search,
+      url: request.url,
+      header: (name) => request.headers.get(name),
+      headers: () => request.headers,
+      body: bodyFromWebStream(request.body, handlerBodyFailed),
+      signal: controller.signal,
+      // A Response cannot carry HTTP trailers, whatever the connection is.
+      httpVersion: "",
+    };
+    let response = undefined;
+    for (const handler of handlers) {
+      response = await handler.handle(serverRequest);
+      if (response !== undefined) break;
+    }
+    response ??= routerNotFound(url.pathname);
+    const body = response.body;
+    return new Response(
+      body === undefined || body instanceof Uint8Array
+        ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
+          ((body ?? null) as BodyInit | null)
+        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
+      { status: response.status, headers: response.header },
+    );
+  };
+}
+
+/**
+ * Aborts the call's signal when the response body is cancelled, before
+ * stopping the body: an implementation waiting on the signal wakes up, where
+ * stopping alone would wait for its next message.
+ */
+function fetchAbortOnCancel(
+  body: AsyncIterable<Uint8Array>,
+  controller: AbortController,
+): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = body[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next(),
+        async return() {
+          controller.abort(handlerClientGone());
+          return (
+            (await iterator.return?.()) ?? { done: true, value: undefined }
+          );
+        },
+      };
+    },
+  };
+}
+
+/** Adds a `fetch` entry point to a service handler. */
+export function withFetchHandler(handler: ServiceHandler): FetchServiceHandler {
+  return {
+    path: handler.path,
+    handle: handler.handle,
+    fetch: fetchHandler(handler),
+  };
+}
