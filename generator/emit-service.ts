@@ -1,14 +1,17 @@
-import type { DescFile, DescMessage, DescService } from "@bufbuild/protobuf";
-import type { Printable, Schema } from "@bufbuild/protoplugin";
-import { refsOf, type Code, type Ref } from "../templates/code.ts";
+import type { DescFile, DescService } from "@bufbuild/protobuf";
+import type { Schema } from "@bufbuild/protoplugin";
+import type { Code } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
-import type { Options } from "./options.ts";
 import {
   statementsEnd,
   statementsSeparator,
   statementsStart,
 } from "./format.ts";
-import type { Piece, RuntimeLibrary } from "./runtime-library.ts";
+import { nameRuntime, type RuntimeNames } from "./naming.ts";
+import type { Options } from "./options.ts";
+import { Printer, templateIdentifiers, templateImports } from "./printer.ts";
+import type { RuntimeDeclaration, RuntimeLibrary } from "./runtime-library.ts";
+import { selectRuntime, unionOf, type Selection } from "./select.ts";
 
 /**
  * The file name of a service: `<proto file>.<Service>.ts` beside the `_pb`
@@ -18,196 +21,263 @@ export function serviceFileName(file: DescFile, service: DescService): string {
   return `${file.name}.${service.name}.ts`;
 }
 
-// Identifiers outside comments and strings, and not after a dot.
-const tokenRE =
-  /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
+/** With runtime=shared, the file the services import the runtime from, at the root of the output. */
+export const sharedRuntimeFileName = "connect-standalone.runtime.ts";
+
+interface Service {
+  readonly file: DescFile;
+  readonly service: DescService;
+  readonly template: Code;
+  readonly selection: Selection;
+}
 
 /**
- * Writes one service file: the runtime declarations the service reaches, then
- * the service's own code. Every identifier of the file is registered with
- * protoplugin, so that imported message names that would clash with it (a
- * message called `Headers`, say) are imported under an alias.
+ * Writes the files of a run. Each in three steps: select the runtime
+ * declarations the service's code reaches (select.ts), settle their names
+ * (naming.ts), print (printer.ts). By default every service file carries its
+ * runtime; with runtime=shared one file carries the runtime of all.
  */
-export function emitService(
+export function emitFiles(
   schema: Schema<Options>,
-  file: DescFile,
-  service: DescService,
   library: RuntimeLibrary,
 ): void {
-  const options = schema.options;
-  const template = serviceTemplate(service, options);
-  const roots = new Set<string>();
-  const locals = new Set<string>(Object.values(serviceNames(service)));
-  for (const ref of refsOf(template)) {
-    if (ref.kind === "runtime") roots.add(ref.name);
+  const services: Service[] = schema.files.flatMap((file) =>
+    file.services.map((service) => {
+      const template = serviceTemplate(service, schema.options);
+      return {
+        file,
+        service,
+        template,
+        selection: selectRuntime(library, template),
+      };
+    }),
+  );
+  if (schema.options.runtime === "inline") {
+    for (const s of services) emitSelfContained(schema, s);
+    return;
   }
-  const declarations = library.closure(roots);
+  if (services.length === 0) return;
+  const shared = unionOf(
+    library,
+    services.map((s) => s.selection),
+  );
+  const names = nameRuntime(shared.declarations);
+  emitSharedRuntime(schema, shared, names);
+  for (const s of services) emitWithSharedRuntime(schema, s, names);
+}
 
-  // Runtime names give way to the service's exported names, which are API.
-  const finalName = new Map<string, string>();
-  const taken = new Set(locals);
-  for (const decl of declarations) {
-    let name = decl.name;
-    for (let i = 1; taken.has(name); i++) name = `${decl.name}$${i}`;
-    taken.add(name);
-    finalName.set(decl.name, name);
-  }
-
+/** A service file that carries the runtime it uses, after its API. */
+function emitSelfContained(schema: Schema<Options>, s: Service): void {
+  const { file, service, template, selection } = s;
+  const names = nameRuntime(selection.declarations, {
+    declared: Object.values(serviceNames(service)),
+    identifiers: templateIdentifiers(template),
+    imports: templateImports(template),
+  });
   const f = schema.generateFile(serviceFileName(file, service));
-  const selfPath =
-    "./" + serviceFileName(file, service).replace(/\.ts$/, ".js");
-  // What goes to protoplugin: text, and symbols for the names it must know.
-  // A name of the file itself only reserves its identifier (protoplugin
-  // never renames it), so it is a symbol once and text after that; text
-  // is joined into one string between symbols (joined once from an array:
-  // strings built with += left protoplugin to flatten some 5000 pieces a
-  // file). Symbols for every occurrence made protoplugin's share of
-  // generation as large as our own.
-  const out: Printable[] = [];
-  let pending: string[] = [];
-  const reserved = new Set<string>();
-  const symbol = (p: Printable) => {
-    if (pending.length > 0) out.push(pending.join(""));
-    pending = [];
-    out.push(p);
-  };
-  const localSymbol = (name: string) => {
-    if (reserved.has(name)) {
-      pending.push(name);
-    } else {
-      reserved.add(name);
-      symbol(f.import(name, selfPath));
-    }
-  };
-  // protoplugin works a message's name out afresh on every call, going
-  // through every type of its file; the template names each message often.
-  const schemaSymbols = new Map<DescMessage, Printable>();
-  const shapeSymbols = new Map<DescMessage, Printable>();
-  // Template text: its identifiers are reserved.
-  const text = (s: string) => {
-    let last = 0;
-    for (const m of s.matchAll(tokenRE)) {
-      const token = m[0];
-      if (token.startsWith("/") || token.startsWith('"')) continue;
-      pending.push(s.slice(last, m.index));
-      localSymbol(token);
-      last = m.index + token.length;
-    }
-    pending.push(s.slice(last));
-  };
-
   f.preamble(file);
-  const namespaces = new Map<string, string>();
-  for (const decl of declarations) {
-    for (const statement of decl.statements) {
-      for (const piece of statement) {
-        if (typeof piece !== "string" && piece.kind === "namespace") {
-          namespaces.set(piece.local, piece.from);
-        }
-      }
-    }
-  }
-  // protoplugin writes named imports only; namespace imports follow its import block.
-  for (const [local, from] of [...namespaces].sort(([a], [b]) =>
-    a < b ? -1 : 1,
-  )) {
-    pending.push("import * as ");
-    localSymbol(local);
-    pending.push(` from ${JSON.stringify(from)};\n`);
-  }
-  if (namespaces.size > 0) pending.push("\n");
-
+  const p = new Printer(f, selfPath(serviceFileName(file, service)));
+  p.imports(names.imports, names.namespaces);
   // Every service file repeats runtime statements: the markers let the
   // formatter format each once per run (generator/format.ts).
-  pending.push(`${statementsStart}\n`);
-  for (const decl of declarations) {
-    for (const statement of decl.statements) {
-      for (const piece of statement) emitPiece(piece);
-      pending.push(`\n${statementsSeparator}\n`);
+  p.raw(`${statementsStart}\n`);
+  p.raw(inlineNote(selection, names.shadowed));
+  p.code(template, (name) =>
+    p.local(names.declaration(selection.entryPoints.get(name)!)),
+  );
+  p.raw(`\n${statementsSeparator}\n${runtimeMarker}\n${statementsSeparator}\n`);
+  const shadowed = new Set(names.shadowed);
+  printDeclarations(
+    p,
+    selection.declarations,
+    names,
+    (d) => d.isPublic && !shadowed.has(d),
+  );
+  p.raw(`${statementsEnd}\n`);
+  p.finish();
+}
+
+/** The runtime of every service of the run, for runtime=shared. */
+function emitSharedRuntime(
+  schema: Schema<Options>,
+  shared: Selection,
+  names: RuntimeNames,
+): void {
+  const f = schema.generateFile(sharedRuntimeFileName);
+  const p = new Printer(f, selfPath(sharedRuntimeFileName));
+  p.raw(sharedPreamble(schema));
+  p.imports(names.imports, names.namespaces);
+  p.raw(`${statementsStart}\n`);
+  p.raw(sharedNote(shared));
+  p.raw(`${statementsSeparator}\n`);
+  const imported = new Set(shared.entryPoints.values());
+  printDeclarations(
+    p,
+    shared.declarations,
+    names,
+    (d) => d.isPublic || imported.has(d.id),
+  );
+  p.raw(`${statementsEnd}\n`);
+  p.finish();
+}
+
+/**
+ * A service file importing its runtime from the shared file. It re-exports
+ * the runtime's public names its API reaches (ConnectError, Code...), as a
+ * self-contained file exports them, so that switching options changes no
+ * import of the application.
+ */
+function emitWithSharedRuntime(
+  schema: Schema<Options>,
+  s: Service,
+  names: RuntimeNames,
+): void {
+  const { file, service, template, selection } = s;
+  // As in a self-contained file, the service's own names win.
+  const own = new Set(Object.values(serviceNames(service)));
+  const f = schema.generateFile(serviceFileName(file, service));
+  f.preamble(file);
+  const p = new Printer(f, selfPath(serviceFileName(file, service)));
+  const runtimePath = selfPath(sharedRuntimeFileName);
+  const declarations = new Map(
+    selection.declarations.map((d) => [d.id, d] as const),
+  );
+  const runtime = (d: RuntimeDeclaration) =>
+    f.import(names.declaration(d.id), runtimePath, !d.hasValue);
+  p.imports(templateImports(template), []);
+  p.raw(`${statementsStart}\n`);
+  const publicOnes = selection.declarations.filter(
+    (d) => d.isPublic && !own.has(d.name),
+  );
+  for (const typeOnly of [true, false]) {
+    const list = publicOnes.filter((d) => d.hasValue !== typeOnly);
+    if (list.length === 0) continue;
+    p.raw(`export ${typeOnly ? "type " : ""}{ `);
+    list.forEach((d, i) => {
+      if (i > 0) p.raw(", ");
+      p.symbol(runtime(d));
+    });
+    p.raw(" };\n");
+  }
+  p.raw(`${statementsSeparator}\n`);
+  p.raw(
+    `// The runtime this API uses is in ${sharedRuntimeFileName} (runtime=shared).\n\n`,
+  );
+  p.code(template, (name) =>
+    p.symbol(runtime(declarations.get(selection.entryPoints.get(name)!)!)),
+  );
+  p.raw(`\n${statementsEnd}\n`);
+  p.finish();
+}
+
+function printDeclarations(
+  p: Printer,
+  declarations: readonly RuntimeDeclaration[],
+  names: RuntimeNames,
+  exported: (d: RuntimeDeclaration) => boolean,
+): void {
+  for (const d of declarations) {
+    for (const statement of d.statements) {
+      p.statement(statement, names, exported(d));
+      p.raw(`\n${statementsSeparator}\n`);
     }
   }
-  pending.push(`${statementsEnd}\n`);
-  emitCode(template);
-  pending.push("\n");
-  out.push(pending.join(""));
-  f.print(out);
+}
 
-  function emitPiece(piece: Piece): void {
-    if (typeof piece === "string") {
-      pending.push(piece);
-      return;
-    }
-    switch (piece.kind) {
-      case "runtime": {
-        const name = finalName.get(piece.name) ?? piece.name;
-        if (piece.shorthand && name !== piece.name)
-          pending.push(`${piece.name}: `);
-        localSymbol(name);
-        break;
-      }
-      case "import":
-        if (piece.shorthand) pending.push(`${piece.name}: `);
-        symbol(f.import(piece.name, piece.from, piece.typeOnly));
-        break;
-      case "namespace":
-        localSymbol(piece.local);
-        break;
-      case "global":
-        localSymbol(piece.name);
-        break;
-    }
+/** The path protoplugin resolves a file's own imports against. */
+function selfPath(fileName: string): string {
+  return "./" + fileName.replace(/\.ts$/, ".js");
+}
+
+const runtimeMarker = `// ${"-".repeat(70)}
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.`;
+
+/** The note at the top of a self-contained file: which runtime parts it carries, and why. */
+function inlineNote(
+  selection: Selection,
+  shadowed: readonly RuntimeDeclaration[],
+): string {
+  const hidden =
+    shadowed.length === 0
+      ? ""
+      : ` Not exported here, as the service's own names take theirs: ${shadowed.map((d) => d.name).join(", ")}.`;
+  return comment(
+    [
+      'The service\'s API comes first. After it, below "Runtime", is the part of',
+      "connect-standalone's runtime the API uses, copied in so that this file",
+      `needs no RPC library: ${selection.declarations.length} declarations from`,
+      ...moduleLines(selection.declarations),
+    ],
+    `reached from ${[...selection.entryPoints.keys()].join(", ")}.${hidden}`,
+  );
+}
+
+function sharedNote(shared: Selection): string {
+  return comment(
+    [
+      "The connect-standalone runtime the service files of this output share",
+      "(runtime=shared): what their APIs use, copied from its runtime-inline/",
+      `by the generator. ${shared.declarations.length} declarations from`,
+      ...moduleLines(shared.declarations),
+    ],
+    `reached from ${[...shared.entryPoints.keys()].join(", ")}. Regenerate rather than edit.`,
+  );
+}
+
+/** `  folder: module, module` per folder of the runtime, sorted. */
+function moduleLines(declarations: readonly RuntimeDeclaration[]): string[] {
+  const folders = new Map<string, Set<string>>();
+  for (const d of declarations) {
+    const [folder, ...rest] = d.module.replace(/\.ts$/, "").split("/");
+    const name = rest.join("/");
+    const key = rest.length === 0 ? "." : folder!;
+    let set = folders.get(key);
+    if (set === undefined) folders.set(key, (set = new Set()));
+    set.add(rest.length === 0 ? folder! : name);
   }
-
-  // Adjacent strings are joined first, so that a comment split by an
-  // interpolated string is still seen whole by the tokenizer.
-  function emitCode(c: Code): void {
-    let plain = "";
-    for (const item of flatten(c)) {
-      if (typeof item === "string") {
-        plain += item;
+  return [...folders.keys()].sort().flatMap((folder) => {
+    const lines: string[] = [];
+    let line = `  ${folder}:`;
+    const modules = [...folders.get(folder)!].sort();
+    modules.forEach((m, i) => {
+      const word = i < modules.length - 1 ? `${m},` : m;
+      if (line.length + 1 + word.length > 77) {
+        lines.push(line);
+        line = `    ${word}`;
       } else {
-        text(plain);
-        plain = "";
-        emitRef(item);
+        line = `${line} ${word}`;
       }
-    }
-    text(plain);
-  }
-
-  function emitRef(ref: Ref): void {
-    switch (ref.kind) {
-      case "runtime":
-        localSymbol(finalName.get(ref.name) ?? ref.name);
-        break;
-      case "local":
-        localSymbol(ref.name);
-        break;
-      case "schema":
-        symbol(once(schemaSymbols, ref.desc, () => f.importSchema(ref.desc)));
-        break;
-      case "shape":
-        symbol(once(shapeSymbols, ref.desc, () => f.importShape(ref.desc)));
-        break;
-      case "import":
-        symbol(f.import(ref.name, ref.from, ref.typeOnly));
-        break;
-    }
-  }
+    });
+    lines.push(line);
+    return lines;
+  });
 }
 
-function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
-  let value = cache.get(key);
-  if (value === undefined) {
-    value = make();
-    cache.set(key, value);
+/** Lines as a `//` comment, `tail` wrapped at 80 columns, then a blank line. */
+function comment(lines: readonly string[], tail: string): string {
+  const wrapped: string[] = [...lines];
+  let line = "";
+  for (const word of tail.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > 77) {
+      wrapped.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
   }
-  return value;
+  if (line !== "") wrapped.push(line);
+  return wrapped.map((l) => `// ${l}`.trimEnd()).join("\n") + "\n\n";
 }
 
-function* flatten(c: Code): Generator<string | Ref> {
-  for (const item of c) {
-    if (typeof item === "string") yield item;
-    else if (Array.isArray(item)) yield* flatten(item as Code);
-    else yield item as Ref;
-  }
+/** The head of the shared runtime file, as protoplugin's preamble heads the others. */
+function sharedPreamble(schema: Schema<Options>): string {
+  const parameter = schema.proto.parameter;
+  return [
+    `// @generated by protoc-gen-connect-standalone${parameter === "" ? "" : ` with parameter "${parameter}"`}`,
+    "/* eslint-disable */",
+    "",
+    "",
+  ].join("\n");
 }

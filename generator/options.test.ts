@@ -10,6 +10,7 @@ describe("parseOptions", () => {
       naming: "camel",
       protocols: ["connect", "grpc", "grpc-web"],
       json: true,
+      runtime: "inline",
     });
   });
 
@@ -20,6 +21,7 @@ describe("parseOptions", () => {
         { key: "platform", value: "web" },
         { key: "naming", value: "proto" },
         { key: "json", value: "false" },
+        { key: "runtime", value: "shared" },
       ]),
     ).toEqual({
       client: false,
@@ -28,6 +30,7 @@ describe("parseOptions", () => {
       naming: "proto",
       protocols: ["connect", "grpc-web"],
       json: false,
+      runtime: "shared",
     });
   });
 

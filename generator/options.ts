@@ -8,6 +8,12 @@ export interface Options {
   readonly protocols: readonly Protocol[];
   /** Whether the JSON codec is generated; without it, binary protobuf only. */
   readonly json: boolean;
+  /**
+   * "inline": each service file carries the runtime it uses. "shared": one
+   * file of the output carries the runtime of all its services, which import
+   * it from there.
+   */
+  readonly runtime: "inline" | "shared";
 }
 
 export type Protocol = (typeof protocolNames)[number];
@@ -21,6 +27,7 @@ const choices = {
   naming: ["camel", "proto"],
   protocols: protocolNames,
   json: ["true", "false"],
+  runtime: ["inline", "shared"],
 } as const;
 
 // protoplugin parses these itself; we only check their values first, to name the accepted ones.
@@ -54,6 +61,7 @@ export function parseOptions(
     naming: "camel",
     protocols: [],
     json: true,
+    runtime: "inline",
   } as {
     -readonly [K in keyof Options]: Options[K];
   };
@@ -101,6 +109,9 @@ export function parseOptions(
         break;
       case "naming":
         options.naming = value as Options["naming"];
+        break;
+      case "runtime":
+        options.runtime = value as Options["runtime"];
         break;
       case "protocols":
         protocols ??= [];

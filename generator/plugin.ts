@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createEcmaScriptPlugin } from "@bufbuild/protoplugin";
-import { emitService } from "./emit-service.ts";
+import { emitFiles } from "./emit-service.ts";
 import { parseOptions } from "./options.ts";
 import { packageRoot } from "./package-root.ts";
 import { loadRuntimeLibrary } from "./runtime-cache.ts";
@@ -20,12 +20,7 @@ export const plugin = createEcmaScriptPlugin({
   version: `v${version}`,
   parseOptions,
   generateTs(schema) {
-    const library = loadRuntimeLibrary(join(root, "runtime-inline"));
-    for (const file of schema.files) {
-      for (const service of file.services) {
-        emitService(schema, file, service, library);
-      }
-    }
+    emitFiles(schema, loadRuntimeLibrary(join(root, "runtime-inline")));
   },
   // js and dts with protoplugin's compiler and its lib files, whatever
   // `typescript` the project has (see transpile.ts).

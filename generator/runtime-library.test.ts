@@ -34,22 +34,27 @@ describe("RuntimeLibrary", () => {
         "\n",
       ),
     });
-    expect(lib.closure(["a"]).map((d) => d.name)).toEqual(["b", "a"]);
-    const a = lib.declarations.get("a")!;
+    expect(lib.closure(["a#a"]).map((d) => d.id)).toEqual(["b#b", "a#a"]);
+    const a = lib.declarations.get("a#a")!;
     expect(a.statements[0]).toContainEqual({
       kind: "import",
       name: "create",
+      local: "create",
       from: "@bufbuild/protobuf",
       typeOnly: false,
       shorthand: false,
     });
     expect(a.statements[0]).toContainEqual({
       kind: "runtime",
-      name: "b",
+      id: "b#b",
+      text: "b",
       shorthand: true,
     });
-    // Not exported: only @public declarations keep `export`.
-    expect(a.statements[0]!.join("")).not.toContain("export");
+    // `export` is a piece of its own: the emitter decides whether it stays.
+    expect(a.statements[0]![0]).toEqual({ kind: "export" });
+    expect(
+      a.statements[0]!.filter((p) => typeof p === "string").join(""),
+    ).not.toContain("export");
   });
 
   it("refuses a runtime module imported as a namespace", () => {

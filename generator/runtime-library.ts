@@ -15,12 +15,18 @@ export type Piece =
   | string
   | {
       readonly kind: "runtime";
-      readonly name: string;
+      /** The declaration referred to (see RuntimeDeclaration.id). */
+      readonly id: string;
+      /** The identifier as written (an import's alias, say). */
+      readonly text: string;
       readonly shorthand: boolean;
     }
   | {
       readonly kind: "import";
+      /** The name the package exports. */
       readonly name: string;
+      /** The name the runtime module imports it as (its alias, else `name`). */
+      readonly local: string;
       readonly from: string;
       readonly typeOnly: boolean;
       readonly shorthand: boolean;
@@ -31,19 +37,30 @@ export type Piece =
       readonly from: string;
     }
   /** A free identifier (a global such as Headers or Promise): imports must not shadow it. */
-  | { readonly kind: "global"; readonly name: string };
+  | { readonly kind: "global"; readonly name: string }
+  /**
+   * Where the module's `export ` was: a generated file keeps it for `@public`
+   * declarations and for what another generated file imports.
+   */
+  | { readonly kind: "export" };
 
 /** A top-level name of the runtime: one or more statements (a const and a type may share a name). */
 export interface RuntimeDeclaration {
+  /** `<module without .ts>#<name>`: names are unique per module only. */
+  readonly id: string;
+  /** The name as declared; the emitter renames it if another takes it. */
   readonly name: string;
+  /** Path relative to runtime-inline/ ("core/errors.ts"). */
   readonly module: string;
   /** Position of the module in dependency order, then of the statement in its module. */
   readonly order: readonly [number, number];
   readonly statements: readonly (readonly Piece[])[];
-  /** Names of the runtime declarations this one refers to. */
+  /** Ids of the runtime declarations this one refers to. */
   readonly dependencies: ReadonlySet<string>;
   /** Marked `@public`: keeps its `export` in generated files. */
   readonly isPublic: boolean;
+  /** Declares a value (a function, class or variable), not only a type. */
+  readonly hasValue: boolean;
 }
 
 /**
@@ -52,10 +69,20 @@ export interface RuntimeDeclaration {
  * the declarations its service reaches.
  */
 export class RuntimeLibrary {
+  /** By id. */
   readonly declarations: ReadonlyMap<string, RuntimeDeclaration>;
+  /**
+   * The names templates may use (the keys of `EntryPoints` in
+   * entry-points.ts), with the id of the declaration each stands for.
+   */
+  readonly entryPoints: ReadonlyMap<string, string>;
 
-  private constructor(declarations: ReadonlyMap<string, RuntimeDeclaration>) {
+  private constructor(
+    declarations: ReadonlyMap<string, RuntimeDeclaration>,
+    entryPoints: ReadonlyMap<string, string>,
+  ) {
     this.declarations = declarations;
+    this.entryPoints = entryPoints;
   }
 
   /** Reads and analyses the modules of `dir`. */
@@ -76,43 +103,70 @@ export class RuntimeLibrary {
   }
 
   static analyse(sources: Sources): RuntimeLibrary {
-    return new RuntimeLibrary(analyse(createProgram(sources)));
+    const { declarations, entryPoints } = analyse(createProgram(sources));
+    return new RuntimeLibrary(declarations, entryPoints);
   }
 
-  /** The declarations as JSON values, for fromJSON. */
+  /** The library as JSON values, for fromJSON. */
   toJSON(): unknown {
-    return [...this.declarations.values()].map((d) => ({
-      ...d,
-      dependencies: [...d.dependencies],
-    }));
+    return {
+      entryPoints: Object.fromEntries(this.entryPoints),
+      declarations: [...this.declarations.values()].map((d) => ({
+        ...d,
+        dependencies: [...d.dependencies],
+      })),
+    };
   }
 
   /** A library from what toJSON gave; throws on anything else. */
   static fromJSON(json: unknown): RuntimeLibrary {
-    if (!Array.isArray(json)) throw new Error("not a runtime library");
+    const { entryPoints, declarations: list } = (json ?? {}) as {
+      entryPoints?: unknown;
+      declarations?: unknown;
+    };
+    if (
+      !Array.isArray(list) ||
+      typeof entryPoints !== "object" ||
+      entryPoints === null ||
+      !Object.values(entryPoints).every((v) => typeof v === "string")
+    ) {
+      throw new Error("not a runtime library");
+    }
     const declarations = new Map<string, RuntimeDeclaration>();
-    for (const d of json as unknown[]) {
+    for (const d of list as unknown[]) {
       if (!isDeclarationJSON(d)) throw new Error("not a runtime declaration");
-      declarations.set(d.name, {
+      declarations.set(d.id, {
         ...d,
         dependencies: new Set(d.dependencies),
       });
     }
-    return new RuntimeLibrary(declarations);
+    return new RuntimeLibrary(
+      declarations,
+      new Map(Object.entries(entryPoints as Record<string, string>)),
+    );
   }
 
-  /** The declarations reachable from `roots`, in an order where definitions precede their top-level uses. */
+  /** The id of the entry point `name`; throws if there is none. */
+  entryPoint(name: string): string {
+    const id = this.entryPoints.get(name);
+    if (id === undefined) {
+      throw new Error(
+        `template refers to "${name}", which is not in EntryPoints (runtime-inline/entry-points.ts)`,
+      );
+    }
+    return id;
+  }
+
+  /** The declarations reachable from the ids `roots`, in an order where definitions precede their top-level uses. */
   closure(roots: Iterable<string>): RuntimeDeclaration[] {
     const seen = new Set<string>();
-    const visit = (name: string): void => {
-      if (seen.has(name)) return;
-      const decl = this.declarations.get(name);
+    const visit = (id: string): void => {
+      if (seen.has(id)) return;
+      const decl = this.declarations.get(id);
       if (decl === undefined) {
-        throw new Error(
-          `template refers to unknown runtime declaration "${name}"`,
-        );
+        throw new Error(`unknown runtime declaration "${id}"`);
       }
-      seen.add(name);
+      seen.add(id);
       for (const dep of decl.dependencies) visit(dep);
     };
     for (const root of roots) visit(root);
@@ -136,9 +190,11 @@ function isDeclarationJSON(value: unknown): value is DeclarationJSON {
   return (
     typeof value === "object" &&
     value !== null &&
+    typeof d.id === "string" &&
     typeof d.name === "string" &&
     typeof d.module === "string" &&
     typeof d.isPublic === "boolean" &&
+    typeof d.hasValue === "boolean" &&
     Array.isArray(d.order) &&
     d.order.length === 2 &&
     Array.isArray(d.statements) &&
@@ -196,7 +252,7 @@ interface TopLevel {
 interface Context {
   readonly checker: TS.TypeChecker;
   readonly sourceFile: TS.SourceFile;
-  /** The runtime's top-level declarations, by their name's parent node. */
+  /** The ids of the runtime's top-level declarations, by their name's parent node. */
   readonly declNodeToName: ReadonlyMap<TS.Node, string>;
 }
 
@@ -205,34 +261,55 @@ function baseName(sf: TS.SourceFile): string {
   return sf.fileName.slice(1);
 }
 
+/** The module that lists the entry points; read for EntryPoints, never copied. */
+export const entryPointsModule = "entry-points.ts";
+
+/** The id of `name` declared in `module`. */
+export function declarationId(module: string, name: string): string {
+  return `${module.replace(/\.ts$/, "")}#${name}`;
+}
+
 function analyse(program: {
   checker: TS.TypeChecker;
   sourceFiles: TS.SourceFile[];
-}): Map<string, RuntimeDeclaration> {
-  const { checker, sourceFiles } = program;
+}): {
+  declarations: Map<string, RuntimeDeclaration>;
+  entryPoints: Map<string, string>;
+} {
+  const { checker } = program;
+  const entryFile = program.sourceFiles.find(
+    (sf) => baseName(sf) === entryPointsModule,
+  );
+  const sourceFiles = program.sourceFiles.filter((sf) => sf !== entryFile);
   const byModule = new Map<string, TopLevel[]>();
   const declNodeToName = new Map<TS.Node, string>();
-  const seenNames = new Map<string, string>();
+  const publicNames = new Map<string, string>();
   for (const sf of sourceFiles) {
     const list: TopLevel[] = [];
     for (const statement of sf.statements) {
       const top = topLevelOf(statement, sf);
       if (top === undefined) continue;
-      const other = seenNames.get(top.name);
-      if (other !== undefined && other !== baseName(sf)) {
-        throw new Error(
-          `runtime-inline: "${top.name}" is declared in both ${other} and ${baseName(sf)}; top-level names must be unique`,
-        );
+      // Public names are API, never renamed: two would clash in every file.
+      if (hasPublicTag(statement)) {
+        const other = publicNames.get(top.name);
+        if (other !== undefined && other !== baseName(sf)) {
+          throw new Error(
+            `runtime-inline: "${top.name}" is @public in both ${other} and ${baseName(sf)}`,
+          );
+        }
+        publicNames.set(top.name, baseName(sf));
       }
-      seenNames.set(top.name, baseName(sf));
-      declNodeToName.set(top.nameNode.parent, top.name);
+      declNodeToName.set(
+        top.nameNode.parent,
+        declarationId(baseName(sf), top.name),
+      );
       list.push(top);
     }
     byModule.set(baseName(sf), list);
   }
 
   const moduleOrder = orderModules(sourceFiles);
-  const result = new Map<string, RuntimeDeclaration>();
+  const declarations = new Map<string, RuntimeDeclaration>();
   for (const sf of sourceFiles) {
     const context: Context = { checker, sourceFile: sf, declNodeToName };
     const moduleIndex = moduleOrder.indexOf(baseName(sf));
@@ -241,22 +318,65 @@ function analyse(program: {
       grouped.set(top.name, [...(grouped.get(top.name) ?? []), top]);
     }
     for (const [name, tops] of grouped) {
+      const id = declarationId(baseName(sf), name);
       const dependencies = new Set<string>();
       const statements = tops.map((t) =>
         cutStatement(t.statement, context, dependencies),
       );
-      dependencies.delete(name);
-      result.set(name, {
+      dependencies.delete(id);
+      declarations.set(id, {
+        id,
         name,
         module: baseName(sf),
         order: [moduleIndex, sf.statements.indexOf(tops[0]!.statement)],
         statements,
         dependencies,
         isPublic: tops.some((t) => hasPublicTag(t.statement)),
+        hasValue: tops.some(
+          (t) =>
+            !ts.isInterfaceDeclaration(t.statement) &&
+            !ts.isTypeAliasDeclaration(t.statement),
+        ),
       });
     }
   }
-  return result;
+  const entryPoints =
+    entryFile === undefined
+      ? new Map<string, string>()
+      : readEntryPoints({ checker, sourceFile: entryFile, declNodeToName });
+  return { declarations, entryPoints };
+}
+
+/**
+ * The properties of `interface EntryPoints`: each names the declaration its
+ * type refers to first (`typeof x`, or a type `T<...>`).
+ */
+function readEntryPoints(context: Context): Map<string, string> {
+  const sf = context.sourceFile;
+  const entryPoints = new Map<string, string>();
+  const list = sf.statements.find(
+    (s): s is TS.InterfaceDeclaration =>
+      ts.isInterfaceDeclaration(s) && s.name.text === "EntryPoints",
+  );
+  if (list === undefined) {
+    throw new Error(
+      `runtime-inline: ${entryPointsModule} declares no interface EntryPoints`,
+    );
+  }
+  for (const member of list.members) {
+    if (!ts.isPropertySignature(member) || member.type === undefined) continue;
+    const key = member.name.getText(sf);
+    const id = identifiersOf(member.type)
+      .map((i) => resolveIdentifier(i, context))
+      .find((p) => p?.kind === "runtime");
+    if (id?.kind !== "runtime") {
+      throw new Error(
+        `runtime-inline: ${entryPointsModule}: EntryPoints.${key} refers to no runtime declaration`,
+      );
+    }
+    entryPoints.set(key, id.id);
+  }
+  return entryPoints;
 }
 
 function lineOf(statement: TS.Statement, sf: TS.SourceFile): string {
@@ -362,13 +482,13 @@ function cutStatement(
     cursor = pos;
   };
 
-  // Only @public declarations stay exported in a generated file.
-  if (!hasPublicTag(statement) && ts.canHaveModifiers(statement)) {
+  if (ts.canHaveModifiers(statement)) {
     const exportKeyword = ts
       .getModifiers(statement)
       ?.find((m) => m.kind === ts.SyntaxKind.ExportKeyword);
     if (exportKeyword !== undefined) {
       emitUpTo(exportKeyword.getStart(sf) - fullStart);
+      pieces.push({ kind: "export" });
       cursor = exportKeyword.end - fullStart;
       while (text[cursor] === " ") cursor++;
     }
@@ -382,12 +502,13 @@ function cutStatement(
     emitUpTo(start);
     pieces.push(piece);
     cursor = id.end - fullStart;
-    if (piece.kind === "runtime") dependencies.add(piece.name);
+    if (piece.kind === "runtime") dependencies.add(piece.id);
   }
   emitUpTo(text.length);
   // Drop the blank lines that separated this statement from the previous one.
   if (typeof pieces[0] === "string") {
     pieces[0] = pieces[0].replace(/^\s*\n/, "");
+    if (pieces[0] === "") pieces.shift();
   }
   return pieces;
 }
@@ -419,9 +540,9 @@ function resolveIdentifier(
       : { kind: "global", name: id.getText(sf) };
   }
   for (const node of declarations) {
-    const runtimeName = declNodeToName.get(node);
-    if (runtimeName !== undefined) {
-      return { kind: "runtime", name: runtimeName, shorthand };
+    const runtimeId = declNodeToName.get(node);
+    if (runtimeId !== undefined) {
+      return { kind: "runtime", id: runtimeId, text: id.text, shorthand };
     }
     if (ts.isImportSpecifier(node)) {
       const importDecl = node.parent.parent.parent;
@@ -430,11 +551,18 @@ function resolveIdentifier(
         node.getSourceFile(),
       );
       if (from.startsWith(".")) {
-        return { kind: "runtime", name: importedName, shorthand };
+        const module = posix.join(posix.dirname(baseName(sf)), from);
+        return {
+          kind: "runtime",
+          id: declarationId(module, importedName),
+          text: id.text,
+          shorthand,
+        };
       }
       return {
         kind: "import",
         name: importedName,
+        local: node.name.getText(node.getSourceFile()),
         from,
         typeOnly:
           importDecl.importClause?.isTypeOnly === true || node.isTypeOnly,

@@ -1,11 +1,12 @@
 import type { DescMessage } from "@bufbuild/protobuf";
+import type { EntryPoints } from "../runtime-inline/entry-points.ts";
 
 /**
  * Generated code before names are settled: text, plus references that the
  * emitter resolves to final identifiers and imports.
  */
 export type Ref =
-  | { readonly kind: "runtime"; readonly name: string }
+  | { readonly kind: "runtime"; readonly name: EntryPoint }
   | { readonly kind: "local"; readonly name: string }
   | { readonly kind: "schema"; readonly desc: DescMessage }
   | { readonly kind: "shape"; readonly desc: DescMessage }
@@ -31,8 +32,14 @@ export function code(
   return out;
 }
 
+/** A name templates may use for a runtime declaration (runtime-inline/entry-points.ts). */
+export type EntryPoint = keyof EntryPoints;
+
 /** A declaration of the runtime, copied into the file if the template uses it. */
-export const rt = (name: string): Ref => ({ kind: "runtime", name });
+export const rt = <K extends EntryPoint>(name: K): Ref => ({
+  kind: "runtime",
+  name,
+});
 /** A name the template declares itself. */
 export const local = (name: string): Ref => ({ kind: "local", name });
 export const schema = (desc: DescMessage): Ref => ({ kind: "schema", desc });

@@ -19,6 +19,14 @@ import { strictOptions } from "./support/strict.ts";
  * Every fixture, generated under each meaningful option set, must match the
  * files under snapshots/ (run with UPDATE_SNAPSHOTS=1 to rewrite them) and
  * typecheck under the strict flags generated code promises.
+ *
+ * Snapshots are for people to review. Per option set one file is kept whole
+ * (the Eliza service, which has every kind of method; with runtime=shared,
+ * the runtime file); of every other file, its own code (`.api` before the
+ * extension: everything up to its last API declaration) and a list of the
+ * runtime declarations it copied after that (`.runtime.txt`). A runtime
+ * change then shows once per option set, plus a line per file where it
+ * changes what is copied.
  */
 const optionSets: Record<string, string> = {
   default: "",
@@ -29,7 +37,72 @@ const optionSets: Record<string, string> = {
   "connect-web-client":
     "server=false,platform=web,protocols=connect,json=false",
   "grpc-only": "protocols=grpc",
+  "runtime-shared": "runtime=shared",
 };
+
+/** The files of each option set, generated once for all tests. */
+const generated = new Map<string, string>();
+
+const golden =
+  /(^|\/)(eliza\.ElizaService|connect-standalone\.runtime)\.(ts|js|d\.ts)$/;
+
+/** What snapshots/ holds of a generated file: file name, then content. */
+function snapshotOf(file: string, text: string): [string, string][] {
+  if (golden.test(file)) return [[file, text]];
+  const split = splitAtRuntime(file, text);
+  if (split === undefined) return [[file, text]];
+  const api = file.replace(/(\.d)?\.[jt]s$/, (ext) => `.api${ext}`);
+  return [
+    [api, split.api],
+    [`${file}.runtime.txt`, split.runtime.map((n) => `${n}\n`).join("")],
+  ];
+}
+
+/**
+ * A service file's own code, up to its last API declaration, and the names
+ * declared after it, in order; undefined for a file without a runtime part.
+ */
+function splitAtRuntime(
+  file: string,
+  text: string,
+): { api: string; runtime: string[] } | undefined {
+  const service = /\.([^./]+)(\.d)?\.[jt]s$/.exec(file)?.[1];
+  if (service === undefined) return undefined;
+  const api = new Set([
+    `${service}Definition`,
+    `${service}Client`,
+    `create${service}Client`,
+    `${service}Implementation`,
+    `create${service}Handler`,
+  ]);
+  const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest);
+  const names = source.statements.map(declaredName);
+  const last = names.findLastIndex((n) => n !== undefined && api.has(n));
+  const runtime = names
+    .slice(last + 1)
+    .filter((n, i, all): n is string => n !== undefined && n !== all[i - 1]);
+  if (last < 0 || runtime.length === 0) return undefined;
+  return {
+    api: `${text.slice(0, source.statements[last]!.end).trimEnd()}\n`,
+    runtime,
+  };
+}
+
+function declaredName(statement: ts.Statement): string | undefined {
+  if (
+    ts.isFunctionDeclaration(statement) ||
+    ts.isClassDeclaration(statement) ||
+    ts.isInterfaceDeclaration(statement) ||
+    ts.isTypeAliasDeclaration(statement)
+  ) {
+    return statement.name?.text;
+  }
+  if (ts.isVariableStatement(statement)) {
+    const name = statement.declarationList.declarations[0]?.name;
+    return name !== undefined && ts.isIdentifier(name) ? name.text : undefined;
+  }
+  return undefined;
+}
 
 const work = mkdtempSync(join(tmpdir(), "cs-snap-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -75,6 +148,7 @@ function typecheck(
 
 describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
   const dir = generateInto(name, options);
+  generated.set(name, dir);
   const ours = listFiles(dir).filter(
     (f) =>
       !f.includes("_pb.") &&
@@ -83,27 +157,33 @@ describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
   );
 
   it("generates one file per service", () => {
-    expect(ours.filter((f) => !f.endsWith(".d.ts")).length).toBe(9);
+    expect(
+      ours.filter(
+        (f) =>
+          !f.endsWith(".d.ts") && !f.includes("connect-standalone.runtime"),
+      ).length,
+    ).toBe(9);
   });
 
   it("matches the snapshots", () => {
     const snapDir = join(repoRoot, "snapshots", name);
+    const snapshots = new Map(
+      ours.flatMap((f) => snapshotOf(f, readFileSync(join(dir, f), "utf8"))),
+    );
     if (process.env["UPDATE_SNAPSHOTS"] === "1") {
       rmSync(snapDir, { recursive: true, force: true });
-      for (const f of ours) {
+      for (const [f, text] of snapshots) {
         mkdirSync(dirname(join(snapDir, f)), { recursive: true });
-        writeFileSync(join(snapDir, f), readFileSync(join(dir, f)));
+        writeFileSync(join(snapDir, f), text);
       }
     }
     expect(
       existsSync(snapDir),
       `no snapshots for ${name}: run UPDATE_SNAPSHOTS=1`,
     ).toBe(true);
-    expect(ours).toEqual(listFiles(snapDir));
-    for (const f of ours) {
-      expect(readFileSync(join(dir, f), "utf8"), f).toBe(
-        readFileSync(join(snapDir, f), "utf8"),
-      );
+    expect([...snapshots.keys()].sort()).toEqual(listFiles(snapDir));
+    for (const [f, text] of snapshots) {
+      expect(text, f).toBe(readFileSync(join(snapDir, f), "utf8"));
     }
   });
 
@@ -145,8 +225,8 @@ describe("generation", () => {
   it("copies only what a unary-only, client-only, Connect-only file uses", () => {
     const file = readFileSync(
       join(
-        repoRoot,
-        "snapshots/connect-web-client/unary/v1/unary.GreetService.ts",
+        generated.get("connect-web-client")!,
+        "unary/v1/unary.GreetService.ts",
       ),
       "utf8",
     );
@@ -180,7 +260,7 @@ describe("generation", () => {
 
   it("copies only the chosen protocols", () => {
     const file = readFileSync(
-      join(repoRoot, "snapshots/grpc-only/eliza/v1/eliza.ElizaService.ts"),
+      join(generated.get("grpc-only")!, "eliza/v1/eliza.ElizaService.ts"),
       "utf8",
     );
     for (const name of [
@@ -206,7 +286,7 @@ describe("generation", () => {
       );
     }
     const web = readFileSync(
-      join(repoRoot, "snapshots/client-web/eliza/v1/eliza.ElizaService.ts"),
+      join(generated.get("client-web")!, "eliza/v1/eliza.ElizaService.ts"),
       "utf8",
     );
     expect(web).toContain("function createGrpcWebUnaryCaller(");
@@ -215,14 +295,14 @@ describe("generation", () => {
 
   it("leaves streaming code out of a unary-only server", () => {
     const file = readFileSync(
-      join(repoRoot, "snapshots/server-only/unary/v1/unary.GreetService.ts"),
+      join(generated.get("server-only")!, "unary/v1/unary.GreetService.ts"),
       "utf8",
     );
     expect(file).toContain("function connectHandleUnary(");
     expect(file).not.toContain("function connectHandleStream(");
     expect(file).not.toContain("function serverStartStream(");
     const eliza = readFileSync(
-      join(repoRoot, "snapshots/server-only/eliza/v1/eliza.ElizaService.ts"),
+      join(generated.get("server-only")!, "eliza/v1/eliza.ElizaService.ts"),
       "utf8",
     );
     expect(eliza).toContain("function connectHandleStream(");
@@ -230,7 +310,7 @@ describe("generation", () => {
 
   it("keeps GET code where a NO_SIDE_EFFECTS method needs it", () => {
     const file = readFileSync(
-      join(repoRoot, "snapshots/default/eliza/v1/eliza.ElizaService.ts"),
+      join(generated.get("default")!, "eliza/v1/eliza.ElizaService.ts"),
       "utf8",
     );
     expect(file).toContain("function connectGetQuery(");
@@ -240,8 +320,8 @@ describe("generation", () => {
   it("aliases imported messages whose names clash with the runtime", () => {
     const file = readFileSync(
       join(
-        repoRoot,
-        "snapshots/default/collisions/v1/collisions.CollisionService.ts",
+        generated.get("default")!,
+        "collisions/v1/collisions.CollisionService.ts",
       ),
       "utf8",
     );

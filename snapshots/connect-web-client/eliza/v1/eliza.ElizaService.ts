@@ -8,16 +8,6 @@
 /* eslint-disable */
 
 import type {
-  DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
-  Message,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
-import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
-import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
-import type {
   ConverseResponse,
   IntroduceResponse,
   PontificateResponse,
@@ -33,6 +23,164 @@ import {
   SayRequestSchema,
   SayResponseSchema,
 } from "./eliza_pb";
+
+import type {
+  DescMessage,
+  JsonReadOptions,
+  JsonWriteOptions,
+  Message,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
+
+// The service's API comes first. After it, below "Runtime", is the part of
+// connect-standalone's runtime the API uses, copied in so that this file
+// needs no RPC library: 121 declarations from
+//   client: call, client, config, connect, connect-stream, http-client
+//   core: body, code, codec, compression, deadline, envelope, errors,
+//     interceptors, method
+//   protocol: connect, connect-stream
+//   web: compression, fetch-client
+// reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
+// ClientStreamingMethod, createFetchHttpClient, webCompressionGzip,
+// ClientOptions, createClientConfig, connectGetRequest, clientProtocol,
+// createConnectUnaryCaller, createConnectStreamCaller, clientUnaryMethod,
+// clientBidiStreamingMethod, clientServerStreamingMethod,
+// clientClientStreamingMethod.
+
+/**
+ * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
+ */
+export const ElizaServiceDefinition = {
+  typeName: "connectrpc.eliza.v1.ElizaService",
+  path: "/connectrpc.eliza.v1.ElizaService/",
+  methods: {
+    say: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Say",
+      path: "/connectrpc.eliza.v1.ElizaService/Say",
+      kind: "unary",
+      input: SayRequestSchema,
+      output: SayResponseSchema,
+      noSideEffects: true,
+    },
+    converse: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Converse",
+      path: "/connectrpc.eliza.v1.ElizaService/Converse",
+      kind: "bidi_streaming",
+      input: ConverseRequestSchema,
+      output: ConverseResponseSchema,
+      noSideEffects: false,
+    },
+    introduce: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Introduce",
+      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
+      kind: "server_streaming",
+      input: IntroduceRequestSchema,
+      output: IntroduceResponseSchema,
+      noSideEffects: false,
+    },
+    pontificate: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Pontificate",
+      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
+      kind: "client_streaming",
+      input: PontificateRequestSchema,
+      output: PontificateResponseSchema,
+      noSideEffects: false,
+    },
+  },
+} as const;
+
+/**
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
+ */
+export interface ElizaServiceClient {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
+}
+
+/**
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over Connect.
+ *
+ * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
+ * sends them through another. Compression is opt-in, beyond what fetch
+ * decodes itself: pass `compressions: [webCompressionGzip]` to send
+ * gzip (`sendCompression`) and accept it in streamed messages.
+ */
+export function createElizaServiceClient(
+  baseUrl: string,
+  options: ClientOptions = {},
+): ElizaServiceClient {
+  const config = createClientConfig(
+    baseUrl,
+    options,
+    options.httpClient ?? createFetchHttpClient(),
+    { get: connectGetRequest },
+  );
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: {
+      unary: createConnectUnaryCaller,
+      stream: createConnectStreamCaller,
+    },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
+  const methods = ElizaServiceDefinition.methods;
+  return {
+    say: clientUnaryMethod(call, methods.say),
+    converse: clientBidiStreamingMethod(stream, methods.converse),
+    introduce: clientServerStreamingMethod(stream, methods.introduce),
+    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
+  };
+}
+
+// ----------------------------------------------------------------------
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.
 
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
@@ -2235,129 +2383,3 @@ function webCompressionErrorMessage(error: unknown): string {
   return String(error);
 }
 
-/**
- * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
- */
-export const ElizaServiceDefinition = {
-  typeName: "connectrpc.eliza.v1.ElizaService",
-  path: "/connectrpc.eliza.v1.ElizaService/",
-  methods: {
-    say: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Say",
-      path: "/connectrpc.eliza.v1.ElizaService/Say",
-      kind: "unary",
-      input: SayRequestSchema,
-      output: SayResponseSchema,
-      noSideEffects: true,
-    },
-    converse: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Converse",
-      path: "/connectrpc.eliza.v1.ElizaService/Converse",
-      kind: "bidi_streaming",
-      input: ConverseRequestSchema,
-      output: ConverseResponseSchema,
-      noSideEffects: false,
-    },
-    introduce: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Introduce",
-      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
-      kind: "server_streaming",
-      input: IntroduceRequestSchema,
-      output: IntroduceResponseSchema,
-      noSideEffects: false,
-    },
-    pontificate: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Pontificate",
-      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
-      kind: "client_streaming",
-      input: PontificateRequestSchema,
-      output: PontificateResponseSchema,
-      noSideEffects: false,
-    },
-  },
-} as const;
-
-/**
- * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
- * resolve to the response message, streaming responses are async iterables;
- * each method's `raw` form also gives the response headers and trailers.
- */
-export interface ElizaServiceClient {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  readonly converse: BidiStreamingMethod<
-    typeof ConverseRequestSchema,
-    ConverseResponse
-  >;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  readonly introduce: ServerStreamingMethod<
-    typeof IntroduceRequestSchema,
-    IntroduceResponse
-  >;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  readonly pontificate: ClientStreamingMethod<
-    typeof PontificateRequestSchema,
-    PontificateResponse
-  >;
-}
-
-/**
- * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect.
- *
- * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
- * sends them through another. Compression is opt-in, beyond what fetch
- * decodes itself: pass `compressions: [webCompressionGzip]` to send
- * gzip (`sendCompression`) and accept it in streamed messages.
- */
-export function createElizaServiceClient(
-  baseUrl: string,
-  options: ClientOptions = {},
-): ElizaServiceClient {
-  const config = createClientConfig(
-    baseUrl,
-    options,
-    options.httpClient ?? createFetchHttpClient(),
-    { get: connectGetRequest },
-  );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-  });
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
-  const methods = ElizaServiceDefinition.methods;
-  return {
-    say: clientUnaryMethod(call, methods.say),
-    converse: clientBidiStreamingMethod(stream, methods.converse),
-    introduce: clientServerStreamingMethod(stream, methods.introduce),
-    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
-  };
-}

@@ -8,47 +8,6 @@
 /* eslint-disable */
 
 import type {
-  DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
-  Message,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
-import {
-  create,
-  fromBinary,
-  fromJsonString,
-  isMessage,
-  toBinary,
-  toJsonString,
-} from "@bufbuild/protobuf";
-import { kMaxLength } from "node:buffer";
-import {
-  base64Decode,
-  base64Encode,
-  BinaryReader,
-  BinaryWriter,
-  WireType,
-} from "@bufbuild/protobuf/wire";
-import { Readable } from "node:stream";
-import type {
-  IncomingMessage,
-  OutgoingHttpHeaders,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
-import type {
-  ClientHttp2Session,
-  ClientHttp2Stream,
-  Http2ServerRequest,
-  Http2ServerResponse,
-  IncomingHttpHeaders,
-  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
-  SecureClientSessionOptions,
-  ServerHttp2Stream,
-} from "node:http2";
-import { connect, constants } from "node:http2";
-import type {
   ConverseRequest,
   ConverseResponse,
   IntroduceRequest,
@@ -69,7 +28,313 @@ import {
   SayResponseSchema,
 } from "./eliza_pb";
 
+import type {
+  DescMessage,
+  JsonReadOptions,
+  JsonWriteOptions,
+  Message,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  fromJsonString,
+  isMessage,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import {
+  BinaryReader,
+  BinaryWriter,
+  WireType,
+  base64Decode,
+  base64Encode,
+} from "@bufbuild/protobuf/wire";
+import { kMaxLength } from "node:buffer";
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
+  SecureClientSessionOptions,
+  ServerHttp2Stream,
+} from "node:http2";
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+} from "node:http2";
+import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+
+// The service's API comes first. After it, below "Runtime", is the part of
+// connect-standalone's runtime the API uses, copied in so that this file
+// needs no RPC library: 257 declarations from
+//   client: call, client, config, connect, grpc, http-client
+//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
+//     errors, interceptors, method
+//   node: body, handler, http2-client, writable
+//   protocol: connect, grpc
+//   server: connect, context, grpc, handler, router, stream
+//   web: fetch-client, handler
+// reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
+// ClientStreamingMethod, NodeClientOptions, createClientConfig,
+// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
+// clientProtocol, createGrpcUnaryCaller, createGrpcStreamCaller,
+// clientUnaryMethod, clientBidiStreamingMethod, clientServerStreamingMethod,
+// clientClientStreamingMethod, HandlerContext, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, handlerClientStreaming, grpcHandle, grpcServeStream.
+
+/**
+ * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
+ */
+export const ElizaServiceDefinition = {
+  typeName: "connectrpc.eliza.v1.ElizaService",
+  path: "/connectrpc.eliza.v1.ElizaService/",
+  methods: {
+    say: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Say",
+      path: "/connectrpc.eliza.v1.ElizaService/Say",
+      kind: "unary",
+      input: SayRequestSchema,
+      output: SayResponseSchema,
+      noSideEffects: true,
+    },
+    converse: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Converse",
+      path: "/connectrpc.eliza.v1.ElizaService/Converse",
+      kind: "bidi_streaming",
+      input: ConverseRequestSchema,
+      output: ConverseResponseSchema,
+      noSideEffects: false,
+    },
+    introduce: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Introduce",
+      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
+      kind: "server_streaming",
+      input: IntroduceRequestSchema,
+      output: IntroduceResponseSchema,
+      noSideEffects: false,
+    },
+    pontificate: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Pontificate",
+      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
+      kind: "client_streaming",
+      input: PontificateRequestSchema,
+      output: PontificateResponseSchema,
+      noSideEffects: false,
+    },
+  },
+} as const;
+
+/**
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
+ */
+export interface ElizaServiceClient {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
+}
+
+/**
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over gRPC.
+ */
+export function createElizaServiceClient(
+  baseUrl: string,
+  options: NodeClientOptions = {},
+): ElizaServiceClient {
+  const config = createClientConfig(
+    baseUrl,
+    options,
+    nodeClientHttpClient(options, "grpc"),
+    {
+      compressions: compressionDefaults(),
+      get: connectGetRequest,
+      json: codecJson,
+    },
+  );
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
+  const methods = ElizaServiceDefinition.methods;
+  return {
+    say: clientUnaryMethod(call, methods.say),
+    converse: clientBidiStreamingMethod(stream, methods.converse),
+    introduce: clientServerStreamingMethod(stream, methods.introduce),
+    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
+  };
+}
+
+/**
+ * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
+ * the response message (or a plain object of its fields).
+ */
+export interface ElizaServiceImplementation {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  say(
+    request: SayRequest,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof SayResponseSchema>>
+    | MessageInitShape<typeof SayResponseSchema>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  converse(
+    requests: AsyncIterable<ConverseRequest>,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  introduce(
+    request: IntroduceRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  pontificate(
+    requests: AsyncIterable<PontificateRequest>,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
+    | MessageInitShape<typeof PontificateResponseSchema>;
+}
+
+/**
+ * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
+ */
+export function createElizaServiceHandler(
+  implementation: Partial<ElizaServiceImplementation>,
+  options: HandlerOptions = {},
+): NodeServiceHandler {
+  const methods = ElizaServiceDefinition.methods;
+  return withNodeHandler(
+    createServiceHandler(
+      ElizaServiceDefinition.path,
+      [
+        implementation.say === undefined
+          ? undefined
+          : {
+              method: methods.say,
+              unary: (request, context) =>
+                implementation.say!(request as SayRequest, context),
+            },
+        implementation.converse === undefined
+          ? undefined
+          : {
+              method: methods.converse,
+              stream: (requests, context) =>
+                implementation.converse!(
+                  requests as AsyncIterable<ConverseRequest>,
+                  context,
+                ),
+            },
+        implementation.introduce === undefined
+          ? undefined
+          : {
+              method: methods.introduce,
+              stream: handlerServerStreaming((request, context) =>
+                implementation.introduce!(request as IntroduceRequest, context),
+              ),
+            },
+        implementation.pontificate === undefined
+          ? undefined
+          : {
+              method: methods.pontificate,
+              stream: handlerClientStreaming((requests, context) =>
+                implementation.pontificate!(
+                  requests as AsyncIterable<PontificateRequest>,
+                  context,
+                ),
+              ),
+            },
+      ],
+      options,
+      {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        grpc: grpcHandle,
+        grpcStream: grpcServeStream,
+      },
+    ),
+  );
+}
+
+// ----------------------------------------------------------------------
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.
 
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
@@ -4114,7 +4379,7 @@ function fetchAbortOnCancel(
  */
 export type NodeHandler = (
   request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
+  response: NodeHttpResponse | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => void;
 
@@ -4165,7 +4430,7 @@ export function nodeHandler(
     nodeServe(
       handlers,
       incoming,
-      stream ?? (response as ServerResponse$1),
+      stream ?? (response as NodeHttpResponse),
       compat,
       next,
     ).catch((error: unknown) => {
@@ -4226,7 +4491,7 @@ interface NodeIncoming {
 }
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
-type NodeResponseTarget = ServerResponse$1 | ServerHttp2Stream;
+type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
 
 async function nodeServe(
   handlers: readonly ServiceHandler[],
@@ -4294,7 +4559,7 @@ async function nodeServe(
 }
 
 async function nodeRespondHttp1(
-  response: ServerResponse$1,
+  response: NodeHttpResponse,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
@@ -4514,7 +4779,7 @@ export function createHttp2HttpClient(
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect(origin, options.sessionOptions);
+    const session = http2Connect(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -4565,7 +4830,7 @@ export function createHttp2HttpClient(
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
       // Node closes the streams of a connection that is lost (the peer went
@@ -4686,7 +4951,7 @@ async function* http2ResponseBody(
     // stream. So too after a complete response while the request is still
     // being sent: the server answered without reading all of it, and will not.
     if (!complete || !stream.writableFinished) {
-      stream.close(constants.NGHTTP2_CANCEL);
+      stream.close(http2Constants.NGHTTP2_CANCEL);
     }
   }
 }
@@ -4870,13 +5135,13 @@ function http2ClosedError(
  */
 function http2ResetError(rstCode: number, when: string): ConnectError {
   const code =
-    rstCode === constants.NGHTTP2_CANCEL
+    rstCode === http2Constants.NGHTTP2_CANCEL
       ? Code.Canceled
-      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+      : rstCode === http2Constants.NGHTTP2_REFUSED_STREAM
         ? Code.Unavailable
-        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+        : rstCode === http2Constants.NGHTTP2_ENHANCE_YOUR_CALM
           ? Code.ResourceExhausted
-          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+          : rstCode === http2Constants.NGHTTP2_INADEQUATE_SECURITY
             ? Code.PermissionDenied
             : Code.Internal;
   return new ConnectError(
@@ -4885,240 +5150,3 @@ function http2ResetError(rstCode: number, when: string): ConnectError {
   );
 }
 
-/**
- * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
- */
-export const ElizaServiceDefinition = {
-  typeName: "connectrpc.eliza.v1.ElizaService",
-  path: "/connectrpc.eliza.v1.ElizaService/",
-  methods: {
-    say: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Say",
-      path: "/connectrpc.eliza.v1.ElizaService/Say",
-      kind: "unary",
-      input: SayRequestSchema,
-      output: SayResponseSchema,
-      noSideEffects: true,
-    },
-    converse: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Converse",
-      path: "/connectrpc.eliza.v1.ElizaService/Converse",
-      kind: "bidi_streaming",
-      input: ConverseRequestSchema,
-      output: ConverseResponseSchema,
-      noSideEffects: false,
-    },
-    introduce: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Introduce",
-      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
-      kind: "server_streaming",
-      input: IntroduceRequestSchema,
-      output: IntroduceResponseSchema,
-      noSideEffects: false,
-    },
-    pontificate: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Pontificate",
-      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
-      kind: "client_streaming",
-      input: PontificateRequestSchema,
-      output: PontificateResponseSchema,
-      noSideEffects: false,
-    },
-  },
-} as const;
-
-/**
- * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
- * resolve to the response message, streaming responses are async iterables;
- * each method's `raw` form also gives the response headers and trailers.
- */
-export interface ElizaServiceClient {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  readonly converse: BidiStreamingMethod<
-    typeof ConverseRequestSchema,
-    ConverseResponse
-  >;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  readonly introduce: ServerStreamingMethod<
-    typeof IntroduceRequestSchema,
-    IntroduceResponse
-  >;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  readonly pontificate: ClientStreamingMethod<
-    typeof PontificateRequestSchema,
-    PontificateResponse
-  >;
-}
-
-/**
- * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over gRPC.
- */
-export function createElizaServiceClient(
-  baseUrl: string,
-  options: NodeClientOptions = {},
-): ElizaServiceClient {
-  const config = createClientConfig(
-    baseUrl,
-    options,
-    nodeClientHttpClient(options, "grpc"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
-  );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-  });
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
-  const methods = ElizaServiceDefinition.methods;
-  return {
-    say: clientUnaryMethod(call, methods.say),
-    converse: clientBidiStreamingMethod(stream, methods.converse),
-    introduce: clientServerStreamingMethod(stream, methods.introduce),
-    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
-  };
-}
-
-/**
- * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
- * the response message (or a plain object of its fields).
- */
-export interface ElizaServiceImplementation {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  say(
-    request: SayRequest,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof SayResponseSchema>>
-    | MessageInitShape<typeof SayResponseSchema>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  converse(
-    requests: AsyncIterable<ConverseRequest>,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  introduce(
-    request: IntroduceRequest,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  pontificate(
-    requests: AsyncIterable<PontificateRequest>,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
-    | MessageInitShape<typeof PontificateResponseSchema>;
-}
-
-/**
- * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
- * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
- */
-export function createElizaServiceHandler(
-  implementation: Partial<ElizaServiceImplementation>,
-  options: HandlerOptions = {},
-): NodeServiceHandler {
-  const methods = ElizaServiceDefinition.methods;
-  return withNodeHandler(
-    createServiceHandler(
-      ElizaServiceDefinition.path,
-      [
-        implementation.say === undefined
-          ? undefined
-          : {
-              method: methods.say,
-              unary: (request, context) =>
-                implementation.say!(request as SayRequest, context),
-            },
-        implementation.converse === undefined
-          ? undefined
-          : {
-              method: methods.converse,
-              stream: (requests, context) =>
-                implementation.converse!(
-                  requests as AsyncIterable<ConverseRequest>,
-                  context,
-                ),
-            },
-        implementation.introduce === undefined
-          ? undefined
-          : {
-              method: methods.introduce,
-              stream: handlerServerStreaming((request, context) =>
-                implementation.introduce!(request as IntroduceRequest, context),
-              ),
-            },
-        implementation.pontificate === undefined
-          ? undefined
-          : {
-              method: methods.pontificate,
-              stream: handlerClientStreaming((requests, context) =>
-                implementation.pontificate!(
-                  requests as AsyncIterable<PontificateRequest>,
-                  context,
-                ),
-              ),
-            },
-      ],
-      options,
-      {
-        compressions: compressionDefaults(),
-        json: codecJson,
-        grpc: grpcHandle,
-        grpcStream: grpcServeStream,
-      },
-    ),
-  );
-}

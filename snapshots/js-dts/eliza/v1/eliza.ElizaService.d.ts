@@ -8,25 +8,6 @@
 /* eslint-disable */
 
 import type {
-  DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
-  Message,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
-import type {
-  IncomingMessage,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
-import type {
-  Http2ServerRequest,
-  Http2ServerResponse,
-  IncomingHttpHeaders,
-  SecureClientSessionOptions,
-  ServerHttp2Stream,
-} from "node:http2";
-import type {
   ConverseRequest,
   ConverseResponse,
   IntroduceRequest,
@@ -46,6 +27,182 @@ import {
   SayRequestSchema,
   SayResponseSchema,
 } from "./eliza_pb";
+import type {
+  DescMessage,
+  JsonReadOptions,
+  JsonWriteOptions,
+  Message,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import type {
+  IncomingMessage,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
+import type {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  SecureClientSessionOptions,
+  ServerHttp2Stream,
+} from "node:http2";
+/**
+ * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
+ */
+export declare const ElizaServiceDefinition: {
+  readonly typeName: "connectrpc.eliza.v1.ElizaService";
+  readonly path: "/connectrpc.eliza.v1.ElizaService/";
+  readonly methods: {
+    readonly say: {
+      readonly service: "connectrpc.eliza.v1.ElizaService";
+      readonly name: "Say";
+      readonly path: "/connectrpc.eliza.v1.ElizaService/Say";
+      readonly kind: "unary";
+      readonly input: any;
+      readonly output: any;
+      readonly noSideEffects: true;
+    };
+    readonly converse: {
+      readonly service: "connectrpc.eliza.v1.ElizaService";
+      readonly name: "Converse";
+      readonly path: "/connectrpc.eliza.v1.ElizaService/Converse";
+      readonly kind: "bidi_streaming";
+      readonly input: any;
+      readonly output: any;
+      readonly noSideEffects: false;
+    };
+    readonly introduce: {
+      readonly service: "connectrpc.eliza.v1.ElizaService";
+      readonly name: "Introduce";
+      readonly path: "/connectrpc.eliza.v1.ElizaService/Introduce";
+      readonly kind: "server_streaming";
+      readonly input: any;
+      readonly output: any;
+      readonly noSideEffects: false;
+    };
+    readonly pontificate: {
+      readonly service: "connectrpc.eliza.v1.ElizaService";
+      readonly name: "Pontificate";
+      readonly path: "/connectrpc.eliza.v1.ElizaService/Pontificate";
+      readonly kind: "client_streaming";
+      readonly input: any;
+      readonly output: any;
+      readonly noSideEffects: false;
+    };
+  };
+};
+/**
+ * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
+ */
+export interface ElizaServiceClient {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  readonly converse: BidiStreamingMethod<
+    typeof ConverseRequestSchema,
+    ConverseResponse
+  >;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  readonly introduce: ServerStreamingMethod<
+    typeof IntroduceRequestSchema,
+    IntroduceResponse
+  >;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  readonly pontificate: ClientStreamingMethod<
+    typeof PontificateRequestSchema,
+    PontificateResponse
+  >;
+}
+/**
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ */
+export declare function createElizaServiceClient(
+  baseUrl: string,
+  options?: NodeClientOptions,
+): ElizaServiceClient;
+/**
+ * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
+ * the response message (or a plain object of its fields).
+ */
+export interface ElizaServiceImplementation {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  say(
+    request: SayRequest,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof SayResponseSchema>>
+    | MessageInitShape<typeof SayResponseSchema>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  converse(
+    requests: AsyncIterable<ConverseRequest>,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  introduce(
+    request: IntroduceRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  pontificate(
+    requests: AsyncIterable<PontificateRequest>,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
+    | MessageInitShape<typeof PontificateResponseSchema>;
+}
+/**
+ * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
+ */
+export declare function createElizaServiceHandler(
+  implementation: Partial<ElizaServiceImplementation>,
+  options?: HandlerOptions,
+): NodeServiceHandler;
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
  * what `@connectrpc/connect` uses, so codes compare equal across libraries.
@@ -602,7 +759,7 @@ export declare function fetchHandler(
  */
 export type NodeHandler = (
   request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
+  response: NodeHttpResponse | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => void;
 /**
@@ -674,161 +831,4 @@ export interface NodeClientOptions extends ClientOptions {
   readonly transport?: "fetch" | "http2";
   readonly http2?: Http2ClientOptions;
 }
-/**
- * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
- */
-export declare const ElizaServiceDefinition: {
-  readonly typeName: "connectrpc.eliza.v1.ElizaService";
-  readonly path: "/connectrpc.eliza.v1.ElizaService/";
-  readonly methods: {
-    readonly say: {
-      readonly service: "connectrpc.eliza.v1.ElizaService";
-      readonly name: "Say";
-      readonly path: "/connectrpc.eliza.v1.ElizaService/Say";
-      readonly kind: "unary";
-      readonly input: any;
-      readonly output: any;
-      readonly noSideEffects: true;
-    };
-    readonly converse: {
-      readonly service: "connectrpc.eliza.v1.ElizaService";
-      readonly name: "Converse";
-      readonly path: "/connectrpc.eliza.v1.ElizaService/Converse";
-      readonly kind: "bidi_streaming";
-      readonly input: any;
-      readonly output: any;
-      readonly noSideEffects: false;
-    };
-    readonly introduce: {
-      readonly service: "connectrpc.eliza.v1.ElizaService";
-      readonly name: "Introduce";
-      readonly path: "/connectrpc.eliza.v1.ElizaService/Introduce";
-      readonly kind: "server_streaming";
-      readonly input: any;
-      readonly output: any;
-      readonly noSideEffects: false;
-    };
-    readonly pontificate: {
-      readonly service: "connectrpc.eliza.v1.ElizaService";
-      readonly name: "Pontificate";
-      readonly path: "/connectrpc.eliza.v1.ElizaService/Pontificate";
-      readonly kind: "client_streaming";
-      readonly input: any;
-      readonly output: any;
-      readonly noSideEffects: false;
-    };
-  };
-};
-/**
- * A typed client of connectrpc.eliza.v1.ElizaService. Unary and client-streaming methods
- * resolve to the response message, streaming responses are async iterables;
- * each method's `raw` form also gives the response headers and trailers.
- */
-export interface ElizaServiceClient {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  readonly say: UnaryMethod<typeof SayRequestSchema, SayResponse>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  readonly converse: BidiStreamingMethod<
-    typeof ConverseRequestSchema,
-    ConverseResponse
-  >;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  readonly introduce: ServerStreamingMethod<
-    typeof IntroduceRequestSchema,
-    IntroduceResponse
-  >;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  readonly pontificate: ClientStreamingMethod<
-    typeof PontificateRequestSchema,
-    PontificateResponse
-  >;
-}
-/**
- * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
- */
-export declare function createElizaServiceClient(
-  baseUrl: string,
-  options?: NodeClientOptions,
-): ElizaServiceClient;
-/**
- * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
- * the response message (or a plain object of its fields).
- */
-export interface ElizaServiceImplementation {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  say(
-    request: SayRequest,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof SayResponseSchema>>
-    | MessageInitShape<typeof SayResponseSchema>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  converse(
-    requests: AsyncIterable<ConverseRequest>,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  introduce(
-    request: IntroduceRequest,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  pontificate(
-    requests: AsyncIterable<PontificateRequest>,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
-    | MessageInitShape<typeof PontificateResponseSchema>;
-}
-/**
- * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
- * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
- */
-export declare function createElizaServiceHandler(
-  implementation: Partial<ElizaServiceImplementation>,
-  options?: HandlerOptions,
-): NodeServiceHandler;
 export {};

@@ -175,24 +175,6 @@ var __asyncDelegator =
   };
 var _ServerCallContext_request, _ServerInterceptorRequest_request;
 import {
-  create,
-  fromBinary,
-  fromJsonString,
-  isMessage,
-  toBinary,
-  toJsonString,
-} from "@bufbuild/protobuf";
-import { kMaxLength } from "node:buffer";
-import {
-  base64Decode,
-  base64Encode,
-  BinaryReader,
-  BinaryWriter,
-  WireType,
-} from "@bufbuild/protobuf/wire";
-import { Readable } from "node:stream";
-import { connect as connect$1, constants } from "node:http2";
-import {
   ConverseRequestSchema,
   ConverseResponseSchema,
   IntroduceRequestSchema,
@@ -202,7 +184,197 @@ import {
   SayRequestSchema,
   SayResponseSchema,
 } from "./eliza_pb";
+import {
+  create,
+  fromBinary,
+  fromJsonString,
+  isMessage,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import {
+  BinaryReader,
+  BinaryWriter,
+  WireType,
+  base64Decode,
+  base64Encode,
+} from "@bufbuild/protobuf/wire";
+import { kMaxLength } from "node:buffer";
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+} from "node:http2";
+import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+// The service's API comes first. After it, below "Runtime", is the part of
+// connect-standalone's runtime the API uses, copied in so that this file
+// needs no RPC library: 316 declarations from
+//   client: call, client, config, connect, connect-stream, grpc, grpc-web,
+//     http-client
+//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
+//     errors, interceptors, method
+//   node: body, handler, http2-client, writable
+//   protocol: connect, connect-stream, grpc, grpc-web
+//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
+//     stream
+//   web: fetch-client, handler
+// reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
+// ClientStreamingMethod, NodeClientOptions, createClientConfig,
+// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
+// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
+// createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
+// createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
+// clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, handlerClientStreaming, connectHandleUnary,
+// connectHandleStream, connectParseGetQuery, grpcHandle, grpcWebHandle,
+// grpcServeStream.
+/**
+ * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
+ */
+export const ElizaServiceDefinition = {
+  typeName: "connectrpc.eliza.v1.ElizaService",
+  path: "/connectrpc.eliza.v1.ElizaService/",
+  methods: {
+    say: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Say",
+      path: "/connectrpc.eliza.v1.ElizaService/Say",
+      kind: "unary",
+      input: SayRequestSchema,
+      output: SayResponseSchema,
+      noSideEffects: true,
+    },
+    converse: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Converse",
+      path: "/connectrpc.eliza.v1.ElizaService/Converse",
+      kind: "bidi_streaming",
+      input: ConverseRequestSchema,
+      output: ConverseResponseSchema,
+      noSideEffects: false,
+    },
+    introduce: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Introduce",
+      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
+      kind: "server_streaming",
+      input: IntroduceRequestSchema,
+      output: IntroduceResponseSchema,
+      noSideEffects: false,
+    },
+    pontificate: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Pontificate",
+      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
+      kind: "client_streaming",
+      input: PontificateRequestSchema,
+      output: PontificateResponseSchema,
+      noSideEffects: false,
+    },
+  },
+};
+/**
+ * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ */
+export function createElizaServiceClient(baseUrl, options = {}) {
+  const config = createClientConfig(
+    baseUrl,
+    options,
+    nodeClientHttpClient(options, "connect"),
+    {
+      compressions: compressionDefaults(),
+      get: connectGetRequest,
+      json: codecJson,
+    },
+  );
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: {
+      unary: createConnectUnaryCaller,
+      stream: createConnectStreamCaller,
+    },
+    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
+    "grpc-web": {
+      unary: createGrpcWebUnaryCaller,
+      stream: createGrpcWebStreamCaller,
+    },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
+  const methods = ElizaServiceDefinition.methods;
+  return {
+    say: clientUnaryMethod(call, methods.say),
+    converse: clientBidiStreamingMethod(stream, methods.converse),
+    introduce: clientServerStreamingMethod(stream, methods.introduce),
+    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
+  };
+}
+/**
+ * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
+ */
+export function createElizaServiceHandler(implementation, options = {}) {
+  const methods = ElizaServiceDefinition.methods;
+  return withNodeHandler(
+    createServiceHandler(
+      ElizaServiceDefinition.path,
+      [
+        implementation.say === undefined
+          ? undefined
+          : {
+              method: methods.say,
+              unary: (request, context) => implementation.say(request, context),
+            },
+        implementation.converse === undefined
+          ? undefined
+          : {
+              method: methods.converse,
+              stream: (requests, context) =>
+                implementation.converse(requests, context),
+            },
+        implementation.introduce === undefined
+          ? undefined
+          : {
+              method: methods.introduce,
+              stream: handlerServerStreaming((request, context) =>
+                implementation.introduce(request, context),
+              ),
+            },
+        implementation.pontificate === undefined
+          ? undefined
+          : {
+              method: methods.pontificate,
+              stream: handlerClientStreaming((requests, context) =>
+                implementation.pontificate(requests, context),
+              ),
+            },
+      ],
+      options,
+      {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        connect: {
+          unary: connectHandleUnary,
+          stream: connectHandleStream,
+          parseGetQuery: connectParseGetQuery,
+        },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+        grpcStream: grpcServeStream,
+      },
+    ),
+  );
+}
+// ----------------------------------------------------------------------
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
  * what `@connectrpc/connect` uses, so codes compare equal across libraries.
@@ -4580,7 +4752,7 @@ export function createHttp2HttpClient(options = {}) {
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect$1(origin, options.sessionOptions);
+    const session = http2Connect(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -4636,7 +4808,7 @@ export function createHttp2HttpClient(options = {}) {
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     stream.push = http2Push;
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
       // Node closes the streams of a connection that is lost (the peer went
@@ -4763,7 +4935,7 @@ function http2ResponseBody(stream, signal) {
       // stream. So too after a complete response while the request is still
       // being sent: the server answered without reading all of it, and will not.
       if (!complete || !stream.writableFinished) {
-        stream.close(constants.NGHTTP2_CANCEL);
+        stream.close(http2Constants.NGHTTP2_CANCEL);
       }
     }
   });
@@ -4911,13 +5083,13 @@ function http2ClosedError(stream, when) {
  */
 function http2ResetError(rstCode, when) {
   const code =
-    rstCode === constants.NGHTTP2_CANCEL
+    rstCode === http2Constants.NGHTTP2_CANCEL
       ? Code.Canceled
-      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+      : rstCode === http2Constants.NGHTTP2_REFUSED_STREAM
         ? Code.Unavailable
-        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+        : rstCode === http2Constants.NGHTTP2_ENHANCE_YOUR_CALM
           ? Code.ResourceExhausted
-          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+          : rstCode === http2Constants.NGHTTP2_INADEQUATE_SECURITY
             ? Code.PermissionDenied
             : Code.Internal;
   return new ConnectError(
@@ -5030,146 +5202,4 @@ const grpcWebServerProtocol = {
 /** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
 function grpcWebHandle(handler, request, config) {
   return grpcServe(grpcWebServerProtocol, handler, request, config);
-}
-/**
- * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
- */
-export const ElizaServiceDefinition = {
-  typeName: "connectrpc.eliza.v1.ElizaService",
-  path: "/connectrpc.eliza.v1.ElizaService/",
-  methods: {
-    say: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Say",
-      path: "/connectrpc.eliza.v1.ElizaService/Say",
-      kind: "unary",
-      input: SayRequestSchema,
-      output: SayResponseSchema,
-      noSideEffects: true,
-    },
-    converse: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Converse",
-      path: "/connectrpc.eliza.v1.ElizaService/Converse",
-      kind: "bidi_streaming",
-      input: ConverseRequestSchema,
-      output: ConverseResponseSchema,
-      noSideEffects: false,
-    },
-    introduce: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Introduce",
-      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
-      kind: "server_streaming",
-      input: IntroduceRequestSchema,
-      output: IntroduceResponseSchema,
-      noSideEffects: false,
-    },
-    pontificate: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Pontificate",
-      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
-      kind: "client_streaming",
-      input: PontificateRequestSchema,
-      output: PontificateResponseSchema,
-      noSideEffects: false,
-    },
-  },
-};
-/**
- * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
- */
-export function createElizaServiceClient(baseUrl, options = {}) {
-  const config = createClientConfig(
-    baseUrl,
-    options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
-  );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  });
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
-  const methods = ElizaServiceDefinition.methods;
-  return {
-    say: clientUnaryMethod(call, methods.say),
-    converse: clientBidiStreamingMethod(stream, methods.converse),
-    introduce: clientServerStreamingMethod(stream, methods.introduce),
-    pontificate: clientClientStreamingMethod(stream, methods.pontificate),
-  };
-}
-/**
- * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
- * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
- */
-export function createElizaServiceHandler(implementation, options = {}) {
-  const methods = ElizaServiceDefinition.methods;
-  return withNodeHandler(
-    createServiceHandler(
-      ElizaServiceDefinition.path,
-      [
-        implementation.say === undefined
-          ? undefined
-          : {
-              method: methods.say,
-              unary: (request, context) => implementation.say(request, context),
-            },
-        implementation.converse === undefined
-          ? undefined
-          : {
-              method: methods.converse,
-              stream: (requests, context) =>
-                implementation.converse(requests, context),
-            },
-        implementation.introduce === undefined
-          ? undefined
-          : {
-              method: methods.introduce,
-              stream: handlerServerStreaming((request, context) =>
-                implementation.introduce(request, context),
-              ),
-            },
-        implementation.pontificate === undefined
-          ? undefined
-          : {
-              method: methods.pontificate,
-              stream: handlerClientStreaming((requests, context) =>
-                implementation.pontificate(requests, context),
-              ),
-            },
-      ],
-      options,
-      {
-        compressions: compressionDefaults(),
-        json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          stream: connectHandleStream,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
-      },
-    ),
-  );
 }

@@ -8,41 +8,6 @@
 /* eslint-disable */
 
 import type {
-  DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
-  Message,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
-import {
-  create,
-  fromBinary,
-  fromJsonString,
-  isMessage,
-  toBinary,
-  toJsonString,
-} from "@bufbuild/protobuf";
-import { kMaxLength } from "node:buffer";
-import {
-  base64Decode,
-  base64Encode,
-  BinaryWriter,
-  WireType,
-} from "@bufbuild/protobuf/wire";
-import type { Readable } from "node:stream";
-import type {
-  IncomingMessage,
-  OutgoingHttpHeaders,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
-import type {
-  Http2ServerRequest,
-  Http2ServerResponse,
-  IncomingHttpHeaders,
-  ServerHttp2Stream,
-} from "node:http2";
-import type {
   ConverseRequest,
   IntroduceRequest,
   PontificateRequest,
@@ -59,7 +24,230 @@ import {
   SayResponseSchema,
 } from "./eliza_pb";
 
+import type {
+  DescMessage,
+  JsonReadOptions,
+  JsonWriteOptions,
+  Message,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  fromJsonString,
+  isMessage,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import {
+  BinaryWriter,
+  WireType,
+  base64Decode,
+  base64Encode,
+} from "@bufbuild/protobuf/wire";
+import { kMaxLength } from "node:buffer";
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
+import type {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  ServerHttp2Stream,
+} from "node:http2";
+import type { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+
+// The service's API comes first. After it, below "Runtime", is the part of
+// connect-standalone's runtime the API uses, copied in so that this file
+// needs no RPC library: 206 declarations from
+//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
+//     errors, interceptors, method
+//   node: body, handler, writable
+//   protocol: connect, connect-stream, grpc, grpc-web
+//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
+//     stream
+//   web: handler
+// reached from HandlerContext, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, handlerServerStreaming,
+// handlerClientStreaming, compressionDefaults, codecJson, connectHandleUnary,
+// connectHandleStream, connectParseGetQuery, grpcHandle, grpcWebHandle,
+// grpcServeStream.
+
+/**
+ * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
+ */
+export const ElizaServiceDefinition = {
+  typeName: "connectrpc.eliza.v1.ElizaService",
+  path: "/connectrpc.eliza.v1.ElizaService/",
+  methods: {
+    say: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Say",
+      path: "/connectrpc.eliza.v1.ElizaService/Say",
+      kind: "unary",
+      input: SayRequestSchema,
+      output: SayResponseSchema,
+      noSideEffects: true,
+    },
+    converse: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Converse",
+      path: "/connectrpc.eliza.v1.ElizaService/Converse",
+      kind: "bidi_streaming",
+      input: ConverseRequestSchema,
+      output: ConverseResponseSchema,
+      noSideEffects: false,
+    },
+    introduce: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Introduce",
+      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
+      kind: "server_streaming",
+      input: IntroduceRequestSchema,
+      output: IntroduceResponseSchema,
+      noSideEffects: false,
+    },
+    pontificate: {
+      service: "connectrpc.eliza.v1.ElizaService",
+      name: "Pontificate",
+      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
+      kind: "client_streaming",
+      input: PontificateRequestSchema,
+      output: PontificateResponseSchema,
+      noSideEffects: false,
+    },
+  },
+} as const;
+
+/**
+ * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
+ * the response message (or a plain object of its fields).
+ */
+export interface ElizaServiceImplementation {
+  /**
+   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
+   */
+  say(
+    request: SayRequest,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof SayResponseSchema>>
+    | MessageInitShape<typeof SayResponseSchema>;
+  /**
+   * Converse is a bidirectional RPC. The caller may exchange multiple
+   * back-and-forth messages with Eliza over a long-lived connection.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
+   */
+  converse(
+    requests: AsyncIterable<ConverseRequest>,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
+  /**
+   * Introduce is a server streaming RPC. Given the caller's name, Eliza
+   * returns a stream of sentences to introduce itself.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
+   */
+  introduce(
+    request: IntroduceRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
+  /**
+   * Pontificate is a client streaming RPC. The caller sends a stream of
+   * sentences and Eliza answers once with a summary.
+   *
+   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
+   */
+  pontificate(
+    requests: AsyncIterable<PontificateRequest>,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
+    | MessageInitShape<typeof PontificateResponseSchema>;
+}
+
+/**
+ * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
+ */
+export function createElizaServiceHandler(
+  implementation: Partial<ElizaServiceImplementation>,
+  options: HandlerOptions = {},
+): NodeServiceHandler {
+  const methods = ElizaServiceDefinition.methods;
+  return withNodeHandler(
+    createServiceHandler(
+      ElizaServiceDefinition.path,
+      [
+        implementation.say === undefined
+          ? undefined
+          : {
+              method: methods.say,
+              unary: (request, context) =>
+                implementation.say!(request as SayRequest, context),
+            },
+        implementation.converse === undefined
+          ? undefined
+          : {
+              method: methods.converse,
+              stream: (requests, context) =>
+                implementation.converse!(
+                  requests as AsyncIterable<ConverseRequest>,
+                  context,
+                ),
+            },
+        implementation.introduce === undefined
+          ? undefined
+          : {
+              method: methods.introduce,
+              stream: handlerServerStreaming((request, context) =>
+                implementation.introduce!(request as IntroduceRequest, context),
+              ),
+            },
+        implementation.pontificate === undefined
+          ? undefined
+          : {
+              method: methods.pontificate,
+              stream: handlerClientStreaming((requests, context) =>
+                implementation.pontificate!(
+                  requests as AsyncIterable<PontificateRequest>,
+                  context,
+                ),
+              ),
+            },
+      ],
+      options,
+      {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        connect: {
+          unary: connectHandleUnary,
+          stream: connectHandleStream,
+          parseGetQuery: connectParseGetQuery,
+        },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+        grpcStream: grpcServeStream,
+      },
+    ),
+  );
+}
+
+// ----------------------------------------------------------------------
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.
 
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
@@ -3134,7 +3322,7 @@ function fetchAbortOnCancel(
  */
 export type NodeHandler = (
   request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
+  response: NodeHttpResponse | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => void;
 
@@ -3185,7 +3373,7 @@ export function nodeHandler(
     nodeServe(
       handlers,
       incoming,
-      stream ?? (response as ServerResponse$1),
+      stream ?? (response as NodeHttpResponse),
       compat,
       next,
     ).catch((error: unknown) => {
@@ -3246,7 +3434,7 @@ interface NodeIncoming {
 }
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
-type NodeResponseTarget = ServerResponse$1 | ServerHttp2Stream;
+type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
 
 async function nodeServe(
   handlers: readonly ServiceHandler[],
@@ -3314,7 +3502,7 @@ async function nodeServe(
 }
 
 async function nodeRespondHttp1(
-  response: ServerResponse$1,
+  response: NodeHttpResponse,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
@@ -3580,169 +3768,3 @@ function grpcWebHandle(
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 
-/**
- * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
- */
-export const ElizaServiceDefinition = {
-  typeName: "connectrpc.eliza.v1.ElizaService",
-  path: "/connectrpc.eliza.v1.ElizaService/",
-  methods: {
-    say: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Say",
-      path: "/connectrpc.eliza.v1.ElizaService/Say",
-      kind: "unary",
-      input: SayRequestSchema,
-      output: SayResponseSchema,
-      noSideEffects: true,
-    },
-    converse: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Converse",
-      path: "/connectrpc.eliza.v1.ElizaService/Converse",
-      kind: "bidi_streaming",
-      input: ConverseRequestSchema,
-      output: ConverseResponseSchema,
-      noSideEffects: false,
-    },
-    introduce: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Introduce",
-      path: "/connectrpc.eliza.v1.ElizaService/Introduce",
-      kind: "server_streaming",
-      input: IntroduceRequestSchema,
-      output: IntroduceResponseSchema,
-      noSideEffects: false,
-    },
-    pontificate: {
-      service: "connectrpc.eliza.v1.ElizaService",
-      name: "Pontificate",
-      path: "/connectrpc.eliza.v1.ElizaService/Pontificate",
-      kind: "client_streaming",
-      input: PontificateRequestSchema,
-      output: PontificateResponseSchema,
-      noSideEffects: false,
-    },
-  },
-} as const;
-
-/**
- * The server side of connectrpc.eliza.v1.ElizaService: one function per method, returning
- * the response message (or a plain object of its fields).
- */
-export interface ElizaServiceImplementation {
-  /**
-   * Say is a unary RPC. Eliza responds to the prompt with a single sentence.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Say
-   */
-  say(
-    request: SayRequest,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof SayResponseSchema>>
-    | MessageInitShape<typeof SayResponseSchema>;
-  /**
-   * Converse is a bidirectional RPC. The caller may exchange multiple
-   * back-and-forth messages with Eliza over a long-lived connection.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Converse
-   */
-  converse(
-    requests: AsyncIterable<ConverseRequest>,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof ConverseResponseSchema>>;
-  /**
-   * Introduce is a server streaming RPC. Given the caller's name, Eliza
-   * returns a stream of sentences to introduce itself.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Introduce
-   */
-  introduce(
-    request: IntroduceRequest,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof IntroduceResponseSchema>>;
-  /**
-   * Pontificate is a client streaming RPC. The caller sends a stream of
-   * sentences and Eliza answers once with a summary.
-   *
-   * @generated from rpc connectrpc.eliza.v1.ElizaService.Pontificate
-   */
-  pontificate(
-    requests: AsyncIterable<PontificateRequest>,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof PontificateResponseSchema>>
-    | MessageInitShape<typeof PontificateResponseSchema>;
-}
-
-/**
- * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
- * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
- */
-export function createElizaServiceHandler(
-  implementation: Partial<ElizaServiceImplementation>,
-  options: HandlerOptions = {},
-): NodeServiceHandler {
-  const methods = ElizaServiceDefinition.methods;
-  return withNodeHandler(
-    createServiceHandler(
-      ElizaServiceDefinition.path,
-      [
-        implementation.say === undefined
-          ? undefined
-          : {
-              method: methods.say,
-              unary: (request, context) =>
-                implementation.say!(request as SayRequest, context),
-            },
-        implementation.converse === undefined
-          ? undefined
-          : {
-              method: methods.converse,
-              stream: (requests, context) =>
-                implementation.converse!(
-                  requests as AsyncIterable<ConverseRequest>,
-                  context,
-                ),
-            },
-        implementation.introduce === undefined
-          ? undefined
-          : {
-              method: methods.introduce,
-              stream: handlerServerStreaming((request, context) =>
-                implementation.introduce!(request as IntroduceRequest, context),
-              ),
-            },
-        implementation.pontificate === undefined
-          ? undefined
-          : {
-              method: methods.pontificate,
-              stream: handlerClientStreaming((requests, context) =>
-                implementation.pontificate!(
-                  requests as AsyncIterable<PontificateRequest>,
-                  context,
-                ),
-              ),
-            },
-      ],
-      options,
-      {
-        compressions: compressionDefaults(),
-        json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          stream: connectHandleStream,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
-      },
-    ),
-  );
-}

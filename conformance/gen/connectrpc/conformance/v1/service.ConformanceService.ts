@@ -17,47 +17,6 @@
 /* eslint-disable */
 
 import type {
-  DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
-  Message,
-  MessageInitShape,
-  MessageShape,
-} from "@bufbuild/protobuf";
-import {
-  create,
-  fromBinary,
-  fromJsonString,
-  isMessage,
-  toBinary,
-  toJsonString,
-} from "@bufbuild/protobuf";
-import { kMaxLength } from "node:buffer";
-import {
-  base64Decode,
-  base64Encode,
-  BinaryReader,
-  BinaryWriter,
-  WireType,
-} from "@bufbuild/protobuf/wire";
-import { Readable } from "node:stream";
-import type {
-  IncomingMessage,
-  OutgoingHttpHeaders,
-  ServerResponse as ServerResponse$1,
-} from "node:http";
-import type {
-  ClientHttp2Session,
-  ClientHttp2Stream,
-  Http2ServerRequest,
-  Http2ServerResponse,
-  IncomingHttpHeaders,
-  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
-  SecureClientSessionOptions,
-  ServerHttp2Stream,
-} from "node:http2";
-import { connect as connect$1, constants } from "node:http2";
-import type {
   BidiStreamRequest,
   BidiStreamResponse,
   ClientStreamRequest,
@@ -86,7 +45,605 @@ import {
   UnimplementedResponseSchema,
 } from "./service_pb.ts";
 
+import type {
+  DescMessage,
+  JsonReadOptions,
+  JsonWriteOptions,
+  Message,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  fromJsonString,
+  isMessage,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import {
+  BinaryReader,
+  BinaryWriter,
+  WireType,
+  base64Decode,
+  base64Encode,
+} from "@bufbuild/protobuf/wire";
+import { kMaxLength } from "node:buffer";
+import type {
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse as NodeHttpResponse,
+} from "node:http";
+import type {
+  ClientHttp2Session,
+  ClientHttp2Stream,
+  Http2ServerRequest,
+  Http2ServerResponse,
+  IncomingHttpHeaders,
+  OutgoingHttpHeaders as OutgoingHttpHeaders$1,
+  SecureClientSessionOptions,
+  ServerHttp2Stream,
+} from "node:http2";
+import {
+  connect as http2Connect,
+  constants as http2Constants,
+} from "node:http2";
+import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
+
+// The service's API comes first. After it, below "Runtime", is the part of
+// connect-standalone's runtime the API uses, copied in so that this file
+// needs no RPC library: 316 declarations from
+//   client: call, client, config, connect, connect-stream, grpc, grpc-web,
+//     http-client
+//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
+//     errors, interceptors, method
+//   node: body, handler, http2-client, writable
+//   protocol: connect, connect-stream, grpc, grpc-web
+//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
+//     stream
+//   web: fetch-client, handler
+// reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
+// BidiStreamingMethod, NodeClientOptions, createClientConfig,
+// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
+// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
+// createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
+// createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
+// clientClientStreamingMethod, clientBidiStreamingMethod, HandlerContext,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, handlerClientStreaming, connectHandleUnary,
+// connectHandleStream, connectParseGetQuery, grpcHandle, grpcWebHandle,
+// grpcServeStream.
+
+/**
+ * connectrpc.conformance.v1.ConformanceService: its name, its path prefix for routing, and its methods.
+ */
+export const ConformanceServiceDefinition = {
+  typeName: "connectrpc.conformance.v1.ConformanceService",
+  path: "/connectrpc.conformance.v1.ConformanceService/",
+  methods: {
+    unary: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "Unary",
+      path: "/connectrpc.conformance.v1.ConformanceService/Unary",
+      kind: "unary",
+      input: UnaryRequestSchema,
+      output: UnaryResponseSchema,
+      noSideEffects: false,
+    },
+    serverStream: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "ServerStream",
+      path: "/connectrpc.conformance.v1.ConformanceService/ServerStream",
+      kind: "server_streaming",
+      input: ServerStreamRequestSchema,
+      output: ServerStreamResponseSchema,
+      noSideEffects: false,
+    },
+    clientStream: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "ClientStream",
+      path: "/connectrpc.conformance.v1.ConformanceService/ClientStream",
+      kind: "client_streaming",
+      input: ClientStreamRequestSchema,
+      output: ClientStreamResponseSchema,
+      noSideEffects: false,
+    },
+    bidiStream: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "BidiStream",
+      path: "/connectrpc.conformance.v1.ConformanceService/BidiStream",
+      kind: "bidi_streaming",
+      input: BidiStreamRequestSchema,
+      output: BidiStreamResponseSchema,
+      noSideEffects: false,
+    },
+    unimplemented: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "Unimplemented",
+      path: "/connectrpc.conformance.v1.ConformanceService/Unimplemented",
+      kind: "unary",
+      input: UnimplementedRequestSchema,
+      output: UnimplementedResponseSchema,
+      noSideEffects: false,
+    },
+    idempotentUnary: {
+      service: "connectrpc.conformance.v1.ConformanceService",
+      name: "IdempotentUnary",
+      path: "/connectrpc.conformance.v1.ConformanceService/IdempotentUnary",
+      kind: "unary",
+      input: IdempotentUnaryRequestSchema,
+      output: IdempotentUnaryResponseSchema,
+      noSideEffects: true,
+    },
+  },
+} as const;
+
+/**
+ * A typed client of connectrpc.conformance.v1.ConformanceService. Unary and client-streaming methods
+ * resolve to the response message, streaming responses are async iterables;
+ * each method's `raw` form also gives the response headers and trailers.
+ */
+export interface ConformanceServiceClient {
+  /**
+   * A unary operation. The request indicates the response headers and trailers
+   * and also indicates either a response message or an error to send back.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties in the ConformancePayload and then include the message
+   * data in the data field.
+   *
+   * If the response_delay_ms duration is specified, the server should wait the
+   * given duration after reading the request before sending the corresponding
+   * response.
+   *
+   * Servers should allow the response definition to be unset in the request and
+   * if it is, set no response headers or trailers and return no response data.
+   * The returned payload should only contain the request info.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unary
+   */
+  readonly unary: UnaryMethod<typeof UnaryRequestSchema, UnaryResponse$1>;
+  /**
+   * A server-streaming operation. The request indicates the response headers,
+   * response messages, trailers, and an optional error to send back. The
+   * response data should be sent in the order indicated, and the server should
+   * wait between sending response messages as indicated.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties in the first ConformancePayload, and then include the
+   * message data in the data field. Subsequent messages after the first one
+   * should contain only the data field.
+   *
+   * Servers should immediately send response headers on the stream before sleeping
+   * for any specified response delay and/or sending the first message so that
+   * clients can be unblocked reading response headers.
+   *
+   * If a response definition is not specified OR is specified, but response data
+   * is empty, the server should skip sending anything on the stream. When there
+   * are no responses to send, servers should throw an error if one is provided
+   * and return without error if one is not. Stream headers and trailers should
+   * still be set on the stream if provided regardless of whether a response is
+   * sent or an error is thrown.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ServerStream
+   */
+  readonly serverStream: ServerStreamingMethod<
+    typeof ServerStreamRequestSchema,
+    ServerStreamResponse
+  >;
+  /**
+   * A client-streaming operation. The first request indicates the response
+   * headers and trailers and also indicates either a response message or an
+   * error to send back.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties, including all request messages in the order they were
+   * received, in the ConformancePayload and then include the message data in
+   * the data field.
+   *
+   * If the input stream is empty, the server's response will include no data,
+   * only the request properties (headers, timeout).
+   *
+   * Servers should only read the response definition from the first message in
+   * the stream and should ignore any definition set in subsequent messages.
+   *
+   * Servers should allow the response definition to be unset in the request and
+   * if it is, set no response headers or trailers and return no response data.
+   * The returned payload should only contain the request info.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ClientStream
+   */
+  readonly clientStream: ClientStreamingMethod<
+    typeof ClientStreamRequestSchema,
+    ClientStreamResponse
+  >;
+  /**
+   * A bidirectional-streaming operation. The first request indicates the response
+   * headers, response messages, trailers, and an optional error to send back.
+   * The response data should be sent in the order indicated, and the server
+   * should wait between sending response messages as indicated.
+   *
+   * Response message data is specified as bytes and should be included in the
+   * data field of the ConformancePayload in each response.
+   *
+   * Servers should send responses indicated according to the rules of half duplex
+   * vs. full duplex streams. Once all responses are sent, the server should either
+   * return an error if specified or close the stream without error.
+   *
+   * Servers should immediately send response headers on the stream before sleeping
+   * for any specified response delay and/or sending the first message so that
+   * clients can be unblocked reading response headers.
+   *
+   * If a response definition is not specified OR is specified, but response data
+   * is empty, the server should skip sending anything on the stream. Stream
+   * headers and trailers should always be set on the stream if provided
+   * regardless of whether a response is sent or an error is thrown.
+   *
+   * If the full_duplex field is true:
+   * - the handler should read one request and then send back one response, and
+   * then alternate, reading another request and then sending back another response, etc.
+   *
+   * - if the server receives a request and has no responses to send, it
+   * should throw the error specified in the request.
+   *
+   * - the service should echo back all request properties in the first response
+   * including the last received request. Subsequent responses should only
+   * echo back the last received request.
+   *
+   * - if the response_delay_ms duration is specified, the server should wait the given
+   * duration after reading the request before sending the corresponding
+   * response.
+   *
+   * If the full_duplex field is false:
+   * - the handler should read all requests until the client is done sending.
+   * Once all requests are read, the server should then send back any responses
+   * specified in the response definition.
+   *
+   * - the server should echo back all request properties, including all request
+   * messages in the order they were received, in the first response. Subsequent
+   * responses should only include the message data in the data field.
+   *
+   * - if the response_delay_ms duration is specified, the server should wait that
+   * long in between sending each response message.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.BidiStream
+   */
+  readonly bidiStream: BidiStreamingMethod<
+    typeof BidiStreamRequestSchema,
+    BidiStreamResponse
+  >;
+  /**
+   * A unary endpoint that the server should not implement and should instead
+   * return an unimplemented error when invoked.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unimplemented
+   */
+  readonly unimplemented: UnaryMethod<
+    typeof UnimplementedRequestSchema,
+    UnimplementedResponse
+  >;
+  /**
+   * A unary endpoint denoted as having no side effects (i.e. idempotent).
+   * Implementations should use an HTTP GET when invoking this endpoint and
+   * leverage query parameters to send data.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.IdempotentUnary
+   */
+  readonly idempotentUnary: UnaryMethod<
+    typeof IdempotentUnaryRequestSchema,
+    IdempotentUnaryResponse
+  >;
+}
+
+/**
+ * Creates a client of connectrpc.conformance.v1.ConformanceService calling `baseUrl` (the server's
+ * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ */
+export function createConformanceServiceClient(
+  baseUrl: string,
+  options: NodeClientOptions = {},
+): ConformanceServiceClient {
+  const config = createClientConfig(
+    baseUrl,
+    options,
+    nodeClientHttpClient(options, "connect"),
+    {
+      compressions: compressionDefaults(),
+      get: connectGetRequest,
+      json: codecJson,
+    },
+  );
+  // The first protocol is the default.
+  const protocol = clientProtocol(options.protocol, {
+    connect: {
+      unary: createConnectUnaryCaller,
+      stream: createConnectStreamCaller,
+    },
+    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
+    "grpc-web": {
+      unary: createGrpcWebUnaryCaller,
+      stream: createGrpcWebStreamCaller,
+    },
+  });
+  const call = protocol.unary(config);
+  const stream = protocol.stream(config);
+  const methods = ConformanceServiceDefinition.methods;
+  return {
+    unary: clientUnaryMethod(call, methods.unary),
+    serverStream: clientServerStreamingMethod(stream, methods.serverStream),
+    clientStream: clientClientStreamingMethod(stream, methods.clientStream),
+    bidiStream: clientBidiStreamingMethod(stream, methods.bidiStream),
+    unimplemented: clientUnaryMethod(call, methods.unimplemented),
+    idempotentUnary: clientUnaryMethod(call, methods.idempotentUnary),
+  };
+}
+
+/**
+ * The server side of connectrpc.conformance.v1.ConformanceService: one function per method, returning
+ * the response message (or a plain object of its fields).
+ */
+export interface ConformanceServiceImplementation {
+  /**
+   * A unary operation. The request indicates the response headers and trailers
+   * and also indicates either a response message or an error to send back.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties in the ConformancePayload and then include the message
+   * data in the data field.
+   *
+   * If the response_delay_ms duration is specified, the server should wait the
+   * given duration after reading the request before sending the corresponding
+   * response.
+   *
+   * Servers should allow the response definition to be unset in the request and
+   * if it is, set no response headers or trailers and return no response data.
+   * The returned payload should only contain the request info.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unary
+   */
+  unary(
+    request: UnaryRequest$1,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof UnaryResponseSchema>>
+    | MessageInitShape<typeof UnaryResponseSchema>;
+  /**
+   * A server-streaming operation. The request indicates the response headers,
+   * response messages, trailers, and an optional error to send back. The
+   * response data should be sent in the order indicated, and the server should
+   * wait between sending response messages as indicated.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties in the first ConformancePayload, and then include the
+   * message data in the data field. Subsequent messages after the first one
+   * should contain only the data field.
+   *
+   * Servers should immediately send response headers on the stream before sleeping
+   * for any specified response delay and/or sending the first message so that
+   * clients can be unblocked reading response headers.
+   *
+   * If a response definition is not specified OR is specified, but response data
+   * is empty, the server should skip sending anything on the stream. When there
+   * are no responses to send, servers should throw an error if one is provided
+   * and return without error if one is not. Stream headers and trailers should
+   * still be set on the stream if provided regardless of whether a response is
+   * sent or an error is thrown.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ServerStream
+   */
+  serverStream(
+    request: ServerStreamRequest,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof ServerStreamResponseSchema>>;
+  /**
+   * A client-streaming operation. The first request indicates the response
+   * headers and trailers and also indicates either a response message or an
+   * error to send back.
+   *
+   * Response message data is specified as bytes. The service should echo back
+   * request properties, including all request messages in the order they were
+   * received, in the ConformancePayload and then include the message data in
+   * the data field.
+   *
+   * If the input stream is empty, the server's response will include no data,
+   * only the request properties (headers, timeout).
+   *
+   * Servers should only read the response definition from the first message in
+   * the stream and should ignore any definition set in subsequent messages.
+   *
+   * Servers should allow the response definition to be unset in the request and
+   * if it is, set no response headers or trailers and return no response data.
+   * The returned payload should only contain the request info.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ClientStream
+   */
+  clientStream(
+    requests: AsyncIterable<ClientStreamRequest>,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof ClientStreamResponseSchema>>
+    | MessageInitShape<typeof ClientStreamResponseSchema>;
+  /**
+   * A bidirectional-streaming operation. The first request indicates the response
+   * headers, response messages, trailers, and an optional error to send back.
+   * The response data should be sent in the order indicated, and the server
+   * should wait between sending response messages as indicated.
+   *
+   * Response message data is specified as bytes and should be included in the
+   * data field of the ConformancePayload in each response.
+   *
+   * Servers should send responses indicated according to the rules of half duplex
+   * vs. full duplex streams. Once all responses are sent, the server should either
+   * return an error if specified or close the stream without error.
+   *
+   * Servers should immediately send response headers on the stream before sleeping
+   * for any specified response delay and/or sending the first message so that
+   * clients can be unblocked reading response headers.
+   *
+   * If a response definition is not specified OR is specified, but response data
+   * is empty, the server should skip sending anything on the stream. Stream
+   * headers and trailers should always be set on the stream if provided
+   * regardless of whether a response is sent or an error is thrown.
+   *
+   * If the full_duplex field is true:
+   * - the handler should read one request and then send back one response, and
+   * then alternate, reading another request and then sending back another response, etc.
+   *
+   * - if the server receives a request and has no responses to send, it
+   * should throw the error specified in the request.
+   *
+   * - the service should echo back all request properties in the first response
+   * including the last received request. Subsequent responses should only
+   * echo back the last received request.
+   *
+   * - if the response_delay_ms duration is specified, the server should wait the given
+   * duration after reading the request before sending the corresponding
+   * response.
+   *
+   * If the full_duplex field is false:
+   * - the handler should read all requests until the client is done sending.
+   * Once all requests are read, the server should then send back any responses
+   * specified in the response definition.
+   *
+   * - the server should echo back all request properties, including all request
+   * messages in the order they were received, in the first response. Subsequent
+   * responses should only include the message data in the data field.
+   *
+   * - if the response_delay_ms duration is specified, the server should wait that
+   * long in between sending each response message.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.BidiStream
+   */
+  bidiStream(
+    requests: AsyncIterable<BidiStreamRequest>,
+    context: HandlerContext,
+  ): AsyncIterable<MessageInitShape<typeof BidiStreamResponseSchema>>;
+  /**
+   * A unary endpoint that the server should not implement and should instead
+   * return an unimplemented error when invoked.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unimplemented
+   */
+  unimplemented(
+    request: UnimplementedRequest,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof UnimplementedResponseSchema>>
+    | MessageInitShape<typeof UnimplementedResponseSchema>;
+  /**
+   * A unary endpoint denoted as having no side effects (i.e. idempotent).
+   * Implementations should use an HTTP GET when invoking this endpoint and
+   * leverage query parameters to send data.
+   *
+   * @generated from rpc connectrpc.conformance.v1.ConformanceService.IdempotentUnary
+   */
+  idempotentUnary(
+    request: IdempotentUnaryRequest,
+    context: HandlerContext,
+  ):
+    | Promise<MessageInitShape<typeof IdempotentUnaryResponseSchema>>
+    | MessageInitShape<typeof IdempotentUnaryResponseSchema>;
+}
+
+/**
+ * Serves connectrpc.conformance.v1.ConformanceService with the given implementation; methods it
+ * leaves out answer `unimplemented`. Use `.node` with
+ * node:http, node:https, node:http2 or Express, `.http2Stream` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster), and
+ * `.fetch` with a Fetch API server; several services combine with
+ * `nodeHandler(a, b)`.
+ */
+export function createConformanceServiceHandler(
+  implementation: Partial<ConformanceServiceImplementation>,
+  options: HandlerOptions = {},
+): NodeServiceHandler {
+  const methods = ConformanceServiceDefinition.methods;
+  return withNodeHandler(
+    createServiceHandler(
+      ConformanceServiceDefinition.path,
+      [
+        implementation.unary === undefined
+          ? undefined
+          : {
+              method: methods.unary,
+              unary: (request, context) =>
+                implementation.unary!(request as UnaryRequest$1, context),
+            },
+        implementation.serverStream === undefined
+          ? undefined
+          : {
+              method: methods.serverStream,
+              stream: handlerServerStreaming((request, context) =>
+                implementation.serverStream!(
+                  request as ServerStreamRequest,
+                  context,
+                ),
+              ),
+            },
+        implementation.clientStream === undefined
+          ? undefined
+          : {
+              method: methods.clientStream,
+              stream: handlerClientStreaming((requests, context) =>
+                implementation.clientStream!(
+                  requests as AsyncIterable<ClientStreamRequest>,
+                  context,
+                ),
+              ),
+            },
+        implementation.bidiStream === undefined
+          ? undefined
+          : {
+              method: methods.bidiStream,
+              stream: (requests, context) =>
+                implementation.bidiStream!(
+                  requests as AsyncIterable<BidiStreamRequest>,
+                  context,
+                ),
+            },
+        implementation.unimplemented === undefined
+          ? undefined
+          : {
+              method: methods.unimplemented,
+              unary: (request, context) =>
+                implementation.unimplemented!(
+                  request as UnimplementedRequest,
+                  context,
+                ),
+            },
+        implementation.idempotentUnary === undefined
+          ? undefined
+          : {
+              method: methods.idempotentUnary,
+              unary: (request, context) =>
+                implementation.idempotentUnary!(
+                  request as IdempotentUnaryRequest,
+                  context,
+                ),
+            },
+      ],
+      options,
+      {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        connect: {
+          unary: connectHandleUnary,
+          stream: connectHandleStream,
+          parseGetQuery: connectParseGetQuery,
+        },
+        grpc: grpcHandle,
+        grpcWeb: grpcWebHandle,
+        grpcStream: grpcServeStream,
+      },
+    ),
+  );
+}
+
+// ----------------------------------------------------------------------
+// Runtime: copied from connect-standalone's runtime-inline/ by the generator.
+// Only what is exported above this line, or marked export below it, is API.
+// Regenerate rather than edit.
 
 /**
  * Connect and gRPC status codes. The numbers are the gRPC codes, which is also
@@ -5035,7 +5592,7 @@ function fetchAbortOnCancel(
  */
 export type NodeHandler = (
   request: IncomingMessage | Http2ServerRequest,
-  response: ServerResponse$1 | Http2ServerResponse,
+  response: NodeHttpResponse | Http2ServerResponse,
   next?: (error?: unknown) => void,
 ) => void;
 
@@ -5086,7 +5643,7 @@ export function nodeHandler(
     nodeServe(
       handlers,
       incoming,
-      stream ?? (response as ServerResponse$1),
+      stream ?? (response as NodeHttpResponse),
       compat,
       next,
     ).catch((error: unknown) => {
@@ -5147,7 +5704,7 @@ interface NodeIncoming {
 }
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
-type NodeResponseTarget = ServerResponse$1 | ServerHttp2Stream;
+type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
 
 async function nodeServe(
   handlers: readonly ServiceHandler[],
@@ -5215,7 +5772,7 @@ async function nodeServe(
 }
 
 async function nodeRespondHttp1(
-  response: ServerResponse$1,
+  response: NodeHttpResponse,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
@@ -5435,7 +5992,7 @@ export function createHttp2HttpClient(
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
     }
-    const session = connect$1(origin, options.sessionOptions);
+    const session = http2Connect(origin, options.sessionOptions);
     sessions.set(origin, session);
     const forget = () => {
       if (sessions.get(origin) === session) sessions.delete(origin);
@@ -5486,7 +6043,7 @@ export function createHttp2HttpClient(
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(constants.NGHTTP2_CANCEL);
+    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
     request.signal.addEventListener("abort", onAbort, { once: true });
     stream.once("close", () => {
       // Node closes the streams of a connection that is lost (the peer went
@@ -5607,7 +6164,7 @@ async function* http2ResponseBody(
     // stream. So too after a complete response while the request is still
     // being sent: the server answered without reading all of it, and will not.
     if (!complete || !stream.writableFinished) {
-      stream.close(constants.NGHTTP2_CANCEL);
+      stream.close(http2Constants.NGHTTP2_CANCEL);
     }
   }
 }
@@ -5791,13 +6348,13 @@ function http2ClosedError(
  */
 function http2ResetError(rstCode: number, when: string): ConnectError {
   const code =
-    rstCode === constants.NGHTTP2_CANCEL
+    rstCode === http2Constants.NGHTTP2_CANCEL
       ? Code.Canceled
-      : rstCode === constants.NGHTTP2_REFUSED_STREAM
+      : rstCode === http2Constants.NGHTTP2_REFUSED_STREAM
         ? Code.Unavailable
-        : rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+        : rstCode === http2Constants.NGHTTP2_ENHANCE_YOUR_CALM
           ? Code.ResourceExhausted
-          : rstCode === constants.NGHTTP2_INADEQUATE_SECURITY
+          : rstCode === http2Constants.NGHTTP2_INADEQUATE_SECURITY
             ? Code.PermissionDenied
             : Code.Internal;
   return new ConnectError(
@@ -5924,527 +6481,3 @@ function grpcWebHandle(
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
 
-/**
- * connectrpc.conformance.v1.ConformanceService: its name, its path prefix for routing, and its methods.
- */
-export const ConformanceServiceDefinition = {
-  typeName: "connectrpc.conformance.v1.ConformanceService",
-  path: "/connectrpc.conformance.v1.ConformanceService/",
-  methods: {
-    unary: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "Unary",
-      path: "/connectrpc.conformance.v1.ConformanceService/Unary",
-      kind: "unary",
-      input: UnaryRequestSchema,
-      output: UnaryResponseSchema,
-      noSideEffects: false,
-    },
-    serverStream: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "ServerStream",
-      path: "/connectrpc.conformance.v1.ConformanceService/ServerStream",
-      kind: "server_streaming",
-      input: ServerStreamRequestSchema,
-      output: ServerStreamResponseSchema,
-      noSideEffects: false,
-    },
-    clientStream: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "ClientStream",
-      path: "/connectrpc.conformance.v1.ConformanceService/ClientStream",
-      kind: "client_streaming",
-      input: ClientStreamRequestSchema,
-      output: ClientStreamResponseSchema,
-      noSideEffects: false,
-    },
-    bidiStream: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "BidiStream",
-      path: "/connectrpc.conformance.v1.ConformanceService/BidiStream",
-      kind: "bidi_streaming",
-      input: BidiStreamRequestSchema,
-      output: BidiStreamResponseSchema,
-      noSideEffects: false,
-    },
-    unimplemented: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "Unimplemented",
-      path: "/connectrpc.conformance.v1.ConformanceService/Unimplemented",
-      kind: "unary",
-      input: UnimplementedRequestSchema,
-      output: UnimplementedResponseSchema,
-      noSideEffects: false,
-    },
-    idempotentUnary: {
-      service: "connectrpc.conformance.v1.ConformanceService",
-      name: "IdempotentUnary",
-      path: "/connectrpc.conformance.v1.ConformanceService/IdempotentUnary",
-      kind: "unary",
-      input: IdempotentUnaryRequestSchema,
-      output: IdempotentUnaryResponseSchema,
-      noSideEffects: true,
-    },
-  },
-} as const;
-
-/**
- * A typed client of connectrpc.conformance.v1.ConformanceService. Unary and client-streaming methods
- * resolve to the response message, streaming responses are async iterables;
- * each method's `raw` form also gives the response headers and trailers.
- */
-export interface ConformanceServiceClient {
-  /**
-   * A unary operation. The request indicates the response headers and trailers
-   * and also indicates either a response message or an error to send back.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties in the ConformancePayload and then include the message
-   * data in the data field.
-   *
-   * If the response_delay_ms duration is specified, the server should wait the
-   * given duration after reading the request before sending the corresponding
-   * response.
-   *
-   * Servers should allow the response definition to be unset in the request and
-   * if it is, set no response headers or trailers and return no response data.
-   * The returned payload should only contain the request info.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unary
-   */
-  readonly unary: UnaryMethod<typeof UnaryRequestSchema, UnaryResponse$1>;
-  /**
-   * A server-streaming operation. The request indicates the response headers,
-   * response messages, trailers, and an optional error to send back. The
-   * response data should be sent in the order indicated, and the server should
-   * wait between sending response messages as indicated.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties in the first ConformancePayload, and then include the
-   * message data in the data field. Subsequent messages after the first one
-   * should contain only the data field.
-   *
-   * Servers should immediately send response headers on the stream before sleeping
-   * for any specified response delay and/or sending the first message so that
-   * clients can be unblocked reading response headers.
-   *
-   * If a response definition is not specified OR is specified, but response data
-   * is empty, the server should skip sending anything on the stream. When there
-   * are no responses to send, servers should throw an error if one is provided
-   * and return without error if one is not. Stream headers and trailers should
-   * still be set on the stream if provided regardless of whether a response is
-   * sent or an error is thrown.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ServerStream
-   */
-  readonly serverStream: ServerStreamingMethod<
-    typeof ServerStreamRequestSchema,
-    ServerStreamResponse
-  >;
-  /**
-   * A client-streaming operation. The first request indicates the response
-   * headers and trailers and also indicates either a response message or an
-   * error to send back.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties, including all request messages in the order they were
-   * received, in the ConformancePayload and then include the message data in
-   * the data field.
-   *
-   * If the input stream is empty, the server's response will include no data,
-   * only the request properties (headers, timeout).
-   *
-   * Servers should only read the response definition from the first message in
-   * the stream and should ignore any definition set in subsequent messages.
-   *
-   * Servers should allow the response definition to be unset in the request and
-   * if it is, set no response headers or trailers and return no response data.
-   * The returned payload should only contain the request info.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ClientStream
-   */
-  readonly clientStream: ClientStreamingMethod<
-    typeof ClientStreamRequestSchema,
-    ClientStreamResponse
-  >;
-  /**
-   * A bidirectional-streaming operation. The first request indicates the response
-   * headers, response messages, trailers, and an optional error to send back.
-   * The response data should be sent in the order indicated, and the server
-   * should wait between sending response messages as indicated.
-   *
-   * Response message data is specified as bytes and should be included in the
-   * data field of the ConformancePayload in each response.
-   *
-   * Servers should send responses indicated according to the rules of half duplex
-   * vs. full duplex streams. Once all responses are sent, the server should either
-   * return an error if specified or close the stream without error.
-   *
-   * Servers should immediately send response headers on the stream before sleeping
-   * for any specified response delay and/or sending the first message so that
-   * clients can be unblocked reading response headers.
-   *
-   * If a response definition is not specified OR is specified, but response data
-   * is empty, the server should skip sending anything on the stream. Stream
-   * headers and trailers should always be set on the stream if provided
-   * regardless of whether a response is sent or an error is thrown.
-   *
-   * If the full_duplex field is true:
-   * - the handler should read one request and then send back one response, and
-   * then alternate, reading another request and then sending back another response, etc.
-   *
-   * - if the server receives a request and has no responses to send, it
-   * should throw the error specified in the request.
-   *
-   * - the service should echo back all request properties in the first response
-   * including the last received request. Subsequent responses should only
-   * echo back the last received request.
-   *
-   * - if the response_delay_ms duration is specified, the server should wait the given
-   * duration after reading the request before sending the corresponding
-   * response.
-   *
-   * If the full_duplex field is false:
-   * - the handler should read all requests until the client is done sending.
-   * Once all requests are read, the server should then send back any responses
-   * specified in the response definition.
-   *
-   * - the server should echo back all request properties, including all request
-   * messages in the order they were received, in the first response. Subsequent
-   * responses should only include the message data in the data field.
-   *
-   * - if the response_delay_ms duration is specified, the server should wait that
-   * long in between sending each response message.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.BidiStream
-   */
-  readonly bidiStream: BidiStreamingMethod<
-    typeof BidiStreamRequestSchema,
-    BidiStreamResponse
-  >;
-  /**
-   * A unary endpoint that the server should not implement and should instead
-   * return an unimplemented error when invoked.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unimplemented
-   */
-  readonly unimplemented: UnaryMethod<
-    typeof UnimplementedRequestSchema,
-    UnimplementedResponse
-  >;
-  /**
-   * A unary endpoint denoted as having no side effects (i.e. idempotent).
-   * Implementations should use an HTTP GET when invoking this endpoint and
-   * leverage query parameters to send data.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.IdempotentUnary
-   */
-  readonly idempotentUnary: UnaryMethod<
-    typeof IdempotentUnaryRequestSchema,
-    IdempotentUnaryResponse
-  >;
-}
-
-/**
- * Creates a client of connectrpc.conformance.v1.ConformanceService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
- */
-export function createConformanceServiceClient(
-  baseUrl: string,
-  options: NodeClientOptions = {},
-): ConformanceServiceClient {
-  const config = createClientConfig(
-    baseUrl,
-    options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
-  );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  });
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
-  const methods = ConformanceServiceDefinition.methods;
-  return {
-    unary: clientUnaryMethod(call, methods.unary),
-    serverStream: clientServerStreamingMethod(stream, methods.serverStream),
-    clientStream: clientClientStreamingMethod(stream, methods.clientStream),
-    bidiStream: clientBidiStreamingMethod(stream, methods.bidiStream),
-    unimplemented: clientUnaryMethod(call, methods.unimplemented),
-    idempotentUnary: clientUnaryMethod(call, methods.idempotentUnary),
-  };
-}
-
-/**
- * The server side of connectrpc.conformance.v1.ConformanceService: one function per method, returning
- * the response message (or a plain object of its fields).
- */
-export interface ConformanceServiceImplementation {
-  /**
-   * A unary operation. The request indicates the response headers and trailers
-   * and also indicates either a response message or an error to send back.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties in the ConformancePayload and then include the message
-   * data in the data field.
-   *
-   * If the response_delay_ms duration is specified, the server should wait the
-   * given duration after reading the request before sending the corresponding
-   * response.
-   *
-   * Servers should allow the response definition to be unset in the request and
-   * if it is, set no response headers or trailers and return no response data.
-   * The returned payload should only contain the request info.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unary
-   */
-  unary(
-    request: UnaryRequest$1,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof UnaryResponseSchema>>
-    | MessageInitShape<typeof UnaryResponseSchema>;
-  /**
-   * A server-streaming operation. The request indicates the response headers,
-   * response messages, trailers, and an optional error to send back. The
-   * response data should be sent in the order indicated, and the server should
-   * wait between sending response messages as indicated.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties in the first ConformancePayload, and then include the
-   * message data in the data field. Subsequent messages after the first one
-   * should contain only the data field.
-   *
-   * Servers should immediately send response headers on the stream before sleeping
-   * for any specified response delay and/or sending the first message so that
-   * clients can be unblocked reading response headers.
-   *
-   * If a response definition is not specified OR is specified, but response data
-   * is empty, the server should skip sending anything on the stream. When there
-   * are no responses to send, servers should throw an error if one is provided
-   * and return without error if one is not. Stream headers and trailers should
-   * still be set on the stream if provided regardless of whether a response is
-   * sent or an error is thrown.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ServerStream
-   */
-  serverStream(
-    request: ServerStreamRequest,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof ServerStreamResponseSchema>>;
-  /**
-   * A client-streaming operation. The first request indicates the response
-   * headers and trailers and also indicates either a response message or an
-   * error to send back.
-   *
-   * Response message data is specified as bytes. The service should echo back
-   * request properties, including all request messages in the order they were
-   * received, in the ConformancePayload and then include the message data in
-   * the data field.
-   *
-   * If the input stream is empty, the server's response will include no data,
-   * only the request properties (headers, timeout).
-   *
-   * Servers should only read the response definition from the first message in
-   * the stream and should ignore any definition set in subsequent messages.
-   *
-   * Servers should allow the response definition to be unset in the request and
-   * if it is, set no response headers or trailers and return no response data.
-   * The returned payload should only contain the request info.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.ClientStream
-   */
-  clientStream(
-    requests: AsyncIterable<ClientStreamRequest>,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof ClientStreamResponseSchema>>
-    | MessageInitShape<typeof ClientStreamResponseSchema>;
-  /**
-   * A bidirectional-streaming operation. The first request indicates the response
-   * headers, response messages, trailers, and an optional error to send back.
-   * The response data should be sent in the order indicated, and the server
-   * should wait between sending response messages as indicated.
-   *
-   * Response message data is specified as bytes and should be included in the
-   * data field of the ConformancePayload in each response.
-   *
-   * Servers should send responses indicated according to the rules of half duplex
-   * vs. full duplex streams. Once all responses are sent, the server should either
-   * return an error if specified or close the stream without error.
-   *
-   * Servers should immediately send response headers on the stream before sleeping
-   * for any specified response delay and/or sending the first message so that
-   * clients can be unblocked reading response headers.
-   *
-   * If a response definition is not specified OR is specified, but response data
-   * is empty, the server should skip sending anything on the stream. Stream
-   * headers and trailers should always be set on the stream if provided
-   * regardless of whether a response is sent or an error is thrown.
-   *
-   * If the full_duplex field is true:
-   * - the handler should read one request and then send back one response, and
-   * then alternate, reading another request and then sending back another response, etc.
-   *
-   * - if the server receives a request and has no responses to send, it
-   * should throw the error specified in the request.
-   *
-   * - the service should echo back all request properties in the first response
-   * including the last received request. Subsequent responses should only
-   * echo back the last received request.
-   *
-   * - if the response_delay_ms duration is specified, the server should wait the given
-   * duration after reading the request before sending the corresponding
-   * response.
-   *
-   * If the full_duplex field is false:
-   * - the handler should read all requests until the client is done sending.
-   * Once all requests are read, the server should then send back any responses
-   * specified in the response definition.
-   *
-   * - the server should echo back all request properties, including all request
-   * messages in the order they were received, in the first response. Subsequent
-   * responses should only include the message data in the data field.
-   *
-   * - if the response_delay_ms duration is specified, the server should wait that
-   * long in between sending each response message.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.BidiStream
-   */
-  bidiStream(
-    requests: AsyncIterable<BidiStreamRequest>,
-    context: HandlerContext,
-  ): AsyncIterable<MessageInitShape<typeof BidiStreamResponseSchema>>;
-  /**
-   * A unary endpoint that the server should not implement and should instead
-   * return an unimplemented error when invoked.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.Unimplemented
-   */
-  unimplemented(
-    request: UnimplementedRequest,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof UnimplementedResponseSchema>>
-    | MessageInitShape<typeof UnimplementedResponseSchema>;
-  /**
-   * A unary endpoint denoted as having no side effects (i.e. idempotent).
-   * Implementations should use an HTTP GET when invoking this endpoint and
-   * leverage query parameters to send data.
-   *
-   * @generated from rpc connectrpc.conformance.v1.ConformanceService.IdempotentUnary
-   */
-  idempotentUnary(
-    request: IdempotentUnaryRequest,
-    context: HandlerContext,
-  ):
-    | Promise<MessageInitShape<typeof IdempotentUnaryResponseSchema>>
-    | MessageInitShape<typeof IdempotentUnaryResponseSchema>;
-}
-
-/**
- * Serves connectrpc.conformance.v1.ConformanceService with the given implementation; methods it
- * leaves out answer `unimplemented`. Use `.node` with
- * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
- */
-export function createConformanceServiceHandler(
-  implementation: Partial<ConformanceServiceImplementation>,
-  options: HandlerOptions = {},
-): NodeServiceHandler {
-  const methods = ConformanceServiceDefinition.methods;
-  return withNodeHandler(
-    createServiceHandler(
-      ConformanceServiceDefinition.path,
-      [
-        implementation.unary === undefined
-          ? undefined
-          : {
-              method: methods.unary,
-              unary: (request, context) =>
-                implementation.unary!(request as UnaryRequest$1, context),
-            },
-        implementation.serverStream === undefined
-          ? undefined
-          : {
-              method: methods.serverStream,
-              stream: handlerServerStreaming((request, context) =>
-                implementation.serverStream!(
-                  request as ServerStreamRequest,
-                  context,
-                ),
-              ),
-            },
-        implementation.clientStream === undefined
-          ? undefined
-          : {
-              method: methods.clientStream,
-              stream: handlerClientStreaming((requests, context) =>
-                implementation.clientStream!(
-                  requests as AsyncIterable<ClientStreamRequest>,
-                  context,
-                ),
-              ),
-            },
-        implementation.bidiStream === undefined
-          ? undefined
-          : {
-              method: methods.bidiStream,
-              stream: (requests, context) =>
-                implementation.bidiStream!(
-                  requests as AsyncIterable<BidiStreamRequest>,
-                  context,
-                ),
-            },
-        implementation.unimplemented === undefined
-          ? undefined
-          : {
-              method: methods.unimplemented,
-              unary: (request, context) =>
-                implementation.unimplemented!(
-                  request as UnimplementedRequest,
-                  context,
-                ),
-            },
-        implementation.idempotentUnary === undefined
-          ? undefined
-          : {
-              method: methods.idempotentUnary,
-              unary: (request, context) =>
-                implementation.idempotentUnary!(
-                  request as IdempotentUnaryRequest,
-                  context,
-                ),
-            },
-      ],
-      options,
-      {
-        compressions: compressionDefaults(),
-        json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          stream: connectHandleStream,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
-      },
-    ),
-  );
-}

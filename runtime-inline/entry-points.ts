@@ -1,0 +1,119 @@
+/**
+ * The contract between templates and runtime: the declarations a template
+ * may name with `rt("name")` (templates/code.ts). tsc checks both sides: a
+ * template naming something missing here, and an entry here naming
+ * something the runtime lacks, fail to compile. The generator reads this
+ * interface to find each entry's declaration and copies that and whatever
+ * it reaches; this module itself is never copied.
+ *
+ * A property's type refers to its declaration: `typeof x` for a value, the
+ * type itself for a type (its type arguments do not matter).
+ */
+import type { DescMessage } from "@bufbuild/protobuf";
+import type {
+  BidiStreamingMethod,
+  ClientStreamingMethod,
+  ServerStreamingMethod,
+  UnaryMethod,
+  clientBidiStreamingMethod,
+  clientClientStreamingMethod,
+  clientServerStreamingMethod,
+  clientUnaryMethod,
+} from "./client/client.ts";
+import type {
+  ClientOptions,
+  clientProtocol,
+  createClientConfig,
+} from "./client/config.ts";
+import type {
+  connectGetRequest,
+  createConnectUnaryCaller,
+} from "./client/connect.ts";
+import type { createConnectStreamCaller } from "./client/connect-stream.ts";
+import type {
+  createGrpcStreamCaller,
+  createGrpcUnaryCaller,
+} from "./client/grpc.ts";
+import type {
+  createGrpcWebStreamCaller,
+  createGrpcWebUnaryCaller,
+} from "./client/grpc-web.ts";
+import type { codecJson } from "./core/codec.ts";
+import type { compressionDefaults } from "./core/compression.ts";
+import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
+import type {
+  NodeClientOptions,
+  nodeClientHttpClient,
+} from "./node/http2-client.ts";
+import type { connectParseGetQuery } from "./protocol/connect.ts";
+import type { connectHandleUnary } from "./server/connect.ts";
+import type { connectHandleStream } from "./server/connect-stream.ts";
+import type { grpcHandle, grpcServeStream } from "./server/grpc.ts";
+import type { grpcWebHandle } from "./server/grpc-web.ts";
+import type {
+  HandlerContext,
+  HandlerOptions,
+  handlerClientStreaming,
+  handlerServerStreaming,
+} from "./server/handler.ts";
+import type { createServiceHandler } from "./server/router.ts";
+import type {
+  webCompressionDefaults,
+  webCompressionGzip,
+} from "./web/compression.ts";
+import type {
+  createFetchHttpClient,
+  fetchHttpClient,
+} from "./web/fetch-client.ts";
+import type { FetchServiceHandler, withFetchHandler } from "./web/handler.ts";
+
+export interface EntryPoints {
+  // The service's API: types its signatures name.
+  readonly HandlerContext: HandlerContext;
+  readonly HandlerOptions: HandlerOptions;
+  readonly ClientOptions: ClientOptions;
+  readonly NodeClientOptions: NodeClientOptions;
+  readonly NodeServiceHandler: NodeServiceHandler;
+  readonly FetchServiceHandler: FetchServiceHandler;
+  readonly UnaryMethod: UnaryMethod<DescMessage, unknown>;
+  readonly ServerStreamingMethod: ServerStreamingMethod<DescMessage, unknown>;
+  readonly ClientStreamingMethod: ClientStreamingMethod<DescMessage, unknown>;
+  readonly BidiStreamingMethod: BidiStreamingMethod<DescMessage, unknown>;
+
+  // Client: configuration, transports, protocols, typed methods.
+  readonly createClientConfig: typeof createClientConfig;
+  readonly clientProtocol: typeof clientProtocol;
+  readonly nodeClientHttpClient: typeof nodeClientHttpClient;
+  readonly fetchHttpClient: typeof fetchHttpClient;
+  readonly createFetchHttpClient: typeof createFetchHttpClient;
+  readonly connectGetRequest: typeof connectGetRequest;
+  readonly createConnectUnaryCaller: typeof createConnectUnaryCaller;
+  readonly createConnectStreamCaller: typeof createConnectStreamCaller;
+  readonly createGrpcUnaryCaller: typeof createGrpcUnaryCaller;
+  readonly createGrpcStreamCaller: typeof createGrpcStreamCaller;
+  readonly createGrpcWebUnaryCaller: typeof createGrpcWebUnaryCaller;
+  readonly createGrpcWebStreamCaller: typeof createGrpcWebStreamCaller;
+  readonly clientUnaryMethod: typeof clientUnaryMethod;
+  readonly clientServerStreamingMethod: typeof clientServerStreamingMethod;
+  readonly clientClientStreamingMethod: typeof clientClientStreamingMethod;
+  readonly clientBidiStreamingMethod: typeof clientBidiStreamingMethod;
+
+  // Server: the router, protocols, adapters of implementations, entry points.
+  readonly createServiceHandler: typeof createServiceHandler;
+  readonly connectHandleUnary: typeof connectHandleUnary;
+  readonly connectHandleStream: typeof connectHandleStream;
+  readonly connectParseGetQuery: typeof connectParseGetQuery;
+  readonly grpcHandle: typeof grpcHandle;
+  readonly grpcWebHandle: typeof grpcWebHandle;
+  readonly grpcServeStream: typeof grpcServeStream;
+  readonly handlerServerStreaming: typeof handlerServerStreaming;
+  readonly handlerClientStreaming: typeof handlerClientStreaming;
+  readonly withNodeHandler: typeof withNodeHandler;
+  readonly withFetchHandler: typeof withFetchHandler;
+
+  // Both: codecs and compressions.
+  readonly codecJson: typeof codecJson;
+  readonly compressionDefaults: typeof compressionDefaults;
+  readonly webCompressionDefaults: typeof webCompressionDefaults;
+  readonly webCompressionGzip: typeof webCompressionGzip;
+}
