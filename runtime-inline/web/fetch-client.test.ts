@@ -1,0 +1,365 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  it,
+  vi,
+} from "vitest";
+import type { HttpRequest } from "../client/http-client.ts";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import { createFetchHttpClient, fetchHttpClient } from "./fetch-client.ts";
+
+function bytes(...values: number[]): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(values);
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+async function collect(source: AsyncIterable<Uint8Array>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const chunk of source) out.push(...chunk);
+  return out;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a rejection");
+}
+
+function request(init: Partial<HttpRequest> = {}): HttpRequest {
+  return {
+    url: "http://127.0.0.1:1/test.v1.TestService/Echo",
+    method: "POST",
+    header: new Headers({ "content-type": "application/proto" }),
+    body: bytes(1, 2, 3),
+    signal: new AbortController().signal,
+    ...init,
+  };
+}
+
+/** A fetch that records what it was asked and answers with `response`. */
+function stubFetch(response: () => Response = () => new Response(bytes(9))) {
+  const calls: { url: string; init: RequestInit & { duplex?: string } }[] = [];
+  const fetchFn = (async (url: string, init: RequestInit) => {
+    calls.push({ url, init });
+    return response();
+  }) as typeof fetch;
+  return { fetchFn, calls };
+}
+
+describe("fetchHttpClient with a stubbed fetch", () => {
+  it("sends a whole body as it is, with the request's method, headers and signal, refusing redirects", async () => {
+    const { fetchFn, calls } = stubFetch();
+    const sent = request();
+    await createFetchHttpClient(fetchFn)(sent);
+    expect(calls).toHaveLength(1);
+    const { url, init } = calls[0]!;
+    expect(url).toBe(sent.url);
+    expect(init.method).toBe("POST");
+    expect(init.headers).toBe(sent.header);
+    expect(init.signal).toBe(sent.signal);
+    expect(init.redirect).toBe("error");
+    expect(init.body).toBe(sent.body);
+    expect("duplex" in init).toBe(false);
+  });
+
+  it("sends no body for a request without one", async () => {
+    const { fetchFn, calls } = stubFetch();
+    await createFetchHttpClient(fetchFn)(
+      request({ method: "GET", body: undefined }),
+    );
+    expect(calls[0]!.init.method).toBe("GET");
+    expect(calls[0]!.init.body).toBeUndefined();
+    expect("duplex" in calls[0]!.init).toBe(false);
+  });
+
+  it("sends a streaming body as a half-duplex web stream of the same chunks", async () => {
+    const { fetchFn, calls } = stubFetch();
+    let pulled = 0;
+    const body = (async function* () {
+      for (const chunk of [bytes(1), bytes(2, 3)]) {
+        pulled++;
+        yield chunk;
+      }
+    })();
+    await createFetchHttpClient(fetchFn)(request({ body }));
+    const init = calls[0]!.init;
+    expect(init.duplex).toBe("half");
+    expect(init.body).toBeInstanceOf(ReadableStream);
+    // Nothing is pulled before fetch reads the stream.
+    expect(pulled).toBe(0);
+    const reader = (init.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const result = await reader.read();
+      if (result.done) break;
+      chunks.push(result.value);
+    }
+    expect(chunks).toEqual([bytes(1), bytes(2, 3)]);
+  });
+
+  it("without toWebStream, still sends whole bodies", async () => {
+    const { fetchFn, calls } = stubFetch();
+    const response = await fetchHttpClient(fetchFn)(request());
+    expect(calls[0]!.init.body).toEqual(bytes(1, 2, 3));
+    expect(await collect(response.body)).toEqual([9]);
+  });
+
+  it("answers with the status, the headers, the body, empty trailers, and the body already decoded", async () => {
+    const headers = new Headers({ "content-type": "application/proto" });
+    const { fetchFn } = stubFetch(
+      () => new Response(bytes(4, 5, 6), { status: 418, headers }),
+    );
+    const response = await createFetchHttpClient(fetchFn)(request());
+    expect(response.status).toBe(418);
+    expect(response.header.get("content-type")).toBe("application/proto");
+    expect(response.contentDecoded).toBe(true);
+    expect(await collect(response.body)).toEqual([4, 5, 6]);
+    expect([...response.trailer]).toEqual([]);
+  });
+
+  it("answers a response without a body with an empty body", async () => {
+    const { fetchFn } = stubFetch(() => new Response(null, { status: 204 }));
+    const response = await createFetchHttpClient(fetchFn)(request());
+    expect(response.status).toBe(204);
+    expect(await collect(response.body)).toEqual([]);
+  });
+
+  it("turns a body cut off into Unavailable, saying what failed", async () => {
+    const terminated = new TypeError("terminated", {
+      cause: new Error("other side closed"),
+    });
+    let pulls = 0;
+    const { fetchFn } = stubFetch(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (pulls++ === 0) {
+                controller.enqueue(bytes(1));
+              } else {
+                controller.error(terminated);
+              }
+            },
+          }),
+        ),
+    );
+    const response = await createFetchHttpClient(fetchFn)(request());
+    const received: number[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const chunk of response.body) received.push(...chunk);
+      })(),
+    );
+    expect(received).toEqual([1]);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error).toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: "terminated: other side closed",
+      cause: terminated,
+    });
+  });
+
+  it("leaves a failure of fetch itself to the caller, as it is", async () => {
+    const failure = new TypeError("fetch failed");
+    const fetchFn = (() => Promise.reject(failure)) as typeof fetch;
+    await expect(createFetchHttpClient(fetchFn)(request())).rejects.toBe(
+      failure,
+    );
+  });
+
+  it("uses the global fetch of the time it is created by default", async () => {
+    const { fetchFn, calls } = stubFetch();
+    vi.stubGlobal("fetch", fetchFn);
+    let client;
+    try {
+      client = createFetchHttpClient();
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    await client(request());
+    expect(calls).toHaveLength(1);
+  });
+});
+
+describe("createFetchHttpClient over a real HTTP server", () => {
+  type Route = (req: IncomingMessage, res: ServerResponse) => void;
+  const routes = new Map<string, Route>();
+  const seen: { method: string; url: string }[] = [];
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      seen.push({ method: req.method!, url: req.url! });
+      const route = routes.get(req.url!);
+      if (route === undefined) {
+        res.writeHead(404).end();
+      } else {
+        route(req, res);
+      }
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve),
+    );
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterEach(() => {
+    routes.clear();
+    seen.length = 0;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  async function readRequest(req: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  const client = createFetchHttpClient();
+
+  it("makes a unary exchange: method, headers and body there, status, headers and body back", async () => {
+    routes.set("/echo", (req, res) => {
+      void readRequest(req).then((body) => {
+        res.writeHead(200, {
+          "content-type": req.headers["content-type"],
+          "x-method": req.method,
+          "x-length": req.headers["content-length"],
+        });
+        res.end(body);
+      });
+    });
+    const response = await client(
+      request({ url: `${base}/echo`, body: bytes(7, 8, 9) }),
+    );
+    expect(response.status).toBe(200);
+    expect(response.header.get("content-type")).toBe("application/proto");
+    expect(response.header.get("x-method")).toBe("POST");
+    expect(response.header.get("x-length")).toBe("3");
+    expect(await collect(response.body)).toEqual([7, 8, 9]);
+  });
+
+  it("uploads a streaming body chunked, every chunk in order", async () => {
+    routes.set("/upload", (req, res) => {
+      void readRequest(req).then((body) => {
+        res.writeHead(200, {
+          "x-transfer-encoding": req.headers["transfer-encoding"] ?? "",
+        });
+        res.end(body);
+      });
+    });
+    const body = (async function* () {
+      yield bytes(1);
+      yield bytes();
+      yield bytes(2, 3);
+    })();
+    const response = await client(request({ url: `${base}/upload`, body }));
+    expect(response.header.get("x-transfer-encoding")).toBe("chunked");
+    expect(await collect(response.body)).toEqual([1, 2, 3]);
+  });
+
+  it("decodes a gzip-encoded response body", async () => {
+    const plain = Buffer.from("hello, compressed world");
+    routes.set("/gzip", (_req, res) => {
+      res.writeHead(200, { "content-encoding": "gzip" });
+      res.end(gzipSync(plain));
+    });
+    const response = await client(
+      request({ url: `${base}/gzip`, method: "GET", body: undefined }),
+    );
+    expect(response.contentDecoded).toBe(true);
+    expect(Buffer.from(await collect(response.body))).toEqual(plain);
+  });
+
+  it("does not follow a redirect", async () => {
+    routes.set("/moved", (_req, res) => {
+      res.writeHead(307, { location: `${base}/echo` }).end();
+    });
+    routes.set("/echo", (_req, res) => {
+      res.writeHead(200).end();
+    });
+    const error = await rejection(client(request({ url: `${base}/moved` })));
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as TypeError).cause).toMatchObject({
+      message: "unexpected redirect",
+    });
+    expect(seen.map((r) => r.url)).toEqual(["/moved"]);
+  });
+
+  it("rejects with the abort when the signal fires while waiting for the response", async () => {
+    const arrived = deferred<void>();
+    routes.set("/hang", () => {
+      arrived.resolve(undefined); // and never answer
+    });
+    const controller = new AbortController();
+    const pending = client(
+      request({ url: `${base}/hang`, signal: controller.signal }),
+    );
+    await arrived.promise;
+    controller.abort();
+    const error = await rejection(pending);
+    expect(error).toMatchObject({ name: "AbortError" });
+  });
+
+  it("turns a response cut off by the server into Unavailable", async () => {
+    routes.set("/cut", (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.write(Buffer.from([1, 2]), () => {
+        // Mid-body: the chunked encoding never ends.
+        res.socket?.destroy();
+      });
+    });
+    const response = await client(request({ url: `${base}/cut` }));
+    const received: number[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const chunk of response.body) received.push(...chunk);
+      })(),
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+    expect((error as ConnectError).rawMessage).toMatch(/^terminated/);
+    expect(received).toEqual([1, 2]);
+  });
+
+  it("stops the download when the reader leaves the loop early", async () => {
+    const closed = deferred<boolean>();
+    routes.set("/endless", (_req, res) => {
+      res.writeHead(200);
+      res.write(Buffer.from([1]));
+      // Never ended: only the client going away closes it.
+      res.on("close", () => closed.resolve(res.writableEnded));
+    });
+    const response = await client(request({ url: `${base}/endless` }));
+    for await (const chunk of response.body) {
+      expect(Array.from(chunk)).toEqual([1]);
+      break;
+    }
+    // The response was never ended by the server: the client hung up.
+    expect(await closed.promise).toBe(false);
+  });
+});
