@@ -22,6 +22,7 @@ function settle(): Promise<void> {
  */
 class FakeWritable extends EventEmitter implements NodeDrainable {
   readonly written: Uint8Array[] = [];
+  destroyed = false;
   private readonly answers: boolean[];
   constructor(answers: boolean[] = []) {
     super();
@@ -268,5 +269,42 @@ describe("nodeWriteChunks", () => {
     await expect(writing).resolves.toBe(false);
     expect(pulled()).toBe(1);
     expect(finished()).toBe(true);
+  });
+
+  it("stops on a Writable destroyed between writes, though no signal fires", async () => {
+    // Destroyed while the producer was between chunks: its "close" has
+    // passed before a full write could wait for it.
+    const writable = new Writable({
+      highWaterMark: 1,
+      write(_chunk, _encoding, callback) {
+        callback();
+      },
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const body = (async function* () {
+      yield bytes(1);
+      await gate;
+      yield bytes(2);
+      yield bytes(3);
+    })();
+    const writing = nodeWriteChunks(
+      writable,
+      body,
+      new AbortController().signal,
+    );
+    await settle();
+    writable.destroy();
+    await new Promise((resolve) => writable.once("close", resolve));
+    release();
+    await expect(writing).resolves.toBe(false);
+    expect(writable.listenerCount("drain")).toBe(0);
+  });
+
+  it("does not wait for a destroyed writable to drain", async () => {
+    const writable = new FakeWritable();
+    writable.destroyed = true;
+    await expect(nodeDrained(writable)).resolves.toBeUndefined();
+    expect(writable.listening()).toBe(0);
   });
 });

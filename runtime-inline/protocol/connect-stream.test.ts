@@ -314,3 +314,23 @@ describe("connectEndStreamFromJson", () => {
     expect(error.rawMessage).toBe('invalid end-of-stream metadata "x"');
   });
 });
+
+describe("connectEndStreamFromJson with metadata Headers refuses", () => {
+  it.each([
+    '{"metadata": {"bad name": ["v"]}}',
+    '{"metadata": {"x": ["a\\u0000b"]}}',
+    '{"metadata": {"x": ["a\\nb"]}}',
+  ])("is an internal error, not a TypeError: %s", (json) => {
+    let thrown: unknown;
+    try {
+      connectEndStreamFromJson(new TextEncoder().encode(json));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConnectError);
+    expect((thrown as ConnectError).code).toBe(Code.Internal);
+    expect((thrown as ConnectError).message).toContain(
+      "invalid end-of-stream metadata",
+    );
+  });
+});
