@@ -42,7 +42,7 @@ interface Entry {
   /** Row label. */
   readonly label: string;
   /** Directory of the generated code, relative to the work directory. */
-  readonly gen: "gen-connect" | "gen-default" | "gen-binary";
+  readonly gen: "gen-connect" | "gen-default" | "gen-binary" | "gen-shared";
   readonly source: string;
 }
 
@@ -54,6 +54,16 @@ const oursSource = (options: string) => `
 import { createPingServiceClient } from "./gen/bench/v1/ping.PingService";
 const client = createPingServiceClient(${JSON.stringify(baseUrl)}${options});
 console.log(await client.ping({ text: "hello", count: 1 }));
+`;
+
+// The same with a second service of the same messages: what it adds is RPC
+// code alone.
+const twoServicesSource = `
+import { createPingServiceClient } from "./gen/bench/v1/ping.PingService";
+import { createPongServiceClient } from "./gen/bench/v1/ping.PongService";
+const ping = createPingServiceClient(${JSON.stringify(baseUrl)});
+const pong = createPongServiceClient(${JSON.stringify(baseUrl)});
+console.log(await ping.ping({ text: "hello", count: 1 }), await pong.pong({ text: "hello", count: 1 }));
 `;
 
 const entries: readonly Entry[] = [
@@ -68,6 +78,24 @@ const entries: readonly Entry[] = [
     label: "ours, default (connect,grpc-web)",
     gen: "gen-default",
     source: oursSource(""),
+  },
+  {
+    id: "oursDefaultTwo",
+    label: "ours, default, two services",
+    gen: "gen-default",
+    source: twoServicesSource,
+  },
+  {
+    id: "oursShared",
+    label: "ours, default, runtime=shared",
+    gen: "gen-shared",
+    source: oursSource(""),
+  },
+  {
+    id: "oursSharedTwo",
+    label: "ours, default, runtime=shared, two services",
+    gen: "gen-shared",
+    source: twoServicesSource,
   },
   {
     id: "oursConnectBinary",
@@ -142,6 +170,11 @@ export interface BundleResults {
     readonly minBytes: number;
     readonly brotliBytes: number;
   };
+  /** What a second service adds to a bundle, brotli bytes. */
+  readonly secondService: {
+    readonly selfContained: number;
+    readonly shared: number;
+  };
   readonly targets: {
     readonly rpcShareBrotli: {
       readonly bytes: number;
@@ -169,6 +202,7 @@ function generate(work: string): void {
     ["gen-connect", "server=false,platform=web,protocols=connect"],
     ["gen-default", "server=false,platform=web"],
     ["gen-binary", "server=false,platform=web,protocols=connect,json=false"],
+    ["gen-shared", "server=false,platform=web,runtime=shared"],
   ] as const) {
     const out = JSON.stringify(join(work, dir));
     lines.push(
@@ -201,7 +235,8 @@ function origin(path: string): string {
       ? "@bufbuild/protobuf (rest)"
       : pkg[1]!;
   if (path.endsWith("_pb.ts")) return "messages (_pb.ts)";
-  if (/\.PingService\.ts$/.test(path)) return "generated client";
+  if (/\.P[io]ngService\.ts$/.test(path)) return "generated client";
+  if (path.endsWith("connect-standalone.runtime.ts")) return "shared runtime";
   return "entry";
 }
 
@@ -341,6 +376,10 @@ function formatTable(results: BundleResults): string {
       `${kb(results.jsonCost.minBytes)} KB minified, ${kb(results.jsonCost.brotliBytes)} KB brotli ` +
       `(${results.bundles["oursConnectBinary"]!.includesProtobufJson ? "still bundled: a bug" : "not bundled"}).`,
   );
+  out.push(
+    `A second service adds ${kb(results.secondService.selfContained)} KB brotli to the bundle ` +
+      `(default output: each file carries its runtime), ${kb(results.secondService.shared)} KB with runtime=shared.`,
+  );
   out.push("", "Composition (minified KB by origin, from esbuild's metafile):");
   for (const b of Object.values(results.bundles)) {
     const parts = Object.entries(b.composition)
@@ -412,6 +451,14 @@ export async function run(
       jsonCost: {
         minBytes: withJson.minBytes - binary.minBytes,
         brotliBytes: withJson.brotliBytes - binary.brotliBytes,
+      },
+      secondService: {
+        selfContained:
+          bundles["oursDefaultTwo"]!.brotliBytes -
+          bundles["oursDefault"]!.brotliBytes,
+        shared:
+          bundles["oursSharedTwo"]!.brotliBytes -
+          bundles["oursShared"]!.brotliBytes,
       },
       targets: {
         rpcShareBrotli: {

@@ -65,4 +65,52 @@ describe("RuntimeLibrary", () => {
       }),
     ).toThrow(/a\.ts:1: import runtime modules by name, not as a namespace/);
   });
+
+  it("refuses imports of other packages, naming the file and line", () => {
+    expect(() =>
+      library({ "a.ts": 'import { x } from "lodash";\nexport const a = x;\n' }),
+    ).toThrow(/a\.ts:1: imports "lodash"/);
+  });
+
+  it("refuses default exports and export lists", () => {
+    expect(() =>
+      library({ "a.ts": "const a = 1;\nexport default a;\n" }),
+    ).toThrow(/a\.ts:2: only declarations may appear at the top level/);
+    expect(() => library({ "a.ts": "const a = 1;\nexport { a };\n" })).toThrow(
+      /a\.ts:2: only declarations/,
+    );
+  });
+
+  it("keys declarations by module, so modules may share private names", () => {
+    const lib = library({
+      "a.ts":
+        'import { b } from "./b.ts";\nconst helper = 1;\nexport const a = () => helper + b;\n',
+      "b.ts": "const helper = 2;\nexport const b = helper;\n",
+    });
+    expect(lib.closure(["a#a"]).map((d) => d.id)).toEqual([
+      "b#helper",
+      "b#b",
+      "a#helper",
+      "a#a",
+    ]);
+  });
+
+  it("reads the entry points from interface EntryPoints", () => {
+    const lib = library({
+      "a.ts": "export function a(): void {}\nexport interface A {}\n",
+      "entry-points.ts":
+        'import type { a, A } from "./a.ts";\nexport interface EntryPoints {\n  readonly a: typeof a;\n  readonly A: A;\n}\n',
+    });
+    expect([...lib.entryPoints]).toEqual([
+      ["a", "a#a"],
+      ["A", "a#A"],
+    ]);
+    // Never copied itself.
+    expect([...lib.declarations.keys()]).not.toContain(
+      "entry-points#EntryPoints",
+    );
+    expect(() => lib.entryPoint("b")).toThrow(
+      /"b", which is not in EntryPoints/,
+    );
+  });
 });

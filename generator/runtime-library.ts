@@ -384,6 +384,10 @@ function lineOf(statement: TS.Statement, sf: TS.SourceFile): string {
   return `${baseName(sf)}:${line + 1}`;
 }
 
+// Runtime modules, protobuf-es (a generated file's _pb imports need it
+// anyway) and Node's built-ins: nothing a user would have to install.
+const allowedImport = /^(\.{1,2}\/|@bufbuild\/protobuf(\/|$)|node:)/;
+
 function topLevelOf(
   statement: TS.Statement,
   sf: TS.SourceFile,
@@ -417,6 +421,12 @@ function topLevelOf(
     return { name: first.name.getText(sf), statement, nameNode: first.name };
   }
   if (ts.isImportDeclaration(statement)) {
+    const from = moduleSpecifierOf(statement);
+    if (!allowedImport.test(from)) {
+      throw new Error(
+        `runtime-inline: ${lineOf(statement, sf)}: imports "${from}"; generated files may import only @bufbuild/protobuf and node: built-ins`,
+      );
+    }
     const bindings = statement.importClause?.namedBindings;
     if (
       bindings !== undefined &&
@@ -436,6 +446,7 @@ function topLevelOf(
   }
   if (
     ts.isExportDeclaration(statement) ||
+    ts.isExportAssignment(statement) ||
     ts.isExpressionStatement(statement)
   ) {
     throw new Error(

@@ -59,4 +59,8 @@ export function generateTestFixtures(): void {
   const out = join(repoRoot, "test/gen");
   rmSync(out, { recursive: true, force: true });
   bufGenerate(out, "import_extension=ts");
+  // The same with one runtime file for all services (runtime=shared).
+  const shared = join(repoRoot, "test/gen-shared");
+  rmSync(shared, { recursive: true, force: true });
+  bufGenerate(shared, "import_extension=ts,runtime=shared");
 }
