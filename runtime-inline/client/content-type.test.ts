@@ -4,10 +4,7 @@ import type { StreamCaller, UnaryCaller } from "./call.ts";
 import { createClientConfig, type ClientConfig } from "./config.ts";
 import { createConnectUnaryCaller } from "./connect.ts";
 import { createConnectStreamCaller } from "./connect-stream.ts";
-import {
-  createGrpcStreamCaller,
-  createGrpcUnaryCaller,
-} from "./grpc.ts";
+import { createGrpcStreamCaller, createGrpcUnaryCaller } from "./grpc.ts";
 import {
   createGrpcWebStreamCaller,
   createGrpcWebUnaryCaller,

@@ -1,9 +1,6 @@
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import {
-  connectErrorFromObject,
-  connectErrorToObject,
-} from "./connect.ts";
+import { connectErrorFromObject, connectErrorToObject } from "./connect.ts";
 
 export const connectStreamContentTypeProto = "application/connect+proto";
 export const connectStreamContentTypeJson = "application/connect+json";

@@ -2,10 +2,7 @@ import { randomBytes } from "node:crypto";
 import { describe, it, expect, vi } from "vitest";
 import { Code } from "../core/code.ts";
 import { compressionGzip } from "../core/compression.ts";
-import {
-  webCompressionDefaults,
-  webCompressionGzip,
-} from "./compression.ts";
+import { webCompressionDefaults, webCompressionGzip } from "./compression.ts";
 import { ConnectError } from "../core/errors.ts";
 
 function compressible(size: number): Uint8Array {
