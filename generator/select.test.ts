@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { code, rt } from "../templates/code.ts";
+import { RuntimeLibrary } from "./runtime-library.ts";
+import { selectRuntime, unionOf } from "./select.ts";
+
+// A runtime of three modules whose entry points are named like real ones,
+// so that rt() accepts them.
+const library = RuntimeLibrary.analyse([
+  [
+    "a.ts",
+    'import { shared } from "./c.ts";\nexport function codecJson() { return shared; }\n',
+  ],
+  [
+    "b.ts",
+    'import { shared } from "./c.ts";\nexport function grpcHandle() { return shared; }\nexport const unused = 1;\n',
+  ],
+  ["c.ts", "export const shared = 1;\n"],
+  [
+    "entry-points.ts",
+    'import type { codecJson } from "./a.ts";\nimport type { grpcHandle } from "./b.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n  readonly grpcHandle: typeof grpcHandle;\n}\n',
+  ],
+]);
+
+describe("selectRuntime", () => {
+  it("takes the entry points a template names, and what they reach", () => {
+    const selection = selectRuntime(
+      library,
+      code`${rt("grpcHandle")}(); ${rt("grpcHandle")}();`,
+    );
+    expect([...selection.entryPoints]).toEqual([
+      ["grpcHandle", "b#grpcHandle"],
+    ]);
+    expect(selection.declarations.map((d) => d.id)).toEqual([
+      "c#shared",
+      "b#grpcHandle",
+    ]);
+  });
+
+  it("unites selections, each declaration once, in the library's order", () => {
+    const union = unionOf(library, [
+      selectRuntime(library, code`${rt("grpcHandle")}`),
+      selectRuntime(library, code`${rt("codecJson")}`),
+    ]);
+    expect(union.declarations.map((d) => d.id)).toEqual([
+      "c#shared",
+      "a#codecJson",
+      "b#grpcHandle",
+    ]);
+  });
+
+  it("names a template's entry point that the runtime lacks", () => {
+    expect(() =>
+      selectRuntime(library, code`${rt("createServiceHandler")}`),
+    ).toThrow(/"createServiceHandler", which is not in EntryPoints/);
+  });
+});
