@@ -2130,7 +2130,16 @@ function connectEndStreamFromJson(data: Uint8Array): {
           Code.Internal,
         );
       }
-      for (const value of values as string[]) trailer.append(key, value);
+      try {
+        for (const value of values as string[]) trailer.append(key, value);
+      } catch (e) {
+        // Valid JSON, but not a header name or value Headers accepts.
+        throw new ConnectError(
+          `invalid end-of-stream metadata "${key}"`,
+          Code.Internal,
+          { cause: e },
+        );
+      }
     }
   }
   if (error === undefined || error === null) {

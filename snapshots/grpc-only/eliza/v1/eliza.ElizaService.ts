@@ -3405,6 +3405,8 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 interface NodeDrainable {
   write(chunk: Uint8Array): boolean;
+  /** Set once the writable is destroyed: no "drain" or "close" comes after. */
+  readonly destroyed: boolean;
   on(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
 }
@@ -3414,6 +3416,9 @@ interface NodeDrainable {
  * closed (then the writer finds out on its next write).
  */
 function nodeDrained(writable: NodeDrainable): Promise<void> {
+  // Destroyed already, it may have closed before we listen: waiting would
+  // never end.
+  if (writable.destroyed) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const go = () => {
       writable.off("drain", go);
@@ -3437,10 +3442,10 @@ async function nodeWriteChunks(
   signal: AbortSignal,
 ): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted) return false;
+    if (signal.aborted || writable.destroyed) return false;
     if (!writable.write(chunk)) {
       await nodeDrained(writable);
-      if (signal.aborted) return false;
+      if (signal.aborted || writable.destroyed) return false;
     }
   }
   return true;

@@ -2230,7 +2230,16 @@ function connectEndStreamFromJson(data) {
           Code.Internal,
         );
       }
-      for (const value of values) trailer.append(key, value);
+      try {
+        for (const value of values) trailer.append(key, value);
+      } catch (e) {
+        // Valid JSON, but not a header name or value Headers accepts.
+        throw new ConnectError(
+          `invalid end-of-stream metadata "${key}"`,
+          Code.Internal,
+          { cause: e },
+        );
+      }
     }
   }
   if (error === undefined || error === null) {
@@ -3450,6 +3459,9 @@ function nodeBodyIterator(source) {
  * closed (then the writer finds out on its next write).
  */
 function nodeDrained(writable) {
+  // Destroyed already, it may have closed before we listen: waiting would
+  // never end.
+  if (writable.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const go = () => {
       writable.off("drain", go);
@@ -3477,10 +3489,10 @@ async function nodeWriteChunks(writable, body, signal) {
       _c = body_2_1.value;
       _d = false;
       const chunk = _c;
-      if (signal.aborted) return false;
+      if (signal.aborted || writable.destroyed) return false;
       if (!writable.write(chunk)) {
         await nodeDrained(writable);
-        if (signal.aborted) return false;
+        if (signal.aborted || writable.destroyed) return false;
       }
     }
   } catch (e_11_1) {
