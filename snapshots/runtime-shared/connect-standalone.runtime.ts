@@ -5920,4 +5920,3 @@ export function grpcWebHandle(
 ): Promise<ServerResponse> {
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
-

@@ -5154,4 +5154,3 @@ function http2ResetError(rstCode: number, when: string): ConnectError {
     code,
   );
 }
-

@@ -6204,4 +6204,3 @@ function grpcWebHandle(
 ): Promise<ServerResponse> {
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
-

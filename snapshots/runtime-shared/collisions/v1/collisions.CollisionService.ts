@@ -3621,4 +3621,3 @@ export function createCollisionServiceHandler(
     ),
   );
 }
-

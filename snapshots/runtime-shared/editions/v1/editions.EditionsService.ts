@@ -312,4 +312,3 @@ export function createEditionsServiceHandler(
     ),
   );
 }
-

@@ -3772,4 +3772,3 @@ function grpcWebHandle(
 ): Promise<ServerResponse> {
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
-

@@ -6494,4 +6494,3 @@ function grpcWebHandle(
 ): Promise<ServerResponse> {
   return grpcServe(grpcWebServerProtocol, handler, request, config);
 }
-
