@@ -1,11 +1,16 @@
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createClientConfig } from "../client/config.ts";
 import { createConnectUnaryCaller } from "../client/connect.ts";
-import { createHttp2HttpClient } from "./http2-client.ts";
+import {
+  createHttp2HttpClient,
+  http2Push,
+  http2ReadChunks,
+} from "./http2-client.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpResponse } from "../client/http-client.ts";
@@ -157,5 +162,82 @@ describe("a response reset with NO_ERROR before END_STREAM", () => {
     } finally {
       stop();
     }
+  });
+});
+
+/**
+ * A readable standing in for a client HTTP/2 stream, with http2Push as its
+ * push (as createHttp2HttpClient installs it) and `closed` set by `close()`.
+ */
+function fakeStream(): { stream: Readable; close(): void } {
+  const stream = new Readable({ read() {} });
+  let closed = false;
+  Object.defineProperty(stream, "closed", { get: () => closed });
+  stream.push = http2Push;
+  return {
+    stream,
+    close() {
+      closed = true;
+      stream.emit("close");
+    },
+  };
+}
+
+async function readAll(
+  stream: Readable,
+): Promise<{ chunks: string[]; endStream: boolean }> {
+  const chunks: string[] = [];
+  const reader = http2ReadChunks(stream as unknown as http2.ClientHttp2Stream);
+  for (;;) {
+    const next = await reader.next();
+    if (next.done === true) return { chunks, endStream: next.value };
+    chunks.push(new TextDecoder().decode(next.value));
+  }
+}
+
+describe("http2ReadChunks", () => {
+  it("a body ended with END_STREAM: every chunk, then true", async () => {
+    const { stream, close } = fakeStream();
+    stream.push(new TextEncoder().encode("a"));
+    stream.push(new TextEncoder().encode("b"));
+    const read = readAll(stream);
+    stream.push(null);
+    await new Promise((resolve) => stream.once("end", resolve));
+    close();
+    expect(await read).toEqual({ chunks: ["a", "b"], endStream: true });
+  });
+
+  it("a reset (closed, then ended): false", async () => {
+    const { stream, close } = fakeStream();
+    stream.push(new TextEncoder().encode("a"));
+    close();
+    stream.push(null);
+    expect((await readAll(stream)).endStream).toBe(false);
+  });
+
+  // Deno's node:http2 emits "end" and "close" for a response without DATA
+  // frames (a gRPC trailers-only error) before anyone reads it.
+  it("a body that ended and closed before the reading began: true", async () => {
+    const { stream, close } = fakeStream();
+    stream.push(null);
+    stream.resume();
+    await new Promise((resolve) => stream.once("end", resolve));
+    stream.pause();
+    close();
+    expect(await readAll(stream)).toEqual({ chunks: [], endStream: true });
+  });
+
+  // Deno's node:http2 may close a stream whose END_STREAM came while the
+  // body waits unread; its "end" comes once that is read.
+  it("a stream closed with its body unread: the body, then true", async () => {
+    const { stream, close } = fakeStream();
+    const read = readAll(stream);
+    await new Promise((resolve) => setImmediate(resolve));
+    stream.pause();
+    stream.push(new TextEncoder().encode("a"));
+    stream.push(null);
+    close();
+    stream.resume();
+    expect(await read).toEqual({ chunks: ["a"], endStream: true });
   });
 });

@@ -235,7 +235,7 @@ type Http2EndAware = ClientHttp2Stream & {
  * while the stream is open, a reset closes the stream first. A response
  * reset without END_STREAM is cut short, whatever the reset's code.
  */
-function http2Push(
+export function http2Push(
   this: Http2EndAware,
   chunk: unknown,
   encoding?: BufferEncoding,
@@ -256,7 +256,7 @@ const http2ReadAheadBytes = 64 * 1024;
  * unread, and flows again when the reading stops, so that Node can end and
  * free it. Returns whether the body ended with END_STREAM, not a reset.
  */
-async function* http2ReadChunks(
+export async function* http2ReadChunks(
   stream: ClientHttp2Stream,
 ): AsyncGenerator<Uint8Array, boolean> {
   const chunks: Uint8Array[] = [];
@@ -277,12 +277,16 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
+  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    endStream = ended();
     done = true;
     notify();
   };
   const onClose = () => {
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (ended() && !stream.readableEnded) return;
     done = true;
     notify();
   };
@@ -294,6 +298,11 @@ async function* http2ReadChunks(
   stream.on("end", onEnd);
   stream.on("close", onClose);
   stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.readableEnded) onEnd();
+  else if (stream.closed) onClose();
   try {
     for (;;) {
       const chunk = chunks.shift();
