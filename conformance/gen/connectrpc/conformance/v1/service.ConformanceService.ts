@@ -6243,12 +6243,16 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
+  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    endStream = ended();
     done = true;
     notify();
   };
   const onClose = () => {
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (ended() && !stream.readableEnded) return;
     done = true;
     notify();
   };
@@ -6260,6 +6264,11 @@ async function* http2ReadChunks(
   stream.on("end", onEnd);
   stream.on("close", onClose);
   stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.readableEnded) onEnd();
+  else if (stream.closed) onClose();
   try {
     for (;;) {
       const chunk = chunks.shift();
