@@ -39,7 +39,7 @@ import type {
   createGrpcWebUnaryCaller,
 } from "./client/grpc-web.ts";
 import type { codecJson } from "./core/codec.ts";
-import type { compressionDefaults } from "./core/compression.ts";
+import type { compressionDefaults } from "./node/compression.ts";
 import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
 import type {
   NodeClientOptions,

@@ -11,7 +11,7 @@ import {
   type H2Frame,
 } from "../../test/support/h2-raw.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compressionGzip } from "../core/compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";

@@ -5,6 +5,7 @@ import type { Codec } from "../core/codec.ts";
 import {
   compressionFind,
   compressionNegotiate,
+  compressionUnknown,
   type Compression,
 } from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
@@ -33,12 +34,8 @@ import {
   connectParseTimeout,
   connectParseUnaryContentType,
   connectTrailersToHeaders,
-  connectUnknownCompression,
 } from "../protocol/connect.ts";
-import {
-  ServerCallContext,
-  ServerInterceptorRequest,
-} from "./context.ts";
+import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
 import type { GrpcStreamServer } from "./grpc.ts";
 
 /** HandlerOptions with every default filled in, resolved once per service. */
@@ -167,7 +164,7 @@ export async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw connectUnknownCompression(encoding, config.compressions);
+      throw compressionUnknown(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header("content-length") ?? 0);

@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
-import { compressionGzip } from "../core/compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type {

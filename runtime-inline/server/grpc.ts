@@ -1,6 +1,10 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "../core/code.ts";
-import { compressionFind, compressionNegotiate } from "../core/compression.ts";
+import {
+  compressionFind,
+  compressionNegotiate,
+  compressionUnknown,
+} from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
 import {
   envelopeEncode,
@@ -16,7 +20,6 @@ import {
   type ServerResponse,
   type StreamMethodHandler,
 } from "./handler.ts";
-import { connectUnknownCompression } from "../protocol/connect.ts";
 import {
   grpcContentTypeJson,
   grpcContentTypeProto,
@@ -130,7 +133,7 @@ export async function grpcServe(
     return fail(timeoutMs);
   }
   if (requestCompression === undefined) {
-    return fail(connectUnknownCompression(encoding, config.compressions));
+    return fail(compressionUnknown(encoding, config.compressions));
   }
   // As grpc-go does: answer in the request's compression when it has one.
   const responseCompression =

@@ -22,10 +22,7 @@ import type {
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "../core/interceptors.ts";
 import { serverFail, type ServerConfig } from "./connect.ts";
-import {
-  ServerCallContext,
-  ServerInterceptorRequest,
-} from "./context.ts";
+import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
 
 /**
  * A streaming call once its implementation has produced its first message

@@ -72,7 +72,7 @@ import * as zlib from "node:zlib";
 //     http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
 //     stream

@@ -71,8 +71,8 @@ import * as zlib from "node:zlib";
 //   client: call, client, config, grpc, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
-//   protocol: connect, grpc
+//   node: body, compression, handler, http2-client, writable
+//   protocol: grpc
 //   server: connect, context, grpc, handler, router, stream
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,

@@ -207,7 +207,7 @@ import * as zlib from "node:zlib";
 //   client: call, client, config, connect, grpc, grpc-web, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, grpc, grpc-web
 //   server: connect, context, grpc, grpc-web, handler, router, stream
 //   web: fetch-client, handler

@@ -68,7 +68,7 @@ import * as zlib from "node:zlib";
 // needs no RPC library: 203 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
 //     stream

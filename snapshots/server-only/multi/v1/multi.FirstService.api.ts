@@ -51,7 +51,7 @@ import * as zlib from "node:zlib";
 // needs no RPC library: 185 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, grpc, grpc-web
 //   server: connect, context, grpc, grpc-web, handler, router, stream
 //   web: handler
