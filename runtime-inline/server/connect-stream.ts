@@ -31,7 +31,7 @@ import {
   serverCodec,
   serverUnsupportedMediaType,
   type ServerConfig,
-} from "./connect.ts";
+} from "./config.ts";
 import {
   serverReadRequests,
   serverStartStream,

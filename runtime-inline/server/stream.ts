@@ -21,7 +21,8 @@ import type {
   StreamMethodHandler,
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "../core/interceptors.ts";
-import { serverFail, type ServerConfig } from "./connect.ts";
+import type { ServerConfig } from "./config.ts";
+import { serverFail } from "./fail.ts";
 import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
 
 /**

@@ -55,8 +55,8 @@ import {
   compressionZstd,
   ConnectError,
   connectGetRequest,
-  connectHandleUnary,
   connectParseGetQuery,
+  connectServer,
   createClientConfig,
   createConnectUnaryCaller,
   createFetchHttpClient,
@@ -65,8 +65,8 @@ import {
   createHttp2HttpClient,
   createServiceHandler,
   fetchHandler,
-  grpcHandle,
-  grpcWebHandle,
+  grpcServer,
+  grpcWebServer,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -288,12 +288,11 @@ export function createLegacyServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
+        protocols: [
+          connectServer({ parseGetQuery: connectParseGetQuery }),
+          grpcServer(),
+          grpcWebServer(),
+        ],
       },
     ),
   );
