@@ -56,6 +56,7 @@ function file(
   name: string,
   statementTexts: string[],
   fileHead = head,
+  fileTail = tail,
 ): GeneratedFile {
   return {
     name,
@@ -64,7 +65,7 @@ function file(
       `${statementsStart}\n`,
       statementTexts.map((s) => `${s}\n${statementsSeparator}\n`).join(""),
       `${statementsEnd}\n`,
-      tail,
+      fileTail,
     ].join(""),
   };
 }
@@ -127,7 +128,13 @@ describe("formatGeneratedFiles", () => {
   });
 
   it("leaves files that prettier leaves as they are", async () => {
-    const files = [file("a.ts", statements), file("b.ts", [])];
+    const files = [
+      file("a.ts", statements),
+      file("b.ts", []),
+      // The runtime last, as protoplugin ends a file: one newline after the
+      // end marker, and no blank line may follow the last statement.
+      file("c.ts", statements, head, "\n"),
+    ];
     await formatGeneratedFiles(files);
     for (const f of files) {
       expect(await format(f.content, optionsFor(f.name))).toBe(f.content);

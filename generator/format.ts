@@ -116,14 +116,16 @@ function split(file: GeneratedFile): { language: Language; parts: Part[] } {
     .slice(start + statementsStart.length + 1, end)
     .split(`\n${statementsSeparator}\n`)
     .filter((s) => s.trim() !== "");
-  return {
-    language,
-    parts: [
-      ...headParts(content.slice(0, start)),
-      ...statements.map((text) => ({ text, then: "\n" })),
-      { text: content.slice(end + statementsEnd.length + 1), then: "" },
-    ],
-  };
+  // protoplugin ends a file with a newline: a tail of nothing else is no
+  // part, and the last statement then ends the file without a blank line.
+  const tail = content.slice(end + statementsEnd.length + 1);
+  const parts = [
+    ...headParts(content.slice(0, start)),
+    ...statements.map((text) => ({ text, then: "\n" })),
+  ];
+  if (tail.trim() !== "") parts.push({ text: tail, then: "" });
+  else parts[parts.length - 1] = { ...parts.at(-1)!, then: "" };
+  return { language, parts };
 }
 
 /**

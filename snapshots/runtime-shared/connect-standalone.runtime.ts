@@ -6015,4 +6015,3 @@ export function createServiceHandler(
     },
   };
 }
-

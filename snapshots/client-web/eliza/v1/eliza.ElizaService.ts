@@ -3068,4 +3068,3 @@ function webCompressionErrorMessage(error: unknown): string {
   }
   return String(error);
 }
-

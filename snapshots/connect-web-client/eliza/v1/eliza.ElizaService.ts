@@ -2391,4 +2391,3 @@ function webCompressionErrorMessage(error: unknown): string {
   }
   return String(error);
 }
-

@@ -5205,4 +5205,3 @@ function createServiceHandler(
     },
   };
 }
-

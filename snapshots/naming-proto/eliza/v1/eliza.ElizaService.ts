@@ -6299,4 +6299,3 @@ function createServiceHandler(
     },
   };
 }
-

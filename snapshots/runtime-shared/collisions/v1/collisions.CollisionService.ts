@@ -3622,4 +3622,3 @@ export function createCollisionServiceHandler(
     ),
   );
 }
-

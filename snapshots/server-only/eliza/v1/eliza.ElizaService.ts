@@ -3867,4 +3867,3 @@ function createServiceHandler(
     },
   };
 }
-

@@ -6589,4 +6589,3 @@ function createServiceHandler(
     },
   };
 }
-
