@@ -12,12 +12,12 @@ const library = RuntimeLibrary.analyse([
   ],
   [
     "b.ts",
-    'import { shared } from "./c.ts";\nexport function grpcHandle() { return shared; }\nexport const unused = 1;\n',
+    'import { shared } from "./c.ts";\nexport function grpcServer() { return shared; }\nexport const unused = 1;\n',
   ],
   ["c.ts", "export const shared = 1;\n"],
   [
     "entry-points.ts",
-    'import type { codecJson } from "./a.ts";\nimport type { grpcHandle } from "./b.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n  readonly grpcHandle: typeof grpcHandle;\n}\n',
+    'import type { codecJson } from "./a.ts";\nimport type { grpcServer } from "./b.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n  readonly grpcServer: typeof grpcServer;\n}\n',
   ],
 ]);
 
@@ -25,26 +25,26 @@ describe("selectRuntime", () => {
   it("takes the entry points a template names, and what they reach", () => {
     const selection = selectRuntime(
       library,
-      code`${rt("grpcHandle")}(); ${rt("grpcHandle")}();`,
+      code`${rt("grpcServer")}(); ${rt("grpcServer")}();`,
     );
     expect([...selection.entryPoints]).toEqual([
-      ["grpcHandle", "b#grpcHandle"],
+      ["grpcServer", "b#grpcServer"],
     ]);
     expect(selection.declarations.map((d) => d.id)).toEqual([
       "c#shared",
-      "b#grpcHandle",
+      "b#grpcServer",
     ]);
   });
 
   it("unites selections, each declaration once, in the library's order", () => {
     const union = unionOf(library, [
-      selectRuntime(library, code`${rt("grpcHandle")}`),
+      selectRuntime(library, code`${rt("grpcServer")}`),
       selectRuntime(library, code`${rt("codecJson")}`),
     ]);
     expect(union.declarations.map((d) => d.id)).toEqual([
       "c#shared",
       "a#codecJson",
-      "b#grpcHandle",
+      "b#grpcServer",
     ]);
   });
 

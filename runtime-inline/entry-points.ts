@@ -39,17 +39,17 @@ import type {
   createGrpcWebUnaryCaller,
 } from "./client/grpc-web.ts";
 import type { codecJson } from "./core/codec.ts";
-import type { compressionDefaults } from "./core/compression.ts";
+import type { compressionDefaults } from "./node/compression.ts";
 import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
 import type {
   NodeClientOptions,
   nodeClientHttpClient,
 } from "./node/http2-client.ts";
 import type { connectParseGetQuery } from "./protocol/connect.ts";
-import type { connectHandleUnary } from "./server/connect.ts";
+import type { connectServer } from "./server/connect.ts";
 import type { connectHandleStream } from "./server/connect-stream.ts";
-import type { grpcHandle, grpcServeStream } from "./server/grpc.ts";
-import type { grpcWebHandle } from "./server/grpc-web.ts";
+import type { grpcServeStream, grpcServer } from "./server/grpc.ts";
+import type { grpcWebServer } from "./server/grpc-web.ts";
 import type {
   HandlerContext,
   HandlerOptions,
@@ -100,11 +100,11 @@ export interface EntryPoints {
 
   // Server: the router, protocols, adapters of implementations, entry points.
   readonly createServiceHandler: typeof createServiceHandler;
-  readonly connectHandleUnary: typeof connectHandleUnary;
+  readonly connectServer: typeof connectServer;
   readonly connectHandleStream: typeof connectHandleStream;
   readonly connectParseGetQuery: typeof connectParseGetQuery;
-  readonly grpcHandle: typeof grpcHandle;
-  readonly grpcWebHandle: typeof grpcWebHandle;
+  readonly grpcServer: typeof grpcServer;
+  readonly grpcWebServer: typeof grpcWebServer;
   readonly grpcServeStream: typeof grpcServeStream;
   readonly handlerServerStreaming: typeof handlerServerStreaming;
   readonly handlerClientStreaming: typeof handlerClientStreaming;

@@ -90,7 +90,7 @@ export function serverTemplate(service: DescService, options: Options): Code {
     ? "Use `.fetch` with a Fetch API server;\n * several services combine with `fetchHandler(a, b)`."
     : 'Use `.node` with\n * node:http, node:https, node:http2 or Express, `.http2Stream` as the\n * "stream" listener of an HTTP/2-only node:http2 server (faster), and\n * `.fetch` with a Fetch API server; several services combine with\n * `nodeHandler(a, b)`.';
   const json = options.json ? code`, json: ${rt("codecJson")}` : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${json}${serverProtocols(service, options)} }`;
+  const features = code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).
@@ -121,32 +121,34 @@ ${joinCode(entries, "\n")}
 }`;
 }
 
-/** The protocol handlers a service's server plugs in: only those chosen, and only the parts its methods use. */
+/**
+ * The protocols a service's server plugs in: only those chosen, each built
+ * from only the parts its methods use (streaming, Connect's GET).
+ */
 function serverProtocols(service: DescService, options: Options): Code {
   const parts: Code[] = [];
   const protocols = options.protocols;
+  const streaming = service.methods.some((m) => m.methodKind !== "unary");
   if (protocols.includes("connect")) {
-    const get = service.methods.some(isNoSideEffects)
-      ? code`, parseGetQuery: ${rt("connectParseGetQuery")}`
-      : "";
-    const stream = service.methods.some((m) => m.methodKind !== "unary")
-      ? code`, stream: ${rt("connectHandleStream")}`
-      : "";
+    const connectParts: Code[] = [];
+    if (streaming) {
+      connectParts.push(code`stream: ${rt("connectHandleStream")}`);
+    }
+    if (service.methods.some(isNoSideEffects)) {
+      connectParts.push(code`parseGetQuery: ${rt("connectParseGetQuery")}`);
+    }
     parts.push(
-      code`, connect: { unary: ${rt("connectHandleUnary")}${stream}${get} }`,
+      connectParts.length === 0
+        ? code`${rt("connectServer")}()`
+        : code`${rt("connectServer")}({ ${joinCode(connectParts, ", ")} })`,
     );
   }
+  const grpcStream = streaming ? rt("grpcServeStream") : "";
   if (protocols.includes("grpc")) {
-    parts.push(code`, grpc: ${rt("grpcHandle")}`);
+    parts.push(code`${rt("grpcServer")}(${grpcStream})`);
   }
   if (protocols.includes("grpc-web")) {
-    parts.push(code`, grpcWeb: ${rt("grpcWebHandle")}`);
+    parts.push(code`${rt("grpcWebServer")}(${grpcStream})`);
   }
-  if (
-    (protocols.includes("grpc") || protocols.includes("grpc-web")) &&
-    service.methods.some((m) => m.methodKind !== "unary")
-  ) {
-    parts.push(code`, grpcStream: ${rt("grpcServeStream")}`);
-  }
-  return joinCode(parts, "");
+  return code`protocols: [${joinCode(parts, ", ")}]`;
 }

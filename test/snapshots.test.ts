@@ -236,6 +236,7 @@ describe("generation", () => {
       );
     for (const serverOrGet of [
       "createServiceHandler",
+      "connectServer",
       "connectHandleUnary",
       "fetchHandler",
       "nodeHandler",
@@ -264,19 +265,20 @@ describe("generation", () => {
       "utf8",
     );
     for (const name of [
-      "function grpcHandle(",
+      "function grpcServer(",
       "function createGrpcUnaryCaller(",
       "function createGrpcStreamCaller(",
     ]) {
       expect(file).toContain(name);
     }
     for (const name of [
+      "connectServer",
       "connectHandleUnary",
       "connectHandleStream",
       "connectParseGetQuery",
       "createConnectUnaryCaller",
       "connectErrorFromJson",
-      "grpcWebHandle",
+      "grpcWebServer",
       "grpcWebDecodeTrailers",
       "grpcWebEncodeTrailers",
     ]) {
@@ -301,6 +303,7 @@ describe("generation", () => {
     expect(file).toContain("function connectHandleUnary(");
     expect(file).not.toContain("function connectHandleStream(");
     expect(file).not.toContain("function serverStartStream(");
+    expect(file).not.toContain("function grpcServeStream(");
     const eliza = readFileSync(
       join(generated.get("server-only")!, "eliza/v1/eliza.ElizaService.ts"),
       "utf8",

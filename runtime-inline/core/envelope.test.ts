@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { Code } from "./code.ts";
-import { compressionGzip } from "./compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import {
   envelopeDecompress,
   envelopeEncode,

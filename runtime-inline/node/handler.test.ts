@@ -11,7 +11,7 @@ import {
   type H2Frame,
 } from "../../test/support/h2-raw.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { compressionGzip } from "../core/compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
@@ -19,10 +19,10 @@ import type { MethodHandler } from "../server/handler.ts";
 import { withNodeHandler, type NodeServiceHandler } from "./handler.ts";
 import type { MethodInfo } from "../core/method.ts";
 import { createServiceHandler } from "../server/router.ts";
-import { connectHandleUnary } from "../server/connect.ts";
+import { connectServer } from "../server/connect.ts";
 import { connectHandleStream } from "../server/connect-stream.ts";
-import { grpcWebHandle } from "../server/grpc-web.ts";
-import { grpcHandle, grpcServeStream } from "../server/grpc.ts";
+import { grpcWebServer } from "../server/grpc-web.ts";
+import { grpcServeStream, grpcServer } from "../server/grpc.ts";
 
 function method(name: string, kind: MethodInfo["kind"]): MethodInfo {
   return {
@@ -77,10 +77,11 @@ const service: NodeServiceHandler = withNodeHandler(
     { readMaxBytes },
     {
       compressions: [compressionGzip],
-      connect: { unary: connectHandleUnary, stream: connectHandleStream },
-      grpc: grpcHandle,
-      grpcWeb: grpcWebHandle,
-      grpcStream: grpcServeStream,
+      protocols: [
+        connectServer({ stream: connectHandleStream }),
+        grpcServer(grpcServeStream),
+        grpcWebServer(grpcServeStream),
+      ],
     },
   ),
 );

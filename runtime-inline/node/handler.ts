@@ -11,6 +11,7 @@ import type {
 } from "node:http2";
 import {
   handlerClientGone,
+  handlerNotFound,
   type ServerRequest,
   type ServerResponse,
   type ServiceHandler,
@@ -18,7 +19,6 @@ import {
 import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
 import { nodeBody } from "./body.ts";
 import { nodeWriteChunks } from "./writable.ts";
-import { routerNotFound } from "../server/router.ts";
 
 /**
  * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
@@ -183,7 +183,7 @@ async function nodeServe(
       next();
       return;
     }
-    result = routerNotFound(path);
+    result = handlerNotFound(path);
   }
   if (controller.signal.aborted) {
     return;

@@ -1,6 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
-import type { Compression } from "../core/compression.ts";
 import {
   Code,
   codeFromHttpStatus,
@@ -273,15 +272,4 @@ export function connectParseGetQuery(
     binary: encoding === "proto",
     compression: query.get("compression") ?? undefined,
   };
-}
-
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-export function connectUnknownCompression(
-  encoding: string | null,
-  available: readonly Compression[],
-): ConnectError {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
 }

@@ -1,4 +1,8 @@
-import { compressionFind, compressionNegotiate } from "../core/compression.ts";
+import {
+  compressionFind,
+  compressionNegotiate,
+  compressionUnknown,
+} from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
 import {
   envelopeEncode,
@@ -14,7 +18,6 @@ import {
 import {
   connectHeaderTimeout,
   connectParseTimeout,
-  connectUnknownCompression,
 } from "../protocol/connect.ts";
 import {
   connectEndStreamToJson,
@@ -28,7 +31,7 @@ import {
   serverCodec,
   serverUnsupportedMediaType,
   type ServerConfig,
-} from "./connect.ts";
+} from "./config.ts";
 import {
   serverReadRequests,
   serverStartStream,
@@ -78,7 +81,7 @@ export async function connectHandleStream(
     const refused =
       timeoutMs instanceof ConnectError
         ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
+        : compressionUnknown(encoding, config.compressions);
     return {
       status: 200,
       header,

@@ -1,28 +1,11 @@
-import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { bodyTooLarge, readBody } from "../core/body.ts";
 import { Code } from "../core/code.ts";
-import type { Codec } from "../core/codec.ts";
 import {
   compressionFind,
   compressionNegotiate,
-  type Compression,
+  compressionUnknown,
 } from "../core/compression.ts";
-import { deadlineForRequest } from "../core/deadline.ts";
-import type { DecompressGate } from "../core/decompress-gate.ts";
-import { ConnectError, isConnectError } from "../core/errors.ts";
-import {
-  handlerUnsupportedMediaType,
-  type HandlerContext,
-  type HandlerOptions,
-  type ServerRequest,
-  type ServerResponse,
-  type UnaryMethodHandler,
-} from "./handler.ts";
-import {
-  applyInterceptors,
-  type Interceptor,
-  type UnaryNext,
-} from "../core/interceptors.ts";
+import { ConnectError } from "../core/errors.ts";
 import {
   connectCodeToHttpStatus,
   connectContentTypeJson,
@@ -33,60 +16,48 @@ import {
   connectParseTimeout,
   connectParseUnaryContentType,
   connectTrailersToHeaders,
-  connectUnknownCompression,
 } from "../protocol/connect.ts";
 import {
-  ServerCallContext,
-  ServerInterceptorRequest,
-} from "./context.ts";
-import type { GrpcStreamServer } from "./grpc.ts";
+  serverCodec,
+  serverUnsupportedMediaType,
+  type ServerConfig,
+} from "./config.ts";
+import {
+  handlerNotFound,
+  type ServerRequest,
+  type ServerResponse,
+  type UnaryMethodHandler,
+} from "./handler.ts";
+import type { ServerProtocol, ServerStream } from "./protocol.ts";
+import { serverRunUnary } from "./unary.ts";
 
-/** HandlerOptions with every default filled in, resolved once per service. */
-export interface ServerConfig {
-  readonly interceptors: readonly Interceptor[];
-  readonly readMaxBytes: number;
-  readonly compressions: readonly Compression[];
-  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
-  readonly compressionNames: string;
-  readonly compressMinBytes: number;
-  readonly binaryCodec: Codec;
-  /** Undefined in files generated with json=false. */
-  readonly jsonCodec: Codec | undefined;
-  readonly requireConnectProtocolHeader: boolean;
-  /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
-  readonly parseGetQuery: ConnectGetQueryParser | undefined;
-  /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
-  readonly grpcStream: GrpcStreamServer | undefined;
-  readonly onError: HandlerOptions["onError"];
-  /** Shared by all calls of the handler: bounds decompressions in progress. */
-  readonly decompressGate: DecompressGate;
-  readonly redactErrors: boolean;
-}
+// gRPC's and gRPC-Web's content types (application/grpc[+codec],
+// application/grpc-web[+codec]), the only ones Connect leaves to other
+// protocols: every other request, GET ones without a content type included,
+// is Connect's to serve or to refuse with its own 415.
+const connectNotOurs = /^application\/grpc(-web)?(?![-\w])/i;
 
 /**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
+ * The Connect protocol of a service. `stream` is connectHandleStream in
+ * files with streaming methods; `parseGetQuery` is connectParseGetQuery in
+ * files with NO_SIDE_EFFECTS methods, which may then be called with GET.
  */
-export function serverCodec(
-  config: ServerConfig,
-  contentType: { binary: boolean } | undefined,
-): Codec | undefined {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-export function serverUnsupportedMediaType(
-  config: ServerConfig,
-  binaryOnly: string,
-  all: string,
-): ServerResponse {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
+export function connectServer(
+  parts: {
+    readonly stream?: ServerStream;
+    readonly parseGetQuery?: ConnectGetQueryParser;
+  } = {},
+): ServerProtocol {
+  const parseGetQuery = parts.parseGetQuery;
+  return {
+    name: "connect",
+    accepts: (contentType) => !connectNotOurs.test(contentType ?? ""),
+    contentTypes: `${connectContentTypeProto}, ${connectContentTypeJson}`,
+    unary: (handler, request, config) =>
+      connectHandleUnary(handler, request, config, parseGetQuery),
+    stream: parts.stream,
+    unimplemented: async (request) => handlerNotFound(request.path),
+  };
 }
 
 /** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
@@ -103,10 +74,10 @@ export async function connectHandleUnary(
   handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
+  parseGetQuery: ConnectGetQueryParser | undefined,
 ): Promise<ServerResponse> {
   const method = handler.method;
   const isGet = request.method === "GET";
-  const parseGetQuery = config.parseGetQuery;
   if (
     request.method !== "POST" &&
     !(isGet && method.noSideEffects && parseGetQuery !== undefined)
@@ -167,7 +138,7 @@ export async function connectHandleUnary(
     }
     const compression = compressionFind(config.compressions, encoding);
     if (compression === undefined) {
-      throw connectUnknownCompression(encoding, config.compressions);
+      throw compressionUnknown(encoding, config.compressions);
     }
     if (body === undefined) {
       const declaredLength = Number(request.header("content-length") ?? 0);
@@ -246,100 +217,6 @@ function connectCheckProtocolVersion(
       Code.InvalidArgument,
     );
   }
-}
-
-/**
- * Runs the interceptors and the implementation with a signal that aborts on
- * client cancellation or at the deadline; the deadline answers the call at
- * once even if the implementation ignores its signal.
- */
-export async function serverRunUnary(
-  handler: UnaryMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  input: Message,
-  timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
-  const method = handler.method;
-  // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineForRequest(timeoutMs, request.signal);
-  const signal = deadline.signal;
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    signal,
-    deadline.remainingMs,
-  );
-  const next: UnaryNext = async (req) => {
-    const result = await handler.unary(req.message, context);
-    const message = isMessage(result, method.output)
-      ? result
-      : create(method.output, result);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message,
-    };
-  };
-  try {
-    const call = applyInterceptors(
-      next,
-      config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined ? await call : await deadline.race(call);
-  } catch (e) {
-    throw serverFail(e, config, context);
-  } finally {
-    deadline.cleanup();
-  }
-}
-
-/** The message sent instead of that of an error which is not a ConnectError. */
-export const serverRedactedMessage = "internal error (details withheld)";
-
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-export function serverFail(
-  reason: unknown,
-  config: ServerConfig,
-  context: HandlerContext,
-): ConnectError {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result: unknown = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
 }
 
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */

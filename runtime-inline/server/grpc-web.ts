@@ -1,30 +1,33 @@
-import type {
-  MethodHandler,
-  ServerRequest,
-  ServerResponse,
-} from "./handler.ts";
 import {
+  grpcWebContentTypeDefault,
   grpcWebContentTypeJson,
   grpcWebContentTypeProto,
   grpcWebEncodeTrailers,
   grpcWebParseContentType,
 } from "../protocol/grpc-web.ts";
-import type { ServerConfig } from "./connect.ts";
-import { grpcServe, type GrpcServerProtocol } from "./grpc.ts";
+import {
+  grpcServerOf,
+  type GrpcStreamServer,
+  type GrpcVariant,
+} from "./grpc.ts";
+import type { ServerProtocol } from "./protocol.ts";
 
-const grpcWebServerProtocol: GrpcServerProtocol = {
+const grpcWebVariant: GrpcVariant = {
   name: "grpc-web",
+  // application/grpc-web[+codec], not application/grpc-web-text, which no
+  // protocol here serves.
+  accepts: /^application\/grpc-web(?![-\w])/i,
+  contentType: grpcWebContentTypeDefault,
   parseContentType: grpcWebParseContentType,
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   encodeTrailers: grpcWebEncodeTrailers,
 };
 
-/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
-export function grpcWebHandle(
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  return grpcServe(grpcWebServerProtocol, handler, request, config);
+/**
+ * The gRPC-Web protocol of a service, over any HTTP version and the fetch
+ * handler. `stream` is grpcServeStream in files with streaming methods.
+ */
+export function grpcWebServer(stream?: GrpcStreamServer): ServerProtocol {
+  return grpcServerOf(grpcWebVariant, stream);
 }

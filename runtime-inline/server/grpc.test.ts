@@ -2,7 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
-import { compressionGzip } from "../core/compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type {
@@ -12,8 +12,8 @@ import type {
   ServerResponse,
 } from "./handler.ts";
 import type { MethodInfo } from "../core/method.ts";
-import { grpcWebHandle } from "./grpc-web.ts";
-import { grpcHandle, grpcServeStream } from "./grpc.ts";
+import { grpcWebServer } from "./grpc-web.ts";
+import { grpcServeStream, grpcServer } from "./grpc.ts";
 import { createServiceHandler } from "./router.ts";
 
 function method(name: string, kind: MethodInfo["kind"]): MethodInfo {
@@ -60,9 +60,7 @@ const service = createServiceHandler(
   {},
   {
     compressions: [compressionGzip],
-    grpc: grpcHandle,
-    grpcWeb: grpcWebHandle,
-    grpcStream: grpcServeStream,
+    protocols: [grpcServer(grpcServeStream), grpcWebServer(grpcServeStream)],
   },
 );
 

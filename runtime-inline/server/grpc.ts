@@ -1,6 +1,10 @@
 import type { Message } from "@bufbuild/protobuf";
 import { Code } from "../core/code.ts";
-import { compressionFind, compressionNegotiate } from "../core/compression.ts";
+import {
+  compressionFind,
+  compressionNegotiate,
+  compressionUnknown,
+} from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
 import {
   envelopeEncode,
@@ -16,8 +20,8 @@ import {
   type ServerResponse,
   type StreamMethodHandler,
 } from "./handler.ts";
-import { connectUnknownCompression } from "../protocol/connect.ts";
 import {
+  grpcContentTypeDefault,
   grpcContentTypeJson,
   grpcContentTypeProto,
   grpcHeaderAcceptEncoding,
@@ -29,10 +33,11 @@ import {
 } from "../protocol/grpc.ts";
 import {
   serverCodec,
-  serverRunUnary,
   serverUnsupportedMediaType,
   type ServerConfig,
-} from "./connect.ts";
+} from "./config.ts";
+import type { ServerProtocol } from "./protocol.ts";
+import { serverRunUnary } from "./unary.ts";
 import {
   serverReadRequests,
   serverStartStream,
@@ -44,8 +49,11 @@ import {
  * where the status goes. Everything else (envelopes, headers, timeouts,
  * status encoding) they share.
  */
-export interface GrpcServerProtocol {
+export interface GrpcVariant {
   readonly name: Exclude<HandlerContext["protocol"], "connect">;
+  /** The Content-Types it serves: `contentType`, with or without a codec. */
+  readonly accepts: RegExp;
+  readonly contentType: string;
   readonly parseContentType: (
     value: string | null,
   ) => { binary: boolean } | undefined;
@@ -59,20 +67,44 @@ export interface GrpcServerProtocol {
   readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
 }
 
-const grpcServerProtocol: GrpcServerProtocol = {
+const grpcVariant: GrpcVariant = {
   name: "grpc",
+  // application/grpc[+codec], not application/grpc-web.
+  accepts: /^application\/grpc(?![-\w])/i,
+  contentType: grpcContentTypeDefault,
   parseContentType: grpcParseContentType,
   contentTypeProto: grpcContentTypeProto,
   contentTypeJson: grpcContentTypeJson,
 };
 
-/** Serves one gRPC call of any kind. */
-export function grpcHandle(
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  return grpcServe(grpcServerProtocol, handler, request, config);
+/**
+ * The gRPC protocol of a service. `stream` is grpcServeStream in files with
+ * streaming methods.
+ */
+export function grpcServer(stream?: GrpcStreamServer): ServerProtocol {
+  return grpcServerOf(grpcVariant, stream);
+}
+
+/** gRPC or gRPC-Web as a ServerProtocol. */
+export function grpcServerOf(
+  variant: GrpcVariant,
+  stream: GrpcStreamServer | undefined,
+): ServerProtocol {
+  return {
+    name: variant.name,
+    accepts: (contentType) => variant.accepts.test(contentType ?? ""),
+    contentTypes: variant.contentType,
+    unary: (handler, request, config) =>
+      grpcServe(variant, handler, request, config, undefined),
+    stream:
+      stream === undefined
+        ? undefined
+        : (handler, request, config) =>
+            grpcServe(variant, handler, request, config, stream),
+    // gRPC answers an unknown method with its own status, not a 404.
+    unimplemented: (request, config) =>
+      grpcServe(variant, undefined, request, config, undefined),
+  };
 }
 
 /**
@@ -81,10 +113,11 @@ export function grpcHandle(
  * its first message gets a trailers-only response, the status in its headers.
  */
 export async function grpcServe(
-  protocol: GrpcServerProtocol,
+  protocol: GrpcVariant,
   handler: MethodHandler | undefined,
   request: ServerRequest,
   config: ServerConfig,
+  stream: GrpcStreamServer | undefined,
 ): Promise<ServerResponse> {
   if (request.method !== "POST") {
     return { status: 405, header: new Headers({ allow: "POST" }) };
@@ -130,7 +163,7 @@ export async function grpcServe(
     return fail(timeoutMs);
   }
   if (requestCompression === undefined) {
-    return fail(connectUnknownCompression(encoding, config.compressions));
+    return fail(compressionUnknown(encoding, config.compressions));
   }
   // As grpc-go does: answer in the request's compression when it has one.
   const responseCompression =
@@ -196,9 +229,9 @@ export async function grpcServe(
   }
 
   // Only files with streaming methods have the streaming part.
-  return config.grpcStream === undefined
+  return stream === undefined
     ? fail(new ConnectError("streaming is not served", Code.Internal))
-    : config.grpcStream(protocol, handler, request, config, {
+    : stream(protocol, handler, request, config, {
         header,
         timeoutMs,
         requests,
@@ -222,7 +255,7 @@ export interface GrpcCall {
 
 /** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
 export type GrpcStreamServer = (
-  protocol: GrpcServerProtocol,
+  protocol: GrpcVariant,
   handler: StreamMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
@@ -231,7 +264,7 @@ export type GrpcStreamServer = (
 
 /** Runs a streaming call of any kind and streams its response, the status last. */
 export async function grpcServeStream(
-  protocol: GrpcServerProtocol,
+  protocol: GrpcVariant,
   handler: StreamMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
@@ -274,7 +307,7 @@ export async function grpcServeStream(
  * look for it in headers).
  */
 function grpcFailEarly(
-  protocol: GrpcServerProtocol,
+  protocol: GrpcVariant,
   header: Headers,
   responseHeader: Headers | undefined,
   error: ConnectError,

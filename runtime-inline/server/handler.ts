@@ -240,3 +240,21 @@ export function handlerBodyFailed(cause: unknown): ConnectError {
 export function handlerUnsupportedMediaType(accepted: string): ServerResponse {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
 }
+
+/**
+ * 404 for a path no service serves, or a Connect call of a method the
+ * service lacks: with a Connect error body, so that a Connect client reads
+ * it as `unimplemented` (and any other as 404, which maps to it as well).
+ */
+export function handlerNotFound(path: string): ServerResponse {
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
+}

@@ -10,7 +10,7 @@ import {
 } from "../core/deadline.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HandlerContext } from "./handler.ts";
-import type { ServerConfig } from "./connect.ts";
+import type { ServerConfig } from "./config.ts";
 import { serverWriteStream, type StreamStart } from "./stream.ts";
 
 // The messages of these tests: queryObjects counts the live ones.

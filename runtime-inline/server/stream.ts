@@ -21,11 +21,9 @@ import type {
   StreamMethodHandler,
 } from "./handler.ts";
 import { applyInterceptors, type StreamNext } from "../core/interceptors.ts";
-import { serverFail, type ServerConfig } from "./connect.ts";
-import {
-  ServerCallContext,
-  ServerInterceptorRequest,
-} from "./context.ts";
+import type { ServerConfig } from "./config.ts";
+import { serverFail } from "./fail.ts";
+import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
 
 /**
  * A streaming call once its implementation has produced its first message

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { describe, it, expect, vi } from "vitest";
 import { Code } from "../core/code.ts";
-import { compressionGzip } from "../core/compression.ts";
+import { compressionGzip } from "../node/compression.ts";
 import { webCompressionDefaults, webCompressionGzip } from "./compression.ts";
 import { ConnectError } from "../core/errors.ts";
 

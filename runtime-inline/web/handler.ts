@@ -2,10 +2,10 @@ import { bodyFromWebStream, bodyToWebStream } from "../core/body.ts";
 import {
   handlerBodyFailed,
   handlerClientGone,
+  handlerNotFound,
   type ServerRequest,
   type ServiceHandler,
 } from "../server/handler.ts";
-import { routerNotFound } from "../server/router.ts";
 
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
@@ -54,7 +54,7 @@ export function fetchHandler(
       response = await handler.handle(serverRequest);
       if (response !== undefined) break;
     }
-    response ??= routerNotFound(url.pathname);
+    response ??= handlerNotFound(url.pathname);
     const body = response.body;
     return new Response(
       body === undefined || body instanceof Uint8Array

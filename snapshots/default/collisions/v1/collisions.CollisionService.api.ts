@@ -84,15 +84,15 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 311 declarations from
+// needs no RPC library: 317 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
 // BidiStreamingMethod, NodeClientOptions, createClientConfig,
@@ -102,8 +102,8 @@ import * as zlib from "node:zlib";
 // clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod, HandlerContext, HandlerOptions,
 // NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectHandleUnary,
-// connectHandleStream, grpcHandle, grpcWebHandle, grpcServeStream.
+// handlerServerStreaming, handlerClientStreaming, connectServer,
+// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.collisions.v1.CollisionService: its name, its path prefix for routing, and its methods.
@@ -3552,10 +3552,11 @@ export function createCollisionServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary, stream: connectHandleStream },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({ stream: connectHandleStream }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );

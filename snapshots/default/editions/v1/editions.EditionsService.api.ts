@@ -67,15 +67,15 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 306 declarations from
+// needs no RPC library: 312 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, NodeClientOptions,
 // createClientConfig, nodeClientHttpClient, compressionDefaults, codecJson,
@@ -83,8 +83,8 @@ import * as zlib from "node:zlib";
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
 // HandlerContext, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, handlerServerStreaming, connectHandleUnary,
-// connectHandleStream, grpcHandle, grpcWebHandle, grpcServeStream.
+// createServiceHandler, handlerServerStreaming, connectServer,
+// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -236,10 +236,11 @@ export function createEditionsServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary, stream: connectHandleStream },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({ stream: connectHandleStream }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );

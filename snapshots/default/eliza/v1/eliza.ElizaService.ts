@@ -76,15 +76,15 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 316 declarations from
+// needs no RPC library: 322 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
 // ClientStreamingMethod, NodeClientOptions, createClientConfig,
@@ -94,9 +94,9 @@ import * as zlib from "node:zlib";
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectHandleUnary,
-// connectHandleStream, connectParseGetQuery, grpcHandle, grpcWebHandle,
-// grpcServeStream.
+// handlerServerStreaming, handlerClientStreaming, connectServer,
+// connectHandleStream, connectParseGetQuery, grpcServer, grpcServeStream,
+// grpcWebServer.
 
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
@@ -337,14 +337,14 @@ export function createElizaServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          stream: connectHandleStream,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({
+            stream: connectHandleStream,
+            parseGetQuery: connectParseGetQuery,
+          }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );
@@ -821,194 +821,6 @@ export interface Compression {
   decompress(data: Uint8Array, readMaxBytes: number): Promise<Uint8Array>;
 }
 
-type CompressionCallback = (error: Error | null, result: Buffer) => void;
-
-/**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
- */
-function compressionFromZlib(
-  name: string,
-  compress: (data: Uint8Array, callback: CompressionCallback) => void,
-  decompress: (
-    data: Uint8Array,
-    options: { maxOutputLength: number },
-    callback: CompressionCallback,
-  ) => void,
-): Compression {
-  return {
-    name,
-    compress(data) {
-      return new Promise((resolve, reject) => {
-        compress(data, (error, result) => {
-          if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
-            return;
-          }
-          resolve(compressionView(result));
-        });
-      });
-    },
-    decompress(data, readMaxBytes) {
-      return new Promise((resolve, reject) => {
-        decompress(
-          data,
-          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
-          (error, result) => {
-            if (error !== null) {
-              reject(compressionDecompressError(name, error, readMaxBytes));
-              return;
-            }
-            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
-            // byte through; the limit itself is checked here.
-            if (result.byteLength > readMaxBytes) {
-              reject(compressionTooLarge(readMaxBytes));
-              return;
-            }
-            resolve(compressionView(result));
-          },
-        );
-      });
-    },
-  };
-}
-
-/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
-function compressionMaxOutputLength(readMaxBytes: number): number {
-  if (!(readMaxBytes >= 1)) {
-    return 1;
-  }
-  return Math.min(Math.floor(readMaxBytes), kMaxLength);
-}
-
-/**
- * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
- * around as Uint8Array, and Buffer's differing methods (slice, toString)
- * should not leak out.
- */
-function compressionView(buffer: Buffer): Uint8Array {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-function compressionTooLarge(readMaxBytes: number): ConnectError {
-  return new ConnectError(
-    `message larger than configured max ${readMaxBytes} bytes`,
-    Code.ResourceExhausted,
-  );
-}
-
-function compressionDecompressError(
-  name: string,
-  error: Error,
-  readMaxBytes: number,
-): ConnectError {
-  const code = (error as { code?: unknown }).code;
-  if (code === "ERR_BUFFER_TOO_LARGE") {
-    return compressionTooLarge(readMaxBytes);
-  }
-  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
-    return new ConnectError(
-      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
-      Code.ResourceExhausted,
-    );
-  }
-  return new ConnectError(
-    `invalid ${name} data: ${error.message}`,
-    Code.InvalidArgument,
-    { cause: error },
-  );
-}
-
-/** @public */
-export const compressionGzip: Compression = compressionFromZlib(
-  "gzip",
-  (data, callback) => zlib.gzip(data, callback),
-  (data, options, callback) => zlib.gunzip(data, options, callback),
-);
-
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export const compressionDeflate: Compression = compressionFromZlib(
-  "deflate",
-  (data, callback) => zlib.deflate(data, callback),
-  (data, options, callback) => zlib.inflate(data, options, callback),
-);
-
-/** @public */
-export const compressionBrotli: Compression = compressionFromZlib(
-  "br",
-  // zlib's default quality is 11, which is tuned for static assets and is
-  // some 50 times slower than gzip; 5 is about as fast as gzip and still
-  // compresses better.
-  (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
-  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
-  // off, as is node:zlib's default: the window is at most 16 MiB.
-  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
-);
-
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export const compressionZstd: Compression | undefined =
-  typeof zlib.zstdCompress === "function"
-    ? compressionFromZlib(
-        "zstd",
-        (data, callback) => zlib.zstdCompress(data, callback),
-        // The frame declares the window the decoder allocates, up to
-        // 2 GiB: capped at what a message within the limit needs, and at
-        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
-        (data, options, callback) =>
-          zlib.zstdDecompress(
-            data,
-            {
-              ...options,
-              params: {
-                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
-                  23,
-                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
-                ),
-              },
-            },
-            callback,
-          ),
-      )
-    : undefined;
-
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export function compressionDefaults(): Compression[] {
-  const list = [compressionGzip, compressionBrotli];
-  if (compressionZstd !== undefined) {
-    list.push(compressionZstd);
-  }
-  // Last: accepted from gRPC clients such as grpc-js that may send it.
-  list.push(compressionDeflate);
-  return list;
-}
-
 /**
  * Picks the first entry of an Accept-Encoding / grpc-accept-encoding style
  * header value that is in `available`; undefined if none. The peer's order
@@ -1073,6 +885,20 @@ export function compressionAcceptHeader(
   available: readonly Compression[],
 ): string {
   return available.map((c) => c.name).join(", ");
+}
+
+/**
+ * The error for a message compressed with an encoding not in `available`:
+ * Unimplemented, as the Connect and gRPC specifications both ask.
+ */
+function compressionUnknown(
+  encoding: string | null,
+  available: readonly Compression[],
+): ConnectError {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
 }
 
 // The longest delay setTimeout takes as given.
@@ -2544,17 +2370,6 @@ function connectParseGetQuery(
   };
 }
 
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-function connectUnknownCompression(
-  encoding: string | null,
-  available: readonly Compression[],
-): ConnectError {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
-}
-
 /** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
 const connectFetchDecoded: ReadonlySet<string> = new Set([
   "identity",
@@ -2936,6 +2751,9 @@ const grpcHeaderTimeout = "grpc-timeout";
 const grpcHeaderEncoding = "grpc-encoding";
 
 const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+
+/** What gRPC clients send by default: protobuf without a codec suffix. */
+const grpcContentTypeDefault = "application/grpc";
 
 const grpcContentTypeProto = "application/grpc+proto";
 
@@ -3659,6 +3477,11 @@ function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
   );
 }
 
+// application/grpc-web-text (base64 of the whole body, for browsers without
+// binary XHR) is out of scope: it does not match and is not produced.
+/** What gRPC-Web clients send by default: protobuf without a codec suffix. */
+const grpcWebContentTypeDefault = "application/grpc-web";
+
 const grpcWebContentTypeProto = "application/grpc-web+proto";
 
 const grpcWebContentTypeJson = "application/grpc-web+json";
@@ -4068,6 +3891,24 @@ function handlerUnsupportedMediaType(accepted: string): ServerResponse {
 }
 
 /**
+ * 404 for a path no service serves, or a Connect call of a method the
+ * service lacks: with a Connect error body, so that a Connect client reads
+ * it as `unimplemented` (and any other as 404, which maps to it as well).
+ */
+function handlerNotFound(path: string): ServerResponse {
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
+}
+
+/**
  * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
  * HTTP/2 stream) as an async iterable, read through its events. Node's own
  * async iterator costs a few microseconds per request (end-of-stream
@@ -4165,6 +4006,194 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
   };
 }
 
+type CompressionCallback = (error: Error | null, result: Buffer) => void;
+
+/**
+ * Builds a Compression from a pair of zlib's callback functions. The callback
+ * forms run on the thread pool; the Sync forms would block the event loop for
+ * the whole of a large message.
+ */
+function compressionFromZlib(
+  name: string,
+  compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  decompress: (
+    data: Uint8Array,
+    options: { maxOutputLength: number },
+    callback: CompressionCallback,
+  ) => void,
+): Compression {
+  return {
+    name,
+    compress(data) {
+      return new Promise((resolve, reject) => {
+        compress(data, (error, result) => {
+          if (error !== null) {
+            reject(
+              new ConnectError(
+                `${name} compression failed: ${error.message}`,
+                Code.Internal,
+                { cause: error },
+              ),
+            );
+            return;
+          }
+          resolve(compressionView(result));
+        });
+      });
+    },
+    decompress(data, readMaxBytes) {
+      return new Promise((resolve, reject) => {
+        decompress(
+          data,
+          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
+          (error, result) => {
+            if (error !== null) {
+              reject(compressionDecompressError(name, error, readMaxBytes));
+              return;
+            }
+            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
+            // byte through; the limit itself is checked here.
+            if (result.byteLength > readMaxBytes) {
+              reject(compressionTooLarge(readMaxBytes));
+              return;
+            }
+            resolve(compressionView(result));
+          },
+        );
+      });
+    },
+  };
+}
+
+/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
+function compressionMaxOutputLength(readMaxBytes: number): number {
+  if (!(readMaxBytes >= 1)) {
+    return 1;
+  }
+  return Math.min(Math.floor(readMaxBytes), kMaxLength);
+}
+
+/**
+ * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
+ * around as Uint8Array, and Buffer's differing methods (slice, toString)
+ * should not leak out.
+ */
+function compressionView(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function compressionTooLarge(readMaxBytes: number): ConnectError {
+  return new ConnectError(
+    `message larger than configured max ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+function compressionDecompressError(
+  name: string,
+  error: Error,
+  readMaxBytes: number,
+): ConnectError {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
+    return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
+  }
+  return new ConnectError(
+    `invalid ${name} data: ${error.message}`,
+    Code.InvalidArgument,
+    { cause: error },
+  );
+}
+
+/** @public */
+export const compressionGzip: Compression = compressionFromZlib(
+  "gzip",
+  (data, callback) => zlib.gzip(data, callback),
+  (data, options, callback) => zlib.gunzip(data, options, callback),
+);
+
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate: Compression = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+
+/** @public */
+export const compressionBrotli: Compression = compressionFromZlib(
+  "br",
+  // zlib's default quality is 11, which is tuned for static assets and is
+  // some 50 times slower than gzip; 5 is about as fast as gzip and still
+  // compresses better.
+  (data, callback) =>
+    zlib.brotliCompress(
+      data,
+      {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+        },
+      },
+      callback,
+    ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
+  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
+);
+
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export const compressionZstd: Compression | undefined =
+  typeof zlib.zstdCompress === "function"
+    ? compressionFromZlib(
+        "zstd",
+        (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
+        (data, options, callback) =>
+          zlib.zstdDecompress(
+            data,
+            {
+              ...options,
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            },
+            callback,
+          ),
+      )
+    : undefined;
+
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export function compressionDefaults(): Compression[] {
+  const list = [compressionGzip, compressionBrotli];
+  if (compressionZstd !== undefined) {
+    list.push(compressionZstd);
+  }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
+  return list;
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 interface NodeDrainable {
   write(chunk: Uint8Array): boolean;
@@ -4214,1016 +4243,6 @@ async function nodeWriteChunks(
   return true;
 }
 
-// Classes rather than object literals with getters: V8 builds a literal
-// with accessors slowly, and these are made once or twice per call.
-
-/**
- * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
- */
-class ServerCallContext implements HandlerContext {
-  readonly method: MethodInfo;
-  readonly protocol: HandlerContext["protocol"];
-  readonly requestMethod: string;
-  readonly url: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
-  readonly signal: AbortSignal;
-  readonly timeoutMs: () => number | undefined;
-  readonly #request: ServerRequest;
-
-  constructor(
-    method: MethodInfo,
-    protocol: HandlerContext["protocol"],
-    request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    signal: AbortSignal,
-    timeoutMs: () => number | undefined,
-  ) {
-    this.method = method;
-    this.protocol = protocol;
-    this.requestMethod = request.method;
-    this.url = request.url;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.signal = signal;
-    this.timeoutMs = timeoutMs;
-    this.#request = request;
-  }
-
-  get requestHeaders(): Headers {
-    return this.#request.headers();
-  }
-}
-
-/**
- * A call as the server's interceptors see it (a UnaryRequest or a
- * StreamRequest); its headers are built only if an interceptor reads them.
- */
-class ServerInterceptorRequest<Stream extends boolean, M> {
-  readonly stream: Stream;
-  readonly method: MethodInfo;
-  readonly url: string;
-  readonly signal: AbortSignal;
-  readonly message: M;
-  readonly #request: ServerRequest;
-
-  constructor(
-    stream: Stream,
-    method: MethodInfo,
-    request: ServerRequest,
-    signal: AbortSignal,
-    message: M,
-  ) {
-    this.stream = stream;
-    this.method = method;
-    this.url = request.url;
-    this.signal = signal;
-    this.message = message;
-    this.#request = request;
-  }
-
-  get header(): Headers {
-    return this.#request.headers();
-  }
-}
-
-/**
- * A streaming call once its implementation has produced its first message
- * (or failed first): the protocol then writes its headers and the rest.
- */
-type StreamStart =
-  | {
-      readonly ok: true;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
-      /** For errors raised after the first message. */
-      readonly config: ServerConfig;
-      readonly context: HandlerContext;
-    }
-  | {
-      readonly ok: false;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly error: ConnectError;
-    };
-
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  deadline: Deadline,
-  requests: AsyncIterable<Message>,
-): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
-  );
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await deadline.race(iterator.next());
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-      config,
-      context,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: serverFail(e, config, context),
-    };
-  }
-}
-
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* serverWriteStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      yield encode(result.value);
-      result = await deadline.race(iterator.next());
-    }
-    done = true;
-  } catch (e) {
-    error = serverFail(e, start.config, start.context);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
-}
-
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-async function* serverReadRequests(
-  request: ServerRequest,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  config: ServerConfig,
-): AsyncGenerator<Message> {
-  const readMaxBytes = config.readMaxBytes;
-  for await (const envelope of envelopeRead(
-    request.body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-      throw new ConnectError(
-        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-        Code.InvalidArgument,
-      );
-    }
-    const data =
-      compression !== null &&
-      (envelope.flags & envelopeFlagCompressed) !== 0 &&
-      envelope.data.byteLength > 0
-        ? // Through the handler's gate, which bounds decompressions at once.
-          await config.decompressGate.decompress(
-            compression,
-            envelope.data,
-            readMaxBytes,
-            request.signal,
-          )
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            // What the conformance suite expects of every protocol.
-            Code.Internal,
-          );
-    yield codec.decode(desc, data);
-  }
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
- * What sets gRPC and gRPC-Web apart on the server: their content types, and
- * where the status goes. Everything else (envelopes, headers, timeouts,
- * status encoding) they share.
- */
-interface GrpcServerProtocol {
-  readonly name: Exclude<HandlerContext["protocol"], "connect">;
-  readonly parseContentType: (
-    value: string | null,
-  ) => { binary: boolean } | undefined;
-  readonly contentTypeProto: string;
-  readonly contentTypeJson: string;
-  /**
-   * gRPC-Web writes the status and trailers as the last envelope of the
-   * body, which any HTTP version can carry; without this, they are HTTP
-   * trailers, which need HTTP/2 (gRPC).
-   */
-  readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
-}
-
-const grpcServerProtocol: GrpcServerProtocol = {
-  name: "grpc",
-  parseContentType: grpcParseContentType,
-  contentTypeProto: grpcContentTypeProto,
-  contentTypeJson: grpcContentTypeJson,
-};
-
-/** Serves one gRPC call of any kind. */
-function grpcHandle(
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  return grpcServe(grpcServerProtocol, handler, request, config);
-}
-
-/**
- * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
- * HTTP 200 and its status after the messages; a gRPC call that fails before
- * its first message gets a trailers-only response, the status in its headers.
- */
-async function grpcServe(
-  protocol: GrpcServerProtocol,
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = protocol.parseContentType(request.header("content-type"));
-  const codec = serverCodec(config, contentType);
-  if (contentType === undefined || codec === undefined) {
-    return serverUnsupportedMediaType(
-      config,
-      protocol.contentTypeProto,
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
-    );
-  }
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? protocol.contentTypeProto
-      : protocol.contentTypeJson,
-    [grpcHeaderAcceptEncoding]: config.compressionNames,
-  });
-  // An error before any message: the whole response is its status.
-  const fail = (
-    error: ConnectError,
-    responseHeader?: Headers,
-    trailer = new Headers(),
-  ) => grpcFailEarly(protocol, header, responseHeader, error, trailer);
-  if (handler === undefined) {
-    return fail(
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-    );
-  }
-  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
-    return fail(
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
-        Code.Unimplemented,
-      ),
-    );
-  }
-  const encoding = request.header(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError) {
-    return fail(timeoutMs);
-  }
-  if (requestCompression === undefined) {
-    return fail(connectUnknownCompression(encoding, config.compressions));
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression ??
-    compressionNegotiate(
-      config.compressions,
-      request.header(grpcHeaderAcceptEncoding),
-    );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-  const requests = serverReadRequests(
-    request,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config,
-  );
-  const encode = (message: Message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-
-  if ("unary" in handler) {
-    // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
-    try {
-      // As for Connect, reading the request ends when the client goes away.
-      const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
-        handler,
-        request,
-        config,
-        protocol.name,
-        input,
-        timeoutMs,
-        responseHeaders,
-        responseTrailers,
-      );
-      const message = await encode(output.message);
-      const trailer = grpcStatusToTrailers(
-        undefined,
-        new Headers(output.trailer),
-      );
-      return {
-        status: 200,
-        header: withHeaders(header, output.header),
-        ...(protocol.encodeTrailers === undefined
-          ? { trailer, body: message }
-          : {
-              body: grpcConcat(
-                message,
-                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
-              ),
-            }),
-      };
-    } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
-    }
-  }
-
-  // Only files with streaming methods have the streaming part.
-  return config.grpcStream === undefined
-    ? fail(new ConnectError("streaming is not served", Code.Internal))
-    : config.grpcStream(protocol, handler, request, config, {
-        header,
-        timeoutMs,
-        requests,
-        encode,
-        fail,
-      });
-}
-
-/** A gRPC or gRPC-Web call as far as grpcServe takes it before the implementation runs. */
-interface GrpcCall {
-  readonly header: Headers;
-  readonly timeoutMs: number | undefined;
-  readonly requests: AsyncIterable<Message>;
-  readonly encode: (message: Message) => Promise<Uint8Array>;
-  readonly fail: (
-    error: ConnectError,
-    header: Headers,
-    trailer: Headers,
-  ) => ServerResponse;
-}
-
-/** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
-type GrpcStreamServer = (
-  protocol: GrpcServerProtocol,
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  call: GrpcCall,
-) => Promise<ServerResponse>;
-
-/** Runs a streaming call of any kind and streams its response, the status last. */
-async function grpcServeStream(
-  protocol: GrpcServerProtocol,
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  call: GrpcCall,
-): Promise<ServerResponse> {
-  const deadline = deadlineForRequest(call.timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    protocol.name,
-    deadline,
-    call.requests,
-  );
-  if (!start.ok) {
-    return call.fail(start.error, start.header, start.trailer);
-  }
-  const encodeTrailers = protocol.encodeTrailers;
-  const trailer = new Headers();
-  return {
-    status: 200,
-    header: withHeaders(call.header, start.header),
-    ...(encodeTrailers === undefined ? { trailer } : {}),
-    body: serverWriteStream(start, deadline, call.encode, (error) => {
-      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-      return encodeTrailers === undefined
-        ? undefined
-        : grpcWebTrailerEnvelope(encodeTrailers, trailer);
-    }),
-  };
-}
-
-/**
- * The response of a call that failed before its first message. gRPC sends a
- * trailers-only response, the status in its headers and no body, unless the
- * implementation set response headers: those go out as headers of their own,
- * followed by the status as trailers, because clients such as grpc-go report
- * no response headers for a trailers-only response. gRPC-Web sends the status
- * as the body's only envelope, which every gRPC-Web client reads (some do not
- * look for it in headers).
- */
-function grpcFailEarly(
-  protocol: GrpcServerProtocol,
-  header: Headers,
-  responseHeader: Headers | undefined,
-  error: ConnectError,
-  trailer: Headers,
-): ServerResponse {
-  const hasResponseHeader =
-    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
-  if (hasResponseHeader) withHeaders(header, responseHeader);
-  if (protocol.encodeTrailers === undefined) {
-    if (hasResponseHeader) {
-      return {
-        status: 200,
-        header,
-        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
-      };
-    }
-    grpcStatusToTrailers(error, withHeaders(header, trailer));
-    return { status: 200, header };
-  }
-  return {
-    status: 200,
-    header,
-    body: grpcWebTrailerEnvelope(
-      protocol.encodeTrailers,
-      grpcStatusToTrailers(error, new Headers(trailer)),
-    ),
-  };
-}
-
-function grpcHeadersEmpty(header: Headers): boolean {
-  for (const _ of header.keys()) return false;
-  return true;
-}
-
-function grpcWebTrailerEnvelope(
-  encodeTrailers: (trailer: Headers) => Uint8Array,
-  trailer: Headers,
-): Uint8Array {
-  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
-}
-
-function grpcConcat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.byteLength + b.byteLength);
-  joined.set(a, 0);
-  joined.set(b, a.byteLength);
-  return joined;
-}
-
-function withHeaders(into: Headers, from: Headers): Headers {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
-}
-
-/** HandlerOptions with every default filled in, resolved once per service. */
-interface ServerConfig {
-  readonly interceptors: readonly Interceptor[];
-  readonly readMaxBytes: number;
-  readonly compressions: readonly Compression[];
-  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
-  readonly compressionNames: string;
-  readonly compressMinBytes: number;
-  readonly binaryCodec: Codec;
-  /** Undefined in files generated with json=false. */
-  readonly jsonCodec: Codec | undefined;
-  readonly requireConnectProtocolHeader: boolean;
-  /** Present only in files with NO_SIDE_EFFECTS methods, so that others carry no GET code. */
-  readonly parseGetQuery: ConnectGetQueryParser | undefined;
-  /** Present only in files with streaming methods that serve gRPC or gRPC-Web. */
-  readonly grpcStream: GrpcStreamServer | undefined;
-  readonly onError: HandlerOptions["onError"];
-  /** Shared by all calls of the handler: bounds decompressions in progress. */
-  readonly decompressGate: DecompressGate;
-  readonly redactErrors: boolean;
-}
-
-/**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
- */
-function serverCodec(
-  config: ServerConfig,
-  contentType: { binary: boolean } | undefined,
-): Codec | undefined {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-function serverUnsupportedMediaType(
-  config: ServerConfig,
-  binaryOnly: string,
-  all: string,
-): ServerResponse {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
-}
-
-/** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
-type ConnectGetQueryParser = (
-  query: URLSearchParams,
-) =>
-  | { message: Uint8Array; binary: boolean; compression: string | undefined }
-  | ConnectError;
-
-const serverTextEncoder = new TextEncoder();
-
-/** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
-async function connectHandleUnary(
-  handler: UnaryMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  const method = handler.method;
-  const isGet = request.method === "GET";
-  const parseGetQuery = config.parseGetQuery;
-  if (
-    request.method !== "POST" &&
-    !(isGet && method.noSideEffects && parseGetQuery !== undefined)
-  ) {
-    return {
-      status: 405,
-      header: new Headers({
-        allow: method.noSideEffects ? "GET, POST" : "POST",
-      }),
-    };
-  }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  let binary = true;
-  try {
-    let encoding: string | null;
-    let body: Uint8Array | undefined;
-    if (isGet && parseGetQuery !== undefined) {
-      const params = new URLSearchParams(request.search);
-      const getEncoding = params.get("encoding");
-      if (
-        getEncoding !== "proto" &&
-        (getEncoding !== "json" || config.jsonCodec === undefined)
-      ) {
-        return { status: 415, header: new Headers() };
-      }
-      const query = parseGetQuery(params);
-      if (query instanceof ConnectError) {
-        throw query;
-      }
-      binary = query.binary;
-      encoding = query.compression ?? null;
-      body = query.message;
-    } else {
-      const contentType = connectParseUnaryContentType(
-        request.header("content-type"),
-      );
-      if (
-        contentType === undefined ||
-        serverCodec(config, contentType) === undefined
-      ) {
-        return serverUnsupportedMediaType(
-          config,
-          connectContentTypeProto,
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
-        );
-      }
-      binary = contentType.binary;
-      encoding = request.header("content-encoding");
-      connectCheckProtocolVersion(
-        request.header(connectHeaderProtocolVersion),
-        config,
-      );
-    }
-    const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
-    if (timeoutMs instanceof ConnectError) {
-      throw timeoutMs;
-    }
-    const compression = compressionFind(config.compressions, encoding);
-    if (compression === undefined) {
-      throw connectUnknownCompression(encoding, config.compressions);
-    }
-    if (body === undefined) {
-      const declaredLength = Number(request.header("content-length") ?? 0);
-      if (compression === null && declaredLength > config.readMaxBytes) {
-        throw bodyTooLarge(config.readMaxBytes);
-      }
-      body = await readBody(request.body, config.readMaxBytes);
-    }
-    // An empty body is never compressed, whatever the header says (Connect spec).
-    if (compression !== null && body.byteLength > 0) {
-      body = await config.decompressGate.decompress(
-        compression,
-        body,
-        config.readMaxBytes,
-        request.signal,
-      );
-    } else if (body.byteLength > config.readMaxBytes) {
-      throw bodyTooLarge(config.readMaxBytes);
-    }
-    // Never undefined here: JSON requests were refused above without it.
-    const codec = binary ? config.binaryCodec : config.jsonCodec!;
-    const input = codec.decode(method.input, body);
-
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "connect",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
-    if (responseBody.byteLength >= config.compressMinBytes) {
-      const responseCompression = compressionNegotiate(
-        config.compressions,
-        request.header("accept-encoding"),
-      );
-      if (responseCompression !== undefined) {
-        responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
-      }
-    }
-    connectTrailersToHeaders(output.trailer, header);
-    return { status: 200, header, body: responseBody };
-  } catch (e) {
-    return connectErrorResponse(
-      ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
-    );
-  }
-}
-
-function connectCheckProtocolVersion(
-  version: string | null,
-  config: ServerConfig,
-): void {
-  if (version === null) {
-    if (config.requireConnectProtocolHeader) {
-      throw new ConnectError(
-        `missing required header: set ${connectHeaderProtocolVersion} to "1"`,
-        Code.InvalidArgument,
-      );
-    }
-  } else if (version !== "1") {
-    throw new ConnectError(
-      `${connectHeaderProtocolVersion} must be "1": got "${version}"`,
-      Code.InvalidArgument,
-    );
-  }
-}
-
-/**
- * Runs the interceptors and the implementation with a signal that aborts on
- * client cancellation or at the deadline; the deadline answers the call at
- * once even if the implementation ignores its signal.
- */
-async function serverRunUnary(
-  handler: UnaryMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  input: Message,
-  timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
-  const method = handler.method;
-  // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineForRequest(timeoutMs, request.signal);
-  const signal = deadline.signal;
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    signal,
-    deadline.remainingMs,
-  );
-  const next: UnaryNext = async (req) => {
-    const result = await handler.unary(req.message, context);
-    const message = isMessage(result, method.output)
-      ? result
-      : create(method.output, result);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message,
-    };
-  };
-  try {
-    const call = applyInterceptors(
-      next,
-      config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined ? await call : await deadline.race(call);
-  } catch (e) {
-    throw serverFail(e, config, context);
-  } finally {
-    deadline.cleanup();
-  }
-}
-
-/** The message sent instead of that of an error which is not a ConnectError. */
-const serverRedactedMessage = "internal error (details withheld)";
-
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-function serverFail(
-  reason: unknown,
-  config: ServerConfig,
-  context: HandlerContext,
-): ConnectError {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result: unknown = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
-}
-
-/** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
-function connectErrorResponse(
-  error: ConnectError,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-): ServerResponse {
-  const header = new Headers(responseHeaders);
-  error.metadata.forEach((value, key) => header.append(key, value));
-  header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
-  return {
-    status: connectCodeToHttpStatus(error.code),
-    header,
-    body: serverTextEncoder.encode(connectErrorToJson(error)),
-  };
-}
-
-/**
- * What a generated file plugs into the shared server code, so that it
- * carries only what it uses: only the protocols chosen at generation, no
- * streaming code for a unary-only service, no GET code for a service without
- * NO_SIDE_EFFECTS methods, and never node:zlib in a web build.
- */
-interface ServerFeatures {
-  readonly compressions: readonly Compression[];
-  /** Absent in files generated with json=false: JSON requests get 415. */
-  readonly json?: JsonCodecFactory;
-  readonly connect?: {
-    readonly unary: ConnectUnaryHandler;
-    /** Present only in files with streaming methods. */
-    readonly stream?: ConnectStreamHandler;
-    readonly parseGetQuery?: ConnectGetQueryParser;
-  };
-  /** gRPC needs HTTP trailers, so web builds leave it out. */
-  readonly grpc?: GrpcCallHandler;
-  readonly grpcWeb?: GrpcCallHandler;
-  /** With gRPC or gRPC-Web, in files with streaming methods. */
-  readonly grpcStream?: GrpcStreamServer;
-}
-
-/** The signature of connectHandleUnary, named so that referring to it does not pull in its code. */
-type ConnectUnaryHandler = (
-  handler: UnaryMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-/** The signature of connectHandleStream. */
-type ConnectStreamHandler = (
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-/** The signature of grpcHandle and grpcWebHandle. */
-type GrpcCallHandler = (
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-) => Promise<ServerResponse>;
-
-// application/grpc[+codec] and application/grpc-web[+codec], but not
-// application/grpc-web-text, which no protocol here serves.
-const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
-
-/**
- * Builds the handler of one service from its methods. The protocol of a
- * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
- * (whose GET requests have none).
- */
-function createServiceHandler(
-  servicePath: string,
-  methods: readonly (MethodHandler | undefined)[],
-  options: HandlerOptions,
-  features: ServerFeatures,
-): ServiceHandler {
-  const connect = features.connect;
-  const compressions = options.compressions ?? features.compressions;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  const config: ServerConfig = {
-    interceptors: options.interceptors ?? [],
-    readMaxBytes,
-    compressions,
-    compressionNames: compressions.map((c) => c.name).join(","),
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    binaryCodec: codecBinary,
-    jsonCodec: features.json?.(options.jsonOptions),
-    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    parseGetQuery: connect?.parseGetQuery,
-    grpcStream: features.grpcStream,
-    onError: options.onError,
-    redactErrors: options.redactErrors ?? true,
-    decompressGate: decompressGate(
-      options.decompressionBudget ?? decompressDefaultBudget,
-      readMaxBytes,
-      options.decompressionQueue ?? decompressDefaultQueue,
-    ),
-  };
-  const byPath = new Map<string, MethodHandler>();
-  for (const handler of methods) {
-    if (handler !== undefined) byPath.set(handler.method.path, handler);
-  }
-  // For a request in a protocol this file does not serve.
-  const accepted = [
-    connect === undefined ? [] : ["application/proto", "application/json"],
-    features.grpc === undefined ? [] : ["application/grpc"],
-    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
-  ]
-    .flat()
-    .join(", ");
-  return {
-    path: servicePath,
-    async handle(request) {
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
-      }
-      const handler = byPath.get(request.path);
-      const grpc = routerGrpcContentType.exec(
-        request.header("content-type") ?? "",
-      );
-      if (grpc !== null) {
-        // gRPC answers an unknown method with its own status, not a 404.
-        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
-        return serve === undefined
-          ? handlerUnsupportedMediaType(accepted)
-          : serve(handler, request, config);
-      }
-      if (connect === undefined) {
-        return handlerUnsupportedMediaType(accepted);
-      }
-      if (handler === undefined) {
-        return routerNotFound(request.path);
-      }
-      if ("unary" in handler) {
-        return connect.unary(handler, request, config);
-      }
-      return connect.stream !== undefined
-        ? connect.stream(handler, request, config)
-        : routerNotFound(request.path);
-    },
-  };
-}
-
-/**
- * 404 with a Connect error body, so that a Connect client reads it as
- * `unimplemented` (and any other as 404, which maps to it as well).
- */
-function routerNotFound(path: string): ServerResponse {
-  return {
-    status: 404,
-    header: new Headers({ "content-type": "application/json" }),
-    body: new TextEncoder().encode(
-      JSON.stringify({
-        code: "unimplemented",
-        message: `no such method: ${path}`,
-      }),
-    ),
-  };
-}
-
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
  * Workers, Hono, and Node's own `Request`.
@@ -5271,7 +4290,7 @@ export function fetchHandler(
       response = await handler.handle(serverRequest);
       if (response !== undefined) break;
     }
-    response ??= routerNotFound(url.pathname);
+    response ??= handlerNotFound(url.pathname);
     const body = response.body;
     return new Response(
       body === undefined || body instanceof Uint8Array
@@ -5471,7 +4490,7 @@ async function nodeServe(
       next();
       return;
     }
-    result = routerNotFound(path);
+    result = handlerNotFound(path);
   }
   if (controller.signal.aborted) {
     return;
@@ -6088,6 +5107,382 @@ function http2ResetError(rstCode: number, when: string): ConnectError {
 }
 
 /**
+ * HandlerOptions with every default filled in, resolved once per service:
+ * what every protocol reads, and nothing that belongs to one of them.
+ */
+interface ServerConfig {
+  readonly interceptors: readonly Interceptor[];
+  readonly readMaxBytes: number;
+  readonly compressions: readonly Compression[];
+  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
+  readonly compressionNames: string;
+  readonly compressMinBytes: number;
+  readonly binaryCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
+  readonly requireConnectProtocolHeader: boolean;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
+}
+
+/**
+ * Resolves a service's options. `compressions` are the file's defaults
+ * (node:zlib or web ones), `json` is absent in files generated with
+ * json=false: both are passed in so that this code names neither.
+ */
+function serverConfig(
+  options: HandlerOptions,
+  compressions: readonly Compression[],
+  json: JsonCodecFactory | undefined,
+): ServerConfig {
+  const chosen = options.compressions ?? compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
+  return {
+    interceptors: options.interceptors ?? [],
+    readMaxBytes,
+    compressions: chosen,
+    compressionNames: chosen.map((c) => c.name).join(","),
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: json?.(options.jsonOptions),
+    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
+  };
+}
+
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(
+  config: ServerConfig,
+  contentType: { binary: boolean } | undefined,
+): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(
+  config: ServerConfig,
+  binaryOnly: string,
+  all: string,
+): ServerResponse {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
+
+// Classes rather than object literals with getters: V8 builds a literal
+// with accessors slowly, and these are made once or twice per call.
+
+/**
+ * The HandlerContext of one call. Its request headers are built only if the
+ * implementation reads them.
+ */
+class ServerCallContext implements HandlerContext {
+  readonly method: MethodInfo;
+  readonly protocol: HandlerContext["protocol"];
+  readonly requestMethod: string;
+  readonly url: string;
+  readonly responseHeaders: Headers;
+  readonly responseTrailers: Headers;
+  readonly signal: AbortSignal;
+  readonly timeoutMs: () => number | undefined;
+  readonly #request: ServerRequest;
+
+  constructor(
+    method: MethodInfo,
+    protocol: HandlerContext["protocol"],
+    request: ServerRequest,
+    responseHeaders: Headers,
+    responseTrailers: Headers,
+    signal: AbortSignal,
+    timeoutMs: () => number | undefined,
+  ) {
+    this.method = method;
+    this.protocol = protocol;
+    this.requestMethod = request.method;
+    this.url = request.url;
+    this.responseHeaders = responseHeaders;
+    this.responseTrailers = responseTrailers;
+    this.signal = signal;
+    this.timeoutMs = timeoutMs;
+    this.#request = request;
+  }
+
+  get requestHeaders(): Headers {
+    return this.#request.headers();
+  }
+}
+
+/**
+ * A call as the server's interceptors see it (a UnaryRequest or a
+ * StreamRequest); its headers are built only if an interceptor reads them.
+ */
+class ServerInterceptorRequest<Stream extends boolean, M> {
+  readonly stream: Stream;
+  readonly method: MethodInfo;
+  readonly url: string;
+  readonly signal: AbortSignal;
+  readonly message: M;
+  readonly #request: ServerRequest;
+
+  constructor(
+    stream: Stream,
+    method: MethodInfo,
+    request: ServerRequest,
+    signal: AbortSignal,
+    message: M,
+  ) {
+    this.stream = stream;
+    this.method = method;
+    this.url = request.url;
+    this.signal = signal;
+    this.message = message;
+    this.#request = request;
+  }
+
+  get header(): Headers {
+    return this.#request.headers();
+  }
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
+}
+
+/**
+ * A streaming call once its implementation has produced its first message
+ * (or failed first): the protocol then writes its headers and the rest.
+ */
+type StreamStart =
+  | {
+      readonly ok: true;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly first: IteratorResult<Message>;
+      readonly iterator: AsyncIterator<Message>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
+    }
+  | {
+      readonly ok: false;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly error: ConnectError;
+    };
+
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  deadline: Deadline,
+  requests: AsyncIterable<Message>,
+): Promise<StreamStart> {
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    deadline.signal,
+    deadline.remainingMs,
+  );
+  const next: StreamNext = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator: AsyncIterator<Message> | undefined;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )(
+      new ServerInterceptorRequest(
+        true,
+        method,
+        request,
+        deadline.signal,
+        requests,
+      ),
+    );
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await deadline.race(iterator.next());
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+      config,
+      context,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: serverFail(e, config, context),
+    };
+  }
+}
+
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+async function* serverWriteStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Promise<Uint8Array>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      yield encode(result.value);
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    deadline.cleanup();
+    if (!done) {
+      // Stops an implementation still running; it has its aborted signal too.
+      iterator.return?.().catch(() => {});
+    }
+  }
+  const last = end(error);
+  if (last !== undefined) yield last;
+}
+
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  request: ServerRequest,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  config: ServerConfig,
+): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
+  for await (const envelope of envelopeRead(
+    request.body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
+    yield codec.decode(desc, data);
+  }
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+async function* serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncGenerator<Message> {
+  for await (const value of source) {
+    yield isMessage(value, desc) ? value : create(desc, value);
+  }
+}
+
+/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -6130,7 +5525,7 @@ async function connectHandleStream(
     const refused =
       timeoutMs instanceof ConnectError
         ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
+        : compressionUnknown(encoding, config.compressions);
     return {
       status: 200,
       header,
@@ -6188,19 +5583,719 @@ async function connectHandleStream(
   };
 }
 
-const grpcWebServerProtocol: GrpcServerProtocol = {
+/** Serves one call of a unary method. Never throws: failures become responses. */
+type ServerUnary = (
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/** Serves one call of a streaming method of any kind. Never throws. */
+type ServerStream = (
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+) => Promise<ServerResponse>;
+
+/**
+ * One protocol as the router sees it. A generated file builds one value per
+ * protocol it serves, from only the parts its methods use (no `stream` in a
+ * unary-only file, Connect's GET only with NO_SIDE_EFFECTS methods), so that
+ * the router itself names no protocol code.
+ */
+interface ServerProtocol {
+  readonly name: HandlerContext["protocol"];
+  /**
+   * Whether this protocol serves a request with this Content-Type (null for
+   * none, as a Connect GET has). The protocols of a file accept disjoint
+   * sets, so their order does not matter.
+   */
+  accepts(contentType: string | null): boolean;
+  /** The content types it serves, for the Accept-Post of a 415 when none accepts. */
+  readonly contentTypes: string;
+  readonly unary?: ServerUnary | undefined;
+  /** Absent in files without streaming methods. */
+  readonly stream?: ServerStream | undefined;
+  /**
+   * Answers a call of a method the service does not have, or has no
+   * implementation for, or that this file cannot serve (a streaming method
+   * without `stream`): each protocol says so in its own way.
+   */
+  unimplemented(
+    request: ServerRequest,
+    config: ServerConfig,
+  ): Promise<ServerResponse>;
+}
+
+/** The first protocol that accepts a request with this Content-Type, if any. */
+function serverProtocolFor(
+  protocols: readonly ServerProtocol[],
+  contentType: string | null,
+): ServerProtocol | undefined {
+  for (const protocol of protocols) {
+    if (protocol.accepts(contentType)) return protocol;
+  }
+  return undefined;
+}
+
+/**
+ * Runs the interceptors and the implementation of a unary call of any
+ * protocol, with a signal that aborts on client cancellation or at the
+ * deadline; the deadline answers the call at once even if the
+ * implementation ignores its signal. Failures come out as the ConnectError
+ * to send (serverFail).
+ */
+async function serverRunUnary(
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  input: Message,
+  timeoutMs: number | undefined,
+  responseHeaders: Headers,
+  responseTrailers: Headers,
+) {
+  const method = handler.method;
+  // A client that goes away surfaces as the request's signal aborting.
+  const deadline = deadlineForRequest(timeoutMs, request.signal);
+  const signal = deadline.signal;
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    signal,
+    deadline.remainingMs,
+  );
+  const next: UnaryNext = async (req) => {
+    const result = await handler.unary(req.message, context);
+    const message = isMessage(result, method.output)
+      ? result
+      : create(method.output, result);
+    return {
+      stream: false,
+      method,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      message,
+    };
+  };
+  try {
+    const call = applyInterceptors(
+      next,
+      config.interceptors,
+    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    // Without a timeout, the race would only answer a client that has gone
+    // away, to whom nothing is sent: not worth a promise and a listener.
+    return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
+  } finally {
+    deadline.cleanup();
+  }
+}
+
+// gRPC's and gRPC-Web's content types (application/grpc[+codec],
+// application/grpc-web[+codec]), the only ones Connect leaves to other
+// protocols: every other request, GET ones without a content type included,
+// is Connect's to serve or to refuse with its own 415.
+const connectNotOurs = /^application\/grpc(-web)?(?![-\w])/i;
+
+/**
+ * The Connect protocol of a service. `stream` is connectHandleStream in
+ * files with streaming methods; `parseGetQuery` is connectParseGetQuery in
+ * files with NO_SIDE_EFFECTS methods, which may then be called with GET.
+ */
+function connectServer(
+  parts: {
+    readonly stream?: ServerStream;
+    readonly parseGetQuery?: ConnectGetQueryParser;
+  } = {},
+): ServerProtocol {
+  const parseGetQuery = parts.parseGetQuery;
+  return {
+    name: "connect",
+    accepts: (contentType) => !connectNotOurs.test(contentType ?? ""),
+    contentTypes: `${connectContentTypeProto}, ${connectContentTypeJson}`,
+    unary: (handler, request, config) =>
+      connectHandleUnary(handler, request, config, parseGetQuery),
+    stream: parts.stream,
+    unimplemented: async (request) => handlerNotFound(request.path),
+  };
+}
+
+/** The signature of connectParseGetQuery, named so that referring to it does not pull in its code. */
+type ConnectGetQueryParser = (
+  query: URLSearchParams,
+) =>
+  | { message: Uint8Array; binary: boolean; compression: string | undefined }
+  | ConnectError;
+
+const serverTextEncoder = new TextEncoder();
+
+/** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
+async function connectHandleUnary(
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  parseGetQuery: ConnectGetQueryParser | undefined,
+): Promise<ServerResponse> {
+  const method = handler.method;
+  const isGet = request.method === "GET";
+  if (
+    request.method !== "POST" &&
+    !(isGet && method.noSideEffects && parseGetQuery !== undefined)
+  ) {
+    return {
+      status: 405,
+      header: new Headers({
+        allow: method.noSideEffects ? "GET, POST" : "POST",
+      }),
+    };
+  }
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  let binary = true;
+  try {
+    let encoding: string | null;
+    let body: Uint8Array | undefined;
+    if (isGet && parseGetQuery !== undefined) {
+      const params = new URLSearchParams(request.search);
+      const getEncoding = params.get("encoding");
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
+        return { status: 415, header: new Headers() };
+      }
+      const query = parseGetQuery(params);
+      if (query instanceof ConnectError) {
+        throw query;
+      }
+      binary = query.binary;
+      encoding = query.compression ?? null;
+      body = query.message;
+    } else {
+      const contentType = connectParseUnaryContentType(
+        request.header("content-type"),
+      );
+      if (
+        contentType === undefined ||
+        serverCodec(config, contentType) === undefined
+      ) {
+        return serverUnsupportedMediaType(
+          config,
+          connectContentTypeProto,
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
+      }
+      binary = contentType.binary;
+      encoding = request.header("content-encoding");
+      connectCheckProtocolVersion(
+        request.header(connectHeaderProtocolVersion),
+        config,
+      );
+    }
+    const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
+    if (timeoutMs instanceof ConnectError) {
+      throw timeoutMs;
+    }
+    const compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      throw compressionUnknown(encoding, config.compressions);
+    }
+    if (body === undefined) {
+      const declaredLength = Number(request.header("content-length") ?? 0);
+      if (compression === null && declaredLength > config.readMaxBytes) {
+        throw bodyTooLarge(config.readMaxBytes);
+      }
+      body = await readBody(request.body, config.readMaxBytes);
+    }
+    // An empty body is never compressed, whatever the header says (Connect spec).
+    if (compression !== null && body.byteLength > 0) {
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
+    } else if (body.byteLength > config.readMaxBytes) {
+      throw bodyTooLarge(config.readMaxBytes);
+    }
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec!;
+    const input = codec.decode(method.input, body);
+
+    const output = await serverRunUnary(
+      handler,
+      request,
+      config,
+      "connect",
+      input,
+      timeoutMs,
+      responseHeaders,
+      responseTrailers,
+    );
+    let responseBody = codec.encode(method.output, output.message);
+    // The call's own response headers, sent as they are: no copy per request.
+    const header = output.header;
+    header.set(
+      "content-type",
+      binary ? connectContentTypeProto : connectContentTypeJson,
+    );
+    if (responseBody.byteLength >= config.compressMinBytes) {
+      const responseCompression = compressionNegotiate(
+        config.compressions,
+        request.header("accept-encoding"),
+      );
+      if (responseCompression !== undefined) {
+        responseBody = await responseCompression.compress(responseBody);
+        header.set("content-encoding", responseCompression.name);
+      }
+    }
+    connectTrailersToHeaders(output.trailer, header);
+    return { status: 200, header, body: responseBody };
+  } catch (e) {
+    return connectErrorResponse(
+      ConnectError.from(e),
+      responseHeaders,
+      responseTrailers,
+    );
+  }
+}
+
+function connectCheckProtocolVersion(
+  version: string | null,
+  config: ServerConfig,
+): void {
+  if (version === null) {
+    if (config.requireConnectProtocolHeader) {
+      throw new ConnectError(
+        `missing required header: set ${connectHeaderProtocolVersion} to "1"`,
+        Code.InvalidArgument,
+      );
+    }
+  } else if (version !== "1") {
+    throw new ConnectError(
+      `${connectHeaderProtocolVersion} must be "1": got "${version}"`,
+      Code.InvalidArgument,
+    );
+  }
+}
+
+/** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
+function connectErrorResponse(
+  error: ConnectError,
+  responseHeaders: Headers,
+  responseTrailers: Headers,
+): ServerResponse {
+  const header = new Headers(responseHeaders);
+  error.metadata.forEach((value, key) => header.append(key, value));
+  header.set("content-type", connectContentTypeJson);
+  connectTrailersToHeaders(responseTrailers, header);
+  return {
+    status: connectCodeToHttpStatus(error.code),
+    header,
+    body: serverTextEncoder.encode(connectErrorToJson(error)),
+  };
+}
+
+/**
+ * What sets gRPC and gRPC-Web apart on the server: their content types, and
+ * where the status goes. Everything else (envelopes, headers, timeouts,
+ * status encoding) they share.
+ */
+interface GrpcVariant {
+  readonly name: Exclude<HandlerContext["protocol"], "connect">;
+  /** The Content-Types it serves: `contentType`, with or without a codec. */
+  readonly accepts: RegExp;
+  readonly contentType: string;
+  readonly parseContentType: (
+    value: string | null,
+  ) => { binary: boolean } | undefined;
+  readonly contentTypeProto: string;
+  readonly contentTypeJson: string;
+  /**
+   * gRPC-Web writes the status and trailers as the last envelope of the
+   * body, which any HTTP version can carry; without this, they are HTTP
+   * trailers, which need HTTP/2 (gRPC).
+   */
+  readonly encodeTrailers?: (trailer: Headers) => Uint8Array;
+}
+
+const grpcVariant: GrpcVariant = {
+  name: "grpc",
+  // application/grpc[+codec], not application/grpc-web.
+  accepts: /^application\/grpc(?![-\w])/i,
+  contentType: grpcContentTypeDefault,
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+
+/**
+ * The gRPC protocol of a service. `stream` is grpcServeStream in files with
+ * streaming methods.
+ */
+function grpcServer(stream?: GrpcStreamServer): ServerProtocol {
+  return grpcServerOf(grpcVariant, stream);
+}
+
+/** gRPC or gRPC-Web as a ServerProtocol. */
+function grpcServerOf(
+  variant: GrpcVariant,
+  stream: GrpcStreamServer | undefined,
+): ServerProtocol {
+  return {
+    name: variant.name,
+    accepts: (contentType) => variant.accepts.test(contentType ?? ""),
+    contentTypes: variant.contentType,
+    unary: (handler, request, config) =>
+      grpcServe(variant, handler, request, config, undefined),
+    stream:
+      stream === undefined
+        ? undefined
+        : (handler, request, config) =>
+            grpcServe(variant, handler, request, config, stream),
+    // gRPC answers an unknown method with its own status, not a 404.
+    unimplemented: (request, config) =>
+      grpcServe(variant, undefined, request, config, undefined),
+  };
+}
+
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(
+  protocol: GrpcVariant,
+  handler: MethodHandler | undefined,
+  request: ServerRequest,
+  config: ServerConfig,
+  stream: GrpcStreamServer | undefined,
+): Promise<ServerResponse> {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(request.header("content-type"));
+  const codec = serverCodec(config, contentType);
+  if (contentType === undefined || codec === undefined) {
+    return serverUnsupportedMediaType(
+      config,
+      protocol.contentTypeProto,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    [grpcHeaderAcceptEncoding]: config.compressionNames,
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (
+    error: ConnectError,
+    responseHeader?: Headers,
+    trailer = new Headers(),
+  ) => grpcFailEarly(protocol, header, responseHeader, error, trailer);
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(compressionUnknown(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression ??
+    compressionNegotiate(
+      config.compressions,
+      request.header(grpcHeaderAcceptEncoding),
+    );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config,
+  );
+  const encode = (message: Message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return {
+        status: 200,
+        header: withHeaders(header, output.header),
+        ...(protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            }),
+      };
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+
+  // Only files with streaming methods have the streaming part.
+  return stream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : stream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+
+/** A gRPC or gRPC-Web call as far as grpcServe takes it before the implementation runs. */
+interface GrpcCall {
+  readonly header: Headers;
+  readonly timeoutMs: number | undefined;
+  readonly requests: AsyncIterable<Message>;
+  readonly encode: (message: Message) => Promise<Uint8Array>;
+  readonly fail: (
+    error: ConnectError,
+    header: Headers,
+    trailer: Headers,
+  ) => ServerResponse;
+}
+
+/** The signature of grpcServeStream, named so that referring to it does not pull in its code. */
+type GrpcStreamServer = (
+  protocol: GrpcVariant,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+) => Promise<ServerResponse>;
+
+/** Runs a streaming call of any kind and streams its response, the status last. */
+async function grpcServeStream(
+  protocol: GrpcVariant,
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  call: GrpcCall,
+): Promise<ServerResponse> {
+  const deadline = deadlineForRequest(call.timeoutMs, request.signal);
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    protocol.name,
+    deadline,
+    call.requests,
+  );
+  if (!start.ok) {
+    return call.fail(start.error, start.header, start.trailer);
+  }
+  const encodeTrailers = protocol.encodeTrailers;
+  const trailer = new Headers();
+  return {
+    status: 200,
+    header: withHeaders(call.header, start.header),
+    ...(encodeTrailers === undefined ? { trailer } : {}),
+    body: serverWriteStream(start, deadline, call.encode, (error) => {
+      grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
+      return encodeTrailers === undefined
+        ? undefined
+        : grpcWebTrailerEnvelope(encodeTrailers, trailer);
+    }),
+  };
+}
+
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body, unless the
+ * implementation set response headers: those go out as headers of their own,
+ * followed by the status as trailers, because clients such as grpc-go report
+ * no response headers for a trailers-only response. gRPC-Web sends the status
+ * as the body's only envelope, which every gRPC-Web client reads (some do not
+ * look for it in headers).
+ */
+function grpcFailEarly(
+  protocol: GrpcVariant,
+  header: Headers,
+  responseHeader: Headers | undefined,
+  error: ConnectError,
+  trailer: Headers,
+): ServerResponse {
+  const hasResponseHeader =
+    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
+  if (hasResponseHeader) withHeaders(header, responseHeader);
+  if (protocol.encodeTrailers === undefined) {
+    if (hasResponseHeader) {
+      return {
+        status: 200,
+        header,
+        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
+      };
+    }
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+
+function grpcHeadersEmpty(header: Headers): boolean {
+  for (const _ of header.keys()) return false;
+  return true;
+}
+
+function grpcWebTrailerEnvelope(
+  encodeTrailers: (trailer: Headers) => Uint8Array,
+  trailer: Headers,
+): Uint8Array {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+
+function grpcConcat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+
+function withHeaders(into: Headers, from: Headers): Headers {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
+}
+
+const grpcWebVariant: GrpcVariant = {
   name: "grpc-web",
+  // application/grpc-web[+codec], not application/grpc-web-text, which no
+  // protocol here serves.
+  accepts: /^application\/grpc-web(?![-\w])/i,
+  contentType: grpcWebContentTypeDefault,
   parseContentType: grpcWebParseContentType,
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   encodeTrailers: grpcWebEncodeTrailers,
 };
 
-/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
-function grpcWebHandle(
-  handler: MethodHandler | undefined,
-  request: ServerRequest,
-  config: ServerConfig,
-): Promise<ServerResponse> {
-  return grpcServe(grpcWebServerProtocol, handler, request, config);
+/**
+ * The gRPC-Web protocol of a service, over any HTTP version and the fetch
+ * handler. `stream` is grpcServeStream in files with streaming methods.
+ */
+function grpcWebServer(stream?: GrpcStreamServer): ServerProtocol {
+  return grpcServerOf(grpcWebVariant, stream);
+}
+
+/**
+ * What a generated file plugs into the shared server code, so that it
+ * carries only what it uses: only the protocols chosen at generation, each
+ * built from the parts its methods need, and never node:zlib in a web build.
+ */
+interface ServerParts {
+  /** The file's default compressions. */
+  readonly compressions: readonly Compression[];
+  /** Absent in files generated with json=false: JSON requests get 415. */
+  readonly json?: JsonCodecFactory;
+  /** In the order of their content types in a 415's Accept-Post. */
+  readonly protocols: readonly ServerProtocol[];
+}
+
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is the one that accepts its Content-Type (gRPC, gRPC-Web, or else
+ * Connect, whose GET requests have none); with none, the answer is 415.
+ */
+function createServiceHandler(
+  servicePath: string,
+  methods: readonly (MethodHandler | undefined)[],
+  options: HandlerOptions,
+  parts: ServerParts,
+): ServiceHandler {
+  const config = serverConfig(options, parts.compressions, parts.json);
+  const protocols = parts.protocols;
+  const byPath = new Map<string, MethodHandler>();
+  for (const handler of methods) {
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
+  }
+  // For a request in a protocol this file does not serve.
+  const accepted = protocols.map((p) => p.contentTypes).join(", ");
+  return {
+    path: servicePath,
+    async handle(request) {
+      if (!request.path.startsWith(servicePath)) {
+        return undefined;
+      }
+      const protocol = serverProtocolFor(
+        protocols,
+        request.header("content-type"),
+      );
+      if (protocol === undefined) {
+        return handlerUnsupportedMediaType(accepted);
+      }
+      const handler = byPath.get(request.path);
+      if (handler === undefined) {
+        return protocol.unimplemented(request, config);
+      }
+      if ("unary" in handler) {
+        return protocol.unary === undefined
+          ? protocol.unimplemented(request, config)
+          : protocol.unary(handler, request, config);
+      }
+      return protocol.stream === undefined
+        ? protocol.unimplemented(request, config)
+        : protocol.stream(handler, request, config);
+    },
+  };
 }

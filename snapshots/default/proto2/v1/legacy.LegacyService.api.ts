@@ -67,20 +67,21 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 274 declarations from
+// needs no RPC library: 280 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, grpc, grpc-web
-//   server: connect, context, grpc, grpc-web, handler, router, stream
+//   server: config, connect, context, fail, grpc, grpc-web, handler, protocol,
+//     router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
 // clientProtocol, createConnectUnaryCaller, createGrpcUnaryCaller,
 // createGrpcWebUnaryCaller, clientUnaryMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
-// connectHandleUnary, connectParseGetQuery, grpcHandle, grpcWebHandle.
+// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
+// connectParseGetQuery, grpcServer, grpcWebServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -227,12 +228,11 @@ export function createLegacyServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
+        protocols: [
+          connectServer({ parseGetQuery: connectParseGetQuery }),
+          grpcServer(),
+          grpcWebServer(),
+        ],
       },
     ),
   );

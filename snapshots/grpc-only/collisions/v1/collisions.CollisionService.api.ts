@@ -84,13 +84,14 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 254 declarations from
+// needs no RPC library: 256 declarations from
 //   client: call, client, config, grpc, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
-//   protocol: connect, grpc
-//   server: connect, context, grpc, handler, router, stream
+//   node: body, compression, handler, http2-client, writable
+//   protocol: grpc
+//   server: config, context, fail, grpc, handler, protocol, router, stream,
+//     unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
 // BidiStreamingMethod, NodeClientOptions, createClientConfig,
@@ -99,7 +100,7 @@ import * as zlib from "node:zlib";
 // clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod, HandlerContext, HandlerOptions,
 // NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, grpcHandle, grpcServeStream.
+// handlerServerStreaming, handlerClientStreaming, grpcServer, grpcServeStream.
 
 /**
  * fixtures.collisions.v1.CollisionService: its name, its path prefix for routing, and its methods.
@@ -3540,8 +3541,7 @@ export function createCollisionServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        grpc: grpcHandle,
-        grpcStream: grpcServeStream,
+        protocols: [grpcServer(grpcServeStream)],
       },
     ),
   );

@@ -65,18 +65,19 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 227 declarations from
+// needs no RPC library: 229 declarations from
 //   client: call, client, config, grpc, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
-//   protocol: connect, grpc
-//   server: connect, context, grpc, handler, router, stream
+//   node: body, compression, handler, http2-client, writable
+//   protocol: grpc
+//   server: config, context, fail, grpc, handler, protocol, router, stream,
+//     unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler, grpcHandle. Not
+// NodeServiceHandler, withNodeHandler, createServiceHandler, grpcServer. Not
 // exported here, as the service's own names take theirs: HttpClient.
 
 /**
@@ -180,7 +181,7 @@ export function createHttpHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        grpc: grpcHandle,
+        protocols: [grpcServer()],
       },
     ),
   );

@@ -67,20 +67,21 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 249 declarations from
+// needs no RPC library: 251 declarations from
 //   client: call, client, config, grpc, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
-//   protocol: connect, grpc
-//   server: connect, context, grpc, handler, router, stream
+//   node: body, compression, handler, http2-client, writable
+//   protocol: grpc
+//   server: config, context, fail, grpc, handler, protocol, router, stream,
+//     unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, NodeClientOptions,
 // createClientConfig, nodeClientHttpClient, compressionDefaults, codecJson,
 // clientProtocol, createGrpcUnaryCaller, createGrpcStreamCaller,
 // clientUnaryMethod, clientServerStreamingMethod, HandlerContext,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, grpcHandle, grpcServeStream.
+// handlerServerStreaming, grpcServer, grpcServeStream.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -224,8 +225,7 @@ export function createEditionsServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        grpc: grpcHandle,
-        grpcStream: grpcServeStream,
+        protocols: [grpcServer(grpcServeStream)],
       },
     ),
   );

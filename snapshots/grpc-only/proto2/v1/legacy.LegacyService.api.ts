@@ -67,19 +67,20 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 230 declarations from
+// needs no RPC library: 232 declarations from
 //   client: call, client, config, connect, grpc, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, grpc
-//   server: connect, context, grpc, handler, router, stream
+//   server: config, context, fail, grpc, handler, protocol, router, stream,
+//     unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
 // clientProtocol, createGrpcUnaryCaller, clientUnaryMethod, HandlerContext,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// grpcHandle.
+// grpcServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -224,7 +225,7 @@ export function createLegacyServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        grpc: grpcHandle,
+        protocols: [grpcServer()],
       },
     ),
   );

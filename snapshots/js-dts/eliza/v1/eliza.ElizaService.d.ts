@@ -345,26 +345,6 @@ export interface Compression {
    */
   decompress(data: Uint8Array, readMaxBytes: number): Promise<Uint8Array>;
 }
-/** @public */
-export declare const compressionGzip: Compression;
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export declare const compressionDeflate: Compression;
-/** @public */
-export declare const compressionBrotli: Compression;
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export declare const compressionZstd: Compression | undefined;
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export declare function compressionDefaults(): Compression[];
 /**
  * Picks the first entry of an Accept-Encoding / grpc-accept-encoding style
  * header value that is in `available`; undefined if none. The peer's order
@@ -733,6 +713,26 @@ export interface ServiceHandler {
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+/** @public */
+export declare const compressionGzip: Compression;
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export declare const compressionDeflate: Compression;
+/** @public */
+export declare const compressionBrotli: Compression;
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export declare const compressionZstd: Compression | undefined;
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export declare function compressionDefaults(): Compression[];
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
  * Workers, Hono, and Node's own `Request`.

@@ -208,15 +208,15 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 316 declarations from
+// needs no RPC library: 322 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
 // ClientStreamingMethod, NodeClientOptions, createClientConfig,
@@ -226,9 +226,9 @@ import * as zlib from "node:zlib";
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectHandleUnary,
-// connectHandleStream, connectParseGetQuery, grpcHandle, grpcWebHandle,
-// grpcServeStream.
+// handlerServerStreaming, handlerClientStreaming, connectServer,
+// connectHandleStream, connectParseGetQuery, grpcServer, grpcServeStream,
+// grpcWebServer.
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
@@ -359,14 +359,14 @@ export function createElizaServiceHandler(implementation, options = {}) {
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          stream: connectHandleStream,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({
+            stream: connectHandleStream,
+            parseGetQuery: connectParseGetQuery,
+          }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );
@@ -726,169 +726,6 @@ function codecError(desc, cause) {
   );
 }
 /**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
- */
-function compressionFromZlib(name, compress, decompress) {
-  return {
-    name,
-    compress(data) {
-      return new Promise((resolve, reject) => {
-        compress(data, (error, result) => {
-          if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
-            return;
-          }
-          resolve(compressionView(result));
-        });
-      });
-    },
-    decompress(data, readMaxBytes) {
-      return new Promise((resolve, reject) => {
-        decompress(
-          data,
-          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
-          (error, result) => {
-            if (error !== null) {
-              reject(compressionDecompressError(name, error, readMaxBytes));
-              return;
-            }
-            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
-            // byte through; the limit itself is checked here.
-            if (result.byteLength > readMaxBytes) {
-              reject(compressionTooLarge(readMaxBytes));
-              return;
-            }
-            resolve(compressionView(result));
-          },
-        );
-      });
-    },
-  };
-}
-/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
-function compressionMaxOutputLength(readMaxBytes) {
-  if (!(readMaxBytes >= 1)) {
-    return 1;
-  }
-  return Math.min(Math.floor(readMaxBytes), kMaxLength);
-}
-/**
- * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
- * around as Uint8Array, and Buffer's differing methods (slice, toString)
- * should not leak out.
- */
-function compressionView(buffer) {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-function compressionTooLarge(readMaxBytes) {
-  return new ConnectError(
-    `message larger than configured max ${readMaxBytes} bytes`,
-    Code.ResourceExhausted,
-  );
-}
-function compressionDecompressError(name, error, readMaxBytes) {
-  const code = error.code;
-  if (code === "ERR_BUFFER_TOO_LARGE") {
-    return compressionTooLarge(readMaxBytes);
-  }
-  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
-    return new ConnectError(
-      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
-      Code.ResourceExhausted,
-    );
-  }
-  return new ConnectError(
-    `invalid ${name} data: ${error.message}`,
-    Code.InvalidArgument,
-    { cause: error },
-  );
-}
-/** @public */
-export const compressionGzip = compressionFromZlib(
-  "gzip",
-  (data, callback) => zlib.gzip(data, callback),
-  (data, options, callback) => zlib.gunzip(data, options, callback),
-);
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export const compressionDeflate = compressionFromZlib(
-  "deflate",
-  (data, callback) => zlib.deflate(data, callback),
-  (data, options, callback) => zlib.inflate(data, options, callback),
-);
-/** @public */
-export const compressionBrotli = compressionFromZlib(
-  "br",
-  // zlib's default quality is 11, which is tuned for static assets and is
-  // some 50 times slower than gzip; 5 is about as fast as gzip and still
-  // compresses better.
-  (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
-  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
-  // off, as is node:zlib's default: the window is at most 16 MiB.
-  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
-);
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export const compressionZstd =
-  typeof zlib.zstdCompress === "function"
-    ? compressionFromZlib(
-        "zstd",
-        (data, callback) => zlib.zstdCompress(data, callback),
-        // The frame declares the window the decoder allocates, up to
-        // 2 GiB: capped at what a message within the limit needs, and at
-        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
-        (data, options, callback) =>
-          zlib.zstdDecompress(
-            data,
-            Object.assign(Object.assign({}, options), {
-              params: {
-                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
-                  23,
-                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
-                ),
-              },
-            }),
-            callback,
-          ),
-      )
-    : undefined;
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export function compressionDefaults() {
-  const list = [compressionGzip, compressionBrotli];
-  if (compressionZstd !== undefined) {
-    list.push(compressionZstd);
-  }
-  // Last: accepted from gRPC clients such as grpc-js that may send it.
-  list.push(compressionDeflate);
-  return list;
-}
-/**
  * Picks the first entry of an Accept-Encoding / grpc-accept-encoding style
  * header value that is in `available`; undefined if none. The peer's order
  * wins over q-values, which are ignored except that `q=0` (an explicit
@@ -944,6 +781,16 @@ export function compressionFind(available, name) {
  */
 export function compressionAcceptHeader(available) {
   return available.map((c) => c.name).join(", ");
+}
+/**
+ * The error for a message compressed with an encoding not in `available`:
+ * Unimplemented, as the Connect and gRPC specifications both ask.
+ */
+function compressionUnknown(encoding, available) {
+  return new ConnectError(
+    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
+    Code.Unimplemented,
+  );
 }
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
@@ -2015,13 +1862,6 @@ function connectParseGetQuery(query) {
         : undefined,
   };
 }
-/** A request in a compression the server does not have: Unimplemented, naming the ones it has. */
-function connectUnknownCompression(encoding, available) {
-  return new ConnectError(
-    `unknown compression "${encoding}": accepted are ${available.map((c) => c.name).join(", ") || "none"}`,
-    Code.Unimplemented,
-  );
-}
 /** The Content-Encodings that fetch undoes itself (the Fetch standard's, and zstd in Node 24). */
 const connectFetchDecoded = new Set([
   "identity",
@@ -2416,6 +2256,8 @@ const grpcHeaderStatusDetailsBin = "grpc-status-details-bin";
 const grpcHeaderTimeout = "grpc-timeout";
 const grpcHeaderEncoding = "grpc-encoding";
 const grpcHeaderAcceptEncoding = "grpc-accept-encoding";
+/** What gRPC clients send by default: protobuf without a codec suffix. */
+const grpcContentTypeDefault = "application/grpc";
 const grpcContentTypeProto = "application/grpc+proto";
 const grpcContentTypeJson = "application/grpc+json";
 // "application/grpc-web..." must not match: after "grpc" only "+codec", a
@@ -3114,6 +2956,10 @@ function grpcDiscard(body) {
     () => {},
   );
 }
+// application/grpc-web-text (base64 of the whole body, for browsers without
+// binary XHR) is out of scope: it does not match and is not produced.
+/** What gRPC-Web clients send by default: protobuf without a codec suffix. */
+const grpcWebContentTypeDefault = "application/grpc-web";
 const grpcWebContentTypeProto = "application/grpc-web+proto";
 const grpcWebContentTypeJson = "application/grpc-web+json";
 // "application/grpc-web-text" must not match: after "grpc-web" only
@@ -3355,6 +3201,23 @@ function handlerUnsupportedMediaType(accepted) {
   return { status: 415, header: new Headers({ "accept-post": accepted }) };
 }
 /**
+ * 404 for a path no service serves, or a Connect call of a method the
+ * service lacks: with a Connect error body, so that a Connect client reads
+ * it as `unimplemented` (and any other as 404, which maps to it as well).
+ */
+function handlerNotFound(path) {
+  return {
+    status: 404,
+    header: new Headers({ "content-type": "application/json" }),
+    body: new TextEncoder().encode(
+      JSON.stringify({
+        code: "unimplemented",
+        message: `no such method: ${path}`,
+      }),
+    ),
+  };
+}
+/**
  * A Node request body (node:http, the HTTP/2 compatibility request, or a raw
  * HTTP/2 stream) as an async iterable, read through its events. Node's own
  * async iterator costs a few microseconds per request (end-of-stream
@@ -3455,6 +3318,169 @@ function nodeBodyIterator(source) {
   };
 }
 /**
+ * Builds a Compression from a pair of zlib's callback functions. The callback
+ * forms run on the thread pool; the Sync forms would block the event loop for
+ * the whole of a large message.
+ */
+function compressionFromZlib(name, compress, decompress) {
+  return {
+    name,
+    compress(data) {
+      return new Promise((resolve, reject) => {
+        compress(data, (error, result) => {
+          if (error !== null) {
+            reject(
+              new ConnectError(
+                `${name} compression failed: ${error.message}`,
+                Code.Internal,
+                { cause: error },
+              ),
+            );
+            return;
+          }
+          resolve(compressionView(result));
+        });
+      });
+    },
+    decompress(data, readMaxBytes) {
+      return new Promise((resolve, reject) => {
+        decompress(
+          data,
+          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
+          (error, result) => {
+            if (error !== null) {
+              reject(compressionDecompressError(name, error, readMaxBytes));
+              return;
+            }
+            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
+            // byte through; the limit itself is checked here.
+            if (result.byteLength > readMaxBytes) {
+              reject(compressionTooLarge(readMaxBytes));
+              return;
+            }
+            resolve(compressionView(result));
+          },
+        );
+      });
+    },
+  };
+}
+/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
+function compressionMaxOutputLength(readMaxBytes) {
+  if (!(readMaxBytes >= 1)) {
+    return 1;
+  }
+  return Math.min(Math.floor(readMaxBytes), kMaxLength);
+}
+/**
+ * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
+ * around as Uint8Array, and Buffer's differing methods (slice, toString)
+ * should not leak out.
+ */
+function compressionView(buffer) {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+function compressionTooLarge(readMaxBytes) {
+  return new ConnectError(
+    `message larger than configured max ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+function compressionDecompressError(name, error, readMaxBytes) {
+  const code = error.code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
+    return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
+  }
+  return new ConnectError(
+    `invalid ${name} data: ${error.message}`,
+    Code.InvalidArgument,
+    { cause: error },
+  );
+}
+/** @public */
+export const compressionGzip = compressionFromZlib(
+  "gzip",
+  (data, callback) => zlib.gzip(data, callback),
+  (data, options, callback) => zlib.gunzip(data, options, callback),
+);
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+/** @public */
+export const compressionBrotli = compressionFromZlib(
+  "br",
+  // zlib's default quality is 11, which is tuned for static assets and is
+  // some 50 times slower than gzip; 5 is about as fast as gzip and still
+  // compresses better.
+  (data, callback) =>
+    zlib.brotliCompress(
+      data,
+      {
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+        },
+      },
+      callback,
+    ),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
+  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
+);
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export const compressionZstd =
+  typeof zlib.zstdCompress === "function"
+    ? compressionFromZlib(
+        "zstd",
+        (data, callback) => zlib.zstdCompress(data, callback),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
+        (data, options, callback) =>
+          zlib.zstdDecompress(
+            data,
+            Object.assign(Object.assign({}, options), {
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            }),
+            callback,
+          ),
+      )
+    : undefined;
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export function compressionDefaults() {
+  const list = [compressionGzip, compressionBrotli];
+  if (compressionZstd !== undefined) {
+    list.push(compressionZstd);
+  }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
+  return list;
+}
+/**
  * Resolves when a writable that refused more data has drained, or has
  * closed (then the writer finds out on its next write).
  */
@@ -3506,863 +3532,6 @@ async function nodeWriteChunks(writable, body, signal) {
   }
   return true;
 }
-// Classes rather than object literals with getters: V8 builds a literal
-// with accessors slowly, and these are made once or twice per call.
-/**
- * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
- */
-class ServerCallContext {
-  constructor(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    signal,
-    timeoutMs,
-  ) {
-    _ServerCallContext_request.set(this, void 0);
-    this.method = method;
-    this.protocol = protocol;
-    this.requestMethod = request.method;
-    this.url = request.url;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.signal = signal;
-    this.timeoutMs = timeoutMs;
-    __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
-  }
-  get requestHeaders() {
-    return __classPrivateFieldGet(
-      this,
-      _ServerCallContext_request,
-      "f",
-    ).headers();
-  }
-}
-_ServerCallContext_request = new WeakMap();
-/**
- * A call as the server's interceptors see it (a UnaryRequest or a
- * StreamRequest); its headers are built only if an interceptor reads them.
- */
-class ServerInterceptorRequest {
-  constructor(stream, method, request, signal, message) {
-    _ServerInterceptorRequest_request.set(this, void 0);
-    this.stream = stream;
-    this.method = method;
-    this.url = request.url;
-    this.signal = signal;
-    this.message = message;
-    __classPrivateFieldSet(
-      this,
-      _ServerInterceptorRequest_request,
-      request,
-      "f",
-    );
-  }
-  get header() {
-    return __classPrivateFieldGet(
-      this,
-      _ServerInterceptorRequest_request,
-      "f",
-    ).headers();
-  }
-}
-_ServerInterceptorRequest_request = new WeakMap();
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler,
-  request,
-  config,
-  protocol,
-  deadline,
-  requests,
-) {
-  var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
-  );
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await deadline.race(iterator.next());
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-      config,
-      context,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    (_a =
-      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
-      null || _a === void 0
-      ? void 0
-      : _a.call(iterator).catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: serverFail(e, config, context),
-    };
-  }
-}
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function serverWriteStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
-    var _a;
-    const iterator = start.iterator;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        yield yield __await(encode(result.value));
-        result = yield __await(deadline.race(iterator.next()));
-      }
-      done = true;
-    } catch (e) {
-      error = serverFail(e, start.config, start.context);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
-}
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-function serverReadRequests(request, compression, codec, desc, config) {
-  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_12, _b, _c;
-    const readMaxBytes = config.readMaxBytes;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(request.body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-          throw new ConnectError(
-            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-            Code.InvalidArgument,
-          );
-        }
-        const data =
-          compression !== null &&
-          (envelope.flags & envelopeFlagCompressed) !== 0 &&
-          envelope.data.byteLength > 0
-            ? // Through the handler's gate, which bounds decompressions at once.
-              yield __await(
-                config.decompressGate.decompress(
-                  compression,
-                  envelope.data,
-                  readMaxBytes,
-                  request.signal,
-                ),
-              )
-            : yield __await(
-                envelopeDecompress(
-                  envelope,
-                  compression,
-                  readMaxBytes,
-                  // What the conformance suite expects of every protocol.
-                  Code.Internal,
-                ),
-              );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_12) throw e_12.error;
-      }
-    }
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_13, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_13_1) {
-      e_13 = { error: e_13_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_13) throw e_13.error;
-      }
-    }
-  });
-}
-const grpcServerProtocol = {
-  name: "grpc",
-  parseContentType: grpcParseContentType,
-  contentTypeProto: grpcContentTypeProto,
-  contentTypeJson: grpcContentTypeJson,
-};
-/** Serves one gRPC call of any kind. */
-function grpcHandle(handler, request, config) {
-  return grpcServe(grpcServerProtocol, handler, request, config);
-}
-/**
- * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
- * HTTP 200 and its status after the messages; a gRPC call that fails before
- * its first message gets a trailers-only response, the status in its headers.
- */
-async function grpcServe(protocol, handler, request, config) {
-  if (request.method !== "POST") {
-    return { status: 405, header: new Headers({ allow: "POST" }) };
-  }
-  const contentType = protocol.parseContentType(request.header("content-type"));
-  const codec = serverCodec(config, contentType);
-  if (contentType === undefined || codec === undefined) {
-    return serverUnsupportedMediaType(
-      config,
-      protocol.contentTypeProto,
-      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
-    );
-  }
-  const header = new Headers({
-    "content-type": contentType.binary
-      ? protocol.contentTypeProto
-      : protocol.contentTypeJson,
-    [grpcHeaderAcceptEncoding]: config.compressionNames,
-  });
-  // An error before any message: the whole response is its status.
-  const fail = (error, responseHeader, trailer = new Headers()) =>
-    grpcFailEarly(protocol, header, responseHeader, error, trailer);
-  if (handler === undefined) {
-    return fail(
-      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
-    );
-  }
-  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
-    return fail(
-      new ConnectError(
-        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
-        Code.Unimplemented,
-      ),
-    );
-  }
-  const encoding = request.header(grpcHeaderEncoding);
-  const requestCompression = compressionFind(config.compressions, encoding);
-  const timeoutMs = grpcParseTimeout(request.header(grpcHeaderTimeout));
-  if (timeoutMs instanceof ConnectError) {
-    return fail(timeoutMs);
-  }
-  if (requestCompression === undefined) {
-    return fail(connectUnknownCompression(encoding, config.compressions));
-  }
-  // As grpc-go does: answer in the request's compression when it has one.
-  const responseCompression =
-    requestCompression !== null && requestCompression !== void 0
-      ? requestCompression
-      : compressionNegotiate(
-          config.compressions,
-          request.header(grpcHeaderAcceptEncoding),
-        );
-  if (responseCompression !== undefined) {
-    header.set(grpcHeaderEncoding, responseCompression.name);
-  }
-  const requests = serverReadRequests(
-    request,
-    requestCompression,
-    codec,
-    handler.method.input,
-    config,
-  );
-  const encode = (message) =>
-    envelopeEncodeMessage(
-      codec.encode(handler.method.output, message),
-      responseCompression,
-      config.compressMinBytes,
-    );
-  if ("unary" in handler) {
-    // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
-    try {
-      // As for Connect, reading the request ends when the client goes away.
-      const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
-        handler,
-        request,
-        config,
-        protocol.name,
-        input,
-        timeoutMs,
-        responseHeaders,
-        responseTrailers,
-      );
-      const message = await encode(output.message);
-      const trailer = grpcStatusToTrailers(
-        undefined,
-        new Headers(output.trailer),
-      );
-      return Object.assign(
-        { status: 200, header: withHeaders(header, output.header) },
-        protocol.encodeTrailers === undefined
-          ? { trailer, body: message }
-          : {
-              body: grpcConcat(
-                message,
-                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
-              ),
-            },
-      );
-    } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
-    }
-  }
-  // Only files with streaming methods have the streaming part.
-  return config.grpcStream === undefined
-    ? fail(new ConnectError("streaming is not served", Code.Internal))
-    : config.grpcStream(protocol, handler, request, config, {
-        header,
-        timeoutMs,
-        requests,
-        encode,
-        fail,
-      });
-}
-/** Runs a streaming call of any kind and streams its response, the status last. */
-async function grpcServeStream(protocol, handler, request, config, call) {
-  const deadline = deadlineForRequest(call.timeoutMs, request.signal);
-  const start = await serverStartStream(
-    handler,
-    request,
-    config,
-    protocol.name,
-    deadline,
-    call.requests,
-  );
-  if (!start.ok) {
-    return call.fail(start.error, start.header, start.trailer);
-  }
-  const encodeTrailers = protocol.encodeTrailers;
-  const trailer = new Headers();
-  return Object.assign(
-    Object.assign(
-      { status: 200, header: withHeaders(call.header, start.header) },
-      encodeTrailers === undefined ? { trailer } : {},
-    ),
-    {
-      body: serverWriteStream(start, deadline, call.encode, (error) => {
-        grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
-        return encodeTrailers === undefined
-          ? undefined
-          : grpcWebTrailerEnvelope(encodeTrailers, trailer);
-      }),
-    },
-  );
-}
-/**
- * The response of a call that failed before its first message. gRPC sends a
- * trailers-only response, the status in its headers and no body, unless the
- * implementation set response headers: those go out as headers of their own,
- * followed by the status as trailers, because clients such as grpc-go report
- * no response headers for a trailers-only response. gRPC-Web sends the status
- * as the body's only envelope, which every gRPC-Web client reads (some do not
- * look for it in headers).
- */
-function grpcFailEarly(protocol, header, responseHeader, error, trailer) {
-  const hasResponseHeader =
-    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
-  if (hasResponseHeader) withHeaders(header, responseHeader);
-  if (protocol.encodeTrailers === undefined) {
-    if (hasResponseHeader) {
-      return {
-        status: 200,
-        header,
-        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
-      };
-    }
-    grpcStatusToTrailers(error, withHeaders(header, trailer));
-    return { status: 200, header };
-  }
-  return {
-    status: 200,
-    header,
-    body: grpcWebTrailerEnvelope(
-      protocol.encodeTrailers,
-      grpcStatusToTrailers(error, new Headers(trailer)),
-    ),
-  };
-}
-function grpcHeadersEmpty(header) {
-  for (const _ of header.keys()) return false;
-  return true;
-}
-function grpcWebTrailerEnvelope(encodeTrailers, trailer) {
-  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
-}
-function grpcConcat(a, b) {
-  const joined = new Uint8Array(a.byteLength + b.byteLength);
-  joined.set(a, 0);
-  joined.set(b, a.byteLength);
-  return joined;
-}
-function withHeaders(into, from) {
-  from.forEach((value, key) => into.append(key, value));
-  return into;
-}
-/**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
- */
-function serverCodec(config, contentType) {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-function serverUnsupportedMediaType(config, binaryOnly, all) {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
-}
-const serverTextEncoder = new TextEncoder();
-/** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
-async function connectHandleUnary(handler, request, config) {
-  var _a, _b;
-  const method = handler.method;
-  const isGet = request.method === "GET";
-  const parseGetQuery = config.parseGetQuery;
-  if (
-    request.method !== "POST" &&
-    !(isGet && method.noSideEffects && parseGetQuery !== undefined)
-  ) {
-    return {
-      status: 405,
-      header: new Headers({
-        allow: method.noSideEffects ? "GET, POST" : "POST",
-      }),
-    };
-  }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  let binary = true;
-  try {
-    let encoding;
-    let body;
-    if (isGet && parseGetQuery !== undefined) {
-      const params = new URLSearchParams(request.search);
-      const getEncoding = params.get("encoding");
-      if (
-        getEncoding !== "proto" &&
-        (getEncoding !== "json" || config.jsonCodec === undefined)
-      ) {
-        return { status: 415, header: new Headers() };
-      }
-      const query = parseGetQuery(params);
-      if (query instanceof ConnectError) {
-        throw query;
-      }
-      binary = query.binary;
-      encoding = (_a = query.compression) !== null && _a !== void 0 ? _a : null;
-      body = query.message;
-    } else {
-      const contentType = connectParseUnaryContentType(
-        request.header("content-type"),
-      );
-      if (
-        contentType === undefined ||
-        serverCodec(config, contentType) === undefined
-      ) {
-        return serverUnsupportedMediaType(
-          config,
-          connectContentTypeProto,
-          `${connectContentTypeJson}, ${connectContentTypeProto}`,
-        );
-      }
-      binary = contentType.binary;
-      encoding = request.header("content-encoding");
-      connectCheckProtocolVersion(
-        request.header(connectHeaderProtocolVersion),
-        config,
-      );
-    }
-    const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
-    if (timeoutMs instanceof ConnectError) {
-      throw timeoutMs;
-    }
-    const compression = compressionFind(config.compressions, encoding);
-    if (compression === undefined) {
-      throw connectUnknownCompression(encoding, config.compressions);
-    }
-    if (body === undefined) {
-      const declaredLength = Number(
-        (_b = request.header("content-length")) !== null && _b !== void 0
-          ? _b
-          : 0,
-      );
-      if (compression === null && declaredLength > config.readMaxBytes) {
-        throw bodyTooLarge(config.readMaxBytes);
-      }
-      body = await readBody(request.body, config.readMaxBytes);
-    }
-    // An empty body is never compressed, whatever the header says (Connect spec).
-    if (compression !== null && body.byteLength > 0) {
-      body = await config.decompressGate.decompress(
-        compression,
-        body,
-        config.readMaxBytes,
-        request.signal,
-      );
-    } else if (body.byteLength > config.readMaxBytes) {
-      throw bodyTooLarge(config.readMaxBytes);
-    }
-    // Never undefined here: JSON requests were refused above without it.
-    const codec = binary ? config.binaryCodec : config.jsonCodec;
-    const input = codec.decode(method.input, body);
-    const output = await serverRunUnary(
-      handler,
-      request,
-      config,
-      "connect",
-      input,
-      timeoutMs,
-      responseHeaders,
-      responseTrailers,
-    );
-    let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
-    if (responseBody.byteLength >= config.compressMinBytes) {
-      const responseCompression = compressionNegotiate(
-        config.compressions,
-        request.header("accept-encoding"),
-      );
-      if (responseCompression !== undefined) {
-        responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
-      }
-    }
-    connectTrailersToHeaders(output.trailer, header);
-    return { status: 200, header, body: responseBody };
-  } catch (e) {
-    return connectErrorResponse(
-      ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
-    );
-  }
-}
-function connectCheckProtocolVersion(version, config) {
-  if (version === null) {
-    if (config.requireConnectProtocolHeader) {
-      throw new ConnectError(
-        `missing required header: set ${connectHeaderProtocolVersion} to "1"`,
-        Code.InvalidArgument,
-      );
-    }
-  } else if (version !== "1") {
-    throw new ConnectError(
-      `${connectHeaderProtocolVersion} must be "1": got "${version}"`,
-      Code.InvalidArgument,
-    );
-  }
-}
-/**
- * Runs the interceptors and the implementation with a signal that aborts on
- * client cancellation or at the deadline; the deadline answers the call at
- * once even if the implementation ignores its signal.
- */
-async function serverRunUnary(
-  handler,
-  request,
-  config,
-  protocol,
-  input,
-  timeoutMs,
-  responseHeaders,
-  responseTrailers,
-) {
-  const method = handler.method;
-  // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineForRequest(timeoutMs, request.signal);
-  const signal = deadline.signal;
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    signal,
-    deadline.remainingMs,
-  );
-  const next = async (req) => {
-    const result = await handler.unary(req.message, context);
-    const message = isMessage(result, method.output)
-      ? result
-      : create(method.output, result);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message,
-    };
-  };
-  try {
-    const call = applyInterceptors(
-      next,
-      config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined ? await call : await deadline.race(call);
-  } catch (e) {
-    throw serverFail(e, config, context);
-  } finally {
-    deadline.cleanup();
-  }
-}
-/** The message sent instead of that of an error which is not a ConnectError. */
-const serverRedactedMessage = "internal error (details withheld)";
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-function serverFail(reason, config, context) {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch (_a) {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
-}
-/** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
-function connectErrorResponse(error, responseHeaders, responseTrailers) {
-  const header = new Headers(responseHeaders);
-  error.metadata.forEach((value, key) => header.append(key, value));
-  header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
-  return {
-    status: connectCodeToHttpStatus(error.code),
-    header,
-    body: serverTextEncoder.encode(connectErrorToJson(error)),
-  };
-}
-// application/grpc[+codec] and application/grpc-web[+codec], but not
-// application/grpc-web-text, which no protocol here serves.
-const routerGrpcContentType = /^application\/grpc(-web)?(?![-\w])/i;
-/**
- * Builds the handler of one service from its methods. The protocol of a
- * request is chosen by its Content-Type: gRPC, gRPC-Web, or else Connect
- * (whose GET requests have none).
- */
-function createServiceHandler(servicePath, methods, options, features) {
-  var _a, _b, _c, _d, _e, _f, _g, _h, _j;
-  const connect = features.connect;
-  const compressions =
-    (_a = options.compressions) !== null && _a !== void 0
-      ? _a
-      : features.compressions;
-  const readMaxBytes =
-    (_b = options.readMaxBytes) !== null && _b !== void 0
-      ? _b
-      : bodyDefaultReadMaxBytes;
-  const config = {
-    interceptors:
-      (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
-    readMaxBytes,
-    compressions,
-    compressionNames: compressions.map((c) => c.name).join(","),
-    compressMinBytes:
-      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
-    binaryCodec: codecBinary,
-    jsonCodec:
-      (_e = features.json) === null || _e === void 0
-        ? void 0
-        : _e.call(features, options.jsonOptions),
-    requireConnectProtocolHeader:
-      (_f = options.requireConnectProtocolHeader) !== null && _f !== void 0
-        ? _f
-        : false,
-    parseGetQuery:
-      connect === null || connect === void 0 ? void 0 : connect.parseGetQuery,
-    grpcStream: features.grpcStream,
-    onError: options.onError,
-    redactErrors:
-      (_g = options.redactErrors) !== null && _g !== void 0 ? _g : true,
-    decompressGate: decompressGate(
-      (_h = options.decompressionBudget) !== null && _h !== void 0
-        ? _h
-        : decompressDefaultBudget,
-      readMaxBytes,
-      (_j = options.decompressionQueue) !== null && _j !== void 0
-        ? _j
-        : decompressDefaultQueue,
-    ),
-  };
-  const byPath = new Map();
-  for (const handler of methods) {
-    if (handler !== undefined) byPath.set(handler.method.path, handler);
-  }
-  // For a request in a protocol this file does not serve.
-  const accepted = [
-    connect === undefined ? [] : ["application/proto", "application/json"],
-    features.grpc === undefined ? [] : ["application/grpc"],
-    features.grpcWeb === undefined ? [] : ["application/grpc-web"],
-  ]
-    .flat()
-    .join(", ");
-  return {
-    path: servicePath,
-    async handle(request) {
-      var _a;
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
-      }
-      const handler = byPath.get(request.path);
-      const grpc = routerGrpcContentType.exec(
-        (_a = request.header("content-type")) !== null && _a !== void 0
-          ? _a
-          : "",
-      );
-      if (grpc !== null) {
-        // gRPC answers an unknown method with its own status, not a 404.
-        const serve = grpc[1] === undefined ? features.grpc : features.grpcWeb;
-        return serve === undefined
-          ? handlerUnsupportedMediaType(accepted)
-          : serve(handler, request, config);
-      }
-      if (connect === undefined) {
-        return handlerUnsupportedMediaType(accepted);
-      }
-      if (handler === undefined) {
-        return routerNotFound(request.path);
-      }
-      if ("unary" in handler) {
-        return connect.unary(handler, request, config);
-      }
-      return connect.stream !== undefined
-        ? connect.stream(handler, request, config)
-        : routerNotFound(request.path);
-    },
-  };
-}
-/**
- * 404 with a Connect error body, so that a Connect client reads it as
- * `unimplemented` (and any other as 404, which maps to it as well).
- */
-function routerNotFound(path) {
-  return {
-    status: 404,
-    header: new Headers({ "content-type": "application/json" }),
-    body: new TextEncoder().encode(
-      JSON.stringify({
-        code: "unimplemented",
-        message: `no such method: ${path}`,
-      }),
-    ),
-  };
-}
 /**
  * Serves one or more services (from any generated files) as a fetch handler:
  * `export default { fetch: fetchHandler(eliza, other) }`.
@@ -4398,7 +3567,7 @@ export function fetchHandler(...handlers) {
     }
     response !== null && response !== void 0
       ? response
-      : (response = routerNotFound(url.pathname));
+      : (response = handlerNotFound(url.pathname));
     const body = response.body;
     return new Response(
       body === undefined || body instanceof Uint8Array
@@ -4550,7 +3719,7 @@ async function nodeServe(handlers, incoming, response, compat, next) {
       next();
       return;
     }
-    result = routerNotFound(path);
+    result = handlerNotFound(path);
   }
   if (controller.signal.aborted) {
     return;
@@ -4893,7 +4062,7 @@ function http2Target(url) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_14, _b, _c;
+  var _a, e_12, _b, _c;
   try {
     try {
       for (
@@ -4909,13 +4078,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_14_1) {
-      e_14 = { error: e_14_1 };
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
       } finally {
-        if (e_14) throw e_14.error;
+        if (e_12) throw e_12.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -5110,6 +4279,365 @@ function http2ResetError(rstCode, when) {
   );
 }
 /**
+ * Resolves a service's options. `compressions` are the file's defaults
+ * (node:zlib or web ones), `json` is absent in files generated with
+ * json=false: both are passed in so that this code names neither.
+ */
+function serverConfig(options, compressions, json) {
+  var _a, _b, _c, _d, _e, _f, _g, _h;
+  const chosen =
+    (_a = options.compressions) !== null && _a !== void 0 ? _a : compressions;
+  const readMaxBytes =
+    (_b = options.readMaxBytes) !== null && _b !== void 0
+      ? _b
+      : bodyDefaultReadMaxBytes;
+  return {
+    interceptors:
+      (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
+    readMaxBytes,
+    compressions: chosen,
+    compressionNames: chosen.map((c) => c.name).join(","),
+    compressMinBytes:
+      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
+    binaryCodec: codecBinary,
+    jsonCodec:
+      json === null || json === void 0 ? void 0 : json(options.jsonOptions),
+    requireConnectProtocolHeader:
+      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
+        ? _e
+        : false,
+    onError: options.onError,
+    redactErrors:
+      (_f = options.redactErrors) !== null && _f !== void 0 ? _f : true,
+    decompressGate: decompressGate(
+      (_g = options.decompressionBudget) !== null && _g !== void 0
+        ? _g
+        : decompressDefaultBudget,
+      readMaxBytes,
+      (_h = options.decompressionQueue) !== null && _h !== void 0
+        ? _h
+        : decompressDefaultQueue,
+    ),
+  };
+}
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(config, contentType) {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(config, binaryOnly, all) {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
+// Classes rather than object literals with getters: V8 builds a literal
+// with accessors slowly, and these are made once or twice per call.
+/**
+ * The HandlerContext of one call. Its request headers are built only if the
+ * implementation reads them.
+ */
+class ServerCallContext {
+  constructor(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    signal,
+    timeoutMs,
+  ) {
+    _ServerCallContext_request.set(this, void 0);
+    this.method = method;
+    this.protocol = protocol;
+    this.requestMethod = request.method;
+    this.url = request.url;
+    this.responseHeaders = responseHeaders;
+    this.responseTrailers = responseTrailers;
+    this.signal = signal;
+    this.timeoutMs = timeoutMs;
+    __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
+  }
+  get requestHeaders() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_request,
+      "f",
+    ).headers();
+  }
+}
+_ServerCallContext_request = new WeakMap();
+/**
+ * A call as the server's interceptors see it (a UnaryRequest or a
+ * StreamRequest); its headers are built only if an interceptor reads them.
+ */
+class ServerInterceptorRequest {
+  constructor(stream, method, request, signal, message) {
+    _ServerInterceptorRequest_request.set(this, void 0);
+    this.stream = stream;
+    this.method = method;
+    this.url = request.url;
+    this.signal = signal;
+    this.message = message;
+    __classPrivateFieldSet(
+      this,
+      _ServerInterceptorRequest_request,
+      request,
+      "f",
+    );
+  }
+  get header() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerInterceptorRequest_request,
+      "f",
+    ).headers();
+  }
+}
+_ServerInterceptorRequest_request = new WeakMap();
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(reason, config, context) {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch (_a) {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
+}
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler,
+  request,
+  config,
+  protocol,
+  deadline,
+  requests,
+) {
+  var _a;
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    deadline.signal,
+    deadline.remainingMs,
+  );
+  const next = async (req) => ({
+    stream: true,
+    method,
+    header: responseHeaders,
+    trailer: responseTrailers,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+  let iterator;
+  try {
+    const response = await applyInterceptors(
+      next,
+      config.interceptors,
+    )(
+      new ServerInterceptorRequest(
+        true,
+        method,
+        request,
+        deadline.signal,
+        requests,
+      ),
+    );
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await deadline.race(iterator.next());
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+      config,
+      context,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    (_a =
+      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
+      null || _a === void 0
+      ? void 0
+      : _a.call(iterator).catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: serverFail(e, config, context),
+    };
+  }
+}
+/**
+ * The response messages after the first, each encoded by the protocol, then
+ * whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling, and `finally` stops the implementation.
+ */
+function serverWriteStream(start, deadline, encode, end) {
+  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
+    var _a;
+    const iterator = start.iterator;
+    let error;
+    let done = false;
+    try {
+      let result = start.first;
+      while (result.done !== true) {
+        yield yield __await(encode(result.value));
+        result = yield __await(deadline.race(iterator.next()));
+      }
+      done = true;
+    } catch (e) {
+      error = serverFail(e, start.config, start.context);
+    } finally {
+      deadline.cleanup();
+      if (!done) {
+        // Stops an implementation still running; it has its aborted signal too.
+        (_a = iterator.return) === null || _a === void 0
+          ? void 0
+          : _a.call(iterator).catch(() => {});
+      }
+    }
+    const last = end(error);
+    if (last !== undefined) yield yield __await(last);
+  });
+}
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+function serverReadRequests(request, compression, codec, desc, config) {
+  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
+    var _a, e_13, _b, _c;
+    const readMaxBytes = config.readMaxBytes;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(request.body, readMaxBytes, Code.InvalidArgument),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+            Code.InvalidArgument,
+          );
+        }
+        const data =
+          compression !== null &&
+          (envelope.flags & envelopeFlagCompressed) !== 0 &&
+          envelope.data.byteLength > 0
+            ? // Through the handler's gate, which bounds decompressions at once.
+              yield __await(
+                config.decompressGate.decompress(
+                  compression,
+                  envelope.data,
+                  readMaxBytes,
+                  request.signal,
+                ),
+              )
+            : yield __await(
+                envelopeDecompress(
+                  envelope,
+                  compression,
+                  readMaxBytes,
+                  // What the conformance suite expects of every protocol.
+                  Code.Internal,
+                ),
+              );
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_13_1) {
+      e_13 = { error: e_13_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_13) throw e_13.error;
+      }
+    }
+  });
+}
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverCreateMessages(desc, source) {
+  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
+    var _a, e_14, _b, _c;
+    try {
+      for (
+        var _d = true, source_2 = __asyncValues(source), source_2_1;
+        (source_2_1 = yield __await(source_2.next())),
+          (_a = source_2_1.done),
+          !_a;
+        _d = true
+      ) {
+        _c = source_2_1.value;
+        _d = false;
+        const value = _c;
+        yield yield __await(
+          isMessage(value, desc) ? value : create(desc, value),
+        );
+      }
+    } catch (e_14_1) {
+      e_14 = { error: e_14_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = source_2.return))
+          yield __await(_b.call(source_2));
+      } finally {
+        if (e_14) throw e_14.error;
+      }
+    }
+  });
+}
+/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -5148,7 +4676,7 @@ async function connectHandleStream(handler, request, config) {
     const refused =
       timeoutMs instanceof ConnectError
         ? timeoutMs
-        : connectUnknownCompression(encoding, config.compressions);
+        : compressionUnknown(encoding, config.compressions);
     return {
       status: 200,
       header,
@@ -5204,14 +4732,548 @@ async function connectHandleStream(handler, request, config) {
     ),
   };
 }
-const grpcWebServerProtocol = {
+/** The first protocol that accepts a request with this Content-Type, if any. */
+function serverProtocolFor(protocols, contentType) {
+  for (const protocol of protocols) {
+    if (protocol.accepts(contentType)) return protocol;
+  }
+  return undefined;
+}
+/**
+ * Runs the interceptors and the implementation of a unary call of any
+ * protocol, with a signal that aborts on client cancellation or at the
+ * deadline; the deadline answers the call at once even if the
+ * implementation ignores its signal. Failures come out as the ConnectError
+ * to send (serverFail).
+ */
+async function serverRunUnary(
+  handler,
+  request,
+  config,
+  protocol,
+  input,
+  timeoutMs,
+  responseHeaders,
+  responseTrailers,
+) {
+  const method = handler.method;
+  // A client that goes away surfaces as the request's signal aborting.
+  const deadline = deadlineForRequest(timeoutMs, request.signal);
+  const signal = deadline.signal;
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    signal,
+    deadline.remainingMs,
+  );
+  const next = async (req) => {
+    const result = await handler.unary(req.message, context);
+    const message = isMessage(result, method.output)
+      ? result
+      : create(method.output, result);
+    return {
+      stream: false,
+      method,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      message,
+    };
+  };
+  try {
+    const call = applyInterceptors(
+      next,
+      config.interceptors,
+    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    // Without a timeout, the race would only answer a client that has gone
+    // away, to whom nothing is sent: not worth a promise and a listener.
+    return timeoutMs === undefined ? await call : await deadline.race(call);
+  } catch (e) {
+    throw serverFail(e, config, context);
+  } finally {
+    deadline.cleanup();
+  }
+}
+// gRPC's and gRPC-Web's content types (application/grpc[+codec],
+// application/grpc-web[+codec]), the only ones Connect leaves to other
+// protocols: every other request, GET ones without a content type included,
+// is Connect's to serve or to refuse with its own 415.
+const connectNotOurs = /^application\/grpc(-web)?(?![-\w])/i;
+/**
+ * The Connect protocol of a service. `stream` is connectHandleStream in
+ * files with streaming methods; `parseGetQuery` is connectParseGetQuery in
+ * files with NO_SIDE_EFFECTS methods, which may then be called with GET.
+ */
+function connectServer(parts = {}) {
+  const parseGetQuery = parts.parseGetQuery;
+  return {
+    name: "connect",
+    accepts: (contentType) =>
+      !connectNotOurs.test(
+        contentType !== null && contentType !== void 0 ? contentType : "",
+      ),
+    contentTypes: `${connectContentTypeProto}, ${connectContentTypeJson}`,
+    unary: (handler, request, config) =>
+      connectHandleUnary(handler, request, config, parseGetQuery),
+    stream: parts.stream,
+    unimplemented: async (request) => handlerNotFound(request.path),
+  };
+}
+const serverTextEncoder = new TextEncoder();
+/** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
+async function connectHandleUnary(handler, request, config, parseGetQuery) {
+  var _a, _b;
+  const method = handler.method;
+  const isGet = request.method === "GET";
+  if (
+    request.method !== "POST" &&
+    !(isGet && method.noSideEffects && parseGetQuery !== undefined)
+  ) {
+    return {
+      status: 405,
+      header: new Headers({
+        allow: method.noSideEffects ? "GET, POST" : "POST",
+      }),
+    };
+  }
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  let binary = true;
+  try {
+    let encoding;
+    let body;
+    if (isGet && parseGetQuery !== undefined) {
+      const params = new URLSearchParams(request.search);
+      const getEncoding = params.get("encoding");
+      if (
+        getEncoding !== "proto" &&
+        (getEncoding !== "json" || config.jsonCodec === undefined)
+      ) {
+        return { status: 415, header: new Headers() };
+      }
+      const query = parseGetQuery(params);
+      if (query instanceof ConnectError) {
+        throw query;
+      }
+      binary = query.binary;
+      encoding = (_a = query.compression) !== null && _a !== void 0 ? _a : null;
+      body = query.message;
+    } else {
+      const contentType = connectParseUnaryContentType(
+        request.header("content-type"),
+      );
+      if (
+        contentType === undefined ||
+        serverCodec(config, contentType) === undefined
+      ) {
+        return serverUnsupportedMediaType(
+          config,
+          connectContentTypeProto,
+          `${connectContentTypeJson}, ${connectContentTypeProto}`,
+        );
+      }
+      binary = contentType.binary;
+      encoding = request.header("content-encoding");
+      connectCheckProtocolVersion(
+        request.header(connectHeaderProtocolVersion),
+        config,
+      );
+    }
+    const timeoutMs = connectParseTimeout(request.header(connectHeaderTimeout));
+    if (timeoutMs instanceof ConnectError) {
+      throw timeoutMs;
+    }
+    const compression = compressionFind(config.compressions, encoding);
+    if (compression === undefined) {
+      throw compressionUnknown(encoding, config.compressions);
+    }
+    if (body === undefined) {
+      const declaredLength = Number(
+        (_b = request.header("content-length")) !== null && _b !== void 0
+          ? _b
+          : 0,
+      );
+      if (compression === null && declaredLength > config.readMaxBytes) {
+        throw bodyTooLarge(config.readMaxBytes);
+      }
+      body = await readBody(request.body, config.readMaxBytes);
+    }
+    // An empty body is never compressed, whatever the header says (Connect spec).
+    if (compression !== null && body.byteLength > 0) {
+      body = await config.decompressGate.decompress(
+        compression,
+        body,
+        config.readMaxBytes,
+        request.signal,
+      );
+    } else if (body.byteLength > config.readMaxBytes) {
+      throw bodyTooLarge(config.readMaxBytes);
+    }
+    // Never undefined here: JSON requests were refused above without it.
+    const codec = binary ? config.binaryCodec : config.jsonCodec;
+    const input = codec.decode(method.input, body);
+    const output = await serverRunUnary(
+      handler,
+      request,
+      config,
+      "connect",
+      input,
+      timeoutMs,
+      responseHeaders,
+      responseTrailers,
+    );
+    let responseBody = codec.encode(method.output, output.message);
+    // The call's own response headers, sent as they are: no copy per request.
+    const header = output.header;
+    header.set(
+      "content-type",
+      binary ? connectContentTypeProto : connectContentTypeJson,
+    );
+    if (responseBody.byteLength >= config.compressMinBytes) {
+      const responseCompression = compressionNegotiate(
+        config.compressions,
+        request.header("accept-encoding"),
+      );
+      if (responseCompression !== undefined) {
+        responseBody = await responseCompression.compress(responseBody);
+        header.set("content-encoding", responseCompression.name);
+      }
+    }
+    connectTrailersToHeaders(output.trailer, header);
+    return { status: 200, header, body: responseBody };
+  } catch (e) {
+    return connectErrorResponse(
+      ConnectError.from(e),
+      responseHeaders,
+      responseTrailers,
+    );
+  }
+}
+function connectCheckProtocolVersion(version, config) {
+  if (version === null) {
+    if (config.requireConnectProtocolHeader) {
+      throw new ConnectError(
+        `missing required header: set ${connectHeaderProtocolVersion} to "1"`,
+        Code.InvalidArgument,
+      );
+    }
+  } else if (version !== "1") {
+    throw new ConnectError(
+      `${connectHeaderProtocolVersion} must be "1": got "${version}"`,
+      Code.InvalidArgument,
+    );
+  }
+}
+/** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
+function connectErrorResponse(error, responseHeaders, responseTrailers) {
+  const header = new Headers(responseHeaders);
+  error.metadata.forEach((value, key) => header.append(key, value));
+  header.set("content-type", connectContentTypeJson);
+  connectTrailersToHeaders(responseTrailers, header);
+  return {
+    status: connectCodeToHttpStatus(error.code),
+    header,
+    body: serverTextEncoder.encode(connectErrorToJson(error)),
+  };
+}
+const grpcVariant = {
+  name: "grpc",
+  // application/grpc[+codec], not application/grpc-web.
+  accepts: /^application\/grpc(?![-\w])/i,
+  contentType: grpcContentTypeDefault,
+  parseContentType: grpcParseContentType,
+  contentTypeProto: grpcContentTypeProto,
+  contentTypeJson: grpcContentTypeJson,
+};
+/**
+ * The gRPC protocol of a service. `stream` is grpcServeStream in files with
+ * streaming methods.
+ */
+function grpcServer(stream) {
+  return grpcServerOf(grpcVariant, stream);
+}
+/** gRPC or gRPC-Web as a ServerProtocol. */
+function grpcServerOf(variant, stream) {
+  return {
+    name: variant.name,
+    accepts: (contentType) =>
+      variant.accepts.test(
+        contentType !== null && contentType !== void 0 ? contentType : "",
+      ),
+    contentTypes: variant.contentType,
+    unary: (handler, request, config) =>
+      grpcServe(variant, handler, request, config, undefined),
+    stream:
+      stream === undefined
+        ? undefined
+        : (handler, request, config) =>
+            grpcServe(variant, handler, request, config, stream),
+    // gRPC answers an unknown method with its own status, not a 404.
+    unimplemented: (request, config) =>
+      grpcServe(variant, undefined, request, config, undefined),
+  };
+}
+/**
+ * Serves one gRPC or gRPC-Web call of any kind. Every call is answered with
+ * HTTP 200 and its status after the messages; a gRPC call that fails before
+ * its first message gets a trailers-only response, the status in its headers.
+ */
+async function grpcServe(protocol, handler, request, config, stream) {
+  if (request.method !== "POST") {
+    return { status: 405, header: new Headers({ allow: "POST" }) };
+  }
+  const contentType = protocol.parseContentType(request.header("content-type"));
+  const codec = serverCodec(config, contentType);
+  if (contentType === undefined || codec === undefined) {
+    return serverUnsupportedMediaType(
+      config,
+      protocol.contentTypeProto,
+      `${protocol.contentTypeProto}, ${protocol.contentTypeJson}`,
+    );
+  }
+  const header = new Headers({
+    "content-type": contentType.binary
+      ? protocol.contentTypeProto
+      : protocol.contentTypeJson,
+    [grpcHeaderAcceptEncoding]: config.compressionNames,
+  });
+  // An error before any message: the whole response is its status.
+  const fail = (error, responseHeader, trailer = new Headers()) =>
+    grpcFailEarly(protocol, header, responseHeader, error, trailer);
+  if (handler === undefined) {
+    return fail(
+      new ConnectError(`no such method: ${request.path}`, Code.Unimplemented),
+    );
+  }
+  if (protocol.encodeTrailers === undefined && request.httpVersion !== "2") {
+    return fail(
+      new ConnectError(
+        `gRPC requires HTTP/2 with trailers (got ${request.httpVersion === "" ? "a fetch handler" : `HTTP/${request.httpVersion}`}); gRPC-Web works over any HTTP version`,
+        Code.Unimplemented,
+      ),
+    );
+  }
+  const encoding = request.header(grpcHeaderEncoding);
+  const requestCompression = compressionFind(config.compressions, encoding);
+  const timeoutMs = grpcParseTimeout(request.header(grpcHeaderTimeout));
+  if (timeoutMs instanceof ConnectError) {
+    return fail(timeoutMs);
+  }
+  if (requestCompression === undefined) {
+    return fail(compressionUnknown(encoding, config.compressions));
+  }
+  // As grpc-go does: answer in the request's compression when it has one.
+  const responseCompression =
+    requestCompression !== null && requestCompression !== void 0
+      ? requestCompression
+      : compressionNegotiate(
+          config.compressions,
+          request.header(grpcHeaderAcceptEncoding),
+        );
+  if (responseCompression !== undefined) {
+    header.set(grpcHeaderEncoding, responseCompression.name);
+  }
+  const requests = serverReadRequests(
+    request,
+    requestCompression,
+    codec,
+    handler.method.input,
+    config,
+  );
+  const encode = (message) =>
+    envelopeEncodeMessage(
+      codec.encode(handler.method.output, message),
+      responseCompression,
+      config.compressMinBytes,
+    );
+  if ("unary" in handler) {
+    // A unary method runs as unary, so interceptors see it as they do over Connect.
+    const responseHeaders = new Headers();
+    const responseTrailers = new Headers();
+    try {
+      // As for Connect, reading the request ends when the client goes away.
+      const input = await handlerSingleRequest(requests);
+      const output = await serverRunUnary(
+        handler,
+        request,
+        config,
+        protocol.name,
+        input,
+        timeoutMs,
+        responseHeaders,
+        responseTrailers,
+      );
+      const message = await encode(output.message);
+      const trailer = grpcStatusToTrailers(
+        undefined,
+        new Headers(output.trailer),
+      );
+      return Object.assign(
+        { status: 200, header: withHeaders(header, output.header) },
+        protocol.encodeTrailers === undefined
+          ? { trailer, body: message }
+          : {
+              body: grpcConcat(
+                message,
+                grpcWebTrailerEnvelope(protocol.encodeTrailers, trailer),
+              ),
+            },
+      );
+    } catch (e) {
+      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+    }
+  }
+  // Only files with streaming methods have the streaming part.
+  return stream === undefined
+    ? fail(new ConnectError("streaming is not served", Code.Internal))
+    : stream(protocol, handler, request, config, {
+        header,
+        timeoutMs,
+        requests,
+        encode,
+        fail,
+      });
+}
+/** Runs a streaming call of any kind and streams its response, the status last. */
+async function grpcServeStream(protocol, handler, request, config, call) {
+  const deadline = deadlineForRequest(call.timeoutMs, request.signal);
+  const start = await serverStartStream(
+    handler,
+    request,
+    config,
+    protocol.name,
+    deadline,
+    call.requests,
+  );
+  if (!start.ok) {
+    return call.fail(start.error, start.header, start.trailer);
+  }
+  const encodeTrailers = protocol.encodeTrailers;
+  const trailer = new Headers();
+  return Object.assign(
+    Object.assign(
+      { status: 200, header: withHeaders(call.header, start.header) },
+      encodeTrailers === undefined ? { trailer } : {},
+    ),
+    {
+      body: serverWriteStream(start, deadline, call.encode, (error) => {
+        grpcStatusToTrailers(error, withHeaders(trailer, start.trailer));
+        return encodeTrailers === undefined
+          ? undefined
+          : grpcWebTrailerEnvelope(encodeTrailers, trailer);
+      }),
+    },
+  );
+}
+/**
+ * The response of a call that failed before its first message. gRPC sends a
+ * trailers-only response, the status in its headers and no body, unless the
+ * implementation set response headers: those go out as headers of their own,
+ * followed by the status as trailers, because clients such as grpc-go report
+ * no response headers for a trailers-only response. gRPC-Web sends the status
+ * as the body's only envelope, which every gRPC-Web client reads (some do not
+ * look for it in headers).
+ */
+function grpcFailEarly(protocol, header, responseHeader, error, trailer) {
+  const hasResponseHeader =
+    responseHeader !== undefined && !grpcHeadersEmpty(responseHeader);
+  if (hasResponseHeader) withHeaders(header, responseHeader);
+  if (protocol.encodeTrailers === undefined) {
+    if (hasResponseHeader) {
+      return {
+        status: 200,
+        header,
+        trailer: grpcStatusToTrailers(error, new Headers(trailer)),
+      };
+    }
+    grpcStatusToTrailers(error, withHeaders(header, trailer));
+    return { status: 200, header };
+  }
+  return {
+    status: 200,
+    header,
+    body: grpcWebTrailerEnvelope(
+      protocol.encodeTrailers,
+      grpcStatusToTrailers(error, new Headers(trailer)),
+    ),
+  };
+}
+function grpcHeadersEmpty(header) {
+  for (const _ of header.keys()) return false;
+  return true;
+}
+function grpcWebTrailerEnvelope(encodeTrailers, trailer) {
+  return envelopeEncode(envelopeFlagTrailers, encodeTrailers(trailer));
+}
+function grpcConcat(a, b) {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
+function withHeaders(into, from) {
+  from.forEach((value, key) => into.append(key, value));
+  return into;
+}
+const grpcWebVariant = {
   name: "grpc-web",
+  // application/grpc-web[+codec], not application/grpc-web-text, which no
+  // protocol here serves.
+  accepts: /^application\/grpc-web(?![-\w])/i,
+  contentType: grpcWebContentTypeDefault,
   parseContentType: grpcWebParseContentType,
   contentTypeProto: grpcWebContentTypeProto,
   contentTypeJson: grpcWebContentTypeJson,
   encodeTrailers: grpcWebEncodeTrailers,
 };
-/** Serves one gRPC-Web call of any kind, over any HTTP version and the fetch handler. */
-function grpcWebHandle(handler, request, config) {
-  return grpcServe(grpcWebServerProtocol, handler, request, config);
+/**
+ * The gRPC-Web protocol of a service, over any HTTP version and the fetch
+ * handler. `stream` is grpcServeStream in files with streaming methods.
+ */
+function grpcWebServer(stream) {
+  return grpcServerOf(grpcWebVariant, stream);
+}
+/**
+ * Builds the handler of one service from its methods. The protocol of a
+ * request is the one that accepts its Content-Type (gRPC, gRPC-Web, or else
+ * Connect, whose GET requests have none); with none, the answer is 415.
+ */
+function createServiceHandler(servicePath, methods, options, parts) {
+  const config = serverConfig(options, parts.compressions, parts.json);
+  const protocols = parts.protocols;
+  const byPath = new Map();
+  for (const handler of methods) {
+    if (handler !== undefined) byPath.set(handler.method.path, handler);
+  }
+  // For a request in a protocol this file does not serve.
+  const accepted = protocols.map((p) => p.contentTypes).join(", ");
+  return {
+    path: servicePath,
+    async handle(request) {
+      if (!request.path.startsWith(servicePath)) {
+        return undefined;
+      }
+      const protocol = serverProtocolFor(
+        protocols,
+        request.header("content-type"),
+      );
+      if (protocol === undefined) {
+        return handlerUnsupportedMediaType(accepted);
+      }
+      const handler = byPath.get(request.path);
+      if (handler === undefined) {
+        return protocol.unimplemented(request, config);
+      }
+      if ("unary" in handler) {
+        return protocol.unary === undefined
+          ? protocol.unimplemented(request, config)
+          : protocol.unary(handler, request, config);
+      }
+      return protocol.stream === undefined
+        ? protocol.unimplemented(request, config)
+        : protocol.stream(handler, request, config);
+    },
+  };
 }

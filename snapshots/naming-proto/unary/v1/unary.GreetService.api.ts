@@ -73,20 +73,21 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 269 declarations from
+// needs no RPC library: 275 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, writable
 //   protocol: connect, grpc, grpc-web
-//   server: connect, context, grpc, grpc-web, handler, router, stream
+//   server: config, connect, context, fail, grpc, grpc-web, handler, protocol,
+//     router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
 // clientUnaryMethod, HandlerContext, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, connectHandleUnary, grpcHandle,
-// grpcWebHandle.
+// withNodeHandler, createServiceHandler, connectServer, grpcServer,
+// grpcWebServer.
 
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
@@ -263,9 +264,7 @@ export function createGreetServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
+        protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),
   );

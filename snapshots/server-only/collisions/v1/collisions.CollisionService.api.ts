@@ -65,18 +65,18 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 203 declarations from
+// needs no RPC library: 209 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: handler
 // reached from HandlerContext, HandlerOptions, NodeServiceHandler,
 // withNodeHandler, createServiceHandler, handlerServerStreaming,
-// handlerClientStreaming, compressionDefaults, codecJson, connectHandleUnary,
-// connectHandleStream, grpcHandle, grpcWebHandle, grpcServeStream.
+// handlerClientStreaming, compressionDefaults, codecJson, connectServer,
+// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.collisions.v1.CollisionService: its name, its path prefix for routing, and its methods.
@@ -2912,10 +2912,11 @@ export function createCollisionServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary, stream: connectHandleStream },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({ stream: connectHandleStream }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );

@@ -48,18 +48,18 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 202 declarations from
+// needs no RPC library: 208 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: connect, connect-stream, context, grpc, grpc-web, handler, router,
-//     stream
+//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
+//     handler, protocol, router, stream, unary
 //   web: handler
 // reached from HandlerContext, HandlerOptions, NodeServiceHandler,
 // withNodeHandler, createServiceHandler, handlerServerStreaming,
-// compressionDefaults, codecJson, connectHandleUnary, connectHandleStream,
-// grpcHandle, grpcWebHandle, grpcServeStream.
+// compressionDefaults, codecJson, connectServer, connectHandleStream,
+// grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -153,10 +153,11 @@ export function createEditionsServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary, stream: connectHandleStream },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
-        grpcStream: grpcServeStream,
+        protocols: [
+          connectServer({ stream: connectHandleStream }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
       },
     ),
   );

@@ -53,16 +53,17 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 188 declarations from
+// needs no RPC library: 194 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, grpc, grpc-web
-//   server: connect, context, grpc, grpc-web, handler, router, stream
+//   server: config, connect, context, fail, grpc, grpc-web, handler, protocol,
+//     router, stream, unary
 //   web: handler
 // reached from HandlerContext, HandlerOptions, NodeServiceHandler,
 // withNodeHandler, createServiceHandler, compressionDefaults, codecJson,
-// connectHandleUnary, connectParseGetQuery, grpcHandle, grpcWebHandle.
+// connectServer, connectParseGetQuery, grpcServer, grpcWebServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -157,12 +158,11 @@ export function createLegacyServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: {
-          unary: connectHandleUnary,
-          parseGetQuery: connectParseGetQuery,
-        },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
+        protocols: [
+          connectServer({ parseGetQuery: connectParseGetQuery }),
+          grpcServer(),
+          grpcWebServer(),
+        ],
       },
     ),
   );

@@ -52,16 +52,17 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 185 declarations from
+// needs no RPC library: 191 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, handler, writable
+//   node: body, compression, handler, writable
 //   protocol: connect, grpc, grpc-web
-//   server: connect, context, grpc, grpc-web, handler, router, stream
+//   server: config, connect, context, fail, grpc, grpc-web, handler, protocol,
+//     router, stream, unary
 //   web: handler
 // reached from HandlerContext, HandlerOptions, NodeServiceHandler,
 // withNodeHandler, createServiceHandler, compressionDefaults, codecJson,
-// connectHandleUnary, grpcHandle, grpcWebHandle.
+// connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
@@ -183,9 +184,7 @@ export function createGreetServiceHandler(
       {
         compressions: compressionDefaults(),
         json: codecJson,
-        connect: { unary: connectHandleUnary },
-        grpc: grpcHandle,
-        grpcWeb: grpcWebHandle,
+        protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),
   );

@@ -1,0 +1,161 @@
+import { create } from "@bufbuild/protobuf";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import { describe, expect, it } from "vitest";
+import {
+  serverRequest,
+  testConfig,
+  testMethod,
+} from "../../test/support/server.ts";
+import { Code } from "../core/code.ts";
+import { ConnectError } from "../core/errors.ts";
+import type { Interceptor } from "../core/interceptors.ts";
+import { serverRedactedMessage } from "./fail.ts";
+import type { HandlerContext, UnaryImplementation } from "./handler.ts";
+import { serverRunUnary } from "./unary.ts";
+
+const method = testMethod("Say");
+const input = create(StringValueSchema, { value: "in" });
+
+function run(
+  unary: UnaryImplementation,
+  options: Parameters<typeof testConfig>[0] = {},
+  timeoutMs?: number,
+  signal?: AbortSignal,
+) {
+  return serverRunUnary(
+    { method, unary },
+    serverRequest({
+      path: method.path,
+      headers: { "x-in": "1" },
+      ...(signal === undefined ? {} : { signal }),
+    }),
+    testConfig({ onError: () => {}, ...options }),
+    "grpc-web",
+    input,
+    timeoutMs,
+    new Headers(),
+    new Headers(),
+  );
+}
+
+async function failure(promise: Promise<unknown>): Promise<ConnectError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ConnectError)) throw new Error("expected a failure");
+  return error;
+}
+
+describe("serverRunUnary", () => {
+  it("calls the implementation with the request and its context", async () => {
+    let seen: HandlerContext | undefined;
+    const output = await run((request, context) => {
+      seen = context;
+      context.responseHeaders.set("x-out", "h");
+      context.responseTrailers.set("x-trailer", "t");
+      return { value: `${(request as typeof input).value}!` };
+    });
+    expect(output.message).toEqual(create(StringValueSchema, { value: "in!" }));
+    expect(output.header.get("x-out")).toBe("h");
+    expect(output.trailer.get("x-trailer")).toBe("t");
+    expect(seen?.protocol).toBe("grpc-web");
+    expect(seen?.method).toBe(method);
+    expect(seen?.requestHeaders.get("x-in")).toBe("1");
+    expect(seen?.timeoutMs()).toBeUndefined();
+  });
+
+  it("runs interceptors first in the list outermost", async () => {
+    const log: string[] = [];
+    const named =
+      (name: string): Interceptor =>
+      (next) =>
+      async (request) => {
+        log.push(`${name} in`);
+        const response = await next(request);
+        log.push(`${name} out`);
+        return response;
+      };
+    await run(
+      () => {
+        log.push("implementation");
+        return {};
+      },
+      { interceptors: [named("a"), named("b")] },
+    );
+    expect(log).toEqual(["a in", "b in", "implementation", "b out", "a out"]);
+  });
+
+  it("lets an interceptor see the request and answer instead", async () => {
+    const interceptor: Interceptor = () => async (request) => {
+      expect(request.stream).toBe(false);
+      expect(request.header.get("x-in")).toBe("1");
+      throw new ConnectError("no entry", Code.PermissionDenied);
+    };
+    let called = false;
+    const error = await failure(
+      run(
+        () => {
+          called = true;
+          return {};
+        },
+        { interceptors: [interceptor] },
+      ),
+    );
+    expect(called).toBe(false);
+    expect(error.code).toBe(Code.PermissionDenied);
+  });
+
+  it("turns a failure into the error to send, redacted and reported", async () => {
+    const reported: unknown[] = [];
+    const reason = new Error("secret path");
+    const error = await failure(
+      run(
+        () => {
+          throw reason;
+        },
+        { onError: (e) => void reported.push(e) },
+      ),
+    );
+    expect(error.code).toBe(Code.Unknown);
+    expect(error.rawMessage).toBe(serverRedactedMessage);
+    expect(reported).toEqual([reason]);
+  });
+
+  it("answers at the deadline an implementation that never does", async () => {
+    let signal: AbortSignal | undefined;
+    const error = await failure(
+      run(
+        (_request, context) => {
+          signal = context.signal;
+          return new Promise(() => {});
+        },
+        {},
+        1,
+      ),
+    );
+    expect(error.code).toBe(Code.DeadlineExceeded);
+    expect(signal?.aborted).toBe(true);
+  });
+
+  it("aborts the implementation's signal when the client goes away", async () => {
+    const client = new AbortController();
+    let aborted: Promise<void> | undefined;
+    const call = run(
+      (_request, context) => {
+        aborted = new Promise((resolve) =>
+          context.signal.addEventListener("abort", () => resolve()),
+        );
+        client.abort(new ConnectError("gone", Code.Canceled));
+        return aborted.then(() => {
+          throw context.signal.reason;
+        });
+      },
+      {},
+      undefined,
+      client.signal,
+    );
+    const error = await failure(call);
+    expect(error.code).toBe(Code.Canceled);
+  });
+});
