@@ -4,10 +4,10 @@ import {
   type CodeGeneratorResponse,
 } from "@bufbuild/protobuf/wkt";
 import { formatGeneratedFiles } from "./format.ts";
-import { collectGarbage } from "./memory.ts";
+import { collectGarbage } from "./performance/memory.ts";
 import { checkBuiltinOptions } from "./options.ts";
 import { loadRuntime, plugin } from "./plugin.ts";
-import { writeResponse } from "./response.ts";
+import { writeResponse } from "./performance/response.ts";
 
 /**
  * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is

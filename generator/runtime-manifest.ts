@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { collectGarbage } from "./memory.ts";
+import { collectGarbage } from "./performance/memory.ts";
 import { RuntimeLibrary, type Sources } from "./runtime-library.ts";
 
 /**
