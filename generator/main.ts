@@ -4,10 +4,10 @@ import {
   type CodeGeneratorResponse,
 } from "@bufbuild/protobuf/wkt";
 import { formatGeneratedFiles } from "./format.ts";
-import { collectGarbage } from "./memory.ts";
+import { collectGarbage } from "./performance/memory.ts";
 import { checkBuiltinOptions } from "./options.ts";
-import { plugin } from "./plugin.ts";
-import { writeResponse } from "./response.ts";
+import { loadRuntime, plugin } from "./plugin.ts";
+import { writeResponse } from "./performance/response.ts";
 
 /**
  * Runs the plugin on a serialized CodeGeneratorRequest. protoplugin's run is
@@ -16,6 +16,7 @@ import { writeResponse } from "./response.ts";
 export async function generate(
   request: Uint8Array,
 ): Promise<CodeGeneratorResponse> {
+  await loadRuntime();
   const res = run(request);
   // The request, its schema and what protoplugin built are garbage now
   // (some 150 MB for 100 services); formatting makes more, and collects

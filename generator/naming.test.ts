@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { nameRuntime } from "./naming.ts";
-import { RuntimeLibrary } from "./runtime-library.ts";
+import { analyseRuntime } from "./build/analyse-runtime.ts";
 
 /** The declarations reachable from `root` in modules given as text. */
 function select(modules: Record<string, string>, root: string) {
-  const library = RuntimeLibrary.analyse(Object.entries(modules));
+  const library = analyseRuntime(Object.entries(modules));
   return library.closure([root]);
 }
 

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { RuntimeLibrary } from "./runtime-library.ts";
+import { analyseRuntimeDir } from "./build/analyse-runtime.ts";
+import type { RuntimeLibrary } from "./runtime-library.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -15,7 +16,7 @@ function library(files: Record<string, string>): RuntimeLibrary {
   for (const [name, text] of Object.entries(files)) {
     writeFileSync(join(dir, name), text);
   }
-  return RuntimeLibrary.load(dir);
+  return analyseRuntimeDir(dir);
 }
 
 describe("RuntimeLibrary", () => {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { code, rt } from "../templates/code.ts";
-import { RuntimeLibrary } from "./runtime-library.ts";
+import { analyseRuntime } from "./build/analyse-runtime.ts";
 import { selectRuntime, unionOf } from "./select.ts";
 
 // A runtime of three modules whose entry points are named like real ones,
 // so that rt() accepts them.
-const library = RuntimeLibrary.analyse([
+const library = analyseRuntime([
   [
     "a.ts",
     'import { shared } from "./c.ts";\nexport function codecJson() { return shared; }\n',

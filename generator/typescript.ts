@@ -3,49 +3,32 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type * as TS from "typescript";
 
-// Set by load(): the declaration files of the compiler's standard library.
-let libFilesOf: () => Map<string, string>;
+// Set by load(): the folder of the compiler's lib files (lib.*.d.ts).
+let libFolder: string;
 
 /**
- * The TypeScript compiler API, for the runtime's analysis and for target=js
- * and dts. protoplugin has loaded a compiler already (its own, pinned
- * version): that instance serves. Loading a second one, ts-morph's, took a
- * third of a second and some 40 MB.
+ * The TypeScript compiler API, for target=js and dts (and names.ts's
+ * identifier checks). protoplugin has loaded a compiler already (its own,
+ * pinned version): that instance serves. Loading a second one took a third
+ * of a second and some 40 MB.
  *
  * Never the `typescript` a user's project hoists: that may be any version,
  * TypeScript 7 (a native compiler, without the API or the lib files) or none.
+ * (The runtime's analysis is another matter: it runs when the package is
+ * built, with ts-morph's compiler; see generator/build/.)
  */
 export const ts: typeof TS = load();
 
 function load(): typeof TS {
   const fromHere = createRequire(import.meta.url);
-  try {
-    // Resolved from protoplugin's folder, the compiler is the very module
-    // protoplugin imported, already evaluated.
-    const fromProtoplugin = createRequire(
-      fromHere.resolve("@bufbuild/protoplugin"),
-    );
-    const path = fromProtoplugin.resolve("typescript");
-    const compiler = fromProtoplugin(path) as typeof TS;
-    libFilesOf = () => readLibFolder(dirname(path));
-    return compiler;
-  } catch {
-    // A protoplugin without a compiler of its own: ts-morph's, which keeps
-    // its lib files in memory.
-    const fromTsMorph = createRequire(fromHere.resolve("ts-morph"));
-    const common = fromTsMorph("@ts-morph/common") as {
-      ts: typeof TS;
-      getLibFiles(): { fileName: string; text: string }[];
-    };
-    libFilesOf = () =>
-      new Map(
-        common
-          .getLibFiles()
-          .filter((f) => isLibFile(f.fileName))
-          .map((f) => [f.fileName, f.text]),
-      );
-    return common.ts;
-  }
+  // Resolved from protoplugin's folder, the compiler is the very module
+  // protoplugin imported, already evaluated.
+  const fromProtoplugin = createRequire(
+    fromHere.resolve("@bufbuild/protoplugin"),
+  );
+  const path = fromProtoplugin.resolve("typescript");
+  libFolder = dirname(path);
+  return fromProtoplugin(path) as typeof TS;
 }
 
 function isLibFile(name: string): boolean {
@@ -66,7 +49,7 @@ function readLibFolder(dir: string): Map<string, string> {
  * not from wherever `typescript` resolves to from @typescript/vfs).
  */
 export function libFiles(): Map<string, string> {
-  const files = libFilesOf();
+  const files = readLibFolder(libFolder);
   if (files.size === 0) {
     throw new Error(
       `TypeScript ${ts.version} came without its lib files (lib.*.d.ts)`,

@@ -47,7 +47,8 @@ function copy(from: string, to: string): void {
   });
 }
 
-// Our package, as `files` in package.json has it, but from source.
+// Our package from source, as a checkout has it: with runtime-inline/, which
+// it analyses (with ts-morph, linked below) for want of a fresh manifest.
 for (const entry of [
   "package.json",
   "bin",

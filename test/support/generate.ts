@@ -13,12 +13,14 @@ const bin = join(repoRoot, "node_modules/.bin");
 
 /**
  * Runs `buf generate` over `inputDir` with protoc-gen-es and this plugin (as
- * a local plugin, the way users run it), writing into `outDir`.
+ * a local plugin, the way users run it), writing into `outDir`. `plugin`:
+ * the plugin's executable (this checkout's, unless an installed one).
  */
 export function bufGenerate(
   outDir: string,
   options: string,
   inputDir = fixturesDir,
+  plugin = join(repoRoot, "bin/protoc-gen-connect-standalone"),
 ): void {
   const work = mkdtempSync(join(tmpdir(), "cs-gen-"));
   try {
@@ -37,7 +39,7 @@ export function bufGenerate(
         `    out: ${JSON.stringify(outDir)}`,
         `    opt: ${JSON.stringify(esOpt)}`,
         "    strategy: all",
-        `  - local: ${JSON.stringify(join(repoRoot, "bin/protoc-gen-connect-standalone"))}`,
+        `  - local: ${JSON.stringify(plugin)}`,
         `    out: ${JSON.stringify(outDir)}`,
         ...(options === "" ? [] : [`    opt: ${JSON.stringify(options)}`]),
         "    strategy: all",
