@@ -25,6 +25,12 @@ const getMethod: MethodInfo = { ...unary, noSideEffects: true };
 const proto = (value: string) =>
   toBinary(StringValueSchema, create(StringValueSchema, { value }));
 
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return new Uint8Array(Buffer.concat(chunks));
+}
+
 interface Reply {
   readonly status?: number;
   readonly header?: HeadersInit;
@@ -45,9 +51,7 @@ function stub(reply: Reply | ((request: HttpRequest) => Reply)) {
       body:
         body === undefined || body instanceof Uint8Array
           ? body
-          : new Uint8Array(
-              Buffer.concat(await Array.fromAsync(body, (c) => c)),
-            ),
+          : await collect(body),
     });
     const r = typeof reply === "function" ? reply(request) : reply;
     const data =
