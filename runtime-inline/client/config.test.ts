@@ -1,10 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-  clientCallStart,
-  clientProtocol,
-  clientSend,
-  createClientConfig,
-} from "./config.ts";
+import { clientCallStart, clientSend, createClientConfig } from "./config.ts";
 import { connectGetRequest } from "./connect.ts";
 import { Code } from "../core/code.ts";
 import { codecBinary, codecJson } from "../core/codec.ts";
@@ -78,24 +73,6 @@ describe("createClientConfig", () => {
   it("refuses JSON in a file generated without it, naming the plugin option", () => {
     expect(() => createClientConfig("", { binary: false }, noHttp, {})).toThrow(
       /json=false/,
-    );
-  });
-});
-
-describe("clientProtocol", () => {
-  const available = { connect: "C", grpc: "G" };
-
-  it("picks the first protocol by default", () => {
-    expect(clientProtocol(undefined, available)).toBe("C");
-  });
-
-  it("picks the one asked for", () => {
-    expect(clientProtocol("grpc", available)).toBe("G");
-  });
-
-  it("names the protocols the file has when asked for another", () => {
-    expect(() => clientProtocol("grpc-web", available)).toThrow(
-      'protocol "grpc-web" is not available: this client was generated with connect, grpc (plugin option "protocols")',
     );
   });
 });

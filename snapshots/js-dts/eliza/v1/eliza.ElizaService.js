@@ -208,9 +208,9 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 316 declarations from
+// needs no RPC library: 317 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, handler, http2-client, writable
@@ -289,18 +289,25 @@ export function createElizaServiceClient(baseUrl, options = {}) {
       json: codecJson,
     },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
@@ -1119,21 +1126,6 @@ function clientJsonCodec(features, jsonOptions) {
     );
   }
   return features.json(jsonOptions);
-}
-/**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-function clientProtocol(protocol, available) {
-  const names = Object.keys(available);
-  const name = protocol !== null && protocol !== void 0 ? protocol : names[0];
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
 }
 /**
  * What every call sets up before it goes out: its headers, its compression,
@@ -3211,6 +3203,22 @@ function createGrpcWebUnaryCaller(config) {
 /** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
 function createGrpcWebStreamCaller(config) {
   return grpcStreamCaller(grpcWebClientProtocol, config);
+}
+/**
+ * Picks the protocol the client options ask for among those the file was
+ * generated with; the first is the default. Generic so that a file's
+ * protocols, which all have the same factories, come back with them.
+ */
+function clientProtocol(name, available) {
+  // A file has one protocol at least (the generator refuses none).
+  const wanted = name !== null && name !== void 0 ? name : available[0].name;
+  const protocol = available.find((p) => p.name === wanted);
+  if (protocol === undefined) {
+    throw new Error(
+      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return protocol;
 }
 /** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
 const decompressDefaultBudget = 32 * 1024 * 1024;
