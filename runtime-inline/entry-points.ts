@@ -20,11 +20,8 @@ import type {
   clientServerStreamingMethod,
   clientUnaryMethod,
 } from "./client/client.ts";
-import type {
-  ClientOptions,
-  clientProtocol,
-  createClientConfig,
-} from "./client/config.ts";
+import type { ClientOptions, createClientConfig } from "./client/config.ts";
+import type { clientProtocol } from "./client/protocol.ts";
 import type {
   connectGetRequest,
   createConnectUnaryCaller,

@@ -45,10 +45,11 @@ export function clientTemplate(service: DescService, options: Options): Code {
   const callers = options.protocols.map((protocol) => {
     const [unaryCaller, streamCaller] = clientCallerFactories[protocol];
     const parts = [
+      code`name: ${JSON.stringify(protocol)}`,
       unary ? code`unary: ${rt(unaryCaller)}` : undefined,
       streaming ? code`stream: ${rt(streamCaller)}` : undefined,
     ].filter((p) => p !== undefined);
-    return code`    ${JSON.stringify(protocol)}: { ${joinCode(parts, ", ")} },`;
+    return code`    { ${joinCode(parts, ", ")} },`;
   });
   const bind: Code[] = [];
   if (unary) bind.push(code`  const call = protocol.unary(config);`);
@@ -101,10 +102,11 @@ export function ${local(names.createClient)}(
   options: ${optionsType} = {},
 ): ${local(names.client)} {
   const config = ${rt("createClientConfig")}(baseUrl, options, ${httpClient}, ${features});
-  // The first protocol is the default.
-  const protocol = ${rt("clientProtocol")}(options.protocol, {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = ${rt("clientProtocol")}(options.protocol, [
 ${joinCode(callers, "\n")}
-  });
+  ]);
 ${joinCode(bind, "\n")}
   const methods = ${local(names.definition)}.methods;
   return {
@@ -113,7 +115,8 @@ ${joinCode(entries, "\n")}
 }`;
 }
 
-// The caller factories of each protocol: unary, then streaming.
+// The caller factories of each protocol (its ClientProtocol's unary and
+// stream): unary, then streaming.
 const clientCallerFactories = {
   connect: ["createConnectUnaryCaller", "createConnectStreamCaller"],
   grpc: ["createGrpcUnaryCaller", "createGrpcStreamCaller"],

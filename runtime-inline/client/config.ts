@@ -158,25 +158,6 @@ function clientJsonCodec(
 }
 
 /**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-export function clientProtocol<Callers>(
-  protocol: ClientOptions["protocol"],
-  available: Readonly<Record<string, Callers>>,
-): Callers {
-  const names = Object.keys(available);
-  const name = protocol ?? names[0]!;
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
-}
-
-/**
  * How a protocol sends the deadline: the header's name, the value for a
  * timeout, and the longest timeout the header can carry.
  */

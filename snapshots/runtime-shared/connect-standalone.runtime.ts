@@ -49,9 +49,9 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 322 declarations from
+// by the generator. 323 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -1018,25 +1018,6 @@ function clientJsonCodec(
     );
   }
   return features.json(jsonOptions);
-}
-
-/**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-export function clientProtocol<Callers>(
-  protocol: ClientOptions["protocol"],
-  available: Readonly<Record<string, Callers>>,
-): Callers {
-  const names = Object.keys(available);
-  const name = protocol ?? names[0]!;
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
 }
 
 /**
@@ -3303,6 +3284,42 @@ export function createGrpcWebStreamCaller(config: ClientConfig): StreamCaller {
 }
 
 /**
+ * A protocol a client speaks: what creates its callers for a client's
+ * configuration. Connect (client/connect.ts, client/connect-stream.ts),
+ * gRPC (client/grpc.ts) and gRPC-Web (client/grpc-web.ts) each provide the
+ * two factories; a generated file builds each protocol's value from those
+ * its methods need, since naming a factory copies it (a unary-only file
+ * carries no streaming code).
+ */
+interface ClientProtocol {
+  readonly name: NonNullable<ClientOptions["protocol"]>;
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
+
+/**
+ * Picks the protocol the client options ask for among those the file was
+ * generated with; the first is the default. Generic so that a file's
+ * protocols, which all have the same factories, come back with them.
+ */
+export function clientProtocol<Protocol extends ClientProtocol>(
+  name: ClientOptions["protocol"],
+  available: readonly Protocol[],
+): Protocol {
+  // A file has one protocol at least (the generator refuses none).
+  const wanted = name ?? available[0]!.name;
+  const protocol = available.find((p) => p.name === wanted);
+  if (protocol === undefined) {
+    throw new Error(
+      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return protocol;
+}
+
+/**
  * Bounds how many request messages one handler decompresses at once, across
  * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
  * decoder context besides) whatever the size of its input, so that a flood
@@ -4688,12 +4705,16 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
+  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    endStream = ended();
     done = true;
     notify();
   };
   const onClose = () => {
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (ended() && !stream.readableEnded) return;
     done = true;
     notify();
   };
@@ -4705,6 +4726,11 @@ async function* http2ReadChunks(
   stream.on("end", onEnd);
   stream.on("close", onClose);
   stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.readableEnded) onEnd();
+  else if (stream.closed) onClose();
   try {
     for (;;) {
       const chunk = chunks.shift();

@@ -51,9 +51,9 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 162 declarations from
+// needs no RPC library: 163 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
 //     interceptors, method
 //   protocol: connect, connect-stream, grpc, grpc-web
@@ -1552,17 +1552,20 @@ export function createCollisionServiceClient(
     options.httpClient ?? createFetchHttpClient(),
     { json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    "grpc-web": {
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = CollisionServiceDefinition.methods;

@@ -49,9 +49,9 @@ import {
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 164 declarations from
+// needs no RPC library: 165 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
 //     interceptors, method
 //   protocol: connect, connect-stream, grpc, grpc-web
@@ -173,17 +173,20 @@ export function createElizaServiceClient(
     options.httpClient ?? createFetchHttpClient(),
     { get: connectGetRequest, json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    "grpc-web": {
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
@@ -994,25 +997,6 @@ function clientJsonCodec(
     );
   }
   return features.json(jsonOptions);
-}
-
-/**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-function clientProtocol<Callers>(
-  protocol: ClientOptions["protocol"],
-  available: Readonly<Record<string, Callers>>,
-): Callers {
-  const names = Object.keys(available);
-  const name = protocol ?? names[0]!;
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
 }
 
 /**
@@ -2922,6 +2906,42 @@ function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
 /** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
 function createGrpcWebStreamCaller(config: ClientConfig): StreamCaller {
   return grpcStreamCaller(grpcWebClientProtocol, config);
+}
+
+/**
+ * A protocol a client speaks: what creates its callers for a client's
+ * configuration. Connect (client/connect.ts, client/connect-stream.ts),
+ * gRPC (client/grpc.ts) and gRPC-Web (client/grpc-web.ts) each provide the
+ * two factories; a generated file builds each protocol's value from those
+ * its methods need, since naming a factory copies it (a unary-only file
+ * carries no streaming code).
+ */
+interface ClientProtocol {
+  readonly name: NonNullable<ClientOptions["protocol"]>;
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
+
+/**
+ * Picks the protocol the client options ask for among those the file was
+ * generated with; the first is the default. Generic so that a file's
+ * protocols, which all have the same factories, come back with them.
+ */
+function clientProtocol<Protocol extends ClientProtocol>(
+  name: ClientOptions["protocol"],
+  available: readonly Protocol[],
+): Protocol {
+  // A file has one protocol at least (the generator refuses none).
+  const wanted = name ?? available[0]!.name;
+  const protocol = available.find((p) => p.name === wanted);
+  if (protocol === undefined) {
+    throw new Error(
+      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return protocol;
 }
 
 /**

@@ -34,8 +34,9 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 132 declarations from
-//   client: call, client, config, connect, grpc, grpc-web, http-client
+// needs no RPC library: 135 declarations from
+//   client: call, client, config, connect, grpc, grpc-web, http-client,
+//     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
 //     interceptors, method
 //   protocol: connect, grpc, grpc-web
@@ -108,11 +109,12 @@ export function createFirstServiceClient(
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     { json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-    "grpc-web": { unary: createGrpcWebUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = FirstServiceDefinition.methods;
   return {

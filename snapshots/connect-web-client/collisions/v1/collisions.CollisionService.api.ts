@@ -44,8 +44,9 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 119 declarations from
-//   client: call, client, config, connect, connect-stream, http-client
+// needs no RPC library: 120 declarations from
+//   client: call, client, config, connect, connect-stream, http-client,
+//     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
 //     interceptors, method
 //   protocol: connect, connect-stream
@@ -1542,13 +1543,15 @@ export function createCollisionServiceClient(
     options.httpClient ?? createFetchHttpClient(),
     {},
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = CollisionServiceDefinition.methods;

@@ -22,8 +22,8 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 82 declarations from
-//   client: call, client, config, connect, http-client
+// needs no RPC library: 85 declarations from
+//   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, deadline, errors, interceptors,
 //     method
 //   protocol: connect
@@ -82,10 +82,11 @@ export function createSecondServiceClient(
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = SecondServiceDefinition.methods;
   return {

@@ -31,8 +31,8 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 82 declarations from
-//   client: call, client, config, connect, http-client
+// needs no RPC library: 85 declarations from
+//   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, deadline, errors, interceptors,
 //     method
 //   protocol: connect
@@ -123,10 +123,11 @@ export function createGreetServiceClient(
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = GreetServiceDefinition.methods;
   return {

@@ -67,8 +67,9 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 280 declarations from
-//   client: call, client, config, connect, grpc, grpc-web, http-client
+// needs no RPC library: 283 declarations from
+//   client: call, client, config, connect, grpc, grpc-web, http-client,
+//     protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -149,12 +150,13 @@ export function createLegacyServiceClient(
       json: codecJson,
     },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-    grpc: { unary: createGrpcUnaryCaller },
-    "grpc-web": { unary: createGrpcWebUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+    { name: "grpc", unary: createGrpcUnaryCaller },
+    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = LegacyServiceDefinition.methods;
   return {

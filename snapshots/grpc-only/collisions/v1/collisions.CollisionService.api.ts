@@ -84,8 +84,8 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 256 declarations from
-//   client: call, client, config, grpc, http-client
+// needs no RPC library: 257 declarations from
+//   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -1583,10 +1583,15 @@ export function createCollisionServiceClient(
     nodeClientHttpClient(options, "grpc"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = CollisionServiceDefinition.methods;

@@ -76,8 +76,8 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 259 declarations from
-//   client: call, client, config, connect, grpc, http-client
+// needs no RPC library: 260 declarations from
+//   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -202,10 +202,15 @@ export function createElizaServiceClient(
       json: codecJson,
     },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
@@ -1228,25 +1233,6 @@ function clientJsonCodec(
     );
   }
   return features.json(jsonOptions);
-}
-
-/**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-function clientProtocol<Callers>(
-  protocol: ClientOptions["protocol"],
-  available: Readonly<Record<string, Callers>>,
-): Callers {
-  const names = Object.keys(available);
-  const name = protocol ?? names[0]!;
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
 }
 
 /**
@@ -2819,6 +2805,42 @@ function grpcDiscard(body: AsyncIterable<Uint8Array>): void {
 }
 
 /**
+ * A protocol a client speaks: what creates its callers for a client's
+ * configuration. Connect (client/connect.ts, client/connect-stream.ts),
+ * gRPC (client/grpc.ts) and gRPC-Web (client/grpc-web.ts) each provide the
+ * two factories; a generated file builds each protocol's value from those
+ * its methods need, since naming a factory copies it (a unary-only file
+ * carries no streaming code).
+ */
+interface ClientProtocol {
+  readonly name: NonNullable<ClientOptions["protocol"]>;
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
+
+/**
+ * Picks the protocol the client options ask for among those the file was
+ * generated with; the first is the default. Generic so that a file's
+ * protocols, which all have the same factories, come back with them.
+ */
+function clientProtocol<Protocol extends ClientProtocol>(
+  name: ClientOptions["protocol"],
+  available: readonly Protocol[],
+): Protocol {
+  // A file has one protocol at least (the generator refuses none).
+  const wanted = name ?? available[0]!.name;
+  const protocol = available.find((p) => p.name === wanted);
+  if (protocol === undefined) {
+    throw new Error(
+      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return protocol;
+}
+
+/**
  * Bounds how many request messages one handler decompresses at once, across
  * all its calls. Each decompression may grow to `readMaxBytes` (and holds a
  * decoder context besides) whatever the size of its input, so that a flood
@@ -4204,12 +4226,16 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
+  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = (stream as Http2EndAware)[http2EndStream] === true;
+    endStream = ended();
     done = true;
     notify();
   };
   const onClose = () => {
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (ended() && !stream.readableEnded) return;
     done = true;
     notify();
   };
@@ -4221,6 +4247,11 @@ async function* http2ReadChunks(
   stream.on("end", onEnd);
   stream.on("close", onClose);
   stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.readableEnded) onEnd();
+  else if (stream.closed) onClose();
   try {
     for (;;) {
       const chunk = chunks.shift();

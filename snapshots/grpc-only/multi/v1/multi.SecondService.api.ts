@@ -57,8 +57,8 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 229 declarations from
-//   client: call, client, config, grpc, http-client
+// needs no RPC library: 232 declarations from
+//   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -116,10 +116,11 @@ export function createSecondServiceClient(
     nodeClientHttpClient(options, "grpc"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    grpc: { unary: createGrpcUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "grpc", unary: createGrpcUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = SecondServiceDefinition.methods;
   return {

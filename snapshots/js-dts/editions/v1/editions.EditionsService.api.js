@@ -203,9 +203,9 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 312 declarations from
+// needs no RPC library: 313 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -259,18 +259,25 @@ export function createEditionsServiceClient(baseUrl, options = {}) {
     nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = EditionsServiceDefinition.methods;

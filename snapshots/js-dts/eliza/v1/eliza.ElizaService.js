@@ -208,9 +208,9 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 322 declarations from
+// needs no RPC library: 323 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
-//     http-client
+//     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -289,18 +289,25 @@ export function createElizaServiceClient(baseUrl, options = {}) {
       json: codecJson,
     },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = ElizaServiceDefinition.methods;
@@ -966,21 +973,6 @@ function clientJsonCodec(features, jsonOptions) {
     );
   }
   return features.json(jsonOptions);
-}
-/**
- * Picks the callers of the protocol the client options ask for, among those
- * the file was generated with; the first is the default.
- */
-function clientProtocol(protocol, available) {
-  const names = Object.keys(available);
-  const name = protocol !== null && protocol !== void 0 ? protocol : names[0];
-  const callers = available[name];
-  if (callers === undefined) {
-    throw new Error(
-      `protocol "${name}" is not available: this client was generated with ${names.join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return callers;
 }
 /**
  * What every call sets up before it goes out: its headers, its compression,
@@ -3058,6 +3050,22 @@ function createGrpcWebUnaryCaller(config) {
 function createGrpcWebStreamCaller(config) {
   return grpcStreamCaller(grpcWebClientProtocol, config);
 }
+/**
+ * Picks the protocol the client options ask for among those the file was
+ * generated with; the first is the default. Generic so that a file's
+ * protocols, which all have the same factories, come back with them.
+ */
+function clientProtocol(name, available) {
+  // A file has one protocol at least (the generator refuses none).
+  const wanted = name !== null && name !== void 0 ? name : available[0].name;
+  const protocol = available.find((p) => p.name === wanted);
+  if (protocol === undefined) {
+    throw new Error(
+      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
+    );
+  }
+  return protocol;
+}
 /** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
 const decompressDefaultBudget = 32 * 1024 * 1024;
 /** Default number of requests that may wait for a decompression slot. */
@@ -4167,12 +4175,16 @@ function http2ReadChunks(stream) {
       if (buffered >= http2ReadAheadBytes) stream.pause();
       notify();
     };
+    const ended = () => stream[http2EndStream] === true;
     const onEnd = () => {
-      endStream = stream[http2EndStream] === true;
+      endStream = ended();
       done = true;
       notify();
     };
     const onClose = () => {
+      // Deno's node:http2 may close a stream whose END_STREAM came while part
+      // of the body waits unread: its "end" follows once that is read.
+      if (ended() && !stream.readableEnded) return;
       done = true;
       notify();
     };
@@ -4184,6 +4196,11 @@ function http2ReadChunks(stream) {
     stream.on("end", onEnd);
     stream.on("close", onClose);
     stream.on("error", onError);
+    // Node holds back "end" until the body is read; Deno's node:http2 emits it
+    // (and "close") for a response without DATA frames, a gRPC trailers-only
+    // error, before anyone reads, so they are over by the time we listen.
+    if (stream.readableEnded) onEnd();
+    else if (stream.closed) onClose();
     try {
       for (;;) {
         const chunk = chunks.shift();

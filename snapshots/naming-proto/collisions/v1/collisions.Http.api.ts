@@ -65,8 +65,9 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 275 declarations from
-//   client: call, client, config, connect, grpc, grpc-web, http-client
+// needs no RPC library: 278 declarations from
+//   client: call, client, config, connect, grpc, grpc-web, http-client,
+//     protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
@@ -127,12 +128,13 @@ export function createHttpClient(
     nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-    grpc: { unary: createGrpcUnaryCaller },
-    "grpc-web": { unary: createGrpcWebUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+    { name: "grpc", unary: createGrpcUnaryCaller },
+    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = HttpDefinition.methods;
   return {

@@ -1659,18 +1659,25 @@ export function createCollisionServiceClient(
     nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: {
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    {
+      name: "connect",
       unary: createConnectUnaryCaller,
       stream: createConnectStreamCaller,
     },
-    grpc: { unary: createGrpcUnaryCaller, stream: createGrpcStreamCaller },
-    "grpc-web": {
+    {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+      stream: createGrpcStreamCaller,
+    },
+    {
+      name: "grpc-web",
       unary: createGrpcWebUnaryCaller,
       stream: createGrpcWebStreamCaller,
     },
-  });
+  ]);
   const call = protocol.unary(config);
   const stream = protocol.stream(config);
   const methods = CollisionServiceDefinition.methods;

@@ -179,12 +179,13 @@ export function createHttpClient(
     nodeClientHttpClient(options, "connect"),
     { compressions: compressionDefaults(), json: codecJson },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-    grpc: { unary: createGrpcUnaryCaller },
-    "grpc-web": { unary: createGrpcWebUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+    { name: "grpc", unary: createGrpcUnaryCaller },
+    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = HttpDefinition.methods;
   return {

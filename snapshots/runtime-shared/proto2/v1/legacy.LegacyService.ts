@@ -209,12 +209,13 @@ export function createLegacyServiceClient(
       json: codecJson,
     },
   );
-  // The first protocol is the default.
-  const protocol = clientProtocol(options.protocol, {
-    connect: { unary: createConnectUnaryCaller },
-    grpc: { unary: createGrpcUnaryCaller },
-    "grpc-web": { unary: createGrpcWebUnaryCaller },
-  });
+  // The file's ClientProtocols, with the callers its methods need; the
+  // first is the default.
+  const protocol = clientProtocol(options.protocol, [
+    { name: "connect", unary: createConnectUnaryCaller },
+    { name: "grpc", unary: createGrpcUnaryCaller },
+    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
+  ]);
   const call = protocol.unary(config);
   const methods = LegacyServiceDefinition.methods;
   return {

@@ -1,0 +1,196 @@
+import { describe, expect, it } from "vitest";
+import { clientCallStart, clientSend, createClientConfig } from "./config.ts";
+import { connectGetRequest } from "./connect.ts";
+import { Code } from "../core/code.ts";
+import { codecBinary, codecJson } from "../core/codec.ts";
+import { compressionGzip } from "../node/compression.ts";
+import { ConnectError } from "../core/errors.ts";
+import type { HttpClient, HttpRequest } from "./http-client.ts";
+
+const noHttp: HttpClient = () => Promise.reject(new Error("not used"));
+const timeoutHeader = {
+  name: "x-timeout",
+  format: (ms: number) => `${ms}ms`,
+  maxMs: 1000,
+};
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+describe("createClientConfig", () => {
+  it("drops one trailing slash of the base URL and applies the defaults", () => {
+    const config = createClientConfig("http://a.test/api/", {}, noHttp, {});
+    expect(config.baseUrl).toBe("http://a.test/api");
+    expect(config.codec).toBe(codecBinary);
+    expect(config.compressions).toEqual([]);
+    expect(config.readMaxBytes).toBe(4 * 1024 * 1024);
+    expect(config.compressMinBytes).toBe(1024);
+    expect(config.get).toBeUndefined();
+    expect(config.httpClient).toBe(noHttp);
+  });
+
+  it("prefers the options' compressions to the file's defaults", () => {
+    const defaults = createClientConfig("", {}, noHttp, {
+      compressions: [compressionGzip],
+    });
+    expect(defaults.compressions).toEqual([compressionGzip]);
+    const none = createClientConfig("", { compressions: [] }, noHttp, {
+      compressions: [compressionGzip],
+    });
+    expect(none.compressions).toEqual([]);
+  });
+
+  it("uses GET only when asked and the file has it", () => {
+    expect(
+      createClientConfig("", { useHttpGet: true }, noHttp, {
+        get: connectGetRequest,
+      }).get,
+    ).toBe(connectGetRequest);
+    expect(
+      createClientConfig("", {}, noHttp, { get: connectGetRequest }).get,
+    ).toBeUndefined();
+    expect(
+      createClientConfig("", { useHttpGet: true }, noHttp, {}).get,
+    ).toBeUndefined();
+  });
+
+  it("builds the JSON codec with the JSON options", () => {
+    const config = createClientConfig(
+      "",
+      { binary: false, jsonOptions: { alwaysEmitImplicit: true } },
+      noHttp,
+      { json: codecJson },
+    );
+    expect(config.codec.binary).toBe(false);
+  });
+
+  it("refuses JSON in a file generated without it, naming the plugin option", () => {
+    expect(() => createClientConfig("", { binary: false }, noHttp, {})).toThrow(
+      /json=false/,
+    );
+  });
+});
+
+describe("clientCallStart", () => {
+  const config = createClientConfig(
+    "",
+    {
+      headers: { "x-client": "c", "x-both": "client" },
+      timeoutMs: 500,
+      compressions: [compressionGzip],
+    },
+    noHttp,
+    {},
+  );
+
+  it("merges the headers, the call's winning, and sends the client's timeout", () => {
+    const [header, compression, , cleanup] = clientCallStart(
+      config,
+      { headers: { "x-both": "call" } },
+      timeoutHeader,
+    );
+    cleanup();
+    expect(header.get("x-client")).toBe("c");
+    expect(header.get("x-both")).toBe("call");
+    expect(header.get("x-timeout")).toBe("500ms");
+    expect(compression).toBeUndefined();
+  });
+
+  it("caps a timeout at what the header carries", () => {
+    const [header, , , cleanup] = clientCallStart(
+      config,
+      { timeoutMs: Infinity },
+      timeoutHeader,
+    );
+    cleanup();
+    expect(header.get("x-timeout")).toBe("1000ms");
+  });
+
+  it("refuses a timeout that is no number of milliseconds", () => {
+    for (const timeoutMs of [-1, NaN, "5" as unknown as number]) {
+      const error = thrown(() =>
+        clientCallStart(config, { timeoutMs }, timeoutHeader),
+      );
+      expect(error).toBeInstanceOf(ConnectError);
+      expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    }
+  });
+
+  it("finds the send compression by name, case-insensitive, and refuses one it lacks", () => {
+    const [, gzip, , cleanup] = clientCallStart(
+      config,
+      { sendCompression: "GZIP" },
+      timeoutHeader,
+    );
+    cleanup();
+    expect(gzip).toBe(compressionGzip);
+    const [, identity, , cleanup2] = clientCallStart(
+      config,
+      { sendCompression: "identity" },
+      timeoutHeader,
+    );
+    cleanup2();
+    expect(identity).toBeUndefined();
+    const error = thrown(() =>
+      clientCallStart(config, { sendCompression: "br" }, timeoutHeader),
+    );
+    expect((error as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((error as ConnectError).rawMessage).toMatch(/available are gzip/);
+  });
+
+  it("aborts the call's controller when the caller's signal aborts, and not after cleanup", () => {
+    const caller = new AbortController();
+    const [, , controller, cleanup] = clientCallStart(
+      config,
+      { signal: caller.signal, timeoutMs: 60_000 },
+      timeoutHeader,
+    );
+    caller.abort();
+    expect(controller.signal.aborted).toBe(true);
+    cleanup();
+
+    const later = new AbortController();
+    const [, , other, cleanupOther] = clientCallStart(
+      config,
+      { signal: later.signal },
+      timeoutHeader,
+    );
+    cleanupOther();
+    later.abort();
+    expect(other.signal.aborted).toBe(false);
+  });
+});
+
+describe("clientSend", () => {
+  const request = (signal: AbortSignal): HttpRequest => ({
+    url: "http://a.test/",
+    method: "POST",
+    header: new Headers(),
+    body: new Uint8Array(),
+    signal,
+  });
+
+  it("turns a transport failure into unavailable", async () => {
+    const error = await clientSend(
+      () => Promise.reject(new TypeError("fetch failed")),
+      request(new AbortController().signal),
+    ).catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+  });
+
+  it("turns a failure after the signal fired into the signal's reason, canceled by default", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const error = await clientSend(
+      () => Promise.reject(new TypeError("fetch failed")),
+      request(controller.signal),
+    ).catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+  });
+});
