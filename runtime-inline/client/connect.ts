@@ -6,7 +6,10 @@ import {
   type ClientTimeoutHeader,
 } from "./config.ts";
 import { Code } from "../core/code.ts";
-import { compressionAcceptHeader, compressionFind } from "../core/compression.ts";
+import {
+  compressionAcceptHeader,
+  compressionFind,
+} from "../core/compression.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpRequest, HttpResponse } from "./http-client.ts";
 import type { UnaryRequest, UnaryResponse } from "../core/interceptors.ts";
