@@ -49,7 +49,7 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 323 declarations from
+// by the generator. 324 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
@@ -4672,6 +4672,11 @@ function http2Push(
   return Readable.prototype.push.call(this, chunk, encoding);
 }
 
+/** Whether http2Push saw the response's END_STREAM. */
+function http2EndedStream(stream: ClientHttp2Stream): boolean {
+  return (stream as Http2EndAware)[http2EndStream] === true;
+}
+
 // Read ahead of the caller up to this much, about what Node buffers itself.
 const http2ReadAheadBytes = 64 * 1024;
 
@@ -4705,16 +4710,15 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
-  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = ended();
+    endStream = http2EndedStream(stream);
     done = true;
     notify();
   };
   const onClose = () => {
     // Deno's node:http2 may close a stream whose END_STREAM came while part
     // of the body waits unread: its "end" follows once that is read.
-    if (ended() && !stream.readableEnded) return;
+    if (http2EndedStream(stream) && !stream.readableEnded) return;
     done = true;
     notify();
   };

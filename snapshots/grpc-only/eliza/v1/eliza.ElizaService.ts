@@ -76,7 +76,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 260 declarations from
+// needs no RPC library: 261 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
@@ -4193,6 +4193,11 @@ function http2Push(
   return Readable.prototype.push.call(this, chunk, encoding);
 }
 
+/** Whether http2Push saw the response's END_STREAM. */
+function http2EndedStream(stream: ClientHttp2Stream): boolean {
+  return (stream as Http2EndAware)[http2EndStream] === true;
+}
+
 // Read ahead of the caller up to this much, about what Node buffers itself.
 const http2ReadAheadBytes = 64 * 1024;
 
@@ -4226,16 +4231,15 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
-  const ended = () => (stream as Http2EndAware)[http2EndStream] === true;
   const onEnd = () => {
-    endStream = ended();
+    endStream = http2EndedStream(stream);
     done = true;
     notify();
   };
   const onClose = () => {
     // Deno's node:http2 may close a stream whose END_STREAM came while part
     // of the body waits unread: its "end" follows once that is read.
-    if (ended() && !stream.readableEnded) return;
+    if (http2EndedStream(stream) && !stream.readableEnded) return;
     done = true;
     notify();
   };
