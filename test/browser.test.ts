@@ -1,0 +1,400 @@
+// The generated client in a real browser (headless Chromium, driven by
+// playwright-core): a page whose script is the Eliza client generated with
+// `platform=web` calls the generated Node server over HTTP/1.1 (node:http)
+// and over HTTP/2 with TLS (node:http2, allowHTTP1), with every protocol
+// and RPC kind the browser allows on each. What a fetch polyfill or Node's
+// fetch cannot show shows here: the browser's own rules for streaming
+// uploads, cancellation, deadlines and CORS.
+//
+// Chromium must be installed (Debian's `chromium`, or $CHROMIUM): without
+// it these tests fail, they do not skip.
+
+import { EventEmitter } from "node:events";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  Code,
+  ConnectError,
+  createElizaServiceHandler,
+  type ElizaServiceImplementation,
+  type HandlerContext,
+} from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { SayResponseSchema } from "./gen/eliza/v1/eliza_pb.ts";
+import type {
+  CallResult,
+  CallSpec,
+  PageGlobals,
+  Transport,
+} from "./browser/api.ts";
+import {
+  buildPage,
+  launchChromium,
+  recordExchanges,
+  servePage,
+  type Exchange,
+} from "./browser/harness.ts";
+import { startServer, type StartedServer } from "./support/servers.ts";
+
+/**
+ * How long a wait for an event may take before the test fails naming it: a
+ * guard against a hang, never a measure of speed, below vitest's timeout.
+ */
+const hangMs = 20_000;
+
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out after ${hangMs} ms: ${what}`)),
+        hangMs,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** What the implementation saw of each call. */
+interface SeenCall {
+  readonly method: string;
+  readonly protocol: HandlerContext["protocol"];
+  readonly requestMethod: string;
+  readonly contentType: string | null;
+  readonly caller: string | null;
+}
+
+const seen: SeenCall[] = [];
+/** Emits the name of a waiting call once its context.signal aborts. */
+const aborts = new EventEmitter();
+
+function see(context: HandlerContext): void {
+  seen.push({
+    method: context.method.name,
+    protocol: context.protocol,
+    requestMethod: context.requestMethod,
+    contentType: context.requestHeaders.get("content-type"),
+    caller: context.requestHeaders.get("x-caller"),
+  });
+  context.responseHeaders.set("x-eliza", "eliza");
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+const eliza: ElizaServiceImplementation = {
+  async say(request, context) {
+    see(context);
+    if (request.sentence === "error") {
+      throw new ConnectError(
+        "Eliza cannot answer that",
+        Code.FailedPrecondition,
+        {
+          details: [
+            { desc: SayResponseSchema, value: { sentence: "ask me another" } },
+          ],
+        },
+      );
+    }
+    if (request.sentence.startsWith("wait:")) {
+      // Answers never: only the deadline ends the call.
+      await aborted(context.signal);
+      aborts.emit(request.sentence);
+      throw context.signal.reason;
+    }
+    return { sentence: `You said: ${request.sentence}` };
+  },
+  async *introduce(request, context) {
+    see(context);
+    yield { sentence: `Hi ${request.name}, I'm Eliza.` };
+    if (request.name.startsWith("wait:")) {
+      // Sends no more: only the client's cancel ends the call.
+      await aborted(context.signal);
+      aborts.emit(request.name);
+      return;
+    }
+    yield { sentence: "How are you feeling today?" };
+  },
+  async pontificate(requests, context) {
+    see(context);
+    const sentences: string[] = [];
+    for await (const request of requests) sentences.push(request.sentence);
+    return { sentence: sentences.join(" "), count: sentences.length };
+  },
+  async *converse(requests, context) {
+    see(context);
+    for await (const request of requests) {
+      yield { sentence: `You said: ${request.sentence}` };
+    }
+  },
+};
+
+let nextWait = 0;
+/** A fresh name for a call that waits, and the event of its abort on the server. */
+function waitingCall(): { name: string; abortSeen: Promise<unknown> } {
+  const name = `wait:${++nextWait}`;
+  return {
+    name,
+    abortSeen: within(
+      new Promise((resolve) => aborts.once(name, resolve)),
+      `the server's context.signal of ${name} to abort`,
+    ),
+  };
+}
+
+/** A server under test and the page that calls it. */
+interface Target {
+  readonly server: StartedServer;
+  readonly exchanges: Exchange[];
+  page?: Page;
+}
+
+let browser: Browser | undefined;
+let context: BrowserContext | undefined;
+const targets: Partial<Record<"http1" | "h2", Target>> = {};
+
+beforeAll(async () => {
+  // Both take a few seconds; they do not depend on each other.
+  const [page, launched] = await Promise.all([buildPage(), launchChromium()]);
+  browser = launched;
+  context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const handler = createElizaServiceHandler(eliza);
+  for (const [name, kind] of [
+    ["http1", "http"],
+    ["h2", "h2"],
+  ] as const) {
+    const recorded = recordExchanges(servePage(page, handler.node));
+    const target: Target = {
+      server: await startServer(kind, recorded.listener),
+      exchanges: recorded.exchanges,
+    };
+    targets[name] = target;
+    target.page = await context.newPage();
+    await target.page.goto(`${target.server.url}/`);
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  for (const target of Object.values(targets)) await target.server.close();
+});
+
+function target(name: "http1" | "h2"): Target & { page: Page } {
+  const found = targets[name];
+  if (found?.page === undefined) throw new Error(`no ${name} target`);
+  return found as Target & { page: Page };
+}
+
+/** Makes a call from the page with the generated web client. */
+function call(
+  name: "http1" | "h2",
+  spec: Omit<CallSpec, "baseUrl">,
+): Promise<CallResult> {
+  const { page, server } = target(name);
+  return within(
+    page.evaluate((s) => (globalThis as unknown as PageGlobals).elizaCall(s), {
+      ...spec,
+      baseUrl: server.url,
+    }),
+    `the page's ${spec.transport} call of ${spec.method} on ${name}`,
+  );
+}
+
+const postTransports: Transport[] = [
+  "connect-binary",
+  "connect-json",
+  "grpc-web",
+];
+
+describe.each([
+  { name: "http1", label: "HTTP/1.1", httpVersion: "1.1" },
+  { name: "h2", label: "HTTP/2 over TLS", httpVersion: "2.0" },
+] as const)(
+  "a page calling the Node server over $label",
+  ({ name, httpVersion }) => {
+    it("reaches it over the expected HTTP version", async () => {
+      const result = await call(name, {
+        transport: "connect-binary",
+        method: "say",
+        sentences: ["version"],
+      });
+      expect(result.error).toBeUndefined();
+      const rpcs = target(name).exchanges.filter((e) =>
+        e.path.startsWith("/connectrpc."),
+      );
+      expect(rpcs.length).toBeGreaterThan(0);
+      for (const exchange of rpcs)
+        expect(exchange.httpVersion).toBe(httpVersion);
+    });
+
+    it("calls a unary method over Connect binary, Connect JSON, Connect GET and gRPC-Web", async () => {
+      for (const transport of [...postTransports, "connect-get"] as const) {
+        seen.length = 0;
+        const result = await call(name, {
+          transport,
+          method: "say",
+          sentences: [`hello over ${transport}`],
+        });
+        expect(result, transport).toEqual({
+          messages: [`You said: hello over ${transport}`],
+          elizaHeader: "eliza",
+        });
+        expect(seen, transport).toEqual([
+          {
+            method: "Say",
+            protocol: transport === "grpc-web" ? "grpc-web" : "connect",
+            requestMethod: transport === "connect-get" ? "GET" : "POST",
+            contentType: {
+              "connect-binary": "application/proto",
+              "connect-json": "application/json",
+              "connect-get": null,
+              "grpc-web": "application/grpc-web+proto",
+            }[transport],
+            caller: "page",
+          },
+        ]);
+      }
+    });
+
+    it("gets an error with its details", async () => {
+      for (const transport of [...postTransports, "connect-get"] as const) {
+        const result = await call(name, {
+          transport,
+          method: "say",
+          sentences: ["error"],
+        });
+        expect(result, transport).toEqual({
+          messages: [],
+          error: {
+            code: "failed_precondition",
+            message: "Eliza cannot answer that",
+            detailTypes: ["connectrpc.eliza.v1.SayResponse"],
+            detailSentences: ["ask me another"],
+          },
+        });
+      }
+    });
+
+    it("fails a call past its deadline with deadline_exceeded", async () => {
+      for (const transport of postTransports) {
+        const { name: sentence } = waitingCall();
+        const result = await call(name, {
+          transport,
+          method: "say",
+          sentences: [sentence],
+          timeoutMs: 300,
+        });
+        expect(result.error?.code, transport).toBe("deadline_exceeded");
+      }
+    });
+  },
+);
+
+describe("a page calling the Node server over HTTP/2 over TLS", () => {
+  it("streams responses over Connect and gRPC-Web", async () => {
+    for (const transport of postTransports) {
+      const result = await call("h2", {
+        transport,
+        method: "introduce",
+        sentences: ["Ada"],
+      });
+      expect(result, transport).toEqual({
+        messages: ["Hi Ada, I'm Eliza.", "How are you feeling today?"],
+        elizaHeader: "eliza",
+      });
+    }
+  });
+
+  it("streams requests over Connect and gRPC-Web", async () => {
+    for (const transport of postTransports) {
+      const result = await call("h2", {
+        transport,
+        method: "pontificate",
+        sentences: ["I", "think", "therefore"],
+      });
+      expect(result, transport).toEqual({
+        messages: ["I think therefore"],
+        count: 3,
+        elizaHeader: "eliza",
+      });
+    }
+  });
+
+  it("streams both ways, half duplex, over Connect and gRPC-Web", async () => {
+    for (const transport of postTransports) {
+      const result = await call("h2", {
+        transport,
+        method: "converse",
+        sentences: ["hello", "goodbye"],
+      });
+      expect(result, transport).toEqual({
+        messages: ["You said: hello", "You said: goodbye"],
+        elizaHeader: "eliza",
+      });
+    }
+  });
+
+  it("cancels a response stream: the call fails with canceled and the server's signal aborts", async () => {
+    for (const transport of postTransports) {
+      const { name: who, abortSeen } = waitingCall();
+      const result = await call("h2", {
+        transport,
+        method: "introduce",
+        sentences: [who],
+        abortAfter: 1,
+      });
+      expect(result.messages, transport).toEqual([`Hi ${who}, I'm Eliza.`]);
+      expect(result.error?.code, transport).toBe("canceled");
+      await abortSeen;
+    }
+  });
+});
+
+describe("a page calling the Node server over HTTP/1.1", () => {
+  // Chromium streams a request body (fetch with a ReadableStream body and
+  // duplex: "half") only over HTTP/2 and QUIC: over HTTP/1.1 fetch rejects
+  // with a TypeError before sending anything.
+  it("cannot stream requests: client and bidi streaming fail with unavailable", async () => {
+    for (const transport of postTransports) {
+      for (const method of ["pontificate", "converse"] as const) {
+        const result = await call("http1", {
+          transport,
+          method,
+          sentences: ["hello"],
+        });
+        expect(result.error?.code, `${method} over ${transport}`).toBe(
+          "unavailable",
+        );
+      }
+    }
+  });
+
+  // The web client still sends a server-streaming call's one request as a
+  // stream, so it fails over HTTP/1.1 too; it is to send it as a whole body.
+  it("cannot yet stream responses: the request of a server-streaming call is streamed", async () => {
+    for (const transport of postTransports) {
+      const result = await call("http1", {
+        transport,
+        method: "introduce",
+        sentences: ["Ada"],
+      });
+      expect(result.error?.code, transport).toBe("unavailable");
+    }
+  });
+});
+
+describe("a page on the server's own origin", () => {
+  it("sends no CORS preflight", () => {
+    for (const name of ["http1", "h2"] as const) {
+      const exchanges = target(name).exchanges;
+      expect(exchanges.length, name).toBeGreaterThan(0);
+      expect(
+        exchanges.filter((e) => e.method === "OPTIONS"),
+        name,
+      ).toEqual([]);
+    }
+  });
+});
