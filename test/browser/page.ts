@@ -21,8 +21,11 @@ async function elizaCall(spec: CallSpec): Promise<CallResult> {
   const controller = new AbortController();
   const options: CallOptions = {
     signal: controller.signal,
-    // Not CORS-safelisted: cross-origin, the preflight must allow it.
-    headers: { "x-caller": "page" },
+    // Not CORS-safelisted: cross-origin, the preflight must allow it. Not on
+    // a GET, which stays cacheable and, cross-origin, without a preflight.
+    ...(spec.transport === "connect-get"
+      ? {}
+      : { headers: { "x-caller": "page" } }),
     ...(spec.timeoutMs === undefined ? {} : { timeoutMs: spec.timeoutMs }),
   };
   const first = spec.sentences[0] ?? "";
