@@ -158,9 +158,16 @@ const targets: Partial<Record<"http1" | "h2", Target>> = {};
 
 beforeAll(async () => {
   // Both take a few seconds; they do not depend on each other.
-  const [page, launched] = await Promise.all([buildPage(), launchChromium()]);
-  browser = launched;
-  context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const [built, launched] = await Promise.allSettled([
+    buildPage(),
+    launchChromium(),
+  ]);
+  // Kept first, so that afterAll closes it whatever failed.
+  if (launched.status === "fulfilled") browser = launched.value;
+  if (built.status === "rejected") throw built.reason;
+  if (launched.status === "rejected") throw launched.reason;
+  const page = built.value;
+  context = await launched.value.newContext({ ignoreHTTPSErrors: true });
   const handler = createElizaServiceHandler(eliza);
   for (const [name, kind] of [
     ["http1", "http"],
