@@ -15,6 +15,12 @@ export default defineConfig({
     // no longer for them. Helpers that wait for an event give up after 20 s
     // (their hangMs) with a message naming it, below these.
     testTimeout: 60_000,
+    // Vitest runs one file at a time on a 2-core machine by default (cores
+    // less one). Many files mostly wait (servers, child processes, Deno,
+    // Chromium), so two at a time shortens the run; nothing measures time,
+    // and the timeouts above allow for the extra load.
+    maxWorkers: 2,
+    minWorkers: 1,
     hookTimeout: 180_000,
   },
 });

@@ -9,6 +9,7 @@ import { ConnectError, isConnectError } from "../core/errors.ts";
 import type { JsonOptions } from "../core/codec.ts";
 import type { Interceptor } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
+import type { CorsOptions } from "./cors.ts";
 
 /**
  * An HTTP request as the protocol code sees it, whatever server delivered it
@@ -114,6 +115,11 @@ export interface HandlerOptions {
    */
   readonly decompressionBudget?: number;
   readonly decompressionQueue?: number;
+  /**
+   * Serve pages on other origins (browsers): answer CORS preflights and add
+   * the CORS headers to every response. Off by default.
+   */
+  readonly cors?: CorsOptions;
 }
 
 /** An implementation function of any unary method, as the router calls it. */

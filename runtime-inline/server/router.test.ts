@@ -199,3 +199,95 @@ describe("createServiceHandler with the real protocols", () => {
     expect(grpcOnly?.header.get("accept-post")).toBe("application/grpc");
   });
 });
+
+describe("createServiceHandler with cors", () => {
+  const page = "https://app.example.com";
+  const service = createServiceHandler(
+    servicePath,
+    methods,
+    { cors: { allowedOrigins: [page] } },
+    {
+      compressions: [compressionGzip],
+      protocols: [connectServer(), grpcServer(), grpcWebServer()],
+    },
+  );
+
+  it("answers preflights for every path of the service, whatever the method", async () => {
+    for (const path of [`${servicePath}Unary`, `${servicePath}Nope`]) {
+      const response = await service.handle(
+        serverRequest({
+          method: "OPTIONS",
+          path,
+          headers: {
+            origin: page,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type,x-grpc-web",
+          },
+        }),
+      );
+      expect(response?.status).toBe(204);
+      expect(response?.header.get("access-control-allow-origin")).toBe(page);
+      expect(response?.body).toBeUndefined();
+    }
+    const other = await service.handle(
+      serverRequest({
+        method: "OPTIONS",
+        path: "/other.v1.Service/Unary",
+        headers: { origin: page, "access-control-request-method": "POST" },
+      }),
+    );
+    expect(other).toBeUndefined();
+  });
+
+  it("adds the CORS headers to successes, errors and trailers-only responses of every protocol", async () => {
+    const cases: [string, Record<string, string>, number][] = [
+      // Connect success, Connect 404, gRPC-Web error in the body, gRPC
+      // trailers-only (refused over HTTP/1.1), 415.
+      [`${servicePath}Unary`, { "content-type": "application/proto" }, 200],
+      [`${servicePath}Nope`, { "content-type": "application/proto" }, 404],
+      [`${servicePath}Nope`, { "content-type": "application/grpc-web" }, 200],
+      [`${servicePath}Unary`, { "content-type": "application/grpc" }, 200],
+      [`${servicePath}Unary`, { "content-type": "text/plain" }, 415],
+    ];
+    for (const [path, headers, status] of cases) {
+      const response = await service.handle(
+        serverRequest({
+          path,
+          headers: { ...headers, origin: page },
+          body: [stringValue("x")],
+        }),
+      );
+      expect(response?.status, `${path} ${headers["content-type"]}`).toBe(
+        status,
+      );
+      expect(response?.header.get("access-control-allow-origin")).toBe(page);
+      expect(response?.header.get("access-control-expose-headers")).toContain(
+        "Grpc-Status",
+      );
+    }
+  });
+
+  it("leaves the response of a request without an Origin as it was, but for Vary", async () => {
+    const response = await service.handle(
+      serverRequest({
+        path: `${servicePath}Unary`,
+        headers: { "content-type": "application/proto" },
+        body: [stringValue("x")],
+      }),
+    );
+    expect(response?.status).toBe(200);
+    expect(response?.header.get("access-control-allow-origin")).toBeNull();
+    expect(response?.header.get("vary")).toBe("Origin");
+  });
+
+  it("lets a plain OPTIONS request through to the protocol", async () => {
+    const response = await service.handle(
+      serverRequest({
+        method: "OPTIONS",
+        path: `${servicePath}Unary`,
+        headers: { origin: page },
+      }),
+    );
+    expect(response?.status).toBe(405);
+  });
+});

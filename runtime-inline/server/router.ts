@@ -2,9 +2,17 @@ import type { JsonCodecFactory } from "../core/codec.ts";
 import type { Compression } from "../core/compression.ts";
 import { serverConfig } from "./config.ts";
 import {
+  corsDecorate,
+  corsIsPreflight,
+  corsPolicy,
+  corsPreflightHeaders,
+} from "./cors.ts";
+import {
   handlerUnsupportedMediaType,
   type HandlerOptions,
   type MethodHandler,
+  type ServerRequest,
+  type ServerResponse,
   type ServiceHandler,
 } from "./handler.ts";
 import { serverProtocolFor, type ServerProtocol } from "./protocol.ts";
@@ -42,31 +50,52 @@ export function createServiceHandler(
   }
   // For a request in a protocol this file does not serve.
   const accepted = protocols.map((p) => p.contentTypes).join(", ");
+  const route = async (
+    request: ServerRequest,
+  ): Promise<ServerResponse | undefined> => {
+    if (!request.path.startsWith(servicePath)) {
+      return undefined;
+    }
+    const protocol = serverProtocolFor(
+      protocols,
+      request.header("content-type"),
+    );
+    if (protocol === undefined) {
+      return handlerUnsupportedMediaType(accepted);
+    }
+    const handler = byPath.get(request.path);
+    if (handler === undefined) {
+      return protocol.unimplemented(request, config);
+    }
+    if ("unary" in handler) {
+      return protocol.unary === undefined
+        ? protocol.unimplemented(request, config)
+        : protocol.unary(handler, request, config);
+    }
+    return protocol.stream === undefined
+      ? protocol.unimplemented(request, config)
+      : protocol.stream(handler, request, config);
+  };
+  if (options.cors === undefined) {
+    return { path: servicePath, handle: route };
+  }
+  const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
     async handle(request) {
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
+      const origin = request.header("origin");
+      if (
+        request.path.startsWith(servicePath) &&
+        corsIsPreflight(
+          request.method,
+          request.header("access-control-request-method"),
+        )
+      ) {
+        return { status: 204, header: corsPreflightHeaders(cors, origin) };
       }
-      const protocol = serverProtocolFor(
-        protocols,
-        request.header("content-type"),
-      );
-      if (protocol === undefined) {
-        return handlerUnsupportedMediaType(accepted);
-      }
-      const handler = byPath.get(request.path);
-      if (handler === undefined) {
-        return protocol.unimplemented(request, config);
-      }
-      if ("unary" in handler) {
-        return protocol.unary === undefined
-          ? protocol.unimplemented(request, config)
-          : protocol.unary(handler, request, config);
-      }
-      return protocol.stream === undefined
-        ? protocol.unimplemented(request, config)
-        : protocol.stream(handler, request, config);
+      const response = await route(request);
+      if (response !== undefined) corsDecorate(cors, origin, response.header);
+      return response;
     },
   };
 }

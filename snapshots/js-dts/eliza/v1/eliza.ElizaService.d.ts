@@ -600,6 +600,59 @@ export interface BidiStreamingMethod<Input extends DescMessage, Output> {
   ): Promise<StreamResult<Output>>;
 }
 /**
+ * Lets pages on other origins call the service from a browser: the handler
+ * answers CORS preflights (OPTIONS) for every path it serves, and adds the
+ * CORS response headers to every response, errors included.
+ * @public
+ */
+export interface CorsOptions {
+  /**
+   * The origins that may call: exact origins (`"https://app.example.com"`,
+   * scheme and port included, as browsers send them), `"*"` for any, or a
+   * function that decides per origin.
+   */
+  readonly allowedOrigins:
+    readonly string[] | "*" | ((origin: string) => boolean);
+  /**
+   * Let calls send cookies and HTTP authentication (fetch's `credentials:
+   * "include"`). The allowed origin is then echoed, never `*`, as browsers
+   * require. Default false.
+   */
+  readonly allowCredentials?: boolean;
+  /** How long a browser may reuse a preflight's answer. Default 7200 (Chromium's cap). */
+  readonly maxAgeSeconds?: number;
+  /**
+   * Request headers of your own that calls send (`authorization`, say),
+   * besides the protocols' own, `corsAllowedHeaders`.
+   */
+  readonly allowedHeaders?: readonly string[];
+  /**
+   * Response headers of your own that clients read, besides the protocols'
+   * own, `corsExposedHeaders`. A Connect unary call's trailers arrive as
+   * `trailer-<name>` headers: list them in that form.
+   */
+  readonly exposedHeaders?: readonly string[];
+}
+/**
+ * The HTTP methods calls use: POST, and GET for Connect GET. For CORS
+ * middleware of your own.
+ * @public
+ */
+export declare const corsAllowedMethods: readonly string[];
+/**
+ * The request headers that Connect, gRPC-Web and gRPC clients send, for
+ * CORS middleware of your own (`Access-Control-Allow-Headers`).
+ * @public
+ */
+export declare const corsAllowedHeaders: readonly string[];
+/**
+ * The response headers clients read, for CORS middleware of your own
+ * (`Access-Control-Expose-Headers`): without them a browser hides a
+ * gRPC-Web status sent as headers, and a compressed stream's encoding.
+ * @public
+ */
+export declare const corsExposedHeaders: readonly string[];
+/**
  * An HTTP request as the protocol code sees it, whatever server delivered it
  * (node:http, node:http2, or a fetch `Request`).
  */
@@ -700,6 +753,11 @@ export interface HandlerOptions {
    */
   readonly decompressionBudget?: number;
   readonly decompressionQueue?: number;
+  /**
+   * Serve pages on other origins (browsers): answer CORS preflights and add
+   * the CORS headers to every response. Off by default.
+   */
+  readonly cors?: CorsOptions;
 }
 /**
  * A service ready to be served: `node` for node:http / node:https /

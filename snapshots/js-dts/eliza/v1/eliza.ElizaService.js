@@ -208,15 +208,15 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 324 declarations from
+// needs no RPC library: 334 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
-//   server: config, connect, connect-stream, context, fail, grpc, grpc-web,
-//     handler, protocol, router, stream, unary
+//   server: config, connect, connect-stream, context, cors, fail, grpc,
+//     grpc-web, handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
 // ClientStreamingMethod, NodeClientOptions, createClientConfig,
@@ -3113,6 +3113,119 @@ function decompressGate(budgetBytes, readMaxBytes, queueMax) {
     },
   };
 }
+/**
+ * The HTTP methods calls use: POST, and GET for Connect GET. For CORS
+ * middleware of your own.
+ * @public
+ */
+export const corsAllowedMethods = ["POST", "GET"];
+/**
+ * The request headers that Connect, gRPC-Web and gRPC clients send, for
+ * CORS middleware of your own (`Access-Control-Allow-Headers`).
+ * @public
+ */
+export const corsAllowedHeaders = [
+  "Content-Type",
+  "Content-Encoding",
+  "Connect-Protocol-Version",
+  "Connect-Timeout-Ms",
+  "Connect-Content-Encoding",
+  "Connect-Accept-Encoding",
+  "Grpc-Timeout",
+  "Grpc-Encoding",
+  "Grpc-Accept-Encoding",
+  "X-Grpc-Web",
+  "X-User-Agent",
+];
+/**
+ * The response headers clients read, for CORS middleware of your own
+ * (`Access-Control-Expose-Headers`): without them a browser hides a
+ * gRPC-Web status sent as headers, and a compressed stream's encoding.
+ * @public
+ */
+export const corsExposedHeaders = [
+  "Grpc-Status",
+  "Grpc-Message",
+  "Grpc-Status-Details-Bin",
+  "Grpc-Encoding",
+  "Grpc-Accept-Encoding",
+  "Connect-Content-Encoding",
+  "Connect-Accept-Encoding",
+];
+function corsPolicy(options) {
+  var _a, _b, _c, _d;
+  const origins = options.allowedOrigins;
+  const credentials =
+    (_a = options.allowCredentials) !== null && _a !== void 0 ? _a : false;
+  let allows;
+  if (origins === "*") {
+    allows = () => true;
+  } else if (typeof origins === "function") {
+    allows = origins;
+  } else {
+    const set = new Set(origins);
+    allows = (origin) => set.has(origin);
+  }
+  return {
+    allows,
+    // Browsers refuse `*` on credentialed calls: echo the origin then.
+    anyOrigin: origins === "*" && !credentials,
+    credentials,
+    maxAge: String(
+      (_b = options.maxAgeSeconds) !== null && _b !== void 0 ? _b : 7200,
+    ),
+    allowHeaders: [
+      ...corsAllowedHeaders,
+      ...((_c = options.allowedHeaders) !== null && _c !== void 0 ? _c : []),
+    ].join(", "),
+    exposeHeaders: [
+      ...corsExposedHeaders,
+      ...((_d = options.exposedHeaders) !== null && _d !== void 0 ? _d : []),
+    ].join(", "),
+  };
+}
+/**
+ * Whether a request is a CORS preflight, which the handler answers itself:
+ * an OPTIONS request that names the method it asks for.
+ */
+function corsIsPreflight(method, requestMethod) {
+  return method === "OPTIONS" && requestMethod !== null;
+}
+/**
+ * The headers of the answer to a preflight (204): the CORS ones when the
+ * origin is allowed, none when not, which the browser reports as a CORS
+ * failure of the call.
+ */
+function corsPreflightHeaders(policy, origin) {
+  const header = new Headers({
+    vary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+  });
+  if (origin !== null && policy.allows(origin)) {
+    corsAllowOrigin(policy, origin, header);
+    header.set("access-control-allow-methods", corsAllowedMethods.join(", "));
+    header.set("access-control-allow-headers", policy.allowHeaders);
+    header.set("access-control-max-age", policy.maxAge);
+  }
+  return header;
+}
+/**
+ * Adds the CORS headers to the headers of a call's response: every
+ * response, so that a browser shows the page an error's code and message,
+ * not a network failure.
+ */
+function corsDecorate(policy, origin, header) {
+  // The answer depends on the Origin header, so caches must key on it.
+  if (!policy.anyOrigin) header.append("vary", "Origin");
+  if (origin === null || !policy.allows(origin)) return;
+  corsAllowOrigin(policy, origin, header);
+  header.set("access-control-expose-headers", policy.exposeHeaders);
+}
+function corsAllowOrigin(policy, origin, header) {
+  header.set("access-control-allow-origin", policy.anyOrigin ? "*" : origin);
+  if (policy.credentials) {
+    header.set("access-control-allow-credentials", "true");
+  }
+}
 /** Adapts a server-streaming implementation: exactly one request message. */
 function handlerServerStreaming(implementation) {
   return function (requests, context) {
@@ -5269,31 +5382,50 @@ function createServiceHandler(servicePath, methods, options, parts) {
   }
   // For a request in a protocol this file does not serve.
   const accepted = protocols.map((p) => p.contentTypes).join(", ");
+  const route = async (request) => {
+    if (!request.path.startsWith(servicePath)) {
+      return undefined;
+    }
+    const protocol = serverProtocolFor(
+      protocols,
+      request.header("content-type"),
+    );
+    if (protocol === undefined) {
+      return handlerUnsupportedMediaType(accepted);
+    }
+    const handler = byPath.get(request.path);
+    if (handler === undefined) {
+      return protocol.unimplemented(request, config);
+    }
+    if ("unary" in handler) {
+      return protocol.unary === undefined
+        ? protocol.unimplemented(request, config)
+        : protocol.unary(handler, request, config);
+    }
+    return protocol.stream === undefined
+      ? protocol.unimplemented(request, config)
+      : protocol.stream(handler, request, config);
+  };
+  if (options.cors === undefined) {
+    return { path: servicePath, handle: route };
+  }
+  const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
     async handle(request) {
-      if (!request.path.startsWith(servicePath)) {
-        return undefined;
+      const origin = request.header("origin");
+      if (
+        request.path.startsWith(servicePath) &&
+        corsIsPreflight(
+          request.method,
+          request.header("access-control-request-method"),
+        )
+      ) {
+        return { status: 204, header: corsPreflightHeaders(cors, origin) };
       }
-      const protocol = serverProtocolFor(
-        protocols,
-        request.header("content-type"),
-      );
-      if (protocol === undefined) {
-        return handlerUnsupportedMediaType(accepted);
-      }
-      const handler = byPath.get(request.path);
-      if (handler === undefined) {
-        return protocol.unimplemented(request, config);
-      }
-      if ("unary" in handler) {
-        return protocol.unary === undefined
-          ? protocol.unimplemented(request, config)
-          : protocol.unary(handler, request, config);
-      }
-      return protocol.stream === undefined
-        ? protocol.unimplemented(request, config)
-        : protocol.stream(handler, request, config);
+      const response = await route(request);
+      if (response !== undefined) corsDecorate(cors, origin, response.header);
+      return response;
     },
   };
 }
