@@ -2,7 +2,9 @@
 // playwright-core): a page whose script is the Eliza client generated with
 // `platform=web` calls the generated Node server over HTTP/1.1 (node:http)
 // and over HTTP/2 with TLS (node:http2, allowHTTP1), with every protocol
-// and RPC kind the browser allows on each. What a fetch polyfill or Node's
+// and RPC kind the browser allows on each. The page comes from another
+// origin, which the servers allow with their `cors` option; a page from an
+// origin they do not allow cannot call. What a fetch polyfill or Node's
 // fetch cannot show shows here: the browser's own rules for streaming
 // uploads, cancellation, deadlines and CORS.
 //
@@ -10,7 +12,8 @@
 // it these tests fail, they do not skip.
 
 import { EventEmitter } from "node:events";
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import type * as http from "node:http";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Code,
@@ -33,7 +36,11 @@ import {
   servePage,
   type Exchange,
 } from "./browser/harness.ts";
-import { startServer, type StartedServer } from "./support/servers.ts";
+import {
+  startServer,
+  type NodeListener,
+  type StartedServer,
+} from "./support/servers.ts";
 
 /**
  * How long a wait for an event may take before the test fails naming it: a
@@ -145,16 +152,27 @@ function waitingCall(): { name: string; abortSeen: Promise<unknown> } {
   };
 }
 
-/** A server under test and the page that calls it. */
+type ServerName = "http1" | "h2";
+
+/** A server under test and what reached it. */
 interface Target {
   readonly server: StartedServer;
   readonly exchanges: Exchange[];
-  page?: Page;
 }
 
+/** What the servers' CORS option allows, besides the protocols' own headers. */
+const cors = {
+  allowedHeaders: ["X-Caller"],
+  exposedHeaders: ["X-Eliza"],
+  maxAgeSeconds: 60,
+};
+
 let browser: Browser | undefined;
-let context: BrowserContext | undefined;
-const targets: Partial<Record<"http1" | "h2", Target>> = {};
+/** Serve the page: first on the origin the servers allow, then on one they do not. */
+const pageServers: StartedServer[] = [];
+const targets: Partial<Record<ServerName, Target>> = {};
+let page: Page | undefined;
+let strangerPage: Page | undefined;
 
 beforeAll(async () => {
   // Both take a few seconds; they do not depend on each other.
@@ -166,45 +184,66 @@ beforeAll(async () => {
   if (launched.status === "fulfilled") browser = launched.value;
   if (built.status === "rejected") throw built.reason;
   if (launched.status === "rejected") throw launched.reason;
-  const page = built.value;
-  context = await launched.value.newContext({ ignoreHTTPSErrors: true });
-  const handler = createElizaServiceHandler(eliza);
+  const notFound: NodeListener = (_, response) => {
+    // Both response kinds have writeHead; TypeScript cannot call a union of them.
+    (response as http.ServerResponse).writeHead(404).end();
+  };
+  for (let i = 0; i < 2; i++) {
+    pageServers.push(
+      await startServer("http", servePage(built.value, notFound)),
+    );
+  }
+  const [site, stranger] = pageServers as [StartedServer, StartedServer];
+  const handler = createElizaServiceHandler(eliza, {
+    cors: { allowedOrigins: [site.url], ...cors },
+  });
   for (const [name, kind] of [
     ["http1", "http"],
     ["h2", "h2"],
   ] as const) {
-    const recorded = recordExchanges(servePage(page, handler.node));
-    const target: Target = {
+    const recorded = recordExchanges(handler.node);
+    targets[name] = {
       server: await startServer(kind, recorded.listener),
       exchanges: recorded.exchanges,
     };
-    targets[name] = target;
-    target.page = await context.newPage();
-    await target.page.goto(`${target.server.url}/`);
   }
+  const context = await launched.value.newContext({ ignoreHTTPSErrors: true });
+  page = await context.newPage();
+  await page.goto(`${site.url}/`);
+  strangerPage = await context.newPage();
+  await strangerPage.goto(`${stranger.url}/`);
 });
 
 afterAll(async () => {
   await browser?.close();
   for (const target of Object.values(targets)) await target.server.close();
+  for (const server of pageServers) await server.close();
 });
 
-function target(name: "http1" | "h2"): Target & { page: Page } {
+function target(name: ServerName): Target {
   const found = targets[name];
-  if (found?.page === undefined) throw new Error(`no ${name} target`);
-  return found as Target & { page: Page };
+  if (found === undefined) throw new Error(`no ${name} server`);
+  return found;
 }
 
-/** Makes a call from the page with the generated web client. */
+/** The origin the page is served from, which the servers allow. */
+function pageOrigin(): string {
+  const found = pageServers[0];
+  if (found === undefined) throw new Error("no page server");
+  return found.url;
+}
+
+/** Makes a call from the page (by default the one on the allowed origin) with the generated web client. */
 function call(
-  name: "http1" | "h2",
+  name: ServerName,
   spec: Omit<CallSpec, "baseUrl">,
+  from = page,
 ): Promise<CallResult> {
-  const { page, server } = target(name);
+  if (from === undefined) throw new Error("no page");
   return within(
-    page.evaluate((s) => (globalThis as unknown as PageGlobals).elizaCall(s), {
+    from.evaluate((s) => (globalThis as unknown as PageGlobals).elizaCall(s), {
       ...spec,
-      baseUrl: server.url,
+      baseUrl: target(name).server.url,
     }),
     `the page's ${spec.transport} call of ${spec.method} on ${name}`,
   );
@@ -388,14 +427,85 @@ describe.each([
     }
 
     // Last: it looks at every request the tests above sent.
-    it(`got every call over HTTP/${httpVersion === "2.0" ? "2" : "1.1"}, and no CORS preflight from a page of its own origin`, () => {
-      const exchanges = target(name).exchanges;
-      const rpcs = exchanges.filter((e) => e.path.startsWith("/connectrpc."));
-      expect(rpcs.length).toBeGreaterThan(10);
-      expect(new Set(rpcs.map((e) => e.httpVersion))).toEqual(
+    it(`got every call over HTTP/${httpVersion === "2.0" ? "2" : "1.1"}, each POST path preflighted first (204, allowing what was asked), every response with the CORS headers`, () => {
+      const origin = pageOrigin();
+      const exchanges = target(name).exchanges.filter(
+        (e) => e.requestHeaders.origin === origin,
+      );
+      const preflights = exchanges.filter((e) => e.method === "OPTIONS");
+      const calls = exchanges.filter((e) => e.method !== "OPTIONS");
+      expect(calls.length).toBeGreaterThan(10);
+      expect(new Set(calls.map((e) => e.httpVersion))).toEqual(
         new Set([httpVersion]),
       );
-      expect(exchanges.filter((e) => e.method === "OPTIONS")).toEqual([]);
+      // The browser asks before the first call of each path (and caches
+      // the answer for maxAgeSeconds).
+      for (const call of calls.filter((e) => e.method === "POST")) {
+        const first = exchanges.find((e) => e.path === call.path);
+        expect(first?.method, call.path).toBe("OPTIONS");
+      }
+      expect(preflights.length).toBeGreaterThan(0);
+      for (const preflight of preflights) {
+        const asked =
+          preflight.requestHeaders["access-control-request-headers"];
+        expect(preflight.requestHeaders["access-control-request-method"]).toBe(
+          "POST",
+        );
+        expect(asked).toContain("x-caller");
+        expect(preflight.status).toBe(204);
+        const answer = preflight.responseHeaders ?? {};
+        expect(answer).toMatchObject({
+          "access-control-allow-origin": origin,
+          "access-control-allow-methods": "POST, GET",
+          "access-control-max-age": String(cors.maxAgeSeconds),
+        });
+        const allowed = (answer["access-control-allow-headers"] ?? "")
+          .toLowerCase()
+          .split(/\s*,\s*/);
+        for (const header of String(asked).split(",")) {
+          expect(allowed, preflight.path).toContain(header.trim());
+        }
+      }
+      // A Connect GET (without headers of the caller's own) is a simple
+      // request: no preflight, so a cache in between can answer it.
+      expect(calls.some((e) => e.method === "GET")).toBe(true);
+      // Every response, errors included: else the page sees a network error.
+      const answered = calls.filter((e) => e.status !== undefined);
+      expect(answered.some((e) => e.status !== 200)).toBe(true);
+      for (const call of answered) {
+        expect(call.responseHeaders?.["access-control-allow-origin"]).toBe(
+          origin,
+        );
+        expect(
+          call.responseHeaders?.["access-control-expose-headers"],
+        ).toContain("X-Eliza");
+      }
     });
   },
 );
+
+describe("a page on an origin the servers do not allow", () => {
+  it.each(["http1", "h2"] as const)(
+    "cannot call %s: the preflight is answered without Access-Control-Allow-Origin and the call is not sent",
+    async (name) => {
+      seen.length = 0;
+      const result = await call(
+        name,
+        { transport: "connect-binary", method: "say", sentences: ["hi"] },
+        strangerPage,
+      );
+      expect(result.error?.code).toBe("unavailable");
+      const stranger = pageServers[1]?.url;
+      const exchanges = target(name).exchanges.filter(
+        (e) => e.requestHeaders.origin === stranger,
+      );
+      expect(exchanges.map((e) => [e.method, e.status])).toEqual([
+        ["OPTIONS", 204],
+      ]);
+      expect(
+        exchanges[0]?.responseHeaders?.["access-control-allow-origin"],
+      ).toBeUndefined();
+      expect(seen).toEqual([]);
+    },
+  );
+});
