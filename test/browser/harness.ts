@@ -158,8 +158,9 @@ export interface Exchange {
 
 /**
  * Wraps a listener so that each request and the head of its response are
- * kept in `exchanges`: CORS preflights are invisible to the page's script
- * (and to playwright's network events), so the server is where to see them.
+ * kept in `exchanges`: a CORS preflight, and the CORS headers of a response,
+ * are the browser's business and invisible to the page's script, so the
+ * server is where to see them.
  */
 export function recordExchanges(next: NodeListener): {
   listener: NodeListener;
