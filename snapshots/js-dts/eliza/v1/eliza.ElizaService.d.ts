@@ -800,6 +800,11 @@ export declare function http2StreamHandler(
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
+ *
+ * Unary and server-streaming calls send whole bodies, which go over any
+ * HTTP version. Client- and bidi-streaming calls stream theirs, which a
+ * browser does only over HTTP/2 (Chromium; it refuses HTTP/1.1); there they
+ * fail with `unavailable`, saying so.
  * @public
  */
 export declare function createFetchHttpClient(
