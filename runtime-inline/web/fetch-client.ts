@@ -73,8 +73,9 @@ export function fetchHttpClient(
  * offers. Chromium sends one only over HTTP/2 and rejects the request
  * otherwise with a bare "Failed to fetch" (the console alone says
  * ERR_ALPN_NEGOTIATION_FAILED); the call's error says why instead, keeping
- * fetch's as its cause. Unavailable, as for any request fetch could not
- * make: connect-es too reports it so.
+ * fetch's as its cause. Unavailable, as for any request that could not be
+ * made (httpClientError; connect-node's code for a network failure too):
+ * the call did not reach the server.
  */
 async function fetchStreaming(
   fetchFn: typeof fetch,
