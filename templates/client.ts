@@ -56,12 +56,18 @@ export function clientTemplate(service: DescService, options: Options): Code {
   if (streaming) bind.push(code`  const stream = protocol.stream(config);`);
   const web = options.platform === "web";
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
-  // A unary-only file's default fetch client cannot stream request bodies,
-  // which keeps that code out of its bundles; createFetchHttpClient, which
-  // can, stays in the file for users with a fetch of their own.
+  // Only client- and bidi-streaming calls stream their request bodies
+  // (server streaming sends its one request whole). Without them, the
+  // default fetch client cannot stream, which keeps that code out of
+  // bundles; createFetchHttpClient, which can, stays in the file for users
+  // with a fetch of their own.
+  const streamingRequests = methods.some(
+    (m) =>
+      m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
+  );
   const httpClient = !web
     ? code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`
-    : streaming
+    : streamingRequests
       ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
       : code`options.httpClient ?? ${rt("fetchHttpClient")}(globalThis.fetch)`;
   // Web clients carry no compression unless the user passes one in: fetch

@@ -1,4 +1,4 @@
-import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import { create, isMessage, toBinary, type Message } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { getEventListeners } from "node:events";
 import { queryObjects } from "node:v8";
@@ -13,7 +13,9 @@ import { connectClientTimeoutHeader } from "./connect.ts";
 import { grpcClientTimeoutHeader } from "./grpc.ts";
 import { createClientConfig } from "./config.ts";
 import { Code } from "../core/code.ts";
+import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
+import type { Interceptor, StreamResponse } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
 
 const method: MethodInfo = {
@@ -302,4 +304,131 @@ describe("a request iterable that throws", () => {
     );
     expect(error).toBe(mine);
   });
+});
+
+describe("the request body each kind of streaming call sends", () => {
+  /** A transport that records the body it is given, and answers with nothing. */
+  function recordingBody() {
+    const bodies: (Uint8Array | AsyncIterable<Uint8Array>)[] = [];
+    const send: StreamSend = async (request, _compression, body) => {
+      bodies.push(body);
+      return buffered(0)(request, undefined, body);
+    };
+    return { bodies, send };
+  }
+
+  function envelope(value: string): Uint8Array {
+    return envelopeEncode(
+      0,
+      toBinary(StringValueSchema, create(StringValueSchema, { value })),
+    );
+  }
+
+  async function drain(response: Promise<StreamResponse>): Promise<void> {
+    for await (const _ of (await response).message);
+  }
+
+  it("server streaming: its one request whole, in one envelope, so that it goes over any HTTP", async () => {
+    const { bodies, send } = recordingBody();
+    const call = clientStreamCaller(config, timeoutHeader, send);
+    await drain(call(method, [{ value: "request" }], {}));
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]).toBeInstanceOf(Uint8Array);
+    expect(bodies[0]).toEqual(envelope("request"));
+  });
+
+  it("server streaming: what an interceptor made of the request is sent as it is, whole", async () => {
+    const { bodies, send } = recordingBody();
+    const doubling: Interceptor = (next) => async (request) => {
+      if (!request.stream) return next(request);
+      const messages = request.message;
+      return next({
+        ...request,
+        message: (async function* () {
+          for await (const m of messages) {
+            yield m;
+            yield create(StringValueSchema, { value: "extra" });
+          }
+        })(),
+      });
+    };
+    const call = clientStreamCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        { interceptors: [doubling] },
+        config.httpClient,
+        {},
+      ),
+      timeoutHeader,
+      send,
+    );
+    await drain(call(method, [{ value: "request" }], {}));
+    const both = new Uint8Array([...envelope("request"), ...envelope("extra")]);
+    expect(bodies).toEqual([both]);
+  });
+
+  it("server streaming: a request that fails to encode fails the call with its error, and nothing is sent", async () => {
+    const { bodies, send } = recordingBody();
+    const mine = new Error("my interceptor broke");
+    const breaking: Interceptor = (next) => async (request) =>
+      request.stream
+        ? next({
+            ...request,
+            message: (async function* (): AsyncGenerator<Message> {
+              throw mine;
+            })(),
+          })
+        : next(request);
+    const call = clientStreamCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        { interceptors: [breaking] },
+        config.httpClient,
+        {},
+      ),
+      timeoutHeader,
+      send,
+    );
+    const error = await call(method, [{ value: "request" }], {}).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: Code.Unknown,
+      rawMessage: "my interceptor broke",
+      cause: mine,
+    });
+    expect(bodies).toEqual([]);
+  });
+
+  for (const kind of ["client_streaming", "bidi_streaming"] as const) {
+    it(`${kind}: a stream of envelopes, sent before the requests are all produced`, async () => {
+      const { bodies, send } = recordingBody();
+      const call = clientStreamCaller(config, timeoutHeader, send);
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const requests = (async function* () {
+        yield { value: "one" };
+        await held;
+        yield { value: "two" };
+      })();
+      const response = await call({ ...method, kind }, requests, {});
+      // The transport has the body while the second request is still held.
+      expect(bodies).toHaveLength(1);
+      const body = bodies[0]!;
+      expect(body).not.toBeInstanceOf(Uint8Array);
+      const chunks: Uint8Array[] = [];
+      const iterator = (body as AsyncIterable<Uint8Array>)[
+        Symbol.asyncIterator
+      ]();
+      chunks.push((await iterator.next()).value as Uint8Array);
+      release();
+      for (let r = await iterator.next(); r.done !== true;) {
+        chunks.push(r.value);
+        r = await iterator.next();
+      }
+      expect(chunks).toEqual([envelope("one"), envelope("two")]);
+      for await (const _ of response.message);
+    });
+  }
 });

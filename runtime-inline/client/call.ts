@@ -11,6 +11,7 @@ import {
   type ClientConfig,
   type ClientTimeoutHeader,
 } from "./config.ts";
+import { readBody } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import type { Codec } from "../core/codec.ts";
 import type { Compression } from "../core/compression.ts";
@@ -56,12 +57,15 @@ export type UnarySend = (
 /**
  * The protocol's part of a streaming call: send `body` (the request messages
  * already in envelopes) and answer once the response headers are in, its
- * messages still to be read.
+ * messages still to be read. The body is whole for server streaming, whose
+ * one request is all there is to send: browsers stream a request body only
+ * over HTTP/2, and a whole one goes over any HTTP. Client and bidi
+ * streaming send their requests as they come.
  */
 export type StreamSend = (
   request: StreamRequest,
   sendCompression: Compression | undefined,
-  body: AsyncIterable<Uint8Array>,
+  body: Uint8Array | AsyncIterable<Uint8Array>,
 ) => Promise<StreamResponse>;
 
 /**
@@ -131,7 +135,7 @@ export function clientStreamCaller(
     };
     let response: StreamResponse;
     try {
-      response = await applyInterceptors((request: StreamRequest) => {
+      response = await applyInterceptors(async (request: StreamRequest) => {
         requestBody = clientEncodeRequests(
           request.message,
           codec,
@@ -141,7 +145,16 @@ export function clientStreamCaller(
           signal,
           failure,
         );
-        return send(request, sendCompression, requestBody);
+        // Whatever an interceptor made of the one request is sent as it is,
+        // none or several included: the server judges them, as it would a
+        // stream.
+        return send(
+          request,
+          sendCompression,
+          method.kind === "server_streaming"
+            ? await readBody(requestBody, Number.POSITIVE_INFINITY)
+            : requestBody,
+        );
       }, config.options.interceptors)({
         stream: true,
         method,

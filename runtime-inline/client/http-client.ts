@@ -10,7 +10,10 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
   readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }

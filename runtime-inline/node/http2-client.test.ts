@@ -6,12 +6,14 @@ import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, describe, expect, it } from "vitest";
 import { createClientConfig } from "../client/config.ts";
 import { createConnectUnaryCaller } from "../client/connect.ts";
+import { createConnectStreamCaller } from "../client/connect-stream.ts";
 import {
   createHttp2HttpClient,
   http2Push,
   http2ReadChunks,
 } from "./http2-client.ts";
 import { Code } from "../core/code.ts";
+import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpResponse } from "../client/http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
@@ -239,5 +241,48 @@ describe("http2ReadChunks", () => {
     close();
     stream.resume();
     expect(await read).toEqual({ chunks: ["a"], endStream: true });
+  });
+});
+
+describe("a server-streaming call over HTTP/2", () => {
+  it("sends its request whole, ending the request stream with it, and reads the responses as they stream", async () => {
+    const serverStreaming: MethodInfo = {
+      ...unary,
+      name: "ServerStream",
+      path: "/test.v1.TestService/ServerStream",
+      kind: "server_streaming",
+    };
+    const received: Buffer[] = [];
+    const { url } = await rawServer((stream) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      // The answer waits for the request's END_STREAM: the body came whole.
+      stream.on("end", () => {
+        received.push(Buffer.concat(chunks));
+        stream.respond({
+          ":status": 200,
+          "content-type": "application/connect+proto",
+        });
+        stream.write(envelopeEncode(0, responseBytes));
+        stream.write(envelopeEncode(0, responseBytes));
+        stream.end(
+          envelopeEncode(envelopeFlagEndStream, new TextEncoder().encode("{}")),
+        );
+      });
+    });
+    const call = createConnectStreamCaller(
+      createClientConfig(url, {}, createHttp2HttpClient(), {}),
+    );
+    const response = await call(serverStreaming, [{ value: "hi" }], {});
+    let messages = 0;
+    for await (const _ of response.message) messages++;
+    expect(messages).toBe(2);
+    const request = toBinary(
+      StringValueSchema,
+      create(StringValueSchema, { value: "hi" }),
+    );
+    expect(received.map((b) => new Uint8Array(b))).toEqual([
+      envelopeEncode(0, request),
+    ]);
   });
 });

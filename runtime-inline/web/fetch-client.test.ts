@@ -1,3 +1,5 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import {
   createServer,
   type IncomingMessage,
@@ -15,9 +17,20 @@ import {
   it,
   vi,
 } from "vitest";
+import { createClientConfig } from "../client/config.ts";
+import { createConnectUnaryCaller } from "../client/connect.ts";
+import { createConnectStreamCaller } from "../client/connect-stream.ts";
+import { createGrpcWebStreamCaller } from "../client/grpc-web.ts";
 import type { HttpRequest } from "../client/http-client.ts";
+import { bodyFromWebStream } from "../core/body.ts";
 import { Code } from "../core/code.ts";
+import {
+  envelopeEncode,
+  envelopeFlagEndStream,
+  envelopeFlagTrailers,
+} from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
+import type { MethodInfo, MethodKind } from "../core/method.ts";
 import { createFetchHttpClient, fetchHttpClient } from "./fetch-client.ts";
 
 function bytes(...values: number[]): Uint8Array<ArrayBuffer> {
@@ -179,12 +192,71 @@ describe("fetchHttpClient with a stubbed fetch", () => {
     });
   });
 
-  it("leaves a failure of fetch itself to the caller, as it is", async () => {
+  it("leaves a failure of fetch to send a whole body to the caller, as it is", async () => {
     const failure = new TypeError("fetch failed");
     const fetchFn = (() => Promise.reject(failure)) as typeof fetch;
     await expect(createFetchHttpClient(fetchFn)(request())).rejects.toBe(
       failure,
     );
+  });
+
+  it("fails a streaming body fetch refuses as unavailable, saying that a browser streams request bodies only over HTTP/2, with fetch's error as cause", async () => {
+    // What Chromium does with a streaming upload over HTTP/1.1.
+    const failure = new TypeError("Failed to fetch");
+    const fetchFn = ((_url: string, init: RequestInit) =>
+      init.body instanceof ReadableStream
+        ? Promise.reject(failure)
+        : Promise.resolve(new Response(bytes(9)))) as typeof fetch;
+    const client = createFetchHttpClient(fetchFn);
+    // A whole body goes through.
+    await client(request());
+    const error = await rejection(
+      client(request({ body: (async function* () {})() })),
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error).toMatchObject({
+      code: Code.Unavailable,
+      rawMessage:
+        "Failed to fetch (client- and bidi-streaming calls from a browser need HTTP/2: fetch streams a request body only over HTTP/2)",
+      cause: failure,
+    });
+  });
+
+  it("keeps what fetch says of a streaming body it could not send, causes included", async () => {
+    const failure = new TypeError("fetch failed", {
+      cause: new Error("connect ECONNREFUSED 127.0.0.1:1"),
+    });
+    const fetchFn = (() => Promise.reject(failure)) as typeof fetch;
+    const error = await rejection(
+      createFetchHttpClient(fetchFn)(
+        request({ body: (async function* () {})() }),
+      ),
+    );
+    expect((error as ConnectError).rawMessage).toMatch(
+      /^fetch failed: connect ECONNREFUSED 127\.0\.0\.1:1 \(client- and bidi-streaming calls from a browser need HTTP\/2/,
+    );
+    expect((error as ConnectError).cause).toBe(failure);
+  });
+
+  it("leaves an abort, and a ConnectError of the fetch's own, of a streaming body as they are", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const abort = new DOMException("aborted", "AbortError");
+    const mine = new ConnectError("mine", Code.PermissionDenied);
+    for (const [failure, signal] of [
+      [abort, new AbortController().signal],
+      [new TypeError("Failed to fetch"), controller.signal],
+      [mine, new AbortController().signal],
+      ["a string", new AbortController().signal],
+    ] as const) {
+      const fetchFn = (() => Promise.reject(failure)) as typeof fetch;
+      const error = await rejection(
+        createFetchHttpClient(fetchFn)(
+          request({ body: (async function* () {})(), signal }),
+        ),
+      );
+      expect(error).toBe(failure);
+    }
   });
 
   it("uses the global fetch of the time it is created by default", async () => {
@@ -198,6 +270,136 @@ describe("fetchHttpClient with a stubbed fetch", () => {
     }
     await client(request());
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe("the request of each kind of call, as fetch gets it", () => {
+  const methodOf = (kind: MethodKind): MethodInfo => ({
+    service: "test.v1.TestService",
+    name: kind,
+    path: `/test.v1.TestService/${kind}`,
+    kind,
+    input: StringValueSchema,
+    output: StringValueSchema,
+    noSideEffects: false,
+  });
+  const envelope = (value: string) =>
+    envelopeEncode(
+      0,
+      toBinary(StringValueSchema, create(StringValueSchema, { value })),
+    );
+
+  /** A fetch that records each init and answers each protocol's way, with no messages. */
+  function answering(protocol: "connect" | "grpc-web") {
+    const [flags, end, contentType] =
+      protocol === "connect"
+        ? [envelopeFlagEndStream, "{}", "application/connect+proto"]
+        : [
+            envelopeFlagTrailers,
+            "grpc-status: 0\r\n",
+            "application/grpc-web+proto",
+          ];
+    const body = envelopeEncode(flags, new TextEncoder().encode(end));
+    return stubFetch(
+      () =>
+        // The DOM typings take only ArrayBuffer-backed views; this is one.
+        new Response(body as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": contentType },
+        }),
+    );
+  }
+
+  for (const protocol of ["connect", "grpc-web"] as const) {
+    const streamCaller =
+      protocol === "connect"
+        ? createConnectStreamCaller
+        : createGrpcWebStreamCaller;
+
+    it(`${protocol}: server streaming sends its request as a whole body, not half duplex`, async () => {
+      const { fetchFn, calls } = answering(protocol);
+      const call = streamCaller(
+        createClientConfig(
+          "http://127.0.0.1:1",
+          {},
+          createFetchHttpClient(fetchFn),
+          {},
+        ),
+      );
+      const response = await call(
+        methodOf("server_streaming"),
+        [{ value: "hi" }],
+        {},
+      );
+      for await (const _ of response.message);
+      const init = calls[0]!.init;
+      expect(init.body).toBeInstanceOf(Uint8Array);
+      expect(init.body).toEqual(envelope("hi"));
+      expect("duplex" in init).toBe(false);
+    });
+
+    for (const kind of ["client_streaming", "bidi_streaming"] as const) {
+      it(`${protocol}: ${kind} streams its requests, half duplex`, async () => {
+        const { fetchFn, calls } = answering(protocol);
+        const call = streamCaller(
+          createClientConfig(
+            "http://127.0.0.1:1",
+            {},
+            createFetchHttpClient(fetchFn),
+            {},
+          ),
+        );
+        const response = await call(methodOf(kind), [{ value: "hi" }], {});
+        const init = calls[0]!.init;
+        expect(init.body).toBeInstanceOf(ReadableStream);
+        expect(init.duplex).toBe("half");
+        const sent = await collect(
+          bodyFromWebStream(init.body as ReadableStream<Uint8Array>),
+        );
+        expect(sent).toEqual([...envelope("hi")]);
+        for await (const _ of response.message);
+      });
+    }
+  }
+
+  it("connect: unary sends a whole body, not half duplex", async () => {
+    const { fetchFn, calls } = stubFetch(
+      () =>
+        new Response(
+          toBinary(StringValueSchema, create(StringValueSchema, {})),
+          { headers: { "content-type": "application/proto" } },
+        ),
+    );
+    const call = createConnectUnaryCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        {},
+        createFetchHttpClient(fetchFn),
+        {},
+      ),
+    );
+    await call(methodOf("unary"), { value: "hi" }, {});
+    const init = calls[0]!.init;
+    expect(init.body).toBeInstanceOf(Uint8Array);
+    expect("duplex" in init).toBe(false);
+  });
+
+  it("a file without client- or bidi-streaming methods sends every call through fetchHttpClient, without streaming", async () => {
+    const { fetchFn, calls } = answering("connect");
+    const call = createConnectStreamCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        {},
+        fetchHttpClient(fetchFn),
+        {},
+      ),
+    );
+    const response = await call(
+      methodOf("server_streaming"),
+      [{ value: "hi" }],
+      {},
+    );
+    for await (const _ of response.message);
+    expect(calls[0]!.init.body).toEqual(envelope("hi"));
   });
 });
 

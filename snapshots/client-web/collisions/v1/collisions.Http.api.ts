@@ -11,7 +11,7 @@
 // @generated from file collisions/v1/collisions.proto (package fixtures.collisions.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Response } from "./collisions_pb";
+import type { Response as Response$1 } from "./collisions_pb";
 import { MessageSchema, ResponseSchema } from "./collisions_pb";
 
 import type {
@@ -34,7 +34,7 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 135 declarations from
+// needs no RPC library: 138 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
@@ -75,7 +75,7 @@ export interface HttpClient {
   /**
    * @generated from rpc fixtures.collisions.v1.Http.Fetch
    */
-  readonly fetch: UnaryMethod<typeof MessageSchema, Response>;
+  readonly fetch: UnaryMethod<typeof MessageSchema, Response$1>;
 }
 
 /**

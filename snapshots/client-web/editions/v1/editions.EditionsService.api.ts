@@ -34,7 +34,7 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 159 declarations from
+// needs no RPC library: 162 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
@@ -42,10 +42,10 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   web: compression, fetch-client
 // reached from UnaryMethod, ServerStreamingMethod, createFetchHttpClient,
-// webCompressionGzip, ClientOptions, createClientConfig, codecJson,
-// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
-// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, clientUnaryMethod,
-// clientServerStreamingMethod.
+// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
+// codecJson, clientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createGrpcWebUnaryCaller,
+// createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -114,7 +114,7 @@ export function createEditionsServiceClient(
   const config = createClientConfig(
     baseUrl,
     options,
-    options.httpClient ?? createFetchHttpClient(),
+    options.httpClient ?? fetchHttpClient(globalThis.fetch),
     { json: codecJson },
   );
   // The file's ClientProtocols, with the callers its methods need; the

@@ -16,7 +16,7 @@ import type {
   ConnectError as ConnectError$1,
   Error as Error$1,
   Interceptor as Interceptor$1,
-  Response,
+  Response as Response$1,
 } from "./collisions_pb";
 import {
   AbortSignalSchema,
@@ -44,7 +44,7 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 120 declarations from
+// needs no RPC library: 123 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
@@ -1068,7 +1068,7 @@ export interface CollisionServiceClient {
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.constructor
    */
-  readonly constructor$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly constructor$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * Inside the service scope, the bare names Code and Promise would resolve to
    * these methods, so the message types are referenced fully qualified.
@@ -1094,434 +1094,434 @@ export interface CollisionServiceClient {
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.break
    */
-  readonly break: UnaryMethod<typeof RequestSchema, Response>;
+  readonly break: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.case
    */
-  readonly case: UnaryMethod<typeof RequestSchema, Response>;
+  readonly case: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.catch
    */
-  readonly catch: UnaryMethod<typeof RequestSchema, Response>;
+  readonly catch: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.class
    */
-  readonly class: UnaryMethod<typeof RequestSchema, Response>;
+  readonly class: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.const
    */
-  readonly const: UnaryMethod<typeof RequestSchema, Response>;
+  readonly const: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.continue
    */
-  readonly continue: UnaryMethod<typeof RequestSchema, Response>;
+  readonly continue: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.debugger
    */
-  readonly debugger: UnaryMethod<typeof RequestSchema, Response>;
+  readonly debugger: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.do
    */
-  readonly do: UnaryMethod<typeof RequestSchema, Response>;
+  readonly do: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.else
    */
-  readonly else: UnaryMethod<typeof RequestSchema, Response>;
+  readonly else: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.export
    */
-  readonly export: UnaryMethod<typeof RequestSchema, Response>;
+  readonly export: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.extends
    */
-  readonly extends: UnaryMethod<typeof RequestSchema, Response>;
+  readonly extends: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.false
    */
-  readonly false: UnaryMethod<typeof RequestSchema, Response>;
+  readonly false: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.finally
    */
-  readonly finally: UnaryMethod<typeof RequestSchema, Response>;
+  readonly finally: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.for
    */
-  readonly for: UnaryMethod<typeof RequestSchema, Response>;
+  readonly for: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.if
    */
-  readonly if: UnaryMethod<typeof RequestSchema, Response>;
+  readonly if: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.import
    */
-  readonly import: UnaryMethod<typeof RequestSchema, Response>;
+  readonly import: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.in
    */
-  readonly in: UnaryMethod<typeof RequestSchema, Response>;
+  readonly in: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.instanceof
    */
-  readonly instanceof: UnaryMethod<typeof RequestSchema, Response>;
+  readonly instanceof: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.new
    */
-  readonly new: UnaryMethod<typeof RequestSchema, Response>;
+  readonly new: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.null
    */
-  readonly null: UnaryMethod<typeof RequestSchema, Response>;
+  readonly null: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.return
    */
-  readonly return: UnaryMethod<typeof RequestSchema, Response>;
+  readonly return: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.super
    */
-  readonly super: UnaryMethod<typeof RequestSchema, Response>;
+  readonly super: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.switch
    */
-  readonly switch: UnaryMethod<typeof RequestSchema, Response>;
+  readonly switch: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.this
    */
-  readonly this: UnaryMethod<typeof RequestSchema, Response>;
+  readonly this: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.throw
    */
-  readonly throw: UnaryMethod<typeof RequestSchema, Response>;
+  readonly throw: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.true
    */
-  readonly true: UnaryMethod<typeof RequestSchema, Response>;
+  readonly true: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.try
    */
-  readonly try: UnaryMethod<typeof RequestSchema, Response>;
+  readonly try: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.typeof
    */
-  readonly typeof: UnaryMethod<typeof RequestSchema, Response>;
+  readonly typeof: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.var
    */
-  readonly var: UnaryMethod<typeof RequestSchema, Response>;
+  readonly var: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.void
    */
-  readonly void: UnaryMethod<typeof RequestSchema, Response>;
+  readonly void: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.while
    */
-  readonly while: UnaryMethod<typeof RequestSchema, Response>;
+  readonly while: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.with
    */
-  readonly with: UnaryMethod<typeof RequestSchema, Response>;
+  readonly with: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * Reserved in strict mode and in modules.
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.implements
    */
-  readonly implements: UnaryMethod<typeof RequestSchema, Response>;
+  readonly implements: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.interface
    */
-  readonly interface: UnaryMethod<typeof RequestSchema, Response>;
+  readonly interface: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.let
    */
-  readonly let: UnaryMethod<typeof RequestSchema, Response>;
+  readonly let: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.package
    */
-  readonly package: UnaryMethod<typeof RequestSchema, Response>;
+  readonly package: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.private
    */
-  readonly private: UnaryMethod<typeof RequestSchema, Response>;
+  readonly private: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.protected
    */
-  readonly protected: UnaryMethod<typeof RequestSchema, Response>;
+  readonly protected: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.public
    */
-  readonly public: UnaryMethod<typeof RequestSchema, Response>;
+  readonly public: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.static
    */
-  readonly static: UnaryMethod<typeof RequestSchema, Response>;
+  readonly static: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.enum
    */
-  readonly enum: UnaryMethod<typeof RequestSchema, Response>;
+  readonly enum: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * TypeScript's contextual keywords, and names that are special in some positions.
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.abstract
    */
-  readonly abstract: UnaryMethod<typeof RequestSchema, Response>;
+  readonly abstract: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.accessor
    */
-  readonly accessor: UnaryMethod<typeof RequestSchema, Response>;
+  readonly accessor: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.any
    */
-  readonly any: UnaryMethod<typeof RequestSchema, Response>;
+  readonly any: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.as
    */
-  readonly as: UnaryMethod<typeof RequestSchema, Response>;
+  readonly as: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.asserts
    */
-  readonly asserts: UnaryMethod<typeof RequestSchema, Response>;
+  readonly asserts: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.assert
    */
-  readonly assert: UnaryMethod<typeof RequestSchema, Response>;
+  readonly assert: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.bigint
    */
-  readonly bigint: UnaryMethod<typeof RequestSchema, Response>;
+  readonly bigint: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.boolean
    */
-  readonly boolean: UnaryMethod<typeof RequestSchema, Response>;
+  readonly boolean: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.declare
    */
-  readonly declare: UnaryMethod<typeof RequestSchema, Response>;
+  readonly declare: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.get
    */
-  readonly get: UnaryMethod<typeof RequestSchema, Response>;
+  readonly get: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.global
    */
-  readonly global: UnaryMethod<typeof RequestSchema, Response>;
+  readonly global: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.infer
    */
-  readonly infer: UnaryMethod<typeof RequestSchema, Response>;
+  readonly infer: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.intrinsic
    */
-  readonly intrinsic: UnaryMethod<typeof RequestSchema, Response>;
+  readonly intrinsic: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.is
    */
-  readonly is: UnaryMethod<typeof RequestSchema, Response>;
+  readonly is: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.keyof
    */
-  readonly keyof: UnaryMethod<typeof RequestSchema, Response>;
+  readonly keyof: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.module
    */
-  readonly module: UnaryMethod<typeof RequestSchema, Response>;
+  readonly module: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.namespace
    */
-  readonly namespace: UnaryMethod<typeof RequestSchema, Response>;
+  readonly namespace: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.never
    */
-  readonly never: UnaryMethod<typeof RequestSchema, Response>;
+  readonly never: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.number
    */
-  readonly number: UnaryMethod<typeof RequestSchema, Response>;
+  readonly number: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.object
    */
-  readonly object: UnaryMethod<typeof RequestSchema, Response>;
+  readonly object: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.of
    */
-  readonly of: UnaryMethod<typeof RequestSchema, Response>;
+  readonly of: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.out
    */
-  readonly out: UnaryMethod<typeof RequestSchema, Response>;
+  readonly out: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.override
    */
-  readonly override: UnaryMethod<typeof RequestSchema, Response>;
+  readonly override: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.readonly
    */
-  readonly readonly: UnaryMethod<typeof RequestSchema, Response>;
+  readonly readonly: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.require
    */
-  readonly require: UnaryMethod<typeof RequestSchema, Response>;
+  readonly require: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.set
    */
-  readonly set: UnaryMethod<typeof RequestSchema, Response>;
+  readonly set: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.satisfies
    */
-  readonly satisfies: UnaryMethod<typeof RequestSchema, Response>;
+  readonly satisfies: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.string
    */
-  readonly string: UnaryMethod<typeof RequestSchema, Response>;
+  readonly string: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.symbol
    */
-  readonly symbol: UnaryMethod<typeof RequestSchema, Response>;
+  readonly symbol: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.type
    */
-  readonly type: UnaryMethod<typeof RequestSchema, Response>;
+  readonly type: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.undefined
    */
-  readonly undefined: UnaryMethod<typeof RequestSchema, Response>;
+  readonly undefined: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.unique
    */
-  readonly unique: UnaryMethod<typeof RequestSchema, Response>;
+  readonly unique: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.unknown
    */
-  readonly unknown: UnaryMethod<typeof RequestSchema, Response>;
+  readonly unknown: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.using
    */
-  readonly using: UnaryMethod<typeof RequestSchema, Response>;
+  readonly using: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.from
    */
-  readonly from: UnaryMethod<typeof RequestSchema, Response>;
+  readonly from: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.arguments
    */
-  readonly arguments: UnaryMethod<typeof RequestSchema, Response>;
+  readonly arguments: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.eval
    */
-  readonly eval: UnaryMethod<typeof RequestSchema, Response>;
+  readonly eval: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * Inherited by every object from Object.prototype, and `then`, which makes an
    * object a thenable: these get a trailing $, as constructor does.
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.then
    */
-  readonly then$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly then$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.__proto__
    */
-  readonly __proto__$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly __proto__$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.__defineGetter__
    */
-  readonly __defineGetter__$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly __defineGetter__$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.__defineSetter__
    */
-  readonly __defineSetter__$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly __defineSetter__$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.__lookupGetter__
    */
-  readonly __lookupGetter__$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly __lookupGetter__$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.__lookupSetter__
    */
-  readonly __lookupSetter__$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly __lookupSetter__$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.isPrototypeOf
    */
-  readonly isPrototypeOf$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly isPrototypeOf$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.propertyIsEnumerable
    */
-  readonly propertyIsEnumerable$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly propertyIsEnumerable$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.toLocaleString
    */
-  readonly toLocaleString$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly toLocaleString$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.valueOf
    */
-  readonly valueOf$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly valueOf$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.toJSON
    */
-  readonly toJSON$: UnaryMethod<typeof RequestSchema, Response>;
+  readonly toJSON$: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * Names of the generated code's own parameters and locals.
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.methods
    */
-  readonly methods: UnaryMethod<typeof RequestSchema, Response>;
+  readonly methods: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.implementation
    */
-  readonly implementation: UnaryMethod<typeof RequestSchema, Response>;
+  readonly implementation: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.request
    */
-  readonly request: UnaryMethod<typeof RequestSchema, Response>;
+  readonly request: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.requests
    */
-  readonly requests: UnaryMethod<typeof RequestSchema, Response>;
+  readonly requests: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.context
    */
-  readonly context: UnaryMethod<typeof RequestSchema, Response>;
+  readonly context: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.config
    */
-  readonly config: UnaryMethod<typeof RequestSchema, Response>;
+  readonly config: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.call
    */
-  readonly call: UnaryMethod<typeof RequestSchema, Response>;
+  readonly call: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.options
    */
-  readonly options: UnaryMethod<typeof RequestSchema, Response>;
+  readonly options: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.baseUrl
    */
-  readonly baseUrl: UnaryMethod<typeof RequestSchema, Response>;
+  readonly baseUrl: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.protocol
    */
-  readonly protocol: UnaryMethod<typeof RequestSchema, Response>;
+  readonly protocol: UnaryMethod<typeof RequestSchema, Response$1>;
   /**
    * Each kind of method, since each is generated differently.
    *
    * @generated from rpc fixtures.collisions.v1.CollisionService.yield
    */
-  readonly yield: ServerStreamingMethod<typeof RequestSchema, Response>;
+  readonly yield: ServerStreamingMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.function
    */
-  readonly function: ServerStreamingMethod<typeof RequestSchema, Response>;
+  readonly function: ServerStreamingMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.await
    */
-  readonly await: ClientStreamingMethod<typeof RequestSchema, Response>;
+  readonly await: ClientStreamingMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.delete
    */
-  readonly delete: ClientStreamingMethod<typeof RequestSchema, Response>;
+  readonly delete: ClientStreamingMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.async
    */
-  readonly async: BidiStreamingMethod<typeof RequestSchema, Response>;
+  readonly async: BidiStreamingMethod<typeof RequestSchema, Response$1>;
   /**
    * @generated from rpc fixtures.collisions.v1.CollisionService.default
    */
-  readonly default: BidiStreamingMethod<typeof RequestSchema, Response>;
+  readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
 
 /**

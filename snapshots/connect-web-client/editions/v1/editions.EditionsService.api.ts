@@ -27,7 +27,7 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 116 declarations from
+// needs no RPC library: 119 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
@@ -35,9 +35,9 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 //   protocol: connect, connect-stream
 //   web: compression, fetch-client
 // reached from UnaryMethod, ServerStreamingMethod, createFetchHttpClient,
-// webCompressionGzip, ClientOptions, createClientConfig, clientProtocol,
-// createConnectUnaryCaller, createConnectStreamCaller, clientUnaryMethod,
-// clientServerStreamingMethod.
+// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
+// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
+// clientUnaryMethod, clientServerStreamingMethod.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -106,7 +106,7 @@ export function createEditionsServiceClient(
   const config = createClientConfig(
     baseUrl,
     options,
-    options.httpClient ?? createFetchHttpClient(),
+    options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
   // The file's ClientProtocols, with the callers its methods need; the

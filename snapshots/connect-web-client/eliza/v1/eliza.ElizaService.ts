@@ -37,7 +37,7 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 122 declarations from
+// needs no RPC library: 125 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, deadline, envelope, errors,
@@ -414,7 +414,10 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
   readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
@@ -1302,12 +1305,15 @@ type UnarySend = (
 /**
  * The protocol's part of a streaming call: send `body` (the request messages
  * already in envelopes) and answer once the response headers are in, its
- * messages still to be read.
+ * messages still to be read. The body is whole for server streaming, whose
+ * one request is all there is to send: browsers stream a request body only
+ * over HTTP/2, and a whole one goes over any HTTP. Client and bidi
+ * streaming send their requests as they come.
  */
 type StreamSend = (
   request: StreamRequest,
   sendCompression: Compression | undefined,
-  body: AsyncIterable<Uint8Array>,
+  body: Uint8Array | AsyncIterable<Uint8Array>,
 ) => Promise<StreamResponse>;
 
 /**
@@ -1377,7 +1383,7 @@ function clientStreamCaller(
     };
     let response: StreamResponse;
     try {
-      response = await applyInterceptors((request: StreamRequest) => {
+      response = await applyInterceptors(async (request: StreamRequest) => {
         requestBody = clientEncodeRequests(
           request.message,
           codec,
@@ -1387,7 +1393,16 @@ function clientStreamCaller(
           signal,
           failure,
         );
-        return send(request, sendCompression, requestBody);
+        // Whatever an interceptor made of the one request is sent as it is,
+        // none or several included: the server judges them, as it would a
+        // stream.
+        return send(
+          request,
+          sendCompression,
+          method.kind === "server_streaming"
+            ? await readBody(requestBody, Number.POSITIVE_INFINITY)
+            : requestBody,
+        );
       }, config.options.interceptors)({
         stream: true,
         method,
@@ -2271,26 +2286,43 @@ function clientProtocol<Protocol extends ClientProtocol>(
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
+ *
+ * Unary and server-streaming calls send whole bodies, which go over any
+ * HTTP version. Client- and bidi-streaming calls stream theirs, which a
+ * browser does only over HTTP/2 (Chromium; it refuses HTTP/1.1); there they
+ * fail with `unavailable`, saying so.
  * @public
  */
 export function createFetchHttpClient(
   fetchFn: typeof fetch = globalThis.fetch,
 ): HttpClient {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
+  return fetchHttpClient(fetchFn, fetchStreaming);
 }
 
+/** RequestInit with `duplex`, which the DOM typings lack. */
+type FetchInit = RequestInit & { duplex?: "half" };
+
+/** Sends a request whose body is streamed; see fetchStreaming. */
+type FetchStreaming = (
+  fetchFn: typeof fetch,
+  url: string,
+  init: FetchInit,
+  body: AsyncIterable<Uint8Array>,
+) => Promise<Response>;
+
 /**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
+ * The work of createFetchHttpClient. Without `streaming` it sends whole
+ * bodies only: that is all the calls of a file without client- or
+ * bidi-streaming methods send, and their default client leaves the
+ * streaming code out of bundles.
  */
 function fetchHttpClient(
   fetchFn: typeof fetch,
-  toWebStream?: (body: AsyncIterable<Uint8Array>) => ReadableStream<Uint8Array>,
+  streaming?: FetchStreaming,
 ): HttpClient {
   return async (request) => {
     const body = request.body;
-    const init: RequestInit & { duplex?: "half" } = {
+    const init: FetchInit = {
       method: request.method,
       headers: request.header,
       signal: request.signal,
@@ -2299,12 +2331,11 @@ function fetchHttpClient(
     if (body instanceof Uint8Array) {
       // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
       init.body = body as Uint8Array<ArrayBuffer>;
-    } else if (body !== undefined) {
-      init.body = toWebStream!(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
     }
-    const response = await fetchFn(request.url, init);
+    const response =
+      body === undefined || body instanceof Uint8Array
+        ? await fetchFn(request.url, init)
+        : await streaming!(fetchFn, request.url, init, body);
     return {
       status: response.status,
       header: response.headers,
@@ -2314,6 +2345,45 @@ function fetchHttpClient(
       contentDecoded: true,
     };
   };
+}
+
+/**
+ * Sends a streaming request body: a half-duplex web stream, all fetch
+ * offers. Chromium sends one only over HTTP/2 and rejects the request
+ * otherwise with a bare "Failed to fetch" (the console alone says
+ * ERR_ALPN_NEGOTIATION_FAILED); the call's error says why instead, keeping
+ * fetch's as its cause. Unavailable, as for any request that could not be
+ * made (httpClientError; connect-node's code for a network failure too):
+ * the call did not reach the server.
+ */
+async function fetchStreaming(
+  fetchFn: typeof fetch,
+  url: string,
+  init: FetchInit,
+  body: AsyncIterable<Uint8Array>,
+): Promise<Response> {
+  init.body = bodyToWebStream(body);
+  init.duplex = "half";
+  try {
+    return await fetchFn(url, init);
+  } catch (e) {
+    // Aborts, timeouts and the errors of a fetch of the user's own are no
+    // failure to send: they keep what the caller makes of them.
+    if (
+      init.signal?.aborted === true ||
+      !(e instanceof Error) ||
+      isConnectError(e) ||
+      e.name === "AbortError" ||
+      e.name === "TimeoutError"
+    ) {
+      throw e;
+    }
+    throw new ConnectError(
+      `${httpClientError(e).rawMessage} (client- and bidi-streaming calls from a browser need HTTP/2: fetch streams a request body only over HTTP/2)`,
+      Code.Unavailable,
+      { cause: e },
+    );
+  }
 }
 
 /**

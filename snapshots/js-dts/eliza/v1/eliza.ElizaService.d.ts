@@ -303,7 +303,10 @@ export interface HttpRequest {
   readonly url: string;
   readonly method: "GET" | "POST";
   readonly header: Headers;
-  /** A whole body, or chunks sent as they come (streaming calls). */
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
   readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
   readonly signal: AbortSignal;
 }
@@ -858,6 +861,11 @@ export declare function http2StreamHandler(
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
+ *
+ * Unary and server-streaming calls send whole bodies, which go over any
+ * HTTP version. Client- and bidi-streaming calls stream theirs, which a
+ * browser does only over HTTP/2 (Chromium; it refuses HTTP/1.1); there they
+ * fail with `unavailable`, saying so.
  * @public
  */
 export declare function createFetchHttpClient(

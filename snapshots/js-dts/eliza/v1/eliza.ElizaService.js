@@ -208,7 +208,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 334 declarations from
+// needs no RPC library: 337 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
@@ -1325,7 +1325,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
     };
     let response;
     try {
-      response = await applyInterceptors((request) => {
+      response = await applyInterceptors(async (request) => {
         requestBody = clientEncodeRequests(
           request.message,
           codec,
@@ -1335,7 +1335,16 @@ function clientStreamCaller(config, timeoutHeader, send) {
           signal,
           failure,
         );
-        return send(request, sendCompression, requestBody);
+        // Whatever an interceptor made of the one request is sent as it is,
+        // none or several included: the server judges them, as it would a
+        // stream.
+        return send(
+          request,
+          sendCompression,
+          method.kind === "server_streaming"
+            ? await readBody(requestBody, Number.POSITIVE_INFINITY)
+            : requestBody,
+        );
       }, config.options.interceptors)({
         stream: true,
         method,
@@ -4001,17 +4010,23 @@ function withNodeHandler(handler) {
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
+ *
+ * Unary and server-streaming calls send whole bodies, which go over any
+ * HTTP version. Client- and bidi-streaming calls stream theirs, which a
+ * browser does only over HTTP/2 (Chromium; it refuses HTTP/1.1); there they
+ * fail with `unavailable`, saying so.
  * @public
  */
 export function createFetchHttpClient(fetchFn = globalThis.fetch) {
-  return fetchHttpClient(fetchFn, bodyToWebStream);
+  return fetchHttpClient(fetchFn, fetchStreaming);
 }
 /**
- * The work of createFetchHttpClient. Without `toWebStream` it sends whole
- * bodies only: that is all the calls of a file without streaming methods
- * send, and their default client leaves the streaming code out of bundles.
+ * The work of createFetchHttpClient. Without `streaming` it sends whole
+ * bodies only: that is all the calls of a file without client- or
+ * bidi-streaming methods send, and their default client leaves the
+ * streaming code out of bundles.
  */
-function fetchHttpClient(fetchFn, toWebStream) {
+function fetchHttpClient(fetchFn, streaming) {
   return async (request) => {
     const body = request.body;
     const init = {
@@ -4023,12 +4038,11 @@ function fetchHttpClient(fetchFn, toWebStream) {
     if (body instanceof Uint8Array) {
       // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
       init.body = body;
-    } else if (body !== undefined) {
-      init.body = toWebStream(body);
-      // Streaming request bodies: half duplex is all fetch offers.
-      init.duplex = "half";
     }
-    const response = await fetchFn(request.url, init);
+    const response =
+      body === undefined || body instanceof Uint8Array
+        ? await fetchFn(request.url, init)
+        : await streaming(fetchFn, request.url, init, body);
     return {
       status: response.status,
       header: response.headers,
@@ -4038,6 +4052,41 @@ function fetchHttpClient(fetchFn, toWebStream) {
       contentDecoded: true,
     };
   };
+}
+/**
+ * Sends a streaming request body: a half-duplex web stream, all fetch
+ * offers. Chromium sends one only over HTTP/2 and rejects the request
+ * otherwise with a bare "Failed to fetch" (the console alone says
+ * ERR_ALPN_NEGOTIATION_FAILED); the call's error says why instead, keeping
+ * fetch's as its cause. Unavailable, as for any request that could not be
+ * made (httpClientError; connect-node's code for a network failure too):
+ * the call did not reach the server.
+ */
+async function fetchStreaming(fetchFn, url, init, body) {
+  var _a;
+  init.body = bodyToWebStream(body);
+  init.duplex = "half";
+  try {
+    return await fetchFn(url, init);
+  } catch (e) {
+    // Aborts, timeouts and the errors of a fetch of the user's own are no
+    // failure to send: they keep what the caller makes of them.
+    if (
+      ((_a = init.signal) === null || _a === void 0 ? void 0 : _a.aborted) ===
+        true ||
+      !(e instanceof Error) ||
+      isConnectError(e) ||
+      e.name === "AbortError" ||
+      e.name === "TimeoutError"
+    ) {
+      throw e;
+    }
+    throw new ConnectError(
+      `${httpClientError(e).rawMessage} (client- and bidi-streaming calls from a browser need HTTP/2: fetch streams a request body only over HTTP/2)`,
+      Code.Unavailable,
+      { cause: e },
+    );
+  }
 }
 /**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
