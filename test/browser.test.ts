@@ -333,49 +333,36 @@ describe.each([
       }
     });
 
-    if (name === "h2") {
-      it("streams responses over Connect and gRPC-Web", async () => {
-        for (const transport of postTransports) {
-          const result = await call(name, {
-            transport,
-            method: "introduce",
-            sentences: ["Ada"],
-          });
-          expect(result, transport).toEqual({
-            messages: ["Hi Ada, I'm Eliza.", "How are you feeling today?"],
-            elizaHeader: "eliza",
-          });
-        }
-      });
+    // Over HTTP/1.1 too: the client sends a server-streaming call's one
+    // request as a whole body, which a browser sends over any HTTP.
+    it("streams responses over Connect and gRPC-Web", async () => {
+      for (const transport of postTransports) {
+        const result = await call(name, {
+          transport,
+          method: "introduce",
+          sentences: ["Ada"],
+        });
+        expect(result, transport).toEqual({
+          messages: ["Hi Ada, I'm Eliza.", "How are you feeling today?"],
+          elizaHeader: "eliza",
+        });
+      }
+    });
 
-      it("cancels a response stream: the call fails with canceled and the server's signal aborts", async () => {
-        for (const transport of postTransports) {
-          const { name: who, abortSeen } = waitingCall();
-          const result = await call(name, {
-            transport,
-            method: "introduce",
-            sentences: [who],
-            abortAfter: 1,
-          });
-          expect(result.messages, transport).toEqual([`Hi ${who}, I'm Eliza.`]);
-          expect(result.error?.code, transport).toBe("canceled");
-          await abortSeen;
-        }
-      });
-    } else {
-      // The web client still sends a server-streaming call's one request as
-      // a stream, which Chromium does only over HTTP/2.
-      it("cannot stream responses yet: the one request of a server-streaming call is streamed", async () => {
-        for (const transport of postTransports) {
-          const result = await call(name, {
-            transport,
-            method: "introduce",
-            sentences: ["Ada"],
-          });
-          expect(result.error?.code, transport).toBe("unavailable");
-        }
-      });
-    }
+    it("cancels a response stream: the call fails with canceled and the server's signal aborts", async () => {
+      for (const transport of postTransports) {
+        const { name: who, abortSeen } = waitingCall();
+        const result = await call(name, {
+          transport,
+          method: "introduce",
+          sentences: [who],
+          abortAfter: 1,
+        });
+        expect(result.messages, transport).toEqual([`Hi ${who}, I'm Eliza.`]);
+        expect(result.error?.code, transport).toBe("canceled");
+        await abortSeen;
+      }
+    });
 
     if (streamsRequests) {
       it("streams requests over Connect and gRPC-Web", async () => {
@@ -410,7 +397,7 @@ describe.each([
       // Chromium streams a request body (fetch with a ReadableStream body
       // and duplex: "half") only over HTTP/2 and QUIC: over HTTP/1.1 fetch
       // rejects with a TypeError before sending anything.
-      it("cannot stream requests: client and bidi streaming fail with unavailable", async () => {
+      it("cannot stream requests: client and bidi streaming fail with unavailable, saying they need HTTP/2", async () => {
         for (const transport of postTransports) {
           for (const method of ["pontificate", "converse"] as const) {
             const result = await call(name, {
@@ -418,9 +405,12 @@ describe.each([
               method,
               sentences: ["hello"],
             });
-            expect(result.error?.code, `${method} over ${transport}`).toBe(
-              "unavailable",
-            );
+            expect(result.error, `${method} over ${transport}`).toMatchObject({
+              code: "unavailable",
+              message: expect.stringContaining(
+                "client- and bidi-streaming calls from a browser need HTTP/2",
+              ),
+            });
           }
         }
       });
