@@ -33,11 +33,14 @@ export const eliza = createElizaServiceHandler({
 export function envelope<Desc extends DescMessage>(
   schema: Desc,
   init: MessageInitShape<Desc>,
-): Uint8Array {
+): Uint8Array<ArrayBuffer> {
   return envelopeBytes(toBinary(schema, create(schema, init)));
 }
 
-export function envelopeBytes(payload: Uint8Array, flags = 0): Uint8Array {
+export function envelopeBytes(
+  payload: Uint8Array,
+  flags = 0,
+): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(5 + payload.byteLength);
   out[0] = flags;
   new DataView(out.buffer).setUint32(1, payload.byteLength);
