@@ -20,6 +20,7 @@ export const eliza = createElizaServiceHandler({
       throw new ConnectError("Eliza fails", Code.PermissionDenied);
     }
     context.responseHeaders.append("set-cookie", "eliza=1");
+    context.responseHeaders.set("vary", "x-eliza");
     return { sentence: `You said: ${request.sentence}` };
   },
   async *introduce(request) {

@@ -1,7 +1,8 @@
 // Headers that middleware sets on the response object before calling `.node`
 // (CORS, security headers, a session cookie) go out on HTTP/2 as they do on
 // HTTP/1.1, on every response shape: a whole body, a gRPC trailers-only
-// error, a gRPC-Web error, a stream. Ours win a conflict; cookies add up.
+// error, a gRPC-Web error, a stream. Ours win a conflict; cookies and Vary
+// add up.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   IntroduceRequestSchema,
@@ -18,6 +19,7 @@ const middleware: NodeListener = (request, response) => {
   response.setHeader("access-control-allow-origin", "https://example.com");
   response.setHeader("x-middleware", ["a", "b"]);
   response.setHeader("set-cookie", "session=1");
+  response.setHeader("vary", "Origin");
   // Ours wins: the protocol decides the content type.
   response.setHeader("content-type", "text/html");
   eliza.node(request, response);
@@ -51,6 +53,7 @@ describe.each([
     expect(response.headers["content-type"]).toBe("application/json");
     expectMiddlewareHeaders(response.headers);
     expect(response.headers["set-cookie"]).toEqual(["session=1", "eliza=1"]);
+    expect(response.headers["vary"]).toBe("Origin, x-eliza");
     expect(JSON.parse(response.body.toString())).toEqual({
       sentence: "You said: hi",
     });

@@ -4654,14 +4654,15 @@ async function nodeServe(
   });
   // Headers that middleware set before us (CORS, security headers, a
   // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-  // There writeHead merges them itself, but would let our cookies replace
-  // theirs.
+  // There writeHead merges them itself, but would let our cookies and Vary
+  // replace theirs.
   if (compat !== undefined) {
     nodeMergePresetHeaders(outgoing, compat.getHeaders());
   } else if (
     !("respond" in response) &&
-    outgoing["set-cookie"] !== undefined &&
-    response.hasHeader("set-cookie")
+    ((outgoing["set-cookie"] !== undefined &&
+      response.hasHeader("set-cookie")) ||
+      (outgoing.vary !== undefined && response.hasHeader("vary")))
   ) {
     nodeMergePresetHeaders(outgoing, response.getHeaders());
   }
@@ -4763,9 +4764,10 @@ async function nodeRespondHttp2(
 
 /**
  * Adds the headers a response object already holds to ours. Ours win a
- * conflict (the protocol's content type, its status headers), except that
- * cookies add up: a middleware's session cookie and the implementation's
- * own are both meant to be set.
+ * conflict (the protocol's content type, its status headers), except for
+ * the lists that independent layers each add to: a middleware's session
+ * cookie and the implementation's own are both meant to be set, and a
+ * cache must vary on what either varies on.
  */
 function nodeMergePresetHeaders(
   outgoing: OutgoingHttpHeaders,
@@ -4779,6 +4781,8 @@ function nodeMergePresetHeaders(
       outgoing[key] = value;
     } else if (key === "set-cookie") {
       outgoing[key] = [value, ours].flat().map(String);
+    } else if (key === "vary") {
+      outgoing[key] = [value, ours].flat().join(", ");
     }
   }
 }
