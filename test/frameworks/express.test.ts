@@ -87,6 +87,19 @@ describe("behind express.json()", () => {
     expect(sentences).toEqual(["Ada 1", "Ada 2", "Ada 3"]);
   });
 
+  it("hands OPTIONS requests to the service", async () => {
+    const response = await fetch(`${server.url}${elizaPath}/Say`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://example.com",
+        "access-control-request-method": "POST",
+      },
+    });
+    // The service's answer: without a cors option, it serves no preflights.
+    expect(response.status).toBe(405);
+    expect(response.headers.get("allow")).toBe("GET, POST");
+  });
+
   it("still parses JSON for the app's own routes", async () => {
     const response = await fetch(`${server.url}/other`, {
       method: "POST",
