@@ -139,6 +139,8 @@ export function nodeHandler(
     // trailers-only response (it ends every stream with a DATA frame).
     const compat = "stream" in response ? response : undefined;
     const stream = compat?.stream;
+    // A body parser that read the stream before us (express.json()) has
+    // undone Content-Encoding too: the service must not decompress again.
     const parsed = nodeParsedBody(request);
     const incoming: NodeIncoming = {
       body: request,

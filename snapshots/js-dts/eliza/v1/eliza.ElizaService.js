@@ -3701,6 +3701,8 @@ export function nodeHandler(...handlers) {
     const compat = "stream" in response ? response : undefined;
     const stream =
       compat === null || compat === void 0 ? void 0 : compat.stream;
+    // A body parser that read the stream before us (express.json()) has
+    // undone Content-Encoding too: the service must not decompress again.
     const parsed = nodeParsedBody(request);
     const incoming = {
       body: request,
