@@ -88,7 +88,7 @@ export function serverTemplate(service: DescService, options: Options): Code {
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
   const entryPoints = web
     ? "Use `.fetch` with a Fetch API server;\n * several services combine with `fetchHandler(a, b)`."
-    : 'Use `.node` with\n * node:http, node:https, node:http2 or Express, `.http2Stream` as the\n * "stream" listener of an HTTP/2-only node:http2 server (faster), and\n * `.fetch` with a Fetch API server; several services combine with\n * `nodeHandler(a, b)`.';
+    : 'Use `.node` with\n * node:http, node:https, node:http2 or Express, `.http2Stream` as the\n * "stream" listener of an HTTP/2-only node:http2 server (faster),\n * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and\n * `.fetch` with a Fetch API server (Next.js route handlers too); several\n * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.';
   const json = options.json ? code`, json: ${rt("codecJson")}` : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
   return code`/**

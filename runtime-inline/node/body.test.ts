@@ -3,7 +3,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import { nodeBody } from "./body.ts";
+import { nodeBody, nodeParsedBody } from "./body.ts";
 
 // PassThrough yields Buffers: compared as plain byte arrays.
 const bytes = (...values: number[]) => Buffer.from(values);
@@ -122,3 +122,68 @@ async function pending(
   source.write(chunk);
   return next;
 }
+
+describe("nodeParsedBody", () => {
+  /** A request stream a body parser has read to its end, leaving `body`. */
+  async function parsedRequest(
+    body: unknown,
+    contentType: string,
+    content: readonly number[] = [1],
+  ) {
+    const source = Object.assign(new PassThrough(), {
+      headers: { "content-type": contentType },
+      body,
+    });
+    source.end(Buffer.from(content));
+    for await (const _ of source) {
+      // What the parser does.
+    }
+    return source;
+  }
+
+  it("is undefined while the stream is unread", () => {
+    const source = Object.assign(new PassThrough(), {
+      headers: {},
+      body: { a: 1 },
+    });
+    source.end(bytes(1));
+    expect(nodeParsedBody(source)).toBeUndefined();
+  });
+
+  it("yields bytes as they are, and strings as UTF-8", async () => {
+    const raw = await parsedRequest(bytes(1, 2), "application/proto");
+    expect(await collect(nodeParsedBody(raw)!)).toEqual([1, 2]);
+    const text = await parsedRequest("é", "application/json");
+    expect(await collect(nodeParsedBody(text)!)).toEqual([0xc3, 0xa9]);
+  });
+
+  it("re-serializes parsed JSON, for a JSON content type only", async () => {
+    const json = await parsedRequest(
+      { a: 1 },
+      "application/json; charset=utf-8",
+    );
+    expect(
+      new TextDecoder().decode(
+        Buffer.from(await collect(nodeParsedBody(json)!)),
+      ),
+    ).toBe('{"a":1}');
+    const form = await parsedRequest(
+      { a: "1" },
+      "application/x-www-form-urlencoded",
+    );
+    await expect(collect(nodeParsedBody(form)!)).rejects.toMatchObject({
+      code: Code.Internal,
+    });
+  });
+
+  it("fails with internal, naming the cause, when nothing was kept", async () => {
+    // An empty body ends without a data event.
+    const drained = await parsedRequest(undefined, "application/proto", []);
+    const error: unknown = await collect(nodeParsedBody(drained)!).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Internal);
+    expect((error as ConnectError).message).toContain("express.json()");
+  });
+});

@@ -100,3 +100,48 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
     },
   };
 }
+
+/**
+ * The body of a request whose stream was read before the handler saw it: by
+ * a body parser (Express's `express.json()`, `express.raw()`,
+ * `express.text()`) that left what it read in `request.body`. Undefined
+ * while the stream is unread, as it is behind a parser that skipped the
+ * request's content type. Such parsers undo `Content-Encoding`: the bytes
+ * returned are the identity encoding.
+ */
+export function nodeParsedBody(
+  request: Readable & {
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+    readonly body?: unknown;
+  },
+): AsyncIterable<Uint8Array> | undefined {
+  // An empty body ends without emitting data.
+  if (!request.readableDidRead && !request.readableEnded) return undefined;
+  const parsed = request.body;
+  let bytes: Uint8Array | undefined;
+  if (parsed instanceof Uint8Array) {
+    bytes = parsed;
+  } else if (typeof parsed === "string") {
+    bytes = new TextEncoder().encode(parsed);
+  } else if (
+    parsed !== undefined &&
+    /^application\/json\s*(;|$)/i.test(String(request.headers["content-type"]))
+  ) {
+    // What express.json() parsed; the same message, if not the same bytes.
+    bytes = new TextEncoder().encode(JSON.stringify(parsed));
+  }
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (bytes === undefined) {
+        // Internal: the server is set up wrong, and no change to the
+        // request would help (failed_precondition would tell the client to
+        // fix something on its side).
+        throw new ConnectError(
+          "the request body was read before this handler: a body parser such as express.json() ran first; mount the service before it, or limit the parser to other routes",
+          Code.Internal,
+        );
+      }
+      yield bytes;
+    },
+  };
+}

@@ -16,7 +16,12 @@ import { envelopeEncode } from "../core/envelope.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { MethodHandler } from "../server/handler.ts";
-import { withNodeHandler, type NodeServiceHandler } from "./handler.ts";
+import {
+  fastifyPlugin,
+  withNodeHandler,
+  type FastifyInstanceLike,
+  type NodeServiceHandler,
+} from "./handler.ts";
 import type { MethodInfo } from "../core/method.ts";
 import { createServiceHandler } from "../server/router.ts";
 import { connectServer } from "../server/connect.ts";
@@ -267,4 +272,80 @@ describe("a call answered before the upload ends, over HTTP/2", () => {
       }
     });
   }
+});
+
+describe("fastifyPlugin", () => {
+  type Route = Parameters<FastifyInstanceLike["route"]>[0];
+  it("takes the services' paths, with request bodies left unread", async () => {
+    const steps: string[] = [];
+    const routes: Route[] = [];
+    const app: FastifyInstanceLike = {
+      removeAllContentTypeParsers: () => steps.push("remove parsers"),
+      addContentTypeParser(contentType, parser) {
+        steps.push(`parser ${contentType}`);
+        // The parser reads nothing: it answers at once, with no body.
+        parser({}, {}, (error, body) => steps.push(`parsed ${error} ${body}`));
+      },
+      route: (route) => routes.push(route),
+    };
+    const other = { ...service, path: "/test.v1.OtherService/" };
+    await fastifyPlugin(service, other)(app);
+    expect(steps).toEqual([
+      "remove parsers",
+      "parser *",
+      "parsed null undefined",
+    ]);
+    expect(routes.map(({ method, url }) => ({ method, url }))).toEqual([
+      { method: ["POST", "GET", "OPTIONS"], url: "/test.v1.TestService/*" },
+      { method: ["POST", "GET", "OPTIONS"], url: "/test.v1.OtherService/*" },
+    ]);
+  });
+
+  it("hands the raw request and response over, with the reply's headers", async () => {
+    const routes: Route[] = [];
+    await service.fastify({
+      removeAllContentTypeParsers() {},
+      addContentTypeParser() {},
+      route: (route) => routes.push(route),
+    });
+    const server = http2.createServer((request, response) => {
+      routes[0]!.handler(
+        { raw: request },
+        {
+          raw: response,
+          getHeaders: () => ({
+            "x-hook": "set by a hook",
+            "x-none": undefined,
+          }),
+          hijack() {},
+        },
+      );
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve),
+    );
+    const session = http2.connect(
+      `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    );
+    try {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/test.v1.TestService/Unary",
+        "content-type": "application/proto",
+      });
+      // An empty StringValue.
+      stream.end();
+      const [headers] = (await once(stream, "response")) as [
+        http2.IncomingHttpHeaders,
+      ];
+      expect(headers[":status"]).toBe(200);
+      expect(headers["x-hook"]).toBe("set by a hook");
+      expect(headers["content-type"]).toBe("application/proto");
+      stream.resume();
+      await once(stream, "end");
+    } finally {
+      session.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });

@@ -76,7 +76,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 276 declarations from
+// needs no RPC library: 282 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
@@ -276,9 +276,10 @@ export interface ElizaServiceImplementation {
  * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -3496,6 +3497,51 @@ function nodeBodyIterator(source: Readable): AsyncIterator<Uint8Array> {
   };
 }
 
+/**
+ * The body of a request whose stream was read before the handler saw it: by
+ * a body parser (Express's `express.json()`, `express.raw()`,
+ * `express.text()`) that left what it read in `request.body`. Undefined
+ * while the stream is unread, as it is behind a parser that skipped the
+ * request's content type. Such parsers undo `Content-Encoding`: the bytes
+ * returned are the identity encoding.
+ */
+function nodeParsedBody(
+  request: Readable & {
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+    readonly body?: unknown;
+  },
+): AsyncIterable<Uint8Array> | undefined {
+  // An empty body ends without emitting data.
+  if (!request.readableDidRead && !request.readableEnded) return undefined;
+  const parsed = request.body;
+  let bytes: Uint8Array | undefined;
+  if (parsed instanceof Uint8Array) {
+    bytes = parsed;
+  } else if (typeof parsed === "string") {
+    bytes = new TextEncoder().encode(parsed);
+  } else if (
+    parsed !== undefined &&
+    /^application\/json\s*(;|$)/i.test(String(request.headers["content-type"]))
+  ) {
+    // What express.json() parsed; the same message, if not the same bytes.
+    bytes = new TextEncoder().encode(JSON.stringify(parsed));
+  }
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (bytes === undefined) {
+        // Internal: the server is set up wrong, and no change to the
+        // request would help (failed_precondition would tell the client to
+        // fix something on its side).
+        throw new ConnectError(
+          "the request body was read before this handler: a body parser such as express.json() ran first; mount the service before it, or limit the parser to other routes",
+          Code.Internal,
+        );
+      }
+      yield bytes;
+    },
+  };
+}
+
 type CompressionCallback = (error: Error | null, result: Buffer) => void;
 
 /**
@@ -3847,6 +3893,79 @@ export type Http2StreamHandler = (
 export interface NodeServiceHandler extends FetchServiceHandler {
   readonly node: NodeHandler;
   readonly http2Stream: Http2StreamHandler;
+  /** A Fastify plugin serving the service: `await app.register(eliza.fastify)`. */
+  readonly fastify: FastifyPlugin;
+}
+
+/**
+ * A Fastify plugin: `await app.register(plugin)`. Typed without Fastify
+ * (generated files do not depend on it); a `FastifyInstance` fits.
+ * @public
+ */
+export type FastifyPlugin = (app: FastifyInstanceLike) => Promise<void>;
+
+/**
+ * What the Fastify plugin uses of a Fastify instance.
+ * @public
+ */
+export interface FastifyInstanceLike {
+  removeAllContentTypeParsers(): void;
+  addContentTypeParser(
+    contentType: string,
+    parser: (
+      request: unknown,
+      payload: unknown,
+      done: (error: null, body?: undefined) => void,
+    ) => void,
+  ): void;
+  route(options: {
+    method: string[];
+    url: string;
+    handler: (
+      request: { readonly raw: IncomingMessage | Http2ServerRequest },
+      reply: {
+        readonly raw: NodeHttpResponse | Http2ServerResponse;
+        getHeaders(): Record<string, number | string | string[] | undefined>;
+        hijack(): void;
+      },
+    ) => void;
+  }): unknown;
+}
+
+/**
+ * Serves one or more services (from any generated files) in a Fastify app:
+ * `await app.register(fastifyPlugin(eliza, other))`. The plugin's routes
+ * take the services' paths; in its own context, request bodies are left
+ * unread for the services (Fastify's parsers keep serving the other routes).
+ * Register it without a `prefix`: services are served at their own paths.
+ * @public
+ */
+export function fastifyPlugin(
+  ...handlers: readonly ServiceHandler[]
+): FastifyPlugin {
+  const node = nodeHandler(...handlers);
+  return async (app) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", (_request, _payload, done) => done(null));
+    for (const { path } of handlers) {
+      app.route({
+        // OPTIONS for CORS preflights, GET for Connect's GET.
+        method: ["POST", "GET", "OPTIONS"],
+        url: `${path}*`,
+        handler: (request, reply) => {
+          // Headers that hooks set (CORS plugins do) live on the reply
+          // until Fastify sends it, which after hijack() it does not.
+          const headers = reply.getHeaders();
+          for (const name in headers) {
+            const value = headers[name];
+            if (value !== undefined) reply.raw.setHeader(name, value);
+          }
+          reply.hijack();
+          node(request.raw, reply.raw);
+        },
+      });
+    }
+  };
 }
 
 /**
@@ -3863,10 +3982,20 @@ export function nodeHandler(
     // trailers-only response (it ends every stream with a DATA frame).
     const compat = "stream" in response ? response : undefined;
     const stream = compat?.stream;
+    // A body parser that read the stream before us (express.json()) has
+    // undone Content-Encoding too: the service must not decompress again.
+    const parsed = nodeParsedBody(request);
     const incoming: NodeIncoming = {
       body: request,
-      headers: request.headers,
-      rawHeaders: request.rawHeaders,
+      parsed,
+      headers:
+        parsed === undefined
+          ? request.headers
+          : { ...request.headers, "content-encoding": undefined },
+      rawHeaders:
+        parsed === undefined
+          ? request.rawHeaders
+          : nodeWithoutContentEncoding(request.rawHeaders),
       target: request.url ?? "/",
       method: request.method ?? "GET",
       encrypted:
@@ -3901,6 +4030,7 @@ export function http2StreamHandler(
     stream.on("error", nodeIgnoreError);
     const incoming: NodeIncoming = {
       body: stream,
+      parsed: undefined,
       headers,
       rawHeaders,
       target: nodeHeaderString(headers[":path"]) ?? "/",
@@ -3927,6 +4057,8 @@ function nodeHeaderString(
 /** A request as each Node entry point receives it. */
 interface NodeIncoming {
   readonly body: IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
+  /** The body as a body parser left it, when one read the stream before us. */
+  readonly parsed: AsyncIterable<Uint8Array> | undefined;
   readonly headers: NodeIncomingHeaders;
   readonly rawHeaders: readonly string[];
   /** Path and query. */
@@ -3965,7 +4097,7 @@ async function nodeServe(
     url: `${incoming.encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
     header,
     headers: () => (all ??= nodeRequestHeaders(rawHeaders)),
-    body: nodeBody(incoming.body),
+    body: incoming.parsed ?? nodeBody(incoming.body),
     signal: controller.signal,
     httpVersion: incoming.httpVersion,
   };
@@ -3989,6 +4121,20 @@ async function nodeServe(
   result.header.forEach((value, key) => {
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
+  // Headers that middleware set before us (CORS, security headers, a
+  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+  // There writeHead merges them itself, but would let our cookies and Vary
+  // replace theirs.
+  if (compat !== undefined) {
+    nodeMergePresetHeaders(outgoing, compat.getHeaders());
+  } else if (
+    !("respond" in response) &&
+    ((outgoing["set-cookie"] !== undefined &&
+      response.hasHeader("set-cookie")) ||
+      (outgoing.vary !== undefined && response.hasHeader("vary")))
+  ) {
+    nodeMergePresetHeaders(outgoing, response.getHeaders());
+  }
   if ("respond" in response) {
     await nodeRespondHttp2(
       response,
@@ -4086,6 +4232,31 @@ async function nodeRespondHttp2(
 }
 
 /**
+ * Adds the headers a response object already holds to ours. Ours win a
+ * conflict (the protocol's content type, its status headers), except for
+ * the lists that independent layers each add to: a middleware's session
+ * cookie and the implementation's own are both meant to be set, and a
+ * cache must vary on what either varies on.
+ */
+function nodeMergePresetHeaders(
+  outgoing: OutgoingHttpHeaders,
+  preset: OutgoingHttpHeaders,
+): void {
+  for (const key in preset) {
+    const value = preset[key];
+    if (value === undefined) continue;
+    const ours = outgoing[key];
+    if (ours === undefined) {
+      outgoing[key] = value;
+    } else if (key === "set-cookie") {
+      outgoing[key] = [value, ours].flat().map(String);
+    } else if (key === "vary") {
+      outgoing[key] = [value, ours].flat().join(", ");
+    }
+  }
+}
+
+/**
  * After a complete response, asks a client that is still uploading to stop,
  * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
  * once the response has been flushed). Go's HTTP/2 server does the same.
@@ -4102,6 +4273,16 @@ function nodeStopUpload(
     request.removeAllListeners("data");
     request.resume();
   }
+}
+
+/** Drops Content-Encoding: a body parser has undone it. */
+function nodeWithoutContentEncoding(rawHeaders: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === "content-encoding") continue;
+    kept.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  return kept;
 }
 
 /** Node's parsed request headers: lower-case names, HTTP/2 pseudo-headers included. */
@@ -4142,7 +4323,7 @@ function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
   return header;
 }
 
-/** Adds `node`, `http2Stream` and `fetch` entry points to a service handler. */
+/** Adds `node`, `http2Stream`, `fastify` and `fetch` entry points to a service handler. */
 function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   return {
     path: handler.path,
@@ -4150,6 +4331,7 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
     http2Stream: http2StreamHandler(handler),
+    fastify: fastifyPlugin(handler),
   };
 }
 

@@ -195,9 +195,10 @@ export interface ElizaServiceImplementation {
  * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export declare function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -840,7 +841,55 @@ export type Http2StreamHandler = (
 export interface NodeServiceHandler extends FetchServiceHandler {
   readonly node: NodeHandler;
   readonly http2Stream: Http2StreamHandler;
+  /** A Fastify plugin serving the service: `await app.register(eliza.fastify)`. */
+  readonly fastify: FastifyPlugin;
 }
+/**
+ * A Fastify plugin: `await app.register(plugin)`. Typed without Fastify
+ * (generated files do not depend on it); a `FastifyInstance` fits.
+ * @public
+ */
+export type FastifyPlugin = (app: FastifyInstanceLike) => Promise<void>;
+/**
+ * What the Fastify plugin uses of a Fastify instance.
+ * @public
+ */
+export interface FastifyInstanceLike {
+  removeAllContentTypeParsers(): void;
+  addContentTypeParser(
+    contentType: string,
+    parser: (
+      request: unknown,
+      payload: unknown,
+      done: (error: null, body?: undefined) => void,
+    ) => void,
+  ): void;
+  route(options: {
+    method: string[];
+    url: string;
+    handler: (
+      request: {
+        readonly raw: IncomingMessage | Http2ServerRequest;
+      },
+      reply: {
+        readonly raw: NodeHttpResponse | Http2ServerResponse;
+        getHeaders(): Record<string, number | string | string[] | undefined>;
+        hijack(): void;
+      },
+    ) => void;
+  }): unknown;
+}
+/**
+ * Serves one or more services (from any generated files) in a Fastify app:
+ * `await app.register(fastifyPlugin(eliza, other))`. The plugin's routes
+ * take the services' paths; in its own context, request bodies are left
+ * unread for the services (Fastify's parsers keep serving the other routes).
+ * Register it without a `prefix`: services are served at their own paths.
+ * @public
+ */
+export declare function fastifyPlugin(
+  ...handlers: readonly ServiceHandler[]
+): FastifyPlugin;
 /**
  * Serves one or more services (from any generated files) on a Node server:
  * `http2.createServer(nodeHandler(eliza, other))`.

@@ -208,7 +208,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 337 declarations from
+// needs no RPC library: 343 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
@@ -322,9 +322,10 @@ export function createElizaServiceClient(baseUrl, options = {}) {
  * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createElizaServiceHandler(implementation, options = {}) {
   const methods = ElizaServiceDefinition.methods;
@@ -3448,6 +3449,47 @@ function nodeBodyIterator(source) {
   };
 }
 /**
+ * The body of a request whose stream was read before the handler saw it: by
+ * a body parser (Express's `express.json()`, `express.raw()`,
+ * `express.text()`) that left what it read in `request.body`. Undefined
+ * while the stream is unread, as it is behind a parser that skipped the
+ * request's content type. Such parsers undo `Content-Encoding`: the bytes
+ * returned are the identity encoding.
+ */
+function nodeParsedBody(request) {
+  // An empty body ends without emitting data.
+  if (!request.readableDidRead && !request.readableEnded) return undefined;
+  const parsed = request.body;
+  let bytes;
+  if (parsed instanceof Uint8Array) {
+    bytes = parsed;
+  } else if (typeof parsed === "string") {
+    bytes = new TextEncoder().encode(parsed);
+  } else if (
+    parsed !== undefined &&
+    /^application\/json\s*(;|$)/i.test(String(request.headers["content-type"]))
+  ) {
+    // What express.json() parsed; the same message, if not the same bytes.
+    bytes = new TextEncoder().encode(JSON.stringify(parsed));
+  }
+  return {
+    [Symbol.asyncIterator]() {
+      return __asyncGenerator(this, arguments, function* _a() {
+        if (bytes === undefined) {
+          // Internal: the server is set up wrong, and no change to the
+          // request would help (failed_precondition would tell the client to
+          // fix something on its side).
+          throw new ConnectError(
+            "the request body was read before this handler: a body parser such as express.json() ran first; mount the service before it, or limit the parser to other routes",
+            Code.Internal,
+          );
+        }
+        yield yield __await(bytes);
+      });
+    },
+  };
+}
+/**
  * Builds a Compression from a pair of zlib's callback functions. The callback
  * forms run on the thread pool; the Sync forms would block the event loop for
  * the whole of a large message.
@@ -3735,6 +3777,39 @@ function fetchAbortOnCancel(body, controller) {
   };
 }
 /**
+ * Serves one or more services (from any generated files) in a Fastify app:
+ * `await app.register(fastifyPlugin(eliza, other))`. The plugin's routes
+ * take the services' paths; in its own context, request bodies are left
+ * unread for the services (Fastify's parsers keep serving the other routes).
+ * Register it without a `prefix`: services are served at their own paths.
+ * @public
+ */
+export function fastifyPlugin(...handlers) {
+  const node = nodeHandler(...handlers);
+  return async (app) => {
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", (_request, _payload, done) => done(null));
+    for (const { path } of handlers) {
+      app.route({
+        // OPTIONS for CORS preflights, GET for Connect's GET.
+        method: ["POST", "GET", "OPTIONS"],
+        url: `${path}*`,
+        handler: (request, reply) => {
+          // Headers that hooks set (CORS plugins do) live on the reply
+          // until Fastify sends it, which after hijack() it does not.
+          const headers = reply.getHeaders();
+          for (const name in headers) {
+            const value = headers[name];
+            if (value !== undefined) reply.raw.setHeader(name, value);
+          }
+          reply.hijack();
+          node(request.raw, reply.raw);
+        },
+      });
+    }
+  };
+}
+/**
  * Serves one or more services (from any generated files) on a Node server:
  * `http2.createServer(nodeHandler(eliza, other))`.
  * @public
@@ -3748,10 +3823,22 @@ export function nodeHandler(...handlers) {
     const compat = "stream" in response ? response : undefined;
     const stream =
       compat === null || compat === void 0 ? void 0 : compat.stream;
+    // A body parser that read the stream before us (express.json()) has
+    // undone Content-Encoding too: the service must not decompress again.
+    const parsed = nodeParsedBody(request);
     const incoming = {
       body: request,
-      headers: request.headers,
-      rawHeaders: request.rawHeaders,
+      parsed,
+      headers:
+        parsed === undefined
+          ? request.headers
+          : Object.assign(Object.assign({}, request.headers), {
+              "content-encoding": undefined,
+            }),
+      rawHeaders:
+        parsed === undefined
+          ? request.rawHeaders
+          : nodeWithoutContentEncoding(request.rawHeaders),
       target: (_a = request.url) !== null && _a !== void 0 ? _a : "/",
       method: (_b = request.method) !== null && _b !== void 0 ? _b : "GET",
       encrypted:
@@ -3786,6 +3873,7 @@ export function http2StreamHandler(...handlers) {
     stream.on("error", nodeIgnoreError);
     const incoming = {
       body: stream,
+      parsed: undefined,
       headers,
       rawHeaders,
       target:
@@ -3811,7 +3899,7 @@ function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
 async function nodeServe(handlers, incoming, response, compat, next) {
-  var _a;
+  var _a, _b;
   const { headers, rawHeaders, target } = incoming;
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
@@ -3834,7 +3922,10 @@ async function nodeServe(handlers, incoming, response, compat, next) {
       all !== null && all !== void 0
         ? all
         : (all = nodeRequestHeaders(rawHeaders)),
-    body: nodeBody(incoming.body),
+    body:
+      (_b = incoming.parsed) !== null && _b !== void 0
+        ? _b
+        : nodeBody(incoming.body),
     signal: controller.signal,
     httpVersion: incoming.httpVersion,
   };
@@ -3858,6 +3949,20 @@ async function nodeServe(handlers, incoming, response, compat, next) {
   result.header.forEach((value, key) => {
     outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
   });
+  // Headers that middleware set before us (CORS, security headers, a
+  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+  // There writeHead merges them itself, but would let our cookies and Vary
+  // replace theirs.
+  if (compat !== undefined) {
+    nodeMergePresetHeaders(outgoing, compat.getHeaders());
+  } else if (
+    !("respond" in response) &&
+    ((outgoing["set-cookie"] !== undefined &&
+      response.hasHeader("set-cookie")) ||
+      (outgoing.vary !== undefined && response.hasHeader("vary")))
+  ) {
+    nodeMergePresetHeaders(outgoing, response.getHeaders());
+  }
   if ("respond" in response) {
     await nodeRespondHttp2(
       response,
@@ -3947,6 +4052,27 @@ async function nodeRespondHttp2(
   stream.end(body instanceof Uint8Array ? body : undefined);
 }
 /**
+ * Adds the headers a response object already holds to ours. Ours win a
+ * conflict (the protocol's content type, its status headers), except for
+ * the lists that independent layers each add to: a middleware's session
+ * cookie and the implementation's own are both meant to be set, and a
+ * cache must vary on what either varies on.
+ */
+function nodeMergePresetHeaders(outgoing, preset) {
+  for (const key in preset) {
+    const value = preset[key];
+    if (value === undefined) continue;
+    const ours = outgoing[key];
+    if (ours === undefined) {
+      outgoing[key] = value;
+    } else if (key === "set-cookie") {
+      outgoing[key] = [value, ours].flat().map(String);
+    } else if (key === "vary") {
+      outgoing[key] = [value, ours].flat().join(", ");
+    }
+  }
+}
+/**
  * After a complete response, asks a client that is still uploading to stop,
  * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
  * once the response has been flushed). Go's HTTP/2 server does the same.
@@ -3960,6 +4086,15 @@ function nodeStopUpload(stream, request) {
     request.removeAllListeners("data");
     request.resume();
   }
+}
+/** Drops Content-Encoding: a body parser has undone it. */
+function nodeWithoutContentEncoding(rawHeaders) {
+  const kept = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === "content-encoding") continue;
+    kept.push(rawHeaders[i], rawHeaders[i + 1]);
+  }
+  return kept;
 }
 // Node has parsed the headers already (node:http lazily, node:http2 before
 // the stream event): reading a few of them costs a property lookup, where a
@@ -3996,7 +4131,7 @@ function nodeRequestHeaders(rawHeaders) {
   }
   return header;
 }
-/** Adds `node`, `http2Stream` and `fetch` entry points to a service handler. */
+/** Adds `node`, `http2Stream`, `fastify` and `fetch` entry points to a service handler. */
 function withNodeHandler(handler) {
   return {
     path: handler.path,
@@ -4004,6 +4139,7 @@ function withNodeHandler(handler) {
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
     http2Stream: http2StreamHandler(handler),
+    fastify: fastifyPlugin(handler),
   };
 }
 /**

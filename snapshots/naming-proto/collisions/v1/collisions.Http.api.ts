@@ -65,7 +65,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 292 declarations from
+// needs no RPC library: 298 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
@@ -162,9 +162,10 @@ export interface HttpImplementation {
  * Serves fixtures.collisions.v1.Http with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

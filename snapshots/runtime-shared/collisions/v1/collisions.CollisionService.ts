@@ -22,6 +22,8 @@ import type {
   CorsOptions,
   ErrorDetail,
   ErrorDetailInit,
+  FastifyInstanceLike,
+  FastifyPlugin,
   FetchHandler,
   FetchServiceHandler,
   HandlerContext,
@@ -83,6 +85,7 @@ import {
   createGrpcWebUnaryCaller,
   createHttp2HttpClient,
   createServiceHandler,
+  fastifyPlugin,
   fetchHandler,
   grpcServer,
   grpcServeStream,
@@ -158,6 +161,8 @@ export type {
   NodeHandler,
   Http2StreamHandler,
   NodeServiceHandler,
+  FastifyPlugin,
+  FastifyInstanceLike,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -178,6 +183,7 @@ export {
   compressionZstd,
   compressionDefaults,
   fetchHandler,
+  fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
   createFetchHttpClient,
@@ -2818,9 +2824,10 @@ export interface CollisionServiceImplementation {
  * Serves fixtures.collisions.v1.CollisionService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createCollisionServiceHandler(
   implementation: Partial<CollisionServiceImplementation>,

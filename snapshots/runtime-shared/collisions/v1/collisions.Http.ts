@@ -20,6 +20,8 @@ import type {
   CorsOptions,
   ErrorDetail,
   ErrorDetailInit,
+  FastifyInstanceLike,
+  FastifyPlugin,
   FetchHandler,
   FetchServiceHandler,
   HandlerContext,
@@ -70,6 +72,7 @@ import {
   createGrpcWebUnaryCaller,
   createHttp2HttpClient,
   createServiceHandler,
+  fastifyPlugin,
   fetchHandler,
   grpcServer,
   grpcWebServer,
@@ -114,6 +117,8 @@ export type {
   NodeHandler,
   Http2StreamHandler,
   NodeServiceHandler,
+  FastifyPlugin,
+  FastifyInstanceLike,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -134,6 +139,7 @@ export {
   compressionZstd,
   compressionDefaults,
   fetchHandler,
+  fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
   createFetchHttpClient,
@@ -221,9 +227,10 @@ export interface HttpImplementation {
  * Serves fixtures.collisions.v1.Http with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

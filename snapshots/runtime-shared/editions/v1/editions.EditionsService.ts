@@ -15,6 +15,8 @@ import type {
   CorsOptions,
   ErrorDetail,
   ErrorDetailInit,
+  FastifyInstanceLike,
+  FastifyPlugin,
   FetchHandler,
   FetchServiceHandler,
   HandlerContext,
@@ -74,6 +76,7 @@ import {
   createGrpcWebUnaryCaller,
   createHttp2HttpClient,
   createServiceHandler,
+  fastifyPlugin,
   fetchHandler,
   grpcServer,
   grpcServeStream,
@@ -134,6 +137,8 @@ export type {
   NodeHandler,
   Http2StreamHandler,
   NodeServiceHandler,
+  FastifyPlugin,
+  FastifyInstanceLike,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -154,6 +159,7 @@ export {
   compressionZstd,
   compressionDefaults,
   fetchHandler,
+  fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
   createFetchHttpClient,
@@ -286,9 +292,10 @@ export interface EditionsServiceImplementation {
  * Serves fixtures.editions.v1.EditionsService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createEditionsServiceHandler(
   implementation: Partial<EditionsServiceImplementation>,

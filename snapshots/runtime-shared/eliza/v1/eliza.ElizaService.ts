@@ -18,6 +18,8 @@ import type {
   CorsOptions,
   ErrorDetail,
   ErrorDetailInit,
+  FastifyInstanceLike,
+  FastifyPlugin,
   FetchHandler,
   FetchServiceHandler,
   HandlerContext,
@@ -81,6 +83,7 @@ import {
   createGrpcWebUnaryCaller,
   createHttp2HttpClient,
   createServiceHandler,
+  fastifyPlugin,
   fetchHandler,
   grpcServer,
   grpcServeStream,
@@ -152,6 +155,8 @@ export type {
   NodeHandler,
   Http2StreamHandler,
   NodeServiceHandler,
+  FastifyPlugin,
+  FastifyInstanceLike,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -172,6 +177,7 @@ export {
   compressionZstd,
   compressionDefaults,
   fetchHandler,
+  fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
   createFetchHttpClient,
@@ -372,9 +378,10 @@ export interface ElizaServiceImplementation {
  * Serves connectrpc.eliza.v1.ElizaService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,

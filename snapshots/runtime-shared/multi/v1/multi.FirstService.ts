@@ -15,6 +15,8 @@ import type {
   CorsOptions,
   ErrorDetail,
   ErrorDetailInit,
+  FastifyInstanceLike,
+  FastifyPlugin,
   FetchHandler,
   FetchServiceHandler,
   HandlerContext,
@@ -66,6 +68,7 @@ import {
   createGrpcWebUnaryCaller,
   createHttp2HttpClient,
   createServiceHandler,
+  fastifyPlugin,
   fetchHandler,
   grpcServer,
   grpcWebServer,
@@ -121,6 +124,8 @@ export type {
   NodeHandler,
   Http2StreamHandler,
   NodeServiceHandler,
+  FastifyPlugin,
+  FastifyInstanceLike,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -141,6 +146,7 @@ export {
   compressionZstd,
   compressionDefaults,
   fetchHandler,
+  fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
   createFetchHttpClient,
@@ -251,9 +257,10 @@ export interface FirstServiceImplementation {
  * Serves fixtures.multi.v1.FirstService with the given implementation; methods it
  * leaves out answer `unimplemented`. Use `.node` with
  * node:http, node:https, node:http2 or Express, `.http2Stream` as the
- * "stream" listener of an HTTP/2-only node:http2 server (faster), and
- * `.fetch` with a Fetch API server; several services combine with
- * `nodeHandler(a, b)`.
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
+ * `.fetch` with a Fetch API server (Next.js route handlers too); several
+ * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  */
 export function createFirstServiceHandler(
   implementation: Partial<FirstServiceImplementation>,
