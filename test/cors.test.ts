@@ -4,8 +4,6 @@
 // node:http, node:http2 (the compatibility `.node` and `.http2Stream`) and
 // the fetch handler. The browser's own view is in test/browser.test.ts.
 
-import * as http from "node:http";
-import * as http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Code,
@@ -16,6 +14,7 @@ import {
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
 import { SayRequestSchema } from "./gen/eliza/v1/eliza_pb.ts";
 import { toBinary, create } from "@bufbuild/protobuf";
+import { envelopeBytes, rawRequest } from "./support/raw-http.ts";
 import {
   startServer,
   startStreamServer,
@@ -46,71 +45,32 @@ interface Answer {
   readonly body: Buffer;
 }
 
-interface RawRequest {
+interface RawCall {
   readonly method: string;
   readonly path: string;
   readonly headers: Record<string, string>;
   readonly body?: Uint8Array;
 }
 
-type Send = (request: RawRequest) => Promise<Answer>;
+type Send = (request: RawCall) => Promise<Answer>;
 
-function sendHttp1(url: string): Send {
-  return (request) =>
-    new Promise((resolve, reject) => {
-      const req = http.request(`${url}${request.path}`, {
-        method: request.method,
-        headers: request.headers,
-      });
-      req.on("error", reject);
-      req.on("response", (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () => {
-          const headers = new Headers();
-          for (const [name, value] of Object.entries(res.headers)) {
-            if (typeof value === "string") headers.set(name, value);
-          }
-          resolve({
-            status: res.statusCode ?? 0,
-            headers,
-            body: Buffer.concat(chunks),
-          });
-        });
-      });
-      req.end(request.body);
-    });
-}
-
-function sendHttp2(url: string): Send {
-  return (request) =>
-    new Promise((resolve, reject) => {
-      const session = http2.connect(url);
-      session.on("error", reject);
-      const stream = session.request({
-        ":method": request.method,
-        ":path": request.path,
-        ...request.headers,
-      });
-      const headers = new Headers();
-      let status = 0;
-      const take = (block: http2.IncomingHttpHeaders) => {
-        for (const [name, value] of Object.entries(block)) {
-          if (name === ":status") status = Number(value);
-          else if (typeof value === "string") headers.set(name, value);
+function sendRaw(version: "1.1" | "2", url: string): Send {
+  return async (request) => {
+    const response = await rawRequest(
+      version,
+      `${url}${request.path}`,
+      request,
+    );
+    const headers = new Headers();
+    for (const block of [response.headers, response.trailers]) {
+      for (const [name, value] of Object.entries(block)) {
+        if (typeof value === "string" && !name.startsWith(":")) {
+          headers.set(name, value);
         }
-      };
-      stream.on("response", take);
-      stream.on("trailers", take);
-      const chunks: Buffer[] = [];
-      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-      stream.on("error", reject);
-      stream.on("close", () => {
-        session.close();
-        resolve({ status, headers, body: Buffer.concat(chunks) });
-      });
-      stream.end(request.body);
-    });
+      }
+    }
+    return { status: response.status, headers, body: response.body };
+  };
 }
 
 function sendFetch(): Send {
@@ -119,6 +79,7 @@ function sendFetch(): Send {
       new Request(`http://127.0.0.1${request.path}`, {
         method: request.method,
         headers: request.headers,
+        // The DOM typings take only ArrayBuffer-backed views; these all are.
         ...(request.body === undefined
           ? {}
           : { body: request.body as Uint8Array<ArrayBuffer> }),
@@ -132,13 +93,6 @@ function sendFetch(): Send {
   };
 }
 
-function envelope(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + data.length);
-  new DataView(out.buffer).setUint32(1, data.length);
-  out.set(data, 5);
-  return out;
-}
-
 const servers: StartedServer[] = [];
 const entryPoints: [string, () => Promise<Send>, boolean][] = [
   [
@@ -146,7 +100,7 @@ const entryPoints: [string, () => Promise<Send>, boolean][] = [
     async () => {
       const server = await startServer("http", handler.node);
       servers.push(server);
-      return sendHttp1(server.url);
+      return sendRaw("1.1", server.url);
     },
     false,
   ],
@@ -155,7 +109,7 @@ const entryPoints: [string, () => Promise<Send>, boolean][] = [
     async () => {
       const server = await startServer("h2c", handler.node);
       servers.push(server);
-      return sendHttp2(server.url);
+      return sendRaw("2", server.url);
     },
     true,
   ],
@@ -164,7 +118,7 @@ const entryPoints: [string, () => Promise<Send>, boolean][] = [
     async () => {
       const server = await startStreamServer(handler.http2Stream);
       servers.push(server);
-      return sendHttp2(server.url);
+      return sendRaw("2", server.url);
     },
     true,
   ],
@@ -265,7 +219,7 @@ describe.each(entryPoints)("cors on %s", (_name, start) => {
         "content-type": "application/grpc-web+proto",
         "x-grpc-web": "1",
       },
-      body: envelope(sayRequest("fail")),
+      body: envelopeBytes(sayRequest("fail")),
     });
     expect(error.status).toBe(200);
     expect(error.body.toString()).toContain("grpc-status: 5");
@@ -274,7 +228,9 @@ describe.each(entryPoints)("cors on %s", (_name, start) => {
       method: "POST",
       path: "/connectrpc.eliza.v1.ElizaService/Introduce",
       headers: { origin: page, "content-type": "application/connect+json" },
-      body: envelope(new TextEncoder().encode(JSON.stringify({ name: "x" }))),
+      body: envelopeBytes(
+        new TextEncoder().encode(JSON.stringify({ name: "x" })),
+      ),
     });
     expect(stream.status).toBe(200);
     expect(stream.body.toString()).toContain("hi x");
@@ -300,7 +256,7 @@ describe.each(entryPoints.filter(([, , http2]) => http2))(
           "content-type": "application/grpc",
           te: "trailers",
         },
-        body: envelope(sayRequest("fail")),
+        body: envelopeBytes(sayRequest("fail")),
       });
       expect(answer.headers.get("grpc-status")).toBe("5");
       expect(answer.body.length).toBe(0);
