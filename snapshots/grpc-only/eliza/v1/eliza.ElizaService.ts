@@ -899,9 +899,9 @@ export interface ContextValues {
   /** The key's value, or its default when none was set. */
   get<T>(key: ContextKey<T>): T;
   /** Sets the key's value; returns this object, so that sets chain. */
-  set<T>(key: ContextKey<T>, value: T): ContextValues;
+  set<T>(key: ContextKey<T>, value: T): this;
   /** Removes the key's value, so that `get` answers its default again. */
-  delete(key: ContextKey<unknown>): ContextValues;
+  delete(key: ContextKey<unknown>): this;
 }
 
 /**
@@ -940,12 +940,12 @@ class ContextValuesMap implements ContextValues {
       : key.defaultValue;
   }
 
-  set<T>(key: ContextKey<T>, value: T): ContextValues {
+  set<T>(key: ContextKey<T>, value: T): this {
     (this.#map ??= new Map()).set(key.id, value);
     return this;
   }
 
-  delete(key: ContextKey<unknown>): ContextValues {
+  delete(key: ContextKey<unknown>): this {
     this.#map?.delete(key.id);
     return this;
   }
