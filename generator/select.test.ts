@@ -54,3 +54,24 @@ describe("selectRuntime", () => {
     ).toThrow(/"createServiceHandler", which is not in EntryPoints/);
   });
 });
+
+describe("a {@link} in the JSDoc of an exported declaration", () => {
+  it("reaches what it names, as it does in an unexported one", () => {
+    const linked = analyseRuntime([
+      [
+        "a.ts",
+        'import { helper } from "./c.ts";\n/** See {@link helper}. */\nexport function codecJson() { return 1; }\n',
+      ],
+      ["c.ts", "export function helper() {}\n"],
+      [
+        "entry-points.ts",
+        'import type { codecJson } from "./a.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n}\n',
+      ],
+    ]);
+    const selection = selectRuntime(linked, code`${rt("codecJson")}`);
+    expect(selection.declarations.map((d) => d.id)).toEqual([
+      "c#helper",
+      "a#codecJson",
+    ]);
+  });
+});

@@ -310,28 +310,35 @@ function cutStatement(
     cursor = pos;
   };
 
-  if (ts.canHaveModifiers(statement)) {
-    const exportKeyword = ts
-      .getModifiers(statement)
-      ?.find((m) => m.kind === ts.SyntaxKind.ExportKeyword);
-    if (exportKeyword !== undefined) {
-      emitUpTo(exportKeyword.getStart(sf) - fullStart);
-      pieces.push({ kind: "export" });
-      cursor = exportKeyword.end - fullStart;
-      while (text[cursor] === " ") cursor++;
-    }
-  }
+  const exportKeyword = ts.canHaveModifiers(statement)
+    ? ts
+        .getModifiers(statement)
+        ?.find((m) => m.kind === ts.SyntaxKind.ExportKeyword)
+    : undefined;
+  let exportPending = exportKeyword !== undefined;
+  const emitExport = (): void => {
+    exportPending = false;
+    emitUpTo(exportKeyword!.getStart(sf) - fullStart);
+    pieces.push({ kind: "export" });
+    cursor = exportKeyword!.end - fullStart;
+    while (text[cursor] === " ") cursor++;
+  };
 
+  // The JSDoc's identifiers (`{@link Name}`) come before the export keyword.
   for (const id of identifiersOf(statement)) {
     const piece = resolveIdentifier(id, context);
     if (piece === undefined) continue;
     const start = id.getStart(sf) - fullStart;
+    if (exportPending && start >= exportKeyword!.getStart(sf) - fullStart) {
+      emitExport();
+    }
     if (start < cursor) continue;
     emitUpTo(start);
     pieces.push(piece);
     cursor = id.end - fullStart;
     if (piece.kind === "runtime") dependencies.add(piece.id);
   }
+  if (exportPending) emitExport();
   emitUpTo(text.length);
   // Drop the blank lines that separated this statement from the previous one.
   if (typeof pieces[0] === "string") {

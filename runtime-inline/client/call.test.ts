@@ -15,7 +15,15 @@ import { createClientConfig } from "./config.ts";
 import { Code } from "../core/code.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { Interceptor, StreamResponse } from "../core/interceptors.ts";
+import type {
+  Interceptor,
+  StreamResponse,
+  UnaryRequest,
+} from "../core/interceptors.ts";
+import {
+  createContextKey,
+  createContextValues,
+} from "../core/context-values.ts";
 import type { MethodInfo } from "../core/method.ts";
 
 const method: MethodInfo = {
@@ -431,4 +439,79 @@ describe("the request body each kind of streaming call sends", () => {
       for await (const _ of response.message);
     });
   }
+});
+
+describe("clientUnaryCaller, context values", () => {
+  const unary: MethodInfo = {
+    ...method,
+    name: "Get",
+    path: "/test.v1.TestService/Get",
+    kind: "unary",
+    noSideEffects: true,
+  };
+  const key = createContextKey("default");
+  const send =
+    (seen: UnaryRequest[]): UnarySend =>
+    async (request) => {
+      seen.push(request);
+      return {
+        stream: false,
+        method: request.method,
+        header: new Headers(),
+        trailer: new Headers(),
+        message: create(StringValueSchema, { value: "ok" }),
+      };
+    };
+
+  it("without interceptors, calls share values that nothing can write", async () => {
+    const seen: UnaryRequest[] = [];
+    const call = clientUnaryCaller(config, timeoutHeader, send(seen));
+    await call(unary, { value: "1" }, undefined);
+    await call(unary, { value: "2" }, undefined);
+    const [first, second] = seen.map((r) => r.contextValues);
+    expect(first).toBe(second);
+    expect(first!.get(key)).toBe("default");
+    expect(() => first!.set(key, "x")).toThrow(/read-only/);
+    expect(() => first!.delete(key)).toThrow(/read-only/);
+    expect(first!.get(key)).toBe("default");
+  });
+
+  it("with interceptors, each call has values of its own, or the call options'", async () => {
+    const seen: UnaryRequest[] = [];
+    const interceptor: Interceptor = (next) => async (request) => {
+      request.contextValues.set(key, `${request.contextValues.get(key)}+`);
+      return await next(request);
+    };
+    const call = clientUnaryCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        { interceptors: [interceptor] },
+        config.httpClient,
+        {},
+      ),
+      timeoutHeader,
+      send(seen),
+    );
+    await call(unary, { value: "1" }, undefined);
+    await call(unary, { value: "2" }, {});
+    const own = createContextValues().set(key, "mine");
+    await call(unary, { value: "3" }, { contextValues: own });
+    expect(seen.map((r) => r.contextValues.get(key))).toEqual([
+      "default+",
+      "default+",
+      "mine+",
+    ]);
+    expect(seen[2]!.contextValues).toBe(own);
+  });
+
+  it("requestMethod is GET only for a NO_SIDE_EFFECTS method when the protocol sends those with GET", async () => {
+    const seen: UnaryRequest[] = [];
+    const get = clientUnaryCaller(config, timeoutHeader, send(seen), true);
+    const post = clientUnaryCaller(config, timeoutHeader, send(seen));
+    await get(unary, { value: "x" }, undefined);
+    await get({ ...unary, noSideEffects: false }, { value: "x" }, undefined);
+    await post(unary, { value: "x" }, undefined);
+    expect(seen.map((r) => r.requestMethod)).toEqual(["GET", "POST", "POST"]);
+    expect(seen[0]!.service).toBe("test.v1.TestService");
+  });
 });

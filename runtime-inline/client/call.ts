@@ -8,6 +8,7 @@ import {
 import {
   clientCallStart,
   type CallOptions,
+  type ClientOptions,
   type ClientConfig,
   type ClientTimeoutHeader,
 } from "./config.ts";
@@ -25,6 +26,10 @@ import {
   type UnaryResponse,
 } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
+import {
+  createContextValues,
+  type ContextValues,
+} from "../core/context-values.ts";
 
 /** Makes one unary call of any method; generated clients wrap it in typed methods. */
 export type UnaryCaller = (
@@ -77,7 +82,10 @@ export function clientUnaryCaller(
   config: ClientConfig,
   timeoutHeader: ClientTimeoutHeader,
   send: UnarySend,
+  /** Connect only: whether the client sends NO_SIDE_EFFECTS methods with GET. */
+  useGet = false,
 ): UnaryCaller {
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -88,13 +96,16 @@ export function clientUnaryCaller(
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
-        config.options.interceptors,
+        interceptors,
       )({
         stream: false,
+        service: method.service,
         method,
+        requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
@@ -118,6 +129,7 @@ export function clientStreamCaller(
   send: StreamSend,
 ): StreamCaller {
   const { codec, compressMinBytes } = config;
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -155,12 +167,15 @@ export function clientStreamCaller(
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
         );
-      }, config.options.interceptors)({
+      }, interceptors)({
         stream: true,
+        service: method.service,
         method,
+        requestMethod: "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
@@ -184,6 +199,38 @@ export function clientStreamCaller(
     };
   };
 }
+
+/**
+ * A call's values: its options', else fresh ones for its interceptors (one
+ * may set a value for the next). Without interceptors nothing reads them,
+ * and the call allocates none.
+ */
+function clientContextValues(
+  callOptions: CallOptions,
+  interceptors: ClientOptions["interceptors"],
+): ContextValues {
+  return (
+    callOptions.contextValues ??
+    (interceptors === undefined || interceptors.length === 0
+      ? clientNoContextValues
+      : createContextValues())
+  );
+}
+
+/**
+ * The values of a call without interceptors, which no code reads: shared by
+ * all such calls, so it refuses to be written rather than carry a value from
+ * one call to the next.
+ */
+const clientNoContextValues: ContextValues = Object.freeze({
+  get: <T>(key: { readonly defaultValue: T }): T => key.defaultValue,
+  set(): never {
+    throw new Error("these context values are read-only");
+  },
+  delete(): never {
+    throw new Error("these context values are read-only");
+  },
+});
 
 /** The failure of a streaming call's requests, once they failed. */
 interface ClientRequestFailure {

@@ -15,6 +15,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from "./http-client.ts";
+import type { ContextValues } from "../core/context-values.ts";
 import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
 
 /**
@@ -35,6 +36,8 @@ export interface CallOptions {
   readonly sendCompression?: string;
   readonly onHeader?: (header: Headers) => void;
   readonly onTrailer?: (trailer: Headers) => void;
+  /** Values for the client's interceptors: their `request.contextValues`. */
+  readonly contextValues?: ContextValues;
 }
 
 /**

@@ -61,9 +61,10 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
-      let httpRequest = method.noSideEffects
-        ? config.get?.(request, header, body, codec.binary, compression?.name)
-        : undefined;
+      let httpRequest =
+        request.requestMethod === "GET"
+          ? config.get?.(request, header, body, codec.binary, compression?.name)
+          : undefined;
       if (httpRequest === undefined) {
         header.set(
           "content-type",
@@ -87,6 +88,7 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
         await clientSend(config.httpClient, httpRequest),
       );
     },
+    config.get !== undefined,
   );
 }
 

@@ -10,6 +10,7 @@ import {
   type UnaryResponse,
 } from "./interceptors.ts";
 import type { MethodInfo } from "./method.ts";
+import { createContextValues } from "./context-values.ts";
 
 const method: MethodInfo = {
   service: "test.v1.TestService",
@@ -35,10 +36,13 @@ function valueOf(message: unknown): string {
 function unaryRequest(value = "ping"): UnaryRequest {
   return {
     stream: false,
+    service: method.service,
     method,
+    requestMethod: "POST",
     url: "http://127.0.0.1:1/test.v1.TestService/Echo",
     header: new Headers(),
     signal: new AbortController().signal,
+    contextValues: createContextValues(),
     message: text(value),
   };
 }
@@ -244,10 +248,13 @@ describe("applyInterceptors", () => {
     ]);
     const response = await call({
       stream: true,
+      service: method.service,
       method: { ...method, kind: "bidi_streaming" },
+      requestMethod: "POST",
       url: "http://127.0.0.1:1/test.v1.TestService/Echo",
       header: new Headers(),
       signal: new AbortController().signal,
+      contextValues: createContextValues(),
       message: (async function* () {
         yield text("a");
         yield text("b");

@@ -1,4 +1,5 @@
 import type { Message } from "@bufbuild/protobuf";
+import type { ContextValues } from "./context-values.ts";
 import type { MethodInfo } from "./method.ts";
 
 /**
@@ -8,12 +9,22 @@ import type { MethodInfo } from "./method.ts";
  */
 export interface UnaryRequest {
   readonly stream: false;
+  /** The service's fully-qualified name: `connectrpc.eliza.v1.ElizaService`. */
+  readonly service: string;
   readonly method: MethodInfo;
-  /** The full request URL. */
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The full request URL (without a Connect GET's query on the client). */
   readonly url: string;
   /** Request headers; interceptors may add to them. */
   readonly header: Headers;
   readonly signal: AbortSignal;
+  /**
+   * The call's values: on the server, those of the handler's
+   * `contextValues` option, which the implementation reads as
+   * `context.values`; on the client, `CallOptions.contextValues`.
+   */
+  readonly contextValues: ContextValues;
   readonly message: Message;
 }
 
@@ -33,10 +44,14 @@ export interface UnaryResponse {
  */
 export interface StreamRequest {
   readonly stream: true;
+  readonly service: string;
   readonly method: MethodInfo;
+  /** Always "POST". */
+  readonly requestMethod: string;
   readonly url: string;
   readonly header: Headers;
   readonly signal: AbortSignal;
+  readonly contextValues: ContextValues;
   readonly message: AsyncIterable<Message>;
 }
 

@@ -24,6 +24,7 @@ import {
  */
 export interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
+  readonly contextValues: HandlerOptions["contextValues"];
   readonly readMaxBytes: number;
   readonly compressions: readonly Compression[];
   /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
@@ -53,6 +54,7 @@ export function serverConfig(
   const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   return {
     interceptors: options.interceptors ?? [],
+    contextValues: options.contextValues,
     readMaxBytes,
     compressions: chosen,
     compressionNames: chosen.map((c) => c.name).join(","),

@@ -1,8 +1,29 @@
 import { describe, expect, it } from "vitest";
 import { serverRequest, testMethod } from "../../test/support/server.ts";
+import {
+  createContextKey,
+  createContextValues,
+} from "../core/context-values.ts";
+import type { HandlerOptions } from "./handler.ts";
 import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
 
 const method = testMethod("Say");
+
+function callContext(
+  request: ReturnType<typeof serverRequest>,
+  contextValues?: HandlerOptions["contextValues"],
+): ServerCallContext {
+  return new ServerCallContext(
+    method,
+    "grpc",
+    request,
+    new Headers(),
+    new Headers(),
+    new AbortController().signal,
+    () => undefined,
+    contextValues,
+  );
+}
 
 describe("ServerCallContext", () => {
   it("carries the call's method, protocol, request and response parts", () => {
@@ -23,6 +44,7 @@ describe("ServerCallContext", () => {
       responseTrailers,
       signal,
       () => 42,
+      undefined,
     );
     expect(context.method).toBe(method);
     expect(context.protocol).toBe("connect");
@@ -41,18 +63,49 @@ describe("ServerCallContext", () => {
       path: method.path,
       headers: { "x-in": "1" },
     });
-    const context = new ServerCallContext(
-      method,
-      "grpc",
-      request,
-      new Headers(),
-      new Headers(),
-      new AbortController().signal,
-      () => undefined,
-    );
+    const context = callContext(request);
     expect(request.headersBuilt()).toBe(0);
     expect(context.requestHeaders.get("x-in")).toBe("1");
     expect(context.requestHeaders).toBe(context.requestHeaders);
+  });
+
+  it("makes empty values on first read without an option, then keeps them", () => {
+    const key = createContextKey("none");
+    const context = callContext(serverRequest({ path: method.path }));
+    expect(context.values.get(key)).toBe("none");
+    context.values.set(key, "set");
+    expect(context.values.get(key)).toBe("set");
+    // Another call starts empty: nothing is shared between calls.
+    const other = callContext(serverRequest({ path: method.path }));
+    expect(other.values.get(key)).toBe("none");
+  });
+
+  it("calls the contextValues option once, on first read, with the request", () => {
+    const key = createContextKey("");
+    const seen: { method: string; url: string; header: string | null }[] = [];
+    const request = serverRequest({
+      path: method.path,
+      headers: { authorization: "Bearer x" },
+    });
+    const context = callContext(request, (r) => {
+      seen.push({
+        method: r.method,
+        url: r.url,
+        header: r.header.get("authorization"),
+      });
+      return createContextValues().set(key, "from option");
+    });
+    expect(seen).toEqual([]);
+    expect(request.headersBuilt()).toBe(0);
+    expect(context.values.get(key)).toBe("from option");
+    expect(context.values).toBe(context.values);
+    expect(seen).toEqual([
+      {
+        method: "POST",
+        url: "http://127.0.0.1/test.v1.TestService/Say",
+        header: "Bearer x",
+      },
+    ]);
   });
 });
 
@@ -62,29 +115,34 @@ describe("ServerInterceptorRequest", () => {
       path: method.path,
       headers: { "x-in": "1" },
     });
-    const signal = new AbortController().signal;
+    const context = callContext(request);
     const unary = new ServerInterceptorRequest(
       false,
-      method,
       request,
-      signal,
+      context,
       "message",
     );
     expect(unary.stream).toBe(false);
+    expect(unary.service).toBe("test.v1.TestService");
     expect(unary.method).toBe(method);
+    expect(unary.requestMethod).toBe("POST");
     expect(unary.url).toBe("http://127.0.0.1/test.v1.TestService/Say");
-    expect(unary.signal).toBe(signal);
+    expect(unary.signal).toBe(context.signal);
     expect(unary.message).toBe("message");
     expect(request.headersBuilt()).toBe(0);
     expect(unary.header.get("x-in")).toBe("1");
     expect(request.headersBuilt()).toBe(1);
-    const stream = new ServerInterceptorRequest(
-      true,
-      method,
-      request,
-      signal,
-      [],
-    );
+    const stream = new ServerInterceptorRequest(true, request, context, []);
     expect(stream.stream).toBe(true);
+  });
+
+  it("shares the implementation's values", () => {
+    const key = createContextKey<string | undefined>(undefined);
+    const request = serverRequest({ path: method.path });
+    const context = callContext(request);
+    const unary = new ServerInterceptorRequest(false, request, context, "m");
+    unary.contextValues.set(key, "user");
+    expect(context.values.get(key)).toBe("user");
+    expect(unary.contextValues).toBe(context.values);
   });
 });

@@ -1,4 +1,12 @@
-import type { HandlerContext, ServerRequest } from "./handler.ts";
+import type {
+  HandlerContext,
+  HandlerOptions,
+  ServerRequest,
+} from "./handler.ts";
+import {
+  createContextValues,
+  type ContextValues,
+} from "../core/context-values.ts";
 import type { MethodInfo } from "../core/method.ts";
 
 // Classes rather than object literals with getters: V8 builds a literal
@@ -6,7 +14,9 @@ import type { MethodInfo } from "../core/method.ts";
 
 /**
  * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
+ * implementation reads them, and its values only if the implementation or an
+ * interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
  */
 export class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -18,6 +28,8 @@ export class ServerCallContext implements HandlerContext {
   readonly signal: AbortSignal;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
+  readonly #contextValues: HandlerOptions["contextValues"];
+  #values: ContextValues | undefined;
 
   constructor(
     method: MethodInfo,
@@ -27,6 +39,7 @@ export class ServerCallContext implements HandlerContext {
     responseTrailers: Headers,
     signal: AbortSignal,
     timeoutMs: () => number | undefined,
+    contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
@@ -37,10 +50,24 @@ export class ServerCallContext implements HandlerContext {
     this.signal = signal;
     this.timeoutMs = timeoutMs;
     this.#request = request;
+    this.#contextValues = contextValues;
   }
 
   get requestHeaders(): Headers {
     return this.#request.headers();
+  }
+
+  get values(): ContextValues {
+    if (this.#values === undefined) {
+      const request = this.#request;
+      this.#values =
+        this.#contextValues?.({
+          method: request.method,
+          url: request.url,
+          header: request.headers(),
+        }) ?? createContextValues();
+    }
+    return this.#values;
   }
 }
 
@@ -50,28 +77,39 @@ export class ServerCallContext implements HandlerContext {
  */
 export class ServerInterceptorRequest<Stream extends boolean, M> {
   readonly stream: Stream;
+  readonly service: string;
   readonly method: MethodInfo;
+  readonly requestMethod: string;
   readonly url: string;
   readonly signal: AbortSignal;
   readonly message: M;
   readonly #request: ServerRequest;
+  readonly #context: ServerCallContext;
 
   constructor(
     stream: Stream,
-    method: MethodInfo,
     request: ServerRequest,
-    signal: AbortSignal,
+    context: ServerCallContext,
     message: M,
   ) {
+    const method = context.method;
     this.stream = stream;
+    this.service = method.service;
     this.method = method;
+    this.requestMethod = request.method;
     this.url = request.url;
-    this.signal = signal;
+    this.signal = context.signal;
     this.message = message;
     this.#request = request;
+    this.#context = context;
   }
 
   get header(): Headers {
     return this.#request.headers();
+  }
+
+  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+  get contextValues(): ContextValues {
+    return this.#context.values;
   }
 }

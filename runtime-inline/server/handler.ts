@@ -7,6 +7,7 @@ import { Code } from "../core/code.ts";
 import type { Compression } from "../core/compression.ts";
 import { ConnectError, isConnectError } from "../core/errors.ts";
 import type { JsonOptions } from "../core/codec.ts";
+import type { ContextValues } from "../core/context-values.ts";
 import type { Interceptor } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
 import type { CorsOptions } from "./cors.ts";
@@ -71,12 +72,30 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the client's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
+  /**
+   * The call's values: the handler's `contextValues` option's, with what
+   * interceptors set in them (`request.contextValues`, the same object).
+   */
+  readonly values: ContextValues;
 }
 
 /** @public */
 export interface HandlerOptions {
   /** Run around every call, first in the list outermost. */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * The values a call starts with (`context.values`, and
+   * `request.contextValues` in interceptors), from its request: called once
+   * per call, when an interceptor or the implementation first reads them
+   * (a call that never does, never calls it). Default: empty values.
+   */
+  readonly contextValues?: (request: {
+    /** The HTTP method. */
+    readonly method: string;
+    /** The full URL, query included. */
+    readonly url: string;
+    readonly header: Headers;
+  }) => ContextValues;
   /** Largest request message accepted, after decompression. Default 4 MiB. */
   readonly readMaxBytes?: number;
   /** Response compressions offered, in order of preference. Default gzip, br, zstd. */

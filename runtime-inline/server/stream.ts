@@ -71,6 +71,7 @@ export async function serverStartStream(
     responseTrailers,
     deadline.signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: StreamNext = async (req) => ({
     stream: true,
@@ -87,15 +88,7 @@ export async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
+    )(new ServerInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {

@@ -39,6 +39,7 @@ export async function serverRunUnary(
     responseTrailers,
     signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: UnaryNext = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -57,7 +58,7 @@ export async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    )(new ServerInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

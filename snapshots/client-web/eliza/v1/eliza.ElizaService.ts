@@ -49,11 +49,11 @@ import {
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 168 declarations from
+// needs no RPC library: 175 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
-//   core: body, code, codec, compression, deadline, envelope, errors,
-//     interceptors, method
+//   core: body, code, codec, compression, context-values, deadline, envelope,
+//     errors, interceptors, method
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   web: compression, fetch-client
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
@@ -698,6 +698,82 @@ export function compressionAcceptHeader(
   return available.map((c) => c.name).join(", ");
 }
 
+/**
+ * A key of a value carried by a call's {@link ContextValues}: what a value
+ * holds, and what `get` answers when it holds none. Made with
+ * {@link createContextKey}; keys are told apart by `id`, never by name.
+ * @public
+ */
+export interface ContextKey<T> {
+  readonly id: symbol;
+  readonly defaultValue: T;
+}
+
+/**
+ * Typed values that travel with one call: from the handler's `contextValues`
+ * option and the server's interceptors to the implementation
+ * (`context.values`), and from `CallOptions.contextValues` to the client's
+ * interceptors (`request.contextValues`). Keys come from
+ * {@link createContextKey}, a fresh set from {@link createContextValues}.
+ * The same shape as `@connectrpc/connect`'s.
+ * @public
+ */
+export interface ContextValues {
+  /** The key's value, or its default when none was set. */
+  get<T>(key: ContextKey<T>): T;
+  /** Sets the key's value; returns this object, so that sets chain. */
+  set<T>(key: ContextKey<T>, value: T): this;
+  /** Removes the key's value, so that `get` answers its default again. */
+  delete(key: ContextKey<unknown>): this;
+}
+
+/**
+ * A key for {@link ContextValues}, with the value `get` answers when none was
+ * set. `description` names the key's symbol, for debugging.
+ * @public
+ */
+export function createContextKey<T>(
+  defaultValue: T,
+  options?: { description?: string },
+): ContextKey<T> {
+  return { id: Symbol(options?.description), defaultValue };
+}
+
+/**
+ * An empty set of values for a call, e.g. what a handler's `contextValues`
+ * option returns before setting some; their keys come from
+ * {@link createContextKey} (a link that also brings it into every file that
+ * has values, since the runtime itself never makes a key).
+ * @public
+ */
+export function createContextValues(): ContextValues {
+  return new ContextValuesMap();
+}
+
+// A Map rather than symbol-keyed properties: `delete` on an object makes V8
+// move it to a slow dictionary mode, and a Map keeps a value of `undefined`
+// apart from no value. Built on first `set`, as most calls set none.
+class ContextValuesMap implements ContextValues {
+  #map: Map<symbol, unknown> | undefined;
+
+  get<T>(key: ContextKey<T>): T {
+    const map = this.#map;
+    return map !== undefined && map.has(key.id)
+      ? (map.get(key.id) as T)
+      : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this.#map ??= new Map()).set(key.id, value);
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    this.#map?.delete(key.id);
+    return this;
+  }
+}
+
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
 
@@ -781,12 +857,22 @@ export interface MethodInfo {
  */
 export interface UnaryRequest {
   readonly stream: false;
+  /** The service's fully-qualified name: `connectrpc.eliza.v1.ElizaService`. */
+  readonly service: string;
   readonly method: MethodInfo;
-  /** The full request URL. */
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The full request URL (without a Connect GET's query on the client). */
   readonly url: string;
   /** Request headers; interceptors may add to them. */
   readonly header: Headers;
   readonly signal: AbortSignal;
+  /**
+   * The call's values: on the server, those of the handler's
+   * `contextValues` option, which the implementation reads as
+   * `context.values`; on the client, `CallOptions.contextValues`.
+   */
+  readonly contextValues: ContextValues;
   readonly message: Message;
 }
 
@@ -806,10 +892,14 @@ export interface UnaryResponse {
  */
 export interface StreamRequest {
   readonly stream: true;
+  readonly service: string;
   readonly method: MethodInfo;
+  /** Always "POST". */
+  readonly requestMethod: string;
   readonly url: string;
   readonly header: Headers;
   readonly signal: AbortSignal;
+  readonly contextValues: ContextValues;
   readonly message: AsyncIterable<Message>;
 }
 
@@ -880,6 +970,8 @@ export interface CallOptions {
   readonly sendCompression?: string;
   readonly onHeader?: (header: Headers) => void;
   readonly onTrailer?: (trailer: Headers) => void;
+  /** Values for the client's interceptors: their `request.contextValues`. */
+  readonly contextValues?: ContextValues;
 }
 
 /**
@@ -1365,7 +1457,10 @@ function clientUnaryCaller(
   config: ClientConfig,
   timeoutHeader: ClientTimeoutHeader,
   send: UnarySend,
+  /** Connect only: whether the client sends NO_SIDE_EFFECTS methods with GET. */
+  useGet = false,
 ): UnaryCaller {
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -1376,13 +1471,16 @@ function clientUnaryCaller(
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
-        config.options.interceptors,
+        interceptors,
       )({
         stream: false,
+        service: method.service,
         method,
+        requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
@@ -1406,6 +1504,7 @@ function clientStreamCaller(
   send: StreamSend,
 ): StreamCaller {
   const { codec, compressMinBytes } = config;
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -1443,12 +1542,15 @@ function clientStreamCaller(
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
         );
-      }, config.options.interceptors)({
+      }, interceptors)({
         stream: true,
+        service: method.service,
         method,
+        requestMethod: "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
@@ -1472,6 +1574,38 @@ function clientStreamCaller(
     };
   };
 }
+
+/**
+ * A call's values: its options', else fresh ones for its interceptors (one
+ * may set a value for the next). Without interceptors nothing reads them,
+ * and the call allocates none.
+ */
+function clientContextValues(
+  callOptions: CallOptions,
+  interceptors: ClientOptions["interceptors"],
+): ContextValues {
+  return (
+    callOptions.contextValues ??
+    (interceptors === undefined || interceptors.length === 0
+      ? clientNoContextValues
+      : createContextValues())
+  );
+}
+
+/**
+ * The values of a call without interceptors, which no code reads: shared by
+ * all such calls, so it refuses to be written rather than carry a value from
+ * one call to the next.
+ */
+const clientNoContextValues: ContextValues = Object.freeze({
+  get: <T>(key: { readonly defaultValue: T }): T => key.defaultValue,
+  set(): never {
+    throw new Error("these context values are read-only");
+  },
+  delete(): never {
+    throw new Error("these context values are read-only");
+  },
+});
 
 /** The failure of a streaming call's requests, once they failed. */
 interface ClientRequestFailure {
@@ -1973,9 +2107,10 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
-      let httpRequest = method.noSideEffects
-        ? config.get?.(request, header, body, codec.binary, compression?.name)
-        : undefined;
+      let httpRequest =
+        request.requestMethod === "GET"
+          ? config.get?.(request, header, body, codec.binary, compression?.name)
+          : undefined;
       if (httpRequest === undefined) {
         header.set(
           "content-type",
@@ -1999,6 +2134,7 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
         await clientSend(config.httpClient, httpRequest),
       );
     },
+    config.get !== undefined,
   );
 }
 

@@ -24,10 +24,10 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 88 declarations from
+// needs no RPC library: 95 declarations from
 //   client: call, client, config, connect, http-client, protocol
-//   core: body, code, codec, compression, deadline, errors, interceptors,
-//     method
+//   core: body, code, codec, compression, context-values, deadline, errors,
+//     interceptors, method
 //   protocol: connect
 //   web: compression, fetch-client
 // reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,

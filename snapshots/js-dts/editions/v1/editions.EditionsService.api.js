@@ -6,6 +6,27 @@
 // @generated from file editions/v1/editions.proto (package fixtures.editions.v1, edition 2023)
 /* eslint-disable */
 
+var __classPrivateFieldGet =
+  (this && this.__classPrivateFieldGet) ||
+  function (receiver, state, kind, f) {
+    if (kind === "a" && !f)
+      throw new TypeError("Private accessor was defined without a getter");
+    if (
+      typeof state === "function"
+        ? receiver !== state || !f
+        : !state.has(receiver)
+    )
+      throw new TypeError(
+        "Cannot read private member from an object whose class did not declare it",
+      );
+    return kind === "m"
+      ? f
+      : kind === "a"
+        ? f.call(receiver)
+        : f
+          ? f.value
+          : state.get(receiver);
+  };
 var __classPrivateFieldSet =
   (this && this.__classPrivateFieldSet) ||
   function (receiver, state, value, kind, f) {
@@ -28,27 +49,6 @@ var __classPrivateFieldSet =
           : state.set(receiver, value),
       value
     );
-  };
-var __classPrivateFieldGet =
-  (this && this.__classPrivateFieldGet) ||
-  function (receiver, state, kind, f) {
-    if (kind === "a" && !f)
-      throw new TypeError("Private accessor was defined without a getter");
-    if (
-      typeof state === "function"
-        ? receiver !== state || !f
-        : !state.has(receiver)
-    )
-      throw new TypeError(
-        "Cannot read private member from an object whose class did not declare it",
-      );
-    return kind === "m"
-      ? f
-      : kind === "a"
-        ? f.call(receiver)
-        : f
-          ? f.value
-          : state.get(receiver);
   };
 var __asyncValues =
   (this && this.__asyncValues) ||
@@ -172,7 +172,12 @@ var __asyncDelegator =
         : f;
     }
   };
-var _ServerCallContext_request, _ServerInterceptorRequest_request;
+var _ContextValuesMap_map,
+  _ServerCallContext_request,
+  _ServerCallContext_contextValues,
+  _ServerCallContext_values,
+  _ServerInterceptorRequest_request,
+  _ServerInterceptorRequest_context;
 import {
   GetRequestSchema,
   GetResponseSchema,
@@ -203,11 +208,11 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 333 declarations from
+// needs no RPC library: 340 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
-//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
-//     errors, interceptors, method
+//   core: body, code, codec, compression, context-values, deadline,
+//     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,

@@ -377,6 +377,52 @@ export declare function compressionFind(
 export declare function compressionAcceptHeader(
   available: readonly Compression[],
 ): string;
+/**
+ * A key of a value carried by a call's {@link ContextValues}: what a value
+ * holds, and what `get` answers when it holds none. Made with
+ * {@link createContextKey}; keys are told apart by `id`, never by name.
+ * @public
+ */
+export interface ContextKey<T> {
+  readonly id: symbol;
+  readonly defaultValue: T;
+}
+/**
+ * Typed values that travel with one call: from the handler's `contextValues`
+ * option and the server's interceptors to the implementation
+ * (`context.values`), and from `CallOptions.contextValues` to the client's
+ * interceptors (`request.contextValues`). Keys come from
+ * {@link createContextKey}, a fresh set from {@link createContextValues}.
+ * The same shape as `@connectrpc/connect`'s.
+ * @public
+ */
+export interface ContextValues {
+  /** The key's value, or its default when none was set. */
+  get<T>(key: ContextKey<T>): T;
+  /** Sets the key's value; returns this object, so that sets chain. */
+  set<T>(key: ContextKey<T>, value: T): this;
+  /** Removes the key's value, so that `get` answers its default again. */
+  delete(key: ContextKey<unknown>): this;
+}
+/**
+ * A key for {@link ContextValues}, with the value `get` answers when none was
+ * set. `description` names the key's symbol, for debugging.
+ * @public
+ */
+export declare function createContextKey<T>(
+  defaultValue: T,
+  options?: {
+    description?: string;
+  },
+): ContextKey<T>;
+/**
+ * An empty set of values for a call, e.g. what a handler's `contextValues`
+ * option returns before setting some; their keys come from
+ * {@link createContextKey} (a link that also brings it into every file that
+ * has values, since the runtime itself never makes a key).
+ * @public
+ */
+export declare function createContextValues(): ContextValues;
 /** @public */
 export type MethodKind =
   "unary" | "server_streaming" | "client_streaming" | "bidi_streaming";
@@ -404,12 +450,22 @@ export interface MethodInfo {
  */
 export interface UnaryRequest {
   readonly stream: false;
+  /** The service's fully-qualified name: `connectrpc.eliza.v1.ElizaService`. */
+  readonly service: string;
   readonly method: MethodInfo;
-  /** The full request URL. */
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The full request URL (without a Connect GET's query on the client). */
   readonly url: string;
   /** Request headers; interceptors may add to them. */
   readonly header: Headers;
   readonly signal: AbortSignal;
+  /**
+   * The call's values: on the server, those of the handler's
+   * `contextValues` option, which the implementation reads as
+   * `context.values`; on the client, `CallOptions.contextValues`.
+   */
+  readonly contextValues: ContextValues;
   readonly message: Message;
 }
 /** @public */
@@ -427,10 +483,14 @@ export interface UnaryResponse {
  */
 export interface StreamRequest {
   readonly stream: true;
+  readonly service: string;
   readonly method: MethodInfo;
+  /** Always "POST". */
+  readonly requestMethod: string;
   readonly url: string;
   readonly header: Headers;
   readonly signal: AbortSignal;
+  readonly contextValues: ContextValues;
   readonly message: AsyncIterable<Message>;
 }
 /**
@@ -481,6 +541,8 @@ export interface CallOptions {
   readonly sendCompression?: string;
   readonly onHeader?: (header: Headers) => void;
   readonly onTrailer?: (trailer: Headers) => void;
+  /** Values for the client's interceptors: their `request.contextValues`. */
+  readonly contextValues?: ContextValues;
 }
 /**
  * Options of a client, for every call it makes.
@@ -714,11 +776,29 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the client's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
+  /**
+   * The call's values: the handler's `contextValues` option's, with what
+   * interceptors set in them (`request.contextValues`, the same object).
+   */
+  readonly values: ContextValues;
 }
 /** @public */
 export interface HandlerOptions {
   /** Run around every call, first in the list outermost. */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * The values a call starts with (`context.values`, and
+   * `request.contextValues` in interceptors), from its request: called once
+   * per call, when an interceptor or the implementation first reads them
+   * (a call that never does, never calls it). Default: empty values.
+   */
+  readonly contextValues?: (request: {
+    /** The HTTP method. */
+    readonly method: string;
+    /** The full URL, query included. */
+    readonly url: string;
+    readonly header: Headers;
+  }) => ContextValues;
   /** Largest request message accepted, after decompression. Default 4 MiB. */
   readonly readMaxBytes?: number;
   /** Response compressions offered, in order of preference. Default gzip, br, zstd. */

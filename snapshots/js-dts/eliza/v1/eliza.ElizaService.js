@@ -7,6 +7,27 @@
 // @generated from file eliza/v1/eliza.proto (package connectrpc.eliza.v1, syntax proto3)
 /* eslint-disable */
 
+var __classPrivateFieldGet =
+  (this && this.__classPrivateFieldGet) ||
+  function (receiver, state, kind, f) {
+    if (kind === "a" && !f)
+      throw new TypeError("Private accessor was defined without a getter");
+    if (
+      typeof state === "function"
+        ? receiver !== state || !f
+        : !state.has(receiver)
+    )
+      throw new TypeError(
+        "Cannot read private member from an object whose class did not declare it",
+      );
+    return kind === "m"
+      ? f
+      : kind === "a"
+        ? f.call(receiver)
+        : f
+          ? f.value
+          : state.get(receiver);
+  };
 var __classPrivateFieldSet =
   (this && this.__classPrivateFieldSet) ||
   function (receiver, state, value, kind, f) {
@@ -29,27 +50,6 @@ var __classPrivateFieldSet =
           : state.set(receiver, value),
       value
     );
-  };
-var __classPrivateFieldGet =
-  (this && this.__classPrivateFieldGet) ||
-  function (receiver, state, kind, f) {
-    if (kind === "a" && !f)
-      throw new TypeError("Private accessor was defined without a getter");
-    if (
-      typeof state === "function"
-        ? receiver !== state || !f
-        : !state.has(receiver)
-    )
-      throw new TypeError(
-        "Cannot read private member from an object whose class did not declare it",
-      );
-    return kind === "m"
-      ? f
-      : kind === "a"
-        ? f.call(receiver)
-        : f
-          ? f.value
-          : state.get(receiver);
   };
 var __asyncValues =
   (this && this.__asyncValues) ||
@@ -173,7 +173,12 @@ var __asyncDelegator =
         : f;
     }
   };
-var _ServerCallContext_request, _ServerInterceptorRequest_request;
+var _ContextValuesMap_map,
+  _ServerCallContext_request,
+  _ServerCallContext_contextValues,
+  _ServerCallContext_values,
+  _ServerInterceptorRequest_request,
+  _ServerInterceptorRequest_context;
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -208,11 +213,11 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 343 declarations from
+// needs no RPC library: 350 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
-//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
-//     errors, interceptors, method
+//   core: body, code, codec, compression, context-values, deadline,
+//     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
@@ -800,6 +805,65 @@ function compressionUnknown(encoding, available) {
     Code.Unimplemented,
   );
 }
+/**
+ * A key for {@link ContextValues}, with the value `get` answers when none was
+ * set. `description` names the key's symbol, for debugging.
+ * @public
+ */
+export function createContextKey(defaultValue, options) {
+  return {
+    id: Symbol(
+      options === null || options === void 0 ? void 0 : options.description,
+    ),
+    defaultValue,
+  };
+}
+/**
+ * An empty set of values for a call, e.g. what a handler's `contextValues`
+ * option returns before setting some; their keys come from
+ * {@link createContextKey} (a link that also brings it into every file that
+ * has values, since the runtime itself never makes a key).
+ * @public
+ */
+export function createContextValues() {
+  return new ContextValuesMap();
+}
+// A Map rather than symbol-keyed properties: `delete` on an object makes V8
+// move it to a slow dictionary mode, and a Map keeps a value of `undefined`
+// apart from no value. Built on first `set`, as most calls set none.
+class ContextValuesMap {
+  constructor() {
+    _ContextValuesMap_map.set(this, void 0);
+  }
+  get(key) {
+    const map = __classPrivateFieldGet(this, _ContextValuesMap_map, "f");
+    return map !== undefined && map.has(key.id)
+      ? map.get(key.id)
+      : key.defaultValue;
+  }
+  set(key, value) {
+    var _a;
+    __classPrivateFieldSet(
+      this,
+      _ContextValuesMap_map,
+      (_a = __classPrivateFieldGet(this, _ContextValuesMap_map, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : new Map(),
+      "f",
+    ).set(key.id, value);
+    return this;
+  }
+  delete(key) {
+    var _a;
+    (_a = __classPrivateFieldGet(this, _ContextValuesMap_map, "f")) === null ||
+    _a === void 0
+      ? void 0
+      : _a.delete(key.id);
+    return this;
+  }
+}
+_ContextValuesMap_map = new WeakMap();
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
 /**
@@ -1265,7 +1329,14 @@ async function envelopeEncodeMessage(data, compression, compressMinBytes) {
  * set up, interceptors run around `send`, and every failure becomes a
  * ConnectError (Canceled or DeadlineExceeded when the signal fired).
  */
-function clientUnaryCaller(config, timeoutHeader, send) {
+function clientUnaryCaller(
+  config,
+  timeoutHeader,
+  send,
+  /** Connect only: whether the client sends NO_SIDE_EFFECTS methods with GET. */
+  useGet = false,
+) {
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     var _a, _b;
     const [header, sendCompression, controller, cleanup] = clientCallStart(
@@ -1277,13 +1348,16 @@ function clientUnaryCaller(config, timeoutHeader, send) {
     try {
       const response = await applyInterceptors(
         (request) => send(request, sendCompression),
-        config.options.interceptors,
+        interceptors,
       )({
         stream: false,
+        service: method.service,
         method,
+        requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
       });
       (_a = callOptions.onHeader) === null || _a === void 0
@@ -1306,6 +1380,7 @@ function clientUnaryCaller(config, timeoutHeader, send) {
  */
 function clientStreamCaller(config, timeoutHeader, send) {
   const { codec, compressMinBytes } = config;
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     var _a, _b;
     const [header, sendCompression, controller, cleanup] = clientCallStart(
@@ -1346,12 +1421,15 @@ function clientStreamCaller(config, timeoutHeader, send) {
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
         );
-      }, config.options.interceptors)({
+      }, interceptors)({
         stream: true,
+        service: method.service,
         method,
+        requestMethod: "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
@@ -1378,6 +1456,33 @@ function clientStreamCaller(config, timeoutHeader, send) {
     });
   };
 }
+/**
+ * A call's values: its options', else fresh ones for its interceptors (one
+ * may set a value for the next). Without interceptors nothing reads them,
+ * and the call allocates none.
+ */
+function clientContextValues(callOptions, interceptors) {
+  var _a;
+  return (_a = callOptions.contextValues) !== null && _a !== void 0
+    ? _a
+    : interceptors === undefined || interceptors.length === 0
+      ? clientNoContextValues
+      : createContextValues();
+}
+/**
+ * The values of a call without interceptors, which no code reads: shared by
+ * all such calls, so it refuses to be written rather than carry a value from
+ * one call to the next.
+ */
+const clientNoContextValues = Object.freeze({
+  get: (key) => key.defaultValue,
+  set() {
+    throw new Error("these context values are read-only");
+  },
+  delete() {
+    throw new Error("these context values are read-only");
+  },
+});
 /**
  * The request messages in envelopes. When producing them fails (the
  * caller's iterable threw, or a message would not encode), the call fails
@@ -1899,20 +2004,21 @@ function createConnectUnaryCaller(config) {
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
-      let httpRequest = method.noSideEffects
-        ? (_a = config.get) === null || _a === void 0
-          ? void 0
-          : _a.call(
-              config,
-              request,
-              header,
-              body,
-              codec.binary,
-              compression === null || compression === void 0
-                ? void 0
-                : compression.name,
-            )
-        : undefined;
+      let httpRequest =
+        request.requestMethod === "GET"
+          ? (_a = config.get) === null || _a === void 0
+            ? void 0
+            : _a.call(
+                config,
+                request,
+                header,
+                body,
+                codec.binary,
+                compression === null || compression === void 0
+                  ? void 0
+                  : compression.name,
+              )
+          : undefined;
       if (httpRequest === undefined) {
         header.set(
           "content-type",
@@ -1936,6 +2042,7 @@ function createConnectUnaryCaller(config) {
         await clientSend(config.httpClient, httpRequest),
       );
     },
+    config.get !== undefined,
   );
 }
 /**
@@ -4612,6 +4719,7 @@ function serverConfig(options, compressions, json) {
   return {
     interceptors:
       (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
+    contextValues: options.contextValues,
     readMaxBytes,
     compressions: chosen,
     compressionNames: chosen.map((c) => c.name).join(","),
@@ -4659,7 +4767,9 @@ function serverUnsupportedMediaType(config, binaryOnly, all) {
 // with accessors slowly, and these are made once or twice per call.
 /**
  * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
+ * implementation reads them, and its values only if the implementation or an
+ * interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
  */
 class ServerCallContext {
   constructor(
@@ -4670,8 +4780,11 @@ class ServerCallContext {
     responseTrailers,
     signal,
     timeoutMs,
+    contextValues,
   ) {
     _ServerCallContext_request.set(this, void 0);
+    _ServerCallContext_contextValues.set(this, void 0);
+    _ServerCallContext_values.set(this, void 0);
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
@@ -4681,6 +4794,12 @@ class ServerCallContext {
     this.signal = signal;
     this.timeoutMs = timeoutMs;
     __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
+    __classPrivateFieldSet(
+      this,
+      _ServerCallContext_contextValues,
+      contextValues,
+      "f",
+    );
   }
   get requestHeaders() {
     return __classPrivateFieldGet(
@@ -4689,24 +4808,68 @@ class ServerCallContext {
       "f",
     ).headers();
   }
+  get values() {
+    var _a, _b;
+    if (
+      __classPrivateFieldGet(this, _ServerCallContext_values, "f") === undefined
+    ) {
+      const request = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_request,
+        "f",
+      );
+      __classPrivateFieldSet(
+        this,
+        _ServerCallContext_values,
+        (_b =
+          (_a = __classPrivateFieldGet(
+            this,
+            _ServerCallContext_contextValues,
+            "f",
+          )) === null || _a === void 0
+            ? void 0
+            : _a.call(this, {
+                method: request.method,
+                url: request.url,
+                header: request.headers(),
+              })) !== null && _b !== void 0
+          ? _b
+          : createContextValues(),
+        "f",
+      );
+    }
+    return __classPrivateFieldGet(this, _ServerCallContext_values, "f");
+  }
 }
-_ServerCallContext_request = new WeakMap();
+((_ServerCallContext_request = new WeakMap()),
+  (_ServerCallContext_contextValues = new WeakMap()),
+  (_ServerCallContext_values = new WeakMap()));
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
  */
 class ServerInterceptorRequest {
-  constructor(stream, method, request, signal, message) {
+  constructor(stream, request, context, message) {
     _ServerInterceptorRequest_request.set(this, void 0);
+    _ServerInterceptorRequest_context.set(this, void 0);
+    const method = context.method;
     this.stream = stream;
+    this.service = method.service;
     this.method = method;
+    this.requestMethod = request.method;
     this.url = request.url;
-    this.signal = signal;
+    this.signal = context.signal;
     this.message = message;
     __classPrivateFieldSet(
       this,
       _ServerInterceptorRequest_request,
       request,
+      "f",
+    );
+    __classPrivateFieldSet(
+      this,
+      _ServerInterceptorRequest_context,
+      context,
       "f",
     );
   }
@@ -4717,8 +4880,14 @@ class ServerInterceptorRequest {
       "f",
     ).headers();
   }
+  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+  get contextValues() {
+    return __classPrivateFieldGet(this, _ServerInterceptorRequest_context, "f")
+      .values;
+  }
 }
-_ServerInterceptorRequest_request = new WeakMap();
+((_ServerInterceptorRequest_request = new WeakMap()),
+  (_ServerInterceptorRequest_context = new WeakMap()));
 /** The message sent instead of that of an error which is not a ConnectError. */
 const serverRedactedMessage = "internal error (details withheld)";
 /**
@@ -4776,6 +4945,7 @@ async function serverStartStream(
     responseTrailers,
     deadline.signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next = async (req) => ({
     stream: true,
@@ -4792,15 +4962,7 @@ async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
+    )(new ServerInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -5086,6 +5248,7 @@ async function serverRunUnary(
     responseTrailers,
     signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -5104,7 +5267,7 @@ async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    )(new ServerInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

@@ -76,11 +76,11 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 343 declarations from
+// needs no RPC library: 350 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
-//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
-//     errors, interceptors, method
+//   core: body, code, codec, compression, context-values, deadline,
+//     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, http2-client, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
@@ -912,6 +912,82 @@ function compressionUnknown(
   );
 }
 
+/**
+ * A key of a value carried by a call's {@link ContextValues}: what a value
+ * holds, and what `get` answers when it holds none. Made with
+ * {@link createContextKey}; keys are told apart by `id`, never by name.
+ * @public
+ */
+export interface ContextKey<T> {
+  readonly id: symbol;
+  readonly defaultValue: T;
+}
+
+/**
+ * Typed values that travel with one call: from the handler's `contextValues`
+ * option and the server's interceptors to the implementation
+ * (`context.values`), and from `CallOptions.contextValues` to the client's
+ * interceptors (`request.contextValues`). Keys come from
+ * {@link createContextKey}, a fresh set from {@link createContextValues}.
+ * The same shape as `@connectrpc/connect`'s.
+ * @public
+ */
+export interface ContextValues {
+  /** The key's value, or its default when none was set. */
+  get<T>(key: ContextKey<T>): T;
+  /** Sets the key's value; returns this object, so that sets chain. */
+  set<T>(key: ContextKey<T>, value: T): this;
+  /** Removes the key's value, so that `get` answers its default again. */
+  delete(key: ContextKey<unknown>): this;
+}
+
+/**
+ * A key for {@link ContextValues}, with the value `get` answers when none was
+ * set. `description` names the key's symbol, for debugging.
+ * @public
+ */
+export function createContextKey<T>(
+  defaultValue: T,
+  options?: { description?: string },
+): ContextKey<T> {
+  return { id: Symbol(options?.description), defaultValue };
+}
+
+/**
+ * An empty set of values for a call, e.g. what a handler's `contextValues`
+ * option returns before setting some; their keys come from
+ * {@link createContextKey} (a link that also brings it into every file that
+ * has values, since the runtime itself never makes a key).
+ * @public
+ */
+export function createContextValues(): ContextValues {
+  return new ContextValuesMap();
+}
+
+// A Map rather than symbol-keyed properties: `delete` on an object makes V8
+// move it to a slow dictionary mode, and a Map keeps a value of `undefined`
+// apart from no value. Built on first `set`, as most calls set none.
+class ContextValuesMap implements ContextValues {
+  #map: Map<symbol, unknown> | undefined;
+
+  get<T>(key: ContextKey<T>): T {
+    const map = this.#map;
+    return map !== undefined && map.has(key.id)
+      ? (map.get(key.id) as T)
+      : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this.#map ??= new Map()).set(key.id, value);
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    this.#map?.delete(key.id);
+    return this;
+  }
+}
+
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
 
@@ -1088,12 +1164,22 @@ export interface MethodInfo {
  */
 export interface UnaryRequest {
   readonly stream: false;
+  /** The service's fully-qualified name: `connectrpc.eliza.v1.ElizaService`. */
+  readonly service: string;
   readonly method: MethodInfo;
-  /** The full request URL. */
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The full request URL (without a Connect GET's query on the client). */
   readonly url: string;
   /** Request headers; interceptors may add to them. */
   readonly header: Headers;
   readonly signal: AbortSignal;
+  /**
+   * The call's values: on the server, those of the handler's
+   * `contextValues` option, which the implementation reads as
+   * `context.values`; on the client, `CallOptions.contextValues`.
+   */
+  readonly contextValues: ContextValues;
   readonly message: Message;
 }
 
@@ -1113,10 +1199,14 @@ export interface UnaryResponse {
  */
 export interface StreamRequest {
   readonly stream: true;
+  readonly service: string;
   readonly method: MethodInfo;
+  /** Always "POST". */
+  readonly requestMethod: string;
   readonly url: string;
   readonly header: Headers;
   readonly signal: AbortSignal;
+  readonly contextValues: ContextValues;
   readonly message: AsyncIterable<Message>;
 }
 
@@ -1193,6 +1283,8 @@ export interface CallOptions {
   readonly sendCompression?: string;
   readonly onHeader?: (header: Headers) => void;
   readonly onTrailer?: (trailer: Headers) => void;
+  /** Values for the client's interceptors: their `request.contextValues`. */
+  readonly contextValues?: ContextValues;
 }
 
 /**
@@ -1678,7 +1770,10 @@ function clientUnaryCaller(
   config: ClientConfig,
   timeoutHeader: ClientTimeoutHeader,
   send: UnarySend,
+  /** Connect only: whether the client sends NO_SIDE_EFFECTS methods with GET. */
+  useGet = false,
 ): UnaryCaller {
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -1689,13 +1784,16 @@ function clientUnaryCaller(
     try {
       const response = await applyInterceptors(
         (request: UnaryRequest) => send(request, sendCompression),
-        config.options.interceptors,
+        interceptors,
       )({
         stream: false,
+        service: method.service,
         method,
+        requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
       });
       callOptions.onHeader?.(response.header);
@@ -1719,6 +1817,7 @@ function clientStreamCaller(
   send: StreamSend,
 ): StreamCaller {
   const { codec, compressMinBytes } = config;
+  const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     const [header, sendCompression, controller, cleanup] = clientCallStart(
       config,
@@ -1756,12 +1855,15 @@ function clientStreamCaller(
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
         );
-      }, config.options.interceptors)({
+      }, interceptors)({
         stream: true,
+        service: method.service,
         method,
+        requestMethod: "POST",
         url: config.baseUrl + method.path,
         header,
         signal,
+        contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
       });
     } catch (e) {
@@ -1785,6 +1887,38 @@ function clientStreamCaller(
     };
   };
 }
+
+/**
+ * A call's values: its options', else fresh ones for its interceptors (one
+ * may set a value for the next). Without interceptors nothing reads them,
+ * and the call allocates none.
+ */
+function clientContextValues(
+  callOptions: CallOptions,
+  interceptors: ClientOptions["interceptors"],
+): ContextValues {
+  return (
+    callOptions.contextValues ??
+    (interceptors === undefined || interceptors.length === 0
+      ? clientNoContextValues
+      : createContextValues())
+  );
+}
+
+/**
+ * The values of a call without interceptors, which no code reads: shared by
+ * all such calls, so it refuses to be written rather than carry a value from
+ * one call to the next.
+ */
+const clientNoContextValues: ContextValues = Object.freeze({
+  get: <T>(key: { readonly defaultValue: T }): T => key.defaultValue,
+  set(): never {
+    throw new Error("these context values are read-only");
+  },
+  delete(): never {
+    throw new Error("these context values are read-only");
+  },
+});
 
 /** The failure of a streaming call's requests, once they failed. */
 interface ClientRequestFailure {
@@ -2410,9 +2544,10 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
-      let httpRequest = method.noSideEffects
-        ? config.get?.(request, header, body, codec.binary, compression?.name)
-        : undefined;
+      let httpRequest =
+        request.requestMethod === "GET"
+          ? config.get?.(request, header, body, codec.binary, compression?.name)
+          : undefined;
       if (httpRequest === undefined) {
         header.set(
           "content-type",
@@ -2436,6 +2571,7 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
         await clientSend(config.httpClient, httpRequest),
       );
     },
+    config.get !== undefined,
   );
 }
 
@@ -3936,12 +4072,30 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the client's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
+  /**
+   * The call's values: the handler's `contextValues` option's, with what
+   * interceptors set in them (`request.contextValues`, the same object).
+   */
+  readonly values: ContextValues;
 }
 
 /** @public */
 export interface HandlerOptions {
   /** Run around every call, first in the list outermost. */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * The values a call starts with (`context.values`, and
+   * `request.contextValues` in interceptors), from its request: called once
+   * per call, when an interceptor or the implementation first reads them
+   * (a call that never does, never calls it). Default: empty values.
+   */
+  readonly contextValues?: (request: {
+    /** The HTTP method. */
+    readonly method: string;
+    /** The full URL, query included. */
+    readonly url: string;
+    readonly header: Headers;
+  }) => ContextValues;
   /** Largest request message accepted, after decompression. Default 4 MiB. */
   readonly readMaxBytes?: number;
   /** Response compressions offered, in order of preference. Default gzip, br, zstd. */
@@ -5583,6 +5737,7 @@ function http2ResetError(rstCode: number, when: string): ConnectError {
  */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
+  readonly contextValues: HandlerOptions["contextValues"];
   readonly readMaxBytes: number;
   readonly compressions: readonly Compression[];
   /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
@@ -5612,6 +5767,7 @@ function serverConfig(
   const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   return {
     interceptors: options.interceptors ?? [],
+    contextValues: options.contextValues,
     readMaxBytes,
     compressions: chosen,
     compressionNames: chosen.map((c) => c.name).join(","),
@@ -5660,7 +5816,9 @@ function serverUnsupportedMediaType(
 
 /**
  * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
+ * implementation reads them, and its values only if the implementation or an
+ * interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -5672,6 +5830,8 @@ class ServerCallContext implements HandlerContext {
   readonly signal: AbortSignal;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
+  readonly #contextValues: HandlerOptions["contextValues"];
+  #values: ContextValues | undefined;
 
   constructor(
     method: MethodInfo,
@@ -5681,6 +5841,7 @@ class ServerCallContext implements HandlerContext {
     responseTrailers: Headers,
     signal: AbortSignal,
     timeoutMs: () => number | undefined,
+    contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
@@ -5691,10 +5852,24 @@ class ServerCallContext implements HandlerContext {
     this.signal = signal;
     this.timeoutMs = timeoutMs;
     this.#request = request;
+    this.#contextValues = contextValues;
   }
 
   get requestHeaders(): Headers {
     return this.#request.headers();
+  }
+
+  get values(): ContextValues {
+    if (this.#values === undefined) {
+      const request = this.#request;
+      this.#values =
+        this.#contextValues?.({
+          method: request.method,
+          url: request.url,
+          header: request.headers(),
+        }) ?? createContextValues();
+    }
+    return this.#values;
   }
 }
 
@@ -5704,29 +5879,40 @@ class ServerCallContext implements HandlerContext {
  */
 class ServerInterceptorRequest<Stream extends boolean, M> {
   readonly stream: Stream;
+  readonly service: string;
   readonly method: MethodInfo;
+  readonly requestMethod: string;
   readonly url: string;
   readonly signal: AbortSignal;
   readonly message: M;
   readonly #request: ServerRequest;
+  readonly #context: ServerCallContext;
 
   constructor(
     stream: Stream,
-    method: MethodInfo,
     request: ServerRequest,
-    signal: AbortSignal,
+    context: ServerCallContext,
     message: M,
   ) {
+    const method = context.method;
     this.stream = stream;
+    this.service = method.service;
     this.method = method;
+    this.requestMethod = request.method;
     this.url = request.url;
-    this.signal = signal;
+    this.signal = context.signal;
     this.message = message;
     this.#request = request;
+    this.#context = context;
   }
 
   get header(): Headers {
     return this.#request.headers();
+  }
+
+  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+  get contextValues(): ContextValues {
+    return this.#context.values;
   }
 }
 
@@ -5814,6 +6000,7 @@ async function serverStartStream(
     responseTrailers,
     deadline.signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: StreamNext = async (req) => ({
     stream: true,
@@ -5830,15 +6017,7 @@ async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
+    )(new ServerInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -6138,6 +6317,7 @@ async function serverRunUnary(
     responseTrailers,
     signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: UnaryNext = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -6156,7 +6336,7 @@ async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    )(new ServerInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

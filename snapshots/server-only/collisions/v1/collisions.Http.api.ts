@@ -48,9 +48,9 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 207 declarations from
-//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
-//     errors, interceptors, method
+// needs no RPC library: 212 declarations from
+//   core: body, code, codec, compression, context-values, deadline,
+//     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,

@@ -63,9 +63,9 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 228 declarations from
-//   core: body, code, codec, compression, deadline, decompress-gate, envelope,
-//     errors, interceptors, method
+// needs no RPC library: 233 declarations from
+//   core: body, code, codec, compression, context-values, deadline,
+//     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
@@ -687,6 +687,82 @@ function compressionUnknown(
   );
 }
 
+/**
+ * A key of a value carried by a call's {@link ContextValues}: what a value
+ * holds, and what `get` answers when it holds none. Made with
+ * {@link createContextKey}; keys are told apart by `id`, never by name.
+ * @public
+ */
+export interface ContextKey<T> {
+  readonly id: symbol;
+  readonly defaultValue: T;
+}
+
+/**
+ * Typed values that travel with one call: from the handler's `contextValues`
+ * option and the server's interceptors to the implementation
+ * (`context.values`), and from `CallOptions.contextValues` to the client's
+ * interceptors (`request.contextValues`). Keys come from
+ * {@link createContextKey}, a fresh set from {@link createContextValues}.
+ * The same shape as `@connectrpc/connect`'s.
+ * @public
+ */
+export interface ContextValues {
+  /** The key's value, or its default when none was set. */
+  get<T>(key: ContextKey<T>): T;
+  /** Sets the key's value; returns this object, so that sets chain. */
+  set<T>(key: ContextKey<T>, value: T): this;
+  /** Removes the key's value, so that `get` answers its default again. */
+  delete(key: ContextKey<unknown>): this;
+}
+
+/**
+ * A key for {@link ContextValues}, with the value `get` answers when none was
+ * set. `description` names the key's symbol, for debugging.
+ * @public
+ */
+export function createContextKey<T>(
+  defaultValue: T,
+  options?: { description?: string },
+): ContextKey<T> {
+  return { id: Symbol(options?.description), defaultValue };
+}
+
+/**
+ * An empty set of values for a call, e.g. what a handler's `contextValues`
+ * option returns before setting some; their keys come from
+ * {@link createContextKey} (a link that also brings it into every file that
+ * has values, since the runtime itself never makes a key).
+ * @public
+ */
+export function createContextValues(): ContextValues {
+  return new ContextValuesMap();
+}
+
+// A Map rather than symbol-keyed properties: `delete` on an object makes V8
+// move it to a slow dictionary mode, and a Map keeps a value of `undefined`
+// apart from no value. Built on first `set`, as most calls set none.
+class ContextValuesMap implements ContextValues {
+  #map: Map<symbol, unknown> | undefined;
+
+  get<T>(key: ContextKey<T>): T {
+    const map = this.#map;
+    return map !== undefined && map.has(key.id)
+      ? (map.get(key.id) as T)
+      : key.defaultValue;
+  }
+
+  set<T>(key: ContextKey<T>, value: T): this {
+    (this.#map ??= new Map()).set(key.id, value);
+    return this;
+  }
+
+  delete(key: ContextKey<unknown>): this {
+    this.#map?.delete(key.id);
+    return this;
+  }
+}
+
 // The longest delay setTimeout takes as given.
 const deadlineMaxTimerMs = 2 ** 31 - 1;
 
@@ -863,12 +939,22 @@ export interface MethodInfo {
  */
 export interface UnaryRequest {
   readonly stream: false;
+  /** The service's fully-qualified name: `connectrpc.eliza.v1.ElizaService`. */
+  readonly service: string;
   readonly method: MethodInfo;
-  /** The full request URL. */
+  /** The HTTP method: "POST", or "GET" for a Connect GET. */
+  readonly requestMethod: string;
+  /** The full request URL (without a Connect GET's query on the client). */
   readonly url: string;
   /** Request headers; interceptors may add to them. */
   readonly header: Headers;
   readonly signal: AbortSignal;
+  /**
+   * The call's values: on the server, those of the handler's
+   * `contextValues` option, which the implementation reads as
+   * `context.values`; on the client, `CallOptions.contextValues`.
+   */
+  readonly contextValues: ContextValues;
   readonly message: Message;
 }
 
@@ -888,10 +974,14 @@ export interface UnaryResponse {
  */
 export interface StreamRequest {
   readonly stream: true;
+  readonly service: string;
   readonly method: MethodInfo;
+  /** Always "POST". */
+  readonly requestMethod: string;
   readonly url: string;
   readonly header: Headers;
   readonly signal: AbortSignal;
+  readonly contextValues: ContextValues;
   readonly message: AsyncIterable<Message>;
 }
 
@@ -1908,12 +1998,30 @@ export interface HandlerContext {
   readonly signal: AbortSignal;
   /** Milliseconds left before the client's deadline, or undefined when it set none. */
   timeoutMs(): number | undefined;
+  /**
+   * The call's values: the handler's `contextValues` option's, with what
+   * interceptors set in them (`request.contextValues`, the same object).
+   */
+  readonly values: ContextValues;
 }
 
 /** @public */
 export interface HandlerOptions {
   /** Run around every call, first in the list outermost. */
   readonly interceptors?: readonly Interceptor[];
+  /**
+   * The values a call starts with (`context.values`, and
+   * `request.contextValues` in interceptors), from its request: called once
+   * per call, when an interceptor or the implementation first reads them
+   * (a call that never does, never calls it). Default: empty values.
+   */
+  readonly contextValues?: (request: {
+    /** The HTTP method. */
+    readonly method: string;
+    /** The full URL, query included. */
+    readonly url: string;
+    readonly header: Headers;
+  }) => ContextValues;
   /** Largest request message accepted, after decompression. Default 4 MiB. */
   readonly readMaxBytes?: number;
   /** Response compressions offered, in order of preference. Default gzip, br, zstd. */
@@ -3044,6 +3152,7 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
  */
 interface ServerConfig {
   readonly interceptors: readonly Interceptor[];
+  readonly contextValues: HandlerOptions["contextValues"];
   readonly readMaxBytes: number;
   readonly compressions: readonly Compression[];
   /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
@@ -3073,6 +3182,7 @@ function serverConfig(
   const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
   return {
     interceptors: options.interceptors ?? [],
+    contextValues: options.contextValues,
     readMaxBytes,
     compressions: chosen,
     compressionNames: chosen.map((c) => c.name).join(","),
@@ -3121,7 +3231,9 @@ function serverUnsupportedMediaType(
 
 /**
  * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them.
+ * implementation reads them, and its values only if the implementation or an
+ * interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -3133,6 +3245,8 @@ class ServerCallContext implements HandlerContext {
   readonly signal: AbortSignal;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
+  readonly #contextValues: HandlerOptions["contextValues"];
+  #values: ContextValues | undefined;
 
   constructor(
     method: MethodInfo,
@@ -3142,6 +3256,7 @@ class ServerCallContext implements HandlerContext {
     responseTrailers: Headers,
     signal: AbortSignal,
     timeoutMs: () => number | undefined,
+    contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
@@ -3152,10 +3267,24 @@ class ServerCallContext implements HandlerContext {
     this.signal = signal;
     this.timeoutMs = timeoutMs;
     this.#request = request;
+    this.#contextValues = contextValues;
   }
 
   get requestHeaders(): Headers {
     return this.#request.headers();
+  }
+
+  get values(): ContextValues {
+    if (this.#values === undefined) {
+      const request = this.#request;
+      this.#values =
+        this.#contextValues?.({
+          method: request.method,
+          url: request.url,
+          header: request.headers(),
+        }) ?? createContextValues();
+    }
+    return this.#values;
   }
 }
 
@@ -3165,29 +3294,40 @@ class ServerCallContext implements HandlerContext {
  */
 class ServerInterceptorRequest<Stream extends boolean, M> {
   readonly stream: Stream;
+  readonly service: string;
   readonly method: MethodInfo;
+  readonly requestMethod: string;
   readonly url: string;
   readonly signal: AbortSignal;
   readonly message: M;
   readonly #request: ServerRequest;
+  readonly #context: ServerCallContext;
 
   constructor(
     stream: Stream,
-    method: MethodInfo,
     request: ServerRequest,
-    signal: AbortSignal,
+    context: ServerCallContext,
     message: M,
   ) {
+    const method = context.method;
     this.stream = stream;
+    this.service = method.service;
     this.method = method;
+    this.requestMethod = request.method;
     this.url = request.url;
-    this.signal = signal;
+    this.signal = context.signal;
     this.message = message;
     this.#request = request;
+    this.#context = context;
   }
 
   get header(): Headers {
     return this.#request.headers();
+  }
+
+  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+  get contextValues(): ContextValues {
+    return this.#context.values;
   }
 }
 
@@ -3275,6 +3415,7 @@ async function serverStartStream(
     responseTrailers,
     deadline.signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: StreamNext = async (req) => ({
     stream: true,
@@ -3291,15 +3432,7 @@ async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(
-      new ServerInterceptorRequest(
-        true,
-        method,
-        request,
-        deadline.signal,
-        requests,
-      ),
-    );
+    )(new ServerInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -3599,6 +3732,7 @@ async function serverRunUnary(
     responseTrailers,
     signal,
     deadline.remainingMs,
+    config.contextValues,
   );
   const next: UnaryNext = async (req) => {
     const result = await handler.unary(req.message, context);
@@ -3617,7 +3751,7 @@ async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, method, request, signal, input));
+    )(new ServerInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);
