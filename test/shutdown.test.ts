@@ -67,7 +67,8 @@ function shutdownImplementation(events: string[]) {
       throw context.signal.reason;
     },
     async *converse(requests, context) {
-      for await (const request of requests) yield request;
+      for await (const request of requests)
+        yield { sentence: request.sentence };
       await waitForShutdown("converse", context.signal);
     },
   };
