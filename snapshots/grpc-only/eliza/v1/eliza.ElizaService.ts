@@ -3760,6 +3760,8 @@ export interface ShutdownOptions {
    * destroyed. Default 2000.
    */
   readonly forceMs?: number;
+  /** Ends the grace period early when it aborts (a second SIGTERM, say). */
+  readonly signal?: AbortSignal;
 }
 
 /** What a response target needs for shutdown to end it by force. */
@@ -3828,6 +3830,7 @@ export function shutdownGracefully(
     tracker,
     options.graceMs ?? 5000,
     options.forceMs ?? 2000,
+    options.signal,
   ));
 }
 
@@ -3836,6 +3839,7 @@ async function nodeShutdown(
   tracker: NodeCallTracker,
   graceMs: number,
   forceMs: number,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   tracker.closing = true;
   // Node's http2 server sends each session a GOAWAY on close() itself; the
@@ -3859,7 +3863,8 @@ async function nodeShutdown(
     wake();
   };
   let forceTimer: ReturnType<typeof setTimeout> | undefined;
-  const graceTimer = setTimeout(() => {
+  const endGrace = () => {
+    if (tracker.reason !== undefined) return;
     const reason = new ConnectError(
       "the server is shutting down",
       Code.Unavailable,
@@ -3867,9 +3872,13 @@ async function nodeShutdown(
     tracker.reason = reason;
     for (const controller of calls.keys()) controller.abort(reason);
     forceTimer = setTimeout(force, forceMs);
-  }, graceMs);
+  };
+  const graceTimer = setTimeout(endGrace, graceMs);
+  if (signal?.aborted === true) endGrace();
+  signal?.addEventListener("abort", endGrace);
   await drained;
   clearTimeout(graceTimer);
+  signal?.removeEventListener("abort", endGrace);
   // Every call has ended; a connection Node still keeps (a request that is
   // no call of ours, a client that does not close after Connection: close)
   // gets forceMs before it is destroyed.

@@ -824,6 +824,8 @@ export interface ShutdownOptions {
    * destroyed. Default 2000.
    */
   readonly forceMs?: number;
+  /** Ends the grace period early when it aborts (a second SIGTERM, say). */
+  readonly signal?: AbortSignal;
 }
 /**
  * Shuts a Node server down gracefully: it stops accepting connections,

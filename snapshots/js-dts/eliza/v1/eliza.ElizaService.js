@@ -3692,9 +3692,10 @@ export function shutdownGracefully(server, options = {}) {
         tracker,
         (_b = options.graceMs) !== null && _b !== void 0 ? _b : 5000,
         (_c = options.forceMs) !== null && _c !== void 0 ? _c : 2000,
+        options.signal,
       ));
 }
-async function nodeShutdown(server, tracker, graceMs, forceMs) {
+async function nodeShutdown(server, tracker, graceMs, forceMs, signal) {
   var _a, _b, _c;
   tracker.closing = true;
   // Node's http2 server sends each session a GOAWAY on close() itself; the
@@ -3724,7 +3725,8 @@ async function nodeShutdown(server, tracker, graceMs, forceMs) {
     wake();
   };
   let forceTimer;
-  const graceTimer = setTimeout(() => {
+  const endGrace = () => {
+    if (tracker.reason !== undefined) return;
     const reason = new ConnectError(
       "the server is shutting down",
       Code.Unavailable,
@@ -3732,9 +3734,18 @@ async function nodeShutdown(server, tracker, graceMs, forceMs) {
     tracker.reason = reason;
     for (const controller of calls.keys()) controller.abort(reason);
     forceTimer = setTimeout(force, forceMs);
-  }, graceMs);
+  };
+  const graceTimer = setTimeout(endGrace, graceMs);
+  if ((signal === null || signal === void 0 ? void 0 : signal.aborted) === true)
+    endGrace();
+  signal === null || signal === void 0
+    ? void 0
+    : signal.addEventListener("abort", endGrace);
   await drained;
   clearTimeout(graceTimer);
+  signal === null || signal === void 0
+    ? void 0
+    : signal.removeEventListener("abort", endGrace);
   // Every call has ended; a connection Node still keeps (a request that is
   // no call of ours, a client that does not close after Connection: close)
   // gets forceMs before it is destroyed.
