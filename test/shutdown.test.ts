@@ -160,9 +160,21 @@ async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return got;
 }
 
-describe.each<EntryPoint>(["node on node:http", "node on h2c", "http2Stream"])(
-  "shutdownGracefully, %s",
-  (entry) => {
+const cases: {
+  entry: EntryPoint;
+  protocol: "connect" | "grpc" | "grpc-web";
+}[] = [
+  { entry: "node on node:http", protocol: "connect" },
+  { entry: "node on node:http", protocol: "grpc-web" },
+  { entry: "node on h2c", protocol: "connect" },
+  { entry: "node on h2c", protocol: "grpc" },
+  { entry: "http2Stream", protocol: "connect" },
+  { entry: "http2Stream", protocol: "grpc" },
+];
+
+describe.each(cases)(
+  "shutdownGracefully, $entry, $protocol",
+  ({ entry, protocol }) => {
     const h2 = entry !== "node on node:http";
 
     it("refuses new calls, lets the unary call finish, aborts the streams after the grace period", async () => {
@@ -175,6 +187,7 @@ describe.each<EntryPoint>(["node on node:http", "node on h2c", "http2Stream"])(
       try {
         const client = createElizaServiceClient(url, {
           transport: h2 ? "http2" : "fetch",
+          protocol,
         });
         // Over HTTP/1.1 the unary call goes over a keep-alive connection
         // of ours, to see its Connection header.
