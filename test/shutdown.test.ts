@@ -10,6 +10,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { connect, type AddressInfo } from "node:net";
 import { once } from "node:events";
+import express from "express";
 import { describe, expect, it } from "vitest";
 import {
   Code,
@@ -309,5 +310,46 @@ describe("shutdownGracefully with no call in flight", () => {
     await shutdownGracefully(server);
     expect(server.listening).toBe(false);
     expect(await connectionRefused(port)).toBe("ECONNREFUSED");
+  });
+});
+
+describe("shutdownGracefully on the server of an Express app", () => {
+  it("lets the unary call finish and aborts the stream behind app.use(eliza.node)", async () => {
+    const events: string[] = [];
+    const impl = shutdownImplementation(events);
+    const app = express();
+    app.use(express.json());
+    app.use(createElizaServiceHandler(impl.implementation).node);
+    const server = app.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const { port } = server.address() as AddressInfo;
+    const agent = new http.Agent({ keepAlive: true });
+    try {
+      const client = createElizaServiceClient(`http://127.0.0.1:${port}`);
+      const say = sayOverHttp1(port, agent);
+      const calls = [
+        drain(client.introduce({ name: "x" })),
+        client.pontificate(requestsOf(["a"])),
+        drain(client.converse(requestsOf(["b"]))),
+      ];
+      for (const call of calls) call.catch(() => {});
+      await impl.everyStarted;
+      const endGrace = new AbortController();
+      const shutdown = shutdownGracefully(server, { signal: endGrace.signal });
+      impl.releaseSay();
+      const said = await say;
+      expect(said.status).toBe(200);
+      expect(said.connection).toBe("close");
+      expect(impl.reasons.size).toBe(0);
+      endGrace.abort();
+      for (const call of calls) {
+        expect((await failure(call)).code).toBe(Code.Unavailable);
+      }
+      await shutdown;
+      expect(server.listening).toBe(false);
+    } finally {
+      agent.destroy();
+      server.close();
+    }
   });
 });
