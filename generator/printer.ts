@@ -52,11 +52,28 @@ export class Printer {
     this.out.push(p);
   }
 
+  /** Set while a block comment that a reference interrupted is open. */
+  #inComment = false;
+
   /** Text of a template, its identifiers reserved. */
   text(s: string): void {
     let last = 0;
+    if (this.#inComment) {
+      // The rest of a comment a reference (a name in a doc comment) split.
+      const end = s.indexOf("*/");
+      if (end < 0) {
+        this.pending.push(s);
+        return;
+      }
+      this.#inComment = false;
+      this.pending.push(s.slice(0, end + 2));
+      s = s.slice(end + 2);
+    }
     for (const m of s.matchAll(tokenRE)) {
       const token = m[0];
+      if (token.startsWith("/*") && !token.endsWith("*/")) {
+        this.#inComment = true;
+      }
       if (token.startsWith("/") || token.startsWith('"')) continue;
       this.pending.push(s.slice(last, m.index));
       this.local(token);
@@ -202,8 +219,10 @@ export class Printer {
 }
 
 // Identifiers outside comments and strings, and not after a dot.
+// A block comment left open runs to the end of the text: a reference
+// interrupts it, and the text after the reference closes it.
 const tokenRE =
-  /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
+  /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
 
 /**
  * The identifiers of a template's text (not those after a dot, in comments

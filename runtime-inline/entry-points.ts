@@ -38,6 +38,7 @@ import type {
 import type { codecJson } from "./core/codec.ts";
 import type { compressionDefaults } from "./node/compression.ts";
 import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
+import type { shutdownGracefully } from "./node/shutdown.ts";
 import type {
   NodeClientOptions,
   nodeClientHttpClient,
@@ -106,6 +107,7 @@ export interface EntryPoints {
   readonly handlerServerStreaming: typeof handlerServerStreaming;
   readonly handlerClientStreaming: typeof handlerClientStreaming;
   readonly withNodeHandler: typeof withNodeHandler;
+  readonly shutdownGracefully: typeof shutdownGracefully;
   readonly withFetchHandler: typeof withFetchHandler;
 
   // Both: codecs and compressions.

@@ -18,6 +18,7 @@ import {
 } from "../server/handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
 import { nodeBody, nodeParsedBody } from "./body.ts";
+import { nodeCallTracker, type NodeCallTracker } from "./shutdown.ts";
 import { nodeWriteChunks } from "./writable.ts";
 
 /**
@@ -158,6 +159,11 @@ export function nodeHandler(
       encrypted:
         "encrypted" in request.socket && request.socket.encrypted === true,
       httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+      // Through the stream on HTTP/2: the compatibility socket is a proxy.
+      server:
+        stream !== undefined
+          ? (stream.session as { server?: object } | undefined)?.server
+          : (request.socket as { server?: object }).server,
     };
     nodeServe(
       handlers,
@@ -194,6 +200,7 @@ export function http2StreamHandler(
       method: nodeHeaderString(headers[":method"]) ?? "GET",
       encrypted: headers[":scheme"] === "https",
       httpVersion: "2",
+      server: (stream.session as { server?: object } | undefined)?.server,
     };
     nodeServe(handlers, incoming, stream, undefined, undefined).catch(
       (error: unknown) => {
@@ -223,6 +230,8 @@ interface NodeIncoming {
   readonly method: string;
   readonly encrypted: boolean;
   readonly httpVersion: string;
+  /** The server it came through, which keeps track of its calls for shutdown. */
+  readonly server: object | undefined;
 }
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
@@ -239,6 +248,16 @@ async function nodeServe(
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
+  // Calls are tracked for shutdownGracefully: a map entry per call.
+  const tracker =
+    incoming.server === undefined
+      ? undefined
+      : nodeCallTracker(incoming.server);
+  if (tracker !== undefined) {
+    tracker.calls.set(controller, response);
+    // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+  }
   // Set once the response is complete: a close before that is the client
   // going away (an HTTP/2 reset, a dropped connection).
   let complete = false;
@@ -258,53 +277,74 @@ async function nodeServe(
     signal: controller.signal,
     httpVersion: incoming.httpVersion,
   };
-  let result = undefined;
-  for (const handler of handlers) {
-    result = await handler.handle(serverRequest);
-    if (result !== undefined) break;
-  }
-  if (result === undefined) {
-    if (next !== undefined) {
-      complete = true;
-      next();
+  try {
+    let result = undefined;
+    for (const handler of handlers) {
+      result = await handler.handle(serverRequest);
+      if (result !== undefined) break;
+    }
+    if (result === undefined) {
+      if (next !== undefined) {
+        complete = true;
+        next();
+        return;
+      }
+      result = handlerNotFound(path);
+    }
+    // Aborted by a shutdown, the call still answers (with its error).
+    if (
+      controller.signal.aborted &&
+      controller.signal.reason !== tracker?.reason
+    ) {
       return;
     }
-    result = handlerNotFound(path);
+    const outgoing: OutgoingHttpHeaders = {};
+    result.header.forEach((value, key) => {
+      outgoing[key] =
+        key === "set-cookie" ? result.header.getSetCookie() : value;
+    });
+    // Headers that middleware set before us (CORS, security headers, a
+    // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+    // There writeHead merges them itself, but would let our cookies and Vary
+    // replace theirs.
+    if (compat !== undefined) {
+      nodeMergePresetHeaders(outgoing, compat.getHeaders());
+    } else if (
+      !("respond" in response) &&
+      ((outgoing["set-cookie"] !== undefined &&
+        response.hasHeader("set-cookie")) ||
+        (outgoing.vary !== undefined && response.hasHeader("vary")))
+    ) {
+      nodeMergePresetHeaders(outgoing, response.getHeaders());
+    }
+    if ("respond" in response) {
+      await nodeRespondHttp2(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+        compat,
+        incoming.body,
+      );
+    } else {
+      // A shutdown has begun: the client is to open a new connection.
+      if (tracker?.closing === true) outgoing.connection = "close";
+      await nodeRespondHttp1(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+      );
+    }
+    complete = true;
+  } finally {
+    if (tracker !== undefined) {
+      tracker.calls.delete(controller);
+      tracker.ended?.();
+    }
   }
-  if (controller.signal.aborted) {
-    return;
-  }
-  const outgoing: OutgoingHttpHeaders = {};
-  result.header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
-  });
-  // Headers that middleware set before us (CORS, security headers, a
-  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-  // There writeHead merges them itself, but would let our cookies and Vary
-  // replace theirs.
-  if (compat !== undefined) {
-    nodeMergePresetHeaders(outgoing, compat.getHeaders());
-  } else if (
-    !("respond" in response) &&
-    ((outgoing["set-cookie"] !== undefined &&
-      response.hasHeader("set-cookie")) ||
-      (outgoing.vary !== undefined && response.hasHeader("vary")))
-  ) {
-    nodeMergePresetHeaders(outgoing, response.getHeaders());
-  }
-  if ("respond" in response) {
-    await nodeRespondHttp2(
-      response,
-      result,
-      outgoing,
-      controller.signal,
-      compat,
-      incoming.body,
-    );
-  } else {
-    await nodeRespondHttp1(response, result, outgoing, controller.signal);
-  }
-  complete = true;
 }
 
 async function nodeRespondHttp1(
@@ -312,6 +352,7 @@ async function nodeRespondHttp1(
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
+  shutdown: NodeCallTracker | undefined,
 ): Promise<void> {
   const body = result.body;
   if (body instanceof Uint8Array && result.trailer === undefined) {
@@ -321,7 +362,7 @@ async function nodeRespondHttp1(
   }
   response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal))) return;
+    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
   }
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
@@ -336,6 +377,7 @@ async function nodeRespondHttp2(
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
+  shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
   request: NodeIncoming["body"],
 ): Promise<void> {
@@ -366,7 +408,7 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal))) return;
+    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
   }
   if (endWithData) {
     stream.end(body instanceof Uint8Array ? body : undefined);

@@ -308,3 +308,30 @@ describe("nodeWriteChunks", () => {
     expect(writable.listening()).toBe(0);
   });
 });
+
+describe("nodeWriteChunks during a graceful shutdown", () => {
+  it("goes on writing when the signal aborts with the shutdown's reason", async () => {
+    const writable = new FakeWritable();
+    const controller = new AbortController();
+    const shutdown = { reason: new Error("the server is shutting down") };
+    const { body, finished } = producer([bytes(1), bytes(2)]);
+    controller.abort(shutdown.reason);
+    expect(
+      await nodeWriteChunks(writable, body, controller.signal, shutdown),
+    ).toBe(true);
+    expect(writable.written).toEqual([bytes(1), bytes(2)]);
+    expect(finished()).toBe(true);
+  });
+
+  it("stops for any other reason (the client went away)", async () => {
+    const writable = new FakeWritable();
+    const controller = new AbortController();
+    const shutdown = { reason: undefined };
+    const { body } = producer([bytes(1), bytes(2)]);
+    controller.abort(new Error("gone"));
+    expect(
+      await nodeWriteChunks(writable, body, controller.signal, shutdown),
+    ).toBe(false);
+    expect(writable.written).toEqual([]);
+  });
+});

@@ -30,18 +30,29 @@ export function nodeDrained(writable: NodeDrainable): Promise<void> {
  * Writes chunks as they come, waiting for the writable to drain before
  * asking for more, so a slow client holds back the producer instead of
  * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
+ * false then, as there is nothing left to end. A signal aborted with
+ * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
+ * stop it: the body then ends with the call's error, for the client.
  */
 export async function nodeWriteChunks(
   writable: NodeDrainable,
   body: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
+  shutdown?: { readonly reason: unknown },
 ): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted || writable.destroyed) return false;
+    if (
+      writable.destroyed ||
+      (signal.aborted && signal.reason !== shutdown?.reason)
+    )
+      return false;
     if (!writable.write(chunk)) {
       await nodeDrained(writable);
-      if (signal.aborted || writable.destroyed) return false;
+      if (
+        writable.destroyed ||
+        (signal.aborted && signal.reason !== shutdown?.reason)
+      )
+        return false;
     }
   }
   return true;

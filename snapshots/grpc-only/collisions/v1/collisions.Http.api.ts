@@ -65,20 +65,21 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 259 declarations from
+// needs no RPC library: 267 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, shutdown, writable
 //   protocol: grpc
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler, grpcServer. Not
-// exported here, as the service's own names take theirs: HttpClient.
+// createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// grpcServer. Not exported here, as the service's own names take theirs:
+// HttpClient.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -161,6 +162,8 @@ export interface HttpImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

@@ -76,11 +76,11 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 289 declarations from
+// needs no RPC library: 297 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, shutdown, writable
 //   protocol: connect, grpc
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
@@ -90,8 +90,8 @@ import * as zlib from "node:zlib";
 // nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
 // clientProtocol, createGrpcUnaryCaller, createGrpcStreamCaller,
 // clientUnaryMethod, clientBidiStreamingMethod, clientServerStreamingMethod,
-// clientClientStreamingMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// clientClientStreamingMethod, HandlerContext, shutdownGracefully,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, grpcServer, grpcServeStream.
 
 /**
@@ -280,6 +280,8 @@ export interface ElizaServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -3882,6 +3884,164 @@ export function compressionDefaults(): Compression[] {
   return list;
 }
 
+/**
+ * What `shutdownGracefully` stops: a `node:http`, `node:https` or
+ * `node:http2` server (the one `app.listen()` returns in Express,
+ * `app.server` in Fastify).
+ * @public
+ */
+export interface ShutdownServer {
+  close(callback?: (error?: Error) => void): unknown;
+  /** node:http(s) only: closes keep-alive connections with no request. */
+  closeIdleConnections?(): void;
+  /** node:http(s) only. */
+  closeAllConnections?(): void;
+}
+
+/** @public */
+export interface ShutdownOptions {
+  /**
+   * How long calls in flight may run on before their `context.signal`
+   * aborts with an `unavailable` ConnectError ("the server is shutting
+   * down"). Default 5000.
+   */
+  readonly graceMs?: number;
+  /**
+   * How long after that calls may take to end (a streaming implementation
+   * to return, its error to reach the client) before their connections are
+   * destroyed. Default 2000.
+   */
+  readonly forceMs?: number;
+  /** Ends the grace period early when it aborts (a second SIGTERM, say). */
+  readonly signal?: AbortSignal;
+}
+
+/** What a response target needs for shutdown to end it by force. */
+interface NodeTrackedResponse {
+  destroy(): unknown;
+  /** An HTTP/2 stream's session, which gets a GOAWAY and, by force, goes. */
+  readonly session?: { close(): void; destroy(): void } | undefined;
+}
+
+/**
+ * The calls in flight on one server, kept on the server object under a
+ * registry symbol so that the Node entry points of every generated file
+ * (each carries its own copy of this code) share it: its shape is a
+ * contract between copies, hence the version in the key.
+ */
+interface NodeCallTracker {
+  /** Each call's controller, with where its response goes. */
+  readonly calls: Map<AbortController, NodeTrackedResponse>;
+  /** Set when a shutdown begins: HTTP/1.1 responses then close their connection. */
+  closing: boolean;
+  /**
+   * Set when the grace period is over: what the calls' signals are aborted
+   * with, and a call that still arrives (HTTP/1.1) at once.
+   */
+  reason: unknown;
+  /** Set during a shutdown: told of each call that ends. */
+  ended: (() => void) | undefined;
+  /** The shutdown in progress, which a second call joins. */
+  shutdown: Promise<void> | undefined;
+}
+
+const nodeTrackerKey = Symbol.for("connect-standalone.calls-in-flight.v1");
+
+/** The tracker of a server's calls, made on its first call. */
+function nodeCallTracker(server: object): NodeCallTracker {
+  const holder = server as { [nodeTrackerKey]?: NodeCallTracker };
+  return (holder[nodeTrackerKey] ??= {
+    calls: new Map(),
+    closing: false,
+    reason: undefined,
+    ended: undefined,
+    shutdown: undefined,
+  });
+}
+
+/**
+ * Shuts a Node server down gracefully: it stops accepting connections,
+ * sends HTTP/2 sessions a GOAWAY (new streams are refused, open ones go
+ * on), closes idle HTTP/1.1 keep-alive connections and answers the requests
+ * still to come on the others with `Connection: close`. Calls in flight
+ * (served by `.node`, `.http2Stream`, `.fastify` or `nodeHandler()` of any
+ * generated file) run on; after `graceMs` their `context.signal` aborts
+ * with an `unavailable` ConnectError, which clients may retry, so that
+ * streaming implementations end. Resolves once every call has ended and the
+ * server has closed; connections still open `forceMs` later are destroyed.
+ * Calls served through `.fetch` are the fetch server's to drain.
+ * @public
+ */
+export function shutdownGracefully(
+  server: ShutdownServer,
+  options: ShutdownOptions = {},
+): Promise<void> {
+  const tracker = nodeCallTracker(server);
+  return (tracker.shutdown ??= nodeShutdown(
+    server,
+    tracker,
+    options.graceMs ?? 5000,
+    options.forceMs ?? 2000,
+    options.signal,
+  ));
+}
+
+async function nodeShutdown(
+  server: ShutdownServer,
+  tracker: NodeCallTracker,
+  graceMs: number,
+  forceMs: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  tracker.closing = true;
+  // Node's http2 server sends each session a GOAWAY on close() itself; the
+  // sessions of calls in flight get one here too, for older versions.
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections?.();
+  const calls = tracker.calls;
+  for (const response of calls.values()) response.session?.close();
+  let wake = () => {};
+  const drained = new Promise<void>((resolve) => (wake = resolve));
+  tracker.ended = () => {
+    if (calls.size === 0) wake();
+  };
+  tracker.ended();
+  const force = () => {
+    for (const response of calls.values()) {
+      if (response.session !== undefined) response.session.destroy();
+      else response.destroy();
+    }
+    server.closeAllConnections?.();
+    wake();
+  };
+  let forceTimer: ReturnType<typeof setTimeout> | undefined;
+  const endGrace = () => {
+    if (tracker.reason !== undefined) return;
+    const reason = new ConnectError(
+      "the server is shutting down",
+      Code.Unavailable,
+    );
+    tracker.reason = reason;
+    for (const controller of calls.keys()) controller.abort(reason);
+    forceTimer = setTimeout(force, forceMs);
+  };
+  const graceTimer = setTimeout(endGrace, graceMs);
+  if (signal?.aborted === true) endGrace();
+  signal?.addEventListener("abort", endGrace);
+  await drained;
+  clearTimeout(graceTimer);
+  signal?.removeEventListener("abort", endGrace);
+  // Every call has ended; a connection Node still keeps (a request that is
+  // no call of ours, a client that does not close after Connection: close)
+  // gets forceMs before it is destroyed.
+  server.closeIdleConnections?.();
+  clearTimeout(forceTimer);
+  const last = setTimeout(force, forceMs);
+  await closed;
+  clearTimeout(last);
+  tracker.ended = undefined;
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 interface NodeDrainable {
   write(chunk: Uint8Array): boolean;
@@ -3914,18 +4074,29 @@ function nodeDrained(writable: NodeDrainable): Promise<void> {
  * Writes chunks as they come, waiting for the writable to drain before
  * asking for more, so a slow client holds back the producer instead of
  * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
+ * false then, as there is nothing left to end. A signal aborted with
+ * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
+ * stop it: the body then ends with the call's error, for the client.
  */
 async function nodeWriteChunks(
   writable: NodeDrainable,
   body: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
+  shutdown?: { readonly reason: unknown },
 ): Promise<boolean> {
   for await (const chunk of body) {
-    if (signal.aborted || writable.destroyed) return false;
+    if (
+      writable.destroyed ||
+      (signal.aborted && signal.reason !== shutdown?.reason)
+    )
+      return false;
     if (!writable.write(chunk)) {
       await nodeDrained(writable);
-      if (signal.aborted || writable.destroyed) return false;
+      if (
+        writable.destroyed ||
+        (signal.aborted && signal.reason !== shutdown?.reason)
+      )
+        return false;
     }
   }
   return true;
@@ -4153,6 +4324,11 @@ export function nodeHandler(
       encrypted:
         "encrypted" in request.socket && request.socket.encrypted === true,
       httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+      // Through the stream on HTTP/2: the compatibility socket is a proxy.
+      server:
+        stream !== undefined
+          ? (stream.session as { server?: object } | undefined)?.server
+          : (request.socket as { server?: object }).server,
     };
     nodeServe(
       handlers,
@@ -4189,6 +4365,7 @@ export function http2StreamHandler(
       method: nodeHeaderString(headers[":method"]) ?? "GET",
       encrypted: headers[":scheme"] === "https",
       httpVersion: "2",
+      server: (stream.session as { server?: object } | undefined)?.server,
     };
     nodeServe(handlers, incoming, stream, undefined, undefined).catch(
       (error: unknown) => {
@@ -4218,6 +4395,8 @@ interface NodeIncoming {
   readonly method: string;
   readonly encrypted: boolean;
   readonly httpVersion: string;
+  /** The server it came through, which keeps track of its calls for shutdown. */
+  readonly server: object | undefined;
 }
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
@@ -4234,6 +4413,16 @@ async function nodeServe(
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
+  // Calls are tracked for shutdownGracefully: a map entry per call.
+  const tracker =
+    incoming.server === undefined
+      ? undefined
+      : nodeCallTracker(incoming.server);
+  if (tracker !== undefined) {
+    tracker.calls.set(controller, response);
+    // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+  }
   // Set once the response is complete: a close before that is the client
   // going away (an HTTP/2 reset, a dropped connection).
   let complete = false;
@@ -4253,53 +4442,74 @@ async function nodeServe(
     signal: controller.signal,
     httpVersion: incoming.httpVersion,
   };
-  let result = undefined;
-  for (const handler of handlers) {
-    result = await handler.handle(serverRequest);
-    if (result !== undefined) break;
-  }
-  if (result === undefined) {
-    if (next !== undefined) {
-      complete = true;
-      next();
+  try {
+    let result = undefined;
+    for (const handler of handlers) {
+      result = await handler.handle(serverRequest);
+      if (result !== undefined) break;
+    }
+    if (result === undefined) {
+      if (next !== undefined) {
+        complete = true;
+        next();
+        return;
+      }
+      result = handlerNotFound(path);
+    }
+    // Aborted by a shutdown, the call still answers (with its error).
+    if (
+      controller.signal.aborted &&
+      controller.signal.reason !== tracker?.reason
+    ) {
       return;
     }
-    result = handlerNotFound(path);
+    const outgoing: OutgoingHttpHeaders = {};
+    result.header.forEach((value, key) => {
+      outgoing[key] =
+        key === "set-cookie" ? result.header.getSetCookie() : value;
+    });
+    // Headers that middleware set before us (CORS, security headers, a
+    // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+    // There writeHead merges them itself, but would let our cookies and Vary
+    // replace theirs.
+    if (compat !== undefined) {
+      nodeMergePresetHeaders(outgoing, compat.getHeaders());
+    } else if (
+      !("respond" in response) &&
+      ((outgoing["set-cookie"] !== undefined &&
+        response.hasHeader("set-cookie")) ||
+        (outgoing.vary !== undefined && response.hasHeader("vary")))
+    ) {
+      nodeMergePresetHeaders(outgoing, response.getHeaders());
+    }
+    if ("respond" in response) {
+      await nodeRespondHttp2(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+        compat,
+        incoming.body,
+      );
+    } else {
+      // A shutdown has begun: the client is to open a new connection.
+      if (tracker?.closing === true) outgoing.connection = "close";
+      await nodeRespondHttp1(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+      );
+    }
+    complete = true;
+  } finally {
+    if (tracker !== undefined) {
+      tracker.calls.delete(controller);
+      tracker.ended?.();
+    }
   }
-  if (controller.signal.aborted) {
-    return;
-  }
-  const outgoing: OutgoingHttpHeaders = {};
-  result.header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
-  });
-  // Headers that middleware set before us (CORS, security headers, a
-  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-  // There writeHead merges them itself, but would let our cookies and Vary
-  // replace theirs.
-  if (compat !== undefined) {
-    nodeMergePresetHeaders(outgoing, compat.getHeaders());
-  } else if (
-    !("respond" in response) &&
-    ((outgoing["set-cookie"] !== undefined &&
-      response.hasHeader("set-cookie")) ||
-      (outgoing.vary !== undefined && response.hasHeader("vary")))
-  ) {
-    nodeMergePresetHeaders(outgoing, response.getHeaders());
-  }
-  if ("respond" in response) {
-    await nodeRespondHttp2(
-      response,
-      result,
-      outgoing,
-      controller.signal,
-      compat,
-      incoming.body,
-    );
-  } else {
-    await nodeRespondHttp1(response, result, outgoing, controller.signal);
-  }
-  complete = true;
 }
 
 async function nodeRespondHttp1(
@@ -4307,6 +4517,7 @@ async function nodeRespondHttp1(
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
+  shutdown: NodeCallTracker | undefined,
 ): Promise<void> {
   const body = result.body;
   if (body instanceof Uint8Array && result.trailer === undefined) {
@@ -4316,7 +4527,7 @@ async function nodeRespondHttp1(
   }
   response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal))) return;
+    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
   }
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
@@ -4331,6 +4542,7 @@ async function nodeRespondHttp2(
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
   signal: AbortSignal,
+  shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
   request: NodeIncoming["body"],
 ): Promise<void> {
@@ -4361,7 +4573,7 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal))) return;
+    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
   }
   if (endWithData) {
     stream.end(body instanceof Uint8Array ? body : undefined);

@@ -219,12 +219,12 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 345 declarations from
+// needs no RPC library: 353 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -235,8 +235,8 @@ import * as zlib from "node:zlib";
 // createConnectUnaryCaller, createConnectStreamCaller, createGrpcUnaryCaller,
 // createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
 // clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
-// clientBidiStreamingMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, connectServer,
 // connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 /**
@@ -1395,6 +1395,8 @@ export function createCollisionServiceClient(baseUrl, options = {}) {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createCollisionServiceHandler(implementation, options = {}) {
   const methods = CollisionServiceDefinition.methods;

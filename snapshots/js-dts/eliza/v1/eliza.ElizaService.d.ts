@@ -199,6 +199,8 @@ export interface ElizaServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export declare function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -875,6 +877,53 @@ export declare const compressionZstd: Compression | undefined;
  * @public
  */
 export declare function compressionDefaults(): Compression[];
+/**
+ * What `shutdownGracefully` stops: a `node:http`, `node:https` or
+ * `node:http2` server (the one `app.listen()` returns in Express,
+ * `app.server` in Fastify).
+ * @public
+ */
+export interface ShutdownServer {
+  close(callback?: (error?: Error) => void): unknown;
+  /** node:http(s) only: closes keep-alive connections with no request. */
+  closeIdleConnections?(): void;
+  /** node:http(s) only. */
+  closeAllConnections?(): void;
+}
+/** @public */
+export interface ShutdownOptions {
+  /**
+   * How long calls in flight may run on before their `context.signal`
+   * aborts with an `unavailable` ConnectError ("the server is shutting
+   * down"). Default 5000.
+   */
+  readonly graceMs?: number;
+  /**
+   * How long after that calls may take to end (a streaming implementation
+   * to return, its error to reach the client) before their connections are
+   * destroyed. Default 2000.
+   */
+  readonly forceMs?: number;
+  /** Ends the grace period early when it aborts (a second SIGTERM, say). */
+  readonly signal?: AbortSignal;
+}
+/**
+ * Shuts a Node server down gracefully: it stops accepting connections,
+ * sends HTTP/2 sessions a GOAWAY (new streams are refused, open ones go
+ * on), closes idle HTTP/1.1 keep-alive connections and answers the requests
+ * still to come on the others with `Connection: close`. Calls in flight
+ * (served by `.node`, `.http2Stream`, `.fastify` or `nodeHandler()` of any
+ * generated file) run on; after `graceMs` their `context.signal` aborts
+ * with an `unavailable` ConnectError, which clients may retry, so that
+ * streaming implementations end. Resolves once every call has ended and the
+ * server has closed; connections still open `forceMs` later are destroyed.
+ * Calls served through `.fetch` are the fetch server's to drain.
+ * @public
+ */
+export declare function shutdownGracefully(
+  server: ShutdownServer,
+  options?: ShutdownOptions,
+): Promise<void>;
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
  * Workers, Hono, and Node's own `Request`.

@@ -213,12 +213,12 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 350 declarations from
+// needs no RPC library: 358 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -230,10 +230,10 @@ import * as zlib from "node:zlib";
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectServer,
-// connectHandleStream, connectParseGetQuery, grpcServer, grpcServeStream,
-// grpcWebServer.
+// shutdownGracefully, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
+// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
+// grpcServeStream, grpcWebServer.
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
@@ -331,6 +331,8 @@ export function createElizaServiceClient(baseUrl, options = {}) {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createElizaServiceHandler(implementation, options = {}) {
   const methods = ElizaServiceDefinition.methods;
@@ -3759,6 +3761,110 @@ export function compressionDefaults() {
   list.push(compressionDeflate);
   return list;
 }
+const nodeTrackerKey = Symbol.for("connect-standalone.calls-in-flight.v1");
+/** The tracker of a server's calls, made on its first call. */
+function nodeCallTracker(server) {
+  var _a;
+  const holder = server;
+  return (_a = holder[nodeTrackerKey]) !== null && _a !== void 0
+    ? _a
+    : (holder[nodeTrackerKey] = {
+        calls: new Map(),
+        closing: false,
+        reason: undefined,
+        ended: undefined,
+        shutdown: undefined,
+      });
+}
+/**
+ * Shuts a Node server down gracefully: it stops accepting connections,
+ * sends HTTP/2 sessions a GOAWAY (new streams are refused, open ones go
+ * on), closes idle HTTP/1.1 keep-alive connections and answers the requests
+ * still to come on the others with `Connection: close`. Calls in flight
+ * (served by `.node`, `.http2Stream`, `.fastify` or `nodeHandler()` of any
+ * generated file) run on; after `graceMs` their `context.signal` aborts
+ * with an `unavailable` ConnectError, which clients may retry, so that
+ * streaming implementations end. Resolves once every call has ended and the
+ * server has closed; connections still open `forceMs` later are destroyed.
+ * Calls served through `.fetch` are the fetch server's to drain.
+ * @public
+ */
+export function shutdownGracefully(server, options = {}) {
+  var _a, _b, _c;
+  const tracker = nodeCallTracker(server);
+  return (_a = tracker.shutdown) !== null && _a !== void 0
+    ? _a
+    : (tracker.shutdown = nodeShutdown(
+        server,
+        tracker,
+        (_b = options.graceMs) !== null && _b !== void 0 ? _b : 5000,
+        (_c = options.forceMs) !== null && _c !== void 0 ? _c : 2000,
+        options.signal,
+      ));
+}
+async function nodeShutdown(server, tracker, graceMs, forceMs, signal) {
+  var _a, _b, _c;
+  tracker.closing = true;
+  // Node's http2 server sends each session a GOAWAY on close() itself; the
+  // sessions of calls in flight get one here too, for older versions.
+  const closed = new Promise((resolve) => server.close(() => resolve()));
+  (_a = server.closeIdleConnections) === null || _a === void 0
+    ? void 0
+    : _a.call(server);
+  const calls = tracker.calls;
+  for (const response of calls.values())
+    (_b = response.session) === null || _b === void 0 ? void 0 : _b.close();
+  let wake = () => {};
+  const drained = new Promise((resolve) => (wake = resolve));
+  tracker.ended = () => {
+    if (calls.size === 0) wake();
+  };
+  tracker.ended();
+  const force = () => {
+    var _a;
+    for (const response of calls.values()) {
+      if (response.session !== undefined) response.session.destroy();
+      else response.destroy();
+    }
+    (_a = server.closeAllConnections) === null || _a === void 0
+      ? void 0
+      : _a.call(server);
+    wake();
+  };
+  let forceTimer;
+  const endGrace = () => {
+    if (tracker.reason !== undefined) return;
+    const reason = new ConnectError(
+      "the server is shutting down",
+      Code.Unavailable,
+    );
+    tracker.reason = reason;
+    for (const controller of calls.keys()) controller.abort(reason);
+    forceTimer = setTimeout(force, forceMs);
+  };
+  const graceTimer = setTimeout(endGrace, graceMs);
+  if ((signal === null || signal === void 0 ? void 0 : signal.aborted) === true)
+    endGrace();
+  signal === null || signal === void 0
+    ? void 0
+    : signal.addEventListener("abort", endGrace);
+  await drained;
+  clearTimeout(graceTimer);
+  signal === null || signal === void 0
+    ? void 0
+    : signal.removeEventListener("abort", endGrace);
+  // Every call has ended; a connection Node still keeps (a request that is
+  // no call of ours, a client that does not close after Connection: close)
+  // gets forceMs before it is destroyed.
+  (_c = server.closeIdleConnections) === null || _c === void 0
+    ? void 0
+    : _c.call(server);
+  clearTimeout(forceTimer);
+  const last = setTimeout(force, forceMs);
+  await closed;
+  clearTimeout(last);
+  tracker.ended = undefined;
+}
 /**
  * Resolves when a writable that refused more data has drained, or has
  * closed (then the writer finds out on its next write).
@@ -3781,9 +3887,11 @@ function nodeDrained(writable) {
  * Writes chunks as they come, waiting for the writable to drain before
  * asking for more, so a slow client holds back the producer instead of
  * filling memory. Stopping the loop early (client gone) stops the producer;
- * false then, as there is nothing left to end.
+ * false then, as there is nothing left to end. A signal aborted with
+ * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
+ * stop it: the body then ends with the call's error, for the client.
  */
-async function nodeWriteChunks(writable, body, signal) {
+async function nodeWriteChunks(writable, body, signal, shutdown) {
   var _a, e_11, _b, _c;
   try {
     for (
@@ -3794,10 +3902,26 @@ async function nodeWriteChunks(writable, body, signal) {
       _c = body_2_1.value;
       _d = false;
       const chunk = _c;
-      if (signal.aborted || writable.destroyed) return false;
+      if (
+        writable.destroyed ||
+        (signal.aborted &&
+          signal.reason !==
+            (shutdown === null || shutdown === void 0
+              ? void 0
+              : shutdown.reason))
+      )
+        return false;
       if (!writable.write(chunk)) {
         await nodeDrained(writable);
-        if (signal.aborted || writable.destroyed) return false;
+        if (
+          writable.destroyed ||
+          (signal.aborted &&
+            signal.reason !==
+              (shutdown === null || shutdown === void 0
+                ? void 0
+                : shutdown.reason))
+        )
+          return false;
       }
     }
   } catch (e_11_1) {
@@ -3923,7 +4047,7 @@ export function fastifyPlugin(...handlers) {
  */
 export function nodeHandler(...handlers) {
   return (request, response, next) => {
-    var _a, _b;
+    var _a, _b, _c;
     // On HTTP/2 the response goes straight to the stream: the compatibility
     // response costs a few microseconds more per call, and cannot send a
     // trailers-only response (it ends every stream with a DATA frame).
@@ -3951,6 +4075,13 @@ export function nodeHandler(...handlers) {
       encrypted:
         "encrypted" in request.socket && request.socket.encrypted === true,
       httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+      // Through the stream on HTTP/2: the compatibility socket is a proxy.
+      server:
+        stream !== undefined
+          ? (_c = stream.session) === null || _c === void 0
+            ? void 0
+            : _c.server
+          : request.socket.server,
     };
     nodeServe(
       handlers,
@@ -3974,7 +4105,7 @@ export function nodeHandler(...handlers) {
  */
 export function http2StreamHandler(...handlers) {
   return (stream, headers, _flags, rawHeaders) => {
-    var _a, _b;
+    var _a, _b, _c;
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
     stream.on("error", nodeIgnoreError);
@@ -3993,6 +4124,8 @@ export function http2StreamHandler(...handlers) {
           : "GET",
       encrypted: headers[":scheme"] === "https",
       httpVersion: "2",
+      server:
+        (_c = stream.session) === null || _c === void 0 ? void 0 : _c.server,
     };
     nodeServe(handlers, incoming, stream, undefined, undefined).catch(
       (error) => {
@@ -4006,11 +4139,21 @@ function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
 async function nodeServe(handlers, incoming, response, compat, next) {
-  var _a, _b;
+  var _a, _b, _c;
   const { headers, rawHeaders, target } = incoming;
   const queryStart = target.indexOf("?");
   const path = queryStart < 0 ? target : target.slice(0, queryStart);
   const controller = new AbortController();
+  // Calls are tracked for shutdownGracefully: a map entry per call.
+  const tracker =
+    incoming.server === undefined
+      ? undefined
+      : nodeCallTracker(incoming.server);
+  if (tracker !== undefined) {
+    tracker.calls.set(controller, response);
+    // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+  }
   // Set once the response is complete: a close before that is the client
   // going away (an HTTP/2 reset, a dropped connection).
   let complete = false;
@@ -4036,55 +4179,83 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     signal: controller.signal,
     httpVersion: incoming.httpVersion,
   };
-  let result = undefined;
-  for (const handler of handlers) {
-    result = await handler.handle(serverRequest);
-    if (result !== undefined) break;
-  }
-  if (result === undefined) {
-    if (next !== undefined) {
-      complete = true;
-      next();
+  try {
+    let result = undefined;
+    for (const handler of handlers) {
+      result = await handler.handle(serverRequest);
+      if (result !== undefined) break;
+    }
+    if (result === undefined) {
+      if (next !== undefined) {
+        complete = true;
+        next();
+        return;
+      }
+      result = handlerNotFound(path);
+    }
+    // Aborted by a shutdown, the call still answers (with its error).
+    if (
+      controller.signal.aborted &&
+      controller.signal.reason !==
+        (tracker === null || tracker === void 0 ? void 0 : tracker.reason)
+    ) {
       return;
     }
-    result = handlerNotFound(path);
+    const outgoing = {};
+    result.header.forEach((value, key) => {
+      outgoing[key] =
+        key === "set-cookie" ? result.header.getSetCookie() : value;
+    });
+    // Headers that middleware set before us (CORS, security headers, a
+    // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+    // There writeHead merges them itself, but would let our cookies and Vary
+    // replace theirs.
+    if (compat !== undefined) {
+      nodeMergePresetHeaders(outgoing, compat.getHeaders());
+    } else if (
+      !("respond" in response) &&
+      ((outgoing["set-cookie"] !== undefined &&
+        response.hasHeader("set-cookie")) ||
+        (outgoing.vary !== undefined && response.hasHeader("vary")))
+    ) {
+      nodeMergePresetHeaders(outgoing, response.getHeaders());
+    }
+    if ("respond" in response) {
+      await nodeRespondHttp2(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+        compat,
+        incoming.body,
+      );
+    } else {
+      // A shutdown has begun: the client is to open a new connection.
+      if (
+        (tracker === null || tracker === void 0 ? void 0 : tracker.closing) ===
+        true
+      )
+        outgoing.connection = "close";
+      await nodeRespondHttp1(
+        response,
+        result,
+        outgoing,
+        controller.signal,
+        tracker,
+      );
+    }
+    complete = true;
+  } finally {
+    if (tracker !== undefined) {
+      tracker.calls.delete(controller);
+      (_c = tracker.ended) === null || _c === void 0
+        ? void 0
+        : _c.call(tracker);
+    }
   }
-  if (controller.signal.aborted) {
-    return;
-  }
-  const outgoing = {};
-  result.header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? result.header.getSetCookie() : value;
-  });
-  // Headers that middleware set before us (CORS, security headers, a
-  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-  // There writeHead merges them itself, but would let our cookies and Vary
-  // replace theirs.
-  if (compat !== undefined) {
-    nodeMergePresetHeaders(outgoing, compat.getHeaders());
-  } else if (
-    !("respond" in response) &&
-    ((outgoing["set-cookie"] !== undefined &&
-      response.hasHeader("set-cookie")) ||
-      (outgoing.vary !== undefined && response.hasHeader("vary")))
-  ) {
-    nodeMergePresetHeaders(outgoing, response.getHeaders());
-  }
-  if ("respond" in response) {
-    await nodeRespondHttp2(
-      response,
-      result,
-      outgoing,
-      controller.signal,
-      compat,
-      incoming.body,
-    );
-  } else {
-    await nodeRespondHttp1(response, result, outgoing, controller.signal);
-  }
-  complete = true;
 }
-async function nodeRespondHttp1(response, result, outgoing, signal) {
+async function nodeRespondHttp1(response, result, outgoing, signal, shutdown) {
   const body = result.body;
   if (body instanceof Uint8Array && result.trailer === undefined) {
     // Else Node sends the whole body chunked: writeHead commits the headers
@@ -4093,7 +4264,7 @@ async function nodeRespondHttp1(response, result, outgoing, signal) {
   }
   response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal))) return;
+    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
   }
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
@@ -4107,6 +4278,7 @@ async function nodeRespondHttp2(
   result,
   outgoing,
   signal,
+  shutdown,
   compat,
   request,
 ) {
@@ -4137,7 +4309,7 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal))) return;
+    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
   }
   if (endWithData) {
     stream.end(body instanceof Uint8Array ? body : undefined);

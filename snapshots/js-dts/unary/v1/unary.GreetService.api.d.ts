@@ -159,6 +159,8 @@ export interface GreetServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export declare function createGreetServiceHandler(
   implementation: Partial<GreetServiceImplementation>,

@@ -212,12 +212,12 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 305 declarations from
+// needs no RPC library: 313 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, shutdown, writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
@@ -225,9 +225,9 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, connectServer, grpcServer,
-// grpcWebServer.
+// clientUnaryMethod, HandlerContext, shutdownGracefully, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
+// grpcServer, grpcWebServer.
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
  */
@@ -298,6 +298,8 @@ export function createGreetServiceClient(baseUrl, options = {}) {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createGreetServiceHandler(implementation, options = {}) {
   const methods = GreetServiceDefinition.methods;

@@ -44,6 +44,8 @@ import type {
   NodeServiceHandler,
   ServerStreamingMethod,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamNext,
   StreamRequest,
   StreamResponse,
@@ -100,6 +102,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type {
@@ -162,6 +165,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -190,6 +195,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -2836,6 +2842,8 @@ export interface CollisionServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createCollisionServiceHandler(
   implementation: Partial<CollisionServiceImplementation>,

@@ -40,6 +40,8 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamRequest,
   StreamResponse,
   UnaryMethod,
@@ -84,6 +86,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type { Message, Response } from "./collisions_pb";
@@ -118,6 +121,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -146,6 +151,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -239,6 +245,8 @@ export interface HttpImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

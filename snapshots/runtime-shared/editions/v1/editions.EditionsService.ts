@@ -37,6 +37,8 @@ import type {
   NodeServiceHandler,
   ServerStreamingMethod,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamNext,
   StreamRequest,
   StreamResponse,
@@ -90,6 +92,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type {
@@ -138,6 +141,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -166,6 +171,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -304,6 +310,8 @@ export interface EditionsServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createEditionsServiceHandler(
   implementation: Partial<EditionsServiceImplementation>,

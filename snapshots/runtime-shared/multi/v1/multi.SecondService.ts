@@ -36,6 +36,8 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamRequest,
   StreamResponse,
   UnaryMethod,
@@ -80,6 +82,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type { PingRequest, PingResponse } from "./multi_types_pb";
@@ -115,6 +118,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -143,6 +148,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -236,6 +242,8 @@ export interface SecondServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createSecondServiceHandler(
   implementation: Partial<SecondServiceImplementation>,

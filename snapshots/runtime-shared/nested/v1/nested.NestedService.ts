@@ -36,6 +36,8 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamRequest,
   StreamResponse,
   UnaryMethod,
@@ -80,6 +82,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type { Outer_Inner, Outer_Inner_Deeper } from "./nested_pb";
@@ -117,6 +120,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -145,6 +150,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -323,6 +329,8 @@ export interface NestedServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createNestedServiceHandler(
   implementation: Partial<NestedServiceImplementation>,

@@ -36,6 +36,8 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamRequest,
   StreamResponse,
   UnaryMethod,
@@ -82,6 +84,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type {
@@ -127,6 +130,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -155,6 +160,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -283,6 +289,8 @@ export interface LegacyServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createLegacyServiceHandler(
   implementation: Partial<LegacyServiceImplementation>,

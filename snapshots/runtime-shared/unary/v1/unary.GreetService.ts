@@ -38,6 +38,8 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ShutdownOptions,
+  ShutdownServer,
   StreamRequest,
   StreamResponse,
   UnaryMethod,
@@ -82,6 +84,7 @@ import {
   isConnectError,
   nodeClientHttpClient,
   nodeHandler,
+  shutdownGracefully,
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type {
@@ -131,6 +134,8 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ShutdownServer,
+  ShutdownOptions,
   FetchHandler,
   FetchServiceHandler,
   NodeHandler,
@@ -159,6 +164,7 @@ export {
   compressionBrotli,
   compressionZstd,
   compressionDefaults,
+  shutdownGracefully,
   fetchHandler,
   fastifyPlugin,
   nodeHandler,
@@ -310,6 +316,8 @@ export interface GreetServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `shutdownGracefully(server, { graceMs })` stops a Node server
+ * gracefully, letting calls in flight end.
  */
 export function createGreetServiceHandler(
   implementation: Partial<GreetServiceImplementation>,
