@@ -10,6 +10,7 @@ import {
 import { Readable } from "node:stream";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
+import { http2KeepAlive } from "./keepalive.ts";
 import { nodeDrained } from "./writable.ts";
 import {
   httpClientError,
@@ -81,7 +82,15 @@ export function createHttp2HttpClient(
     session.on("goaway", forget);
     session.on("close", forget);
     if (pingIntervalMs !== undefined) {
-      http2KeepAlive(session, pingIntervalMs, options.pingTimeoutMs ?? 20_000);
+      const timeoutMs = options.pingTimeoutMs ?? 20_000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
     }
     if (idleTimers !== undefined) {
       session.once("close", () => {
@@ -195,51 +204,6 @@ export function createHttp2HttpClient(
       });
     });
   };
-}
-
-/**
- * Pings a session every `intervalMs` while it is open, and destroys it when
- * a PING goes unacknowledged for `timeoutMs`: its streams fail with an
- * `unavailable` error saying so. The timers never hold the process open.
- */
-function http2KeepAlive(
-  session: ClientHttp2Session,
-  intervalMs: number,
-  timeoutMs: number,
-): void {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const later = (f: () => void, ms: number) => {
-    timer = setTimeout(f, ms);
-    timer.unref();
-  };
-  const ping = () => {
-    if (session.closed || session.destroyed) return;
-    // Node cancels a PING sent before the socket connects.
-    if (session.connecting) {
-      session.once("connect", ping);
-      return;
-    }
-    later(() => {
-      session.destroy(
-        new ConnectError(
-          `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
-          Code.Unavailable,
-        ),
-      );
-    }, timeoutMs);
-    const sent = session.ping(() => {
-      clearTimeout(timer);
-      // Acknowledged, or cancelled because the session closed.
-      later(ping, intervalMs);
-    });
-    // Too many PINGs unanswered already (Node's maxOutstandingPings).
-    if (!sent) {
-      clearTimeout(timer);
-      later(ping, intervalMs);
-    }
-  };
-  later(ping, intervalMs);
-  session.once("close", () => clearTimeout(timer));
 }
 
 interface Http2Target {

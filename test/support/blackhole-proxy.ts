@@ -34,6 +34,8 @@ export async function blackholeProxy(
       s.on("error", () => {});
       s.on("close", () => {
         sockets.delete(s);
+        // A dead proxy does not pass on a close either.
+        if (dead.has(s)) return;
         client.destroy();
         upstream.destroy();
       });
@@ -61,6 +63,7 @@ export async function blackholeProxy(
     close: () => {
       server.close();
       for (const s of sockets) s.destroy();
+      for (const s of dead) s.destroy();
     },
   };
 }
