@@ -52,17 +52,25 @@ export class Printer {
     this.out.push(p);
   }
 
-  /** Text of a template, its identifiers reserved. */
-  text(s: string): void {
+  /**
+   * Text of a template, its identifiers reserved. Returns whether the text
+   * ends inside a block comment.
+   */
+  text(s: string): boolean {
     let last = 0;
+    let open = false;
     for (const m of s.matchAll(tokenRE)) {
       const token = m[0];
-      if (token.startsWith("/") || token.startsWith('"')) continue;
+      if (token.startsWith("/") || token.startsWith('"')) {
+        open = token.startsWith("/*") && !token.endsWith("*/");
+        continue;
+      }
       this.pending.push(s.slice(last, m.index));
       this.local(token);
       last = m.index + token.length;
     }
     this.pending.push(s.slice(last));
+    return open;
   }
 
   /** A template's code; `runtime` prints a reference to an entry point. */
@@ -70,16 +78,29 @@ export class Printer {
     // Adjacent strings are joined first, so that a comment split by an
     // interpolated string is still seen whole by the tokenizer.
     let plain = "";
+    // A reference may stand in a doc comment (one naming a runtime
+    // function): the text after it is comment up to the comment's end.
+    let inComment = false;
+    const flush = () => {
+      let s = plain;
+      plain = "";
+      if (inComment) {
+        const end = s.indexOf("*/");
+        this.raw(end < 0 ? s : s.slice(0, end + 2));
+        if (end < 0) return;
+        s = s.slice(end + 2);
+      }
+      inComment = this.text(s);
+    };
     for (const item of flatten(c)) {
       if (typeof item === "string") {
         plain += item;
         continue;
       }
-      this.text(plain);
-      plain = "";
+      flush();
       this.ref(item, runtime);
     }
-    this.text(plain);
+    flush();
   }
 
   /**
@@ -201,9 +222,10 @@ export class Printer {
   }
 }
 
-// Identifiers outside comments and strings, and not after a dot.
+// Identifiers outside comments and strings, and not after a dot. A block
+// comment may be cut short by the end of the text (a reference inside it).
 const tokenRE =
-  /\/\*[\s\S]*?\*\/|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
+  /\/\*[\s\S]*?(?:\*\/|$)|\/\/[^\n]*|"(?:\\.|[^"\\])*"|(?<!\.\s*)[A-Za-z_$][\w$]*/g;
 
 /**
  * The identifiers of a template's text (not those after a dot, in comments

@@ -86,9 +86,19 @@ export function serverTemplate(service: DescService, options: Options): Code {
     ? rt("FetchServiceHandler")
     : rt("NodeServiceHandler");
   const withAdapters = web ? rt("withFetchHandler") : rt("withNodeHandler");
+  // A node:http2 server finds clients that went away with
+  // http2ServerKeepalive: naming it here is what brings it into the file.
   const entryPoints = web
-    ? "Use `.fetch` with a Fetch API server;\n * several services combine with `fetchHandler(a, b)`."
-    : 'Use `.node` with\n * node:http, node:https, node:http2 or Express, `.http2Stream` as the\n * "stream" listener of an HTTP/2-only node:http2 server (faster),\n * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and\n * `.fetch` with a Fetch API server (Next.js route handlers too); several\n * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.';
+    ? code`Use \`.fetch\` with a Fetch API server;
+ * several services combine with \`fetchHandler(a, b)\`.`
+    : code`Use \`.node\` with
+ * node:http, node:https, node:http2 or Express, \`.http2Stream\` as the
+ * "stream" listener of an HTTP/2-only node:http2 server (faster),
+ * \`.fastify\` as a Fastify plugin (\`app.register(handler.fastify)\`), and
+ * \`.fetch\` with a Fetch API server (Next.js route handlers too); several
+ * services combine with \`nodeHandler(a, b)\` / \`fastifyPlugin(a, b)\`.
+ * \`${rt("http2ServerKeepalive")}(server, { pingIntervalMs })\` makes a
+ * node:http2 server find and drop clients that went away without a word.`;
   const json = options.json ? code`, json: ${rt("codecJson")}` : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
   return code`/**

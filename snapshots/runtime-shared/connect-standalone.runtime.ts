@@ -33,11 +33,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -49,12 +53,12 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 343 declarations from
+// by the generator. 346 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, keepalive, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -65,8 +69,8 @@ import * as zlib from "node:zlib";
 // createConnectUnaryCaller, createConnectStreamCaller, createGrpcUnaryCaller,
 // createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
 // clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
-// clientBidiStreamingMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// clientBidiStreamingMethod, HandlerContext, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, connectServer,
 // connectHandleStream, grpcServer, grpcServeStream, grpcWebServer,
 // connectGetRequest, connectParseGetQuery. Regenerate rather than edit.
@@ -4774,6 +4778,77 @@ export function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   };
 }
 
+/** @public */
+export interface Http2ServerKeepaliveOptions {
+  /** Send a PING on each session every this many milliseconds. */
+  readonly pingIntervalMs: number;
+  /**
+   * How long a PING may go unacknowledged before the session is destroyed.
+   * Default 20 seconds, as in gRPC.
+   */
+  readonly pingTimeoutMs?: number;
+}
+
+/**
+ * Finds the clients of a node:http2 server that went away without a word
+ * (a load balancer between dropped the connection): pings each session
+ * every `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * for `pingTimeoutMs`. The calls in flight on it end as if the client had
+ * gone: their `context.signal` aborts. Call it once, before `listen`.
+ * @public
+ */
+export function http2ServerKeepalive(
+  server: Http2Server | Http2SecureServer,
+  options: Http2ServerKeepaliveOptions,
+): void {
+  const timeoutMs = options.pingTimeoutMs ?? 20_000;
+  server.on("session", (session: ServerHttp2Session) => {
+    http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
+      session.destroy(),
+    );
+  });
+}
+
+/**
+ * Pings a session every `intervalMs` while it is open, and calls `dead`
+ * when a PING goes unacknowledged for `timeoutMs`. The timers never hold
+ * the process open, and stop when the session closes.
+ */
+function http2KeepAlive(
+  session: Http2Session,
+  intervalMs: number,
+  timeoutMs: number,
+  dead: () => void,
+): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = (f: () => void, ms: number) => {
+    timer = setTimeout(f, ms);
+    timer.unref();
+  };
+  const open = () => !session.closed && !session.destroyed;
+  const ping = () => {
+    if (!open()) return;
+    // Node cancels a PING sent before the socket connects.
+    if (session.connecting) {
+      session.once("connect", ping);
+      return;
+    }
+    later(dead, timeoutMs);
+    const sent = session.ping(() => {
+      clearTimeout(timer);
+      // Acknowledged, or cancelled because the session closed.
+      if (open()) later(ping, intervalMs);
+    });
+    // Too many PINGs unanswered already (Node's maxOutstandingPings).
+    if (!sent) {
+      clearTimeout(timer);
+      later(ping, intervalMs);
+    }
+  };
+  later(ping, intervalMs);
+  session.once("close", () => clearTimeout(timer));
+}
+
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -4882,12 +4957,35 @@ async function fetchStreaming(
 export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
+  /**
+   * Keepalive: send an HTTP/2 PING on each session every this many
+   * milliseconds while it is open, so that a connection that went dead
+   * without a word (a load balancer dropped it) is found, rather than
+   * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
+   * server answers pings more frequent than its policy allows with GOAWAY
+   * (grpc-go: one per 5 minutes, and none with no call in flight, unless
+   * configured otherwise).
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * How long a PING may go unacknowledged before the session is taken for
+   * dead and destroyed: calls in flight on it fail with `unavailable`, and
+   * the next call opens a new session. Default 20 seconds, as in gRPC.
+   * Applies only with `pingIntervalMs`.
+   */
+  readonly pingTimeoutMs?: number;
+  /**
+   * Close a session once it has had no call in flight for this many
+   * milliseconds; a later call opens a new one. Off by default.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export function createHttp2HttpClient(
@@ -4896,6 +4994,12 @@ export function createHttp2HttpClient(
   const sessions = new Map<string, ClientHttp2Session>();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
+  const { pingIntervalMs, idleTimeoutMs } = options;
+  // Undefined unless idleTimeoutMs is set: no per-call cost without it.
+  const idleTimers =
+    idleTimeoutMs === undefined
+      ? undefined
+      : new Map<ClientHttp2Session, ReturnType<typeof setTimeout>>();
   const sessionFor = (origin: string): ClientHttp2Session => {
     const existing = sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
@@ -4910,11 +5014,32 @@ export function createHttp2HttpClient(
     session.on("error", forget);
     session.on("goaway", forget);
     session.on("close", forget);
+    if (pingIntervalMs !== undefined) {
+      const timeoutMs = options.pingTimeoutMs ?? 20_000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
+    }
+    if (idleTimers !== undefined) {
+      session.once("close", () => {
+        clearTimeout(idleTimers.get(session));
+        idleTimers.delete(session);
+      });
+    }
     return session;
   };
   const acquire = (session: ClientHttp2Session) => {
     inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
     session.ref();
+    if (idleTimers !== undefined) {
+      clearTimeout(idleTimers.get(session));
+      idleTimers.delete(session);
+    }
   };
   const release = (session: ClientHttp2Session) => {
     const left = (inFlight.get(session) ?? 1) - 1;
@@ -4923,7 +5048,18 @@ export function createHttp2HttpClient(
       return;
     }
     inFlight.delete(session);
-    if (!session.destroyed) session.unref();
+    if (session.destroyed) return;
+    session.unref();
+    if (idleTimers !== undefined && !session.closed) {
+      const timer = setTimeout(() => {
+        idleTimers.delete(session);
+        // Graceful: a call that took the session meanwhile would have
+        // cleared this timer, so there is none to wait for.
+        session.close();
+      }, idleTimeoutMs);
+      timer.unref();
+      idleTimers.set(session, timer);
+    }
   };
 
   return (request) => {

@@ -214,12 +214,12 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 338 declarations from
+// needs no RPC library: 341 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, keepalive, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -230,8 +230,8 @@ import * as zlib from "node:zlib";
 // createConnectUnaryCaller, createConnectStreamCaller, createGrpcUnaryCaller,
 // createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
 // clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
-// clientBidiStreamingMethod, HandlerContext, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// clientBidiStreamingMethod, HandlerContext, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, connectServer,
 // connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 /**
@@ -1390,6 +1390,8 @@ export function createCollisionServiceClient(baseUrl, options = {}) {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createCollisionServiceHandler(implementation, options = {}) {
   const methods = CollisionServiceDefinition.methods;

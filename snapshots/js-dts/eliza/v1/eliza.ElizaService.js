@@ -208,12 +208,12 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 343 declarations from
+// needs no RPC library: 346 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, compression, handler, http2-client, writable
+//   node: body, compression, handler, http2-client, keepalive, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -225,10 +225,10 @@ import * as zlib from "node:zlib";
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectServer,
-// connectHandleStream, connectParseGetQuery, grpcServer, grpcServeStream,
-// grpcWebServer.
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
+// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
+// grpcServeStream, grpcWebServer.
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
@@ -326,6 +326,8 @@ export function createElizaServiceClient(baseUrl, options = {}) {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createElizaServiceHandler(implementation, options = {}) {
   const methods = ElizaServiceDefinition.methods;
@@ -4143,6 +4145,58 @@ function withNodeHandler(handler) {
   };
 }
 /**
+ * Finds the clients of a node:http2 server that went away without a word
+ * (a load balancer between dropped the connection): pings each session
+ * every `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * for `pingTimeoutMs`. The calls in flight on it end as if the client had
+ * gone: their `context.signal` aborts. Call it once, before `listen`.
+ * @public
+ */
+export function http2ServerKeepalive(server, options) {
+  var _a;
+  const timeoutMs =
+    (_a = options.pingTimeoutMs) !== null && _a !== void 0 ? _a : 20000;
+  server.on("session", (session) => {
+    http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
+      session.destroy(),
+    );
+  });
+}
+/**
+ * Pings a session every `intervalMs` while it is open, and calls `dead`
+ * when a PING goes unacknowledged for `timeoutMs`. The timers never hold
+ * the process open, and stop when the session closes.
+ */
+function http2KeepAlive(session, intervalMs, timeoutMs, dead) {
+  let timer;
+  const later = (f, ms) => {
+    timer = setTimeout(f, ms);
+    timer.unref();
+  };
+  const open = () => !session.closed && !session.destroyed;
+  const ping = () => {
+    if (!open()) return;
+    // Node cancels a PING sent before the socket connects.
+    if (session.connecting) {
+      session.once("connect", ping);
+      return;
+    }
+    later(dead, timeoutMs);
+    const sent = session.ping(() => {
+      clearTimeout(timer);
+      // Acknowledged, or cancelled because the session closed.
+      if (open()) later(ping, intervalMs);
+    });
+    // Too many PINGs unanswered already (Node's maxOutstandingPings).
+    if (!sent) {
+      clearTimeout(timer);
+      later(ping, intervalMs);
+    }
+  };
+  later(ping, intervalMs);
+  session.once("close", () => clearTimeout(timer));
+}
+/**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
@@ -4228,13 +4282,18 @@ async function fetchStreaming(fetchFn, url, init, body) {
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export function createHttp2HttpClient(options = {}) {
   const sessions = new Map();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map();
+  const { pingIntervalMs, idleTimeoutMs } = options;
+  // Undefined unless idleTimeoutMs is set: no per-call cost without it.
+  const idleTimers = idleTimeoutMs === undefined ? undefined : new Map();
   const sessionFor = (origin) => {
+    var _a;
     const existing = sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
@@ -4248,6 +4307,24 @@ export function createHttp2HttpClient(options = {}) {
     session.on("error", forget);
     session.on("goaway", forget);
     session.on("close", forget);
+    if (pingIntervalMs !== undefined) {
+      const timeoutMs =
+        (_a = options.pingTimeoutMs) !== null && _a !== void 0 ? _a : 20000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
+    }
+    if (idleTimers !== undefined) {
+      session.once("close", () => {
+        clearTimeout(idleTimers.get(session));
+        idleTimers.delete(session);
+      });
+    }
     return session;
   };
   const acquire = (session) => {
@@ -4257,6 +4334,10 @@ export function createHttp2HttpClient(options = {}) {
       ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
     );
     session.ref();
+    if (idleTimers !== undefined) {
+      clearTimeout(idleTimers.get(session));
+      idleTimers.delete(session);
+    }
   };
   const release = (session) => {
     var _a;
@@ -4267,7 +4348,18 @@ export function createHttp2HttpClient(options = {}) {
       return;
     }
     inFlight.delete(session);
-    if (!session.destroyed) session.unref();
+    if (session.destroyed) return;
+    session.unref();
+    if (idleTimers !== undefined && !session.closed) {
+      const timer = setTimeout(() => {
+        idleTimers.delete(session);
+        // Graceful: a call that took the session meanwhile would have
+        // cleared this timer, so there is none to wait for.
+        session.close();
+      }, idleTimeoutMs);
+      timer.unref();
+      idleTimers.set(session, timer);
+    }
   };
   return (request) => {
     if (request.signal.aborted) {

@@ -22,6 +22,7 @@ import type {
   HandlerContext,
   HandlerOptions,
   Http2ClientOptions,
+  Http2ServerKeepaliveOptions,
   Http2StreamHandler,
   HttpClient,
   HttpRequest,
@@ -72,6 +73,7 @@ import {
   fetchHandler,
   grpcServer,
   grpcWebServer,
+  http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -118,6 +120,7 @@ export type {
   NodeServiceHandler,
   FastifyPlugin,
   FastifyInstanceLike,
+  Http2ServerKeepaliveOptions,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -141,6 +144,7 @@ export {
   fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
+  http2ServerKeepalive,
   createFetchHttpClient,
   createHttp2HttpClient,
 };
@@ -315,6 +319,8 @@ export interface NestedServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createNestedServiceHandler(
   implementation: Partial<NestedServiceImplementation>,

@@ -43,9 +43,13 @@ import type {
   ServerResponse as NodeHttpResponse,
 } from "node:http";
 import type {
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import type { Readable } from "node:stream";
@@ -53,17 +57,18 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 210 declarations from
+// needs no RPC library: 213 declarations from
 //   core: body, code, codec, compression, deadline, decompress-gate, envelope,
 //     errors, interceptors, method
-//   node: body, compression, handler, writable
+//   node: body, compression, handler, keepalive, writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: handler
-// reached from HandlerContext, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, compressionDefaults, codecJson,
-// connectServer, connectParseGetQuery, grpcServer, grpcWebServer.
+// reached from HandlerContext, http2ServerKeepalive, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// compressionDefaults, codecJson, connectServer, connectParseGetQuery,
+// grpcServer, grpcWebServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -130,6 +135,8 @@ export interface LegacyServiceImplementation {
  * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createLegacyServiceHandler(
   implementation: Partial<LegacyServiceImplementation>,
