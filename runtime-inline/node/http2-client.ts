@@ -25,8 +25,8 @@ export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
   /**
-   * Keepalive: send an HTTP/2 PING on each session every this many
-   * milliseconds while it is open, so that a connection that went dead
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
    * without a word (a load balancer dropped it) is found, rather than
    * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
    * server answers pings more frequent than its policy allows with GOAWAY

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -95,5 +96,77 @@ describe("http2KeepAlive", () => {
     await vi.waitFor(() => expect(order).toContain("dead"));
     expect(order.slice(0, 2)).toEqual(["ack", "ack"]);
     expect(order.filter((e) => e === "dead")).toEqual(["dead"]);
+  });
+});
+
+describe("http2KeepAlive with fake timers", () => {
+  /** A session's surface http2KeepAlive uses; PINGs are answered by `ack`. */
+  function fakeSession() {
+    const emitter = new EventEmitter();
+    const acks: ((err: Error | null) => void)[] = [];
+    let sent = 0;
+    const session = Object.assign(emitter, {
+      closed: false,
+      destroyed: false,
+      connecting: false,
+      socket: { bytesRead: 0 },
+      ping(callback: (err: Error | null) => void) {
+        acks.push(callback);
+        sent++;
+        return true;
+      },
+    });
+    return {
+      session,
+      sent: () => sent,
+      ack: () => {
+        session.socket.bytesRead += 17;
+        acks.shift()!(null);
+      },
+    };
+  }
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("pings only a session that read nothing for an interval, and calls dead after an unanswered one", () => {
+    vi.useFakeTimers();
+    const { session, sent, ack } = fakeSession();
+    const dead = vi.fn();
+    http2KeepAlive(session as unknown as http2.Http2Session, 100, 50, dead);
+    vi.advanceTimersByTime(100);
+    expect(sent()).toBe(1);
+    ack();
+    // Bytes keep coming: no PING is needed.
+    for (let i = 0; i < 5; i++) {
+      session.socket.bytesRead += 100;
+      vi.advanceTimersByTime(100);
+    }
+    expect(sent()).toBe(1);
+    // Silence for an interval: the next PING, left unanswered.
+    vi.advanceTimersByTime(100);
+    expect(sent()).toBe(2);
+    expect(dead).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(50);
+    expect(dead).toHaveBeenCalledTimes(1);
+  });
+
+  it("waits for the socket to connect, and stops once the session closes", () => {
+    vi.useFakeTimers();
+    const { session, sent } = fakeSession();
+    session.connecting = true;
+    const dead = vi.fn();
+    http2KeepAlive(session as unknown as http2.Http2Session, 100, 50, dead);
+    vi.advanceTimersByTime(500);
+    expect(sent()).toBe(0);
+    session.connecting = false;
+    session.emit("connect");
+    expect(sent()).toBe(1);
+    session.closed = true;
+    session.emit("close");
+    vi.advanceTimersByTime(1000);
+    expect(dead).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -4343,7 +4343,7 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
 
 /** @public */
 export interface Http2ServerKeepaliveOptions {
-  /** Send a PING on each session every this many milliseconds. */
+  /** Send a PING on a session that has received nothing for this many milliseconds. */
   readonly pingIntervalMs: number;
   /**
    * How long a PING may go unacknowledged before the session is destroyed.
@@ -4355,7 +4355,7 @@ export interface Http2ServerKeepaliveOptions {
 /**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
- * every `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
  * for `pingTimeoutMs`. The calls in flight on it end as if the client had
  * gone: their `context.signal` aborts. Call it once, before `listen`.
  * @public
@@ -4373,9 +4373,10 @@ export function http2ServerKeepalive(
 }
 
 /**
- * Pings a session every `intervalMs` while it is open, and calls `dead`
- * when a PING goes unacknowledged for `timeoutMs`. The timers never hold
- * the process open, and stop when the session closes.
+ * Pings a session once it has read nothing for `intervalMs`, and calls
+ * `dead` when a PING goes unacknowledged for `timeoutMs`. A session that
+ * keeps receiving is evidently alive and is not pinged. The timers never
+ * hold the process open, and stop when the session closes.
  */
 function http2KeepAlive(
   session: Http2Session,
@@ -4389,6 +4390,10 @@ function http2KeepAlive(
     timer.unref();
   };
   const open = () => !session.closed && !session.destroyed;
+  // What the socket has read, checked once an interval rather than per read.
+  // Runtimes whose sessions have no socket are pinged every interval.
+  const bytesRead = (): number | undefined => session.socket?.bytesRead;
+  let seen = bytesRead();
   const ping = () => {
     if (!open()) return;
     // Node cancels a PING sent before the socket connects.
@@ -4396,9 +4401,16 @@ function http2KeepAlive(
       session.once("connect", ping);
       return;
     }
+    const read = bytesRead();
+    if (read !== undefined && read !== seen) {
+      seen = read;
+      later(ping, intervalMs);
+      return;
+    }
     later(dead, timeoutMs);
     const sent = session.ping(() => {
       clearTimeout(timer);
+      seen = bytesRead();
       // Acknowledged, or cancelled because the session closed.
       if (open()) later(ping, intervalMs);
     });
@@ -4521,8 +4533,8 @@ export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
   /**
-   * Keepalive: send an HTTP/2 PING on each session every this many
-   * milliseconds while it is open, so that a connection that went dead
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
    * without a word (a load balancer dropped it) is found, rather than
    * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
    * server answers pings more frequent than its policy allows with GOAWAY

@@ -912,7 +912,7 @@ export declare function http2StreamHandler(
 ): Http2StreamHandler;
 /** @public */
 export interface Http2ServerKeepaliveOptions {
-  /** Send a PING on each session every this many milliseconds. */
+  /** Send a PING on a session that has received nothing for this many milliseconds. */
   readonly pingIntervalMs: number;
   /**
    * How long a PING may go unacknowledged before the session is destroyed.
@@ -923,7 +923,7 @@ export interface Http2ServerKeepaliveOptions {
 /**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
- * every `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
  * for `pingTimeoutMs`. The calls in flight on it end as if the client had
  * gone: their `context.signal` aborts. Call it once, before `listen`.
  * @public
@@ -951,8 +951,8 @@ export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
   /**
-   * Keepalive: send an HTTP/2 PING on each session every this many
-   * milliseconds while it is open, so that a connection that went dead
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
    * without a word (a load balancer dropped it) is found, rather than
    * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
    * server answers pings more frequent than its policy allows with GOAWAY

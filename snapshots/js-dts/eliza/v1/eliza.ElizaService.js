@@ -4147,7 +4147,7 @@ function withNodeHandler(handler) {
 /**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
- * every `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
  * for `pingTimeoutMs`. The calls in flight on it end as if the client had
  * gone: their `context.signal` aborts. Call it once, before `listen`.
  * @public
@@ -4163,9 +4163,10 @@ export function http2ServerKeepalive(server, options) {
   });
 }
 /**
- * Pings a session every `intervalMs` while it is open, and calls `dead`
- * when a PING goes unacknowledged for `timeoutMs`. The timers never hold
- * the process open, and stop when the session closes.
+ * Pings a session once it has read nothing for `intervalMs`, and calls
+ * `dead` when a PING goes unacknowledged for `timeoutMs`. A session that
+ * keeps receiving is evidently alive and is not pinged. The timers never
+ * hold the process open, and stop when the session closes.
  */
 function http2KeepAlive(session, intervalMs, timeoutMs, dead) {
   let timer;
@@ -4174,6 +4175,15 @@ function http2KeepAlive(session, intervalMs, timeoutMs, dead) {
     timer.unref();
   };
   const open = () => !session.closed && !session.destroyed;
+  // What the socket has read, checked once an interval rather than per read.
+  // Runtimes whose sessions have no socket are pinged every interval.
+  const bytesRead = () => {
+    var _a;
+    return (_a = session.socket) === null || _a === void 0
+      ? void 0
+      : _a.bytesRead;
+  };
+  let seen = bytesRead();
   const ping = () => {
     if (!open()) return;
     // Node cancels a PING sent before the socket connects.
@@ -4181,9 +4191,16 @@ function http2KeepAlive(session, intervalMs, timeoutMs, dead) {
       session.once("connect", ping);
       return;
     }
+    const read = bytesRead();
+    if (read !== undefined && read !== seen) {
+      seen = read;
+      later(ping, intervalMs);
+      return;
+    }
     later(dead, timeoutMs);
     const sent = session.ping(() => {
       clearTimeout(timer);
+      seen = bytesRead();
       // Acknowledged, or cancelled because the session closed.
       if (open()) later(ping, intervalMs);
     });
