@@ -38,6 +38,7 @@ import type {
 import type { codecJson } from "./core/codec.ts";
 import type { compressionDefaults } from "./node/compression.ts";
 import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
+import type { http2ServerKeepalive } from "./node/keepalive.ts";
 import type { shutdownGracefully } from "./node/shutdown.ts";
 import type {
   NodeClientOptions,
@@ -107,8 +108,10 @@ export interface EntryPoints {
   readonly handlerServerStreaming: typeof handlerServerStreaming;
   readonly handlerClientStreaming: typeof handlerClientStreaming;
   readonly withNodeHandler: typeof withNodeHandler;
-  readonly shutdownGracefully: typeof shutdownGracefully;
   readonly withFetchHandler: typeof withFetchHandler;
+  // Named in the Node handler factory's documentation, and so exported.
+  readonly shutdownGracefully: typeof shutdownGracefully;
+  readonly http2ServerKeepalive: typeof http2ServerKeepalive;
 
   // Both: codecs and compressions.
   readonly codecJson: typeof codecJson;

@@ -89,10 +89,10 @@ export function serverTemplate(service: DescService, options: Options): Code {
   const entryPoints = web
     ? "Use `.fetch` with a Fetch API server;\n * several services combine with `fetchHandler(a, b)`."
     : 'Use `.node` with\n * node:http, node:https, node:http2 or Express, `.http2Stream` as the\n * "stream" listener of an HTTP/2-only node:http2 server (faster),\n * `.fastify` as a Fastify plugin (`app.register(handler.fastify)`), and\n * `.fetch` with a Fetch API server (Next.js route handlers too); several\n * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.';
-  // Named in the comment so that the file carries (and exports) it.
-  const shutdown = web
+  // Named in the comment so that the file carries (and exports) them.
+  const nodeOnly = web
     ? ""
-    : code`\n * \`${rt("shutdownGracefully")}(server, { graceMs })\` stops a Node server\n * gracefully, letting calls in flight end.`;
+    : code`\n * \`${rt("shutdownGracefully")}(server, { graceMs })\` stops a Node server\n * gracefully, letting calls in flight end;\n * \`${rt("http2ServerKeepalive")}(server, { pingIntervalMs })\` makes a\n * node:http2 server find and drop clients that went away without a word.`;
   const json = options.json ? code`, json: ${rt("codecJson")}` : "";
   const features = code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
   return code`/**
@@ -105,7 +105,7 @@ ${joinCode(members, "\n")}
 
 /**
  * Serves ${service.typeName} with the given implementation; methods it
- * leaves out answer \`unimplemented\`. ${entryPoints}${shutdown}
+ * leaves out answer \`unimplemented\`. ${entryPoints}${nodeOnly}
  */
 export function ${local(names.createHandler)}(
   implementation: Partial<${local(names.implementation)}>,

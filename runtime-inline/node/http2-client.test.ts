@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createClientConfig } from "../client/config.ts";
 import { createConnectUnaryCaller } from "../client/connect.ts";
 import { createConnectStreamCaller } from "../client/connect-stream.ts";
@@ -17,6 +17,7 @@ import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpResponse } from "../client/http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
+import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
 
 const unary: MethodInfo = {
   service: "test.v1.TestService",
@@ -284,5 +285,99 @@ describe("a server-streaming call over HTTP/2", () => {
     expect(received.map((b) => new Uint8Array(b))).toEqual([
       envelopeEncode(0, request),
     ]);
+  });
+});
+
+describe("keepalive", () => {
+  /** An h2c server that answers each stream with `respond`, counting sessions opened and closed. */
+  async function countingServer(
+    respond: (stream: http2.ServerHttp2Stream) => void,
+  ) {
+    const server = http2.createServer();
+    const sessions = new Set<http2.ServerHttp2Session>();
+    const events: string[] = [];
+    server.on("session", (session) => {
+      sessions.add(session);
+      events.push("open");
+      session.on("error", () => {});
+      session.on("close", () => events.push("close"));
+      session.on("ping", () => events.push("ping"));
+    });
+    server.on("stream", (stream) => {
+      stream.on("error", () => {});
+      respond(stream);
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", () => resolve()),
+    );
+    closers.push(() => {
+      server.close();
+      for (const session of sessions) session.destroy();
+    });
+    return { port: (server.address() as AddressInfo).port, events };
+  }
+
+  const ok = (stream: http2.ServerHttp2Stream) => {
+    stream.respond(respondHeaders);
+    stream.end(responseBytes);
+  };
+
+  function call(client: ReturnType<typeof createHttp2HttpClient>, url: string) {
+    return client({
+      url: url + unary.path,
+      method: "POST",
+      header: new Headers({ "content-type": "application/proto" }),
+      body: new Uint8Array(0),
+      signal: new AbortController().signal,
+    });
+  }
+
+  it("a PING left unanswered destroys the session: the call in flight fails unavailable naming it, the next reconnects", async () => {
+    let first = true;
+    const { port, events } = await countingServer((stream) => {
+      // The first call gets no answer: only its connection's fate ends it.
+      if (first) {
+        first = false;
+        return;
+      }
+      ok(stream);
+    });
+    const proxy = await blackholeProxy(port);
+    closers.push(proxy.close);
+    const client = createHttp2HttpClient({
+      pingIntervalMs: 50,
+      pingTimeoutMs: 100,
+    });
+    const pending = call(client, proxy.url);
+    // Answered PINGs keep the session: the call still waits after two.
+    await vi.waitFor(() =>
+      expect(events.filter((e) => e === "ping").length).toBe(2),
+    );
+    proxy.blackhole();
+    const error = await pending.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+    expect((error as ConnectError).rawMessage).toMatch(/PING not acknowledged/);
+    proxy.forward();
+    const response = await call(client, proxy.url);
+    expect(response.status).toBe(200);
+    expect(proxy.connections()).toBe(2);
+  });
+
+  it("idleTimeoutMs closes a session without calls, and the next call opens another", async () => {
+    const { port, events } = await countingServer(ok);
+    const client = createHttp2HttpClient({ idleTimeoutMs: 300 });
+    const url = `http://127.0.0.1:${port}`;
+    // Two calls in a row share the session: the second comes well within
+    // the idle timeout.
+    await read(await call(client, url));
+    await read(await call(client, url));
+    expect(events).toEqual(["open"]);
+    await vi.waitFor(() => expect(events).toEqual(["open", "close"]));
+    await read(await call(client, url));
+    expect(events).toEqual(["open", "close", "open"]);
   });
 });

@@ -10,6 +10,7 @@ import {
 import { Readable } from "node:stream";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
+import { http2KeepAlive } from "./keepalive.ts";
 import { nodeDrained } from "./writable.ts";
 import {
   httpClientError,
@@ -23,12 +24,35 @@ import { createFetchHttpClient } from "../web/fetch-client.ts";
 export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
+  /**
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
+   * without a word (a load balancer dropped it) is found, rather than
+   * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
+   * server answers pings more frequent than its policy allows with GOAWAY
+   * (grpc-go: one per 5 minutes, and none with no call in flight, unless
+   * configured otherwise).
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * How long a PING may go unacknowledged before the session is taken for
+   * dead and destroyed: calls in flight on it fail with `unavailable`, and
+   * the next call opens a new session. Default 20 seconds, as in gRPC.
+   * Applies only with `pingIntervalMs`.
+   */
+  readonly pingTimeoutMs?: number;
+  /**
+   * Close a session once it has had no call in flight for this many
+   * milliseconds; a later call opens a new one. Off by default.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export function createHttp2HttpClient(
@@ -37,6 +61,12 @@ export function createHttp2HttpClient(
   const sessions = new Map<string, ClientHttp2Session>();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
+  const { pingIntervalMs, idleTimeoutMs } = options;
+  // Undefined unless idleTimeoutMs is set: no per-call cost without it.
+  const idleTimers =
+    idleTimeoutMs === undefined
+      ? undefined
+      : new Map<ClientHttp2Session, ReturnType<typeof setTimeout>>();
   const sessionFor = (origin: string): ClientHttp2Session => {
     const existing = sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
@@ -51,11 +81,32 @@ export function createHttp2HttpClient(
     session.on("error", forget);
     session.on("goaway", forget);
     session.on("close", forget);
+    if (pingIntervalMs !== undefined) {
+      const timeoutMs = options.pingTimeoutMs ?? 20_000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
+    }
+    if (idleTimers !== undefined) {
+      session.once("close", () => {
+        clearTimeout(idleTimers.get(session));
+        idleTimers.delete(session);
+      });
+    }
     return session;
   };
   const acquire = (session: ClientHttp2Session) => {
     inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
     session.ref();
+    if (idleTimers !== undefined) {
+      clearTimeout(idleTimers.get(session));
+      idleTimers.delete(session);
+    }
   };
   const release = (session: ClientHttp2Session) => {
     const left = (inFlight.get(session) ?? 1) - 1;
@@ -64,7 +115,18 @@ export function createHttp2HttpClient(
       return;
     }
     inFlight.delete(session);
-    if (!session.destroyed) session.unref();
+    if (session.destroyed) return;
+    session.unref();
+    if (idleTimers !== undefined && !session.closed) {
+      const timer = setTimeout(() => {
+        idleTimers.delete(session);
+        // Graceful: a call that took the session meanwhile would have
+        // cleared this timer, so there is none to wait for.
+        session.close();
+      }, idleTimeoutMs);
+      timer.unref();
+      idleTimers.set(session, timer);
+    }
   };
 
   return (request) => {

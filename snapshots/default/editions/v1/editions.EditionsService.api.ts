@@ -51,11 +51,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -67,12 +71,13 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 348 declarations from
+// needs no RPC library: 351 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -82,9 +87,10 @@ import * as zlib from "node:zlib";
 // clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
-// HandlerContext, shutdownGracefully, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, handlerServerStreaming, connectServer,
-// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
+// HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, connectServer, connectHandleStream, grpcServer,
+// grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -215,7 +221,9 @@ export interface EditionsServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createEditionsServiceHandler(
   implementation: Partial<EditionsServiceImplementation>,

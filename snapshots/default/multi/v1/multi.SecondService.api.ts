@@ -41,11 +41,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -57,12 +61,13 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 313 declarations from
+// needs no RPC library: 316 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
@@ -70,9 +75,9 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
-// grpcServer, grpcWebServer.
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
@@ -158,7 +163,9 @@ export interface SecondServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createSecondServiceHandler(
   implementation: Partial<SecondServiceImplementation>,

@@ -49,11 +49,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -65,11 +69,12 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 267 declarations from
+// needs no RPC library: 270 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: grpc
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
@@ -77,9 +82,9 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// grpcServer. Not exported here, as the service's own names take theirs:
-// HttpClient.
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, grpcServer. Not exported here, as the service's own
+// names take theirs: HttpClient.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -163,7 +168,9 @@ export interface HttpImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

@@ -57,11 +57,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -73,11 +77,12 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 267 declarations from
+// needs no RPC library: 270 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: grpc
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
@@ -85,8 +90,8 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// grpcServer.
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, grpcServer.
 
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
@@ -228,7 +233,9 @@ export interface GreetServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createGreetServiceHandler(
   implementation: Partial<GreetServiceImplementation>,

@@ -219,12 +219,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 353 declarations from
+// needs no RPC library: 356 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -236,9 +237,10 @@ import * as zlib from "node:zlib";
 // createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
 // clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, handlerClientStreaming, connectServer,
-// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
+// connectServer, connectHandleStream, grpcServer, grpcServeStream,
+// grpcWebServer.
 /**
  * fixtures.collisions.v1.CollisionService: its name, its path prefix for routing, and its methods.
  */
@@ -1396,7 +1398,9 @@ export function createCollisionServiceClient(baseUrl, options = {}) {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createCollisionServiceHandler(implementation, options = {}) {
   const methods = CollisionServiceDefinition.methods;

@@ -29,6 +29,8 @@ import type {
   ServerResponse as NodeHttpResponse,
 } from "node:http";
 import type {
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
   IncomingHttpHeaders,
@@ -96,7 +98,9 @@ export interface HttpImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export declare function createHttpHandler(
   implementation: Partial<HttpImplementation>,

@@ -208,12 +208,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 313 declarations from
+// needs no RPC library: 316 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
@@ -221,10 +222,10 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
-// grpcServer, grpcWebServer. Not exported here, as the service's own names take
-// theirs: HttpClient.
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// connectServer, grpcServer, grpcWebServer. Not exported here, as the service's
+// own names take theirs: HttpClient.
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
  */
@@ -276,7 +277,9 @@ export function createHttpClient(baseUrl, options = {}) {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createHttpHandler(implementation, options = {}) {
   const methods = HttpDefinition.methods;

@@ -208,12 +208,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 348 declarations from
+// needs no RPC library: 351 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -223,9 +224,10 @@ import * as zlib from "node:zlib";
 // clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
-// HandlerContext, shutdownGracefully, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, handlerServerStreaming, connectServer,
-// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
+// HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, connectServer, connectHandleStream, grpcServer,
+// grpcServeStream, grpcWebServer.
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
  */
@@ -300,7 +302,9 @@ export function createEditionsServiceClient(baseUrl, options = {}) {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createEditionsServiceHandler(implementation, options = {}) {
   const methods = EditionsServiceDefinition.methods;

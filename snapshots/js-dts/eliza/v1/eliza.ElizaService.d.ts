@@ -40,6 +40,8 @@ import type {
   ServerResponse as NodeHttpResponse,
 } from "node:http";
 import type {
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
   IncomingHttpHeaders,
@@ -200,7 +202,9 @@ export interface ElizaServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export declare function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -1035,6 +1039,28 @@ export declare function nodeHandler(
 export declare function http2StreamHandler(
   ...handlers: readonly ServiceHandler[]
 ): Http2StreamHandler;
+/** @public */
+export interface Http2ServerKeepaliveOptions {
+  /** Send a PING on a session that has received nothing for this many milliseconds. */
+  readonly pingIntervalMs: number;
+  /**
+   * How long a PING may go unacknowledged before the session is destroyed.
+   * Default 20 seconds, as in gRPC.
+   */
+  readonly pingTimeoutMs?: number;
+}
+/**
+ * Finds the clients of a node:http2 server that went away without a word
+ * (a load balancer between dropped the connection): pings each session
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * for `pingTimeoutMs`. The calls in flight on it end as if the client had
+ * gone: their `context.signal` aborts. Call it once, before `listen`.
+ * @public
+ */
+export declare function http2ServerKeepalive(
+  server: Http2Server | Http2SecureServer,
+  options: Http2ServerKeepaliveOptions,
+): void;
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -1053,11 +1079,34 @@ export declare function createFetchHttpClient(
 export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
+  /**
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
+   * without a word (a load balancer dropped it) is found, rather than
+   * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
+   * server answers pings more frequent than its policy allows with GOAWAY
+   * (grpc-go: one per 5 minutes, and none with no call in flight, unless
+   * configured otherwise).
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * How long a PING may go unacknowledged before the session is taken for
+   * dead and destroyed: calls in flight on it fail with `unavailable`, and
+   * the next call opens a new session. Default 20 seconds, as in gRPC.
+   * Applies only with `pingIntervalMs`.
+   */
+  readonly pingTimeoutMs?: number;
+  /**
+   * Close a session once it has had no call in flight for this many
+   * milliseconds; a later call opens a new one. Off by default.
+   */
+  readonly idleTimeoutMs?: number;
 }
 /**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export declare function createHttp2HttpClient(

@@ -213,12 +213,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 358 declarations from
+// needs no RPC library: 361 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -230,10 +231,10 @@ import * as zlib from "node:zlib";
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// shutdownGracefully, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
-// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
-// grpcServeStream, grpcWebServer.
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, handlerServerStreaming,
+// handlerClientStreaming, connectServer, connectHandleStream,
+// connectParseGetQuery, grpcServer, grpcServeStream, grpcWebServer.
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
@@ -332,7 +333,9 @@ export function createElizaServiceClient(baseUrl, options = {}) {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createElizaServiceHandler(implementation, options = {}) {
   const methods = ElizaServiceDefinition.methods;
@@ -4422,6 +4425,75 @@ function withNodeHandler(handler) {
   };
 }
 /**
+ * Finds the clients of a node:http2 server that went away without a word
+ * (a load balancer between dropped the connection): pings each session
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * for `pingTimeoutMs`. The calls in flight on it end as if the client had
+ * gone: their `context.signal` aborts. Call it once, before `listen`.
+ * @public
+ */
+export function http2ServerKeepalive(server, options) {
+  var _a;
+  const timeoutMs =
+    (_a = options.pingTimeoutMs) !== null && _a !== void 0 ? _a : 20000;
+  server.on("session", (session) => {
+    http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
+      session.destroy(),
+    );
+  });
+}
+/**
+ * Pings a session once it has read nothing for `intervalMs`, and calls
+ * `dead` when a PING goes unacknowledged for `timeoutMs`. A session that
+ * keeps receiving is evidently alive and is not pinged. The timers never
+ * hold the process open, and stop when the session closes.
+ */
+function http2KeepAlive(session, intervalMs, timeoutMs, dead) {
+  let timer;
+  const later = (f, ms) => {
+    timer = setTimeout(f, ms);
+    timer.unref();
+  };
+  const open = () => !session.closed && !session.destroyed;
+  // What the socket has read, checked once an interval rather than per read.
+  // Runtimes whose sessions have no socket are pinged every interval.
+  const bytesRead = () => {
+    var _a;
+    return (_a = session.socket) === null || _a === void 0
+      ? void 0
+      : _a.bytesRead;
+  };
+  let seen = bytesRead();
+  const ping = () => {
+    if (!open()) return;
+    // Node cancels a PING sent before the socket connects.
+    if (session.connecting) {
+      session.once("connect", ping);
+      return;
+    }
+    const read = bytesRead();
+    if (read !== undefined && read !== seen) {
+      seen = read;
+      later(ping, intervalMs);
+      return;
+    }
+    later(dead, timeoutMs);
+    const sent = session.ping(() => {
+      clearTimeout(timer);
+      seen = bytesRead();
+      // Acknowledged, or cancelled because the session closed.
+      if (open()) later(ping, intervalMs);
+    });
+    // Too many PINGs unanswered already (Node's maxOutstandingPings).
+    if (!sent) {
+      clearTimeout(timer);
+      later(ping, intervalMs);
+    }
+  };
+  later(ping, intervalMs);
+  session.once("close", () => clearTimeout(timer));
+}
+/**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
  * of your own must do the same.
@@ -4507,13 +4579,18 @@ async function fetchStreaming(fetchFn, url, init, body) {
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export function createHttp2HttpClient(options = {}) {
   const sessions = new Map();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map();
+  const { pingIntervalMs, idleTimeoutMs } = options;
+  // Undefined unless idleTimeoutMs is set: no per-call cost without it.
+  const idleTimers = idleTimeoutMs === undefined ? undefined : new Map();
   const sessionFor = (origin) => {
+    var _a;
     const existing = sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
       return existing;
@@ -4527,6 +4604,24 @@ export function createHttp2HttpClient(options = {}) {
     session.on("error", forget);
     session.on("goaway", forget);
     session.on("close", forget);
+    if (pingIntervalMs !== undefined) {
+      const timeoutMs =
+        (_a = options.pingTimeoutMs) !== null && _a !== void 0 ? _a : 20000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
+    }
+    if (idleTimers !== undefined) {
+      session.once("close", () => {
+        clearTimeout(idleTimers.get(session));
+        idleTimers.delete(session);
+      });
+    }
     return session;
   };
   const acquire = (session) => {
@@ -4536,6 +4631,10 @@ export function createHttp2HttpClient(options = {}) {
       ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
     );
     session.ref();
+    if (idleTimers !== undefined) {
+      clearTimeout(idleTimers.get(session));
+      idleTimers.delete(session);
+    }
   };
   const release = (session) => {
     var _a;
@@ -4546,7 +4645,18 @@ export function createHttp2HttpClient(options = {}) {
       return;
     }
     inFlight.delete(session);
-    if (!session.destroyed) session.unref();
+    if (session.destroyed) return;
+    session.unref();
+    if (idleTimers !== undefined && !session.closed) {
+      const timer = setTimeout(() => {
+        idleTimers.delete(session);
+        // Graceful: a call that took the session meanwhile would have
+        // cleared this timer, so there is none to wait for.
+        session.close();
+      }, idleTimeoutMs);
+      timer.unref();
+      idleTimers.set(session, timer);
+    }
   };
   return (request) => {
     if (request.signal.aborted) {

@@ -203,12 +203,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 313 declarations from
+// needs no RPC library: 316 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
@@ -216,9 +217,9 @@ import * as zlib from "node:zlib";
 // reached from UnaryMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
 // createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
-// grpcServer, grpcWebServer.
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// connectServer, grpcServer, grpcWebServer.
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
  */
@@ -270,7 +271,9 @@ export function createSecondServiceClient(baseUrl, options = {}) {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createSecondServiceHandler(implementation, options = {}) {
   const methods = SecondServiceDefinition.methods;

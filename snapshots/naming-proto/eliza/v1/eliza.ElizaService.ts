@@ -60,11 +60,15 @@ import type {
 import type {
   ClientHttp2Session,
   ClientHttp2Stream,
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
   OutgoingHttpHeaders as OutgoingHttpHeaders$1,
   SecureClientSessionOptions,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import {
@@ -76,12 +80,13 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 358 declarations from
+// needs no RPC library: 361 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, shutdown, writable
+//   node: body, compression, handler, http2-client, keepalive, shutdown,
+//     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -93,10 +98,10 @@ import * as zlib from "node:zlib";
 // createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
 // createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
 // clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// shutdownGracefully, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
-// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
-// grpcServeStream, grpcWebServer.
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, handlerServerStreaming,
+// handlerClientStreaming, connectServer, connectHandleStream,
+// connectParseGetQuery, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
@@ -295,7 +300,9 @@ export interface ElizaServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,
@@ -5432,6 +5439,89 @@ function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   };
 }
 
+/** @public */
+export interface Http2ServerKeepaliveOptions {
+  /** Send a PING on a session that has received nothing for this many milliseconds. */
+  readonly pingIntervalMs: number;
+  /**
+   * How long a PING may go unacknowledged before the session is destroyed.
+   * Default 20 seconds, as in gRPC.
+   */
+  readonly pingTimeoutMs?: number;
+}
+
+/**
+ * Finds the clients of a node:http2 server that went away without a word
+ * (a load balancer between dropped the connection): pings each session
+ * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
+ * for `pingTimeoutMs`. The calls in flight on it end as if the client had
+ * gone: their `context.signal` aborts. Call it once, before `listen`.
+ * @public
+ */
+export function http2ServerKeepalive(
+  server: Http2Server | Http2SecureServer,
+  options: Http2ServerKeepaliveOptions,
+): void {
+  const timeoutMs = options.pingTimeoutMs ?? 20_000;
+  server.on("session", (session: ServerHttp2Session) => {
+    http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
+      session.destroy(),
+    );
+  });
+}
+
+/**
+ * Pings a session once it has read nothing for `intervalMs`, and calls
+ * `dead` when a PING goes unacknowledged for `timeoutMs`. A session that
+ * keeps receiving is evidently alive and is not pinged. The timers never
+ * hold the process open, and stop when the session closes.
+ */
+function http2KeepAlive(
+  session: Http2Session,
+  intervalMs: number,
+  timeoutMs: number,
+  dead: () => void,
+): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const later = (f: () => void, ms: number) => {
+    timer = setTimeout(f, ms);
+    timer.unref();
+  };
+  const open = () => !session.closed && !session.destroyed;
+  // What the socket has read, checked once an interval rather than per read.
+  // Runtimes whose sessions have no socket are pinged every interval.
+  const bytesRead = (): number | undefined => session.socket?.bytesRead;
+  let seen = bytesRead();
+  const ping = () => {
+    if (!open()) return;
+    // Node cancels a PING sent before the socket connects.
+    if (session.connecting) {
+      session.once("connect", ping);
+      return;
+    }
+    const read = bytesRead();
+    if (read !== undefined && read !== seen) {
+      seen = read;
+      later(ping, intervalMs);
+      return;
+    }
+    later(dead, timeoutMs);
+    const sent = session.ping(() => {
+      clearTimeout(timer);
+      seen = bytesRead();
+      // Acknowledged, or cancelled because the session closed.
+      if (open()) later(ping, intervalMs);
+    });
+    // Too many PINGs unanswered already (Node's maxOutstandingPings).
+    if (!sent) {
+      clearTimeout(timer);
+      later(ping, intervalMs);
+    }
+  };
+  later(ping, intervalMs);
+  session.once("close", () => clearTimeout(timer));
+}
+
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
  * decodes `Content-Encoding` itself, which the response reports; a `fetchFn`
@@ -5540,12 +5630,35 @@ async function fetchStreaming(
 export interface Http2ClientOptions {
   /** Passed to `http2.connect`: TLS material (`ca`, `cert`, `key`), settings and so on. */
   readonly sessionOptions?: SecureClientSessionOptions;
+  /**
+   * Keepalive: send an HTTP/2 PING on a session that has received nothing
+   * for this many milliseconds, so that a connection that went dead
+   * without a word (a load balancer dropped it) is found, rather than
+   * leaving calls on it waiting forever. Off by default, as in gRPC. A gRPC
+   * server answers pings more frequent than its policy allows with GOAWAY
+   * (grpc-go: one per 5 minutes, and none with no call in flight, unless
+   * configured otherwise).
+   */
+  readonly pingIntervalMs?: number;
+  /**
+   * How long a PING may go unacknowledged before the session is taken for
+   * dead and destroyed: calls in flight on it fail with `unavailable`, and
+   * the next call opens a new session. Default 20 seconds, as in gRPC.
+   * Applies only with `pingIntervalMs`.
+   */
+  readonly pingTimeoutMs?: number;
+  /**
+   * Close a session once it has had no call in flight for this many
+   * milliseconds; a later call opens a new one. Off by default.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /**
  * An HttpClient over node:http2, for `http:` (h2c) and `https:` URLs. All
  * calls share one session, opened on first use and again after it closes;
  * the session does not keep the process alive while no call is in flight.
+ * Keepalive (`pingIntervalMs`) and `idleTimeoutMs` are off unless asked for.
  * @public
  */
 export function createHttp2HttpClient(
@@ -5554,6 +5667,12 @@ export function createHttp2HttpClient(
   const sessions = new Map<string, ClientHttp2Session>();
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
+  const { pingIntervalMs, idleTimeoutMs } = options;
+  // Undefined unless idleTimeoutMs is set: no per-call cost without it.
+  const idleTimers =
+    idleTimeoutMs === undefined
+      ? undefined
+      : new Map<ClientHttp2Session, ReturnType<typeof setTimeout>>();
   const sessionFor = (origin: string): ClientHttp2Session => {
     const existing = sessions.get(origin);
     if (existing !== undefined && !existing.closed && !existing.destroyed) {
@@ -5568,11 +5687,32 @@ export function createHttp2HttpClient(
     session.on("error", forget);
     session.on("goaway", forget);
     session.on("close", forget);
+    if (pingIntervalMs !== undefined) {
+      const timeoutMs = options.pingTimeoutMs ?? 20_000;
+      http2KeepAlive(session, pingIntervalMs, timeoutMs, () =>
+        session.destroy(
+          new ConnectError(
+            `HTTP/2 PING not acknowledged within ${timeoutMs} ms: connection presumed dead`,
+            Code.Unavailable,
+          ),
+        ),
+      );
+    }
+    if (idleTimers !== undefined) {
+      session.once("close", () => {
+        clearTimeout(idleTimers.get(session));
+        idleTimers.delete(session);
+      });
+    }
     return session;
   };
   const acquire = (session: ClientHttp2Session) => {
     inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
     session.ref();
+    if (idleTimers !== undefined) {
+      clearTimeout(idleTimers.get(session));
+      idleTimers.delete(session);
+    }
   };
   const release = (session: ClientHttp2Session) => {
     const left = (inFlight.get(session) ?? 1) - 1;
@@ -5581,7 +5721,18 @@ export function createHttp2HttpClient(
       return;
     }
     inFlight.delete(session);
-    if (!session.destroyed) session.unref();
+    if (session.destroyed) return;
+    session.unref();
+    if (idleTimers !== undefined && !session.closed) {
+      const timer = setTimeout(() => {
+        idleTimers.delete(session);
+        // Graceful: a call that took the session meanwhile would have
+        // cleared this timer, so there is none to wait for.
+        session.close();
+      }, idleTimeoutMs);
+      timer.unref();
+      idleTimers.set(session, timer);
+    }
   };
 
   return (request) => {

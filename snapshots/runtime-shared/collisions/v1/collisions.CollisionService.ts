@@ -31,6 +31,7 @@ import type {
   HandlerContext,
   HandlerOptions,
   Http2ClientOptions,
+  Http2ServerKeepaliveOptions,
   Http2StreamHandler,
   HttpClient,
   HttpRequest,
@@ -98,6 +99,7 @@ import {
   grpcWebServer,
   handlerClientStreaming,
   handlerServerStreaming,
+  http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -174,6 +176,7 @@ export type {
   NodeServiceHandler,
   FastifyPlugin,
   FastifyInstanceLike,
+  Http2ServerKeepaliveOptions,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -200,6 +203,7 @@ export {
   fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
+  http2ServerKeepalive,
   createFetchHttpClient,
   createHttp2HttpClient,
 };
@@ -2843,7 +2847,9 @@ export interface CollisionServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createCollisionServiceHandler(
   implementation: Partial<CollisionServiceImplementation>,

@@ -29,6 +29,7 @@ import type {
   HandlerContext,
   HandlerOptions,
   Http2ClientOptions,
+  Http2ServerKeepaliveOptions,
   Http2StreamHandler,
   HttpRequest,
   HttpResponse,
@@ -82,6 +83,7 @@ import {
   fetchHandler,
   grpcServer,
   grpcWebServer,
+  http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -130,6 +132,7 @@ export type {
   NodeServiceHandler,
   FastifyPlugin,
   FastifyInstanceLike,
+  Http2ServerKeepaliveOptions,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -156,6 +159,7 @@ export {
   fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
+  http2ServerKeepalive,
   createFetchHttpClient,
   createHttp2HttpClient,
 };
@@ -246,7 +250,9 @@ export interface HttpImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createHttpHandler(
   implementation: Partial<HttpImplementation>,

@@ -27,6 +27,7 @@ import type {
   HandlerContext,
   HandlerOptions,
   Http2ClientOptions,
+  Http2ServerKeepaliveOptions,
   Http2StreamHandler,
   HttpClient,
   HttpRequest,
@@ -96,6 +97,7 @@ import {
   grpcWebServer,
   handlerClientStreaming,
   handlerServerStreaming,
+  http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -168,6 +170,7 @@ export type {
   NodeServiceHandler,
   FastifyPlugin,
   FastifyInstanceLike,
+  Http2ServerKeepaliveOptions,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -194,6 +197,7 @@ export {
   fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
+  http2ServerKeepalive,
   createFetchHttpClient,
   createHttp2HttpClient,
 };
@@ -397,7 +401,9 @@ export interface ElizaServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createElizaServiceHandler(
   implementation: Partial<ElizaServiceImplementation>,

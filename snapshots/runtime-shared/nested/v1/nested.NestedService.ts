@@ -24,6 +24,7 @@ import type {
   HandlerContext,
   HandlerOptions,
   Http2ClientOptions,
+  Http2ServerKeepaliveOptions,
   Http2StreamHandler,
   HttpClient,
   HttpRequest,
@@ -78,6 +79,7 @@ import {
   fetchHandler,
   grpcServer,
   grpcWebServer,
+  http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
   nodeClientHttpClient,
@@ -129,6 +131,7 @@ export type {
   NodeServiceHandler,
   FastifyPlugin,
   FastifyInstanceLike,
+  Http2ServerKeepaliveOptions,
   Http2ClientOptions,
   NodeClientOptions,
 };
@@ -155,6 +158,7 @@ export {
   fastifyPlugin,
   nodeHandler,
   http2StreamHandler,
+  http2ServerKeepalive,
   createFetchHttpClient,
   createHttp2HttpClient,
 };
@@ -330,7 +334,9 @@ export interface NestedServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createNestedServiceHandler(
   implementation: Partial<NestedServiceImplementation>,

@@ -38,9 +38,13 @@ import type {
   ServerResponse as NodeHttpResponse,
 } from "node:http";
 import type {
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import type { Readable } from "node:stream";
@@ -48,16 +52,16 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 237 declarations from
+// needs no RPC library: 240 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, shutdown, writable
+//   node: body, compression, handler, keepalive, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
 //   web: handler
-// reached from HandlerContext, shutdownGracefully, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, compressionDefaults, codecJson, connectServer,
 // connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
@@ -125,7 +129,9 @@ export interface EditionsServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createEditionsServiceHandler(
   implementation: Partial<EditionsServiceImplementation>,

@@ -35,9 +35,13 @@ import type {
   ServerResponse as NodeHttpResponse,
 } from "node:http";
 import type {
+  Http2SecureServer,
+  Http2Server,
   Http2ServerRequest,
   Http2ServerResponse,
+  Http2Session,
   IncomingHttpHeaders,
+  ServerHttp2Session,
   ServerHttp2Stream,
 } from "node:http2";
 import type { Readable } from "node:stream";
@@ -45,16 +49,16 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 220 declarations from
+// needs no RPC library: 223 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, shutdown, writable
+//   node: body, compression, handler, keepalive, shutdown, writable
 //   protocol: connect, grpc, grpc-web
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: handler
-// reached from HandlerContext, shutdownGracefully, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // compressionDefaults, codecJson, connectServer, grpcServer, grpcWebServer.
 
 /**
@@ -163,7 +167,9 @@ export interface NestedServiceImplementation {
  * `.fetch` with a Fetch API server (Next.js route handlers too); several
  * services combine with `nodeHandler(a, b)` / `fastifyPlugin(a, b)`.
  * `shutdownGracefully(server, { graceMs })` stops a Node server
- * gracefully, letting calls in flight end.
+ * gracefully, letting calls in flight end;
+ * `http2ServerKeepalive(server, { pingIntervalMs })` makes a
+ * node:http2 server find and drop clients that went away without a word.
  */
 export function createNestedServiceHandler(
   implementation: Partial<NestedServiceImplementation>,
