@@ -5,7 +5,7 @@ import {
   createContextValues,
 } from "../core/context-values.ts";
 import type { HandlerOptions } from "./handler.ts";
-import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
+import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 
 const method = testMethod("Say");
 
@@ -109,19 +109,14 @@ describe("ServerCallContext", () => {
   });
 });
 
-describe("ServerInterceptorRequest", () => {
+describe("serverInterceptorRequest", () => {
   it("is a unary or stream request whose headers are built on first read", () => {
     const request = serverRequest({
       path: method.path,
       headers: { "x-in": "1" },
     });
     const context = callContext(request);
-    const unary = new ServerInterceptorRequest(
-      false,
-      request,
-      context,
-      "message",
-    );
+    const unary = serverInterceptorRequest(false, request, context, "message");
     expect(unary.stream).toBe(false);
     expect(unary.service).toBe("test.v1.TestService");
     expect(unary.method).toBe(method);
@@ -132,7 +127,7 @@ describe("ServerInterceptorRequest", () => {
     expect(request.headersBuilt()).toBe(0);
     expect(unary.header.get("x-in")).toBe("1");
     expect(request.headersBuilt()).toBe(1);
-    const stream = new ServerInterceptorRequest(true, request, context, []);
+    const stream = serverInterceptorRequest(true, request, context, []);
     expect(stream.stream).toBe(true);
   });
 
@@ -140,9 +135,26 @@ describe("ServerInterceptorRequest", () => {
     const key = createContextKey<string | undefined>(undefined);
     const request = serverRequest({ path: method.path });
     const context = callContext(request);
-    const unary = new ServerInterceptorRequest(false, request, context, "m");
+    const unary = serverInterceptorRequest(false, request, context, "m");
     unary.contextValues.set(key, "user");
     expect(context.values.get(key)).toBe("user");
     expect(unary.contextValues).toBe(context.values);
+  });
+
+  it("keeps its headers and values in a copy made with spread", () => {
+    const key = createContextKey<string | undefined>(undefined);
+    const request = serverRequest({
+      path: method.path,
+      headers: { "x-in": "1" },
+    });
+    const context = callContext(request);
+    const copy = {
+      ...serverInterceptorRequest(false, request, context, "m"),
+      message: "changed",
+    };
+    expect(copy.header.get("x-in")).toBe("1");
+    copy.contextValues.set(key, "user");
+    expect(context.values.get(key)).toBe("user");
+    expect(copy.message).toBe("changed");
   });
 });

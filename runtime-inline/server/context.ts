@@ -74,42 +74,31 @@ export class ServerCallContext implements HandlerContext {
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
  */
-export class ServerInterceptorRequest<Stream extends boolean, M> {
-  readonly stream: Stream;
-  readonly service: string;
-  readonly method: MethodInfo;
-  readonly requestMethod: string;
-  readonly url: string;
-  readonly signal: AbortSignal;
-  readonly message: M;
-  readonly #request: ServerRequest;
-  readonly #context: ServerCallContext;
-
-  constructor(
-    stream: Stream,
-    request: ServerRequest,
-    context: ServerCallContext,
-    message: M,
-  ) {
-    const method = context.method;
-    this.stream = stream;
-    this.service = method.service;
-    this.method = method;
-    this.requestMethod = request.method;
-    this.url = request.url;
-    this.signal = context.signal;
-    this.message = message;
-    this.#request = request;
-    this.#context = context;
-  }
-
-  get header(): Headers {
-    return this.#request.headers();
-  }
-
-  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-  get contextValues(): ContextValues {
-    return this.#context.values;
-  }
+export function serverInterceptorRequest<Stream extends boolean, M>(
+  stream: Stream,
+  request: ServerRequest,
+  context: ServerCallContext,
+  message: M,
+) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header(): Headers {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues(): ContextValues {
+      return context.values;
+    },
+  };
 }

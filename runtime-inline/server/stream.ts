@@ -23,7 +23,7 @@ import type {
 import { applyInterceptors, type StreamNext } from "../core/interceptors.ts";
 import type { ServerConfig } from "./config.ts";
 import { serverFail } from "./fail.ts";
-import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
+import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 
 /**
  * A streaming call once its implementation has produced its first message
@@ -88,7 +88,7 @@ export async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(true, request, context, requests));
+    )(serverInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {

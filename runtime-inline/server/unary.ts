@@ -2,7 +2,7 @@ import { create, isMessage, type Message } from "@bufbuild/protobuf";
 import { deadlineForRequest } from "../core/deadline.ts";
 import { applyInterceptors, type UnaryNext } from "../core/interceptors.ts";
 import type { ServerConfig } from "./config.ts";
-import { ServerCallContext, ServerInterceptorRequest } from "./context.ts";
+import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 import { serverFail } from "./fail.ts";
 import type {
   HandlerContext,
@@ -58,7 +58,7 @@ export async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, request, context, input));
+    )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

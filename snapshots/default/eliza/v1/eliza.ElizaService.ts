@@ -6239,44 +6239,33 @@ class ServerCallContext implements HandlerContext {
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
  */
-class ServerInterceptorRequest<Stream extends boolean, M> {
-  readonly stream: Stream;
-  readonly service: string;
-  readonly method: MethodInfo;
-  readonly requestMethod: string;
-  readonly url: string;
-  readonly signal: AbortSignal;
-  readonly message: M;
-  readonly #request: ServerRequest;
-  readonly #context: ServerCallContext;
-
-  constructor(
-    stream: Stream,
-    request: ServerRequest,
-    context: ServerCallContext,
-    message: M,
-  ) {
-    const method = context.method;
-    this.stream = stream;
-    this.service = method.service;
-    this.method = method;
-    this.requestMethod = request.method;
-    this.url = request.url;
-    this.signal = context.signal;
-    this.message = message;
-    this.#request = request;
-    this.#context = context;
-  }
-
-  get header(): Headers {
-    return this.#request.headers();
-  }
-
-  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-  get contextValues(): ContextValues {
-    return this.#context.values;
-  }
+function serverInterceptorRequest<Stream extends boolean, M>(
+  stream: Stream,
+  request: ServerRequest,
+  context: ServerCallContext,
+  message: M,
+) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header(): Headers {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues(): ContextValues {
+      return context.values;
+    },
+  };
 }
 
 /** The message sent instead of that of an error which is not a ConnectError. */
@@ -6380,7 +6369,7 @@ async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(true, request, context, requests));
+    )(serverInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -6699,7 +6688,7 @@ async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, request, context, input));
+    )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

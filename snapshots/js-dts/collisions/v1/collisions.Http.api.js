@@ -180,9 +180,7 @@ var __asyncDelegator =
 var _ContextValuesMap_map,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
-  _ServerCallContext_values,
-  _ServerInterceptorRequest_request,
-  _ServerInterceptorRequest_context;
+  _ServerCallContext_values;
 import { MessageSchema, ResponseSchema } from "./collisions_pb";
 import {
   create,

@@ -176,9 +176,7 @@ var __asyncDelegator =
 var _ContextValuesMap_map,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
-  _ServerCallContext_values,
-  _ServerInterceptorRequest_request,
-  _ServerInterceptorRequest_context;
+  _ServerCallContext_values;
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -5129,47 +5127,29 @@ class ServerCallContext {
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
  */
-class ServerInterceptorRequest {
-  constructor(stream, request, context, message) {
-    _ServerInterceptorRequest_request.set(this, void 0);
-    _ServerInterceptorRequest_context.set(this, void 0);
-    const method = context.method;
-    this.stream = stream;
-    this.service = method.service;
-    this.method = method;
-    this.requestMethod = request.method;
-    this.url = request.url;
-    this.signal = context.signal;
-    this.message = message;
-    __classPrivateFieldSet(
-      this,
-      _ServerInterceptorRequest_request,
-      request,
-      "f",
-    );
-    __classPrivateFieldSet(
-      this,
-      _ServerInterceptorRequest_context,
-      context,
-      "f",
-    );
-  }
-  get header() {
-    return __classPrivateFieldGet(
-      this,
-      _ServerInterceptorRequest_request,
-      "f",
-    ).headers();
-  }
-  /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-  get contextValues() {
-    return __classPrivateFieldGet(this, _ServerInterceptorRequest_context, "f")
-      .values;
-  }
+function serverInterceptorRequest(stream, request, context, message) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header() {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues() {
+      return context.values;
+    },
+  };
 }
-((_ServerInterceptorRequest_request = new WeakMap()),
-  (_ServerInterceptorRequest_context = new WeakMap()));
 /** The message sent instead of that of an error which is not a ConnectError. */
 const serverRedactedMessage = "internal error (details withheld)";
 /**
@@ -5244,7 +5224,7 @@ async function serverStartStream(
     const response = await applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(true, request, context, requests));
+    )(serverInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -5549,7 +5529,7 @@ async function serverRunUnary(
     const call = applyInterceptors(
       next,
       config.interceptors,
-    )(new ServerInterceptorRequest(false, request, context, input));
+    )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
     return timeoutMs === undefined ? await call : await deadline.race(call);

@@ -175,9 +175,7 @@ var __asyncDelegator =
 var _ContextValuesMap_map,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
-  _ServerCallContext_values,
-  _ServerInterceptorRequest_request,
-  _ServerInterceptorRequest_context;
+  _ServerCallContext_values;
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
 import {
   create,
