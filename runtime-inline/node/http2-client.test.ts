@@ -288,6 +288,26 @@ describe("a server-streaming call over HTTP/2", () => {
   });
 });
 
+describe("keepalive options", () => {
+  it("refuses durations that are not positive milliseconds when the client is made", () => {
+    expect(() => createHttp2HttpClient({ pingIntervalMs: 0 })).toThrow(
+      /pingIntervalMs must be a positive/,
+    );
+    expect(() =>
+      createHttp2HttpClient({
+        pingIntervalMs: 1000,
+        pingTimeoutMs: Number.NaN,
+      }),
+    ).toThrow(/pingTimeoutMs must be a positive/);
+    expect(() => createHttp2HttpClient({ idleTimeoutMs: -1 })).toThrow(
+      /idleTimeoutMs must be a positive/,
+    );
+    expect(() =>
+      createHttp2HttpClient({ pingIntervalMs: 30_000, idleTimeoutMs: 60_000 }),
+    ).not.toThrow();
+  });
+});
+
 describe("keepalive", () => {
   /** An h2c server that answers each stream with `respond`, counting sessions opened and closed. */
   async function countingServer(

@@ -10,7 +10,7 @@ import {
 import { Readable } from "node:stream";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import { http2KeepAlive } from "./keepalive.ts";
+import { http2KeepAlive, keepaliveCheckMs } from "./keepalive.ts";
 import { nodeDrained } from "./writable.ts";
 import {
   httpClientError,
@@ -62,6 +62,14 @@ export function createHttp2HttpClient(
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
   const { pingIntervalMs, idleTimeoutMs } = options;
+  for (const name of [
+    "pingIntervalMs",
+    "pingTimeoutMs",
+    "idleTimeoutMs",
+  ] as const) {
+    const value = options[name];
+    if (value !== undefined) keepaliveCheckMs(name, value);
+  }
   // Undefined unless idleTimeoutMs is set: no per-call cost without it.
   const idleTimers =
     idleTimeoutMs === undefined

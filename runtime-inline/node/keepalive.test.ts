@@ -2,7 +2,11 @@ import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { http2KeepAlive, http2ServerKeepalive } from "./keepalive.ts";
+import {
+  http2KeepAlive,
+  http2ServerKeepalive,
+  keepaliveCheckMs,
+} from "./keepalive.ts";
 import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
 
 const closers: (() => void)[] = [];
@@ -48,6 +52,32 @@ function connect(url: string) {
   stream.on("error", () => {});
   return { client, pings };
 }
+
+describe("keepaliveCheckMs", () => {
+  it("takes positive finite milliseconds and names an option that is not", () => {
+    expect(() => keepaliveCheckMs("pingIntervalMs", 1)).not.toThrow();
+    expect(() => keepaliveCheckMs("pingIntervalMs", 30_000)).not.toThrow();
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => keepaliveCheckMs("pingTimeoutMs", bad)).toThrow(
+        `pingTimeoutMs must be a positive, finite number of milliseconds, got ${String(bad)}`,
+      );
+    }
+    expect(() =>
+      keepaliveCheckMs("idleTimeoutMs", "5" as unknown as number),
+    ).toThrow(RangeError);
+  });
+
+  it("is applied when a server's keepalive is set up, before any session", () => {
+    const server = http2.createServer();
+    expect(() => http2ServerKeepalive(server, { pingIntervalMs: 0 })).toThrow(
+      /pingIntervalMs must be a positive/,
+    );
+    expect(() =>
+      http2ServerKeepalive(server, { pingIntervalMs: 10, pingTimeoutMs: -5 }),
+    ).toThrow(/pingTimeoutMs must be a positive/);
+    expect(server.listenerCount("session")).toBe(0);
+  });
+});
 
 describe("http2ServerKeepalive", () => {
   it("pings sessions, and destroys one whose client stops answering, closing its streams", async () => {

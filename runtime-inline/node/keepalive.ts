@@ -17,6 +17,19 @@ export interface Http2ServerKeepaliveOptions {
 }
 
 /**
+ * Refuses a keepalive duration that is not a positive number of
+ * milliseconds, when the option is given rather than at the first ping:
+ * 0 or NaN would ping without pause, a negative one never.
+ */
+export function keepaliveCheckMs(name: string, value: number): void {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `${name} must be a positive, finite number of milliseconds, got ${String(value)}`,
+    );
+  }
+}
+
+/**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
  * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
@@ -28,7 +41,9 @@ export function http2ServerKeepalive(
   server: Http2Server | Http2SecureServer,
   options: Http2ServerKeepaliveOptions,
 ): void {
+  keepaliveCheckMs("pingIntervalMs", options.pingIntervalMs);
   const timeoutMs = options.pingTimeoutMs ?? 20_000;
+  keepaliveCheckMs("pingTimeoutMs", timeoutMs);
   server.on("session", (session: ServerHttp2Session) => {
     http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
       session.destroy(),

@@ -80,7 +80,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 300 declarations from
+// needs no RPC library: 301 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -4719,6 +4719,19 @@ export interface Http2ServerKeepaliveOptions {
 }
 
 /**
+ * Refuses a keepalive duration that is not a positive number of
+ * milliseconds, when the option is given rather than at the first ping:
+ * 0 or NaN would ping without pause, a negative one never.
+ */
+function keepaliveCheckMs(name: string, value: number): void {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `${name} must be a positive, finite number of milliseconds, got ${String(value)}`,
+    );
+  }
+}
+
+/**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
  * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
@@ -4730,7 +4743,9 @@ export function http2ServerKeepalive(
   server: Http2Server | Http2SecureServer,
   options: Http2ServerKeepaliveOptions,
 ): void {
+  keepaliveCheckMs("pingIntervalMs", options.pingIntervalMs);
   const timeoutMs = options.pingTimeoutMs ?? 20_000;
+  keepaliveCheckMs("pingTimeoutMs", timeoutMs);
   server.on("session", (session: ServerHttp2Session) => {
     http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
       session.destroy(),
@@ -4936,6 +4951,14 @@ export function createHttp2HttpClient(
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map<ClientHttp2Session, number>();
   const { pingIntervalMs, idleTimeoutMs } = options;
+  for (const name of [
+    "pingIntervalMs",
+    "pingTimeoutMs",
+    "idleTimeoutMs",
+  ] as const) {
+    const value = options[name];
+    if (value !== undefined) keepaliveCheckMs(name, value);
+  }
   // Undefined unless idleTimeoutMs is set: no per-call cost without it.
   const idleTimers =
     idleTimeoutMs === undefined

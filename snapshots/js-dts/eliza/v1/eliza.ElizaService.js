@@ -211,7 +211,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 361 declarations from
+// needs no RPC library: 362 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4423,6 +4423,18 @@ function withNodeHandler(handler) {
   };
 }
 /**
+ * Refuses a keepalive duration that is not a positive number of
+ * milliseconds, when the option is given rather than at the first ping:
+ * 0 or NaN would ping without pause, a negative one never.
+ */
+function keepaliveCheckMs(name, value) {
+  if (typeof value !== "number" || !(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `${name} must be a positive, finite number of milliseconds, got ${String(value)}`,
+    );
+  }
+}
+/**
  * Finds the clients of a node:http2 server that went away without a word
  * (a load balancer between dropped the connection): pings each session
  * that has received nothing for `pingIntervalMs`, and destroys one that leaves a PING unanswered
@@ -4432,8 +4444,10 @@ function withNodeHandler(handler) {
  */
 export function http2ServerKeepalive(server, options) {
   var _a;
+  keepaliveCheckMs("pingIntervalMs", options.pingIntervalMs);
   const timeoutMs =
     (_a = options.pingTimeoutMs) !== null && _a !== void 0 ? _a : 20000;
+  keepaliveCheckMs("pingTimeoutMs", timeoutMs);
   server.on("session", (session) => {
     http2KeepAlive(session, options.pingIntervalMs, timeoutMs, () =>
       session.destroy(),
@@ -4585,6 +4599,10 @@ export function createHttp2HttpClient(options = {}) {
   // Calls in flight per session: a session holds the process open only while it has some.
   const inFlight = new Map();
   const { pingIntervalMs, idleTimeoutMs } = options;
+  for (const name of ["pingIntervalMs", "pingTimeoutMs", "idleTimeoutMs"]) {
+    const value = options[name];
+    if (value !== undefined) keepaliveCheckMs(name, value);
+  }
   // Undefined unless idleTimeoutMs is set: no per-call cost without it.
   const idleTimers = idleTimeoutMs === undefined ? undefined : new Map();
   const sessionFor = (origin) => {
