@@ -55,6 +55,7 @@ import type {
   handlerClientStreaming,
   handlerServerStreaming,
 } from "./server/handler.ts";
+import type { reflectionImplementation } from "./server/reflection.ts";
 import type { createServiceHandler } from "./server/router.ts";
 import type {
   webCompressionDefaults,
@@ -112,6 +113,8 @@ export interface EntryPoints {
   // Named in the Node handler factory's documentation, and so exported.
   readonly shutdownGracefully: typeof shutdownGracefully;
   readonly http2ServerKeepalive: typeof http2ServerKeepalive;
+  // The reflection service's implementation (the reflection file only).
+  readonly reflectionImplementation: typeof reflectionImplementation;
 
   // Both: codecs and compressions.
   readonly codecJson: typeof codecJson;
