@@ -52,10 +52,15 @@ import type { grpcWebServer } from "./server/grpc-web.ts";
 import type {
   HandlerContext,
   HandlerOptions,
+  ServiceHandlers,
   handlerClientStreaming,
   handlerServerStreaming,
 } from "./server/handler.ts";
-import type { reflectionImplementation } from "./server/reflection.ts";
+import type {
+  reflectionAlphaService,
+  reflectionHandler,
+  reflectionImplementation,
+} from "./server/reflection.ts";
 import type { createServiceHandler } from "./server/router.ts";
 import type {
   webCompressionDefaults,
@@ -75,6 +80,7 @@ export interface EntryPoints {
   readonly NodeClientOptions: NodeClientOptions;
   readonly NodeServiceHandler: NodeServiceHandler;
   readonly FetchServiceHandler: FetchServiceHandler;
+  readonly ServiceHandlers: ServiceHandlers;
   readonly UnaryMethod: UnaryMethod<DescMessage, unknown>;
   readonly ServerStreamingMethod: ServerStreamingMethod<DescMessage, unknown>;
   readonly ClientStreamingMethod: ClientStreamingMethod<DescMessage, unknown>;
@@ -113,8 +119,11 @@ export interface EntryPoints {
   // Named in the Node handler factory's documentation, and so exported.
   readonly shutdownGracefully: typeof shutdownGracefully;
   readonly http2ServerKeepalive: typeof http2ServerKeepalive;
-  // The reflection service's implementation (the reflection file only).
+  // Server reflection (the reflection file only): its implementation, and
+  // v1alpha's descriptor and handler.
   readonly reflectionImplementation: typeof reflectionImplementation;
+  readonly reflectionAlphaService: typeof reflectionAlphaService;
+  readonly reflectionHandler: typeof reflectionHandler;
 
   // Both: codecs and compressions.
   readonly codecJson: typeof codecJson;

@@ -1,4 +1,8 @@
-import type { DescFile, MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  DescFile,
+  DescMessage,
+  MessageInitShape,
+} from "@bufbuild/protobuf";
 import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
 import {
   FieldDescriptorProto_Label,
@@ -9,13 +13,26 @@ import {
   file_google_protobuf_struct,
 } from "@bufbuild/protobuf/wkt";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { base64Decode } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HandlerContext } from "./handler.ts";
+import { codecJson } from "../core/codec.ts";
+import { reflectionProto } from "../../generator/operations/descriptors.ts";
 import {
-  reflectionAlphaProto,
+  bodyBytes,
+  bodyText,
+  envelopes,
+  serverRequest,
+} from "../../test/support/server.ts";
+import { envelopeBytes } from "../../test/support/raw-http.ts";
+import { connectServer } from "./connect.ts";
+import { connectHandleStream } from "./connect-stream.ts";
+import {
+  reflectionAlphaService,
   reflectionAnswer,
+  reflectionHandler,
   reflectionImplementation,
   reflectionIndex,
 } from "./reflection.ts";
@@ -133,48 +150,11 @@ const notes = descFile(
 
 const shopService = shop.services[0]!;
 
-// grpc/reflection/v1/reflection.proto, cut down to what its v1alpha twin
-// needs to show: a message referring to another, and the service.
-const reflectionV1 = descFile({
-  name: "grpc/reflection/v1/reflection.proto",
-  package: "grpc.reflection.v1",
-  syntax: "proto3",
-  options: {
-    goPackage: "google.golang.org/grpc/reflection/grpc_reflection_v1",
-  },
-  messageType: [
-    {
-      name: "ServerReflectionRequest",
-      field: [
-        field("host", 1, TYPE_STRING),
-        field("file_by_filename", 3, TYPE_STRING),
-      ],
-    },
-    {
-      name: "ServerReflectionResponse",
-      field: [
-        field("valid_host", 1, TYPE_STRING),
-        field("original_request", 2, TYPE_MESSAGE, {
-          typeName: ".grpc.reflection.v1.ServerReflectionRequest",
-        }),
-      ],
-    },
-  ],
-  service: [
-    {
-      name: "ServerReflection",
-      method: [
-        {
-          name: "ServerReflectionInfo",
-          inputType: ".grpc.reflection.v1.ServerReflectionRequest",
-          outputType: ".grpc.reflection.v1.ServerReflectionResponse",
-          clientStreaming: true,
-          serverStreaming: true,
-        },
-      ],
-    },
-  ],
-});
+// grpc/reflection/v1/reflection.proto as the plugin adds it to its output.
+const reflectionV1 = createFileRegistry(
+  fromBinary(FileDescriptorProtoSchema, base64Decode(reflectionProto)),
+  () => undefined,
+).getFile("grpc/reflection/v1/reflection.proto")!;
 
 function request(
   messageRequest: ReflectionRequest["messageRequest"],
@@ -397,11 +377,38 @@ describe("reflectionAnswer", () => {
   });
 });
 
-describe("reflection v1alpha", () => {
-  const v1Service = reflectionV1.services[0]!;
-  const index = reflectionIndex([v1Service, shopService]);
+describe("reflectionAlphaService", () => {
+  const v1 = reflectionV1.services[0]!;
+  const alpha = reflectionAlphaService(v1);
 
-  it("is listed with v1, as the handlers serve both", () => {
+  it("is v1's service in package grpc.reflection.v1alpha", () => {
+    expect(alpha.typeName).toBe("grpc.reflection.v1alpha.ServerReflection");
+    const method = alpha.methods[0]!;
+    expect(method.methodKind).toBe("bidi_streaming");
+    expect(method.input.typeName).toBe(
+      "grpc.reflection.v1alpha.ServerReflectionRequest",
+    );
+    expect(method.output.field["originalRequest"]?.message).toBe(method.input);
+    // The same fields, numbers and JSON names: the wire is the same.
+    const fields = (m: DescMessage) =>
+      m.fields.map((f) => [f.name, f.number, f.jsonName]);
+    expect(fields(method.output)).toEqual(fields(v1.methods[0]!.output));
+    expect(alpha.file.proto.name).toBe(
+      "grpc/reflection/v1alpha/reflection.proto",
+    );
+    // v1's go_package and java_package name v1.
+    expect(alpha.file.proto.options).toBeUndefined();
+  });
+
+  it("leaves v1's descriptor as it was", () => {
+    expect(v1.file.proto.package).toBe("grpc.reflection.v1");
+    expect(v1.file.proto.service[0]!.method[0]!.inputType).toBe(
+      ".grpc.reflection.v1.ServerReflectionRequest",
+    );
+  });
+
+  it("is listed and described like any service given", () => {
+    const index = reflectionIndex([v1, alpha, shopService]);
     expect(
       reflectionAnswer(
         index,
@@ -418,9 +425,6 @@ describe("reflection v1alpha", () => {
         ],
       },
     });
-  });
-
-  it("is described by v1's file in package grpc.reflection.v1alpha", () => {
     const files = filesOf(
       reflectionAnswer(
         index,
@@ -432,31 +436,70 @@ describe("reflection v1alpha", () => {
         new Set(),
       ),
     );
-    expect(files.map((f) => f.name)).toEqual([
-      "grpc/reflection/v1alpha/reflection.proto",
-    ]);
     const registry = createFileRegistry(
       create(FileDescriptorSetSchema, { file: files }),
     );
-    const method = registry.getService(
-      "grpc.reflection.v1alpha.ServerReflection",
-    )!.methods[0]!;
-    expect(method.methodKind).toBe("bidi_streaming");
-    expect(method.input.typeName).toBe(
-      "grpc.reflection.v1alpha.ServerReflectionRequest",
-    );
-    expect(method.output.field["originalRequest"]?.message?.typeName).toBe(
-      "grpc.reflection.v1alpha.ServerReflectionRequest",
-    );
-    expect(files[0]!.options).toBeUndefined();
+    expect(
+      registry.getService("grpc.reflection.v1alpha.ServerReflection")
+        ?.methods[0]?.input.typeName,
+    ).toBe("grpc.reflection.v1alpha.ServerReflectionRequest");
   });
+});
 
-  it("leaves v1's descriptor as it was", () => {
-    reflectionAlphaProto(reflectionV1.proto);
-    expect(reflectionV1.proto.package).toBe("grpc.reflection.v1");
-    expect(reflectionV1.proto.service[0]!.method[0]!.inputType).toBe(
-      ".grpc.reflection.v1.ServerReflectionRequest",
+describe("reflectionHandler", () => {
+  const v1 = reflectionV1.services[0]!;
+  const alpha = reflectionAlphaService(v1);
+  const handler = reflectionHandler(
+    alpha,
+    reflectionImplementation([v1, alpha, shopService]),
+    {},
+    {
+      compressions: [],
+      json: codecJson,
+      protocols: [connectServer({ stream: connectHandleStream })],
+    },
+  );
+
+  it("serves v1alpha's path with the implementation, one answer per request", async () => {
+    expect(handler.path).toBe("/grpc.reflection.v1alpha.ServerReflection/");
+    expect(handler.service).toBe(alpha);
+    const json = (value: unknown) =>
+      envelopeBytes(new TextEncoder().encode(JSON.stringify(value)));
+    const response = await handler.handle(
+      serverRequest({
+        path: "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        headers: { "content-type": "application/connect+json" },
+        body: [
+          json({ host: "h", listServices: "" }),
+          json({ fileByFilename: "nope.proto" }),
+        ],
+      }),
     );
+    expect(response?.status).toBe(200);
+    const messages = envelopes(await bodyBytes(response!)).map(
+      (e) => JSON.parse(bodyText(e.data)) as unknown,
+    );
+    expect(messages).toEqual([
+      {
+        validHost: "h",
+        originalRequest: { host: "h", listServices: "" },
+        listServicesResponse: {
+          service: [
+            { name: "grpc.reflection.v1.ServerReflection" },
+            { name: "grpc.reflection.v1alpha.ServerReflection" },
+            { name: "test.v1.Shop" },
+          ],
+        },
+      },
+      {
+        originalRequest: { fileByFilename: "nope.proto" },
+        errorResponse: {
+          errorCode: Code.NotFound,
+          errorMessage: "file not found: nope.proto",
+        },
+      },
+      {}, // the end of the stream, without an error
+    ]);
   });
 });
 

@@ -1,5 +1,5 @@
-import type { DescFile, DescService } from "@bufbuild/protobuf";
-import { clone, toBinary } from "@bufbuild/protobuf";
+import type { DescFile, DescService, Message } from "@bufbuild/protobuf";
+import { clone, createFileRegistry, toBinary } from "@bufbuild/protobuf";
 import type {
   DescriptorProto,
   EnumDescriptorProto,
@@ -9,7 +9,12 @@ import type {
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { HandlerContext } from "./handler.ts";
+import type {
+  HandlerContext,
+  HandlerOptions,
+  ServiceHandler,
+} from "./handler.ts";
+import { createServiceHandler, type ServerParts } from "./router.ts";
 
 // gRPC server reflection (grpc.reflection.v1 and v1alpha, wire-identical),
 // answered from the descriptors protoc-gen-es files embed. The messages are
@@ -37,9 +42,11 @@ export interface ReflectionRequest {
 
 /**
  * A `grpc.reflection.v1.ServerReflectionResponse`, as an initializer of the
- * generated message (its arrays mutable, as initializers have them).
+ * generated message (its arrays mutable, as initializers have them). A type
+ * literal rather than an interface: a message initializer of any type is a
+ * `Record<string, unknown>`, which only type literals are implicitly.
  */
-export interface ReflectionResponse {
+export type ReflectionResponse = {
   readonly validHost: string;
   readonly originalRequest: ReflectionRequest;
   readonly messageResponse:
@@ -65,7 +72,7 @@ export interface ReflectionResponse {
           readonly errorMessage: string;
         };
       };
-}
+};
 
 /** The implementation of `ServerReflection`, v1 or v1alpha. */
 export interface ReflectionImplementation {
@@ -103,14 +110,9 @@ export interface ReflectionIndex {
   readonly services: readonly string[];
 }
 
-const reflectionV1Service = "grpc.reflection.v1.ServerReflection";
-const reflectionV1AlphaService = "grpc.reflection.v1alpha.ServerReflection";
-
 /**
  * Indexes the files of `services` and of `files`, and everything they
- * import. Serving the v1 reflection service implies v1alpha (the generated
- * handlers serve both paths): it is listed, and its file is v1's with the
- * package renamed, as the two are wire-identical.
+ * import; list_services answers the names of `services`.
  */
 export function reflectionIndex(
   services: readonly DescService[],
@@ -121,29 +123,11 @@ export function reflectionIndex(
     symbols: new Map(),
     messages: new Set(),
     extensions: new Map(),
-    services: [],
+    services: [...new Set(services.map((s) => s.typeName))].sort(),
   };
-  const names = new Set<string>();
-  for (const service of services) {
-    names.add(service.typeName);
-    reflectionAddFile(index, service.file);
-    if (
-      service.typeName === reflectionV1Service &&
-      !names.has(reflectionV1AlphaService)
-    ) {
-      names.add(reflectionV1AlphaService);
-      const v1 = service.file.proto;
-      const alpha = reflectionAlphaProto(v1);
-      reflectionIndexFile(index, {
-        name: alpha.name,
-        proto: alpha,
-        imports: v1.dependency,
-        bytes: undefined,
-      });
-    }
-  }
+  for (const service of services) reflectionAddFile(index, service.file);
   for (const file of files) reflectionAddFile(index, file);
-  return { ...index, services: [...names].sort() };
+  return index;
 }
 
 function reflectionAddFile(index: ReflectionIndex, file: DescFile): void {
@@ -244,13 +228,25 @@ function reflectionAddSymbol(
 }
 
 /**
+ * grpc.reflection.v1alpha.ServerReflection, described as v1's service with
+ * the package renamed: the two are wire-identical (the same messages, field
+ * numbers and JSON names), so one implementation serves both, and clients
+ * that only know v1alpha (older grpcurl, `buf curl --reflect-protocol
+ * grpc-v1alpha`) find it described as well.
+ */
+export function reflectionAlphaService(v1: DescService): DescService {
+  const proto = reflectionAlphaProto(v1.file.proto);
+  return createFileRegistry(proto, (name) =>
+    v1.file.dependencies.find((d) => d.proto.name === name),
+  ).getService(`${proto.package}.${v1.name}`)!;
+}
+
+/**
  * grpc/reflection/v1alpha/reflection.proto made from v1's: the same
  * messages and service in package grpc.reflection.v1alpha, without v1's
  * options (its go_package, java_package... name v1).
  */
-export function reflectionAlphaProto(
-  v1: FileDescriptorProto,
-): FileDescriptorProto {
+function reflectionAlphaProto(v1: FileDescriptorProto): FileDescriptorProto {
   const alpha = clone(FileDescriptorProtoSchema, v1);
   const from = `.${v1.package}.`;
   const to = ".grpc.reflection.v1alpha.";
@@ -271,6 +267,43 @@ export function reflectionAlphaProto(
     }
   }
   return alpha;
+}
+
+/**
+ * Serves a ServerReflection service that has no generated handler factory
+ * (reflectionAlphaService's) with `implementation`, with the same options
+ * and parts as the generated factory of v1.
+ */
+export function reflectionHandler(
+  service: DescService,
+  implementation: ReflectionImplementation,
+  options: HandlerOptions,
+  parts: ServerParts,
+): ServiceHandler {
+  const method = service.methods[0]!;
+  return createServiceHandler(
+    service,
+    [
+      {
+        method: {
+          service: service.typeName,
+          name: method.name,
+          path: `/${service.typeName}/${method.name}`,
+          kind: method.methodKind,
+          input: method.input,
+          output: method.output,
+          noSideEffects: false,
+        },
+        stream: (requests, context) =>
+          implementation.serverReflectionInfo(
+            requests as AsyncIterable<Message & ReflectionRequest>,
+            context,
+          ),
+      },
+    ],
+    options,
+    parts,
+  );
 }
 
 /**
@@ -389,7 +422,7 @@ function reflectionFileWithImports(
 
 /**
  * The reflection service over the files of `services` (the services the
- * server serves, listed by list_services) and of `files` (more files to
+ * server serves, listed by list_services: the reflection services too) and of `files` (more files to
  * describe, such as extensions no service's file imports). The index is
  * built on the first request, so that a server that is never asked pays
  * nothing at startup.
