@@ -1,6 +1,11 @@
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import type { Schema } from "@bufbuild/protoplugin";
-import type { Code } from "../templates/code.ts";
+import { joinCode, type Code } from "../templates/code.ts";
+import {
+  reflectionNames,
+  reflectionServiceName,
+  reflectionTemplate,
+} from "../templates/reflection.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
 import {
   statementsEnd,
@@ -43,7 +48,7 @@ export function emitFiles(
 ): void {
   const services: Service[] = schema.files.flatMap((file) =>
     file.services.map((service) => {
-      const template = serviceTemplate(service, schema.options);
+      const template = serviceCode(service, schema.options);
       return {
         file,
         service,
@@ -66,11 +71,31 @@ export function emitFiles(
   for (const s of services) emitWithSharedRuntime(schema, s, names);
 }
 
+/**
+ * The service's code: its API, and for the services the operation options
+ * add (reflection=true), the API they were added for.
+ */
+function serviceCode(service: DescService, options: Options): Code {
+  const template = serviceTemplate(service, options);
+  return options.server && service.typeName === reflectionServiceName
+    ? joinCode([template, reflectionTemplate(service, options)], "\n\n")
+    : template;
+}
+
+/** The top-level names the service's code declares. */
+function ownNames(service: DescService): string[] {
+  const names: string[] = Object.values(serviceNames(service));
+  if (service.typeName === reflectionServiceName) {
+    names.push(...Object.values(reflectionNames));
+  }
+  return names;
+}
+
 /** A service file that carries the runtime it uses, after its API. */
 function emitSelfContained(schema: Schema<Options>, s: Service): void {
   const { file, service, template, selection } = s;
   const names = nameRuntime(selection.declarations, {
-    declared: Object.values(serviceNames(service)),
+    declared: ownNames(service),
     identifiers: templateIdentifiers(template),
     imports: templateImports(template),
   });
@@ -134,7 +159,7 @@ function emitWithSharedRuntime(
 ): void {
   const { file, service, template, selection } = s;
   // As in a self-contained file, the service's own names win.
-  const own = new Set(Object.values(serviceNames(service)));
+  const own = new Set(ownNames(service));
   const f = schema.generateFile(serviceFileName(file, service));
   f.preamble(file);
   const p = new Printer(f, selfPath(serviceFileName(file, service)));

@@ -93,8 +93,7 @@ export function serverTemplate(service: DescService, options: Options): Code {
   const nodeOnly = web
     ? ""
     : code`\n * \`${rt("shutdownGracefully")}(server, { graceMs })\` stops a Node server\n * gracefully, letting calls in flight end;\n * \`${rt("http2ServerKeepalive")}(server, { pingIntervalMs })\` makes a\n * node:http2 server find and drop clients that went away without a word.`;
-  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
-  const features = code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
+  const features = serverParts(service, options);
   return code`/**
  * The server side of ${service.typeName}: one function per method, returning
  * the response message (or a plain object of its fields).
@@ -123,6 +122,16 @@ ${joinCode(entries, "\n")}
     ),
   );
 }`;
+}
+
+/**
+ * What a service's handler plugs into the shared server code (the runtime's
+ * ServerParts): the platform's compressions, JSON unless json=false, and
+ * the protocols.
+ */
+export function serverParts(service: DescService, options: Options): Code {
+  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
+  return code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
 }
 
 /**

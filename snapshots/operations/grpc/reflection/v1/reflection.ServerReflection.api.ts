@@ -20,6 +20,7 @@ import {
 } from "./reflection_pb";
 
 import type {
+  DescFile,
   DescMessage,
   DescService,
   JsonReadOptions,
@@ -29,7 +30,9 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import {
+  clone,
   create,
+  createFileRegistry,
   fromBinary,
   fromJsonString,
   isMessage,
@@ -43,6 +46,13 @@ import {
   base64Decode,
   base64Encode,
 } from "@bufbuild/protobuf/wire";
+import type {
+  DescriptorProto,
+  EnumDescriptorProto,
+  FieldDescriptorProto,
+  FileDescriptorProto,
+} from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { kMaxLength } from "node:buffer";
 import type {
   IncomingMessage,
@@ -72,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 340 declarations from
+// needs no RPC library: 358 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -81,7 +91,7 @@ import * as zlib from "node:zlib";
 //     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
-//     grpc-web, handler, protocol, router, stream, unary
+//     grpc-web, handler, protocol, reflection, router, stream, unary
 //   web: fetch-client, handler
 // reached from BidiStreamingMethod, NodeClientOptions, createClientConfig,
 // nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
@@ -89,7 +99,8 @@ import * as zlib from "node:zlib";
 // clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
 // http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
 // createServiceHandler, connectServer, connectHandleStream, grpcServer,
-// grpcServeStream, grpcWebServer.
+// grpcServeStream, grpcWebServer, ServiceHandlers, reflectionAlphaService,
+// reflectionImplementation, reflectionHandler.
 
 /**
  * grpc.reflection.v1.ServerReflection: its name, its path prefix for routing, and its methods.
