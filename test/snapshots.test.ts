@@ -14,6 +14,7 @@ import ts from "typescript";
 import { afterAll, describe, expect, it } from "vitest";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
 import { strictOptions } from "./support/strict.ts";
+import { reflectionNames } from "../templates/reflection.ts";
 
 /**
  * Every fixture, generated under each meaningful option set, must match the
@@ -75,6 +76,8 @@ function splitAtRuntime(
     `create${service}Client`,
     `${service}Implementation`,
     `create${service}Handler`,
+    // The reflection file's own API, after its handler factory.
+    ...Object.values(reflectionNames),
   ]);
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest);
   const names = source.statements.map(declaredName);

@@ -231,3 +231,55 @@ export function createServerReflectionHandler(
     ),
   );
 }
+
+/**
+ * Serves gRPC server reflection, `grpc.reflection.v1.ServerReflection` and
+ * the older, wire-identical `grpc.reflection.v1alpha.ServerReflection`, for
+ * the services of `handlers` (and for these two): `buf curl` without
+ * `--schema`, grpcurl, Postman and other reflection clients then find
+ * their methods and messages. It answers from the descriptors their
+ * protoc-gen-es files embed, sending each file with its imports.
+ * `options.files` adds files no service imports (extensions, types packed
+ * in `Any`). Serve the result beside the services:
+ *
+ * ```ts
+ * nodeHandler(eliza, health, createReflectionHandlers([eliza, health]))
+ * ```
+ *
+ * Reflection describes every message and method of those services to anyone
+ * who can call it; restrict it with `options.interceptors` where that
+ * matters.
+ */
+export function createReflectionHandlers(
+  handlers: readonly ServiceHandlers[],
+  options: HandlerOptions & {
+    readonly files?: readonly DescFile[];
+  } = {},
+): readonly NodeServiceHandler[] {
+  const v1alpha = reflectionAlphaService(ServerReflection);
+  const reflection = reflectionImplementation(
+    [
+      ServerReflection,
+      v1alpha,
+      ...handlers.flat().map((handler) => handler.service),
+    ],
+    options.files,
+  );
+  return [
+    createServerReflectionHandler(
+      { serverReflectionInfo: reflection.serverReflectionInfo },
+      options,
+    ),
+    withNodeHandler(
+      reflectionHandler(v1alpha, reflection, options, {
+        compressions: compressionDefaults(),
+        json: codecJson,
+        protocols: [
+          connectServer({ stream: connectHandleStream }),
+          grpcServer(grpcServeStream),
+          grpcWebServer(grpcServeStream),
+        ],
+      }),
+    ),
+  ];
+}
