@@ -3,8 +3,17 @@
 // buf curl without --schema (over gRPC, Connect and gRPC-Web, v1 and
 // v1alpha) and by the reflection client generated in the same file.
 import { execFile } from "node:child_process";
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +27,9 @@ import {
   nodeHandler,
   type Interceptor,
 } from "./gen-ops/grpc/reflection/v1/reflection.ServerReflection.ts";
+import { bufGenerate, repoRoot } from "./support/generate.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
+import { strictOptions } from "./support/strict.ts";
 
 const bufBin = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -211,4 +222,47 @@ describe("the generated reflection client", () => {
       ]);
     },
   );
+});
+
+describe("the reflection API with other options", () => {
+  const work = mkdtempSync(join(tmpdir(), "cs-reflection-"));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  const reflectionFile = "grpc/reflection/v1/reflection.ServerReflection.ts";
+
+  function generate(name: string, options: string): string {
+    const out = join(work, name);
+    bufGenerate(out, options, join(repoRoot, "examples"));
+    writeFileSync(join(out, "package.json"), '{ "type": "module" }');
+    symlinkSync(join(repoRoot, "node_modules"), join(out, "node_modules"));
+    return out;
+  }
+
+  it("typechecks for the web, with proto names, a shared runtime and no JSON", () => {
+    const out = generate(
+      "web",
+      "reflection=true,platform=web,naming=proto,runtime=shared,json=false,import_extension=ts",
+    );
+    const text = readFileSync(join(out, reflectionFile), "utf8");
+    expect(text).toContain("export function createReflectionHandlers(");
+    expect(text).toContain(
+      "{ ServerReflectionInfo: reflection.serverReflectionInfo }",
+    );
+    expect(text).toContain("): readonly FetchServiceHandler[] {");
+    const program = ts.createProgram([join(out, reflectionFile)], {
+      ...strictOptions,
+      allowImportingTsExtensions: true,
+    });
+    expect(
+      ts
+        .getPreEmitDiagnostics(program)
+        .map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")),
+    ).toEqual([]);
+  });
+
+  it("is left out of a client-only file", () => {
+    const out = generate("client", "reflection=true,server=false");
+    expect(readFileSync(join(out, reflectionFile), "utf8")).not.toContain(
+      "createReflectionHandlers",
+    );
+  });
 });
