@@ -49,6 +49,7 @@ import type { connectServer } from "./server/connect.ts";
 import type { connectHandleStream } from "./server/connect-stream.ts";
 import type { grpcServeStream, grpcServer } from "./server/grpc.ts";
 import type { grpcWebServer } from "./server/grpc-web.ts";
+import type { HealthStatus, healthMethods } from "./server/health.ts";
 import type {
   HandlerContext,
   HandlerOptions,
@@ -112,6 +113,9 @@ export interface EntryPoints {
   // Named in the Node handler factory's documentation, and so exported.
   readonly shutdownGracefully: typeof shutdownGracefully;
   readonly http2ServerKeepalive: typeof http2ServerKeepalive;
+  // The file of grpc.health.v1.Health only: its statuses and methods.
+  readonly HealthStatus: typeof HealthStatus;
+  readonly healthMethods: typeof healthMethods;
 
   // Both: codecs and compressions.
   readonly codecJson: typeof codecJson;
