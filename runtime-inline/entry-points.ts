@@ -49,7 +49,11 @@ import type { connectServer } from "./server/connect.ts";
 import type { connectHandleStream } from "./server/connect-stream.ts";
 import type { grpcServeStream, grpcServer } from "./server/grpc.ts";
 import type { grpcWebServer } from "./server/grpc-web.ts";
-import type { HealthStatus, healthMethods } from "./server/health.ts";
+import type {
+  HealthStatus,
+  healthMethods,
+  healthStatusOf,
+} from "./server/health.ts";
 import type {
   HandlerContext,
   HandlerOptions,
@@ -116,6 +120,7 @@ export interface EntryPoints {
   // The file of grpc.health.v1.Health only: its statuses and methods.
   readonly HealthStatus: typeof HealthStatus;
   readonly healthMethods: typeof healthMethods;
+  readonly healthStatusOf: typeof healthStatusOf;
 
   // Both: codecs and compressions.
   readonly codecJson: typeof codecJson;

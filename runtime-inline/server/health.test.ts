@@ -5,6 +5,7 @@ import { ConnectError } from "../core/errors.ts";
 import {
   HealthStatus,
   healthMethods,
+  healthStatusOf,
   type HealthServingStatus,
 } from "./health.ts";
 
@@ -151,6 +152,20 @@ describe("HealthStatus", () => {
       "a SERVING",
       "a NOT_SERVING",
     ]);
+  });
+});
+
+describe("healthStatusOf", () => {
+  it("has the services given SERVING, by name, handler or definition", () => {
+    const status = healthStatusOf([
+      "acme.v1.Billing",
+      { path: "/connectrpc.eliza.v1.ElizaService/" },
+    ]);
+    expect(status.list()).toEqual({
+      "": "SERVING",
+      "acme.v1.Billing": "SERVING",
+      "connectrpc.eliza.v1.ElizaService": "SERVING",
+    });
   });
 });
 

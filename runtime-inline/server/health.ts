@@ -178,6 +178,25 @@ export class HealthStatus {
 }
 
 /**
+ * A HealthStatus where the services given are SERVING, and the server ("")
+ * too, as connect-go's static checker starts. A service is given by name
+ * (`acme.v1.Billing`), or as a handler or definition, whose path
+ * (`/acme.v1.Billing/`) holds the name.
+ */
+export function healthStatusOf(
+  services: readonly (string | { readonly path: string })[],
+): HealthStatus {
+  const status = new HealthStatus();
+  for (const service of services) {
+    status.set(
+      typeof service === "string" ? service : service.path.slice(1, -1),
+      1,
+    );
+  }
+  return status;
+}
+
+/**
  * The methods of `grpc.health.v1.Health` over a HealthStatus, in the shape
  * of the generated `HealthImplementation` (plain objects for the messages,
  * the enum as numbers).
