@@ -27,8 +27,11 @@ export function healthTemplate(service: DescService, options: Options): Code {
     ? rt("FetchServiceHandler")
     : rt("NodeServiceHandler");
   const combine = web
-    ? "`fetchHandler(eliza, health)`"
-    : "`nodeHandler(eliza, health)`, `fetchHandler(eliza, health)`";
+    ? "served beside the services with\n * `fetchHandler(eliza, health)`"
+    : "served beside the services with\n * `nodeHandler(eliza, health)` or `fetchHandler(eliza, health)`";
+  const serve = web
+    ? "export default { fetch: fetchHandler(eliza, health) };"
+    : "http2.createServer(nodeHandler(eliza, health)).listen(8080);";
   const methods = service.methods
     .filter((m) => healthRuntimeMethods[m.name] !== undefined)
     .map(
@@ -36,10 +39,14 @@ export function healthTemplate(service: DescService, options: Options): Code {
         `${methodKey(m, options)}: methods.${healthRuntimeMethods[m.name]}`,
     )
     .join(", ");
+  // healthMethods' keys are those of naming=camel.
+  const share =
+    options.naming === "camel"
+      ? "`healthMethods(status)`"
+      : "`healthMethods(status)`'s methods (as\n * `Check`, `List` and `Watch`)";
   return code`/**
- * A handler of ${service.typeName}, served beside the services
- * (${combine}), with the
- * status it answers from.
+ * A handler of ${service.typeName}, ${combine},
+ * and the status it answers from.
  */
 export interface ${local("HealthServer")} extends ${handlerType} {
   /** Set statuses here: \`health.status.set("acme.v1.Billing", "NOT_SERVING")\`. */
@@ -55,13 +62,13 @@ export interface ${local("HealthServer")} extends ${handlerType} {
  *
  * \`\`\`ts
  * const health = createHealthServer([eliza]);
- * http2.createServer(nodeHandler(eliza, health)).listen(8080);
+ * ${serve}
  * health.status.set(ElizaServiceDefinition.typeName, "NOT_SERVING");
  * health.status.shutdown(); // as a graceful shutdown starts: all NOT_SERVING
  * \`\`\`
  *
  * To share one HealthStatus between servers, pass
- * \`healthMethods(status)\` to \`${names.createHandler}\` instead.
+ * ${share} to \`${names.createHandler}\` instead.
  */
 export function ${local("createHealthServer")}(
   services: readonly (string | { readonly path: string })[] = [],
