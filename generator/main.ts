@@ -2,9 +2,14 @@ import { fromBinary } from "@bufbuild/protobuf";
 import {
   CodeGeneratorRequestSchema,
   type CodeGeneratorResponse,
+  type CodeGeneratorResponse_File,
 } from "@bufbuild/protobuf/wkt";
 import { formatGeneratedFiles } from "./format.ts";
 import { collectGarbage } from "./performance/memory.ts";
+import {
+  addOperationProtos,
+  operationMessageFiles,
+} from "./operations/operations.ts";
 import { checkBuiltinOptions } from "./options.ts";
 import { loadRuntime, plugin } from "./plugin.ts";
 import { writeResponse } from "./performance/response.ts";
@@ -17,18 +22,23 @@ export async function generate(
   request: Uint8Array,
 ): Promise<CodeGeneratorResponse> {
   await loadRuntime();
-  const res = run(request);
+  const { res, messageFiles } = run(request);
   // The request, its schema and what protoplugin built are garbage now
   // (some 150 MB for 100 services); formatting makes more, and collects
   // faster with less alive.
   collectGarbage();
   await formatGeneratedFiles(res.file);
+  // protoc-gen-es's files as it formats them, like the user's other _pb files.
+  res.file.push(...messageFiles);
   return res;
 }
 
 // Apart from generate, so that nothing keeps the decoded request alive
 // while the output is formatted.
-function run(request: Uint8Array): CodeGeneratorResponse {
+function run(request: Uint8Array): {
+  res: CodeGeneratorResponse;
+  messageFiles: CodeGeneratorResponse_File[];
+} {
   const req = fromBinary(CodeGeneratorRequestSchema, request);
   checkBuiltinOptions(req.parameter);
   // protoplugin defaults to js+dts; TypeScript is the natural default here.
@@ -36,7 +46,14 @@ function run(request: Uint8Array): CodeGeneratorResponse {
     req.parameter =
       req.parameter === "" ? "target=ts" : `target=ts,${req.parameter}`;
   }
-  return plugin.run(req);
+  const added = addOperationProtos(req);
+  const res = plugin.run(req);
+  // After the plugin: it checks the options, with clearer messages.
+  const messageFiles =
+    res.error === undefined || res.error === ""
+      ? operationMessageFiles(req, added)
+      : [];
+  return { res, messageFiles };
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -11,6 +11,8 @@ describe("parseOptions", () => {
       protocols: ["connect", "grpc", "grpc-web"],
       json: true,
       runtime: "inline",
+      health: false,
+      reflection: false,
     });
   });
 
@@ -22,6 +24,8 @@ describe("parseOptions", () => {
         { key: "naming", value: "proto" },
         { key: "json", value: "false" },
         { key: "runtime", value: "shared" },
+        { key: "health", value: "true" },
+        { key: "reflection", value: "true" },
       ]),
     ).toEqual({
       client: false,
@@ -31,6 +35,8 @@ describe("parseOptions", () => {
       protocols: ["connect", "grpc-web"],
       json: false,
       runtime: "shared",
+      health: true,
+      reflection: true,
     });
   });
 
@@ -96,6 +102,9 @@ describe("parseOptions", () => {
     );
     expect(() => parseOptions([{ key: "naming", value: "snake" }])).toThrow(
       'invalid value "snake" for option "naming": accepted values are camel, proto',
+    );
+    expect(() => parseOptions([{ key: "health", value: "" }])).toThrow(
+      'invalid value "" for option "health": accepted values are true, false',
     );
   });
 

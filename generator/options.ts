@@ -14,6 +14,12 @@ export interface Options {
    * it from there.
    */
   readonly runtime: "inline" | "shared";
+  /**
+   * Whether grpc.health.v1.Health and grpc.reflection.v1.ServerReflection
+   * are added to the output (generator/operations/).
+   */
+  readonly health: boolean;
+  readonly reflection: boolean;
 }
 
 export type Protocol = (typeof protocolNames)[number];
@@ -28,6 +34,8 @@ const choices = {
   protocols: protocolNames,
   json: ["true", "false"],
   runtime: ["inline", "shared"],
+  health: ["true", "false"],
+  reflection: ["true", "false"],
 } as const;
 
 // protoplugin parses these itself; we only check their values first, to name the accepted ones.
@@ -36,7 +44,10 @@ const builtinChoices: Record<string, readonly string[] | undefined> = {
   import_extension: ["js", "ts", "none"],
 };
 
-const builtinOthers = [
+/** protoplugin's own options: what it shares with protoc-gen-es. */
+export const builtinOptionNames: readonly string[] = [
+  "target",
+  "import_extension",
   "js_import_style",
   "keep_empty_files",
   "rewrite_imports",
@@ -62,6 +73,8 @@ export function parseOptions(
     protocols: [],
     json: true,
     runtime: "inline",
+    health: false,
+    reflection: false,
   } as {
     -readonly [K in keyof Options]: Options[K];
   };
@@ -84,7 +97,7 @@ export function parseOptions(
       const known = [
         ...Object.keys(builtinChoices),
         ...Object.keys(choices),
-        ...builtinOthers,
+        ...builtinOptionNames.filter((name) => !(name in builtinChoices)),
       ];
       throw new OptionError(
         `unknown option "${key}": accepted options are ${known.join(", ")}`,
@@ -102,6 +115,8 @@ export function parseOptions(
       case "client":
       case "server":
       case "json":
+      case "health":
+      case "reflection":
         options[key] = value === "true";
         break;
       case "platform":

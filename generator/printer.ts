@@ -1,4 +1,3 @@
-import type { DescMessage } from "@bufbuild/protobuf";
 import type { GeneratedFile, Printable } from "@bufbuild/protoplugin";
 import type { Code, EntryPoint, Ref } from "../templates/code.ts";
 import type { NamedImport, RuntimeNames } from "./naming.ts";
@@ -192,10 +191,10 @@ export class Printer {
         this.local(ref.name);
         break;
       case "schema":
-        this.symbol(this.message("schema", ref.desc));
+        this.symbol(this.message(ref));
         break;
       case "shape":
-        this.symbol(this.message("shape", ref.desc));
+        this.symbol(this.message(ref));
         break;
       case "import":
         // Printed by imports(): the name is the file's.
@@ -204,14 +203,14 @@ export class Printer {
     }
   }
 
-  private message(kind: "schema" | "shape", desc: DescMessage): Printable {
-    const key = `${kind} ${desc.typeName}`;
+  private message(ref: Extract<Ref, { kind: "schema" | "shape" }>): Printable {
+    const key = `${ref.kind} ${ref.desc.typeName}`;
     let p = this.messages.get(key);
     if (p === undefined) {
       p =
-        kind === "schema"
-          ? this.f.importSchema(desc)
-          : this.f.importShape(desc);
+        ref.kind === "schema"
+          ? this.f.importSchema(ref.desc)
+          : this.f.importShape(ref.desc);
       this.messages.set(key, p);
     }
     return p;

@@ -1,4 +1,4 @@
-import type { DescMessage } from "@bufbuild/protobuf";
+import type { DescMessage, DescService } from "@bufbuild/protobuf";
 import type { EntryPoints } from "../runtime-inline/entry-points.ts";
 
 /**
@@ -8,7 +8,7 @@ import type { EntryPoints } from "../runtime-inline/entry-points.ts";
 export type Ref =
   | { readonly kind: "runtime"; readonly name: EntryPoint }
   | { readonly kind: "local"; readonly name: string }
-  | { readonly kind: "schema"; readonly desc: DescMessage }
+  | { readonly kind: "schema"; readonly desc: DescMessage | DescService }
   | { readonly kind: "shape"; readonly desc: DescMessage }
   | {
       readonly kind: "import";
@@ -42,7 +42,11 @@ export const rt = <K extends EntryPoint>(name: K): Ref => ({
 });
 /** A name the template declares itself. */
 export const local = (name: string): Ref => ({ kind: "local", name });
-export const schema = (desc: DescMessage): Ref => ({ kind: "schema", desc });
+/** A message's or a service's descriptor, as its protoc-gen-es file exports it. */
+export const schema = (desc: DescMessage | DescService): Ref => ({
+  kind: "schema",
+  desc,
+});
 export const shape = (desc: DescMessage): Ref => ({ kind: "shape", desc });
 export const protobufType = (name: string): Ref => ({
   kind: "import",

@@ -114,7 +114,7 @@ export function ${local(names.createHandler)}(
   const methods = ${local(names.definition)}.methods;
   return ${withAdapters}(
     ${rt("createServiceHandler")}(
-      ${local(names.definition)}.path,
+      ${schema(service)},
       [
 ${joinCode(entries, "\n")}
       ],

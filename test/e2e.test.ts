@@ -63,6 +63,7 @@ import {
   AddressSchema,
   GreetRequestSchema,
   GreetResponseSchema,
+  GreetService,
   Mood,
   type EchoRequest,
   type GreetRequest,
@@ -1343,6 +1344,12 @@ describe("routing", () => {
     expect(eliza.path).toBe("/connectrpc.eliza.v1.ElizaService/");
     expect(first.path).toBe("/fixtures.multi.v1.FirstService/");
     expect(second.path).toBe("/fixtures.multi.v1.SecondService/");
+  });
+
+  it("handler.service is the protoc-gen-es descriptor of the service", () => {
+    expect(greet.service).toBe(GreetService);
+    expect(eliza.service.typeName).toBe("connectrpc.eliza.v1.ElizaService");
+    expect(first.service.file).toBe(second.service.file);
   });
 
   it("nodeHandler(a, b) serves services of different generated files on one server", async () => {

@@ -66,18 +66,21 @@ describe("the packed plugin, installed", () => {
   it("generates what the checkout generates, byte for byte", () => {
     const fromPackage = join(work, "out-package");
     const fromCheckout = join(work, "out-checkout");
+    // With the health and reflection protos, which the package embeds.
+    const options = "health=true,reflection=true";
     bufGenerate(
       fromPackage,
-      "",
+      options,
       undefined,
       join(project, "node_modules/.bin/protoc-gen-connect-standalone"),
     );
-    bufGenerate(fromCheckout, "");
+    bufGenerate(fromCheckout, options);
     const files = readdirSync(fromCheckout, { recursive: true })
       .map(String)
       .filter((f) => f.endsWith(".ts"))
       .sort();
     expect(files.some((f) => f.endsWith(".ElizaService.ts"))).toBe(true);
+    expect(files).toContain("grpc/health/v1/health_pb.ts");
     expect(
       readdirSync(fromPackage, { recursive: true })
         .map(String)

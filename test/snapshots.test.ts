@@ -38,6 +38,7 @@ const optionSets: Record<string, string> = {
     "server=false,platform=web,protocols=connect,json=false",
   "grpc-only": "protocols=grpc",
   "runtime-shared": "runtime=shared",
+  operations: "health=true,reflection=true",
 };
 
 /** The files of each option set, generated once for all tests. */
@@ -192,7 +193,7 @@ describe.each(Object.entries(optionSets))("option set %s", (name, options) => {
         (f) =>
           !f.endsWith(".d.ts") && !f.includes("connect-standalone.runtime"),
       ).length,
-    ).toBe(9);
+    ).toBe(9 + (options.match(/(health|reflection)=true/g)?.length ?? 0));
   });
 
   it("matches the snapshots", () => {

@@ -1,3 +1,4 @@
+import { testServiceDesc } from "../../test/support/server.ts";
 import { once } from "node:events";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
@@ -77,7 +78,7 @@ const readMaxBytes = 1024;
 
 const service: NodeServiceHandler = withNodeHandler(
   createServiceHandler(
-    "/test.v1.TestService/",
+    testServiceDesc,
     methods,
     { readMaxBytes },
     {
@@ -289,7 +290,9 @@ describe("fastifyPlugin", () => {
       route: (route) => routes.push(route),
     };
     const other = { ...service, path: "/test.v1.OtherService/" };
-    await fastifyPlugin(service, other)(app);
+    const third = { ...service, path: "/test.v1.ThirdService/" };
+    // Lists too, as a factory serving several paths returns.
+    await fastifyPlugin(service, [other, third])(app);
     expect(steps).toEqual([
       "remove parsers",
       "parser *",
@@ -298,6 +301,7 @@ describe("fastifyPlugin", () => {
     expect(routes.map(({ method, url }) => ({ method, url }))).toEqual([
       { method: ["POST", "GET", "OPTIONS"], url: "/test.v1.TestService/*" },
       { method: ["POST", "GET", "OPTIONS"], url: "/test.v1.OtherService/*" },
+      { method: ["POST", "GET", "OPTIONS"], url: "/test.v1.ThirdService/*" },
     ]);
   });
 

@@ -15,6 +15,7 @@ import {
   type ServerRequest,
   type ServerResponse,
   type ServiceHandler,
+  type ServiceHandlers,
 } from "../server/handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
 import { nodeBody, nodeParsedBody } from "./body.ts";
@@ -99,8 +100,9 @@ export interface FastifyInstanceLike {
  * @public
  */
 export function fastifyPlugin(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FastifyPlugin {
+  const handlers: readonly ServiceHandler[] = services.flat();
   const node = nodeHandler(...handlers);
   return async (app) => {
     app.removeAllContentTypeParsers();
@@ -132,8 +134,9 @@ export function fastifyPlugin(
  * @public
  */
 export function nodeHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): NodeHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (request, response, next) => {
     // On HTTP/2 the response goes straight to the stream: the compatibility
     // response costs a few microseconds more per call, and cannot send a
@@ -185,8 +188,9 @@ export function nodeHandler(
  * @public
  */
 export function http2StreamHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): Http2StreamHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (stream, headers, _flags, rawHeaders) => {
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
@@ -526,6 +530,7 @@ function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
 export function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   return {
     path: handler.path,
+    service: handler.service,
     handle: handler.handle,
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),

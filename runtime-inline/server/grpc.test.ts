@@ -1,3 +1,4 @@
+import { testServiceDesc } from "../../test/support/server.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
@@ -55,7 +56,7 @@ const methods: MethodHandler[] = [
 ];
 
 const service = createServiceHandler(
-  "/test.v1.TestService/",
+  testServiceDesc,
   methods,
   {},
   {

@@ -2,6 +2,7 @@ import type {
   Message,
   MessageInitShape,
   DescMessage,
+  DescService,
 } from "@bufbuild/protobuf";
 import { Code } from "../core/code.ts";
 import type { Compression } from "../core/compression.ts";
@@ -230,9 +231,19 @@ export function handlerClientStreaming(
 export interface ServiceHandler {
   /** The service's path prefix, `/pkg.Service/`, for routing. */
   readonly path: string;
+  /** The service's descriptor (server reflection answers from its file). */
+  readonly service: DescService;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+
+/**
+ * What the functions that serve several services take: handlers, or lists
+ * of them (a factory that serves several paths, as server reflection's v1
+ * and v1alpha, returns a list).
+ * @public
+ */
+export type ServiceHandlers = ServiceHandler | readonly ServiceHandler[];
 
 /**
  * The reason a server adapter aborts a request's signal with: the call's

@@ -5,6 +5,7 @@ import {
   serverRequest,
   stringValue,
   testMethod,
+  testServiceDesc,
 } from "../../test/support/server.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { compressionGzip } from "../node/compression.ts";
@@ -59,7 +60,7 @@ function handle(
   contentType?: string,
 ) {
   return createServiceHandler(
-    servicePath,
+    testServiceDesc,
     methods,
     {},
     { compressions: [], protocols },
@@ -117,7 +118,7 @@ describe("createServiceHandler with the real protocols", () => {
   const all = [connectServer(), grpcServer(), grpcWebServer()];
   const service = (protocols: readonly ServerProtocol[]) =>
     createServiceHandler(
-      servicePath,
+      testServiceDesc,
       methods,
       {},
       { compressions: [compressionGzip], protocols },
@@ -203,7 +204,7 @@ describe("createServiceHandler with the real protocols", () => {
 describe("createServiceHandler with cors", () => {
   const page = "https://app.example.com";
   const service = createServiceHandler(
-    servicePath,
+    testServiceDesc,
     methods,
     { cors: { allowedOrigins: [page] } },
     {

@@ -1,3 +1,4 @@
+import type { DescService } from "@bufbuild/protobuf";
 import type { JsonCodecFactory } from "../core/codec.ts";
 import type { Compression } from "../core/compression.ts";
 import { serverConfig } from "./config.ts";
@@ -37,11 +38,12 @@ export interface ServerParts {
  * Connect, whose GET requests have none); with none, the answer is 415.
  */
 export function createServiceHandler(
-  servicePath: string,
+  service: DescService,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   parts: ServerParts,
 ): ServiceHandler {
+  const servicePath = `/${service.typeName}/`;
   const config = serverConfig(options, parts.compressions, parts.json);
   const protocols = parts.protocols;
   const byPath = new Map<string, MethodHandler>();
@@ -77,11 +79,12 @@ export function createServiceHandler(
       : protocol.stream(handler, request, config);
   };
   if (options.cors === undefined) {
-    return { path: servicePath, handle: route };
+    return { path: servicePath, service, handle: route };
   }
   const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
+    service,
     async handle(request) {
       const origin = request.header("origin");
       if (

@@ -1,3 +1,4 @@
+import { testServiceDesc } from "../../test/support/server.ts";
 import { describe, expect, it } from "vitest";
 import { fetchHandler, withFetchHandler } from "./handler.ts";
 import { Code } from "../core/code.ts";
@@ -19,6 +20,7 @@ function service(
   const requests: ServerRequest[] = [];
   const handler: ServiceHandler = {
     path,
+    service: testServiceDesc,
     async handle(request) {
       if (!request.path.startsWith(path)) return undefined;
       requests.push(request);
@@ -116,6 +118,23 @@ describe("fetchHandler, routing", () => {
     expect(response.status).toBe(204);
     expect(a.requests).toHaveLength(0);
     expect(b.requests).toHaveLength(1);
+  });
+
+  it("takes lists of handlers too, as a factory serving several paths returns", async () => {
+    const [a, b, c] = ["/a.v1.A/", "/b.v1.B/", "/c.v1.C/"].map((path, i) =>
+      service(path, () => ({ status: 200 + i, header: new Headers() })),
+    ) as [
+      ReturnType<typeof service>,
+      ReturnType<typeof service>,
+      ReturnType<typeof service>,
+    ];
+    const fetch = fetchHandler(a.handler, [b.handler, c.handler]);
+    const post = (path: string) =>
+      fetch(new Request(`http://h.test${path}M`, { method: "POST" }));
+    expect((await post("/a.v1.A/")).status).toBe(200);
+    expect((await post("/c.v1.C/")).status).toBe(202);
+    expect((await post("/b.v1.B/")).status).toBe(201);
+    expect([a, b, c].map((s) => s.requests.length)).toEqual([1, 1, 1]);
   });
 
   it("answers a path no handler takes with 404 and a Connect unimplemented error", async () => {
@@ -278,6 +297,7 @@ describe("withFetchHandler", () => {
     }));
     const served = withFetchHandler(handler);
     expect(served.path).toBe("/a.v1.A/");
+    expect(served.service).toBe(handler.service);
     expect(served.handle).toBe(handler.handle);
     const response = await served.fetch(
       new Request("http://h.test/a.v1.A/M", { method: "POST" }),

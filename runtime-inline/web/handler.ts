@@ -5,6 +5,7 @@ import {
   handlerNotFound,
   type ServerRequest,
   type ServiceHandler,
+  type ServiceHandlers,
 } from "../server/handler.ts";
 
 /**
@@ -25,8 +26,9 @@ export interface FetchServiceHandler extends ServiceHandler {
  * @public
  */
 export function fetchHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FetchHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return async (request) => {
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
@@ -95,6 +97,7 @@ function fetchAbortOnCancel(
 export function withFetchHandler(handler: ServiceHandler): FetchServiceHandler {
   return {
     path: handler.path,
+    service: handler.service,
     handle: handler.handle,
     fetch: fetchHandler(handler),
   };

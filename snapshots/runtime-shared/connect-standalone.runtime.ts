@@ -3,6 +3,7 @@
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -53,7 +54,7 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 362 declarations from
+// by the generator. 363 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -3944,9 +3945,19 @@ export function handlerClientStreaming(
 export interface ServiceHandler {
   /** The service's path prefix, `/pkg.Service/`, for routing. */
   readonly path: string;
+  /** The service's descriptor (server reflection answers from its file). */
+  readonly service: DescService;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+
+/**
+ * What the functions that serve several services take: handlers, or lists
+ * of them (a factory that serves several paths, as server reflection's v1
+ * and v1alpha, returns a list).
+ * @public
+ */
+export type ServiceHandlers = ServiceHandler | readonly ServiceHandler[];
 
 /**
  * The reason a server adapter aborts a request's signal with: the call's
@@ -4565,8 +4576,9 @@ export interface FetchServiceHandler extends ServiceHandler {
  * @public
  */
 export function fetchHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FetchHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return async (request) => {
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
@@ -4709,8 +4721,9 @@ export interface FastifyInstanceLike {
  * @public
  */
 export function fastifyPlugin(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FastifyPlugin {
+  const handlers: readonly ServiceHandler[] = services.flat();
   const node = nodeHandler(...handlers);
   return async (app) => {
     app.removeAllContentTypeParsers();
@@ -4742,8 +4755,9 @@ export function fastifyPlugin(
  * @public
  */
 export function nodeHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): NodeHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (request, response, next) => {
     // On HTTP/2 the response goes straight to the stream: the compatibility
     // response costs a few microseconds more per call, and cannot send a
@@ -4795,8 +4809,9 @@ export function nodeHandler(
  * @public
  */
 export function http2StreamHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): Http2StreamHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (stream, headers, _flags, rawHeaders) => {
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
@@ -5136,6 +5151,7 @@ function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
 export function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   return {
     path: handler.path,
+    service: handler.service,
     handle: handler.handle,
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
@@ -6989,11 +7005,12 @@ interface ServerParts {
  * Connect, whose GET requests have none); with none, the answer is 415.
  */
 export function createServiceHandler(
-  servicePath: string,
+  service: DescService,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   parts: ServerParts,
 ): ServiceHandler {
+  const servicePath = `/${service.typeName}/`;
   const config = serverConfig(options, parts.compressions, parts.json);
   const protocols = parts.protocols;
   const byPath = new Map<string, MethodHandler>();
@@ -7029,11 +7046,12 @@ export function createServiceHandler(
       : protocol.stream(handler, request, config);
   };
   if (options.cors === undefined) {
-    return { path: servicePath, handle: route };
+    return { path: servicePath, service, handle: route };
   }
   const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
+    service,
     async handle(request) {
       const origin = request.header("origin");
       if (

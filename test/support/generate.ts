@@ -65,4 +65,12 @@ export function generateTestFixtures(): void {
   const shared = join(repoRoot, "test/gen-shared");
   rmSync(shared, { recursive: true, force: true });
   bufGenerate(shared, "import_extension=ts,runtime=shared");
+  // The health and reflection services beside the example's Eliza.
+  const ops = join(repoRoot, "test/gen-ops");
+  rmSync(ops, { recursive: true, force: true });
+  bufGenerate(
+    ops,
+    "import_extension=ts,health=true,reflection=true",
+    join(repoRoot, "examples"),
+  );
 }

@@ -1,8 +1,18 @@
 // Shared by the unit tests of runtime-inline/server/: requests as the server
 // adapters build them, a method of StringValue in and out, and the bytes of
 // a response.
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { StringValueSchema } from "@bufbuild/protobuf/wkt";
+import {
+  create,
+  createFileRegistry,
+  fromBinary,
+  toBinary,
+  type DescService,
+} from "@bufbuild/protobuf";
+import {
+  FileDescriptorProtoSchema,
+  StringValueSchema,
+  file_google_protobuf_wrappers,
+} from "@bufbuild/protobuf/wkt";
 import { bodyFromWebStream } from "../../runtime-inline/core/body.ts";
 import { codecJson } from "../../runtime-inline/core/codec.ts";
 import type { MethodInfo } from "../../runtime-inline/core/method.ts";
@@ -18,6 +28,18 @@ import type {
 } from "../../runtime-inline/server/handler.ts";
 
 export const testService = "test.v1.TestService";
+
+/** The descriptor of test.v1.TestService, for createServiceHandler. */
+export const testServiceDesc: DescService = createFileRegistry(
+  create(FileDescriptorProtoSchema, {
+    name: "test/v1/test.proto",
+    package: "test.v1",
+    dependency: ["google/protobuf/wrappers.proto"],
+    syntax: "proto3",
+    service: [{ name: "TestService" }],
+  }),
+  () => file_google_protobuf_wrappers,
+).getService(testService)!;
 
 export function testMethod(
   name: string,

@@ -26,6 +26,7 @@ import type {
 import {
   AbortSignalSchema,
   CodeSchema,
+  CollisionService,
   ConnectErrorSchema,
   ErrorSchema,
   HeadersSchema,
@@ -38,6 +39,7 @@ import {
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -88,7 +90,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 357 declarations from
+// needs no RPC library: 358 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -2759,7 +2761,7 @@ export function createCollisionServiceHandler(
   const methods = CollisionServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      CollisionServiceDefinition.path,
+      CollisionService,
       [
         implementation.constructor$ === undefined
           ? undefined

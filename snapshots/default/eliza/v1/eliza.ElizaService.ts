@@ -20,6 +20,7 @@ import type {
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
+  ElizaService,
   IntroduceRequestSchema,
   IntroduceResponseSchema,
   PontificateRequestSchema,
@@ -30,6 +31,7 @@ import {
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -80,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 362 declarations from
+// needs no RPC library: 363 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -311,7 +313,7 @@ export function createElizaServiceHandler(
   const methods = ElizaServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      ElizaServiceDefinition.path,
+      ElizaService,
       [
         implementation.say === undefined
           ? undefined
@@ -4239,9 +4241,19 @@ function handlerClientStreaming(
 export interface ServiceHandler {
   /** The service's path prefix, `/pkg.Service/`, for routing. */
   readonly path: string;
+  /** The service's descriptor (server reflection answers from its file). */
+  readonly service: DescService;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+
+/**
+ * What the functions that serve several services take: handlers, or lists
+ * of them (a factory that serves several paths, as server reflection's v1
+ * and v1alpha, returns a list).
+ * @public
+ */
+export type ServiceHandlers = ServiceHandler | readonly ServiceHandler[];
 
 /**
  * The reason a server adapter aborts a request's signal with: the call's
@@ -4860,8 +4872,9 @@ export interface FetchServiceHandler extends ServiceHandler {
  * @public
  */
 export function fetchHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FetchHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return async (request) => {
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
@@ -5004,8 +5017,9 @@ export interface FastifyInstanceLike {
  * @public
  */
 export function fastifyPlugin(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FastifyPlugin {
+  const handlers: readonly ServiceHandler[] = services.flat();
   const node = nodeHandler(...handlers);
   return async (app) => {
     app.removeAllContentTypeParsers();
@@ -5037,8 +5051,9 @@ export function fastifyPlugin(
  * @public
  */
 export function nodeHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): NodeHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (request, response, next) => {
     // On HTTP/2 the response goes straight to the stream: the compatibility
     // response costs a few microseconds more per call, and cannot send a
@@ -5090,8 +5105,9 @@ export function nodeHandler(
  * @public
  */
 export function http2StreamHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): Http2StreamHandler {
+  const handlers: readonly ServiceHandler[] = services.flat();
   return (stream, headers, _flags, rawHeaders) => {
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
@@ -5431,6 +5447,7 @@ function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
 function withNodeHandler(handler: ServiceHandler): NodeServiceHandler {
   return {
     path: handler.path,
+    service: handler.service,
     handle: handler.handle,
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
@@ -7284,11 +7301,12 @@ interface ServerParts {
  * Connect, whose GET requests have none); with none, the answer is 415.
  */
 function createServiceHandler(
-  servicePath: string,
+  service: DescService,
   methods: readonly (MethodHandler | undefined)[],
   options: HandlerOptions,
   parts: ServerParts,
 ): ServiceHandler {
+  const servicePath = `/${service.typeName}/`;
   const config = serverConfig(options, parts.compressions, parts.json);
   const protocols = parts.protocols;
   const byPath = new Map<string, MethodHandler>();
@@ -7324,11 +7342,12 @@ function createServiceHandler(
       : protocol.stream(handler, request, config);
   };
   if (options.cors === undefined) {
-    return { path: servicePath, handle: route };
+    return { path: servicePath, service, handle: route };
   }
   const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
+    service,
     async handle(request) {
       const origin = request.header("origin");
       if (

@@ -7,12 +7,17 @@
 /* eslint-disable */
 
 import type { Outer_Inner, Outer_Inner_Deeper } from "./nested_pb";
-import { Outer_Inner_DeeperSchema, Outer_InnerSchema } from "./nested_pb";
+import {
+  NestedService,
+  Outer_Inner_DeeperSchema,
+  Outer_InnerSchema,
+} from "./nested_pb";
 import type { Empty, Struct } from "@bufbuild/protobuf/wkt";
 import { EmptySchema, StructSchema } from "@bufbuild/protobuf/wkt";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -63,7 +68,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 317 declarations from
+// needs no RPC library: 318 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -261,7 +266,7 @@ export function createNestedServiceHandler(
   const methods = NestedServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      NestedServiceDefinition.path,
+      NestedService,
       [
         implementation.dig === undefined
           ? undefined

@@ -23,10 +23,12 @@ import {
   FailResponseSchema,
   GreetRequestSchema,
   GreetResponseSchema,
+  GreetService,
 } from "./unary_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -77,7 +79,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 317 declarations from
+// needs no RPC library: 318 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -248,7 +250,7 @@ export function createGreetServiceHandler(
   const methods = GreetServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      GreetServiceDefinition.path,
+      GreetService,
       [
         implementation.greet === undefined
           ? undefined

@@ -26,6 +26,7 @@ import type {
 import {
   AbortSignalSchema,
   CodeSchema,
+  CollisionService,
   ConnectErrorSchema,
   ErrorSchema,
   HeadersSchema,
@@ -38,6 +39,7 @@ import {
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -88,7 +90,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 298 declarations from
+// needs no RPC library: 299 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -2746,7 +2748,7 @@ export function createCollisionServiceHandler(
   const methods = CollisionServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      CollisionServiceDefinition.path,
+      CollisionService,
       [
         implementation.constructor$ === undefined
           ? undefined

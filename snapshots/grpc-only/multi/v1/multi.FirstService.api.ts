@@ -18,9 +18,11 @@ import {
   SumRequestSchema,
   SumResponseSchema,
 } from "./multi_types_pb";
+import { FirstService } from "./multi_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -71,7 +73,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 271 declarations from
+// needs no RPC library: 272 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -203,7 +205,7 @@ export function createFirstServiceHandler(
   const methods = FirstServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      FirstServiceDefinition.path,
+      FirstService,
       [
         implementation.ping === undefined
           ? undefined

@@ -8,9 +8,11 @@
 
 import type { PingRequest, PingResponse } from "./multi_types_pb";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
+import { SecondService } from "./multi_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -61,7 +63,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 271 declarations from
+// needs no RPC library: 272 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -170,7 +172,7 @@ export function createSecondServiceHandler(
   const methods = SecondServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      SecondServiceDefinition.path,
+      SecondService,
       [
         implementation.ping === undefined
           ? undefined

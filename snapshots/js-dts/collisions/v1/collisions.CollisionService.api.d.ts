@@ -37,6 +37,7 @@ import {
 } from "./collisions_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

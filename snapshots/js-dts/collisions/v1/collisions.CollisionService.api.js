@@ -184,6 +184,7 @@ var _ContextValuesMap_map,
 import {
   AbortSignalSchema,
   CodeSchema,
+  CollisionService,
   ConnectErrorSchema,
   ErrorSchema,
   HeadersSchema,
@@ -217,7 +218,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 357 declarations from
+// needs no RPC library: 358 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -1404,7 +1405,7 @@ export function createCollisionServiceHandler(implementation, options = {}) {
   const methods = CollisionServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      CollisionServiceDefinition.path,
+      CollisionService,
       [
         implementation.constructor$ === undefined
           ? undefined

@@ -18,6 +18,7 @@ import type {
 import { MessageSchema, ResponseSchema } from "./collisions_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

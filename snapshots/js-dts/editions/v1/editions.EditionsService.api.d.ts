@@ -20,6 +20,7 @@ import {
 } from "./editions_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

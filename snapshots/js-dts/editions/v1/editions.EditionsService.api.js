@@ -177,6 +177,7 @@ var _ContextValuesMap_map,
   _ServerCallContext_contextValues,
   _ServerCallContext_values;
 import {
+  EditionsService,
   GetRequestSchema,
   GetResponseSchema,
   WatchRequestSchema,
@@ -206,7 +207,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 352 declarations from
+// needs no RPC library: 353 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -308,7 +309,7 @@ export function createEditionsServiceHandler(implementation, options = {}) {
   const methods = EditionsServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      EditionsServiceDefinition.path,
+      EditionsService,
       [
         implementation.get === undefined
           ? undefined

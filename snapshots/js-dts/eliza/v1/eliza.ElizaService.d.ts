@@ -29,6 +29,7 @@ import {
 } from "./eliza_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -858,9 +859,18 @@ export interface HandlerOptions {
 export interface ServiceHandler {
   /** The service's path prefix, `/pkg.Service/`, for routing. */
   readonly path: string;
+  /** The service's descriptor (server reflection answers from its file). */
+  readonly service: DescService;
   /** Serves a request for this service; undefined when the path is not ours. */
   handle(request: ServerRequest): Promise<ServerResponse | undefined>;
 }
+/**
+ * What the functions that serve several services take: handlers, or lists
+ * of them (a factory that serves several paths, as server reflection's v1
+ * and v1alpha, returns a list).
+ * @public
+ */
+export type ServiceHandlers = ServiceHandler | readonly ServiceHandler[];
 /** @public */
 export declare const compressionGzip: Compression;
 /**
@@ -944,7 +954,7 @@ export interface FetchServiceHandler extends ServiceHandler {
  * @public
  */
 export declare function fetchHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FetchHandler;
 /**
  * A request listener for `node:http`, `node:https` and `node:http2` (h2c or
@@ -1021,7 +1031,7 @@ export interface FastifyInstanceLike {
  * @public
  */
 export declare function fastifyPlugin(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): FastifyPlugin;
 /**
  * Serves one or more services (from any generated files) on a Node server:
@@ -1029,7 +1039,7 @@ export declare function fastifyPlugin(
  * @public
  */
 export declare function nodeHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): NodeHandler;
 /**
  * Serves one or more services as a `"stream"` listener of a `node:http2`
@@ -1037,7 +1047,7 @@ export declare function nodeHandler(
  * @public
  */
 export declare function http2StreamHandler(
-  ...handlers: readonly ServiceHandler[]
+  ...services: readonly ServiceHandlers[]
 ): Http2StreamHandler;
 /** @public */
 export interface Http2ServerKeepaliveOptions {

@@ -180,6 +180,7 @@ var _ContextValuesMap_map,
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
+  ElizaService,
   IntroduceRequestSchema,
   IntroduceResponseSchema,
   PontificateRequestSchema,
@@ -211,7 +212,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 362 declarations from
+// needs no RPC library: 363 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -339,7 +340,7 @@ export function createElizaServiceHandler(implementation, options = {}) {
   const methods = ElizaServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      ElizaServiceDefinition.path,
+      ElizaService,
       [
         implementation.say === undefined
           ? undefined
@@ -3941,7 +3942,8 @@ async function nodeWriteChunks(writable, body, signal, shutdown) {
  * `export default { fetch: fetchHandler(eliza, other) }`.
  * @public
  */
-export function fetchHandler(...handlers) {
+export function fetchHandler(...services) {
+  const handlers = services.flat();
   return async (request) => {
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
@@ -4016,7 +4018,8 @@ function fetchAbortOnCancel(body, controller) {
  * Register it without a `prefix`: services are served at their own paths.
  * @public
  */
-export function fastifyPlugin(...handlers) {
+export function fastifyPlugin(...services) {
+  const handlers = services.flat();
   const node = nodeHandler(...handlers);
   return async (app) => {
     app.removeAllContentTypeParsers();
@@ -4046,7 +4049,8 @@ export function fastifyPlugin(...handlers) {
  * `http2.createServer(nodeHandler(eliza, other))`.
  * @public
  */
-export function nodeHandler(...handlers) {
+export function nodeHandler(...services) {
+  const handlers = services.flat();
   return (request, response, next) => {
     var _a, _b, _c;
     // On HTTP/2 the response goes straight to the stream: the compatibility
@@ -4104,7 +4108,8 @@ export function nodeHandler(...handlers) {
  * server: `http2.createServer().on("stream", http2StreamHandler(eliza, other))`.
  * @public
  */
-export function http2StreamHandler(...handlers) {
+export function http2StreamHandler(...services) {
+  const handlers = services.flat();
   return (stream, headers, _flags, rawHeaders) => {
     var _a, _b, _c;
     // Without a listener, a stream error (a reset with an error code) would
@@ -4415,6 +4420,7 @@ function nodeRequestHeaders(rawHeaders) {
 function withNodeHandler(handler) {
   return {
     path: handler.path,
+    service: handler.service,
     handle: handler.handle,
     fetch: fetchHandler(handler),
     node: nodeHandler(handler),
@@ -6001,7 +6007,8 @@ function grpcWebServer(stream) {
  * request is the one that accepts its Content-Type (gRPC, gRPC-Web, or else
  * Connect, whose GET requests have none); with none, the answer is 415.
  */
-function createServiceHandler(servicePath, methods, options, parts) {
+function createServiceHandler(service, methods, options, parts) {
+  const servicePath = `/${service.typeName}/`;
   const config = serverConfig(options, parts.compressions, parts.json);
   const protocols = parts.protocols;
   const byPath = new Map();
@@ -6035,11 +6042,12 @@ function createServiceHandler(servicePath, methods, options, parts) {
       : protocol.stream(handler, request, config);
   };
   if (options.cors === undefined) {
-    return { path: servicePath, handle: route };
+    return { path: servicePath, service, handle: route };
   }
   const cors = corsPolicy(options.cors);
   return {
     path: servicePath,
+    service,
     async handle(request) {
       const origin = request.header("origin");
       if (

@@ -20,6 +20,7 @@ import {
 } from "./multi_types_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

@@ -10,6 +10,7 @@ import type { PingRequest, PingResponse } from "./multi_types_pb";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

@@ -177,6 +177,7 @@ var _ContextValuesMap_map,
   _ServerCallContext_contextValues,
   _ServerCallContext_values;
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
+import { SecondService } from "./multi_pb";
 import {
   create,
   fromBinary,
@@ -201,7 +202,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 317 declarations from
+// needs no RPC library: 318 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -277,7 +278,7 @@ export function createSecondServiceHandler(implementation, options = {}) {
   const methods = SecondServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      SecondServiceDefinition.path,
+      SecondService,
       [
         implementation.ping === undefined
           ? undefined

@@ -12,6 +12,7 @@ import type { Empty, Struct } from "@bufbuild/protobuf/wkt";
 import { EmptySchema, StructSchema } from "@bufbuild/protobuf/wkt";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

@@ -177,6 +177,7 @@ var _ContextValuesMap_map,
   _ServerCallContext_contextValues,
   _ServerCallContext_values;
 import {
+  LegacyService,
   LookupRequestSchema,
   LookupResponseSchema,
   StoreRequestSchema,
@@ -206,7 +207,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 322 declarations from
+// needs no RPC library: 323 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -297,7 +298,7 @@ export function createLegacyServiceHandler(implementation, options = {}) {
   const methods = LegacyServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      LegacyServiceDefinition.path,
+      LegacyService,
       [
         implementation.store === undefined
           ? undefined

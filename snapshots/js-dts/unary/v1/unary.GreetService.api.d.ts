@@ -26,6 +26,7 @@ import {
 } from "./unary_pb";
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,

@@ -15,10 +15,11 @@ import type {
   Message as Message$1,
   Response as Response$1,
 } from "./collisions_pb.js";
-import { MessageSchema, ResponseSchema } from "./collisions_pb.js";
+import { Http, MessageSchema, ResponseSchema } from "./collisions_pb.js";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -69,7 +70,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 317 declarations from
+// needs no RPC library: 318 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -183,7 +184,7 @@ export function createHttpHandler(
   const methods = HttpDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      HttpDefinition.path,
+      Http,
       [
         implementation.Fetch === undefined
           ? undefined

@@ -8,9 +8,11 @@
 
 import type { PingRequest, PingResponse } from "./multi_types_pb.js";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb.js";
+import { SecondService } from "./multi_pb.js";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -61,7 +63,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 317 declarations from
+// needs no RPC library: 318 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -174,7 +176,7 @@ export function createSecondServiceHandler(
   const methods = SecondServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      SecondServiceDefinition.path,
+      SecondService,
       [
         implementation.Ping === undefined
           ? undefined

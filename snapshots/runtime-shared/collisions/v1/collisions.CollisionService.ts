@@ -45,6 +45,7 @@ import type {
   NodeServiceHandler,
   ServerStreamingMethod,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamNext,
@@ -122,6 +123,7 @@ import type {
 import {
   AbortSignalSchema,
   CodeSchema,
+  CollisionService,
   ConnectErrorSchema,
   ErrorSchema,
   HeadersSchema,
@@ -167,6 +169,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -2858,7 +2861,7 @@ export function createCollisionServiceHandler(
   const methods = CollisionServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      CollisionServiceDefinition.path,
+      CollisionService,
       [
         implementation.constructor$ === undefined
           ? undefined

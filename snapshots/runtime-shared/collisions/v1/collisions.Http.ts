@@ -41,6 +41,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -92,7 +93,7 @@ import {
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type { Message, Response } from "./collisions_pb";
-import { MessageSchema, ResponseSchema } from "./collisions_pb";
+import { Http, MessageSchema, ResponseSchema } from "./collisions_pb";
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
@@ -123,6 +124,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -261,7 +263,7 @@ export function createHttpHandler(
   const methods = HttpDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      HttpDefinition.path,
+      Http,
       [
         implementation.fetch === undefined
           ? undefined

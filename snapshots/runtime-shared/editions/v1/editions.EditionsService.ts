@@ -38,6 +38,7 @@ import type {
   NodeServiceHandler,
   ServerStreamingMethod,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamNext,
@@ -104,6 +105,7 @@ import type {
   WatchResponse,
 } from "./editions_pb";
 import {
+  EditionsService,
   GetRequestSchema,
   GetResponseSchema,
   WatchRequestSchema,
@@ -143,6 +145,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -326,7 +329,7 @@ export function createEditionsServiceHandler(
   const methods = EditionsServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      EditionsServiceDefinition.path,
+      EditionsService,
       [
         implementation.get === undefined
           ? undefined

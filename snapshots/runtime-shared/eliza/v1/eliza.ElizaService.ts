@@ -41,6 +41,7 @@ import type {
   NodeServiceHandler,
   ServerStreamingMethod,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamNext,
@@ -118,6 +119,7 @@ import type {
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
+  ElizaService,
   IntroduceRequestSchema,
   IntroduceResponseSchema,
   PontificateRequestSchema,
@@ -161,6 +163,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -412,7 +415,7 @@ export function createElizaServiceHandler(
   const methods = ElizaServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      ElizaServiceDefinition.path,
+      ElizaService,
       [
         implementation.say === undefined
           ? undefined

@@ -37,6 +37,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -99,6 +100,7 @@ import {
   SumRequestSchema,
   SumResponseSchema,
 } from "./multi_types_pb";
+import { FirstService } from "./multi_pb";
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
@@ -130,6 +132,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -291,7 +294,7 @@ export function createFirstServiceHandler(
   const methods = FirstServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      FirstServiceDefinition.path,
+      FirstService,
       [
         implementation.ping === undefined
           ? undefined

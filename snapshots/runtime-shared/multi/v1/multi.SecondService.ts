@@ -37,6 +37,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -89,6 +90,7 @@ import {
 } from "../../connect-standalone.runtime";
 import type { PingRequest, PingResponse } from "./multi_types_pb";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
+import { SecondService } from "./multi_pb";
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
 
@@ -120,6 +122,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -258,7 +261,7 @@ export function createSecondServiceHandler(
   const methods = SecondServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      SecondServiceDefinition.path,
+      SecondService,
       [
         implementation.ping === undefined
           ? undefined

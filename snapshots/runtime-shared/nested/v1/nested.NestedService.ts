@@ -37,6 +37,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -88,7 +89,11 @@ import {
   withNodeHandler,
 } from "../../connect-standalone.runtime";
 import type { Outer_Inner, Outer_Inner_Deeper } from "./nested_pb";
-import { Outer_Inner_DeeperSchema, Outer_InnerSchema } from "./nested_pb";
+import {
+  NestedService,
+  Outer_Inner_DeeperSchema,
+  Outer_InnerSchema,
+} from "./nested_pb";
 import type { Empty, Struct } from "@bufbuild/protobuf/wkt";
 import { EmptySchema, StructSchema } from "@bufbuild/protobuf/wkt";
 
@@ -122,6 +127,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -345,7 +351,7 @@ export function createNestedServiceHandler(
   const methods = NestedServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      NestedServiceDefinition.path,
+      NestedService,
       [
         implementation.dig === undefined
           ? undefined

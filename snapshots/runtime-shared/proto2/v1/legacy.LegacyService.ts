@@ -37,6 +37,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -96,6 +97,7 @@ import type {
   StoreResponse,
 } from "./legacy_pb";
 import {
+  LegacyService,
   LookupRequestSchema,
   LookupResponseSchema,
   StoreRequestSchema,
@@ -132,6 +134,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -305,7 +308,7 @@ export function createLegacyServiceHandler(
   const methods = LegacyServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      LegacyServiceDefinition.path,
+      LegacyService,
       [
         implementation.store === undefined
           ? undefined

@@ -39,6 +39,7 @@ import type {
   NodeHandler,
   NodeServiceHandler,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownOptions,
   ShutdownServer,
   StreamRequest,
@@ -104,6 +105,7 @@ import {
   FailResponseSchema,
   GreetRequestSchema,
   GreetResponseSchema,
+  GreetService,
 } from "./unary_pb";
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -136,6 +138,7 @@ export type {
   HandlerContext,
   HandlerOptions,
   ServiceHandler,
+  ServiceHandlers,
   ShutdownServer,
   ShutdownOptions,
   FetchHandler,
@@ -332,7 +335,7 @@ export function createGreetServiceHandler(
   const methods = GreetServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      GreetServiceDefinition.path,
+      GreetService,
       [
         implementation.greet === undefined
           ? undefined

@@ -21,6 +21,7 @@ import type {
 import {
   AbortSignalSchema,
   CodeSchema,
+  CollisionService,
   ConnectErrorSchema,
   ErrorSchema,
   HeadersSchema,
@@ -33,6 +34,7 @@ import {
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -69,7 +71,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 242 declarations from
+// needs no RPC library: 243 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, keepalive, shutdown, writable
@@ -2111,7 +2113,7 @@ export function createCollisionServiceHandler(
   const methods = CollisionServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      CollisionServiceDefinition.path,
+      CollisionService,
       [
         implementation.constructor$ === undefined
           ? undefined

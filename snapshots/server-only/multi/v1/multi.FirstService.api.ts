@@ -13,9 +13,11 @@ import {
   SumRequestSchema,
   SumResponseSchema,
 } from "./multi_types_pb";
+import { FirstService } from "./multi_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -52,7 +54,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 224 declarations from
+// needs no RPC library: 225 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, keepalive, shutdown, writable
@@ -137,7 +139,7 @@ export function createFirstServiceHandler(
   const methods = FirstServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      FirstServiceDefinition.path,
+      FirstService,
       [
         implementation.ping === undefined
           ? undefined

@@ -8,9 +8,11 @@
 
 import type { PingRequest } from "./multi_types_pb";
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
+import { SecondService } from "./multi_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -47,7 +49,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 224 declarations from
+// needs no RPC library: 225 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, keepalive, shutdown, writable
@@ -114,7 +116,7 @@ export function createSecondServiceHandler(
   const methods = SecondServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      SecondServiceDefinition.path,
+      SecondService,
       [
         implementation.ping === undefined
           ? undefined

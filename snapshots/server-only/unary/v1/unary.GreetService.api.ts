@@ -16,10 +16,12 @@ import {
   FailResponseSchema,
   GreetRequestSchema,
   GreetResponseSchema,
+  GreetService,
 } from "./unary_pb";
 
 import type {
   DescMessage,
+  DescService,
   JsonReadOptions,
   JsonWriteOptions,
   Message,
@@ -56,7 +58,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 224 declarations from
+// needs no RPC library: 225 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, compression, handler, keepalive, shutdown, writable
@@ -165,7 +167,7 @@ export function createGreetServiceHandler(
   const methods = GreetServiceDefinition.methods;
   return withNodeHandler(
     createServiceHandler(
-      GreetServiceDefinition.path,
+      GreetService,
       [
         implementation.greet === undefined
           ? undefined
