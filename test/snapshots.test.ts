@@ -75,6 +75,8 @@ function splitAtRuntime(
     `create${service}Client`,
     `${service}Implementation`,
     `create${service}Handler`,
+    // What templates/health.ts adds to the Health file.
+    ...(service === "Health" ? ["HealthServer", "createHealthServer"] : []),
   ]);
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest);
   const names = source.statements.map(declaredName);
