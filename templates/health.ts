@@ -56,9 +56,10 @@ export interface ${local("HealthServer")} extends ${handlerType} {
 /**
  * Serves ${service.typeName} (gRPC's health checking protocol, as
  * grpc-health-probe and Kubernetes' gRPC probes call it) from a new
- * HealthStatus where the services given (handlers, definitions or names)
- * and the server ("") are SERVING. \`Check\` of a service without a status
- * fails \`not_found\`; \`Watch\` sends the status, then its changes.
+ * HealthStatus where the services given (handlers, lists of handlers,
+ * definitions or names) and the server ("") are SERVING. \`Check\` of a
+ * service without a status fails \`not_found\`; \`Watch\` sends the
+ * status, then its changes.
  *
  * \`\`\`ts
  * const health = createHealthServer([eliza]);
@@ -71,7 +72,11 @@ export interface ${local("HealthServer")} extends ${handlerType} {
  * ${share} to \`${names.createHandler}\` instead.
  */
 export function ${local("createHealthServer")}(
-  services: readonly (string | { readonly path: string })[] = [],
+  services: readonly (
+    | string
+    | { readonly path: string }
+    | readonly { readonly path: string }[]
+  )[] = [],
   options: ${rt("HandlerOptions")} = {},
 ): ${local("HealthServer")} {
   const status = ${rt("healthStatusOf")}(services);

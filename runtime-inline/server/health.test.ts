@@ -156,15 +156,18 @@ describe("HealthStatus", () => {
 });
 
 describe("healthStatusOf", () => {
-  it("has the services given SERVING, by name, handler or definition", () => {
+  it("has the services given SERVING, by name, handler, definition or list of handlers", () => {
     const status = healthStatusOf([
       "acme.v1.Billing",
       { path: "/connectrpc.eliza.v1.ElizaService/" },
+      [{ path: "/acme.v1.Audit/" }, { path: "/acme.v1alpha.Audit/" }],
     ]);
     expect(status.list()).toEqual({
       "": "SERVING",
       "acme.v1.Billing": "SERVING",
       "connectrpc.eliza.v1.ElizaService": "SERVING",
+      "acme.v1.Audit": "SERVING",
+      "acme.v1alpha.Audit": "SERVING",
     });
   });
 });

@@ -181,13 +181,16 @@ export class HealthStatus {
  * A HealthStatus where the services given are SERVING, and the server ("")
  * too, as connect-go's static checker starts. A service is given by name
  * (`acme.v1.Billing`), or as a handler or definition, whose path
- * (`/acme.v1.Billing/`) holds the name.
+ * (`/acme.v1.Billing/`) holds the name, or as a list of handlers (what a
+ * factory serving several paths returns, as `nodeHandler` takes them).
  */
 export function healthStatusOf(
-  services: readonly (string | { readonly path: string })[],
+  services: readonly (
+    string | { readonly path: string } | readonly { readonly path: string }[]
+  )[],
 ): HealthStatus {
   const status = new HealthStatus();
-  for (const service of services) {
+  for (const service of services.flat()) {
     status.set(
       typeof service === "string" ? service : service.path.slice(1, -1),
       1,

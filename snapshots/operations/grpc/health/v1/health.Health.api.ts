@@ -322,9 +322,10 @@ export interface HealthServer extends NodeServiceHandler {
 /**
  * Serves grpc.health.v1.Health (gRPC's health checking protocol, as
  * grpc-health-probe and Kubernetes' gRPC probes call it) from a new
- * HealthStatus where the services given (handlers, definitions or names)
- * and the server ("") are SERVING. `Check` of a service without a status
- * fails `not_found`; `Watch` sends the status, then its changes.
+ * HealthStatus where the services given (handlers, lists of handlers,
+ * definitions or names) and the server ("") are SERVING. `Check` of a
+ * service without a status fails `not_found`; `Watch` sends the
+ * status, then its changes.
  *
  * ```ts
  * const health = createHealthServer([eliza]);
@@ -337,7 +338,9 @@ export interface HealthServer extends NodeServiceHandler {
  * `healthMethods(status)` to `createHealthHandler` instead.
  */
 export function createHealthServer(
-  services: readonly (string | { readonly path: string })[] = [],
+  services: readonly (
+    string | { readonly path: string } | readonly { readonly path: string }[]
+  )[] = [],
   options: HandlerOptions = {},
 ): HealthServer {
   const status = healthStatusOf(services);
