@@ -1,8 +1,8 @@
 // The health server of the file generated for grpc.health.v1.Health
 // (plugin option health=true), served beside another service with one
-// line, over Connect (HTTP/1.1 and the fetch handler), gRPC (h2c) and
-// gRPC-Web; and called by @grpc/grpc-js as grpc-health-probe and
-// Kubernetes' gRPC probes call it.
+// line, over Connect (HTTP/1.1 and the fetch handler), gRPC (h2c, through
+// nodeHandler and http2StreamHandler) and gRPC-Web; and called by
+// @grpc/grpc-js as grpc-health-probe and Kubernetes' gRPC probes call it.
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -22,6 +22,7 @@ import {
   fetchHandler,
   HealthStatus,
   healthMethods,
+  http2StreamHandler,
   nodeHandler,
   type HealthClient,
   type HealthServer,
@@ -34,7 +35,7 @@ import {
   type HealthCheckResponse,
 } from "./gen-ops/grpc/health/v1/health_pb.ts";
 import { inProcessFetch } from "./support/http-clients.ts";
-import { startServer } from "./support/servers.ts";
+import { startServer, startStreamServer } from "./support/servers.ts";
 
 const eliza = createElizaServiceHandler({
   say: (request) => ({ sentence: `You said ${request.sentence}` }),
@@ -107,6 +108,17 @@ const setups: readonly Setup[] = [
     name: "gRPC, node:http2 h2c",
     async start(health) {
       const server = await startServer("h2c", nodeHandler(eliza, health));
+      closers.push(() => server.close());
+      return {
+        baseUrl: server.url,
+        options: { protocol: "grpc", transport: "http2" },
+      };
+    },
+  },
+  {
+    name: "gRPC, node:http2 h2c with http2StreamHandler",
+    async start(health) {
+      const server = await startStreamServer(http2StreamHandler(eliza, health));
       closers.push(() => server.close());
       return {
         baseUrl: server.url,
