@@ -1,11 +1,6 @@
 import type { DescFile, DescService } from "@bufbuild/protobuf";
 import type { Schema } from "@bufbuild/protoplugin";
-import { joinCode, type Code } from "../templates/code.ts";
-import {
-  reflectionNames,
-  reflectionServiceName,
-  reflectionTemplate,
-} from "../templates/reflection.ts";
+import type { Code } from "../templates/code.ts";
 import { serviceNames, serviceTemplate } from "../templates/service.ts";
 import {
   statementsEnd,
@@ -48,7 +43,7 @@ export function emitFiles(
 ): void {
   const services: Service[] = schema.files.flatMap((file) =>
     file.services.map((service) => {
-      const template = serviceCode(service, schema.options);
+      const template = serviceTemplate(service, schema.options);
       return {
         file,
         service,
@@ -71,31 +66,11 @@ export function emitFiles(
   for (const s of services) emitWithSharedRuntime(schema, s, names);
 }
 
-/**
- * The service's code: its API, and for the services the operation options
- * add (reflection=true), the API they were added for.
- */
-function serviceCode(service: DescService, options: Options): Code {
-  const template = serviceTemplate(service, options);
-  return options.server && service.typeName === reflectionServiceName
-    ? joinCode([template, reflectionTemplate(service, options)], "\n\n")
-    : template;
-}
-
-/** The top-level names the service's code declares. */
-function ownNames(service: DescService): string[] {
-  const names: string[] = Object.values(serviceNames(service));
-  if (service.typeName === reflectionServiceName) {
-    names.push(...Object.values(reflectionNames));
-  }
-  return names;
-}
-
 /** A service file that carries the runtime it uses, after its API. */
 function emitSelfContained(schema: Schema<Options>, s: Service): void {
   const { file, service, template, selection } = s;
   const names = nameRuntime(selection.declarations, {
-    declared: ownNames(service),
+    declared: Object.values(serviceNames(service)),
     identifiers: templateIdentifiers(template),
     imports: templateImports(template),
   });
@@ -159,7 +134,7 @@ function emitWithSharedRuntime(
 ): void {
   const { file, service, template, selection } = s;
   // As in a self-contained file, the service's own names win.
-  const own = new Set(ownNames(service));
+  const own = new Set(Object.values(serviceNames(service)));
   const f = schema.generateFile(serviceFileName(file, service));
   f.preamble(file);
   const p = new Printer(f, selfPath(serviceFileName(file, service)));

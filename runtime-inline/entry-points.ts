@@ -50,6 +50,11 @@ import type { connectHandleStream } from "./server/connect-stream.ts";
 import type { grpcServeStream, grpcServer } from "./server/grpc.ts";
 import type { grpcWebServer } from "./server/grpc-web.ts";
 import type {
+  HealthStatus,
+  healthMethods,
+  healthStatusOf,
+} from "./server/health.ts";
+import type {
   HandlerContext,
   HandlerOptions,
   ServiceHandlers,
@@ -119,6 +124,10 @@ export interface EntryPoints {
   // Named in the Node handler factory's documentation, and so exported.
   readonly shutdownGracefully: typeof shutdownGracefully;
   readonly http2ServerKeepalive: typeof http2ServerKeepalive;
+  // The file of grpc.health.v1.Health only: its statuses and methods.
+  readonly HealthStatus: typeof HealthStatus;
+  readonly healthMethods: typeof healthMethods;
+  readonly healthStatusOf: typeof healthStatusOf;
   // Server reflection (the reflection file only): its implementation, and
   // v1alpha's descriptor and handler.
   readonly reflectionImplementation: typeof reflectionImplementation;

@@ -1,5 +1,4 @@
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
@@ -18,6 +17,7 @@ import { ConnectError } from "../core/errors.ts";
 import type { HttpResponse } from "../client/http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
 import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
+import { listenH2c } from "../../test/support/h2c-server.ts";
 
 const unary: MethodInfo = {
   service: "test.v1.TestService",
@@ -47,28 +47,14 @@ async function rawServer(
   onStream: (stream: http2.ServerHttp2Stream) => void,
 ): Promise<{ url: string; streamClosed: () => Promise<void> }> {
   const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("error", () => {});
-  });
   let closed = Promise.resolve();
   server.on("stream", (stream) => {
-    stream.on("error", () => {});
     closed = new Promise((resolve) => stream.once("close", () => resolve()));
     onStream(stream);
   });
-  await new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve()),
-  );
-  closers.push(() => {
-    server.close();
-    for (const session of sessions) session.destroy();
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    streamClosed: () => closed,
-  };
+  const { url, close } = await listenH2c(server);
+  closers.push(close);
+  return { url, streamClosed: () => closed };
 }
 
 const respondHeaders = {
@@ -314,27 +300,16 @@ describe("keepalive", () => {
     respond: (stream: http2.ServerHttp2Stream) => void,
   ) {
     const server = http2.createServer();
-    const sessions = new Set<http2.ServerHttp2Session>();
     const events: string[] = [];
     server.on("session", (session) => {
-      sessions.add(session);
       events.push("open");
-      session.on("error", () => {});
       session.on("close", () => events.push("close"));
       session.on("ping", () => events.push("ping"));
     });
-    server.on("stream", (stream) => {
-      stream.on("error", () => {});
-      respond(stream);
-    });
-    await new Promise<void>((resolve) =>
-      server.listen(0, "127.0.0.1", () => resolve()),
-    );
-    closers.push(() => {
-      server.close();
-      for (const session of sessions) session.destroy();
-    });
-    return { port: (server.address() as AddressInfo).port, events };
+    server.on("stream", respond);
+    const { port, close } = await listenH2c(server);
+    closers.push(close);
+    return { port, events };
   }
 
   const ok = (stream: http2.ServerHttp2Stream) => {

@@ -1,6 +1,5 @@
 import { EventEmitter } from "node:events";
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   http2KeepAlive,
@@ -8,6 +7,7 @@ import {
   keepaliveCheckMs,
 } from "./keepalive.ts";
 import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
+import { listenH2c } from "../../test/support/h2c-server.ts";
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -21,25 +21,16 @@ async function silentServer(keepalive: boolean) {
     http2ServerKeepalive(server, { pingIntervalMs: 50, pingTimeoutMs: 100 });
   }
   const events: string[] = [];
-  const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
-    sessions.add(session);
-    session.on("error", () => {});
     session.on("close", () => events.push("session close"));
   });
   server.on("stream", (stream) => {
-    stream.on("error", () => {});
     events.push("stream");
     stream.on("close", () => events.push("stream close"));
   });
-  await new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve()),
-  );
-  closers.push(() => {
-    server.close();
-    for (const session of sessions) session.destroy();
-  });
-  return { port: (server.address() as AddressInfo).port, events };
+  const { port, close } = await listenH2c(server);
+  closers.push(close);
+  return { port, events };
 }
 
 function connect(url: string) {

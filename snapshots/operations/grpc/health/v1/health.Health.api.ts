@@ -74,7 +74,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 353 declarations from
+// needs no RPC library: 362 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -83,7 +83,7 @@ import * as zlib from "node:zlib";
 //     writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
-//     grpc-web, handler, protocol, router, stream, unary
+//     grpc-web, handler, health, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, NodeClientOptions,
 // createClientConfig, nodeClientHttpClient, compressionDefaults, codecJson,
@@ -93,7 +93,7 @@ import * as zlib from "node:zlib";
 // HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
 // NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, connectServer, connectHandleStream, grpcServer,
-// grpcServeStream, grpcWebServer.
+// grpcServeStream, grpcWebServer, HealthStatus, healthStatusOf, healthMethods.
 
 /**
  * grpc.health.v1.Health: its name, its path prefix for routing, and its methods.
@@ -307,4 +307,49 @@ export function createHealthHandler(
       },
     ),
   );
+}
+
+/**
+ * A handler of grpc.health.v1.Health, served beside the services with
+ * `nodeHandler(eliza, health)` or `fetchHandler(eliza, health)`,
+ * and the status it answers from.
+ */
+export interface HealthServer extends NodeServiceHandler {
+  /** Set statuses here: `health.status.set("acme.v1.Billing", "NOT_SERVING")`. */
+  readonly status: HealthStatus;
+}
+
+/**
+ * Serves grpc.health.v1.Health (gRPC's health checking protocol, as
+ * grpc-health-probe and Kubernetes' gRPC probes call it) from a new
+ * HealthStatus where the services given (handlers, lists of handlers,
+ * definitions or names) and the server ("") are SERVING. `Check` of a
+ * service without a status fails `not_found`; `Watch` sends the
+ * status, then its changes.
+ *
+ * ```ts
+ * const health = createHealthServer([eliza]);
+ * http2.createServer(nodeHandler(eliza, health)).listen(8080);
+ * health.status.set(ElizaServiceDefinition.typeName, "NOT_SERVING");
+ * health.status.shutdown(); // as a graceful shutdown starts: all NOT_SERVING
+ * ```
+ *
+ * To share one HealthStatus between servers, pass
+ * `healthMethods(status)` to `createHealthHandler` instead.
+ */
+export function createHealthServer(
+  services: readonly (
+    string | { readonly path: string } | readonly { readonly path: string }[]
+  )[] = [],
+  options: HandlerOptions = {},
+): HealthServer {
+  const status = healthStatusOf(services);
+  const methods = healthMethods(status);
+  return {
+    ...createHealthHandler(
+      { check: methods.check, list: methods.list, watch: methods.watch },
+      options,
+    ),
+    status,
+  };
 }
