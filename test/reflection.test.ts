@@ -18,7 +18,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createElizaServiceHandler } from "./gen-ops/eliza/v1/eliza.ElizaService.ts";
-import { createHealthHandler } from "./gen-ops/grpc/health/v1/health.Health.ts";
+import { createHealthServer } from "./gen-ops/grpc/health/v1/health.Health.ts";
 import type { ServerReflectionRequest } from "./gen-ops/grpc/reflection/v1/reflection_pb.ts";
 import {
   Code,
@@ -48,7 +48,7 @@ const record: Interceptor = (next) => (request) => {
 const eliza = createElizaServiceHandler({
   say: (request) => ({ sentence: `You said: ${request.sentence}` }),
 });
-const health = createHealthHandler({});
+const health = createHealthServer([eliza]);
 const reflection = createReflectionHandlers([eliza, health], {
   interceptors: [record],
 });
