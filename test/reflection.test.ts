@@ -24,11 +24,16 @@ import {
   Code,
   createReflectionHandlers,
   createServerReflectionClient,
+  http2StreamHandler,
   nodeHandler,
   type Interceptor,
 } from "./gen-ops/grpc/reflection/v1/reflection.ServerReflection.ts";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
-import { startServer, type StartedServer } from "./support/servers.ts";
+import {
+  startServer,
+  startStreamServer,
+  type StartedServer,
+} from "./support/servers.ts";
 import { strictOptions } from "./support/strict.ts";
 
 const bufBin = join(
@@ -54,13 +59,19 @@ const reflection = createReflectionHandlers([eliza, health], {
 });
 
 let h2c: StartedServer;
+// Without Node's compatibility layer: the handlers' list flattened there too.
+let streams: StartedServer;
 
 beforeAll(async () => {
   h2c = await startServer("h2c", nodeHandler(eliza, health, reflection));
+  streams = await startStreamServer(
+    http2StreamHandler(eliza, health, reflection),
+  );
 });
 
 afterAll(async () => {
   await h2c.close();
+  await streams.close();
 });
 
 function bufCurl(
@@ -106,21 +117,27 @@ describe("buf curl without --schema", () => {
     expect(reflected).not.toContain("grpc.reflection.v1alpha.ServerReflection");
   });
 
-  it("lists the services: those given, and reflection's two", async () => {
-    const result = await bufCurl([
-      "--http2-prior-knowledge",
-      "--list-services",
-      h2c.url,
-    ]);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    expect(result.stdout.trim().split("\n")).toEqual([
-      "connectrpc.eliza.v1.ElizaService",
-      "grpc.health.v1.Health",
-      "grpc.reflection.v1.ServerReflection",
-      "grpc.reflection.v1alpha.ServerReflection",
-    ]);
-  });
+  it.each([
+    { name: "nodeHandler", url: () => h2c.url },
+    { name: "http2StreamHandler", url: () => streams.url },
+  ])(
+    "lists the services through $name: those given, and reflection's two",
+    async (o) => {
+      const result = await bufCurl([
+        "--http2-prior-knowledge",
+        "--list-services",
+        o.url(),
+      ]);
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim().split("\n")).toEqual([
+        "connectrpc.eliza.v1.ElizaService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+      ]);
+    },
+  );
 
   it("lists the methods of every service, v1alpha's described too", async () => {
     const result = await bufCurl([
