@@ -45,6 +45,10 @@ export function reflectionTemplate(
  * ${combine}(eliza, health, ${reflectionNames.createHandlers}([eliza, health]))
  * \`\`\`
  *
+ * Its one method is a bidi stream, which reflection clients call over
+ * HTTP/2 (\`buf curl\` reflects over h2c for an \`http://\` URL, whatever
+ * \`--protocol\`): serve it on an HTTP/2 server.
+ *
  * Reflection describes every message and method of those services to anyone
  * who can call it; restrict it with \`options.interceptors\` where that
  * matters.
