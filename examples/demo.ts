@@ -1,7 +1,8 @@
 // The demo: serves ElizaService with the generated server on node:http and
 // node:http2 at once, then calls it with the generated client over every
 // protocol (Connect, gRPC, gRPC-Web), transport, codec and compression, and
-// shows errors, deadlines, GET and all four kinds of RPC.
+// shows errors, deadlines, GET and all four kinds of RPC; then asks the
+// health and reflection services served beside it.
 // Run it with `npm run demo` (which generates examples/gen first).
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -9,10 +10,21 @@ import type { AddressInfo } from "node:net";
 import {
   Code,
   ConnectError,
+  ElizaServiceDefinition,
   createElizaServiceClient,
   createElizaServiceHandler,
+  nodeHandler,
   type Interceptor,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import {
+  createHealthClient,
+  createHealthServer,
+} from "./gen/grpc/health/v1/health.Health.ts";
+import { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.ts";
+import {
+  createReflectionHandlers,
+  createServerReflectionClient,
+} from "./gen/grpc/reflection/v1/reflection.ServerReflection.ts";
 
 const logCalls: Interceptor = (next) => async (request) => {
   const response = await next(request);
@@ -68,8 +80,12 @@ const handler = createElizaServiceHandler(
   { interceptors: [logCalls] },
 );
 
-const h1 = http.createServer(handler.node);
-const h2 = http2.createServer(handler.node);
+// Health (health=true) and reflection (reflection=true) beside Eliza.
+// Reflection's bidi stream needs HTTP/2, so only the h2c server has it.
+const health = createHealthServer([handler]);
+const reflection = createReflectionHandlers([handler, health]);
+const h1 = http.createServer(nodeHandler(handler, health));
+const h2 = http2.createServer(nodeHandler(handler, health, reflection));
 await Promise.all([
   new Promise<void>((resolve) => h1.listen(0, "127.0.0.1", resolve)),
   new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve)),
@@ -221,6 +237,45 @@ for (const [protocol, client] of Object.entries(duplexClients)) {
     answered();
   }
 }
+
+console.log("\nHealth (grpc.health.v1), gRPC over h2c:");
+const healthClient = createHealthClient(h2Url, { protocol: "grpc" });
+const statusName = (status: number) =>
+  Object.entries(HealthCheckResponse_ServingStatus).find(
+    ([, value]) => value === status,
+  )?.[0];
+const service = ElizaServiceDefinition.typeName;
+console.log(
+  `  ${service}: ${statusName((await healthClient.check({ service })).status)}`,
+);
+health.status.set(service, "NOT_SERVING");
+console.log(
+  `  after health.status.set: ${statusName((await healthClient.check({ service })).status)}`,
+);
+try {
+  await healthClient.check({ service: "no.such.Service" });
+} catch (e) {
+  console.log(
+    `  an unknown service: ${ConnectError.from(e).code === Code.NotFound ? "not_found" : e}`,
+  );
+}
+
+console.log("Reflection (grpc.reflection.v1), Connect over h2c:");
+const reflectionClient = createServerReflectionClient(h2Url, {
+  transport: "http2",
+});
+for await (const { messageResponse } of reflectionClient.serverReflectionInfo([
+  { messageRequest: { case: "listServices", value: "" } },
+])) {
+  if (messageResponse.case === "listServicesResponse") {
+    for (const { name } of messageResponse.value.service) {
+      console.log(`  ${name}`);
+    }
+  }
+}
+console.log(
+  `  (try: npx buf curl --http2-prior-knowledge --list-methods ${h2Url})`,
+);
 
 h1.close();
 h2.close();
