@@ -71,6 +71,11 @@ symlinkSync(
   join(protoplugin, "node_modules/typescript"),
 );
 copy(join(repoModules, "@typescript/vfs"), join(modules, "@typescript/vfs"));
+// Copied, not linked, so that it finds the project's protoplugin as when installed.
+copy(
+  join(repoModules, "@bufbuild/protoc-gen-es"),
+  join(modules, "@bufbuild/protoc-gen-es"),
+);
 for (const name of ["@bufbuild/protobuf", "prettier", "ts-morph"]) link(name);
 
 // TypeScript 7 as `npm i -D typescript` installs it, less the native
@@ -120,7 +125,8 @@ function generate(name: string, pkgDir = pkg): Record<string, string> {
       "plugins:",
       `  - local: ${JSON.stringify(join(pkgDir, "bin/protoc-gen-connect-standalone"))}`,
       `    out: ${JSON.stringify(out)}`,
-      "    opt: target=js+dts",
+      // With health: its _pb files come from protoc-gen-es, run in process.
+      "    opt: target=js+dts,health=true",
       "",
     ].join("\n"),
   );
@@ -148,10 +154,14 @@ describe("target=js+dts whatever typescript the project hoists", () => {
   // What the repo's own install (TypeScript 5.9 at the top) generates.
   const reference = generate("repo", repoRoot);
 
-  it("has a reference with the service's .js and .d.ts", () => {
+  it("has a reference with the services' .js and .d.ts, and health's messages", () => {
     expect(Object.keys(reference)).toEqual([
       "eliza/v1/eliza.ElizaService.d.ts",
       "eliza/v1/eliza.ElizaService.js",
+      "grpc/health/v1/health.Health.d.ts",
+      "grpc/health/v1/health.Health.js",
+      "grpc/health/v1/health_pb.d.ts",
+      "grpc/health/v1/health_pb.js",
     ]);
   });
 
