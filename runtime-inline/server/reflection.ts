@@ -422,10 +422,10 @@ function reflectionFileWithImports(
 
 /**
  * The reflection service over the files of `services` (the services the
- * server serves, listed by list_services: the reflection services too) and of `files` (more files to
- * describe, such as extensions no service's file imports). The index is
- * built on the first request, so that a server that is never asked pays
- * nothing at startup.
+ * server serves, the reflection services too, as list_services lists
+ * them) and of `files` (more files to describe, such as extensions no
+ * service's file imports). The index is built on the first request, so
+ * that a server that is never asked pays nothing at startup.
  */
 export function reflectionImplementation(
   services: readonly DescService[],
