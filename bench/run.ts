@@ -1,8 +1,9 @@
-// Runs the workloads: for each, alternates ours, connect-es, floor for
-// each round, each run a warm-up then a measured window whose CPU time is
-// read from /proc at its edges. Alternating within one invocation means
-// drift (thermal, noisy neighbours, the load generator's own state) hits
-// every implementation alike.
+// Runs the workloads: for each, alternates ours, connect-es, floor in each
+// round, in an order rotated every round (roundOrder), each run a warm-up
+// then a measured window whose CPU time is read from /proc at its edges.
+// Alternating within one invocation means drift (thermal, noisy
+// neighbours, the load generator's own state) hits every implementation
+// alike.
 //
 // Servers live for the whole invocation, one process per implementation and
 // HTTP version, as a real server does: a fresh process needs 2 to 3 s of load
@@ -24,6 +25,7 @@ import {
   type ClientWorkload,
   type Impl,
   impls,
+  roundOrder,
   type StreamWorkload,
   type UnaryWorkload,
   type Workload,
@@ -308,7 +310,7 @@ async function runUnary(
       );
     }
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const impl of impls) {
+      for (const impl of roundOrder(round)) {
         const server = servers.get(impl)!;
         const url = `http://127.0.0.1:${server.port}${unaryPath}`;
         const warmup = warmupFor(server, settings);
@@ -377,7 +379,7 @@ async function runStream(
 ): Promise<void> {
   const servers = await pool.all(2);
   for (let round = 1; round <= settings.rounds; round++) {
-    for (const impl of impls) {
+    for (const impl of roundOrder(round)) {
       const server = servers.get(impl)!;
       const warmup = warmupFor(server, settings);
       const [command, args] = pinnedCommand(
@@ -448,7 +450,7 @@ async function runClient(
   const server = await startServer("floor", 2, "load", settings.pinning);
   try {
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const impl of impls) {
+      for (const impl of roundOrder(round)) {
         // A fresh client process every run: always the long warm-up.
         const warmup = settings.firstWarmupSeconds;
         const [command, args] = pinnedCommand(

@@ -4,8 +4,18 @@
 
 export type Impl = "ours" | "connect-es" | "floor";
 
-/** In this order within each round: ours, connect-es, floor, ours, ... */
+/** Every implementation, in the order of the table's columns. */
 export const impls: readonly Impl[] = ["ours", "connect-es", "floor"];
+
+/**
+ * The order of the implementations in a round (1-based): rotated by one
+ * each round, so that none always runs first (on a cold load generator)
+ * or always right after the same neighbour.
+ */
+export function roundOrder(round: number): readonly Impl[] {
+  const shift = (round - 1) % impls.length;
+  return [...impls.slice(shift), ...impls.slice(0, shift)];
+}
 
 export const implDescriptions: Record<Impl, string> = {
   ours: "the code this plugin generates (server: createBenchServiceHandler(...).http2Stream on node:http2, .node on node:http; client: transport http2)",

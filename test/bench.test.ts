@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { impls, roundOrder } from "../bench/workloads.ts";
 import { repoRoot } from "./support/generate.ts";
 
 // h2load is not an npm package (Debian: nghttp2-client, which .ci/run
@@ -141,4 +142,18 @@ describe("node bench/memory.ts", () => {
       expect(unary.after.heapAfterGc).toBeGreaterThan(0);
     }
   }, 120_000);
+});
+
+describe("the benchmark's order of implementations", () => {
+  it("rotates every round, so that each runs first once in as many rounds", () => {
+    const rounds = [1, 2, 3].map(roundOrder);
+    expect(rounds).toEqual([
+      ["ours", "connect-es", "floor"],
+      ["connect-es", "floor", "ours"],
+      ["floor", "ours", "connect-es"],
+    ]);
+    for (const order of rounds)
+      expect([...order].sort()).toEqual([...impls].sort());
+    expect(roundOrder(4)).toEqual(roundOrder(1));
+  });
 });
