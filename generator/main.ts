@@ -48,12 +48,8 @@ function run(request: Uint8Array): {
   }
   const added = addOperationProtos(req);
   const res = plugin.run(req);
-  // After the plugin: it checks the options, with clearer messages.
-  const messageFiles =
-    res.error === undefined || res.error === ""
-      ? operationMessageFiles(req, added)
-      : [];
-  return { res, messageFiles };
+  // After the plugin, which throws on a bad option with a clearer message.
+  return { res, messageFiles: operationMessageFiles(req, added) };
 }
 
 export async function main(args: string[]): Promise<number> {

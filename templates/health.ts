@@ -17,10 +17,9 @@ const healthRuntimeMethods: Readonly<Record<string, string>> = {
 /**
  * What the file of grpc.health.v1.Health adds to the usual client and
  * server: a health server in one line, answering from a HealthStatus the
- * application sets. Nothing without the server side.
+ * application sets (templates/service.ts adds it with the server side).
  */
 export function healthTemplate(service: DescService, options: Options): Code {
-  if (!options.server) return [];
   const names = serviceNames(service);
   const web = options.platform === "web";
   const handlerType = web

@@ -75,15 +75,12 @@ export function operationMessageFiles(
   const pairs = parameterPairs(request.parameter)
     .filter(([key]) => builtinOptionNames.includes(key))
     .map(([key, value]) => (value === "" ? key : `${key}=${value}`));
-  const response = protocGenEs.run({
+  // Like every protoplugin plugin, it throws rather than answer an error.
+  return protocGenEs.run({
     ...request,
     fileToGenerate: [...names],
     parameter: [...pairs, "erasable_syntax=true"].join(","),
-  });
-  if (response.error !== undefined && response.error !== "") {
-    throw new Error(`protoc-gen-es: ${response.error}`);
-  }
-  return response.file;
+  }).file;
 }
 
 // The parameter as protoplugin reads it: pairs separated by ",", in order
