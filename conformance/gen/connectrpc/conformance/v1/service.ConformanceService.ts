@@ -836,13 +836,9 @@ export class ConnectError extends Error {
 
   /** Decodes the details of the given type; others are skipped. */
   findDetails<Desc extends DescMessage>(desc: Desc): MessageShape<Desc>[] {
-    const found: MessageShape<Desc>[] = [];
-    for (const detail of this.details) {
-      if (detail.type === desc.typeName) {
-        found.push(fromBinary(desc, detail.value));
-      }
-    }
-    return found;
+    return this.details
+      .filter((detail) => detail.type === desc.typeName)
+      .map((detail) => fromBinary(desc, detail.value));
   }
 }
 
