@@ -658,6 +658,18 @@ export function missingTool(
   return undefined;
 }
 
+/** The workload as the table names it: HTTP/1.1 titles name wrk when it ran them. */
+function titledForLoad(
+  workload: Workload,
+  h1Load: Settings["h1Load"],
+): Workload {
+  return workload.kind === "unary" &&
+    workload.httpVersion === 1 &&
+    h1Load === "wrk"
+    ? { ...workload, title: workload.title.replace("h2load --h1", "wrk") }
+    : workload;
+}
+
 export async function runWorkload(
   workload: Workload,
   settings: Settings,
@@ -666,7 +678,7 @@ export async function runWorkload(
   const runs: Run[] = [];
   let skipped = missingTool(workload, settings.tools, settings.h1Load);
   if (skipped === undefined) {
-    settings.log(`${workload.title}`);
+    settings.log(titledForLoad(workload, settings.h1Load).title);
     try {
       if (workload.kind === "unary")
         await runUnary(workload, settings, pool, runs);
@@ -682,7 +694,7 @@ export async function runWorkload(
   }
   const summary = summarize(runs);
   return {
-    workload,
+    workload: titledForLoad(workload, settings.h1Load),
     runs,
     summary,
     ratios: {
