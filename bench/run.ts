@@ -28,7 +28,7 @@ import { serverStreamPath, unaryRequest } from "./lib/payloads.ts";
 import { type Pinning, pinnedCommand } from "./lib/pinning.ts";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { StreamRequestSchema } from "./gen/bench/v1/bench_pb.ts";
-import { cpuMicros } from "./lib/procstat.ts";
+import { cpuMicros, cpuResolutionMicros } from "./lib/procstat.ts";
 import { median, percentileOfSorted } from "./lib/stats.ts";
 import {
   type ClientWorkload,
@@ -482,6 +482,9 @@ async function runStream(
                 workload.concurrency,
             ),
           ) * workload.concurrency;
+        // The warm-up ended with calls in flight, which the server may go
+        // on serving until it sees them reset: not the window's work.
+        await untilIdle(server.child);
         const cpu0 = cpuOf(server.child);
         const { summary, log } = await runH2load(
           { ...options, requests: calls },
@@ -517,6 +520,19 @@ async function runStream(
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits (up to 3 s) until `child` uses at most one clock tick of CPU in
+ * 100 ms, so that a reading taken next starts from an idle process.
+ */
+async function untilIdle(child: Child): Promise<void> {
+  const deadline = performance.now() + 3000;
+  while (performance.now() < deadline) {
+    const before = cpuOf(child);
+    await sleep(100);
+    if (cpuOf(child) - before <= cpuResolutionMicros()) return;
   }
 }
 
