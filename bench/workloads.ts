@@ -25,12 +25,7 @@ export const threeImpls: readonly Impl[] = ["ours", "connect-es", "floor"];
  * The h2c unary workloads also measure our `.node` entry point on HTTP/2
  * ("ours-node"): what Express, `allowHTTP1` and request-listener users get.
  */
-export const h2cUnaryImpls: readonly Impl[] = [
-  "ours",
-  "ours-node",
-  "connect-es",
-  "floor",
-];
+export const h2cUnaryImpls: readonly Impl[] = impls;
 
 /**
  * The order of a workload's implementations in a round (1-based): rotated
