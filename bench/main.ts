@@ -28,6 +28,7 @@ const { values: options } = parseArgs({
     warmup: { type: "string" },
     duration: { type: "string" },
     out: { type: "string" },
+    "h1-load": { type: "string", default: "h2load" },
     "no-extras": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
@@ -36,17 +37,26 @@ const { values: options } = parseArgs({
 if (options.help) {
   process.stdout.write(`npm run bench -- [options]
   --quick          1 round, 1.5 s windows (under two minutes)
-  --smoke          a few workloads, no warm-up, 0.3 s windows (the test's mode)
+  --smoke          a few workloads, short warm-ups, 0.3 s windows (the test's mode)
   --only a,b       only these workload ids (see bench/workloads.ts)
   --rounds N       rounds (default 3; quick and smoke 1)
   --warmup S       warm-up seconds before each window (default: 3 s on a
-                   fresh process, 2 s on a warm one; quick 3 s and 0.5 s)
+                   fresh process, 2 s on a warm one; quick 3 s and 0.5 s;
+                   smoke 1 s and 0.5 s)
   --duration S     seconds per measured window (wrk rounds to whole seconds)
   --out PATH       where to write the JSON (default bench/results.json)
+  --h1-load TOOL   HTTP/1.1 load generator: h2load (--h1, the default) or
+                   wrk (bench/README.md says why h2load)
   --no-extras      skip bench/bundle.ts and bench/codegen.ts
 `);
   process.exit(0);
 }
+
+const h1LoadOption = options["h1-load"];
+if (h1LoadOption !== "h2load" && h1LoadOption !== "wrk") {
+  throw new Error(`--h1-load must be h2load or wrk, not ${h1LoadOption}`);
+}
+const h1Load: "h2load" | "wrk" = h1LoadOption;
 
 const started = performance.now();
 const log = (line: string) =>
@@ -86,7 +96,10 @@ const defaults = {
   // A fresh process needs about 3 s of load (connect-es the longest); a warm
   // one only needs the new workload's code paths compiled.
   quick: { rounds: 1, firstWarmup: 3, warmup: 0.5, duration: 1.5 },
-  smoke: { rounds: 1, firstWarmup: 0, warmup: 0, duration: 0.3 },
+  // Enough load before each window that a cold server (or a cold code
+  // path: a new workload on a warm server) completes requests inside it,
+  // even on a busy test machine: the test checks every window counted some.
+  smoke: { rounds: 1, firstWarmup: 1, warmup: 0.5, duration: 0.3 },
 }[mode];
 const firstWarmup = number(options.warmup, defaults.firstWarmup);
 // --warmup sets both, to the same value.
@@ -103,6 +116,7 @@ const settings = {
   warmupSeconds: warmup,
   durationSeconds: number(options.duration, defaults.duration),
   tools: { h2load: h2load !== undefined, wrk: wrk !== undefined },
+  h1Load,
   pinning,
   log,
 };
@@ -123,9 +137,13 @@ if (only !== undefined && selected.length !== only.length) {
 log(
   `mode ${mode}: ${settings.rounds} round(s), ${settings.durationSeconds} s windows; ${pinning.note}`,
 );
-if (!settings.tools.h2load || !settings.tools.wrk) {
+const missing = [
+  settings.tools.h2load ? "" : "h2load",
+  settings.tools.wrk || h1Load !== "wrk" ? "" : "wrk",
+].filter(Boolean);
+if (missing.length > 0) {
   log(
-    `missing ${[settings.tools.h2load ? "" : "h2load", settings.tools.wrk ? "" : "wrk"].filter(Boolean).join(" and ")}: ` +
+    `missing ${missing.join(" and ")}: ` +
       "its workloads are skipped; install with: apt-get install nghttp2-client wrk",
   );
 }
@@ -171,9 +189,10 @@ function gitCommit(): string | undefined {
 
 const header = [
   `ours = the generated code; connect-es = @connectrpc/connect-node ${packageVersion("@connectrpc/connect-node") ?? "?"}; floor = raw node:http2 / node:http + protobuf-es ${packageVersion("@bufbuild/protobuf") ?? "?"}`,
-  `${mode} mode, ${settings.rounds === 1 ? "1 round" : `median of ${settings.rounds} rounds`} of ${settings.durationSeconds} s windows (wrk: ${Math.max(1, Math.round(settings.durationSeconds))} s); ${pinning.note}`,
-  `rate: requests, messages or calls per second; p50/p99: per request (h2load log / wrk --latency), per whole 1000-message call for streams, per call for clients`,
-  `CPU µs/op: user+system CPU of the server process (of the client process on client rows) per request, message or call, from /proc (1 tick = ${cpuResolutionMicros()} µs); ratios are of CPU per op, below 1 means ours uses less`,
+  `${mode} mode, ${settings.rounds === 1 ? "1 round" : `median of ${settings.rounds} rounds`} of ${settings.durationSeconds} s windows${h1Load === "wrk" ? ` (wrk: ${Math.max(1, Math.round(settings.durationSeconds))} s)` : ""}; ${pinning.note}`,
+  `load: h2load (HTTP/2, HTTP/1.1 with ${h1Load === "wrk" ? "wrk" : "h2load --h1"}, streams); headers as @connectrpc/connect-node's client sends them`,
+  `rate: requests, messages or calls per second; p50/p99: per request (h2load log${h1Load === "wrk" ? " / wrk --latency" : ""}), per whole 1000-message call for streams, per call for clients`,
+  `CPU µs/op: user+system CPU of the server process (of the client process on client rows) per request, message or call, from /proc (1 tick = ${cpuResolutionMicros()} µs); ratios are of CPU per op, below 1 means ours uses less; ours-node = ours served by .node on HTTP/2 (Node's compatibility layer), its ratios on its own row`,
 ].join("\n");
 
 process.stdout.write(`\n${header}\n\n${formatResults(results)}\n`);
@@ -231,6 +250,7 @@ const json = {
     firstWarmupSeconds: settings.firstWarmupSeconds,
     warmupSeconds: settings.warmupSeconds,
     durationSeconds: settings.durationSeconds,
+    h1Load,
   },
   implementations: implDescriptions,
   workloads: results,

@@ -21,8 +21,8 @@
 //
 // Servers are those of the CPU benchmark (bench/servers/*.ts), HTTP/2 on
 // their "stream" event; the streaming client is in this process (node:http2
-// with large flow-control windows, as load/stream-client.ts, counting
-// envelopes without decoding them), pinned to the other core when taskset
+// with large flow-control windows, counting envelopes without decoding
+// them), pinned to the other core when taskset
 // is there. bench/gen is regenerated first (--no-generate skips it).
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -84,7 +84,7 @@ if (!options["no-generate"]) {
 // Loaded once bench/gen is there.
 const { create, toBinary } = await import("@bufbuild/protobuf");
 const { StreamRequestSchema } = await import("./gen/bench/v1/bench_pb.ts");
-const { serverStreamPath, unaryBody, unaryPath } =
+const { serverStreamPath, unaryRequest, unaryPath } =
   await import("./lib/payloads.ts");
 const { Child } = await import("./lib/processes.ts");
 const { detectPinning, pinSelf, pinnedCommand } =
@@ -247,7 +247,7 @@ if (options.only !== "unary") {
  * the floor as much as ours.)
  */
 function unaryLoad(url: string, sessions = 4, inFlight = 64) {
-  const { body, contentType } = unaryBody("binary", 98);
+  const { body, contentType } = unaryRequest("payload", "binary", 98);
   const open = Array.from({ length: sessions }, () => {
     const session = http2.connect(url);
     session.on("error", () => {});

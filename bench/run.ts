@@ -1,5 +1,6 @@
-// Runs the workloads: for each, alternates ours, connect-es, floor in each
-// round, in an order rotated every round (roundOrder), each run a warm-up
+// Runs the workloads: for each, alternates its implementations (ours,
+// connect-es, floor, and on h2c unary ours-node) in each round, in an order
+// rotated every round (roundOrder), each run a warm-up
 // then a measured window whose CPU time is read from /proc at its edges.
 // Alternating within one invocation means drift (thermal, noisy
 // neighbours, the load generator's own state) hits every implementation
@@ -13,14 +14,22 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type LoadResult, runH2load, windowOf } from "./load/h2load.ts";
-import { verifyUnary } from "./load/verify.ts";
+import {
+  type H2loadSummary,
+  type LoadResult,
+  runH2load,
+  windowOf,
+} from "./load/h2load.ts";
+import { verifyStream, verifyUnary } from "./load/verify.ts";
 import { runWrk } from "./load/wrk.ts";
+import { headerLines, streamHeaders, unaryHeaders } from "./lib/headers.ts";
 import { Child } from "./lib/processes.ts";
-import { unaryBody, unaryPath } from "./lib/payloads.ts";
+import { serverStreamPath, unaryRequest } from "./lib/payloads.ts";
 import { type Pinning, pinnedCommand } from "./lib/pinning.ts";
-import { cpuMicros } from "./lib/procstat.ts";
-import { median } from "./lib/stats.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { StreamRequestSchema } from "./gen/bench/v1/bench_pb.ts";
+import { cpuMicros, cpuResolutionMicros } from "./lib/procstat.ts";
+import { median, percentileOfSorted } from "./lib/stats.ts";
 import {
   type ClientWorkload,
   type Impl,
@@ -40,6 +49,8 @@ export interface Settings {
   readonly durationSeconds: number;
   /** Which load generators are installed. */
   readonly tools: { readonly h2load: boolean; readonly wrk: boolean };
+  /** The HTTP/1.1 load generator: h2load --h1 (default) or wrk. */
+  readonly h1Load: "h2load" | "wrk";
   readonly pinning: Pinning;
   /** Progress lines (stderr). */
   readonly log: (line: string) => void;
@@ -82,6 +93,10 @@ export interface WorkloadResult {
     readonly cpuOursOverFloor: number | undefined;
     readonly rateOursOverConnectEs: number | undefined;
     readonly rateOursOverFloor: number | undefined;
+    /** Our `.node` entry point on HTTP/2, where the workload has it. */
+    readonly cpuOursNodeOverConnectEs: number | undefined;
+    readonly cpuOursNodeOverFloor: number | undefined;
+    readonly cpuOursNodeOverOurs: number | undefined;
   };
   /** Set when the workload could not run (a missing tool, a failure). */
   readonly skipped?: string;
@@ -145,12 +160,15 @@ export class ServerPool {
     return server;
   }
 
-  /** Starts the three servers of an HTTP version at once. */
-  async all(httpVersion: 1 | 2): Promise<Map<Impl, PooledServer>> {
+  /** Starts the servers of a workload's implementations at once. */
+  async all(
+    httpVersion: 1 | 2,
+    list: readonly Impl[],
+  ): Promise<Map<Impl, PooledServer>> {
     const servers = await Promise.all(
-      impls.map((impl) => this.get(impl, httpVersion)),
+      list.map((impl) => this.get(impl, httpVersion)),
     );
-    return new Map(impls.map((impl, i) => [impl, servers[i]!]));
+    return new Map(list.map((impl, i) => [impl, servers[i]!]));
   }
 
   async stop(): Promise<void> {
@@ -207,6 +225,17 @@ function toRun(
   };
 }
 
+/** What one h2load window sends, and how. */
+interface H2loadLoad {
+  readonly url: string;
+  readonly bodyFile: string;
+  readonly headers: readonly string[];
+  readonly warmup: number;
+  readonly clients: number;
+  readonly streams: number;
+  readonly h1: boolean;
+}
+
 /**
  * One h2load run of warm-up + window + tail, with the server's CPU read at
  * the window's two edges while h2load keeps the load steady; the requests
@@ -214,22 +243,22 @@ function toRun(
  * The warm-up (at least 0.2 s) also keeps connection setup out of the window.
  */
 async function h2loadWindow(
-  workload: UnaryWorkload,
   settings: Settings,
   server: Child,
   impl: Impl,
   round: number,
-  load: { url: string; bodyFile: string; headers: string[]; warmup: number },
+  load: H2loadLoad,
 ): Promise<Run> {
   const lead = Math.max(load.warmup, 0.2);
   const tail = 0.3;
   const running = runH2load(
     {
+      h1: load.h1,
       url: load.url,
       bodyFile: load.bodyFile,
       headers: load.headers,
-      clients: workload.connections,
-      streams: workload.streams,
+      clients: load.clients,
+      streams: load.streams,
       seconds: lead + settings.durationSeconds + tail,
     },
     settings.pinning,
@@ -260,12 +289,17 @@ async function wrkWindow(
   server: Child,
   impl: Impl,
   round: number,
-  load: { url: string; bodyFile: string; contentType: string; warmup: number },
+  load: {
+    url: string;
+    bodyFile: string;
+    headers: Record<string, string>;
+    warmup: number;
+  },
 ): Promise<Run> {
   const options = {
     url: load.url,
     bodyFile: load.bodyFile,
-    contentType: load.contentType,
+    headers: load.headers,
     connections: workload.connections,
   };
   if (load.warmup > 0) {
@@ -288,55 +322,45 @@ async function runUnary(
   pool: ServerPool,
   runs: Run[],
 ): Promise<void> {
-  const { body, contentType } = unaryBody(workload.codec, workload.size);
-  const headers = {
-    "content-type": contentType,
-    // What Connect clients send; no accept-encoding, so no implementation
-    // compresses (compression is measured in the streaming workloads).
-    "connect-protocol-version": "1",
-  };
+  const request = unaryRequest(workload.message, workload.codec, workload.size);
+  const headers = unaryHeaders(request.contentType, workload.size);
   const dir = mkdtempSync(join(tmpdir(), "bench-body-"));
   const bodyFile = join(dir, "body");
-  writeFileSync(bodyFile, body);
+  writeFileSync(bodyFile, request.body);
+  const wrk = workload.httpVersion === 1 && settings.h1Load === "wrk";
   try {
-    const servers = await pool.all(workload.httpVersion);
+    const servers = await pool.all(workload.httpVersion, workload.impls);
     for (const [impl, server] of servers) {
       await verifyUnary(
         `${impl} server`,
         workload.httpVersion,
-        `http://127.0.0.1:${server.port}${unaryPath}`,
+        `http://127.0.0.1:${server.port}${request.path}`,
         headers,
-        body,
+        request.body,
+        request.schema,
       );
     }
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const impl of roundOrder(round)) {
+      for (const impl of roundOrder(round, workload.impls)) {
         const server = servers.get(impl)!;
-        const url = `http://127.0.0.1:${server.port}${unaryPath}`;
+        const url = `http://127.0.0.1:${server.port}${request.path}`;
         const warmup = warmupFor(server, settings);
-        const run =
-          workload.httpVersion === 2
-            ? await h2loadWindow(
-                workload,
-                settings,
-                server.child,
-                impl,
-                round,
-                {
-                  url,
-                  bodyFile,
-                  headers: Object.entries(headers).map(
-                    ([k, v]) => `${k}: ${v}`,
-                  ),
-                  warmup,
-                },
-              )
-            : await wrkWindow(workload, settings, server.child, impl, round, {
-                url,
-                bodyFile,
-                contentType,
-                warmup,
-              });
+        const run = wrk
+          ? await wrkWindow(workload, settings, server.child, impl, round, {
+              url,
+              bodyFile,
+              headers,
+              warmup,
+            })
+          : await h2loadWindow(settings, server.child, impl, round, {
+              url,
+              bodyFile,
+              headers: headerLines(headers),
+              warmup,
+              clients: workload.connections,
+              streams: workload.streams,
+              h1: workload.httpVersion === 1,
+            });
         runs.push(run);
         settings.log(progress(workload, run, settings.rounds));
       }
@@ -371,73 +395,167 @@ async function protocolWindow(
   }
 }
 
+/** A Connect streaming request body: one enveloped StreamRequest. */
+function streamRequestBody(count: number, size: number): Buffer {
+  const message = toBinary(
+    StreamRequestSchema,
+    create(StreamRequestSchema, { count, size }),
+  );
+  const body = Buffer.allocUnsafe(5 + message.length);
+  body[0] = 0;
+  body.writeUInt32BE(message.length, 1);
+  body.set(message, 5);
+  return body;
+}
+
+/**
+ * Server streaming under h2load: `concurrency` calls in flight on one h2c
+ * connection, each reading the whole response (h2load reads and discards,
+ * far faster than any server writes, so no server is held back by its
+ * reader). The window is a run of a fixed number of calls, sized from the
+ * warm-up's rate to last about the window's length, with the server's CPU
+ * read just before and just after it: every call completes inside the
+ * reading, so CPU per message = CPU / (calls x count) counts every message
+ * paid for, and none twice.
+ *
+ * h2load counts a call as succeeded on HTTP 200 and a clean close, which a
+ * server that fails fast also gets (Connect errors ride in the body), so
+ * each server's response is verified once (every message there, gzipped on
+ * the gzip workload) and its size then checked against h2load's count of
+ * response bytes: every call must have received exactly as much.
+ */
 async function runStream(
   workload: StreamWorkload,
   settings: Settings,
   pool: ServerPool,
   runs: Run[],
 ): Promise<void> {
-  const servers = await pool.all(2);
-  for (let round = 1; round <= settings.rounds; round++) {
-    for (const impl of roundOrder(round)) {
-      const server = servers.get(impl)!;
-      const warmup = warmupFor(server, settings);
-      const [command, args] = pinnedCommand(
-        settings.pinning,
-        "load",
-        process.execPath,
-        [
-          here("./load/stream-client.ts"),
-          "--url",
-          `http://127.0.0.1:${server.port}`,
-          "--gzip",
-          workload.gzip ? "1" : "0",
-          "--concurrency",
-          String(workload.concurrency),
-          "--count",
-          String(workload.count),
-          "--size",
-          String(workload.size),
-          "--warmup",
-          String(warmup),
-          "--duration",
-          String(settings.durationSeconds),
-        ],
-      );
-      const client = new Child("stream load client", command, args);
-      const { result, cpu } = await protocolWindow(
-        client,
-        server.child,
-        settings,
-        warmup,
-      );
-      const messages = Number(result["messages"]);
-      const seconds = Number(result["seconds"]);
-      const compressed = Number(result["compressed"]);
-      const run = toRun(
+  const headers = streamHeaders(workload.gzip);
+  const body = streamRequestBody(workload.count, workload.size);
+  const dir = mkdtempSync(join(tmpdir(), "bench-body-"));
+  const bodyFile = join(dir, "body");
+  writeFileSync(bodyFile, body);
+  try {
+    const servers = await pool.all(2, workload.impls);
+    const responseBytes = new Map<Impl, number>();
+    for (const [impl, server] of servers) {
+      responseBytes.set(
         impl,
-        round,
-        {
-          requests: messages,
-          errors: Number(result["errors"]),
-          seconds,
-          rate: messages / seconds,
-          p50Ms: result["p50Ms"] as number | undefined,
-          p99Ms: result["p99Ms"] as number | undefined,
-        },
-        cpu,
-        { calls: Number(result["calls"]), compressedMessages: compressed },
+        await verifyStream(
+          `${impl} server`,
+          `http://127.0.0.1:${server.port}${serverStreamPath}`,
+          headers,
+          body,
+          workload,
+        ),
       );
-      runs.push(run);
-      settings.log(progress(workload, run, settings.rounds));
-      // Each implementation must do the same work: all messages gzipped
-      // in the gzip workload, none in the other.
-      if (workload.gzip ? compressed !== messages : compressed !== 0) {
-        settings.log(
-          `  warning: ${impl} sent ${compressed} of ${messages} messages compressed`,
+    }
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const impl of roundOrder(round, workload.impls)) {
+        const server = servers.get(impl)!;
+        const perCall = responseBytes.get(impl)!;
+        const options = {
+          url: `http://127.0.0.1:${server.port}${serverStreamPath}`,
+          bodyFile,
+          headers: headerLines(headers),
+          clients: 1,
+          streams: workload.concurrency,
+        };
+        // The warm-up, timed; its rate sizes the window (at least one
+        // call per stream in flight).
+        const warmup = warmupFor(server, settings);
+        let callsPerSecond = 0;
+        if (warmup > 0) {
+          const { summary } = await runH2load(
+            { ...options, seconds: warmup },
+            settings.pinning,
+          );
+          // From the bytes received, not the calls completed: a slow
+          // call (gzip) may not complete within a short warm-up.
+          callsPerSecond = summary.dataBytes / perCall / summary.seconds;
+        }
+        const calls =
+          Math.max(
+            1,
+            Math.round(
+              (callsPerSecond * settings.durationSeconds) /
+                workload.concurrency,
+            ),
+          ) * workload.concurrency;
+        // The warm-up ended with calls in flight, which the server may go
+        // on serving until it sees them reset: not the window's work.
+        await untilIdle(server.child);
+        const cpu0 = cpuOf(server.child);
+        const { summary, log } = await runH2load(
+          { ...options, requests: calls },
+          settings.pinning,
         );
+        const cpu = cpuOf(server.child) - cpu0;
+        checkStreamBytes(impl, summary, perCall);
+        const messages = summary.succeeded * workload.count;
+        const durations = Float64Array.from(log.duration).sort();
+        const run = toRun(
+          impl,
+          round,
+          {
+            requests: messages,
+            errors: summary.started - summary.succeeded,
+            seconds: summary.seconds,
+            rate: messages / summary.seconds,
+            p50Ms: msOf(percentileOfSorted(durations, 50)),
+            p99Ms: msOf(percentileOfSorted(durations, 99)),
+          },
+          cpu,
+          {
+            calls: summary.succeeded,
+            responseBytesPerCall: perCall,
+            // Verified on one call, and every call was as large (above).
+            compressedMessages: workload.gzip ? messages : 0,
+            h2loadRun: summary,
+          },
+        );
+        runs.push(run);
+        settings.log(progress(workload, run, settings.rounds));
       }
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Waits (up to 3 s) until `child` uses at most one clock tick of CPU in
+ * 100 ms, so that a reading taken next starts from an idle process.
+ */
+async function untilIdle(child: Child): Promise<void> {
+  const deadline = performance.now() + 3000;
+  while (performance.now() < deadline) {
+    const before = cpuOf(child);
+    await sleep(100);
+    if (cpuOf(child) - before <= cpuResolutionMicros()) return;
+  }
+}
+
+const msOf = (micros: number | undefined) =>
+  micros === undefined ? undefined : micros / 1000;
+
+/**
+ * Throws unless every call of an h2load run succeeded and received exactly
+ * `perCall` bytes, the size of the verified response: a server that ended
+ * calls early, or stopped compressing, sent a different number.
+ */
+function checkStreamBytes(
+  impl: Impl,
+  run: H2loadSummary,
+  perCall: number,
+): void {
+  if (
+    run.succeeded !== run.started ||
+    run.dataBytes !== run.succeeded * perCall
+  ) {
+    throw new Error(
+      `${impl} server: h2load received ${run.dataBytes} response bytes for ${run.succeeded} of ${run.started} calls; expected ${perCall} bytes per call, every call succeeded`,
+    );
   }
 }
 
@@ -450,7 +568,7 @@ async function runClient(
   const server = await startServer("floor", 2, "load", settings.pinning);
   try {
     for (let round = 1; round <= settings.rounds; round++) {
-      for (const impl of roundOrder(round)) {
+      for (const impl of roundOrder(round, workload.impls)) {
         // A fresh client process every run: always the long warm-up.
         const warmup = settings.firstWarmupSeconds;
         const [command, args] = pinnedCommand(
@@ -515,6 +633,7 @@ function progress(workload: Workload, run: Run, rounds: number): string {
 }
 
 function summarize(runs: readonly Run[]): Partial<Record<Impl, Summary>> {
+  // In the order of `impls` (the table's), whatever each round's order.
   const summary: Partial<Record<Impl, Summary>> = {};
   for (const impl of impls) {
     const mine = runs.filter((r) => r.impl === impl);
@@ -541,15 +660,30 @@ function ratio(
 export function missingTool(
   workload: Workload,
   tools: Settings["tools"],
+  h1Load: Settings["h1Load"],
 ): string | undefined {
-  if (workload.kind !== "unary") return undefined;
-  if (workload.httpVersion === 2 && !tools.h2load) {
-    return "h2load not found; install it with: apt-get install nghttp2-client wrk";
-  }
-  if (workload.httpVersion === 1 && !tools.wrk) {
+  if (workload.kind === "client") return undefined;
+  const wrk =
+    workload.kind === "unary" && workload.httpVersion === 1 && h1Load === "wrk";
+  if (wrk && !tools.wrk) {
     return "wrk not found; install it with: apt-get install nghttp2-client wrk";
   }
+  if (!wrk && !tools.h2load) {
+    return "h2load not found; install it with: apt-get install nghttp2-client wrk";
+  }
   return undefined;
+}
+
+/** The workload as the table names it: HTTP/1.1 titles name wrk when it ran them. */
+function titledForLoad(
+  workload: Workload,
+  h1Load: Settings["h1Load"],
+): Workload {
+  return workload.kind === "unary" &&
+    workload.httpVersion === 1 &&
+    h1Load === "wrk"
+    ? { ...workload, title: workload.title.replace("h2load --h1", "wrk") }
+    : workload;
 }
 
 export async function runWorkload(
@@ -558,9 +692,9 @@ export async function runWorkload(
   pool: ServerPool,
 ): Promise<WorkloadResult> {
   const runs: Run[] = [];
-  let skipped = missingTool(workload, settings.tools);
+  let skipped = missingTool(workload, settings.tools, settings.h1Load);
   if (skipped === undefined) {
-    settings.log(`${workload.title}`);
+    settings.log(titledForLoad(workload, settings.h1Load).title);
     try {
       if (workload.kind === "unary")
         await runUnary(workload, settings, pool, runs);
@@ -576,7 +710,7 @@ export async function runWorkload(
   }
   const summary = summarize(runs);
   return {
-    workload,
+    workload: titledForLoad(workload, settings.h1Load),
     runs,
     summary,
     ratios: {
@@ -593,6 +727,18 @@ export async function runWorkload(
         summary["connect-es"]?.rate,
       ),
       rateOursOverFloor: ratio(summary.ours?.rate, summary.floor?.rate),
+      cpuOursNodeOverConnectEs: ratio(
+        summary["ours-node"]?.cpuMicrosPerOp,
+        summary["connect-es"]?.cpuMicrosPerOp,
+      ),
+      cpuOursNodeOverFloor: ratio(
+        summary["ours-node"]?.cpuMicrosPerOp,
+        summary.floor?.cpuMicrosPerOp,
+      ),
+      cpuOursNodeOverOurs: ratio(
+        summary["ours-node"]?.cpuMicrosPerOp,
+        summary.ours?.cpuMicrosPerOp,
+      ),
     },
     ...(skipped === undefined ? {} : { skipped }),
   };

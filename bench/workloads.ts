@@ -1,24 +1,49 @@
-// The workloads of issue #6, and the implementations each one compares.
-// Every workload runs the same three implementations on the same proto and
+// The workloads of issues #6 and #16, and the implementations each one
+// compares. Every workload runs its implementations on the same proto and
 // the same bytes; only the code under test changes.
 
-export type Impl = "ours" | "connect-es" | "floor";
+// Type-only: this module is loaded before bench/gen exists (by the test).
+import type { UnaryMessage } from "./lib/payloads.ts";
 
-/** Every implementation, in the order of the table's columns. */
-export const impls: readonly Impl[] = ["ours", "connect-es", "floor"];
+/** The encoded size of the Order of the `order` workloads (lib/payloads.ts checks it). */
+export const orderSize = 98;
+
+export type Impl = "ours" | "ours-node" | "connect-es" | "floor";
+
+/** Every implementation, in the order of the table's rows. */
+export const impls: readonly Impl[] = [
+  "ours",
+  "ours-node",
+  "connect-es",
+  "floor",
+];
+
+/** What most workloads compare: ours (its fastest entry point), connect-es, the floor. */
+export const threeImpls: readonly Impl[] = ["ours", "connect-es", "floor"];
 
 /**
- * The order of the implementations in a round (1-based): rotated by one
- * each round, so that none always runs first (on a cold load generator)
- * or always right after the same neighbour.
+ * The h2c unary workloads also measure our `.node` entry point on HTTP/2
+ * ("ours-node"): what Express, `allowHTTP1` and request-listener users get.
  */
-export function roundOrder(round: number): readonly Impl[] {
-  const shift = (round - 1) % impls.length;
-  return [...impls.slice(shift), ...impls.slice(0, shift)];
+export const h2cUnaryImpls: readonly Impl[] = impls;
+
+/**
+ * The order of a workload's implementations in a round (1-based): rotated
+ * by one each round, so that none always runs first (on a cold load
+ * generator) or always right after the same neighbour.
+ */
+export function roundOrder(
+  round: number,
+  list: readonly Impl[] = threeImpls,
+): readonly Impl[] {
+  const shift = (round - 1) % list.length;
+  return [...list.slice(shift), ...list.slice(0, shift)];
 }
 
 export const implDescriptions: Record<Impl, string> = {
   ours: "the code this plugin generates (server: createBenchServiceHandler(...).http2Stream on node:http2, .node on node:http; client: transport http2)",
+  "ours-node":
+    "the same generated server through its .node entry point on node:http2 (http2.createServer().on('request', handler.node): Node's compatibility layer, as under Express or allowHTTP1)",
   "connect-es":
     "@connectrpc/connect-node (server: connectNodeAdapter defaults; client: createConnectTransport httpVersion 2)",
   floor:
@@ -34,11 +59,15 @@ interface WorkloadBase {
   readonly unit: "req" | "msg" | "call";
   /** Whose CPU time is measured. */
   readonly cpuOf: "server" | "client";
+  /** The implementations compared, in the order of their first round. */
+  readonly impls: readonly Impl[];
 }
 
 export interface UnaryWorkload extends WorkloadBase {
   readonly kind: "unary";
   readonly httpVersion: 1 | 2;
+  /** Payload (one `bytes` or `string` field) or the realistic Order. */
+  readonly message: UnaryMessage;
   readonly codec: "binary" | "json";
   /** Size of the encoded request (and echoed response) message. */
   readonly size: number;
@@ -55,7 +84,7 @@ export interface StreamWorkload extends WorkloadBase {
   readonly count: number;
   /** Bytes of `data` in each message. */
   readonly size: number;
-  /** Calls in flight on the load client's one h2c session. */
+  /** Calls in flight on h2load's one h2c connection (h2load -c1 -m). */
   readonly concurrency: number;
 }
 
@@ -73,13 +102,16 @@ const unary = (
   codec: "binary" | "json",
   size: number,
   sizeLabel: string,
+  message: UnaryMessage = "payload",
 ): UnaryWorkload => ({
   id,
-  title: `unary ${httpVersion === 2 ? "h2c" : "HTTP/1.1"} ${codec === "binary" ? "binary" : "JSON"}, ${sizeLabel} (${httpVersion === 2 ? "h2load -c64 -m10" : "wrk -c64"})`,
+  title: `unary ${httpVersion === 2 ? "h2c" : "HTTP/1.1"} ${codec === "binary" ? "binary" : "JSON"}, ${sizeLabel} (${httpVersion === 2 ? "h2load -c64 -m10" : "h2load --h1 -c64"})`,
   unit: "req",
   cpuOf: "server",
+  impls: httpVersion === 2 ? h2cUnaryImpls : threeImpls,
   kind: "unary",
   httpVersion,
+  message,
   codec,
   size,
   connections: 64,
@@ -87,16 +119,25 @@ const unary = (
 });
 
 export const workloads: readonly Workload[] = [
-  unary("unary-h2c-binary-98", 2, "binary", 98, "98 B"),
-  unary("unary-h1-binary-98", 1, "binary", 98, "98 B"),
+  unary("unary-h2c-binary-98", 2, "binary", 98, "98 B `bytes`"),
+  unary(
+    "unary-h2c-order-98",
+    2,
+    "binary",
+    orderSize,
+    "98 B Order (9 fields)",
+    "order",
+  ),
+  unary("unary-h1-binary-98", 1, "binary", 98, "98 B `bytes`"),
   unary("unary-h2c-json-16k", 2, "json", 16 * 1024, "16 KiB"),
   unary("unary-h2c-binary-16k", 2, "binary", 16 * 1024, "16 KiB"),
   unary("unary-h1-binary-16k", 1, "binary", 16 * 1024, "16 KiB"),
   {
     id: "stream-h2c",
-    title: "server stream h2c, 1000 x 1 KiB per call (4 calls in flight)",
+    title: "server stream h2c, 1000 x 1 KiB per call (h2load -c1 -m4)",
     unit: "msg",
     cpuOf: "server",
+    impls: threeImpls,
     kind: "stream",
     gzip: false,
     count: 1000,
@@ -105,9 +146,10 @@ export const workloads: readonly Workload[] = [
   },
   {
     id: "stream-h2c-gzip",
-    title: "server stream h2c gzip, 1000 x 1 KiB per call (4 calls in flight)",
+    title: "server stream h2c gzip, 1000 x 1 KiB per call (h2load -c1 -m4)",
     unit: "msg",
     cpuOf: "server",
+    impls: threeImpls,
     kind: "stream",
     gzip: true,
     count: 1000,
@@ -119,15 +161,18 @@ export const workloads: readonly Workload[] = [
     title: "client, unary 98 B, 64 in flight, one h2 session (floor server)",
     unit: "call",
     cpuOf: "client",
+    // The client benchmark has no "ours-node": .node is a server entry point.
+    impls: threeImpls,
     kind: "client",
     size: 98,
     inFlight: 64,
   },
 ];
 
-/** The workloads `--smoke` runs: one of each load generator and kind. */
+/** The workloads `--smoke` runs: one of each load generator, message and kind. */
 export const smokeWorkloads: readonly string[] = [
   "unary-h2c-binary-98",
+  "unary-h2c-order-98",
   "unary-h1-binary-98",
   "stream-h2c-gzip",
   "client-unary-98",

@@ -1,7 +1,19 @@
 // The messages every implementation sends and receives, built once with
 // protobuf-es so that all of them see byte-identical requests.
-import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
-import { type Payload, PayloadSchema } from "../gen/bench/v1/bench_pb.ts";
+import {
+  create,
+  type DescMessage,
+  toBinary,
+  toJsonString,
+} from "@bufbuild/protobuf";
+import {
+  type Order,
+  OrderSchema,
+  OrderStatus,
+  type Payload,
+  PayloadSchema,
+} from "../gen/bench/v1/bench_pb.ts";
+import { orderSize } from "../workloads.ts";
 
 // Text-like filler (words, spaces, punctuation) rather than random bytes:
 // gzip then does the work it does on real payloads, and JSON strings need
@@ -61,21 +73,78 @@ export function jsonPayload(size: number): Payload {
   return message;
 }
 
-/** The request body of a unary workload, and its content type. */
-export function unaryBody(
+/**
+ * The realistic message of the `order` workloads: nine fields of most
+ * kinds (int64, strings, an enum, int32, a nested message, a repeated
+ * message, a bool), 98 bytes encoded like the `bytes`-only 98 B request.
+ */
+export function orderMessage(): Order {
+  const message = create(OrderSchema, {
+    id: 1234567890123n,
+    customer: "Ada Lovelace",
+    email: "ada@example.org",
+    status: OrderStatus.SHIPPED,
+    totalCents: 45990,
+    createdAtMs: 1765065600000n,
+    shipTo: { city: "London", country: "GB" },
+    items: [
+      { sku: "BK-0042-PB", quantity: 2 },
+      { sku: "PN-07-FTN", quantity: 1 },
+    ],
+    gift: true,
+  });
+  const encoded = toBinary(OrderSchema, message).length;
+  if (encoded !== orderSize) {
+    throw new Error(`order is ${encoded} bytes, wanted ${orderSize}`);
+  }
+  return message;
+}
+
+/** What a unary workload sends: Payload (one `bytes` or `string` field) or Order. */
+export type UnaryMessage = "payload" | "order";
+
+export const unaryPath = "/bench.v1.BenchService/Unary";
+export const unaryOrderPath = "/bench.v1.BenchService/UnaryOrder";
+export const serverStreamPath = "/bench.v1.BenchService/ServerStream";
+
+/** The request of a unary workload: body, content type, path, and the schema that decodes it. */
+export interface UnaryRequest {
+  readonly body: Uint8Array;
+  readonly contentType: string;
+  readonly path: string;
+  readonly schema: DescMessage;
+}
+
+export function unaryRequest(
+  message: UnaryMessage,
   codec: "binary" | "json",
   size: number,
-): { body: Uint8Array; contentType: string } {
+): UnaryRequest {
+  if (message === "order") {
+    if (codec !== "binary" || size !== orderSize) {
+      throw new Error(`the order workload is binary, ${orderSize} B`);
+    }
+    return {
+      body: toBinary(OrderSchema, orderMessage()),
+      contentType: "application/proto",
+      path: unaryOrderPath,
+      schema: OrderSchema,
+    };
+  }
   return codec === "binary"
     ? {
         body: toBinary(PayloadSchema, binaryPayload(size)),
         contentType: "application/proto",
+        path: unaryPath,
+        schema: PayloadSchema,
       }
     : {
         body: new TextEncoder().encode(
           toJsonString(PayloadSchema, jsonPayload(size)),
         ),
         contentType: "application/json",
+        path: unaryPath,
+        schema: PayloadSchema,
       };
 }
 
@@ -94,6 +163,3 @@ export function streamPayload(size: number): Payload {
   }
   return message;
 }
-
-export const unaryPath = "/bench.v1.BenchService/Unary";
-export const serverStreamPath = "/bench.v1.BenchService/ServerStream";

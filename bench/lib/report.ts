@@ -1,6 +1,7 @@
 // The stdout table: one row per implementation and workload, the median
-// over rounds of each figure, and on the `ours` row the ratios of CPU per
-// operation to connect-es and to the floor (below 1: ours uses less).
+// over rounds of each figure, and on the `ours` and `ours-node` rows their
+// ratios of CPU per operation to connect-es and to the floor (below 1: ours
+// uses less).
 import type { Summary, WorkloadResult } from "../run.ts";
 import { type Impl, impls } from "../workloads.ts";
 
@@ -68,26 +69,38 @@ export function formatResults(results: readonly WorkloadResult[]): string {
       notes.push(`${workload.id}: ${result.skipped}`);
       continue;
     }
-    impls.forEach((impl: Impl, i) => {
+    const ratios: Partial<Record<Impl, [string, string]>> = {
+      ours: [
+        formatRatio(result.ratios.cpuOursOverConnectEs),
+        formatRatio(result.ratios.cpuOursOverFloor),
+      ],
+      "ours-node": [
+        formatRatio(result.ratios.cpuOursNodeOverConnectEs),
+        formatRatio(result.ratios.cpuOursNodeOverFloor),
+      ],
+    };
+    let first = true;
+    for (const impl of impls) {
       const s: Summary | undefined = result.summary[impl];
-      if (s === undefined) return;
-      const ours = impl === "ours";
+      if (s === undefined) continue;
+      const [overConnectEs, overFloor] = ratios[impl] ?? ["", ""];
       rows.push([
-        i === 0 ? workload.title : "",
+        first ? workload.title : "",
         s.errors > 0 ? `${impl} (!)` : impl,
         formatRate(s.rate, workload.unit),
         formatMs(s.p50Ms),
         formatMs(s.p99Ms),
         `${formatMicros(s.cpuMicrosPerOp)}${workload.cpuOf === "client" ? " (client)" : ""}`,
-        ours ? formatRatio(result.ratios.cpuOursOverConnectEs) : "",
-        ours ? formatRatio(result.ratios.cpuOursOverFloor) : "",
+        overConnectEs,
+        overFloor,
       ]);
+      first = false;
       if (s.errors > 0) {
         notes.push(
           `${workload.id}, ${impl}: ${s.errors} failed ${workload.unit === "msg" ? "calls" : `${workload.unit}s`} (excluded from the CPU per ${workload.unit})`,
         );
       }
-    });
+    }
   }
   const table = markdownTable(
     [

@@ -1,6 +1,8 @@
-// h2load (Debian: nghttp2-client) as the HTTP/2 load generator for unary
-// workloads: a C client on its own core, far faster than the servers it
-// loads, so the measured process is the bottleneck. Its summary has no
+// h2load (Debian: nghttp2-client) as the load generator of every server
+// workload: unary on HTTP/2 and (with --h1) HTTP/1.1, and server streaming,
+// whose whole response it reads and discards. A C client on its own core,
+// far faster than the servers it loads, so the measured process is the
+// bottleneck. Its summary has no
 // percentiles, so every run writes --log-file (one line per request: start
 // µs, status, duration µs); p50/p99, the rate and the request count of the
 // measured window all come from that log.
@@ -23,13 +25,20 @@ export interface LoadResult {
 }
 
 export interface H2loadOptions {
+  /** HTTP/1.1 (h2load --h1; one request per connection at a time). */
+  readonly h1?: boolean;
   readonly url: string;
   readonly bodyFile: string;
   readonly headers: readonly string[];
   readonly clients: number;
   readonly streams: number;
-  readonly seconds: number;
+  /** How long to run (h2load -D), or how many requests to make (-n). */
+  readonly seconds?: number;
+  readonly requests?: number;
 }
+
+/** h2load's own summary of a whole run. */
+export type H2loadSummary = ReturnType<typeof parseH2loadOutput>;
 
 /** Per-request log of a run: completion times (µs since the epoch), durations (µs), 2xx or not. */
 export interface RequestLog {
@@ -48,7 +57,7 @@ export async function h2loadVersion(): Promise<string | undefined> {
 }
 
 /**
- * Runs h2load for `seconds` and returns every request it completed. The
+ * Runs h2load for `seconds` (or `requests`) and returns every request it completed. The
  * caller picks a window inside the run (see `windowOf`): h2load stops with
  * up to clients x streams requests in flight, whose server CPU would
  * otherwise be charged to the requests it counted (640 of them at -c64 -m10,
@@ -65,11 +74,14 @@ export async function runH2load(
   const logFile = join(dir, "requests.log");
   try {
     const args = [
+      ...(options.h1 === true ? ["--h1"] : []),
       "-t1",
       `-c${options.clients}`,
       `-m${options.streams}`,
-      // h2load takes fractional durations in ms.
-      `-D${Math.max(1, Math.round(options.seconds * 1000))}ms`,
+      options.requests !== undefined
+        ? `-n${options.requests}`
+        : // h2load takes fractional durations in ms.
+          `-D${Math.max(1, Math.round((options.seconds ?? 1) * 1000))}ms`,
       "-d",
       options.bodyFile,
       ...options.headers.flatMap((h) => ["-H", h]),
@@ -85,7 +97,8 @@ export async function runH2load(
     const run = await runToCompletion(
       command,
       commandArgs,
-      (options.seconds + 60) * 1000,
+      // A run of -n requests has no set length: 10 minutes at most.
+      ((options.seconds ?? 540) + 60) * 1000,
     );
     if (run.code !== 0) {
       throw new Error(
@@ -171,16 +184,21 @@ function ms(micros: number | undefined): number | undefined {
  *   finished in 2.00s, 45000.50 req/s, 5.2MB/s
  *   requests: 90000 total, 90000 started, 90000 done, 90000 succeeded, 0 failed, 0 errored, 0 timeout
  *   status codes: 90000 2xx, 0 3xx, 0 4xx, 0 5xx
+ *   traffic: 16.16KB (16543) total, 120B (120) headers (space savings 0.00%), 16.00KB (16384) data
+ * `dataBytes` (the response bodies, as received: the streaming workloads
+ * check it against the size of a verified response) is the exact count.
  */
 export function parseH2loadOutput(output: string): {
   seconds: number;
   rate: number;
+  started: number;
   done: number;
   succeeded: number;
   failed: number;
   errored: number;
   timeout: number;
   status2xx: number;
+  dataBytes: number;
 } {
   const finished = /finished in ([\d.]+)(ms|s|us),\s*([\d.]+) req\/s/.exec(
     output,
@@ -190,7 +208,13 @@ export function parseH2loadOutput(output: string): {
       output,
     );
   const status = /status codes: (\d+) 2xx/.exec(output);
-  if (finished === null || requests === null || status === null) {
+  const traffic = /traffic: .*\((\d+)\) data/.exec(output);
+  if (
+    finished === null ||
+    requests === null ||
+    status === null ||
+    traffic === null
+  ) {
     throw new Error(`unexpected h2load output:\n${output}`);
   }
   const unit = finished[2];
@@ -198,11 +222,13 @@ export function parseH2loadOutput(output: string): {
     seconds:
       Number(finished[1]) / (unit === "ms" ? 1e3 : unit === "us" ? 1e6 : 1),
     rate: Number(finished[3]),
+    started: Number(requests[2]),
     done: Number(requests[3]),
     succeeded: Number(requests[4]),
     failed: Number(requests[5]),
     errored: Number(requests[6]),
     timeout: Number(requests[7]),
     status2xx: Number(status[1]),
+    dataBytes: Number(traffic[1]),
   };
 }

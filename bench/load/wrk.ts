@@ -1,7 +1,8 @@
-// wrk (Debian: wrk) as the HTTP/1.1 load generator for unary workloads. It
-// sends GET without a script, so a generated Lua script makes it POST the
-// workload's body (read from a file, since it is binary). `--latency` gives
-// p50 and p99 (from wrk's own histogram, without coordinated-omission
+// wrk (Debian: wrk), the HTTP/1.1 load generator of `--h1-load wrk` (the
+// default is h2load --h1; bench/README.md says why). It sends GET without a
+// script, so a generated Lua script makes it POST the workload's body (read
+// from a file, since it is binary) with the workload's headers. `--latency`
+// gives p50 and p99 (from wrk's own histogram, without coordinated-omission
 // correction, as for every implementation alike).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +14,8 @@ import type { LoadResult } from "./h2load.ts";
 export interface WrkOptions {
   readonly url: string;
   readonly bodyFile: string;
-  readonly contentType: string;
+  /** Request headers (content-type included); wrk adds Host and Content-Length. */
+  readonly headers: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly seconds: number;
 }
@@ -42,7 +44,10 @@ export async function runWrk(
         `wrk.method = "POST"`,
         `wrk.body = f:read("*a")`,
         `f:close()`,
-        `wrk.headers["Content-Type"] = ${JSON.stringify(options.contentType)}`,
+        ...Object.entries(options.headers).map(
+          ([name, value]) =>
+            `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`,
+        ),
         "",
       ].join("\n"),
     );

@@ -13,6 +13,7 @@ const adapter = connectNodeAdapter({
   routes(router) {
     router.service(BenchService, {
       unary: (request) => request,
+      unaryOrder: (request) => request,
       async *serverStream(request) {
         const message = streamPayload(request.size);
         for (let i = 0; i < request.count; i++) yield message;

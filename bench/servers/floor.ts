@@ -7,6 +7,7 @@
 // has its stream reset). It accepts exactly the requests the load
 // generators send:
 //   POST /bench.v1.BenchService/Unary, application/proto or application/json;
+//   POST /bench.v1.BenchService/UnaryOrder, application/proto;
 //   POST /bench.v1.BenchService/ServerStream, application/connect+proto, one
 //   enveloped StreamRequest, gzip when connect-accept-encoding has it.
 import * as http from "node:http";
@@ -19,16 +20,31 @@ import {
   toJsonString,
 } from "@bufbuild/protobuf";
 import {
+  OrderSchema,
   PayloadSchema,
   StreamRequestSchema,
 } from "../gen/bench/v1/bench_pb.ts";
-import { serverStreamPath, streamPayload } from "../lib/payloads.ts";
+import {
+  serverStreamPath,
+  streamPayload,
+  unaryOrderPath,
+} from "../lib/payloads.ts";
 import { listenAndReport, serverArgs } from "./common.ts";
 
 const { httpVersion, port } = serverArgs();
 
-/** Decodes the request and encodes the echo, in the request's codec. */
-function unary(contentType: string | undefined, body: Buffer): Uint8Array {
+/**
+ * Decodes the request and encodes the echo, in the request's codec: an
+ * Order on UnaryOrder (binary only), else a Payload.
+ */
+function unary(
+  path: string | undefined,
+  contentType: string | undefined,
+  body: Buffer,
+): Uint8Array {
+  if (path === unaryOrderPath) {
+    return toBinary(OrderSchema, fromBinary(OrderSchema, body));
+  }
   if (contentType === "application/json") {
     const request = fromJsonString(PayloadSchema, body.toString("utf8"));
     return Buffer.from(toJsonString(PayloadSchema, request));
@@ -107,7 +123,7 @@ if (httpVersion === 2) {
       // requests in flight when it stops): respond() would throw.
       if (stream.destroyed || stream.closed) return;
       try {
-        const response = unary(contentType, body);
+        const response = unary(headers[":path"], contentType, body);
         stream.respond({ ":status": 200, "content-type": contentType });
         stream.end(response);
       } catch {
@@ -123,7 +139,7 @@ if (httpVersion === 2) {
     readBody(request, (body) => {
       let data: Uint8Array;
       try {
-        data = unary(contentType, body);
+        data = unary(request.url, contentType, body);
       } catch {
         response.destroy();
         return;
