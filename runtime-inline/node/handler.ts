@@ -9,8 +9,8 @@ import type {
   IncomingHttpHeaders,
   ServerHttp2Stream,
 } from "node:http2";
+import { readBody } from "../core/body.ts";
 import {
-  handlerClientGone,
   handlerNotFound,
   type ServerRequest,
   type ServerResponse,
@@ -18,7 +18,8 @@ import {
   type ServiceHandlers,
 } from "../server/handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
-import { nodeBody, nodeParsedBody } from "./body.ts";
+import { nodeBody, nodeParsedBody, nodeReadBody } from "./body.ts";
+import { NodeCallSignal } from "./call-signal.ts";
 import { nodeCallTracker, type NodeCallTracker } from "./shutdown.ts";
 import { nodeWriteChunks } from "./writable.ts";
 
@@ -248,39 +249,18 @@ async function nodeServe(
   compat: Http2ServerResponse | undefined,
   next: ((error?: unknown) => void) | undefined,
 ): Promise<void> {
-  const { headers, rawHeaders, target } = incoming;
-  const queryStart = target.indexOf("?");
-  const path = queryStart < 0 ? target : target.slice(0, queryStart);
-  const controller = new AbortController();
+  const call = new NodeCallSignal(response);
   // Calls are tracked for shutdownGracefully: a map entry per call.
   const tracker =
     incoming.server === undefined
       ? undefined
       : nodeCallTracker(incoming.server);
   if (tracker !== undefined) {
-    tracker.calls.set(controller, response);
+    tracker.calls.set(call, response);
     // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+    if (tracker.reason !== undefined) call.abort(tracker.reason);
   }
-  // Set once the response is complete: a close before that is the client
-  // going away (an HTTP/2 reset, a dropped connection).
-  let complete = false;
-  response.once("close", () => {
-    if (!complete) controller.abort(handlerClientGone());
-  });
-  const header = (name: string) => nodeHeader(headers, name);
-  let all: Headers | undefined;
-  const serverRequest: ServerRequest = {
-    method: incoming.method,
-    path,
-    search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${incoming.encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
-    header,
-    headers: () => (all ??= nodeRequestHeaders(rawHeaders)),
-    body: incoming.parsed ?? nodeBody(incoming.body),
-    signal: controller.signal,
-    httpVersion: incoming.httpVersion,
-  };
+  const serverRequest = new NodeServerRequest(incoming, call);
   try {
     let result = undefined;
     for (const handler of handlers) {
@@ -289,19 +269,14 @@ async function nodeServe(
     }
     if (result === undefined) {
       if (next !== undefined) {
-        complete = true;
+        call.complete = true;
         next();
         return;
       }
-      result = handlerNotFound(path);
+      result = handlerNotFound(serverRequest.path);
     }
     // Aborted by a shutdown, the call still answers (with its error).
-    if (
-      controller.signal.aborted &&
-      controller.signal.reason !== tracker?.reason
-    ) {
-      return;
-    }
+    if (call.clientGone()) return;
     const outgoing: OutgoingHttpHeaders = {};
     result.header.forEach((value, key) => {
       outgoing[key] =
@@ -326,7 +301,7 @@ async function nodeServe(
         response,
         result,
         outgoing,
-        controller.signal,
+        call,
         tracker,
         compat,
         incoming.body,
@@ -334,20 +309,70 @@ async function nodeServe(
     } else {
       // A shutdown has begun: the client is to open a new connection.
       if (tracker?.closing === true) outgoing.connection = "close";
-      await nodeRespondHttp1(
-        response,
-        result,
-        outgoing,
-        controller.signal,
-        tracker,
-      );
+      await nodeRespondHttp1(response, result, outgoing, call, tracker);
     }
-    complete = true;
+    call.complete = true;
   } finally {
     if (tracker !== undefined) {
-      tracker.calls.delete(controller);
+      tracker.calls.delete(call);
       tracker.ended?.();
     }
+  }
+}
+
+/**
+ * A Node request as the protocol code sees it. A class, so that a call
+ * makes no closures for it; its URL, headers, body and signal are made on
+ * first use, which for most calls is never (or, for the body, read whole
+ * through `readBody` rather than iterated).
+ */
+class NodeServerRequest implements ServerRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  readonly httpVersion: string;
+  readonly #incoming: NodeIncoming;
+  readonly #call: NodeCallSignal;
+  #url: string | undefined = undefined;
+  #all: Headers | undefined = undefined;
+
+  constructor(incoming: NodeIncoming, call: NodeCallSignal) {
+    const target = incoming.target;
+    const queryStart = target.indexOf("?");
+    this.method = incoming.method;
+    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
+    this.search = queryStart < 0 ? "" : target.slice(queryStart);
+    this.httpVersion = incoming.httpVersion;
+    this.#incoming = incoming;
+    this.#call = call;
+  }
+
+  get url(): string {
+    const incoming = this.#incoming;
+    return (this.#url ??= `${incoming.encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${incoming.target}`);
+  }
+
+  get body(): AsyncIterable<Uint8Array> {
+    return this.#incoming.parsed ?? nodeBody(this.#incoming.body);
+  }
+
+  get signal(): AbortSignal {
+    return this.#call.signal;
+  }
+
+  header(name: string): string | null {
+    return nodeHeader(this.#incoming.headers, name);
+  }
+
+  headers(): Headers {
+    return (this.#all ??= nodeRequestHeaders(this.#incoming.rawHeaders));
+  }
+
+  readBody(maxBytes: number): Promise<Uint8Array> {
+    const parsed = this.#incoming.parsed;
+    return parsed === undefined
+      ? nodeReadBody(this.#incoming.body, maxBytes)
+      : readBody(parsed, maxBytes);
   }
 }
 
@@ -355,7 +380,7 @@ async function nodeRespondHttp1(
   response: NodeHttpResponse,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
-  signal: AbortSignal,
+  call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
 ): Promise<void> {
   const body = result.body;
@@ -366,7 +391,7 @@ async function nodeRespondHttp1(
   }
   response.writeHead(result.status, outgoing);
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
+    if (!(await nodeWriteChunks(response, body, call.signal, shutdown))) return;
   }
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
@@ -380,7 +405,7 @@ async function nodeRespondHttp2(
   stream: ServerHttp2Stream,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
-  signal: AbortSignal,
+  call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
   request: NodeIncoming["body"],
@@ -412,7 +437,7 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
+    if (!(await nodeWriteChunks(stream, body, call.signal, shutdown))) return;
   }
   if (endWithData) {
     stream.end(body instanceof Uint8Array ? body : undefined);
