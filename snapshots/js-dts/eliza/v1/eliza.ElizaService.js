@@ -223,7 +223,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 369 declarations from
+// needs no RPC library: 374 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4393,8 +4393,9 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     ) {
       nodeMergePresetHeaders(outgoing, response.getHeaders());
     }
+    let streaming;
     if ("respond" in response) {
-      await nodeRespondHttp2(
+      streaming = nodeRespondHttp2(
         response,
         result,
         outgoing,
@@ -4410,8 +4411,9 @@ async function nodeServe(handlers, incoming, response, compat, next) {
         true
       )
         outgoing.connection = "close";
-      await nodeRespondHttp1(response, result, outgoing, call, tracker);
+      streaming = nodeRespondHttp1(response, result, outgoing, call, tracker);
     }
+    if (streaming !== undefined) await streaming;
     call.complete = true;
   } finally {
     if (tracker !== undefined) {
@@ -4514,25 +4516,37 @@ class NodeServerRequest {
   (_NodeServerRequest_call = new WeakMap()),
   (_NodeServerRequest_url = new WeakMap()),
   (_NodeServerRequest_all = new WeakMap()));
-async function nodeRespondHttp1(response, result, outgoing, call, shutdown) {
+// The responders return a promise only for a streamed body: a whole one
+// is written at once, without a promise and a microtask to wait for it.
+function nodeRespondHttp1(response, result, outgoing, call, shutdown) {
   const body = result.body;
-  if (body instanceof Uint8Array && result.trailer === undefined) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    response.writeHead(result.status, outgoing);
+    return nodeStreamHttp1(response, result, body, call, shutdown);
+  }
+  if (body !== undefined && result.trailer === undefined) {
     // Else Node sends the whole body chunked: writeHead commits the headers
     // before end() sees how long it is.
     outgoing["content-length"] = body.byteLength;
   }
   response.writeHead(result.status, outgoing);
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, call.signal, shutdown))) return;
+  nodeEndHttp1(response, result, body);
+  return undefined;
+}
+async function nodeStreamHttp1(response, result, body, call, shutdown) {
+  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
+    nodeEndHttp1(response, result, undefined);
   }
+}
+function nodeEndHttp1(response, result, body) {
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
   if (trailer !== undefined) {
     response.addTrailers(nodeHeaderObject(trailer));
   }
-  response.end(body instanceof Uint8Array ? body : undefined);
+  response.end(body);
 }
-async function nodeRespondHttp2(
+function nodeRespondHttp2(
   stream,
   result,
   outgoing,
@@ -4542,17 +4556,16 @@ async function nodeRespondHttp2(
   request,
 ) {
   // The client may have reset the stream meanwhile: respond() would throw.
-  if (stream.destroyed || stream.closed) return;
+  if (stream.destroyed || stream.closed) return undefined;
   outgoing[":status"] = result.status;
   const body = result.body;
-  const trailer = result.trailer;
-  if (body === undefined && trailer === undefined) {
+  if (body === undefined && result.trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
     // client still uploading: it can overtake the HEADERS frame, and the
     // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    return;
+    return undefined;
   }
   // A response without trailers that is sent while the client is still
   // uploading (a request refused before it was read, a stream that ends
@@ -4560,7 +4573,7 @@ async function nodeRespondHttp2(
   // Connect or gRPC-Web message may stop its upload at once, and a body
   // shorter than its Content-Length makes nghttp2 reset the stream with
   // PROTOCOL_ERROR before a separate trailers frame could end it.
-  const endWithData = trailer === undefined && !request.readableEnded;
+  const endWithData = result.trailer === undefined && !request.readableEnded;
   // Otherwise always ended by a trailers frame, empty if need be, as the
   // compatibility API does: ending with the last DATA frame lets the stream
   // close while that write is still in flight, and Node then builds an
@@ -4568,10 +4581,37 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, call.signal, shutdown))) return;
+    return nodeStreamHttp2(
+      stream,
+      result,
+      body,
+      call,
+      shutdown,
+      compat,
+      request,
+      endWithData,
+    );
   }
+  nodeEndHttp2(stream, result, body, compat, request, endWithData);
+  return undefined;
+}
+async function nodeStreamHttp2(
+  stream,
+  result,
+  body,
+  call,
+  shutdown,
+  compat,
+  request,
+  endWithData,
+) {
+  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
+    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
+  }
+}
+function nodeEndHttp2(stream, result, body, compat, request, endWithData) {
   if (endWithData) {
-    stream.end(body instanceof Uint8Array ? body : undefined);
+    stream.end(body);
     nodeStopUpload(stream, request);
     return;
   }
@@ -4579,15 +4619,22 @@ async function nodeRespondHttp2(
   // client still uploading is not asked to stop after trailers: Node sends
   // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
   // a gRPC client would get no status. The trailers end the call for it.
+  const trailer = result.trailer;
   if (compat !== undefined) {
     // The compatibility layer answers "wantTrailers" itself, with what it
     // was given (none by default).
     if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else if (trailer === undefined) {
+    stream.once("wantTrailers", nodeSendNoTrailers);
   } else {
-    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    const trailers = nodeHeaderObject(trailer);
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
-  stream.end(body instanceof Uint8Array ? body : undefined);
+  stream.end(body);
+}
+// One listener for every stream that ends with empty trailers.
+function nodeSendNoTrailers() {
+  this.sendTrailers({});
 }
 /**
  * Adds the headers a response object already holds to ours. Ours win a
@@ -6306,16 +6353,18 @@ function createServiceHandler(service, methods, options, parts) {
   }
   // For a request in a protocol this file does not serve.
   const accepted = protocols.map((p) => p.contentTypes).join(", ");
-  const route = async (request) => {
+  // Not async: it hands the protocol's promise on as it is, where an async
+  // function would wrap it in one more, settled microtasks later.
+  const route = (request) => {
     if (!request.path.startsWith(servicePath)) {
-      return undefined;
+      return Promise.resolve(undefined);
     }
     const protocol = serverProtocolFor(
       protocols,
       request.header("content-type"),
     );
     if (protocol === undefined) {
-      return handlerUnsupportedMediaType(accepted);
+      return Promise.resolve(handlerUnsupportedMediaType(accepted));
     }
     const handler = byPath.get(request.path);
     if (handler === undefined) {
