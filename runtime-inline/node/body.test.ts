@@ -3,7 +3,7 @@ import { setImmediate as tick } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import { nodeBody, nodeParsedBody } from "./body.ts";
+import { nodeBody, nodeParsedBody, nodeReadBody } from "./body.ts";
 
 // PassThrough yields Buffers: compared as plain byte arrays.
 const bytes = (...values: number[]) => Buffer.from(values);
@@ -108,6 +108,77 @@ describe("nodeBody", () => {
     source.write(bytes(2));
     source.end(bytes(3));
     await new Promise((resolve) => source.once("end", resolve));
+  });
+});
+
+describe("nodeReadBody", () => {
+  it("joins the chunks", async () => {
+    const source = new PassThrough();
+    const done = nodeReadBody(source, 10);
+    source.write(bytes(1, 2));
+    await tick();
+    source.end(bytes(3));
+    expect(await done).toEqual(new Uint8Array([1, 2, 3]));
+  });
+
+  it("returns a single chunk as a plain Uint8Array view, not a Buffer", async () => {
+    const source = new PassThrough();
+    source.end(bytes(1, 2));
+    const body = await nodeReadBody(source, 10);
+    expect(Buffer.isBuffer(body)).toBe(false);
+    expect(body).toEqual(new Uint8Array([1, 2]));
+    expect(source.listenerCount("data")).toBe(0);
+    expect(source.listenerCount("close")).toBe(0);
+  });
+
+  it("reads an empty body", async () => {
+    const source = new PassThrough();
+    source.end();
+    expect((await nodeReadBody(source, 10)).byteLength).toBe(0);
+  });
+
+  it("fails with ResourceExhausted past the limit, then discards the rest", async () => {
+    const source = new PassThrough();
+    const done = nodeReadBody(source, 3);
+    source.write(bytes(1, 2));
+    source.write(bytes(3, 4));
+    const error = await done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as ConnectError).code).toBe(Code.ResourceExhausted);
+    expect(source.listenerCount("data")).toBe(0);
+    expect(source.destroyed).toBe(false);
+    source.end(bytes(5));
+    await new Promise((resolve) => source.once("end", resolve));
+  });
+
+  it("fails with Canceled when the source fails, its error only as the cause", async () => {
+    const source = new PassThrough();
+    const done = nodeReadBody(source, 10);
+    const cause = new Error("connection reset (/srv/app/upload.ts:12:3)");
+    source.destroy(cause);
+    const error = await done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(Code.Canceled);
+    expect((error as ConnectError).message).not.toContain("/srv/");
+    expect((error as ConnectError).cause).toBe(cause);
+  });
+
+  it("fails with Canceled when the source closes before its end", async () => {
+    const source = new PassThrough();
+    const done = nodeReadBody(source, 10);
+    source.write(bytes(1));
+    await tick();
+    source.destroy();
+    const error = await done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as ConnectError).code).toBe(Code.Canceled);
   });
 });
 

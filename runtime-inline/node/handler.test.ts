@@ -42,10 +42,31 @@ function method(name: string, kind: MethodInfo["kind"]): MethodInfo {
   };
 }
 
+// UntilCanceled's hooks, set by the test that calls it.
+let untilCanceled = {
+  started: () => {},
+  /** Settles when the implementation is to read its signal. */
+  readSignal: Promise.resolve(),
+  aborted: (_reason: unknown) => {},
+};
+
 const methods: MethodHandler[] = [
   {
     method: method("Unary", "unary"),
     unary: (request) => request,
+  },
+  {
+    // Returns once its signal aborts, which it reads when told to.
+    method: method("UntilCanceled", "unary"),
+    unary: async (request, context) => {
+      const hooks = untilCanceled;
+      hooks.started();
+      await hooks.readSignal;
+      const signal = context.signal;
+      if (!signal.aborted) await once(signal, "abort");
+      hooks.aborted(signal.reason);
+      return request;
+    },
   },
   {
     method: method("ServerStream", "server_streaming"),
@@ -272,6 +293,49 @@ describe("a call answered before the upload ends, over HTTP/2", () => {
         session.close();
       }
     });
+  }
+});
+
+describe("a unary implementation's signal, when the client resets the stream", () => {
+  for (const entry of ["node", "http2Stream"] as const) {
+    for (const late of [false, true]) {
+      it(`${entry}: aborts with Canceled, read ${late ? "after" : "before"} the reset`, async () => {
+        let started!: () => void;
+        let readSignal!: () => void;
+        let aborted!: (reason: unknown) => void;
+        const hasStarted = new Promise<void>((resolve) => (started = resolve));
+        const reason = new Promise<unknown>((resolve) => (aborted = resolve));
+        untilCanceled = {
+          started,
+          readSignal: late
+            ? new Promise<void>((resolve) => (readSignal = resolve))
+            : Promise.resolve(),
+          aborted,
+        };
+        const session = http2.connect(urls.get(entry)!);
+        session.on("error", () => {});
+        try {
+          const stream = session.request({
+            ":method": "POST",
+            ":path": "/test.v1.TestService/UntilCanceled",
+            "content-type": "application/proto",
+          });
+          stream.on("error", () => {});
+          stream.end(new Uint8Array([0x0a, 0x01, 0x61]));
+          await hasStarted;
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          if (late) {
+            await lastStreamClosed.get(entry);
+            readSignal();
+          }
+          const error = await reason;
+          expect(error).toBeInstanceOf(ConnectError);
+          expect((error as ConnectError).code).toBe(Code.Canceled);
+        } finally {
+          session.close();
+        }
+      });
+    }
   }
 });
 

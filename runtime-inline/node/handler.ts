@@ -9,8 +9,8 @@ import type {
   IncomingHttpHeaders,
   ServerHttp2Stream,
 } from "node:http2";
+import { readBody } from "../core/body.ts";
 import {
-  handlerClientGone,
   handlerNotFound,
   type ServerRequest,
   type ServerResponse,
@@ -18,7 +18,8 @@ import {
   type ServiceHandlers,
 } from "../server/handler.ts";
 import { fetchHandler, type FetchServiceHandler } from "../web/handler.ts";
-import { nodeBody, nodeParsedBody } from "./body.ts";
+import { nodeBody, nodeParsedBody, nodeReadBody } from "./body.ts";
+import { NodeCallSignal } from "./call-signal.ts";
 import { nodeCallTracker, type NodeCallTracker } from "./shutdown.ts";
 import { nodeWriteChunks } from "./writable.ts";
 
@@ -248,39 +249,18 @@ async function nodeServe(
   compat: Http2ServerResponse | undefined,
   next: ((error?: unknown) => void) | undefined,
 ): Promise<void> {
-  const { headers, rawHeaders, target } = incoming;
-  const queryStart = target.indexOf("?");
-  const path = queryStart < 0 ? target : target.slice(0, queryStart);
-  const controller = new AbortController();
+  const call = new NodeCallSignal(response);
   // Calls are tracked for shutdownGracefully: a map entry per call.
   const tracker =
     incoming.server === undefined
       ? undefined
       : nodeCallTracker(incoming.server);
   if (tracker !== undefined) {
-    tracker.calls.set(controller, response);
+    tracker.calls.set(call, response);
     // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+    if (tracker.reason !== undefined) call.abort(tracker.reason);
   }
-  // Set once the response is complete: a close before that is the client
-  // going away (an HTTP/2 reset, a dropped connection).
-  let complete = false;
-  response.once("close", () => {
-    if (!complete) controller.abort(handlerClientGone());
-  });
-  const header = (name: string) => nodeHeader(headers, name);
-  let all: Headers | undefined;
-  const serverRequest: ServerRequest = {
-    method: incoming.method,
-    path,
-    search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${incoming.encrypted ? "https" : "http"}://${header("host") ?? "localhost"}${target}`,
-    header,
-    headers: () => (all ??= nodeRequestHeaders(rawHeaders)),
-    body: incoming.parsed ?? nodeBody(incoming.body),
-    signal: controller.signal,
-    httpVersion: incoming.httpVersion,
-  };
+  const serverRequest = new NodeServerRequest(incoming, call);
   try {
     let result = undefined;
     for (const handler of handlers) {
@@ -289,19 +269,14 @@ async function nodeServe(
     }
     if (result === undefined) {
       if (next !== undefined) {
-        complete = true;
+        call.complete = true;
         next();
         return;
       }
-      result = handlerNotFound(path);
+      result = handlerNotFound(serverRequest.path);
     }
     // Aborted by a shutdown, the call still answers (with its error).
-    if (
-      controller.signal.aborted &&
-      controller.signal.reason !== tracker?.reason
-    ) {
-      return;
-    }
+    if (call.clientGone()) return;
     const outgoing: OutgoingHttpHeaders = {};
     result.header.forEach((value, key) => {
       outgoing[key] =
@@ -321,12 +296,13 @@ async function nodeServe(
     ) {
       nodeMergePresetHeaders(outgoing, response.getHeaders());
     }
+    let streaming: Promise<void> | undefined;
     if ("respond" in response) {
-      await nodeRespondHttp2(
+      streaming = nodeRespondHttp2(
         response,
         result,
         outgoing,
-        controller.signal,
+        call,
         tracker,
         compat,
         incoming.body,
@@ -334,69 +310,144 @@ async function nodeServe(
     } else {
       // A shutdown has begun: the client is to open a new connection.
       if (tracker?.closing === true) outgoing.connection = "close";
-      await nodeRespondHttp1(
-        response,
-        result,
-        outgoing,
-        controller.signal,
-        tracker,
-      );
+      streaming = nodeRespondHttp1(response, result, outgoing, call, tracker);
     }
-    complete = true;
+    if (streaming !== undefined) await streaming;
+    call.complete = true;
   } finally {
     if (tracker !== undefined) {
-      tracker.calls.delete(controller);
+      tracker.calls.delete(call);
       tracker.ended?.();
     }
   }
 }
 
-async function nodeRespondHttp1(
+/**
+ * A Node request as the protocol code sees it. A class, so that a call
+ * makes no closures for it; its URL, headers, body and signal are made on
+ * first use, which for most calls is never (or, for the body, read whole
+ * through `readBody` rather than iterated).
+ */
+class NodeServerRequest implements ServerRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  readonly httpVersion: string;
+  readonly #incoming: NodeIncoming;
+  readonly #call: NodeCallSignal;
+  #url: string | undefined = undefined;
+  #all: Headers | undefined = undefined;
+
+  constructor(incoming: NodeIncoming, call: NodeCallSignal) {
+    const target = incoming.target;
+    const queryStart = target.indexOf("?");
+    this.method = incoming.method;
+    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
+    this.search = queryStart < 0 ? "" : target.slice(queryStart);
+    this.httpVersion = incoming.httpVersion;
+    this.#incoming = incoming;
+    this.#call = call;
+  }
+
+  get url(): string {
+    const incoming = this.#incoming;
+    return (this.#url ??= `${incoming.encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${incoming.target}`);
+  }
+
+  get body(): AsyncIterable<Uint8Array> {
+    return this.#incoming.parsed ?? nodeBody(this.#incoming.body);
+  }
+
+  get signal(): AbortSignal {
+    return this.#call.signal;
+  }
+
+  header(name: string): string | null {
+    return nodeHeader(this.#incoming.headers, name);
+  }
+
+  headers(): Headers {
+    return (this.#all ??= nodeRequestHeaders(this.#incoming.rawHeaders));
+  }
+
+  readBody(maxBytes: number): Promise<Uint8Array> {
+    const parsed = this.#incoming.parsed;
+    return parsed === undefined
+      ? nodeReadBody(this.#incoming.body, maxBytes)
+      : readBody(parsed, maxBytes);
+  }
+}
+
+// The responders return a promise only for a streamed body: a whole one
+// is written at once, without a promise and a microtask to wait for it.
+
+function nodeRespondHttp1(
   response: NodeHttpResponse,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
-  signal: AbortSignal,
+  call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
-): Promise<void> {
+): Promise<void> | undefined {
   const body = result.body;
-  if (body instanceof Uint8Array && result.trailer === undefined) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    response.writeHead(result.status, outgoing);
+    return nodeStreamHttp1(response, result, body, call, shutdown);
+  }
+  if (body !== undefined && result.trailer === undefined) {
     // Else Node sends the whole body chunked: writeHead commits the headers
     // before end() sees how long it is.
     outgoing["content-length"] = body.byteLength;
   }
   response.writeHead(result.status, outgoing);
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
+  nodeEndHttp1(response, result, body);
+  return undefined;
+}
+
+async function nodeStreamHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+): Promise<void> {
+  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
+    nodeEndHttp1(response, result, undefined);
   }
+}
+
+function nodeEndHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  body: Uint8Array | undefined,
+): void {
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
   if (trailer !== undefined) {
     response.addTrailers(nodeHeaderObject(trailer));
   }
-  response.end(body instanceof Uint8Array ? body : undefined);
+  response.end(body);
 }
 
-async function nodeRespondHttp2(
+function nodeRespondHttp2(
   stream: ServerHttp2Stream,
   result: ServerResponse,
   outgoing: OutgoingHttpHeaders,
-  signal: AbortSignal,
+  call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
   request: NodeIncoming["body"],
-): Promise<void> {
+): Promise<void> | undefined {
   // The client may have reset the stream meanwhile: respond() would throw.
-  if (stream.destroyed || stream.closed) return;
+  if (stream.destroyed || stream.closed) return undefined;
   outgoing[":status"] = result.status;
   const body = result.body;
-  const trailer = result.trailer;
-  if (body === undefined && trailer === undefined) {
+  if (body === undefined && result.trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
     // client still uploading: it can overtake the HEADERS frame, and the
     // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    return;
+    return undefined;
   }
   // A response without trailers that is sent while the client is still
   // uploading (a request refused before it was read, a stream that ends
@@ -404,7 +455,7 @@ async function nodeRespondHttp2(
   // Connect or gRPC-Web message may stop its upload at once, and a body
   // shorter than its Content-Length makes nghttp2 reset the stream with
   // PROTOCOL_ERROR before a separate trailers frame could end it.
-  const endWithData = trailer === undefined && !request.readableEnded;
+  const endWithData = result.trailer === undefined && !request.readableEnded;
   // Otherwise always ended by a trailers frame, empty if need be, as the
   // compatibility API does: ending with the last DATA frame lets the stream
   // close while that write is still in flight, and Node then builds an
@@ -412,10 +463,46 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
+    return nodeStreamHttp2(
+      stream,
+      result,
+      body,
+      call,
+      shutdown,
+      compat,
+      request,
+      endWithData,
+    );
   }
+  nodeEndHttp2(stream, result, body, compat, request, endWithData);
+  return undefined;
+}
+
+async function nodeStreamHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+  compat: Http2ServerResponse | undefined,
+  request: NodeIncoming["body"],
+  endWithData: boolean,
+): Promise<void> {
+  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
+    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
+  }
+}
+
+function nodeEndHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  body: Uint8Array | undefined,
+  compat: Http2ServerResponse | undefined,
+  request: NodeIncoming["body"],
+  endWithData: boolean,
+): void {
   if (endWithData) {
-    stream.end(body instanceof Uint8Array ? body : undefined);
+    stream.end(body);
     nodeStopUpload(stream, request);
     return;
   }
@@ -423,15 +510,23 @@ async function nodeRespondHttp2(
   // client still uploading is not asked to stop after trailers: Node sends
   // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
   // a gRPC client would get no status. The trailers end the call for it.
+  const trailer = result.trailer;
   if (compat !== undefined) {
     // The compatibility layer answers "wantTrailers" itself, with what it
     // was given (none by default).
     if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else if (trailer === undefined) {
+    stream.once("wantTrailers", nodeSendNoTrailers);
   } else {
-    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    const trailers = nodeHeaderObject(trailer);
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
-  stream.end(body instanceof Uint8Array ? body : undefined);
+  stream.end(body);
+}
+
+// One listener for every stream that ends with empty trailers.
+function nodeSendNoTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers({});
 }
 
 /**

@@ -40,6 +40,11 @@ export interface NodeTrackedResponse {
   readonly session?: { close(): void; destroy(): void } | undefined;
 }
 
+/** What shutdown aborts a call's signal through. */
+export interface NodeTrackedCall {
+  abort(reason: unknown): void;
+}
+
 /**
  * The calls in flight on one server, kept on the server object under a
  * registry symbol so that the Node entry points of every generated file
@@ -47,8 +52,11 @@ export interface NodeTrackedResponse {
  * contract between copies, hence the version in the key.
  */
 export interface NodeCallTracker {
-  /** Each call's controller, with where its response goes. */
-  readonly calls: Map<AbortController, NodeTrackedResponse>;
+  /**
+   * Each call, by what aborts its signal (an AbortController, or anything
+   * with its `abort`), with where its response goes.
+   */
+  readonly calls: Map<NodeTrackedCall, NodeTrackedResponse>;
   /** Set when a shutdown begins: HTTP/1.1 responses then close their connection. */
   closing: boolean;
   /**

@@ -145,7 +145,8 @@ export async function connectHandleUnary(
       if (compression === null && declaredLength > config.readMaxBytes) {
         throw bodyTooLarge(config.readMaxBytes);
       }
-      body = await readBody(request.body, config.readMaxBytes);
+      body = await (request.readBody?.(config.readMaxBytes) ??
+        readBody(request.body, config.readMaxBytes));
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {

@@ -13,22 +13,21 @@ import type { MethodInfo } from "../core/method.ts";
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them, and its values only if the implementation or an
- * interceptor does (most calls never do): then once, from the handler's
+ * The HandlerContext of one call. Its URL and signal are looked up, and its
+ * request headers built, only if the implementation reads them, and its
+ * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
  * `contextValues` option, and shared by both.
  */
 export class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: HandlerContext["protocol"];
   readonly requestMethod: string;
-  readonly url: string;
   readonly responseHeaders: Headers;
   readonly responseTrailers: Headers;
-  readonly signal: AbortSignal;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
   readonly #contextValues: HandlerOptions["contextValues"];
+  readonly #signal: AbortSignal | undefined;
   #values: ContextValues | undefined;
 
   constructor(
@@ -37,20 +36,28 @@ export class ServerCallContext implements HandlerContext {
     request: ServerRequest,
     responseHeaders: Headers,
     responseTrailers: Headers,
-    signal: AbortSignal,
+    /** The call's own signal; undefined for the request's, read on first use. */
+    signal: AbortSignal | undefined,
     timeoutMs: () => number | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.url = request.url;
     this.responseHeaders = responseHeaders;
     this.responseTrailers = responseTrailers;
-    this.signal = signal;
+    this.#signal = signal;
     this.timeoutMs = timeoutMs;
     this.#request = request;
     this.#contextValues = contextValues;
+  }
+
+  get url(): string {
+    return this.#request.url;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal ?? this.#request.signal;
   }
 
   get requestHeaders(): Headers {

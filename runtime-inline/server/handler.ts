@@ -35,6 +35,12 @@ export interface ServerRequest {
    */
   headers(): Headers;
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole body, as `readBody(body, maxBytes)` reads it (same result,
+   * same errors), where the server adapter has a cheaper way than async
+   * iteration: Node's does, a unary call's largest saving.
+   */
+  readBody?(maxBytes: number): Promise<Uint8Array>;
   /** Aborted when the client goes away, with `handlerClientGone()`. */
   readonly signal: AbortSignal;
   /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */

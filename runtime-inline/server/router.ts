@@ -52,18 +52,20 @@ export function createServiceHandler(
   }
   // For a request in a protocol this file does not serve.
   const accepted = protocols.map((p) => p.contentTypes).join(", ");
-  const route = async (
+  // Not async: it hands the protocol's promise on as it is, where an async
+  // function would wrap it in one more, settled microtasks later.
+  const route = (
     request: ServerRequest,
   ): Promise<ServerResponse | undefined> => {
     if (!request.path.startsWith(servicePath)) {
-      return undefined;
+      return Promise.resolve(undefined);
     }
     const protocol = serverProtocolFor(
       protocols,
       request.header("content-type"),
     );
     if (protocol === undefined) {
-      return handlerUnsupportedMediaType(accepted);
+      return Promise.resolve(handlerUnsupportedMediaType(accepted));
     }
     const handler = byPath.get(request.path);
     if (handler === undefined) {

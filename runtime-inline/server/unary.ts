@@ -1,6 +1,10 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
-import { deadlineForRequest } from "../core/deadline.ts";
-import { applyInterceptors, type UnaryNext } from "../core/interceptors.ts";
+import { deadlineStart } from "../core/deadline.ts";
+import {
+  applyInterceptors,
+  type UnaryRequest,
+  type UnaryResponse,
+} from "../core/interceptors.ts";
 import type { ServerConfig } from "./config.ts";
 import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 import { serverFail } from "./fail.ts";
@@ -28,43 +32,54 @@ export async function serverRunUnary(
   responseTrailers: Headers,
 ) {
   const method = handler.method;
-  // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineForRequest(timeoutMs, request.signal);
-  const signal = deadline.signal;
+  // Without a timeout the call's signal is the request's, read only if the
+  // implementation or an interceptor asks for it: most never do, and the
+  // Node adapters make it on first use.
+  const deadline =
+    timeoutMs === undefined
+      ? undefined
+      : deadlineStart(timeoutMs, request.signal);
   const context = new ServerCallContext(
     method,
     protocol,
     request,
     responseHeaders,
     responseTrailers,
-    signal,
-    deadline.remainingMs,
+    deadline?.signal,
+    deadline?.remainingMs ?? serverNoTimeout,
     config.contextValues,
   );
-  const next: UnaryNext = async (req) => {
-    const result = await handler.unary(req.message, context);
-    const message = isMessage(result, method.output)
-      ? result
-      : create(method.output, result);
+  const run = async (message: Message): Promise<UnaryResponse> => {
+    const result = await handler.unary(message, context);
     return {
       stream: false,
       method,
       header: responseHeaders,
       trailer: responseTrailers,
-      message,
+      message: isMessage(result, method.output)
+        ? result
+        : create(method.output, result),
     };
   };
   try {
-    const call = applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(false, request, context, input));
+    const interceptors = config.interceptors;
+    // Without interceptors, no request object for them to see.
+    const call =
+      interceptors === undefined || interceptors.length === 0
+        ? run(input)
+        : applyInterceptors<UnaryRequest, UnaryResponse>(
+            (req) => run(req.message),
+            interceptors,
+          )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined ? await call : await deadline.race(call);
+    return deadline === undefined ? await call : await deadline.race(call);
   } catch (e) {
     throw serverFail(e, config, context);
   } finally {
-    deadline.cleanup();
+    deadline?.cleanup();
   }
 }
+
+// remainingMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}

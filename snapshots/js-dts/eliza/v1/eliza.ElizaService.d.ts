@@ -513,8 +513,6 @@ export interface StreamResponse {
   readonly message: AsyncIterable<Message>;
 }
 /** @public */
-export type UnaryNext = (request: UnaryRequest) => Promise<UnaryResponse>;
-/** @public */
 export type StreamNext = (request: StreamRequest) => Promise<StreamResponse>;
 /**
  * The next step of any call; `request.stream` tells unary from streaming,
@@ -747,6 +745,12 @@ interface ServerRequest {
    */
   headers(): Headers;
   readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * The whole body, as `readBody(body, maxBytes)` reads it (same result,
+   * same errors), where the server adapter has a cheaper way than async
+   * iteration: Node's does, a unary call's largest saving.
+   */
+  readBody?(maxBytes: number): Promise<Uint8Array>;
   /** Aborted when the client goes away, with `handlerClientGone()`. */
   readonly signal: AbortSignal;
   /** "2" over HTTP/2, "1.1" over HTTP/1.1, "" where unknown (fetch). */

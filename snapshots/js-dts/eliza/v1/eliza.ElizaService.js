@@ -174,8 +174,19 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
+  _NodeCallSignal_instances,
+  _NodeCallSignal_response,
+  _NodeCallSignal_controller,
+  _NodeCallSignal_shutdown,
+  _NodeCallSignal_gone,
+  _NodeCallSignal_makeController,
+  _NodeServerRequest_incoming,
+  _NodeServerRequest_call,
+  _NodeServerRequest_url,
+  _NodeServerRequest_all,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
+  _ServerCallContext_signal,
   _ServerCallContext_values;
 import {
   ConverseRequestSchema,
@@ -212,13 +223,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 363 declarations from
+// needs no RPC library: 374 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, compression, handler, http2-client, keepalive, shutdown,
-//     writable
+//   node: body, call-signal, compression, handler, http2-client, keepalive,
+//     shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -3556,6 +3567,69 @@ function nodeBodyIterator(source) {
   };
 }
 /**
+ * A whole Node request body, for a unary call: what `readBody(nodeBody(source))`
+ * returns and throws, read through 'data' and 'end' with one promise per
+ * body rather than one per chunk and an async iterator around them (a
+ * tenth of a small call's instructions). Past `maxBytes` it fails at once
+ * and discards the rest of the body, as leaving nodeBody's loop does.
+ */
+function nodeReadBody(source, maxBytes) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let length = 0;
+    const finish = (failure) => {
+      source.off("data", onData);
+      source.off("end", onEnd);
+      source.off("error", onError);
+      source.off("close", onClose);
+      if (failure === undefined) {
+        resolve(nodeJoinChunks(chunks, length));
+        return;
+      }
+      // Left flowing with no reader: the rest of the body is discarded.
+      if (!source.readableEnded) source.resume();
+      reject(failure);
+    };
+    const onData = (chunk) => {
+      length += chunk.byteLength;
+      if (length > maxBytes) finish(bodyTooLarge(maxBytes));
+      else chunks.push(chunk);
+    };
+    const onEnd = () => {
+      // As in nodeBody: a reset HTTP/2 stream ends its body once aborted.
+      if (source.aborted === true) onClose();
+      else finish(undefined);
+    };
+    const onError = (error) => finish(handlerBodyFailed(error));
+    const onClose = () =>
+      finish(
+        new ConnectError(
+          "the request body ended early: the client went away",
+          Code.Canceled,
+        ),
+      );
+    source.on("data", onData);
+    source.on("end", onEnd);
+    source.on("error", onError);
+    source.on("close", onClose);
+  });
+}
+function nodeJoinChunks(chunks, length) {
+  if (chunks.length === 1) {
+    // A plain view, not the chunk: Node streams yield Buffers, which would
+    // otherwise end up as the bytes fields of decoded messages.
+    const only = chunks[0];
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
+}
+/**
  * The body of a request whose stream was read before the handler saw it: by
  * a body parser (Express's `express.json()`, `express.raw()`,
  * `express.text()`) that left what it read in `request.body`. Undefined
@@ -3596,6 +3670,132 @@ function nodeParsedBody(request) {
     },
   };
 }
+/**
+ * The signal of one call served by a Node entry point, made on first use:
+ * most unary implementations never look at it, and an AbortController with
+ * a 'close' listener per call is a few percent of a small call. Until then
+ * the response's state answers for it: a signal made after the client went
+ * away is aborted already, and one made before aborts when it goes. It is
+ * also the call's key in the shutdown tracker, which aborts it (`abort`).
+ */
+class NodeCallSignal {
+  constructor(response) {
+    _NodeCallSignal_instances.add(this);
+    /** Set once the response is complete: a close after that is no cancel. */
+    this.complete = false;
+    _NodeCallSignal_response.set(this, void 0);
+    _NodeCallSignal_controller.set(this, undefined);
+    /** What shutdown aborted the call with before its signal was made. */
+    _NodeCallSignal_shutdown.set(this, undefined);
+    __classPrivateFieldSet(this, _NodeCallSignal_response, response, "f");
+  }
+  get signal() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _NodeCallSignal_controller,
+      (_a = __classPrivateFieldGet(this, _NodeCallSignal_controller, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : __classPrivateFieldGet(
+            this,
+            _NodeCallSignal_instances,
+            "m",
+            _NodeCallSignal_makeController,
+          ).call(this),
+      "f",
+    ).signal;
+  }
+  /** Aborts the signal, now or as soon as it is made (shutdown's grace period is over). */
+  abort(reason) {
+    const controller = __classPrivateFieldGet(
+      this,
+      _NodeCallSignal_controller,
+      "f",
+    );
+    // What aborted first stays the reason, as with an AbortController.
+    if (
+      __classPrivateFieldGet(this, _NodeCallSignal_shutdown, "f") ===
+        undefined &&
+      !(controller === undefined
+        ? __classPrivateFieldGet(
+            this,
+            _NodeCallSignal_instances,
+            "m",
+            _NodeCallSignal_gone,
+          ).call(this)
+        : controller.signal.aborted)
+    ) {
+      __classPrivateFieldSet(this, _NodeCallSignal_shutdown, { reason }, "f");
+    }
+    controller === null || controller === void 0
+      ? void 0
+      : controller.abort(reason);
+  }
+  /**
+   * Whether the client went away before the response was complete, so that
+   * there is no one to answer; a call aborted by a shutdown still answers.
+   */
+  clientGone() {
+    const controller = __classPrivateFieldGet(
+      this,
+      _NodeCallSignal_controller,
+      "f",
+    );
+    if (controller === undefined)
+      return __classPrivateFieldGet(
+        this,
+        _NodeCallSignal_instances,
+        "m",
+        _NodeCallSignal_gone,
+      ).call(this);
+    return (
+      controller.signal.aborted &&
+      (__classPrivateFieldGet(this, _NodeCallSignal_shutdown, "f") ===
+        undefined ||
+        controller.signal.reason !==
+          __classPrivateFieldGet(this, _NodeCallSignal_shutdown, "f").reason)
+    );
+  }
+}
+((_NodeCallSignal_response = new WeakMap()),
+  (_NodeCallSignal_controller = new WeakMap()),
+  (_NodeCallSignal_shutdown = new WeakMap()),
+  (_NodeCallSignal_instances = new WeakSet()),
+  (_NodeCallSignal_gone = function _NodeCallSignal_gone() {
+    return (
+      !this.complete &&
+      (__classPrivateFieldGet(this, _NodeCallSignal_response, "f").closed ||
+        __classPrivateFieldGet(this, _NodeCallSignal_response, "f").destroyed)
+    );
+  }),
+  (_NodeCallSignal_makeController = function _NodeCallSignal_makeController() {
+    const controller = new AbortController();
+    if (
+      __classPrivateFieldGet(this, _NodeCallSignal_shutdown, "f") !== undefined
+    ) {
+      controller.abort(
+        __classPrivateFieldGet(this, _NodeCallSignal_shutdown, "f").reason,
+      );
+    } else if (
+      __classPrivateFieldGet(
+        this,
+        _NodeCallSignal_instances,
+        "m",
+        _NodeCallSignal_gone,
+      ).call(this)
+    ) {
+      controller.abort(handlerClientGone());
+    } else {
+      __classPrivateFieldGet(this, _NodeCallSignal_response, "f").once(
+        "close",
+        () => {
+          if (!this.complete) controller.abort(handlerClientGone());
+        },
+      );
+    }
+    return controller;
+  }));
 /**
  * Builds a Compression from a pair of zlib's callback functions. The callback
  * forms run on the thread pool; the Sync forms would block the event loop for
@@ -4141,46 +4341,19 @@ function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
 async function nodeServe(handlers, incoming, response, compat, next) {
-  var _a, _b, _c;
-  const { headers, rawHeaders, target } = incoming;
-  const queryStart = target.indexOf("?");
-  const path = queryStart < 0 ? target : target.slice(0, queryStart);
-  const controller = new AbortController();
+  var _a;
+  const call = new NodeCallSignal(response);
   // Calls are tracked for shutdownGracefully: a map entry per call.
   const tracker =
     incoming.server === undefined
       ? undefined
       : nodeCallTracker(incoming.server);
   if (tracker !== undefined) {
-    tracker.calls.set(controller, response);
+    tracker.calls.set(call, response);
     // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-    if (tracker.reason !== undefined) controller.abort(tracker.reason);
+    if (tracker.reason !== undefined) call.abort(tracker.reason);
   }
-  // Set once the response is complete: a close before that is the client
-  // going away (an HTTP/2 reset, a dropped connection).
-  let complete = false;
-  response.once("close", () => {
-    if (!complete) controller.abort(handlerClientGone());
-  });
-  const header = (name) => nodeHeader(headers, name);
-  let all;
-  const serverRequest = {
-    method: incoming.method,
-    path,
-    search: queryStart < 0 ? "" : target.slice(queryStart),
-    url: `${incoming.encrypted ? "https" : "http"}://${(_a = header("host")) !== null && _a !== void 0 ? _a : "localhost"}${target}`,
-    header,
-    headers: () =>
-      all !== null && all !== void 0
-        ? all
-        : (all = nodeRequestHeaders(rawHeaders)),
-    body:
-      (_b = incoming.parsed) !== null && _b !== void 0
-        ? _b
-        : nodeBody(incoming.body),
-    signal: controller.signal,
-    httpVersion: incoming.httpVersion,
-  };
+  const serverRequest = new NodeServerRequest(incoming, call);
   try {
     let result = undefined;
     for (const handler of handlers) {
@@ -4189,20 +4362,14 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     }
     if (result === undefined) {
       if (next !== undefined) {
-        complete = true;
+        call.complete = true;
         next();
         return;
       }
-      result = handlerNotFound(path);
+      result = handlerNotFound(serverRequest.path);
     }
     // Aborted by a shutdown, the call still answers (with its error).
-    if (
-      controller.signal.aborted &&
-      controller.signal.reason !==
-        (tracker === null || tracker === void 0 ? void 0 : tracker.reason)
-    ) {
-      return;
-    }
+    if (call.clientGone()) return;
     const outgoing = {};
     result.header.forEach((value, key) => {
       outgoing[key] =
@@ -4222,12 +4389,13 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     ) {
       nodeMergePresetHeaders(outgoing, response.getHeaders());
     }
+    let streaming;
     if ("respond" in response) {
-      await nodeRespondHttp2(
+      streaming = nodeRespondHttp2(
         response,
         result,
         outgoing,
-        controller.signal,
+        call,
         tracker,
         compat,
         incoming.body,
@@ -4239,63 +4407,161 @@ async function nodeServe(handlers, incoming, response, compat, next) {
         true
       )
         outgoing.connection = "close";
-      await nodeRespondHttp1(
-        response,
-        result,
-        outgoing,
-        controller.signal,
-        tracker,
-      );
+      streaming = nodeRespondHttp1(response, result, outgoing, call, tracker);
     }
-    complete = true;
+    if (streaming !== undefined) await streaming;
+    call.complete = true;
   } finally {
     if (tracker !== undefined) {
-      tracker.calls.delete(controller);
-      (_c = tracker.ended) === null || _c === void 0
+      tracker.calls.delete(call);
+      (_a = tracker.ended) === null || _a === void 0
         ? void 0
-        : _c.call(tracker);
+        : _a.call(tracker);
     }
   }
 }
-async function nodeRespondHttp1(response, result, outgoing, signal, shutdown) {
+/**
+ * A Node request as the protocol code sees it. A class, so that a call
+ * makes no closures for it; its URL, headers, body and signal are made on
+ * first use, which for most calls is never (or, for the body, read whole
+ * through `readBody` rather than iterated).
+ */
+class NodeServerRequest {
+  constructor(incoming, call) {
+    _NodeServerRequest_incoming.set(this, void 0);
+    _NodeServerRequest_call.set(this, void 0);
+    _NodeServerRequest_url.set(this, undefined);
+    _NodeServerRequest_all.set(this, undefined);
+    const target = incoming.target;
+    const queryStart = target.indexOf("?");
+    this.method = incoming.method;
+    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
+    this.search = queryStart < 0 ? "" : target.slice(queryStart);
+    this.httpVersion = incoming.httpVersion;
+    __classPrivateFieldSet(this, _NodeServerRequest_incoming, incoming, "f");
+    __classPrivateFieldSet(this, _NodeServerRequest_call, call, "f");
+  }
+  get url() {
+    var _a, _b;
+    const incoming = __classPrivateFieldGet(
+      this,
+      _NodeServerRequest_incoming,
+      "f",
+    );
+    return __classPrivateFieldSet(
+      this,
+      _NodeServerRequest_url,
+      (_a = __classPrivateFieldGet(this, _NodeServerRequest_url, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : `${incoming.encrypted ? "https" : "http"}://${(_b = this.header("host")) !== null && _b !== void 0 ? _b : "localhost"}${incoming.target}`,
+      "f",
+    );
+  }
+  get body() {
+    var _a;
+    return (_a = __classPrivateFieldGet(
+      this,
+      _NodeServerRequest_incoming,
+      "f",
+    ).parsed) !== null && _a !== void 0
+      ? _a
+      : nodeBody(
+          __classPrivateFieldGet(this, _NodeServerRequest_incoming, "f").body,
+        );
+  }
+  get signal() {
+    return __classPrivateFieldGet(this, _NodeServerRequest_call, "f").signal;
+  }
+  header(name) {
+    return nodeHeader(
+      __classPrivateFieldGet(this, _NodeServerRequest_incoming, "f").headers,
+      name,
+    );
+  }
+  headers() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _NodeServerRequest_all,
+      (_a = __classPrivateFieldGet(this, _NodeServerRequest_all, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : nodeRequestHeaders(
+            __classPrivateFieldGet(this, _NodeServerRequest_incoming, "f")
+              .rawHeaders,
+          ),
+      "f",
+    );
+  }
+  readBody(maxBytes) {
+    const parsed = __classPrivateFieldGet(
+      this,
+      _NodeServerRequest_incoming,
+      "f",
+    ).parsed;
+    return parsed === undefined
+      ? nodeReadBody(
+          __classPrivateFieldGet(this, _NodeServerRequest_incoming, "f").body,
+          maxBytes,
+        )
+      : readBody(parsed, maxBytes);
+  }
+}
+((_NodeServerRequest_incoming = new WeakMap()),
+  (_NodeServerRequest_call = new WeakMap()),
+  (_NodeServerRequest_url = new WeakMap()),
+  (_NodeServerRequest_all = new WeakMap()));
+// The responders return a promise only for a streamed body: a whole one
+// is written at once, without a promise and a microtask to wait for it.
+function nodeRespondHttp1(response, result, outgoing, call, shutdown) {
   const body = result.body;
-  if (body instanceof Uint8Array && result.trailer === undefined) {
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    response.writeHead(result.status, outgoing);
+    return nodeStreamHttp1(response, result, body, call, shutdown);
+  }
+  if (body !== undefined && result.trailer === undefined) {
     // Else Node sends the whole body chunked: writeHead commits the headers
     // before end() sees how long it is.
     outgoing["content-length"] = body.byteLength;
   }
   response.writeHead(result.status, outgoing);
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(response, body, signal, shutdown))) return;
+  nodeEndHttp1(response, result, body);
+  return undefined;
+}
+async function nodeStreamHttp1(response, result, body, call, shutdown) {
+  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
+    nodeEndHttp1(response, result, undefined);
   }
+}
+function nodeEndHttp1(response, result, body) {
   // Read only now: a streamed body fills its trailers in as it ends.
   const trailer = result.trailer;
   if (trailer !== undefined) {
     response.addTrailers(nodeHeaderObject(trailer));
   }
-  response.end(body instanceof Uint8Array ? body : undefined);
+  response.end(body);
 }
-async function nodeRespondHttp2(
+function nodeRespondHttp2(
   stream,
   result,
   outgoing,
-  signal,
+  call,
   shutdown,
   compat,
   request,
 ) {
   // The client may have reset the stream meanwhile: respond() would throw.
-  if (stream.destroyed || stream.closed) return;
+  if (stream.destroyed || stream.closed) return undefined;
   outgoing[":status"] = result.status;
   const body = result.body;
-  const trailer = result.trailer;
-  if (body === undefined && trailer === undefined) {
+  if (body === undefined && result.trailer === undefined) {
     // One HEADERS frame that ends the stream: what gRPC calls a
     // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
     // client still uploading: it can overtake the HEADERS frame, and the
     // client would get no status.
     stream.respond(outgoing, { endStream: true });
-    return;
+    return undefined;
   }
   // A response without trailers that is sent while the client is still
   // uploading (a request refused before it was read, a stream that ends
@@ -4303,7 +4569,7 @@ async function nodeRespondHttp2(
   // Connect or gRPC-Web message may stop its upload at once, and a body
   // shorter than its Content-Length makes nghttp2 reset the stream with
   // PROTOCOL_ERROR before a separate trailers frame could end it.
-  const endWithData = trailer === undefined && !request.readableEnded;
+  const endWithData = result.trailer === undefined && !request.readableEnded;
   // Otherwise always ended by a trailers frame, empty if need be, as the
   // compatibility API does: ending with the last DATA frame lets the stream
   // close while that write is still in flight, and Node then builds an
@@ -4311,10 +4577,37 @@ async function nodeRespondHttp2(
   // call's CPU time.
   stream.respond(outgoing, { waitForTrailers: !endWithData });
   if (body !== undefined && !(body instanceof Uint8Array)) {
-    if (!(await nodeWriteChunks(stream, body, signal, shutdown))) return;
+    return nodeStreamHttp2(
+      stream,
+      result,
+      body,
+      call,
+      shutdown,
+      compat,
+      request,
+      endWithData,
+    );
   }
+  nodeEndHttp2(stream, result, body, compat, request, endWithData);
+  return undefined;
+}
+async function nodeStreamHttp2(
+  stream,
+  result,
+  body,
+  call,
+  shutdown,
+  compat,
+  request,
+  endWithData,
+) {
+  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
+    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
+  }
+}
+function nodeEndHttp2(stream, result, body, compat, request, endWithData) {
   if (endWithData) {
-    stream.end(body instanceof Uint8Array ? body : undefined);
+    stream.end(body);
     nodeStopUpload(stream, request);
     return;
   }
@@ -4322,15 +4615,22 @@ async function nodeRespondHttp2(
   // client still uploading is not asked to stop after trailers: Node sends
   // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
   // a gRPC client would get no status. The trailers end the call for it.
+  const trailer = result.trailer;
   if (compat !== undefined) {
     // The compatibility layer answers "wantTrailers" itself, with what it
     // was given (none by default).
     if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else if (trailer === undefined) {
+    stream.once("wantTrailers", nodeSendNoTrailers);
   } else {
-    const trailers = trailer === undefined ? {} : nodeHeaderObject(trailer);
+    const trailers = nodeHeaderObject(trailer);
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
-  stream.end(body instanceof Uint8Array ? body : undefined);
+  stream.end(body);
+}
+// One listener for every stream that ends with empty trailers.
+function nodeSendNoTrailers() {
+  this.sendTrailers({});
 }
 /**
  * Adds the headers a response object already holds to ours. Ours win a
@@ -5066,9 +5366,9 @@ function serverUnsupportedMediaType(config, binaryOnly, all) {
 // Classes rather than object literals with getters: V8 builds a literal
 // with accessors slowly, and these are made once or twice per call.
 /**
- * The HandlerContext of one call. Its request headers are built only if the
- * implementation reads them, and its values only if the implementation or an
- * interceptor does (most calls never do): then once, from the handler's
+ * The HandlerContext of one call. Its URL and signal are looked up, and its
+ * request headers built, only if the implementation reads them, and its
+ * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
  * `contextValues` option, and shared by both.
  */
 class ServerCallContext {
@@ -5078,20 +5378,21 @@ class ServerCallContext {
     request,
     responseHeaders,
     responseTrailers,
+    /** The call's own signal; undefined for the request's, read on first use. */
     signal,
     timeoutMs,
     contextValues,
   ) {
     _ServerCallContext_request.set(this, void 0);
     _ServerCallContext_contextValues.set(this, void 0);
+    _ServerCallContext_signal.set(this, void 0);
     _ServerCallContext_values.set(this, void 0);
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.url = request.url;
     this.responseHeaders = responseHeaders;
     this.responseTrailers = responseTrailers;
-    this.signal = signal;
+    __classPrivateFieldSet(this, _ServerCallContext_signal, signal, "f");
     this.timeoutMs = timeoutMs;
     __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
     __classPrivateFieldSet(
@@ -5100,6 +5401,19 @@ class ServerCallContext {
       contextValues,
       "f",
     );
+  }
+  get url() {
+    return __classPrivateFieldGet(this, _ServerCallContext_request, "f").url;
+  }
+  get signal() {
+    var _a;
+    return (_a = __classPrivateFieldGet(
+      this,
+      _ServerCallContext_signal,
+      "f",
+    )) !== null && _a !== void 0
+      ? _a
+      : __classPrivateFieldGet(this, _ServerCallContext_request, "f").signal;
   }
   get requestHeaders() {
     return __classPrivateFieldGet(
@@ -5143,6 +5457,7 @@ class ServerCallContext {
 }
 ((_ServerCallContext_request = new WeakMap()),
   (_ServerCallContext_contextValues = new WeakMap()),
+  (_ServerCallContext_signal = new WeakMap()),
   (_ServerCallContext_values = new WeakMap()));
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
@@ -5518,47 +5833,63 @@ async function serverRunUnary(
   responseHeaders,
   responseTrailers,
 ) {
+  var _a;
   const method = handler.method;
-  // A client that goes away surfaces as the request's signal aborting.
-  const deadline = deadlineForRequest(timeoutMs, request.signal);
-  const signal = deadline.signal;
+  // Without a timeout the call's signal is the request's, read only if the
+  // implementation or an interceptor asks for it: most never do, and the
+  // Node adapters make it on first use.
+  const deadline =
+    timeoutMs === undefined
+      ? undefined
+      : deadlineStart(timeoutMs, request.signal);
   const context = new ServerCallContext(
     method,
     protocol,
     request,
     responseHeaders,
     responseTrailers,
-    signal,
-    deadline.remainingMs,
+    deadline === null || deadline === void 0 ? void 0 : deadline.signal,
+    (_a =
+      deadline === null || deadline === void 0
+        ? void 0
+        : deadline.remainingMs) !== null && _a !== void 0
+      ? _a
+      : serverNoTimeout,
     config.contextValues,
   );
-  const next = async (req) => {
-    const result = await handler.unary(req.message, context);
-    const message = isMessage(result, method.output)
-      ? result
-      : create(method.output, result);
+  const run = async (message) => {
+    const result = await handler.unary(message, context);
     return {
       stream: false,
       method,
       header: responseHeaders,
       trailer: responseTrailers,
-      message,
+      message: isMessage(result, method.output)
+        ? result
+        : create(method.output, result),
     };
   };
   try {
-    const call = applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(false, request, context, input));
+    const interceptors = config.interceptors;
+    // Without interceptors, no request object for them to see.
+    const call =
+      interceptors === undefined || interceptors.length === 0
+        ? run(input)
+        : applyInterceptors(
+            (req) => run(req.message),
+            interceptors,
+          )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return timeoutMs === undefined ? await call : await deadline.race(call);
+    return deadline === undefined ? await call : await deadline.race(call);
   } catch (e) {
     throw serverFail(e, config, context);
   } finally {
-    deadline.cleanup();
+    deadline === null || deadline === void 0 ? void 0 : deadline.cleanup();
   }
 }
+// remainingMs of a call without a timeout: one function for all.
+function serverNoTimeout() {}
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
 // protocols: every other request, GET ones without a content type included,
@@ -5587,7 +5918,7 @@ function connectServer(parts = {}) {
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(handler, request, config, parseGetQuery) {
-  var _a, _b;
+  var _a, _b, _c, _d;
   const method = handler.method;
   const isGet = request.method === "GET";
   if (
@@ -5661,7 +5992,12 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
       if (compression === null && declaredLength > config.readMaxBytes) {
         throw bodyTooLarge(config.readMaxBytes);
       }
-      body = await readBody(request.body, config.readMaxBytes);
+      body = await ((_d =
+        (_c = request.readBody) === null || _c === void 0
+          ? void 0
+          : _c.call(request, config.readMaxBytes)) !== null && _d !== void 0
+        ? _d
+        : readBody(request.body, config.readMaxBytes));
     }
     // An empty body is never compressed, whatever the header says (Connect spec).
     if (compression !== null && body.byteLength > 0) {
@@ -6013,16 +6349,18 @@ function createServiceHandler(service, methods, options, parts) {
   }
   // For a request in a protocol this file does not serve.
   const accepted = protocols.map((p) => p.contentTypes).join(", ");
-  const route = async (request) => {
+  // Not async: it hands the protocol's promise on as it is, where an async
+  // function would wrap it in one more, settled microtasks later.
+  const route = (request) => {
     if (!request.path.startsWith(servicePath)) {
-      return undefined;
+      return Promise.resolve(undefined);
     }
     const protocol = serverProtocolFor(
       protocols,
       request.header("content-type"),
     );
     if (protocol === undefined) {
-      return handlerUnsupportedMediaType(accepted);
+      return Promise.resolve(handlerUnsupportedMediaType(accepted));
     }
     const handler = byPath.get(request.path);
     if (handler === undefined) {
