@@ -245,7 +245,7 @@ export interface GrpcCall {
   readonly header: Headers;
   readonly timeoutMs: number | undefined;
   readonly requests: AsyncIterable<Message>;
-  readonly encode: (message: Message) => Promise<Uint8Array>;
+  readonly encode: (message: Message) => Uint8Array | Promise<Uint8Array>;
   readonly fail: (
     error: ConnectError,
     header: Headers,

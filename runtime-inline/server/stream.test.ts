@@ -15,6 +15,8 @@ import { serverWriteStream, type StreamStart } from "./stream.ts";
 
 // The messages of these tests: queryObjects counts the live ones.
 class Tracked {
+  // What isMessage looks for: the write loop then sends it as it is.
+  readonly $typeName = "test.Tracked";
   readonly index: number;
   constructor(index: number) {
     this.index = index;
@@ -48,7 +50,9 @@ function writeLoop(deadline: Deadline) {
       redactErrors: false,
       onError: undefined,
     } as unknown as ServerConfig,
-    context: {} as HandlerContext,
+    context: {
+      method: { output: { typeName: "test.Tracked" } },
+    } as unknown as HandlerContext,
   });
   const body = start().then((s) =>
     serverWriteStream(
@@ -59,7 +63,7 @@ function writeLoop(deadline: Deadline) {
         state.error = error;
         return undefined;
       },
-    ),
+    )[Symbol.asyncIterator](),
   );
   const pull = async (n: number) => {
     const b = await body;
