@@ -29,21 +29,39 @@ export interface Envelope {
  * not be transferred or written to.
  */
 export function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
-  const length = data.byteLength;
+  const bytes = envelopeAllocate(envelopeHeaderLength + data.byteLength);
+  envelopeWriteHeader(bytes, flags, data.byteLength);
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * The 5 bytes that frame a payload of `length` bytes, for a writer that
+ * sends the payload as a chunk of its own (the Node writer does, so that no
+ * message is copied). Cut from the shared slab: not to be written to.
+ */
+export function envelopeHeader(flags: number, length: number): Uint8Array {
+  const header = envelopeAllocate(envelopeHeaderLength);
+  envelopeWriteHeader(header, flags, length);
+  return header;
+}
+
+function envelopeWriteHeader(
+  bytes: Uint8Array,
+  flags: number,
+  length: number,
+): void {
   if (length > envelopeMaxLength) {
     throw new ConnectError(
       `message size ${length} is larger than an envelope can carry`,
       Code.ResourceExhausted,
     );
   }
-  const bytes = envelopeAllocate(envelopeHeaderLength + length);
   bytes[0] = flags;
   bytes[1] = length >>> 24;
   bytes[2] = length >>> 16;
   bytes[3] = length >>> 8;
   bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
-  return bytes;
 }
 
 // Envelopes up to half a slab are cut from a shared slab, as Node's
@@ -239,19 +257,39 @@ export async function envelopeDecompress(
 
 /**
  * One message as an envelope, compressed when a compression was negotiated
- * and it is large enough. A promise only when it compresses: a stream of
- * uncompressed messages frames each without a trip through the microtask
- * queue. Throws (rather than rejects) a message too large to frame.
+ * and it is large enough. Throws (rather than rejects) a message too large
+ * to frame.
  */
 export function envelopeEncodeMessage(
   data: Uint8Array,
   compression: Compression | undefined,
   compressMinBytes: number,
 ): Uint8Array | Promise<Uint8Array> {
+  const envelope = envelopeCompress(data, compression, compressMinBytes);
+  return envelope instanceof Promise
+    ? envelope.then((e) => envelopeEncode(e.flags, e.data))
+    : envelopeEncode(envelope.flags, envelope.data);
+}
+
+/**
+ * One message's payload and flags, compressed when a compression was
+ * negotiated and it is large enough; not yet framed. A promise only when it
+ * compresses: a stream of uncompressed messages takes no trip through the
+ * microtask queue per message.
+ */
+export function envelopeCompress(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Envelope | Promise<Envelope> {
   if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
+    return { flags: 0, data };
   }
-  return compression
-    .compress(data)
-    .then((compressed) => envelopeEncode(envelopeFlagCompressed, compressed));
+  // Promise.resolve: a native promise even from a Compression that returns
+  // some other thenable, as callers tell the two results apart with
+  // instanceof.
+  return Promise.resolve(compression.compress(data)).then((compressed) => ({
+    flags: envelopeFlagCompressed,
+    data: compressed,
+  }));
 }

@@ -58,7 +58,7 @@ function writeLoop(deadline: Deadline) {
     serverWriteStream(
       s,
       deadline,
-      async () => chunk,
+      () => ({ flags: 0, data: chunk }),
       (error) => {
         state.error = error;
         return undefined;

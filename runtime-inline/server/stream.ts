@@ -11,8 +11,11 @@ import type { Compression } from "../core/compression.ts";
 import type { Deadline } from "../core/deadline.ts";
 import {
   envelopeDecompress,
+  envelopeEncode,
   envelopeFlagCompressed,
+  envelopeHeader,
   envelopeRead,
+  type Envelope,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type {
@@ -169,17 +172,17 @@ export interface ServerStreamBody extends AsyncIterable<Uint8Array> {
 }
 
 /**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
+ * The response messages after the first, each encoded (and compressed) by the
+ * protocol and framed here, then whatever the protocol ends the body with. When the client goes away the
  * HTTP layer stops pulling (or the sink reports it stopped), and the
  * implementation is stopped. `encode` returns a promise only when it
- * compresses: the common message is framed without a round trip through
- * the microtask queue.
+ * compresses: the common message is sent without a round trip through the
+ * microtask queue.
  */
 export function serverWriteStream(
   start: Extract<StreamStart, { ok: true }>,
   deadline: Deadline,
-  encode: (message: Message) => Uint8Array | Promise<Uint8Array>,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
 ): ServerStreamBody {
   return {
@@ -192,7 +195,7 @@ export function serverWriteStream(
 async function serverPushStream(
   start: Extract<StreamStart, { ok: true }>,
   deadline: Deadline,
-  encode: (message: Message) => Uint8Array | Promise<Uint8Array>,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
   sink: ServerBodySink,
 ): Promise<boolean> {
@@ -204,9 +207,12 @@ async function serverPushStream(
     let result = start.first;
     while (result.done !== true) {
       const encoded = encode(serverMessage(desc, result.value));
-      const chunk = encoded instanceof Uint8Array ? encoded : await encoded;
+      const envelope = encoded instanceof Promise ? await encoded : encoded;
       if (sink.stopped()) return false;
-      if (!sink.write(chunk)) {
+      // The header and the payload as chunks of their own: framing them
+      // together copied every message into a new buffer.
+      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
+      if (!sink.write(envelope.data)) {
         await sink.drained();
         if (sink.stopped()) return false;
       }
@@ -230,7 +236,7 @@ async function serverPushStream(
 async function* serverPullStream(
   start: Extract<StreamStart, { ok: true }>,
   deadline: Deadline,
-  encode: (message: Message) => Uint8Array | Promise<Uint8Array>,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
 ): AsyncGenerator<Uint8Array> {
   const iterator = start.iterator;
@@ -240,7 +246,8 @@ async function* serverPullStream(
   try {
     let result = start.first;
     while (result.done !== true) {
-      yield encode(serverMessage(desc, result.value));
+      const envelope = await encode(serverMessage(desc, result.value));
+      yield envelopeEncode(envelope.flags, envelope.data);
       result = await deadline.race(iterator.next());
     }
     done = true;
