@@ -23,22 +23,69 @@ export interface Envelope {
   readonly data: Uint8Array;
 }
 
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+/**
+ * Frames one message in 5 + data.length bytes of their own. Small envelopes
+ * share a slab with their neighbours (see envelopeAllocate): the chunk must
+ * not be transferred or written to.
+ */
 export function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
-  const length = data.byteLength;
+  const bytes = envelopeAllocate(envelopeHeaderLength + data.byteLength);
+  envelopeWriteHeader(bytes, flags, data.byteLength);
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * The 5 bytes that frame a payload of `length` bytes, for a writer that
+ * sends the payload as a chunk of its own (the Node writer does, so that no
+ * message is copied). Cut from the shared slab: not to be written to.
+ */
+export function envelopeHeader(flags: number, length: number): Uint8Array {
+  const header = envelopeAllocate(envelopeHeaderLength);
+  envelopeWriteHeader(header, flags, length);
+  return header;
+}
+
+function envelopeWriteHeader(
+  bytes: Uint8Array,
+  flags: number,
+  length: number,
+): void {
   if (length > envelopeMaxLength) {
     throw new ConnectError(
       `message size ${length} is larger than an envelope can carry`,
       Code.ResourceExhausted,
     );
   }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
   bytes[0] = flags;
   bytes[1] = length >>> 24;
   bytes[2] = length >>> 16;
   bytes[3] = length >>> 8;
   bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
+}
+
+// Envelopes up to half a slab are cut from a shared slab, as Node's
+// Buffer.allocUnsafe cuts small Buffers from its pool: an ArrayBuffer of
+// its own per message (an off-heap allocation, zero-filled, swept by the
+// garbage collector later) cost a streamed 1 KiB message more than all
+// the framing. A slab lives as long as any envelope cut from it, so it is
+// kept small: at most 8 KiB held for a chunk a writable still queues.
+const envelopeSlabSize = 8192;
+let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlabUsed = 0;
+
+/** Room for one envelope, every byte of which the caller writes. */
+function envelopeAllocate(size: number): Uint8Array {
+  if (size > envelopeSlabSize >>> 1) {
+    return new Uint8Array(size);
+  }
+  if (size > envelopeSlab.byteLength - envelopeSlabUsed) {
+    envelopeSlab = new ArrayBuffer(envelopeSlabSize);
+    envelopeSlabUsed = 0;
+  }
+  const bytes = new Uint8Array(envelopeSlab, envelopeSlabUsed, size);
+  // 8-byte aligned, as Node aligns its pool.
+  envelopeSlabUsed += (size + 7) & ~7;
   return bytes;
 }
 
@@ -208,17 +255,41 @@ export async function envelopeDecompress(
     : compression.decompress(data, readMaxBytes);
 }
 
-/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
-export async function envelopeEncodeMessage(
+/**
+ * One message as an envelope, compressed when a compression was negotiated
+ * and it is large enough. Throws (rather than rejects) a message too large
+ * to frame.
+ */
+export function envelopeEncodeMessage(
   data: Uint8Array,
   compression: Compression | undefined,
   compressMinBytes: number,
-): Promise<Uint8Array> {
+): Uint8Array | Promise<Uint8Array> {
+  const envelope = envelopeCompress(data, compression, compressMinBytes);
+  return envelope instanceof Promise
+    ? envelope.then((e) => envelopeEncode(e.flags, e.data))
+    : envelopeEncode(envelope.flags, envelope.data);
+}
+
+/**
+ * One message's payload and flags, compressed when a compression was
+ * negotiated and it is large enough; not yet framed. A promise only when it
+ * compresses: a stream of uncompressed messages takes no trip through the
+ * microtask queue per message.
+ */
+export function envelopeCompress(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Envelope | Promise<Envelope> {
   if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
+    return { flags: 0, data };
   }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
+  // Promise.resolve: a native promise even from a Compression that returns
+  // some other thenable, as callers tell the two results apart with
+  // instanceof.
+  return Promise.resolve(compression.compress(data)).then((compressed) => ({
+    flags: envelopeFlagCompressed,
+    data: compressed,
+  }));
 }

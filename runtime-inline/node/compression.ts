@@ -10,13 +10,26 @@ import { ConnectError } from "../core/errors.ts";
 type CompressionCallback = (error: Error | null, result: Buffer) => void;
 
 /**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
+ */
+const compressionSyncMaxBytes = 16 * 1024;
+
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
  */
 function compressionFromZlib(
   name: string,
   compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  compressSync: (data: Uint8Array) => Buffer,
   decompress: (
     data: Uint8Array,
     options: { maxOutputLength: number },
@@ -26,16 +39,25 @@ function compressionFromZlib(
   return {
     name,
     compress(data) {
+      const failed = (error: Error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
       return new Promise((resolve, reject) => {
         compress(data, (error, result) => {
           if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
+            reject(failed(error));
             return;
           }
           resolve(compressionView(result));
@@ -112,10 +134,20 @@ function compressionDecompressError(
   );
 }
 
+function compressionBrotliOptions(data: Uint8Array): zlib.BrotliOptions {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
+
 /** @public */
 export const compressionGzip: Compression = compressionFromZlib(
   "gzip",
   (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 
@@ -126,6 +158,7 @@ export const compressionGzip: Compression = compressionFromZlib(
 export const compressionDeflate: Compression = compressionFromZlib(
   "deflate",
   (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
   (data, options, callback) => zlib.inflate(data, options, callback),
 );
 
@@ -136,16 +169,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
   // some 50 times slower than gzip; 5 is about as fast as gzip and still
   // compresses better.
   (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
   // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
   // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
@@ -160,6 +185,7 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
         // The frame declares the window the decoder allocates, up to
         // 2 GiB: capped at what a message within the limit needs, and at
         // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).

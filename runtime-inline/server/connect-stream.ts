@@ -5,8 +5,8 @@ import {
 } from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
 import {
+  envelopeCompress,
   envelopeEncode,
-  envelopeEncodeMessage,
   envelopeFlagEndStream,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
@@ -125,7 +125,7 @@ export async function connectHandleStream(
       start,
       deadline,
       (message) =>
-        envelopeEncodeMessage(
+        envelopeCompress(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,

@@ -7,9 +7,10 @@ import {
 } from "../core/compression.ts";
 import { deadlineForRequest } from "../core/deadline.ts";
 import {
+  envelopeCompress,
   envelopeEncode,
-  envelopeEncodeMessage,
   envelopeFlagTrailers,
+  type Envelope,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
@@ -183,7 +184,7 @@ export async function grpcServe(
     config,
   );
   const encode = (message: Message) =>
-    envelopeEncodeMessage(
+    envelopeCompress(
       codec.encode(handler.method.output, message),
       responseCompression,
       config.compressMinBytes,
@@ -206,7 +207,8 @@ export async function grpcServe(
         responseHeaders,
         responseTrailers,
       );
-      const message = await encode(output.message);
+      const envelope = await encode(output.message);
+      const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
         undefined,
         new Headers(output.trailer),
@@ -245,7 +247,8 @@ export interface GrpcCall {
   readonly header: Headers;
   readonly timeoutMs: number | undefined;
   readonly requests: AsyncIterable<Message>;
-  readonly encode: (message: Message) => Promise<Uint8Array>;
+  /** A message's payload and flags; the caller frames it. */
+  readonly encode: (message: Message) => Envelope | Promise<Envelope>;
   readonly fail: (
     error: ConnectError,
     header: Headers,

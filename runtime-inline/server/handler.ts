@@ -183,10 +183,33 @@ export function handlerServerStreaming(
     context: HandlerContext,
   ) => AsyncIterable<MessageInitShape<DescMessage>>,
 ): StreamImplementation {
-  return async function* (requests, context) {
-    const request = await handlerSingleRequest(requests);
-    yield* implementation(request, context);
-  };
+  // Not an async generator delegating with `yield*`: that cost a promise
+  // round trip per response message. Once the request is read, the
+  // implementation's own iterator answers.
+  return (requests, context) => ({
+    [Symbol.asyncIterator]() {
+      let started:
+        Promise<AsyncIterator<MessageInitShape<DescMessage>>> | undefined;
+      let inner: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
+      const start = () =>
+        (started ??= handlerSingleRequest(requests).then(
+          (request) =>
+            (inner = implementation(request, context)[Symbol.asyncIterator]()),
+        ));
+      return {
+        next: () =>
+          inner !== undefined
+            ? inner.next()
+            : start().then((iterator) => iterator.next()),
+        // Before the first next() nothing runs yet, as with a generator.
+        return: async (value?: unknown) => {
+          const iterator = await started?.catch(() => undefined);
+          await iterator?.return?.(value);
+          return { done: true, value };
+        },
+      };
+    },
+  });
 }
 
 /**

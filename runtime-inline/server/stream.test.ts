@@ -15,6 +15,8 @@ import { serverWriteStream, type StreamStart } from "./stream.ts";
 
 // The messages of these tests: queryObjects counts the live ones.
 class Tracked {
+  // What isMessage looks for: the write loop then sends it as it is.
+  readonly $typeName = "test.Tracked";
   readonly index: number;
   constructor(index: number) {
     this.index = index;
@@ -48,18 +50,20 @@ function writeLoop(deadline: Deadline) {
       redactErrors: false,
       onError: undefined,
     } as unknown as ServerConfig,
-    context: {} as HandlerContext,
+    context: {
+      method: { output: { typeName: "test.Tracked" } },
+    } as unknown as HandlerContext,
   });
   const body = start().then((s) =>
     serverWriteStream(
       s,
       deadline,
-      async () => chunk,
+      () => ({ flags: 0, data: chunk }),
       (error) => {
         state.error = error;
         return undefined;
       },
-    ),
+    )[Symbol.asyncIterator](),
   );
   const pull = async (n: number) => {
     const b = await body;
@@ -122,5 +126,93 @@ describe("serverWriteStream", () => {
     state.stall = true;
     await pull(10);
     expect(state.error).toMatchObject({ code: Code.DeadlineExceeded });
+  });
+});
+
+/** A stream of `count` messages, its end envelope a single byte 9. */
+async function pushBody(count: number, deadline: Deadline) {
+  const state = { produced: 0, finished: false };
+  async function* implementation(): AsyncGenerator<Message> {
+    try {
+      while (state.produced < count) {
+        yield new Tracked(state.produced++) as unknown as Message;
+      }
+    } finally {
+      state.finished = true;
+    }
+  }
+  const iterator = implementation();
+  const start: Extract<StreamStart, { ok: true }> = {
+    ok: true,
+    header: new Headers(),
+    trailer: new Headers(),
+    first: await iterator.next(),
+    iterator,
+    config: {} as ServerConfig,
+    context: {
+      method: { output: { typeName: "test.Tracked" } },
+    } as unknown as HandlerContext,
+  };
+  const body = serverWriteStream(
+    start,
+    deadline,
+    () => ({ flags: 0, data: chunk }),
+    () => new Uint8Array([9]),
+  );
+  return { state, body };
+}
+
+describe("serverWriteStream pushed to a sink", () => {
+  it("writes header and payload per message, the end last, waiting for drain when full", async () => {
+    const { body } = await pushBody(
+      3,
+      deadlineForRequest(undefined, new AbortController().signal),
+    );
+    const written: number[][] = [];
+    let drains = 0;
+    const ok = await body.pushTo({
+      // Full after every payload: the loop must wait each time.
+      write: (c) => (
+        written.push(Array.from(c)),
+        c.byteLength !== 1 || c[0] === 9
+      ),
+      drained: async () => {
+        drains++;
+      },
+      stopped: () => false,
+    });
+    expect(ok).toBe(true);
+    expect(written).toEqual([
+      [0, 0, 0, 0, 1],
+      [0],
+      [0, 0, 0, 0, 1],
+      [0],
+      [0, 0, 0, 0, 1],
+      [0],
+      [9],
+    ]);
+    expect(drains).toBe(3);
+  });
+
+  it("stops the implementation and writes no end when the sink stops mid-stream", async () => {
+    const { state, body } = await pushBody(
+      1000,
+      deadlineForRequest(undefined, new AbortController().signal),
+    );
+    let stopped = false;
+    let writes = 0;
+    const ok = await body.pushTo({
+      write: () => {
+        if (++writes === 10) stopped = true;
+        return false;
+      },
+      drained: async () => {},
+      stopped: () => stopped,
+    });
+    expect(ok).toBe(false);
+    expect(writes).toBe(10);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(state.finished).toBe(true);
+    expect(state.produced).toBeLessThan(10);
   });
 });

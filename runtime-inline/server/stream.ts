@@ -11,8 +11,11 @@ import type { Compression } from "../core/compression.ts";
 import type { Deadline } from "../core/deadline.ts";
 import {
   envelopeDecompress,
+  envelopeEncode,
   envelopeFlagCompressed,
+  envelopeHeader,
   envelopeRead,
+  type Envelope,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type {
@@ -34,8 +37,9 @@ export type StreamStart =
       readonly ok: true;
       readonly header: Headers;
       readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
+      /** What the implementation yields: messages, or their init shapes. */
+      readonly first: IteratorResult<MessageInitShape<DescMessage>>;
+      readonly iterator: AsyncIterator<MessageInitShape<DescMessage>>;
       /** For errors raised after the first message. */
       readonly config: ServerConfig;
       readonly context: HandlerContext;
@@ -73,22 +77,27 @@ export async function serverStartStream(
     deadline.remainingMs,
     config.contextValues,
   );
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
+  let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(true, request, context, requests));
+    // Without interceptors the implementation's own iterator is read, and
+    // the write loop makes messages of what it yields; interceptors are
+    // promised messages.
+    const response =
+      config.interceptors.length === 0
+        ? {
+            header: responseHeaders,
+            trailer: responseTrailers,
+            message: handler.stream(requests, context),
+          }
+        : await applyInterceptors(
+            serverStreamNext(
+              handler,
+              context,
+              responseHeaders,
+              responseTrailers,
+            ),
+            config.interceptors,
+          )(serverInterceptorRequest(true, request, context, requests));
     iterator = response.message[Symbol.asyncIterator]();
     const first = await deadline.race(iterator.next());
     return {
@@ -114,38 +123,154 @@ export async function serverStartStream(
   }
 }
 
+/** The end of the interceptor chain of a streaming call: its implementation. */
+function serverStreamNext(
+  handler: StreamMethodHandler,
+  context: HandlerContext,
+  header: Headers,
+  trailer: Headers,
+): StreamNext {
+  const method = handler.method;
+  return async (req) => ({
+    stream: true,
+    method,
+    header,
+    trailer,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+}
+
 /**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
+ * Where a pushed response body goes: the Node writer's side of a
+ * ServerStreamBody.
  */
-export async function* serverWriteStream(
+export interface ServerBodySink {
+  /** Takes a chunk; false asks the producer to wait for `drained()` before the next. */
+  write(chunk: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** True once the sink takes nothing more (the client went away, the call was aborted). */
+  stopped(): boolean;
+}
+
+/**
+ * A streamed response body. Pulled as an AsyncIterable by fetch and the
+ * tests; the Node writer calls `pushTo` instead, one loop that writes each
+ * message as the implementation yields it and waits only when the writable
+ * is full: a chain of async generators between the implementation and the
+ * socket cost several promise round trips per message. Either is used once.
+ */
+export interface ServerStreamBody extends AsyncIterable<Uint8Array> {
+  /**
+   * Writes every chunk to `sink`, the body's end last; false when the sink
+   * stopped first (nothing is left to end then). Never rejects: an error of
+   * the implementation ends the body, as `end` encodes it.
+   */
+  pushTo(sink: ServerBodySink): Promise<boolean>;
+}
+
+/**
+ * The response messages after the first, each encoded (and compressed) by the
+ * protocol and framed here, then whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling (or the sink reports it stopped), and the
+ * implementation is stopped. `encode` returns a promise only when it
+ * compresses: the common message is sent without a round trip through the
+ * microtask queue.
+ */
+export function serverWriteStream(
   start: Extract<StreamStart, { ok: true }>,
   deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
+): ServerStreamBody {
+  return {
+    [Symbol.asyncIterator]: () =>
+      serverPullStream(start, deadline, encode, end),
+    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+  };
+}
+
+async function serverPushStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+  sink: ServerBodySink,
+): Promise<boolean> {
   const iterator = start.iterator;
+  const desc = start.context.method.output;
   let error: ConnectError | undefined;
   let done = false;
   try {
     let result = start.first;
     while (result.done !== true) {
-      yield encode(result.value);
+      const encoded = encode(serverMessage(desc, result.value));
+      const envelope = encoded instanceof Promise ? await encoded : encoded;
+      if (sink.stopped()) return false;
+      // The header and the payload as chunks of their own: framing them
+      // together copied every message into a new buffer.
+      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
+      if (!sink.write(envelope.data)) {
+        await sink.drained();
+        if (sink.stopped()) return false;
+      }
       result = await deadline.race(iterator.next());
     }
     done = true;
   } catch (e) {
     error = serverFail(e, start.config, start.context);
   } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) {
+    if (sink.stopped()) return false;
+    sink.write(last);
+  }
+  return true;
+}
+
+/** The same loop as serverPushStream, pulled a chunk at a time. */
+async function* serverPullStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const envelope = await encode(serverMessage(desc, result.value));
+      yield envelopeEncode(envelope.flags, envelope.data);
+      result = await deadline.race(iterator.next());
     }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
   }
   const last = end(error);
   if (last !== undefined) yield last;
+}
+
+/**
+ * Releases the deadline's watch and, unless the implementation finished,
+ * stops it (it has its aborted signal too).
+ */
+function serverStopStream(
+  deadline: Deadline,
+  iterator: AsyncIterator<unknown>,
+  done: boolean,
+): void {
+  deadline.cleanup();
+  if (!done) iterator.return?.().catch(() => {});
 }
 
 /**
@@ -193,12 +318,43 @@ export async function* serverReadRequests(
   }
 }
 
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
+/**
+ * The response messages as interceptors see them. A mapping iterator rather than an async generator: that took a promise
+ * round trip of its own per message on top of the implementation's.
+ * `return` goes straight to the implementation, as a for-await loop's exit
+ * would.
+ */
+function serverCreateMessages(
   desc: DescMessage,
   source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
+): AsyncIterable<Message> {
+  const toMessage = (
+    result: IteratorResult<MessageInitShape<DescMessage>>,
+  ): IteratorResult<Message> =>
+    result.done === true
+      ? result
+      : {
+          done: false,
+          value: serverMessage(desc, result.value),
+        };
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = source[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next().then(toMessage),
+        return: (value?: unknown) =>
+          iterator.return === undefined
+            ? Promise.resolve({ done: true, value })
+            : iterator.return(value).then(toMessage),
+      };
+    },
+  };
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
 }
