@@ -330,8 +330,12 @@ async function measure(
       await child.stop();
     }
   } finally {
-    if (process.env["KEEP_CALLGRIND"] === undefined)
+    // KEEP_CALLGRIND=1 keeps the dumps, for callgrind_annotate.
+    if (process.env["KEEP_CALLGRIND"] === undefined) {
       rmSync(dir, { recursive: true, force: true });
+    } else {
+      log(`kept ${dir}`);
+    }
   }
 }
 
