@@ -31,8 +31,10 @@ import { parseArgs } from "node:util";
 import {
   type Impl,
   impls as allImpls,
+  type ClientWorkload,
   type StreamWorkload,
   type UnaryWorkload,
+  type Workload,
   workloads,
 } from "./workloads.ts";
 
@@ -45,6 +47,7 @@ const defaultWorkloads = [
   "unary-h2c-order-98",
   "unary-h1-binary-98",
   "stream-h2c",
+  "client-unary-98",
 ];
 
 const { values: options } = parseArgs({
@@ -53,6 +56,8 @@ const { values: options } = parseArgs({
     impls: { type: "string", default: allImpls.join(",") },
     calls: { type: "string", default: "5000" },
     warmup: { type: "string", default: "20000" },
+    "client-warmup": { type: "string", default: "60" },
+    "client-seconds": { type: "string", default: "20" },
     out: { type: "string", default: join(benchDir, "instructions.json") },
     "no-generate": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -64,7 +69,7 @@ if (options.help) {
 User-space instructions per operation (valgrind --tool=callgrind) of each
 benchmarked server; needs valgrind (callgrind_control) and h2load.
   --only a,b      workloads (default ${defaultWorkloads.join(",")};
-                  any unary or stream workload of bench/workloads.ts)
+                  any server or client workload of bench/workloads.ts)
   --impls a,b     implementations (default ${allImpls.join(",")}; each
                   workload keeps only those it compares)
   --calls N       measured unary calls (default 5000); a stream workload
@@ -72,6 +77,9 @@ benchmarked server; needs valgrind (callgrind_control) and h2load.
                   messages each
   --warmup N      unary calls before counting starts (default 20000); a
                   stream workload makes N / 500 calls
+  --client-warmup S   seconds a client warms up before counting (default
+                  60; under callgrind a few thousand calls)
+  --client-seconds S  seconds of counted client calls (default 20)
   --out FILE      where to write the figures (default bench/instructions.json)
   --no-generate   use bench/gen as it is
 `);
@@ -108,19 +116,18 @@ const warmupCalls = Number(options.warmup);
 if (!(calls > 0) || !(warmupCalls >= 0)) {
   fail("--calls must be > 0 and --warmup >= 0");
 }
+const clientWarmup = Number(options["client-warmup"]);
+const clientSeconds = Number(options["client-seconds"]);
 const wantedImpls = new Set(options.impls.split(","));
 for (const impl of wantedImpls) {
   if (!(allImpls as readonly string[]).includes(impl)) {
     fail(`unknown implementation ${impl} (one of ${allImpls.join(", ")})`);
   }
 }
-const selected: (UnaryWorkload | StreamWorkload)[] = [];
+const selected: Workload[] = [];
 for (const id of options.only.split(",")) {
   const workload = workloads.find((w) => w.id === id);
   if (workload === undefined) fail(`unknown workload ${id}`);
-  if (workload.kind === "client") {
-    fail(`${id}: the client workloads are not measured by this script`);
-  }
   selected.push(workload);
 }
 
@@ -159,24 +166,44 @@ const pinning = detectPinning();
 pinSelf(pinning);
 log(pinning.note);
 
-/** A server under callgrind, counting nothing until `count` turns it on. */
+/**
+ * `node script args` under callgrind, on the measured core, counting
+ * nothing until `callgrind_control -i on`; dumps go to `dir`.
+ */
+function underCallgrind(
+  label: string,
+  script: string,
+  args: readonly string[],
+  dir: string,
+): ChildProcess {
+  const [command, commandArgs] = pinnedCommand(
+    pinning,
+    "measured",
+    "valgrind",
+    [
+      "--tool=callgrind",
+      "--instr-atstart=no",
+      `--callgrind-out-file=${join(dir, "callgrind.out")}`,
+      process.execPath,
+      script,
+      ...args,
+    ],
+  );
+  return new Child(`${label} (callgrind)`, command, commandArgs);
+}
+
+/** A benchmark server under callgrind. */
 async function startServer(
   impl: Impl,
   httpVersion: 1 | 2,
   dir: string,
 ): Promise<{ child: ChildProcess; port: number }> {
-  const [command, args] = pinnedCommand(pinning, "measured", "valgrind", [
-    "--tool=callgrind",
-    "--instr-atstart=no",
-    `--callgrind-out-file=${join(dir, "callgrind.out")}`,
-    process.execPath,
+  const child = underCallgrind(
+    `${impl} server`,
     join(benchDir, "servers", `${impl}.ts`),
-    "--http",
-    String(httpVersion),
-    "--port",
-    "0",
-  ]);
-  const child = new Child(`${impl} server (callgrind)`, command, args);
+    ["--http", String(httpVersion), "--port", "0"],
+    dir,
+  );
   // Node starts in a minute or so under valgrind.
   const event = await child.next("listening", 300_000);
   return { child, port: Number(event["port"]) };
@@ -339,6 +366,74 @@ async function measure(
   }
 }
 
+/**
+ * A benchmark client (bench/clients/<impl>.ts) under callgrind against
+ * `url`: its driver makes one call (opening the session), warms up for
+ * `warmupSeconds`, says "ready" and waits for "go"; counting is turned on
+ * before "go" and off at "done", when its `durationSeconds` of calls have
+ * all completed, so the count covers exactly the calls it reports.
+ */
+async function measureClient(
+  workload: ClientWorkload,
+  impl: Impl,
+  url: string,
+  warmupSeconds: number,
+  durationSeconds: number,
+): Promise<Measurement> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-callgrind-"));
+  try {
+    const child = underCallgrind(
+      `${impl} client`,
+      join(benchDir, "clients", `${impl}.ts`),
+      [
+        "--url",
+        url,
+        "--size",
+        String(workload.size),
+        "--in-flight",
+        String(workload.inFlight),
+        "--warmup",
+        String(warmupSeconds),
+        "--duration",
+        String(durationSeconds),
+      ],
+      dir,
+    );
+    try {
+      await child.next("ready", (warmupSeconds + 300) * 1000);
+      callgrindControl(["-i", "on"], child.pid);
+      child.send("go");
+      await child.next("done", (durationSeconds + 300) * 1000);
+      callgrindControl(["-i", "off"], child.pid);
+      callgrindControl(["-d"], child.pid);
+      child.send("report");
+      const result = await child.next("result", 60_000);
+      const done = Number(result["calls"]);
+      const errors = Number(result["errors"]);
+      if (!(done > 0) || errors !== 0) {
+        throw new Error(
+          `${impl} client: ${errors} of ${done} calls failed (or none made)`,
+        );
+      }
+      const instructions = dumpedInstructions(dir);
+      return {
+        instructions,
+        calls: done,
+        operations: done,
+        perOperation: instructions / done,
+      };
+    } finally {
+      await child.stop();
+    }
+  } finally {
+    if (process.env["KEEP_CALLGRIND"] === undefined) {
+      rmSync(dir, { recursive: true, force: true });
+    } else {
+      log(`kept ${dir}`);
+    }
+  }
+}
+
 interface Row {
   readonly id: string;
   readonly title: string;
@@ -360,6 +455,39 @@ for (const workload of selected) {
     results: {},
   };
   rows.push(row);
+  if (workload.kind === "client") {
+    // The floor server, natively, on the load core.
+    const [command, args] = pinnedCommand(pinning, "load", process.execPath, [
+      join(benchDir, "servers", "floor.ts"),
+      "--http",
+      "2",
+      "--port",
+      "0",
+    ]);
+    const server = new Child("floor server", command, args);
+    try {
+      const port = Number((await server.next("listening", 30_000))["port"]);
+      for (const impl of impls) {
+        log(
+          `${elapsed()} ${workload.id}: ${impl} client (${clientWarmup} s warm-up + ${clientSeconds} s counted under callgrind)`,
+        );
+        const result = await measureClient(
+          workload,
+          impl,
+          `http://127.0.0.1:${port}`,
+          clientWarmup,
+          clientSeconds,
+        );
+        row.results[impl] = result;
+        log(
+          `${elapsed()} ${workload.id}: ${impl}: ${Math.round(result.perOperation).toLocaleString("en-US")} instructions/${workload.unit} (${result.calls} calls)`,
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    continue;
+  }
   let load: Omit<Parameters<typeof measure>[2], "headers"> & {
     headers: Record<string, string>;
   };
@@ -439,7 +567,7 @@ const format = (cells: readonly string[]) =>
     .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
     .join("  ");
 process.stdout.write(
-  `User-space instructions per operation (valgrind --tool=callgrind; ${calls} counted calls after ${warmupCalls} warm-up calls; ratios over the floor)\n`,
+  `User-space instructions per operation (valgrind --tool=callgrind; servers: ${calls} counted calls after ${warmupCalls} warm-up calls; clients: ${clientSeconds} s of counted calls after ${clientWarmup} s of warm-up; ratios over the floor)\n`,
 );
 process.stdout.write(`${format(header)}\n`);
 for (const line of lines) process.stdout.write(`${format(line)}\n`);
@@ -453,6 +581,8 @@ writeFileSync(
       valgrind: execFileSync("valgrind", ["--version"]).toString().trim(),
       calls,
       warmup: warmupCalls,
+      clientWarmupSeconds: clientWarmup,
+      clientSeconds,
       workloads: rows.map((row) => ({
         ...row,
         ratios: Object.fromEntries(
