@@ -396,7 +396,7 @@ async function protocolWindow(
 }
 
 /** A Connect streaming request body: one enveloped StreamRequest. */
-function streamRequestBody(count: number, size: number): Buffer {
+export function streamRequestBody(count: number, size: number): Buffer {
   const message = toBinary(
     StreamRequestSchema,
     create(StreamRequestSchema, { count, size }),
@@ -527,7 +527,7 @@ async function runStream(
  * Waits (up to 3 s) until `child` uses at most one clock tick of CPU in
  * 100 ms, so that a reading taken next starts from an idle process.
  */
-async function untilIdle(child: Child): Promise<void> {
+export async function untilIdle(child: Child): Promise<void> {
   const deadline = performance.now() + 3000;
   while (performance.now() < deadline) {
     const before = cpuOf(child);
@@ -544,7 +544,7 @@ const msOf = (micros: number | undefined) =>
  * `perCall` bytes, the size of the verified response: a server that ended
  * calls early, or stopped compressing, sent a different number.
  */
-function checkStreamBytes(
+export function checkStreamBytes(
   impl: Impl,
   run: H2loadSummary,
   perCall: number,
