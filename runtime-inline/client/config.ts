@@ -222,10 +222,7 @@ export function clientCallSignal(
   callOptions: CallOptions,
 ): [controller: AbortController, cleanup: () => void] {
   const controller = new AbortController();
-  return [
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
 }
 
 /**
