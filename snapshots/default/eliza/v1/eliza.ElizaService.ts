@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 363 declarations from
+// needs no RPC library: 375 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -595,77 +595,6 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 }
 
 /**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /**
-   * A whole body (unary and server-streaming calls), or chunks sent as they
-   * come (client- and bidi-streaming calls).
-   */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
-}
-
-/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -765,6 +694,109 @@ function bodyToWebStream(
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * resolves to all of the body, or fails as reading it chunk by chunk would
+ * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * and a transport that can collect it with plain listeners (the node:http2
+ * client) saves a promise per chunk and two async generators per call. A
+ * registered symbol, so that a client of one generated file finds it on an
+ * HttpClient made by another; not in HttpResponse's type, which users
+ * implement: any other body is iterated.
+ */
+const httpReadWhole: unique symbol = Symbol.for(
+  "connect-standalone.httpReadWhole",
+);
+
+/** A response body that can also be read whole: see httpReadWhole. */
+interface HttpWholeBody extends AsyncIterable<Uint8Array> {
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+}
+
+/**
+ * A response body read to the end, at most `maxBytes` of it: in one go when
+ * the transport offers that, else chunk by chunk.
+ */
+function httpReadBody(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return httpReadWhole in body
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
+    : readBody(body, maxBytes);
+}
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /**
@@ -1430,9 +1462,8 @@ interface ClientTimeoutHeader {
 
 /**
  * What every call sets up before it goes out: its headers, its compression,
- * and the controller of its signal, which the caller's signal and the
- * deadline abort; the last is what stops watching those. A tuple: browser
- * bundles carry no property names for it.
+ * and its timeout, checked and capped (undefined without one). A tuple:
+ * browser bundles carry no property names for it.
  */
 function clientCallStart(
   config: ClientConfig,
@@ -1441,8 +1472,7 @@ function clientCallStart(
 ): [
   header: Headers,
   sendCompression: Compression | undefined,
-  controller: AbortController,
-  cleanup: () => void,
+  timeoutMs: number | undefined,
 ] {
   const options = config.options;
   const sendCompression = clientSendCompression(
@@ -1450,9 +1480,11 @@ function clientCallStart(
     callOptions.sendCompression ?? options.sendCompression,
   );
   const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
+  if (callOptions.headers !== undefined) {
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
+  }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
     // NaN, a negative or a non-number would reach the header and the timer
@@ -1468,14 +1500,28 @@ function clientCallStart(
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  const controller = new AbortController();
-  return [
-    header,
-    sendCompression,
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [header, sendCompression, timeoutMs];
 }
+
+/**
+ * The controller of a call's signal, which the caller's signal and the
+ * deadline abort, and the function that stops watching those.
+ */
+function clientCallSignal(
+  timeoutMs: number | undefined,
+  callOptions: CallOptions,
+): [controller: AbortController, cleanup: () => void] {
+  const controller = new AbortController();
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
+}
+
+/**
+ * The signal of every unary call without a deadline or a caller's signal:
+ * nothing can abort such a call, so its signal never fires, and they share
+ * one rather than each making a controller. Transports skip listening to it
+ * (node:http2 compares, since listening costs per call). Never abort it.
+ */
+const clientNeverAborted: AbortSignal = new AbortController().signal;
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
@@ -1785,18 +1831,24 @@ function clientUnaryCaller(
   useGet = false,
 ): UnaryCaller {
   const interceptors = config.options.interceptors;
+  const intercepted = interceptors !== undefined && interceptors.length > 0;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
-    const signal = controller.signal;
+    // Nothing can abort a unary call without a deadline or a caller's
+    // signal: it gets the shared signal that never fires, and no controller.
+    let signal = clientNeverAborted;
+    let cleanup: (() => void) | undefined;
+    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+      let controller: AbortController;
+      [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
+      signal = controller.signal;
+    }
     try {
-      const response = await applyInterceptors(
-        (request: UnaryRequest) => send(request, sendCompression),
-        interceptors,
-      )({
+      const request: UnaryRequest = {
         stream: false,
         service: method.service,
         method,
@@ -1806,14 +1858,21 @@ function clientUnaryCaller(
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
-      });
+      };
+      // Without interceptors, no chain and no closure to build per call.
+      const response = await (intercepted
+        ? applyInterceptors(
+            (request: UnaryRequest) => send(request, sendCompression),
+            interceptors,
+          )(request)
+        : send(request, sendCompression));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
       throw clientCallError(e, signal);
     } finally {
-      cleanup();
+      cleanup?.();
     }
   };
 }
@@ -1830,11 +1889,12 @@ function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
     const signal = controller.signal;
     // Set when producing the requests failed: the call's error.
     const failure: ClientRequestFailure = {};
@@ -2434,6 +2494,15 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
 
 /** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
 function connectSplitTrailers(header: Headers): [Headers, Headers] {
+  // Most responses have no trailers: their headers need no copy.
+  let anyTrailer = false;
+  for (const key of header.keys()) {
+    if (key.startsWith(connectTrailerPrefix)) {
+      anyTrailer = true;
+      break;
+    }
+  }
+  if (!anyTrailer) return [header, new Headers()];
   const headers = new Headers();
   const trailers = new Headers();
   // Headers yields lower-case names.
@@ -2627,7 +2696,7 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await readBody(response.body, readMaxBytes);
+  let body = await httpReadBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
     body = await compression.decompress(body, readMaxBytes);
   }
@@ -5776,10 +5845,9 @@ export function createHttp2HttpClient(
   };
 
   return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
+    const signal = request.signal;
+    if (signal.aborted) {
+      return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
     }
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
@@ -5801,55 +5869,221 @@ export function createHttp2HttpClient(
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
+    // A call without a deadline or a caller's signal has the shared signal
+    // that never aborts: adding and removing a listener per call is dear.
+    const onAbort =
+      signal === clientNeverAborted
+        ? undefined
+        : () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    if (onAbort !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
     const body = request.body;
     if (body instanceof Uint8Array) {
       stream.end(body);
     } else if (body !== undefined) {
       void http2WriteBody(stream, body);
     }
-    const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
+    stream.on("trailers", http2OnTrailers);
     return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
+      let responded = false;
+      // Before the response, an error fails the call; after it, the body's
+      // reader reports it. This listener stays, so that no error goes unhandled.
+      stream.on("error", (error: unknown) => {
+        if (responded) return;
+        responded = true;
         reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
             : http2StreamError(stream, error),
         );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
+      });
+      stream.on("close", () => {
+        // Node closes the streams of a connection that is lost (the peer went
+        // away, the socket closed, the session was destroyed) as if reset with
+        // CANCEL, and the session is destroyed by the time they report it.
+        if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+        release(session);
+        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+        if (responded) return;
+        responded = true;
+        // Made only now: a ConnectError captures a stack trace, too dear to
+        // make per call.
+        reject(
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
+            : http2ClosedError(stream, "before the response began"),
+        );
+      });
+      stream.on("response", (headers: IncomingHttpHeaders) => {
+        if (responded) return;
+        responded = true;
         const header = new Headers();
         http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: http2ResponseBody(stream, request.signal),
-          trailer,
-          contentDecoded: false,
-        });
+        resolve(
+          new Http2Response(
+            Number(headers[":status"]),
+            header,
+            new Http2Body(stream, signal),
+            stream,
+          ),
+        );
       });
     });
   };
+}
+
+/**
+ * A response over node:http2. Its trailers become a Headers only when read
+ * (a Connect unary call never does): see http2OnTrailers.
+ */
+class Http2Response implements HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: Http2Body;
+  readonly contentDecoded = false;
+  readonly #stream: Http2EndAware;
+
+  constructor(
+    status: number,
+    header: Headers,
+    body: Http2Body,
+    stream: ClientHttp2Stream,
+  ) {
+    this.status = status;
+    this.header = header;
+    this.body = body;
+    this.#stream = stream;
+  }
+
+  get trailer(): Headers {
+    const stream = this.#stream;
+    let trailer = stream[http2Trailer];
+    if (trailer === undefined) {
+      trailer = new Headers();
+      const raw = stream[http2RawTrailers];
+      if (raw !== undefined) http2CopyHeaders(raw, trailer);
+      stream[http2Trailer] = trailer;
+    }
+    return trailer;
+  }
+}
+
+/**
+ * The "trailers" listener of every stream, one function for all: keeps the
+ * trailers as Node gives them, or copies them into the response's trailer
+ * if someone has already asked for it (it fills in once they arrive).
+ */
+function http2OnTrailers(this: Http2EndAware, headers: IncomingHttpHeaders) {
+  const trailer = this[http2Trailer];
+  if (trailer === undefined) this[http2RawTrailers] = headers;
+  else http2CopyHeaders(headers, trailer);
+}
+
+/**
+ * A response body: read as it streams (iterated: http2ResponseBody), or
+ * whole by a unary call (httpReadWhole: http2ReadWhole), once either way.
+ */
+class Http2Body implements HttpWholeBody {
+  readonly #stream: ClientHttp2Stream;
+  readonly #signal: AbortSignal;
+
+  constructor(stream: ClientHttp2Stream, signal: AbortSignal) {
+    this.#stream = stream;
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return http2ResponseBody(this.#stream, this.#signal);
+  }
+
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array> {
+    return http2ReadWhole(this.#stream, this.#signal, maxBytes);
+  }
+}
+
+/**
+ * The whole body of a stream, through "data" and "end" listeners: no
+ * promise per chunk. Fails as iterating http2ResponseBody and reading that
+ * with readBody would: ResourceExhausted past `maxBytes`, a reset without
+ * END_STREAM by its code, Canceled once the signal aborted; and frees the
+ * stream when it stops reading early, or when the server answered before
+ * reading the whole request.
+ */
+function http2ReadWhole(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(
+        signal.aborted
+          ? ConnectError.from(signal.reason, Code.Canceled)
+          : http2StreamError(stream, error),
+      );
+    };
+    const onEnd = () => {
+      if (settled) return;
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body too: without END_STREAM it is cut short.
+      if (!http2EndedStream(stream)) {
+        fail(http2ClosedError(stream, "before the response ended"));
+        return;
+      }
+      settled = true;
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    };
+    const onClose = () => {
+      // Deno's node:http2 may close a stream whose END_STREAM came while part
+      // of the body waits unread: its "end" follows once that is read.
+      if (http2EndedStream(stream) && !stream.readableEnded) return;
+      onEnd();
+    };
+    stream.on("data", (chunk: Uint8Array) => {
+      if (settled) return;
+      length += chunk.byteLength;
+      if (length > maxBytes) {
+        settled = true;
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(bodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", fail);
+    // As in http2ReadChunks: Deno may have ended and closed the stream of a
+    // response without DATA frames before anyone reads.
+    if (stream.readableEnded) onEnd();
+    else if (stream.closed) onClose();
+  });
+}
+
+/**
+ * Chunks as one Uint8Array: a plain view, not a Buffer, which would
+ * otherwise end up as the bytes fields of decoded messages (as readBody).
+ */
+function http2Join(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) {
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
 }
 
 interface Http2Target {
@@ -5933,9 +6167,17 @@ const http2EndStream = Symbol("endStream");
 /** Set on a stream closed because its connection was lost. */
 const http2Lost = Symbol("lost");
 
+/** A stream's trailers as Node gave them, until its response's trailer is read. */
+const http2RawTrailers = Symbol("rawTrailers");
+
+/** A stream's response's trailer, once read. */
+const http2Trailer = Symbol("trailer");
+
 type Http2EndAware = ClientHttp2Stream & {
   [http2EndStream]?: true;
   [http2Lost]?: true;
+  [http2RawTrailers]?: IncomingHttpHeaders;
+  [http2Trailer]?: Headers;
 };
 
 /**
