@@ -2494,15 +2494,6 @@ function connectTrailersToHeaders(trailer: Headers, into: Headers): void {
 
 /** Splits unary response headers into [headers, trailers], removing the `trailer-` prefix. */
 function connectSplitTrailers(header: Headers): [Headers, Headers] {
-  // Most responses have no trailers: their headers need no copy.
-  let anyTrailer = false;
-  for (const key of header.keys()) {
-    if (key.startsWith(connectTrailerPrefix)) {
-      anyTrailer = true;
-      break;
-    }
-  }
-  if (!anyTrailer) return [header, new Headers()];
   const headers = new Headers();
   const trailers = new Headers();
   // Headers yields lower-case names.
