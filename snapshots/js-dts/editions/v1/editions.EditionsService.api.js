@@ -173,7 +173,6 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
-  _Http2Response_stream,
   _Http2Body_stream,
   _Http2Body_signal,
   _ServerCallContext_request,
@@ -210,7 +209,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 365 declarations from
+// needs no RPC library: 361 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,

@@ -174,7 +174,6 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
-  _Http2Response_stream,
   _Http2Body_stream,
   _Http2Body_signal,
   _ServerCallContext_request,
@@ -215,7 +214,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 375 declarations from
+// needs no RPC library: 371 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4767,7 +4766,10 @@ export function createHttp2HttpClient(options = {}) {
     } else if (body !== undefined) {
       void http2WriteBody(stream, body);
     }
-    stream.on("trailers", http2OnTrailers);
+    const trailer = new Headers();
+    stream.once("trailers", (headers) => {
+      http2CopyHeaders(headers, trailer);
+    });
     return new Promise((resolve, reject) => {
       let responded = false;
       // Before the response, an error fails the call; after it, the body's
@@ -4803,53 +4805,16 @@ export function createHttp2HttpClient(options = {}) {
         responded = true;
         const header = new Headers();
         http2CopyHeaders(headers, header);
-        resolve(
-          new Http2Response(
-            Number(headers[":status"]),
-            header,
-            new Http2Body(stream, signal),
-            stream,
-          ),
-        );
+        resolve({
+          status: Number(headers[":status"]),
+          header,
+          body: new Http2Body(stream, signal),
+          trailer,
+          contentDecoded: false,
+        });
       });
     });
   };
-}
-/**
- * A response over node:http2. Its trailers become a Headers only when read
- * (a Connect unary call never does): see http2OnTrailers.
- */
-class Http2Response {
-  constructor(status, header, body, stream) {
-    this.contentDecoded = false;
-    _Http2Response_stream.set(this, void 0);
-    this.status = status;
-    this.header = header;
-    this.body = body;
-    __classPrivateFieldSet(this, _Http2Response_stream, stream, "f");
-  }
-  get trailer() {
-    const stream = __classPrivateFieldGet(this, _Http2Response_stream, "f");
-    let trailer = stream[http2Trailer];
-    if (trailer === undefined) {
-      trailer = new Headers();
-      const raw = stream[http2RawTrailers];
-      if (raw !== undefined) http2CopyHeaders(raw, trailer);
-      stream[http2Trailer] = trailer;
-    }
-    return trailer;
-  }
-}
-_Http2Response_stream = new WeakMap();
-/**
- * The "trailers" listener of every stream, one function for all: keeps the
- * trailers as Node gives them, or copies them into the response's trailer
- * if someone has already asked for it (it fills in once they arrive).
- */
-function http2OnTrailers(headers) {
-  const trailer = this[http2Trailer];
-  if (trailer === undefined) this[http2RawTrailers] = headers;
-  else http2CopyHeaders(headers, trailer);
 }
 /**
  * A response body: read as it streams (iterated: http2ResponseBody), or
@@ -5042,10 +5007,6 @@ function http2ResponseBody(stream, signal) {
 const http2EndStream = Symbol("endStream");
 /** Set on a stream closed because its connection was lost. */
 const http2Lost = Symbol("lost");
-/** A stream's trailers as Node gave them, until its response's trailer is read. */
-const http2RawTrailers = Symbol("rawTrailers");
-/** A stream's response's trailer, once read. */
-const http2Trailer = Symbol("trailer");
 /**
  * A stream's push, telling END_STREAM from RST_STREAM(NO_ERROR). Node ends
  * the readable side for both, and reports the same rstCode (0) for both,
