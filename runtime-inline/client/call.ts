@@ -6,7 +6,9 @@ import {
   type MessageInitShape,
 } from "@bufbuild/protobuf";
 import {
+  clientCallSignal,
   clientCallStart,
+  clientNeverAborted,
   type CallOptions,
   type ClientOptions,
   type ClientConfig,
@@ -86,18 +88,24 @@ export function clientUnaryCaller(
   useGet = false,
 ): UnaryCaller {
   const interceptors = config.options.interceptors;
+  const intercepted = interceptors !== undefined && interceptors.length > 0;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
-    const signal = controller.signal;
+    // Nothing can abort a unary call without a deadline or a caller's
+    // signal: it gets the shared signal that never fires, and no controller.
+    let signal = clientNeverAborted;
+    let cleanup: (() => void) | undefined;
+    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+      let controller: AbortController;
+      [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
+      signal = controller.signal;
+    }
     try {
-      const response = await applyInterceptors(
-        (request: UnaryRequest) => send(request, sendCompression),
-        interceptors,
-      )({
+      const request: UnaryRequest = {
         stream: false,
         service: method.service,
         method,
@@ -107,14 +115,21 @@ export function clientUnaryCaller(
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
-      });
+      };
+      // Without interceptors, no chain and no closure to build per call.
+      const response = await (intercepted
+        ? applyInterceptors(
+            (request: UnaryRequest) => send(request, sendCompression),
+            interceptors,
+          )(request)
+        : send(request, sendCompression));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
       throw clientCallError(e, signal);
     } finally {
-      cleanup();
+      cleanup?.();
     }
   };
 }
@@ -131,11 +146,12 @@ export function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
     const signal = controller.signal;
     // Set when producing the requests failed: the call's error.
     const failure: ClientRequestFailure = {};

@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { clientCallStart, clientSend, createClientConfig } from "./config.ts";
+import {
+  clientCallSignal,
+  clientCallStart,
+  clientSend,
+  createClientConfig,
+} from "./config.ts";
 import { connectGetRequest } from "./connect.ts";
 import { Code } from "../core/code.ts";
 import { codecBinary, codecJson } from "../core/codec.ts";
@@ -90,12 +95,12 @@ describe("clientCallStart", () => {
   );
 
   it("merges the headers, the call's winning, and sends the client's timeout", () => {
-    const [header, compression, , cleanup] = clientCallStart(
+    const [header, compression, timeoutMs] = clientCallStart(
       config,
       { headers: { "x-both": "call" } },
       timeoutHeader,
     );
-    cleanup();
+    expect(timeoutMs).toBe(500);
     expect(header.get("x-client")).toBe("c");
     expect(header.get("x-both")).toBe("call");
     expect(header.get("x-timeout")).toBe("500ms");
@@ -103,13 +108,13 @@ describe("clientCallStart", () => {
   });
 
   it("caps a timeout at what the header carries", () => {
-    const [header, , , cleanup] = clientCallStart(
+    const [header, , timeoutMs] = clientCallStart(
       config,
       { timeoutMs: Infinity },
       timeoutHeader,
     );
-    cleanup();
     expect(header.get("x-timeout")).toBe("1000ms");
+    expect(timeoutMs).toBe(1000);
   });
 
   it("refuses a timeout that is no number of milliseconds", () => {
@@ -123,19 +128,17 @@ describe("clientCallStart", () => {
   });
 
   it("finds the send compression by name, case-insensitive, and refuses one it lacks", () => {
-    const [, gzip, , cleanup] = clientCallStart(
+    const [, gzip] = clientCallStart(
       config,
       { sendCompression: "GZIP" },
       timeoutHeader,
     );
-    cleanup();
     expect(gzip).toBe(compressionGzip);
-    const [, identity, , cleanup2] = clientCallStart(
+    const [, identity] = clientCallStart(
       config,
       { sendCompression: "identity" },
       timeoutHeader,
     );
-    cleanup2();
     expect(identity).toBeUndefined();
     const error = thrown(() =>
       clientCallStart(config, { sendCompression: "br" }, timeoutHeader),
@@ -144,26 +147,40 @@ describe("clientCallStart", () => {
     expect((error as ConnectError).rawMessage).toMatch(/available are gzip/);
   });
 
+  it("leaves out the call's headers when it has none", () => {
+    const [header] = clientCallStart(config, {}, timeoutHeader);
+    expect([...header.keys()]).toEqual(["x-both", "x-client", "x-timeout"]);
+  });
+});
+
+describe("clientCallSignal", () => {
   it("aborts the call's controller when the caller's signal aborts, and not after cleanup", () => {
     const caller = new AbortController();
-    const [, , controller, cleanup] = clientCallStart(
-      config,
-      { signal: caller.signal, timeoutMs: 60_000 },
-      timeoutHeader,
-    );
+    const [controller, cleanup] = clientCallSignal(60_000, {
+      signal: caller.signal,
+    });
     caller.abort();
     expect(controller.signal.aborted).toBe(true);
     cleanup();
 
     const later = new AbortController();
-    const [, , other, cleanupOther] = clientCallStart(
-      config,
-      { signal: later.signal },
-      timeoutHeader,
-    );
+    const [other, cleanupOther] = clientCallSignal(undefined, {
+      signal: later.signal,
+    });
     cleanupOther();
     later.abort();
     expect(other.signal.aborted).toBe(false);
+  });
+
+  it("aborts with DeadlineExceeded when the timeout passes", async () => {
+    const [controller, cleanup] = clientCallSignal(1, {});
+    await new Promise((resolve) =>
+      controller.signal.addEventListener("abort", resolve),
+    );
+    cleanup();
+    expect((controller.signal.reason as ConnectError).code).toBe(
+      Code.DeadlineExceeded,
+    );
   });
 });
 

@@ -172,9 +172,8 @@ export interface ClientTimeoutHeader {
 
 /**
  * What every call sets up before it goes out: its headers, its compression,
- * and the controller of its signal, which the caller's signal and the
- * deadline abort; the last is what stops watching those. A tuple: browser
- * bundles carry no property names for it.
+ * and its timeout, checked and capped (undefined without one). A tuple:
+ * browser bundles carry no property names for it.
  */
 export function clientCallStart(
   config: ClientConfig,
@@ -183,8 +182,7 @@ export function clientCallStart(
 ): [
   header: Headers,
   sendCompression: Compression | undefined,
-  controller: AbortController,
-  cleanup: () => void,
+  timeoutMs: number | undefined,
 ] {
   const options = config.options;
   const sendCompression = clientSendCompression(
@@ -192,9 +190,11 @@ export function clientCallStart(
     callOptions.sendCompression ?? options.sendCompression,
   );
   const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
+  if (callOptions.headers !== undefined) {
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
+  }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
     // NaN, a negative or a non-number would reach the header and the timer
@@ -210,14 +210,28 @@ export function clientCallStart(
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  const controller = new AbortController();
-  return [
-    header,
-    sendCompression,
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [header, sendCompression, timeoutMs];
 }
+
+/**
+ * The controller of a call's signal, which the caller's signal and the
+ * deadline abort, and the function that stops watching those.
+ */
+export function clientCallSignal(
+  timeoutMs: number | undefined,
+  callOptions: CallOptions,
+): [controller: AbortController, cleanup: () => void] {
+  const controller = new AbortController();
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
+}
+
+/**
+ * The signal of every unary call without a deadline or a caller's signal:
+ * nothing can abort such a call, so its signal never fires, and they share
+ * one rather than each making a controller. Transports skip listening to it
+ * (node:http2 compares, since listening costs per call). Never abort it.
+ */
+export const clientNeverAborted: AbortSignal = new AbortController().signal;
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 export async function clientSend(

@@ -1,4 +1,3 @@
-import { readBody } from "../core/body.ts";
 import { clientUnaryCaller, type UnaryCaller } from "./call.ts";
 import {
   clientSend,
@@ -11,7 +10,11 @@ import {
   compressionFind,
 } from "../core/compression.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { HttpRequest, HttpResponse } from "./http-client.ts";
+import {
+  httpReadBody,
+  type HttpRequest,
+  type HttpResponse,
+} from "./http-client.ts";
 import type { UnaryRequest, UnaryResponse } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
 import {
@@ -133,7 +136,7 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await readBody(response.body, readMaxBytes);
+  let body = await httpReadBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
     body = await compression.decompress(body, readMaxBytes);
   }

@@ -1,3 +1,4 @@
+import { readBody } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError, isConnectError } from "../core/errors.ts";
 
@@ -34,6 +35,38 @@ export interface HttpResponse {
 
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * resolves to all of the body, or fails as reading it chunk by chunk would
+ * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * and a transport that can collect it with plain listeners (the node:http2
+ * client) saves a promise per chunk and two async generators per call. A
+ * registered symbol, so that a client of one generated file finds it on an
+ * HttpClient made by another; not in HttpResponse's type, which users
+ * implement: any other body is iterated.
+ */
+export const httpReadWhole: unique symbol = Symbol.for(
+  "connect-standalone.httpReadWhole",
+);
+
+/** A response body that can also be read whole: see httpReadWhole. */
+export interface HttpWholeBody extends AsyncIterable<Uint8Array> {
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+}
+
+/**
+ * A response body read to the end, at most `maxBytes` of it: in one go when
+ * the transport offers that, else chunk by chunk.
+ */
+export function httpReadBody(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return httpReadWhole in body
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
+    : readBody(body, maxBytes);
+}
 
 /**
  * A failure of the HTTP layer (no response, or a body cut off) as the

@@ -14,6 +14,7 @@ import {
 import { Code } from "../core/code.ts";
 import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
+import { httpReadBody, httpReadWhole } from "../client/http-client.ts";
 import type { HttpResponse } from "../client/http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
 import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
@@ -151,6 +152,54 @@ describe("a response reset with NO_ERROR before END_STREAM", () => {
     } finally {
       stop();
     }
+  });
+});
+
+describe("a response body read whole (httpReadWhole)", () => {
+  it("is offered, and resolves to the body as a plain Uint8Array", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.respond(respondHeaders);
+      stream.write(responseBytes.subarray(0, 3));
+      stream.end(responseBytes.subarray(3));
+    });
+    const response = await request(url, new Uint8Array(0));
+    expect(httpReadWhole in response.body).toBe(true);
+    const body = await httpReadBody(response.body, 1024);
+    expect(Buffer.isBuffer(body)).toBe(false);
+    expect(body).toEqual(responseBytes);
+  });
+
+  it("fails with ResourceExhausted past the limit", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.respond(respondHeaders);
+      stream.end(responseBytes);
+    });
+    const response = await request(url, new Uint8Array(0));
+    await expect(httpReadBody(response.body, 3)).rejects.toMatchObject({
+      code: Code.ResourceExhausted,
+    });
+  });
+
+  it("fails a body reset before END_STREAM with internal", async () => {
+    const { url } = await rawServer(truncated);
+    const response = await request(url, new Uint8Array(0));
+    await expect(httpReadBody(response.body, 1024)).rejects.toMatchObject({
+      code: Code.Internal,
+    });
+  });
+
+  it("fills the trailer in once the trailers arrive, even when read before", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.respond(respondHeaders, { waitForTrailers: true });
+      stream.once("wantTrailers", () => stream.sendTrailers({ "x-t": "1" }));
+      stream.end(responseBytes);
+    });
+    const response = await request(url, new Uint8Array(0));
+    const trailer = response.trailer;
+    await httpReadBody(response.body, 1024);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(trailer.get("x-t")).toBe("1");
+    expect(response.trailer).toBe(trailer);
   });
 });
 

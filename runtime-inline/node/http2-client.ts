@@ -12,12 +12,15 @@ import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import { http2KeepAlive, keepaliveCheckMs } from "./keepalive.ts";
 import { nodeDrained } from "./writable.ts";
+import { bodyTooLarge } from "../core/body.ts";
 import {
   httpClientError,
+  httpReadWhole,
   type HttpClient,
   type HttpResponse,
+  type HttpWholeBody,
 } from "../client/http-client.ts";
-import type { ClientOptions } from "../client/config.ts";
+import { clientNeverAborted, type ClientOptions } from "../client/config.ts";
 import { createFetchHttpClient } from "../web/fetch-client.ts";
 
 /** @public */
@@ -138,10 +141,9 @@ export function createHttp2HttpClient(
   };
 
   return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
+    const signal = request.signal;
+    if (signal.aborted) {
+      return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
     }
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
@@ -163,16 +165,15 @@ export function createHttp2HttpClient(
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
+    // A call without a deadline or a caller's signal has the shared signal
+    // that never aborts: adding and removing a listener per call is dear.
+    const onAbort =
+      signal === clientNeverAborted
+        ? undefined
+        : () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    if (onAbort !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
     const body = request.body;
     if (body instanceof Uint8Array) {
       stream.end(body);
@@ -184,34 +185,156 @@ export function createHttp2HttpClient(
       http2CopyHeaders(headers, trailer);
     });
     return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
+      let responded = false;
+      // Before the response, an error fails the call; after it, the body's
+      // reader reports it. This listener stays, so that no error goes unhandled.
+      stream.on("error", (error: unknown) => {
+        if (responded) return;
+        responded = true;
         reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
             : http2StreamError(stream, error),
         );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
+      });
+      stream.on("close", () => {
+        // Node closes the streams of a connection that is lost (the peer went
+        // away, the socket closed, the session was destroyed) as if reset with
+        // CANCEL, and the session is destroyed by the time they report it.
+        if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+        release(session);
+        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+        if (responded) return;
+        responded = true;
+        // Made only now: a ConnectError captures a stack trace, too dear to
+        // make per call.
+        reject(
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
+            : http2ClosedError(stream, "before the response began"),
+        );
+      });
+      stream.on("response", (headers: IncomingHttpHeaders) => {
+        if (responded) return;
+        responded = true;
         const header = new Headers();
         http2CopyHeaders(headers, header);
         resolve({
           status: Number(headers[":status"]),
           header,
-          body: http2ResponseBody(stream, request.signal),
+          body: new Http2Body(stream, signal),
           trailer,
           contentDecoded: false,
         });
       });
     });
   };
+}
+
+/**
+ * A response body: read as it streams (iterated: http2ResponseBody), or
+ * whole by a unary call (httpReadWhole: http2ReadWhole), once either way.
+ */
+class Http2Body implements HttpWholeBody {
+  readonly #stream: ClientHttp2Stream;
+  readonly #signal: AbortSignal;
+
+  constructor(stream: ClientHttp2Stream, signal: AbortSignal) {
+    this.#stream = stream;
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return http2ResponseBody(this.#stream, this.#signal);
+  }
+
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array> {
+    return http2ReadWhole(this.#stream, this.#signal, maxBytes);
+  }
+}
+
+/**
+ * The whole body of a stream, through "data" and "end" listeners: no
+ * promise per chunk. Fails as iterating http2ResponseBody and reading that
+ * with readBody would: ResourceExhausted past `maxBytes`, a reset without
+ * END_STREAM by its code, Canceled once the signal aborted; and frees the
+ * stream when it stops reading early, or when the server answered before
+ * reading the whole request.
+ */
+function http2ReadWhole(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(
+        signal.aborted
+          ? ConnectError.from(signal.reason, Code.Canceled)
+          : http2StreamError(stream, error),
+      );
+    };
+    const onEnd = () => {
+      if (settled) return;
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body too: without END_STREAM it is cut short.
+      if (!http2EndedStream(stream)) {
+        fail(http2ClosedError(stream, "before the response ended"));
+        return;
+      }
+      settled = true;
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    };
+    const onClose = () => {
+      // Deno's node:http2 may close a stream whose END_STREAM came while part
+      // of the body waits unread: its "end" follows once that is read.
+      if (http2EndedStream(stream) && !stream.readableEnded) return;
+      onEnd();
+    };
+    stream.on("data", (chunk: Uint8Array) => {
+      if (settled) return;
+      length += chunk.byteLength;
+      if (length > maxBytes) {
+        settled = true;
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(bodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", fail);
+    // As in http2ReadChunks: Deno may have ended and closed the stream of a
+    // response without DATA frames before anyone reads.
+    if (stream.readableEnded) onEnd();
+    else if (stream.closed) onClose();
+  });
+}
+
+/**
+ * Chunks as one Uint8Array: a plain view, not a Buffer, which would
+ * otherwise end up as the bytes fields of decoded messages (as readBody).
+ */
+function http2Join(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) {
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
 }
 
 interface Http2Target {
