@@ -49,7 +49,7 @@ import {
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 181 declarations from
+// needs no RPC library: 186 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -420,77 +420,6 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 }
 
 /**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /**
-   * A whole body (unary and server-streaming calls), or chunks sent as they
-   * come (client- and bidi-streaming calls).
-   */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
-}
-
-/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -590,6 +519,109 @@ function bodyToWebStream(
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * resolves to all of the body, or fails as reading it chunk by chunk would
+ * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * and a transport that can collect it with plain listeners (the node:http2
+ * client) saves a promise per chunk and two async generators per call. A
+ * registered symbol, so that a client of one generated file finds it on an
+ * HttpClient made by another; not in HttpResponse's type, which users
+ * implement: any other body is iterated.
+ */
+const httpReadWhole: unique symbol = Symbol.for(
+  "connect-standalone.httpReadWhole",
+);
+
+/** A response body that can also be read whole: see httpReadWhole. */
+interface HttpWholeBody extends AsyncIterable<Uint8Array> {
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+}
+
+/**
+ * A response body read to the end, at most `maxBytes` of it: in one go when
+ * the transport offers that, else chunk by chunk.
+ */
+function httpReadBody(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return httpReadWhole in body
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
+    : readBody(body, maxBytes);
+}
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /**
@@ -1102,9 +1134,8 @@ interface ClientTimeoutHeader {
 
 /**
  * What every call sets up before it goes out: its headers, its compression,
- * and the controller of its signal, which the caller's signal and the
- * deadline abort; the last is what stops watching those. A tuple: browser
- * bundles carry no property names for it.
+ * and its timeout, checked and capped (undefined without one). A tuple:
+ * browser bundles carry no property names for it.
  */
 function clientCallStart(
   config: ClientConfig,
@@ -1113,8 +1144,7 @@ function clientCallStart(
 ): [
   header: Headers,
   sendCompression: Compression | undefined,
-  controller: AbortController,
-  cleanup: () => void,
+  timeoutMs: number | undefined,
 ] {
   const options = config.options;
   const sendCompression = clientSendCompression(
@@ -1122,9 +1152,11 @@ function clientCallStart(
     callOptions.sendCompression ?? options.sendCompression,
   );
   const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
+  if (callOptions.headers !== undefined) {
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
+  }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
     // NaN, a negative or a non-number would reach the header and the timer
@@ -1140,14 +1172,28 @@ function clientCallStart(
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  const controller = new AbortController();
-  return [
-    header,
-    sendCompression,
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [header, sendCompression, timeoutMs];
 }
+
+/**
+ * The controller of a call's signal, which the caller's signal and the
+ * deadline abort, and the function that stops watching those.
+ */
+function clientCallSignal(
+  timeoutMs: number | undefined,
+  callOptions: CallOptions,
+): [controller: AbortController, cleanup: () => void] {
+  const controller = new AbortController();
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
+}
+
+/**
+ * The signal of every unary call without a deadline or a caller's signal:
+ * nothing can abort such a call, so its signal never fires, and they share
+ * one rather than each making a controller. Transports skip listening to it
+ * (node:http2 compares, since listening costs per call). Never abort it.
+ */
+const clientNeverAborted: AbortSignal = new AbortController().signal;
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
@@ -1519,18 +1565,24 @@ function clientUnaryCaller(
   useGet = false,
 ): UnaryCaller {
   const interceptors = config.options.interceptors;
+  const intercepted = interceptors !== undefined && interceptors.length > 0;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
-    const signal = controller.signal;
+    // Nothing can abort a unary call without a deadline or a caller's
+    // signal: it gets the shared signal that never fires, and no controller.
+    let signal = clientNeverAborted;
+    let cleanup: (() => void) | undefined;
+    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+      let controller: AbortController;
+      [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
+      signal = controller.signal;
+    }
     try {
-      const response = await applyInterceptors(
-        (request: UnaryRequest) => send(request, sendCompression),
-        interceptors,
-      )({
+      const request: UnaryRequest = {
         stream: false,
         service: method.service,
         method,
@@ -1540,14 +1592,21 @@ function clientUnaryCaller(
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
-      });
+      };
+      // Without interceptors, no chain and no closure to build per call.
+      const response = await (intercepted
+        ? applyInterceptors(
+            (request: UnaryRequest) => send(request, sendCompression),
+            interceptors,
+          )(request)
+        : send(request, sendCompression));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
       throw clientCallError(e, signal);
     } finally {
-      cleanup();
+      cleanup?.();
     }
   };
 }
@@ -1564,11 +1623,12 @@ function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
     const signal = controller.signal;
     // Set when producing the requests failed: the call's error.
     const failure: ClientRequestFailure = {};
@@ -2237,7 +2297,7 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await readBody(response.body, readMaxBytes);
+  let body = await httpReadBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
     body = await compression.decompress(body, readMaxBytes);
   }

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 374 declarations from
+// needs no RPC library: 399 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -591,77 +591,6 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 }
 
 /**
- * One HTTP exchange as the client protocol code needs it; implemented over
- * fetch and over node:http2, or by the user for anything else.
- * @public
- */
-export interface HttpRequest {
-  readonly url: string;
-  readonly method: "GET" | "POST";
-  readonly header: Headers;
-  /**
-   * A whole body (unary and server-streaming calls), or chunks sent as they
-   * come (client- and bidi-streaming calls).
-   */
-  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
-  readonly signal: AbortSignal;
-}
-
-/** @public */
-export interface HttpResponse {
-  readonly status: number;
-  readonly header: Headers;
-  readonly body: AsyncIterable<Uint8Array>;
-  /** HTTP trailers; complete once the body has been read to the end. */
-  readonly trailer: Headers;
-  /**
-   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
-   * so the body must not be decompressed again.
-   */
-  readonly contentDecoded: boolean;
-}
-
-/** @public */
-export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
-
-/**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error: unknown): ConnectError {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause: unknown = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
-}
-
-/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -761,6 +690,109 @@ function bodyToWebStream(
     },
     { highWaterMark: 0 },
   );
+}
+
+/**
+ * One HTTP exchange as the client protocol code needs it; implemented over
+ * fetch and over node:http2, or by the user for anything else.
+ * @public
+ */
+export interface HttpRequest {
+  readonly url: string;
+  readonly method: "GET" | "POST";
+  readonly header: Headers;
+  /**
+   * A whole body (unary and server-streaming calls), or chunks sent as they
+   * come (client- and bidi-streaming calls).
+   */
+  readonly body: Uint8Array | AsyncIterable<Uint8Array> | undefined;
+  readonly signal: AbortSignal;
+}
+
+/** @public */
+export interface HttpResponse {
+  readonly status: number;
+  readonly header: Headers;
+  readonly body: AsyncIterable<Uint8Array>;
+  /** HTTP trailers; complete once the body has been read to the end. */
+  readonly trailer: Headers;
+  /**
+   * True when the HTTP layer already undid `Content-Encoding` (fetch does),
+   * so the body must not be decompressed again.
+   */
+  readonly contentDecoded: boolean;
+}
+
+/** @public */
+export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * resolves to all of the body, or fails as reading it chunk by chunk would
+ * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * and a transport that can collect it with plain listeners (the node:http2
+ * client) saves a promise per chunk and two async generators per call. A
+ * registered symbol, so that a client of one generated file finds it on an
+ * HttpClient made by another; not in HttpResponse's type, which users
+ * implement: any other body is iterated.
+ */
+const httpReadWhole: unique symbol = Symbol.for(
+  "connect-standalone.httpReadWhole",
+);
+
+/** A response body that can also be read whole: see httpReadWhole. */
+interface HttpWholeBody extends AsyncIterable<Uint8Array> {
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+}
+
+/**
+ * A response body read to the end, at most `maxBytes` of it: in one go when
+ * the transport offers that, else chunk by chunk.
+ */
+function httpReadBody(
+  body: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return httpReadWhole in body
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
+    : readBody(body, maxBytes);
+}
+
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error: unknown): ConnectError {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause: unknown = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e: unknown) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 
 /**
@@ -1423,9 +1455,8 @@ interface ClientTimeoutHeader {
 
 /**
  * What every call sets up before it goes out: its headers, its compression,
- * and the controller of its signal, which the caller's signal and the
- * deadline abort; the last is what stops watching those. A tuple: browser
- * bundles carry no property names for it.
+ * and its timeout, checked and capped (undefined without one). A tuple:
+ * browser bundles carry no property names for it.
  */
 function clientCallStart(
   config: ClientConfig,
@@ -1434,8 +1465,7 @@ function clientCallStart(
 ): [
   header: Headers,
   sendCompression: Compression | undefined,
-  controller: AbortController,
-  cleanup: () => void,
+  timeoutMs: number | undefined,
 ] {
   const options = config.options;
   const sendCompression = clientSendCompression(
@@ -1443,9 +1473,11 @@ function clientCallStart(
     callOptions.sendCompression ?? options.sendCompression,
   );
   const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
+  if (callOptions.headers !== undefined) {
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
+  }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
     // NaN, a negative or a non-number would reach the header and the timer
@@ -1461,14 +1493,28 @@ function clientCallStart(
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  const controller = new AbortController();
-  return [
-    header,
-    sendCompression,
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [header, sendCompression, timeoutMs];
 }
+
+/**
+ * The controller of a call's signal, which the caller's signal and the
+ * deadline abort, and the function that stops watching those.
+ */
+function clientCallSignal(
+  timeoutMs: number | undefined,
+  callOptions: CallOptions,
+): [controller: AbortController, cleanup: () => void] {
+  const controller = new AbortController();
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
+}
+
+/**
+ * The signal of every unary call without a deadline or a caller's signal:
+ * nothing can abort such a call, so its signal never fires, and they share
+ * one rather than each making a controller. Transports skip listening to it
+ * (node:http2 compares, since listening costs per call). Never abort it.
+ */
+const clientNeverAborted: AbortSignal = new AbortController().signal;
 
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
@@ -1523,22 +1569,71 @@ interface Envelope {
   readonly data: Uint8Array;
 }
 
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+/**
+ * Frames one message in 5 + data.length bytes of their own. Small envelopes
+ * share a slab with their neighbours (see envelopeAllocate): the chunk must
+ * not be transferred or written to.
+ */
 function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
-  const length = data.byteLength;
+  const bytes = envelopeAllocate(envelopeHeaderLength + data.byteLength);
+  envelopeWriteHeader(bytes, flags, data.byteLength);
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * The 5 bytes that frame a payload of `length` bytes, for a writer that
+ * sends the payload as a chunk of its own (the Node writer does, so that no
+ * message is copied). Cut from the shared slab: not to be written to.
+ */
+function envelopeHeader(flags: number, length: number): Uint8Array {
+  const header = envelopeAllocate(envelopeHeaderLength);
+  envelopeWriteHeader(header, flags, length);
+  return header;
+}
+
+function envelopeWriteHeader(
+  bytes: Uint8Array,
+  flags: number,
+  length: number,
+): void {
   if (length > envelopeMaxLength) {
     throw new ConnectError(
       `message size ${length} is larger than an envelope can carry`,
       Code.ResourceExhausted,
     );
   }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
   bytes[0] = flags;
   bytes[1] = length >>> 24;
   bytes[2] = length >>> 16;
   bytes[3] = length >>> 8;
   bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
+}
+
+// Envelopes up to half a slab are cut from a shared slab, as Node's
+// Buffer.allocUnsafe cuts small Buffers from its pool: an ArrayBuffer of
+// its own per message (an off-heap allocation, zero-filled, swept by the
+// garbage collector later) cost a streamed 1 KiB message more than all
+// the framing. A slab lives as long as any envelope cut from it, so it is
+// kept small: at most 8 KiB held for a chunk a writable still queues.
+const envelopeSlabSize = 8192;
+
+let envelopeSlab = new ArrayBuffer(0);
+
+let envelopeSlabUsed = 0;
+
+/** Room for one envelope, every byte of which the caller writes. */
+function envelopeAllocate(size: number): Uint8Array {
+  if (size > envelopeSlabSize >>> 1) {
+    return new Uint8Array(size);
+  }
+  if (size > envelopeSlab.byteLength - envelopeSlabUsed) {
+    envelopeSlab = new ArrayBuffer(envelopeSlabSize);
+    envelopeSlabUsed = 0;
+  }
+  const bytes = new Uint8Array(envelopeSlab, envelopeSlabUsed, size);
+  // 8-byte aligned, as Node aligns its pool.
+  envelopeSlabUsed += (size + 7) & ~7;
   return bytes;
 }
 
@@ -1708,19 +1803,43 @@ async function envelopeDecompress(
     : compression.decompress(data, readMaxBytes);
 }
 
-/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
-async function envelopeEncodeMessage(
+/**
+ * One message as an envelope, compressed when a compression was negotiated
+ * and it is large enough. Throws (rather than rejects) a message too large
+ * to frame.
+ */
+function envelopeEncodeMessage(
   data: Uint8Array,
   compression: Compression | undefined,
   compressMinBytes: number,
-): Promise<Uint8Array> {
+): Uint8Array | Promise<Uint8Array> {
+  const envelope = envelopeCompress(data, compression, compressMinBytes);
+  return envelope instanceof Promise
+    ? envelope.then((e) => envelopeEncode(e.flags, e.data))
+    : envelopeEncode(envelope.flags, envelope.data);
+}
+
+/**
+ * One message's payload and flags, compressed when a compression was
+ * negotiated and it is large enough; not yet framed. A promise only when it
+ * compresses: a stream of uncompressed messages takes no trip through the
+ * microtask queue per message.
+ */
+function envelopeCompress(
+  data: Uint8Array,
+  compression: Compression | undefined,
+  compressMinBytes: number,
+): Envelope | Promise<Envelope> {
   if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
+    return { flags: 0, data };
   }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
+  // Promise.resolve: a native promise even from a Compression that returns
+  // some other thenable, as callers tell the two results apart with
+  // instanceof.
+  return Promise.resolve(compression.compress(data)).then((compressed) => ({
+    flags: envelopeFlagCompressed,
+    data: compressed,
+  }));
 }
 
 /** Makes one unary call of any method; generated clients wrap it in typed methods. */
@@ -1778,18 +1897,24 @@ function clientUnaryCaller(
   useGet = false,
 ): UnaryCaller {
   const interceptors = config.options.interceptors;
+  const intercepted = interceptors !== undefined && interceptors.length > 0;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
-    const signal = controller.signal;
+    // Nothing can abort a unary call without a deadline or a caller's
+    // signal: it gets the shared signal that never fires, and no controller.
+    let signal = clientNeverAborted;
+    let cleanup: (() => void) | undefined;
+    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+      let controller: AbortController;
+      [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
+      signal = controller.signal;
+    }
     try {
-      const response = await applyInterceptors(
-        (request: UnaryRequest) => send(request, sendCompression),
-        interceptors,
-      )({
+      const request: UnaryRequest = {
         stream: false,
         service: method.service,
         method,
@@ -1799,14 +1924,21 @@ function clientUnaryCaller(
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
-      });
+      };
+      // Without interceptors, no chain and no closure to build per call.
+      const response = await (intercepted
+        ? applyInterceptors(
+            (request: UnaryRequest) => send(request, sendCompression),
+            interceptors,
+          )(request)
+        : send(request, sendCompression));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
     } catch (e) {
       throw clientCallError(e, signal);
     } finally {
-      cleanup();
+      cleanup?.();
     }
   };
 }
@@ -1823,11 +1955,12 @@ function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
     const signal = controller.signal;
     // Set when producing the requests failed: the call's error.
     const failure: ClientRequestFailure = {};
@@ -2620,7 +2753,7 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await readBody(response.body, readMaxBytes);
+  let body = await httpReadBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
     body = await compression.decompress(body, readMaxBytes);
   }
@@ -4186,10 +4319,33 @@ function handlerServerStreaming(
     context: HandlerContext,
   ) => AsyncIterable<MessageInitShape<DescMessage>>,
 ): StreamImplementation {
-  return async function* (requests, context) {
-    const request = await handlerSingleRequest(requests);
-    yield* implementation(request, context);
-  };
+  // Not an async generator delegating with `yield*`: that cost a promise
+  // round trip per response message. Once the request is read, the
+  // implementation's own iterator answers.
+  return (requests, context) => ({
+    [Symbol.asyncIterator]() {
+      let started:
+        Promise<AsyncIterator<MessageInitShape<DescMessage>>> | undefined;
+      let inner: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
+      const start = () =>
+        (started ??= handlerSingleRequest(requests).then(
+          (request) =>
+            (inner = implementation(request, context)[Symbol.asyncIterator]()),
+        ));
+      return {
+        next: () =>
+          inner !== undefined
+            ? inner.next()
+            : start().then((iterator) => iterator.next()),
+        // Before the first next() nothing runs yet, as with a generator.
+        return: async (value?: unknown) => {
+          const iterator = await started?.catch(() => undefined);
+          await iterator?.return?.(value);
+          return { done: true, value };
+        },
+      };
+    },
+  });
 }
 
 /**
@@ -4594,13 +4750,26 @@ class NodeCallSignal {
 type CompressionCallback = (error: Error | null, result: Buffer) => void;
 
 /**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
+ */
+const compressionSyncMaxBytes = 16 * 1024;
+
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
  */
 function compressionFromZlib(
   name: string,
   compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  compressSync: (data: Uint8Array) => Buffer,
   decompress: (
     data: Uint8Array,
     options: { maxOutputLength: number },
@@ -4610,16 +4779,25 @@ function compressionFromZlib(
   return {
     name,
     compress(data) {
+      const failed = (error: Error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
       return new Promise((resolve, reject) => {
         compress(data, (error, result) => {
           if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
+            reject(failed(error));
             return;
           }
           resolve(compressionView(result));
@@ -4696,10 +4874,20 @@ function compressionDecompressError(
   );
 }
 
+function compressionBrotliOptions(data: Uint8Array): zlib.BrotliOptions {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
+
 /** @public */
 export const compressionGzip: Compression = compressionFromZlib(
   "gzip",
   (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 
@@ -4710,6 +4898,7 @@ export const compressionGzip: Compression = compressionFromZlib(
 export const compressionDeflate: Compression = compressionFromZlib(
   "deflate",
   (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
   (data, options, callback) => zlib.inflate(data, options, callback),
 );
 
@@ -4720,16 +4909,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
   // some 50 times slower than gzip; 5 is about as fast as gzip and still
   // compresses better.
   (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
   // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
   // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
@@ -4744,6 +4925,7 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
         // The frame declares the window the decoder allocates, up to
         // 2 GiB: capped at what a message within the limit needs, and at
         // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
@@ -4945,6 +5127,556 @@ async function nodeShutdown(
   tracker.ended = undefined;
 }
 
+/**
+ * HandlerOptions with every default filled in, resolved once per service:
+ * what every protocol reads, and nothing that belongs to one of them.
+ */
+interface ServerConfig {
+  readonly interceptors: readonly Interceptor[];
+  readonly contextValues: HandlerOptions["contextValues"];
+  readonly readMaxBytes: number;
+  readonly compressions: readonly Compression[];
+  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
+  readonly compressionNames: string;
+  readonly compressMinBytes: number;
+  readonly binaryCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
+  readonly requireConnectProtocolHeader: boolean;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
+}
+
+/**
+ * Resolves a service's options. `compressions` are the file's defaults
+ * (node:zlib or web ones), `json` is absent in files generated with
+ * json=false: both are passed in so that this code names neither.
+ */
+function serverConfig(
+  options: HandlerOptions,
+  compressions: readonly Compression[],
+  json: JsonCodecFactory | undefined,
+): ServerConfig {
+  const chosen = options.compressions ?? compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
+  return {
+    interceptors: options.interceptors ?? [],
+    contextValues: options.contextValues,
+    readMaxBytes,
+    compressions: chosen,
+    compressionNames: chosen.map((c) => c.name).join(","),
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: json?.(options.jsonOptions),
+    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
+  };
+}
+
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(
+  config: ServerConfig,
+  contentType: { binary: boolean } | undefined,
+): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(
+  config: ServerConfig,
+  binaryOnly: string,
+  all: string,
+): ServerResponse {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
+
+// Classes rather than object literals with getters: V8 builds a literal
+// with accessors slowly, and these are made once or twice per call.
+
+/**
+ * The HandlerContext of one call. Its URL and signal are looked up, and its
+ * request headers built, only if the implementation reads them, and its
+ * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
+ */
+class ServerCallContext implements HandlerContext {
+  readonly method: MethodInfo;
+  readonly protocol: HandlerContext["protocol"];
+  readonly requestMethod: string;
+  readonly responseHeaders: Headers;
+  readonly responseTrailers: Headers;
+  readonly timeoutMs: () => number | undefined;
+  readonly #request: ServerRequest;
+  readonly #contextValues: HandlerOptions["contextValues"];
+  readonly #signal: AbortSignal | undefined;
+  #values: ContextValues | undefined;
+
+  constructor(
+    method: MethodInfo,
+    protocol: HandlerContext["protocol"],
+    request: ServerRequest,
+    responseHeaders: Headers,
+    responseTrailers: Headers,
+    /** The call's own signal; undefined for the request's, read on first use. */
+    signal: AbortSignal | undefined,
+    timeoutMs: () => number | undefined,
+    contextValues: HandlerOptions["contextValues"],
+  ) {
+    this.method = method;
+    this.protocol = protocol;
+    this.requestMethod = request.method;
+    this.responseHeaders = responseHeaders;
+    this.responseTrailers = responseTrailers;
+    this.#signal = signal;
+    this.timeoutMs = timeoutMs;
+    this.#request = request;
+    this.#contextValues = contextValues;
+  }
+
+  get url(): string {
+    return this.#request.url;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal ?? this.#request.signal;
+  }
+
+  get requestHeaders(): Headers {
+    return this.#request.headers();
+  }
+
+  get values(): ContextValues {
+    if (this.#values === undefined) {
+      const request = this.#request;
+      this.#values =
+        this.#contextValues?.({
+          method: request.method,
+          url: request.url,
+          header: request.headers(),
+        }) ?? createContextValues();
+    }
+    return this.#values;
+  }
+}
+
+/**
+ * A call as the server's interceptors see it (a UnaryRequest or a
+ * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
+ */
+function serverInterceptorRequest<Stream extends boolean, M>(
+  stream: Stream,
+  request: ServerRequest,
+  context: ServerCallContext,
+  message: M,
+) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header(): Headers {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues(): ContextValues {
+      return context.values;
+    },
+  };
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
+}
+
+/**
+ * A streaming call once its implementation has produced its first message
+ * (or failed first): the protocol then writes its headers and the rest.
+ */
+type StreamStart =
+  | {
+      readonly ok: true;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      /** What the implementation yields: messages, or their init shapes. */
+      readonly first: IteratorResult<MessageInitShape<DescMessage>>;
+      readonly iterator: AsyncIterator<MessageInitShape<DescMessage>>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
+    }
+  | {
+      readonly ok: false;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly error: ConnectError;
+    };
+
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  deadline: Deadline,
+  requests: AsyncIterable<Message>,
+): Promise<StreamStart> {
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    deadline.signal,
+    deadline.remainingMs,
+    config.contextValues,
+  );
+  let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
+  try {
+    // Without interceptors the implementation's own iterator is read, and
+    // the write loop makes messages of what it yields; interceptors are
+    // promised messages.
+    const response =
+      config.interceptors.length === 0
+        ? {
+            header: responseHeaders,
+            trailer: responseTrailers,
+            message: handler.stream(requests, context),
+          }
+        : await applyInterceptors(
+            serverStreamNext(
+              handler,
+              context,
+              responseHeaders,
+              responseTrailers,
+            ),
+            config.interceptors,
+          )(serverInterceptorRequest(true, request, context, requests));
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await deadline.race(iterator.next());
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+      config,
+      context,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: serverFail(e, config, context),
+    };
+  }
+}
+
+/** The end of the interceptor chain of a streaming call: its implementation. */
+function serverStreamNext(
+  handler: StreamMethodHandler,
+  context: HandlerContext,
+  header: Headers,
+  trailer: Headers,
+): StreamNext {
+  const method = handler.method;
+  return async (req) => ({
+    stream: true,
+    method,
+    header,
+    trailer,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+}
+
+/**
+ * Where a pushed response body goes: the Node writer's side of a
+ * ServerStreamBody.
+ */
+interface ServerBodySink {
+  /** Takes a chunk; false asks the producer to wait for `drained()` before the next. */
+  write(chunk: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** True once the sink takes nothing more (the client went away, the call was aborted). */
+  stopped(): boolean;
+}
+
+/**
+ * A streamed response body. Pulled as an AsyncIterable by fetch and the
+ * tests; the Node writer calls `pushTo` instead, one loop that writes each
+ * message as the implementation yields it and waits only when the writable
+ * is full: a chain of async generators between the implementation and the
+ * socket cost several promise round trips per message. Either is used once.
+ */
+interface ServerStreamBody extends AsyncIterable<Uint8Array> {
+  /**
+   * Writes every chunk to `sink`, the body's end last; false when the sink
+   * stopped first (nothing is left to end then). Never rejects: an error of
+   * the implementation ends the body, as `end` encodes it.
+   */
+  pushTo(sink: ServerBodySink): Promise<boolean>;
+}
+
+/**
+ * The response messages after the first, each encoded (and compressed) by the
+ * protocol and framed here, then whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling (or the sink reports it stopped), and the
+ * implementation is stopped. `encode` returns a promise only when it
+ * compresses: the common message is sent without a round trip through the
+ * microtask queue.
+ */
+function serverWriteStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): ServerStreamBody {
+  return {
+    [Symbol.asyncIterator]: () =>
+      serverPullStream(start, deadline, encode, end),
+    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+  };
+}
+
+async function serverPushStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+  sink: ServerBodySink,
+): Promise<boolean> {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const encoded = encode(serverMessage(desc, result.value));
+      const envelope = encoded instanceof Promise ? await encoded : encoded;
+      if (sink.stopped()) return false;
+      // The header and the payload as chunks of their own: framing them
+      // together copied every message into a new buffer.
+      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
+      if (!sink.write(envelope.data)) {
+        await sink.drained();
+        if (sink.stopped()) return false;
+      }
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) {
+    if (sink.stopped()) return false;
+    sink.write(last);
+  }
+  return true;
+}
+
+/** The same loop as serverPushStream, pulled a chunk at a time. */
+async function* serverPullStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const envelope = await encode(serverMessage(desc, result.value));
+      yield envelopeEncode(envelope.flags, envelope.data);
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) yield last;
+}
+
+/**
+ * Releases the deadline's watch and, unless the implementation finished,
+ * stops it (it has its aborted signal too).
+ */
+function serverStopStream(
+  deadline: Deadline,
+  iterator: AsyncIterator<unknown>,
+  done: boolean,
+): void {
+  deadline.cleanup();
+  if (!done) iterator.return?.().catch(() => {});
+}
+
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  request: ServerRequest,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  config: ServerConfig,
+): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
+  for await (const envelope of envelopeRead(
+    request.body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
+    yield codec.decode(desc, data);
+  }
+}
+
+/**
+ * The response messages as interceptors see them. A mapping iterator rather than an async generator: that took a promise
+ * round trip of its own per message on top of the implementation's.
+ * `return` goes straight to the implementation, as a for-await loop's exit
+ * would.
+ */
+function serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncIterable<Message> {
+  const toMessage = (
+    result: IteratorResult<MessageInitShape<DescMessage>>,
+  ): IteratorResult<Message> =>
+    result.done === true
+      ? result
+      : {
+          done: false,
+          value: serverMessage(desc, result.value),
+        };
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = source[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next().then(toMessage),
+        return: (value?: unknown) =>
+          iterator.return === undefined
+            ? Promise.resolve({ done: true, value })
+            : iterator.return(value).then(toMessage),
+      };
+    },
+  };
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 interface NodeDrainable {
   write(chunk: Uint8Array): boolean;
@@ -4980,6 +5712,9 @@ function nodeDrained(writable: NodeDrainable): Promise<void> {
  * false then, as there is nothing left to end. A signal aborted with
  * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
  * stop it: the body then ends with the call's error, for the client.
+ *
+ * A streamed server response pushes its chunks itself (one loop from the
+ * implementation to the writable); any other body is pulled.
  */
 async function nodeWriteChunks(
   writable: NodeDrainable,
@@ -4987,22 +5722,32 @@ async function nodeWriteChunks(
   signal: AbortSignal,
   shutdown?: { readonly reason: unknown },
 ): Promise<boolean> {
+  const stopped = () =>
+    writable.destroyed ||
+    (signal.aborted && signal.reason !== shutdown?.reason);
+  if (nodeIsPushBody(body)) {
+    return body.pushTo({
+      write: (chunk) => writable.write(chunk),
+      drained: () => nodeDrained(writable),
+      stopped,
+    });
+  }
   for await (const chunk of body) {
-    if (
-      writable.destroyed ||
-      (signal.aborted && signal.reason !== shutdown?.reason)
-    )
-      return false;
+    if (stopped()) return false;
     if (!writable.write(chunk)) {
       await nodeDrained(writable);
-      if (
-        writable.destroyed ||
-        (signal.aborted && signal.reason !== shutdown?.reason)
-      )
-        return false;
+      if (stopped()) return false;
     }
   }
   return true;
+}
+
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves Node.
+function nodeIsPushBody(
+  body: AsyncIterable<Uint8Array>,
+): body is ServerStreamBody {
+  return typeof (body as Partial<ServerStreamBody>).pushTo === "function";
 }
 
 /**
@@ -6021,10 +6766,9 @@ export function createHttp2HttpClient(
   };
 
   return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
+    const signal = request.signal;
+    if (signal.aborted) {
+      return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
     }
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
@@ -6046,16 +6790,15 @@ export function createHttp2HttpClient(
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     (stream as Http2EndAware).push = http2Push;
-    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
+    // A call without a deadline or a caller's signal has the shared signal
+    // that never aborts: adding and removing a listener per call is dear.
+    const onAbort =
+      signal === clientNeverAborted
+        ? undefined
+        : () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    if (onAbort !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
     const body = request.body;
     if (body instanceof Uint8Array) {
       stream.end(body);
@@ -6067,34 +6810,156 @@ export function createHttp2HttpClient(
       http2CopyHeaders(headers, trailer);
     });
     return new Promise<HttpResponse>((resolve, reject) => {
-      const fail = (error: unknown) => {
+      let responded = false;
+      // Before the response, an error fails the call; after it, the body's
+      // reader reports it. This listener stays, so that no error goes unhandled.
+      stream.on("error", (error: unknown) => {
+        if (responded) return;
+        responded = true;
         reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
             : http2StreamError(stream, error),
         );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers: IncomingHttpHeaders) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
+      });
+      stream.on("close", () => {
+        // Node closes the streams of a connection that is lost (the peer went
+        // away, the socket closed, the session was destroyed) as if reset with
+        // CANCEL, and the session is destroyed by the time they report it.
+        if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+        release(session);
+        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+        if (responded) return;
+        responded = true;
+        // Made only now: a ConnectError captures a stack trace, too dear to
+        // make per call.
+        reject(
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
+            : http2ClosedError(stream, "before the response began"),
+        );
+      });
+      stream.on("response", (headers: IncomingHttpHeaders) => {
+        if (responded) return;
+        responded = true;
         const header = new Headers();
         http2CopyHeaders(headers, header);
         resolve({
           status: Number(headers[":status"]),
           header,
-          body: http2ResponseBody(stream, request.signal),
+          body: new Http2Body(stream, signal),
           trailer,
           contentDecoded: false,
         });
       });
     });
   };
+}
+
+/**
+ * A response body: read as it streams (iterated: http2ResponseBody), or
+ * whole by a unary call (httpReadWhole: http2ReadWhole), once either way.
+ */
+class Http2Body implements HttpWholeBody {
+  readonly #stream: ClientHttp2Stream;
+  readonly #signal: AbortSignal;
+
+  constructor(stream: ClientHttp2Stream, signal: AbortSignal) {
+    this.#stream = stream;
+    this.#signal = signal;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    return http2ResponseBody(this.#stream, this.#signal);
+  }
+
+  [httpReadWhole](maxBytes: number): Promise<Uint8Array> {
+    return http2ReadWhole(this.#stream, this.#signal, maxBytes);
+  }
+}
+
+/**
+ * The whole body of a stream, through "data" and "end" listeners: no
+ * promise per chunk. Fails as iterating http2ResponseBody and reading that
+ * with readBody would: ResourceExhausted past `maxBytes`, a reset without
+ * END_STREAM by its code, Canceled once the signal aborted; and frees the
+ * stream when it stops reading early, or when the server answered before
+ * reading the whole request.
+ */
+function http2ReadWhole(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    let length = 0;
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(
+        signal.aborted
+          ? ConnectError.from(signal.reason, Code.Canceled)
+          : http2StreamError(stream, error),
+      );
+    };
+    const onEnd = () => {
+      if (settled) return;
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body too: without END_STREAM it is cut short.
+      if (!http2EndedStream(stream)) {
+        fail(http2ClosedError(stream, "before the response ended"));
+        return;
+      }
+      settled = true;
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    };
+    const onClose = () => {
+      // Deno's node:http2 may close a stream whose END_STREAM came while part
+      // of the body waits unread: its "end" follows once that is read.
+      if (http2EndedStream(stream) && !stream.readableEnded) return;
+      onEnd();
+    };
+    stream.on("data", (chunk: Uint8Array) => {
+      if (settled) return;
+      length += chunk.byteLength;
+      if (length > maxBytes) {
+        settled = true;
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(bodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", fail);
+    // As in http2ReadChunks: Deno may have ended and closed the stream of a
+    // response without DATA frames before anyone reads.
+    if (stream.readableEnded) onEnd();
+    else if (stream.closed) onClose();
+  });
+}
+
+/**
+ * Chunks as one Uint8Array: a plain view, not a Buffer, which would
+ * otherwise end up as the bytes fields of decoded messages (as readBody).
+ */
+function http2Join(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  if (chunks.length === 1) {
+    const only = chunks[0]!;
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
 }
 
 interface Http2Target {
@@ -6380,403 +7245,6 @@ function http2ResetError(rstCode: number, when: string): ConnectError {
 }
 
 /**
- * HandlerOptions with every default filled in, resolved once per service:
- * what every protocol reads, and nothing that belongs to one of them.
- */
-interface ServerConfig {
-  readonly interceptors: readonly Interceptor[];
-  readonly contextValues: HandlerOptions["contextValues"];
-  readonly readMaxBytes: number;
-  readonly compressions: readonly Compression[];
-  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
-  readonly compressionNames: string;
-  readonly compressMinBytes: number;
-  readonly binaryCodec: Codec;
-  /** Undefined in files generated with json=false. */
-  readonly jsonCodec: Codec | undefined;
-  readonly requireConnectProtocolHeader: boolean;
-  readonly onError: HandlerOptions["onError"];
-  /** Shared by all calls of the handler: bounds decompressions in progress. */
-  readonly decompressGate: DecompressGate;
-  readonly redactErrors: boolean;
-}
-
-/**
- * Resolves a service's options. `compressions` are the file's defaults
- * (node:zlib or web ones), `json` is absent in files generated with
- * json=false: both are passed in so that this code names neither.
- */
-function serverConfig(
-  options: HandlerOptions,
-  compressions: readonly Compression[],
-  json: JsonCodecFactory | undefined,
-): ServerConfig {
-  const chosen = options.compressions ?? compressions;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  return {
-    interceptors: options.interceptors ?? [],
-    contextValues: options.contextValues,
-    readMaxBytes,
-    compressions: chosen,
-    compressionNames: chosen.map((c) => c.name).join(","),
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    binaryCodec: codecBinary,
-    jsonCodec: json?.(options.jsonOptions),
-    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    onError: options.onError,
-    redactErrors: options.redactErrors ?? true,
-    decompressGate: decompressGate(
-      options.decompressionBudget ?? decompressDefaultBudget,
-      readMaxBytes,
-      options.decompressionQueue ?? decompressDefaultQueue,
-    ),
-  };
-}
-
-/**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
- */
-function serverCodec(
-  config: ServerConfig,
-  contentType: { binary: boolean } | undefined,
-): Codec | undefined {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-function serverUnsupportedMediaType(
-  config: ServerConfig,
-  binaryOnly: string,
-  all: string,
-): ServerResponse {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
-}
-
-// Classes rather than object literals with getters: V8 builds a literal
-// with accessors slowly, and these are made once or twice per call.
-
-/**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
- */
-class ServerCallContext implements HandlerContext {
-  readonly method: MethodInfo;
-  readonly protocol: HandlerContext["protocol"];
-  readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
-  readonly timeoutMs: () => number | undefined;
-  readonly #request: ServerRequest;
-  readonly #contextValues: HandlerOptions["contextValues"];
-  readonly #signal: AbortSignal | undefined;
-  #values: ContextValues | undefined;
-
-  constructor(
-    method: MethodInfo,
-    protocol: HandlerContext["protocol"],
-    request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
-    contextValues: HandlerOptions["contextValues"],
-  ) {
-    this.method = method;
-    this.protocol = protocol;
-    this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
-    this.#request = request;
-    this.#contextValues = contextValues;
-  }
-
-  get url(): string {
-    return this.#request.url;
-  }
-
-  get signal(): AbortSignal {
-    return this.#signal ?? this.#request.signal;
-  }
-
-  get requestHeaders(): Headers {
-    return this.#request.headers();
-  }
-
-  get values(): ContextValues {
-    if (this.#values === undefined) {
-      const request = this.#request;
-      this.#values =
-        this.#contextValues?.({
-          method: request.method,
-          url: request.url,
-          header: request.headers(),
-        }) ?? createContextValues();
-    }
-    return this.#values;
-  }
-}
-
-/**
- * A call as the server's interceptors see it (a UnaryRequest or a
- * StreamRequest); its headers are built only if an interceptor reads them.
- * The getters are the object's own, not a prototype's: a copy made with
- * spread (`next({ ...request, message })`, as connect-es interceptors are
- * written) reads them, and so carries the headers and values on.
- */
-function serverInterceptorRequest<Stream extends boolean, M>(
-  stream: Stream,
-  request: ServerRequest,
-  context: ServerCallContext,
-  message: M,
-) {
-  const method = context.method;
-  return {
-    stream,
-    service: method.service,
-    method,
-    requestMethod: request.method,
-    url: request.url,
-    signal: context.signal,
-    message,
-    get header(): Headers {
-      return request.headers();
-    },
-    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-    get contextValues(): ContextValues {
-      return context.values;
-    },
-  };
-}
-
-/** The message sent instead of that of an error which is not a ConnectError. */
-const serverRedactedMessage = "internal error (details withheld)";
-
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-function serverFail(
-  reason: unknown,
-  config: ServerConfig,
-  context: HandlerContext,
-): ConnectError {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result: unknown = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
-}
-
-/**
- * A streaming call once its implementation has produced its first message
- * (or failed first): the protocol then writes its headers and the rest.
- */
-type StreamStart =
-  | {
-      readonly ok: true;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
-      /** For errors raised after the first message. */
-      readonly config: ServerConfig;
-      readonly context: HandlerContext;
-    }
-  | {
-      readonly ok: false;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly error: ConnectError;
-    };
-
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  deadline: Deadline,
-  requests: AsyncIterable<Message>,
-): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
-    config.contextValues,
-  );
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(true, request, context, requests));
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await deadline.race(iterator.next());
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-      config,
-      context,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: serverFail(e, config, context),
-    };
-  }
-}
-
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* serverWriteStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      yield encode(result.value);
-      result = await deadline.race(iterator.next());
-    }
-    done = true;
-  } catch (e) {
-    error = serverFail(e, start.config, start.context);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
-}
-
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-async function* serverReadRequests(
-  request: ServerRequest,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  config: ServerConfig,
-): AsyncGenerator<Message> {
-  const readMaxBytes = config.readMaxBytes;
-  for await (const envelope of envelopeRead(
-    request.body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-      throw new ConnectError(
-        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-        Code.InvalidArgument,
-      );
-    }
-    const data =
-      compression !== null &&
-      (envelope.flags & envelopeFlagCompressed) !== 0 &&
-      envelope.data.byteLength > 0
-        ? // Through the handler's gate, which bounds decompressions at once.
-          await config.decompressGate.decompress(
-            compression,
-            envelope.data,
-            readMaxBytes,
-            request.signal,
-          )
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            // What the conformance suite expects of every protocol.
-            Code.Internal,
-          );
-    yield codec.decode(desc, data);
-  }
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -6863,7 +7331,7 @@ async function connectHandleStream(
       start,
       deadline,
       (message) =>
-        envelopeEncodeMessage(
+        envelopeCompress(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,
@@ -7347,7 +7815,7 @@ async function grpcServe(
     config,
   );
   const encode = (message: Message) =>
-    envelopeEncodeMessage(
+    envelopeCompress(
       codec.encode(handler.method.output, message),
       responseCompression,
       config.compressMinBytes,
@@ -7370,7 +7838,8 @@ async function grpcServe(
         responseHeaders,
         responseTrailers,
       );
-      const message = await encode(output.message);
+      const envelope = await encode(output.message);
+      const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
         undefined,
         new Headers(output.trailer),
@@ -7409,7 +7878,8 @@ interface GrpcCall {
   readonly header: Headers;
   readonly timeoutMs: number | undefined;
   readonly requests: AsyncIterable<Message>;
-  readonly encode: (message: Message) => Promise<Uint8Array>;
+  /** A message's payload and flags; the caller frames it. */
+  readonly encode: (message: Message) => Envelope | Promise<Envelope>;
   readonly fail: (
     error: ConnectError,
     header: Headers,

@@ -180,14 +180,16 @@ var _ContextValuesMap_map,
   _NodeCallSignal_shutdown,
   _NodeCallSignal_gone,
   _NodeCallSignal_makeController,
+  _ServerCallContext_request,
+  _ServerCallContext_contextValues,
+  _ServerCallContext_signal,
+  _ServerCallContext_values,
   _NodeServerRequest_incoming,
   _NodeServerRequest_call,
   _NodeServerRequest_url,
   _NodeServerRequest_all,
-  _ServerCallContext_request,
-  _ServerCallContext_contextValues,
-  _ServerCallContext_signal,
-  _ServerCallContext_values;
+  _Http2Body_stream,
+  _Http2Body_signal;
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -223,7 +225,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 374 declarations from
+// needs no RPC library: 399 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -567,42 +569,6 @@ function packErrorDetail(detail) {
   return detail;
 }
 /**
- * A failure of the HTTP layer (no response, or a body cut off) as the
- * call's error: Unavailable, since the call may not have reached the server
- * and may be retried, with a message that says what failed (fetch says only
- * "fetch failed" or "terminated"; what failed is in its causes, such as
- * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
- * ConnectErrors, aborts and timeouts keep their own codes.
- */
-function httpClientError(error) {
-  if (
-    isConnectError(error) ||
-    !(error instanceof Error) ||
-    error.name === "AbortError" ||
-    error.name === "TimeoutError"
-  ) {
-    return ConnectError.from(error, Code.Unavailable);
-  }
-  let message = error.message;
-  let cause = error.cause;
-  // A cause of a cause at most: undici's are the socket's errors.
-  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
-    // Happy eyeballs: one error per address tried, in an AggregateError
-    // without a message of its own.
-    const text =
-      cause.message !== "" || !(cause instanceof AggregateError)
-        ? cause.message
-        : cause.errors
-            .map((e) => (e instanceof Error ? e.message : String(e)))
-            .join(", ");
-    if (text !== "" && !message.includes(text)) {
-      message = message === "" ? text : `${message}: ${text}`;
-    }
-    cause = cause.cause;
-  }
-  return new ConnectError(message, Code.Unavailable, { cause: error });
-}
-/**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
  */
@@ -713,6 +679,62 @@ function bodyToWebStream(body) {
     },
     { highWaterMark: 0 },
   );
+}
+/**
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * resolves to all of the body, or fails as reading it chunk by chunk would
+ * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * and a transport that can collect it with plain listeners (the node:http2
+ * client) saves a promise per chunk and two async generators per call. A
+ * registered symbol, so that a client of one generated file finds it on an
+ * HttpClient made by another; not in HttpResponse's type, which users
+ * implement: any other body is iterated.
+ */
+const httpReadWhole = Symbol.for("connect-standalone.httpReadWhole");
+/**
+ * A response body read to the end, at most `maxBytes` of it: in one go when
+ * the transport offers that, else chunk by chunk.
+ */
+function httpReadBody(body, maxBytes) {
+  return httpReadWhole in body
+    ? body[httpReadWhole](maxBytes)
+    : readBody(body, maxBytes);
+}
+/**
+ * A failure of the HTTP layer (no response, or a body cut off) as the
+ * call's error: Unavailable, since the call may not have reached the server
+ * and may be retried, with a message that says what failed (fetch says only
+ * "fetch failed" or "terminated"; what failed is in its causes, such as
+ * "connect ECONNREFUSED 127.0.0.1:8080") and the original error as `cause`.
+ * ConnectErrors, aborts and timeouts keep their own codes.
+ */
+function httpClientError(error) {
+  if (
+    isConnectError(error) ||
+    !(error instanceof Error) ||
+    error.name === "AbortError" ||
+    error.name === "TimeoutError"
+  ) {
+    return ConnectError.from(error, Code.Unavailable);
+  }
+  let message = error.message;
+  let cause = error.cause;
+  // A cause of a cause at most: undici's are the socket's errors.
+  for (let depth = 0; depth < 3 && cause instanceof Error; depth++) {
+    // Happy eyeballs: one error per address tried, in an AggregateError
+    // without a message of its own.
+    const text =
+      cause.message !== "" || !(cause instanceof AggregateError)
+        ? cause.message
+        : cause.errors
+            .map((e) => (e instanceof Error ? e.message : String(e)))
+            .join(", ");
+    if (text !== "" && !message.includes(text)) {
+      message = message === "" ? text : `${message}: ${text}`;
+    }
+    cause = cause.cause;
+  }
+  return new ConnectError(message, Code.Unavailable, { cause: error });
 }
 const codecTextEncoder = new TextEncoder();
 const codecTextDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -1052,9 +1074,8 @@ function clientJsonCodec(features, jsonOptions) {
 }
 /**
  * What every call sets up before it goes out: its headers, its compression,
- * and the controller of its signal, which the caller's signal and the
- * deadline abort; the last is what stops watching those. A tuple: browser
- * bundles carry no property names for it.
+ * and its timeout, checked and capped (undefined without one). A tuple:
+ * browser bundles carry no property names for it.
  */
 function clientCallStart(config, callOptions, timeoutHeader) {
   var _a, _b;
@@ -1066,9 +1087,11 @@ function clientCallStart(config, callOptions, timeoutHeader) {
       : options.sendCompression,
   );
   const header = new Headers(options.headers);
-  new Headers(callOptions.headers).forEach((value, key) =>
-    header.set(key, value),
-  );
+  if (callOptions.headers !== undefined) {
+    new Headers(callOptions.headers).forEach((value, key) =>
+      header.set(key, value),
+    );
+  }
   let timeoutMs =
     (_b = callOptions.timeoutMs) !== null && _b !== void 0
       ? _b
@@ -1087,14 +1110,23 @@ function clientCallStart(config, callOptions, timeoutHeader) {
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
     header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
   }
-  const controller = new AbortController();
-  return [
-    header,
-    sendCompression,
-    controller,
-    deadlineWatch(controller, timeoutMs, callOptions.signal),
-  ];
+  return [header, sendCompression, timeoutMs];
 }
+/**
+ * The controller of a call's signal, which the caller's signal and the
+ * deadline abort, and the function that stops watching those.
+ */
+function clientCallSignal(timeoutMs, callOptions) {
+  const controller = new AbortController();
+  return [controller, deadlineWatch(controller, timeoutMs, callOptions.signal)];
+}
+/**
+ * The signal of every unary call without a deadline or a caller's signal:
+ * nothing can abort such a call, so its signal never fires, and they share
+ * one rather than each making a controller. Transports skip listening to it
+ * (node:http2 compares, since listening costs per call). Never abort it.
+ */
+const clientNeverAborted = new AbortController().signal;
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
   try {
@@ -1126,22 +1158,61 @@ const envelopeFlagTrailers = 0x80;
 const envelopeHeaderLength = 5;
 // The length field is 32 bits; a larger payload cannot be framed at all.
 const envelopeMaxLength = 0xffffffff;
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+/**
+ * Frames one message in 5 + data.length bytes of their own. Small envelopes
+ * share a slab with their neighbours (see envelopeAllocate): the chunk must
+ * not be transferred or written to.
+ */
 function envelopeEncode(flags, data) {
-  const length = data.byteLength;
+  const bytes = envelopeAllocate(envelopeHeaderLength + data.byteLength);
+  envelopeWriteHeader(bytes, flags, data.byteLength);
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+/**
+ * The 5 bytes that frame a payload of `length` bytes, for a writer that
+ * sends the payload as a chunk of its own (the Node writer does, so that no
+ * message is copied). Cut from the shared slab: not to be written to.
+ */
+function envelopeHeader(flags, length) {
+  const header = envelopeAllocate(envelopeHeaderLength);
+  envelopeWriteHeader(header, flags, length);
+  return header;
+}
+function envelopeWriteHeader(bytes, flags, length) {
   if (length > envelopeMaxLength) {
     throw new ConnectError(
       `message size ${length} is larger than an envelope can carry`,
       Code.ResourceExhausted,
     );
   }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
   bytes[0] = flags;
   bytes[1] = length >>> 24;
   bytes[2] = length >>> 16;
   bytes[3] = length >>> 8;
   bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
+}
+// Envelopes up to half a slab are cut from a shared slab, as Node's
+// Buffer.allocUnsafe cuts small Buffers from its pool: an ArrayBuffer of
+// its own per message (an off-heap allocation, zero-filled, swept by the
+// garbage collector later) cost a streamed 1 KiB message more than all
+// the framing. A slab lives as long as any envelope cut from it, so it is
+// kept small: at most 8 KiB held for a chunk a writable still queues.
+const envelopeSlabSize = 8192;
+let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlabUsed = 0;
+/** Room for one envelope, every byte of which the caller writes. */
+function envelopeAllocate(size) {
+  if (size > envelopeSlabSize >>> 1) {
+    return new Uint8Array(size);
+  }
+  if (size > envelopeSlab.byteLength - envelopeSlabUsed) {
+    envelopeSlab = new ArrayBuffer(envelopeSlabSize);
+    envelopeSlabUsed = 0;
+  }
+  const bytes = new Uint8Array(envelopeSlab, envelopeSlabUsed, size);
+  // 8-byte aligned, as Node aligns its pool.
+  envelopeSlabUsed += (size + 7) & ~7;
   return bytes;
 }
 /**
@@ -1325,15 +1396,34 @@ async function envelopeDecompress(
     ? data
     : compression.decompress(data, readMaxBytes);
 }
-/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
-async function envelopeEncodeMessage(data, compression, compressMinBytes) {
+/**
+ * One message as an envelope, compressed when a compression was negotiated
+ * and it is large enough. Throws (rather than rejects) a message too large
+ * to frame.
+ */
+function envelopeEncodeMessage(data, compression, compressMinBytes) {
+  const envelope = envelopeCompress(data, compression, compressMinBytes);
+  return envelope instanceof Promise
+    ? envelope.then((e) => envelopeEncode(e.flags, e.data))
+    : envelopeEncode(envelope.flags, envelope.data);
+}
+/**
+ * One message's payload and flags, compressed when a compression was
+ * negotiated and it is large enough; not yet framed. A promise only when it
+ * compresses: a stream of uncompressed messages takes no trip through the
+ * microtask queue per message.
+ */
+function envelopeCompress(data, compression, compressMinBytes) {
   if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
+    return { flags: 0, data };
   }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
+  // Promise.resolve: a native promise even from a Compression that returns
+  // some other thenable, as callers tell the two results apart with
+  // instanceof.
+  return Promise.resolve(compression.compress(data)).then((compressed) => ({
+    flags: envelopeFlagCompressed,
+    data: compressed,
+  }));
 }
 /**
  * A unary caller of any protocol: headers, compression and the deadline are
@@ -1348,19 +1438,25 @@ function clientUnaryCaller(
   useGet = false,
 ) {
   const interceptors = config.options.interceptors;
+  const intercepted = interceptors !== undefined && interceptors.length > 0;
   return async (method, input, callOptions = {}) => {
     var _a, _b;
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
-    const signal = controller.signal;
+    // Nothing can abort a unary call without a deadline or a caller's
+    // signal: it gets the shared signal that never fires, and no controller.
+    let signal = clientNeverAborted;
+    let cleanup;
+    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+      let controller;
+      [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
+      signal = controller.signal;
+    }
     try {
-      const response = await applyInterceptors(
-        (request) => send(request, sendCompression),
-        interceptors,
-      )({
+      const request = {
         stream: false,
         service: method.service,
         method,
@@ -1370,7 +1466,14 @@ function clientUnaryCaller(
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientMessage(method.input, input),
-      });
+      };
+      // Without interceptors, no chain and no closure to build per call.
+      const response = await (intercepted
+        ? applyInterceptors(
+            (request) => send(request, sendCompression),
+            interceptors,
+          )(request)
+        : send(request, sendCompression));
       (_a = callOptions.onHeader) === null || _a === void 0
         ? void 0
         : _a.call(callOptions, response.header);
@@ -1381,7 +1484,7 @@ function clientUnaryCaller(
     } catch (e) {
       throw clientCallError(e, signal);
     } finally {
-      cleanup();
+      cleanup === null || cleanup === void 0 ? void 0 : cleanup();
     }
   };
 }
@@ -1394,11 +1497,12 @@ function clientStreamCaller(config, timeoutHeader, send) {
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     var _a, _b;
-    const [header, sendCompression, controller, cleanup] = clientCallStart(
+    const [header, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
     );
+    const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
     const signal = controller.signal;
     // Set when producing the requests failed: the call's error.
     const failure = {};
@@ -2094,7 +2198,7 @@ async function connectReadUnaryResponse(config, method, response) {
       Code.Internal,
     );
   }
-  let body = await readBody(response.body, readMaxBytes);
+  let body = await httpReadBody(response.body, readMaxBytes);
   if (compression !== null && body.byteLength > 0) {
     body = await compression.decompress(body, readMaxBytes);
   }
@@ -3356,16 +3460,44 @@ function corsAllowOrigin(policy, origin, header) {
 }
 /** Adapts a server-streaming implementation: exactly one request message. */
 function handlerServerStreaming(implementation) {
-  return function (requests, context) {
-    return __asyncGenerator(this, arguments, function* () {
-      const request = yield __await(handlerSingleRequest(requests));
-      yield __await(
-        yield* __asyncDelegator(
-          __asyncValues(implementation(request, context)),
-        ),
-      );
-    });
-  };
+  // Not an async generator delegating with `yield*`: that cost a promise
+  // round trip per response message. Once the request is read, the
+  // implementation's own iterator answers.
+  return (requests, context) => ({
+    [Symbol.asyncIterator]() {
+      let started;
+      let inner;
+      const start = () =>
+        started !== null && started !== void 0
+          ? started
+          : (started = handlerSingleRequest(requests).then(
+              (request) =>
+                (inner = implementation(request, context)[
+                  Symbol.asyncIterator
+                ]()),
+            ));
+      return {
+        next: () =>
+          inner !== undefined
+            ? inner.next()
+            : start().then((iterator) => iterator.next()),
+        // Before the first next() nothing runs yet, as with a generator.
+        return: async (value) => {
+          var _a;
+          const iterator = await (started === null || started === void 0
+            ? void 0
+            : started.catch(() => undefined));
+          await ((_a =
+            iterator === null || iterator === void 0
+              ? void 0
+              : iterator.return) === null || _a === void 0
+            ? void 0
+            : _a.call(iterator, value));
+          return { done: true, value };
+        },
+      };
+    },
+  });
 }
 /**
  * The one request message of a method whose requests are not a stream;
@@ -3797,24 +3929,44 @@ class NodeCallSignal {
     return controller;
   }));
 /**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
  */
-function compressionFromZlib(name, compress, decompress) {
+const compressionSyncMaxBytes = 16 * 1024;
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
+ */
+function compressionFromZlib(name, compress, compressSync, decompress) {
   return {
     name,
     compress(data) {
+      const failed = (error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
       return new Promise((resolve, reject) => {
         compress(data, (error, result) => {
           if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
+            reject(failed(error));
             return;
           }
           resolve(compressionView(result));
@@ -3882,10 +4034,19 @@ function compressionDecompressError(name, error, readMaxBytes) {
     { cause: error },
   );
 }
+function compressionBrotliOptions(data) {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
 /** @public */
 export const compressionGzip = compressionFromZlib(
   "gzip",
   (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 /**
@@ -3895,6 +4056,7 @@ export const compressionGzip = compressionFromZlib(
 export const compressionDeflate = compressionFromZlib(
   "deflate",
   (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
   (data, options, callback) => zlib.inflate(data, options, callback),
 );
 /** @public */
@@ -3904,16 +4066,8 @@ export const compressionBrotli = compressionFromZlib(
   // some 50 times slower than gzip; 5 is about as fast as gzip and still
   // compresses better.
   (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
   // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
   // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
@@ -3927,6 +4081,7 @@ export const compressionZstd =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
         // The frame declares the window the decoder allocates, up to
         // 2 GiB: capped at what a message within the limit needs, and at
         // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
@@ -4064,6 +4219,489 @@ async function nodeShutdown(server, tracker, graceMs, forceMs, signal) {
   tracker.ended = undefined;
 }
 /**
+ * Resolves a service's options. `compressions` are the file's defaults
+ * (node:zlib or web ones), `json` is absent in files generated with
+ * json=false: both are passed in so that this code names neither.
+ */
+function serverConfig(options, compressions, json) {
+  var _a, _b, _c, _d, _e, _f, _g, _h;
+  const chosen =
+    (_a = options.compressions) !== null && _a !== void 0 ? _a : compressions;
+  const readMaxBytes =
+    (_b = options.readMaxBytes) !== null && _b !== void 0
+      ? _b
+      : bodyDefaultReadMaxBytes;
+  return {
+    interceptors:
+      (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
+    contextValues: options.contextValues,
+    readMaxBytes,
+    compressions: chosen,
+    compressionNames: chosen.map((c) => c.name).join(","),
+    compressMinBytes:
+      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
+    binaryCodec: codecBinary,
+    jsonCodec:
+      json === null || json === void 0 ? void 0 : json(options.jsonOptions),
+    requireConnectProtocolHeader:
+      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
+        ? _e
+        : false,
+    onError: options.onError,
+    redactErrors:
+      (_f = options.redactErrors) !== null && _f !== void 0 ? _f : true,
+    decompressGate: decompressGate(
+      (_g = options.decompressionBudget) !== null && _g !== void 0
+        ? _g
+        : decompressDefaultBudget,
+      readMaxBytes,
+      (_h = options.decompressionQueue) !== null && _h !== void 0
+        ? _h
+        : decompressDefaultQueue,
+    ),
+  };
+}
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(config, contentType) {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(config, binaryOnly, all) {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
+// Classes rather than object literals with getters: V8 builds a literal
+// with accessors slowly, and these are made once or twice per call.
+/**
+ * The HandlerContext of one call. Its URL and signal are looked up, and its
+ * request headers built, only if the implementation reads them, and its
+ * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
+ */
+class ServerCallContext {
+  constructor(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    /** The call's own signal; undefined for the request's, read on first use. */
+    signal,
+    timeoutMs,
+    contextValues,
+  ) {
+    _ServerCallContext_request.set(this, void 0);
+    _ServerCallContext_contextValues.set(this, void 0);
+    _ServerCallContext_signal.set(this, void 0);
+    _ServerCallContext_values.set(this, void 0);
+    this.method = method;
+    this.protocol = protocol;
+    this.requestMethod = request.method;
+    this.responseHeaders = responseHeaders;
+    this.responseTrailers = responseTrailers;
+    __classPrivateFieldSet(this, _ServerCallContext_signal, signal, "f");
+    this.timeoutMs = timeoutMs;
+    __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
+    __classPrivateFieldSet(
+      this,
+      _ServerCallContext_contextValues,
+      contextValues,
+      "f",
+    );
+  }
+  get url() {
+    return __classPrivateFieldGet(this, _ServerCallContext_request, "f").url;
+  }
+  get signal() {
+    var _a;
+    return (_a = __classPrivateFieldGet(
+      this,
+      _ServerCallContext_signal,
+      "f",
+    )) !== null && _a !== void 0
+      ? _a
+      : __classPrivateFieldGet(this, _ServerCallContext_request, "f").signal;
+  }
+  get requestHeaders() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_request,
+      "f",
+    ).headers();
+  }
+  get values() {
+    var _a, _b;
+    if (
+      __classPrivateFieldGet(this, _ServerCallContext_values, "f") === undefined
+    ) {
+      const request = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_request,
+        "f",
+      );
+      __classPrivateFieldSet(
+        this,
+        _ServerCallContext_values,
+        (_b =
+          (_a = __classPrivateFieldGet(
+            this,
+            _ServerCallContext_contextValues,
+            "f",
+          )) === null || _a === void 0
+            ? void 0
+            : _a.call(this, {
+                method: request.method,
+                url: request.url,
+                header: request.headers(),
+              })) !== null && _b !== void 0
+          ? _b
+          : createContextValues(),
+        "f",
+      );
+    }
+    return __classPrivateFieldGet(this, _ServerCallContext_values, "f");
+  }
+}
+((_ServerCallContext_request = new WeakMap()),
+  (_ServerCallContext_contextValues = new WeakMap()),
+  (_ServerCallContext_signal = new WeakMap()),
+  (_ServerCallContext_values = new WeakMap()));
+/**
+ * A call as the server's interceptors see it (a UnaryRequest or a
+ * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
+ */
+function serverInterceptorRequest(stream, request, context, message) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header() {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues() {
+      return context.values;
+    },
+  };
+}
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(reason, config, context) {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch (_a) {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
+}
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler,
+  request,
+  config,
+  protocol,
+  deadline,
+  requests,
+) {
+  var _a;
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    deadline.signal,
+    deadline.remainingMs,
+    config.contextValues,
+  );
+  let iterator;
+  try {
+    // Without interceptors the implementation's own iterator is read, and
+    // the write loop makes messages of what it yields; interceptors are
+    // promised messages.
+    const response =
+      config.interceptors.length === 0
+        ? {
+            header: responseHeaders,
+            trailer: responseTrailers,
+            message: handler.stream(requests, context),
+          }
+        : await applyInterceptors(
+            serverStreamNext(
+              handler,
+              context,
+              responseHeaders,
+              responseTrailers,
+            ),
+            config.interceptors,
+          )(serverInterceptorRequest(true, request, context, requests));
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await deadline.race(iterator.next());
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+      config,
+      context,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    (_a =
+      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
+      null || _a === void 0
+      ? void 0
+      : _a.call(iterator).catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: serverFail(e, config, context),
+    };
+  }
+}
+/** The end of the interceptor chain of a streaming call: its implementation. */
+function serverStreamNext(handler, context, header, trailer) {
+  const method = handler.method;
+  return async (req) => ({
+    stream: true,
+    method,
+    header,
+    trailer,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+}
+/**
+ * The response messages after the first, each encoded (and compressed) by the
+ * protocol and framed here, then whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling (or the sink reports it stopped), and the
+ * implementation is stopped. `encode` returns a promise only when it
+ * compresses: the common message is sent without a round trip through the
+ * microtask queue.
+ */
+function serverWriteStream(start, deadline, encode, end) {
+  return {
+    [Symbol.asyncIterator]: () =>
+      serverPullStream(start, deadline, encode, end),
+    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+  };
+}
+async function serverPushStream(start, deadline, encode, end, sink) {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const encoded = encode(serverMessage(desc, result.value));
+      const envelope = encoded instanceof Promise ? await encoded : encoded;
+      if (sink.stopped()) return false;
+      // The header and the payload as chunks of their own: framing them
+      // together copied every message into a new buffer.
+      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
+      if (!sink.write(envelope.data)) {
+        await sink.drained();
+        if (sink.stopped()) return false;
+      }
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) {
+    if (sink.stopped()) return false;
+    sink.write(last);
+  }
+  return true;
+}
+/** The same loop as serverPushStream, pulled a chunk at a time. */
+function serverPullStream(start, deadline, encode, end) {
+  return __asyncGenerator(this, arguments, function* serverPullStream_1() {
+    const iterator = start.iterator;
+    const desc = start.context.method.output;
+    let error;
+    let done = false;
+    try {
+      let result = start.first;
+      while (result.done !== true) {
+        const envelope = yield __await(
+          encode(serverMessage(desc, result.value)),
+        );
+        yield yield __await(envelopeEncode(envelope.flags, envelope.data));
+        result = yield __await(deadline.race(iterator.next()));
+      }
+      done = true;
+    } catch (e) {
+      error = serverFail(e, start.config, start.context);
+    } finally {
+      serverStopStream(deadline, iterator, done);
+    }
+    const last = end(error);
+    if (last !== undefined) yield yield __await(last);
+  });
+}
+/**
+ * Releases the deadline's watch and, unless the implementation finished,
+ * stops it (it has its aborted signal too).
+ */
+function serverStopStream(deadline, iterator, done) {
+  var _a;
+  deadline.cleanup();
+  if (!done)
+    (_a = iterator.return) === null || _a === void 0
+      ? void 0
+      : _a.call(iterator).catch(() => {});
+}
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+function serverReadRequests(request, compression, codec, desc, config) {
+  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
+    var _a, e_11, _b, _c;
+    const readMaxBytes = config.readMaxBytes;
+    try {
+      for (
+        var _d = true,
+          _e = __asyncValues(
+            envelopeRead(request.body, readMaxBytes, Code.InvalidArgument),
+          ),
+          _f;
+        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
+        _d = true
+      ) {
+        _c = _f.value;
+        _d = false;
+        const envelope = _c;
+        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+          throw new ConnectError(
+            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+            Code.InvalidArgument,
+          );
+        }
+        const data =
+          compression !== null &&
+          (envelope.flags & envelopeFlagCompressed) !== 0 &&
+          envelope.data.byteLength > 0
+            ? // Through the handler's gate, which bounds decompressions at once.
+              yield __await(
+                config.decompressGate.decompress(
+                  compression,
+                  envelope.data,
+                  readMaxBytes,
+                  request.signal,
+                ),
+              )
+            : yield __await(
+                envelopeDecompress(
+                  envelope,
+                  compression,
+                  readMaxBytes,
+                  // What the conformance suite expects of every protocol.
+                  Code.Internal,
+                ),
+              );
+        yield yield __await(codec.decode(desc, data));
+      }
+    } catch (e_11_1) {
+      e_11 = { error: e_11_1 };
+    } finally {
+      try {
+        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
+      } finally {
+        if (e_11) throw e_11.error;
+      }
+    }
+  });
+}
+/**
+ * The response messages as interceptors see them. A mapping iterator rather than an async generator: that took a promise
+ * round trip of its own per message on top of the implementation's.
+ * `return` goes straight to the implementation, as a for-await loop's exit
+ * would.
+ */
+function serverCreateMessages(desc, source) {
+  const toMessage = (result) =>
+    result.done === true
+      ? result
+      : {
+          done: false,
+          value: serverMessage(desc, result.value),
+        };
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = source[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next().then(toMessage),
+        return: (value) =>
+          iterator.return === undefined
+            ? Promise.resolve({ done: true, value })
+            : iterator.return(value).then(toMessage),
+      };
+    },
+  };
+}
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverMessage(desc, value) {
+  return isMessage(value, desc) ? value : create(desc, value);
+}
+/**
  * Resolves when a writable that refused more data has drained, or has
  * closed (then the writer finds out on its next write).
  */
@@ -4088,9 +4726,24 @@ function nodeDrained(writable) {
  * false then, as there is nothing left to end. A signal aborted with
  * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
  * stop it: the body then ends with the call's error, for the client.
+ *
+ * A streamed server response pushes its chunks itself (one loop from the
+ * implementation to the writable); any other body is pulled.
  */
 async function nodeWriteChunks(writable, body, signal, shutdown) {
-  var _a, e_11, _b, _c;
+  var _a, e_12, _b, _c;
+  const stopped = () =>
+    writable.destroyed ||
+    (signal.aborted &&
+      signal.reason !==
+        (shutdown === null || shutdown === void 0 ? void 0 : shutdown.reason));
+  if (nodeIsPushBody(body)) {
+    return body.pushTo({
+      write: (chunk) => writable.write(chunk),
+      drained: () => nodeDrained(writable),
+      stopped,
+    });
+  }
   try {
     for (
       var _d = true, body_2 = __asyncValues(body), body_2_1;
@@ -4100,38 +4753,27 @@ async function nodeWriteChunks(writable, body, signal, shutdown) {
       _c = body_2_1.value;
       _d = false;
       const chunk = _c;
-      if (
-        writable.destroyed ||
-        (signal.aborted &&
-          signal.reason !==
-            (shutdown === null || shutdown === void 0
-              ? void 0
-              : shutdown.reason))
-      )
-        return false;
+      if (stopped()) return false;
       if (!writable.write(chunk)) {
         await nodeDrained(writable);
-        if (
-          writable.destroyed ||
-          (signal.aborted &&
-            signal.reason !==
-              (shutdown === null || shutdown === void 0
-                ? void 0
-                : shutdown.reason))
-        )
-          return false;
+        if (stopped()) return false;
       }
     }
-  } catch (e_11_1) {
-    e_11 = { error: e_11_1 };
+  } catch (e_12_1) {
+    e_12 = { error: e_12_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
     } finally {
-      if (e_11) throw e_11.error;
+      if (e_12) throw e_12.error;
     }
   }
   return true;
+}
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves Node.
+function nodeIsPushBody(body) {
+  return typeof body.pushTo === "function";
 }
 /**
  * Serves one or more services (from any generated files) as a fetch handler:
@@ -4977,10 +5619,9 @@ export function createHttp2HttpClient(options = {}) {
     }
   };
   return (request) => {
-    if (request.signal.aborted) {
-      return Promise.reject(
-        ConnectError.from(request.signal.reason, Code.Canceled),
-      );
+    const signal = request.signal;
+    if (signal.aborted) {
+      return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
     }
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
@@ -5002,16 +5643,15 @@ export function createHttp2HttpClient(options = {}) {
       return Promise.reject(ConnectError.from(e, Code.Unavailable));
     }
     stream.push = http2Push;
-    const onAbort = () => stream.close(http2Constants.NGHTTP2_CANCEL);
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      // Node closes the streams of a connection that is lost (the peer went
-      // away, the socket closed, the session was destroyed) as if reset with
-      // CANCEL, and the session is destroyed by the time they report it.
-      if (session.destroyed) stream[http2Lost] = true;
-      release(session);
-      request.signal.removeEventListener("abort", onAbort);
-    });
+    // A call without a deadline or a caller's signal has the shared signal
+    // that never aborts: adding and removing a listener per call is dear.
+    const onAbort =
+      signal === clientNeverAborted
+        ? undefined
+        : () => stream.close(http2Constants.NGHTTP2_CANCEL);
+    if (onAbort !== undefined) {
+      signal.addEventListener("abort", onAbort, { once: true });
+    }
     const body = request.body;
     if (body instanceof Uint8Array) {
       stream.end(body);
@@ -5023,34 +5663,155 @@ export function createHttp2HttpClient(options = {}) {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise((resolve, reject) => {
-      const fail = (error) => {
+      let responded = false;
+      // Before the response, an error fails the call; after it, the body's
+      // reader reports it. This listener stays, so that no error goes unhandled.
+      stream.on("error", (error) => {
+        if (responded) return;
+        responded = true;
         reject(
-          request.signal.aborted
-            ? ConnectError.from(request.signal.reason, Code.Canceled)
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
             : http2StreamError(stream, error),
         );
-      };
-      // The error is made only if the stream closes before the response:
-      // a ConnectError captures a stack trace, too dear to make per call.
-      const closedEarly = () =>
-        fail(http2ClosedError(stream, "before the response began"));
-      stream.once("error", fail);
-      stream.once("close", closedEarly);
-      stream.once("response", (headers) => {
-        stream.off("error", fail);
-        stream.off("close", closedEarly);
+      });
+      stream.on("close", () => {
+        // Node closes the streams of a connection that is lost (the peer went
+        // away, the socket closed, the session was destroyed) as if reset with
+        // CANCEL, and the session is destroyed by the time they report it.
+        if (session.destroyed) stream[http2Lost] = true;
+        release(session);
+        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
+        if (responded) return;
+        responded = true;
+        // Made only now: a ConnectError captures a stack trace, too dear to
+        // make per call.
+        reject(
+          signal.aborted
+            ? ConnectError.from(signal.reason, Code.Canceled)
+            : http2ClosedError(stream, "before the response began"),
+        );
+      });
+      stream.on("response", (headers) => {
+        if (responded) return;
+        responded = true;
         const header = new Headers();
         http2CopyHeaders(headers, header);
         resolve({
           status: Number(headers[":status"]),
           header,
-          body: http2ResponseBody(stream, request.signal),
+          body: new Http2Body(stream, signal),
           trailer,
           contentDecoded: false,
         });
       });
     });
   };
+}
+/**
+ * A response body: read as it streams (iterated: http2ResponseBody), or
+ * whole by a unary call (httpReadWhole: http2ReadWhole), once either way.
+ */
+class Http2Body {
+  constructor(stream, signal) {
+    _Http2Body_stream.set(this, void 0);
+    _Http2Body_signal.set(this, void 0);
+    __classPrivateFieldSet(this, _Http2Body_stream, stream, "f");
+    __classPrivateFieldSet(this, _Http2Body_signal, signal, "f");
+  }
+  [((_Http2Body_stream = new WeakMap()),
+  (_Http2Body_signal = new WeakMap()),
+  Symbol.asyncIterator)]() {
+    return http2ResponseBody(
+      __classPrivateFieldGet(this, _Http2Body_stream, "f"),
+      __classPrivateFieldGet(this, _Http2Body_signal, "f"),
+    );
+  }
+  [httpReadWhole](maxBytes) {
+    return http2ReadWhole(
+      __classPrivateFieldGet(this, _Http2Body_stream, "f"),
+      __classPrivateFieldGet(this, _Http2Body_signal, "f"),
+      maxBytes,
+    );
+  }
+}
+/**
+ * The whole body of a stream, through "data" and "end" listeners: no
+ * promise per chunk. Fails as iterating http2ResponseBody and reading that
+ * with readBody would: ResourceExhausted past `maxBytes`, a reset without
+ * END_STREAM by its code, Canceled once the signal aborted; and frees the
+ * stream when it stops reading early, or when the server answered before
+ * reading the whole request.
+ */
+function http2ReadWhole(stream, signal, maxBytes) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let length = 0;
+    let settled = false;
+    const fail = (error) => {
+      if (settled) return;
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(
+        signal.aborted
+          ? ConnectError.from(signal.reason, Code.Canceled)
+          : http2StreamError(stream, error),
+      );
+    };
+    const onEnd = () => {
+      if (settled) return;
+      // A reset with NO_ERROR or CANCEL, which Node does not report as an
+      // error, ends the body too: without END_STREAM it is cut short.
+      if (!http2EndedStream(stream)) {
+        fail(http2ClosedError(stream, "before the response ended"));
+        return;
+      }
+      settled = true;
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    };
+    const onClose = () => {
+      // Deno's node:http2 may close a stream whose END_STREAM came while part
+      // of the body waits unread: its "end" follows once that is read.
+      if (http2EndedStream(stream) && !stream.readableEnded) return;
+      onEnd();
+    };
+    stream.on("data", (chunk) => {
+      if (settled) return;
+      length += chunk.byteLength;
+      if (length > maxBytes) {
+        settled = true;
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(bodyTooLarge(maxBytes));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.on("end", onEnd);
+    stream.on("close", onClose);
+    stream.on("error", fail);
+    // As in http2ReadChunks: Deno may have ended and closed the stream of a
+    // response without DATA frames before anyone reads.
+    if (stream.readableEnded) onEnd();
+    else if (stream.closed) onClose();
+  });
+}
+/**
+ * Chunks as one Uint8Array: a plain view, not a Buffer, which would
+ * otherwise end up as the bytes fields of decoded messages (as readBody).
+ */
+function http2Join(chunks, length) {
+  if (chunks.length === 1) {
+    const only = chunks[0];
+    return new Uint8Array(only.buffer, only.byteOffset, only.byteLength);
+  }
+  const joined = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
 }
 // A client calls a handful of URLs (one per method) over and over: parsing
 // each once saves a URL parse per call. Connect GET URLs carry the message,
@@ -5075,7 +5836,7 @@ function http2Target(url) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_12, _b, _c;
+  var _a, e_13, _b, _c;
   try {
     try {
       for (
@@ -5091,13 +5852,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_12_1) {
-      e_12 = { error: e_12_1 };
+    } catch (e_13_1) {
+      e_13 = { error: e_13_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
       } finally {
-        if (e_12) throw e_12.error;
+        if (e_13) throw e_13.error;
       }
     }
     if (!stream.destroyed) stream.end();
@@ -5304,417 +6065,6 @@ function http2ResetError(rstCode, when) {
   );
 }
 /**
- * Resolves a service's options. `compressions` are the file's defaults
- * (node:zlib or web ones), `json` is absent in files generated with
- * json=false: both are passed in so that this code names neither.
- */
-function serverConfig(options, compressions, json) {
-  var _a, _b, _c, _d, _e, _f, _g, _h;
-  const chosen =
-    (_a = options.compressions) !== null && _a !== void 0 ? _a : compressions;
-  const readMaxBytes =
-    (_b = options.readMaxBytes) !== null && _b !== void 0
-      ? _b
-      : bodyDefaultReadMaxBytes;
-  return {
-    interceptors:
-      (_c = options.interceptors) !== null && _c !== void 0 ? _c : [],
-    contextValues: options.contextValues,
-    readMaxBytes,
-    compressions: chosen,
-    compressionNames: chosen.map((c) => c.name).join(","),
-    compressMinBytes:
-      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
-    binaryCodec: codecBinary,
-    jsonCodec:
-      json === null || json === void 0 ? void 0 : json(options.jsonOptions),
-    requireConnectProtocolHeader:
-      (_e = options.requireConnectProtocolHeader) !== null && _e !== void 0
-        ? _e
-        : false,
-    onError: options.onError,
-    redactErrors:
-      (_f = options.redactErrors) !== null && _f !== void 0 ? _f : true,
-    decompressGate: decompressGate(
-      (_g = options.decompressionBudget) !== null && _g !== void 0
-        ? _g
-        : decompressDefaultBudget,
-      readMaxBytes,
-      (_h = options.decompressionQueue) !== null && _h !== void 0
-        ? _h
-        : decompressDefaultQueue,
-    ),
-  };
-}
-/**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
- */
-function serverCodec(config, contentType) {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-function serverUnsupportedMediaType(config, binaryOnly, all) {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
-}
-// Classes rather than object literals with getters: V8 builds a literal
-// with accessors slowly, and these are made once or twice per call.
-/**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
- */
-class ServerCallContext {
-  constructor(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal,
-    timeoutMs,
-    contextValues,
-  ) {
-    _ServerCallContext_request.set(this, void 0);
-    _ServerCallContext_contextValues.set(this, void 0);
-    _ServerCallContext_signal.set(this, void 0);
-    _ServerCallContext_values.set(this, void 0);
-    this.method = method;
-    this.protocol = protocol;
-    this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    __classPrivateFieldSet(this, _ServerCallContext_signal, signal, "f");
-    this.timeoutMs = timeoutMs;
-    __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
-    __classPrivateFieldSet(
-      this,
-      _ServerCallContext_contextValues,
-      contextValues,
-      "f",
-    );
-  }
-  get url() {
-    return __classPrivateFieldGet(this, _ServerCallContext_request, "f").url;
-  }
-  get signal() {
-    var _a;
-    return (_a = __classPrivateFieldGet(
-      this,
-      _ServerCallContext_signal,
-      "f",
-    )) !== null && _a !== void 0
-      ? _a
-      : __classPrivateFieldGet(this, _ServerCallContext_request, "f").signal;
-  }
-  get requestHeaders() {
-    return __classPrivateFieldGet(
-      this,
-      _ServerCallContext_request,
-      "f",
-    ).headers();
-  }
-  get values() {
-    var _a, _b;
-    if (
-      __classPrivateFieldGet(this, _ServerCallContext_values, "f") === undefined
-    ) {
-      const request = __classPrivateFieldGet(
-        this,
-        _ServerCallContext_request,
-        "f",
-      );
-      __classPrivateFieldSet(
-        this,
-        _ServerCallContext_values,
-        (_b =
-          (_a = __classPrivateFieldGet(
-            this,
-            _ServerCallContext_contextValues,
-            "f",
-          )) === null || _a === void 0
-            ? void 0
-            : _a.call(this, {
-                method: request.method,
-                url: request.url,
-                header: request.headers(),
-              })) !== null && _b !== void 0
-          ? _b
-          : createContextValues(),
-        "f",
-      );
-    }
-    return __classPrivateFieldGet(this, _ServerCallContext_values, "f");
-  }
-}
-((_ServerCallContext_request = new WeakMap()),
-  (_ServerCallContext_contextValues = new WeakMap()),
-  (_ServerCallContext_signal = new WeakMap()),
-  (_ServerCallContext_values = new WeakMap()));
-/**
- * A call as the server's interceptors see it (a UnaryRequest or a
- * StreamRequest); its headers are built only if an interceptor reads them.
- * The getters are the object's own, not a prototype's: a copy made with
- * spread (`next({ ...request, message })`, as connect-es interceptors are
- * written) reads them, and so carries the headers and values on.
- */
-function serverInterceptorRequest(stream, request, context, message) {
-  const method = context.method;
-  return {
-    stream,
-    service: method.service,
-    method,
-    requestMethod: request.method,
-    url: request.url,
-    signal: context.signal,
-    message,
-    get header() {
-      return request.headers();
-    },
-    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-    get contextValues() {
-      return context.values;
-    },
-  };
-}
-/** The message sent instead of that of an error which is not a ConnectError. */
-const serverRedactedMessage = "internal error (details withheld)";
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-function serverFail(reason, config, context) {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch (_a) {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
-}
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler,
-  request,
-  config,
-  protocol,
-  deadline,
-  requests,
-) {
-  var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
-    config.contextValues,
-  );
-  const next = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(true, request, context, requests));
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await deadline.race(iterator.next());
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-      config,
-      context,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    (_a =
-      iterator === null || iterator === void 0 ? void 0 : iterator.return) ===
-      null || _a === void 0
-      ? void 0
-      : _a.call(iterator).catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: serverFail(e, config, context),
-    };
-  }
-}
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-function serverWriteStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverWriteStream_1() {
-    var _a;
-    const iterator = start.iterator;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        yield yield __await(encode(result.value));
-        result = yield __await(deadline.race(iterator.next()));
-      }
-      done = true;
-    } catch (e) {
-      error = serverFail(e, start.config, start.context);
-    } finally {
-      deadline.cleanup();
-      if (!done) {
-        // Stops an implementation still running; it has its aborted signal too.
-        (_a = iterator.return) === null || _a === void 0
-          ? void 0
-          : _a.call(iterator).catch(() => {});
-      }
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
-}
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-function serverReadRequests(request, compression, codec, desc, config) {
-  return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_13, _b, _c;
-    const readMaxBytes = config.readMaxBytes;
-    try {
-      for (
-        var _d = true,
-          _e = __asyncValues(
-            envelopeRead(request.body, readMaxBytes, Code.InvalidArgument),
-          ),
-          _f;
-        (_f = yield __await(_e.next())), (_a = _f.done), !_a;
-        _d = true
-      ) {
-        _c = _f.value;
-        _d = false;
-        const envelope = _c;
-        if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-          throw new ConnectError(
-            `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-            Code.InvalidArgument,
-          );
-        }
-        const data =
-          compression !== null &&
-          (envelope.flags & envelopeFlagCompressed) !== 0 &&
-          envelope.data.byteLength > 0
-            ? // Through the handler's gate, which bounds decompressions at once.
-              yield __await(
-                config.decompressGate.decompress(
-                  compression,
-                  envelope.data,
-                  readMaxBytes,
-                  request.signal,
-                ),
-              )
-            : yield __await(
-                envelopeDecompress(
-                  envelope,
-                  compression,
-                  readMaxBytes,
-                  // What the conformance suite expects of every protocol.
-                  Code.Internal,
-                ),
-              );
-        yield yield __await(codec.decode(desc, data));
-      }
-    } catch (e_13_1) {
-      e_13 = { error: e_13_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
-      } finally {
-        if (e_13) throw e_13.error;
-      }
-    }
-  });
-}
-/** Implementations may yield plain objects; the wire needs messages. */
-function serverCreateMessages(desc, source) {
-  return __asyncGenerator(this, arguments, function* serverCreateMessages_1() {
-    var _a, e_14, _b, _c;
-    try {
-      for (
-        var _d = true, source_2 = __asyncValues(source), source_2_1;
-        (source_2_1 = yield __await(source_2.next())),
-          (_a = source_2_1.done),
-          !_a;
-        _d = true
-      ) {
-        _c = source_2_1.value;
-        _d = false;
-        const value = _c;
-        yield yield __await(
-          isMessage(value, desc) ? value : create(desc, value),
-        );
-      }
-    } catch (e_14_1) {
-      e_14 = { error: e_14_1 };
-    } finally {
-      try {
-        if (!_d && !_a && (_b = source_2.return))
-          yield __await(_b.call(source_2));
-      } finally {
-        if (e_14) throw e_14.error;
-      }
-    }
-  });
-}
-/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -5796,7 +6146,7 @@ async function connectHandleStream(handler, request, config) {
       start,
       deadline,
       (message) =>
-        envelopeEncodeMessage(
+        envelopeCompress(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,
@@ -6182,7 +6532,7 @@ async function grpcServe(protocol, handler, request, config, stream) {
     config,
   );
   const encode = (message) =>
-    envelopeEncodeMessage(
+    envelopeCompress(
       codec.encode(handler.method.output, message),
       responseCompression,
       config.compressMinBytes,
@@ -6204,7 +6554,8 @@ async function grpcServe(protocol, handler, request, config, stream) {
         responseHeaders,
         responseTrailers,
       );
-      const message = await encode(output.message);
+      const envelope = await encode(output.message);
+      const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
         undefined,
         new Headers(output.trailer),

@@ -69,7 +69,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 257 declarations from
+// needs no RPC library: 273 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, call-signal, compression, handler, keepalive, shutdown,
@@ -1067,22 +1067,71 @@ interface Envelope {
   readonly data: Uint8Array;
 }
 
-/** Frames one message: a new Uint8Array of 5 + data.length bytes. */
+/**
+ * Frames one message in 5 + data.length bytes of their own. Small envelopes
+ * share a slab with their neighbours (see envelopeAllocate): the chunk must
+ * not be transferred or written to.
+ */
 function envelopeEncode(flags: number, data: Uint8Array): Uint8Array {
-  const length = data.byteLength;
+  const bytes = envelopeAllocate(envelopeHeaderLength + data.byteLength);
+  envelopeWriteHeader(bytes, flags, data.byteLength);
+  bytes.set(data, envelopeHeaderLength);
+  return bytes;
+}
+
+/**
+ * The 5 bytes that frame a payload of `length` bytes, for a writer that
+ * sends the payload as a chunk of its own (the Node writer does, so that no
+ * message is copied). Cut from the shared slab: not to be written to.
+ */
+function envelopeHeader(flags: number, length: number): Uint8Array {
+  const header = envelopeAllocate(envelopeHeaderLength);
+  envelopeWriteHeader(header, flags, length);
+  return header;
+}
+
+function envelopeWriteHeader(
+  bytes: Uint8Array,
+  flags: number,
+  length: number,
+): void {
   if (length > envelopeMaxLength) {
     throw new ConnectError(
       `message size ${length} is larger than an envelope can carry`,
       Code.ResourceExhausted,
     );
   }
-  const bytes = new Uint8Array(envelopeHeaderLength + length);
   bytes[0] = flags;
   bytes[1] = length >>> 24;
   bytes[2] = length >>> 16;
   bytes[3] = length >>> 8;
   bytes[4] = length;
-  bytes.set(data, envelopeHeaderLength);
+}
+
+// Envelopes up to half a slab are cut from a shared slab, as Node's
+// Buffer.allocUnsafe cuts small Buffers from its pool: an ArrayBuffer of
+// its own per message (an off-heap allocation, zero-filled, swept by the
+// garbage collector later) cost a streamed 1 KiB message more than all
+// the framing. A slab lives as long as any envelope cut from it, so it is
+// kept small: at most 8 KiB held for a chunk a writable still queues.
+const envelopeSlabSize = 8192;
+
+let envelopeSlab = new ArrayBuffer(0);
+
+let envelopeSlabUsed = 0;
+
+/** Room for one envelope, every byte of which the caller writes. */
+function envelopeAllocate(size: number): Uint8Array {
+  if (size > envelopeSlabSize >>> 1) {
+    return new Uint8Array(size);
+  }
+  if (size > envelopeSlab.byteLength - envelopeSlabUsed) {
+    envelopeSlab = new ArrayBuffer(envelopeSlabSize);
+    envelopeSlabUsed = 0;
+  }
+  const bytes = new Uint8Array(envelopeSlab, envelopeSlabUsed, size);
+  // 8-byte aligned, as Node aligns its pool.
+  envelopeSlabUsed += (size + 7) & ~7;
   return bytes;
 }
 
@@ -1252,19 +1301,27 @@ async function envelopeDecompress(
     : compression.decompress(data, readMaxBytes);
 }
 
-/** One message as an envelope, compressed when a compression was negotiated and it is large enough. */
-async function envelopeEncodeMessage(
+/**
+ * One message's payload and flags, compressed when a compression was
+ * negotiated and it is large enough; not yet framed. A promise only when it
+ * compresses: a stream of uncompressed messages takes no trip through the
+ * microtask queue per message.
+ */
+function envelopeCompress(
   data: Uint8Array,
   compression: Compression | undefined,
   compressMinBytes: number,
-): Promise<Uint8Array> {
+): Envelope | Promise<Envelope> {
   if (compression === undefined || data.byteLength < compressMinBytes) {
-    return envelopeEncode(0, data);
+    return { flags: 0, data };
   }
-  return envelopeEncode(
-    envelopeFlagCompressed,
-    await compression.compress(data),
-  );
+  // Promise.resolve: a native promise even from a Compression that returns
+  // some other thenable, as callers tell the two results apart with
+  // instanceof.
+  return Promise.resolve(compression.compress(data)).then((compressed) => ({
+    flags: envelopeFlagCompressed,
+    data: compressed,
+  }));
 }
 
 const connectHeaderProtocolVersion = "connect-protocol-version";
@@ -2112,10 +2169,33 @@ function handlerServerStreaming(
     context: HandlerContext,
   ) => AsyncIterable<MessageInitShape<DescMessage>>,
 ): StreamImplementation {
-  return async function* (requests, context) {
-    const request = await handlerSingleRequest(requests);
-    yield* implementation(request, context);
-  };
+  // Not an async generator delegating with `yield*`: that cost a promise
+  // round trip per response message. Once the request is read, the
+  // implementation's own iterator answers.
+  return (requests, context) => ({
+    [Symbol.asyncIterator]() {
+      let started:
+        Promise<AsyncIterator<MessageInitShape<DescMessage>>> | undefined;
+      let inner: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
+      const start = () =>
+        (started ??= handlerSingleRequest(requests).then(
+          (request) =>
+            (inner = implementation(request, context)[Symbol.asyncIterator]()),
+        ));
+      return {
+        next: () =>
+          inner !== undefined
+            ? inner.next()
+            : start().then((iterator) => iterator.next()),
+        // Before the first next() nothing runs yet, as with a generator.
+        return: async (value?: unknown) => {
+          const iterator = await started?.catch(() => undefined);
+          await iterator?.return?.(value);
+          return { done: true, value };
+        },
+      };
+    },
+  });
 }
 
 /**
@@ -2520,13 +2600,26 @@ class NodeCallSignal {
 type CompressionCallback = (error: Error | null, result: Buffer) => void;
 
 /**
- * Builds a Compression from a pair of zlib's callback functions. The callback
- * forms run on the thread pool; the Sync forms would block the event loop for
- * the whole of a large message.
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
+ */
+const compressionSyncMaxBytes = 16 * 1024;
+
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
  */
 function compressionFromZlib(
   name: string,
   compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  compressSync: (data: Uint8Array) => Buffer,
   decompress: (
     data: Uint8Array,
     options: { maxOutputLength: number },
@@ -2536,16 +2629,25 @@ function compressionFromZlib(
   return {
     name,
     compress(data) {
+      const failed = (error: Error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
       return new Promise((resolve, reject) => {
         compress(data, (error, result) => {
           if (error !== null) {
-            reject(
-              new ConnectError(
-                `${name} compression failed: ${error.message}`,
-                Code.Internal,
-                { cause: error },
-              ),
-            );
+            reject(failed(error));
             return;
           }
           resolve(compressionView(result));
@@ -2622,10 +2724,20 @@ function compressionDecompressError(
   );
 }
 
+function compressionBrotliOptions(data: Uint8Array): zlib.BrotliOptions {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
+
 /** @public */
 export const compressionGzip: Compression = compressionFromZlib(
   "gzip",
   (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
   (data, options, callback) => zlib.gunzip(data, options, callback),
 );
 
@@ -2636,6 +2748,7 @@ export const compressionGzip: Compression = compressionFromZlib(
 export const compressionDeflate: Compression = compressionFromZlib(
   "deflate",
   (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
   (data, options, callback) => zlib.inflate(data, options, callback),
 );
 
@@ -2646,16 +2759,8 @@ export const compressionBrotli: Compression = compressionFromZlib(
   // some 50 times slower than gzip; 5 is about as fast as gzip and still
   // compresses better.
   (data, callback) =>
-    zlib.brotliCompress(
-      data,
-      {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-        },
-      },
-      callback,
-    ),
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
   // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
   // off, as is node:zlib's default: the window is at most 16 MiB.
   (data, options, callback) => zlib.brotliDecompress(data, options, callback),
@@ -2670,6 +2775,7 @@ export const compressionZstd: Compression | undefined =
     ? compressionFromZlib(
         "zstd",
         (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
         // The frame declares the window the decoder allocates, up to
         // 2 GiB: capped at what a message within the limit needs, and at
         // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
@@ -2871,6 +2977,556 @@ async function nodeShutdown(
   tracker.ended = undefined;
 }
 
+/**
+ * HandlerOptions with every default filled in, resolved once per service:
+ * what every protocol reads, and nothing that belongs to one of them.
+ */
+interface ServerConfig {
+  readonly interceptors: readonly Interceptor[];
+  readonly contextValues: HandlerOptions["contextValues"];
+  readonly readMaxBytes: number;
+  readonly compressions: readonly Compression[];
+  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
+  readonly compressionNames: string;
+  readonly compressMinBytes: number;
+  readonly binaryCodec: Codec;
+  /** Undefined in files generated with json=false. */
+  readonly jsonCodec: Codec | undefined;
+  readonly requireConnectProtocolHeader: boolean;
+  readonly onError: HandlerOptions["onError"];
+  /** Shared by all calls of the handler: bounds decompressions in progress. */
+  readonly decompressGate: DecompressGate;
+  readonly redactErrors: boolean;
+}
+
+/**
+ * Resolves a service's options. `compressions` are the file's defaults
+ * (node:zlib or web ones), `json` is absent in files generated with
+ * json=false: both are passed in so that this code names neither.
+ */
+function serverConfig(
+  options: HandlerOptions,
+  compressions: readonly Compression[],
+  json: JsonCodecFactory | undefined,
+): ServerConfig {
+  const chosen = options.compressions ?? compressions;
+  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
+  return {
+    interceptors: options.interceptors ?? [],
+    contextValues: options.contextValues,
+    readMaxBytes,
+    compressions: chosen,
+    compressionNames: chosen.map((c) => c.name).join(","),
+    compressMinBytes: options.compressMinBytes ?? 1024,
+    binaryCodec: codecBinary,
+    jsonCodec: json?.(options.jsonOptions),
+    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
+    onError: options.onError,
+    redactErrors: options.redactErrors ?? true,
+    decompressGate: decompressGate(
+      options.decompressionBudget ?? decompressDefaultBudget,
+      readMaxBytes,
+      options.decompressionQueue ?? decompressDefaultQueue,
+    ),
+  };
+}
+
+/**
+ * The codec of a request's parsed content type: undefined for no content
+ * type the protocol knows, and for JSON in files generated with json=false.
+ */
+function serverCodec(
+  config: ServerConfig,
+  contentType: { binary: boolean } | undefined,
+): Codec | undefined {
+  if (contentType === undefined) return undefined;
+  return contentType.binary ? config.binaryCodec : config.jsonCodec;
+}
+
+/**
+ * 415 for a request no codec of the file reads, naming the content types it
+ * does: `binaryOnly` in files generated with json=false, else `all`.
+ */
+function serverUnsupportedMediaType(
+  config: ServerConfig,
+  binaryOnly: string,
+  all: string,
+): ServerResponse {
+  return handlerUnsupportedMediaType(
+    config.jsonCodec === undefined ? binaryOnly : all,
+  );
+}
+
+// Classes rather than object literals with getters: V8 builds a literal
+// with accessors slowly, and these are made once or twice per call.
+
+/**
+ * The HandlerContext of one call. Its URL and signal are looked up, and its
+ * request headers built, only if the implementation reads them, and its
+ * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
+ * `contextValues` option, and shared by both.
+ */
+class ServerCallContext implements HandlerContext {
+  readonly method: MethodInfo;
+  readonly protocol: HandlerContext["protocol"];
+  readonly requestMethod: string;
+  readonly responseHeaders: Headers;
+  readonly responseTrailers: Headers;
+  readonly timeoutMs: () => number | undefined;
+  readonly #request: ServerRequest;
+  readonly #contextValues: HandlerOptions["contextValues"];
+  readonly #signal: AbortSignal | undefined;
+  #values: ContextValues | undefined;
+
+  constructor(
+    method: MethodInfo,
+    protocol: HandlerContext["protocol"],
+    request: ServerRequest,
+    responseHeaders: Headers,
+    responseTrailers: Headers,
+    /** The call's own signal; undefined for the request's, read on first use. */
+    signal: AbortSignal | undefined,
+    timeoutMs: () => number | undefined,
+    contextValues: HandlerOptions["contextValues"],
+  ) {
+    this.method = method;
+    this.protocol = protocol;
+    this.requestMethod = request.method;
+    this.responseHeaders = responseHeaders;
+    this.responseTrailers = responseTrailers;
+    this.#signal = signal;
+    this.timeoutMs = timeoutMs;
+    this.#request = request;
+    this.#contextValues = contextValues;
+  }
+
+  get url(): string {
+    return this.#request.url;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal ?? this.#request.signal;
+  }
+
+  get requestHeaders(): Headers {
+    return this.#request.headers();
+  }
+
+  get values(): ContextValues {
+    if (this.#values === undefined) {
+      const request = this.#request;
+      this.#values =
+        this.#contextValues?.({
+          method: request.method,
+          url: request.url,
+          header: request.headers(),
+        }) ?? createContextValues();
+    }
+    return this.#values;
+  }
+}
+
+/**
+ * A call as the server's interceptors see it (a UnaryRequest or a
+ * StreamRequest); its headers are built only if an interceptor reads them.
+ * The getters are the object's own, not a prototype's: a copy made with
+ * spread (`next({ ...request, message })`, as connect-es interceptors are
+ * written) reads them, and so carries the headers and values on.
+ */
+function serverInterceptorRequest<Stream extends boolean, M>(
+  stream: Stream,
+  request: ServerRequest,
+  context: ServerCallContext,
+  message: M,
+) {
+  const method = context.method;
+  return {
+    stream,
+    service: method.service,
+    method,
+    requestMethod: request.method,
+    url: request.url,
+    signal: context.signal,
+    message,
+    get header(): Headers {
+      return request.headers();
+    },
+    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
+    get contextValues(): ContextValues {
+      return context.values;
+    },
+  };
+}
+
+/** The message sent instead of that of an error which is not a ConnectError. */
+const serverRedactedMessage = "internal error (details withheld)";
+
+/**
+ * What a call that failed after its implementation started sends: reports
+ * the error to `onError` (which cannot break the call by throwing or
+ * rejecting), and withholds the message of anything not a ConnectError
+ * unless `redactErrors` is off.
+ */
+function serverFail(
+  reason: unknown,
+  config: ServerConfig,
+  context: HandlerContext,
+): ConnectError {
+  const known = isConnectError(reason);
+  const redact = !known && config.redactErrors;
+  const onError = config.onError;
+  try {
+    if (onError !== undefined) {
+      const result: unknown = onError(reason, context);
+      if (result instanceof Promise) result.catch(() => {});
+    } else if (redact) {
+      console.error(
+        `${context.method.path}: ${serverRedactedMessage}:`,
+        reason,
+      );
+    }
+  } catch {
+    // A logger that throws must not change what the client gets.
+  }
+  const error = ConnectError.from(reason);
+  return redact
+    ? new ConnectError(serverRedactedMessage, error.code, {
+        metadata: error.metadata,
+      })
+    : error;
+}
+
+/**
+ * A streaming call once its implementation has produced its first message
+ * (or failed first): the protocol then writes its headers and the rest.
+ */
+type StreamStart =
+  | {
+      readonly ok: true;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      /** What the implementation yields: messages, or their init shapes. */
+      readonly first: IteratorResult<MessageInitShape<DescMessage>>;
+      readonly iterator: AsyncIterator<MessageInitShape<DescMessage>>;
+      /** For errors raised after the first message. */
+      readonly config: ServerConfig;
+      readonly context: HandlerContext;
+    }
+  | {
+      readonly ok: false;
+      readonly header: Headers;
+      readonly trailer: Headers;
+      readonly error: ConnectError;
+    };
+
+/**
+ * Runs the interceptors and the implementation of a streaming call of any
+ * protocol, up to its first message, so that headers the implementation sets
+ * before it go out with it.
+ */
+async function serverStartStream(
+  handler: StreamMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  deadline: Deadline,
+  requests: AsyncIterable<Message>,
+): Promise<StreamStart> {
+  const method = handler.method;
+  const responseHeaders = new Headers();
+  const responseTrailers = new Headers();
+  const context = new ServerCallContext(
+    method,
+    protocol,
+    request,
+    responseHeaders,
+    responseTrailers,
+    deadline.signal,
+    deadline.remainingMs,
+    config.contextValues,
+  );
+  let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
+  try {
+    // Without interceptors the implementation's own iterator is read, and
+    // the write loop makes messages of what it yields; interceptors are
+    // promised messages.
+    const response =
+      config.interceptors.length === 0
+        ? {
+            header: responseHeaders,
+            trailer: responseTrailers,
+            message: handler.stream(requests, context),
+          }
+        : await applyInterceptors(
+            serverStreamNext(
+              handler,
+              context,
+              responseHeaders,
+              responseTrailers,
+            ),
+            config.interceptors,
+          )(serverInterceptorRequest(true, request, context, requests));
+    iterator = response.message[Symbol.asyncIterator]();
+    const first = await deadline.race(iterator.next());
+    return {
+      ok: true,
+      header: response.header,
+      trailer: response.trailer,
+      first,
+      iterator,
+      config,
+      context,
+    };
+  } catch (e) {
+    deadline.cleanup();
+    // When the deadline or a cancel beat the first message, the
+    // implementation is still running: stop it at its next yield.
+    iterator?.return?.().catch(() => {});
+    return {
+      ok: false,
+      header: responseHeaders,
+      trailer: responseTrailers,
+      error: serverFail(e, config, context),
+    };
+  }
+}
+
+/** The end of the interceptor chain of a streaming call: its implementation. */
+function serverStreamNext(
+  handler: StreamMethodHandler,
+  context: HandlerContext,
+  header: Headers,
+  trailer: Headers,
+): StreamNext {
+  const method = handler.method;
+  return async (req) => ({
+    stream: true,
+    method,
+    header,
+    trailer,
+    message: serverCreateMessages(
+      method.output,
+      handler.stream(req.message, context),
+    ),
+  });
+}
+
+/**
+ * Where a pushed response body goes: the Node writer's side of a
+ * ServerStreamBody.
+ */
+interface ServerBodySink {
+  /** Takes a chunk; false asks the producer to wait for `drained()` before the next. */
+  write(chunk: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** True once the sink takes nothing more (the client went away, the call was aborted). */
+  stopped(): boolean;
+}
+
+/**
+ * A streamed response body. Pulled as an AsyncIterable by fetch and the
+ * tests; the Node writer calls `pushTo` instead, one loop that writes each
+ * message as the implementation yields it and waits only when the writable
+ * is full: a chain of async generators between the implementation and the
+ * socket cost several promise round trips per message. Either is used once.
+ */
+interface ServerStreamBody extends AsyncIterable<Uint8Array> {
+  /**
+   * Writes every chunk to `sink`, the body's end last; false when the sink
+   * stopped first (nothing is left to end then). Never rejects: an error of
+   * the implementation ends the body, as `end` encodes it.
+   */
+  pushTo(sink: ServerBodySink): Promise<boolean>;
+}
+
+/**
+ * The response messages after the first, each encoded (and compressed) by the
+ * protocol and framed here, then whatever the protocol ends the body with. When the client goes away the
+ * HTTP layer stops pulling (or the sink reports it stopped), and the
+ * implementation is stopped. `encode` returns a promise only when it
+ * compresses: the common message is sent without a round trip through the
+ * microtask queue.
+ */
+function serverWriteStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): ServerStreamBody {
+  return {
+    [Symbol.asyncIterator]: () =>
+      serverPullStream(start, deadline, encode, end),
+    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+  };
+}
+
+async function serverPushStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+  sink: ServerBodySink,
+): Promise<boolean> {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const encoded = encode(serverMessage(desc, result.value));
+      const envelope = encoded instanceof Promise ? await encoded : encoded;
+      if (sink.stopped()) return false;
+      // The header and the payload as chunks of their own: framing them
+      // together copied every message into a new buffer.
+      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
+      if (!sink.write(envelope.data)) {
+        await sink.drained();
+        if (sink.stopped()) return false;
+      }
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) {
+    if (sink.stopped()) return false;
+    sink.write(last);
+  }
+  return true;
+}
+
+/** The same loop as serverPushStream, pulled a chunk at a time. */
+async function* serverPullStream(
+  start: Extract<StreamStart, { ok: true }>,
+  deadline: Deadline,
+  encode: (message: Message) => Envelope | Promise<Envelope>,
+  end: (error: ConnectError | undefined) => Uint8Array | undefined,
+): AsyncGenerator<Uint8Array> {
+  const iterator = start.iterator;
+  const desc = start.context.method.output;
+  let error: ConnectError | undefined;
+  let done = false;
+  try {
+    let result = start.first;
+    while (result.done !== true) {
+      const envelope = await encode(serverMessage(desc, result.value));
+      yield envelopeEncode(envelope.flags, envelope.data);
+      result = await deadline.race(iterator.next());
+    }
+    done = true;
+  } catch (e) {
+    error = serverFail(e, start.config, start.context);
+  } finally {
+    serverStopStream(deadline, iterator, done);
+  }
+  const last = end(error);
+  if (last !== undefined) yield last;
+}
+
+/**
+ * Releases the deadline's watch and, unless the implementation finished,
+ * stops it (it has its aborted signal too).
+ */
+function serverStopStream(
+  deadline: Deadline,
+  iterator: AsyncIterator<unknown>,
+  done: boolean,
+): void {
+  deadline.cleanup();
+  if (!done) iterator.return?.().catch(() => {});
+}
+
+/**
+ * Decodes request envelopes; anything but a message (compressed or not) is
+ * a protocol error, which fails the implementation's iteration.
+ */
+async function* serverReadRequests(
+  request: ServerRequest,
+  compression: Compression | null,
+  codec: Codec,
+  desc: DescMessage,
+  config: ServerConfig,
+): AsyncGenerator<Message> {
+  const readMaxBytes = config.readMaxBytes;
+  for await (const envelope of envelopeRead(
+    request.body,
+    readMaxBytes,
+    Code.InvalidArgument,
+  )) {
+    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
+      throw new ConnectError(
+        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
+        Code.InvalidArgument,
+      );
+    }
+    const data =
+      compression !== null &&
+      (envelope.flags & envelopeFlagCompressed) !== 0 &&
+      envelope.data.byteLength > 0
+        ? // Through the handler's gate, which bounds decompressions at once.
+          await config.decompressGate.decompress(
+            compression,
+            envelope.data,
+            readMaxBytes,
+            request.signal,
+          )
+        : await envelopeDecompress(
+            envelope,
+            compression,
+            readMaxBytes,
+            // What the conformance suite expects of every protocol.
+            Code.Internal,
+          );
+    yield codec.decode(desc, data);
+  }
+}
+
+/**
+ * The response messages as interceptors see them. A mapping iterator rather than an async generator: that took a promise
+ * round trip of its own per message on top of the implementation's.
+ * `return` goes straight to the implementation, as a for-await loop's exit
+ * would.
+ */
+function serverCreateMessages(
+  desc: DescMessage,
+  source: AsyncIterable<MessageInitShape<DescMessage>>,
+): AsyncIterable<Message> {
+  const toMessage = (
+    result: IteratorResult<MessageInitShape<DescMessage>>,
+  ): IteratorResult<Message> =>
+    result.done === true
+      ? result
+      : {
+          done: false,
+          value: serverMessage(desc, result.value),
+        };
+  return {
+    [Symbol.asyncIterator]() {
+      const iterator = source[Symbol.asyncIterator]();
+      return {
+        next: () => iterator.next().then(toMessage),
+        return: (value?: unknown) =>
+          iterator.return === undefined
+            ? Promise.resolve({ done: true, value })
+            : iterator.return(value).then(toMessage),
+      };
+    },
+  };
+}
+
+/** Implementations may yield plain objects; the wire needs messages. */
+function serverMessage(
+  desc: DescMessage,
+  value: MessageInitShape<DescMessage>,
+): Message {
+  return isMessage(value, desc) ? value : create(desc, value);
+}
+
 /** The part of a Node writable (an HTTP response, an HTTP/2 stream) that writing chunks needs. */
 interface NodeDrainable {
   write(chunk: Uint8Array): boolean;
@@ -2906,6 +3562,9 @@ function nodeDrained(writable: NodeDrainable): Promise<void> {
  * false then, as there is nothing left to end. A signal aborted with
  * `shutdown.reason` (a graceful shutdown's, read as it happens) does not
  * stop it: the body then ends with the call's error, for the client.
+ *
+ * A streamed server response pushes its chunks itself (one loop from the
+ * implementation to the writable); any other body is pulled.
  */
 async function nodeWriteChunks(
   writable: NodeDrainable,
@@ -2913,22 +3572,32 @@ async function nodeWriteChunks(
   signal: AbortSignal,
   shutdown?: { readonly reason: unknown },
 ): Promise<boolean> {
+  const stopped = () =>
+    writable.destroyed ||
+    (signal.aborted && signal.reason !== shutdown?.reason);
+  if (nodeIsPushBody(body)) {
+    return body.pushTo({
+      write: (chunk) => writable.write(chunk),
+      drained: () => nodeDrained(writable),
+      stopped,
+    });
+  }
   for await (const chunk of body) {
-    if (
-      writable.destroyed ||
-      (signal.aborted && signal.reason !== shutdown?.reason)
-    )
-      return false;
+    if (stopped()) return false;
     if (!writable.write(chunk)) {
       await nodeDrained(writable);
-      if (
-        writable.destroyed ||
-        (signal.aborted && signal.reason !== shutdown?.reason)
-      )
-        return false;
+      if (stopped()) return false;
     }
   }
   return true;
+}
+
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves Node.
+function nodeIsPushBody(
+  body: AsyncIterable<Uint8Array>,
+): body is ServerStreamBody {
+  return typeof (body as Partial<ServerStreamBody>).pushTo === "function";
 }
 
 /**
@@ -3726,403 +4395,6 @@ function http2KeepAlive(
 }
 
 /**
- * HandlerOptions with every default filled in, resolved once per service:
- * what every protocol reads, and nothing that belongs to one of them.
- */
-interface ServerConfig {
-  readonly interceptors: readonly Interceptor[];
-  readonly contextValues: HandlerOptions["contextValues"];
-  readonly readMaxBytes: number;
-  readonly compressions: readonly Compression[];
-  /** Their names joined by "," without spaces (grpc-js splits on "," alone), for grpc-accept-encoding. */
-  readonly compressionNames: string;
-  readonly compressMinBytes: number;
-  readonly binaryCodec: Codec;
-  /** Undefined in files generated with json=false. */
-  readonly jsonCodec: Codec | undefined;
-  readonly requireConnectProtocolHeader: boolean;
-  readonly onError: HandlerOptions["onError"];
-  /** Shared by all calls of the handler: bounds decompressions in progress. */
-  readonly decompressGate: DecompressGate;
-  readonly redactErrors: boolean;
-}
-
-/**
- * Resolves a service's options. `compressions` are the file's defaults
- * (node:zlib or web ones), `json` is absent in files generated with
- * json=false: both are passed in so that this code names neither.
- */
-function serverConfig(
-  options: HandlerOptions,
-  compressions: readonly Compression[],
-  json: JsonCodecFactory | undefined,
-): ServerConfig {
-  const chosen = options.compressions ?? compressions;
-  const readMaxBytes = options.readMaxBytes ?? bodyDefaultReadMaxBytes;
-  return {
-    interceptors: options.interceptors ?? [],
-    contextValues: options.contextValues,
-    readMaxBytes,
-    compressions: chosen,
-    compressionNames: chosen.map((c) => c.name).join(","),
-    compressMinBytes: options.compressMinBytes ?? 1024,
-    binaryCodec: codecBinary,
-    jsonCodec: json?.(options.jsonOptions),
-    requireConnectProtocolHeader: options.requireConnectProtocolHeader ?? false,
-    onError: options.onError,
-    redactErrors: options.redactErrors ?? true,
-    decompressGate: decompressGate(
-      options.decompressionBudget ?? decompressDefaultBudget,
-      readMaxBytes,
-      options.decompressionQueue ?? decompressDefaultQueue,
-    ),
-  };
-}
-
-/**
- * The codec of a request's parsed content type: undefined for no content
- * type the protocol knows, and for JSON in files generated with json=false.
- */
-function serverCodec(
-  config: ServerConfig,
-  contentType: { binary: boolean } | undefined,
-): Codec | undefined {
-  if (contentType === undefined) return undefined;
-  return contentType.binary ? config.binaryCodec : config.jsonCodec;
-}
-
-/**
- * 415 for a request no codec of the file reads, naming the content types it
- * does: `binaryOnly` in files generated with json=false, else `all`.
- */
-function serverUnsupportedMediaType(
-  config: ServerConfig,
-  binaryOnly: string,
-  all: string,
-): ServerResponse {
-  return handlerUnsupportedMediaType(
-    config.jsonCodec === undefined ? binaryOnly : all,
-  );
-}
-
-// Classes rather than object literals with getters: V8 builds a literal
-// with accessors slowly, and these are made once or twice per call.
-
-/**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
- */
-class ServerCallContext implements HandlerContext {
-  readonly method: MethodInfo;
-  readonly protocol: HandlerContext["protocol"];
-  readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
-  readonly timeoutMs: () => number | undefined;
-  readonly #request: ServerRequest;
-  readonly #contextValues: HandlerOptions["contextValues"];
-  readonly #signal: AbortSignal | undefined;
-  #values: ContextValues | undefined;
-
-  constructor(
-    method: MethodInfo,
-    protocol: HandlerContext["protocol"],
-    request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
-    contextValues: HandlerOptions["contextValues"],
-  ) {
-    this.method = method;
-    this.protocol = protocol;
-    this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
-    this.#request = request;
-    this.#contextValues = contextValues;
-  }
-
-  get url(): string {
-    return this.#request.url;
-  }
-
-  get signal(): AbortSignal {
-    return this.#signal ?? this.#request.signal;
-  }
-
-  get requestHeaders(): Headers {
-    return this.#request.headers();
-  }
-
-  get values(): ContextValues {
-    if (this.#values === undefined) {
-      const request = this.#request;
-      this.#values =
-        this.#contextValues?.({
-          method: request.method,
-          url: request.url,
-          header: request.headers(),
-        }) ?? createContextValues();
-    }
-    return this.#values;
-  }
-}
-
-/**
- * A call as the server's interceptors see it (a UnaryRequest or a
- * StreamRequest); its headers are built only if an interceptor reads them.
- * The getters are the object's own, not a prototype's: a copy made with
- * spread (`next({ ...request, message })`, as connect-es interceptors are
- * written) reads them, and so carries the headers and values on.
- */
-function serverInterceptorRequest<Stream extends boolean, M>(
-  stream: Stream,
-  request: ServerRequest,
-  context: ServerCallContext,
-  message: M,
-) {
-  const method = context.method;
-  return {
-    stream,
-    service: method.service,
-    method,
-    requestMethod: request.method,
-    url: request.url,
-    signal: context.signal,
-    message,
-    get header(): Headers {
-      return request.headers();
-    },
-    /** The implementation's `context.values`: what an interceptor sets there, it reads. */
-    get contextValues(): ContextValues {
-      return context.values;
-    },
-  };
-}
-
-/** The message sent instead of that of an error which is not a ConnectError. */
-const serverRedactedMessage = "internal error (details withheld)";
-
-/**
- * What a call that failed after its implementation started sends: reports
- * the error to `onError` (which cannot break the call by throwing or
- * rejecting), and withholds the message of anything not a ConnectError
- * unless `redactErrors` is off.
- */
-function serverFail(
-  reason: unknown,
-  config: ServerConfig,
-  context: HandlerContext,
-): ConnectError {
-  const known = isConnectError(reason);
-  const redact = !known && config.redactErrors;
-  const onError = config.onError;
-  try {
-    if (onError !== undefined) {
-      const result: unknown = onError(reason, context);
-      if (result instanceof Promise) result.catch(() => {});
-    } else if (redact) {
-      console.error(
-        `${context.method.path}: ${serverRedactedMessage}:`,
-        reason,
-      );
-    }
-  } catch {
-    // A logger that throws must not change what the client gets.
-  }
-  const error = ConnectError.from(reason);
-  return redact
-    ? new ConnectError(serverRedactedMessage, error.code, {
-        metadata: error.metadata,
-      })
-    : error;
-}
-
-/**
- * A streaming call once its implementation has produced its first message
- * (or failed first): the protocol then writes its headers and the rest.
- */
-type StreamStart =
-  | {
-      readonly ok: true;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly first: IteratorResult<Message>;
-      readonly iterator: AsyncIterator<Message>;
-      /** For errors raised after the first message. */
-      readonly config: ServerConfig;
-      readonly context: HandlerContext;
-    }
-  | {
-      readonly ok: false;
-      readonly header: Headers;
-      readonly trailer: Headers;
-      readonly error: ConnectError;
-    };
-
-/**
- * Runs the interceptors and the implementation of a streaming call of any
- * protocol, up to its first message, so that headers the implementation sets
- * before it go out with it.
- */
-async function serverStartStream(
-  handler: StreamMethodHandler,
-  request: ServerRequest,
-  config: ServerConfig,
-  protocol: HandlerContext["protocol"],
-  deadline: Deadline,
-  requests: AsyncIterable<Message>,
-): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
-  const context = new ServerCallContext(
-    method,
-    protocol,
-    request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
-    config.contextValues,
-  );
-  const next: StreamNext = async (req) => ({
-    stream: true,
-    method,
-    header: responseHeaders,
-    trailer: responseTrailers,
-    message: serverCreateMessages(
-      method.output,
-      handler.stream(req.message, context),
-    ),
-  });
-  let iterator: AsyncIterator<Message> | undefined;
-  try {
-    const response = await applyInterceptors(
-      next,
-      config.interceptors,
-    )(serverInterceptorRequest(true, request, context, requests));
-    iterator = response.message[Symbol.asyncIterator]();
-    const first = await deadline.race(iterator.next());
-    return {
-      ok: true,
-      header: response.header,
-      trailer: response.trailer,
-      first,
-      iterator,
-      config,
-      context,
-    };
-  } catch (e) {
-    deadline.cleanup();
-    // When the deadline or a cancel beat the first message, the
-    // implementation is still running: stop it at its next yield.
-    iterator?.return?.().catch(() => {});
-    return {
-      ok: false,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      error: serverFail(e, config, context),
-    };
-  }
-}
-
-/**
- * The response messages after the first, each encoded by the protocol, then
- * whatever the protocol ends the body with. When the client goes away the
- * HTTP layer stops pulling, and `finally` stops the implementation.
- */
-async function* serverWriteStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Promise<Uint8Array>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      yield encode(result.value);
-      result = await deadline.race(iterator.next());
-    }
-    done = true;
-  } catch (e) {
-    error = serverFail(e, start.config, start.context);
-  } finally {
-    deadline.cleanup();
-    if (!done) {
-      // Stops an implementation still running; it has its aborted signal too.
-      iterator.return?.().catch(() => {});
-    }
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
-}
-
-/**
- * Decodes request envelopes; anything but a message (compressed or not) is
- * a protocol error, which fails the implementation's iteration.
- */
-async function* serverReadRequests(
-  request: ServerRequest,
-  compression: Compression | null,
-  codec: Codec,
-  desc: DescMessage,
-  config: ServerConfig,
-): AsyncGenerator<Message> {
-  const readMaxBytes = config.readMaxBytes;
-  for await (const envelope of envelopeRead(
-    request.body,
-    readMaxBytes,
-    Code.InvalidArgument,
-  )) {
-    if ((envelope.flags & ~envelopeFlagCompressed) !== 0) {
-      throw new ConnectError(
-        `protocol error: unexpected envelope flags ${envelope.flags} in a request`,
-        Code.InvalidArgument,
-      );
-    }
-    const data =
-      compression !== null &&
-      (envelope.flags & envelopeFlagCompressed) !== 0 &&
-      envelope.data.byteLength > 0
-        ? // Through the handler's gate, which bounds decompressions at once.
-          await config.decompressGate.decompress(
-            compression,
-            envelope.data,
-            readMaxBytes,
-            request.signal,
-          )
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            // What the conformance suite expects of every protocol.
-            Code.Internal,
-          );
-    yield codec.decode(desc, data);
-  }
-}
-
-/** Implementations may yield plain objects; the wire needs messages. */
-async function* serverCreateMessages(
-  desc: DescMessage,
-  source: AsyncIterable<MessageInitShape<DescMessage>>,
-): AsyncGenerator<Message> {
-  for await (const value of source) {
-    yield isMessage(value, desc) ? value : create(desc, value);
-  }
-}
-
-/**
  * Serves one streaming Connect call of any kind. The response status is 200
  * once the call is accepted; errors travel in the end-of-stream message.
  */
@@ -4209,7 +4481,7 @@ async function connectHandleStream(
       start,
       deadline,
       (message) =>
-        envelopeEncodeMessage(
+        envelopeCompress(
           codec.encode(method.output, message),
           responseCompression,
           config.compressMinBytes,
@@ -4693,7 +4965,7 @@ async function grpcServe(
     config,
   );
   const encode = (message: Message) =>
-    envelopeEncodeMessage(
+    envelopeCompress(
       codec.encode(handler.method.output, message),
       responseCompression,
       config.compressMinBytes,
@@ -4716,7 +4988,8 @@ async function grpcServe(
         responseHeaders,
         responseTrailers,
       );
-      const message = await encode(output.message);
+      const envelope = await encode(output.message);
+      const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
         undefined,
         new Headers(output.trailer),
@@ -4755,7 +5028,8 @@ interface GrpcCall {
   readonly header: Headers;
   readonly timeoutMs: number | undefined;
   readonly requests: AsyncIterable<Message>;
-  readonly encode: (message: Message) => Promise<Uint8Array>;
+  /** A message's payload and flags; the caller frames it. */
+  readonly encode: (message: Message) => Envelope | Promise<Envelope>;
   readonly fail: (
     error: ConnectError,
     header: Headers,
