@@ -11,7 +11,7 @@ import {
 } from "./call.ts";
 import { connectClientTimeoutHeader } from "./connect.ts";
 import { grpcClientTimeoutHeader } from "./grpc.ts";
-import { createClientConfig } from "./config.ts";
+import { clientNeverAborted, createClientConfig } from "./config.ts";
 import { Code } from "../core/code.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
@@ -439,6 +439,53 @@ describe("the request body each kind of streaming call sends", () => {
       for await (const _ of response.message);
     });
   }
+});
+
+describe("clientUnaryCaller, the signal a unary call gets", () => {
+  const unary: MethodInfo = { ...method, kind: "unary", name: "Unary" };
+  const send =
+    (seen: UnaryRequest[]): UnarySend =>
+    async (request) => {
+      seen.push(request);
+      return {
+        stream: false,
+        method: request.method,
+        header: new Headers(),
+        trailer: new Headers(),
+        message: create(StringValueSchema, { value: "ok" }),
+      };
+    };
+
+  it("without a deadline, a caller's signal or interceptors: the shared one that never fires", async () => {
+    const seen: UnaryRequest[] = [];
+    const call = clientUnaryCaller(config, timeoutHeader, send(seen));
+    await call(unary, { value: "1" }, undefined);
+    expect(seen[0]!.signal).toBe(clientNeverAborted);
+  });
+
+  it("with interceptors, which may listen to it: one of the call's own, which they can leave listeners on", async () => {
+    const seen: UnaryRequest[] = [];
+    const listening: Interceptor = (next) => async (request) => {
+      request.signal.addEventListener("abort", () => {});
+      return await next(request);
+    };
+    const call = clientUnaryCaller(
+      createClientConfig(
+        "http://127.0.0.1:1",
+        { interceptors: [listening] },
+        config.httpClient,
+        {},
+      ),
+      timeoutHeader,
+      send(seen),
+    );
+    await call(unary, { value: "1" }, undefined);
+    await call(unary, { value: "2" }, undefined);
+    const [first, second] = seen.map((r) => r.signal);
+    expect(first).not.toBe(clientNeverAborted);
+    expect(second).not.toBe(first);
+    expect(getEventListeners(clientNeverAborted, "abort")).toHaveLength(0);
+  });
 });
 
 describe("clientUnaryCaller, context values", () => {

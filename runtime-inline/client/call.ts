@@ -97,9 +97,15 @@ export function clientUnaryCaller(
     );
     // Nothing can abort a unary call without a deadline or a caller's
     // signal: it gets the shared signal that never fires, and no controller.
+    // Not with interceptors, which may listen to the signal: listeners on
+    // a signal that never fires and is never dropped would pile up.
     let signal = clientNeverAborted;
     let cleanup: (() => void) | undefined;
-    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+    if (
+      intercepted ||
+      timeoutMs !== undefined ||
+      callOptions.signal !== undefined
+    ) {
       let controller: AbortController;
       [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
       signal = controller.signal;

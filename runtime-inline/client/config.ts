@@ -229,7 +229,9 @@ export function clientCallSignal(
  * The signal of every unary call without a deadline or a caller's signal:
  * nothing can abort such a call, so its signal never fires, and they share
  * one rather than each making a controller. Transports skip listening to it
- * (node:http2 compares, since listening costs per call). Never abort it.
+ * (node:http2 compares, since listening costs per call; fetch is not given
+ * it), and calls with interceptors, which may listen, do not get it:
+ * listeners on a signal that never fires would pile up. Never abort it.
  */
 export const clientNeverAborted: AbortSignal = new AbortController().signal;
 

@@ -17,7 +17,7 @@ import {
   it,
   vi,
 } from "vitest";
-import { createClientConfig } from "../client/config.ts";
+import { clientNeverAborted, createClientConfig } from "../client/config.ts";
 import { createConnectUnaryCaller } from "../client/connect.ts";
 import { createConnectStreamCaller } from "../client/connect-stream.ts";
 import { createGrpcWebStreamCaller } from "../client/grpc-web.ts";
@@ -93,6 +93,14 @@ describe("fetchHttpClient with a stubbed fetch", () => {
     expect(init.redirect).toBe("error");
     expect(init.body).toBe(sent.body);
     expect("duplex" in init).toBe(false);
+  });
+
+  it("gives fetch no signal for a unary call nothing can abort (the shared clientNeverAborted), so that fetch keeps no listener on it", async () => {
+    const { fetchFn, calls } = stubFetch();
+    await createFetchHttpClient(fetchFn)(
+      request({ signal: clientNeverAborted }),
+    );
+    expect(calls[0]!.init.signal).toBeNull();
   });
 
   it("sends no body for a request without one", async () => {

@@ -1,6 +1,7 @@
 import { bodyFromWebStream, bodyToWebStream } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError, isConnectError } from "../core/errors.ts";
+import { clientNeverAborted } from "../client/config.ts";
 import { httpClientError, type HttpClient } from "../client/http-client.ts";
 
 /**
@@ -46,7 +47,9 @@ export function fetchHttpClient(
     const init: FetchInit = {
       method: request.method,
       headers: request.header,
-      signal: request.signal,
+      // fetch listens to a signal until the request is garbage: not to the
+      // shared one of unary calls nothing can abort (clientNeverAborted).
+      signal: request.signal === clientNeverAborted ? null : request.signal,
       redirect: "error",
     };
     if (body instanceof Uint8Array) {

@@ -1154,7 +1154,9 @@ function clientCallSignal(
  * The signal of every unary call without a deadline or a caller's signal:
  * nothing can abort such a call, so its signal never fires, and they share
  * one rather than each making a controller. Transports skip listening to it
- * (node:http2 compares, since listening costs per call). Never abort it.
+ * (node:http2 compares, since listening costs per call; fetch is not given
+ * it), and calls with interceptors, which may listen, do not get it:
+ * listeners on a signal that never fires would pile up. Never abort it.
  */
 const clientNeverAborted: AbortSignal = new AbortController().signal;
 
@@ -1534,9 +1536,15 @@ function clientUnaryCaller(
     );
     // Nothing can abort a unary call without a deadline or a caller's
     // signal: it gets the shared signal that never fires, and no controller.
+    // Not with interceptors, which may listen to the signal: listeners on
+    // a signal that never fires and is never dropped would pile up.
     let signal = clientNeverAborted;
     let cleanup: (() => void) | undefined;
-    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+    if (
+      intercepted ||
+      timeoutMs !== undefined ||
+      callOptions.signal !== undefined
+    ) {
       let controller: AbortController;
       [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
       signal = controller.signal;
@@ -2579,7 +2587,9 @@ function fetchHttpClient(
     const init: FetchInit = {
       method: request.method,
       headers: request.header,
-      signal: request.signal,
+      // fetch listens to a signal until the request is garbage: not to the
+      // shared one of unary calls nothing can abort (clientNeverAborted).
+      signal: request.signal === clientNeverAborted ? null : request.signal,
       redirect: "error",
     };
     if (body instanceof Uint8Array) {

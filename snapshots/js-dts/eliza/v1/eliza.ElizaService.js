@@ -1124,7 +1124,9 @@ function clientCallSignal(timeoutMs, callOptions) {
  * The signal of every unary call without a deadline or a caller's signal:
  * nothing can abort such a call, so its signal never fires, and they share
  * one rather than each making a controller. Transports skip listening to it
- * (node:http2 compares, since listening costs per call). Never abort it.
+ * (node:http2 compares, since listening costs per call; fetch is not given
+ * it), and calls with interceptors, which may listen, do not get it:
+ * listeners on a signal that never fires would pile up. Never abort it.
  */
 const clientNeverAborted = new AbortController().signal;
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
@@ -1448,9 +1450,15 @@ function clientUnaryCaller(
     );
     // Nothing can abort a unary call without a deadline or a caller's
     // signal: it gets the shared signal that never fires, and no controller.
+    // Not with interceptors, which may listen to the signal: listeners on
+    // a signal that never fires and is never dropped would pile up.
     let signal = clientNeverAborted;
     let cleanup;
-    if (timeoutMs !== undefined || callOptions.signal !== undefined) {
+    if (
+      intercepted ||
+      timeoutMs !== undefined ||
+      callOptions.signal !== undefined
+    ) {
       let controller;
       [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
       signal = controller.signal;
@@ -5475,7 +5483,9 @@ function fetchHttpClient(fetchFn, streaming) {
     const init = {
       method: request.method,
       headers: request.header,
-      signal: request.signal,
+      // fetch listens to a signal until the request is garbage: not to the
+      // shared one of unary calls nothing can abort (clientNeverAborted).
+      signal: request.signal === clientNeverAborted ? null : request.signal,
       redirect: "error",
     };
     if (body instanceof Uint8Array) {
