@@ -6915,7 +6915,9 @@ function http2ReadWhole(
           : http2StreamError(stream, error),
       );
     };
-    const onEnd = () => {
+    let closeSeen = false;
+    /** No more data comes: the body is whole, or was cut short. */
+    const finish = () => {
       if (settled) return;
       // A reset with NO_ERROR or CANCEL, which Node does not report as an
       // error, ends the body too: without END_STREAM it is cut short.
@@ -6927,11 +6929,17 @@ function http2ReadWhole(
       if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
       resolve(http2Join(chunks, length));
     };
+    const onEnd = () => {
+      // A body cut short ends before its stream closes, and only the close
+      // tells a lost connection (Unavailable) from a reset: wait for it.
+      if (http2EndedStream(stream) || closeSeen) finish();
+    };
     const onClose = () => {
+      closeSeen = true;
       // Deno's node:http2 may close a stream whose END_STREAM came while part
       // of the body waits unread: its "end" follows once that is read.
       if (http2EndedStream(stream) && !stream.readableEnded) return;
-      onEnd();
+      finish();
     };
     stream.on("data", (chunk: Uint8Array) => {
       if (settled) return;
@@ -6949,8 +6957,8 @@ function http2ReadWhole(
     stream.on("error", fail);
     // As in http2ReadChunks: Deno may have ended and closed the stream of a
     // response without DATA frames before anyone reads.
-    if (stream.readableEnded) onEnd();
-    else if (stream.closed) onClose();
+    if (stream.closed) onClose();
+    else if (stream.readableEnded) onEnd();
   });
 }
 
