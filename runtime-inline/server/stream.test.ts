@@ -130,7 +130,11 @@ describe("serverWriteStream", () => {
 });
 
 /** A stream of `count` messages, its end envelope a single byte 9. */
-async function pushBody(count: number, deadline: Deadline) {
+async function pushBody(
+  count: number,
+  deadline: Deadline,
+  payload: Uint8Array = chunk,
+) {
   const state = { produced: 0, finished: false };
   async function* implementation(): AsyncGenerator<Message> {
     try {
@@ -156,14 +160,14 @@ async function pushBody(count: number, deadline: Deadline) {
   const body = serverWriteStream(
     start,
     deadline,
-    () => ({ flags: 0, data: chunk }),
+    () => ({ flags: 0, data: payload }),
     () => new Uint8Array([9]),
   );
   return { state, body };
 }
 
 describe("serverWriteStream pushed to a sink", () => {
-  it("writes header and payload per message, the end last, waiting for drain when full", async () => {
+  it("frames a small payload whole, one chunk per message, the end last, waiting for drain when full", async () => {
     const { body } = await pushBody(
       3,
       deadlineForRequest(undefined, new AbortController().signal),
@@ -171,11 +175,8 @@ describe("serverWriteStream pushed to a sink", () => {
     const written: number[][] = [];
     let drains = 0;
     const ok = await body.pushTo({
-      // Full after every payload: the loop must wait each time.
-      write: (c) => (
-        written.push(Array.from(c)),
-        c.byteLength !== 1 || c[0] === 9
-      ),
+      // Full after every write: the loop must wait after each message.
+      write: (c) => (written.push(Array.from(c)), false),
       drained: async () => {
         drains++;
       },
@@ -183,21 +184,39 @@ describe("serverWriteStream pushed to a sink", () => {
     });
     expect(ok).toBe(true);
     expect(written).toEqual([
-      [0, 0, 0, 0, 1],
-      [0],
-      [0, 0, 0, 0, 1],
-      [0],
-      [0, 0, 0, 0, 1],
-      [0],
+      [0, 0, 0, 0, 1, 0],
+      [0, 0, 0, 0, 1, 0],
+      [0, 0, 0, 0, 1, 0],
       [9],
     ]);
     expect(drains).toBe(3);
+  });
+
+  it("writes a large payload as a chunk of its own after its header, not copied", async () => {
+    const large = new Uint8Array(600).fill(7);
+    const { body } = await pushBody(
+      2,
+      deadlineForRequest(undefined, new AbortController().signal),
+      large,
+    );
+    const written: Uint8Array[] = [];
+    const ok = await body.pushTo({
+      write: (c) => (written.push(c), true),
+      drained: async () => {},
+      stopped: () => false,
+    });
+    expect(ok).toBe(true);
+    expect(written.map((c) => c.byteLength)).toEqual([5, 600, 5, 600, 1]);
+    expect(Array.from(written[0]!)).toEqual([0, 0, 0, 2, 88]);
+    expect(written[1]).toBe(large);
+    expect(written[3]).toBe(large);
   });
 
   it("stops the implementation and writes no end when the sink stops mid-stream", async () => {
     const { state, body } = await pushBody(
       1000,
       deadlineForRequest(undefined, new AbortController().signal),
+      new Uint8Array(600),
     );
     let stopped = false;
     let writes = 0;

@@ -225,7 +225,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 399 declarations from
+// needs no RPC library: 400 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4440,6 +4440,8 @@ function serverFail(reason, config, context) {
       })
     : error;
 }
+// Payloads up to this size are copied into their envelope (see pushTo).
+const serverStreamCopyMaxBytes = 512;
 /**
  * Runs the interceptors and the implementation of a streaming call of any
  * protocol, up to its first message, so that headers the implementation sets
@@ -4556,10 +4558,18 @@ async function serverPushStream(start, deadline, encode, end, sink) {
       const encoded = encode(serverMessage(desc, result.value));
       const envelope = encoded instanceof Promise ? await encoded : encoded;
       if (sink.stopped()) return false;
-      // The header and the payload as chunks of their own: framing them
-      // together copied every message into a new buffer.
-      sink.write(envelopeHeader(envelope.flags, envelope.data.byteLength));
-      if (!sink.write(envelope.data)) {
+      // A large payload goes as a chunk of its own after its header, rather
+      // than copied beside it; a small one is framed whole, so that the
+      // writable queues one chunk per message, not two.
+      const data = envelope.data;
+      let room;
+      if (data.byteLength <= serverStreamCopyMaxBytes) {
+        room = sink.write(envelopeEncode(envelope.flags, data));
+      } else {
+        sink.write(envelopeHeader(envelope.flags, data.byteLength));
+        room = sink.write(data);
+      }
+      if (!room) {
         await sink.drained();
         if (sink.stopped()) return false;
       }
