@@ -225,7 +225,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 400 declarations from
+// needs no RPC library: 401 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4440,7 +4440,7 @@ function serverFail(reason, config, context) {
       })
     : error;
 }
-// Payloads up to this size are copied into their envelope (see pushTo).
+// Payloads up to this size are copied into their envelope (see serverPushStream).
 const serverStreamCopyMaxBytes = 512;
 /**
  * Runs the interceptors and the implementation of a streaming call of any
@@ -4541,11 +4541,72 @@ function serverStreamNext(handler, context, header, trailer) {
  * microtask queue.
  */
 function serverWriteStream(start, deadline, encode, end) {
+  const pushTo = (sink) => serverPushStream(start, deadline, encode, end, sink);
+  const toWebStream = (onCancel) => serverStreamToWeb(pushTo, onCancel);
   return {
-    [Symbol.asyncIterator]: () =>
-      serverPullStream(start, deadline, encode, end),
-    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+    pushTo,
+    toWebStream,
+    [Symbol.asyncIterator]() {
+      const reader = toWebStream().getReader();
+      return {
+        next: () => reader.read(),
+        async return() {
+          await reader.cancel();
+          return { done: true, value: undefined };
+        },
+      };
+    },
   };
+}
+/**
+ * Drives the push loop from a web stream's pulls. With no high-water mark
+ * the controller wants more only while a read waits: each message waits for
+ * its read, as a pulled body did, so a slow reader holds back the
+ * implementation.
+ */
+function serverStreamToWeb(pushTo, onCancel) {
+  let running;
+  let cancelled = false;
+  let wake;
+  const resume = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve === null || resolve === void 0 ? void 0 : resolve();
+  };
+  return new ReadableStream(
+    {
+      pull(controller) {
+        if (running !== undefined) return resume();
+        running = pushTo({
+          write(chunk) {
+            var _a;
+            controller.enqueue(chunk);
+            return (
+              ((_a = controller.desiredSize) !== null && _a !== void 0
+                ? _a
+                : 0) > 0
+            );
+          },
+          drained: () => new Promise((resolve) => (wake = resolve)),
+          stopped: () => cancelled,
+        });
+        running.then((ended) => {
+          // A cancel may come between the end's write and here.
+          if (ended && !cancelled) controller.close();
+        });
+      },
+      cancel() {
+        onCancel === null || onCancel === void 0 ? void 0 : onCancel();
+        cancelled = true;
+        resume();
+        // Resolves once the loop has stopped the implementation.
+        return running === null || running === void 0
+          ? void 0
+          : running.then(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 async function serverPushStream(start, deadline, encode, end, sink) {
   const iterator = start.iterator;
@@ -4560,7 +4621,7 @@ async function serverPushStream(start, deadline, encode, end, sink) {
       if (sink.stopped()) return false;
       // A large payload goes as a chunk of its own after its header, rather
       // than copied beside it; a small one is framed whole, so that the
-      // writable queues one chunk per message, not two.
+      // sink queues one chunk per message, not two.
       const data = envelope.data;
       let room;
       if (data.byteLength <= serverStreamCopyMaxBytes) {
@@ -4587,32 +4648,6 @@ async function serverPushStream(start, deadline, encode, end, sink) {
     sink.write(last);
   }
   return true;
-}
-/** The same loop as serverPushStream, pulled a chunk at a time. */
-function serverPullStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverPullStream_1() {
-    const iterator = start.iterator;
-    const desc = start.context.method.output;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        const envelope = yield __await(
-          encode(serverMessage(desc, result.value)),
-        );
-        yield yield __await(envelopeEncode(envelope.flags, envelope.data));
-        result = yield __await(deadline.race(iterator.next()));
-      }
-      done = true;
-    } catch (e) {
-      error = serverFail(e, start.config, start.context);
-    } finally {
-      serverStopStream(deadline, iterator, done);
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
 }
 /**
  * Releases the deadline's watch and, unless the implementation finished,
@@ -4837,10 +4872,17 @@ export function fetchHandler(...services) {
           body !== null && body !== void 0
           ? body
           : null
-        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
+        : fetchIsStreamBody(body)
+          ? body.toWebStream(() => controller.abort(handlerClientGone()))
+          : bodyToWebStream(fetchAbortOnCancel(body, controller)),
       { status: response.status, headers: response.header },
     );
   };
+}
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves fetch.
+function fetchIsStreamBody(body) {
+  return typeof body.toWebStream === "function";
 }
 /**
  * Aborts the call's signal when the response body is cancelled, before
