@@ -66,19 +66,15 @@ export async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and

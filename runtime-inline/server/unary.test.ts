@@ -33,29 +33,32 @@ function run(
     "grpc-web",
     input,
     timeoutMs,
-    new Headers(),
-    new Headers(),
   );
 }
 
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof ConnectError)) throw new Error("expected a failure");
-  return error;
+async function failure(promise: ReturnType<typeof run>): Promise<ConnectError> {
+  const result = await promise;
+  if (result.ok) throw new Error("expected a failure");
+  return result.error;
+}
+
+async function success(promise: ReturnType<typeof run>) {
+  const result = await promise;
+  if (!result.ok) throw result.error;
+  return result;
 }
 
 describe("serverRunUnary", () => {
   it("calls the implementation with the request and its context", async () => {
     let seen: HandlerContext | undefined;
-    const output = await run((request, context) => {
-      seen = context;
-      context.responseHeaders.set("x-out", "h");
-      context.responseTrailers.set("x-trailer", "t");
-      return { value: `${(request as typeof input).value}!` };
-    });
+    const output = await success(
+      run((request, context) => {
+        seen = context;
+        context.responseHeaders.set("x-out", "h");
+        context.responseTrailers.set("x-trailer", "t");
+        return { value: `${(request as typeof input).value}!` };
+      }),
+    );
     expect(output.message).toEqual(create(StringValueSchema, { value: "in!" }));
     expect(output.header.get("x-out")).toBe("h");
     expect(output.trailer.get("x-trailer")).toBe("t");
@@ -120,6 +123,17 @@ describe("serverRunUnary", () => {
     expect(error.code).toBe(Code.Unknown);
     expect(error.rawMessage).toBe(serverRedactedMessage);
     expect(reported).toEqual([reason]);
+  });
+
+  it("keeps the response headers and trailers set before a failure, for the error", async () => {
+    const result = await run((_request, context) => {
+      context.responseHeaders.set("x-out", "h");
+      context.responseTrailers.set("x-trailer", "t");
+      throw new ConnectError("no", Code.NotFound);
+    });
+    expect(result.ok).toBe(false);
+    expect(result.header.get("x-out")).toBe("h");
+    expect(result.trailer.get("x-trailer")).toBe("t");
   });
 
   it("answers at the deadline an implementation that never does", async () => {

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 339 declarations from
+// needs no RPC library: 340 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -4474,10 +4474,11 @@ function serverUnsupportedMediaType(
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers built, only if the implementation reads
+ * them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -4495,20 +4496,20 @@ class ServerCallContext implements HandlerContext {
     method: MethodInfo,
     protocol: HandlerContext["protocol"],
     request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline: Deadline | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
+    this.responseHeaders = new Headers();
+    this.responseTrailers = new Headers();
+    this.#signal = deadline?.signal;
+    this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
   }
@@ -4538,6 +4539,9 @@ class ServerCallContext implements HandlerContext {
     return this.#values;
   }
 }
+
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}
 
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
@@ -4648,19 +4652,15 @@ async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -6633,11 +6633,30 @@ function serverProtocolFor(
 }
 
 /**
+ * A unary call once its implementation has answered or failed, with the
+ * response headers and trailers it set (on failure too: they go out with
+ * the error).
+ */
+type UnaryResult$1 =
+  | {
+      readonly ok: true;
+      readonly message: Message;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    }
+  | {
+      readonly ok: false;
+      readonly error: ConnectError;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    };
+
+/**
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler: UnaryMethodHandler,
@@ -6646,9 +6665,7 @@ async function serverRunUnary(
   protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
+): Promise<UnaryResult$1> {
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -6661,10 +6678,7 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline?.signal,
-    deadline?.remainingMs ?? serverNoTimeout,
+    deadline,
     config.contextValues,
   );
   const run = async (message: Message): Promise<UnaryResponse> => {
@@ -6672,8 +6686,8 @@ async function serverRunUnary(
     return {
       stream: false,
       method,
-      header: responseHeaders,
-      trailer: responseTrailers,
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
       message: isMessage(result, method.output)
         ? result
         : create(method.output, result),
@@ -6691,16 +6705,25 @@ async function serverRunUnary(
           )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    const response =
+      deadline === undefined ? await call : await deadline.race(call);
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
+    };
   } finally {
     deadline?.cleanup();
   }
 }
-
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout(): undefined {}
 
 /**
  * What sets gRPC and gRPC-Web apart on the server: their content types, and
@@ -6849,21 +6872,19 @@ async function grpcServe(
 
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output: UnaryResult$1 | undefined;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -6883,7 +6904,7 @@ async function grpcServe(
             }),
       };
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(ConnectError.from(e), output?.header, output?.trailer);
     }
   }
 

@@ -225,7 +225,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 401 declarations from
+// needs no RPC library: 402 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4289,23 +4289,25 @@ function serverUnsupportedMediaType(config, binaryOnly, all) {
 // Classes rather than object literals with getters: V8 builds a literal
 // with accessors slowly, and these are made once or twice per call.
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers built, only if the implementation reads
+ * them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext {
   constructor(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal,
-    timeoutMs,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline,
     contextValues,
   ) {
+    var _a;
     _ServerCallContext_request.set(this, void 0);
     _ServerCallContext_contextValues.set(this, void 0);
     _ServerCallContext_signal.set(this, void 0);
@@ -4313,10 +4315,21 @@ class ServerCallContext {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    __classPrivateFieldSet(this, _ServerCallContext_signal, signal, "f");
-    this.timeoutMs = timeoutMs;
+    this.responseHeaders = new Headers();
+    this.responseTrailers = new Headers();
+    __classPrivateFieldSet(
+      this,
+      _ServerCallContext_signal,
+      deadline === null || deadline === void 0 ? void 0 : deadline.signal,
+      "f",
+    );
+    this.timeoutMs =
+      (_a =
+        deadline === null || deadline === void 0
+          ? void 0
+          : deadline.remainingMs) !== null && _a !== void 0
+        ? _a
+        : serverNoTimeout;
     __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
     __classPrivateFieldSet(
       this,
@@ -4382,6 +4395,8 @@ class ServerCallContext {
   (_ServerCallContext_contextValues = new WeakMap()),
   (_ServerCallContext_signal = new WeakMap()),
   (_ServerCallContext_values = new WeakMap()));
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout() {}
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
@@ -4456,19 +4471,15 @@ async function serverStartStream(
   requests,
 ) {
   var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -6240,8 +6251,8 @@ function serverProtocolFor(protocols, contentType) {
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler,
@@ -6250,10 +6261,7 @@ async function serverRunUnary(
   protocol,
   input,
   timeoutMs,
-  responseHeaders,
-  responseTrailers,
 ) {
-  var _a;
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -6266,15 +6274,7 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline === null || deadline === void 0 ? void 0 : deadline.signal,
-    (_a =
-      deadline === null || deadline === void 0
-        ? void 0
-        : deadline.remainingMs) !== null && _a !== void 0
-      ? _a
-      : serverNoTimeout,
+    deadline,
     config.contextValues,
   );
   const run = async (message) => {
@@ -6282,8 +6282,8 @@ async function serverRunUnary(
     return {
       stream: false,
       method,
-      header: responseHeaders,
-      trailer: responseTrailers,
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
       message: isMessage(result, method.output)
         ? result
         : create(method.output, result),
@@ -6301,15 +6301,25 @@ async function serverRunUnary(
           )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    const response =
+      deadline === undefined ? await call : await deadline.race(call);
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
+    };
   } finally {
     deadline === null || deadline === void 0 ? void 0 : deadline.cleanup();
   }
 }
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout() {}
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
 // protocols: every other request, GET ones without a content type included,
@@ -6352,9 +6362,8 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output;
   try {
     let encoding;
     let body;
@@ -6433,16 +6442,15 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
     // Never undefined here: JSON requests were refused above without it.
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
     const header = output.header;
@@ -6463,10 +6471,11 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
     connectTrailersToHeaders(output.trailer, header);
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output === null || output === void 0 ? void 0 : output.header,
+      output === null || output === void 0 ? void 0 : output.trailer,
     );
   }
 }
@@ -6490,7 +6499,9 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,
@@ -6609,21 +6620,19 @@ async function grpcServe(protocol, handler, request, config, stream) {
     );
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -6642,7 +6651,11 @@ async function grpcServe(protocol, handler, request, config, stream) {
             },
       );
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(
+        ConnectError.from(e),
+        output === null || output === void 0 ? void 0 : output.header,
+        output === null || output === void 0 ? void 0 : output.trailer,
+      );
     }
   }
   // Only files with streaming methods have the streaming part.

@@ -69,7 +69,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 275 declarations from
+// needs no RPC library: 276 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, call-signal, compression, handler, keepalive, shutdown,
@@ -3061,10 +3061,11 @@ function serverUnsupportedMediaType(
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers built, only if the implementation reads
+ * them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -3082,20 +3083,20 @@ class ServerCallContext implements HandlerContext {
     method: MethodInfo,
     protocol: HandlerContext["protocol"],
     request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline: Deadline | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
+    this.responseHeaders = new Headers();
+    this.responseTrailers = new Headers();
+    this.#signal = deadline?.signal;
+    this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
   }
@@ -3125,6 +3126,9 @@ class ServerCallContext implements HandlerContext {
     return this.#values;
   }
 }
+
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}
 
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
@@ -3235,19 +3239,15 @@ async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -4611,11 +4611,30 @@ function serverProtocolFor(
 }
 
 /**
+ * A unary call once its implementation has answered or failed, with the
+ * response headers and trailers it set (on failure too: they go out with
+ * the error).
+ */
+type UnaryResult =
+  | {
+      readonly ok: true;
+      readonly message: Message;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    }
+  | {
+      readonly ok: false;
+      readonly error: ConnectError;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    };
+
+/**
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler: UnaryMethodHandler,
@@ -4624,9 +4643,7 @@ async function serverRunUnary(
   protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
+): Promise<UnaryResult> {
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -4639,10 +4656,7 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline?.signal,
-    deadline?.remainingMs ?? serverNoTimeout,
+    deadline,
     config.contextValues,
   );
   const run = async (message: Message): Promise<UnaryResponse> => {
@@ -4650,8 +4664,8 @@ async function serverRunUnary(
     return {
       stream: false,
       method,
-      header: responseHeaders,
-      trailer: responseTrailers,
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
       message: isMessage(result, method.output)
         ? result
         : create(method.output, result),
@@ -4669,16 +4683,25 @@ async function serverRunUnary(
           )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    const response =
+      deadline === undefined ? await call : await deadline.race(call);
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
+    };
   } finally {
     deadline?.cleanup();
   }
 }
-
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout(): undefined {}
 
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
@@ -4738,9 +4761,8 @@ async function connectHandleUnary(
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output: UnaryResult | undefined;
   try {
     let encoding: string | null;
     let body: Uint8Array | undefined;
@@ -4812,16 +4834,15 @@ async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
     const header = output.header;
@@ -4842,10 +4863,11 @@ async function connectHandleUnary(
     connectTrailersToHeaders(output.trailer, header);
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output?.header,
+      output?.trailer,
     );
   }
 }
@@ -4872,13 +4894,15 @@ function connectCheckProtocolVersion(
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 function connectErrorResponse(
   error: ConnectError,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
+  responseHeaders?: Headers,
+  responseTrailers?: Headers,
 ): ServerResponse {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,
@@ -5033,21 +5057,19 @@ async function grpcServe(
 
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output: UnaryResult | undefined;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -5067,7 +5089,7 @@ async function grpcServe(
             }),
       };
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(ConnectError.from(e), output?.header, output?.trailer);
     }
   }
 

@@ -99,7 +99,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 401 declarations from
+// needs no RPC library: 402 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -5509,10 +5509,11 @@ function serverUnsupportedMediaType(
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers built, only if the implementation reads
+ * them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
@@ -5530,20 +5531,20 @@ class ServerCallContext implements HandlerContext {
     method: MethodInfo,
     protocol: HandlerContext["protocol"],
     request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline: Deadline | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
+    this.responseHeaders = new Headers();
+    this.responseTrailers = new Headers();
+    this.#signal = deadline?.signal;
+    this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
   }
@@ -5573,6 +5574,9 @@ class ServerCallContext implements HandlerContext {
     return this.#values;
   }
 }
+
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}
 
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
@@ -5683,19 +5687,15 @@ async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -7769,11 +7769,30 @@ function serverProtocolFor(
 }
 
 /**
+ * A unary call once its implementation has answered or failed, with the
+ * response headers and trailers it set (on failure too: they go out with
+ * the error).
+ */
+type UnaryResult$1 =
+  | {
+      readonly ok: true;
+      readonly message: Message;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    }
+  | {
+      readonly ok: false;
+      readonly error: ConnectError;
+      readonly header: Headers;
+      readonly trailer: Headers;
+    };
+
+/**
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler: UnaryMethodHandler,
@@ -7782,9 +7801,7 @@ async function serverRunUnary(
   protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
+): Promise<UnaryResult$1> {
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -7797,10 +7814,7 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline?.signal,
-    deadline?.remainingMs ?? serverNoTimeout,
+    deadline,
     config.contextValues,
   );
   const run = async (message: Message): Promise<UnaryResponse> => {
@@ -7808,8 +7822,8 @@ async function serverRunUnary(
     return {
       stream: false,
       method,
-      header: responseHeaders,
-      trailer: responseTrailers,
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
       message: isMessage(result, method.output)
         ? result
         : create(method.output, result),
@@ -7827,16 +7841,25 @@ async function serverRunUnary(
           )(serverInterceptorRequest(false, request, context, input));
     // Without a timeout, the race would only answer a client that has gone
     // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    const response =
+      deadline === undefined ? await call : await deadline.race(call);
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeaders,
+      trailer: context.responseTrailers,
+    };
   } finally {
     deadline?.cleanup();
   }
 }
-
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout(): undefined {}
 
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
@@ -7896,9 +7919,8 @@ async function connectHandleUnary(
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output: UnaryResult$1 | undefined;
   try {
     let encoding: string | null;
     let body: Uint8Array | undefined;
@@ -7970,16 +7992,15 @@ async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
     const header = output.header;
@@ -8000,10 +8021,11 @@ async function connectHandleUnary(
     connectTrailersToHeaders(output.trailer, header);
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output?.header,
+      output?.trailer,
     );
   }
 }
@@ -8030,13 +8052,15 @@ function connectCheckProtocolVersion(
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 function connectErrorResponse(
   error: ConnectError,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
+  responseHeaders?: Headers,
+  responseTrailers?: Headers,
 ): ServerResponse {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,
@@ -8191,21 +8215,19 @@ async function grpcServe(
 
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output: UnaryResult$1 | undefined;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -8225,7 +8247,7 @@ async function grpcServe(
             }),
       };
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(ConnectError.from(e), output?.header, output?.trailer);
     }
   }
 
