@@ -173,7 +173,7 @@ export async function connectHandleUnary(
     if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
+    const header = output.header ?? new Headers();
     header.set(
       "content-type",
       binary ? connectContentTypeProto : connectContentTypeJson,
@@ -188,7 +188,9 @@ export async function connectHandleUnary(
         header.set("content-encoding", responseCompression.name);
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
     // With the implementation's headers, unless it never ran.

@@ -48,6 +48,8 @@ describe("ServerCallContext", () => {
     expect(context.responseHeaders).toBeInstanceOf(Headers);
     expect(context.responseTrailers).toBeInstanceOf(Headers);
     expect(context.responseHeaders).not.toBe(context.responseTrailers);
+    expect(context.responseHeadersIfAny()).toBe(context.responseHeaders);
+    expect(context.responseTrailersIfAny()).toBe(context.responseTrailers);
     expect(context.signal).toBe(deadline.signal);
     expect(context.timeoutMs).toBe(deadline.remainingMs);
     deadline.cleanup();
@@ -64,6 +66,15 @@ describe("ServerCallContext", () => {
     );
     expect(context.signal).toBe(client.signal);
     expect(context.timeoutMs()).toBeUndefined();
+  });
+
+  it("makes its response headers and trailers only when read", () => {
+    const context = callContext(serverRequest({ path: method.path }));
+    expect(context.responseHeadersIfAny()).toBeUndefined();
+    expect(context.responseTrailersIfAny()).toBeUndefined();
+    context.responseHeaders.set("x-out", "1");
+    expect(context.responseHeadersIfAny()?.get("x-out")).toBe("1");
+    expect(context.responseTrailersIfAny()).toBeUndefined();
   });
 
   it("builds the request headers only when read, then keeps them", () => {

@@ -15,8 +15,8 @@ import type { MethodInfo } from "../core/method.ts";
 
 /**
  * The HandlerContext of one call, unary or streaming. Its URL and signal are
- * looked up, and its request headers built, only if the implementation reads
- * them, and its values only if the implementation or an interceptor does
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
  * (most calls never do): then once, from the handler's `contextValues`
  * option, and shared by both.
  */
@@ -24,13 +24,13 @@ export class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: HandlerContext["protocol"];
   readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
   readonly #contextValues: HandlerOptions["contextValues"];
   readonly #signal: AbortSignal | undefined;
   #values: ContextValues | undefined;
+  #responseHeaders: Headers | undefined;
+  #responseTrailers: Headers | undefined;
 
   constructor(
     method: MethodInfo,
@@ -46,12 +46,31 @@ export class ServerCallContext implements HandlerContext {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = new Headers();
-    this.responseTrailers = new Headers();
     this.#signal = deadline?.signal;
     this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
+  }
+
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders(): Headers {
+    return (this.#responseHeaders ??= new Headers());
+  }
+
+  get responseTrailers(): Headers {
+    return (this.#responseTrailers ??= new Headers());
+  }
+
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny(): Headers | undefined {
+    return this.#responseHeaders;
+  }
+
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny(): Headers | undefined {
+    return this.#responseTrailers;
   }
 
   get url(): string {

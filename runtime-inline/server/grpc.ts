@@ -213,7 +213,10 @@ export async function grpcServe(
       );
       return {
         status: 200,
-        header: withHeaders(header, output.header),
+        header:
+          output.header === undefined
+            ? header
+            : withHeaders(header, output.header),
         ...(protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {

@@ -60,8 +60,8 @@ describe("serverRunUnary", () => {
       }),
     );
     expect(output.message).toEqual(create(StringValueSchema, { value: "in!" }));
-    expect(output.header.get("x-out")).toBe("h");
-    expect(output.trailer.get("x-trailer")).toBe("t");
+    expect(output.header?.get("x-out")).toBe("h");
+    expect(output.trailer?.get("x-trailer")).toBe("t");
     expect(seen?.protocol).toBe("grpc-web");
     expect(seen?.method).toBe(method);
     expect(seen?.requestHeaders.get("x-in")).toBe("1");
@@ -125,6 +125,30 @@ describe("serverRunUnary", () => {
     expect(reported).toEqual([reason]);
   });
 
+  it("makes no response headers or trailers for an implementation that sets none", async () => {
+    const plain = await success(run(() => ({ value: "out" })));
+    expect(plain.header).toBeUndefined();
+    expect(plain.trailer).toBeUndefined();
+    const failed = await run(() => {
+      throw new ConnectError("no", Code.NotFound);
+    });
+    expect(failed.header).toBeUndefined();
+    expect(failed.trailer).toBeUndefined();
+  });
+
+  it("gives interceptors response headers and trailers to read and set", async () => {
+    const interceptor: Interceptor = (next) => async (request) => {
+      const response = await next(request);
+      response.header.set("x-by", "interceptor");
+      return response;
+    };
+    const output = await success(
+      run(() => ({ value: "out" }), { interceptors: [interceptor] }),
+    );
+    expect(output.header?.get("x-by")).toBe("interceptor");
+    expect(output.trailer).toBeInstanceOf(Headers);
+  });
+
   it("keeps the response headers and trailers set before a failure, for the error", async () => {
     const result = await run((_request, context) => {
       context.responseHeaders.set("x-out", "h");
@@ -132,8 +156,8 @@ describe("serverRunUnary", () => {
       throw new ConnectError("no", Code.NotFound);
     });
     expect(result.ok).toBe(false);
-    expect(result.header.get("x-out")).toBe("h");
-    expect(result.trailer.get("x-trailer")).toBe("t");
+    expect(result.header?.get("x-out")).toBe("h");
+    expect(result.trailer?.get("x-trailer")).toBe("t");
   });
 
   it("answers at the deadline an implementation that never does", async () => {

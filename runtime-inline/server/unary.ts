@@ -18,20 +18,20 @@ import type {
 /**
  * A unary call once its implementation has answered or failed, with the
  * response headers and trailers it set (on failure too: they go out with
- * the error).
+ * the error); undefined when it never touched them, as most do not.
  */
 export type UnaryResult =
   | {
       readonly ok: true;
       readonly message: Message;
-      readonly header: Headers;
-      readonly trailer: Headers;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
     }
   | {
       readonly ok: false;
       readonly error: ConnectError;
-      readonly header: Headers;
-      readonly trailer: Headers;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
     };
 
 /**
@@ -64,32 +64,35 @@ export async function serverRunUnary(
     deadline,
     config.contextValues,
   );
-  const run = async (message: Message): Promise<UnaryResponse> => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = <T>(call: Promise<T>): Promise<T> =>
+    deadline === undefined ? call : deadline.race(call);
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors<UnaryRequest, UnaryResponse>(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    const response =
-      deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors<UnaryRequest, UnaryResponse>(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
     return {
       ok: true,
       message: response.message,
@@ -100,10 +103,21 @@ export async function serverRunUnary(
     return {
       ok: false,
       error: serverFail(e, config, context),
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
     };
   } finally {
     deadline?.cleanup();
   }
+}
+
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(
+  handler: UnaryMethodHandler,
+  context: HandlerContext,
+  input: Message,
+): Promise<Message> {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
 }

@@ -184,6 +184,8 @@ var _ContextValuesMap_map,
   _ServerCallContext_contextValues,
   _ServerCallContext_signal,
   _ServerCallContext_values,
+  _ServerCallContext_responseHeaders,
+  _ServerCallContext_responseTrailers,
   _NodeServerRequest_incoming,
   _NodeServerRequest_call,
   _NodeServerRequest_url,
@@ -225,7 +227,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 402 declarations from
+// needs no RPC library: 403 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -4290,8 +4292,8 @@ function serverUnsupportedMediaType(config, binaryOnly, all) {
 // with accessors slowly, and these are made once or twice per call.
 /**
  * The HandlerContext of one call, unary or streaming. Its URL and signal are
- * looked up, and its request headers built, only if the implementation reads
- * them, and its values only if the implementation or an interceptor does
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
  * (most calls never do): then once, from the handler's `contextValues`
  * option, and shared by both.
  */
@@ -4312,11 +4314,11 @@ class ServerCallContext {
     _ServerCallContext_contextValues.set(this, void 0);
     _ServerCallContext_signal.set(this, void 0);
     _ServerCallContext_values.set(this, void 0);
+    _ServerCallContext_responseHeaders.set(this, void 0);
+    _ServerCallContext_responseTrailers.set(this, void 0);
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = new Headers();
-    this.responseTrailers = new Headers();
     __classPrivateFieldSet(
       this,
       _ServerCallContext_signal,
@@ -4335,6 +4337,55 @@ class ServerCallContext {
       this,
       _ServerCallContext_contextValues,
       contextValues,
+      "f",
+    );
+  }
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerCallContext_responseHeaders,
+      (_a = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_responseHeaders,
+        "f",
+      )) !== null && _a !== void 0
+        ? _a
+        : new Headers(),
+      "f",
+    );
+  }
+  get responseTrailers() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerCallContext_responseTrailers,
+      (_a = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_responseTrailers,
+        "f",
+      )) !== null && _a !== void 0
+        ? _a
+        : new Headers(),
+      "f",
+    );
+  }
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_responseHeaders,
+      "f",
+    );
+  }
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_responseTrailers,
       "f",
     );
   }
@@ -4394,7 +4445,9 @@ class ServerCallContext {
 ((_ServerCallContext_request = new WeakMap()),
   (_ServerCallContext_contextValues = new WeakMap()),
   (_ServerCallContext_signal = new WeakMap()),
-  (_ServerCallContext_values = new WeakMap()));
+  (_ServerCallContext_values = new WeakMap()),
+  (_ServerCallContext_responseHeaders = new WeakMap()),
+  (_ServerCallContext_responseTrailers = new WeakMap()));
 // timeoutMs of a call without a timeout: one function for all.
 function serverNoTimeout() {}
 /**
@@ -6277,32 +6330,34 @@ async function serverRunUnary(
     deadline,
     config.contextValues,
   );
-  const run = async (message) => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = (call) => (deadline === undefined ? call : deadline.race(call));
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    const response =
-      deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
     return {
       ok: true,
       message: response.message,
@@ -6313,12 +6368,18 @@ async function serverRunUnary(
     return {
       ok: false,
       error: serverFail(e, config, context),
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
     };
   } finally {
     deadline === null || deadline === void 0 ? void 0 : deadline.cleanup();
   }
+}
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(handler, context, input) {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
 }
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
@@ -6348,7 +6409,7 @@ function connectServer(parts = {}) {
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(handler, request, config, parseGetQuery) {
-  var _a, _b, _c, _d;
+  var _a, _b, _c, _d, _e;
   const method = handler.method;
   const isGet = request.method === "GET";
   if (
@@ -6453,7 +6514,8 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
     if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
+    const header =
+      (_e = output.header) !== null && _e !== void 0 ? _e : new Headers();
     header.set(
       "content-type",
       binary ? connectContentTypeProto : connectContentTypeJson,
@@ -6468,7 +6530,9 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
         header.set("content-encoding", responseCompression.name);
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
     // With the implementation's headers, unless it never ran.
@@ -6640,7 +6704,13 @@ async function grpcServe(protocol, handler, request, config, stream) {
         new Headers(output.trailer),
       );
       return Object.assign(
-        { status: 200, header: withHeaders(header, output.header) },
+        {
+          status: 200,
+          header:
+            output.header === undefined
+              ? header
+              : withHeaders(header, output.header),
+        },
         protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {

@@ -99,7 +99,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 402 declarations from
+// needs no RPC library: 403 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -5510,8 +5510,8 @@ function serverUnsupportedMediaType(
 
 /**
  * The HandlerContext of one call, unary or streaming. Its URL and signal are
- * looked up, and its request headers built, only if the implementation reads
- * them, and its values only if the implementation or an interceptor does
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
  * (most calls never do): then once, from the handler's `contextValues`
  * option, and shared by both.
  */
@@ -5519,13 +5519,13 @@ class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: HandlerContext["protocol"];
   readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
   readonly #contextValues: HandlerOptions["contextValues"];
   readonly #signal: AbortSignal | undefined;
   #values: ContextValues | undefined;
+  #responseHeaders: Headers | undefined;
+  #responseTrailers: Headers | undefined;
 
   constructor(
     method: MethodInfo,
@@ -5541,12 +5541,31 @@ class ServerCallContext implements HandlerContext {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = new Headers();
-    this.responseTrailers = new Headers();
     this.#signal = deadline?.signal;
     this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
+  }
+
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders(): Headers {
+    return (this.#responseHeaders ??= new Headers());
+  }
+
+  get responseTrailers(): Headers {
+    return (this.#responseTrailers ??= new Headers());
+  }
+
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny(): Headers | undefined {
+    return this.#responseHeaders;
+  }
+
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny(): Headers | undefined {
+    return this.#responseTrailers;
   }
 
   get url(): string {
@@ -7771,20 +7790,20 @@ function serverProtocolFor(
 /**
  * A unary call once its implementation has answered or failed, with the
  * response headers and trailers it set (on failure too: they go out with
- * the error).
+ * the error); undefined when it never touched them, as most do not.
  */
 type UnaryResult$1 =
   | {
       readonly ok: true;
       readonly message: Message;
-      readonly header: Headers;
-      readonly trailer: Headers;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
     }
   | {
       readonly ok: false;
       readonly error: ConnectError;
-      readonly header: Headers;
-      readonly trailer: Headers;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
     };
 
 /**
@@ -7817,32 +7836,35 @@ async function serverRunUnary(
     deadline,
     config.contextValues,
   );
-  const run = async (message: Message): Promise<UnaryResponse> => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = <T>(call: Promise<T>): Promise<T> =>
+    deadline === undefined ? call : deadline.race(call);
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors<UnaryRequest, UnaryResponse>(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    const response =
-      deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors<UnaryRequest, UnaryResponse>(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
     return {
       ok: true,
       message: response.message,
@@ -7853,12 +7875,23 @@ async function serverRunUnary(
     return {
       ok: false,
       error: serverFail(e, config, context),
-      header: context.responseHeaders,
-      trailer: context.responseTrailers,
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
     };
   } finally {
     deadline?.cleanup();
   }
+}
+
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(
+  handler: UnaryMethodHandler,
+  context: HandlerContext,
+  input: Message,
+): Promise<Message> {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
 }
 
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
@@ -8003,7 +8036,7 @@ async function connectHandleUnary(
     if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
     // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
+    const header = output.header ?? new Headers();
     header.set(
       "content-type",
       binary ? connectContentTypeProto : connectContentTypeJson,
@@ -8018,7 +8051,9 @@ async function connectHandleUnary(
         header.set("content-encoding", responseCompression.name);
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
     // With the implementation's headers, unless it never ran.
@@ -8236,7 +8271,10 @@ async function grpcServe(
       );
       return {
         status: 200,
-        header: withHeaders(header, output.header),
+        header:
+          output.header === undefined
+            ? header
+            : withHeaders(header, output.header),
         ...(protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {
