@@ -24,6 +24,7 @@ import {
 } from "./config.ts";
 import {
   handlerNotFound,
+  ServerPlainResponse,
   type ServerRequest,
   type ServerResponse,
   type UnaryMethodHandler,
@@ -172,12 +173,10 @@ export async function connectHandleUnary(
     );
     if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header ?? new Headers();
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
+    // The protocol's own headers: lower-case names, one value each.
+    const own: Record<string, string> = {
+      "content-type": binary ? connectContentTypeProto : connectContentTypeJson,
+    };
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -185,9 +184,15 @@ export async function connectHandleUnary(
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
+        own["content-encoding"] = responseCompression.name;
       }
     }
+    if (output.header === undefined && output.trailer === undefined) {
+      return new ServerPlainResponse(200, own, responseBody);
+    }
+    // The call's own response headers, sent as they are: no copy per request.
+    const header = output.header ?? new Headers();
+    for (const name in own) header.set(name, own[name]!);
     if (output.trailer !== undefined) {
       connectTrailersToHeaders(output.trailer, header);
     }

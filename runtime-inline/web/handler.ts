@@ -66,7 +66,10 @@ export function fetchHandler(
         : fetchIsStreamBody(body)
           ? body.toWebStream(() => controller.abort(handlerClientGone()))
           : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+      {
+        status: response.status,
+        headers: response.plainHeaderIfUnread?.() ?? response.header,
+      },
     );
   };
 }

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 341 declarations from
+// needs no RPC library: 342 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -3450,6 +3450,12 @@ interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
   /**
+   * The headers as an object of lower-case names and single values, while
+   * `header` has not been read (see ServerPlainResponse): a Node adapter
+   * writes them as they are, without a web Headers.
+   */
+  plainHeaderIfUnread?(): Record<string, string> | undefined;
+  /**
    * HTTP trailers, sent after the body; a streamed body may still be filling
    * them in, so they are read only once it has ended (gRPC).
    */
@@ -5139,7 +5145,10 @@ export function fetchHandler(
         : fetchIsStreamBody(body)
           ? body.toWebStream(() => controller.abort(handlerClientGone()))
           : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+      {
+        status: response.status,
+        headers: response.plainHeaderIfUnread?.() ?? response.header,
+      },
     );
   };
 }
@@ -5431,11 +5440,9 @@ async function nodeServe(
     }
     // Aborted by a shutdown, the call still answers (with its error).
     if (call.clientGone()) return;
-    const outgoing: OutgoingHttpHeaders = {};
-    result.header.forEach((value, key) => {
-      outgoing[key] =
-        key === "set-cookie" ? result.header.getSetCookie() : value;
-    });
+    const plain = result.plainHeaderIfUnread?.();
+    const outgoing: OutgoingHttpHeaders =
+      plain === undefined ? nodeOutgoingHeaders(result.header) : { ...plain };
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -5750,6 +5757,14 @@ function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
     headers[name] ?? (name === "host" ? headers[":authority"] : undefined);
   if (value === undefined) return null;
   return typeof value === "string" ? value : value.join(", ");
+}
+
+function nodeOutgoingHeaders(header: Headers): OutgoingHttpHeaders {
+  const outgoing: OutgoingHttpHeaders = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
 }
 
 function nodeHeaderObject(header: Headers): Record<string, string> {

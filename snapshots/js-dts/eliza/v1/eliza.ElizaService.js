@@ -174,6 +174,8 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
+  _ServerPlainResponse_plain,
+  _ServerPlainResponse_header,
   _NodeCallSignal_instances,
   _NodeCallSignal_response,
   _NodeCallSignal_controller,
@@ -227,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 403 declarations from
+// needs no RPC library: 405 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -3468,6 +3470,45 @@ function corsAllowOrigin(policy, origin, header) {
     header.set("access-control-allow-credentials", "true");
   }
 }
+/**
+ * A response whose only headers are the protocol's own (a unary call whose
+ * implementation set none, the common case), kept as a plain object: a web
+ * Headers, its validation and its sorted copy into Node's header object
+ * cost a small call more than the rest of its headers' handling. `header`
+ * makes the Headers on first read, for the fetch handler and CORS; from
+ * then on they are the response's headers.
+ */
+class ServerPlainResponse {
+  constructor(status, plain, body) {
+    _ServerPlainResponse_plain.set(this, void 0);
+    _ServerPlainResponse_header.set(this, void 0);
+    this.status = status;
+    __classPrivateFieldSet(this, _ServerPlainResponse_plain, plain, "f");
+    this.body = body;
+  }
+  get header() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerPlainResponse_header,
+      (_a = __classPrivateFieldGet(this, _ServerPlainResponse_header, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : new Headers(
+            __classPrivateFieldGet(this, _ServerPlainResponse_plain, "f"),
+          ),
+      "f",
+    );
+  }
+  plainHeaderIfUnread() {
+    return __classPrivateFieldGet(this, _ServerPlainResponse_header, "f") ===
+      undefined
+      ? __classPrivateFieldGet(this, _ServerPlainResponse_plain, "f")
+      : undefined;
+  }
+}
+((_ServerPlainResponse_plain = new WeakMap()),
+  (_ServerPlainResponse_header = new WeakMap()));
 /** Adapts a server-streaming implementation: exactly one request message. */
 function handlerServerStreaming(implementation) {
   // Not an async generator delegating with `yield*`: that cost a promise
@@ -4900,6 +4941,7 @@ function nodeIsPushBody(body) {
 export function fetchHandler(...services) {
   const handlers = services.flat();
   return async (request) => {
+    var _a, _b;
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
     // it cancels the response body (in process, or a runtime that cancels
@@ -4939,7 +4981,16 @@ export function fetchHandler(...services) {
         : fetchIsStreamBody(body)
           ? body.toWebStream(() => controller.abort(handlerClientGone()))
           : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+      {
+        status: response.status,
+        headers:
+          (_b =
+            (_a = response.plainHeaderIfUnread) === null || _a === void 0
+              ? void 0
+              : _a.call(response)) !== null && _b !== void 0
+            ? _b
+            : response.header,
+      },
     );
   };
 }
@@ -5107,7 +5158,7 @@ function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
 async function nodeServe(handlers, incoming, response, compat, next) {
-  var _a;
+  var _a, _b;
   const call = new NodeCallSignal(response);
   // Calls are tracked for shutdownGracefully: a map entry per call.
   const tracker =
@@ -5136,11 +5187,14 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     }
     // Aborted by a shutdown, the call still answers (with its error).
     if (call.clientGone()) return;
-    const outgoing = {};
-    result.header.forEach((value, key) => {
-      outgoing[key] =
-        key === "set-cookie" ? result.header.getSetCookie() : value;
-    });
+    const plain =
+      (_a = result.plainHeaderIfUnread) === null || _a === void 0
+        ? void 0
+        : _a.call(result);
+    const outgoing =
+      plain === undefined
+        ? nodeOutgoingHeaders(result.header)
+        : Object.assign({}, plain);
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -5180,9 +5234,9 @@ async function nodeServe(handlers, incoming, response, compat, next) {
   } finally {
     if (tracker !== undefined) {
       tracker.calls.delete(call);
-      (_a = tracker.ended) === null || _a === void 0
+      (_b = tracker.ended) === null || _b === void 0
         ? void 0
-        : _a.call(tracker);
+        : _b.call(tracker);
     }
   }
 }
@@ -5456,6 +5510,13 @@ function nodeHeader(headers, name) {
         : undefined;
   if (value === undefined) return null;
   return typeof value === "string" ? value : value.join(", ");
+}
+function nodeOutgoingHeaders(header) {
+  const outgoing = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
 }
 function nodeHeaderObject(header) {
   const object = {};
@@ -6513,13 +6574,10 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
     );
     if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header =
-      (_e = output.header) !== null && _e !== void 0 ? _e : new Headers();
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
+    // The protocol's own headers: lower-case names, one value each.
+    const own = {
+      "content-type": binary ? connectContentTypeProto : connectContentTypeJson,
+    };
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -6527,9 +6585,16 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
+        own["content-encoding"] = responseCompression.name;
       }
     }
+    if (output.header === undefined && output.trailer === undefined) {
+      return new ServerPlainResponse(200, own, responseBody);
+    }
+    // The call's own response headers, sent as they are: no copy per request.
+    const header =
+      (_e = output.header) !== null && _e !== void 0 ? _e : new Headers();
+    for (const name in own) header.set(name, own[name]);
     if (output.trailer !== undefined) {
       connectTrailersToHeaders(output.trailer, header);
     }
