@@ -35,9 +35,12 @@ export interface RawRequestInit {
   /** HTTP/2: a session to open the stream on (left open); else one of its own. */
   readonly session?: http2.ClientHttp2Session;
   /**
-   * HTTP/2: a stream the server resets once it has answered still gives
-   * the response, with the part of the body that came (a server may reset
-   * a stream whose body it did not read); else the reset fails the request.
+   * A server may answer before it has read the whole body, then close the
+   * connection (HTTP/1.1) or reset the stream (HTTP/2). Set, that still
+   * gives the response, with the part of the body that came: an HTTP/1.1
+   * write that fails with EPIPE or ECONNRESET is ignored, and an HTTP/2
+   * stream or session error after the response. Else either fails the
+   * request.
    */
   readonly resetAfterResponseOk?: boolean;
 }
@@ -75,7 +78,14 @@ export async function rawRequest(
           res.on("error", reject);
         },
       );
-      req.on("error", reject);
+      req.on("error", (e: NodeJS.ErrnoException) => {
+        if (
+          init.resetAfterResponseOk !== true ||
+          (e.code !== "EPIPE" && e.code !== "ECONNRESET")
+        ) {
+          reject(e);
+        }
+      });
       for (const chunk of chunks) req.write(chunk);
       req.end();
     });
@@ -83,7 +93,10 @@ export async function rawRequest(
   const session = init.session ?? http2.connect(target.origin);
   try {
     return await new Promise<RawResponse>((resolve, reject) => {
-      session.on("error", reject);
+      let failure: unknown;
+      // Either error closes the stream: "close" decides.
+      const onError = (e: unknown) => (failure ??= e);
+      session.on("error", onError);
       const stream = session.request(
         {
           ":method": method,
@@ -95,7 +108,6 @@ export async function rawRequest(
       let status = 0;
       let responseHeaders: RawResponse["headers"] | undefined;
       let trailers: RawResponse["trailers"] = {};
-      let failure: unknown;
       const received: Buffer[] = [];
       stream.on("response", (h) => {
         status = Number(h[":status"]);
@@ -103,9 +115,9 @@ export async function rawRequest(
       });
       stream.on("trailers", (t) => (trailers = t));
       stream.on("data", (chunk: Buffer) => received.push(chunk));
-      stream.on("error", (e) => (failure = e));
+      stream.on("error", onError);
       stream.on("close", () => {
-        session.off("error", reject);
+        session.off("error", onError);
         if (
           responseHeaders === undefined ||
           (failure !== undefined && init.resetAfterResponseOk !== true)
