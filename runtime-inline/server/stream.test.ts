@@ -277,6 +277,16 @@ describe("serverWriteStream read as a web stream", () => {
     expect(state.produced).toBeLessThan(4);
   });
 
+  it("a cancel before the first read still stops the implementation", async () => {
+    const { state, body } = await pushBody(
+      1000,
+      deadlineForRequest(undefined, new AbortController().signal),
+    );
+    await body.toWebStream().cancel();
+    expect(state.finished).toBe(true);
+    expect(state.produced).toBe(1);
+  });
+
   it("a cancel while the implementation stalls ends the pending read", async () => {
     const request = new AbortController();
     const deadline = deadlineForRequest(undefined, request.signal);

@@ -5317,29 +5317,39 @@ function serverStreamToWeb(
     wake = undefined;
     resolve?.();
   };
+  const run = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const loop = pushTo({
+      write(chunk) {
+        controller.enqueue(chunk);
+        return (controller.desiredSize ?? 0) > 0;
+      },
+      drained: () => new Promise<void>((resolve) => (wake = resolve)),
+      stopped: () => cancelled,
+    });
+    loop.then((ended) => {
+      // A cancel may come between the end's write and here.
+      if (ended && !cancelled) controller.close();
+    });
+    return loop;
+  };
+  let controllerOf: ReadableStreamDefaultController<Uint8Array>;
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        controllerOf = controller;
+      },
       pull(controller) {
-        if (running !== undefined) return resume();
-        running = pushTo({
-          write(chunk) {
-            controller.enqueue(chunk);
-            return (controller.desiredSize ?? 0) > 0;
-          },
-          drained: () => new Promise<void>((resolve) => (wake = resolve)),
-          stopped: () => cancelled,
-        });
-        running.then((ended) => {
-          // A cancel may come between the end's write and here.
-          if (ended && !cancelled) controller.close();
-        });
+        if (running === undefined) running = run(controller);
+        else resume();
       },
       cancel() {
         onCancel?.();
         cancelled = true;
         resume();
-        // Resolves once the loop has stopped the implementation.
-        return running?.then(() => {});
+        // Cancelled before its first read, the loop still runs, to stop
+        // the implementation (it writes nothing). Resolves once it has.
+        running ??= run(controllerOf);
+        return running.then(() => {});
       },
     },
     { highWaterMark: 0 },

@@ -4678,36 +4678,44 @@ function serverStreamToWeb(pushTo, onCancel) {
     wake = undefined;
     resolve === null || resolve === void 0 ? void 0 : resolve();
   };
+  const run = (controller) => {
+    const loop = pushTo({
+      write(chunk) {
+        var _a;
+        controller.enqueue(chunk);
+        return (
+          ((_a = controller.desiredSize) !== null && _a !== void 0 ? _a : 0) > 0
+        );
+      },
+      drained: () => new Promise((resolve) => (wake = resolve)),
+      stopped: () => cancelled,
+    });
+    loop.then((ended) => {
+      // A cancel may come between the end's write and here.
+      if (ended && !cancelled) controller.close();
+    });
+    return loop;
+  };
+  let controllerOf;
   return new ReadableStream(
     {
+      start(controller) {
+        controllerOf = controller;
+      },
       pull(controller) {
-        if (running !== undefined) return resume();
-        running = pushTo({
-          write(chunk) {
-            var _a;
-            controller.enqueue(chunk);
-            return (
-              ((_a = controller.desiredSize) !== null && _a !== void 0
-                ? _a
-                : 0) > 0
-            );
-          },
-          drained: () => new Promise((resolve) => (wake = resolve)),
-          stopped: () => cancelled,
-        });
-        running.then((ended) => {
-          // A cancel may come between the end's write and here.
-          if (ended && !cancelled) controller.close();
-        });
+        if (running === undefined) running = run(controller);
+        else resume();
       },
       cancel() {
         onCancel === null || onCancel === void 0 ? void 0 : onCancel();
         cancelled = true;
         resume();
-        // Resolves once the loop has stopped the implementation.
-        return running === null || running === void 0
-          ? void 0
-          : running.then(() => {});
+        // Cancelled before its first read, the loop still runs, to stop
+        // the implementation (it writes nothing). Resolves once it has.
+        running !== null && running !== void 0
+          ? running
+          : (running = run(controllerOf));
+        return running.then(() => {});
       },
     },
     { highWaterMark: 0 },
