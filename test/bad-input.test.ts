@@ -9,6 +9,11 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  rawRequest,
+  type RawRequestInit,
+  type RawResponse,
+} from "./support/raw-http.ts";
 import { createElizaServiceHandler } from "./gen/eliza/v1/eliza.ElizaService.ts";
 import {
   SayRequestSchema,
@@ -137,81 +142,20 @@ afterAll(async () => {
 // ---------------------------------------------------------------------------
 // Raw HTTP.
 
-interface RawRequest {
-  method: string;
-  path: string;
-  headers?: Record<string, string>;
-  /** Sent as separate writes; without a content-length header, HTTP/1.1 uses chunked encoding. */
-  body?: Uint8Array[];
+interface RawRequest extends RawRequestInit {
+  readonly method: string;
+  readonly path: string;
 }
 
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-}
+const sendHttp1 = (request: RawRequest): Promise<RawResponse> =>
+  rawRequest("1.1", url1 + request.path, request);
 
-function sendHttp1(request: RawRequest): Promise<RawResponse> {
-  const { port } = server1.address() as AddressInfo;
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: "127.0.0.1",
-        port,
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    for (const chunk of request.body ?? []) req.write(chunk);
-    req.end();
+const sendHttp2 = (request: RawRequest): Promise<RawResponse> =>
+  rawRequest("2", url2 + request.path, {
+    ...request,
+    session: clientSession,
+    resetAfterResponseOk: true,
   });
-}
-
-function sendHttp2(request: RawRequest): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const stream = clientSession.request(
-      { ":method": request.method, ":path": request.path, ...request.headers },
-      { endStream: request.body === undefined },
-    );
-    let response: http2.IncomingHttpHeaders | undefined;
-    const chunks: Buffer[] = [];
-    stream.on("response", (headers) => (response = headers));
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    // The server may reset a stream whose body it did not read after answering.
-    stream.on("error", () => {});
-    stream.on("close", () => {
-      if (response === undefined) {
-        reject(
-          new Error(
-            `stream closed without a response (code ${stream.rstCode})`,
-          ),
-        );
-        return;
-      }
-      const { ":status": status, ...headers } = response;
-      resolve({ status: Number(status), headers, body: Buffer.concat(chunks) });
-    });
-    if (request.body !== undefined) {
-      for (const chunk of request.body) stream.write(chunk);
-      stream.end();
-    }
-  });
-}
 
 function errorCode(response: RawResponse): unknown {
   expect(response.headers["content-type"]).toBe("application/json");

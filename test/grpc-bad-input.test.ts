@@ -37,6 +37,10 @@ import {
   createGreetServiceClient,
   type NodeClientOptions as GreetClientOptions,
 } from "./gen/unary/v1/unary.GreetService.ts";
+import {
+  rawRequest,
+  type RawResponse as RawHttpResponse,
+} from "./support/raw-http.ts";
 import { startServer, type NodeListener } from "./support/servers.ts";
 
 const elizaPath = "/connectrpc.eliza.v1.ElizaService/";
@@ -213,7 +217,7 @@ interface RawResponse {
   readonly body: Uint8Array;
 }
 
-function toHeaders(from: http.IncomingHttpHeaders): Headers {
+function toHeaders(from: RawHttpResponse["headers"]): Headers {
   const out = new Headers();
   for (const [key, value] of Object.entries(from)) {
     if (key.startsWith(":") || value === undefined) continue;
@@ -222,78 +226,46 @@ function toHeaders(from: http.IncomingHttpHeaders): Headers {
   return out;
 }
 
-function sendHttp1(request: RawRequest): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      serverHttp1Url + request.path,
-      {
-        method: request.method ?? "POST",
-        headers: {
-          ...request.headers,
-          ...(request.body === undefined
-            ? {}
-            : { "content-length": String(request.body.length) }),
-        },
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: toHeaders(res.headers),
-            trailers: new Headers(),
-            body: new Uint8Array(Buffer.concat(chunks)),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(request.body);
-  });
+/** What test/support/raw-http.ts received, its headers as Headers. */
+function fromRaw(raw: RawHttpResponse): RawResponse {
+  return {
+    status: raw.status,
+    headers: toHeaders(raw.headers),
+    trailers: toHeaders(raw.trailers),
+    body: new Uint8Array(raw.body),
+  };
 }
 
-function sendH2c(request: RawRequest): Promise<RawResponse> {
+async function sendHttp1(request: RawRequest): Promise<RawResponse> {
+  return fromRaw(
+    await rawRequest("1.1", serverHttp1Url + request.path, {
+      ...(request.method === undefined ? {} : { method: request.method }),
+      headers: {
+        ...request.headers,
+        ...(request.body === undefined
+          ? {}
+          : { "content-length": String(request.body.length) }),
+      },
+      ...(request.body === undefined ? {} : { body: request.body }),
+    }),
+  );
+}
+
+async function sendH2c(request: RawRequest): Promise<RawResponse> {
   if (h2Session === undefined || h2Session.closed || h2Session.destroyed) {
     h2Session = http2.connect(serverH2cUrl);
     h2Session.on("error", () => {});
   }
-  const session = h2Session;
-  return new Promise((resolve, reject) => {
-    const stream = session.request(
-      {
-        ":method": request.method ?? "POST",
-        ":path": request.path,
-        ...request.headers,
-      },
-      { endStream: request.body === undefined },
-    );
-    let headers: http2.IncomingHttpHeaders | undefined;
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    stream.on("response", (h) => (headers = h));
-    stream.on("trailers", (t) => (trailers = t));
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    // The server may reset a stream whose body it did not read after answering.
-    stream.on("error", () => {});
-    stream.on("close", () => {
-      if (headers === undefined) {
-        reject(
-          new Error(`stream closed without a response (${stream.rstCode})`),
-        );
-        return;
-      }
-      resolve({
-        status: Number(headers[":status"]),
-        headers: toHeaders(headers),
-        trailers: toHeaders(trailers),
-        body: new Uint8Array(Buffer.concat(chunks)),
-      });
-    });
-    if (request.body !== undefined) stream.end(request.body);
-  });
+  return fromRaw(
+    await rawRequest("2", serverH2cUrl + request.path, {
+      ...(request.method === undefined ? {} : { method: request.method }),
+      headers: request.headers,
+      ...(request.body === undefined ? {} : { body: request.body }),
+      session: h2Session,
+      // The server may reset a stream whose body it did not read after answering.
+      resetAfterResponseOk: true,
+    }),
+  );
 }
 
 async function sendFetch(request: RawRequest): Promise<RawResponse> {

@@ -68,6 +68,11 @@ import {
   type StartedServer,
 } from "./support/servers.ts";
 import { specCodeNames } from "./support/code-names.ts";
+import {
+  rawRequest,
+  type RawRequestInit,
+  type RawResponse,
+} from "./support/raw-http.ts";
 
 const fixturesDir = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -706,105 +711,17 @@ function clientFor(
 // ---------------------------------------------------------------------------
 // Raw HTTP with hand-framed envelopes.
 
-interface RawRequest {
-  method?: string;
-  path: string;
-  headers?: Record<string, string>;
-  /** Sent as separate writes. */
-  body?: Uint8Array[];
-}
-
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: Buffer;
-  /** HTTP trailers (gRPC sends its status in them). */
-  trailers: Record<string, string | string[] | undefined>;
-}
-
-function sendHttp1(baseUrl: string, request: RawRequest): Promise<RawResponse> {
-  const url = new URL(baseUrl);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        method: request.method ?? "POST",
-        path: request.path,
-        headers: request.headers,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-            trailers: res.trailers,
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    // The server may answer and close before it has read the whole body.
-    req.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code !== "EPIPE" && e.code !== "ECONNRESET") reject(e);
-    });
-    for (const chunk of request.body ?? []) req.write(chunk);
-    req.end();
-  });
-}
-
-function sendHttp2(baseUrl: string, request: RawRequest): Promise<RawResponse> {
-  const session = http2.connect(baseUrl);
-  session.on("error", () => {});
-  return new Promise<RawResponse>((resolve, reject) => {
-    const stream = session.request(
-      {
-        ":method": request.method ?? "POST",
-        ":path": request.path,
-        ...request.headers,
-      },
-      { endStream: request.body === undefined },
-    );
-    let response: http2.IncomingHttpHeaders | undefined;
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    stream.on("response", (headers) => (response = headers));
-    stream.on("trailers", (headers) => (trailers = headers));
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("error", () => {});
-    stream.on("close", () => {
-      if (response === undefined) {
-        reject(
-          new Error(
-            `stream closed without a response (code ${stream.rstCode})`,
-          ),
-        );
-        return;
-      }
-      const { ":status": status, ...headers } = response;
-      resolve({
-        status: Number(status),
-        headers,
-        body: Buffer.concat(chunks),
-        trailers,
-      });
-    });
-    if (request.body !== undefined) {
-      for (const chunk of request.body) stream.write(chunk);
-      stream.end();
-    }
-  }).finally(() => session.close());
+interface RawRequest extends RawRequestInit {
+  readonly path: string;
 }
 
 function sendRaw(mode: Mode, request: RawRequest): Promise<RawResponse> {
   const url = servers.get(mode)!.eliza.url;
-  return mode.httpVersion === "2"
-    ? sendHttp2(url, request)
-    : sendHttp1(url, request);
+  return rawRequest(mode.httpVersion, url + request.path, {
+    ...request,
+    // The server may answer and close before it has read the whole body.
+    resetAfterResponseOk: true,
+  });
 }
 
 interface Envelope {

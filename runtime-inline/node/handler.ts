@@ -277,11 +277,9 @@ async function nodeServe(
     }
     // Aborted by a shutdown, the call still answers (with its error).
     if (call.clientGone()) return;
-    const outgoing: OutgoingHttpHeaders = {};
-    result.header.forEach((value, key) => {
-      outgoing[key] =
-        key === "set-cookie" ? result.header.getSetCookie() : value;
-    });
+    const plain = result.plainHeaderIfUnread?.();
+    const outgoing: OutgoingHttpHeaders =
+      plain === undefined ? nodeOutgoingHeaders(result.header) : { ...plain };
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -596,6 +594,14 @@ function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
     headers[name] ?? (name === "host" ? headers[":authority"] : undefined);
   if (value === undefined) return null;
   return typeof value === "string" ? value : value.join(", ");
+}
+
+function nodeOutgoingHeaders(header: Headers): OutgoingHttpHeaders {
+  const outgoing: OutgoingHttpHeaders = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
 }
 
 function nodeHeaderObject(header: Headers): Record<string, string> {

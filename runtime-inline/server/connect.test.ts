@@ -107,6 +107,33 @@ describe("Connect unary", () => {
     expect(readStringValue(await bodyBytes(response))).toBe("hi!");
   });
 
+  it("keeps its own headers plain when the implementation sets none", async () => {
+    const plain: UnaryMethodHandler = {
+      method: testMethod("Plain"),
+      unary: () => ({ value: "x".repeat(100) }),
+    };
+    const response = await post(
+      plain,
+      stringValue("hi"),
+      { "accept-encoding": "gzip" },
+      { compressMinBytes: 10 },
+    );
+    expect(response.plainHeaderIfUnread?.()).toEqual({
+      "content-type": "application/proto",
+      "content-encoding": "gzip",
+    });
+    // Read as Headers, they are the response's headers from then on.
+    response.header.append("vary", "Origin");
+    expect(response.plainHeaderIfUnread?.()).toBeUndefined();
+    expect(response.header.get("content-type")).toBe("application/proto");
+    expect(response.header.get("vary")).toBe("Origin");
+  });
+
+  it("sends the implementation's headers as Headers, with its own", async () => {
+    const response = await post(echo, stringValue("hi"));
+    expect(response.plainHeaderIfUnread?.()).toBeUndefined();
+  });
+
   it("answers JSON with JSON", async () => {
     const response = await post(echo, new TextEncoder().encode('"json"'), {
       "content-type": "application/json",

@@ -24,12 +24,13 @@ import {
 } from "./config.ts";
 import {
   handlerNotFound,
+  ServerPlainResponse,
   type ServerRequest,
   type ServerResponse,
   type UnaryMethodHandler,
 } from "./handler.ts";
 import type { ServerProtocol, ServerStream } from "./protocol.ts";
-import { serverRunUnary } from "./unary.ts";
+import { serverRunUnary, type UnaryResult } from "./unary.ts";
 
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
@@ -89,9 +90,8 @@ export async function connectHandleUnary(
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output: UnaryResult | undefined;
   try {
     let encoding: string | null;
     let body: Uint8Array | undefined;
@@ -163,23 +163,20 @@ export async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
+    // The protocol's own headers: lower-case names, one value each.
+    const own: Record<string, string> = {
+      "content-type": binary ? connectContentTypeProto : connectContentTypeJson,
+    };
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -187,16 +184,25 @@ export async function connectHandleUnary(
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
+        own["content-encoding"] = responseCompression.name;
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.header === undefined && output.trailer === undefined) {
+      return new ServerPlainResponse(200, own, responseBody);
+    }
+    // The call's own response headers, sent as they are: no copy per request.
+    const header = output.header ?? new Headers();
+    for (const name in own) header.set(name, own[name]!);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output?.header,
+      output?.trailer,
     );
   }
 }
@@ -223,13 +229,15 @@ function connectCheckProtocolVersion(
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 export function connectErrorResponse(
   error: ConnectError,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
+  responseHeaders?: Headers,
+  responseTrailers?: Headers,
 ): ServerResponse {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,

@@ -4,6 +4,7 @@ import {
   createContextKey,
   createContextValues,
 } from "../core/context-values.ts";
+import { deadlineForRequest, deadlineStart } from "../core/deadline.ts";
 import type { HandlerOptions } from "./handler.ts";
 import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 
@@ -17,10 +18,7 @@ function callContext(
     method,
     "grpc",
     request,
-    new Headers(),
-    new Headers(),
-    new AbortController().signal,
-    () => undefined,
+    deadlineForRequest(undefined, new AbortController().signal),
     contextValues,
   );
 }
@@ -33,17 +31,12 @@ describe("ServerCallContext", () => {
       search: "?message=x",
       headers: { "x-in": "1" },
     });
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
-    const signal = new AbortController().signal;
+    const deadline = deadlineStart(60_000, new AbortController().signal);
     const context = new ServerCallContext(
       method,
       "connect",
       request,
-      responseHeaders,
-      responseTrailers,
-      signal,
-      () => 42,
+      deadline,
       undefined,
     );
     expect(context.method).toBe(method);
@@ -52,10 +45,36 @@ describe("ServerCallContext", () => {
     expect(context.url).toBe(
       "http://127.0.0.1/test.v1.TestService/Say?message=x",
     );
-    expect(context.responseHeaders).toBe(responseHeaders);
-    expect(context.responseTrailers).toBe(responseTrailers);
-    expect(context.signal).toBe(signal);
-    expect(context.timeoutMs()).toBe(42);
+    expect(context.responseHeaders).toBeInstanceOf(Headers);
+    expect(context.responseTrailers).toBeInstanceOf(Headers);
+    expect(context.responseHeaders).not.toBe(context.responseTrailers);
+    expect(context.responseHeadersIfAny()).toBe(context.responseHeaders);
+    expect(context.responseTrailersIfAny()).toBe(context.responseTrailers);
+    expect(context.signal).toBe(deadline.signal);
+    expect(context.timeoutMs).toBe(deadline.remainingMs);
+    deadline.cleanup();
+  });
+
+  it("without a deadline, has the request's signal and no timeout", () => {
+    const client = new AbortController();
+    const context = new ServerCallContext(
+      method,
+      "grpc",
+      serverRequest({ path: method.path, signal: client.signal }),
+      undefined,
+      undefined,
+    );
+    expect(context.signal).toBe(client.signal);
+    expect(context.timeoutMs()).toBeUndefined();
+  });
+
+  it("makes its response headers and trailers only when read", () => {
+    const context = callContext(serverRequest({ path: method.path }));
+    expect(context.responseHeadersIfAny()).toBeUndefined();
+    expect(context.responseTrailersIfAny()).toBeUndefined();
+    context.responseHeaders.set("x-out", "1");
+    expect(context.responseHeadersIfAny()?.get("x-out")).toBe("1");
+    expect(context.responseTrailersIfAny()).toBeUndefined();
   });
 
   it("builds the request headers only when read, then keeps them", () => {

@@ -7,49 +7,70 @@ import {
   createContextValues,
   type ContextValues,
 } from "../core/context-values.ts";
+import type { Deadline } from "../core/deadline.ts";
 import type { MethodInfo } from "../core/method.ts";
 
 // Classes rather than object literals with getters: V8 builds a literal
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 export class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: HandlerContext["protocol"];
   readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
   readonly #contextValues: HandlerOptions["contextValues"];
   readonly #signal: AbortSignal | undefined;
   #values: ContextValues | undefined;
+  #responseHeaders: Headers | undefined;
+  #responseTrailers: Headers | undefined;
 
   constructor(
     method: MethodInfo,
     protocol: HandlerContext["protocol"],
     request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline: Deadline | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
+    this.#signal = deadline?.signal;
+    this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
+  }
+
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders(): Headers {
+    return (this.#responseHeaders ??= new Headers());
+  }
+
+  get responseTrailers(): Headers {
+    return (this.#responseTrailers ??= new Headers());
+  }
+
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny(): Headers | undefined {
+    return this.#responseHeaders;
+  }
+
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny(): Headers | undefined {
+    return this.#responseTrailers;
   }
 
   get url(): string {
@@ -77,6 +98,9 @@ export class ServerCallContext implements HandlerContext {
     return this.#values;
   }
 }
+
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}
 
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a

@@ -38,7 +38,7 @@ import {
   type ServerConfig,
 } from "./config.ts";
 import type { ServerProtocol } from "./protocol.ts";
-import { serverRunUnary } from "./unary.ts";
+import { serverRunUnary, type UnaryResult } from "./unary.ts";
 import {
   serverReadRequests,
   serverStartStream,
@@ -192,21 +192,19 @@ export async function grpcServe(
 
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output: UnaryResult | undefined;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -215,7 +213,10 @@ export async function grpcServe(
       );
       return {
         status: 200,
-        header: withHeaders(header, output.header),
+        header:
+          output.header === undefined
+            ? header
+            : withHeaders(header, output.header),
         ...(protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {
@@ -226,7 +227,7 @@ export async function grpcServe(
             }),
       };
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(ConnectError.from(e), output?.header, output?.trailer);
     }
   }
 

@@ -51,12 +51,47 @@ export interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
   /**
+   * The headers as an object of lower-case names and single values, while
+   * `header` has not been read (see ServerPlainResponse): a Node adapter
+   * writes them as they are, without a web Headers.
+   */
+  plainHeaderIfUnread?(): Record<string, string> | undefined;
+  /**
    * HTTP trailers, sent after the body; a streamed body may still be filling
    * them in, so they are read only once it has ended (gRPC).
    */
   readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+/**
+ * A response whose only headers are the protocol's own (a unary call whose
+ * implementation set none, the common case), kept as a plain object: a web
+ * Headers, its validation and its sorted copy into Node's header object
+ * cost a small call more than the rest of its headers' handling. `header`
+ * makes the Headers on first read, for the fetch handler and CORS; from
+ * then on they are the response's headers.
+ */
+export class ServerPlainResponse implements ServerResponse {
+  readonly status: number;
+  readonly body: Uint8Array;
+  readonly #plain: Record<string, string>;
+  #header: Headers | undefined;
+
+  constructor(status: number, plain: Record<string, string>, body: Uint8Array) {
+    this.status = status;
+    this.#plain = plain;
+    this.body = body;
+  }
+
+  get header(): Headers {
+    return (this.#header ??= new Headers(this.#plain));
+  }
+
+  plainHeaderIfUnread(): Record<string, string> | undefined {
+    return this.#header === undefined ? this.#plain : undefined;
+  }
 }
 
 /**

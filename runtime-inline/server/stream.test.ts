@@ -235,3 +235,71 @@ describe("serverWriteStream pushed to a sink", () => {
     expect(state.produced).toBeLessThan(10);
   });
 });
+
+describe("serverWriteStream read as a web stream", () => {
+  it("writes a message per read, framed as pushed, the end last", async () => {
+    const large = new Uint8Array(600).fill(7);
+    const { state, body } = await pushBody(
+      3,
+      deadlineForRequest(undefined, new AbortController().signal),
+      large,
+    );
+    const reader = body.toWebStream().getReader();
+    const header = await reader.read();
+    expect(Array.from(header.value!)).toEqual([0, 0, 0, 2, 88]);
+    expect((await reader.read()).value).toBe(large);
+    // Backpressure: the implementation is not asked for a message no read
+    // waits for.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(state.produced).toBe(1);
+    const rest: number[] = [];
+    for (;;) {
+      const result = await reader.read();
+      if (result.done) break;
+      rest.push(result.value.byteLength);
+    }
+    expect(rest).toEqual([5, 600, 5, 600, 1]);
+    expect(state.finished).toBe(true);
+  });
+
+  it("on cancel, calls onCancel first, then stops the implementation", async () => {
+    const { state, body } = await pushBody(
+      1000,
+      deadlineForRequest(undefined, new AbortController().signal),
+    );
+    const events: string[] = [];
+    const reader = body.toWebStream(() => events.push("onCancel")).getReader();
+    await reader.read();
+    await reader.read();
+    await reader.cancel();
+    events.push(state.finished ? "finished" : "running");
+    expect(events).toEqual(["onCancel", "finished"]);
+    expect(state.produced).toBeLessThan(4);
+  });
+
+  it("a cancel before the first read still stops the implementation", async () => {
+    const { state, body } = await pushBody(
+      1000,
+      deadlineForRequest(undefined, new AbortController().signal),
+    );
+    await body.toWebStream().cancel();
+    expect(state.finished).toBe(true);
+    expect(state.produced).toBe(1);
+  });
+
+  it("a cancel while the implementation stalls ends the pending read", async () => {
+    const request = new AbortController();
+    const deadline = deadlineForRequest(undefined, request.signal);
+    const { state, body } = writeLoop(deadline);
+    const reader = (await body) as AsyncIterator<Uint8Array>;
+    await reader.next();
+    state.stall = true;
+    const pending = reader.next();
+    await new Promise((resolve) => setImmediate(resolve));
+    // What the fetch handler's onCancel does: the call's signal aborts.
+    request.abort(new ConnectError("the client went away", Code.Canceled));
+    await reader.return!();
+    expect((await pending).done).toBe(true);
+    expect(state.error).toMatchObject({ code: Code.Canceled });
+  });
+});

@@ -28,7 +28,7 @@ import type { ServerConfig } from "./config.ts";
 import { serverFail } from "./fail.ts";
 import { ServerCallContext, serverInterceptorRequest } from "./context.ts";
 
-// Payloads up to this size are copied into their envelope (see pushTo).
+// Payloads up to this size are copied into their envelope (see serverPushStream).
 const serverStreamCopyMaxBytes = 512;
 /**
  * A streaming call once its implementation has produced its first message
@@ -66,19 +66,15 @@ export async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -146,8 +142,8 @@ function serverStreamNext(
 }
 
 /**
- * Where a pushed response body goes: the Node writer's side of a
- * ServerStreamBody.
+ * Where a pushed response body goes: a Node writable, or a web stream's
+ * controller (see serverStreamToWeb).
  */
 export interface ServerBodySink {
   /** Takes a chunk; false asks the producer to wait for `drained()` before the next. */
@@ -158,11 +154,12 @@ export interface ServerBodySink {
 }
 
 /**
- * A streamed response body. Pulled as an AsyncIterable by fetch and the
- * tests; the Node writer calls `pushTo` instead, one loop that writes each
- * message as the implementation yields it and waits only when the writable
- * is full: a chain of async generators between the implementation and the
- * socket cost several promise round trips per message. Either is used once.
+ * A streamed response body: one loop (`pushTo`) writes each message as the
+ * implementation yields it and waits only when the sink is full; a chain of
+ * async generators between the implementation and the socket cost several
+ * promise round trips per message. The Node writer pushes to its writable,
+ * the fetch handler reads `toWebStream()`, and the tests iterate it (a
+ * reader of the same web stream). Either is used once.
  */
 export interface ServerStreamBody extends AsyncIterable<Uint8Array> {
   /**
@@ -171,6 +168,12 @@ export interface ServerStreamBody extends AsyncIterable<Uint8Array> {
    * the implementation ends the body, as `end` encodes it.
    */
   pushTo(sink: ServerBodySink): Promise<boolean>;
+  /**
+   * The body as a web stream, written as its reader pulls. Cancelling it
+   * calls `onCancel` first (the fetch handler aborts the call's signal, so
+   * that an implementation waiting on it wakes up), then stops the loop.
+   */
+  toWebStream(onCancel?: () => void): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -187,11 +190,81 @@ export function serverWriteStream(
   encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
 ): ServerStreamBody {
+  const pushTo = (sink: ServerBodySink) =>
+    serverPushStream(start, deadline, encode, end, sink);
+  const toWebStream = (onCancel?: () => void) =>
+    serverStreamToWeb(pushTo, onCancel);
   return {
-    [Symbol.asyncIterator]: () =>
-      serverPullStream(start, deadline, encode, end),
-    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+    pushTo,
+    toWebStream,
+    [Symbol.asyncIterator]() {
+      const reader = toWebStream().getReader();
+      return {
+        next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+        async return() {
+          await reader.cancel();
+          return { done: true, value: undefined };
+        },
+      };
+    },
   };
+}
+
+/**
+ * Drives the push loop from a web stream's pulls. With no high-water mark
+ * the controller wants more only while a read waits: each message waits for
+ * its read, as a pulled body did, so a slow reader holds back the
+ * implementation.
+ */
+function serverStreamToWeb(
+  pushTo: (sink: ServerBodySink) => Promise<boolean>,
+  onCancel: (() => void) | undefined,
+): ReadableStream<Uint8Array> {
+  let running: Promise<boolean> | undefined;
+  let cancelled = false;
+  let wake: (() => void) | undefined;
+  const resume = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const run = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const loop = pushTo({
+      write(chunk) {
+        controller.enqueue(chunk);
+        return (controller.desiredSize ?? 0) > 0;
+      },
+      drained: () => new Promise<void>((resolve) => (wake = resolve)),
+      stopped: () => cancelled,
+    });
+    loop.then((ended) => {
+      // A cancel may come between the end's write and here.
+      if (ended && !cancelled) controller.close();
+    });
+    return loop;
+  };
+  let controllerOf: ReadableStreamDefaultController<Uint8Array>;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        controllerOf = controller;
+      },
+      pull(controller) {
+        if (running === undefined) running = run(controller);
+        else resume();
+      },
+      cancel() {
+        onCancel?.();
+        cancelled = true;
+        resume();
+        // Cancelled before its first read, the loop still runs, to stop
+        // the implementation (it writes nothing). Resolves once it has.
+        running ??= run(controllerOf);
+        return running.then(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function serverPushStream(
@@ -213,7 +286,7 @@ async function serverPushStream(
       if (sink.stopped()) return false;
       // A large payload goes as a chunk of its own after its header, rather
       // than copied beside it; a small one is framed whole, so that the
-      // writable queues one chunk per message, not two.
+      // sink queues one chunk per message, not two.
       const data = envelope.data;
       let room: boolean;
       if (data.byteLength <= serverStreamCopyMaxBytes) {
@@ -240,34 +313,6 @@ async function serverPushStream(
     sink.write(last);
   }
   return true;
-}
-
-/** The same loop as serverPushStream, pulled a chunk at a time. */
-async function* serverPullStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Envelope | Promise<Envelope>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  const desc = start.context.method.output;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      const envelope = await encode(serverMessage(desc, result.value));
-      yield envelopeEncode(envelope.flags, envelope.data);
-      result = await deadline.race(iterator.next());
-    }
-    done = true;
-  } catch (e) {
-    error = serverFail(e, start.config, start.context);
-  } finally {
-    serverStopStream(deadline, iterator, done);
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
 }
 
 /**

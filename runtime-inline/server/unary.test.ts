@@ -33,32 +33,35 @@ function run(
     "grpc-web",
     input,
     timeoutMs,
-    new Headers(),
-    new Headers(),
   );
 }
 
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!(error instanceof ConnectError)) throw new Error("expected a failure");
-  return error;
+async function failure(promise: ReturnType<typeof run>): Promise<ConnectError> {
+  const result = await promise;
+  if (result.ok) throw new Error("expected a failure");
+  return result.error;
+}
+
+async function success(promise: ReturnType<typeof run>) {
+  const result = await promise;
+  if (!result.ok) throw result.error;
+  return result;
 }
 
 describe("serverRunUnary", () => {
   it("calls the implementation with the request and its context", async () => {
     let seen: HandlerContext | undefined;
-    const output = await run((request, context) => {
-      seen = context;
-      context.responseHeaders.set("x-out", "h");
-      context.responseTrailers.set("x-trailer", "t");
-      return { value: `${(request as typeof input).value}!` };
-    });
+    const output = await success(
+      run((request, context) => {
+        seen = context;
+        context.responseHeaders.set("x-out", "h");
+        context.responseTrailers.set("x-trailer", "t");
+        return { value: `${(request as typeof input).value}!` };
+      }),
+    );
     expect(output.message).toEqual(create(StringValueSchema, { value: "in!" }));
-    expect(output.header.get("x-out")).toBe("h");
-    expect(output.trailer.get("x-trailer")).toBe("t");
+    expect(output.header?.get("x-out")).toBe("h");
+    expect(output.trailer?.get("x-trailer")).toBe("t");
     expect(seen?.protocol).toBe("grpc-web");
     expect(seen?.method).toBe(method);
     expect(seen?.requestHeaders.get("x-in")).toBe("1");
@@ -120,6 +123,41 @@ describe("serverRunUnary", () => {
     expect(error.code).toBe(Code.Unknown);
     expect(error.rawMessage).toBe(serverRedactedMessage);
     expect(reported).toEqual([reason]);
+  });
+
+  it("makes no response headers or trailers for an implementation that sets none", async () => {
+    const plain = await success(run(() => ({ value: "out" })));
+    expect(plain.header).toBeUndefined();
+    expect(plain.trailer).toBeUndefined();
+    const failed = await run(() => {
+      throw new ConnectError("no", Code.NotFound);
+    });
+    expect(failed.header).toBeUndefined();
+    expect(failed.trailer).toBeUndefined();
+  });
+
+  it("gives interceptors response headers and trailers to read and set", async () => {
+    const interceptor: Interceptor = (next) => async (request) => {
+      const response = await next(request);
+      response.header.set("x-by", "interceptor");
+      return response;
+    };
+    const output = await success(
+      run(() => ({ value: "out" }), { interceptors: [interceptor] }),
+    );
+    expect(output.header?.get("x-by")).toBe("interceptor");
+    expect(output.trailer).toBeInstanceOf(Headers);
+  });
+
+  it("keeps the response headers and trailers set before a failure, for the error", async () => {
+    const result = await run((_request, context) => {
+      context.responseHeaders.set("x-out", "h");
+      context.responseTrailers.set("x-trailer", "t");
+      throw new ConnectError("no", Code.NotFound);
+    });
+    expect(result.ok).toBe(false);
+    expect(result.header?.get("x-out")).toBe("h");
+    expect(result.trailer?.get("x-trailer")).toBe("t");
   });
 
   it("answers at the deadline an implementation that never does", async () => {

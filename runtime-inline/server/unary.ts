@@ -1,4 +1,5 @@
 import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import type { ConnectError } from "../core/errors.ts";
 import { deadlineStart } from "../core/deadline.ts";
 import {
   applyInterceptors,
@@ -15,11 +16,30 @@ import type {
 } from "./handler.ts";
 
 /**
+ * A unary call once its implementation has answered or failed, with the
+ * response headers and trailers it set (on failure too: they go out with
+ * the error); undefined when it never touched them, as most do not.
+ */
+export type UnaryResult =
+  | {
+      readonly ok: true;
+      readonly message: Message;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
+    }
+  | {
+      readonly ok: false;
+      readonly error: ConnectError;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
+    };
+
+/**
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 export async function serverRunUnary(
   handler: UnaryMethodHandler,
@@ -28,9 +48,7 @@ export async function serverRunUnary(
   protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
+): Promise<UnaryResult> {
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -43,43 +61,63 @@ export async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline?.signal,
-    deadline?.remainingMs ?? serverNoTimeout,
+    deadline,
     config.contextValues,
   );
-  const run = async (message: Message): Promise<UnaryResponse> => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = <T>(call: Promise<T>): Promise<T> =>
+    deadline === undefined ? call : deadline.race(call);
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors<UnaryRequest, UnaryResponse>(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors<UnaryRequest, UnaryResponse>(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
+    };
   } finally {
     deadline?.cleanup();
   }
 }
 
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout(): undefined {}
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(
+  handler: UnaryMethodHandler,
+  context: HandlerContext,
+  input: Message,
+): Promise<Message> {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
+}

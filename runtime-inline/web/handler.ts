@@ -1,4 +1,5 @@
 import { bodyFromWebStream, bodyToWebStream } from "../core/body.ts";
+import type { ServerStreamBody } from "../server/stream.ts";
 import {
   handlerBodyFailed,
   handlerClientGone,
@@ -62,10 +63,23 @@ export function fetchHandler(
       body === undefined || body instanceof Uint8Array
         ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
           ((body ?? null) as BodyInit | null)
-        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+        : fetchIsStreamBody(body)
+          ? body.toWebStream(() => controller.abort(handlerClientGone()))
+          : bodyToWebStream(fetchAbortOnCancel(body, controller)),
+      {
+        status: response.status,
+        headers: response.plainHeaderIfUnread?.() ?? response.header,
+      },
     );
   };
+}
+
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves fetch.
+function fetchIsStreamBody(
+  body: AsyncIterable<Uint8Array>,
+): body is ServerStreamBody {
+  return typeof (body as Partial<ServerStreamBody>).toWebStream === "function";
 }
 
 /**

@@ -760,6 +760,12 @@ interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
   /**
+   * The headers as an object of lower-case names and single values, while
+   * `header` has not been read (see ServerPlainResponse): a Node adapter
+   * writes them as they are, without a web Headers.
+   */
+  plainHeaderIfUnread?(): Record<string, string> | undefined;
+  /**
    * HTTP trailers, sent after the body; a streamed body may still be filling
    * them in, so they are read only once it has ended (gRPC).
    */

@@ -174,6 +174,8 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
+  _ServerPlainResponse_plain,
+  _ServerPlainResponse_header,
   _NodeCallSignal_instances,
   _NodeCallSignal_response,
   _NodeCallSignal_controller,
@@ -184,6 +186,8 @@ var _ContextValuesMap_map,
   _ServerCallContext_contextValues,
   _ServerCallContext_signal,
   _ServerCallContext_values,
+  _ServerCallContext_responseHeaders,
+  _ServerCallContext_responseTrailers,
   _NodeServerRequest_incoming,
   _NodeServerRequest_call,
   _NodeServerRequest_url,
@@ -225,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 400 declarations from
+// needs no RPC library: 405 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -3466,6 +3470,45 @@ function corsAllowOrigin(policy, origin, header) {
     header.set("access-control-allow-credentials", "true");
   }
 }
+/**
+ * A response whose only headers are the protocol's own (a unary call whose
+ * implementation set none, the common case), kept as a plain object: a web
+ * Headers, its validation and its sorted copy into Node's header object
+ * cost a small call more than the rest of its headers' handling. `header`
+ * makes the Headers on first read, for the fetch handler and CORS; from
+ * then on they are the response's headers.
+ */
+class ServerPlainResponse {
+  constructor(status, plain, body) {
+    _ServerPlainResponse_plain.set(this, void 0);
+    _ServerPlainResponse_header.set(this, void 0);
+    this.status = status;
+    __classPrivateFieldSet(this, _ServerPlainResponse_plain, plain, "f");
+    this.body = body;
+  }
+  get header() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerPlainResponse_header,
+      (_a = __classPrivateFieldGet(this, _ServerPlainResponse_header, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : new Headers(
+            __classPrivateFieldGet(this, _ServerPlainResponse_plain, "f"),
+          ),
+      "f",
+    );
+  }
+  plainHeaderIfUnread() {
+    return __classPrivateFieldGet(this, _ServerPlainResponse_header, "f") ===
+      undefined
+      ? __classPrivateFieldGet(this, _ServerPlainResponse_plain, "f")
+      : undefined;
+  }
+}
+((_ServerPlainResponse_plain = new WeakMap()),
+  (_ServerPlainResponse_header = new WeakMap()));
 /** Adapts a server-streaming implementation: exactly one request message. */
 function handlerServerStreaming(implementation) {
   // Not an async generator delegating with `yield*`: that cost a promise
@@ -4289,39 +4332,101 @@ function serverUnsupportedMediaType(config, binaryOnly, all) {
 // Classes rather than object literals with getters: V8 builds a literal
 // with accessors slowly, and these are made once or twice per call.
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext {
   constructor(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal,
-    timeoutMs,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline,
     contextValues,
   ) {
+    var _a;
     _ServerCallContext_request.set(this, void 0);
     _ServerCallContext_contextValues.set(this, void 0);
     _ServerCallContext_signal.set(this, void 0);
     _ServerCallContext_values.set(this, void 0);
+    _ServerCallContext_responseHeaders.set(this, void 0);
+    _ServerCallContext_responseTrailers.set(this, void 0);
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    __classPrivateFieldSet(this, _ServerCallContext_signal, signal, "f");
-    this.timeoutMs = timeoutMs;
+    __classPrivateFieldSet(
+      this,
+      _ServerCallContext_signal,
+      deadline === null || deadline === void 0 ? void 0 : deadline.signal,
+      "f",
+    );
+    this.timeoutMs =
+      (_a =
+        deadline === null || deadline === void 0
+          ? void 0
+          : deadline.remainingMs) !== null && _a !== void 0
+        ? _a
+        : serverNoTimeout;
     __classPrivateFieldSet(this, _ServerCallContext_request, request, "f");
     __classPrivateFieldSet(
       this,
       _ServerCallContext_contextValues,
       contextValues,
+      "f",
+    );
+  }
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerCallContext_responseHeaders,
+      (_a = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_responseHeaders,
+        "f",
+      )) !== null && _a !== void 0
+        ? _a
+        : new Headers(),
+      "f",
+    );
+  }
+  get responseTrailers() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ServerCallContext_responseTrailers,
+      (_a = __classPrivateFieldGet(
+        this,
+        _ServerCallContext_responseTrailers,
+        "f",
+      )) !== null && _a !== void 0
+        ? _a
+        : new Headers(),
+      "f",
+    );
+  }
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_responseHeaders,
+      "f",
+    );
+  }
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny() {
+    return __classPrivateFieldGet(
+      this,
+      _ServerCallContext_responseTrailers,
       "f",
     );
   }
@@ -4381,7 +4486,11 @@ class ServerCallContext {
 ((_ServerCallContext_request = new WeakMap()),
   (_ServerCallContext_contextValues = new WeakMap()),
   (_ServerCallContext_signal = new WeakMap()),
-  (_ServerCallContext_values = new WeakMap()));
+  (_ServerCallContext_values = new WeakMap()),
+  (_ServerCallContext_responseHeaders = new WeakMap()),
+  (_ServerCallContext_responseTrailers = new WeakMap()));
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout() {}
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
  * StreamRequest); its headers are built only if an interceptor reads them.
@@ -4440,7 +4549,7 @@ function serverFail(reason, config, context) {
       })
     : error;
 }
-// Payloads up to this size are copied into their envelope (see pushTo).
+// Payloads up to this size are copied into their envelope (see serverPushStream).
 const serverStreamCopyMaxBytes = 512;
 /**
  * Runs the interceptors and the implementation of a streaming call of any
@@ -4456,19 +4565,15 @@ async function serverStartStream(
   requests,
 ) {
   var _a;
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -4541,11 +4646,80 @@ function serverStreamNext(handler, context, header, trailer) {
  * microtask queue.
  */
 function serverWriteStream(start, deadline, encode, end) {
+  const pushTo = (sink) => serverPushStream(start, deadline, encode, end, sink);
+  const toWebStream = (onCancel) => serverStreamToWeb(pushTo, onCancel);
   return {
-    [Symbol.asyncIterator]: () =>
-      serverPullStream(start, deadline, encode, end),
-    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+    pushTo,
+    toWebStream,
+    [Symbol.asyncIterator]() {
+      const reader = toWebStream().getReader();
+      return {
+        next: () => reader.read(),
+        async return() {
+          await reader.cancel();
+          return { done: true, value: undefined };
+        },
+      };
+    },
   };
+}
+/**
+ * Drives the push loop from a web stream's pulls. With no high-water mark
+ * the controller wants more only while a read waits: each message waits for
+ * its read, as a pulled body did, so a slow reader holds back the
+ * implementation.
+ */
+function serverStreamToWeb(pushTo, onCancel) {
+  let running;
+  let cancelled = false;
+  let wake;
+  const resume = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve === null || resolve === void 0 ? void 0 : resolve();
+  };
+  const run = (controller) => {
+    const loop = pushTo({
+      write(chunk) {
+        var _a;
+        controller.enqueue(chunk);
+        return (
+          ((_a = controller.desiredSize) !== null && _a !== void 0 ? _a : 0) > 0
+        );
+      },
+      drained: () => new Promise((resolve) => (wake = resolve)),
+      stopped: () => cancelled,
+    });
+    loop.then((ended) => {
+      // A cancel may come between the end's write and here.
+      if (ended && !cancelled) controller.close();
+    });
+    return loop;
+  };
+  let controllerOf;
+  return new ReadableStream(
+    {
+      start(controller) {
+        controllerOf = controller;
+      },
+      pull(controller) {
+        if (running === undefined) running = run(controller);
+        else resume();
+      },
+      cancel() {
+        onCancel === null || onCancel === void 0 ? void 0 : onCancel();
+        cancelled = true;
+        resume();
+        // Cancelled before its first read, the loop still runs, to stop
+        // the implementation (it writes nothing). Resolves once it has.
+        running !== null && running !== void 0
+          ? running
+          : (running = run(controllerOf));
+        return running.then(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 async function serverPushStream(start, deadline, encode, end, sink) {
   const iterator = start.iterator;
@@ -4560,7 +4734,7 @@ async function serverPushStream(start, deadline, encode, end, sink) {
       if (sink.stopped()) return false;
       // A large payload goes as a chunk of its own after its header, rather
       // than copied beside it; a small one is framed whole, so that the
-      // writable queues one chunk per message, not two.
+      // sink queues one chunk per message, not two.
       const data = envelope.data;
       let room;
       if (data.byteLength <= serverStreamCopyMaxBytes) {
@@ -4587,32 +4761,6 @@ async function serverPushStream(start, deadline, encode, end, sink) {
     sink.write(last);
   }
   return true;
-}
-/** The same loop as serverPushStream, pulled a chunk at a time. */
-function serverPullStream(start, deadline, encode, end) {
-  return __asyncGenerator(this, arguments, function* serverPullStream_1() {
-    const iterator = start.iterator;
-    const desc = start.context.method.output;
-    let error;
-    let done = false;
-    try {
-      let result = start.first;
-      while (result.done !== true) {
-        const envelope = yield __await(
-          encode(serverMessage(desc, result.value)),
-        );
-        yield yield __await(envelopeEncode(envelope.flags, envelope.data));
-        result = yield __await(deadline.race(iterator.next()));
-      }
-      done = true;
-    } catch (e) {
-      error = serverFail(e, start.config, start.context);
-    } finally {
-      serverStopStream(deadline, iterator, done);
-    }
-    const last = end(error);
-    if (last !== undefined) yield yield __await(last);
-  });
 }
 /**
  * Releases the deadline's watch and, unless the implementation finished,
@@ -4801,6 +4949,7 @@ function nodeIsPushBody(body) {
 export function fetchHandler(...services) {
   const handlers = services.flat();
   return async (request) => {
+    var _a, _b;
     const url = new URL(request.url);
     // The client goes away when the request's signal aborts, and also when
     // it cancels the response body (in process, or a runtime that cancels
@@ -4837,10 +4986,26 @@ export function fetchHandler(...services) {
           body !== null && body !== void 0
           ? body
           : null
-        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+        : fetchIsStreamBody(body)
+          ? body.toWebStream(() => controller.abort(handlerClientGone()))
+          : bodyToWebStream(fetchAbortOnCancel(body, controller)),
+      {
+        status: response.status,
+        headers:
+          (_b =
+            (_a = response.plainHeaderIfUnread) === null || _a === void 0
+              ? void 0
+              : _a.call(response)) !== null && _b !== void 0
+            ? _b
+            : response.header,
+      },
     );
   };
+}
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves fetch.
+function fetchIsStreamBody(body) {
+  return typeof body.toWebStream === "function";
 }
 /**
  * Aborts the call's signal when the response body is cancelled, before
@@ -5001,7 +5166,7 @@ function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
 }
 async function nodeServe(handlers, incoming, response, compat, next) {
-  var _a;
+  var _a, _b;
   const call = new NodeCallSignal(response);
   // Calls are tracked for shutdownGracefully: a map entry per call.
   const tracker =
@@ -5030,11 +5195,14 @@ async function nodeServe(handlers, incoming, response, compat, next) {
     }
     // Aborted by a shutdown, the call still answers (with its error).
     if (call.clientGone()) return;
-    const outgoing = {};
-    result.header.forEach((value, key) => {
-      outgoing[key] =
-        key === "set-cookie" ? result.header.getSetCookie() : value;
-    });
+    const plain =
+      (_a = result.plainHeaderIfUnread) === null || _a === void 0
+        ? void 0
+        : _a.call(result);
+    const outgoing =
+      plain === undefined
+        ? nodeOutgoingHeaders(result.header)
+        : Object.assign({}, plain);
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -5074,9 +5242,9 @@ async function nodeServe(handlers, incoming, response, compat, next) {
   } finally {
     if (tracker !== undefined) {
       tracker.calls.delete(call);
-      (_a = tracker.ended) === null || _a === void 0
+      (_b = tracker.ended) === null || _b === void 0
         ? void 0
-        : _a.call(tracker);
+        : _b.call(tracker);
     }
   }
 }
@@ -5350,6 +5518,13 @@ function nodeHeader(headers, name) {
         : undefined;
   if (value === undefined) return null;
   return typeof value === "string" ? value : value.join(", ");
+}
+function nodeOutgoingHeaders(header) {
+  const outgoing = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
 }
 function nodeHeaderObject(header) {
   const object = {};
@@ -6198,8 +6373,8 @@ function serverProtocolFor(protocols, contentType) {
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler,
@@ -6208,10 +6383,7 @@ async function serverRunUnary(
   protocol,
   input,
   timeoutMs,
-  responseHeaders,
-  responseTrailers,
 ) {
-  var _a;
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -6224,50 +6396,60 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline === null || deadline === void 0 ? void 0 : deadline.signal,
-    (_a =
-      deadline === null || deadline === void 0
-        ? void 0
-        : deadline.remainingMs) !== null && _a !== void 0
-      ? _a
-      : serverNoTimeout,
+    deadline,
     config.contextValues,
   );
-  const run = async (message) => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = (call) => (deadline === undefined ? call : deadline.race(call));
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
+    };
   } finally {
     deadline === null || deadline === void 0 ? void 0 : deadline.cleanup();
   }
 }
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout() {}
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(handler, context, input) {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
+}
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
 // protocols: every other request, GET ones without a content type included,
@@ -6296,7 +6478,7 @@ function connectServer(parts = {}) {
 const serverTextEncoder = new TextEncoder();
 /** Serves one unary Connect call, POST or GET. Never throws: failures become error responses. */
 async function connectHandleUnary(handler, request, config, parseGetQuery) {
-  var _a, _b, _c, _d;
+  var _a, _b, _c, _d, _e;
   const method = handler.method;
   const isGet = request.method === "GET";
   if (
@@ -6310,9 +6492,8 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output;
   try {
     let encoding;
     let body;
@@ -6391,23 +6572,20 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
     // Never undefined here: JSON requests were refused above without it.
     const codec = binary ? config.binaryCodec : config.jsonCodec;
     const input = codec.decode(method.input, body);
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
+    // The protocol's own headers: lower-case names, one value each.
+    const own = {
+      "content-type": binary ? connectContentTypeProto : connectContentTypeJson,
+    };
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -6415,16 +6593,26 @@ async function connectHandleUnary(handler, request, config, parseGetQuery) {
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
+        own["content-encoding"] = responseCompression.name;
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.header === undefined && output.trailer === undefined) {
+      return new ServerPlainResponse(200, own, responseBody);
+    }
+    // The call's own response headers, sent as they are: no copy per request.
+    const header =
+      (_e = output.header) !== null && _e !== void 0 ? _e : new Headers();
+    for (const name in own) header.set(name, own[name]);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output === null || output === void 0 ? void 0 : output.header,
+      output === null || output === void 0 ? void 0 : output.trailer,
     );
   }
 }
@@ -6448,7 +6636,9 @@ function connectErrorResponse(error, responseHeaders, responseTrailers) {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,
@@ -6567,21 +6757,19 @@ async function grpcServe(protocol, handler, request, config, stream) {
     );
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -6589,7 +6777,13 @@ async function grpcServe(protocol, handler, request, config, stream) {
         new Headers(output.trailer),
       );
       return Object.assign(
-        { status: 200, header: withHeaders(header, output.header) },
+        {
+          status: 200,
+          header:
+            output.header === undefined
+              ? header
+              : withHeaders(header, output.header),
+        },
         protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {
@@ -6600,7 +6794,11 @@ async function grpcServe(protocol, handler, request, config, stream) {
             },
       );
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(
+        ConnectError.from(e),
+        output === null || output === void 0 ? void 0 : output.header,
+        output === null || output === void 0 ? void 0 : output.trailer,
+      );
     }
   }
   // Only files with streaming methods have the streaming part.

@@ -69,7 +69,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 274 declarations from
+// needs no RPC library: 279 declarations from
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
 //   node: body, call-signal, compression, handler, keepalive, shutdown,
@@ -2037,12 +2037,47 @@ interface ServerResponse {
   readonly status: number;
   readonly header: Headers;
   /**
+   * The headers as an object of lower-case names and single values, while
+   * `header` has not been read (see ServerPlainResponse): a Node adapter
+   * writes them as they are, without a web Headers.
+   */
+  plainHeaderIfUnread?(): Record<string, string> | undefined;
+  /**
    * HTTP trailers, sent after the body; a streamed body may still be filling
    * them in, so they are read only once it has ended (gRPC).
    */
   readonly trailer?: Headers;
   /** A whole body, or a stream of chunks written as they come (with backpressure). */
   readonly body?: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+/**
+ * A response whose only headers are the protocol's own (a unary call whose
+ * implementation set none, the common case), kept as a plain object: a web
+ * Headers, its validation and its sorted copy into Node's header object
+ * cost a small call more than the rest of its headers' handling. `header`
+ * makes the Headers on first read, for the fetch handler and CORS; from
+ * then on they are the response's headers.
+ */
+class ServerPlainResponse implements ServerResponse {
+  readonly status: number;
+  readonly body: Uint8Array;
+  readonly #plain: Record<string, string>;
+  #header: Headers | undefined;
+
+  constructor(status: number, plain: Record<string, string>, body: Uint8Array) {
+    this.status = status;
+    this.#plain = plain;
+    this.body = body;
+  }
+
+  get header(): Headers {
+    return (this.#header ??= new Headers(this.#plain));
+  }
+
+  plainHeaderIfUnread(): Record<string, string> | undefined {
+    return this.#header === undefined ? this.#plain : undefined;
+  }
 }
 
 /**
@@ -3061,43 +3096,63 @@ function serverUnsupportedMediaType(
 // with accessors slowly, and these are made once or twice per call.
 
 /**
- * The HandlerContext of one call. Its URL and signal are looked up, and its
- * request headers built, only if the implementation reads them, and its
- * values only if the implementation or an interceptor does (most calls never do): then once, from the handler's
- * `contextValues` option, and shared by both.
+ * The HandlerContext of one call, unary or streaming. Its URL and signal are
+ * looked up, and its request headers and response headers and trailers
+ * built, only if the implementation reads them, and its values only if the implementation or an interceptor does
+ * (most calls never do): then once, from the handler's `contextValues`
+ * option, and shared by both.
  */
 class ServerCallContext implements HandlerContext {
   readonly method: MethodInfo;
   readonly protocol: HandlerContext["protocol"];
   readonly requestMethod: string;
-  readonly responseHeaders: Headers;
-  readonly responseTrailers: Headers;
   readonly timeoutMs: () => number | undefined;
   readonly #request: ServerRequest;
   readonly #contextValues: HandlerOptions["contextValues"];
   readonly #signal: AbortSignal | undefined;
   #values: ContextValues | undefined;
+  #responseHeaders: Headers | undefined;
+  #responseTrailers: Headers | undefined;
 
   constructor(
     method: MethodInfo,
     protocol: HandlerContext["protocol"],
     request: ServerRequest,
-    responseHeaders: Headers,
-    responseTrailers: Headers,
-    /** The call's own signal; undefined for the request's, read on first use. */
-    signal: AbortSignal | undefined,
-    timeoutMs: () => number | undefined,
+    /**
+     * The call's own deadline; undefined for a call without a timeout,
+     * whose signal is the request's, read on first use.
+     */
+    deadline: Deadline | undefined,
     contextValues: HandlerOptions["contextValues"],
   ) {
     this.method = method;
     this.protocol = protocol;
     this.requestMethod = request.method;
-    this.responseHeaders = responseHeaders;
-    this.responseTrailers = responseTrailers;
-    this.#signal = signal;
-    this.timeoutMs = timeoutMs;
+    this.#signal = deadline?.signal;
+    this.timeoutMs = deadline?.remainingMs ?? serverNoTimeout;
     this.#request = request;
     this.#contextValues = contextValues;
+  }
+
+  // Made when first read: a call whose implementation sets none (most)
+  // makes no Headers for them, two web Headers being a visible part of a
+  // small call's cost.
+  get responseHeaders(): Headers {
+    return (this.#responseHeaders ??= new Headers());
+  }
+
+  get responseTrailers(): Headers {
+    return (this.#responseTrailers ??= new Headers());
+  }
+
+  /** The response headers, or undefined if nothing has read them: none to send. */
+  responseHeadersIfAny(): Headers | undefined {
+    return this.#responseHeaders;
+  }
+
+  /** The response trailers, or undefined if nothing has read them: none to send. */
+  responseTrailersIfAny(): Headers | undefined {
+    return this.#responseTrailers;
   }
 
   get url(): string {
@@ -3125,6 +3180,9 @@ class ServerCallContext implements HandlerContext {
     return this.#values;
   }
 }
+
+// timeoutMs of a call without a timeout: one function for all.
+function serverNoTimeout(): undefined {}
 
 /**
  * A call as the server's interceptors see it (a UnaryRequest or a
@@ -3196,7 +3254,7 @@ function serverFail(
     : error;
 }
 
-// Payloads up to this size are copied into their envelope (see pushTo).
+// Payloads up to this size are copied into their envelope (see serverPushStream).
 const serverStreamCopyMaxBytes = 512;
 
 /**
@@ -3235,19 +3293,15 @@ async function serverStartStream(
   deadline: Deadline,
   requests: AsyncIterable<Message>,
 ): Promise<StreamStart> {
-  const method = handler.method;
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   const context = new ServerCallContext(
-    method,
+    handler.method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline.signal,
-    deadline.remainingMs,
+    deadline,
     config.contextValues,
   );
+  const responseHeaders = context.responseHeaders;
+  const responseTrailers = context.responseTrailers;
   let iterator: AsyncIterator<MessageInitShape<DescMessage>> | undefined;
   try {
     // Without interceptors the implementation's own iterator is read, and
@@ -3315,8 +3369,8 @@ function serverStreamNext(
 }
 
 /**
- * Where a pushed response body goes: the Node writer's side of a
- * ServerStreamBody.
+ * Where a pushed response body goes: a Node writable, or a web stream's
+ * controller (see serverStreamToWeb).
  */
 interface ServerBodySink {
   /** Takes a chunk; false asks the producer to wait for `drained()` before the next. */
@@ -3327,11 +3381,12 @@ interface ServerBodySink {
 }
 
 /**
- * A streamed response body. Pulled as an AsyncIterable by fetch and the
- * tests; the Node writer calls `pushTo` instead, one loop that writes each
- * message as the implementation yields it and waits only when the writable
- * is full: a chain of async generators between the implementation and the
- * socket cost several promise round trips per message. Either is used once.
+ * A streamed response body: one loop (`pushTo`) writes each message as the
+ * implementation yields it and waits only when the sink is full; a chain of
+ * async generators between the implementation and the socket cost several
+ * promise round trips per message. The Node writer pushes to its writable,
+ * the fetch handler reads `toWebStream()`, and the tests iterate it (a
+ * reader of the same web stream). Either is used once.
  */
 interface ServerStreamBody extends AsyncIterable<Uint8Array> {
   /**
@@ -3340,6 +3395,12 @@ interface ServerStreamBody extends AsyncIterable<Uint8Array> {
    * the implementation ends the body, as `end` encodes it.
    */
   pushTo(sink: ServerBodySink): Promise<boolean>;
+  /**
+   * The body as a web stream, written as its reader pulls. Cancelling it
+   * calls `onCancel` first (the fetch handler aborts the call's signal, so
+   * that an implementation waiting on it wakes up), then stops the loop.
+   */
+  toWebStream(onCancel?: () => void): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -3356,11 +3417,81 @@ function serverWriteStream(
   encode: (message: Message) => Envelope | Promise<Envelope>,
   end: (error: ConnectError | undefined) => Uint8Array | undefined,
 ): ServerStreamBody {
+  const pushTo = (sink: ServerBodySink) =>
+    serverPushStream(start, deadline, encode, end, sink);
+  const toWebStream = (onCancel?: () => void) =>
+    serverStreamToWeb(pushTo, onCancel);
   return {
-    [Symbol.asyncIterator]: () =>
-      serverPullStream(start, deadline, encode, end),
-    pushTo: (sink) => serverPushStream(start, deadline, encode, end, sink),
+    pushTo,
+    toWebStream,
+    [Symbol.asyncIterator]() {
+      const reader = toWebStream().getReader();
+      return {
+        next: () => reader.read() as Promise<IteratorResult<Uint8Array>>,
+        async return() {
+          await reader.cancel();
+          return { done: true, value: undefined };
+        },
+      };
+    },
   };
+}
+
+/**
+ * Drives the push loop from a web stream's pulls. With no high-water mark
+ * the controller wants more only while a read waits: each message waits for
+ * its read, as a pulled body did, so a slow reader holds back the
+ * implementation.
+ */
+function serverStreamToWeb(
+  pushTo: (sink: ServerBodySink) => Promise<boolean>,
+  onCancel: (() => void) | undefined,
+): ReadableStream<Uint8Array> {
+  let running: Promise<boolean> | undefined;
+  let cancelled = false;
+  let wake: (() => void) | undefined;
+  const resume = () => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  const run = (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    const loop = pushTo({
+      write(chunk) {
+        controller.enqueue(chunk);
+        return (controller.desiredSize ?? 0) > 0;
+      },
+      drained: () => new Promise<void>((resolve) => (wake = resolve)),
+      stopped: () => cancelled,
+    });
+    loop.then((ended) => {
+      // A cancel may come between the end's write and here.
+      if (ended && !cancelled) controller.close();
+    });
+    return loop;
+  };
+  let controllerOf: ReadableStreamDefaultController<Uint8Array>;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        controllerOf = controller;
+      },
+      pull(controller) {
+        if (running === undefined) running = run(controller);
+        else resume();
+      },
+      cancel() {
+        onCancel?.();
+        cancelled = true;
+        resume();
+        // Cancelled before its first read, the loop still runs, to stop
+        // the implementation (it writes nothing). Resolves once it has.
+        running ??= run(controllerOf);
+        return running.then(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 async function serverPushStream(
@@ -3382,7 +3513,7 @@ async function serverPushStream(
       if (sink.stopped()) return false;
       // A large payload goes as a chunk of its own after its header, rather
       // than copied beside it; a small one is framed whole, so that the
-      // writable queues one chunk per message, not two.
+      // sink queues one chunk per message, not two.
       const data = envelope.data;
       let room: boolean;
       if (data.byteLength <= serverStreamCopyMaxBytes) {
@@ -3409,34 +3540,6 @@ async function serverPushStream(
     sink.write(last);
   }
   return true;
-}
-
-/** The same loop as serverPushStream, pulled a chunk at a time. */
-async function* serverPullStream(
-  start: Extract<StreamStart, { ok: true }>,
-  deadline: Deadline,
-  encode: (message: Message) => Envelope | Promise<Envelope>,
-  end: (error: ConnectError | undefined) => Uint8Array | undefined,
-): AsyncGenerator<Uint8Array> {
-  const iterator = start.iterator;
-  const desc = start.context.method.output;
-  let error: ConnectError | undefined;
-  let done = false;
-  try {
-    let result = start.first;
-    while (result.done !== true) {
-      const envelope = await encode(serverMessage(desc, result.value));
-      yield envelopeEncode(envelope.flags, envelope.data);
-      result = await deadline.race(iterator.next());
-    }
-    done = true;
-  } catch (e) {
-    error = serverFail(e, start.config, start.context);
-  } finally {
-    serverStopStream(deadline, iterator, done);
-  }
-  const last = end(error);
-  if (last !== undefined) yield last;
 }
 
 /**
@@ -3665,10 +3768,23 @@ export function fetchHandler(
       body === undefined || body instanceof Uint8Array
         ? // The DOM typings take only ArrayBuffer-backed views; protobuf output always is one.
           ((body ?? null) as BodyInit | null)
-        : bodyToWebStream(fetchAbortOnCancel(body, controller)),
-      { status: response.status, headers: response.header },
+        : fetchIsStreamBody(body)
+          ? body.toWebStream(() => controller.abort(handlerClientGone()))
+          : bodyToWebStream(fetchAbortOnCancel(body, controller)),
+      {
+        status: response.status,
+        headers: response.plainHeaderIfUnread?.() ?? response.header,
+      },
     );
   };
+}
+
+// By its shape: naming serverWriteStream here would copy the streaming
+// code into every generated file that serves fetch.
+function fetchIsStreamBody(
+  body: AsyncIterable<Uint8Array>,
+): body is ServerStreamBody {
+  return typeof (body as Partial<ServerStreamBody>).toWebStream === "function";
 }
 
 /**
@@ -3950,11 +4066,9 @@ async function nodeServe(
     }
     // Aborted by a shutdown, the call still answers (with its error).
     if (call.clientGone()) return;
-    const outgoing: OutgoingHttpHeaders = {};
-    result.header.forEach((value, key) => {
-      outgoing[key] =
-        key === "set-cookie" ? result.header.getSetCookie() : value;
-    });
+    const plain = result.plainHeaderIfUnread?.();
+    const outgoing: OutgoingHttpHeaders =
+      plain === undefined ? nodeOutgoingHeaders(result.header) : { ...plain };
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -4271,6 +4385,14 @@ function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
   return typeof value === "string" ? value : value.join(", ");
 }
 
+function nodeOutgoingHeaders(header: Headers): OutgoingHttpHeaders {
+  const outgoing: OutgoingHttpHeaders = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
+}
+
 function nodeHeaderObject(header: Headers): Record<string, string> {
   const object: Record<string, string> = {};
   header.forEach((value, key) => (object[key] = value));
@@ -4562,11 +4684,30 @@ function serverProtocolFor(
 }
 
 /**
+ * A unary call once its implementation has answered or failed, with the
+ * response headers and trailers it set (on failure too: they go out with
+ * the error); undefined when it never touched them, as most do not.
+ */
+type UnaryResult =
+  | {
+      readonly ok: true;
+      readonly message: Message;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
+    }
+  | {
+      readonly ok: false;
+      readonly error: ConnectError;
+      readonly header: Headers | undefined;
+      readonly trailer: Headers | undefined;
+    };
+
+/**
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Failures come out as the ConnectError
- * to send (serverFail).
+ * implementation ignores its signal. Never rejects: a failure comes out as
+ * the ConnectError to send (serverFail).
  */
 async function serverRunUnary(
   handler: UnaryMethodHandler,
@@ -4575,9 +4716,7 @@ async function serverRunUnary(
   protocol: HandlerContext["protocol"],
   input: Message,
   timeoutMs: number | undefined,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
-) {
+): Promise<UnaryResult> {
   const method = handler.method;
   // Without a timeout the call's signal is the request's, read only if the
   // implementation or an interceptor asks for it: most never do, and the
@@ -4590,46 +4729,66 @@ async function serverRunUnary(
     method,
     protocol,
     request,
-    responseHeaders,
-    responseTrailers,
-    deadline?.signal,
-    deadline?.remainingMs ?? serverNoTimeout,
+    deadline,
     config.contextValues,
   );
-  const run = async (message: Message): Promise<UnaryResponse> => {
-    const result = await handler.unary(message, context);
-    return {
-      stream: false,
-      method,
-      header: responseHeaders,
-      trailer: responseTrailers,
-      message: isMessage(result, method.output)
-        ? result
-        : create(method.output, result),
-    };
-  };
+  // Without a timeout, the race would only answer a client that has gone
+  // away, to whom nothing is sent: not worth a promise and a listener.
+  const race = <T>(call: Promise<T>): Promise<T> =>
+    deadline === undefined ? call : deadline.race(call);
   try {
     const interceptors = config.interceptors;
-    // Without interceptors, no request object for them to see.
-    const call =
-      interceptors === undefined || interceptors.length === 0
-        ? run(input)
-        : applyInterceptors<UnaryRequest, UnaryResponse>(
-            (req) => run(req.message),
-            interceptors,
-          )(serverInterceptorRequest(false, request, context, input));
-    // Without a timeout, the race would only answer a client that has gone
-    // away, to whom nothing is sent: not worth a promise and a listener.
-    return deadline === undefined ? await call : await deadline.race(call);
+    if (interceptors === undefined || interceptors.length === 0) {
+      // No request or response objects for interceptors to see, and the
+      // response headers only if the implementation made them.
+      const message = await race(serverCallUnary(handler, context, input));
+      return {
+        ok: true,
+        message,
+        header: context.responseHeadersIfAny(),
+        trailer: context.responseTrailersIfAny(),
+      };
+    }
+    const response = await race(
+      applyInterceptors<UnaryRequest, UnaryResponse>(
+        async (req) => ({
+          stream: false,
+          method,
+          message: await serverCallUnary(handler, context, req.message),
+          header: context.responseHeaders,
+          trailer: context.responseTrailers,
+        }),
+        interceptors,
+      )(serverInterceptorRequest(false, request, context, input)),
+    );
+    return {
+      ok: true,
+      message: response.message,
+      header: response.header,
+      trailer: response.trailer,
+    };
   } catch (e) {
-    throw serverFail(e, config, context);
+    return {
+      ok: false,
+      error: serverFail(e, config, context),
+      header: context.responseHeadersIfAny(),
+      trailer: context.responseTrailersIfAny(),
+    };
   } finally {
     deadline?.cleanup();
   }
 }
 
-// remainingMs of a call without a timeout: one function for all.
-function serverNoTimeout(): undefined {}
+/** The implementation's answer, as a message (it may return an init shape). */
+async function serverCallUnary(
+  handler: UnaryMethodHandler,
+  context: HandlerContext,
+  input: Message,
+): Promise<Message> {
+  const output = handler.method.output;
+  const result = await handler.unary(input, context);
+  return isMessage(result, output) ? result : create(output, result);
+}
 
 // gRPC's and gRPC-Web's content types (application/grpc[+codec],
 // application/grpc-web[+codec]), the only ones Connect leaves to other
@@ -4689,9 +4848,8 @@ async function connectHandleUnary(
       }),
     };
   }
-  const responseHeaders = new Headers();
-  const responseTrailers = new Headers();
   let binary = true;
+  let output: UnaryResult | undefined;
   try {
     let encoding: string | null;
     let body: Uint8Array | undefined;
@@ -4763,23 +4921,20 @@ async function connectHandleUnary(
     const codec = binary ? config.binaryCodec : config.jsonCodec!;
     const input = codec.decode(method.input, body);
 
-    const output = await serverRunUnary(
+    output = await serverRunUnary(
       handler,
       request,
       config,
       "connect",
       input,
       timeoutMs,
-      responseHeaders,
-      responseTrailers,
     );
+    if (!output.ok) throw output.error;
     let responseBody = codec.encode(method.output, output.message);
-    // The call's own response headers, sent as they are: no copy per request.
-    const header = output.header;
-    header.set(
-      "content-type",
-      binary ? connectContentTypeProto : connectContentTypeJson,
-    );
+    // The protocol's own headers: lower-case names, one value each.
+    const own: Record<string, string> = {
+      "content-type": binary ? connectContentTypeProto : connectContentTypeJson,
+    };
     if (responseBody.byteLength >= config.compressMinBytes) {
       const responseCompression = compressionNegotiate(
         config.compressions,
@@ -4787,16 +4942,25 @@ async function connectHandleUnary(
       );
       if (responseCompression !== undefined) {
         responseBody = await responseCompression.compress(responseBody);
-        header.set("content-encoding", responseCompression.name);
+        own["content-encoding"] = responseCompression.name;
       }
     }
-    connectTrailersToHeaders(output.trailer, header);
+    if (output.header === undefined && output.trailer === undefined) {
+      return new ServerPlainResponse(200, own, responseBody);
+    }
+    // The call's own response headers, sent as they are: no copy per request.
+    const header = output.header ?? new Headers();
+    for (const name in own) header.set(name, own[name]!);
+    if (output.trailer !== undefined) {
+      connectTrailersToHeaders(output.trailer, header);
+    }
     return { status: 200, header, body: responseBody };
   } catch (e) {
+    // With the implementation's headers, unless it never ran.
     return connectErrorResponse(
       ConnectError.from(e),
-      responseHeaders,
-      responseTrailers,
+      output?.header,
+      output?.trailer,
     );
   }
 }
@@ -4823,13 +4987,15 @@ function connectCheckProtocolVersion(
 /** An error as a unary Connect response: status from the code, JSON body, trailers as `trailer-` headers. */
 function connectErrorResponse(
   error: ConnectError,
-  responseHeaders: Headers,
-  responseTrailers: Headers,
+  responseHeaders?: Headers,
+  responseTrailers?: Headers,
 ): ServerResponse {
   const header = new Headers(responseHeaders);
   error.metadata.forEach((value, key) => header.append(key, value));
   header.set("content-type", connectContentTypeJson);
-  connectTrailersToHeaders(responseTrailers, header);
+  if (responseTrailers !== undefined) {
+    connectTrailersToHeaders(responseTrailers, header);
+  }
   return {
     status: connectCodeToHttpStatus(error.code),
     header,
@@ -4984,21 +5150,19 @@ async function grpcServe(
 
   if ("unary" in handler) {
     // A unary method runs as unary, so interceptors see it as they do over Connect.
-    const responseHeaders = new Headers();
-    const responseTrailers = new Headers();
+    let output: UnaryResult | undefined;
     try {
       // As for Connect, reading the request ends when the client goes away.
       const input = await handlerSingleRequest(requests);
-      const output = await serverRunUnary(
+      output = await serverRunUnary(
         handler,
         request,
         config,
         protocol.name,
         input,
         timeoutMs,
-        responseHeaders,
-        responseTrailers,
       );
+      if (!output.ok) throw output.error;
       const envelope = await encode(output.message);
       const message = envelopeEncode(envelope.flags, envelope.data);
       const trailer = grpcStatusToTrailers(
@@ -5007,7 +5171,10 @@ async function grpcServe(
       );
       return {
         status: 200,
-        header: withHeaders(header, output.header),
+        header:
+          output.header === undefined
+            ? header
+            : withHeaders(header, output.header),
         ...(protocol.encodeTrailers === undefined
           ? { trailer, body: message }
           : {
@@ -5018,7 +5185,7 @@ async function grpcServe(
             }),
       };
     } catch (e) {
-      return fail(ConnectError.from(e), responseHeaders, responseTrailers);
+      return fail(ConnectError.from(e), output?.header, output?.trailer);
     }
   }
 
