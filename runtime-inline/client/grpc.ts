@@ -90,11 +90,12 @@ export function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
 
 /**
  * A unary call over gRPC or gRPC-Web: one envelope each way. The response
- * body is read whole and its envelopes parsed from the one buffer, with no
- * async generator per call; its envelopes are judged as they arrive, so
- * that a second message fails the call at once rather than when a server
- * that streams ends (connect-go and grpc-go fail there too, status unread).
- * Otherwise the status decides, then the response must have held its message.
+ * body is collected whole and its envelopes parsed from the one buffer,
+ * with no async generator of envelopes or of messages per call; yet each
+ * envelope is judged as its header arrives, so that a second message fails
+ * the call at once rather than when a server that streams ends (connect-go
+ * and grpc-go fail there too, status unread). Otherwise the status decides,
+ * then the response must have held its message.
  */
 export function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
