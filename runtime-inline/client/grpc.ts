@@ -463,6 +463,11 @@ function grpcCheckStatus(
   trailer: Headers,
   bodyEmpty: boolean,
 ): void {
+  // The common case: status 0 in the trailers, which then decide alone.
+  // One lookup instead of four (Headers' are not cheap).
+  if (trailer.get(grpcHeaderStatus) === "0") {
+    return;
+  }
   const trailersOnly =
     !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
   if (trailersOnly) {

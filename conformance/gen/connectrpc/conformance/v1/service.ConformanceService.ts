@@ -3890,11 +3890,12 @@ function createGrpcStreamCaller(config: ClientConfig): StreamCaller {
 
 /**
  * A unary call over gRPC or gRPC-Web: one envelope each way. The response
- * body is read whole and its envelopes parsed from the one buffer, with no
- * async generator per call; its envelopes are judged as they arrive, so
- * that a second message fails the call at once rather than when a server
- * that streams ends (connect-go and grpc-go fail there too, status unread).
- * Otherwise the status decides, then the response must have held its message.
+ * body is collected whole and its envelopes parsed from the one buffer,
+ * with no async generator of envelopes or of messages per call; yet each
+ * envelope is judged as its header arrives, so that a second message fails
+ * the call at once rather than when a server that streams ends (connect-go
+ * and grpc-go fail there too, status unread). Otherwise the status decides,
+ * then the response must have held its message.
  */
 function grpcUnaryCaller(
   protocol: GrpcClientProtocol,
@@ -4262,6 +4263,11 @@ function grpcCheckStatus(
   trailer: Headers,
   bodyEmpty: boolean,
 ): void {
+  // The common case: status 0 in the trailers, which then decide alone.
+  // One lookup instead of four (Headers' are not cheap).
+  if (trailer.get(grpcHeaderStatus) === "0") {
+    return;
+  }
   const trailersOnly =
     !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
   if (trailersOnly) {
