@@ -29,6 +29,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  clientArgs,
   type Impl,
   impls as allImpls,
   type ClientWorkload,
@@ -41,13 +42,14 @@ import {
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(benchDir, "..");
 
-/** The workloads measured by default: unary h2c, Order, HTTP/1.1, the stream. */
+/** The workloads measured by default: unary h2c, Order, HTTP/1.1, the stream, the clients. */
 const defaultWorkloads = [
   "unary-h2c-binary-98",
   "unary-h2c-order-98",
   "unary-h1-binary-98",
   "stream-h2c",
   "client-unary-98",
+  "client-grpc-unary-98",
 ];
 
 const { values: options } = parseArgs({
@@ -385,18 +387,7 @@ async function measureClient(
     const child = underCallgrind(
       `${impl} client`,
       join(benchDir, "clients", `${impl}.ts`),
-      [
-        "--url",
-        url,
-        "--size",
-        String(workload.size),
-        "--in-flight",
-        String(workload.inFlight),
-        "--warmup",
-        String(warmupSeconds),
-        "--duration",
-        String(durationSeconds),
-      ],
+      clientArgs(workload, url, warmupSeconds, durationSeconds),
       dir,
     );
     try {

@@ -31,6 +31,7 @@ import { StreamRequestSchema } from "./gen/bench/v1/bench_pb.ts";
 import { cpuMicros, cpuResolutionMicros } from "./lib/procstat.ts";
 import { median, percentileOfSorted } from "./lib/stats.ts";
 import {
+  clientArgs,
   type ClientWorkload,
   type Impl,
   impls,
@@ -577,16 +578,12 @@ async function runClient(
           process.execPath,
           [
             here(`./clients/${impl}.ts`),
-            "--url",
-            `http://127.0.0.1:${server.port}`,
-            "--size",
-            String(workload.size),
-            "--in-flight",
-            String(workload.inFlight),
-            "--warmup",
-            String(warmup),
-            "--duration",
-            String(settings.durationSeconds),
+            ...clientArgs(
+              workload,
+              `http://127.0.0.1:${server.port}`,
+              warmup,
+              settings.durationSeconds,
+            ),
           ],
         );
         const client = new Child(`${impl} client`, command, args);

@@ -45,9 +45,9 @@ export const implDescriptions: Record<Impl, string> = {
   "ours-node":
     "the same generated server through its .node entry point on node:http2 (http2.createServer().on('request', handler.node): Node's compatibility layer, as under Express or allowHTTP1)",
   "connect-es":
-    "@connectrpc/connect-node (server: connectNodeAdapter defaults; client: createConnectTransport httpVersion 2)",
+    "@connectrpc/connect-node (server: connectNodeAdapter defaults; client: createConnectTransport, or createGrpcTransport on the gRPC row, httpVersion 2)",
   floor:
-    "raw node:http2 / node:http, protobuf-es toBinary/fromBinary (toJsonString/fromJsonString for JSON), nothing else",
+    "raw node:http2 / node:http, protobuf-es toBinary/fromBinary (toJsonString/fromJsonString for JSON), the Connect or gRPC framing by hand, nothing else",
 };
 
 interface WorkloadBase {
@@ -90,6 +90,8 @@ export interface StreamWorkload extends WorkloadBase {
 
 export interface ClientWorkload extends WorkloadBase {
   readonly kind: "client";
+  /** What the clients speak to the floor server (each client's `--protocol`). */
+  readonly protocol: "connect" | "grpc";
   readonly size: number;
   readonly inFlight: number;
 }
@@ -116,6 +118,23 @@ const unary = (
   size,
   connections: 64,
   streams: httpVersion === 2 ? 10 : 1,
+});
+
+/** The generated client, connect-es's and the floor's against the floor server. */
+const client = (
+  id: string,
+  protocol: ClientWorkload["protocol"],
+): ClientWorkload => ({
+  id,
+  title: `client${protocol === "grpc" ? " gRPC" : ""}, unary 98 B, 64 in flight, one h2 session (floor server)`,
+  unit: "call",
+  cpuOf: "client",
+  // The client benchmark has no "ours-node": .node is a server entry point.
+  impls: threeImpls,
+  kind: "client",
+  protocol,
+  size: 98,
+  inFlight: 64,
 });
 
 export const workloads: readonly Workload[] = [
@@ -156,24 +175,42 @@ export const workloads: readonly Workload[] = [
     size: 1024,
     concurrency: 4,
   },
-  {
-    id: "client-unary-98",
-    title: "client, unary 98 B, 64 in flight, one h2 session (floor server)",
-    unit: "call",
-    cpuOf: "client",
-    // The client benchmark has no "ours-node": .node is a server entry point.
-    impls: threeImpls,
-    kind: "client",
-    size: 98,
-    inFlight: 64,
-  },
+  client("client-unary-98", "connect"),
+  client("client-grpc-unary-98", "grpc"),
 ];
 
-/** The workloads `--smoke` runs: one of each load generator, message and kind. */
+/**
+ * The arguments of a client of bench/clients/ (after its script) for a
+ * client workload: the bench and bench/instructions.ts run them alike.
+ */
+export function clientArgs(
+  workload: ClientWorkload,
+  url: string,
+  warmupSeconds: number,
+  durationSeconds: number,
+): string[] {
+  return [
+    "--url",
+    url,
+    "--protocol",
+    workload.protocol,
+    "--size",
+    String(workload.size),
+    "--in-flight",
+    String(workload.inFlight),
+    "--warmup",
+    String(warmupSeconds),
+    "--duration",
+    String(durationSeconds),
+  ];
+}
+
+/** The workloads `--smoke` runs: one of each load generator, message, kind and client protocol. */
 export const smokeWorkloads: readonly string[] = [
   "unary-h2c-binary-98",
   "unary-h2c-order-98",
   "unary-h1-binary-98",
   "stream-h2c-gzip",
   "client-unary-98",
+  "client-grpc-unary-98",
 ];

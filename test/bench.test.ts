@@ -1,10 +1,10 @@
 // Smoke test of the benchmark (bench/, `npm run bench`): runs it in its
-// --smoke mode (five workloads, one of each kind and message, short
-// warm-ups, windows of a fraction of a second) and checks that it prints the table and
-// writes a results file with a measurement of every implementation (ours
-// through .node too on h2c unary), that every server answered correctly and
-// that every gzip stream was compressed. It asserts no figure: timings on a
-// busy test machine mean nothing.
+// --smoke mode (six workloads, one of each kind, message and client
+// protocol, short warm-ups, windows of a fraction of a second) and checks
+// that it prints the table and writes a results file with a measurement of
+// every implementation (ours through .node too on h2c unary), that every
+// server answered correctly and that every gzip stream was compressed. It
+// asserts no figure: timings on a busy test machine mean nothing.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -90,6 +90,7 @@ describe.skipIf(!hasH2load)("npm run bench -- --smoke", () => {
         "unary-h1-binary-98",
         "stream-h2c-gzip",
         "client-unary-98",
+        "client-grpc-unary-98",
       ]);
       for (const {
         workload,

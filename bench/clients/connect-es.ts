@@ -1,19 +1,26 @@
 // The reference: connect-es 2.2's createClient over connect-node's Connect
-// transport, binary, HTTP/2 (one session, reused).
+// transport, or its gRPC transport (`--protocol grpc`), binary, HTTP/2 (one
+// session, reused).
 import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+} from "@connectrpc/connect-node";
 import { BenchService } from "../gen/bench/v1/bench_pb.ts";
 import { binaryPayload } from "../lib/payloads.ts";
 import { clientArgs, drive } from "./driver.ts";
 
-const { url, size } = clientArgs();
+const { url, protocol, size } = clientArgs();
+const transportOptions = {
+  baseUrl: url,
+  httpVersion: "2",
+  useBinaryFormat: true,
+} as const;
 const client = createClient(
   BenchService,
-  createConnectTransport({
-    baseUrl: url,
-    httpVersion: "2",
-    useBinaryFormat: true,
-  }),
+  protocol === "grpc"
+    ? createGrpcTransport(transportOptions)
+    : createConnectTransport(transportOptions),
 );
 const request = binaryPayload(size);
 

@@ -1,5 +1,6 @@
 // What the three benchmarked clients share: keep `--in-flight` unary calls
-// going on one HTTP/2 session against the server at `--url`, and report
+// going on one HTTP/2 session against the server at `--url`, in the
+// `--protocol` asked for (connect or grpc), and report
 // calls, errors and per-call latency. The orchestrator reads this process's
 // CPU time from /proc at "go" and at "done", so the figure covers exactly
 // the measured calls; latency percentiles are computed after "done", outside
@@ -9,11 +10,21 @@ import { p50p99 } from "../lib/stats.ts";
 
 export interface ClientArgs {
   readonly url: string;
+  /** What to speak: the Connect protocol or gRPC (workloads.ts). */
+  readonly protocol: "connect" | "grpc";
   readonly size: number;
 }
 
 export function clientArgs(): ClientArgs {
-  return { url: argValue("url"), size: Number(argValue("size", "98")) };
+  const protocol = argValue("protocol", "connect");
+  if (protocol !== "connect" && protocol !== "grpc") {
+    throw new Error(`--protocol must be connect or grpc, not ${protocol}`);
+  }
+  return {
+    url: argValue("url"),
+    protocol,
+    size: Number(argValue("size", "98")),
+  };
 }
 
 /**

@@ -9,7 +9,10 @@
 //   POST /bench.v1.BenchService/Unary, application/proto or application/json;
 //   POST /bench.v1.BenchService/UnaryOrder, application/proto;
 //   POST /bench.v1.BenchService/ServerStream, application/connect+proto, one
-//   enveloped StreamRequest, gzip when connect-accept-encoding has it.
+//   enveloped StreamRequest, gzip when connect-accept-encoding has it;
+//   over HTTP/2, POST /bench.v1.BenchService/Unary as gRPC (application/grpc,
+//   +proto or not, one uncompressed enveloped Payload), for the gRPC client
+//   row: the echo in an envelope and `grpc-status: 0` in the trailers.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import { gzipSync } from "node:zlib";
@@ -62,6 +65,23 @@ function envelope(flags: number, data: Uint8Array): Buffer {
 }
 
 const endOfStream = envelope(0b10, Buffer.from("{}"));
+
+const grpcTrailers = { "grpc-status": "0" };
+
+/** A gRPC unary echo: the request's one envelope in, one out, status 0 in the trailers. */
+function grpcUnary(
+  stream: http2.ServerHttp2Stream,
+  contentType: string,
+  body: Buffer,
+): void {
+  const request = fromBinary(PayloadSchema, body.subarray(5));
+  stream.respond(
+    { ":status": 200, "content-type": contentType },
+    { waitForTrailers: true },
+  );
+  stream.once("wantTrailers", () => stream.sendTrailers(grpcTrailers));
+  stream.end(envelope(0, toBinary(PayloadSchema, request)));
+}
 
 /**
  * Writes `count` messages, one write each, waiting for 'drain' when the
@@ -123,6 +143,11 @@ if (httpVersion === 2) {
       // requests in flight when it stops): respond() would throw.
       if (stream.destroyed || stream.closed) return;
       try {
+        // "application/grpc" or "application/grpc+proto": the gRPC row.
+        if (contentType?.startsWith("application/grpc") === true) {
+          grpcUnary(stream, contentType, body);
+          return;
+        }
         const response = unary(headers[":path"], contentType, body);
         stream.respond({ ":status": 200, "content-type": contentType });
         stream.end(response);

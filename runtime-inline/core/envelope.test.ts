@@ -2,12 +2,14 @@ import { describe, it, expect } from "vitest";
 import { Code } from "./code.ts";
 import { compressionGzip } from "../node/compression.ts";
 import {
+  envelopeAt,
   envelopeDecompress,
   envelopeEncode,
   envelopeFlagCompressed,
   envelopeFlagEndStream,
   envelopeFlagTrailers,
   envelopeRead,
+  envelopeWatch,
   type Envelope,
 } from "./envelope.ts";
 import { ConnectError } from "./errors.ts";
@@ -465,6 +467,153 @@ describe("envelopeRead", () => {
       break;
     }
     expect(finished).toBe(true);
+  });
+});
+
+/** Every envelope of a whole body, with envelopeAt. */
+function parseWhole(
+  body: Uint8Array,
+  readMaxBytes = 4 * MiB,
+  truncatedCode: Code = Code.InvalidArgument,
+): Envelope[] {
+  const out: Envelope[] = [];
+  for (let offset = 0; offset < body.byteLength;) {
+    const envelope = envelopeAt(body, offset, readMaxBytes, truncatedCode);
+    out.push(envelope);
+    offset += 5 + envelope.data.byteLength;
+  }
+  return out;
+}
+
+function thrown(f: () => unknown): ConnectError {
+  try {
+    f();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConnectError);
+    return error as ConnectError;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("envelopeAt", () => {
+  it("parses the envelopes of a whole body as envelopeRead does, empty ones included", async () => {
+    const body = concat(
+      envelopeEncode(0, payload(98)),
+      envelopeEncode(envelopeFlagCompressed, bytes()),
+      envelopeEncode(envelopeFlagTrailers, payload(300, 2)),
+    );
+    expectEnvelopes(parseWhole(body), await readAll(fromChunks(body)));
+    expect(parseWhole(body).map((e) => e.flags)).toEqual([
+      0,
+      envelopeFlagCompressed,
+      envelopeFlagTrailers,
+    ]);
+  });
+
+  it("returns a plain view of the body at its offset, not a copy", () => {
+    const buffer = Buffer.concat([
+      Buffer.from([9, 9, 9]),
+      envelopeEncode(0, bytes(1, 2, 3)),
+    ]);
+    const body = buffer.subarray(3);
+    const envelope = envelopeAt(body, 0, 4 * MiB, Code.InvalidArgument);
+    expect(envelope.data).toEqual(bytes(1, 2, 3));
+    expect(Buffer.isBuffer(envelope.data)).toBe(false);
+    expect(envelope.data.buffer).toBe(buffer.buffer);
+    expect(envelope.data.byteOffset).toBe(body.byteOffset + 5);
+  });
+
+  it("reads a length with the top bit set as unsigned", () => {
+    const error = thrown(() =>
+      envelopeAt(bytes(0, 0x80, 0, 0, 0), 0, 4 * MiB, Code.InvalidArgument),
+    );
+    expect(error.code).toBe(Code.ResourceExhausted);
+    expect(error.rawMessage).toContain(String(0x80000000));
+  });
+
+  it("rejects a declared length over readMaxBytes before looking for its payload", () => {
+    const error = thrown(() =>
+      envelopeAt(bytes(0, 0, 0, 0, 11), 0, 10, Code.InvalidArgument),
+    );
+    expect(error.code).toBe(Code.ResourceExhausted);
+    expect(error.rawMessage).toMatch(/receive limit of 10 bytes/);
+    expect(parseWhole(envelopeEncode(0, payload(10)), 10)).toHaveLength(1);
+  });
+
+  for (const code of [Code.InvalidArgument, Code.Internal]) {
+    it(`rejects a body that ends inside a header or a payload with code ${code}, as envelopeRead`, async () => {
+      const frame = envelopeEncode(0, payload(10));
+      for (const body of [
+        concat(frame, frame.subarray(0, 3)),
+        concat(frame, frame.subarray(0, 9)),
+        frame.subarray(0, 5),
+      ]) {
+        const error = thrown(() => parseWhole(body, 4 * MiB, code));
+        const streamed = await rejection(
+          readAll(fromChunks(body), 4 * MiB, code),
+        );
+        expect(error.code).toBe(code);
+        expect(error.rawMessage).toBe(streamed.rawMessage);
+      }
+    });
+  }
+});
+
+describe("envelopeWatch", () => {
+  const body = concat(
+    envelopeEncode(0, payload(98)),
+    envelopeEncode(envelopeFlagCompressed, bytes()),
+    envelopeEncode(envelopeFlagTrailers, payload(20, 3)),
+  );
+  const expected = [
+    [0, 98],
+    [envelopeFlagCompressed, 0],
+    [envelopeFlagTrailers, 20],
+  ];
+
+  function watchAll(
+    chunks: readonly Uint8Array[],
+    readMaxBytes = 4 * MiB,
+  ): number[][] {
+    const seen: number[][] = [];
+    const watch = envelopeWatch(readMaxBytes, (flags, length) =>
+      seen.push([flags, length]),
+    );
+    for (const chunk of chunks) watch(chunk);
+    return seen;
+  }
+
+  it("sees every header of a body in one chunk", () => {
+    expect(watchAll([body])).toEqual(expected);
+  });
+
+  it("sees every header of a body in 1-byte chunks, headers split included", () => {
+    expect(watchAll(oneByteChunks(body))).toEqual(expected);
+  });
+
+  it("sees a header as soon as its fifth byte is in, before its payload", () => {
+    expect(watchAll([body.subarray(0, 5)])).toEqual([[0, 98]]);
+    expect(watchAll([body.subarray(0, 4)])).toEqual([]);
+  });
+
+  it("stops where onHeader throws", () => {
+    const watch = envelopeWatch(4 * MiB, (flags) => {
+      if (flags === envelopeFlagTrailers) {
+        throw new ConnectError("no trailers", Code.Internal);
+      }
+    });
+    expect(thrown(() => watch(body)).rawMessage).toBe("no trailers");
+  });
+
+  it("throws ResourceExhausted at a header declaring more than readMaxBytes, as envelopeRead", async () => {
+    const header = bytes(0, 0, 0, 0, 99);
+    const error = thrown(() => watchAll([header], 98));
+    expect(error.code).toBe(Code.ResourceExhausted);
+    const streamed = await rejection(
+      readAll(fromChunks(header), 98, Code.Internal),
+    );
+    expect(error.rawMessage).toBe(streamed.rawMessage);
+    expect(watchAll([body], 98)).toEqual(expected);
   });
 });
 

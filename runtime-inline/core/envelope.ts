@@ -137,11 +137,7 @@ export async function* envelopeRead(
         }
         if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
           flags = chunk[pos]!;
-          length =
-            chunk[pos + 1]! * 0x1000000 +
-            ((chunk[pos + 2]! << 16) |
-              (chunk[pos + 3]! << 8) |
-              chunk[pos + 4]!);
+          length = envelopeLengthAt(chunk, pos);
           pos += envelopeHeaderLength;
           headerRead = envelopeHeaderLength;
         } else {
@@ -158,10 +154,7 @@ export async function* envelopeRead(
         // Checked before anything else is read, so that an oversized message
         // fails at once instead of after the peer has sent all of it.
         if (length > readMaxBytes) {
-          throw new ConnectError(
-            `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
-            Code.ResourceExhausted,
-          );
+          throw envelopeTooLarge(length, readMaxBytes);
         }
       }
       const available = end - pos;
@@ -195,20 +188,149 @@ export async function* envelopeRead(
     }
   }
   if (headerRead > 0 && headerRead < envelopeHeaderLength) {
-    throw new ConnectError(
-      `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
-      truncatedCode,
-    );
+    throw envelopeTruncatedHeader(headerRead, truncatedCode);
   }
   if (headerRead === envelopeHeaderLength) {
-    throw new ConnectError(
-      `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
-      truncatedCode,
-    );
+    throw envelopeTruncated(received, length, truncatedCode);
   }
 }
 
-function envelopeJoin(
+/**
+ * The envelope at `offset` of a body held whole (a unary response), as a
+ * view of `bytes`, not a copy; the next one starts at `offset + 5 +
+ * data.byteLength`. Fails as envelopeRead does on the same bytes:
+ * ResourceExhausted for a declared length over `readMaxBytes`,
+ * `truncatedCode` when the body ends inside the envelope.
+ */
+export function envelopeAt(
+  bytes: Uint8Array,
+  offset: number,
+  readMaxBytes: number,
+  truncatedCode: Code,
+): Envelope {
+  const available = bytes.byteLength - offset;
+  if (available < envelopeHeaderLength) {
+    throw envelopeTruncatedHeader(available, truncatedCode);
+  }
+  const length = envelopeLengthAt(bytes, offset);
+  if (length > readMaxBytes) {
+    throw envelopeTooLarge(length, readMaxBytes);
+  }
+  if (available - envelopeHeaderLength < length) {
+    throw envelopeTruncated(
+      available - envelopeHeaderLength,
+      length,
+      truncatedCode,
+    );
+  }
+  return {
+    flags: bytes[offset]!,
+    // A plain view even of a Buffer, as envelopeRead's.
+    data: new Uint8Array(
+      bytes.buffer,
+      bytes.byteOffset + offset + envelopeHeaderLength,
+      length,
+    ),
+  };
+}
+
+/**
+ * A watcher of a body that arrives in chunks, for a caller that wants it
+ * whole (a unary response) yet must judge its envelopes as they come: each
+ * header goes to `onHeader` once its fifth byte is in, and `onHeader` may
+ * throw to stop the reading (a second message, say) rather than wait for a
+ * body a peer may never end. A declared length over `readMaxBytes` throws
+ * ResourceExhausted there and then, as in envelopeRead. Payloads are
+ * skipped, not kept: the caller keeps the chunks and parses them with
+ * envelopeAt once the body is whole.
+ */
+export function envelopeWatch(
+  readMaxBytes: number,
+  onHeader: (flags: number, length: number) => void,
+): (chunk: Uint8Array) => void {
+  let headerRead = 0;
+  let flags = 0;
+  let length = 0;
+  // Payload bytes still to skip.
+  let skip = 0;
+  return (chunk) => {
+    const end = chunk.byteLength;
+    let pos = 0;
+    while (pos < end) {
+      if (skip > 0) {
+        const take = Math.min(skip, end - pos);
+        skip -= take;
+        pos += take;
+        continue;
+      }
+      if (headerRead === 0 && end - pos >= envelopeHeaderLength) {
+        flags = chunk[pos]!;
+        length = envelopeLengthAt(chunk, pos);
+        pos += envelopeHeaderLength;
+      } else {
+        // A header split across chunks, a byte at a time.
+        const byte = chunk[pos++]!;
+        if (headerRead === 0) {
+          flags = byte;
+          length = 0;
+        } else {
+          length = length * 256 + byte;
+        }
+        if (++headerRead < envelopeHeaderLength) {
+          continue;
+        }
+        headerRead = 0;
+      }
+      if (length > readMaxBytes) {
+        throw envelopeTooLarge(length, readMaxBytes);
+      }
+      skip = length;
+      onHeader(flags, length);
+    }
+  };
+}
+
+/** The big-endian 32-bit length of the header at `pos` (unsigned: no `<< 24`). */
+function envelopeLengthAt(bytes: Uint8Array, pos: number): number {
+  return (
+    bytes[pos + 1]! * 0x1000000 +
+    ((bytes[pos + 2]! << 16) | (bytes[pos + 3]! << 8) | bytes[pos + 4]!)
+  );
+}
+
+function envelopeTooLarge(length: number, readMaxBytes: number): ConnectError {
+  return new ConnectError(
+    `message size ${length} is larger than the receive limit of ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+function envelopeTruncatedHeader(
+  headerRead: number,
+  truncatedCode: Code,
+): ConnectError {
+  return new ConnectError(
+    `protocol error: stream ended inside an envelope header (${headerRead} of ${envelopeHeaderLength} bytes)`,
+    truncatedCode,
+  );
+}
+
+function envelopeTruncated(
+  received: number,
+  length: number,
+  truncatedCode: Code,
+): ConnectError {
+  return new ConnectError(
+    `protocol error: stream ended inside an envelope (${received} of ${length} bytes)`,
+    truncatedCode,
+  );
+}
+
+/**
+ * Chunks as one Uint8Array of `length` bytes. Always a copy; a caller that
+ * may have one chunk takes a view of it instead.
+ */
+export function envelopeJoin(
   pieces: readonly Uint8Array[],
   length: number,
 ): Uint8Array {
