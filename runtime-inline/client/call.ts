@@ -59,6 +59,11 @@ export type StreamCaller = (
 export type UnarySend = (
   request: UnaryRequest,
   sendCompression: Compression | undefined,
+  /**
+   * True when `request.header` is the call's own and no interceptor saw
+   * it: the protocol may add its headers to it rather than to a copy.
+   */
+  headerOwned: boolean,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -125,10 +130,10 @@ export function clientUnaryCaller(
       // Without interceptors, no chain and no closure to build per call.
       const response = await (intercepted
         ? applyInterceptors(
-            (request: UnaryRequest) => send(request, sendCompression),
+            (request: UnaryRequest) => send(request, sendCompression, false),
             interceptors,
           )(request)
-        : send(request, sendCompression));
+        : send(request, sendCompression, true));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;

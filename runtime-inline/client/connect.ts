@@ -1,6 +1,6 @@
 import { clientUnaryCaller, type UnaryCaller } from "./call.ts";
 import {
-  clientSend,
+  clientSendError,
   type ClientConfig,
   type ClientTimeoutHeader,
 } from "./config.ts";
@@ -52,7 +52,7 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
       const compression =
@@ -60,7 +60,9 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      const header = new Headers(request.header);
+      // Interceptors may hold on to the request's headers, or share them
+      // between calls: the protocol's go on a copy of those.
+      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
@@ -85,11 +87,15 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
           signal: request.signal,
         };
       }
-      return connectReadUnaryResponse(
-        config,
-        method,
-        await clientSend(config.httpClient, httpRequest),
-      );
+      let response: HttpResponse;
+      try {
+        response = await config.httpClient(httpRequest);
+      } catch (e) {
+        throw clientSendError(e, httpRequest.signal);
+      }
+      // Awaited: an async function that returns a promise takes two more
+      // turns of the microtask queue to settle than one that awaits it.
+      return await connectReadUnaryResponse(config, method, response);
     },
     config.get !== undefined,
   );
@@ -122,7 +128,11 @@ async function connectReadUnaryResponse(
   response: HttpResponse,
 ): Promise<UnaryResponse> {
   const { codec, readMaxBytes } = config;
-  const [header, trailer] = connectSplitTrailers(response.header);
+  const [header, trailer] = connectHasTrailers(response.header)
+    ? connectSplitTrailers(response.header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [response.header, new Headers()];
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
@@ -164,4 +174,12 @@ async function connectReadUnaryResponse(
     trailer,
     message: codec.decode(method.output, body),
   };
+}
+
+/** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */
+function connectHasTrailers(header: Headers): boolean {
+  for (const key of header.keys()) {
+    if (key.startsWith("trailer-")) return true;
+  }
+  return false;
 }
