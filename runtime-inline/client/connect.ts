@@ -5,9 +5,11 @@ import {
   type ClientTimeoutHeader,
 } from "./config.ts";
 import { Code } from "../core/code.ts";
+import type { Codec } from "../core/codec.ts";
 import {
   compressionAcceptHeader,
   compressionFind,
+  type Compression,
 } from "../core/compression.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
@@ -93,9 +95,17 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       } catch (e) {
         throw clientSendError(e, httpRequest.signal);
       }
-      // Awaited: an async function that returns a promise takes two more
-      // turns of the microtask queue to settle than one that awaits it.
-      return await connectReadUnaryResponse(config, method, response);
+      // The response is read in this async step: the checks before and
+      // after reading its body are synchronous.
+      const decompression = connectUnaryResponseCompression(config, response);
+      let responseBody = await httpReadBody(response.body, config.readMaxBytes);
+      if (decompression !== null && responseBody.byteLength > 0) {
+        responseBody = await decompression.decompress(
+          responseBody,
+          config.readMaxBytes,
+        );
+      }
+      return connectUnaryResponse(codec, method, response, responseBody);
     },
     config.get !== undefined,
   );
@@ -122,17 +132,14 @@ export function connectGetRequest(
   };
 }
 
-async function connectReadUnaryResponse(
+/**
+ * The compression of a unary response's body: null for none (or one that
+ * fetch already undid); Internal for one the client does not have.
+ */
+function connectUnaryResponseCompression(
   config: ClientConfig,
-  method: MethodInfo,
   response: HttpResponse,
-): Promise<UnaryResponse> {
-  const { codec, readMaxBytes } = config;
-  const [header, trailer] = connectHasTrailers(response.header)
-    ? connectSplitTrailers(response.header)
-    : // Most responses carry no trailers: the transport's headers are the
-      // response's as they are, rather than copied.
-      [response.header, new Headers()];
+): Compression | null {
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
@@ -146,10 +153,21 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await httpReadBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
+  return compression;
+}
+
+/** A unary response, given its whole (decompressed) body: its message, or its error. */
+function connectUnaryResponse(
+  codec: Codec,
+  method: MethodInfo,
+  response: HttpResponse,
+  body: Uint8Array,
+): UnaryResponse {
+  const [header, trailer] = connectHasTrailers(response.header)
+    ? connectSplitTrailers(response.header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [response.header, new Headers()];
   if (response.status !== 200) {
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
