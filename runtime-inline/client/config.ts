@@ -17,6 +17,7 @@ import {
 } from "./http-client.ts";
 import type { ContextValues } from "../core/context-values.ts";
 import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
+import type { MethodInfo } from "../core/method.ts";
 
 /**
  * Options of one call.
@@ -125,6 +126,8 @@ export interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 export function createClientConfig(
@@ -145,6 +148,7 @@ export function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
