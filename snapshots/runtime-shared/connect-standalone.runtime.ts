@@ -54,7 +54,7 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 406 declarations from
+// by the generator. 407 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -1112,6 +1112,8 @@ interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 export function createClientConfig(
@@ -1132,6 +1134,7 @@ export function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
@@ -1676,7 +1679,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1754,7 +1757,7 @@ function clientStreamCaller(
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1780,6 +1783,20 @@ function clientStreamCaller(
       ),
     };
   };
+}
+
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config: ClientConfig, method: MethodInfo): string {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 
 /**
@@ -6614,7 +6631,9 @@ export function createHttp2HttpClient(
       void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+    // "on", not "once": a stream has one trailers block, and once's wrapper
+    // costs per call.
+    stream.on("trailers", (headers: IncomingHttpHeaders) => {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise<HttpResponse>((resolve, reject) => {

@@ -37,7 +37,7 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 147 declarations from
+// needs no RPC library: 148 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -1050,6 +1050,8 @@ interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 function createClientConfig(
@@ -1070,6 +1072,7 @@ function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
@@ -1600,7 +1603,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1678,7 +1681,7 @@ function clientStreamCaller(
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1704,6 +1707,20 @@ function clientStreamCaller(
       ),
     };
   };
+}
+
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config: ClientConfig, method: MethodInfo): string {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 
 /**

@@ -225,7 +225,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 406 declarations from
+// needs no RPC library: 407 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -1062,6 +1062,7 @@ function createClientConfig(baseUrl, options, httpClient, features) {
     compressMinBytes:
       (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 function clientJsonCodec(features, jsonOptions) {
@@ -1504,7 +1505,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1584,7 +1585,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1613,6 +1614,19 @@ function clientStreamCaller(config, timeoutHeader, send) {
       ),
     });
   };
+}
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config, method) {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 /**
  * A call's values: its options', else fresh ones for its interceptors (one
@@ -5745,7 +5759,9 @@ export function createHttp2HttpClient(options = {}) {
       void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
-    stream.once("trailers", (headers) => {
+    // "on", not "once": a stream has one trailers block, and once's wrapper
+    // costs per call.
+    stream.on("trailers", (headers) => {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise((resolve, reject) => {
