@@ -59,6 +59,11 @@ export type StreamCaller = (
 export type UnarySend = (
   request: UnaryRequest,
   sendCompression: Compression | undefined,
+  /**
+   * True when `request.header` is the call's own and no interceptor saw
+   * it: the protocol may add its headers to it rather than to a copy.
+   */
+  headerOwned: boolean,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -116,7 +121,7 @@ export function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -125,10 +130,10 @@ export function clientUnaryCaller(
       // Without interceptors, no chain and no closure to build per call.
       const response = await (intercepted
         ? applyInterceptors(
-            (request: UnaryRequest) => send(request, sendCompression),
+            (request: UnaryRequest) => send(request, sendCompression, false),
             interceptors,
           )(request)
-        : send(request, sendCompression));
+        : send(request, sendCompression, true));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
@@ -194,7 +199,7 @@ export function clientStreamCaller(
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -220,6 +225,20 @@ export function clientStreamCaller(
       ),
     };
   };
+}
+
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config: ClientConfig, method: MethodInfo): string {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 
 /**

@@ -107,6 +107,42 @@ describe("clientCallStart", () => {
     expect(compression).toBeUndefined();
   });
 
+  it("merges the call's headers in any form the Headers constructor takes, each name the call sets replacing the client's values", () => {
+    const multi = new Headers([
+      ["x-both", "one"],
+      ["x-both", "two"],
+    ]);
+    for (const headers of [
+      multi,
+      [
+        ["X-Both", "one"],
+        ["x-both", "two"],
+      ],
+      new Map([["x-both", "one, two"]]),
+      { "X-Both": "one", "x-both": "two" },
+    ] as HeadersInit[]) {
+      const [header] = clientCallStart(config, { headers }, timeoutHeader);
+      expect([...header]).toEqual([
+        ["x-both", "one, two"],
+        ["x-client", "c"],
+        ["x-timeout", "500ms"],
+      ]);
+    }
+  });
+
+  it("refuses call headers the Headers constructor refuses", () => {
+    for (const headers of [
+      [["x-a"]],
+      [["x-a", "1", "2"]],
+      { "bad name": "1" },
+      { "x-a": "bad\nvalue" },
+    ] as unknown as HeadersInit[]) {
+      expect(() => clientCallStart(config, { headers }, timeoutHeader)).toThrow(
+        TypeError,
+      );
+    }
+  });
+
   it("caps a timeout at what the header carries", () => {
     const [header, , timeoutMs] = clientCallStart(
       config,

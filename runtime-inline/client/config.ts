@@ -17,6 +17,7 @@ import {
 } from "./http-client.ts";
 import type { ContextValues } from "../core/context-values.ts";
 import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
+import type { MethodInfo } from "../core/method.ts";
 
 /**
  * Options of one call.
@@ -125,6 +126,8 @@ export interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 export function createClientConfig(
@@ -145,6 +148,7 @@ export function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
@@ -191,9 +195,7 @@ export function clientCallStart(
   );
   const header = new Headers(options.headers);
   if (callOptions.headers !== undefined) {
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
+    clientMergeHeaders(header, callOptions.headers);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -235,6 +237,40 @@ export function clientCallSignal(
  */
 export const clientNeverAborted: AbortSignal = new AbortController().signal;
 
+/**
+ * A call's headers over the client's: each name the call sets replaces the
+ * client's values of it, and keeps all of the call's own (two values of one
+ * name in an array or a Headers are both sent). Walked as given, without
+ * the copy `new Headers(init)` would make.
+ */
+function clientMergeHeaders(header: Headers, init: HeadersInit): void {
+  if (init instanceof Headers) {
+    // Each name once, with its values joined; set-cookie, the one name
+    // Headers keeps apart, is no request header.
+    init.forEach((value, key) => header.set(key, value));
+    return;
+  }
+  // Any iterable of pairs (a Map too) as the Headers constructor takes, else a record.
+  const pairs: Iterable<readonly string[]> =
+    Symbol.iterator in init
+      ? (init as Iterable<readonly string[]>)
+      : Object.entries(init);
+  const replaced = new Set<string>();
+  for (const pair of pairs) {
+    if (pair.length !== 2) {
+      // As the Headers constructor refuses it.
+      throw new TypeError("header entries must be [name, value] pairs");
+    }
+    const name = String(pair[0]).toLowerCase();
+    const value = pair[1]!;
+    if (!replaced.has(name)) {
+      replaced.add(name);
+      header.delete(name);
+    }
+    header.append(name, value);
+  }
+}
+
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 export async function clientSend(
   httpClient: HttpClient,
@@ -243,11 +279,22 @@ export async function clientSend(
   try {
     return await httpClient(request);
   } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw httpClientError(e);
+    throw clientSendError(e, request.signal);
   }
+}
+
+/**
+ * The error of an HttpClient that gave no response: Unavailable, or
+ * Canceled when the call was. For protocols that await the HttpClient
+ * themselves, rather than through clientSend's extra async step.
+ */
+export function clientSendError(
+  error: unknown,
+  signal: AbortSignal,
+): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
+    : httpClientError(error);
 }
 
 function clientSendCompression(

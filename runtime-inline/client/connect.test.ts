@@ -108,6 +108,24 @@ describe("createConnectUnaryCaller, the request", () => {
     expect(body).toEqual(proto("ping"));
   });
 
+  it("adds its headers to a copy of those an interceptor passes on, which it may share between calls", async () => {
+    const { httpClient, requests } = stub({ body: proto("pong") });
+    const shared = new Headers({ "x-shared": "1" });
+    const call = caller(httpClient, {
+      interceptors: [
+        (next) => (request) => next({ ...request, header: shared }),
+      ],
+    });
+    await call(unary, {}, {});
+    await call(unary, {}, {});
+    expect([...shared]).toEqual([["x-shared", "1"]]);
+    for (const { request } of requests) {
+      expect(request.header).not.toBe(shared);
+      expect(request.header.get("x-shared")).toBe("1");
+      expect(request.header.get("content-type")).toBe("application/proto");
+    }
+  });
+
   it("sends and expects JSON when binary is false", async () => {
     const { httpClient, requests } = stub({
       header: { "content-type": "application/json" },
@@ -287,6 +305,16 @@ describe("createConnectUnaryCaller, the response", () => {
     expect(header?.has("trailer-x-trailer")).toBe(false);
     expect(trailer?.get("x-trailer")).toBe("t");
     expect(response.trailer.get("x-trailer")).toBe("t");
+  });
+
+  it("reports the transport's headers as they are, and empty trailers of the call's own, when there are no trailer- headers", async () => {
+    const { httpClient } = stub({ body: proto("") });
+    const first = await caller(httpClient)(unary, {}, {});
+    const second = await caller(httpClient)(unary, {}, {});
+    expect([...first.header]).toEqual([["content-type", "application/proto"]]);
+    expect([...first.trailer]).toEqual([]);
+    first.trailer.set("x-mine", "1");
+    expect(second.trailer.has("x-mine")).toBe(false);
   });
 
   it("decompresses a response in a compression it offered", async () => {

@@ -1,13 +1,15 @@
 import { clientUnaryCaller, type UnaryCaller } from "./call.ts";
 import {
-  clientSend,
+  clientSendError,
   type ClientConfig,
   type ClientTimeoutHeader,
 } from "./config.ts";
 import { Code } from "../core/code.ts";
+import type { Codec } from "../core/codec.ts";
 import {
   compressionAcceptHeader,
   compressionFind,
+  type Compression,
 } from "../core/compression.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
@@ -52,7 +54,7 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
       const compression =
@@ -60,7 +62,9 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      const header = new Headers(request.header);
+      // Interceptors may hold on to the request's headers, or share them
+      // between calls: the protocol's go on a copy of those.
+      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
@@ -85,11 +89,23 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
           signal: request.signal,
         };
       }
-      return connectReadUnaryResponse(
-        config,
-        method,
-        await clientSend(config.httpClient, httpRequest),
-      );
+      let response: HttpResponse;
+      try {
+        response = await config.httpClient(httpRequest);
+      } catch (e) {
+        throw clientSendError(e, httpRequest.signal);
+      }
+      // The response is read in this async step: the checks before and
+      // after reading its body are synchronous.
+      const decompression = connectUnaryResponseCompression(config, response);
+      let responseBody = await httpReadBody(response.body, config.readMaxBytes);
+      if (decompression !== null && responseBody.byteLength > 0) {
+        responseBody = await decompression.decompress(
+          responseBody,
+          config.readMaxBytes,
+        );
+      }
+      return connectUnaryResponse(codec, method, response, responseBody);
     },
     config.get !== undefined,
   );
@@ -116,13 +132,14 @@ export function connectGetRequest(
   };
 }
 
-async function connectReadUnaryResponse(
+/**
+ * The compression of a unary response's body: null for none (or one that
+ * fetch already undid); Internal for one the client does not have.
+ */
+function connectUnaryResponseCompression(
   config: ClientConfig,
-  method: MethodInfo,
   response: HttpResponse,
-): Promise<UnaryResponse> {
-  const { codec, readMaxBytes } = config;
-  const [header, trailer] = connectSplitTrailers(response.header);
+): Compression | null {
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
@@ -136,10 +153,21 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await httpReadBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
+  return compression;
+}
+
+/** A unary response, given its whole (decompressed) body: its message, or its error. */
+function connectUnaryResponse(
+  codec: Codec,
+  method: MethodInfo,
+  response: HttpResponse,
+  body: Uint8Array,
+): UnaryResponse {
+  const [header, trailer] = connectHasTrailers(response.header)
+    ? connectSplitTrailers(response.header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [response.header, new Headers()];
   if (response.status !== 200) {
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
@@ -164,4 +192,12 @@ async function connectReadUnaryResponse(
     trailer,
     message: codec.decode(method.output, body),
   };
+}
+
+/** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */
+function connectHasTrailers(header: Headers): boolean {
+  for (const key of header.keys()) {
+    if (key.startsWith("trailer-")) return true;
+  }
+  return false;
 }

@@ -8,8 +8,10 @@ import { createConnectUnaryCaller } from "../client/connect.ts";
 import { createConnectStreamCaller } from "../client/connect-stream.ts";
 import {
   createHttp2HttpClient,
+  http2MarkLost,
   http2Push,
   http2ReadChunks,
+  http2ReadWhole,
 } from "./http2-client.ts";
 import { Code } from "../core/code.ts";
 import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
@@ -208,7 +210,8 @@ describe("a response body read whole (httpReadWhole)", () => {
  * push (as createHttp2HttpClient installs it) and `closed` set by `close()`.
  */
 function fakeStream(): { stream: Readable; close(): void } {
-  const stream = new Readable({ read() {} });
+  // Its "close" comes from close() alone, as an HTTP/2 stream's from its session.
+  const stream = new Readable({ read() {}, autoDestroy: false });
   let closed = false;
   Object.defineProperty(stream, "closed", { get: () => closed });
   stream.push = http2Push;
@@ -221,62 +224,123 @@ function fakeStream(): { stream: Readable; close(): void } {
   };
 }
 
-async function readAll(
-  stream: Readable,
-): Promise<{ chunks: string[]; endStream: boolean }> {
+/** How a reader saw a body: its chunks, and the error it ended with, if any. */
+interface ReadOutcome {
+  readonly chunks: string[];
+  readonly error: ConnectError | undefined;
+}
+
+async function readChunks(stream: Readable): Promise<ReadOutcome> {
   const chunks: string[] = [];
-  const reader = http2ReadChunks(stream as unknown as http2.ClientHttp2Stream);
-  for (;;) {
-    const next = await reader.next();
-    if (next.done === true) return { chunks, endStream: next.value };
-    chunks.push(new TextDecoder().decode(next.value));
+  try {
+    for await (const chunk of http2ReadChunks(
+      stream as unknown as http2.ClientHttp2Stream,
+      new AbortController().signal,
+    )) {
+      chunks.push(new TextDecoder().decode(chunk));
+    }
+    return { chunks, error: undefined };
+  } catch (e) {
+    return { chunks, error: e as ConnectError };
   }
 }
 
-describe("http2ReadChunks", () => {
-  it("a body ended with END_STREAM: every chunk, then true", async () => {
+async function readWhole(stream: Readable): Promise<ReadOutcome> {
+  // The stand-in has no close(NGHTTP2_CANCEL) of its own.
+  Object.assign(stream, { close: () => {} });
+  try {
+    const body = await http2ReadWhole(
+      stream as unknown as http2.ClientHttp2Stream,
+      new AbortController().signal,
+      1024,
+    );
+    const text = new TextDecoder().decode(body);
+    return { chunks: text === "" ? [] : [text], error: undefined };
+  } catch (e) {
+    return { chunks: [], error: e as ConnectError };
+  }
+}
+
+// Both readers end through one function (http2WatchBodyEnd): each case runs
+// them both, so that they cannot drift apart.
+describe.each([
+  ["http2ReadChunks", readChunks],
+  ["http2ReadWhole", readWhole],
+])("%s", (_name, read) => {
+  it("a body ended with END_STREAM: every chunk", async () => {
     const { stream, close } = fakeStream();
     stream.push(new TextEncoder().encode("a"));
     stream.push(new TextEncoder().encode("b"));
-    const read = readAll(stream);
+    const outcome = read(stream);
     stream.push(null);
     await new Promise((resolve) => stream.once("end", resolve));
     close();
-    expect(await read).toEqual({ chunks: ["a", "b"], endStream: true });
+    const { chunks, error } = await outcome;
+    expect(chunks.join("")).toBe("ab");
+    expect(error).toBeUndefined();
   });
 
-  it("a reset (closed, then ended): false", async () => {
+  it("a reset (closed, then ended): the call's error, by the reset's code", async () => {
     const { stream, close } = fakeStream();
+    Object.assign(stream, { rstCode: http2.constants.NGHTTP2_CANCEL });
     stream.push(new TextEncoder().encode("a"));
     close();
     stream.push(null);
-    expect((await readAll(stream)).endStream).toBe(false);
+    const { error } = await read(stream);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(error?.code).toBe(Code.Canceled);
+    expect(error?.rawMessage).toMatch(/before the response ended/);
+  });
+
+  it("a body ended without END_STREAM waits for the close, which tells a lost connection", async () => {
+    const { stream, close } = fakeStream();
+    const outcome = read(stream);
+    await new Promise((resolve) => setImmediate(resolve));
+    // A reset as Node reports it: the readable side ends first...
+    Readable.prototype.push.call(stream, null);
+    await new Promise((resolve) => stream.once("end", resolve));
+    // ...and the session is gone by the close (the transport marks it lost).
+    Object.assign(stream, { rstCode: http2.constants.NGHTTP2_CANCEL });
+    http2MarkLost(stream as unknown as http2.ClientHttp2Stream);
+    close();
+    const { error } = await outcome;
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.rawMessage).toMatch(/connection lost/);
+  });
+
+  it("a stream error: the call's error", async () => {
+    const { stream } = fakeStream();
+    const outcome = read(stream);
+    stream.emit("error", new Error("socket hang up"));
+    const { error } = await outcome;
+    expect(error?.code).toBe(Code.Unavailable);
+    expect(error?.rawMessage).toMatch(/socket hang up/);
   });
 
   // Deno's node:http2 emits "end" and "close" for a response without DATA
   // frames (a gRPC trailers-only error) before anyone reads it.
-  it("a body that ended and closed before the reading began: true", async () => {
+  it("a body that ended and closed before the reading began: no chunks, no error", async () => {
     const { stream, close } = fakeStream();
     stream.push(null);
     stream.resume();
     await new Promise((resolve) => stream.once("end", resolve));
     stream.pause();
     close();
-    expect(await readAll(stream)).toEqual({ chunks: [], endStream: true });
+    expect(await read(stream)).toEqual({ chunks: [], error: undefined });
   });
 
   // Deno's node:http2 may close a stream whose END_STREAM came while the
   // body waits unread; its "end" comes once that is read.
-  it("a stream closed with its body unread: the body, then true", async () => {
+  it("a stream closed with its body unread: the body, no error", async () => {
     const { stream, close } = fakeStream();
-    const read = readAll(stream);
+    const outcome = read(stream);
     await new Promise((resolve) => setImmediate(resolve));
     stream.pause();
     stream.push(new TextEncoder().encode("a"));
     stream.push(null);
     close();
     stream.resume();
-    expect(await read).toEqual({ chunks: ["a"], endStream: true });
+    expect(await outcome).toEqual({ chunks: ["a"], error: undefined });
   });
 });
 

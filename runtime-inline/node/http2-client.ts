@@ -112,7 +112,11 @@ export function createHttp2HttpClient(
     return session;
   };
   const acquire = (session: ClientHttp2Session) => {
-    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    const calls = inFlight.get(session) ?? 0;
+    inFlight.set(session, calls + 1);
+    // Its first call holds the process open; the others find it held (a
+    // ref per call would reach into the socket's handle each time).
+    if (calls > 0) return;
     session.ref();
     if (idleTimers !== undefined) {
       clearTimeout(idleTimers.get(session));
@@ -181,7 +185,9 @@ export function createHttp2HttpClient(
       void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+    // "on", not "once": a stream has one trailers block, and once's wrapper
+    // costs per call.
+    stream.on("trailers", (headers: IncomingHttpHeaders) => {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -201,7 +207,7 @@ export function createHttp2HttpClient(
         // Node closes the streams of a connection that is lost (the peer went
         // away, the socket closed, the session was destroyed) as if reset with
         // CANCEL, and the session is destroyed by the time they report it.
-        if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+        if (session.destroyed) http2MarkLost(stream);
         release(session);
         if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
         if (responded) return;
@@ -254,14 +260,13 @@ class Http2Body implements HttpWholeBody {
 }
 
 /**
- * The whole body of a stream, through "data" and "end" listeners: no
- * promise per chunk. Fails as iterating http2ResponseBody and reading that
- * with readBody would: ResourceExhausted past `maxBytes`, a reset without
- * END_STREAM by its code, Canceled once the signal aborted; and frees the
- * stream when it stops reading early, or when the server answered before
- * reading the whole request.
+ * The whole body of a stream, through "data" listeners: no promise per
+ * chunk. Ends as http2ReadChunks does (both finish through
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
+ * the stream when it stops reading early, or when the server answered
+ * before reading the whole request.
  */
-function http2ReadWhole(
+export function http2ReadWhole(
   stream: ClientHttp2Stream,
   signal: AbortSignal,
   maxBytes: number,
@@ -270,42 +275,6 @@ function http2ReadWhole(
     const chunks: Uint8Array[] = [];
     let length = 0;
     let settled = false;
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      stream.close(http2Constants.NGHTTP2_CANCEL);
-      reject(
-        signal.aborted
-          ? ConnectError.from(signal.reason, Code.Canceled)
-          : http2StreamError(stream, error),
-      );
-    };
-    let closeSeen = false;
-    /** No more data comes: the body is whole, or was cut short. */
-    const finish = () => {
-      if (settled) return;
-      // A reset with NO_ERROR or CANCEL, which Node does not report as an
-      // error, ends the body too: without END_STREAM it is cut short.
-      if (!http2EndedStream(stream)) {
-        fail(http2ClosedError(stream, "before the response ended"));
-        return;
-      }
-      settled = true;
-      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
-      resolve(http2Join(chunks, length));
-    };
-    const onEnd = () => {
-      // A body cut short ends before its stream closes, and only the close
-      // tells a lost connection (Unavailable) from a reset: wait for it.
-      if (http2EndedStream(stream) || closeSeen) finish();
-    };
-    const onClose = () => {
-      closeSeen = true;
-      // Deno's node:http2 may close a stream whose END_STREAM came while part
-      // of the body waits unread: its "end" follows once that is read.
-      if (http2EndedStream(stream) && !stream.readableEnded) return;
-      finish();
-    };
     stream.on("data", (chunk: Uint8Array) => {
       if (settled) return;
       length += chunk.byteLength;
@@ -317,14 +286,79 @@ function http2ReadWhole(
       }
       chunks.push(chunk);
     });
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", fail);
-    // As in http2ReadChunks: Deno may have ended and closed the stream of a
-    // response without DATA frames before anyone reads.
-    if (stream.closed) onClose();
-    else if (stream.readableEnded) onEnd();
+    http2WatchBodyEnd(stream, signal, (error) => {
+      if (settled) return;
+      settled = true;
+      if (error !== undefined) {
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(error);
+        return;
+      }
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    });
   });
+}
+
+/**
+ * Watches a response body's stream until no more of it comes, for both
+ * readers (http2ReadWhole, http2ReadChunks), and calls `finished` once:
+ * without an error when the body ended with END_STREAM; with the call's
+ * error when the stream failed, or when it was cut short (a reset with
+ * NO_ERROR or CANCEL, which Node does not report as an error, ends the body
+ * too) - Canceled once the signal aborted, else by what the close tells
+ * (http2ClosedError). Returns a function that stops watching.
+ */
+function http2WatchBodyEnd(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+  finished: (error: ConnectError | undefined) => void,
+): () => void {
+  let settled = false;
+  let closeSeen = false;
+  const settle = (error: ConnectError | undefined) => {
+    if (settled) return;
+    settled = true;
+    finished(
+      error !== undefined && signal.aborted
+        ? ConnectError.from(signal.reason, Code.Canceled)
+        : error,
+    );
+  };
+  const finish = () => {
+    settle(
+      http2EndedStream(stream)
+        ? undefined
+        : http2ClosedError(stream, "before the response ended"),
+    );
+  };
+  const onEnd = () => {
+    // A body cut short ends before its stream closes, and only the close
+    // tells a lost connection (Unavailable) from a reset: wait for it.
+    if (http2EndedStream(stream) || closeSeen) finish();
+  };
+  const onClose = () => {
+    closeSeen = true;
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (http2EndedStream(stream) && !stream.readableEnded) return;
+    finish();
+  };
+  const onError = (error: unknown) => settle(http2StreamError(stream, error));
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.closed) onClose();
+  else if (stream.readableEnded) onEnd();
+  return () => {
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The transport's own error listener stays: no error goes unhandled.
+    stream.off("error", onError);
+  };
 }
 
 /**
@@ -398,21 +432,13 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    // A reset with NO_ERROR or CANCEL, which Node does not report as an
-    // error, ends the body as if the response were complete: without
-    // END_STREAM it is cut short.
-    if (!(yield* http2ReadChunks(stream))) {
-      throw http2ClosedError(stream, "before the response ended");
-    }
+    yield* http2ReadChunks(stream, signal);
     complete = true;
-  } catch (e) {
-    throw signal.aborted
-      ? ConnectError.from(signal.reason, Code.Canceled)
-      : http2StreamError(stream, e);
   } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the
-    // stream. So too after a complete response while the request is still
-    // being sent: the server answered without reading all of it, and will not.
+    // The caller stopped reading (limit exceeded, or it gave up), or the
+    // body failed: free the stream. So too after a complete response while
+    // the request is still being sent: the server answered without reading
+    // all of it, and will not.
     if (!complete || !stream.writableFinished) {
       stream.close(http2Constants.NGHTTP2_CANCEL);
     }
@@ -445,6 +471,11 @@ export function http2Push(
   return Readable.prototype.push.call(this, chunk, encoding);
 }
 
+/** Marks a stream as closed because its connection was lost (see http2ClosedError). */
+export function http2MarkLost(stream: ClientHttp2Stream): void {
+  (stream as Http2EndAware)[http2Lost] = true;
+}
+
 /** Whether http2Push saw the response's END_STREAM. */
 function http2EndedStream(stream: ClientHttp2Stream): boolean {
   return (stream as Http2EndAware)[http2EndStream] === true;
@@ -460,16 +491,16 @@ const http2ReadAheadBytes = 64 * 1024;
  * a small response that arrived whole before the caller began to read
  * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
  * unread, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM, not a reset.
+ * free it. Ends as http2ReadWhole does (http2WatchBodyEnd): after the last
+ * chunk, returns when the body ended with END_STREAM and throws the call's
+ * error when it did not.
  */
 export async function* http2ReadChunks(
   stream: ClientHttp2Stream,
-): AsyncGenerator<Uint8Array, boolean> {
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array, void> {
   const chunks: Uint8Array[] = [];
-  let done = false;
-  // A reset ends the body too: only http2Push tells which it was.
-  let endStream = false;
-  let failure: { error: unknown } | undefined;
+  let outcome: { error: ConnectError | undefined } | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
     const w = wake;
@@ -483,31 +514,11 @@ export async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
-  const onEnd = () => {
-    endStream = http2EndedStream(stream);
-    done = true;
-    notify();
-  };
-  const onClose = () => {
-    // Deno's node:http2 may close a stream whose END_STREAM came while part
-    // of the body waits unread: its "end" follows once that is read.
-    if (http2EndedStream(stream) && !stream.readableEnded) return;
-    done = true;
-    notify();
-  };
-  const onError = (error: unknown) => {
-    failure ??= { error };
-    notify();
-  };
   stream.on("data", onData);
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  stream.on("error", onError);
-  // Node holds back "end" until the body is read; Deno's node:http2 emits it
-  // (and "close") for a response without DATA frames, a gRPC trailers-only
-  // error, before anyone reads, so they are over by the time we listen.
-  if (stream.readableEnded) onEnd();
-  else if (stream.closed) onClose();
+  const stopWatching = http2WatchBodyEnd(stream, signal, (error) => {
+    outcome = { error };
+    notify();
+  });
   try {
     for (;;) {
       const chunk = chunks.shift();
@@ -516,17 +527,17 @@ export async function* http2ReadChunks(
         yield chunk;
         continue;
       }
-      if (failure !== undefined) throw failure.error;
-      if (done) return endStream;
+      if (outcome !== undefined) {
+        if (outcome.error !== undefined) throw outcome.error;
+        return;
+      }
       if (stream.isPaused()) stream.resume();
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
     stream.off("data", onData);
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-    // The error listener stays: an error after the reading must not go
-    // unhandled. A paused stream never ends, and Node frees it only once it has.
+    stopWatching();
+    // A paused stream never ends, and Node frees it only once it has.
     stream.resume();
   }
 }

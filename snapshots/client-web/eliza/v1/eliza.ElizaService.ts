@@ -49,7 +49,7 @@ import {
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 197 declarations from
+// needs no RPC library: 202 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -1087,6 +1087,8 @@ interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 function createClientConfig(
@@ -1107,6 +1109,7 @@ function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
@@ -1153,9 +1156,7 @@ function clientCallStart(
   );
   const header = new Headers(options.headers);
   if (callOptions.headers !== undefined) {
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
+    clientMergeHeaders(header, callOptions.headers);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -1197,6 +1198,40 @@ function clientCallSignal(
  */
 const clientNeverAborted: AbortSignal = new AbortController().signal;
 
+/**
+ * A call's headers over the client's: each name the call sets replaces the
+ * client's values of it, and keeps all of the call's own (two values of one
+ * name in an array or a Headers are both sent). Walked as given, without
+ * the copy `new Headers(init)` would make.
+ */
+function clientMergeHeaders(header: Headers, init: HeadersInit): void {
+  if (init instanceof Headers) {
+    // Each name once, with its values joined; set-cookie, the one name
+    // Headers keeps apart, is no request header.
+    init.forEach((value, key) => header.set(key, value));
+    return;
+  }
+  // Any iterable of pairs (a Map too) as the Headers constructor takes, else a record.
+  const pairs: Iterable<readonly string[]> =
+    Symbol.iterator in init
+      ? (init as Iterable<readonly string[]>)
+      : Object.entries(init);
+  const replaced = new Set<string>();
+  for (const pair of pairs) {
+    if (pair.length !== 2) {
+      // As the Headers constructor refuses it.
+      throw new TypeError("header entries must be [name, value] pairs");
+    }
+    const name = String(pair[0]).toLowerCase();
+    const value = pair[1]!;
+    if (!replaced.has(name)) {
+      replaced.add(name);
+      header.delete(name);
+    }
+    header.append(name, value);
+  }
+}
+
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
@@ -1205,11 +1240,19 @@ async function clientSend(
   try {
     return await httpClient(request);
   } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw httpClientError(e);
+    throw clientSendError(e, request.signal);
   }
+}
+
+/**
+ * The error of an HttpClient that gave no response: Unavailable, or
+ * Canceled when the call was. For protocols that await the HttpClient
+ * themselves, rather than through clientSend's extra async step.
+ */
+function clientSendError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
+    : httpClientError(error);
 }
 
 function clientSendCompression(
@@ -1660,6 +1703,11 @@ type StreamCaller = (
 type UnarySend = (
   request: UnaryRequest,
   sendCompression: Compression | undefined,
+  /**
+   * True when `request.header` is the call's own and no interceptor saw
+   * it: the protocol may add its headers to it rather than to a copy.
+   */
+  headerOwned: boolean,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -1717,7 +1765,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1726,10 +1774,10 @@ function clientUnaryCaller(
       // Without interceptors, no chain and no closure to build per call.
       const response = await (intercepted
         ? applyInterceptors(
-            (request: UnaryRequest) => send(request, sendCompression),
+            (request: UnaryRequest) => send(request, sendCompression, false),
             interceptors,
           )(request)
-        : send(request, sendCompression));
+        : send(request, sendCompression, true));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
@@ -1795,7 +1843,7 @@ function clientStreamCaller(
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1821,6 +1869,20 @@ function clientStreamCaller(
       ),
     };
   };
+}
+
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config: ClientConfig, method: MethodInfo): string {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 
 /**
@@ -2343,7 +2405,7 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       let body = codec.encode(method.input, request.message);
       const compression =
@@ -2351,7 +2413,9 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      const header = new Headers(request.header);
+      // Interceptors may hold on to the request's headers, or share them
+      // between calls: the protocol's go on a copy of those.
+      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
@@ -2376,11 +2440,23 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
           signal: request.signal,
         };
       }
-      return connectReadUnaryResponse(
-        config,
-        method,
-        await clientSend(config.httpClient, httpRequest),
-      );
+      let response: HttpResponse;
+      try {
+        response = await config.httpClient(httpRequest);
+      } catch (e) {
+        throw clientSendError(e, httpRequest.signal);
+      }
+      // The response is read in this async step: the checks before and
+      // after reading its body are synchronous.
+      const decompression = connectUnaryResponseCompression(config, response);
+      let responseBody = await httpReadBody(response.body, config.readMaxBytes);
+      if (decompression !== null && responseBody.byteLength > 0) {
+        responseBody = await decompression.decompress(
+          responseBody,
+          config.readMaxBytes,
+        );
+      }
+      return connectUnaryResponse(codec, method, response, responseBody);
     },
     config.get !== undefined,
   );
@@ -2407,13 +2483,14 @@ function connectGetRequest(
   };
 }
 
-async function connectReadUnaryResponse(
+/**
+ * The compression of a unary response's body: null for none (or one that
+ * fetch already undid); Internal for one the client does not have.
+ */
+function connectUnaryResponseCompression(
   config: ClientConfig,
-  method: MethodInfo,
   response: HttpResponse,
-): Promise<UnaryResponse> {
-  const { codec, readMaxBytes } = config;
-  const [header, trailer] = connectSplitTrailers(response.header);
+): Compression | null {
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
@@ -2427,10 +2504,21 @@ async function connectReadUnaryResponse(
       Code.Internal,
     );
   }
-  let body = await httpReadBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
+  return compression;
+}
+
+/** A unary response, given its whole (decompressed) body: its message, or its error. */
+function connectUnaryResponse(
+  codec: Codec,
+  method: MethodInfo,
+  response: HttpResponse,
+  body: Uint8Array,
+): UnaryResponse {
+  const [header, trailer] = connectHasTrailers(response.header)
+    ? connectSplitTrailers(response.header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [response.header, new Headers()];
   if (response.status !== 200) {
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
@@ -2455,6 +2543,14 @@ async function connectReadUnaryResponse(
     trailer,
     message: codec.decode(method.output, body),
   };
+}
+
+/** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */
+function connectHasTrailers(header: Headers): boolean {
+  for (const key of header.keys()) {
+    if (key.startsWith("trailer-")) return true;
+  }
+  return false;
 }
 
 const connectStreamContentTypeProto = "application/connect+proto";

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 353 declarations from
+// needs no RPC library: 358 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -1359,6 +1359,8 @@ interface ClientConfig {
   readonly compressMinBytes: number;
   /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
   readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
 }
 
 function createClientConfig(
@@ -1379,6 +1381,7 @@ function createClientConfig(
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 
@@ -1425,9 +1428,7 @@ function clientCallStart(
   );
   const header = new Headers(options.headers);
   if (callOptions.headers !== undefined) {
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
+    clientMergeHeaders(header, callOptions.headers);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -1469,6 +1470,40 @@ function clientCallSignal(
  */
 const clientNeverAborted: AbortSignal = new AbortController().signal;
 
+/**
+ * A call's headers over the client's: each name the call sets replaces the
+ * client's values of it, and keeps all of the call's own (two values of one
+ * name in an array or a Headers are both sent). Walked as given, without
+ * the copy `new Headers(init)` would make.
+ */
+function clientMergeHeaders(header: Headers, init: HeadersInit): void {
+  if (init instanceof Headers) {
+    // Each name once, with its values joined; set-cookie, the one name
+    // Headers keeps apart, is no request header.
+    init.forEach((value, key) => header.set(key, value));
+    return;
+  }
+  // Any iterable of pairs (a Map too) as the Headers constructor takes, else a record.
+  const pairs: Iterable<readonly string[]> =
+    Symbol.iterator in init
+      ? (init as Iterable<readonly string[]>)
+      : Object.entries(init);
+  const replaced = new Set<string>();
+  for (const pair of pairs) {
+    if (pair.length !== 2) {
+      // As the Headers constructor refuses it.
+      throw new TypeError("header entries must be [name, value] pairs");
+    }
+    const name = String(pair[0]).toLowerCase();
+    const value = pair[1]!;
+    if (!replaced.has(name)) {
+      replaced.add(name);
+      header.delete(name);
+    }
+    header.append(name, value);
+  }
+}
+
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
@@ -1477,11 +1512,19 @@ async function clientSend(
   try {
     return await httpClient(request);
   } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw httpClientError(e);
+    throw clientSendError(e, request.signal);
   }
+}
+
+/**
+ * The error of an HttpClient that gave no response: Unavailable, or
+ * Canceled when the call was. For protocols that await the HttpClient
+ * themselves, rather than through clientSend's extra async step.
+ */
+function clientSendError(error: unknown, signal: AbortSignal): ConnectError {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
+    : httpClientError(error);
 }
 
 function clientSendCompression(
@@ -1940,6 +1983,11 @@ type StreamCaller = (
 type UnarySend = (
   request: UnaryRequest,
   sendCompression: Compression | undefined,
+  /**
+   * True when `request.header` is the call's own and no interceptor saw
+   * it: the protocol may add its headers to it rather than to a copy.
+   */
+  headerOwned: boolean,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -1997,7 +2045,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -2006,10 +2054,10 @@ function clientUnaryCaller(
       // Without interceptors, no chain and no closure to build per call.
       const response = await (intercepted
         ? applyInterceptors(
-            (request: UnaryRequest) => send(request, sendCompression),
+            (request: UnaryRequest) => send(request, sendCompression, false),
             interceptors,
           )(request)
-        : send(request, sendCompression));
+        : send(request, sendCompression, true));
       callOptions.onHeader?.(response.header);
       callOptions.onTrailer?.(response.trailer);
       return response;
@@ -2075,7 +2123,7 @@ function clientStreamCaller(
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -2101,6 +2149,20 @@ function clientStreamCaller(
       ),
     };
   };
+}
+
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config: ClientConfig, method: MethodInfo): string {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 
 /**
@@ -6356,7 +6418,11 @@ export function createHttp2HttpClient(
     return session;
   };
   const acquire = (session: ClientHttp2Session) => {
-    inFlight.set(session, (inFlight.get(session) ?? 0) + 1);
+    const calls = inFlight.get(session) ?? 0;
+    inFlight.set(session, calls + 1);
+    // Its first call holds the process open; the others find it held (a
+    // ref per call would reach into the socket's handle each time).
+    if (calls > 0) return;
     session.ref();
     if (idleTimers !== undefined) {
       clearTimeout(idleTimers.get(session));
@@ -6425,7 +6491,9 @@ export function createHttp2HttpClient(
       void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
-    stream.once("trailers", (headers: IncomingHttpHeaders) => {
+    // "on", not "once": a stream has one trailers block, and once's wrapper
+    // costs per call.
+    stream.on("trailers", (headers: IncomingHttpHeaders) => {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -6445,7 +6513,7 @@ export function createHttp2HttpClient(
         // Node closes the streams of a connection that is lost (the peer went
         // away, the socket closed, the session was destroyed) as if reset with
         // CANCEL, and the session is destroyed by the time they report it.
-        if (session.destroyed) (stream as Http2EndAware)[http2Lost] = true;
+        if (session.destroyed) http2MarkLost(stream);
         release(session);
         if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
         if (responded) return;
@@ -6498,12 +6566,11 @@ class Http2Body implements HttpWholeBody {
 }
 
 /**
- * The whole body of a stream, through "data" and "end" listeners: no
- * promise per chunk. Fails as iterating http2ResponseBody and reading that
- * with readBody would: ResourceExhausted past `maxBytes`, a reset without
- * END_STREAM by its code, Canceled once the signal aborted; and frees the
- * stream when it stops reading early, or when the server answered before
- * reading the whole request.
+ * The whole body of a stream, through "data" listeners: no promise per
+ * chunk. Ends as http2ReadChunks does (both finish through
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
+ * the stream when it stops reading early, or when the server answered
+ * before reading the whole request.
  */
 function http2ReadWhole(
   stream: ClientHttp2Stream,
@@ -6514,42 +6581,6 @@ function http2ReadWhole(
     const chunks: Uint8Array[] = [];
     let length = 0;
     let settled = false;
-    const fail = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      stream.close(http2Constants.NGHTTP2_CANCEL);
-      reject(
-        signal.aborted
-          ? ConnectError.from(signal.reason, Code.Canceled)
-          : http2StreamError(stream, error),
-      );
-    };
-    let closeSeen = false;
-    /** No more data comes: the body is whole, or was cut short. */
-    const finish = () => {
-      if (settled) return;
-      // A reset with NO_ERROR or CANCEL, which Node does not report as an
-      // error, ends the body too: without END_STREAM it is cut short.
-      if (!http2EndedStream(stream)) {
-        fail(http2ClosedError(stream, "before the response ended"));
-        return;
-      }
-      settled = true;
-      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
-      resolve(http2Join(chunks, length));
-    };
-    const onEnd = () => {
-      // A body cut short ends before its stream closes, and only the close
-      // tells a lost connection (Unavailable) from a reset: wait for it.
-      if (http2EndedStream(stream) || closeSeen) finish();
-    };
-    const onClose = () => {
-      closeSeen = true;
-      // Deno's node:http2 may close a stream whose END_STREAM came while part
-      // of the body waits unread: its "end" follows once that is read.
-      if (http2EndedStream(stream) && !stream.readableEnded) return;
-      finish();
-    };
     stream.on("data", (chunk: Uint8Array) => {
       if (settled) return;
       length += chunk.byteLength;
@@ -6561,14 +6592,79 @@ function http2ReadWhole(
       }
       chunks.push(chunk);
     });
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", fail);
-    // As in http2ReadChunks: Deno may have ended and closed the stream of a
-    // response without DATA frames before anyone reads.
-    if (stream.closed) onClose();
-    else if (stream.readableEnded) onEnd();
+    http2WatchBodyEnd(stream, signal, (error) => {
+      if (settled) return;
+      settled = true;
+      if (error !== undefined) {
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(error);
+        return;
+      }
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    });
   });
+}
+
+/**
+ * Watches a response body's stream until no more of it comes, for both
+ * readers (http2ReadWhole, http2ReadChunks), and calls `finished` once:
+ * without an error when the body ended with END_STREAM; with the call's
+ * error when the stream failed, or when it was cut short (a reset with
+ * NO_ERROR or CANCEL, which Node does not report as an error, ends the body
+ * too) - Canceled once the signal aborted, else by what the close tells
+ * (http2ClosedError). Returns a function that stops watching.
+ */
+function http2WatchBodyEnd(
+  stream: ClientHttp2Stream,
+  signal: AbortSignal,
+  finished: (error: ConnectError | undefined) => void,
+): () => void {
+  let settled = false;
+  let closeSeen = false;
+  const settle = (error: ConnectError | undefined) => {
+    if (settled) return;
+    settled = true;
+    finished(
+      error !== undefined && signal.aborted
+        ? ConnectError.from(signal.reason, Code.Canceled)
+        : error,
+    );
+  };
+  const finish = () => {
+    settle(
+      http2EndedStream(stream)
+        ? undefined
+        : http2ClosedError(stream, "before the response ended"),
+    );
+  };
+  const onEnd = () => {
+    // A body cut short ends before its stream closes, and only the close
+    // tells a lost connection (Unavailable) from a reset: wait for it.
+    if (http2EndedStream(stream) || closeSeen) finish();
+  };
+  const onClose = () => {
+    closeSeen = true;
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (http2EndedStream(stream) && !stream.readableEnded) return;
+    finish();
+  };
+  const onError = (error: unknown) => settle(http2StreamError(stream, error));
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.closed) onClose();
+  else if (stream.readableEnded) onEnd();
+  return () => {
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The transport's own error listener stays: no error goes unhandled.
+    stream.off("error", onError);
+  };
 }
 
 /**
@@ -6643,21 +6739,13 @@ async function* http2ResponseBody(
 ): AsyncGenerator<Uint8Array> {
   let complete = false;
   try {
-    // A reset with NO_ERROR or CANCEL, which Node does not report as an
-    // error, ends the body as if the response were complete: without
-    // END_STREAM it is cut short.
-    if (!(yield* http2ReadChunks(stream))) {
-      throw http2ClosedError(stream, "before the response ended");
-    }
+    yield* http2ReadChunks(stream, signal);
     complete = true;
-  } catch (e) {
-    throw signal.aborted
-      ? ConnectError.from(signal.reason, Code.Canceled)
-      : http2StreamError(stream, e);
   } finally {
-    // The caller stopped reading (limit exceeded, or it gave up): free the
-    // stream. So too after a complete response while the request is still
-    // being sent: the server answered without reading all of it, and will not.
+    // The caller stopped reading (limit exceeded, or it gave up), or the
+    // body failed: free the stream. So too after a complete response while
+    // the request is still being sent: the server answered without reading
+    // all of it, and will not.
     if (!complete || !stream.writableFinished) {
       stream.close(http2Constants.NGHTTP2_CANCEL);
     }
@@ -6691,6 +6779,11 @@ function http2Push(
   return Readable.prototype.push.call(this, chunk, encoding);
 }
 
+/** Marks a stream as closed because its connection was lost (see http2ClosedError). */
+function http2MarkLost(stream: ClientHttp2Stream): void {
+  (stream as Http2EndAware)[http2Lost] = true;
+}
+
 /** Whether http2Push saw the response's END_STREAM. */
 function http2EndedStream(stream: ClientHttp2Stream): boolean {
   return (stream as Http2EndAware)[http2EndStream] === true;
@@ -6706,16 +6799,16 @@ const http2ReadAheadBytes = 64 * 1024;
  * a small response that arrived whole before the caller began to read
  * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
  * unread, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM, not a reset.
+ * free it. Ends as http2ReadWhole does (http2WatchBodyEnd): after the last
+ * chunk, returns when the body ended with END_STREAM and throws the call's
+ * error when it did not.
  */
 async function* http2ReadChunks(
   stream: ClientHttp2Stream,
-): AsyncGenerator<Uint8Array, boolean> {
+  signal: AbortSignal,
+): AsyncGenerator<Uint8Array, void> {
   const chunks: Uint8Array[] = [];
-  let done = false;
-  // A reset ends the body too: only http2Push tells which it was.
-  let endStream = false;
-  let failure: { error: unknown } | undefined;
+  let outcome: { error: ConnectError | undefined } | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
     const w = wake;
@@ -6729,31 +6822,11 @@ async function* http2ReadChunks(
     if (buffered >= http2ReadAheadBytes) stream.pause();
     notify();
   };
-  const onEnd = () => {
-    endStream = http2EndedStream(stream);
-    done = true;
-    notify();
-  };
-  const onClose = () => {
-    // Deno's node:http2 may close a stream whose END_STREAM came while part
-    // of the body waits unread: its "end" follows once that is read.
-    if (http2EndedStream(stream) && !stream.readableEnded) return;
-    done = true;
-    notify();
-  };
-  const onError = (error: unknown) => {
-    failure ??= { error };
-    notify();
-  };
   stream.on("data", onData);
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  stream.on("error", onError);
-  // Node holds back "end" until the body is read; Deno's node:http2 emits it
-  // (and "close") for a response without DATA frames, a gRPC trailers-only
-  // error, before anyone reads, so they are over by the time we listen.
-  if (stream.readableEnded) onEnd();
-  else if (stream.closed) onClose();
+  const stopWatching = http2WatchBodyEnd(stream, signal, (error) => {
+    outcome = { error };
+    notify();
+  });
   try {
     for (;;) {
       const chunk = chunks.shift();
@@ -6762,17 +6835,17 @@ async function* http2ReadChunks(
         yield chunk;
         continue;
       }
-      if (failure !== undefined) throw failure.error;
-      if (done) return endStream;
+      if (outcome !== undefined) {
+        if (outcome.error !== undefined) throw outcome.error;
+        return;
+      }
       if (stream.isPaused()) stream.resume();
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
     stream.off("data", onData);
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-    // The error listener stays: an error after the reading must not go
-    // unhandled. A paused stream never ends, and Node frees it only once it has.
+    stopWatching();
+    // A paused stream never ends, and Node frees it only once it has.
     stream.resume();
   }
 }

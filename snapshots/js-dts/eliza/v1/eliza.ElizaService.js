@@ -229,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 416 declarations from
+// needs no RPC library: 423 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -1066,6 +1066,7 @@ function createClientConfig(baseUrl, options, httpClient, features) {
     compressMinBytes:
       (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
     get: options.useHttpGet === true ? features.get : undefined,
+    urls: new Map(),
   };
 }
 function clientJsonCodec(features, jsonOptions) {
@@ -1092,9 +1093,7 @@ function clientCallStart(config, callOptions, timeoutHeader) {
   );
   const header = new Headers(options.headers);
   if (callOptions.headers !== undefined) {
-    new Headers(callOptions.headers).forEach((value, key) =>
-      header.set(key, value),
-    );
+    clientMergeHeaders(header, callOptions.headers);
   }
   let timeoutMs =
     (_b = callOptions.timeoutMs) !== null && _b !== void 0
@@ -1133,16 +1132,53 @@ function clientCallSignal(timeoutMs, callOptions) {
  * listeners on a signal that never fires would pile up. Never abort it.
  */
 const clientNeverAborted = new AbortController().signal;
+/**
+ * A call's headers over the client's: each name the call sets replaces the
+ * client's values of it, and keeps all of the call's own (two values of one
+ * name in an array or a Headers are both sent). Walked as given, without
+ * the copy `new Headers(init)` would make.
+ */
+function clientMergeHeaders(header, init) {
+  if (init instanceof Headers) {
+    // Each name once, with its values joined; set-cookie, the one name
+    // Headers keeps apart, is no request header.
+    init.forEach((value, key) => header.set(key, value));
+    return;
+  }
+  // Any iterable of pairs (a Map too) as the Headers constructor takes, else a record.
+  const pairs = Symbol.iterator in init ? init : Object.entries(init);
+  const replaced = new Set();
+  for (const pair of pairs) {
+    if (pair.length !== 2) {
+      // As the Headers constructor refuses it.
+      throw new TypeError("header entries must be [name, value] pairs");
+    }
+    const name = String(pair[0]).toLowerCase();
+    const value = pair[1];
+    if (!replaced.has(name)) {
+      replaced.add(name);
+      header.delete(name);
+    }
+    header.append(name, value);
+  }
+}
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
   try {
     return await httpClient(request);
   } catch (e) {
-    if (request.signal.aborted) {
-      throw ConnectError.from(request.signal.reason, Code.Canceled);
-    }
-    throw httpClientError(e);
+    throw clientSendError(e, request.signal);
   }
+}
+/**
+ * The error of an HttpClient that gave no response: Unavailable, or
+ * Canceled when the call was. For protocols that await the HttpClient
+ * themselves, rather than through clientSend's extra async step.
+ */
+function clientSendError(error, signal) {
+  return signal.aborted
+    ? ConnectError.from(signal.reason, Code.Canceled)
+    : httpClientError(error);
 }
 function clientSendCompression(compressions, name) {
   if (name === undefined) return undefined;
@@ -1574,7 +1610,7 @@ function clientUnaryCaller(
         service: method.service,
         method,
         requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1583,10 +1619,10 @@ function clientUnaryCaller(
       // Without interceptors, no chain and no closure to build per call.
       const response = await (intercepted
         ? applyInterceptors(
-            (request) => send(request, sendCompression),
+            (request) => send(request, sendCompression, false),
             interceptors,
           )(request)
-        : send(request, sendCompression));
+        : send(request, sendCompression, true));
       (_a = callOptions.onHeader) === null || _a === void 0
         ? void 0
         : _a.call(callOptions, response.header);
@@ -1654,7 +1690,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
         service: method.service,
         method,
         requestMethod: "POST",
-        url: config.baseUrl + method.path,
+        url: clientUrl(config, method),
         header,
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
@@ -1683,6 +1719,19 @@ function clientStreamCaller(config, timeoutHeader, send) {
       ),
     });
   };
+}
+/**
+ * A method's URL, made once per client and method: a string built per call
+ * would be hashed anew wherever it is looked up (the node:http2 client
+ * parses each URL once, and finds it by the string).
+ */
+function clientUrl(config, method) {
+  let url = config.urls.get(method);
+  if (url === undefined) {
+    url = config.baseUrl + method.path;
+    config.urls.set(method, url);
+  }
+  return url;
 }
 /**
  * A call's values: its options', else fresh ones for its interceptors (one
@@ -2219,7 +2268,7 @@ function createConnectUnaryCaller(config) {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       var _a;
       const method = request.method;
       let body = codec.encode(method.input, request.message);
@@ -2228,7 +2277,9 @@ function createConnectUnaryCaller(config) {
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      const header = new Headers(request.header);
+      // Interceptors may hold on to the request's headers, or share them
+      // between calls: the protocol's go on a copy of those.
+      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
         header.set("accept-encoding", acceptEncoding);
       }
@@ -2264,11 +2315,23 @@ function createConnectUnaryCaller(config) {
           signal: request.signal,
         };
       }
-      return connectReadUnaryResponse(
-        config,
-        method,
-        await clientSend(config.httpClient, httpRequest),
-      );
+      let response;
+      try {
+        response = await config.httpClient(httpRequest);
+      } catch (e) {
+        throw clientSendError(e, httpRequest.signal);
+      }
+      // The response is read in this async step: the checks before and
+      // after reading its body are synchronous.
+      const decompression = connectUnaryResponseCompression(config, response);
+      let responseBody = await httpReadBody(response.body, config.readMaxBytes);
+      if (decompression !== null && responseBody.byteLength > 0) {
+        responseBody = await decompression.decompress(
+          responseBody,
+          config.readMaxBytes,
+        );
+      }
+      return connectUnaryResponse(codec, method, response, responseBody);
     },
     config.get !== undefined,
   );
@@ -2287,10 +2350,12 @@ function connectGetRequest(request, header, message, binary, compression) {
     signal: request.signal,
   };
 }
-async function connectReadUnaryResponse(config, method, response) {
-  var _a, _b;
-  const { codec, readMaxBytes } = config;
-  const [header, trailer] = connectSplitTrailers(response.header);
+/**
+ * The compression of a unary response's body: null for none (or one that
+ * fetch already undid); Internal for one the client does not have.
+ */
+function connectUnaryResponseCompression(config, response) {
+  var _a;
   const encoding = response.header.get("content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
@@ -2311,10 +2376,16 @@ async function connectReadUnaryResponse(config, method, response) {
       Code.Internal,
     );
   }
-  let body = await httpReadBody(response.body, readMaxBytes);
-  if (compression !== null && body.byteLength > 0) {
-    body = await compression.decompress(body, readMaxBytes);
-  }
+  return compression;
+}
+/** A unary response, given its whole (decompressed) body: its message, or its error. */
+function connectUnaryResponse(codec, method, response, body) {
+  var _a;
+  const [header, trailer] = connectHasTrailers(response.header)
+    ? connectSplitTrailers(response.header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [response.header, new Headers()];
   if (response.status !== 200) {
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
@@ -2322,9 +2393,9 @@ async function connectReadUnaryResponse(config, method, response) {
   }
   const contentType = response.header.get("content-type");
   const binary =
-    (_b = connectParseUnaryContentType(contentType)) === null || _b === void 0
+    (_a = connectParseUnaryContentType(contentType)) === null || _a === void 0
       ? void 0
-      : _b.binary;
+      : _a.binary;
   if (binary !== codec.binary) {
     throw new ConnectError(
       `unexpected response content type "${contentType}"`,
@@ -2342,6 +2413,13 @@ async function connectReadUnaryResponse(config, method, response) {
     trailer,
     message: codec.decode(method.output, body),
   };
+}
+/** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */
+function connectHasTrailers(header) {
+  for (const key of header.keys()) {
+    if (key.startsWith("trailer-")) return true;
+  }
+  return false;
 }
 const connectStreamContentTypeProto = "application/connect+proto";
 const connectStreamContentTypeJson = "application/connect+json";
@@ -5989,10 +6067,12 @@ export function createHttp2HttpClient(options = {}) {
   };
   const acquire = (session) => {
     var _a;
-    inFlight.set(
-      session,
-      ((_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0) + 1,
-    );
+    const calls =
+      (_a = inFlight.get(session)) !== null && _a !== void 0 ? _a : 0;
+    inFlight.set(session, calls + 1);
+    // Its first call holds the process open; the others find it held (a
+    // ref per call would reach into the socket's handle each time).
+    if (calls > 0) return;
     session.ref();
     if (idleTimers !== undefined) {
       clearTimeout(idleTimers.get(session));
@@ -6062,7 +6142,9 @@ export function createHttp2HttpClient(options = {}) {
       void http2WriteBody(stream, body);
     }
     const trailer = new Headers();
-    stream.once("trailers", (headers) => {
+    // "on", not "once": a stream has one trailers block, and once's wrapper
+    // costs per call.
+    stream.on("trailers", (headers) => {
       http2CopyHeaders(headers, trailer);
     });
     return new Promise((resolve, reject) => {
@@ -6082,7 +6164,7 @@ export function createHttp2HttpClient(options = {}) {
         // Node closes the streams of a connection that is lost (the peer went
         // away, the socket closed, the session was destroyed) as if reset with
         // CANCEL, and the session is destroyed by the time they report it.
-        if (session.destroyed) stream[http2Lost] = true;
+        if (session.destroyed) http2MarkLost(stream);
         release(session);
         if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
         if (responded) return;
@@ -6139,54 +6221,17 @@ class Http2Body {
   }
 }
 /**
- * The whole body of a stream, through "data" and "end" listeners: no
- * promise per chunk. Fails as iterating http2ResponseBody and reading that
- * with readBody would: ResourceExhausted past `maxBytes`, a reset without
- * END_STREAM by its code, Canceled once the signal aborted; and frees the
- * stream when it stops reading early, or when the server answered before
- * reading the whole request.
+ * The whole body of a stream, through "data" listeners: no promise per
+ * chunk. Ends as http2ReadChunks does (both finish through
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
+ * the stream when it stops reading early, or when the server answered
+ * before reading the whole request.
  */
 function http2ReadWhole(stream, signal, maxBytes) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let length = 0;
     let settled = false;
-    const fail = (error) => {
-      if (settled) return;
-      settled = true;
-      stream.close(http2Constants.NGHTTP2_CANCEL);
-      reject(
-        signal.aborted
-          ? ConnectError.from(signal.reason, Code.Canceled)
-          : http2StreamError(stream, error),
-      );
-    };
-    let closeSeen = false;
-    /** No more data comes: the body is whole, or was cut short. */
-    const finish = () => {
-      if (settled) return;
-      // A reset with NO_ERROR or CANCEL, which Node does not report as an
-      // error, ends the body too: without END_STREAM it is cut short.
-      if (!http2EndedStream(stream)) {
-        fail(http2ClosedError(stream, "before the response ended"));
-        return;
-      }
-      settled = true;
-      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
-      resolve(http2Join(chunks, length));
-    };
-    const onEnd = () => {
-      // A body cut short ends before its stream closes, and only the close
-      // tells a lost connection (Unavailable) from a reset: wait for it.
-      if (http2EndedStream(stream) || closeSeen) finish();
-    };
-    const onClose = () => {
-      closeSeen = true;
-      // Deno's node:http2 may close a stream whose END_STREAM came while part
-      // of the body waits unread: its "end" follows once that is read.
-      if (http2EndedStream(stream) && !stream.readableEnded) return;
-      finish();
-    };
     stream.on("data", (chunk) => {
       if (settled) return;
       length += chunk.byteLength;
@@ -6198,14 +6243,74 @@ function http2ReadWhole(stream, signal, maxBytes) {
       }
       chunks.push(chunk);
     });
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", fail);
-    // As in http2ReadChunks: Deno may have ended and closed the stream of a
-    // response without DATA frames before anyone reads.
-    if (stream.closed) onClose();
-    else if (stream.readableEnded) onEnd();
+    http2WatchBodyEnd(stream, signal, (error) => {
+      if (settled) return;
+      settled = true;
+      if (error !== undefined) {
+        stream.close(http2Constants.NGHTTP2_CANCEL);
+        reject(error);
+        return;
+      }
+      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
+      resolve(http2Join(chunks, length));
+    });
   });
+}
+/**
+ * Watches a response body's stream until no more of it comes, for both
+ * readers (http2ReadWhole, http2ReadChunks), and calls `finished` once:
+ * without an error when the body ended with END_STREAM; with the call's
+ * error when the stream failed, or when it was cut short (a reset with
+ * NO_ERROR or CANCEL, which Node does not report as an error, ends the body
+ * too) - Canceled once the signal aborted, else by what the close tells
+ * (http2ClosedError). Returns a function that stops watching.
+ */
+function http2WatchBodyEnd(stream, signal, finished) {
+  let settled = false;
+  let closeSeen = false;
+  const settle = (error) => {
+    if (settled) return;
+    settled = true;
+    finished(
+      error !== undefined && signal.aborted
+        ? ConnectError.from(signal.reason, Code.Canceled)
+        : error,
+    );
+  };
+  const finish = () => {
+    settle(
+      http2EndedStream(stream)
+        ? undefined
+        : http2ClosedError(stream, "before the response ended"),
+    );
+  };
+  const onEnd = () => {
+    // A body cut short ends before its stream closes, and only the close
+    // tells a lost connection (Unavailable) from a reset: wait for it.
+    if (http2EndedStream(stream) || closeSeen) finish();
+  };
+  const onClose = () => {
+    closeSeen = true;
+    // Deno's node:http2 may close a stream whose END_STREAM came while part
+    // of the body waits unread: its "end" follows once that is read.
+    if (http2EndedStream(stream) && !stream.readableEnded) return;
+    finish();
+  };
+  const onError = (error) => settle(http2StreamError(stream, error));
+  stream.on("end", onEnd);
+  stream.on("close", onClose);
+  stream.on("error", onError);
+  // Node holds back "end" until the body is read; Deno's node:http2 emits it
+  // (and "close") for a response without DATA frames, a gRPC trailers-only
+  // error, before anyone reads, so they are over by the time we listen.
+  if (stream.closed) onClose();
+  else if (stream.readableEnded) onEnd();
+  return () => {
+    stream.off("end", onEnd);
+    stream.off("close", onClose);
+    // The transport's own error listener stays: no error goes unhandled.
+    stream.off("error", onError);
+  };
 }
 /**
  * Chunks as one Uint8Array: a plain view, not a Buffer, which would
@@ -6281,25 +6386,15 @@ function http2ResponseBody(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ResponseBody_1() {
     let complete = false;
     try {
-      // A reset with NO_ERROR or CANCEL, which Node does not report as an
-      // error, ends the body as if the response were complete: without
-      // END_STREAM it is cut short.
-      if (
-        !(yield __await(
-          yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream))),
-        ))
-      ) {
-        throw http2ClosedError(stream, "before the response ended");
-      }
+      yield __await(
+        yield* __asyncDelegator(__asyncValues(http2ReadChunks(stream, signal))),
+      );
       complete = true;
-    } catch (e) {
-      throw signal.aborted
-        ? ConnectError.from(signal.reason, Code.Canceled)
-        : http2StreamError(stream, e);
     } finally {
-      // The caller stopped reading (limit exceeded, or it gave up): free the
-      // stream. So too after a complete response while the request is still
-      // being sent: the server answered without reading all of it, and will not.
+      // The caller stopped reading (limit exceeded, or it gave up), or the
+      // body failed: free the stream. So too after a complete response while
+      // the request is still being sent: the server answered without reading
+      // all of it, and will not.
       if (!complete || !stream.writableFinished) {
         stream.close(http2Constants.NGHTTP2_CANCEL);
       }
@@ -6321,6 +6416,10 @@ function http2Push(chunk, encoding) {
   if (chunk === null && !this.closed) this[http2EndStream] = true;
   return Readable.prototype.push.call(this, chunk, encoding);
 }
+/** Marks a stream as closed because its connection was lost (see http2ClosedError). */
+function http2MarkLost(stream) {
+  stream[http2Lost] = true;
+}
 /** Whether http2Push saw the response's END_STREAM. */
 function http2EndedStream(stream) {
   return stream[http2EndStream] === true;
@@ -6334,15 +6433,14 @@ const http2ReadAheadBytes = 64 * 1024;
  * a small response that arrived whole before the caller began to read
  * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
  * unread, and flows again when the reading stops, so that Node can end and
- * free it. Returns whether the body ended with END_STREAM, not a reset.
+ * free it. Ends as http2ReadWhole does (http2WatchBodyEnd): after the last
+ * chunk, returns when the body ended with END_STREAM and throws the call's
+ * error when it did not.
  */
-function http2ReadChunks(stream) {
+function http2ReadChunks(stream, signal) {
   return __asyncGenerator(this, arguments, function* http2ReadChunks_1() {
     const chunks = [];
-    let done = false;
-    // A reset ends the body too: only http2Push tells which it was.
-    let endStream = false;
-    let failure;
+    let outcome;
     let wake;
     const notify = () => {
       const w = wake;
@@ -6356,31 +6454,11 @@ function http2ReadChunks(stream) {
       if (buffered >= http2ReadAheadBytes) stream.pause();
       notify();
     };
-    const onEnd = () => {
-      endStream = http2EndedStream(stream);
-      done = true;
-      notify();
-    };
-    const onClose = () => {
-      // Deno's node:http2 may close a stream whose END_STREAM came while part
-      // of the body waits unread: its "end" follows once that is read.
-      if (http2EndedStream(stream) && !stream.readableEnded) return;
-      done = true;
-      notify();
-    };
-    const onError = (error) => {
-      failure !== null && failure !== void 0 ? failure : (failure = { error });
-      notify();
-    };
     stream.on("data", onData);
-    stream.on("end", onEnd);
-    stream.on("close", onClose);
-    stream.on("error", onError);
-    // Node holds back "end" until the body is read; Deno's node:http2 emits it
-    // (and "close") for a response without DATA frames, a gRPC trailers-only
-    // error, before anyone reads, so they are over by the time we listen.
-    if (stream.readableEnded) onEnd();
-    else if (stream.closed) onClose();
+    const stopWatching = http2WatchBodyEnd(stream, signal, (error) => {
+      outcome = { error };
+      notify();
+    });
     try {
       for (;;) {
         const chunk = chunks.shift();
@@ -6389,17 +6467,17 @@ function http2ReadChunks(stream) {
           yield yield __await(chunk);
           continue;
         }
-        if (failure !== undefined) throw failure.error;
-        if (done) return yield __await(endStream);
+        if (outcome !== undefined) {
+          if (outcome.error !== undefined) throw outcome.error;
+          return yield __await(void 0);
+        }
         if (stream.isPaused()) stream.resume();
         yield __await(new Promise((resolve) => (wake = resolve)));
       }
     } finally {
       stream.off("data", onData);
-      stream.off("end", onEnd);
-      stream.off("close", onClose);
-      // The error listener stays: an error after the reading must not go
-      // unhandled. A paused stream never ends, and Node frees it only once it has.
+      stopWatching();
+      // A paused stream never ends, and Node frees it only once it has.
       stream.resume();
     }
   });
