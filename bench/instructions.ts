@@ -58,8 +58,8 @@ const { values: options } = parseArgs({
     impls: { type: "string", default: allImpls.join(",") },
     calls: { type: "string", default: "5000" },
     warmup: { type: "string", default: "20000" },
-    "client-warmup": { type: "string", default: "60" },
-    "client-seconds": { type: "string", default: "20" },
+    "client-warmup": { type: "string", default: "30000" },
+    "client-calls": { type: "string", default: "10000" },
     out: { type: "string", default: join(benchDir, "instructions.json") },
     "no-generate": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -79,9 +79,9 @@ benchmarked server; needs valgrind (callgrind_control) and h2load.
                   messages each
   --warmup N      unary calls before counting starts (default 20000); a
                   stream workload makes N / 500 calls
-  --client-warmup S   seconds a client warms up before counting (default
-                  60; under callgrind a few thousand calls)
-  --client-seconds S  seconds of counted client calls (default 20)
+  --client-warmup N   calls a client makes before counting (default 30000:
+                  with 10000, the JIT still compiled in the window)
+  --client-calls N    counted client calls (default 10000)
   --out FILE      where to write the figures (default bench/instructions.json)
   --no-generate   use bench/gen as it is
 `);
@@ -119,7 +119,7 @@ if (!(calls > 0) || !(warmupCalls >= 0)) {
   fail("--calls must be > 0 and --warmup >= 0");
 }
 const clientWarmup = Number(options["client-warmup"]);
-const clientSeconds = Number(options["client-seconds"]);
+const clientCalls = Number(options["client-calls"]);
 const wantedImpls = new Set(options.impls.split(","));
 for (const impl of wantedImpls) {
   if (!(allImpls as readonly string[]).includes(impl)) {
@@ -370,31 +370,41 @@ async function measure(
 
 /**
  * A benchmark client (bench/clients/<impl>.ts) under callgrind against
- * `url`: its driver makes one call (opening the session), warms up for
- * `warmupSeconds`, says "ready" and waits for "go"; counting is turned on
- * before "go" and off at "done", when its `durationSeconds` of calls have
- * all completed, so the count covers exactly the calls it reports.
+ * `url`: its driver makes one call (opening the session), then
+ * `warmupCalls`, says "ready" and waits for "go"; counting is turned on
+ * before "go" and off at "done", when its `calls` have all completed, so
+ * the count covers exactly the calls it reports. Counts rather than
+ * seconds: under callgrind a busy machine made a timed warm-up a few
+ * hundred calls, and per-call figures moved by 20 % with the JIT compiling
+ * inside the window.
  */
 async function measureClient(
   workload: ClientWorkload,
   impl: Impl,
   url: string,
-  warmupSeconds: number,
-  durationSeconds: number,
+  warmupCalls: number,
+  calls: number,
 ): Promise<Measurement> {
   const dir = mkdtempSync(join(tmpdir(), "bench-callgrind-"));
   try {
     const child = underCallgrind(
       `${impl} client`,
       join(benchDir, "clients", `${impl}.ts`),
-      clientArgs(workload, url, warmupSeconds, durationSeconds),
+      [
+        ...clientArgs(workload, url, 0, 0),
+        "--warmup-calls",
+        String(warmupCalls),
+        "--calls",
+        String(calls),
+      ],
       dir,
     );
     try {
-      await child.next("ready", (warmupSeconds + 300) * 1000);
+      // Under callgrind a call takes a few milliseconds.
+      await child.next("ready", 300_000 + warmupCalls * 20);
       callgrindControl(["-i", "on"], child.pid);
       child.send("go");
-      await child.next("done", (durationSeconds + 300) * 1000);
+      await child.next("done", 300_000 + calls * 20);
       callgrindControl(["-i", "off"], child.pid);
       callgrindControl(["-d"], child.pid);
       child.send("report");
@@ -460,14 +470,14 @@ for (const workload of selected) {
       const port = Number((await server.next("listening", 30_000))["port"]);
       for (const impl of impls) {
         log(
-          `${elapsed()} ${workload.id}: ${impl} client (${clientWarmup} s warm-up + ${clientSeconds} s counted under callgrind)`,
+          `${elapsed()} ${workload.id}: ${impl} client (${clientWarmup} warm-up calls + ${clientCalls} counted under callgrind)`,
         );
         const result = await measureClient(
           workload,
           impl,
           `http://127.0.0.1:${port}`,
           clientWarmup,
-          clientSeconds,
+          clientCalls,
         );
         row.results[impl] = result;
         log(
@@ -558,7 +568,7 @@ const format = (cells: readonly string[]) =>
     .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
     .join("  ");
 process.stdout.write(
-  `User-space instructions per operation (valgrind --tool=callgrind; servers: ${calls} counted calls after ${warmupCalls} warm-up calls; clients: ${clientSeconds} s of counted calls after ${clientWarmup} s of warm-up; ratios over the floor)\n`,
+  `User-space instructions per operation (valgrind --tool=callgrind; servers: ${calls} counted calls after ${warmupCalls} warm-up calls; clients: ${clientCalls} counted calls after ${clientWarmup} warm-up calls; ratios over the floor)\n`,
 );
 process.stdout.write(`${format(header)}\n`);
 for (const line of lines) process.stdout.write(`${format(line)}\n`);
@@ -572,8 +582,8 @@ writeFileSync(
       valgrind: execFileSync("valgrind", ["--version"]).toString().trim(),
       calls,
       warmup: warmupCalls,
-      clientWarmupSeconds: clientWarmup,
-      clientSeconds,
+      clientWarmup,
+      clientCalls,
       workloads: rows.map((row) => ({
         ...row,
         ratios: Object.fromEntries(

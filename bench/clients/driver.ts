@@ -4,7 +4,10 @@
 // calls, errors and per-call latency. The orchestrator reads this process's
 // CPU time from /proc at "go" and at "done", so the figure covers exactly
 // the measured calls; latency percentiles are computed after "done", outside
-// the window.
+// the window. A phase lasts `--warmup` / `--duration` seconds, or, given
+// `--warmup-calls` / `--calls`, that many calls: bench/instructions.ts
+// counts calls, since under callgrind a time-bound warm-up makes fewer
+// calls the busier the machine, and leaves the JIT compiling in the window.
 import { argValue, emit, waitForCommand } from "../lib/child.ts";
 import { p50p99 } from "../lib/stats.ts";
 
@@ -35,15 +38,21 @@ export async function drive(call: () => Promise<boolean>): Promise<void> {
   const inFlight = Number(argValue("in-flight", "64"));
   const warmupSeconds = Number(argValue("warmup", "1"));
   const durationSeconds = Number(argValue("duration", "2"));
+  const warmupCalls = Number(argValue("warmup-calls", "0"));
+  const measuredCalls = Number(argValue("calls", "0"));
 
-  const run = async (seconds: number) => {
+  /** Calls until `seconds` have passed, or until `count` calls have started when it is over 0. */
+  const run = async (seconds: number, count: number) => {
     let calls = 0;
+    let started = 0;
     let errors = 0;
     const latencies: number[] = [];
     const start = performance.now();
     const deadline = start + seconds * 1000;
+    const more =
+      count > 0 ? () => started++ < count : () => performance.now() < deadline;
     const worker = async () => {
-      while (performance.now() < deadline) {
+      while (more()) {
         const t0 = performance.now();
         let ok = false;
         try {
@@ -73,10 +82,12 @@ export async function drive(call: () => Promise<boolean>): Promise<void> {
     });
     return;
   }
-  if (warmupSeconds > 0) await run(warmupSeconds);
+  if (warmupCalls > 0 || warmupSeconds > 0) {
+    await run(warmupSeconds, warmupCalls);
+  }
   emit("ready");
   await waitForCommand("go");
-  const result = await run(durationSeconds);
+  const result = await run(durationSeconds, measuredCalls);
   emit("done");
   await waitForCommand("report");
   const { p50, p99 } = p50p99(result.latencies);
