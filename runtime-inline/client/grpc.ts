@@ -19,12 +19,11 @@ import {
   envelopeEncodeMessage,
   envelopeFlagCompressed,
   envelopeFlagTrailers,
-  envelopeJoin,
   envelopeRead,
   envelopeWatch,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { HttpResponse } from "./http-client.ts";
+import { httpReadBody, type HttpResponse } from "./http-client.ts";
 import type { StreamRequest, UnaryRequest } from "../core/interceptors.ts";
 import {
   grpcContentTypeJson,
@@ -103,10 +102,16 @@ export function grpcUnaryCaller(
 ): UnaryCaller {
   const { codec, compressMinBytes } = config;
   const requestHeaders = grpcRequestHeaders(protocol, config);
+  // What grpcUnaryWatch lets through: a message, and for gRPC-Web its
+  // trailers, each with its 5-byte header. The watch fails a body before it
+  // grows past this; the bound is for a transport that ignores the watch
+  // (one of an older generated file, see httpReadWhole).
+  const unaryMaxBytes =
+    (protocol.decodeTrailers === undefined ? 1 : 2) * (config.readMaxBytes + 5);
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       const framed = envelopeEncodeMessage(
         codec.encode(method.input, request.message),
@@ -117,12 +122,14 @@ export function grpcUnaryCaller(
         config,
         requestHeaders,
         request,
+        headerOwned,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
       const compression = grpcResponseCompression(protocol, config, response);
-      const body = await grpcReadUnaryBody(
+      const body = await httpReadBody(
         response.body,
+        unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
       const { message, trailer } = await grpcParseUnaryBody(
@@ -176,24 +183,6 @@ function grpcUnaryWatch(
     }
     messageSeen = true;
   });
-}
-
-/**
- * A unary response's body, whole; `watch` sees each chunk first and may
- * throw, which stops the reading (leaving the loop frees the response).
- */
-async function grpcReadUnaryBody(
-  body: AsyncIterable<Uint8Array>,
-  watch: (chunk: Uint8Array) => void,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    watch(chunk);
-    chunks.push(chunk);
-    length += chunk.byteLength;
-  }
-  return chunks.length === 1 ? chunks[0]! : envelopeJoin(chunks, length);
 }
 
 /**
@@ -261,6 +250,7 @@ export function grpcStreamCaller(
         config,
         requestHeaders,
         request,
+        false,
         sendCompression,
         body,
       );
@@ -317,11 +307,14 @@ function grpcSend(
   config: ClientConfig,
   requestHeaders: readonly (readonly [string, string])[],
   request: UnaryRequest | StreamRequest,
+  /** See UnarySend: true when no interceptor saw the request's headers. */
+  headerOwned: boolean,
   sendCompression: Compression | undefined,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ): Promise<HttpResponse> {
-  // A copy: the request's headers are the interceptors' to reuse.
-  const header = new Headers(request.header);
+  // Interceptors may hold on to the request's headers, or share them
+  // between calls: the protocol's go on a copy of those.
+  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
     header.set(key, value);
   }

@@ -37,9 +37,12 @@ export interface HttpResponse {
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 
 /**
- * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
- * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as
+ * it arrives, throws; the transport then stops reading and frees the
+ * response). A transport of an older generated file ignores `watch`: a
+ * caller bounds `maxBytes` too. A unary call wants the body whole,
  * and a transport that can collect it with plain listeners (the node:http2
  * client) saves a promise per chunk and two async generators per call. A
  * registered symbol, so that a client of one generated file finds it on an
@@ -52,20 +55,25 @@ export const httpReadWhole: unique symbol = Symbol.for(
 
 /** A response body that can also be read whole: see httpReadWhole. */
 export interface HttpWholeBody extends AsyncIterable<Uint8Array> {
-  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+  [httpReadWhole](
+    maxBytes: number,
+    watch?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array>;
 }
 
 /**
  * A response body read to the end, at most `maxBytes` of it: in one go when
- * the transport offers that, else chunk by chunk.
+ * the transport offers that, else chunk by chunk. `watch` sees each chunk
+ * as it arrives and may throw to stop reading (see readBody).
  */
 export function httpReadBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return httpReadWhole in body
-    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
-    : readBody(body, maxBytes);
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes, watch)
+    : readBody(body, maxBytes, watch);
 }
 
 /**

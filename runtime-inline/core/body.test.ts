@@ -69,6 +69,25 @@ describe("readBody", () => {
     expect(body.byteLength).toBe(0);
   });
 
+  it("shows each chunk to its watch before keeping it, and stops where the watch throws", async () => {
+    const pulled: number[] = [];
+    async function* body() {
+      for (const n of [1, 2, 3]) {
+        pulled.push(n);
+        yield new Uint8Array(n);
+      }
+    }
+    const seen: number[] = [];
+    await expect(
+      readBody(body(), 100, (chunk) => {
+        seen.push(chunk.byteLength);
+        if (chunk.byteLength === 2) throw new Error("second chunk refused");
+      }),
+    ).rejects.toThrow("second chunk refused");
+    expect(seen).toEqual([1, 2]);
+    expect(pulled).toEqual([1, 2]);
+  });
+
   it("joins chunks in order", async () => {
     const body = await readBody(
       fromChunks(bytes(1, 2), bytes(), bytes(3), bytes(4, 5, 6)),

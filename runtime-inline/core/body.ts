@@ -4,14 +4,18 @@ import { ConnectError } from "./errors.ts";
 /**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
+ * `watch` sees each chunk as it arrives and may throw to stop reading: a
+ * gRPC unary call judges each envelope's header there.
  */
 export async function readBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   for await (const chunk of body) {
+    watch?.(chunk);
     length += chunk.byteLength;
     if (length > maxBytes) {
       throw bodyTooLarge(maxBytes);

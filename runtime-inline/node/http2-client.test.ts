@@ -190,6 +190,26 @@ describe("a response body read whole (httpReadWhole)", () => {
     });
   });
 
+  it("stops at the chunk its watch throws on, frees the stream and fails with that error, with the response still open", async () => {
+    // The server sends one chunk and never ends: only the watch can stop
+    // the read (a gRPC unary call seeing a second message header).
+    const { url, streamClosed } = await rawServer((stream) => {
+      stream.respond(respondHeaders);
+      stream.write(responseBytes);
+    });
+    const response = await request(url, new Uint8Array(0));
+    const seen: number[] = [];
+    const refusal = new ConnectError("refused", Code.Unimplemented);
+    await expect(
+      httpReadBody(response.body, 1024, (chunk) => {
+        seen.push(chunk.byteLength);
+        throw refusal;
+      }),
+    ).rejects.toBe(refusal);
+    expect(seen).toEqual([responseBytes.byteLength]);
+    await streamClosed();
+  });
+
   it("fills the trailer in once the trailers arrive, even when read before", async () => {
     const { url } = await rawServer((stream) => {
       stream.respond(respondHeaders, { waitForTrailers: true });

@@ -254,46 +254,59 @@ class Http2Body implements HttpWholeBody {
     return http2ResponseBody(this.#stream, this.#signal);
   }
 
-  [httpReadWhole](maxBytes: number): Promise<Uint8Array> {
-    return http2ReadWhole(this.#stream, this.#signal, maxBytes);
+  [httpReadWhole](
+    maxBytes: number,
+    watch?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array> {
+    return http2ReadWhole(this.#stream, this.#signal, maxBytes, watch);
   }
 }
 
 /**
  * The whole body of a stream, through "data" listeners: no promise per
  * chunk. Ends as http2ReadChunks does (both finish through
- * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
- * the stream when it stops reading early, or when the server answered
- * before reading the whole request.
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`, or with
+ * what `watch` throws when given a chunk; frees the stream when it stops
+ * reading early, or when the server answered before reading the whole
+ * request.
  */
 export function http2ReadWhole(
   stream: ClientHttp2Stream,
   signal: AbortSignal,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let length = 0;
     let settled = false;
+    const fail = (error: unknown) => {
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(error);
+    };
     stream.on("data", (chunk: Uint8Array) => {
       if (settled) return;
+      try {
+        watch?.(chunk);
+      } catch (e) {
+        fail(e);
+        return;
+      }
       length += chunk.byteLength;
       if (length > maxBytes) {
-        settled = true;
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(bodyTooLarge(maxBytes));
+        fail(bodyTooLarge(maxBytes));
         return;
       }
       chunks.push(chunk);
     });
     http2WatchBodyEnd(stream, signal, (error) => {
       if (settled) return;
-      settled = true;
       if (error !== undefined) {
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(error);
+        fail(error);
         return;
       }
+      settled = true;
       if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
       resolve(http2Join(chunks, length));
     });

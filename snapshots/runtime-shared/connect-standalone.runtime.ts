@@ -54,7 +54,7 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 423 declarations from
+// by the generator. 422 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -297,14 +297,18 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 /**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
+ * `watch` sees each chunk as it arrives and may throw to stop reading: a
+ * gRPC unary call judges each envelope's header there.
  */
 async function readBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   for await (const chunk of body) {
+    watch?.(chunk);
     length += chunk.byteLength;
     if (length > maxBytes) {
       throw bodyTooLarge(maxBytes);
@@ -431,9 +435,12 @@ export interface HttpResponse {
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 
 /**
- * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
- * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as
+ * it arrives, throws; the transport then stops reading and frees the
+ * response). A transport of an older generated file ignores `watch`: a
+ * caller bounds `maxBytes` too. A unary call wants the body whole,
  * and a transport that can collect it with plain listeners (the node:http2
  * client) saves a promise per chunk and two async generators per call. A
  * registered symbol, so that a client of one generated file finds it on an
@@ -446,20 +453,25 @@ const httpReadWhole: unique symbol = Symbol.for(
 
 /** A response body that can also be read whole: see httpReadWhole. */
 interface HttpWholeBody extends AsyncIterable<Uint8Array> {
-  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+  [httpReadWhole](
+    maxBytes: number,
+    watch?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array>;
 }
 
 /**
  * A response body read to the end, at most `maxBytes` of it: in one go when
- * the transport offers that, else chunk by chunk.
+ * the transport offers that, else chunk by chunk. `watch` sees each chunk
+ * as it arrives and may throw to stop reading (see readBody).
  */
 function httpReadBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return httpReadWhole in body
-    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
-    : readBody(body, maxBytes);
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes, watch)
+    : readBody(body, maxBytes, watch);
 }
 
 /**
@@ -3413,10 +3425,16 @@ function grpcUnaryCaller(
 ): UnaryCaller {
   const { codec, compressMinBytes } = config;
   const requestHeaders = grpcRequestHeaders(protocol, config);
+  // What grpcUnaryWatch lets through: a message, and for gRPC-Web its
+  // trailers, each with its 5-byte header. The watch fails a body before it
+  // grows past this; the bound is for a transport that ignores the watch
+  // (one of an older generated file, see httpReadWhole).
+  const unaryMaxBytes =
+    (protocol.decodeTrailers === undefined ? 1 : 2) * (config.readMaxBytes + 5);
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       const framed = envelopeEncodeMessage(
         codec.encode(method.input, request.message),
@@ -3427,12 +3445,14 @@ function grpcUnaryCaller(
         config,
         requestHeaders,
         request,
+        headerOwned,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
       const compression = grpcResponseCompression(protocol, config, response);
-      const body = await grpcReadUnaryBody(
+      const body = await httpReadBody(
         response.body,
+        unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
       const { message, trailer } = await grpcParseUnaryBody(
@@ -3486,24 +3506,6 @@ function grpcUnaryWatch(
     }
     messageSeen = true;
   });
-}
-
-/**
- * A unary response's body, whole; `watch` sees each chunk first and may
- * throw, which stops the reading (leaving the loop frees the response).
- */
-async function grpcReadUnaryBody(
-  body: AsyncIterable<Uint8Array>,
-  watch: (chunk: Uint8Array) => void,
-): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for await (const chunk of body) {
-    watch(chunk);
-    chunks.push(chunk);
-    length += chunk.byteLength;
-  }
-  return chunks.length === 1 ? chunks[0]! : envelopeJoin(chunks, length);
 }
 
 /**
@@ -3571,6 +3573,7 @@ function grpcStreamCaller(
         config,
         requestHeaders,
         request,
+        false,
         sendCompression,
         body,
       );
@@ -3627,11 +3630,14 @@ function grpcSend(
   config: ClientConfig,
   requestHeaders: readonly (readonly [string, string])[],
   request: UnaryRequest | StreamRequest,
+  /** See UnarySend: true when no interceptor saw the request's headers. */
+  headerOwned: boolean,
   sendCompression: Compression | undefined,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ): Promise<HttpResponse> {
-  // A copy: the request's headers are the interceptors' to reuse.
-  const header = new Headers(request.header);
+  // Interceptors may hold on to the request's headers, or share them
+  // between calls: the protocol's go on a copy of those.
+  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
     header.set(key, value);
   }
@@ -7072,46 +7078,59 @@ class Http2Body implements HttpWholeBody {
     return http2ResponseBody(this.#stream, this.#signal);
   }
 
-  [httpReadWhole](maxBytes: number): Promise<Uint8Array> {
-    return http2ReadWhole(this.#stream, this.#signal, maxBytes);
+  [httpReadWhole](
+    maxBytes: number,
+    watch?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array> {
+    return http2ReadWhole(this.#stream, this.#signal, maxBytes, watch);
   }
 }
 
 /**
  * The whole body of a stream, through "data" listeners: no promise per
  * chunk. Ends as http2ReadChunks does (both finish through
- * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
- * the stream when it stops reading early, or when the server answered
- * before reading the whole request.
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`, or with
+ * what `watch` throws when given a chunk; frees the stream when it stops
+ * reading early, or when the server answered before reading the whole
+ * request.
  */
 function http2ReadWhole(
   stream: ClientHttp2Stream,
   signal: AbortSignal,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
     let length = 0;
     let settled = false;
+    const fail = (error: unknown) => {
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(error);
+    };
     stream.on("data", (chunk: Uint8Array) => {
       if (settled) return;
+      try {
+        watch?.(chunk);
+      } catch (e) {
+        fail(e);
+        return;
+      }
       length += chunk.byteLength;
       if (length > maxBytes) {
-        settled = true;
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(bodyTooLarge(maxBytes));
+        fail(bodyTooLarge(maxBytes));
         return;
       }
       chunks.push(chunk);
     });
     http2WatchBodyEnd(stream, signal, (error) => {
       if (settled) return;
-      settled = true;
       if (error !== undefined) {
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(error);
+        fail(error);
         return;
       }
+      settled = true;
       if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
       resolve(http2Join(chunks, length));
     });

@@ -404,14 +404,18 @@ function packErrorDetail(detail: ErrorDetail | ErrorDetailInit): ErrorDetail {
 /**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
+ * `watch` sees each chunk as it arrives and may throw to stop reading: a
+ * gRPC unary call judges each envelope's header there.
  */
 async function readBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let length = 0;
   for await (const chunk of body) {
+    watch?.(chunk);
     length += chunk.byteLength;
     if (length > maxBytes) {
       throw bodyTooLarge(maxBytes);
@@ -538,9 +542,12 @@ export interface HttpResponse {
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 
 /**
- * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
- * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as
+ * it arrives, throws; the transport then stops reading and frees the
+ * response). A transport of an older generated file ignores `watch`: a
+ * caller bounds `maxBytes` too. A unary call wants the body whole,
  * and a transport that can collect it with plain listeners (the node:http2
  * client) saves a promise per chunk and two async generators per call. A
  * registered symbol, so that a client of one generated file finds it on an
@@ -553,20 +560,25 @@ const httpReadWhole: unique symbol = Symbol.for(
 
 /** A response body that can also be read whole: see httpReadWhole. */
 interface HttpWholeBody extends AsyncIterable<Uint8Array> {
-  [httpReadWhole](maxBytes: number): Promise<Uint8Array>;
+  [httpReadWhole](
+    maxBytes: number,
+    watch?: (chunk: Uint8Array) => void,
+  ): Promise<Uint8Array>;
 }
 
 /**
  * A response body read to the end, at most `maxBytes` of it: in one go when
- * the transport offers that, else chunk by chunk.
+ * the transport offers that, else chunk by chunk. `watch` sees each chunk
+ * as it arrives and may throw to stop reading (see readBody).
  */
 function httpReadBody(
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
+  watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return httpReadWhole in body
-    ? (body as HttpWholeBody)[httpReadWhole](maxBytes)
-    : readBody(body, maxBytes);
+    ? (body as HttpWholeBody)[httpReadWhole](maxBytes, watch)
+    : readBody(body, maxBytes, watch);
 }
 
 /**

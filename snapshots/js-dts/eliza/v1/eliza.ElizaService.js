@@ -229,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 423 declarations from
+// needs no RPC library: 422 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -575,8 +575,10 @@ function packErrorDetail(detail) {
 /**
  * Reads a body to the end, failing with ResourceExhausted as soon as it grows
  * past `maxBytes`, so that an oversized body is never held in memory whole.
+ * `watch` sees each chunk as it arrives and may throw to stop reading: a
+ * gRPC unary call judges each envelope's header there.
  */
-async function readBody(body, maxBytes) {
+async function readBody(body, maxBytes, watch) {
   var _a, e_1, _b, _c;
   const chunks = [];
   let length = 0;
@@ -589,6 +591,7 @@ async function readBody(body, maxBytes) {
       _c = body_1_1.value;
       _d = false;
       const chunk = _c;
+      watch === null || watch === void 0 ? void 0 : watch(chunk);
       length += chunk.byteLength;
       if (length > maxBytes) {
         throw bodyTooLarge(maxBytes);
@@ -685,9 +688,12 @@ function bodyToWebStream(body) {
   );
 }
 /**
- * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes)`
+ * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
- * (ResourceExhausted past `maxBytes`). A unary call wants the body whole,
+ * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as
+ * it arrives, throws; the transport then stops reading and frees the
+ * response). A transport of an older generated file ignores `watch`: a
+ * caller bounds `maxBytes` too. A unary call wants the body whole,
  * and a transport that can collect it with plain listeners (the node:http2
  * client) saves a promise per chunk and two async generators per call. A
  * registered symbol, so that a client of one generated file finds it on an
@@ -697,12 +703,13 @@ function bodyToWebStream(body) {
 const httpReadWhole = Symbol.for("connect-standalone.httpReadWhole");
 /**
  * A response body read to the end, at most `maxBytes` of it: in one go when
- * the transport offers that, else chunk by chunk.
+ * the transport offers that, else chunk by chunk. `watch` sees each chunk
+ * as it arrives and may throw to stop reading (see readBody).
  */
-function httpReadBody(body, maxBytes) {
+function httpReadBody(body, maxBytes, watch) {
   return httpReadWhole in body
-    ? body[httpReadWhole](maxBytes)
-    : readBody(body, maxBytes);
+    ? body[httpReadWhole](maxBytes, watch)
+    : readBody(body, maxBytes, watch);
 }
 /**
  * A failure of the HTTP layer (no response, or a body cut off) as the
@@ -3063,10 +3070,16 @@ function createGrpcStreamCaller(config) {
 function grpcUnaryCaller(protocol, config) {
   const { codec, compressMinBytes } = config;
   const requestHeaders = grpcRequestHeaders(protocol, config);
+  // What grpcUnaryWatch lets through: a message, and for gRPC-Web its
+  // trailers, each with its 5-byte header. The watch fails a body before it
+  // grows past this; the bound is for a transport that ignores the watch
+  // (one of an older generated file, see httpReadWhole).
+  const unaryMaxBytes =
+    (protocol.decodeTrailers === undefined ? 1 : 2) * (config.readMaxBytes + 5);
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression) => {
+    async (request, sendCompression, headerOwned) => {
       const method = request.method;
       const framed = envelopeEncodeMessage(
         codec.encode(method.input, request.message),
@@ -3077,12 +3090,14 @@ function grpcUnaryCaller(protocol, config) {
         config,
         requestHeaders,
         request,
+        headerOwned,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
       const compression = grpcResponseCompression(protocol, config, response);
-      const body = await grpcReadUnaryBody(
+      const body = await httpReadBody(
         response.body,
+        unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
       const { message, trailer } = await grpcParseUnaryBody(
@@ -3132,38 +3147,6 @@ function grpcUnaryWatch(protocol, readMaxBytes) {
     }
     messageSeen = true;
   });
-}
-/**
- * A unary response's body, whole; `watch` sees each chunk first and may
- * throw, which stops the reading (leaving the loop frees the response).
- */
-async function grpcReadUnaryBody(body, watch) {
-  var _a, e_8, _b, _c;
-  const chunks = [];
-  let length = 0;
-  try {
-    for (
-      var _d = true, body_2 = __asyncValues(body), body_2_1;
-      (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
-      _d = true
-    ) {
-      _c = body_2_1.value;
-      _d = false;
-      const chunk = _c;
-      watch(chunk);
-      chunks.push(chunk);
-      length += chunk.byteLength;
-    }
-  } catch (e_8_1) {
-    e_8 = { error: e_8_1 };
-  } finally {
-    try {
-      if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
-    } finally {
-      if (e_8) throw e_8.error;
-    }
-  }
-  return chunks.length === 1 ? chunks[0] : envelopeJoin(chunks, length);
 }
 /**
  * The message and trailers of a unary response body that grpcUnaryWatch
@@ -3226,6 +3209,7 @@ function grpcStreamCaller(protocol, config) {
         config,
         requestHeaders,
         request,
+        false,
         sendCompression,
         body,
       );
@@ -3273,9 +3257,18 @@ function grpcRequestHeaders(protocol, config) {
   return headers;
 }
 /** Sends a call's request; its response is still to be checked. */
-function grpcSend(config, requestHeaders, request, sendCompression, body) {
-  // A copy: the request's headers are the interceptors' to reuse.
-  const header = new Headers(request.header);
+function grpcSend(
+  config,
+  requestHeaders,
+  request,
+  /** See UnarySend: true when no interceptor saw the request's headers. */
+  headerOwned,
+  sendCompression,
+  body,
+) {
+  // Interceptors may hold on to the request's headers, or share them
+  // between calls: the protocol's go on a copy of those.
+  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
     header.set(key, value);
   }
@@ -3362,7 +3355,7 @@ function grpcReadMessages(
   readMaxBytes,
 ) {
   return __asyncGenerator(this, arguments, function* grpcReadMessages_1() {
-    var _a, e_9, _b, _c;
+    var _a, e_8, _b, _c;
     const decodeTrailers = protocol.decodeTrailers;
     let trailersRead = false;
     let bodyEmpty = true;
@@ -3412,13 +3405,13 @@ function grpcReadMessages(
         grpcCheckMessageFlags(envelope.flags);
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_9_1) {
-      e_9 = { error: e_9_1 };
+    } catch (e_8_1) {
+      e_8 = { error: e_8_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_9) throw e_9.error;
+        if (e_8) throw e_8.error;
       }
     }
     if (decodeTrailers === undefined) {
@@ -3841,7 +3834,7 @@ function handlerServerStreaming(implementation) {
  * none, or more than one, is a protocol error.
  */
 async function handlerSingleRequest(requests) {
-  var _a, e_10, _b, _c;
+  var _a, e_9, _b, _c;
   let request;
   try {
     for (
@@ -3861,13 +3854,13 @@ async function handlerSingleRequest(requests) {
       }
       request = message;
     }
-  } catch (e_10_1) {
-    e_10 = { error: e_10_1 };
+  } catch (e_9_1) {
+    e_9 = { error: e_9_1 };
   } finally {
     try {
       if (!_d && !_a && (_b = requests_1.return)) await _b.call(requests_1);
     } finally {
-      if (e_10) throw e_10.error;
+      if (e_9) throw e_9.error;
     }
   }
   if (request === undefined) {
@@ -5066,7 +5059,7 @@ function serverStopStream(deadline, iterator, done) {
  */
 function serverReadRequests(request, compression, codec, desc, config) {
   return __asyncGenerator(this, arguments, function* serverReadRequests_1() {
-    var _a, e_11, _b, _c;
+    var _a, e_10, _b, _c;
     const readMaxBytes = config.readMaxBytes;
     try {
       for (
@@ -5111,13 +5104,13 @@ function serverReadRequests(request, compression, codec, desc, config) {
               );
         yield yield __await(codec.decode(desc, data));
       }
-    } catch (e_11_1) {
-      e_11 = { error: e_11_1 };
+    } catch (e_10_1) {
+      e_10 = { error: e_10_1 };
     } finally {
       try {
         if (!_d && !_a && (_b = _e.return)) yield __await(_b.call(_e));
       } finally {
-        if (e_11) throw e_11.error;
+        if (e_10) throw e_10.error;
       }
     }
   });
@@ -5183,7 +5176,7 @@ function nodeDrained(writable) {
  * implementation to the writable); any other body is pulled.
  */
 async function nodeWriteChunks(writable, body, signal, shutdown) {
-  var _a, e_12, _b, _c;
+  var _a, e_11, _b, _c;
   const stopped = () =>
     writable.destroyed ||
     (signal.aborted &&
@@ -5198,11 +5191,11 @@ async function nodeWriteChunks(writable, body, signal, shutdown) {
   }
   try {
     for (
-      var _d = true, body_3 = __asyncValues(body), body_3_1;
-      (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
+      var _d = true, body_2 = __asyncValues(body), body_2_1;
+      (body_2_1 = await body_2.next()), (_a = body_2_1.done), !_a;
       _d = true
     ) {
-      _c = body_3_1.value;
+      _c = body_2_1.value;
       _d = false;
       const chunk = _c;
       if (stopped()) return false;
@@ -5211,13 +5204,13 @@ async function nodeWriteChunks(writable, body, signal, shutdown) {
         if (stopped()) return false;
       }
     }
-  } catch (e_12_1) {
-    e_12 = { error: e_12_1 };
+  } catch (e_11_1) {
+    e_11 = { error: e_11_1 };
   } finally {
     try {
-      if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
+      if (!_d && !_a && (_b = body_2.return)) await _b.call(body_2);
     } finally {
-      if (e_12) throw e_12.error;
+      if (e_11) throw e_11.error;
     }
   }
   return true;
@@ -6212,45 +6205,55 @@ class Http2Body {
       __classPrivateFieldGet(this, _Http2Body_signal, "f"),
     );
   }
-  [httpReadWhole](maxBytes) {
+  [httpReadWhole](maxBytes, watch) {
     return http2ReadWhole(
       __classPrivateFieldGet(this, _Http2Body_stream, "f"),
       __classPrivateFieldGet(this, _Http2Body_signal, "f"),
       maxBytes,
+      watch,
     );
   }
 }
 /**
  * The whole body of a stream, through "data" listeners: no promise per
  * chunk. Ends as http2ReadChunks does (both finish through
- * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`; frees
- * the stream when it stops reading early, or when the server answered
- * before reading the whole request.
+ * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`, or with
+ * what `watch` throws when given a chunk; frees the stream when it stops
+ * reading early, or when the server answered before reading the whole
+ * request.
  */
-function http2ReadWhole(stream, signal, maxBytes) {
+function http2ReadWhole(stream, signal, maxBytes, watch) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let length = 0;
     let settled = false;
+    const fail = (error) => {
+      settled = true;
+      stream.close(http2Constants.NGHTTP2_CANCEL);
+      reject(error);
+    };
     stream.on("data", (chunk) => {
       if (settled) return;
+      try {
+        watch === null || watch === void 0 ? void 0 : watch(chunk);
+      } catch (e) {
+        fail(e);
+        return;
+      }
       length += chunk.byteLength;
       if (length > maxBytes) {
-        settled = true;
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(bodyTooLarge(maxBytes));
+        fail(bodyTooLarge(maxBytes));
         return;
       }
       chunks.push(chunk);
     });
     http2WatchBodyEnd(stream, signal, (error) => {
       if (settled) return;
-      settled = true;
       if (error !== undefined) {
-        stream.close(http2Constants.NGHTTP2_CANCEL);
-        reject(error);
+        fail(error);
         return;
       }
+      settled = true;
       if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
       resolve(http2Join(chunks, length));
     });
@@ -6352,15 +6355,15 @@ function http2Target(url) {
  * producer fails the call with its error.
  */
 async function http2WriteBody(stream, body) {
-  var _a, e_13, _b, _c;
+  var _a, e_12, _b, _c;
   try {
     try {
       for (
-        var _d = true, body_4 = __asyncValues(body), body_4_1;
-        (body_4_1 = await body_4.next()), (_a = body_4_1.done), !_a;
+        var _d = true, body_3 = __asyncValues(body), body_3_1;
+        (body_3_1 = await body_3.next()), (_a = body_3_1.done), !_a;
         _d = true
       ) {
-        _c = body_4_1.value;
+        _c = body_3_1.value;
         _d = false;
         const chunk = _c;
         if (stream.destroyed || stream.closed) return;
@@ -6368,13 +6371,13 @@ async function http2WriteBody(stream, body) {
           await nodeDrained(stream);
         }
       }
-    } catch (e_13_1) {
-      e_13 = { error: e_13_1 };
+    } catch (e_12_1) {
+      e_12 = { error: e_12_1 };
     } finally {
       try {
-        if (!_d && !_a && (_b = body_4.return)) await _b.call(body_4);
+        if (!_d && !_a && (_b = body_3.return)) await _b.call(body_3);
       } finally {
-        if (e_13) throw e_13.error;
+        if (e_12) throw e_12.error;
       }
     }
     if (!stream.destroyed) stream.end();
