@@ -11,8 +11,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ts from "typescript";
-import { afterAll, describe, expect, it } from "vitest";
-import { bufGenerate, fixturesDir, repoRoot } from "./support/generate.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bufGenerateAsync, fixturesDir, repoRoot } from "./support/generate.ts";
 import { strictOptions } from "./support/strict.ts";
 
 /**
@@ -222,20 +222,28 @@ const variants = [
 
 describe.each(variants)("methods named like keywords, $name", (variant) => {
   const out = join(work, variant.name.replace(/\W+/g, "-"));
-  mkdirSync(out);
-  bufGenerate(out, variant.options, input);
-  writeFileSync(join(out, "package.json"), JSON.stringify({ type: "module" }));
-  symlinkSync(join(repoRoot, "node_modules"), join(out, "node_modules"));
   const ext = variant.options.includes("import_extension=ts") ? "ts" : "js";
   const script = join(out, "usage.ts");
-  writeFileSync(
-    script,
-    usage(
-      rpcs,
-      variant.naming,
-      `./collisions/v1/collisions.CollisionService.${ext}`,
-    ),
-  );
+  // Generated before the tests, not at collection: four generations in one
+  // synchronous stretch can keep the worker from vitest's replies for over
+  // a minute on a loaded machine (see bufGenerateAsync).
+  beforeAll(async () => {
+    mkdirSync(out);
+    await bufGenerateAsync(out, variant.options, input);
+    writeFileSync(
+      join(out, "package.json"),
+      JSON.stringify({ type: "module" }),
+    );
+    symlinkSync(join(repoRoot, "node_modules"), join(out, "node_modules"));
+    writeFileSync(
+      script,
+      usage(
+        rpcs,
+        variant.naming,
+        `./collisions/v1/collisions.CollisionService.${ext}`,
+      ),
+    );
+  });
 
   it("covers every kind of keyword in the fixture", () => {
     const names = new Set(rpcs.map((r) => r.name));
