@@ -15,6 +15,7 @@ import {
 import { ConnectError } from "../core/errors.ts";
 import type { HttpClient, HttpRequest } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
+import { failure } from "../../test/support/failure.ts";
 
 const method: MethodInfo = {
   service: "test.v1.TestService",
@@ -108,15 +109,6 @@ async function read(messages: AsyncIterable<Message>): Promise<string[]> {
   const values: string[] = [];
   for await (const m of messages) values.push(valueOf(m));
   return values;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 describe("createConnectStreamCaller, the request", () => {

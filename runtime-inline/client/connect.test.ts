@@ -7,9 +7,9 @@ import { connectGetRequest, createConnectUnaryCaller } from "./connect.ts";
 import { Code } from "../core/code.ts";
 import { codecJson } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
-import { ConnectError } from "../core/errors.ts";
 import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
+import { failure } from "../../test/support/failure.ts";
 
 const unary: MethodInfo = {
   service: "test.v1.TestService",
@@ -80,15 +80,6 @@ function caller(
   return createConnectUnaryCaller(
     createClientConfig("http://example.test/", options, httpClient, features),
   );
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 describe("createConnectUnaryCaller, the request", () => {

@@ -15,10 +15,10 @@ import {
   envelopeFlagCompressed,
   envelopeFlagTrailers,
 } from "../core/envelope.ts";
-import { ConnectError } from "../core/errors.ts";
 import { grpcWebEncodeTrailers } from "../protocol/grpc-web.ts";
 import type { HttpClient, HttpRequest } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
+import { failure } from "../../test/support/failure.ts";
 
 const unary: MethodInfo = {
   service: "test.v1.TestService",
@@ -86,15 +86,6 @@ const config = (httpClient: HttpClient, options: ClientOptions = {}) =>
 function valueOf(m: Message): string {
   if (!isMessage(m, StringValueSchema)) throw new Error("not a StringValue");
   return m.value;
-}
-
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
 }
 
 describe("createGrpcWebUnaryCaller", () => {

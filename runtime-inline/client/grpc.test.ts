@@ -15,6 +15,7 @@ import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpClient } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
+import { failure } from "../../test/support/failure.ts";
 
 const unary: MethodInfo = {
   service: "test.v1.TestService",
@@ -164,15 +165,6 @@ const webTrailer = (text: string) =>
   envelopeEncode(0x80, new TextEncoder().encode(text));
 
 const concat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-
-async function failure(promise: Promise<unknown>): Promise<ConnectError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ConnectError);
-  return error as ConnectError;
-}
 
 describe("a unary call's response body, read whole", () => {
   it("gRPC: a message in 1-byte chunks, its header split, and the status from the HTTP trailers", async () => {
