@@ -134,6 +134,7 @@ async function pushBody(
   count: number,
   deadline: Deadline,
   payload: Uint8Array = chunk,
+  end: () => Uint8Array = () => new Uint8Array([9]),
 ) {
   const state = { produced: 0, finished: false };
   async function* implementation(): AsyncGenerator<Message> {
@@ -161,7 +162,7 @@ async function pushBody(
     start,
     deadline,
     () => ({ flags: 0, data: payload }),
-    () => new Uint8Array([9]),
+    end,
   );
   return { state, body };
 }
@@ -237,6 +238,20 @@ describe("serverWriteStream pushed to a sink", () => {
 });
 
 describe("serverWriteStream read as a web stream", () => {
+  it("fails the reader, not the process, when encoding the end throws", async () => {
+    const { body } = await pushBody(
+      1,
+      deadlineForRequest(undefined, new AbortController().signal),
+      chunk,
+      () => {
+        throw new Error("end refused");
+      },
+    );
+    const reader = body.toWebStream().getReader();
+    expect((await reader.read()).done).toBe(false);
+    await expect(reader.read()).rejects.toThrow("end refused");
+  });
+
   it("writes a message per read, framed as pushed, the end last", async () => {
     const large = new Uint8Array(600).fill(7);
     const { state, body } = await pushBody(

@@ -5974,10 +5974,17 @@ function serverStreamToWeb(
       drained: () => new Promise<void>((resolve) => (wake = resolve)),
       stopped: () => cancelled,
     });
-    loop.then((ended) => {
-      // A cancel may come between the end's write and here.
-      if (ended && !cancelled) controller.close();
-    });
+    loop.then(
+      (ended) => {
+        // A cancel may come between the end's write and here.
+        if (ended && !cancelled) controller.close();
+      },
+      // The loop fails only if encoding the end does: the reader gets the
+      // error, rather than the process an unhandled rejection.
+      (error: unknown) => {
+        if (!cancelled) controller.error(error);
+      },
+    );
     return loop;
   };
   let controllerOf: ReadableStreamDefaultController<Uint8Array>;

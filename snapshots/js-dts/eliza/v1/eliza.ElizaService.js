@@ -4969,10 +4969,17 @@ function serverStreamToWeb(pushTo, onCancel) {
       drained: () => new Promise((resolve) => (wake = resolve)),
       stopped: () => cancelled,
     });
-    loop.then((ended) => {
-      // A cancel may come between the end's write and here.
-      if (ended && !cancelled) controller.close();
-    });
+    loop.then(
+      (ended) => {
+        // A cancel may come between the end's write and here.
+        if (ended && !cancelled) controller.close();
+      },
+      // The loop fails only if encoding the end does: the reader gets the
+      // error, rather than the process an unhandled rejection.
+      (error) => {
+        if (!cancelled) controller.error(error);
+      },
+    );
     return loop;
   };
   let controllerOf;
