@@ -41,6 +41,10 @@ import {
   ConformanceServiceDefinition,
   ConnectError,
   createConformanceServiceClient,
+  connectProtocol,
+  grpcProtocol,
+  grpcWebProtocol,
+  jsonCodec,
   type CallOptions,
   type ConformanceServiceClient,
   type NodeClientOptions,
@@ -110,9 +114,9 @@ function clientFor(request: ClientCompatRequest): ConformanceServiceClient {
 function createClient(request: ClientCompatRequest): ConformanceServiceClient {
   const protocol = (
     {
-      [Protocol.CONNECT]: "connect",
-      [Protocol.GRPC]: "grpc",
-      [Protocol.GRPC_WEB]: "grpc-web",
+      [Protocol.CONNECT]: connectProtocol,
+      [Protocol.GRPC]: grpcProtocol,
+      [Protocol.GRPC_WEB]: grpcWebProtocol,
     } as const
   )[request.protocol as number];
   if (protocol === undefined) {
@@ -146,21 +150,22 @@ function createClient(request: ClientCompatRequest): ConformanceServiceClient {
   };
   const options: NodeClientOptions = {
     protocol,
-    binary: request.codec === Codec.PROTO,
+    ...(request.codec === Codec.JSON
+      ? { codec: jsonCodec({ registry: conformanceRegistry }) }
+      : {}),
     sendCompression,
     // Every request in the chosen compression, however small: the reference
     // server checks that it is.
     compressMinBytes: 0,
     // GET applies to NO_SIDE_EFFECTS methods only (IdempotentUnary).
     useHttpGet: request.useGetHttpMethod,
-    jsonOptions: { registry: conformanceRegistry },
     ...(request.messageReceiveLimit > 0
       ? { readMaxBytes: request.messageReceiveLimit }
       : {}),
   };
   switch (request.httpVersion) {
     case HTTPVersion.HTTP_VERSION_1:
-      if (protocol === "grpc") {
+      if (protocol === grpcProtocol) {
         throw new Error("gRPC needs HTTP/2");
       }
       // fetch speaks HTTP/1.1 but takes no CA: over TLS, node:https.

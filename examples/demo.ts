@@ -13,12 +13,16 @@ import {
   ElizaServiceDefinition,
   createElizaServiceClient,
   createElizaServiceHandler,
+  grpcProtocol,
+  grpcWebProtocol,
+  jsonCodec,
   nodeHandler,
   type Interceptor,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
 import {
   createHealthClient,
   createHealthServer,
+  grpcProtocol as healthGrpcProtocol,
 } from "./gen/grpc/health/v1/health.Health.ts";
 import { HealthCheckResponse_ServingStatus } from "./gen/grpc/health/v1/health_pb.ts";
 import {
@@ -101,7 +105,11 @@ const calls = [
   {
     label: "Connect, HTTP/1.1 fetch, JSON, gzip",
     url: h1Url,
-    options: { binary: false, sendCompression: "gzip", compressMinBytes: 0 },
+    options: {
+      codec: jsonCodec(),
+      sendCompression: "gzip",
+      compressMinBytes: 0,
+    },
   },
   {
     label: "Connect, HTTP/1.1 fetch, GET",
@@ -122,19 +130,23 @@ const calls = [
     url: h2Url,
     options: {
       transport: "http2",
-      binary: false,
+      codec: jsonCodec(),
       sendCompression: "br",
       compressMinBytes: 0,
     },
   },
   // gRPC needs HTTP/2: its client picks the http2 transport.
-  { label: "gRPC, h2c, binary", url: h2Url, options: { protocol: "grpc" } },
+  {
+    label: "gRPC, h2c, binary",
+    url: h2Url,
+    options: { protocol: grpcProtocol },
+  },
   {
     label: "gRPC, h2c, JSON, gzip",
     url: h2Url,
     options: {
-      protocol: "grpc",
-      binary: false,
+      protocol: grpcProtocol,
+      codec: jsonCodec(),
       sendCompression: "gzip",
       compressMinBytes: 0,
     },
@@ -142,15 +154,15 @@ const calls = [
   {
     label: "gRPC-Web, HTTP/1.1 fetch, binary",
     url: h1Url,
-    options: { protocol: "grpc-web" },
+    options: { protocol: grpcWebProtocol },
   },
   {
     label: "gRPC-Web, h2c, JSON, br",
     url: h2Url,
     options: {
-      protocol: "grpc-web",
+      protocol: grpcWebProtocol,
       transport: "http2",
-      binary: false,
+      codec: jsonCodec(),
       sendCompression: "br",
       compressMinBytes: 0,
     },
@@ -170,8 +182,8 @@ for (const { label, url, options } of calls) {
 
 const clients = {
   Connect: createElizaServiceClient(h2Url, { transport: "http2" }),
-  gRPC: createElizaServiceClient(h2Url, { protocol: "grpc" }),
-  "gRPC-Web": createElizaServiceClient(h1Url, { protocol: "grpc-web" }),
+  gRPC: createElizaServiceClient(h2Url, { protocol: grpcProtocol }),
+  "gRPC-Web": createElizaServiceClient(h1Url, { protocol: grpcWebProtocol }),
 };
 
 console.log("");
@@ -216,7 +228,7 @@ for (const [protocol, client] of Object.entries(clients)) {
 const duplexClients = {
   ...clients,
   "gRPC-Web": createElizaServiceClient(h2Url, {
-    protocol: "grpc-web",
+    protocol: grpcWebProtocol,
     transport: "http2",
   }),
 };
@@ -239,7 +251,9 @@ for (const [protocol, client] of Object.entries(duplexClients)) {
 }
 
 console.log("\nHealth (grpc.health.v1), gRPC over h2c:");
-const healthClient = createHealthClient(h2Url, { protocol: "grpc" });
+const healthClient = createHealthClient(h2Url, {
+  protocol: healthGrpcProtocol,
+});
 const statusName = (status: number) =>
   Object.entries(HealthCheckResponse_ServingStatus).find(
     ([, value]) => value === status,

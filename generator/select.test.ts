@@ -8,7 +8,7 @@ import { selectRuntime, unionOf } from "./select.ts";
 const library = analyseRuntime([
   [
     "a.ts",
-    'import { shared } from "./c.ts";\nexport function codecJson() { return shared; }\n',
+    'import { shared } from "./c.ts";\nexport function jsonCodec() { return shared; }\n',
   ],
   [
     "b.ts",
@@ -17,7 +17,7 @@ const library = analyseRuntime([
   ["c.ts", "export const shared = 1;\n"],
   [
     "entry-points.ts",
-    'import type { codecJson } from "./a.ts";\nimport type { grpcServer } from "./b.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n  readonly grpcServer: typeof grpcServer;\n}\n',
+    'import type { jsonCodec } from "./a.ts";\nimport type { grpcServer } from "./b.ts";\nexport interface EntryPoints {\n  readonly jsonCodec: typeof jsonCodec;\n  readonly grpcServer: typeof grpcServer;\n}\n',
   ],
 ]);
 
@@ -39,11 +39,11 @@ describe("selectRuntime", () => {
   it("unites selections, each declaration once, in the library's order", () => {
     const union = unionOf(library, [
       selectRuntime(library, code`${rt("grpcServer")}`),
-      selectRuntime(library, code`${rt("codecJson")}`),
+      selectRuntime(library, code`${rt("jsonCodec")}`),
     ]);
     expect(union.declarations.map((d) => d.id)).toEqual([
       "c#shared",
-      "a#codecJson",
+      "a#jsonCodec",
       "b#grpcServer",
     ]);
   });
@@ -60,18 +60,18 @@ describe("a {@link} in the JSDoc of an exported declaration", () => {
     const linked = analyseRuntime([
       [
         "a.ts",
-        'import { helper } from "./c.ts";\n/** See {@link helper}. */\nexport function codecJson() { return 1; }\n',
+        'import { helper } from "./c.ts";\n/** See {@link helper}. */\nexport function jsonCodec() { return 1; }\n',
       ],
       ["c.ts", "export function helper() {}\n"],
       [
         "entry-points.ts",
-        'import type { codecJson } from "./a.ts";\nexport interface EntryPoints {\n  readonly codecJson: typeof codecJson;\n}\n',
+        'import type { jsonCodec } from "./a.ts";\nexport interface EntryPoints {\n  readonly jsonCodec: typeof jsonCodec;\n}\n',
       ],
     ]);
-    const selection = selectRuntime(linked, code`${rt("codecJson")}`);
+    const selection = selectRuntime(linked, code`${rt("jsonCodec")}`);
     expect(selection.declarations.map((d) => d.id)).toEqual([
       "c#helper",
-      "a#codecJson",
+      "a#jsonCodec",
     ]);
   });
 });

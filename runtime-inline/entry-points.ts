@@ -21,7 +21,10 @@ import type {
   clientUnaryMethod,
 } from "./client/client.ts";
 import type { ClientOptions, createClientConfig } from "./client/config.ts";
-import type { clientProtocol } from "./client/protocol.ts";
+import type {
+  ClientProtocol,
+  clientProtocolCaller,
+} from "./client/protocol.ts";
 import type {
   connectGetRequest,
   createConnectUnaryCaller,
@@ -35,7 +38,7 @@ import type {
   createGrpcWebStreamCaller,
   createGrpcWebUnaryCaller,
 } from "./client/grpc-web.ts";
-import type { codecJson } from "./core/codec.ts";
+import type { jsonCodec } from "./core/codec.ts";
 import type { compressionDefaults } from "./node/compression.ts";
 import type { NodeServiceHandler, withNodeHandler } from "./node/handler.ts";
 import type { http2ServerKeepalive } from "./node/keepalive.ts";
@@ -93,7 +96,8 @@ export interface EntryPoints {
 
   // Client: configuration, transports, protocols, typed methods.
   readonly createClientConfig: typeof createClientConfig;
-  readonly clientProtocol: typeof clientProtocol;
+  readonly ClientProtocol: ClientProtocol;
+  readonly clientProtocolCaller: typeof clientProtocolCaller;
   readonly nodeClientHttpClient: typeof nodeClientHttpClient;
   readonly fetchHttpClient: typeof fetchHttpClient;
   readonly createFetchHttpClient: typeof createFetchHttpClient;
@@ -135,7 +139,7 @@ export interface EntryPoints {
   readonly reflectionHandler: typeof reflectionHandler;
 
   // Both: codecs and compressions.
-  readonly codecJson: typeof codecJson;
+  readonly jsonCodec: typeof jsonCodec;
   readonly compressionDefaults: typeof compressionDefaults;
   readonly webCompressionDefaults: typeof webCompressionDefaults;
   readonly webCompressionGzip: typeof webCompressionGzip;

@@ -42,18 +42,35 @@ export function clientTemplate(service: DescService, options: Options): Code {
   });
   const unary = methods.some((m) => m.methodKind === "unary");
   const streaming = methods.some((m) => m.methodKind !== "unary");
-  const callers = options.protocols.map((protocol) => {
+  // One exported value per protocol the file was generated with, holding
+  // the callers its methods need: the application imports those it speaks,
+  // and a bundler leaves the others out.
+  const protocolValues = options.protocols.map((protocol) => {
     const [unaryCaller, streamCaller] = clientCallerFactories[protocol];
     const parts = [
       code`name: ${JSON.stringify(protocol)}`,
       unary ? code`unary: ${rt(unaryCaller)}` : undefined,
       streaming ? code`stream: ${rt(streamCaller)}` : undefined,
     ].filter((p) => p !== undefined);
-    return code`    { ${joinCode(parts, ", ")} },`;
+    const [title, note] = protocolDocs[protocol];
+    const doc =
+      protocol === options.protocols[0]
+        ? `${title}, the default protocol of ${names.createClient}${note}.`
+        : `${title}${note}: \`${names.createClient}(baseUrl, { protocol: ${protocolValueNames[protocol]} })\`.`;
+    return code`/** ${doc} */
+export const ${local(protocolValueNames[protocol])}: ${rt("ClientProtocol")} = { ${joinCode(parts, ", ")} };`;
   });
   const bind: Code[] = [];
-  if (unary) bind.push(code`  const call = protocol.unary(config);`);
-  if (streaming) bind.push(code`  const stream = protocol.stream(config);`);
+  if (unary) {
+    bind.push(
+      code`  const call = ${rt("clientProtocolCaller")}(protocol, "unary")(config);`,
+    );
+  }
+  if (streaming) {
+    bind.push(
+      code`  const stream = ${rt("clientProtocolCaller")}(protocol, "stream")(config);`,
+    );
+  }
   const web = options.platform === "web";
   const optionsType = web ? rt("ClientOptions") : rt("NodeClientOptions");
   // Only client- and bidi-streaming calls stream their request bodies
@@ -66,7 +83,7 @@ export function clientTemplate(service: DescService, options: Options): Code {
       m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
   );
   const httpClient = !web
-    ? code`${rt("nodeClientHttpClient")}(options, ${JSON.stringify(options.protocols[0])})`
+    ? code`${rt("nodeClientHttpClient")}(options, protocol)`
     : streamingRequests
       ? code`options.httpClient ?? ${rt("createFetchHttpClient")}()`
       : code`options.httpClient ?? ${rt("fetchHttpClient")}(globalThis.fetch)`;
@@ -78,10 +95,14 @@ export function clientTemplate(service: DescService, options: Options): Code {
     service.methods.some(isNoSideEffects)
       ? code`get: ${rt("connectGetRequest")}`
       : undefined,
-    options.json ? code`json: ${rt("codecJson")}` : undefined,
   ].filter((f) => f !== undefined);
   const features =
     featureList.length === 0 ? "{}" : code`{ ${joinCode(featureList, ", ")} }`;
+  const jsonDoc = options.json
+    ? code`
+ *
+ * Messages go as binary protobuf; \`codec: ${rt("jsonCodec")}()\` sends and reads JSON.`
+    : "";
   const webDoc = web
     ? code`
  *
@@ -99,20 +120,18 @@ export interface ${local(names.client)} {
 ${joinCode(members, "\n")}
 }
 
+${joinCode(protocolValues, "\n\n")}
+
 /**
  * Creates a client of ${service.typeName} calling \`baseUrl\` (the server's
- * root, without the service path) over ${protocolList(options)}.${webDoc}
+ * root, without the service path) over ${protocolList(options)}.${jsonDoc}${webDoc}
  */
 export function ${local(names.createClient)}(
   baseUrl: string,
   options: ${optionsType} = {},
 ): ${local(names.client)} {
+  const protocol = options.protocol ?? ${local(protocolValueNames[options.protocols[0]!])};
   const config = ${rt("createClientConfig")}(baseUrl, options, ${httpClient}, ${features});
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = ${rt("clientProtocol")}(options.protocol, [
-${joinCode(callers, "\n")}
-  ]);
 ${joinCode(bind, "\n")}
   const methods = ${local(names.definition)}.methods;
   return {
@@ -129,10 +148,27 @@ const clientCallerFactories = {
   "grpc-web": ["createGrpcWebUnaryCaller", "createGrpcWebStreamCaller"],
 } as const;
 
+// The name of each protocol's exported value (the client's `protocol` option).
+const protocolValueNames = {
+  connect: "connectProtocol",
+  grpc: "grpcProtocol",
+  "grpc-web": "grpcWebProtocol",
+} as const;
+
+// Each protocol's name in prose, and what to know of it.
+const protocolDocs = {
+  connect: ["Connect", ""],
+  grpc: ["gRPC", " (HTTP/2 only)"],
+  "grpc-web": ["gRPC-Web", ""],
+} as const;
+
 function protocolList(options: Options): string {
-  const names = { connect: "Connect", grpc: "gRPC", "grpc-web": "gRPC-Web" };
-  const [first, ...rest] = options.protocols.map((p) => names[p]);
-  return rest.length === 0
+  const [first, ...rest] = options.protocols.map((p) => protocolDocs[p][0]);
+  const others = options.protocols
+    .slice(1)
+    .map((p, i) => `${rest[i]} (\`protocol: ${protocolValueNames[p]}\`)`);
+  const last = others.pop();
+  return last === undefined
     ? first!
-    : `${first} (the default; \`protocol\` chooses ${rest.join(" or ")})`;
+    : `${[`${first} (the default)`, ...others].join(", ")} or ${last}`;
 }

@@ -130,7 +130,7 @@ ${joinCode(entries, "\n")}
  * the protocols.
  */
 export function serverParts(service: DescService, options: Options): Code {
-  const json = options.json ? code`, json: ${rt("codecJson")}` : "";
+  const json = options.json ? code`, json: ${rt("jsonCodec")}` : "";
   return code`{ compressions: ${compressionDefaults(options)}${json}, ${serverProtocols(service, options)} }`;
 }
 

@@ -62,6 +62,11 @@ import {
   type NodeListener,
   type ServerKind,
 } from "./support/servers.ts";
+import {
+  codecOption,
+  elizaProtocols,
+  type ProtocolName,
+} from "./support/protocols.ts";
 import { testCertificate } from "./support/tls.ts";
 
 // ---------------------------------------------------------------------------
@@ -405,7 +410,7 @@ async function serveOn(
   return server.url;
 }
 
-type Protocol = "connect" | "grpc" | "grpc-web";
+type Protocol = ProtocolName;
 
 /** The protocols a client can speak over a transport: gRPC needs HTTP/2. */
 function protocolsOver(http2: boolean): readonly Protocol[] {
@@ -533,7 +538,7 @@ const oursCombos: readonly OursCombo[] = oursTransports.flatMap((transport) =>
     ...transport,
     protocol,
     client: (options: NodeClientOptions = {}) =>
-      transport.client({ protocol, ...options }),
+      transport.client({ protocol: elizaProtocols[protocol], ...options }),
   })),
 );
 
@@ -552,7 +557,7 @@ describe.each(oursCombos)("our server, $name, $protocol", (transport) => {
     (binary, compression) => {
       const client = () =>
         transport.client({
-          binary,
+          ...codecOption(binary),
           sendCompression: compression,
           compressMinBytes: 0,
         });
@@ -774,7 +779,7 @@ const esCombos = esTransports.flatMap((transport) =>
   protocolsOver(transport.http2).map((protocol) => ({
     ...transport,
     protocol,
-    options: { ...transport.options, protocol },
+    options: { ...transport.options, protocol: elizaProtocols[protocol] },
   })),
 );
 
@@ -788,7 +793,7 @@ describe.each(esCombos)("connect-es server, $name, $protocol", (transport) => {
     const client = () =>
       createElizaServiceClient(transport.url(), {
         ...transport.options,
-        binary,
+        ...codecOption(binary),
         ...(gzip ? { sendCompression: "gzip", compressMinBytes: 0 } : {}),
       });
     const failing = { headers: { "x-fail": "yes" } };
@@ -940,7 +945,10 @@ describe("full duplex over HTTP/2", () => {
       name: "our server (h2c)",
       protocol,
       client: () =>
-        createElizaServiceClient(oursH2c.url, { transport: "http2", protocol }),
+        createElizaServiceClient(oursH2c.url, {
+          transport: "http2",
+          protocol: elizaProtocols[protocol],
+        }),
     },
     {
       name: "our server (TLS)",
@@ -948,7 +956,7 @@ describe("full duplex over HTTP/2", () => {
       client: () =>
         createElizaServiceClient(oursH2.url, {
           transport: "http2",
-          protocol,
+          protocol: elizaProtocols[protocol],
           http2: { sessionOptions: { ca: testCertificate().cert } },
         }),
     },
@@ -956,7 +964,10 @@ describe("full duplex over HTTP/2", () => {
       name: "connect-es server (h2c)",
       protocol,
       client: () =>
-        createElizaServiceClient(esH2c, { transport: "http2", protocol }),
+        createElizaServiceClient(esH2c, {
+          transport: "http2",
+          protocol: elizaProtocols[protocol],
+        }),
     },
   ]);
 
@@ -1297,7 +1308,7 @@ describe("readMaxBytes", () => {
       };
       const client = createElizaServiceClient(server.server().url, {
         transport: server.http2 ? "http2" : "fetch",
-        protocol,
+        protocol: elizaProtocols[protocol],
         readMaxBytes: 1000,
         ...options,
       });
@@ -1678,7 +1689,7 @@ describe("malformed responses from a hand-written HTTP/2 server", () => {
     async (protocol) => {
       const client = createElizaServiceClient(url, {
         transport: "http2",
-        protocol,
+        protocol: elizaProtocols[protocol],
       });
       const error = await callError(() =>
         within(client.say({ sentence: "hi" }), "say"),
@@ -1699,7 +1710,7 @@ describe("malformed responses from a hand-written HTTP/2 server", () => {
       scenarios[protocol][scenario]!.expected;
     const client = createElizaServiceClient(url, {
       transport: "http2",
-      protocol,
+      protocol: elizaProtocols[protocol],
     });
     const options = { headers: { "x-scenario": scenario } };
     let received: string[] = [];

@@ -68,6 +68,8 @@ import {
 import {
   createConformanceServiceClient,
   createConformanceServiceHandler,
+  grpcProtocol,
+  grpcWebProtocol,
   type NodeClientOptions,
 } from "../conformance/gen/connectrpc/conformance/v1/service.ConformanceService.ts";
 import {
@@ -268,14 +270,14 @@ const serverVariants: ServerVariant[] = [
   {
     name: "node:http, gRPC-Web",
     listener: "http1",
-    options: { protocol: "grpc-web", transport: "fetch" },
+    options: { protocol: grpcWebProtocol, transport: "fetch" },
   },
   { name: "h2c, Connect", listener: "h2c", options: { transport: "http2" } },
-  { name: "h2c, gRPC", listener: "h2c", options: { protocol: "grpc" } },
+  { name: "h2c, gRPC", listener: "h2c", options: { protocol: grpcProtocol } },
   {
     name: "h2c, gRPC-Web",
     listener: "h2c",
-    options: { protocol: "grpc-web", transport: "http2" },
+    options: { protocol: grpcWebProtocol, transport: "http2" },
   },
   {
     name: "TLS h2 with a client certificate, Connect",
@@ -285,12 +287,12 @@ const serverVariants: ServerVariant[] = [
   {
     name: "TLS h2 with a client certificate, gRPC",
     listener: "tls",
-    options: { protocol: "grpc", transport: "http2" },
+    options: { protocol: grpcProtocol, transport: "http2" },
   },
   {
     name: "TLS HTTP/1.1 to the HTTP/2 server (allowHTTP1), client certificate, gRPC-Web",
     listener: "tls",
-    options: { protocol: "grpc-web" },
+    options: { protocol: grpcWebProtocol },
     https1: true,
   },
   {
@@ -359,7 +361,6 @@ describe("conformance server program", () => {
           ? { ca: serverCert.cert }
           : undefined;
     return createConformanceServiceClient(program.url, {
-      jsonOptions: { registry: conformanceRegistry },
       ...variant.options,
       ...(tls !== undefined && variant.https1 === true
         ? { httpClient: createHttpsHttpClient(tls) }

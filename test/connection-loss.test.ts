@@ -14,6 +14,7 @@ import {
   createElizaServiceClient,
   isConnectError,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 
 type Protocol = "connect" | "grpc" | "grpc-web";
 type Transport = "http2" | "fetch";
@@ -95,7 +96,10 @@ async function sayError(
   protocol: Protocol,
   transport: Transport,
 ): Promise<ConnectError> {
-  const client = createElizaServiceClient(url, { protocol, transport });
+  const client = createElizaServiceClient(url, {
+    protocol: elizaProtocols[protocol],
+    transport,
+  });
   try {
     await client.say({ sentence: "hi" });
   } catch (e) {

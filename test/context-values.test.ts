@@ -16,6 +16,7 @@ import {
   type UnaryRequest,
   type StreamRequest,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
 
 const tenantKey = createContextKey("no tenant", { description: "tenant" });
@@ -114,7 +115,7 @@ function client(
   interceptors: Interceptor[] = [],
 ) {
   return createElizaServiceClient(baseUrl, {
-    protocol,
+    protocol: elizaProtocols[protocol],
     transport: "http2",
     interceptors,
   });
@@ -295,7 +296,7 @@ describe.each(protocols)("client, %s", (protocol) => {
     async () => {
       const methods: string[] = [];
       const eliza = createElizaServiceClient(plain.url, {
-        protocol,
+        protocol: elizaProtocols[protocol],
         transport: "http2",
         useHttpGet: true,
         interceptors: [

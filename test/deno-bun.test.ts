@@ -12,6 +12,7 @@ import {
   Code,
   createElizaServiceClient,
   createElizaServiceHandler,
+  grpcProtocol,
   isConnectError,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
 import {
@@ -21,6 +22,7 @@ import {
 } from "./runtimes/eliza.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
 import { repoRoot } from "./support/generate.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 
 interface Runtime {
   readonly name: "deno" | "bun";
@@ -122,7 +124,7 @@ describe.each(runtimes)("$name", (runtime) => {
       "%s over %s: every RPC kind",
       async (protocol, transport) => {
         const client = createElizaServiceClient(server.url, {
-          protocol,
+          protocol: elizaProtocols[protocol],
           transport,
         });
         expect(await callEveryKind(client)).toEqual(expectedResults);
@@ -134,7 +136,7 @@ describe.each(runtimes)("$name", (runtime) => {
       // message that says so, not left to time out.
       it("grpc over http2: unimplemented, naming the fetch handler", async () => {
         const client = createElizaServiceClient(server.url, {
-          protocol: "grpc",
+          protocol: grpcProtocol,
         });
         const error = await client.say({ sentence: "hi" }).catch((e) => e);
         expect(isConnectError(error) && error.code).toBe(Code.Unimplemented);

@@ -49,6 +49,7 @@ import {
   createGreetServiceHandler,
   createHttp2HttpClient,
   GreetServiceDefinition,
+  grpcProtocol,
   isConnectError,
   type Compression,
   type GreetServiceImplementation,
@@ -73,6 +74,12 @@ import {
   createHttpsHttpClient,
   inProcessFetch,
 } from "./support/http-clients.ts";
+import {
+  codecOption,
+  elizaProtocols,
+  greetProtocols,
+  type ProtocolName,
+} from "./support/protocols.ts";
 import {
   startServer,
   startStreamServer,
@@ -330,7 +337,7 @@ const compressionNames = ["identity", "gzip", "br", "zstd"] as const;
 // ---------------------------------------------------------------------------
 // Protocols: what each puts on the wire where the tests look.
 
-type Protocol = NonNullable<NodeClientOptions["protocol"]>;
+type Protocol = ProtocolName;
 
 interface Wire {
   /** The request's Content-Type for the binary or the JSON codec. */
@@ -459,7 +466,7 @@ const envelopeTrailers = 0b1000_0000;
 
 describe.each(combinations)("$name", ({ protocol, transport }) => {
   const wire = wires[protocol];
-  let endpoint: Endpoint;
+  let endpoint: Endpoint & { readonly elizaOptions: NodeClientOptions };
   let seen: SeenRequest[];
   let limited1k: Endpoint;
   let limited10k: Endpoint;
@@ -491,12 +498,20 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
     },
   ];
 
-  /** Serves on this transport; clients of the endpoint speak this protocol. */
-  async function start(served: Served): Promise<Endpoint> {
+  /**
+   * Serves on this transport; clients of the endpoint speak this protocol:
+   * `options` are those of GreetService's clients, `elizaOptions` those of
+   * ElizaService's (each file's protocol value has the callers its client
+   * needs).
+   */
+  async function start(
+    served: Served,
+  ): Promise<Endpoint & { readonly elizaOptions: NodeClientOptions }> {
     const started = await transport.start(served);
     return {
       baseUrl: started.baseUrl,
-      options: { ...started.options, protocol },
+      options: { ...started.options, protocol: greetProtocols[protocol] },
+      elizaOptions: { ...started.options, protocol: elizaProtocols[protocol] },
     };
   }
 
@@ -534,7 +549,7 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
         const tap = tapped(endpoint.options);
         const client = greetClient({
           httpClient: tap.httpClient,
-          binary,
+          ...codecOption(binary),
           sendCompression: compression,
           compressMinBytes: 0,
         });
@@ -708,9 +723,9 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
       async (binary, compression) => {
         seen.length = 0;
         const eliza = createElizaServiceClient(endpoint.baseUrl, {
-          ...endpoint.options,
+          ...endpoint.elizaOptions,
           useHttpGet: true,
-          binary,
+          ...codecOption(binary),
           sendCompression: compression,
           compressMinBytes: 0,
         });
@@ -736,7 +751,10 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
 
     it("without useHttpGet, and for methods with side effects, calls use POST", async () => {
       seen.length = 0;
-      await createElizaServiceClient(endpoint.baseUrl, endpoint.options).say({
+      await createElizaServiceClient(
+        endpoint.baseUrl,
+        endpoint.elizaOptions,
+      ).say({
         sentence: "hi",
       });
       await greetClient({ useHttpGet: true }).greet({ name: "x" });
@@ -762,7 +780,10 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
       const message = 'Grüße, 100% "kaputt" ✓\nzweite Zeile 🙂 %E2%9C%93';
       for (const binary of [true, false]) {
         const error = await callError(
-          greetClient({ binary }).fail({ code: Code.Aborted, message }),
+          greetClient(codecOption(binary)).fail({
+            code: Code.Aborted,
+            message,
+          }),
         );
         expect(error.code).toBe(Code.Aborted);
         expect(error.rawMessage).toBe(message);
@@ -771,7 +792,7 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
 
     it("every code survives the trip, with the JSON and the binary codec", async () => {
       for (const binary of [true, false]) {
-        const client = greetClient({ binary });
+        const client = greetClient(codecOption(binary));
         for (const code of Object.values(Code)) {
           const error = await callError(
             client.fail({ code, message: `code ${code}` }),
@@ -856,7 +877,7 @@ describe.each(combinations)("$name", ({ protocol, transport }) => {
         http2Stream: onlyGreet.http2Stream,
         fetch: onlyGreet.fetch,
       });
-      const eliza = createElizaServiceClient(other.baseUrl, other.options);
+      const eliza = createElizaServiceClient(other.baseUrl, other.elizaOptions);
       const error = await callError(eliza.say({ sentence: "anyone?" }));
       expect(error.code).toBe(Code.Unimplemented);
     });
@@ -1471,21 +1492,21 @@ describe("routing", () => {
 });
 
 describe("choosing the protocol", () => {
-  it('protocol "grpc" with transport "fetch" throws when the client is created', () => {
+  it('grpcProtocol with transport "fetch" throws when the client is created', () => {
     expect(() =>
       createGreetServiceClient("http://127.0.0.1:1", {
-        protocol: "grpc",
+        protocol: grpcProtocol,
         transport: "fetch",
       }),
     ).toThrow(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+      'gRPC needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or grpcWebProtocol',
     );
   });
 
-  it('protocol "grpc" without a transport uses HTTP/2', async () => {
+  it("grpcProtocol without a transport uses HTTP/2", async () => {
     // An h2c server speaks nothing else: fetch (HTTP/1.1) could not call it.
     const url = await serveOn("h2c", createGreetServiceHandler(greetImpl).node);
-    const client = createGreetServiceClient(url, { protocol: "grpc" });
+    const client = createGreetServiceClient(url, { protocol: grpcProtocol });
     expect(await client.greet(greetRequest)).toEqual(expectedGreet);
   });
 
@@ -1509,7 +1530,7 @@ describe("choosing the protocol", () => {
     const answers = [];
     for (const protocol of protocols) {
       const client = createGreetServiceClient(url, {
-        protocol,
+        protocol: greetProtocols[protocol],
         transport: "http2",
       });
       const raw = await client.greet.raw(greetRequest);
@@ -1551,11 +1572,11 @@ describe("choosing the protocol", () => {
     // server says so rather than answering without them.
     const handler = createGreetServiceHandler(greetImpl);
     const http1 = createGreetServiceClient(await serveOn("h2", handler.node), {
-      protocol: "grpc",
+      protocol: grpcProtocol,
       httpClient: createHttpsHttpClient(testCertificate().cert),
     });
     const inProcess = createGreetServiceClient("http://in-process.invalid", {
-      protocol: "grpc",
+      protocol: grpcProtocol,
       httpClient: createFetchHttpClient(inProcessFetch(handler.fetch)),
     });
     for (const [client, got] of [

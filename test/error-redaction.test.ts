@@ -16,6 +16,7 @@ import {
   type HandlerOptions,
   type ElizaServiceImplementation,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
 
 const secret = "open /srv/app/secrets.json: token=hunter2";
@@ -107,7 +108,7 @@ async function callFails(
 ): Promise<{ error: ConnectError; received: number }> {
   const client = createElizaServiceClient(servers[server]!.url, {
     transport: "http2",
-    protocol,
+    protocol: elizaProtocols[protocol],
   });
   let received = 0;
   try {

@@ -35,12 +35,14 @@ import {
 } from "./gen/eliza/v1/eliza_pb.ts";
 import {
   createGreetServiceClient,
+  grpcWebProtocol as greetGrpcWebProtocol,
   type NodeClientOptions as GreetClientOptions,
 } from "./gen/unary/v1/unary.GreetService.ts";
 import {
   rawRequest,
   type RawResponse as RawHttpResponse,
 } from "./support/raw-http.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 import { startServer, type NodeListener } from "./support/servers.ts";
 
 const elizaPath = "/connectrpc.eliza.v1.ElizaService/";
@@ -514,7 +516,7 @@ describe.each(serverTransports)("gRPC-Web requests over %s", (_, send, on) => {
     const { url, ...options } = on();
     const client = createGreetServiceClient(url, {
       ...options,
-      protocol: "grpc-web",
+      protocol: greetGrpcWebProtocol,
     });
     const error = await settle(
       client.greet({ name: "x" }).then(
@@ -1143,7 +1145,7 @@ function clientFor(setup: ClientSetup, readMaxBytes?: number) {
   let client = clients.get(key);
   if (client === undefined) {
     client = createElizaServiceClient(setup.url(), {
-      protocol: setup.wire,
+      protocol: elizaProtocols[setup.wire],
       transport: setup.transport,
       ...(readMaxBytes === undefined ? {} : { readMaxBytes }),
     });

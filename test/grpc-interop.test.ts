@@ -100,6 +100,11 @@ import {
   type GreetRequest,
 } from "./gen/unary/v1/unary_pb.ts";
 import {
+  codecOption,
+  elizaProtocols,
+  greetProtocols,
+} from "./support/protocols.ts";
+import {
   startServer,
   type NodeListener,
   type ServerKind,
@@ -1129,12 +1134,12 @@ describe.each([
 ])("our gRPC client → grpc-js server over $name", ({ tls }) => {
   let url = "";
   const sent: SentRequest[] = [];
+  // Without the protocol: each client takes gRPC's value of its own file.
   const options = (): NodeClientOptions => {
     const http2Options = tls
       ? { sessionOptions: { ca: testCertificate().cert } }
       : {};
     return {
-      protocol: "grpc",
       httpClient: recordingHttpClient(
         createHttp2HttpClient(http2Options),
         sent,
@@ -1146,8 +1151,14 @@ describe.each([
 
   beforeAll(async () => {
     url = await startGrpcJs(tls);
-    eliza = createElizaServiceClient(url, options());
-    greet = createGreetServiceClient(url, options());
+    eliza = createElizaServiceClient(url, {
+      ...options(),
+      protocol: elizaProtocols.grpc,
+    });
+    greet = createGreetServiceClient(url, {
+      ...options(),
+      protocol: greetProtocols.grpc,
+    });
   });
   beforeEach(() => {
     sent.length = 0;
@@ -1176,7 +1187,7 @@ describe.each([
 
   it("uses the default http2 transport for gRPC when none is given", async () => {
     const client = createElizaServiceClient(url, {
-      protocol: "grpc",
+      protocol: elizaProtocols.grpc,
       ...(tls
         ? { http2: { sessionOptions: { ca: testCertificate().cert } } }
         : {}),
@@ -1190,9 +1201,10 @@ describe.each([
       sendCompression: "gzip",
       compressMinBytes: 1,
     };
-    const echoed = await createGreetServiceClient(url, gzipOptions).echo(
-      echoRequest,
-    );
+    const echoed = await createGreetServiceClient(url, {
+      ...gzipOptions,
+      protocol: greetProtocols.grpc,
+    }).echo(echoRequest);
     expect(equals(EchoResponseSchema, echoed, expectedEcho)).toBe(true);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.header.get("grpc-encoding")).toBe("gzip");
@@ -1204,10 +1216,10 @@ describe.each([
         .length / 2,
     );
 
-    const summary = await createElizaServiceClient(
-      url,
-      gzipOptions,
-    ).pontificate([
+    const summary = await createElizaServiceClient(url, {
+      ...gzipOptions,
+      protocol: elizaProtocols.grpc,
+    }).pontificate([
       { sentence: "a".repeat(100) },
       { sentence: "b".repeat(100) },
     ]);
@@ -1283,10 +1295,10 @@ describe("our gRPC / gRPC-Web client → connect-es server", () => {
     ),
   )("%s", (_, c) => {
     const url = () => (c.transport === "fetch" ? esHttp1 : esH2c);
+    // Without the protocol: each client takes the value of its own file.
     const options = (): NodeClientOptions => ({
-      protocol: c.protocol,
       transport: c.transport,
-      binary: c.binary,
+      ...codecOption(c.binary),
       // Without gzip, offer no compression at all, so nothing is compressed.
       ...(c.gzip
         ? {
@@ -1299,8 +1311,14 @@ describe("our gRPC / gRPC-Web client → connect-es server", () => {
     let eliza: OurElizaClient;
     let greet: ReturnType<typeof createGreetServiceClient>;
     beforeAll(() => {
-      eliza = createElizaServiceClient(url(), options());
-      greet = createGreetServiceClient(url(), options());
+      eliza = createElizaServiceClient(url(), {
+        ...options(),
+        protocol: elizaProtocols[c.protocol],
+      });
+      greet = createGreetServiceClient(url(), {
+        ...options(),
+        protocol: greetProtocols[c.protocol],
+      });
     });
 
     ourClientKinds(

@@ -8,9 +8,12 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
+  connectProtocol as elizaConnectProtocol,
   createElizaServiceClient,
   createElizaServiceHandler,
   ElizaServiceDefinition,
+  grpcProtocol as elizaGrpcProtocol,
+  grpcWebProtocol as elizaGrpcWebProtocol,
 } from "./gen-ops/eliza/v1/eliza.ElizaService.ts";
 import {
   Code,
@@ -20,6 +23,8 @@ import {
   createHealthHandler,
   createHealthServer,
   fetchHandler,
+  grpcProtocol,
+  grpcWebProtocol,
   HealthStatus,
   healthMethods,
   http2StreamHandler,
@@ -74,8 +79,16 @@ async function codeOf(call: Promise<unknown>): Promise<Code | undefined> {
 
 interface Started {
   readonly baseUrl: string;
+  /** Options of a Health client: the protocol is a value of its file. */
   readonly options: NodeClientOptions;
 }
+
+/** ElizaService's protocol values, for its clients, by name. */
+const elizaProtocols = {
+  connect: elizaConnectProtocol,
+  grpc: elizaGrpcProtocol,
+  "grpc-web": elizaGrpcWebProtocol,
+} as const;
 
 interface Setup {
   readonly name: string;
@@ -111,7 +124,7 @@ const setups: readonly Setup[] = [
       closers.push(() => server.close());
       return {
         baseUrl: server.url,
-        options: { protocol: "grpc", transport: "http2" },
+        options: { protocol: grpcProtocol, transport: "http2" },
       };
     },
   },
@@ -122,7 +135,7 @@ const setups: readonly Setup[] = [
       closers.push(() => server.close());
       return {
         baseUrl: server.url,
-        options: { protocol: "grpc", transport: "http2" },
+        options: { protocol: grpcProtocol, transport: "http2" },
       };
     },
   },
@@ -133,7 +146,7 @@ const setups: readonly Setup[] = [
       closers.push(() => server.close());
       return {
         baseUrl: server.url,
-        options: { protocol: "grpc-web", transport: "fetch" },
+        options: { protocol: grpcWebProtocol, transport: "fetch" },
       };
     },
   },
@@ -265,10 +278,13 @@ describe.each(setups)("health over $name", (setup) => {
   });
 
   it("serves the other service beside it", async () => {
-    const elizaClient = createElizaServiceClient(
-      started.baseUrl,
-      started.options,
-    );
+    // The same protocol, as the value of ElizaService's own file.
+    const protocol =
+      elizaProtocols[started.options.protocol?.name ?? "connect"];
+    const elizaClient = createElizaServiceClient(started.baseUrl, {
+      ...started.options,
+      protocol,
+    });
     expect((await elizaClient.say({ sentence: "hi" })).sentence).toBe(
       "You said hi",
     );

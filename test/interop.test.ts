@@ -65,6 +65,7 @@ import {
   type EchoRequest,
   type GreetRequest,
 } from "./gen/unary/v1/unary_pb.ts";
+import { codecOption } from "./support/protocols.ts";
 
 const fixturesDir = join(
   dirname(fileURLToPath(import.meta.url)),
@@ -605,7 +606,7 @@ describe("our generated client → connect-es server", () => {
     const url = () => esUrl(o.transport === "fetch" ? "1.1" : "2");
     const options = () => ({
       transport: o.transport,
-      binary: o.binary,
+      ...codecOption(o.binary),
       ...(o.gzip ? { sendCompression: "gzip", compressMinBytes: 1 } : {}),
     });
 

@@ -1,9 +1,11 @@
 // The `protocols=` and `json=` plugin options, end to end: files generated
 // with a subset of the protocols serve and speak exactly that subset. Their
 // clients default to the first protocol (and a gRPC-first Node client to
-// HTTP/2), refuse the protocols they were not generated with, and their
-// servers answer 415 to requests in those protocols while serving the others
-// on the same port. Files generated with json=false do the same for JSON.
+// HTTP/2), they export no protocol value for the protocols they were not
+// generated with (and clients refuse names, and values lacking their
+// callers), and their servers answer 415 to requests in those protocols
+// while serving the others on the same port. Files generated with json=false
+// do the same for JSON: no jsonCodec export, and 415 to JSON requests.
 
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -12,7 +14,9 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type * as Eliza from "./gen/eliza/v1/eliza.ElizaService.ts";
+import * as Greet from "./gen/unary/v1/unary.GreetService.ts";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
+import { protocolValues } from "./support/protocols.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
 
 const work = mkdtempSync(join(tmpdir(), "cs-protocols-"));
@@ -91,14 +95,35 @@ describe("protocols=grpc", () => {
     expect(sentences).toEqual(["grpc: hi n", "bye"]);
   });
 
-  it("the client refuses the protocols it was not generated with", () => {
-    for (const protocol of ["connect", "grpc-web"] as const) {
+  it("the file exports no value for the protocols it was not generated with", () => {
+    expect("grpcProtocol" in eliza).toBe(true);
+    expect("connectProtocol" in eliza).toBe(false);
+    expect("grpcWebProtocol" in eliza).toBe(false);
+  });
+
+  it("the client refuses a protocol name, as older generated code took", () => {
+    for (const name of ["connect", "grpc", "grpc-web"]) {
+      // As a JavaScript caller, or one that casts, could pass it.
+      const protocol = name as unknown as Eliza.ClientProtocol;
       expect(() =>
         eliza.createElizaServiceClient(server.url, { protocol }),
       ).toThrow(
-        `protocol "${protocol}" is not available: this client was generated with grpc (plugin option "protocols")`,
+        `protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not "${name}"`,
       );
     }
+  });
+
+  it("the client refuses the protocol value of a file without streaming methods", () => {
+    // GreetService's file has unary methods only: its grpcProtocol carries
+    // no streaming callers, which ElizaService's client needs.
+    expect(() =>
+      eliza.createElizaServiceClient(server.url, {
+        protocol: Greet.grpcProtocol,
+        transport: "http2",
+      }),
+    ).toThrow(
+      'protocol "grpc" has no streaming calls: it comes from a file without such methods; pass the value exported by this service\'s file',
+    );
   });
 
   it("the server answers Connect and gRPC-Web requests with 415, and keeps serving gRPC", async () => {
@@ -119,7 +144,9 @@ describe("protocols=grpc", () => {
   it("a gRPC-only Node client refuses the fetch transport", () => {
     expect(() =>
       eliza.createElizaServiceClient(server.url, { transport: "fetch" }),
-    ).toThrow(/protocol "grpc" needs HTTP\/2 trailers/);
+    ).toThrow(
+      'gRPC needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or grpcWebProtocol',
+    );
   });
 });
 
@@ -145,15 +172,21 @@ describe("protocols=grpc-web,connect", () => {
 
   it("the client speaks Connect when asked", async () => {
     const client = eliza.createElizaServiceClient(h1.url, {
-      protocol: "connect",
+      protocol: eliza.connectProtocol,
     });
     expect((await client.say({ sentence: "x" })).sentence).toBe("connect: x");
   });
 
-  it("the client refuses gRPC", () => {
+  it("the file exports no gRPC value, and the client refuses the name", () => {
+    expect("grpcProtocol" in eliza).toBe(false);
+    expect("connectProtocol" in eliza).toBe(true);
+    expect("grpcWebProtocol" in eliza).toBe(true);
+    const protocol = "grpc" as unknown as Eliza.ClientProtocol;
     expect(() =>
-      eliza.createElizaServiceClient(h2.url, { protocol: "grpc" }),
-    ).toThrow(/"grpc" is not available: .* grpc-web, connect/);
+      eliza.createElizaServiceClient(h2.url, { protocol, transport: "http2" }),
+    ).toThrow(
+      'protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not "grpc"',
+    );
   });
 
   it("the server answers gRPC with 415 and serves both others on the same port", async () => {
@@ -163,7 +196,7 @@ describe("protocols=grpc-web,connect", () => {
     });
     for (const protocol of ["connect", "grpc-web"] as const) {
       const client = eliza.createElizaServiceClient(h2.url, {
-        protocol,
+        protocol: protocolValues(eliza)[protocol],
         transport: "http2",
       });
       expect((await client.say({ sentence: "z" })).sentence).toBe(
@@ -188,7 +221,7 @@ describe("json=false", () => {
   it("serves binary protobuf over every protocol", async () => {
     for (const protocol of ["connect", "grpc", "grpc-web"] as const) {
       const client = eliza.createElizaServiceClient(server.url, {
-        protocol,
+        protocol: protocolValues(eliza)[protocol],
         transport: "http2",
       });
       expect((await client.say({ sentence: "b" })).sentence).toBe(
@@ -222,9 +255,8 @@ describe("json=false", () => {
     }
   });
 
-  it("the client refuses binary: false with a message naming the option", () => {
-    expect(() =>
-      eliza.createElizaServiceClient(server.url, { binary: false }),
-    ).toThrow('this client was generated with "json=false"');
+  it("the file exports no JSON codec: its clients speak binary only", () => {
+    expect("jsonCodec" in eliza).toBe(false);
+    expect("createElizaServiceClient" in eliza).toBe(true);
   });
 });

@@ -22,8 +22,10 @@ import { createHealthServer } from "./gen-ops/grpc/health/v1/health.Health.ts";
 import type { ServerReflectionRequest } from "./gen-ops/grpc/reflection/v1/reflection_pb.ts";
 import {
   Code,
+  connectProtocol,
   createReflectionHandlers,
   createServerReflectionClient,
+  grpcProtocol,
   http2StreamHandler,
   nodeHandler,
   type Interceptor,
@@ -190,7 +192,7 @@ describe("the generated reflection client", () => {
     "asks over %s: NOT_FOUND for an unknown file, and the stream goes on",
     async (protocol) => {
       const client = createServerReflectionClient(h2c.url, {
-        protocol,
+        protocol: { connect: connectProtocol, grpc: grpcProtocol }[protocol],
         transport: "http2",
       });
       const requests: ServerReflectionRequest["messageRequest"][] = [

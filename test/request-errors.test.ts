@@ -12,6 +12,7 @@ import {
   createElizaServiceHandler,
   isConnectError,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 import { startServer, type StartedServer } from "./support/servers.ts";
 
 type Protocol = "connect" | "grpc" | "grpc-web";
@@ -66,7 +67,7 @@ const combinations: [Protocol, Transport][] = [
 describe.each(combinations)("%s over %s", (protocol, transport) => {
   const client = () =>
     createElizaServiceClient(transport === "http2" ? h2c.url : http1.url, {
-      protocol,
+      protocol: elizaProtocols[protocol],
       transport,
     });
 

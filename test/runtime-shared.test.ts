@@ -19,6 +19,7 @@ import {
   ConnectError as SecondConnectError,
   createSecondServiceClient,
   createSecondServiceHandler,
+  grpcWebProtocol,
 } from "./gen-shared/multi/v1/multi.SecondService.ts";
 
 let server: Server;
@@ -64,7 +65,7 @@ describe("runtime=shared", () => {
     });
     const second = createSecondServiceClient(baseUrl, {
       interceptors: [interceptor],
-      protocol: "grpc-web",
+      protocol: grpcWebProtocol,
     });
     expect((await first.ping({ text: "a" })).text).toBe("first a");
     expect((await second.ping({ text: "b" })).text).toBe("second b");

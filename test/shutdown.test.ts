@@ -23,6 +23,7 @@ import {
   type ElizaServiceImplementation,
   type NodeServiceHandler,
 } from "./gen/eliza/v1/eliza.ElizaService.ts";
+import { elizaProtocols } from "./support/protocols.ts";
 
 type EntryPoint = "node on node:http" | "node on h2c" | "http2Stream";
 
@@ -188,7 +189,7 @@ describe.each(cases)(
       try {
         const client = createElizaServiceClient(url, {
           transport: h2 ? "http2" : "fetch",
-          protocol,
+          protocol: elizaProtocols[protocol],
         });
         // Over HTTP/1.1 the unary call goes over a keep-alive connection
         // of ours, to see its Connection header.

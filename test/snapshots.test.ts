@@ -293,7 +293,7 @@ describe("generation", () => {
       "grpcUnaryCaller",
       "grpcStatusFromTrailers",
       "grpcWebDecodeTrailers",
-      "codecJson",
+      "jsonCodec",
     ]) {
       expect(declared(serverOrGet), serverOrGet).toBe(false);
     }

@@ -17,6 +17,7 @@ import type * as Eliza from "./gen/eliza/v1/eliza.ElizaService.ts";
 import type * as Greet from "./gen/unary/v1/unary.GreetService.ts";
 import { bufGenerate, repoRoot } from "./support/generate.ts";
 import { inProcessFetch } from "./support/http-clients.ts";
+import { protocolValues } from "./support/protocols.ts";
 
 /** The Node file's API less what a web file leaves out, plus webCompressionGzip. */
 type WebEliza = Omit<
@@ -133,7 +134,7 @@ describe("platform=web client, request bodies", () => {
     it(`${protocol}: unary and server-streaming calls send whole bodies; client- and bidi-streaming calls stream theirs, half duplex`, async () => {
       const { inits, recorded } = recording(fetchFn);
       const client = eliza.createElizaServiceClient("http://web.invalid", {
-        protocol,
+        protocol: protocolValues(eliza)[protocol],
         httpClient: eliza.createFetchHttpClient(recorded),
       });
       expect((await client.say({ sentence: "a" })).sentence).toBe("a");

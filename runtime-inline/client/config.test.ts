@@ -7,7 +7,7 @@ import {
 } from "./config.ts";
 import { connectGetRequest } from "./connect.ts";
 import { Code } from "../core/code.ts";
-import { codecBinary, codecJson } from "../core/codec.ts";
+import { codecBinary, jsonCodec } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HttpClient, HttpRequest } from "./http-client.ts";
@@ -65,19 +65,11 @@ describe("createClientConfig", () => {
     ).toBeUndefined();
   });
 
-  it("builds the JSON codec with the JSON options", () => {
-    const config = createClientConfig(
-      "",
-      { binary: false, jsonOptions: { alwaysEmitImplicit: true } },
-      noHttp,
-      { json: codecJson },
-    );
-    expect(config.codec.binary).toBe(false);
-  });
-
-  it("refuses JSON in a file generated without it, naming the plugin option", () => {
-    expect(() => createClientConfig("", { binary: false }, noHttp, {})).toThrow(
-      /json=false/,
+  it("speaks binary unless given a codec, and the codec given otherwise", () => {
+    expect(createClientConfig("", {}, noHttp, {}).codec).toBe(codecBinary);
+    const json = jsonCodec({ alwaysEmitImplicit: true });
+    expect(createClientConfig("", { codec: json }, noHttp, {}).codec).toBe(
+      json,
     );
   });
 });

@@ -1,11 +1,6 @@
 import { bodyDefaultReadMaxBytes } from "../core/body.ts";
 import { Code } from "../core/code.ts";
-import {
-  codecBinary,
-  type Codec,
-  type JsonCodecFactory,
-  type JsonOptions,
-} from "../core/codec.ts";
+import { codecBinary, type Codec } from "../core/codec.ts";
 import { compressionFind, type Compression } from "../core/compression.ts";
 import { deadlineWatch } from "../core/deadline.ts";
 import { ConnectError } from "../core/errors.ts";
@@ -18,6 +13,7 @@ import {
 import type { ContextValues } from "../core/context-values.ts";
 import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
+import type { ClientProtocol } from "./protocol.ts";
 
 /**
  * Options of one call.
@@ -47,13 +43,18 @@ export interface CallOptions {
  */
 export interface ClientOptions {
   /**
-   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
-   * "grpc-web"; one of those the file was generated with (plugin option
-   * `protocols`).
+   * The protocol spoken: one of the protocol values the generated file
+   * exports (`connectProtocol`, `grpcProtocol` for gRPC over HTTP/2,
+   * `grpcWebProtocol`: those of its plugin option `protocols`). Default: the
+   * first of those.
    */
-  readonly protocol?: "connect" | "grpc" | "grpc-web";
-  /** Binary protobuf (default) or JSON. */
-  readonly binary?: boolean;
+  readonly protocol?: ClientProtocol;
+  /**
+   * Binary protobuf (default), or JSON with `jsonCodec()` (or
+   * `jsonCodec({ registry })` to serialize `google.protobuf.Any` fields),
+   * which files generated with `json=false` do not export.
+   */
+  readonly codec?: Codec;
   /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
@@ -74,7 +75,6 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Headers sent with every call. */
   readonly headers?: HeadersInit;
-  readonly jsonOptions?: JsonOptions;
   /** Sends the HTTP requests; defaults to fetch. */
   readonly httpClient?: HttpClient;
 }
@@ -97,8 +97,6 @@ export interface ClientFeatures {
   /** The default compressions; absent, none. */
   readonly compressions?: readonly Compression[];
   readonly get?: ConnectGetRequest;
-  /** Absent in files generated with json=false, which carry no JSON code. */
-  readonly json?: JsonCodecFactory;
 }
 
 /**
@@ -141,27 +139,12 @@ export function createClientConfig(
     options,
     httpClient,
     compressions: options.compressions ?? features.compressions ?? [],
-    codec:
-      options.binary === false
-        ? clientJsonCodec(features, options.jsonOptions)
-        : codecBinary,
+    codec: options.codec ?? codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
     urls: new Map(),
   };
-}
-
-function clientJsonCodec(
-  features: ClientFeatures,
-  jsonOptions: JsonOptions | undefined,
-): Codec {
-  if (features.json === undefined) {
-    throw new Error(
-      'JSON is not available: this client was generated with "json=false" (binary only)',
-    );
-  }
-  return features.json(jsonOptions);
 }
 
 /**

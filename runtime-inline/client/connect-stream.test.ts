@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createClientConfig, type ClientOptions } from "./config.ts";
 import { createConnectStreamCaller } from "./connect-stream.ts";
 import { Code } from "../core/code.ts";
-import { codecJson } from "../core/codec.ts";
+import { jsonCodec } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
 import {
   envelopeEncode,
@@ -155,16 +155,16 @@ describe("createConnectStreamCaller, the request", () => {
     );
   });
 
-  it("uses the JSON content type and encodes messages as JSON when binary is false", async () => {
+  it("uses the JSON content type and encodes messages as JSON with the JSON codec", async () => {
     const { httpClient, requests } = stub(
       [envelopeEncode(0, new TextEncoder().encode('"pong"')), end({})],
       { "content-type": "application/connect+json" },
     );
-    const response = await caller(
-      httpClient,
-      { binary: false },
-      { json: codecJson },
-    )(method, [{ value: "ping" }], {});
+    const response = await caller(httpClient, { codec: jsonCodec() }, {})(
+      method,
+      [{ value: "ping" }],
+      {},
+    );
     expect(await read(response.message)).toEqual(["pong"]);
     const { request, body } = requests[0]!;
     expect(request.header.get("content-type")).toBe("application/connect+json");

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { createClientConfig, type ClientOptions } from "./config.ts";
 import { connectGetRequest, createConnectUnaryCaller } from "./connect.ts";
 import { Code } from "../core/code.ts";
-import { codecJson } from "../core/codec.ts";
+import { jsonCodec } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
 import type { HttpClient, HttpRequest, HttpResponse } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
@@ -117,16 +117,16 @@ describe("createConnectUnaryCaller, the request", () => {
     }
   });
 
-  it("sends and expects JSON when binary is false", async () => {
+  it("sends and expects JSON with the JSON codec", async () => {
     const { httpClient, requests } = stub({
       header: { "content-type": "application/json" },
       body: '"pong"',
     });
-    const response = await caller(
-      httpClient,
-      { binary: false },
-      { json: codecJson },
-    )(unary, { value: "ping" }, {});
+    const response = await caller(httpClient, { codec: jsonCodec() }, {})(
+      unary,
+      { value: "ping" },
+      {},
+    );
     expect(response.message).toEqual(
       create(StringValueSchema, { value: "pong" }),
     );
@@ -236,8 +236,8 @@ describe("createConnectUnaryCaller, GET", () => {
     });
     await caller(
       httpClient,
-      { useHttpGet: true, binary: false },
-      { get: connectGetRequest, json: codecJson },
+      { useHttpGet: true, codec: jsonCodec() },
+      { get: connectGetRequest },
     )(getMethod, { value: "a b&c" }, {});
     const url = new URL(requests[0]!.request.url);
     expect(url.searchParams.has("base64")).toBe(false);

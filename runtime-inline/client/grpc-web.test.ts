@@ -8,7 +8,7 @@ import {
   createGrpcWebUnaryCaller,
 } from "./grpc-web.ts";
 import { Code } from "../core/code.ts";
-import { codecJson } from "../core/codec.ts";
+import { jsonCodec } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
 import {
   envelopeEncode,
@@ -79,9 +79,7 @@ function stub(
 }
 
 const config = (httpClient: HttpClient, options: ClientOptions = {}) =>
-  createClientConfig("http://example.test", options, httpClient, {
-    json: codecJson,
-  });
+  createClientConfig("http://example.test", options, httpClient, {});
 
 function valueOf(m: Message): string {
   if (!isMessage(m, StringValueSchema)) throw new Error("not a StringValue");
@@ -126,13 +124,13 @@ describe("createGrpcWebUnaryCaller", () => {
     expect(new Uint8Array(gunzipSync(body.subarray(5)))).toEqual(proto("ping"));
   });
 
-  it("sends and expects JSON when binary is false", async () => {
+  it("sends and expects JSON with the JSON codec", async () => {
     const { httpClient, requests } = stub(
       [envelopeEncode(0, new TextEncoder().encode('"pong"')), ok],
       { "content-type": "application/grpc-web+json" },
     );
     const call = createGrpcWebUnaryCaller(
-      config(httpClient, { binary: false }),
+      config(httpClient, { codec: jsonCodec() }),
     );
     expect(valueOf((await call(unary, { value: "ping" }, {})).message)).toBe(
       "pong",

@@ -7,7 +7,7 @@ import {
   createGrpcWebStreamCaller,
   createGrpcWebUnaryCaller,
 } from "./grpc-web.ts";
-import { clientProtocol, type ClientProtocol } from "./protocol.ts";
+import { clientProtocolCaller, type ClientProtocol } from "./protocol.ts";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import type { HttpClient } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
@@ -52,28 +52,32 @@ function recorder() {
   return { httpClient, contentTypes };
 }
 
-describe("clientProtocol", () => {
-  it("picks the first protocol by default", () => {
-    expect(clientProtocol(undefined, protocols)).toBe(protocols[0]);
-  });
-
-  it("picks the one asked for", () => {
-    expect(clientProtocol("grpc-web", protocols)).toBe(protocols[2]);
-  });
-
-  it("names the protocols the file has when asked for another", () => {
-    expect(() => clientProtocol("grpc", [protocols[0], protocols[2]])).toThrow(
-      'protocol "grpc" is not available: this client was generated with connect, grpc-web (plugin option "protocols")',
+describe("clientProtocolCaller", () => {
+  it("gives the protocol's factory of the kind asked for", () => {
+    expect(clientProtocolCaller(protocols[1], "unary")).toBe(
+      createGrpcUnaryCaller,
+    );
+    expect(clientProtocolCaller(protocols[2], "stream")).toBe(
+      createGrpcWebStreamCaller,
     );
   });
 
-  it("keeps the factories of the protocols it is given", () => {
-    // A unary-only file: no stream factory, and the result has none either.
-    const picked = clientProtocol(undefined, [
-      { name: "grpc", unary: createGrpcUnaryCaller },
-    ]);
-    expect(picked.unary).toBe(createGrpcUnaryCaller);
-    expect("stream" in picked).toBe(false);
+  it("refuses a protocol value without the kind, as one of a unary-only file is", () => {
+    const unaryOnly: ClientProtocol = {
+      name: "grpc",
+      unary: createGrpcUnaryCaller,
+    };
+    expect(() => clientProtocolCaller(unaryOnly, "stream")).toThrow(
+      'protocol "grpc" has no streaming calls: it comes from a file without such methods; pass the value exported by this service\'s file',
+    );
+  });
+
+  it("refuses a protocol name, which older generated code took", () => {
+    // As a JavaScript caller, or one that casts, could pass it.
+    const name = "grpc-web" as unknown as ClientProtocol;
+    expect(() => clientProtocolCaller(name, "unary")).toThrow(
+      'protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not "grpc-web"',
+    );
   });
 });
 

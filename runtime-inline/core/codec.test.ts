@@ -8,7 +8,7 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
 import { Code } from "./code.ts";
-import { codecBinary, codecJson } from "./codec.ts";
+import { codecBinary, jsonCodec } from "./codec.ts";
 import { ConnectError } from "./errors.ts";
 
 const utf8 = new TextEncoder();
@@ -83,8 +83,8 @@ describe("codecBinary", () => {
   });
 });
 
-describe("codecJson", () => {
-  const json = codecJson(undefined);
+describe("jsonCodec", () => {
+  const json = jsonCodec();
 
   it("is not binary", () => {
     expect(json.binary).toBe(false);
@@ -125,7 +125,7 @@ describe("codecJson", () => {
   });
 
   it("passes write options through", () => {
-    const encoded = codecJson({ useProtoFieldName: true }).encode(
+    const encoded = jsonCodec({ useProtoFieldName: true }).encode(
       FieldDescriptorProtoSchema,
       field,
     );
@@ -145,7 +145,7 @@ describe("codecJson", () => {
     expect(error.rawMessage).toMatch(
       /^cannot decode google\.protobuf\.FieldDescriptorProto: .*"nope"/,
     );
-    const lenient = codecJson({ ignoreUnknownFields: true });
+    const lenient = jsonCodec({ ignoreUnknownFields: true });
     expect(lenient.decode(FieldDescriptorProtoSchema, input)).toMatchObject({
       name: "x",
     });
@@ -194,7 +194,7 @@ describe("codecJson", () => {
     );
 
     it("round-trips with a registry", () => {
-      const withRegistry = codecJson({
+      const withRegistry = jsonCodec({
         registry: createRegistry(StringValueSchema),
       });
       expect(

@@ -18,7 +18,11 @@ import { ConnectError } from "./errors.ts";
  */
 export type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 
-/** Serializes messages for one wire format. */
+/**
+ * Serializes messages for one wire format: binary protobuf (the default),
+ * or JSON from `jsonCodec()`.
+ * @public
+ */
 export interface Codec {
   readonly binary: boolean;
   encode(desc: DescMessage, message: Message): Uint8Array;
@@ -26,8 +30,10 @@ export interface Codec {
   decode(desc: DescMessage, bytes: Uint8Array): Message;
 }
 
-const codecTextEncoder = new TextEncoder();
-const codecTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const codecTextEncoder = /* @__PURE__ */ new TextEncoder();
+const codecTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 
 export const codecBinary: Codec = {
   binary: true,
@@ -41,10 +47,15 @@ export const codecBinary: Codec = {
   },
 };
 
-/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
-export type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+/** The signature of jsonCodec, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+export type JsonCodecFactory = (options?: JsonOptions) => Codec;
 
-export function codecJson(options: JsonOptions | undefined): Codec {
+/**
+ * The JSON codec: a client's `codec: jsonCodec()` sends and reads JSON
+ * (Connect's `application/json`, gRPC's `application/grpc+json`).
+ * @public
+ */
+export function jsonCodec(options?: JsonOptions): Codec {
   return {
     binary: false,
     encode: (desc, message) =>

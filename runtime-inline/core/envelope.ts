@@ -71,7 +71,7 @@ function envelopeWriteHeader(
 // the framing. A slab lives as long as any envelope cut from it, so it is
 // kept small: at most 8 KiB held for a chunk a writable still queues.
 const envelopeSlabSize = 8192;
-let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlab = /* @__PURE__ */ new ArrayBuffer(0);
 let envelopeSlabUsed = 0;
 
 /** Room for one envelope, every byte of which the caller writes. */

@@ -21,6 +21,7 @@ import {
   type HttpWholeBody,
 } from "../client/http-client.ts";
 import { clientNeverAborted, type ClientOptions } from "../client/config.ts";
+import type { ClientProtocol } from "../client/protocol.ts";
 import { createFetchHttpClient } from "../web/fetch-client.ts";
 
 /** @public */
@@ -581,19 +582,16 @@ export interface NodeClientOptions extends ClientOptions {
   readonly http2?: Http2ClientOptions;
 }
 
-/**
- * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
- * is the file's first protocol, spoken when the options name none.
- */
+/** The HttpClient a Node client speaking `protocol` uses when the user gives none. */
 export function nodeClientHttpClient(
   options: NodeClientOptions,
-  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
+  protocol: ClientProtocol,
 ): HttpClient {
   if (options.httpClient !== undefined) return options.httpClient;
-  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
+  const grpc = protocol.name === "grpc";
   if (grpc && options.transport === "fetch") {
     throw new Error(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+      'gRPC needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or grpcWebProtocol',
     );
   }
   return options.transport === "http2" ||

@@ -9,8 +9,8 @@ export const connectHeaderAcceptEncoding = "connect-accept-encoding";
 
 const connectStreamContentTypePattern =
   /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-const connectStreamTextEncoder = new TextEncoder();
-const connectStreamTextDecoder = new TextDecoder();
+const connectStreamTextEncoder = /* @__PURE__ */ new TextEncoder();
+const connectStreamTextDecoder = /* @__PURE__ */ new TextDecoder();
 
 /** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 export function connectParseStreamContentType(

@@ -32,8 +32,8 @@ const connectBase64Pattern =
 
 const connectTrailerPrefix = "trailer-";
 
-const connectTextEncoder = new TextEncoder();
-const connectTextDecoder = new TextDecoder();
+const connectTextEncoder = /* @__PURE__ */ new TextEncoder();
+const connectTextDecoder = /* @__PURE__ */ new TextDecoder();
 
 // Indexed by code number.
 const connectHttpStatuses = [

@@ -78,9 +78,11 @@ const grpcProtocolKeys: ReadonlySet<string> = new Set([
   grpcHeaderAcceptEncoding,
 ]);
 
-const grpcTextEncoder = new TextEncoder();
+const grpcTextEncoder = /* @__PURE__ */ new TextEncoder();
 // fatal: a message that is not UTF-8 after percent-decoding is kept raw.
-const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const grpcStrictTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 
 /** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
 export function grpcParseContentType(

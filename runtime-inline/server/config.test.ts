@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { codecBinary, codecJson } from "../core/codec.ts";
+import { codecBinary, jsonCodec } from "../core/codec.ts";
 import { bodyDefaultReadMaxBytes } from "../core/body.ts";
 import { compressionBrotli, compressionGzip } from "../node/compression.ts";
 import {
@@ -10,7 +10,7 @@ import {
 
 describe("serverConfig", () => {
   it("fills in every default", () => {
-    const config = serverConfig({}, [compressionGzip], codecJson);
+    const config = serverConfig({}, [compressionGzip], jsonCodec);
     expect(config.interceptors).toEqual([]);
     expect(config.readMaxBytes).toBe(bodyDefaultReadMaxBytes);
     expect(config.compressions).toEqual([compressionGzip]);
@@ -26,7 +26,7 @@ describe("serverConfig", () => {
     const config = serverConfig(
       { compressions: [compressionBrotli, compressionGzip] },
       [compressionGzip],
-      codecJson,
+      jsonCodec,
     );
     expect(config.compressions).toEqual([compressionBrotli, compressionGzip]);
     // grpc-js splits grpc-accept-encoding on "," alone.
@@ -44,7 +44,7 @@ describe("serverConfig", () => {
       [],
       (options) => {
         seen.push(options);
-        return codecJson(options);
+        return jsonCodec(options);
       },
     );
     expect(seen).toEqual([{ ignoreUnknownFields: true }]);
@@ -52,7 +52,7 @@ describe("serverConfig", () => {
 });
 
 describe("serverCodec", () => {
-  const config = serverConfig({}, [], codecJson);
+  const config = serverConfig({}, [], jsonCodec);
 
   it("picks the binary or the JSON codec", () => {
     expect(serverCodec(config, { binary: true })).toBe(codecBinary);
@@ -69,7 +69,7 @@ describe("serverCodec", () => {
 describe("serverUnsupportedMediaType", () => {
   it("answers 415 naming what the file reads", () => {
     const all = serverUnsupportedMediaType(
-      serverConfig({}, [], codecJson),
+      serverConfig({}, [], jsonCodec),
       "application/proto",
       "application/proto, application/json",
     );

@@ -18,7 +18,7 @@ import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { HandlerContext } from "./handler.ts";
-import { codecJson } from "../core/codec.ts";
+import { jsonCodec } from "../core/codec.ts";
 import { reflectionProto } from "../../generator/operations/descriptors.ts";
 import {
   bodyBytes,
@@ -455,7 +455,7 @@ describe("reflectionHandler", () => {
     {},
     {
       compressions: [],
-      json: codecJson,
+      json: jsonCodec,
       protocols: [connectServer({ stream: connectHandleStream })],
     },
   );

@@ -6,7 +6,10 @@
 import {
   codeToString,
   ConnectError,
+  connectProtocol,
   createElizaServiceClient,
+  grpcWebProtocol,
+  jsonCodec,
   type CallOptions,
 } from "../gen/eliza/v1/eliza.ElizaService.ts";
 import { SayResponseSchema } from "../gen/eliza/v1/eliza_pb.ts";
@@ -14,8 +17,8 @@ import type { CallError, CallResult, CallSpec, PageGlobals } from "./api.ts";
 
 async function elizaCall(spec: CallSpec): Promise<CallResult> {
   const client = createElizaServiceClient(spec.baseUrl, {
-    protocol: spec.transport === "grpc-web" ? "grpc-web" : "connect",
-    binary: spec.transport !== "connect-json",
+    protocol: spec.transport === "grpc-web" ? grpcWebProtocol : connectProtocol,
+    ...(spec.transport === "connect-json" ? { codec: jsonCodec() } : {}),
     useHttpGet: spec.transport === "connect-get",
   });
   const controller = new AbortController();

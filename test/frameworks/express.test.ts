@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Code,
   createElizaServiceClient,
+  grpcWebProtocol,
   isConnectError,
+  jsonCodec,
   type NodeClientOptions,
 } from "../gen/eliza/v1/eliza.ElizaService.ts";
 import { eliza, elizaPath } from "./eliza.ts";
@@ -48,7 +50,7 @@ describe("behind express.json()", () => {
   afterAll(() => server.close());
 
   it("serves a Connect JSON call of the generated client", async () => {
-    const response = await client(server.url, { binary: false }).say({
+    const response = await client(server.url, { codec: jsonCodec() }).say({
       sentence: "hi",
     });
     expect(response.sentence).toBe("You said: hi");
@@ -56,7 +58,7 @@ describe("behind express.json()", () => {
 
   it("serves a gzipped Connect JSON call (the parser inflated it)", async () => {
     const response = await client(server.url, {
-      binary: false,
+      codec: jsonCodec(),
       sendCompression: "gzip",
       compressMinBytes: 0,
     }).say({ sentence: "hi, compressed" });
@@ -80,7 +82,7 @@ describe("behind express.json()", () => {
     expect(response.sentence).toBe("You said: binary");
     const sentences: string[] = [];
     for await (const message of client(server.url, {
-      binary: false,
+      codec: jsonCodec(),
     }).introduce({ name: "Ada" })) {
       sentences.push(message.sentence);
     }
@@ -126,7 +128,7 @@ describe("behind express.raw({ type: '*/*' })", () => {
   });
 
   it("serves a gRPC-Web call and a gRPC-Web stream", async () => {
-    const grpcWeb = client(server.url, { protocol: "grpc-web" });
+    const grpcWeb = client(server.url, { protocol: grpcWebProtocol });
     expect((await grpcWeb.say({ sentence: "web" })).sentence).toBe(
       "You said: web",
     );
@@ -156,7 +158,7 @@ describe("behind express.text()", () => {
   afterAll(() => server.close());
 
   it("serves a Connect JSON call from the parsed string", async () => {
-    const response = await client(server.url, { binary: false }).say({
+    const response = await client(server.url, { codec: jsonCodec() }).say({
       sentence: "text ✓",
     });
     expect(response.sentence).toBe("You said: text ✓");
@@ -190,7 +192,7 @@ describe("behind middleware that read the body and kept nothing", () => {
   it("fails a stream the same way", async () => {
     const error = await (async () => {
       for await (const _ of client(server.url, {
-        protocol: "grpc-web",
+        protocol: grpcWebProtocol,
       }).introduce({ name: "lost" })) {
         // No message is expected.
       }

@@ -9,7 +9,10 @@ import {
   Code,
   createElizaServiceClient,
   fastifyPlugin,
+  grpcProtocol,
+  grpcWebProtocol,
   isConnectError,
+  jsonCodec,
   type FastifyInstanceLike,
   type NodeClientOptions,
 } from "../gen/eliza/v1/eliza.ElizaService.ts";
@@ -64,7 +67,7 @@ describe.each([
     expect(header.get("x-hook")).toBe("from an onRequest hook");
     const json = await createElizaServiceClient(url, {
       ...options,
-      binary: false,
+      codec: jsonCodec(),
     }).say({ sentence: "json" });
     expect(json.sentence).toBe("You said: json");
   });
@@ -83,13 +86,13 @@ describe.each([
   it("serves gRPC-Web (and gRPC over HTTP/2)", async () => {
     const web = createElizaServiceClient(url, {
       ...options,
-      protocol: "grpc-web",
+      protocol: grpcWebProtocol,
     });
     expect((await web.say({ sentence: "web" })).sentence).toBe("You said: web");
     if (http2) {
       const grpc = createElizaServiceClient(url, {
         ...options,
-        protocol: "grpc",
+        protocol: grpcProtocol,
       });
       expect((await grpc.say({ sentence: "grpc" })).sentence).toBe(
         "You said: grpc",

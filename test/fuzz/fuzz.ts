@@ -26,9 +26,12 @@ import * as zlib from "node:zlib";
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import {
   ConnectError,
+  connectProtocol,
   createElizaServiceClient,
   createElizaServiceHandler,
   createFetchHttpClient,
+  grpcProtocol,
+  grpcWebProtocol,
   type HandlerContext,
   type NodeServiceHandler,
 } from "../gen/eliza/v1/eliza.ElizaService.ts";
@@ -786,21 +789,21 @@ function servingClients(servers: Servers) {
     [
       "connect, node:http",
       createElizaServiceClient(servers.http1.url, {
-        protocol: "connect",
+        protocol: connectProtocol,
         transport: "fetch",
       }),
     ],
     [
       "gRPC, h2c",
       createElizaServiceClient(servers.h2c.url, {
-        protocol: "grpc",
+        protocol: grpcProtocol,
         transport: "http2",
       }),
     ],
     [
       "gRPC-Web, h2c stream handler",
       createElizaServiceClient(servers.h2cStream.url, {
-        protocol: "grpc-web",
+        protocol: grpcWebProtocol,
         transport: "http2",
         sendCompression: "gzip",
         // Compressed, so that it goes through the decompression gate: a
@@ -811,7 +814,7 @@ function servingClients(servers: Servers) {
     [
       "connect GET, fetch handler",
       createElizaServiceClient("http://localhost", {
-        protocol: "connect",
+        protocol: connectProtocol,
         httpClient: inProcess,
         useHttpGet: true,
       }),

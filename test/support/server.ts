@@ -14,7 +14,7 @@ import {
   file_google_protobuf_wrappers,
 } from "@bufbuild/protobuf/wkt";
 import { bodyFromWebStream } from "../../runtime-inline/core/body.ts";
-import { codecJson } from "../../runtime-inline/core/codec.ts";
+import { jsonCodec } from "../../runtime-inline/core/codec.ts";
 import type { MethodInfo } from "../../runtime-inline/core/method.ts";
 import { compressionGzip } from "../../runtime-inline/node/compression.ts";
 import {
@@ -59,7 +59,7 @@ export function testMethod(
 
 /** A service's config with gzip and JSON, as a default Node file has. */
 export function testConfig(options: HandlerOptions = {}): ServerConfig {
-  return serverConfig(options, [compressionGzip], codecJson);
+  return serverConfig(options, [compressionGzip], jsonCodec);
 }
 
 export interface RequestInit {

@@ -51,7 +51,7 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 199 declarations from
+// needs no RPC library: 197 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -59,11 +59,11 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   web: compression, fetch-client
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
-// BidiStreamingMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, codecJson, clientProtocol,
-// createConnectUnaryCaller, createConnectStreamCaller,
-// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, clientUnaryMethod,
-// clientServerStreamingMethod, clientClientStreamingMethod,
+// BidiStreamingMethod, ClientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createGrpcWebUnaryCaller,
+// createGrpcWebStreamCaller, jsonCodec, createFetchHttpClient,
+// webCompressionGzip, ClientOptions, createClientConfig, clientProtocolCaller,
+// clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod.
 
 /**
@@ -1533,9 +1533,25 @@ export interface CollisionServiceClient {
   readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createCollisionServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC-Web: `createCollisionServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ * root, without the service path) over Connect (the default) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  *
  * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
  * sends them through another. Compression is opt-in, beyond what fetch
@@ -1546,28 +1562,15 @@ export function createCollisionServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): CollisionServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
-    { json: codecJson },
+    {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = CollisionServiceDefinition.methods;
   return {
     constructor$: clientUnaryMethod(call, methods.constructor$),

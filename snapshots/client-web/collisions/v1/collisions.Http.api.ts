@@ -34,18 +34,18 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 168 declarations from
+// needs no RPC library: 166 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
 //     errors, interceptors, method
 //   protocol: connect, grpc, grpc-web
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, codecJson,
-// clientProtocol, createConnectUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod. Not exported here, as the service's own names take theirs:
-// HttpClient.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcWebUnaryCaller, jsonCodec, createFetchHttpClient,
+// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
+// clientProtocolCaller, clientUnaryMethod. Not exported here, as the service's
+// own names take theirs: HttpClient.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -78,9 +78,23 @@ export interface HttpClient {
   readonly fetch: UnaryMethod<typeof MessageSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createHttpClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC-Web: `createHttpClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ * root, without the service path) over Connect (the default) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  *
  * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
  * sends them through another. Compression is opt-in, beyond what fetch
@@ -91,19 +105,14 @@ export function createHttpClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): HttpClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
-    { json: codecJson },
+    {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = HttpDefinition.methods;
   return {
     fetch: clientUnaryMethod(call, methods.fetch),

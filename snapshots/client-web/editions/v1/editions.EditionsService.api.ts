@@ -34,18 +34,19 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 195 declarations from
+// needs no RPC library: 193 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
 //     errors, interceptors, method
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   web: compression, fetch-client
-// reached from UnaryMethod, ServerStreamingMethod, createFetchHttpClient,
-// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
-// codecJson, clientProtocol, createConnectUnaryCaller,
-// createConnectStreamCaller, createGrpcWebUnaryCaller,
-// createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod.
+// reached from UnaryMethod, ServerStreamingMethod, ClientProtocol,
+// createConnectUnaryCaller, createConnectStreamCaller,
+// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, jsonCodec,
+// createFetchHttpClient, webCompressionGzip, ClientOptions, createClientConfig,
+// fetchHttpClient, clientProtocolCaller, clientUnaryMethod,
+// clientServerStreamingMethod.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -98,9 +99,25 @@ export interface EditionsServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createEditionsServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC-Web: `createEditionsServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.editions.v1.EditionsService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ * root, without the service path) over Connect (the default) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  *
  * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
  * sends them through another. Compression is opt-in, beyond what fetch
@@ -111,28 +128,15 @@ export function createEditionsServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): EditionsServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
-    { json: codecJson },
+    {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = EditionsServiceDefinition.methods;
   return {
     get: clientUnaryMethod(call, methods.get),

@@ -29,17 +29,17 @@ import { BinaryReader, WireType, base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 168 declarations from
+// needs no RPC library: 166 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
 //     errors, interceptors, method
 //   protocol: connect, grpc, grpc-web
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, codecJson,
-// clientProtocol, createConnectUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcWebUnaryCaller, jsonCodec, createFetchHttpClient,
+// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
+// clientProtocolCaller, clientUnaryMethod.
 
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
@@ -72,9 +72,23 @@ export interface SecondServiceClient {
   readonly ping: UnaryMethod<typeof PingRequestSchema, PingResponse>;
 }
 
+/** Connect, the default protocol of createSecondServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC-Web: `createSecondServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.multi.v1.SecondService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ * root, without the service path) over Connect (the default) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  *
  * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
  * sends them through another. Compression is opt-in, beyond what fetch
@@ -85,19 +99,14 @@ export function createSecondServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): SecondServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
-    { json: codecJson },
+    {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),

@@ -39,17 +39,17 @@ import {
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 170 declarations from
+// needs no RPC library: 168 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
 //     errors, interceptors, method
 //   protocol: connect, grpc, grpc-web
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, connectGetRequest,
-// codecJson, clientProtocol, createConnectUnaryCaller,
-// createGrpcWebUnaryCaller, clientUnaryMethod.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcWebUnaryCaller, jsonCodec, createFetchHttpClient,
+// webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
+// connectGetRequest, clientProtocolCaller, clientUnaryMethod.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -99,9 +99,23 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 
+/** Connect, the default protocol of createLegacyServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC-Web: `createLegacyServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC-Web).
+ * root, without the service path) over Connect (the default) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  *
  * Requests go through the global fetch; `httpClient: createFetchHttpClient(yourFetch)`
  * sends them through another. Compression is opt-in, beyond what fetch
@@ -112,19 +126,14 @@ export function createLegacyServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): LegacyServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
-    { get: connectGetRequest, json: codecJson },
+    { get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),

@@ -33,8 +33,6 @@ import {
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -44,7 +42,7 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 150 declarations from
+// needs no RPC library: 147 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -52,10 +50,11 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 //   protocol: connect, connect-stream
 //   web: compression, fetch-client
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
-// BidiStreamingMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, clientProtocol, createConnectUnaryCaller,
-// createConnectStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
-// clientClientStreamingMethod, clientBidiStreamingMethod.
+// BidiStreamingMethod, ClientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createFetchHttpClient, webCompressionGzip,
+// ClientOptions, createClientConfig, clientProtocolCaller, clientUnaryMethod,
+// clientServerStreamingMethod, clientClientStreamingMethod,
+// clientBidiStreamingMethod.
 
 /**
  * fixtures.collisions.v1.CollisionService: its name, its path prefix for routing, and its methods.
@@ -1524,6 +1523,13 @@ export interface CollisionServiceClient {
   readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createCollisionServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -1537,23 +1543,15 @@ export function createCollisionServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): CollisionServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? createFetchHttpClient(),
     {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = CollisionServiceDefinition.methods;
   return {
     constructor$: clientUnaryMethod(call, methods.constructor$),

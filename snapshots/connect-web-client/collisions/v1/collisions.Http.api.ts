@@ -16,8 +16,6 @@ import { MessageSchema, ResponseSchema } from "./collisions_pb";
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -27,16 +25,16 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 104 declarations from
+// needs no RPC library: 101 declarations from
 //   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, errors,
 //     interceptors, method
 //   protocol: connect
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, clientProtocol,
-// createConnectUnaryCaller, clientUnaryMethod. Not exported here, as the
-// service's own names take theirs: HttpClient.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createFetchHttpClient, webCompressionGzip, ClientOptions, createClientConfig,
+// fetchHttpClient, clientProtocolCaller, clientUnaryMethod. Not exported here,
+// as the service's own names take theirs: HttpClient.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -69,6 +67,12 @@ export interface HttpClient {
   readonly fetch: UnaryMethod<typeof MessageSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createHttpClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -82,18 +86,14 @@ export function createHttpClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): HttpClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = HttpDefinition.methods;
   return {
     fetch: clientUnaryMethod(call, methods.fetch),

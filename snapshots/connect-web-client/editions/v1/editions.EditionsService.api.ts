@@ -16,8 +16,6 @@ import {
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -27,17 +25,17 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 146 declarations from
+// needs no RPC library: 143 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
 //     errors, interceptors, method
 //   protocol: connect, connect-stream
 //   web: compression, fetch-client
-// reached from UnaryMethod, ServerStreamingMethod, createFetchHttpClient,
+// reached from UnaryMethod, ServerStreamingMethod, ClientProtocol,
+// createConnectUnaryCaller, createConnectStreamCaller, createFetchHttpClient,
 // webCompressionGzip, ClientOptions, createClientConfig, fetchHttpClient,
-// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
-// clientUnaryMethod, clientServerStreamingMethod.
+// clientProtocolCaller, clientUnaryMethod, clientServerStreamingMethod.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -90,6 +88,13 @@ export interface EditionsServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createEditionsServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.editions.v1.EditionsService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -103,23 +108,15 @@ export function createEditionsServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): EditionsServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = EditionsServiceDefinition.methods;
   return {
     get: clientUnaryMethod(call, methods.get),

@@ -16,8 +16,6 @@ import {
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -27,15 +25,15 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 104 declarations from
+// needs no RPC library: 101 declarations from
 //   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, errors,
 //     interceptors, method
 //   protocol: connect
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, clientProtocol,
-// createConnectUnaryCaller, clientUnaryMethod.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createFetchHttpClient, webCompressionGzip, ClientOptions, createClientConfig,
+// fetchHttpClient, clientProtocolCaller, clientUnaryMethod.
 
 /**
  * fixtures.multi.v1.FirstService: its name, its path prefix for routing, and its methods.
@@ -81,6 +79,12 @@ export interface FirstServiceClient {
   readonly sum: UnaryMethod<typeof SumRequestSchema, SumResponse>;
 }
 
+/** Connect, the default protocol of createFirstServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.multi.v1.FirstService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -94,18 +98,14 @@ export function createFirstServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): FirstServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = FirstServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),

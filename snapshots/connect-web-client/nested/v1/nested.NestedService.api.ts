@@ -13,8 +13,6 @@ import { EmptySchema, StructSchema } from "@bufbuild/protobuf/wkt";
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -24,15 +22,15 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 104 declarations from
+// needs no RPC library: 101 declarations from
 //   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, errors,
 //     interceptors, method
 //   protocol: connect
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, clientProtocol,
-// createConnectUnaryCaller, clientUnaryMethod.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createFetchHttpClient, webCompressionGzip, ClientOptions, createClientConfig,
+// fetchHttpClient, clientProtocolCaller, clientUnaryMethod.
 
 /**
  * fixtures.nested.v1.NestedService: its name, its path prefix for routing, and its methods.
@@ -112,6 +110,12 @@ export interface NestedServiceClient {
   readonly mirror: UnaryMethod<typeof StructSchema, Struct>;
 }
 
+/** Connect, the default protocol of createNestedServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.nested.v1.NestedService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -125,18 +129,14 @@ export function createNestedServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): NestedServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     {},
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = NestedServiceDefinition.methods;
   return {
     dig: clientUnaryMethod(call, methods.dig),

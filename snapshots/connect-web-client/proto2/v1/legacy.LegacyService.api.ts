@@ -16,8 +16,6 @@ import {
 
 import type {
   DescMessage,
-  JsonReadOptions,
-  JsonWriteOptions,
   Message,
   MessageInitShape,
   MessageShape,
@@ -27,15 +25,15 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 106 declarations from
+// needs no RPC library: 103 declarations from
 //   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, errors,
 //     interceptors, method
 //   protocol: connect
 //   web: compression, fetch-client
-// reached from UnaryMethod, createFetchHttpClient, webCompressionGzip,
-// ClientOptions, createClientConfig, fetchHttpClient, connectGetRequest,
-// clientProtocol, createConnectUnaryCaller, clientUnaryMethod.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createFetchHttpClient, webCompressionGzip, ClientOptions, createClientConfig,
+// fetchHttpClient, connectGetRequest, clientProtocolCaller, clientUnaryMethod.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -85,6 +83,12 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 
+/** Connect, the default protocol of createLegacyServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
  * root, without the service path) over Connect.
@@ -98,18 +102,14 @@ export function createLegacyServiceClient(
   baseUrl: string,
   options: ClientOptions = {},
 ): LegacyServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
     options.httpClient ?? fetchHttpClient(globalThis.fetch),
     { get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),

@@ -90,7 +90,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 417 declarations from
+// needs no RPC library: 416 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -102,11 +102,12 @@ import * as zlib from "node:zlib";
 //     grpc-web, handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
-// BidiStreamingMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createConnectUnaryCaller, createConnectStreamCaller, createGrpcUnaryCaller,
-// createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
-// clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
+// BidiStreamingMethod, ClientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createGrpcUnaryCaller, createGrpcStreamCaller,
+// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod,
+// clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
 // http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
 // createServiceHandler, handlerServerStreaming, handlerClientStreaming,
@@ -1580,41 +1581,46 @@ export interface CollisionServiceClient {
   readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createCollisionServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createCollisionServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createCollisionServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createCollisionServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): CollisionServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = CollisionServiceDefinition.methods;
   return {
     constructor$: clientUnaryMethod(call, methods.constructor$),
@@ -3571,7 +3577,7 @@ export function createCollisionServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),

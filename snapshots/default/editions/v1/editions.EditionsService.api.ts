@@ -73,7 +73,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 412 declarations from
+// needs no RPC library: 411 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -84,15 +84,15 @@ import * as zlib from "node:zlib";
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, ServerStreamingMethod, NodeClientOptions,
-// createClientConfig, nodeClientHttpClient, compressionDefaults, codecJson,
-// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
-// createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
-// createGrpcWebStreamCaller, clientUnaryMethod, clientServerStreamingMethod,
-// HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
-// NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, connectServer, connectHandleStream, grpcServer,
-// grpcServeStream, grpcWebServer.
+// reached from UnaryMethod, ServerStreamingMethod, ClientProtocol,
+// createConnectUnaryCaller, createConnectStreamCaller, createGrpcUnaryCaller,
+// createGrpcStreamCaller, createGrpcWebUnaryCaller, createGrpcWebStreamCaller,
+// jsonCodec, NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod,
+// clientServerStreamingMethod, HandlerContext, shutdownGracefully,
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, connectServer,
+// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -145,41 +145,46 @@ export interface EditionsServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createEditionsServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createEditionsServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createEditionsServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.editions.v1.EditionsService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createEditionsServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): EditionsServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = EditionsServiceDefinition.methods;
   return {
     get: clientUnaryMethod(call, methods.get),
@@ -255,7 +260,7 @@ export function createEditionsServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),

@@ -73,7 +73,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 372 declarations from
+// needs no RPC library: 371 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -84,13 +84,13 @@ import * as zlib from "node:zlib";
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
-// clientProtocol, createConnectUnaryCaller, createGrpcUnaryCaller,
-// createGrpcWebUnaryCaller, clientUnaryMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, connectServer, connectParseGetQuery,
-// grpcServer, grpcWebServer.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcUnaryCaller, createGrpcWebUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, connectGetRequest, clientProtocolCaller,
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// connectServer, connectParseGetQuery, grpcServer, grpcWebServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -140,32 +140,42 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 
+/** Connect, the default protocol of createLegacyServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createLegacyServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createLegacyServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createLegacyServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): LegacyServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),
@@ -242,7 +252,7 @@ export function createLegacyServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ parseGetQuery: connectParseGetQuery }),
           grpcServer(),

@@ -90,7 +90,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 355 declarations from
+// needs no RPC library: 354 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -101,10 +101,10 @@ import * as zlib from "node:zlib";
 //     stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, ServerStreamingMethod, ClientStreamingMethod,
-// BidiStreamingMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createGrpcUnaryCaller, createGrpcStreamCaller, clientUnaryMethod,
-// clientServerStreamingMethod, clientClientStreamingMethod,
+// BidiStreamingMethod, ClientProtocol, createGrpcUnaryCaller,
+// createGrpcStreamCaller, jsonCodec, NodeClientOptions, createClientConfig,
+// nodeClientHttpClient, compressionDefaults, clientProtocolCaller,
+// clientUnaryMethod, clientServerStreamingMethod, clientClientStreamingMethod,
 // clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
 // http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
 // createServiceHandler, handlerServerStreaming, handlerClientStreaming,
@@ -1577,31 +1577,32 @@ export interface CollisionServiceClient {
   readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
 
+/** gRPC, the default protocol of createCollisionServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createCollisionServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): CollisionServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = CollisionServiceDefinition.methods;
   return {
     constructor$: clientUnaryMethod(call, methods.constructor$),
@@ -3558,7 +3559,7 @@ export function createCollisionServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer(grpcServeStream)],
       },
     ),

@@ -73,7 +73,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 350 declarations from
+// needs no RPC library: 349 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -83,13 +83,13 @@ import * as zlib from "node:zlib";
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, ServerStreamingMethod, NodeClientOptions,
-// createClientConfig, nodeClientHttpClient, compressionDefaults, codecJson,
-// clientProtocol, createGrpcUnaryCaller, createGrpcStreamCaller,
-// clientUnaryMethod, clientServerStreamingMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, handlerServerStreaming, grpcServer,
-// grpcServeStream.
+// reached from UnaryMethod, ServerStreamingMethod, ClientProtocol,
+// createGrpcUnaryCaller, createGrpcStreamCaller, jsonCodec, NodeClientOptions,
+// createClientConfig, nodeClientHttpClient, compressionDefaults,
+// clientProtocolCaller, clientUnaryMethod, clientServerStreamingMethod,
+// HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler,
+// handlerServerStreaming, grpcServer, grpcServeStream.
 
 /**
  * fixtures.editions.v1.EditionsService: its name, its path prefix for routing, and its methods.
@@ -142,31 +142,32 @@ export interface EditionsServiceClient {
   >;
 }
 
+/** gRPC, the default protocol of createEditionsServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.editions.v1.EditionsService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createEditionsServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): EditionsServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = EditionsServiceDefinition.methods;
   return {
     get: clientUnaryMethod(call, methods.get),
@@ -242,7 +243,7 @@ export function createEditionsServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer(grpcServeStream)],
       },
     ),

@@ -63,7 +63,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 320 declarations from
+// needs no RPC library: 319 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -73,11 +73,11 @@ import * as zlib from "node:zlib";
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
-// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, grpcServer.
+// reached from UnaryMethod, ClientProtocol, createGrpcUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, grpcServer.
 
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
@@ -110,26 +110,30 @@ export interface SecondServiceClient {
   readonly ping: UnaryMethod<typeof PingRequestSchema, PingResponse>;
 }
 
+/** gRPC, the default protocol of createSecondServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.multi.v1.SecondService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createSecondServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): SecondServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "grpc", unary: createGrpcUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),
@@ -185,7 +189,7 @@ export function createSecondServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer()],
       },
     ),

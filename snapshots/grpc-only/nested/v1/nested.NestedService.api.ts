@@ -68,7 +68,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 320 declarations from
+// needs no RPC library: 319 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -78,11 +78,11 @@ import * as zlib from "node:zlib";
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
-// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, grpcServer.
+// reached from UnaryMethod, ClientProtocol, createGrpcUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, grpcServer.
 
 /**
  * fixtures.nested.v1.NestedService: its name, its path prefix for routing, and its methods.
@@ -162,26 +162,30 @@ export interface NestedServiceClient {
   readonly mirror: UnaryMethod<typeof StructSchema, Struct>;
 }
 
+/** gRPC, the default protocol of createNestedServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.nested.v1.NestedService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createNestedServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): NestedServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "grpc", unary: createGrpcUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = NestedServiceDefinition.methods;
   return {
     dig: clientUnaryMethod(call, methods.dig),
@@ -296,7 +300,7 @@ export function createNestedServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer()],
       },
     ),

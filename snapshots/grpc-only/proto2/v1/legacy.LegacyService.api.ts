@@ -73,7 +73,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 323 declarations from
+// needs no RPC library: 322 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -83,11 +83,12 @@ import * as zlib from "node:zlib";
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
-// clientProtocol, createGrpcUnaryCaller, clientUnaryMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, grpcServer.
+// reached from UnaryMethod, ClientProtocol, createGrpcUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, connectGetRequest, clientProtocolCaller,
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// grpcServer.
 
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
@@ -137,30 +138,30 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 
+/** gRPC, the default protocol of createLegacyServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createLegacyServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): LegacyServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "grpc", unary: createGrpcUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),
@@ -237,7 +238,7 @@ export function createLegacyServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer()],
       },
     ),

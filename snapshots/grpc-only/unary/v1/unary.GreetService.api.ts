@@ -79,7 +79,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 320 declarations from
+// needs no RPC library: 319 declarations from
 //   client: call, client, config, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -89,11 +89,11 @@ import * as zlib from "node:zlib";
 //   server: config, context, cors, fail, grpc, handler, protocol, router,
 //     stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createGrpcUnaryCaller, clientUnaryMethod, HandlerContext, shutdownGracefully,
-// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, grpcServer.
+// reached from UnaryMethod, ClientProtocol, createGrpcUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, grpcServer.
 
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
@@ -158,26 +158,30 @@ export interface GreetServiceClient {
   readonly fail: UnaryMethod<typeof FailRequestSchema, FailResponse>;
 }
 
+/** gRPC, the default protocol of createGreetServiceClient (HTTP/2 only). */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.unary.v1.GreetService calling `baseUrl` (the server's
  * root, without the service path) over gRPC.
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createGreetServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): GreetServiceClient {
+  const protocol = options.protocol ?? grpcProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "grpc"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "grpc", unary: createGrpcUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = GreetServiceDefinition.methods;
   return {
     greet: clientUnaryMethod(call, methods.greet),
@@ -273,7 +277,7 @@ export function createGreetServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [grpcServer()],
       },
     ),

@@ -1522,9 +1522,17 @@ export interface CollisionServiceClient {
    */
   readonly default: BidiStreamingMethod<typeof RequestSchema, Response$1>;
 }
+/** Connect, the default protocol of createCollisionServiceClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createCollisionServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createCollisionServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of fixtures.collisions.v1.CollisionService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createCollisionServiceClient(
   baseUrl: string,

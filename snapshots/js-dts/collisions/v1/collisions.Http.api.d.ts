@@ -67,9 +67,17 @@ export interface HttpClient {
    */
   readonly fetch: UnaryMethod<typeof MessageSchema, Response$1>;
 }
+/** Connect, the default protocol of createHttpClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createHttpClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createHttpClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createHttpClient(
   baseUrl: string,

@@ -223,7 +223,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 367 declarations from
+// needs no RPC library: 366 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -234,13 +234,14 @@ import * as zlib from "node:zlib";
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// connectServer, grpcServer, grpcWebServer. Not exported here, as the service's
-// own names take theirs: HttpClient.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcUnaryCaller, createGrpcWebUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, connectServer, grpcServer,
+// grpcWebServer. Not exported here, as the service's own names take theirs:
+// HttpClient.
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
  */
@@ -259,25 +260,35 @@ export const HttpDefinition = {
     },
   },
 };
+/** Connect, the default protocol of createHttpClient. */
+export const connectProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+/** gRPC (HTTP/2 only): `createHttpClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol = { name: "grpc", unary: createGrpcUnaryCaller };
+/** gRPC-Web: `createHttpClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createHttpClient(baseUrl, options = {}) {
+  var _a;
+  const protocol =
+    (_a = options.protocol) !== null && _a !== void 0 ? _a : connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = HttpDefinition.methods;
   return {
     fetch: clientUnaryMethod(call, methods.fetch),
@@ -313,7 +324,7 @@ export function createHttpHandler(implementation, options = {}) {
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

@@ -137,9 +137,17 @@ export interface ElizaServiceClient {
     PontificateResponse
   >;
 }
+/** Connect, the default protocol of createElizaServiceClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createElizaServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createElizaServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createElizaServiceClient(
   baseUrl: string,
@@ -334,11 +342,47 @@ export interface HttpResponse {
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 /**
+ * A protocol a client speaks, as a value to pass in the client's `protocol`
+ * option. A generated file exports one for each protocol it was generated
+ * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
+ * callers its methods need: Connect (client/connect.ts,
+ * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
+ * (client/grpc-web.ts) each provide the two factories. Values rather than
+ * names, so that a bundler leaves out the protocols an application does not
+ * import, and naming a factory copies it, so that a unary-only file
+ * carries no streaming code.
+ * @public
+ */
+export interface ClientProtocol {
+  readonly name: "connect" | "grpc" | "grpc-web";
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
  */
 export type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
+/**
+ * Serializes messages for one wire format: binary protobuf (the default),
+ * or JSON from `jsonCodec()`.
+ * @public
+ */
+export interface Codec {
+  readonly binary: boolean;
+  encode(desc: DescMessage, message: Message): Uint8Array;
+  /** Throws ConnectError InvalidArgument when the bytes are not a valid `desc`. */
+  decode(desc: DescMessage, bytes: Uint8Array): Message;
+}
+/**
+ * The JSON codec: a client's `codec: jsonCodec()` sends and reads JSON
+ * (Connect's `application/json`, gRPC's `application/grpc+json`).
+ * @public
+ */
+export declare function jsonCodec(options?: JsonOptions): Codec;
 /**
  * A compression algorithm for message bodies, as named in `Content-Encoding`,
  * `Connect-Content-Encoding` and `grpc-encoding`.
@@ -555,13 +599,18 @@ export interface CallOptions {
  */
 export interface ClientOptions {
   /**
-   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
-   * "grpc-web"; one of those the file was generated with (plugin option
-   * `protocols`).
+   * The protocol spoken: one of the protocol values the generated file
+   * exports (`connectProtocol`, `grpcProtocol` for gRPC over HTTP/2,
+   * `grpcWebProtocol`: those of its plugin option `protocols`). Default: the
+   * first of those.
    */
-  readonly protocol?: "connect" | "grpc" | "grpc-web";
-  /** Binary protobuf (default) or JSON. */
-  readonly binary?: boolean;
+  readonly protocol?: ClientProtocol;
+  /**
+   * Binary protobuf (default), or JSON with `jsonCodec()` (or
+   * `jsonCodec({ registry })` to serialize `google.protobuf.Any` fields),
+   * which files generated with `json=false` do not export.
+   */
+  readonly codec?: Codec;
   /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
@@ -582,7 +631,6 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Headers sent with every call. */
   readonly headers?: HeadersInit;
-  readonly jsonOptions?: JsonOptions;
   /** Sends the HTTP requests; defaults to fetch. */
   readonly httpClient?: HttpClient;
 }
@@ -595,6 +643,49 @@ export interface UnaryResult<Output> {
   readonly header: Headers;
   readonly trailer: Headers;
 }
+/**
+ * The signature of connectGetRequest, named so that referring to it does not
+ * pull in its code: a unary request as a Connect GET, given its headers so
+ * far and its (compressed) message.
+ */
+type ConnectGetRequest = (
+  request: UnaryRequest,
+  header: Headers,
+  message: Uint8Array,
+  binary: boolean,
+  compression: string | undefined,
+) => HttpRequest;
+/** ClientOptions resolved once per client, shared by its unary and streaming calls. */
+interface ClientConfig {
+  /** The base URL without a trailing slash. */
+  readonly baseUrl: string;
+  readonly options: ClientOptions;
+  readonly httpClient: HttpClient;
+  readonly compressions: readonly Compression[];
+  readonly codec: Codec;
+  readonly readMaxBytes: number;
+  readonly compressMinBytes: number;
+  /** Set when the client asks for GET (`useHttpGet`) and the file has GET methods. */
+  readonly get: ConnectGetRequest | undefined;
+  /** Each method's URL once it has been called (clientUrl). */
+  readonly urls: Map<MethodInfo, string>;
+}
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
 /**
  * A unary method of a generated client: call it for the response message,
  * or call `raw` for the message with response headers and trailers.

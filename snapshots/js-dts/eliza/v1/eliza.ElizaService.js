@@ -229,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 422 declarations from
+// needs no RPC library: 421 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -241,16 +241,17 @@ import * as zlib from "node:zlib";
 //     grpc-web, handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
-// ClientStreamingMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
-// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
-// createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
-// createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
-// clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, handlerServerStreaming,
-// handlerClientStreaming, connectServer, connectHandleStream,
-// connectParseGetQuery, grpcServer, grpcServeStream, grpcWebServer.
+// ClientStreamingMethod, ClientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createGrpcUnaryCaller, createGrpcStreamCaller,
+// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, connectGetRequest, clientProtocolCaller,
+// clientUnaryMethod, clientBidiStreamingMethod, clientServerStreamingMethod,
+// clientClientStreamingMethod, HandlerContext, shutdownGracefully,
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
+// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
+// grpcServeStream, grpcWebServer.
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
  */
@@ -296,42 +297,42 @@ export const ElizaServiceDefinition = {
     },
   },
 };
+/** Connect, the default protocol of createElizaServiceClient. */
+export const connectProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+/** gRPC (HTTP/2 only): `createElizaServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+/** gRPC-Web: `createElizaServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createElizaServiceClient(baseUrl, options = {}) {
+  var _a;
+  const protocol =
+    (_a = options.protocol) !== null && _a !== void 0 ? _a : connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),
@@ -392,7 +393,7 @@ export function createElizaServiceHandler(implementation, options = {}) {
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({
             stream: connectHandleStream,
@@ -747,8 +748,32 @@ function httpClientError(error) {
   }
   return new ConnectError(message, Code.Unavailable, { cause: error });
 }
-const codecTextEncoder = new TextEncoder();
-const codecTextDecoder = new TextDecoder("utf-8", { fatal: true });
+/**
+ * The caller factory of `kind` that a client's methods need from its
+ * protocol. A protocol value of another service's file may lack it (that
+ * file has no such methods), and a plain name is what older generated
+ * code took: both are refused with what to pass instead.
+ */
+function clientProtocolCaller(protocol, kind) {
+  // A JavaScript caller may pass anything; typed callers pass a ClientProtocol.
+  const given = protocol;
+  if (typeof given !== "object" || given === null) {
+    throw new Error(
+      `protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not ${JSON.stringify(given)}`,
+    );
+  }
+  const factory = protocol[kind];
+  if (factory === undefined) {
+    throw new Error(
+      `protocol "${protocol.name}" has no ${kind === "unary" ? "unary" : "streaming"} calls: it comes from a file without such methods; pass the value exported by this service's file`,
+    );
+  }
+  return factory;
+}
+const codecTextEncoder = /* @__PURE__ */ new TextEncoder();
+const codecTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 const codecBinary = {
   binary: true,
   encode: (desc, message) => toBinary(desc, message),
@@ -760,7 +785,12 @@ const codecBinary = {
     }
   },
 };
-function codecJson(options) {
+/**
+ * The JSON codec: a client's `codec: jsonCodec()` sends and reads JSON
+ * (Connect's `application/json`, gRPC's `application/grpc+json`).
+ * @public
+ */
+export function jsonCodec(options) {
   return {
     binary: false,
     encode: (desc, message) =>
@@ -1050,7 +1080,7 @@ function applyInterceptors(next, interceptors) {
   return wrapped;
 }
 function createClientConfig(baseUrl, options, httpClient, features) {
-  var _a, _b, _c, _d;
+  var _a, _b, _c, _d, _e;
   return {
     baseUrl: baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl,
     options,
@@ -1062,27 +1092,16 @@ function createClientConfig(baseUrl, options, httpClient, features) {
           : features.compressions) !== null && _b !== void 0
         ? _b
         : [],
-    codec:
-      options.binary === false
-        ? clientJsonCodec(features, options.jsonOptions)
-        : codecBinary,
+    codec: (_c = options.codec) !== null && _c !== void 0 ? _c : codecBinary,
     readMaxBytes:
-      (_c = options.readMaxBytes) !== null && _c !== void 0
-        ? _c
+      (_d = options.readMaxBytes) !== null && _d !== void 0
+        ? _d
         : bodyDefaultReadMaxBytes,
     compressMinBytes:
-      (_d = options.compressMinBytes) !== null && _d !== void 0 ? _d : 1024,
+      (_e = options.compressMinBytes) !== null && _e !== void 0 ? _e : 1024,
     get: options.useHttpGet === true ? features.get : undefined,
     urls: new Map(),
   };
-}
-function clientJsonCodec(features, jsonOptions) {
-  if (features.json === undefined) {
-    throw new Error(
-      'JSON is not available: this client was generated with "json=false" (binary only)',
-    );
-  }
-  return features.json(jsonOptions);
 }
 /**
  * What every call sets up before it goes out: its headers, its compression,
@@ -1248,7 +1267,7 @@ function envelopeWriteHeader(bytes, flags, length) {
 // the framing. A slab lives as long as any envelope cut from it, so it is
 // kept small: at most 8 KiB held for a chunk a writable still queues.
 const envelopeSlabSize = 8192;
-let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlab = /* @__PURE__ */ new ArrayBuffer(0);
 let envelopeSlabUsed = 0;
 /** Room for one envelope, every byte of which the caller writes. */
 function envelopeAllocate(size) {
@@ -2039,8 +2058,8 @@ const connectTimeoutPattern = /^\d{1,10}$/;
 const connectBase64Pattern =
   /^(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2}(?:==)?|[A-Za-z0-9+/_-]{3}=?)?$/;
 const connectTrailerPrefix = "trailer-";
-const connectTextEncoder = new TextEncoder();
-const connectTextDecoder = new TextDecoder();
+const connectTextEncoder = /* @__PURE__ */ new TextEncoder();
+const connectTextDecoder = /* @__PURE__ */ new TextDecoder();
 // Indexed by code number.
 const connectHttpStatuses = [
   500, 499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503,
@@ -2434,8 +2453,8 @@ const connectHeaderContentEncoding = "connect-content-encoding";
 const connectHeaderAcceptEncoding = "connect-accept-encoding";
 const connectStreamContentTypePattern =
   /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
-const connectStreamTextEncoder = new TextEncoder();
-const connectStreamTextDecoder = new TextDecoder();
+const connectStreamTextEncoder = /* @__PURE__ */ new TextEncoder();
+const connectStreamTextDecoder = /* @__PURE__ */ new TextDecoder();
 /** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(value) {
   const match =
@@ -2725,9 +2744,11 @@ const grpcProtocolKeys = new Set([
   grpcHeaderEncoding,
   grpcHeaderAcceptEncoding,
 ]);
-const grpcTextEncoder = new TextEncoder();
+const grpcTextEncoder = /* @__PURE__ */ new TextEncoder();
 // fatal: a message that is not UTF-8 after percent-decoding is kept raw.
-const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const grpcStrictTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 /** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
 function grpcParseContentType(value) {
   var _a;
@@ -3047,8 +3068,9 @@ const grpcClientProtocol = {
 const grpcClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
-  // 99999999H: 8 digits of the largest unit.
-  maxMs: 99999999 * 3600000,
+  // 99999999H (8 digits of the largest unit) in milliseconds, written out:
+  // bundlers keep an unused object whose initializer multiplies.
+  maxMs: 359999996400000,
 };
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
 function createGrpcUnaryCaller(config) {
@@ -3572,22 +3594,6 @@ function createGrpcWebUnaryCaller(config) {
 /** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
 function createGrpcWebStreamCaller(config) {
   return grpcStreamCaller(grpcWebClientProtocol, config);
-}
-/**
- * Picks the protocol the client options ask for among those the file was
- * generated with; the first is the default. Generic so that a file's
- * protocols, which all have the same factories, come back with them.
- */
-function clientProtocol(name, available) {
-  // A file has one protocol at least (the generator refuses none).
-  const wanted = name !== null && name !== void 0 ? name : available[0].name;
-  const protocol = available.find((p) => p.name === wanted);
-  if (protocol === undefined) {
-    throw new Error(
-      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return protocol;
 }
 /** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
 const decompressDefaultBudget = 32 * 1024 * 1024;
@@ -6504,20 +6510,13 @@ function http2CopyHeaders(from, to) {
     }
   }
 }
-/**
- * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
- * is the file's first protocol, spoken when the options name none.
- */
-function nodeClientHttpClient(options, defaultProtocol) {
-  var _a;
+/** The HttpClient a Node client speaking `protocol` uses when the user gives none. */
+function nodeClientHttpClient(options, protocol) {
   if (options.httpClient !== undefined) return options.httpClient;
-  const grpc =
-    ((_a = options.protocol) !== null && _a !== void 0
-      ? _a
-      : defaultProtocol) === "grpc";
+  const grpc = protocol.name === "grpc";
   if (grpc && options.transport === "fetch") {
     throw new Error(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+      'gRPC needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or grpcWebProtocol',
     );
   }
   return options.transport === "http2" ||

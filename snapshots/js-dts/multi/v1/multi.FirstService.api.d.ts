@@ -82,9 +82,17 @@ export interface FirstServiceClient {
    */
   readonly sum: UnaryMethod<typeof SumRequestSchema, SumResponse>;
 }
+/** Connect, the default protocol of createFirstServiceClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createFirstServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createFirstServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of fixtures.multi.v1.FirstService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createFirstServiceClient(
   baseUrl: string,

@@ -108,9 +108,17 @@ export interface NestedServiceClient {
    */
   readonly mirror: UnaryMethod<typeof StructSchema, Struct>;
 }
+/** Connect, the default protocol of createNestedServiceClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createNestedServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createNestedServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of fixtures.nested.v1.NestedService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createNestedServiceClient(
   baseUrl: string,

@@ -86,9 +86,17 @@ export interface LegacyServiceClient {
    */
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
+/** Connect, the default protocol of createLegacyServiceClient. */
+export declare const connectProtocol: ClientProtocol;
+/** gRPC (HTTP/2 only): `createLegacyServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export declare const grpcProtocol: ClientProtocol;
+/** gRPC-Web: `createLegacyServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export declare const grpcWebProtocol: ClientProtocol;
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export declare function createLegacyServiceClient(
   baseUrl: string,

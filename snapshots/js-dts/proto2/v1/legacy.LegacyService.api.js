@@ -224,7 +224,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 372 declarations from
+// needs no RPC library: 371 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -235,13 +235,13 @@ import * as zlib from "node:zlib";
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
-// clientProtocol, createConnectUnaryCaller, createGrpcUnaryCaller,
-// createGrpcWebUnaryCaller, clientUnaryMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, connectServer, connectParseGetQuery,
-// grpcServer, grpcWebServer.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcUnaryCaller, createGrpcWebUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, connectGetRequest, clientProtocolCaller,
+// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
+// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
+// connectServer, connectParseGetQuery, grpcServer, grpcWebServer.
 /**
  * fixtures.proto2.v1.LegacyService: its name, its path prefix for routing, and its methods.
  */
@@ -269,29 +269,35 @@ export const LegacyServiceDefinition = {
     },
   },
 };
+/** Connect, the default protocol of createLegacyServiceClient. */
+export const connectProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+/** gRPC (HTTP/2 only): `createLegacyServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol = { name: "grpc", unary: createGrpcUnaryCaller };
+/** gRPC-Web: `createLegacyServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createLegacyServiceClient(baseUrl, options = {}) {
+  var _a;
+  const protocol =
+    (_a = options.protocol) !== null && _a !== void 0 ? _a : connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),
@@ -335,7 +341,7 @@ export function createLegacyServiceHandler(implementation, options = {}) {
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ parseGetQuery: connectParseGetQuery }),
           grpcServer(),

@@ -70,7 +70,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 367 declarations from
+// needs no RPC library: 366 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -81,13 +81,14 @@ import * as zlib from "node:zlib";
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// connectServer, grpcServer, grpcWebServer. Not exported here, as the service's
-// own names take theirs: HttpClient.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcUnaryCaller, createGrpcWebUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, connectServer, grpcServer,
+// grpcWebServer. Not exported here, as the service's own names take theirs:
+// HttpClient.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -120,28 +121,42 @@ export interface HttpClient {
   readonly Fetch: UnaryMethod<typeof MessageSchema, Response$1>;
 }
 
+/** Connect, the default protocol of createHttpClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createHttpClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createHttpClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createHttpClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): HttpClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = HttpDefinition.methods;
   return {
     Fetch: clientUnaryMethod(call, methods.Fetch),
@@ -197,7 +212,7 @@ export function createHttpHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 422 declarations from
+// needs no RPC library: 421 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -94,16 +94,17 @@ import * as zlib from "node:zlib";
 //     grpc-web, handler, protocol, router, stream, unary
 //   web: fetch-client, handler
 // reached from UnaryMethod, BidiStreamingMethod, ServerStreamingMethod,
-// ClientStreamingMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, connectGetRequest, codecJson,
-// clientProtocol, createConnectUnaryCaller, createConnectStreamCaller,
-// createGrpcUnaryCaller, createGrpcStreamCaller, createGrpcWebUnaryCaller,
-// createGrpcWebStreamCaller, clientUnaryMethod, clientBidiStreamingMethod,
-// clientServerStreamingMethod, clientClientStreamingMethod, HandlerContext,
-// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
-// withNodeHandler, createServiceHandler, handlerServerStreaming,
-// handlerClientStreaming, connectServer, connectHandleStream,
-// connectParseGetQuery, grpcServer, grpcServeStream, grpcWebServer.
+// ClientStreamingMethod, ClientProtocol, createConnectUnaryCaller,
+// createConnectStreamCaller, createGrpcUnaryCaller, createGrpcStreamCaller,
+// createGrpcWebUnaryCaller, createGrpcWebStreamCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, connectGetRequest, clientProtocolCaller,
+// clientUnaryMethod, clientBidiStreamingMethod, clientServerStreamingMethod,
+// clientClientStreamingMethod, HandlerContext, shutdownGracefully,
+// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
+// createServiceHandler, handlerServerStreaming, handlerClientStreaming,
+// connectServer, connectHandleStream, connectParseGetQuery, grpcServer,
+// grpcServeStream, grpcWebServer.
 
 /**
  * connectrpc.eliza.v1.ElizaService: its name, its path prefix for routing, and its methods.
@@ -195,45 +196,46 @@ export interface ElizaServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createElizaServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createElizaServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createElizaServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createElizaServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): ElizaServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     Say: clientUnaryMethod(call, methods.Say),
@@ -355,7 +357,7 @@ export function createElizaServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({
             stream: connectHandleStream,
@@ -808,23 +810,75 @@ function httpClientError(error: unknown): ConnectError {
 }
 
 /**
+ * A protocol a client speaks, as a value to pass in the client's `protocol`
+ * option. A generated file exports one for each protocol it was generated
+ * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
+ * callers its methods need: Connect (client/connect.ts,
+ * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
+ * (client/grpc-web.ts) each provide the two factories. Values rather than
+ * names, so that a bundler leaves out the protocols an application does not
+ * import, and naming a factory copies it, so that a unary-only file
+ * carries no streaming code.
+ * @public
+ */
+export interface ClientProtocol {
+  readonly name: "connect" | "grpc" | "grpc-web";
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
+
+/**
+ * The caller factory of `kind` that a client's methods need from its
+ * protocol. A protocol value of another service's file may lack it (that
+ * file has no such methods), and a plain name is what older generated
+ * code took: both are refused with what to pass instead.
+ */
+function clientProtocolCaller<Kind extends "unary" | "stream">(
+  protocol: ClientProtocol,
+  kind: Kind,
+): NonNullable<ClientProtocol[Kind]> {
+  // A JavaScript caller may pass anything; typed callers pass a ClientProtocol.
+  const given = protocol as unknown;
+  if (typeof given !== "object" || given === null) {
+    throw new Error(
+      `protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not ${JSON.stringify(given)}`,
+    );
+  }
+  const factory = protocol[kind];
+  if (factory === undefined) {
+    throw new Error(
+      `protocol "${protocol.name}" has no ${kind === "unary" ? "unary" : "streaming"} calls: it comes from a file without such methods; pass the value exported by this service's file`,
+    );
+  }
+  return factory;
+}
+
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
  */
 export type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 
-/** Serializes messages for one wire format. */
-interface Codec {
+/**
+ * Serializes messages for one wire format: binary protobuf (the default),
+ * or JSON from `jsonCodec()`.
+ * @public
+ */
+export interface Codec {
   readonly binary: boolean;
   encode(desc: DescMessage, message: Message): Uint8Array;
   /** Throws ConnectError InvalidArgument when the bytes are not a valid `desc`. */
   decode(desc: DescMessage, bytes: Uint8Array): Message;
 }
 
-const codecTextEncoder = new TextEncoder();
+const codecTextEncoder = /* @__PURE__ */ new TextEncoder();
 
-const codecTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const codecTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 
 const codecBinary: Codec = {
   binary: true,
@@ -838,10 +892,15 @@ const codecBinary: Codec = {
   },
 };
 
-/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
-type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+/** The signature of jsonCodec, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options?: JsonOptions) => Codec;
 
-function codecJson(options: JsonOptions | undefined): Codec {
+/**
+ * The JSON codec: a client's `codec: jsonCodec()` sends and reads JSON
+ * (Connect's `application/json`, gRPC's `application/grpc+json`).
+ * @public
+ */
+export function jsonCodec(options?: JsonOptions): Codec {
   return {
     binary: false,
     encode: (desc, message) =>
@@ -1341,13 +1400,18 @@ export interface CallOptions {
  */
 export interface ClientOptions {
   /**
-   * The protocol spoken: "connect" (default), "grpc" (HTTP/2 only) or
-   * "grpc-web"; one of those the file was generated with (plugin option
-   * `protocols`).
+   * The protocol spoken: one of the protocol values the generated file
+   * exports (`connectProtocol`, `grpcProtocol` for gRPC over HTTP/2,
+   * `grpcWebProtocol`: those of its plugin option `protocols`). Default: the
+   * first of those.
    */
-  readonly protocol?: "connect" | "grpc" | "grpc-web";
-  /** Binary protobuf (default) or JSON. */
-  readonly binary?: boolean;
+  readonly protocol?: ClientProtocol;
+  /**
+   * Binary protobuf (default), or JSON with `jsonCodec()` (or
+   * `jsonCodec({ registry })` to serialize `google.protobuf.Any` fields),
+   * which files generated with `json=false` do not export.
+   */
+  readonly codec?: Codec;
   /** Call methods marked `NO_SIDE_EFFECTS` with HTTP GET, so that they can be cached (Connect only). */
   readonly useHttpGet?: boolean;
   /** Compression for requests: "gzip", "br", "zstd" or "identity" (default). */
@@ -1368,7 +1432,6 @@ export interface ClientOptions {
   readonly timeoutMs?: number;
   /** Headers sent with every call. */
   readonly headers?: HeadersInit;
-  readonly jsonOptions?: JsonOptions;
   /** Sends the HTTP requests; defaults to fetch. */
   readonly httpClient?: HttpClient;
 }
@@ -1391,8 +1454,6 @@ interface ClientFeatures {
   /** The default compressions; absent, none. */
   readonly compressions?: readonly Compression[];
   readonly get?: ConnectGetRequest;
-  /** Absent in files generated with json=false, which carry no JSON code. */
-  readonly json?: JsonCodecFactory;
 }
 
 /**
@@ -1435,27 +1496,12 @@ function createClientConfig(
     options,
     httpClient,
     compressions: options.compressions ?? features.compressions ?? [],
-    codec:
-      options.binary === false
-        ? clientJsonCodec(features, options.jsonOptions)
-        : codecBinary,
+    codec: options.codec ?? codecBinary,
     readMaxBytes: options.readMaxBytes ?? bodyDefaultReadMaxBytes,
     compressMinBytes: options.compressMinBytes ?? 1024,
     get: options.useHttpGet === true ? features.get : undefined,
     urls: new Map(),
   };
-}
-
-function clientJsonCodec(
-  features: ClientFeatures,
-  jsonOptions: JsonOptions | undefined,
-): Codec {
-  if (features.json === undefined) {
-    throw new Error(
-      'JSON is not available: this client was generated with "json=false" (binary only)',
-    );
-  }
-  return features.json(jsonOptions);
 }
 
 /**
@@ -1675,7 +1721,7 @@ function envelopeWriteHeader(
 // kept small: at most 8 KiB held for a chunk a writable still queues.
 const envelopeSlabSize = 8192;
 
-let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlab = /* @__PURE__ */ new ArrayBuffer(0);
 
 let envelopeSlabUsed = 0;
 
@@ -2609,9 +2655,9 @@ const connectBase64Pattern =
 
 const connectTrailerPrefix = "trailer-";
 
-const connectTextEncoder = new TextEncoder();
+const connectTextEncoder = /* @__PURE__ */ new TextEncoder();
 
-const connectTextDecoder = new TextDecoder();
+const connectTextDecoder = /* @__PURE__ */ new TextDecoder();
 
 // Indexed by code number.
 const connectHttpStatuses = [
@@ -3032,9 +3078,9 @@ const connectHeaderAcceptEncoding = "connect-accept-encoding";
 const connectStreamContentTypePattern =
   /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
 
-const connectStreamTextEncoder = new TextEncoder();
+const connectStreamTextEncoder = /* @__PURE__ */ new TextEncoder();
 
-const connectStreamTextDecoder = new TextDecoder();
+const connectStreamTextDecoder = /* @__PURE__ */ new TextDecoder();
 
 /** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(
@@ -3328,10 +3374,12 @@ const grpcProtocolKeys: ReadonlySet<string> = new Set([
   grpcHeaderAcceptEncoding,
 ]);
 
-const grpcTextEncoder = new TextEncoder();
+const grpcTextEncoder = /* @__PURE__ */ new TextEncoder();
 
 // fatal: a message that is not UTF-8 after percent-decoding is kept raw.
-const grpcStrictTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const grpcStrictTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 
 /** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
 function grpcParseContentType(
@@ -3692,8 +3740,9 @@ const grpcClientProtocol: GrpcClientProtocol = {
 const grpcClientTimeoutHeader: ClientTimeoutHeader = {
   name: grpcHeaderTimeout,
   format: grpcFormatTimeout,
-  // 99999999H: 8 digits of the largest unit.
-  maxMs: 99_999_999 * 3_600_000,
+  // 99999999H (8 digits of the largest unit) in milliseconds, written out:
+  // bundlers keep an unused object whose initializer multiplies.
+  maxMs: 359_999_996_400_000,
 };
 
 /** The unary caller of the gRPC protocol (HTTP/2 only). */
@@ -4221,42 +4270,6 @@ function createGrpcWebUnaryCaller(config: ClientConfig): UnaryCaller {
 /** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
 function createGrpcWebStreamCaller(config: ClientConfig): StreamCaller {
   return grpcStreamCaller(grpcWebClientProtocol, config);
-}
-
-/**
- * A protocol a client speaks: what creates its callers for a client's
- * configuration. Connect (client/connect.ts, client/connect-stream.ts),
- * gRPC (client/grpc.ts) and gRPC-Web (client/grpc-web.ts) each provide the
- * two factories; a generated file builds each protocol's value from those
- * its methods need, since naming a factory copies it (a unary-only file
- * carries no streaming code).
- */
-interface ClientProtocol {
-  readonly name: NonNullable<ClientOptions["protocol"]>;
-  /** Present in files with unary methods. */
-  readonly unary?: (config: ClientConfig) => UnaryCaller;
-  /** Present in files with streaming methods. */
-  readonly stream?: (config: ClientConfig) => StreamCaller;
-}
-
-/**
- * Picks the protocol the client options ask for among those the file was
- * generated with; the first is the default. Generic so that a file's
- * protocols, which all have the same factories, come back with them.
- */
-function clientProtocol<Protocol extends ClientProtocol>(
-  name: ClientOptions["protocol"],
-  available: readonly Protocol[],
-): Protocol {
-  // A file has one protocol at least (the generator refuses none).
-  const wanted = name ?? available[0]!.name;
-  const protocol = available.find((p) => p.name === wanted);
-  if (protocol === undefined) {
-    throw new Error(
-      `protocol "${wanted}" is not available: this client was generated with ${available.map((p) => p.name).join(", ")} (plugin option "protocols")`,
-    );
-  }
-  return protocol;
 }
 
 /**
@@ -7710,19 +7723,16 @@ export interface NodeClientOptions extends ClientOptions {
   readonly http2?: Http2ClientOptions;
 }
 
-/**
- * The HttpClient a Node client uses when the user gives none; `defaultProtocol`
- * is the file's first protocol, spoken when the options name none.
- */
+/** The HttpClient a Node client speaking `protocol` uses when the user gives none. */
 function nodeClientHttpClient(
   options: NodeClientOptions,
-  defaultProtocol: NonNullable<ClientOptions["protocol"]>,
+  protocol: ClientProtocol,
 ): HttpClient {
   if (options.httpClient !== undefined) return options.httpClient;
-  const grpc = (options.protocol ?? defaultProtocol) === "grpc";
+  const grpc = protocol.name === "grpc";
   if (grpc && options.transport === "fetch") {
     throw new Error(
-      'protocol "grpc" needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or protocol "grpc-web"',
+      'gRPC needs HTTP/2 trailers, which fetch cannot read: use transport "http2", or grpcWebProtocol',
     );
   }
   return options.transport === "http2" ||

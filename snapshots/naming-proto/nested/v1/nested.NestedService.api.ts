@@ -68,7 +68,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 367 declarations from
+// needs no RPC library: 366 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -79,12 +79,13 @@ import * as zlib from "node:zlib";
 //   server: config, connect, context, cors, fail, grpc, grpc-web, handler,
 //     protocol, router, stream, unary
 //   web: fetch-client, handler
-// reached from UnaryMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createConnectUnaryCaller, createGrpcUnaryCaller, createGrpcWebUnaryCaller,
-// clientUnaryMethod, HandlerContext, shutdownGracefully, http2ServerKeepalive,
-// HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// connectServer, grpcServer, grpcWebServer.
+// reached from UnaryMethod, ClientProtocol, createConnectUnaryCaller,
+// createGrpcUnaryCaller, createGrpcWebUnaryCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientUnaryMethod, HandlerContext,
+// shutdownGracefully, http2ServerKeepalive, HandlerOptions, NodeServiceHandler,
+// withNodeHandler, createServiceHandler, connectServer, grpcServer,
+// grpcWebServer.
 
 /**
  * fixtures.nested.v1.NestedService: its name, its path prefix for routing, and its methods.
@@ -164,28 +165,42 @@ export interface NestedServiceClient {
   readonly Mirror: UnaryMethod<typeof StructSchema, Struct>;
 }
 
+/** Connect, the default protocol of createNestedServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createNestedServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createNestedServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.nested.v1.NestedService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createNestedServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): NestedServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = NestedServiceDefinition.methods;
   return {
     Dig: clientUnaryMethod(call, methods.Dig),
@@ -300,7 +315,7 @@ export function createNestedServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

@@ -15,6 +15,8 @@ import type {
   AnyNext,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -52,10 +54,9 @@ import type {
   UnaryResult,
 } from "../../connect-standalone.runtime";
 import {
-  clientProtocol,
+  clientProtocolCaller,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -86,6 +87,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -102,7 +104,9 @@ export type {
   ConnectErrorInit,
   HttpRequest,
   HttpResponse,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -141,6 +145,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -197,28 +202,42 @@ export interface HttpClient {
   readonly fetch: UnaryMethod<typeof MessageSchema, Response>;
 }
 
+/** Connect, the default protocol of createHttpClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createHttpClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createHttpClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.collisions.v1.Http calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createHttpClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): HttpClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = HttpDefinition.methods;
   return {
     fetch: clientUnaryMethod(call, methods.fetch),
@@ -274,7 +293,7 @@ export function createHttpHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

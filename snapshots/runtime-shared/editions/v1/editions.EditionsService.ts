@@ -10,6 +10,8 @@ import type {
   AnyNext,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -51,11 +53,10 @@ import type {
   UnaryResult,
 } from "../../connect-standalone.runtime";
 import {
-  clientProtocol,
+  clientProtocolCaller,
   clientServerStreamingMethod,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -92,6 +93,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -120,7 +122,9 @@ export type {
   HttpRequest,
   HttpResponse,
   HttpClient,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -162,6 +166,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -238,41 +243,46 @@ export interface EditionsServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createEditionsServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createEditionsServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createEditionsServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of fixtures.editions.v1.EditionsService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createEditionsServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): EditionsServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = EditionsServiceDefinition.methods;
   return {
     get: clientUnaryMethod(call, methods.get),
@@ -348,7 +358,7 @@ export function createEditionsServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),

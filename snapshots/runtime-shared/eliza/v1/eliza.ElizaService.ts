@@ -12,7 +12,9 @@ import type {
   BidiStreamingMethod,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
   ClientStreamingMethod,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -56,11 +58,10 @@ import type {
 import {
   clientBidiStreamingMethod,
   clientClientStreamingMethod,
-  clientProtocol,
+  clientProtocolCaller,
   clientServerStreamingMethod,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -100,6 +101,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -136,7 +138,9 @@ export type {
   HttpRequest,
   HttpResponse,
   HttpClient,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -180,6 +184,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -295,45 +300,46 @@ export interface ElizaServiceClient {
   >;
 }
 
+/** Connect, the default protocol of createElizaServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createElizaServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createElizaServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of connectrpc.eliza.v1.ElizaService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createElizaServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): ElizaServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    {
-      name: "connect",
-      unary: createConnectUnaryCaller,
-      stream: createConnectStreamCaller,
-    },
-    {
-      name: "grpc",
-      unary: createGrpcUnaryCaller,
-      stream: createGrpcStreamCaller,
-    },
-    {
-      name: "grpc-web",
-      unary: createGrpcWebUnaryCaller,
-      stream: createGrpcWebStreamCaller,
-    },
-  ]);
-  const call = protocol.unary(config);
-  const stream = protocol.stream(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = ElizaServiceDefinition.methods;
   return {
     say: clientUnaryMethod(call, methods.say),
@@ -455,7 +461,7 @@ export function createElizaServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({
             stream: connectHandleStream,

@@ -10,6 +10,8 @@ import type {
   AnyNext,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -48,10 +50,9 @@ import type {
   UnaryResult,
 } from "../../connect-standalone.runtime";
 import {
-  clientProtocol,
+  clientProtocolCaller,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -82,6 +83,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -100,7 +102,9 @@ export type {
   HttpRequest,
   HttpResponse,
   HttpClient,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -139,6 +143,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -195,28 +200,42 @@ export interface SecondServiceClient {
   readonly ping: UnaryMethod<typeof PingRequestSchema, PingResponse>;
 }
 
+/** Connect, the default protocol of createSecondServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createSecondServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createSecondServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.multi.v1.SecondService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createSecondServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): SecondServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = SecondServiceDefinition.methods;
   return {
     ping: clientUnaryMethod(call, methods.ping),
@@ -272,7 +291,7 @@ export function createSecondServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

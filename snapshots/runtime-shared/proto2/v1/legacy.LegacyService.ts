@@ -10,6 +10,8 @@ import type {
   AnyNext,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -48,10 +50,9 @@ import type {
   UnaryResult,
 } from "../../connect-standalone.runtime";
 import {
-  clientProtocol,
+  clientProtocolCaller,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -84,6 +85,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -112,7 +114,9 @@ export type {
   HttpRequest,
   HttpResponse,
   HttpClient,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -151,6 +155,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -224,32 +229,42 @@ export interface LegacyServiceClient {
   readonly lookup: UnaryMethod<typeof LookupRequestSchema, LookupResponse>;
 }
 
+/** Connect, the default protocol of createLegacyServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createLegacyServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createLegacyServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.proto2.v1.LegacyService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createLegacyServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): LegacyServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    {
-      compressions: compressionDefaults(),
-      get: connectGetRequest,
-      json: codecJson,
-    },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults(), get: connectGetRequest },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = LegacyServiceDefinition.methods;
   return {
     store: clientUnaryMethod(call, methods.store),
@@ -326,7 +341,7 @@ export function createLegacyServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ parseGetQuery: connectParseGetQuery }),
           grpcServer(),

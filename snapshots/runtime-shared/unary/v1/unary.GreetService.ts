@@ -12,6 +12,8 @@ import type {
   AnyNext,
   CallOptions,
   ClientOptions,
+  ClientProtocol,
+  Codec,
   Compression,
   ConnectErrorInit,
   ContextKey,
@@ -50,10 +52,9 @@ import type {
   UnaryResult,
 } from "../../connect-standalone.runtime";
 import {
-  clientProtocol,
+  clientProtocolCaller,
   clientUnaryMethod,
   Code,
-  codecJson,
   codeToString,
   compressionAcceptHeader,
   compressionBrotli,
@@ -84,6 +85,7 @@ import {
   http2ServerKeepalive,
   http2StreamHandler,
   isConnectError,
+  jsonCodec,
   nodeClientHttpClient,
   nodeHandler,
   shutdownGracefully,
@@ -116,7 +118,9 @@ export type {
   HttpRequest,
   HttpResponse,
   HttpClient,
+  ClientProtocol,
   JsonOptions,
+  Codec,
   Compression,
   ContextKey,
   ContextValues,
@@ -155,6 +159,7 @@ export {
   codeToString,
   ConnectError,
   isConnectError,
+  jsonCodec,
   compressionNegotiate,
   compressionFind,
   compressionAcceptHeader,
@@ -243,28 +248,42 @@ export interface GreetServiceClient {
   readonly fail: UnaryMethod<typeof FailRequestSchema, FailResponse>;
 }
 
+/** Connect, the default protocol of createGreetServiceClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  unary: createConnectUnaryCaller,
+};
+
+/** gRPC (HTTP/2 only): `createGreetServiceClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  unary: createGrpcUnaryCaller,
+};
+
+/** gRPC-Web: `createGreetServiceClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  unary: createGrpcWebUnaryCaller,
+};
+
 /**
  * Creates a client of fixtures.unary.v1.GreetService calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createGreetServiceClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): GreetServiceClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", unary: createConnectUnaryCaller },
-    { name: "grpc", unary: createGrpcUnaryCaller },
-    { name: "grpc-web", unary: createGrpcWebUnaryCaller },
-  ]);
-  const call = protocol.unary(config);
+  const call = clientProtocolCaller(protocol, "unary")(config);
   const methods = GreetServiceDefinition.methods;
   return {
     greet: clientUnaryMethod(call, methods.greet),
@@ -360,7 +379,7 @@ export function createGreetServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

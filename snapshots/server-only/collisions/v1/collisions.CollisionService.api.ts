@@ -83,7 +83,7 @@ import * as zlib from "node:zlib";
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, compressionDefaults,
-// codecJson, connectServer, connectHandleStream, grpcServer, grpcServeStream,
+// jsonCodec, connectServer, connectHandleStream, grpcServer, grpcServeStream,
 // grpcWebServer.
 
 /**
@@ -2924,7 +2924,7 @@ export function createCollisionServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),

@@ -64,7 +64,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// compressionDefaults, codecJson, connectServer, grpcServer, grpcWebServer.
+// compressionDefaults, jsonCodec, connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.collisions.v1.Http: its name, its path prefix for routing, and its methods.
@@ -134,7 +134,7 @@ export function createHttpHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

@@ -65,7 +65,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// handlerServerStreaming, compressionDefaults, codecJson, connectServer,
+// handlerServerStreaming, compressionDefaults, jsonCodec, connectServer,
 // connectHandleStream, grpcServer, grpcServeStream, grpcWebServer.
 
 /**
@@ -164,7 +164,7 @@ export function createEditionsServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),

@@ -81,7 +81,7 @@ import * as zlib from "node:zlib";
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
 // handlerServerStreaming, handlerClientStreaming, compressionDefaults,
-// codecJson, connectServer, connectHandleStream, connectParseGetQuery,
+// jsonCodec, connectServer, connectHandleStream, connectParseGetQuery,
 // grpcServer, grpcServeStream, grpcWebServer.
 
 /**
@@ -242,7 +242,7 @@ export function createElizaServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({
             stream: connectHandleStream,
@@ -559,17 +559,23 @@ function bodyToWebStream(
  */
 export type JsonOptions = Partial<JsonReadOptions & JsonWriteOptions>;
 
-/** Serializes messages for one wire format. */
-interface Codec {
+/**
+ * Serializes messages for one wire format: binary protobuf (the default),
+ * or JSON from `jsonCodec()`.
+ * @public
+ */
+export interface Codec {
   readonly binary: boolean;
   encode(desc: DescMessage, message: Message): Uint8Array;
   /** Throws ConnectError InvalidArgument when the bytes are not a valid `desc`. */
   decode(desc: DescMessage, bytes: Uint8Array): Message;
 }
 
-const codecTextEncoder = new TextEncoder();
+const codecTextEncoder = /* @__PURE__ */ new TextEncoder();
 
-const codecTextDecoder = new TextDecoder("utf-8", { fatal: true });
+const codecTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
+  fatal: true,
+});
 
 const codecBinary: Codec = {
   binary: true,
@@ -583,10 +589,15 @@ const codecBinary: Codec = {
   },
 };
 
-/** The signature of codecJson, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
-type JsonCodecFactory = (options: JsonOptions | undefined) => Codec;
+/** The signature of jsonCodec, named so that referring to it does not pull in its code (nor protobuf's JSON code). */
+type JsonCodecFactory = (options?: JsonOptions) => Codec;
 
-function codecJson(options: JsonOptions | undefined): Codec {
+/**
+ * The JSON codec: a client's `codec: jsonCodec()` sends and reads JSON
+ * (Connect's `application/json`, gRPC's `application/grpc+json`).
+ * @public
+ */
+export function jsonCodec(options?: JsonOptions): Codec {
   return {
     binary: false,
     encode: (desc, message) =>
@@ -1120,7 +1131,7 @@ function envelopeWriteHeader(
 // kept small: at most 8 KiB held for a chunk a writable still queues.
 const envelopeSlabSize = 8192;
 
-let envelopeSlab = new ArrayBuffer(0);
+let envelopeSlab = /* @__PURE__ */ new ArrayBuffer(0);
 
 let envelopeSlabUsed = 0;
 
@@ -1378,7 +1389,7 @@ const connectBase64Pattern =
 
 const connectTrailerPrefix = "trailer-";
 
-const connectTextEncoder = new TextEncoder();
+const connectTextEncoder = /* @__PURE__ */ new TextEncoder();
 
 // Indexed by code number.
 const connectHttpStatuses = [
@@ -1513,7 +1524,7 @@ const connectHeaderAcceptEncoding = "connect-accept-encoding";
 const connectStreamContentTypePattern =
   /^application\/connect\+(proto|json)(?:\s*;.*)?$/i;
 
-const connectStreamTextEncoder = new TextEncoder();
+const connectStreamTextEncoder = /* @__PURE__ */ new TextEncoder();
 
 /** `application/connect+proto` is binary, `application/connect+json` is JSON, anything else undefined. */
 function connectParseStreamContentType(
@@ -1600,7 +1611,7 @@ const grpcProtocolKeys: ReadonlySet<string> = new Set([
   grpcHeaderAcceptEncoding,
 ]);
 
-const grpcTextEncoder = new TextEncoder();
+const grpcTextEncoder = /* @__PURE__ */ new TextEncoder();
 
 /** Parses a gRPC Content-Type: `{ binary }` for proto or JSON, undefined for anything else, gRPC-Web included. */
 function grpcParseContentType(

@@ -60,7 +60,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// compressionDefaults, codecJson, connectServer, grpcServer, grpcWebServer.
+// compressionDefaults, jsonCodec, connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.multi.v1.SecondService: its name, its path prefix for routing, and its methods.
@@ -130,7 +130,7 @@ export function createSecondServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

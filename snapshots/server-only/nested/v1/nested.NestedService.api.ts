@@ -65,7 +65,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// compressionDefaults, codecJson, connectServer, grpcServer, grpcWebServer.
+// compressionDefaults, jsonCodec, connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.nested.v1.NestedService: its name, its path prefix for routing, and its methods.
@@ -218,7 +218,7 @@ export function createNestedServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

@@ -70,7 +70,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// compressionDefaults, codecJson, connectServer, connectParseGetQuery,
+// compressionDefaults, jsonCodec, connectServer, connectParseGetQuery,
 // grpcServer, grpcWebServer.
 
 /**
@@ -170,7 +170,7 @@ export function createLegacyServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ parseGetQuery: connectParseGetQuery }),
           grpcServer(),

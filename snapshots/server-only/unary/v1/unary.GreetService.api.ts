@@ -69,7 +69,7 @@ import * as zlib from "node:zlib";
 //   web: handler
 // reached from HandlerContext, shutdownGracefully, http2ServerKeepalive,
 // HandlerOptions, NodeServiceHandler, withNodeHandler, createServiceHandler,
-// compressionDefaults, codecJson, connectServer, grpcServer, grpcWebServer.
+// compressionDefaults, jsonCodec, connectServer, grpcServer, grpcWebServer.
 
 /**
  * fixtures.unary.v1.GreetService: its name, its path prefix for routing, and its methods.
@@ -195,7 +195,7 @@ export function createGreetServiceHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [connectServer(), grpcServer(), grpcWebServer()],
       },
     ),

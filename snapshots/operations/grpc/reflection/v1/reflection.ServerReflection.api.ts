@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 410 declarations from
+// needs no RPC library: 409 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -93,14 +93,15 @@ import * as zlib from "node:zlib";
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, reflection, router, stream, unary
 //   web: fetch-client, handler
-// reached from BidiStreamingMethod, NodeClientOptions, createClientConfig,
-// nodeClientHttpClient, compressionDefaults, codecJson, clientProtocol,
-// createConnectStreamCaller, createGrpcStreamCaller, createGrpcWebStreamCaller,
-// clientBidiStreamingMethod, HandlerContext, shutdownGracefully,
-// http2ServerKeepalive, HandlerOptions, NodeServiceHandler, withNodeHandler,
-// createServiceHandler, connectServer, connectHandleStream, grpcServer,
-// grpcServeStream, grpcWebServer, ServiceHandlers, reflectionAlphaService,
-// reflectionImplementation, reflectionHandler.
+// reached from BidiStreamingMethod, ClientProtocol, createConnectStreamCaller,
+// createGrpcStreamCaller, createGrpcWebStreamCaller, jsonCodec,
+// NodeClientOptions, createClientConfig, nodeClientHttpClient,
+// compressionDefaults, clientProtocolCaller, clientBidiStreamingMethod,
+// HandlerContext, shutdownGracefully, http2ServerKeepalive, HandlerOptions,
+// NodeServiceHandler, withNodeHandler, createServiceHandler, connectServer,
+// connectHandleStream, grpcServer, grpcServeStream, grpcWebServer,
+// ServiceHandlers, reflectionAlphaService, reflectionImplementation,
+// reflectionHandler.
 
 /**
  * grpc.reflection.v1.ServerReflection: its name, its path prefix for routing, and its methods.
@@ -138,28 +139,42 @@ export interface ServerReflectionClient {
   >;
 }
 
+/** Connect, the default protocol of createServerReflectionClient. */
+export const connectProtocol: ClientProtocol = {
+  name: "connect",
+  stream: createConnectStreamCaller,
+};
+
+/** gRPC (HTTP/2 only): `createServerReflectionClient(baseUrl, { protocol: grpcProtocol })`. */
+export const grpcProtocol: ClientProtocol = {
+  name: "grpc",
+  stream: createGrpcStreamCaller,
+};
+
+/** gRPC-Web: `createServerReflectionClient(baseUrl, { protocol: grpcWebProtocol })`. */
+export const grpcWebProtocol: ClientProtocol = {
+  name: "grpc-web",
+  stream: createGrpcWebStreamCaller,
+};
+
 /**
  * Creates a client of grpc.reflection.v1.ServerReflection calling `baseUrl` (the server's
- * root, without the service path) over Connect (the default; `protocol` chooses gRPC or gRPC-Web).
+ * root, without the service path) over Connect (the default), gRPC (`protocol: grpcProtocol`) or gRPC-Web (`protocol: grpcWebProtocol`).
+ *
+ * Messages go as binary protobuf; `codec: jsonCodec()` sends and reads JSON.
  */
 export function createServerReflectionClient(
   baseUrl: string,
   options: NodeClientOptions = {},
 ): ServerReflectionClient {
+  const protocol = options.protocol ?? connectProtocol;
   const config = createClientConfig(
     baseUrl,
     options,
-    nodeClientHttpClient(options, "connect"),
-    { compressions: compressionDefaults(), json: codecJson },
+    nodeClientHttpClient(options, protocol),
+    { compressions: compressionDefaults() },
   );
-  // The file's ClientProtocols, with the callers its methods need; the
-  // first is the default.
-  const protocol = clientProtocol(options.protocol, [
-    { name: "connect", stream: createConnectStreamCaller },
-    { name: "grpc", stream: createGrpcStreamCaller },
-    { name: "grpc-web", stream: createGrpcWebStreamCaller },
-  ]);
-  const stream = protocol.stream(config);
+  const stream = clientProtocolCaller(protocol, "stream")(config);
   const methods = ServerReflectionDefinition.methods;
   return {
     serverReflectionInfo: clientBidiStreamingMethod(
@@ -221,7 +236,7 @@ export function createServerReflectionHandler(
       options,
       {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),
@@ -277,7 +292,7 @@ export function createReflectionHandlers(
     withNodeHandler(
       reflectionHandler(v1alpha, reflection, options, {
         compressions: compressionDefaults(),
-        json: codecJson,
+        json: jsonCodec,
         protocols: [
           connectServer({ stream: connectHandleStream }),
           grpcServer(grpcServeStream),
