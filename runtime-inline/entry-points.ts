@@ -20,11 +20,12 @@ import type {
   clientServerStreamingMethod,
   clientUnaryMethod,
 } from "./client/client.ts";
-import type { ClientOptions, createClientConfig } from "./client/config.ts";
 import type {
+  ClientOptions,
   ClientProtocol,
-  clientProtocolCaller,
-} from "./client/protocol.ts";
+  createClientConfig,
+} from "./client/config.ts";
+import type { clientProtocolCaller } from "./client/protocol.ts";
 import type {
   connectGetRequest,
   createConnectUnaryCaller,

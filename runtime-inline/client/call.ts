@@ -13,6 +13,9 @@ import {
   type ClientOptions,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type StreamCaller,
+  type StreamInput,
+  type UnaryCaller,
 } from "./config.ts";
 import { readBody } from "../core/body.ts";
 import { Code } from "../core/code.ts";
@@ -32,25 +35,6 @@ import {
   createContextValues,
   type ContextValues,
 } from "../core/context-values.ts";
-
-/** Makes one unary call of any method; generated clients wrap it in typed methods. */
-export type UnaryCaller = (
-  method: MethodInfo,
-  input: MessageInitShape<DescMessage>,
-  options: CallOptions | undefined,
-) => Promise<UnaryResponse>;
-
-/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
-export type StreamInput =
-  | AsyncIterable<MessageInitShape<DescMessage>>
-  | Iterable<MessageInitShape<DescMessage>>;
-
-/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
-export type StreamCaller = (
-  method: MethodInfo,
-  input: StreamInput,
-  options: CallOptions | undefined,
-) => Promise<StreamResponse>;
 
 /**
  * The protocol's part of a unary call, innermost of the interceptors: send

@@ -5,7 +5,7 @@ import {
   type StringValue,
 } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import type { StreamCaller, UnaryCaller } from "./call.ts";
+import type { StreamCaller, UnaryCaller } from "./config.ts";
 import {
   clientBidiStreamingMethod,
   clientClientStreamingMethod,

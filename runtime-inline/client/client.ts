@@ -3,7 +3,7 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { StreamCaller, UnaryCaller } from "./call.ts";
+import type { StreamCaller, UnaryCaller } from "./config.ts";
 import type { CallOptions, UnaryResult } from "./config.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";

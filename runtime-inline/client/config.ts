@@ -1,3 +1,4 @@
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
 import { bodyDefaultReadMaxBytes } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import { codecBinary, type Codec } from "../core/codec.ts";
@@ -11,9 +12,13 @@ import {
   type HttpResponse,
 } from "./http-client.ts";
 import type { ContextValues } from "../core/context-values.ts";
-import type { Interceptor, UnaryRequest } from "../core/interceptors.ts";
+import type {
+  Interceptor,
+  StreamResponse,
+  UnaryRequest,
+  UnaryResponse,
+} from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
-import type { ClientProtocol } from "./protocol.ts";
 
 /**
  * Options of one call.
@@ -35,6 +40,45 @@ export interface CallOptions {
   readonly onTrailer?: (trailer: Headers) => void;
   /** Values for the client's interceptors: their `request.contextValues`. */
   readonly contextValues?: ContextValues;
+}
+
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+export type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+export type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+export type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+
+/**
+ * A protocol a client speaks, as a value to pass in the client's `protocol`
+ * option. A generated file exports one for each protocol it was generated
+ * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
+ * callers its methods need: Connect (client/connect.ts,
+ * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
+ * (client/grpc-web.ts) each provide the two factories. Values rather than
+ * names, so that a bundler leaves out the protocols an application does not
+ * import, and naming a factory copies it, so that a unary-only file
+ * carries no streaming code.
+ * @public
+ */
+export interface ClientProtocol {
+  readonly name: "connect" | "grpc" | "grpc-web";
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { clientUnaryCaller, type UnaryCaller } from "./call.ts";
+import { clientUnaryCaller } from "./call.ts";
+import type { UnaryCaller } from "./config.ts";
 import {
   clientSendError,
   type ClientConfig,

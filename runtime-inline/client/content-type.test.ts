@@ -1,7 +1,11 @@
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import type { StreamCaller, UnaryCaller } from "./call.ts";
-import { createClientConfig, type ClientConfig } from "./config.ts";
+import {
+  createClientConfig,
+  type ClientConfig,
+  type StreamCaller,
+  type UnaryCaller,
+} from "./config.ts";
 import { createConnectUnaryCaller } from "./connect.ts";
 import { createConnectStreamCaller } from "./connect-stream.ts";
 import { createGrpcStreamCaller, createGrpcUnaryCaller } from "./grpc.ts";

@@ -1,4 +1,4 @@
-import type { StreamCaller, UnaryCaller } from "./call.ts";
+import type { StreamCaller, UnaryCaller } from "./config.ts";
 import type { ClientConfig } from "./config.ts";
 import {
   grpcStreamCaller,

@@ -1,14 +1,11 @@
 import type { DescMessage, Message } from "@bufbuild/protobuf";
-import {
-  clientStreamCaller,
-  clientUnaryCaller,
-  type StreamCaller,
-  type UnaryCaller,
-} from "./call.ts";
+import { clientStreamCaller, clientUnaryCaller } from "./call.ts";
 import {
   clientSend,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type StreamCaller,
+  type UnaryCaller,
 } from "./config.ts";
 import { Code, codeFromHttpStatus } from "../core/code.ts";
 import type { Codec } from "../core/codec.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createClientConfig } from "./config.ts";
+import { createClientConfig, type ClientProtocol } from "./config.ts";
 import { createConnectUnaryCaller } from "./connect.ts";
 import { createConnectStreamCaller } from "./connect-stream.ts";
 import { createGrpcStreamCaller, createGrpcUnaryCaller } from "./grpc.ts";
@@ -7,7 +7,7 @@ import {
   createGrpcWebStreamCaller,
   createGrpcWebUnaryCaller,
 } from "./grpc-web.ts";
-import { clientProtocolCaller, type ClientProtocol } from "./protocol.ts";
+import { clientProtocolCaller } from "./protocol.ts";
 import { StringValueSchema } from "@bufbuild/protobuf/wkt";
 import type { HttpClient } from "./http-client.ts";
 import type { MethodInfo } from "../core/method.ts";

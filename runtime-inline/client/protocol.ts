@@ -1,25 +1,4 @@
-import type { StreamCaller, UnaryCaller } from "./call.ts";
-import type { ClientConfig } from "./config.ts";
-
-/**
- * A protocol a client speaks, as a value to pass in the client's `protocol`
- * option. A generated file exports one for each protocol it was generated
- * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
- * callers its methods need: Connect (client/connect.ts,
- * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
- * (client/grpc-web.ts) each provide the two factories. Values rather than
- * names, so that a bundler leaves out the protocols an application does not
- * import, and naming a factory copies it, so that a unary-only file
- * carries no streaming code.
- * @public
- */
-export interface ClientProtocol {
-  readonly name: "connect" | "grpc" | "grpc-web";
-  /** Present in files with unary methods. */
-  readonly unary?: (config: ClientConfig) => UnaryCaller;
-  /** Present in files with streaming methods. */
-  readonly stream?: (config: ClientConfig) => StreamCaller;
-}
+import type { ClientProtocol } from "./config.ts";
 
 /**
  * The caller factory of `kind` that a client's methods need from its

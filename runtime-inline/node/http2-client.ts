@@ -21,7 +21,7 @@ import {
   type HttpWholeBody,
 } from "../client/http-client.ts";
 import { clientNeverAborted, type ClientOptions } from "../client/config.ts";
-import type { ClientProtocol } from "../client/protocol.ts";
+import type { ClientProtocol } from "../client/config.ts";
 import { createFetchHttpClient } from "../web/fetch-client.ts";
 
 /** @public */

@@ -342,25 +342,6 @@ export interface HttpResponse {
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 /**
- * A protocol a client speaks, as a value to pass in the client's `protocol`
- * option. A generated file exports one for each protocol it was generated
- * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
- * callers its methods need: Connect (client/connect.ts,
- * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
- * (client/grpc-web.ts) each provide the two factories. Values rather than
- * names, so that a bundler leaves out the protocols an application does not
- * import, and naming a factory copies it, so that a unary-only file
- * carries no streaming code.
- * @public
- */
-export interface ClientProtocol {
-  readonly name: "connect" | "grpc" | "grpc-web";
-  /** Present in files with unary methods. */
-  readonly unary?: (config: ClientConfig) => UnaryCaller;
-  /** Present in files with streaming methods. */
-  readonly stream?: (config: ClientConfig) => StreamCaller;
-}
-/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -593,6 +574,41 @@ export interface CallOptions {
   /** Values for the client's interceptors: their `request.contextValues`. */
   readonly contextValues?: ContextValues;
 }
+/** Makes one unary call of any method; generated clients wrap it in typed methods. */
+type UnaryCaller = (
+  method: MethodInfo,
+  input: MessageInitShape<DescMessage>,
+  options: CallOptions | undefined,
+) => Promise<UnaryResponse>;
+/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
+type StreamInput =
+  | AsyncIterable<MessageInitShape<DescMessage>>
+  | Iterable<MessageInitShape<DescMessage>>;
+/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
+type StreamCaller = (
+  method: MethodInfo,
+  input: StreamInput,
+  options: CallOptions | undefined,
+) => Promise<StreamResponse>;
+/**
+ * A protocol a client speaks, as a value to pass in the client's `protocol`
+ * option. A generated file exports one for each protocol it was generated
+ * with (`connectProtocol`, `grpcProtocol`, `grpcWebProtocol`), holding the
+ * callers its methods need: Connect (client/connect.ts,
+ * client/connect-stream.ts), gRPC (client/grpc.ts) and gRPC-Web
+ * (client/grpc-web.ts) each provide the two factories. Values rather than
+ * names, so that a bundler leaves out the protocols an application does not
+ * import, and naming a factory copies it, so that a unary-only file
+ * carries no streaming code.
+ * @public
+ */
+export interface ClientProtocol {
+  readonly name: "connect" | "grpc" | "grpc-web";
+  /** Present in files with unary methods. */
+  readonly unary?: (config: ClientConfig) => UnaryCaller;
+  /** Present in files with streaming methods. */
+  readonly stream?: (config: ClientConfig) => StreamCaller;
+}
 /**
  * Options of a client, for every call it makes.
  * @public
@@ -670,22 +686,6 @@ interface ClientConfig {
   /** Each method's URL once it has been called (clientUrl). */
   readonly urls: Map<MethodInfo, string>;
 }
-/** Makes one unary call of any method; generated clients wrap it in typed methods. */
-type UnaryCaller = (
-  method: MethodInfo,
-  input: MessageInitShape<DescMessage>,
-  options: CallOptions | undefined,
-) => Promise<UnaryResponse>;
-/** Request messages of a streaming call: any iterable, sync or async, of messages or their fields. */
-type StreamInput =
-  | AsyncIterable<MessageInitShape<DescMessage>>
-  | Iterable<MessageInitShape<DescMessage>>;
-/** Makes one streaming call of any kind; generated clients wrap it in typed methods. */
-type StreamCaller = (
-  method: MethodInfo,
-  input: StreamInput,
-  options: CallOptions | undefined,
-) => Promise<StreamResponse>;
 /**
  * A unary method of a generated client: call it for the response message,
  * or call `raw` for the message with response headers and trailers.

@@ -748,28 +748,6 @@ function httpClientError(error) {
   }
   return new ConnectError(message, Code.Unavailable, { cause: error });
 }
-/**
- * The caller factory of `kind` that a client's methods need from its
- * protocol. A protocol value of another service's file may lack it (that
- * file has no such methods), and a plain name is what older generated
- * code took: both are refused with what to pass instead.
- */
-function clientProtocolCaller(protocol, kind) {
-  // A JavaScript caller may pass anything; typed callers pass a ClientProtocol.
-  const given = protocol;
-  if (typeof given !== "object" || given === null) {
-    throw new Error(
-      `protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not ${JSON.stringify(given)}`,
-    );
-  }
-  const factory = protocol[kind];
-  if (factory === undefined) {
-    throw new Error(
-      `protocol "${protocol.name}" has no ${kind === "unary" ? "unary" : "streaming"} calls: it comes from a file without such methods; pass the value exported by this service's file`,
-    );
-  }
-  return factory;
-}
 const codecTextEncoder = /* @__PURE__ */ new TextEncoder();
 const codecTextDecoder = /* @__PURE__ */ new TextDecoder("utf-8", {
   fatal: true,
@@ -3594,6 +3572,28 @@ function createGrpcWebUnaryCaller(config) {
 /** The streaming caller of the gRPC-Web protocol, for every kind the transport allows. */
 function createGrpcWebStreamCaller(config) {
   return grpcStreamCaller(grpcWebClientProtocol, config);
+}
+/**
+ * The caller factory of `kind` that a client's methods need from its
+ * protocol. A protocol value of another service's file may lack it (that
+ * file has no such methods), and a plain name is what older generated
+ * code took: both are refused with what to pass instead.
+ */
+function clientProtocolCaller(protocol, kind) {
+  // A JavaScript caller may pass anything; typed callers pass a ClientProtocol.
+  const given = protocol;
+  if (typeof given !== "object" || given === null) {
+    throw new Error(
+      `protocol must be a protocol value that a generated file exports (connectProtocol, grpcProtocol or grpcWebProtocol), not ${JSON.stringify(given)}`,
+    );
+  }
+  const factory = protocol[kind];
+  if (factory === undefined) {
+    throw new Error(
+      `protocol "${protocol.name}" has no ${kind === "unary" ? "unary" : "streaming"} calls: it comes from a file without such methods; pass the value exported by this service's file`,
+    );
+  }
+  return factory;
 }
 /** Default budget of bytes being decompressed at once per handler: 32 MiB, 8 messages at the default 4 MiB limit. */
 const decompressDefaultBudget = 32 * 1024 * 1024;
