@@ -68,7 +68,9 @@ export function compressionFind(
   available: readonly Compression[],
   name: string | null,
 ): Compression | null | undefined {
-  const wanted = (name ?? "").trim().toLowerCase();
+  // Most requests have no encoding header at all.
+  if (name === null) return null;
+  const wanted = name.trim().toLowerCase();
   if (wanted === "" || wanted === "identity") {
     return null;
   }

@@ -41,13 +41,23 @@ const connectHttpStatuses = [
   500, 401,
 ];
 
+const connectUnaryBinary = { binary: true } as const;
+const connectUnaryJson = { binary: false } as const;
+
 /** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
 export function connectParseUnaryContentType(
   value: string | null,
-): { binary: boolean } | undefined {
+): { readonly binary: boolean } | undefined {
+  // The values clients send, told apart without the pattern: a regular
+  // expression and a lower-casing were a few percent of a small call.
+  if (value === connectContentTypeProto) return connectUnaryBinary;
+  if (value === connectContentTypeJson) return connectUnaryJson;
   const match =
     value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
+  if (match === null) return undefined;
+  return match[1]!.toLowerCase() === "proto"
+    ? connectUnaryBinary
+    : connectUnaryJson;
 }
 
 /** The HTTP status of a unary error response with this code. */

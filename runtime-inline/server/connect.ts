@@ -52,7 +52,10 @@ export function connectServer(
   const parseGetQuery = parts.parseGetQuery;
   return {
     name: "connect",
-    accepts: (contentType) => !connectNotOurs.test(contentType ?? ""),
+    // Connect's own content types first, without the pattern.
+    accepts: (contentType) =>
+      contentType === connectContentTypeProto ||
+      !connectNotOurs.test(contentType ?? ""),
     contentTypes: `${connectContentTypeProto}, ${connectContentTypeJson}`,
     unary: (handler, request, config) =>
       connectHandleUnary(handler, request, config, parseGetQuery),

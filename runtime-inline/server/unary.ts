@@ -1,4 +1,10 @@
-import { create, isMessage, type Message } from "@bufbuild/protobuf";
+import {
+  create,
+  isMessage,
+  type DescMessage,
+  type Message,
+  type MessageInitShape,
+} from "@bufbuild/protobuf";
 import type { ConnectError } from "../core/errors.ts";
 import { deadlineStart } from "../core/deadline.ts";
 import {
@@ -66,17 +72,19 @@ export async function serverRunUnary(
   );
   // Without a timeout, the race would only answer a client that has gone
   // away, to whom nothing is sent: not worth a promise and a listener.
-  const race = <T>(call: Promise<T>): Promise<T> =>
-    deadline === undefined ? call : deadline.race(call);
+  const race = <T>(call: T | Promise<T>): T | Promise<T> =>
+    deadline === undefined ? call : deadline.race(Promise.resolve(call));
   try {
     const interceptors = config.interceptors;
     if (interceptors === undefined || interceptors.length === 0) {
       // No request or response objects for interceptors to see, and the
-      // response headers only if the implementation made them.
-      const message = await race(serverCallUnary(handler, context, input));
+      // response headers only if the implementation made them. Its own
+      // promise (or value) is awaited: an async wrapper around it would add
+      // a promise and its microtasks to every call.
+      const result = await race(handler.unary(input, context));
       return {
         ok: true,
-        message,
+        message: serverOutputMessage(method.output, result),
         header: context.responseHeadersIfAny(),
         trailer: context.responseTrailersIfAny(),
       };
@@ -86,7 +94,10 @@ export async function serverRunUnary(
         async (req) => ({
           stream: false,
           method,
-          message: await serverCallUnary(handler, context, req.message),
+          message: serverOutputMessage(
+            method.output,
+            await handler.unary(req.message, context),
+          ),
           header: context.responseHeaders,
           trailer: context.responseTrailers,
         }),
@@ -112,12 +123,9 @@ export async function serverRunUnary(
 }
 
 /** The implementation's answer, as a message (it may return an init shape). */
-async function serverCallUnary(
-  handler: UnaryMethodHandler,
-  context: HandlerContext,
-  input: Message,
-): Promise<Message> {
-  const output = handler.method.output;
-  const result = await handler.unary(input, context);
+function serverOutputMessage(
+  output: DescMessage,
+  result: MessageInitShape<DescMessage>,
+): Message {
   return isMessage(result, output) ? result : create(output, result);
 }

@@ -35,7 +35,7 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 149 declarations from
+// needs no RPC library: 151 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -675,7 +675,9 @@ export function compressionFind(
   available: readonly Compression[],
   name: string | null,
 ): Compression | null | undefined {
-  const wanted = (name ?? "").trim().toLowerCase();
+  // Most requests have no encoding header at all.
+  if (name === null) return null;
+  const wanted = name.trim().toLowerCase();
   if (wanted === "" || wanted === "identity") {
     return null;
   }
@@ -2133,13 +2135,24 @@ const connectTrailerPrefix = "trailer-";
 
 const connectTextDecoder = /* @__PURE__ */ new TextDecoder();
 
+const connectUnaryBinary = { binary: true } as const;
+
+const connectUnaryJson = { binary: false } as const;
+
 /** Parses a unary Content-Type: `{ binary }` for proto or JSON, undefined for anything else. */
 function connectParseUnaryContentType(
   value: string | null,
-): { binary: boolean } | undefined {
+): { readonly binary: boolean } | undefined {
+  // The values clients send, told apart without the pattern: a regular
+  // expression and a lower-casing were a few percent of a small call.
+  if (value === connectContentTypeProto) return connectUnaryBinary;
+  if (value === connectContentTypeJson) return connectUnaryJson;
   const match =
     value === null ? null : connectUnaryContentTypePattern.exec(value);
-  return match ? { binary: match[1]!.toLowerCase() === "proto" } : undefined;
+  if (match === null) return undefined;
+  return match[1]!.toLowerCase() === "proto"
+    ? connectUnaryBinary
+    : connectUnaryJson;
 }
 
 /**

@@ -914,7 +914,9 @@ export function compressionFind(
   available: readonly Compression[],
   name: string | null,
 ): Compression | null | undefined {
-  const wanted = (name ?? "").trim().toLowerCase();
+  // Most requests have no encoding header at all.
+  if (name === null) return null;
+  const wanted = name.trim().toLowerCase();
   if (wanted === "" || wanted === "identity") {
     return null;
   }
@@ -7094,17 +7096,19 @@ async function serverRunUnary(
   );
   // Without a timeout, the race would only answer a client that has gone
   // away, to whom nothing is sent: not worth a promise and a listener.
-  const race = <T>(call: Promise<T>): Promise<T> =>
-    deadline === undefined ? call : deadline.race(call);
+  const race = <T>(call: T | Promise<T>): T | Promise<T> =>
+    deadline === undefined ? call : deadline.race(Promise.resolve(call));
   try {
     const interceptors = config.interceptors;
     if (interceptors === undefined || interceptors.length === 0) {
       // No request or response objects for interceptors to see, and the
-      // response headers only if the implementation made them.
-      const message = await race(serverCallUnary(handler, context, input));
+      // response headers only if the implementation made them. Its own
+      // promise (or value) is awaited: an async wrapper around it would add
+      // a promise and its microtasks to every call.
+      const result = await race(handler.unary(input, context));
       return {
         ok: true,
-        message,
+        message: serverOutputMessage(method.output, result),
         header: context.responseHeadersIfAny(),
         trailer: context.responseTrailersIfAny(),
       };
@@ -7114,7 +7118,10 @@ async function serverRunUnary(
         async (req) => ({
           stream: false,
           method,
-          message: await serverCallUnary(handler, context, req.message),
+          message: serverOutputMessage(
+            method.output,
+            await handler.unary(req.message, context),
+          ),
           header: context.responseHeaders,
           trailer: context.responseTrailers,
         }),
@@ -7140,13 +7147,10 @@ async function serverRunUnary(
 }
 
 /** The implementation's answer, as a message (it may return an init shape). */
-async function serverCallUnary(
-  handler: UnaryMethodHandler,
-  context: HandlerContext,
-  input: Message,
-): Promise<Message> {
-  const output = handler.method.output;
-  const result = await handler.unary(input, context);
+function serverOutputMessage(
+  output: DescMessage,
+  result: MessageInitShape<DescMessage>,
+): Message {
   return isMessage(result, output) ? result : create(output, result);
 }
 
