@@ -68,6 +68,10 @@ const endOfStream = envelope(0b10, Buffer.from("{}"));
 
 const grpcTrailers = { "grpc-status": "0" };
 
+function sendNoTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers({});
+}
+
 /** A gRPC unary echo: the request's one envelope in, one out, status 0 in the trailers. */
 function grpcUnary(
   stream: http2.ServerHttp2Stream,
@@ -149,7 +153,17 @@ if (httpVersion === 2) {
           return;
         }
         const response = unary(headers[":path"], contentType, body);
-        stream.respond({ ":status": 200, "content-type": contentType });
+        // Ended by an empty trailers frame once the body is out: a stream
+        // ended with its last DATA frame closes while that write is still
+        // in flight, and Node then makes an ERR_STREAM_DESTROYED error
+        // (stack trace and formatted message) for the write's callback, a
+        // fifth of this server's CPU per call. This is the cheaper way, and
+        // ours ends its responses the same way.
+        stream.respond(
+          { ":status": 200, "content-type": contentType },
+          { waitForTrailers: true },
+        );
+        stream.once("wantTrailers", sendNoTrailers);
         stream.end(response);
       } catch {
         stream.destroy();
