@@ -163,12 +163,13 @@ const protocolDocs = {
 } as const;
 
 function protocolList(options: Options): string {
-  const [first, ...rest] = options.protocols.map((p) => protocolDocs[p][0]);
-  const others = options.protocols
-    .slice(1)
-    .map((p, i) => `${rest[i]} (\`protocol: ${protocolValueNames[p]}\`)`);
-  const last = others.pop();
+  const [first, ...others] = options.protocols;
+  const head = protocolDocs[first!][0];
+  const named = others.map(
+    (p) => `${protocolDocs[p][0]} (\`protocol: ${protocolValueNames[p]}\`)`,
+  );
+  const last = named.pop();
   return last === undefined
-    ? first!
-    : `${[`${first} (the default)`, ...others].join(", ")} or ${last}`;
+    ? head
+    : `${[`${head} (the default)`, ...named].join(", ")} or ${last}`;
 }

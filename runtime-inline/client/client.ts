@@ -3,8 +3,12 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { StreamCaller, UnaryCaller } from "./config.ts";
-import type { CallOptions, UnaryResult } from "./config.ts";
+import type {
+  CallOptions,
+  StreamCaller,
+  UnaryCaller,
+  UnaryResult,
+} from "./config.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
 import type { StreamResponse } from "../core/interceptors.ts";

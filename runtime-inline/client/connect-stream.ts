@@ -1,8 +1,7 @@
 import type { DescMessage, Message } from "@bufbuild/protobuf";
 import { readBody } from "../core/body.ts";
 import { clientStreamCaller } from "./call.ts";
-import type { StreamCaller } from "./config.ts";
-import { clientSend, type ClientConfig } from "./config.ts";
+import { clientSend, type ClientConfig, type StreamCaller } from "./config.ts";
 import { connectClientTimeoutHeader } from "./connect.ts";
 import { Code } from "../core/code.ts";
 import type { Codec } from "../core/codec.ts";

@@ -1,9 +1,9 @@
 import { clientUnaryCaller } from "./call.ts";
-import type { UnaryCaller } from "./config.ts";
 import {
   clientSendError,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type UnaryCaller,
 } from "./config.ts";
 import { Code } from "../core/code.ts";
 import type { Codec } from "../core/codec.ts";

@@ -1,5 +1,4 @@
-import type { StreamCaller, UnaryCaller } from "./config.ts";
-import type { ClientConfig } from "./config.ts";
+import type { ClientConfig, StreamCaller, UnaryCaller } from "./config.ts";
 import {
   grpcStreamCaller,
   grpcUnaryCaller,

@@ -20,8 +20,11 @@ import {
   type HttpResponse,
   type HttpWholeBody,
 } from "../client/http-client.ts";
-import { clientNeverAborted, type ClientOptions } from "../client/config.ts";
-import type { ClientProtocol } from "../client/config.ts";
+import {
+  clientNeverAborted,
+  type ClientOptions,
+  type ClientProtocol,
+} from "../client/config.ts";
 import { createFetchHttpClient } from "../web/fetch-client.ts";
 
 /** @public */

@@ -55,6 +55,7 @@ export function connectServer(
     // Connect's own content types first, without the pattern.
     accepts: (contentType) =>
       contentType === connectContentTypeProto ||
+      contentType === connectContentTypeJson ||
       !connectNotOurs.test(contentType ?? ""),
     contentTypes: `${connectContentTypeProto}, ${connectContentTypeJson}`,
     unary: (handler, request, config) =>

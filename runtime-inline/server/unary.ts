@@ -6,7 +6,7 @@ import {
   type MessageInitShape,
 } from "@bufbuild/protobuf";
 import type { ConnectError } from "../core/errors.ts";
-import { deadlineStart } from "../core/deadline.ts";
+import { deadlineStart, type Deadline } from "../core/deadline.ts";
 import {
   applyInterceptors,
   type UnaryRequest,
@@ -70,10 +70,6 @@ export async function serverRunUnary(
     deadline,
     config.contextValues,
   );
-  // Without a timeout, the race would only answer a client that has gone
-  // away, to whom nothing is sent: not worth a promise and a listener.
-  const race = <T>(call: T | Promise<T>): T | Promise<T> =>
-    deadline === undefined ? call : deadline.race(Promise.resolve(call));
   try {
     const interceptors = config.interceptors;
     if (interceptors === undefined || interceptors.length === 0) {
@@ -81,7 +77,7 @@ export async function serverRunUnary(
       // response headers only if the implementation made them. Its own
       // promise (or value) is awaited: an async wrapper around it would add
       // a promise and its microtasks to every call.
-      const result = await race(handler.unary(input, context));
+      const result = await serverRace(deadline, handler.unary(input, context));
       return {
         ok: true,
         message: serverOutputMessage(method.output, result),
@@ -89,7 +85,8 @@ export async function serverRunUnary(
         trailer: context.responseTrailersIfAny(),
       };
     }
-    const response = await race(
+    const response = await serverRace(
+      deadline,
       applyInterceptors<UnaryRequest, UnaryResponse>(
         async (req) => ({
           stream: false,
@@ -120,6 +117,18 @@ export async function serverRunUnary(
   } finally {
     deadline?.cleanup();
   }
+}
+
+/**
+ * A call's result raced with its deadline, if it has one. Without a
+ * timeout the race would only answer a client that has gone away, to whom
+ * nothing is sent: not worth a promise and a listener.
+ */
+function serverRace<T>(
+  deadline: Deadline | undefined,
+  call: T | Promise<T>,
+): T | Promise<T> {
+  return deadline === undefined ? call : deadline.race(Promise.resolve(call));
 }
 
 /** The implementation's answer, as a message (it may return an init shape). */

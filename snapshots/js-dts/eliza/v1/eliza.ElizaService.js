@@ -229,7 +229,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 423 declarations from
+// needs no RPC library: 424 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -6703,10 +6703,6 @@ async function serverRunUnary(
     deadline,
     config.contextValues,
   );
-  // Without a timeout, the race would only answer a client that has gone
-  // away, to whom nothing is sent: not worth a promise and a listener.
-  const race = (call) =>
-    deadline === undefined ? call : deadline.race(Promise.resolve(call));
   try {
     const interceptors = config.interceptors;
     if (interceptors === undefined || interceptors.length === 0) {
@@ -6714,7 +6710,7 @@ async function serverRunUnary(
       // response headers only if the implementation made them. Its own
       // promise (or value) is awaited: an async wrapper around it would add
       // a promise and its microtasks to every call.
-      const result = await race(handler.unary(input, context));
+      const result = await serverRace(deadline, handler.unary(input, context));
       return {
         ok: true,
         message: serverOutputMessage(method.output, result),
@@ -6722,7 +6718,8 @@ async function serverRunUnary(
         trailer: context.responseTrailersIfAny(),
       };
     }
-    const response = await race(
+    const response = await serverRace(
+      deadline,
       applyInterceptors(
         async (req) => ({
           stream: false,
@@ -6754,6 +6751,14 @@ async function serverRunUnary(
     deadline === null || deadline === void 0 ? void 0 : deadline.cleanup();
   }
 }
+/**
+ * A call's result raced with its deadline, if it has one. Without a
+ * timeout the race would only answer a client that has gone away, to whom
+ * nothing is sent: not worth a promise and a listener.
+ */
+function serverRace(deadline, call) {
+  return deadline === undefined ? call : deadline.race(Promise.resolve(call));
+}
 /** The implementation's answer, as a message (it may return an init shape). */
 function serverOutputMessage(output, result) {
   return isMessage(result, output) ? result : create(output, result);
@@ -6775,6 +6780,7 @@ function connectServer(parts = {}) {
     // Connect's own content types first, without the pattern.
     accepts: (contentType) =>
       contentType === connectContentTypeProto ||
+      contentType === connectContentTypeJson ||
       !connectNotOurs.test(
         contentType !== null && contentType !== void 0 ? contentType : "",
       ),
