@@ -147,39 +147,33 @@ export function nodeHandler(
     // A body parser that read the stream before us (express.json()) has
     // undone Content-Encoding too: the service must not decompress again.
     const parsed = nodeParsedBody(request);
-    const incoming: NodeIncoming = {
-      body: request,
-      parsed,
-      headers:
-        parsed === undefined
-          ? request.headers
-          : { ...request.headers, "content-encoding": undefined },
-      rawHeaders:
-        parsed === undefined
-          ? request.rawHeaders
-          : nodeWithoutContentEncoding(request.rawHeaders),
-      target: request.url ?? "/",
-      method: request.method ?? "GET",
-      encrypted:
-        "encrypted" in request.socket && request.socket.encrypted === true,
-      httpVersion: request.httpVersionMajor === 2 ? "2" : request.httpVersion,
-      // Through the stream on HTTP/2: the compatibility socket is a proxy.
-      server:
-        stream !== undefined
-          ? (stream.session as { server?: object } | undefined)?.server
-          : (request.socket as { server?: object }).server,
-    };
-    nodeServe(
+    const call = new NodeCall(
       handlers,
-      incoming,
       stream ?? (response as NodeHttpResponse),
       compat,
       next,
-    ).catch((error: unknown) => {
-      // Only a failure to write the response gets here; the connection is
-      // torn down rather than crashing the process.
-      (stream ?? response).destroy(error instanceof Error ? error : undefined);
-    });
+      // Through the stream on HTTP/2: the compatibility socket is a proxy.
+      stream !== undefined
+        ? (stream.session as { server?: object } | undefined)?.server
+        : (request.socket as { server?: object }).server,
+    );
+    call.serve(
+      new NodeServerRequest(
+        request,
+        parsed,
+        parsed === undefined
+          ? request.headers
+          : { ...request.headers, "content-encoding": undefined },
+        parsed === undefined
+          ? request.rawHeaders
+          : nodeWithoutContentEncoding(request.rawHeaders),
+        request.url ?? "/",
+        request.method ?? "GET",
+        "encrypted" in request.socket && request.socket.encrypted === true,
+        request.httpVersionMajor === 2 ? "2" : request.httpVersion,
+        call,
+      ),
+    );
   };
 }
 
@@ -196,21 +190,25 @@ export function http2StreamHandler(
     // Without a listener, a stream error (a reset with an error code) would
     // be thrown as an uncaught exception; the call sees it as a closed stream.
     stream.on("error", nodeIgnoreError);
-    const incoming: NodeIncoming = {
-      body: stream,
-      parsed: undefined,
-      headers,
-      rawHeaders,
-      target: nodeHeaderString(headers[":path"]) ?? "/",
-      method: nodeHeaderString(headers[":method"]) ?? "GET",
-      encrypted: headers[":scheme"] === "https",
-      httpVersion: "2",
-      server: (stream.session as { server?: object } | undefined)?.server,
-    };
-    nodeServe(handlers, incoming, stream, undefined, undefined).catch(
-      (error: unknown) => {
-        stream.destroy(error instanceof Error ? error : undefined);
-      },
+    const call = new NodeCall(
+      handlers,
+      stream,
+      undefined,
+      undefined,
+      (stream.session as { server?: object } | undefined)?.server,
+    );
+    call.serve(
+      new NodeServerRequest(
+        stream,
+        undefined,
+        headers,
+        rawHeaders,
+        nodeHeaderString(headers[":path"]) ?? "/",
+        nodeHeaderString(headers[":method"]) ?? "GET",
+        headers[":scheme"] === "https",
+        "2",
+        call,
+      ),
     );
   };
 }
@@ -223,63 +221,124 @@ function nodeHeaderString(
   return typeof value === "string" ? value : undefined;
 }
 
-/** A request as each Node entry point receives it. */
-interface NodeIncoming {
-  readonly body: IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
-  /** The body as a body parser left it, when one read the stream before us. */
-  readonly parsed: AsyncIterable<Uint8Array> | undefined;
-  readonly headers: NodeIncomingHeaders;
-  readonly rawHeaders: readonly string[];
-  /** Path and query. */
-  readonly target: string;
-  readonly method: string;
-  readonly encrypted: boolean;
-  readonly httpVersion: string;
-  /** The server it came through, which keeps track of its calls for shutdown. */
-  readonly server: object | undefined;
-}
+/** What a request's body is read from. */
+type NodeRequestBody = IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
 
 /** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
 type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
 
-async function nodeServe(
-  handlers: readonly ServiceHandler[],
-  incoming: NodeIncoming,
-  response: NodeResponseTarget,
-  compat: Http2ServerResponse | undefined,
-  next: ((error?: unknown) => void) | undefined,
-): Promise<void> {
-  const call = new NodeCallSignal(response);
-  // Calls are tracked for shutdownGracefully: a map entry per call.
-  const tracker =
-    incoming.server === undefined
-      ? undefined
-      : nodeCallTracker(incoming.server);
-  if (tracker !== undefined) {
-    tracker.calls.set(call, response);
-    // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-    if (tracker.reason !== undefined) call.abort(tracker.reason);
-  }
-  const serverRequest = new NodeServerRequest(incoming, call);
-  try {
-    let result = undefined;
-    for (const handler of handlers) {
-      result = await handler.handle(serverRequest);
-      if (result !== undefined) break;
+/**
+ * One call served by a Node entry point, from routing to the response's
+ * end: its signal (NodeCallSignal), the handler that serves it, and where
+ * its response goes. A class with continuations rather than an async
+ * function: a unary call whose response is written whole waits for the
+ * handler's promise only, with no frame, promise or microtask of its own
+ * (an async function here was a twentieth of a small call's allocation).
+ */
+class NodeCall extends NodeCallSignal {
+  readonly #handlers: readonly ServiceHandler[];
+  readonly #response: NodeResponseTarget;
+  readonly #compat: Http2ServerResponse | undefined;
+  readonly #next: ((error?: unknown) => void) | undefined;
+  /** The server's calls in flight, for shutdownGracefully. */
+  readonly #tracker: NodeCallTracker | undefined;
+  #request: NodeServerRequest | undefined = undefined;
+  /** The first handler not yet asked. */
+  #handler = 0;
+
+  constructor(
+    handlers: readonly ServiceHandler[],
+    response: NodeResponseTarget,
+    compat: Http2ServerResponse | undefined,
+    next: ((error?: unknown) => void) | undefined,
+    server: object | undefined,
+  ) {
+    super(response);
+    this.#handlers = handlers;
+    this.#response = response;
+    this.#compat = compat;
+    this.#next = next;
+    // A map entry per call: the server's tracker is shared with the entry
+    // points of every generated file.
+    const tracker = server === undefined ? undefined : nodeCallTracker(server);
+    this.#tracker = tracker;
+    if (tracker !== undefined) {
+      tracker.calls.set(this, response);
+      // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+      if (tracker.reason !== undefined) this.abort(tracker.reason);
     }
-    if (result === undefined) {
-      if (next !== undefined) {
-        call.complete = true;
-        next();
+  }
+
+  /** Asks the handlers in turn, each whose path prefixes the request's. */
+  serve(request: NodeServerRequest): void {
+    this.#request = request;
+    const handlers = this.#handlers;
+    while (this.#handler < handlers.length) {
+      const handler = handlers[this.#handler++]!;
+      // A handler answers undefined for a path not its own: not asking
+      // those saves a promise each.
+      if (!request.path.startsWith(handler.path)) continue;
+      let answer: Promise<ServerResponse | undefined>;
+      try {
+        answer = handler.handle(request);
+      } catch (error) {
+        this.#fail(error);
         return;
       }
-      result = handlerNotFound(serverRequest.path);
+      answer.then(
+        (response) => this.#answer(response),
+        (error: unknown) => this.#fail(error),
+      );
+      return;
     }
+    this.#answer(undefined);
+  }
+
+  #answer(result: ServerResponse | undefined): void {
+    const request = this.#request!;
+    if (result === undefined) {
+      if (this.#handler < this.#handlers.length) {
+        this.serve(request);
+        return;
+      }
+      if (this.#next !== undefined) {
+        this.#end();
+        this.#next();
+        return;
+      }
+      result = handlerNotFound(request.path);
+    }
+    let streaming: Promise<void> | undefined;
+    try {
+      streaming = this.#respond(result, request);
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (streaming === undefined) {
+      this.#end();
+    } else {
+      streaming.then(
+        () => this.#end(),
+        (error: unknown) => this.#fail(error),
+      );
+    }
+  }
+
+  /** Writes the response; a promise while a streamed body is still going. */
+  #respond(
+    result: ServerResponse,
+    request: NodeServerRequest,
+  ): Promise<void> | undefined {
     // Aborted by a shutdown, the call still answers (with its error).
-    if (call.clientGone()) return;
-    const plain = result.plainHeaderIfUnread?.();
+    if (this.clientGone()) return undefined;
+    const response = this.#response;
+    const compat = this.#compat;
+    const tracker = this.#tracker;
+    // The protocol's plain header object is this response's alone: added
+    // to in place.
     const outgoing: OutgoingHttpHeaders =
-      plain === undefined ? nodeOutgoingHeaders(result.header) : { ...plain };
+      result.plainHeaderIfUnread?.() ?? nodeOutgoingHeaders(result.header);
     // Headers that middleware set before us (CORS, security headers, a
     // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
     // There writeHead merges them itself, but would let our cookies and Vary
@@ -294,27 +353,41 @@ async function nodeServe(
     ) {
       nodeMergePresetHeaders(outgoing, response.getHeaders());
     }
-    let streaming: Promise<void> | undefined;
     if ("respond" in response) {
-      streaming = nodeRespondHttp2(
+      return nodeRespondHttp2(
         response,
         result,
         outgoing,
-        call,
+        this,
         tracker,
         compat,
-        incoming.body,
+        request.source,
       );
-    } else {
-      // A shutdown has begun: the client is to open a new connection.
-      if (tracker?.closing === true) outgoing.connection = "close";
-      streaming = nodeRespondHttp1(response, result, outgoing, call, tracker);
     }
-    if (streaming !== undefined) await streaming;
-    call.complete = true;
-  } finally {
+    // A shutdown has begun: the client is to open a new connection.
+    if (tracker?.closing === true) outgoing.connection = "close";
+    return nodeRespondHttp1(response, result, outgoing, this, tracker);
+  }
+
+  /** The response is complete (or handed to `next`): a close is no cancel now. */
+  #end(): void {
+    this.complete = true;
+    this.#untrack();
+  }
+
+  /**
+   * Writing the response failed (a header Node refuses, a stream error):
+   * the connection is torn down rather than crashing the process.
+   */
+  #fail(error: unknown): void {
+    this.#untrack();
+    this.#response.destroy(error instanceof Error ? error : undefined);
+  }
+
+  #untrack(): void {
+    const tracker = this.#tracker;
     if (tracker !== undefined) {
-      tracker.calls.delete(call);
+      tracker.calls.delete(this);
       tracker.ended?.();
     }
   }
@@ -331,29 +404,50 @@ class NodeServerRequest implements ServerRequest {
   readonly path: string;
   readonly search: string;
   readonly httpVersion: string;
-  readonly #incoming: NodeIncoming;
+  /** What the body is read from. */
+  readonly source: NodeRequestBody;
+  /** The body as a body parser left it, when one read the stream before us. */
+  readonly #parsed: AsyncIterable<Uint8Array> | undefined;
+  readonly #headers: NodeIncomingHeaders;
+  readonly #rawHeaders: readonly string[];
+  /** Path and query. */
+  readonly #target: string;
+  readonly #encrypted: boolean;
   readonly #call: NodeCallSignal;
   #url: string | undefined = undefined;
   #all: Headers | undefined = undefined;
 
-  constructor(incoming: NodeIncoming, call: NodeCallSignal) {
-    const target = incoming.target;
+  constructor(
+    source: NodeRequestBody,
+    parsed: AsyncIterable<Uint8Array> | undefined,
+    headers: NodeIncomingHeaders,
+    rawHeaders: readonly string[],
+    target: string,
+    method: string,
+    encrypted: boolean,
+    httpVersion: string,
+    call: NodeCallSignal,
+  ) {
     const queryStart = target.indexOf("?");
-    this.method = incoming.method;
+    this.method = method;
     this.path = queryStart < 0 ? target : target.slice(0, queryStart);
     this.search = queryStart < 0 ? "" : target.slice(queryStart);
-    this.httpVersion = incoming.httpVersion;
-    this.#incoming = incoming;
+    this.httpVersion = httpVersion;
+    this.source = source;
+    this.#parsed = parsed;
+    this.#headers = headers;
+    this.#rawHeaders = rawHeaders;
+    this.#target = target;
+    this.#encrypted = encrypted;
     this.#call = call;
   }
 
   get url(): string {
-    const incoming = this.#incoming;
-    return (this.#url ??= `${incoming.encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${incoming.target}`);
+    return (this.#url ??= `${this.#encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${this.#target}`);
   }
 
   get body(): AsyncIterable<Uint8Array> {
-    return this.#incoming.parsed ?? nodeBody(this.#incoming.body);
+    return this.#parsed ?? nodeBody(this.source);
   }
 
   get signal(): AbortSignal {
@@ -361,17 +455,17 @@ class NodeServerRequest implements ServerRequest {
   }
 
   header(name: string): string | null {
-    return nodeHeader(this.#incoming.headers, name);
+    return nodeHeader(this.#headers, name);
   }
 
   headers(): Headers {
-    return (this.#all ??= nodeRequestHeaders(this.#incoming.rawHeaders));
+    return (this.#all ??= nodeRequestHeaders(this.#rawHeaders));
   }
 
   readBody(maxBytes: number): Promise<Uint8Array> {
-    const parsed = this.#incoming.parsed;
+    const parsed = this.#parsed;
     return parsed === undefined
-      ? nodeReadBody(this.#incoming.body, maxBytes)
+      ? nodeReadBody(this.source, maxBytes)
       : readBody(parsed, maxBytes);
   }
 }
@@ -433,7 +527,7 @@ function nodeRespondHttp2(
   call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
-  request: NodeIncoming["body"],
+  request: NodeRequestBody,
 ): Promise<void> | undefined {
   // The client may have reset the stream meanwhile: respond() would throw.
   if (stream.destroyed || stream.closed) return undefined;
@@ -483,7 +577,7 @@ async function nodeStreamHttp2(
   call: NodeCallSignal,
   shutdown: NodeCallTracker | undefined,
   compat: Http2ServerResponse | undefined,
-  request: NodeIncoming["body"],
+  request: NodeRequestBody,
   endWithData: boolean,
 ): Promise<void> {
   if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
@@ -496,7 +590,7 @@ function nodeEndHttp2(
   result: ServerResponse,
   body: Uint8Array | undefined,
   compat: Http2ServerResponse | undefined,
-  request: NodeIncoming["body"],
+  request: NodeRequestBody,
   endWithData: boolean,
 ): void {
   if (endWithData) {
@@ -559,7 +653,7 @@ function nodeMergePresetHeaders(
  */
 function nodeStopUpload(
   stream: ServerHttp2Stream,
-  request: NodeIncoming["body"],
+  request: NodeRequestBody,
 ): void {
   if (!request.readableEnded && !stream.closed) {
     stream.close(0 /* NGHTTP2_NO_ERROR */);

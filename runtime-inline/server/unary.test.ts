@@ -125,6 +125,57 @@ describe("serverRunUnary", () => {
     expect(reported).toEqual([reason]);
   });
 
+  it("answers alike whether the implementation returns, resolves or gives a thenable", async () => {
+    const answers: UnaryImplementation[] = [
+      () => ({ value: "out" }),
+      async () => ({ value: "out" }),
+      // Not a Promise: any thenable, as `await` takes.
+      () => ({
+        then(resolve: (value: { value: string }) => void) {
+          resolve({ value: "out" });
+        },
+      }),
+      () => create(StringValueSchema, { value: "out" }),
+    ];
+    for (const unary of answers) {
+      const output = await success(run(unary));
+      expect(output.message).toEqual(
+        create(StringValueSchema, { value: "out" }),
+      );
+    }
+  });
+
+  it("answers a call without a deadline or interceptors at once when the implementation does", () => {
+    // No promise to wait for: the protocol writes the response in the same turn.
+    const result = run(() => ({ value: "out" }));
+    expect(result).not.toBeInstanceOf(Promise);
+    expect(run(() => Promise.resolve({ value: "out" }))).toBeInstanceOf(
+      Promise,
+    );
+    expect(run(() => ({ value: "out" }), {}, 1000)).toBeInstanceOf(Promise);
+  });
+
+  it("turns a throw and a rejection alike into the error to send", async () => {
+    const reported: unknown[] = [];
+    const reason = new ConnectError("no", Code.NotFound);
+    const failing: UnaryImplementation[] = [
+      () => {
+        throw reason;
+      },
+      () => Promise.reject(reason),
+      async () => {
+        throw reason;
+      },
+    ];
+    for (const unary of failing) {
+      const error = await failure(
+        run(unary, { onError: (e) => void reported.push(e) }),
+      );
+      expect(error).toBe(reason);
+    }
+    expect(reported).toEqual([reason, reason, reason]);
+  });
+
   it("makes no response headers or trailers for an implementation that sets none", async () => {
     const plain = await success(run(() => ({ value: "out" })));
     expect(plain.header).toBeUndefined();

@@ -18,6 +18,7 @@ import { serverFail } from "./fail.ts";
 import type {
   HandlerContext,
   ServerRequest,
+  UnaryImplementation,
   UnaryMethodHandler,
 } from "./handler.ts";
 
@@ -44,10 +45,74 @@ export type UnaryResult =
  * Runs the interceptors and the implementation of a unary call of any
  * protocol, with a signal that aborts on client cancellation or at the
  * deadline; the deadline answers the call at once even if the
- * implementation ignores its signal. Never rejects: a failure comes out as
- * the ConnectError to send (serverFail).
+ * implementation ignores its signal. Never rejects or throws: a failure
+ * comes out as the ConnectError to send (serverFail). Callers `await` the
+ * answer, which is a promise only when the call has something to wait for.
  */
-export async function serverRunUnary(
+export function serverRunUnary(
+  handler: UnaryMethodHandler,
+  request: ServerRequest,
+  config: ServerConfig,
+  protocol: HandlerContext["protocol"],
+  input: Message,
+  timeoutMs: number | undefined,
+): UnaryResult | Promise<UnaryResult> {
+  const interceptors = config.interceptors;
+  if (
+    timeoutMs !== undefined ||
+    (interceptors !== undefined && interceptors.length > 0)
+  ) {
+    return serverRunUnaryFull(
+      handler,
+      request,
+      config,
+      protocol,
+      input,
+      timeoutMs,
+    );
+  }
+  // Most calls: no deadline to race and no interceptors, so no async
+  // function around the implementation (its frame and promise were a
+  // twentieth of a small call's allocation), and no request or response
+  // objects for interceptors. The call's signal is the request's, made only
+  // if the implementation reads it.
+  const context = new ServerCallContext(
+    handler.method,
+    protocol,
+    request,
+    undefined,
+    config.contextValues,
+  );
+  let answer: ReturnType<UnaryImplementation>;
+  try {
+    answer = handler.unary(input, context);
+  } catch (e) {
+    return serverUnaryFailed(e, config, context);
+  }
+  if (!serverIsThenable(answer)) {
+    return serverUnarySettle(answer, config, context);
+  }
+  return Promise.resolve(answer).then(
+    (message) => serverUnarySettle(message, config, context),
+    (e: unknown) => serverUnaryFailed(e, config, context),
+  );
+}
+
+// The answer as a message, or the failure to send when it is no valid one.
+function serverUnarySettle(
+  answer: MessageInitShape<DescMessage>,
+  config: ServerConfig,
+  context: ServerCallContext,
+): UnaryResult {
+  try {
+    return serverUnaryAnswered(answer, context);
+  } catch (e) {
+    return serverUnaryFailed(e, config, context);
+  }
+}
+
+/** serverRunUnary with a deadline or interceptors. */
+async function serverRunUnaryFull(
   handler: UnaryMethodHandler,
   request: ServerRequest,
   config: ServerConfig,
@@ -56,9 +121,6 @@ export async function serverRunUnary(
   timeoutMs: number | undefined,
 ): Promise<UnaryResult> {
   const method = handler.method;
-  // Without a timeout the call's signal is the request's, read only if the
-  // implementation or an interceptor asks for it: most never do, and the
-  // Node adapters make it on first use.
   const deadline =
     timeoutMs === undefined
       ? undefined
@@ -73,17 +135,10 @@ export async function serverRunUnary(
   try {
     const interceptors = config.interceptors;
     if (interceptors === undefined || interceptors.length === 0) {
-      // No request or response objects for interceptors to see, and the
-      // response headers only if the implementation made them. Its own
-      // promise (or value) is awaited: an async wrapper around it would add
-      // a promise and its microtasks to every call.
-      const result = await serverRace(deadline, handler.unary(input, context));
-      return {
-        ok: true,
-        message: serverOutputMessage(method.output, result),
-        header: context.responseHeadersIfAny(),
-        trailer: context.responseTrailersIfAny(),
-      };
+      return serverUnaryAnswered(
+        await serverRace(deadline, handler.unary(input, context)),
+        context,
+      );
     }
     const response = await serverRace(
       deadline,
@@ -108,15 +163,47 @@ export async function serverRunUnary(
       trailer: response.trailer,
     };
   } catch (e) {
-    return {
-      ok: false,
-      error: serverFail(e, config, context),
-      header: context.responseHeadersIfAny(),
-      trailer: context.responseTrailersIfAny(),
-    };
+    return serverUnaryFailed(e, config, context);
   } finally {
     deadline?.cleanup();
   }
+}
+
+// Implementations may return any thenable, as `await` accepts; a message
+// (init shape) is never one: protobuf-es fields are not functions.
+function serverIsThenable(
+  value: unknown,
+): value is PromiseLike<MessageInitShape<DescMessage>> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+function serverUnaryAnswered(
+  answer: MessageInitShape<DescMessage>,
+  context: ServerCallContext,
+): UnaryResult {
+  return {
+    ok: true,
+    message: serverOutputMessage(context.method.output, answer),
+    header: context.responseHeadersIfAny(),
+    trailer: context.responseTrailersIfAny(),
+  };
+}
+
+function serverUnaryFailed(
+  error: unknown,
+  config: ServerConfig,
+  context: ServerCallContext,
+): UnaryResult {
+  return {
+    ok: false,
+    error: serverFail(error, config, context),
+    header: context.responseHeadersIfAny(),
+    trailer: context.responseTrailersIfAny(),
+  };
 }
 
 /**

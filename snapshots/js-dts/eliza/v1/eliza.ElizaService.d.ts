@@ -853,7 +853,9 @@ interface ServerResponse {
   /**
    * The headers as an object of lower-case names and single values, while
    * `header` has not been read (see ServerPlainResponse): a Node adapter
-   * writes them as they are, without a web Headers.
+   * writes them as they are, without a web Headers. The object is the
+   * response's own, sent once: the adapter adds its own entries to it (the
+   * HTTP/2 status, Content-Length), after which `header` is not read.
    */
   plainHeaderIfUnread?(): Record<string, string> | undefined;
   /**

@@ -187,7 +187,24 @@ var _ContextValuesMap_map,
   _ServerCallContext_values,
   _ServerCallContext_responseHeaders,
   _ServerCallContext_responseTrailers,
-  _NodeServerRequest_incoming,
+  _NodeCall_instances,
+  _NodeCall_handlers,
+  _NodeCall_response,
+  _NodeCall_compat,
+  _NodeCall_next,
+  _NodeCall_tracker,
+  _NodeCall_request,
+  _NodeCall_handler,
+  _NodeCall_answer,
+  _NodeCall_respond,
+  _NodeCall_end,
+  _NodeCall_fail,
+  _NodeCall_untrack,
+  _NodeServerRequest_parsed,
+  _NodeServerRequest_headers,
+  _NodeServerRequest_rawHeaders,
+  _NodeServerRequest_target,
+  _NodeServerRequest_encrypted,
   _NodeServerRequest_call,
   _NodeServerRequest_url,
   _NodeServerRequest_all,
@@ -224,7 +241,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 369 declarations from
+// needs no RPC library: 374 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
