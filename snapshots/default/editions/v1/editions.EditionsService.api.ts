@@ -73,13 +73,13 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 419 declarations from
+// needs no RPC library: 420 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, call-signal, compression, handler, http2-client, keepalive,
-//     shutdown, writable
+//   node: body, call, call-signal, compression, handler, http2-client,
+//     keepalive, request, respond, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary

@@ -181,6 +181,14 @@ var _ContextValuesMap_map,
   _NodeCallSignal_shutdown,
   _NodeCallSignal_gone,
   _NodeCallSignal_makeController,
+  _NodeServerRequest_parsed,
+  _NodeServerRequest_headers,
+  _NodeServerRequest_rawHeaders,
+  _NodeServerRequest_target,
+  _NodeServerRequest_encrypted,
+  _NodeServerRequest_call,
+  _NodeServerRequest_url,
+  _NodeServerRequest_all,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
   _ServerCallContext_signal,
@@ -196,18 +204,9 @@ var _ContextValuesMap_map,
   _NodeCall_request,
   _NodeCall_handler,
   _NodeCall_answer,
-  _NodeCall_respond,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
-  _NodeServerRequest_parsed,
-  _NodeServerRequest_headers,
-  _NodeServerRequest_rawHeaders,
-  _NodeServerRequest_target,
-  _NodeServerRequest_encrypted,
-  _NodeServerRequest_call,
-  _NodeServerRequest_url,
-  _NodeServerRequest_all,
   _Http2Body_stream,
   _Http2Body_signal;
 import {
@@ -241,13 +240,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 419 declarations from
+// needs no RPC library: 420 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, call-signal, compression, handler, http2-client, keepalive,
-//     shutdown, writable
+//   node: body, call, call-signal, compression, handler, http2-client,
+//     keepalive, request, respond, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary

@@ -974,26 +974,6 @@ export interface ServiceHandler {
  * @public
  */
 export type ServiceHandlers = ServiceHandler | readonly ServiceHandler[];
-/** @public */
-export declare const compressionGzip: Compression;
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export declare const compressionDeflate: Compression;
-/** @public */
-export declare const compressionBrotli: Compression;
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export declare const compressionZstd: Compression | undefined;
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export declare function compressionDefaults(): Compression[];
 /**
  * What `shutdownGracefully` stops: a `node:http`, `node:https` or
  * `node:http2` server (the one `app.listen()` returns in Express,
@@ -1041,6 +1021,26 @@ export declare function shutdownGracefully(
   server: ShutdownServer,
   options?: ShutdownOptions,
 ): Promise<void>;
+/** @public */
+export declare const compressionGzip: Compression;
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export declare const compressionDeflate: Compression;
+/** @public */
+export declare const compressionBrotli: Compression;
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export declare const compressionZstd: Compression | undefined;
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export declare function compressionDefaults(): Compression[];
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
  * Workers, Hono, and Node's own `Request`.

@@ -182,6 +182,14 @@ var _ContextValuesMap_map,
   _NodeCallSignal_shutdown,
   _NodeCallSignal_gone,
   _NodeCallSignal_makeController,
+  _NodeServerRequest_parsed,
+  _NodeServerRequest_headers,
+  _NodeServerRequest_rawHeaders,
+  _NodeServerRequest_target,
+  _NodeServerRequest_encrypted,
+  _NodeServerRequest_call,
+  _NodeServerRequest_url,
+  _NodeServerRequest_all,
   _ServerCallContext_request,
   _ServerCallContext_contextValues,
   _ServerCallContext_signal,
@@ -197,18 +205,9 @@ var _ContextValuesMap_map,
   _NodeCall_request,
   _NodeCall_handler,
   _NodeCall_answer,
-  _NodeCall_respond,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
-  _NodeServerRequest_parsed,
-  _NodeServerRequest_headers,
-  _NodeServerRequest_rawHeaders,
-  _NodeServerRequest_target,
-  _NodeServerRequest_encrypted,
-  _NodeServerRequest_call,
-  _NodeServerRequest_url,
-  _NodeServerRequest_all,
   _Http2Body_stream,
   _Http2Body_signal;
 import {
@@ -246,13 +245,13 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 429 declarations from
+// needs no RPC library: 430 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, call-signal, compression, handler, http2-client, keepalive,
-//     shutdown, writable
+//   node: body, call, call-signal, compression, handler, http2-client,
+//     keepalive, request, respond, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -4291,190 +4290,149 @@ class NodeCallSignal {
     return controller;
   }));
 /**
- * Messages up to this size are compressed on the event loop, with zlib's
- * Sync form: for a small message the thread pool's round trip (queue the
- * work, wake a worker, wake the loop again) costs more than the compression,
- * and a stream waiting on it sends one message per turn of the loop, a
- * frame and a write each. What blocks the loop is mostly zlib setting up
- * its state for the call, some tens of microseconds for gzip.
+ * A Node request as the protocol code sees it. A class, so that a call
+ * makes no closures for it; its URL, headers, body and signal are made on
+ * first use, which for most calls is never (or, for the body, read whole
+ * through `readBody` rather than iterated).
  */
-const compressionSyncMaxBytes = 16 * 1024;
-/**
- * Builds a Compression from zlib's callback and Sync functions. The callback
- * forms run on the thread pool, for messages larger than
- * compressionSyncMaxBytes and every decompression (its output size is not
- * known up front); the Sync forms would block the event loop for the whole
- * of a large message.
- */
-function compressionFromZlib(name, compress, compressSync, decompress) {
-  return {
-    name,
-    compress(data) {
-      const failed = (error) =>
-        new ConnectError(
-          `${name} compression failed: ${error.message}`,
-          Code.Internal,
-          { cause: error },
-        );
-      if (data.byteLength <= compressionSyncMaxBytes) {
-        try {
-          return Promise.resolve(compressionView(compressSync(data)));
-        } catch (e) {
-          return Promise.reject(
-            failed(e instanceof Error ? e : new Error(String(e))),
-          );
-        }
-      }
-      return new Promise((resolve, reject) => {
-        compress(data, (error, result) => {
-          if (error !== null) {
-            reject(failed(error));
-            return;
-          }
-          resolve(compressionView(result));
-        });
-      });
-    },
-    decompress(data, readMaxBytes) {
-      return new Promise((resolve, reject) => {
-        decompress(
-          data,
-          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
-          (error, result) => {
-            if (error !== null) {
-              reject(compressionDecompressError(name, error, readMaxBytes));
-              return;
-            }
-            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
-            // byte through; the limit itself is checked here.
-            if (result.byteLength > readMaxBytes) {
-              reject(compressionTooLarge(readMaxBytes));
-              return;
-            }
-            resolve(compressionView(result));
-          },
-        );
-      });
-    },
-  };
-}
-/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
-function compressionMaxOutputLength(readMaxBytes) {
-  if (!(readMaxBytes >= 1)) {
-    return 1;
+class NodeServerRequest {
+  constructor(
+    source,
+    parsed,
+    headers,
+    rawHeaders,
+    target,
+    method,
+    encrypted,
+    httpVersion,
+    call,
+  ) {
+    /** The body as a body parser left it, when one read the stream before us. */
+    _NodeServerRequest_parsed.set(this, void 0);
+    _NodeServerRequest_headers.set(this, void 0);
+    _NodeServerRequest_rawHeaders.set(this, void 0);
+    /** Path and query. */
+    _NodeServerRequest_target.set(this, void 0);
+    _NodeServerRequest_encrypted.set(this, void 0);
+    _NodeServerRequest_call.set(this, void 0);
+    _NodeServerRequest_url.set(this, undefined);
+    _NodeServerRequest_all.set(this, undefined);
+    const queryStart = target.indexOf("?");
+    this.method = method;
+    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
+    this.search = queryStart < 0 ? "" : target.slice(queryStart);
+    this.httpVersion = httpVersion;
+    this.source = source;
+    __classPrivateFieldSet(this, _NodeServerRequest_parsed, parsed, "f");
+    __classPrivateFieldSet(this, _NodeServerRequest_headers, headers, "f");
+    __classPrivateFieldSet(
+      this,
+      _NodeServerRequest_rawHeaders,
+      rawHeaders,
+      "f",
+    );
+    __classPrivateFieldSet(this, _NodeServerRequest_target, target, "f");
+    __classPrivateFieldSet(this, _NodeServerRequest_encrypted, encrypted, "f");
+    __classPrivateFieldSet(this, _NodeServerRequest_call, call, "f");
   }
-  return Math.min(Math.floor(readMaxBytes), kMaxLength);
-}
-/**
- * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
- * around as Uint8Array, and Buffer's differing methods (slice, toString)
- * should not leak out.
- */
-function compressionView(buffer) {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-function compressionTooLarge(readMaxBytes) {
-  return new ConnectError(
-    `message larger than configured max ${readMaxBytes} bytes`,
-    Code.ResourceExhausted,
-  );
-}
-function compressionDecompressError(name, error, readMaxBytes) {
-  const code = error.code;
-  if (code === "ERR_BUFFER_TOO_LARGE") {
-    return compressionTooLarge(readMaxBytes);
-  }
-  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
-    return new ConnectError(
-      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
-      Code.ResourceExhausted,
+  get url() {
+    var _a, _b;
+    return __classPrivateFieldSet(
+      this,
+      _NodeServerRequest_url,
+      (_a = __classPrivateFieldGet(this, _NodeServerRequest_url, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : `${__classPrivateFieldGet(this, _NodeServerRequest_encrypted, "f") ? "https" : "http"}://${(_b = this.header("host")) !== null && _b !== void 0 ? _b : "localhost"}${__classPrivateFieldGet(this, _NodeServerRequest_target, "f")}`,
+      "f",
     );
   }
-  return new ConnectError(
-    `invalid ${name} data: ${error.message}`,
-    Code.InvalidArgument,
-    { cause: error },
-  );
-}
-function compressionBrotliOptions(data) {
-  return {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-    },
-  };
-}
-/** @public */
-export const compressionGzip = compressionFromZlib(
-  "gzip",
-  (data, callback) => zlib.gzip(data, callback),
-  (data) => zlib.gzipSync(data),
-  (data, options, callback) => zlib.gunzip(data, options, callback),
-);
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export const compressionDeflate = compressionFromZlib(
-  "deflate",
-  (data, callback) => zlib.deflate(data, callback),
-  (data) => zlib.deflateSync(data),
-  (data, options, callback) => zlib.inflate(data, options, callback),
-);
-/** @public */
-export const compressionBrotli = compressionFromZlib(
-  "br",
-  // zlib's default quality is 11, which is tuned for static assets and is
-  // some 50 times slower than gzip; 5 is about as fast as gzip and still
-  // compresses better.
-  (data, callback) =>
-    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
-  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
-  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
-  // off, as is node:zlib's default: the window is at most 16 MiB.
-  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
-);
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export const compressionZstd =
-  typeof zlib.zstdCompress === "function"
-    ? compressionFromZlib(
-        "zstd",
-        (data, callback) => zlib.zstdCompress(data, callback),
-        (data) => zlib.zstdCompressSync(data),
-        // The frame declares the window the decoder allocates, up to
-        // 2 GiB: capped at what a message within the limit needs, and at
-        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
-        (data, options, callback) =>
-          zlib.zstdDecompress(
-            data,
-            Object.assign(Object.assign({}, options), {
-              params: {
-                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
-                  23,
-                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
-                ),
-              },
-            }),
-            callback,
-          ),
-      )
-    : undefined;
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export function compressionDefaults() {
-  const list = [compressionGzip, compressionBrotli];
-  if (compressionZstd !== undefined) {
-    list.push(compressionZstd);
+  get body() {
+    var _a;
+    return (_a = __classPrivateFieldGet(
+      this,
+      _NodeServerRequest_parsed,
+      "f",
+    )) !== null && _a !== void 0
+      ? _a
+      : nodeBody(this.source);
   }
-  // Last: accepted from gRPC clients such as grpc-js that may send it.
-  list.push(compressionDeflate);
-  return list;
+  get signal() {
+    return __classPrivateFieldGet(this, _NodeServerRequest_call, "f").signal;
+  }
+  header(name) {
+    return nodeHeader(
+      __classPrivateFieldGet(this, _NodeServerRequest_headers, "f"),
+      name,
+    );
+  }
+  headers() {
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _NodeServerRequest_all,
+      (_a = __classPrivateFieldGet(this, _NodeServerRequest_all, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : nodeRequestHeaders(
+            __classPrivateFieldGet(this, _NodeServerRequest_rawHeaders, "f"),
+          ),
+      "f",
+    );
+  }
+  readBody(maxBytes) {
+    const parsed = __classPrivateFieldGet(this, _NodeServerRequest_parsed, "f");
+    return parsed === undefined
+      ? nodeReadBody(this.source, maxBytes)
+      : readBody(parsed, maxBytes);
+  }
+}
+((_NodeServerRequest_parsed = new WeakMap()),
+  (_NodeServerRequest_headers = new WeakMap()),
+  (_NodeServerRequest_rawHeaders = new WeakMap()),
+  (_NodeServerRequest_target = new WeakMap()),
+  (_NodeServerRequest_encrypted = new WeakMap()),
+  (_NodeServerRequest_call = new WeakMap()),
+  (_NodeServerRequest_url = new WeakMap()),
+  (_NodeServerRequest_all = new WeakMap()));
+// Node has parsed the headers already (node:http lazily, node:http2 before
+// the stream event): reading a few of them costs a property lookup, where a
+// `Headers` validates and copies every one.
+function nodeHeader(headers, name) {
+  var _a;
+  const value =
+    (_a = headers[name]) !== null && _a !== void 0
+      ? _a
+      : name === "host"
+        ? headers[":authority"]
+        : undefined;
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
+}
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders) {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i];
+    const value = rawHeaders[i + 1];
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
+  }
+  return header;
+}
+/** Drops Content-Encoding: a body parser has undone it. */
+function nodeWithoutContentEncoding(rawHeaders) {
+  const kept = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i].toLowerCase() === "content-encoding") continue;
+    kept.push(rawHeaders[i], rawHeaders[i + 1]);
+  }
+  return kept;
 }
 const nodeTrackerKey = Symbol.for("connect-standalone.calls-in-flight.v1");
 /** The tracker of a server's calls, made on its first call. */
@@ -5260,6 +5218,618 @@ function nodeIsPushBody(body) {
   return typeof body.pushTo === "function";
 }
 /**
+ * Writes a call's response to Node: whole, or a promise while a streamed
+ * body is still going (a whole one is written at once, without a promise
+ * and a microtask to wait for it).
+ */
+function nodeRespond(response, result, compat, call, tracker, request) {
+  var _a, _b;
+  // The protocol's plain header object is this response's alone: added
+  // to in place.
+  const outgoing =
+    (_b =
+      (_a = result.plainHeaderIfUnread) === null || _a === void 0
+        ? void 0
+        : _a.call(result)) !== null && _b !== void 0
+      ? _b
+      : nodeOutgoingHeaders(result.header);
+  // Headers that middleware set before us (CORS, security headers, a
+  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+  // There writeHead merges them itself, but would let our cookies and Vary
+  // replace theirs.
+  if (compat !== undefined) {
+    nodeMergePresetHeaders(outgoing, compat.getHeaders());
+  } else if (
+    !("respond" in response) &&
+    ((outgoing["set-cookie"] !== undefined &&
+      response.hasHeader("set-cookie")) ||
+      (outgoing.vary !== undefined && response.hasHeader("vary")))
+  ) {
+    nodeMergePresetHeaders(outgoing, response.getHeaders());
+  }
+  if ("respond" in response) {
+    return nodeRespondHttp2(
+      response,
+      result,
+      outgoing,
+      call,
+      tracker,
+      compat,
+      request,
+    );
+  }
+  // A shutdown has begun: the client is to open a new connection.
+  if (
+    (tracker === null || tracker === void 0 ? void 0 : tracker.closing) === true
+  )
+    outgoing.connection = "close";
+  return nodeRespondHttp1(response, result, outgoing, call, tracker);
+}
+function nodeRespondHttp1(response, result, outgoing, call, shutdown) {
+  const body = result.body;
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    response.writeHead(result.status, outgoing);
+    return nodeStreamHttp1(response, result, body, call, shutdown);
+  }
+  if (body !== undefined && result.trailer === undefined) {
+    // Else Node sends the whole body chunked: writeHead commits the headers
+    // before end() sees how long it is.
+    outgoing["content-length"] = body.byteLength;
+  }
+  response.writeHead(result.status, outgoing);
+  nodeEndHttp1(response, result, body);
+  return undefined;
+}
+async function nodeStreamHttp1(response, result, body, call, shutdown) {
+  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
+    nodeEndHttp1(response, result, undefined);
+  }
+}
+function nodeEndHttp1(response, result, body) {
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    response.addTrailers(nodeHeaderObject(trailer));
+  }
+  response.end(body);
+}
+function nodeRespondHttp2(
+  stream,
+  result,
+  outgoing,
+  call,
+  shutdown,
+  compat,
+  request,
+) {
+  // The client may have reset the stream meanwhile: respond() would throw.
+  if (stream.destroyed || stream.closed) return undefined;
+  outgoing[":status"] = result.status;
+  const body = result.body;
+  if (body === undefined && result.trailer === undefined) {
+    // One HEADERS frame that ends the stream: what gRPC calls a
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
+    stream.respond(outgoing, { endStream: true });
+    return undefined;
+  }
+  // A response without trailers that is sent while the client is still
+  // uploading (a request refused before it was read, a stream that ends
+  // first) ends with its last DATA frame: a client that reads a complete
+  // Connect or gRPC-Web message may stop its upload at once, and a body
+  // shorter than its Content-Length makes nghttp2 reset the stream with
+  // PROTOCOL_ERROR before a separate trailers frame could end it.
+  const endWithData = result.trailer === undefined && !request.readableEnded;
+  // Otherwise always ended by a trailers frame, empty if need be, as the
+  // compatibility API does: ending with the last DATA frame lets the stream
+  // close while that write is still in flight, and Node then builds an
+  // error (stack trace included) for every response, a tenth of a small
+  // call's CPU time.
+  stream.respond(outgoing, { waitForTrailers: !endWithData });
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    return nodeStreamHttp2(
+      stream,
+      result,
+      body,
+      call,
+      shutdown,
+      compat,
+      request,
+      endWithData,
+    );
+  }
+  nodeEndHttp2(stream, result, body, compat, request, endWithData);
+  return undefined;
+}
+async function nodeStreamHttp2(
+  stream,
+  result,
+  body,
+  call,
+  shutdown,
+  compat,
+  request,
+  endWithData,
+) {
+  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
+    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
+  }
+}
+function nodeEndHttp2(stream, result, body, compat, request, endWithData) {
+  if (endWithData) {
+    stream.end(body);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  const trailer = result.trailer;
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else if (trailer === undefined) {
+    stream.once("wantTrailers", nodeSendNoTrailers);
+  } else {
+    const trailers = nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  }
+  stream.end(body);
+}
+// One listener for every stream that ends with empty trailers.
+function nodeSendNoTrailers() {
+  this.sendTrailers({});
+}
+/**
+ * Adds the headers a response object already holds to ours. Ours win a
+ * conflict (the protocol's content type, its status headers), except for
+ * the lists that independent layers each add to: a middleware's session
+ * cookie and the implementation's own are both meant to be set, and a
+ * cache must vary on what either varies on.
+ */
+function nodeMergePresetHeaders(outgoing, preset) {
+  for (const key in preset) {
+    const value = preset[key];
+    if (value === undefined) continue;
+    const ours = outgoing[key];
+    if (ours === undefined) {
+      outgoing[key] = value;
+    } else if (key === "set-cookie") {
+      outgoing[key] = [value, ours].flat().map(String);
+    } else if (key === "vary") {
+      outgoing[key] = [value, ours].flat().join(", ");
+    }
+  }
+}
+/**
+ * After a complete response, asks a client that is still uploading to stop,
+ * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
+ * once the response has been flushed). Go's HTTP/2 server does the same.
+ */
+function nodeStopUpload(stream, request) {
+  if (!request.readableEnded && !stream.closed) {
+    stream.close(0 /* NGHTTP2_NO_ERROR */);
+    // Node frees a stream closed with NO_ERROR only once its request body
+    // has been read to the end: what the implementation left unread, in a
+    // body paused for backpressure, is discarded.
+    request.removeAllListeners("data");
+    request.resume();
+  }
+}
+function nodeOutgoingHeaders(header) {
+  const outgoing = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
+}
+function nodeHeaderObject(header) {
+  const object = {};
+  header.forEach((value, key) => (object[key] = value));
+  return object;
+}
+/**
+ * One call served by a Node entry point, from routing to the response's
+ * end: its signal (NodeCallSignal), the handler that serves it, and where
+ * its response goes. A class with continuations rather than an async
+ * function: a unary call whose response is written whole waits for the
+ * handler's promise only, with no frame, promise or microtask of its own
+ * (an async function here was a twentieth of a small call's allocation).
+ */
+class NodeCall extends NodeCallSignal {
+  constructor(handlers, response, compat, next, server) {
+    super(response);
+    _NodeCall_instances.add(this);
+    _NodeCall_handlers.set(this, void 0);
+    _NodeCall_response.set(this, void 0);
+    _NodeCall_compat.set(this, void 0);
+    _NodeCall_next.set(this, void 0);
+    /** The server's calls in flight, for shutdownGracefully. */
+    _NodeCall_tracker.set(this, void 0);
+    _NodeCall_request.set(this, undefined);
+    /** The first handler not yet asked. */
+    _NodeCall_handler.set(this, 0);
+    __classPrivateFieldSet(this, _NodeCall_handlers, handlers, "f");
+    __classPrivateFieldSet(this, _NodeCall_response, response, "f");
+    __classPrivateFieldSet(this, _NodeCall_compat, compat, "f");
+    __classPrivateFieldSet(this, _NodeCall_next, next, "f");
+    // A map entry per call: the server's tracker is shared with the entry
+    // points of every generated file.
+    const tracker = server === undefined ? undefined : nodeCallTracker(server);
+    __classPrivateFieldSet(this, _NodeCall_tracker, tracker, "f");
+    if (tracker !== undefined) {
+      tracker.calls.set(this, response);
+      // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+      if (tracker.reason !== undefined) this.abort(tracker.reason);
+    }
+  }
+  /** Asks the handlers in turn, each whose path prefixes the request's. */
+  serve(request) {
+    var _a, _b;
+    __classPrivateFieldSet(this, _NodeCall_request, request, "f");
+    const handlers = __classPrivateFieldGet(this, _NodeCall_handlers, "f");
+    while (
+      __classPrivateFieldGet(this, _NodeCall_handler, "f") < handlers.length
+    ) {
+      const handler =
+        handlers[
+          (__classPrivateFieldSet(
+            this,
+            _NodeCall_handler,
+            ((_b = __classPrivateFieldGet(this, _NodeCall_handler, "f")),
+            (_a = _b++),
+            _b),
+            "f",
+          ),
+          _a)
+        ];
+      // A handler answers undefined for a path not its own: not asking
+      // those saves a promise each.
+      if (!request.path.startsWith(handler.path)) continue;
+      let answer;
+      try {
+        answer = handler.handle(request);
+      } catch (error) {
+        __classPrivateFieldGet(
+          this,
+          _NodeCall_instances,
+          "m",
+          _NodeCall_fail,
+        ).call(this, error);
+        return;
+      }
+      answer.then(
+        (response) =>
+          __classPrivateFieldGet(
+            this,
+            _NodeCall_instances,
+            "m",
+            _NodeCall_answer,
+          ).call(this, response),
+        (error) =>
+          __classPrivateFieldGet(
+            this,
+            _NodeCall_instances,
+            "m",
+            _NodeCall_fail,
+          ).call(this, error),
+      );
+      return;
+    }
+    __classPrivateFieldGet(
+      this,
+      _NodeCall_instances,
+      "m",
+      _NodeCall_answer,
+    ).call(this, undefined);
+  }
+}
+((_NodeCall_handlers = new WeakMap()),
+  (_NodeCall_response = new WeakMap()),
+  (_NodeCall_compat = new WeakMap()),
+  (_NodeCall_next = new WeakMap()),
+  (_NodeCall_tracker = new WeakMap()),
+  (_NodeCall_request = new WeakMap()),
+  (_NodeCall_handler = new WeakMap()),
+  (_NodeCall_instances = new WeakSet()),
+  (_NodeCall_answer = function _NodeCall_answer(result) {
+    const request = __classPrivateFieldGet(this, _NodeCall_request, "f");
+    if (result === undefined) {
+      if (
+        __classPrivateFieldGet(this, _NodeCall_handler, "f") <
+        __classPrivateFieldGet(this, _NodeCall_handlers, "f").length
+      ) {
+        this.serve(request);
+        return;
+      }
+      if (__classPrivateFieldGet(this, _NodeCall_next, "f") !== undefined) {
+        __classPrivateFieldGet(
+          this,
+          _NodeCall_instances,
+          "m",
+          _NodeCall_end,
+        ).call(this);
+        __classPrivateFieldGet(this, _NodeCall_next, "f").call(this);
+        return;
+      }
+      result = handlerNotFound(request.path);
+    }
+    // No one to answer; a call aborted by a shutdown still answers (with
+    // its error).
+    if (this.clientGone()) {
+      __classPrivateFieldGet(
+        this,
+        _NodeCall_instances,
+        "m",
+        _NodeCall_untrack,
+      ).call(this);
+      return;
+    }
+    let streaming;
+    try {
+      streaming = nodeRespond(
+        __classPrivateFieldGet(this, _NodeCall_response, "f"),
+        result,
+        __classPrivateFieldGet(this, _NodeCall_compat, "f"),
+        this,
+        __classPrivateFieldGet(this, _NodeCall_tracker, "f"),
+        request.source,
+      );
+    } catch (error) {
+      __classPrivateFieldGet(
+        this,
+        _NodeCall_instances,
+        "m",
+        _NodeCall_fail,
+      ).call(this, error);
+      return;
+    }
+    if (streaming === undefined) {
+      __classPrivateFieldGet(
+        this,
+        _NodeCall_instances,
+        "m",
+        _NodeCall_end,
+      ).call(this);
+    } else {
+      streaming.then(
+        () =>
+          __classPrivateFieldGet(
+            this,
+            _NodeCall_instances,
+            "m",
+            _NodeCall_end,
+          ).call(this),
+        (error) =>
+          __classPrivateFieldGet(
+            this,
+            _NodeCall_instances,
+            "m",
+            _NodeCall_fail,
+          ).call(this, error),
+      );
+    }
+  }),
+  (_NodeCall_end = function _NodeCall_end() {
+    this.complete = true;
+    __classPrivateFieldGet(
+      this,
+      _NodeCall_instances,
+      "m",
+      _NodeCall_untrack,
+    ).call(this);
+  }),
+  (_NodeCall_fail = function _NodeCall_fail(error) {
+    __classPrivateFieldGet(
+      this,
+      _NodeCall_instances,
+      "m",
+      _NodeCall_untrack,
+    ).call(this);
+    __classPrivateFieldGet(this, _NodeCall_response, "f").destroy(
+      error instanceof Error ? error : undefined,
+    );
+  }),
+  (_NodeCall_untrack = function _NodeCall_untrack() {
+    var _a;
+    const tracker = __classPrivateFieldGet(this, _NodeCall_tracker, "f");
+    if (tracker !== undefined) {
+      tracker.calls.delete(this);
+      (_a = tracker.ended) === null || _a === void 0
+        ? void 0
+        : _a.call(tracker);
+    }
+  }));
+/**
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
+ */
+const compressionSyncMaxBytes = 16 * 1024;
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
+ */
+function compressionFromZlib(name, compress, compressSync, decompress) {
+  return {
+    name,
+    compress(data) {
+      const failed = (error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
+      return new Promise((resolve, reject) => {
+        compress(data, (error, result) => {
+          if (error !== null) {
+            reject(failed(error));
+            return;
+          }
+          resolve(compressionView(result));
+        });
+      });
+    },
+    decompress(data, readMaxBytes) {
+      return new Promise((resolve, reject) => {
+        decompress(
+          data,
+          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
+          (error, result) => {
+            if (error !== null) {
+              reject(compressionDecompressError(name, error, readMaxBytes));
+              return;
+            }
+            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
+            // byte through; the limit itself is checked here.
+            if (result.byteLength > readMaxBytes) {
+              reject(compressionTooLarge(readMaxBytes));
+              return;
+            }
+            resolve(compressionView(result));
+          },
+        );
+      });
+    },
+  };
+}
+/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
+function compressionMaxOutputLength(readMaxBytes) {
+  if (!(readMaxBytes >= 1)) {
+    return 1;
+  }
+  return Math.min(Math.floor(readMaxBytes), kMaxLength);
+}
+/**
+ * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
+ * around as Uint8Array, and Buffer's differing methods (slice, toString)
+ * should not leak out.
+ */
+function compressionView(buffer) {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+function compressionTooLarge(readMaxBytes) {
+  return new ConnectError(
+    `message larger than configured max ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+function compressionDecompressError(name, error, readMaxBytes) {
+  const code = error.code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
+    return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
+  }
+  return new ConnectError(
+    `invalid ${name} data: ${error.message}`,
+    Code.InvalidArgument,
+    { cause: error },
+  );
+}
+function compressionBrotliOptions(data) {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
+/** @public */
+export const compressionGzip = compressionFromZlib(
+  "gzip",
+  (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
+  (data, options, callback) => zlib.gunzip(data, options, callback),
+);
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+/** @public */
+export const compressionBrotli = compressionFromZlib(
+  "br",
+  // zlib's default quality is 11, which is tuned for static assets and is
+  // some 50 times slower than gzip; 5 is about as fast as gzip and still
+  // compresses better.
+  (data, callback) =>
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
+  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
+);
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export const compressionZstd =
+  typeof zlib.zstdCompress === "function"
+    ? compressionFromZlib(
+        "zstd",
+        (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
+        (data, options, callback) =>
+          zlib.zstdDecompress(
+            data,
+            Object.assign(Object.assign({}, options), {
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            }),
+            callback,
+          ),
+      )
+    : undefined;
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export function compressionDefaults() {
+  const list = [compressionGzip, compressionBrotli];
+  if (compressionZstd !== undefined) {
+    list.push(compressionZstd);
+  }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
+  return list;
+}
+/**
  * Serves one or more services (from any generated files) as a fetch handler:
  * `export default { fetch: fetchHandler(eliza, other) }`.
  * @public
@@ -5475,567 +6045,6 @@ export function http2StreamHandler(...services) {
 function nodeIgnoreError() {}
 function nodeHeaderString(value) {
   return typeof value === "string" ? value : undefined;
-}
-/**
- * One call served by a Node entry point, from routing to the response's
- * end: its signal (NodeCallSignal), the handler that serves it, and where
- * its response goes. A class with continuations rather than an async
- * function: a unary call whose response is written whole waits for the
- * handler's promise only, with no frame, promise or microtask of its own
- * (an async function here was a twentieth of a small call's allocation).
- */
-class NodeCall extends NodeCallSignal {
-  constructor(handlers, response, compat, next, server) {
-    super(response);
-    _NodeCall_instances.add(this);
-    _NodeCall_handlers.set(this, void 0);
-    _NodeCall_response.set(this, void 0);
-    _NodeCall_compat.set(this, void 0);
-    _NodeCall_next.set(this, void 0);
-    /** The server's calls in flight, for shutdownGracefully. */
-    _NodeCall_tracker.set(this, void 0);
-    _NodeCall_request.set(this, undefined);
-    /** The first handler not yet asked. */
-    _NodeCall_handler.set(this, 0);
-    __classPrivateFieldSet(this, _NodeCall_handlers, handlers, "f");
-    __classPrivateFieldSet(this, _NodeCall_response, response, "f");
-    __classPrivateFieldSet(this, _NodeCall_compat, compat, "f");
-    __classPrivateFieldSet(this, _NodeCall_next, next, "f");
-    // A map entry per call: the server's tracker is shared with the entry
-    // points of every generated file.
-    const tracker = server === undefined ? undefined : nodeCallTracker(server);
-    __classPrivateFieldSet(this, _NodeCall_tracker, tracker, "f");
-    if (tracker !== undefined) {
-      tracker.calls.set(this, response);
-      // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-      if (tracker.reason !== undefined) this.abort(tracker.reason);
-    }
-  }
-  /** Asks the handlers in turn, each whose path prefixes the request's. */
-  serve(request) {
-    var _a, _b;
-    __classPrivateFieldSet(this, _NodeCall_request, request, "f");
-    const handlers = __classPrivateFieldGet(this, _NodeCall_handlers, "f");
-    while (
-      __classPrivateFieldGet(this, _NodeCall_handler, "f") < handlers.length
-    ) {
-      const handler =
-        handlers[
-          (__classPrivateFieldSet(
-            this,
-            _NodeCall_handler,
-            ((_b = __classPrivateFieldGet(this, _NodeCall_handler, "f")),
-            (_a = _b++),
-            _b),
-            "f",
-          ),
-          _a)
-        ];
-      // A handler answers undefined for a path not its own: not asking
-      // those saves a promise each.
-      if (!request.path.startsWith(handler.path)) continue;
-      let answer;
-      try {
-        answer = handler.handle(request);
-      } catch (error) {
-        __classPrivateFieldGet(
-          this,
-          _NodeCall_instances,
-          "m",
-          _NodeCall_fail,
-        ).call(this, error);
-        return;
-      }
-      answer.then(
-        (response) =>
-          __classPrivateFieldGet(
-            this,
-            _NodeCall_instances,
-            "m",
-            _NodeCall_answer,
-          ).call(this, response),
-        (error) =>
-          __classPrivateFieldGet(
-            this,
-            _NodeCall_instances,
-            "m",
-            _NodeCall_fail,
-          ).call(this, error),
-      );
-      return;
-    }
-    __classPrivateFieldGet(
-      this,
-      _NodeCall_instances,
-      "m",
-      _NodeCall_answer,
-    ).call(this, undefined);
-  }
-}
-((_NodeCall_handlers = new WeakMap()),
-  (_NodeCall_response = new WeakMap()),
-  (_NodeCall_compat = new WeakMap()),
-  (_NodeCall_next = new WeakMap()),
-  (_NodeCall_tracker = new WeakMap()),
-  (_NodeCall_request = new WeakMap()),
-  (_NodeCall_handler = new WeakMap()),
-  (_NodeCall_instances = new WeakSet()),
-  (_NodeCall_answer = function _NodeCall_answer(result) {
-    const request = __classPrivateFieldGet(this, _NodeCall_request, "f");
-    if (result === undefined) {
-      if (
-        __classPrivateFieldGet(this, _NodeCall_handler, "f") <
-        __classPrivateFieldGet(this, _NodeCall_handlers, "f").length
-      ) {
-        this.serve(request);
-        return;
-      }
-      if (__classPrivateFieldGet(this, _NodeCall_next, "f") !== undefined) {
-        __classPrivateFieldGet(
-          this,
-          _NodeCall_instances,
-          "m",
-          _NodeCall_end,
-        ).call(this);
-        __classPrivateFieldGet(this, _NodeCall_next, "f").call(this);
-        return;
-      }
-      result = handlerNotFound(request.path);
-    }
-    let streaming;
-    try {
-      streaming = __classPrivateFieldGet(
-        this,
-        _NodeCall_instances,
-        "m",
-        _NodeCall_respond,
-      ).call(this, result, request);
-    } catch (error) {
-      __classPrivateFieldGet(
-        this,
-        _NodeCall_instances,
-        "m",
-        _NodeCall_fail,
-      ).call(this, error);
-      return;
-    }
-    if (streaming === undefined) {
-      __classPrivateFieldGet(
-        this,
-        _NodeCall_instances,
-        "m",
-        _NodeCall_end,
-      ).call(this);
-    } else {
-      streaming.then(
-        () =>
-          __classPrivateFieldGet(
-            this,
-            _NodeCall_instances,
-            "m",
-            _NodeCall_end,
-          ).call(this),
-        (error) =>
-          __classPrivateFieldGet(
-            this,
-            _NodeCall_instances,
-            "m",
-            _NodeCall_fail,
-          ).call(this, error),
-      );
-    }
-  }),
-  (_NodeCall_respond = function _NodeCall_respond(result, request) {
-    var _a, _b;
-    // Aborted by a shutdown, the call still answers (with its error).
-    if (this.clientGone()) return undefined;
-    const response = __classPrivateFieldGet(this, _NodeCall_response, "f");
-    const compat = __classPrivateFieldGet(this, _NodeCall_compat, "f");
-    const tracker = __classPrivateFieldGet(this, _NodeCall_tracker, "f");
-    // The protocol's plain header object is this response's alone: added
-    // to in place.
-    const outgoing =
-      (_b =
-        (_a = result.plainHeaderIfUnread) === null || _a === void 0
-          ? void 0
-          : _a.call(result)) !== null && _b !== void 0
-        ? _b
-        : nodeOutgoingHeaders(result.header);
-    // Headers that middleware set before us (CORS, security headers, a
-    // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-    // There writeHead merges them itself, but would let our cookies and Vary
-    // replace theirs.
-    if (compat !== undefined) {
-      nodeMergePresetHeaders(outgoing, compat.getHeaders());
-    } else if (
-      !("respond" in response) &&
-      ((outgoing["set-cookie"] !== undefined &&
-        response.hasHeader("set-cookie")) ||
-        (outgoing.vary !== undefined && response.hasHeader("vary")))
-    ) {
-      nodeMergePresetHeaders(outgoing, response.getHeaders());
-    }
-    if ("respond" in response) {
-      return nodeRespondHttp2(
-        response,
-        result,
-        outgoing,
-        this,
-        tracker,
-        compat,
-        request.source,
-      );
-    }
-    // A shutdown has begun: the client is to open a new connection.
-    if (
-      (tracker === null || tracker === void 0 ? void 0 : tracker.closing) ===
-      true
-    )
-      outgoing.connection = "close";
-    return nodeRespondHttp1(response, result, outgoing, this, tracker);
-  }),
-  (_NodeCall_end = function _NodeCall_end() {
-    this.complete = true;
-    __classPrivateFieldGet(
-      this,
-      _NodeCall_instances,
-      "m",
-      _NodeCall_untrack,
-    ).call(this);
-  }),
-  (_NodeCall_fail = function _NodeCall_fail(error) {
-    __classPrivateFieldGet(
-      this,
-      _NodeCall_instances,
-      "m",
-      _NodeCall_untrack,
-    ).call(this);
-    __classPrivateFieldGet(this, _NodeCall_response, "f").destroy(
-      error instanceof Error ? error : undefined,
-    );
-  }),
-  (_NodeCall_untrack = function _NodeCall_untrack() {
-    var _a;
-    const tracker = __classPrivateFieldGet(this, _NodeCall_tracker, "f");
-    if (tracker !== undefined) {
-      tracker.calls.delete(this);
-      (_a = tracker.ended) === null || _a === void 0
-        ? void 0
-        : _a.call(tracker);
-    }
-  }));
-/**
- * A Node request as the protocol code sees it. A class, so that a call
- * makes no closures for it; its URL, headers, body and signal are made on
- * first use, which for most calls is never (or, for the body, read whole
- * through `readBody` rather than iterated).
- */
-class NodeServerRequest {
-  constructor(
-    source,
-    parsed,
-    headers,
-    rawHeaders,
-    target,
-    method,
-    encrypted,
-    httpVersion,
-    call,
-  ) {
-    /** The body as a body parser left it, when one read the stream before us. */
-    _NodeServerRequest_parsed.set(this, void 0);
-    _NodeServerRequest_headers.set(this, void 0);
-    _NodeServerRequest_rawHeaders.set(this, void 0);
-    /** Path and query. */
-    _NodeServerRequest_target.set(this, void 0);
-    _NodeServerRequest_encrypted.set(this, void 0);
-    _NodeServerRequest_call.set(this, void 0);
-    _NodeServerRequest_url.set(this, undefined);
-    _NodeServerRequest_all.set(this, undefined);
-    const queryStart = target.indexOf("?");
-    this.method = method;
-    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
-    this.search = queryStart < 0 ? "" : target.slice(queryStart);
-    this.httpVersion = httpVersion;
-    this.source = source;
-    __classPrivateFieldSet(this, _NodeServerRequest_parsed, parsed, "f");
-    __classPrivateFieldSet(this, _NodeServerRequest_headers, headers, "f");
-    __classPrivateFieldSet(
-      this,
-      _NodeServerRequest_rawHeaders,
-      rawHeaders,
-      "f",
-    );
-    __classPrivateFieldSet(this, _NodeServerRequest_target, target, "f");
-    __classPrivateFieldSet(this, _NodeServerRequest_encrypted, encrypted, "f");
-    __classPrivateFieldSet(this, _NodeServerRequest_call, call, "f");
-  }
-  get url() {
-    var _a, _b;
-    return __classPrivateFieldSet(
-      this,
-      _NodeServerRequest_url,
-      (_a = __classPrivateFieldGet(this, _NodeServerRequest_url, "f")) !==
-        null && _a !== void 0
-        ? _a
-        : `${__classPrivateFieldGet(this, _NodeServerRequest_encrypted, "f") ? "https" : "http"}://${(_b = this.header("host")) !== null && _b !== void 0 ? _b : "localhost"}${__classPrivateFieldGet(this, _NodeServerRequest_target, "f")}`,
-      "f",
-    );
-  }
-  get body() {
-    var _a;
-    return (_a = __classPrivateFieldGet(
-      this,
-      _NodeServerRequest_parsed,
-      "f",
-    )) !== null && _a !== void 0
-      ? _a
-      : nodeBody(this.source);
-  }
-  get signal() {
-    return __classPrivateFieldGet(this, _NodeServerRequest_call, "f").signal;
-  }
-  header(name) {
-    return nodeHeader(
-      __classPrivateFieldGet(this, _NodeServerRequest_headers, "f"),
-      name,
-    );
-  }
-  headers() {
-    var _a;
-    return __classPrivateFieldSet(
-      this,
-      _NodeServerRequest_all,
-      (_a = __classPrivateFieldGet(this, _NodeServerRequest_all, "f")) !==
-        null && _a !== void 0
-        ? _a
-        : nodeRequestHeaders(
-            __classPrivateFieldGet(this, _NodeServerRequest_rawHeaders, "f"),
-          ),
-      "f",
-    );
-  }
-  readBody(maxBytes) {
-    const parsed = __classPrivateFieldGet(this, _NodeServerRequest_parsed, "f");
-    return parsed === undefined
-      ? nodeReadBody(this.source, maxBytes)
-      : readBody(parsed, maxBytes);
-  }
-}
-((_NodeServerRequest_parsed = new WeakMap()),
-  (_NodeServerRequest_headers = new WeakMap()),
-  (_NodeServerRequest_rawHeaders = new WeakMap()),
-  (_NodeServerRequest_target = new WeakMap()),
-  (_NodeServerRequest_encrypted = new WeakMap()),
-  (_NodeServerRequest_call = new WeakMap()),
-  (_NodeServerRequest_url = new WeakMap()),
-  (_NodeServerRequest_all = new WeakMap()));
-// The responders return a promise only for a streamed body: a whole one
-// is written at once, without a promise and a microtask to wait for it.
-function nodeRespondHttp1(response, result, outgoing, call, shutdown) {
-  const body = result.body;
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    response.writeHead(result.status, outgoing);
-    return nodeStreamHttp1(response, result, body, call, shutdown);
-  }
-  if (body !== undefined && result.trailer === undefined) {
-    // Else Node sends the whole body chunked: writeHead commits the headers
-    // before end() sees how long it is.
-    outgoing["content-length"] = body.byteLength;
-  }
-  response.writeHead(result.status, outgoing);
-  nodeEndHttp1(response, result, body);
-  return undefined;
-}
-async function nodeStreamHttp1(response, result, body, call, shutdown) {
-  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
-    nodeEndHttp1(response, result, undefined);
-  }
-}
-function nodeEndHttp1(response, result, body) {
-  // Read only now: a streamed body fills its trailers in as it ends.
-  const trailer = result.trailer;
-  if (trailer !== undefined) {
-    response.addTrailers(nodeHeaderObject(trailer));
-  }
-  response.end(body);
-}
-function nodeRespondHttp2(
-  stream,
-  result,
-  outgoing,
-  call,
-  shutdown,
-  compat,
-  request,
-) {
-  // The client may have reset the stream meanwhile: respond() would throw.
-  if (stream.destroyed || stream.closed) return undefined;
-  outgoing[":status"] = result.status;
-  const body = result.body;
-  if (body === undefined && result.trailer === undefined) {
-    // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
-    // client still uploading: it can overtake the HEADERS frame, and the
-    // client would get no status.
-    stream.respond(outgoing, { endStream: true });
-    return undefined;
-  }
-  // A response without trailers that is sent while the client is still
-  // uploading (a request refused before it was read, a stream that ends
-  // first) ends with its last DATA frame: a client that reads a complete
-  // Connect or gRPC-Web message may stop its upload at once, and a body
-  // shorter than its Content-Length makes nghttp2 reset the stream with
-  // PROTOCOL_ERROR before a separate trailers frame could end it.
-  const endWithData = result.trailer === undefined && !request.readableEnded;
-  // Otherwise always ended by a trailers frame, empty if need be, as the
-  // compatibility API does: ending with the last DATA frame lets the stream
-  // close while that write is still in flight, and Node then builds an
-  // error (stack trace included) for every response, a tenth of a small
-  // call's CPU time.
-  stream.respond(outgoing, { waitForTrailers: !endWithData });
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    return nodeStreamHttp2(
-      stream,
-      result,
-      body,
-      call,
-      shutdown,
-      compat,
-      request,
-      endWithData,
-    );
-  }
-  nodeEndHttp2(stream, result, body, compat, request, endWithData);
-  return undefined;
-}
-async function nodeStreamHttp2(
-  stream,
-  result,
-  body,
-  call,
-  shutdown,
-  compat,
-  request,
-  endWithData,
-) {
-  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
-    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
-  }
-}
-function nodeEndHttp2(stream, result, body, compat, request, endWithData) {
-  if (endWithData) {
-    stream.end(body);
-    nodeStopUpload(stream, request);
-    return;
-  }
-  // Read only now: a streamed body fills its trailers in as it ends. A
-  // client still uploading is not asked to stop after trailers: Node sends
-  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
-  // a gRPC client would get no status. The trailers end the call for it.
-  const trailer = result.trailer;
-  if (compat !== undefined) {
-    // The compatibility layer answers "wantTrailers" itself, with what it
-    // was given (none by default).
-    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-  } else if (trailer === undefined) {
-    stream.once("wantTrailers", nodeSendNoTrailers);
-  } else {
-    const trailers = nodeHeaderObject(trailer);
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-  }
-  stream.end(body);
-}
-// One listener for every stream that ends with empty trailers.
-function nodeSendNoTrailers() {
-  this.sendTrailers({});
-}
-/**
- * Adds the headers a response object already holds to ours. Ours win a
- * conflict (the protocol's content type, its status headers), except for
- * the lists that independent layers each add to: a middleware's session
- * cookie and the implementation's own are both meant to be set, and a
- * cache must vary on what either varies on.
- */
-function nodeMergePresetHeaders(outgoing, preset) {
-  for (const key in preset) {
-    const value = preset[key];
-    if (value === undefined) continue;
-    const ours = outgoing[key];
-    if (ours === undefined) {
-      outgoing[key] = value;
-    } else if (key === "set-cookie") {
-      outgoing[key] = [value, ours].flat().map(String);
-    } else if (key === "vary") {
-      outgoing[key] = [value, ours].flat().join(", ");
-    }
-  }
-}
-/**
- * After a complete response, asks a client that is still uploading to stop,
- * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
- * once the response has been flushed). Go's HTTP/2 server does the same.
- */
-function nodeStopUpload(stream, request) {
-  if (!request.readableEnded && !stream.closed) {
-    stream.close(0 /* NGHTTP2_NO_ERROR */);
-    // Node frees a stream closed with NO_ERROR only once its request body
-    // has been read to the end: what the implementation left unread, in a
-    // body paused for backpressure, is discarded.
-    request.removeAllListeners("data");
-    request.resume();
-  }
-}
-/** Drops Content-Encoding: a body parser has undone it. */
-function nodeWithoutContentEncoding(rawHeaders) {
-  const kept = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === "content-encoding") continue;
-    kept.push(rawHeaders[i], rawHeaders[i + 1]);
-  }
-  return kept;
-}
-// Node has parsed the headers already (node:http lazily, node:http2 before
-// the stream event): reading a few of them costs a property lookup, where a
-// `Headers` validates and copies every one.
-function nodeHeader(headers, name) {
-  var _a;
-  const value =
-    (_a = headers[name]) !== null && _a !== void 0
-      ? _a
-      : name === "host"
-        ? headers[":authority"]
-        : undefined;
-  if (value === undefined) return null;
-  return typeof value === "string" ? value : value.join(", ");
-}
-function nodeOutgoingHeaders(header) {
-  const outgoing = {};
-  header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
-  });
-  return outgoing;
-}
-function nodeHeaderObject(header) {
-  const object = {};
-  header.forEach((value, key) => (object[key] = value));
-  return object;
-}
-// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
-// valid Headers names and are dropped, except that :authority stands in for Host.
-function nodeRequestHeaders(rawHeaders) {
-  const header = new Headers();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i];
-    const value = rawHeaders[i + 1];
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ":authority" && !header.has("host"))
-        header.set("host", value);
-      continue;
-    }
-    header.append(name, value);
-  }
-  return header;
 }
 /** Adds `node`, `http2Stream`, `fastify` and `fetch` entry points to a service handler. */
 function withNodeHandler(handler) {

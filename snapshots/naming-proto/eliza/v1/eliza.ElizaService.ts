@@ -82,13 +82,13 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 429 declarations from
+// needs no RPC library: 430 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
-//   node: body, call-signal, compression, handler, http2-client, keepalive,
-//     shutdown, writable
+//   node: body, call, call-signal, compression, handler, http2-client,
+//     keepalive, request, respond, shutdown, writable
 //   protocol: connect, connect-stream, grpc, grpc-web
 //   server: config, connect, connect-stream, context, cors, fail, grpc,
 //     grpc-web, handler, protocol, router, stream, unary
@@ -5170,218 +5170,126 @@ class NodeCallSignal {
   }
 }
 
-type CompressionCallback = (error: Error | null, result: Buffer) => void;
+/** What a request's body is read from. */
+type NodeRequestBody = IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
 
 /**
- * Messages up to this size are compressed on the event loop, with zlib's
- * Sync form: for a small message the thread pool's round trip (queue the
- * work, wake a worker, wake the loop again) costs more than the compression,
- * and a stream waiting on it sends one message per turn of the loop, a
- * frame and a write each. What blocks the loop is mostly zlib setting up
- * its state for the call, some tens of microseconds for gzip.
+ * A Node request as the protocol code sees it. A class, so that a call
+ * makes no closures for it; its URL, headers, body and signal are made on
+ * first use, which for most calls is never (or, for the body, read whole
+ * through `readBody` rather than iterated).
  */
-const compressionSyncMaxBytes = 16 * 1024;
+class NodeServerRequest implements ServerRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly search: string;
+  readonly httpVersion: string;
+  /** What the body is read from. */
+  readonly source: NodeRequestBody;
+  /** The body as a body parser left it, when one read the stream before us. */
+  readonly #parsed: AsyncIterable<Uint8Array> | undefined;
+  readonly #headers: NodeIncomingHeaders;
+  readonly #rawHeaders: readonly string[];
+  /** Path and query. */
+  readonly #target: string;
+  readonly #encrypted: boolean;
+  readonly #call: NodeCallSignal;
+  #url: string | undefined = undefined;
+  #all: Headers | undefined = undefined;
 
-/**
- * Builds a Compression from zlib's callback and Sync functions. The callback
- * forms run on the thread pool, for messages larger than
- * compressionSyncMaxBytes and every decompression (its output size is not
- * known up front); the Sync forms would block the event loop for the whole
- * of a large message.
- */
-function compressionFromZlib(
-  name: string,
-  compress: (data: Uint8Array, callback: CompressionCallback) => void,
-  compressSync: (data: Uint8Array) => Buffer,
-  decompress: (
-    data: Uint8Array,
-    options: { maxOutputLength: number },
-    callback: CompressionCallback,
-  ) => void,
-): Compression {
-  return {
-    name,
-    compress(data) {
-      const failed = (error: Error) =>
-        new ConnectError(
-          `${name} compression failed: ${error.message}`,
-          Code.Internal,
-          { cause: error },
-        );
-      if (data.byteLength <= compressionSyncMaxBytes) {
-        try {
-          return Promise.resolve(compressionView(compressSync(data)));
-        } catch (e) {
-          return Promise.reject(
-            failed(e instanceof Error ? e : new Error(String(e))),
-          );
-        }
-      }
-      return new Promise((resolve, reject) => {
-        compress(data, (error, result) => {
-          if (error !== null) {
-            reject(failed(error));
-            return;
-          }
-          resolve(compressionView(result));
-        });
-      });
-    },
-    decompress(data, readMaxBytes) {
-      return new Promise((resolve, reject) => {
-        decompress(
-          data,
-          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
-          (error, result) => {
-            if (error !== null) {
-              reject(compressionDecompressError(name, error, readMaxBytes));
-              return;
-            }
-            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
-            // byte through; the limit itself is checked here.
-            if (result.byteLength > readMaxBytes) {
-              reject(compressionTooLarge(readMaxBytes));
-              return;
-            }
-            resolve(compressionView(result));
-          },
-        );
-      });
-    },
-  };
-}
-
-/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
-function compressionMaxOutputLength(readMaxBytes: number): number {
-  if (!(readMaxBytes >= 1)) {
-    return 1;
+  constructor(
+    source: NodeRequestBody,
+    parsed: AsyncIterable<Uint8Array> | undefined,
+    headers: NodeIncomingHeaders,
+    rawHeaders: readonly string[],
+    target: string,
+    method: string,
+    encrypted: boolean,
+    httpVersion: string,
+    call: NodeCallSignal,
+  ) {
+    const queryStart = target.indexOf("?");
+    this.method = method;
+    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
+    this.search = queryStart < 0 ? "" : target.slice(queryStart);
+    this.httpVersion = httpVersion;
+    this.source = source;
+    this.#parsed = parsed;
+    this.#headers = headers;
+    this.#rawHeaders = rawHeaders;
+    this.#target = target;
+    this.#encrypted = encrypted;
+    this.#call = call;
   }
-  return Math.min(Math.floor(readMaxBytes), kMaxLength);
-}
 
-/**
- * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
- * around as Uint8Array, and Buffer's differing methods (slice, toString)
- * should not leak out.
- */
-function compressionView(buffer: Buffer): Uint8Array {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-function compressionTooLarge(readMaxBytes: number): ConnectError {
-  return new ConnectError(
-    `message larger than configured max ${readMaxBytes} bytes`,
-    Code.ResourceExhausted,
-  );
-}
-
-function compressionDecompressError(
-  name: string,
-  error: Error,
-  readMaxBytes: number,
-): ConnectError {
-  const code = (error as { code?: unknown }).code;
-  if (code === "ERR_BUFFER_TOO_LARGE") {
-    return compressionTooLarge(readMaxBytes);
+  get url(): string {
+    return (this.#url ??= `${this.#encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${this.#target}`);
   }
-  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
-    return new ConnectError(
-      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
-      Code.ResourceExhausted,
-    );
+
+  get body(): AsyncIterable<Uint8Array> {
+    return this.#parsed ?? nodeBody(this.source);
   }
-  return new ConnectError(
-    `invalid ${name} data: ${error.message}`,
-    Code.InvalidArgument,
-    { cause: error },
-  );
+
+  get signal(): AbortSignal {
+    return this.#call.signal;
+  }
+
+  header(name: string): string | null {
+    return nodeHeader(this.#headers, name);
+  }
+
+  headers(): Headers {
+    return (this.#all ??= nodeRequestHeaders(this.#rawHeaders));
+  }
+
+  readBody(maxBytes: number): Promise<Uint8Array> {
+    const parsed = this.#parsed;
+    return parsed === undefined
+      ? nodeReadBody(this.source, maxBytes)
+      : readBody(parsed, maxBytes);
+  }
 }
 
-function compressionBrotliOptions(data: Uint8Array): zlib.BrotliOptions {
-  return {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
-    },
-  };
+/** Node's parsed request headers: lower-case names, HTTP/2 pseudo-headers included. */
+type NodeIncomingHeaders = Readonly<
+  Record<string, string | string[] | undefined>
+>;
+
+// Node has parsed the headers already (node:http lazily, node:http2 before
+// the stream event): reading a few of them costs a property lookup, where a
+// `Headers` validates and copies every one.
+function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
+  const value =
+    headers[name] ?? (name === "host" ? headers[":authority"] : undefined);
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
 }
 
-/** @public */
-export const compressionGzip: Compression = compressionFromZlib(
-  "gzip",
-  (data, callback) => zlib.gzip(data, callback),
-  (data) => zlib.gzipSync(data),
-  (data, options, callback) => zlib.gunzip(data, options, callback),
-);
-
-/**
- * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
- * @public
- */
-export const compressionDeflate: Compression = compressionFromZlib(
-  "deflate",
-  (data, callback) => zlib.deflate(data, callback),
-  (data) => zlib.deflateSync(data),
-  (data, options, callback) => zlib.inflate(data, options, callback),
-);
-
-/** @public */
-export const compressionBrotli: Compression = compressionFromZlib(
-  "br",
-  // zlib's default quality is 11, which is tuned for static assets and is
-  // some 50 times slower than gzip; 5 is about as fast as gzip and still
-  // compresses better.
-  (data, callback) =>
-    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
-  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
-  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
-  // off, as is node:zlib's default: the window is at most 16 MiB.
-  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
-);
-
-/**
- * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
- * @public
- */
-export const compressionZstd: Compression | undefined =
-  typeof zlib.zstdCompress === "function"
-    ? compressionFromZlib(
-        "zstd",
-        (data, callback) => zlib.zstdCompress(data, callback),
-        (data) => zlib.zstdCompressSync(data),
-        // The frame declares the window the decoder allocates, up to
-        // 2 GiB: capped at what a message within the limit needs, and at
-        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
-        (data, options, callback) =>
-          zlib.zstdDecompress(
-            data,
-            {
-              ...options,
-              params: {
-                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
-                  23,
-                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
-                ),
-              },
-            },
-            callback,
-          ),
-      )
-    : undefined;
-
-/**
- * The default list for Node: gzip, br, zstd (when available). Order is
- * preference. A new array each call, so a caller may change it freely.
- * @public
- */
-export function compressionDefaults(): Compression[] {
-  const list = [compressionGzip, compressionBrotli];
-  if (compressionZstd !== undefined) {
-    list.push(compressionZstd);
+// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
+// valid Headers names and are dropped, except that :authority stands in for Host.
+function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
+  const header = new Headers();
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ":" */) {
+      if (name === ":authority" && !header.has("host"))
+        header.set("host", value);
+      continue;
+    }
+    header.append(name, value);
   }
-  // Last: accepted from gRPC clients such as grpc-js that may send it.
-  list.push(compressionDeflate);
-  return list;
+  return header;
+}
+
+/** Drops Content-Encoding: a body parser has undone it. */
+function nodeWithoutContentEncoding(rawHeaders: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === "content-encoding") continue;
+    kept.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  return kept;
 }
 
 /**
@@ -6259,6 +6167,611 @@ function nodeIsPushBody(
   return typeof (body as Partial<ServerStreamBody>).pushTo === "function";
 }
 
+/** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
+type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
+
+/**
+ * Writes a call's response to Node: whole, or a promise while a streamed
+ * body is still going (a whole one is written at once, without a promise
+ * and a microtask to wait for it).
+ */
+function nodeRespond(
+  response: NodeResponseTarget,
+  result: ServerResponse,
+  compat: Http2ServerResponse | undefined,
+  call: NodeCallSignal,
+  tracker: NodeCallTracker | undefined,
+  request: NodeRequestBody,
+): Promise<void> | undefined {
+  // The protocol's plain header object is this response's alone: added
+  // to in place.
+  const outgoing: OutgoingHttpHeaders =
+    result.plainHeaderIfUnread?.() ?? nodeOutgoingHeaders(result.header);
+  // Headers that middleware set before us (CORS, security headers, a
+  // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
+  // There writeHead merges them itself, but would let our cookies and Vary
+  // replace theirs.
+  if (compat !== undefined) {
+    nodeMergePresetHeaders(outgoing, compat.getHeaders());
+  } else if (
+    !("respond" in response) &&
+    ((outgoing["set-cookie"] !== undefined &&
+      response.hasHeader("set-cookie")) ||
+      (outgoing.vary !== undefined && response.hasHeader("vary")))
+  ) {
+    nodeMergePresetHeaders(outgoing, response.getHeaders());
+  }
+  if ("respond" in response) {
+    return nodeRespondHttp2(
+      response,
+      result,
+      outgoing,
+      call,
+      tracker,
+      compat,
+      request,
+    );
+  }
+  // A shutdown has begun: the client is to open a new connection.
+  if (tracker?.closing === true) outgoing.connection = "close";
+  return nodeRespondHttp1(response, result, outgoing, call, tracker);
+}
+
+function nodeRespondHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  outgoing: OutgoingHttpHeaders,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+): Promise<void> | undefined {
+  const body = result.body;
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    response.writeHead(result.status, outgoing);
+    return nodeStreamHttp1(response, result, body, call, shutdown);
+  }
+  if (body !== undefined && result.trailer === undefined) {
+    // Else Node sends the whole body chunked: writeHead commits the headers
+    // before end() sees how long it is.
+    outgoing["content-length"] = body.byteLength;
+  }
+  response.writeHead(result.status, outgoing);
+  nodeEndHttp1(response, result, body);
+  return undefined;
+}
+
+async function nodeStreamHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+): Promise<void> {
+  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
+    nodeEndHttp1(response, result, undefined);
+  }
+}
+
+function nodeEndHttp1(
+  response: NodeHttpResponse,
+  result: ServerResponse,
+  body: Uint8Array | undefined,
+): void {
+  // Read only now: a streamed body fills its trailers in as it ends.
+  const trailer = result.trailer;
+  if (trailer !== undefined) {
+    response.addTrailers(nodeHeaderObject(trailer));
+  }
+  response.end(body);
+}
+
+function nodeRespondHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  outgoing: OutgoingHttpHeaders,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+  compat: Http2ServerResponse | undefined,
+  request: NodeRequestBody,
+): Promise<void> | undefined {
+  // The client may have reset the stream meanwhile: respond() would throw.
+  if (stream.destroyed || stream.closed) return undefined;
+  outgoing[":status"] = result.status;
+  const body = result.body;
+  if (body === undefined && result.trailer === undefined) {
+    // One HEADERS frame that ends the stream: what gRPC calls a
+    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
+    // client still uploading: it can overtake the HEADERS frame, and the
+    // client would get no status.
+    stream.respond(outgoing, { endStream: true });
+    return undefined;
+  }
+  // A response without trailers that is sent while the client is still
+  // uploading (a request refused before it was read, a stream that ends
+  // first) ends with its last DATA frame: a client that reads a complete
+  // Connect or gRPC-Web message may stop its upload at once, and a body
+  // shorter than its Content-Length makes nghttp2 reset the stream with
+  // PROTOCOL_ERROR before a separate trailers frame could end it.
+  const endWithData = result.trailer === undefined && !request.readableEnded;
+  // Otherwise always ended by a trailers frame, empty if need be, as the
+  // compatibility API does: ending with the last DATA frame lets the stream
+  // close while that write is still in flight, and Node then builds an
+  // error (stack trace included) for every response, a tenth of a small
+  // call's CPU time.
+  stream.respond(outgoing, { waitForTrailers: !endWithData });
+  if (body !== undefined && !(body instanceof Uint8Array)) {
+    return nodeStreamHttp2(
+      stream,
+      result,
+      body,
+      call,
+      shutdown,
+      compat,
+      request,
+      endWithData,
+    );
+  }
+  nodeEndHttp2(stream, result, body, compat, request, endWithData);
+  return undefined;
+}
+
+async function nodeStreamHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  body: AsyncIterable<Uint8Array>,
+  call: NodeCallSignal,
+  shutdown: NodeCallTracker | undefined,
+  compat: Http2ServerResponse | undefined,
+  request: NodeRequestBody,
+  endWithData: boolean,
+): Promise<void> {
+  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
+    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
+  }
+}
+
+function nodeEndHttp2(
+  stream: ServerHttp2Stream,
+  result: ServerResponse,
+  body: Uint8Array | undefined,
+  compat: Http2ServerResponse | undefined,
+  request: NodeRequestBody,
+  endWithData: boolean,
+): void {
+  if (endWithData) {
+    stream.end(body);
+    nodeStopUpload(stream, request);
+    return;
+  }
+  // Read only now: a streamed body fills its trailers in as it ends. A
+  // client still uploading is not asked to stop after trailers: Node sends
+  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
+  // a gRPC client would get no status. The trailers end the call for it.
+  const trailer = result.trailer;
+  if (compat !== undefined) {
+    // The compatibility layer answers "wantTrailers" itself, with what it
+    // was given (none by default).
+    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
+  } else if (trailer === undefined) {
+    stream.once("wantTrailers", nodeSendNoTrailers);
+  } else {
+    const trailers = nodeHeaderObject(trailer);
+    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  }
+  stream.end(body);
+}
+
+// One listener for every stream that ends with empty trailers.
+function nodeSendNoTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers({});
+}
+
+/**
+ * Adds the headers a response object already holds to ours. Ours win a
+ * conflict (the protocol's content type, its status headers), except for
+ * the lists that independent layers each add to: a middleware's session
+ * cookie and the implementation's own are both meant to be set, and a
+ * cache must vary on what either varies on.
+ */
+function nodeMergePresetHeaders(
+  outgoing: OutgoingHttpHeaders,
+  preset: OutgoingHttpHeaders,
+): void {
+  for (const key in preset) {
+    const value = preset[key];
+    if (value === undefined) continue;
+    const ours = outgoing[key];
+    if (ours === undefined) {
+      outgoing[key] = value;
+    } else if (key === "set-cookie") {
+      outgoing[key] = [value, ours].flat().map(String);
+    } else if (key === "vary") {
+      outgoing[key] = [value, ours].flat().join(", ");
+    }
+  }
+}
+
+/**
+ * After a complete response, asks a client that is still uploading to stop,
+ * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
+ * once the response has been flushed). Go's HTTP/2 server does the same.
+ */
+function nodeStopUpload(
+  stream: ServerHttp2Stream,
+  request: NodeRequestBody,
+): void {
+  if (!request.readableEnded && !stream.closed) {
+    stream.close(0 /* NGHTTP2_NO_ERROR */);
+    // Node frees a stream closed with NO_ERROR only once its request body
+    // has been read to the end: what the implementation left unread, in a
+    // body paused for backpressure, is discarded.
+    request.removeAllListeners("data");
+    request.resume();
+  }
+}
+
+function nodeOutgoingHeaders(header: Headers): OutgoingHttpHeaders {
+  const outgoing: OutgoingHttpHeaders = {};
+  header.forEach((value, key) => {
+    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
+  });
+  return outgoing;
+}
+
+function nodeHeaderObject(header: Headers): Record<string, string> {
+  const object: Record<string, string> = {};
+  header.forEach((value, key) => (object[key] = value));
+  return object;
+}
+
+/**
+ * One call served by a Node entry point, from routing to the response's
+ * end: its signal (NodeCallSignal), the handler that serves it, and where
+ * its response goes. A class with continuations rather than an async
+ * function: a unary call whose response is written whole waits for the
+ * handler's promise only, with no frame, promise or microtask of its own
+ * (an async function here was a twentieth of a small call's allocation).
+ */
+class NodeCall extends NodeCallSignal {
+  readonly #handlers: readonly ServiceHandler[];
+  readonly #response: NodeResponseTarget;
+  readonly #compat: Http2ServerResponse | undefined;
+  readonly #next: ((error?: unknown) => void) | undefined;
+  /** The server's calls in flight, for shutdownGracefully. */
+  readonly #tracker: NodeCallTracker | undefined;
+  #request: NodeServerRequest | undefined = undefined;
+  /** The first handler not yet asked. */
+  #handler = 0;
+
+  constructor(
+    handlers: readonly ServiceHandler[],
+    response: NodeResponseTarget,
+    compat: Http2ServerResponse | undefined,
+    next: ((error?: unknown) => void) | undefined,
+    server: object | undefined,
+  ) {
+    super(response);
+    this.#handlers = handlers;
+    this.#response = response;
+    this.#compat = compat;
+    this.#next = next;
+    // A map entry per call: the server's tracker is shared with the entry
+    // points of every generated file.
+    const tracker = server === undefined ? undefined : nodeCallTracker(server);
+    this.#tracker = tracker;
+    if (tracker !== undefined) {
+      tracker.calls.set(this, response);
+      // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
+      if (tracker.reason !== undefined) this.abort(tracker.reason);
+    }
+  }
+
+  /** Asks the handlers in turn, each whose path prefixes the request's. */
+  serve(request: NodeServerRequest): void {
+    this.#request = request;
+    const handlers = this.#handlers;
+    while (this.#handler < handlers.length) {
+      const handler = handlers[this.#handler++]!;
+      // A handler answers undefined for a path not its own: not asking
+      // those saves a promise each.
+      if (!request.path.startsWith(handler.path)) continue;
+      let answer: Promise<ServerResponse | undefined>;
+      try {
+        answer = handler.handle(request);
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      answer.then(
+        (response) => this.#answer(response),
+        (error: unknown) => this.#fail(error),
+      );
+      return;
+    }
+    this.#answer(undefined);
+  }
+
+  #answer(result: ServerResponse | undefined): void {
+    const request = this.#request!;
+    if (result === undefined) {
+      if (this.#handler < this.#handlers.length) {
+        this.serve(request);
+        return;
+      }
+      if (this.#next !== undefined) {
+        this.#end();
+        this.#next();
+        return;
+      }
+      result = handlerNotFound(request.path);
+    }
+    // No one to answer; a call aborted by a shutdown still answers (with
+    // its error).
+    if (this.clientGone()) {
+      this.#untrack();
+      return;
+    }
+    let streaming: Promise<void> | undefined;
+    try {
+      streaming = nodeRespond(
+        this.#response,
+        result,
+        this.#compat,
+        this,
+        this.#tracker,
+        request.source,
+      );
+    } catch (error) {
+      this.#fail(error);
+      return;
+    }
+    if (streaming === undefined) {
+      this.#end();
+    } else {
+      streaming.then(
+        () => this.#end(),
+        (error: unknown) => this.#fail(error),
+      );
+    }
+  }
+
+  /** The response is complete (or handed to `next`): a close is no cancel now. */
+  #end(): void {
+    this.complete = true;
+    this.#untrack();
+  }
+
+  /**
+   * Writing the response failed (a header Node refuses, a stream error):
+   * the connection is torn down rather than crashing the process.
+   */
+  #fail(error: unknown): void {
+    this.#untrack();
+    this.#response.destroy(error instanceof Error ? error : undefined);
+  }
+
+  #untrack(): void {
+    const tracker = this.#tracker;
+    if (tracker !== undefined) {
+      tracker.calls.delete(this);
+      tracker.ended?.();
+    }
+  }
+}
+
+type CompressionCallback = (error: Error | null, result: Buffer) => void;
+
+/**
+ * Messages up to this size are compressed on the event loop, with zlib's
+ * Sync form: for a small message the thread pool's round trip (queue the
+ * work, wake a worker, wake the loop again) costs more than the compression,
+ * and a stream waiting on it sends one message per turn of the loop, a
+ * frame and a write each. What blocks the loop is mostly zlib setting up
+ * its state for the call, some tens of microseconds for gzip.
+ */
+const compressionSyncMaxBytes = 16 * 1024;
+
+/**
+ * Builds a Compression from zlib's callback and Sync functions. The callback
+ * forms run on the thread pool, for messages larger than
+ * compressionSyncMaxBytes and every decompression (its output size is not
+ * known up front); the Sync forms would block the event loop for the whole
+ * of a large message.
+ */
+function compressionFromZlib(
+  name: string,
+  compress: (data: Uint8Array, callback: CompressionCallback) => void,
+  compressSync: (data: Uint8Array) => Buffer,
+  decompress: (
+    data: Uint8Array,
+    options: { maxOutputLength: number },
+    callback: CompressionCallback,
+  ) => void,
+): Compression {
+  return {
+    name,
+    compress(data) {
+      const failed = (error: Error) =>
+        new ConnectError(
+          `${name} compression failed: ${error.message}`,
+          Code.Internal,
+          { cause: error },
+        );
+      if (data.byteLength <= compressionSyncMaxBytes) {
+        try {
+          return Promise.resolve(compressionView(compressSync(data)));
+        } catch (e) {
+          return Promise.reject(
+            failed(e instanceof Error ? e : new Error(String(e))),
+          );
+        }
+      }
+      return new Promise((resolve, reject) => {
+        compress(data, (error, result) => {
+          if (error !== null) {
+            reject(failed(error));
+            return;
+          }
+          resolve(compressionView(result));
+        });
+      });
+    },
+    decompress(data, readMaxBytes) {
+      return new Promise((resolve, reject) => {
+        decompress(
+          data,
+          { maxOutputLength: compressionMaxOutputLength(readMaxBytes) },
+          (error, result) => {
+            if (error !== null) {
+              reject(compressionDecompressError(name, error, readMaxBytes));
+              return;
+            }
+            // maxOutputLength cannot be below 1, so a limit of 0 still lets one
+            // byte through; the limit itself is checked here.
+            if (result.byteLength > readMaxBytes) {
+              reject(compressionTooLarge(readMaxBytes));
+              return;
+            }
+            resolve(compressionView(result));
+          },
+        );
+      });
+    },
+  };
+}
+
+/** zlib rejects a maxOutputLength below 1 or above the largest Buffer. */
+function compressionMaxOutputLength(readMaxBytes: number): number {
+  if (!(readMaxBytes >= 1)) {
+    return 1;
+  }
+  return Math.min(Math.floor(readMaxBytes), kMaxLength);
+}
+
+/**
+ * A plain Uint8Array over the Buffer's memory: callers compare and pass bytes
+ * around as Uint8Array, and Buffer's differing methods (slice, toString)
+ * should not leak out.
+ */
+function compressionView(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
+
+function compressionTooLarge(readMaxBytes: number): ConnectError {
+  return new ConnectError(
+    `message larger than configured max ${readMaxBytes} bytes`,
+    Code.ResourceExhausted,
+  );
+}
+
+function compressionDecompressError(
+  name: string,
+  error: Error,
+  readMaxBytes: number,
+): ConnectError {
+  const code = (error as { code?: unknown }).code;
+  if (code === "ERR_BUFFER_TOO_LARGE") {
+    return compressionTooLarge(readMaxBytes);
+  }
+  if (code === "ZSTD_error_frameParameter_windowTooLarge") {
+    return new ConnectError(
+      `${name} window too large for the receive limit of ${readMaxBytes} bytes`,
+      Code.ResourceExhausted,
+    );
+  }
+  return new ConnectError(
+    `invalid ${name} data: ${error.message}`,
+    Code.InvalidArgument,
+    { cause: error },
+  );
+}
+
+function compressionBrotliOptions(data: Uint8Array): zlib.BrotliOptions {
+  return {
+    params: {
+      [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
+      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.byteLength,
+    },
+  };
+}
+
+/** @public */
+export const compressionGzip: Compression = compressionFromZlib(
+  "gzip",
+  (data, callback) => zlib.gzip(data, callback),
+  (data) => zlib.gzipSync(data),
+  (data, options, callback) => zlib.gunzip(data, options, callback),
+);
+
+/**
+ * HTTP's "deflate", which is the zlib format (RFC 1950), not raw deflate.
+ * @public
+ */
+export const compressionDeflate: Compression = compressionFromZlib(
+  "deflate",
+  (data, callback) => zlib.deflate(data, callback),
+  (data) => zlib.deflateSync(data),
+  (data, options, callback) => zlib.inflate(data, options, callback),
+);
+
+/** @public */
+export const compressionBrotli: Compression = compressionFromZlib(
+  "br",
+  // zlib's default quality is 11, which is tuned for static assets and is
+  // some 50 times slower than gzip; 5 is about as fast as gzip and still
+  // compresses better.
+  (data, callback) =>
+    zlib.brotliCompress(data, compressionBrotliOptions(data), callback),
+  (data) => zlib.brotliCompressSync(data, compressionBrotliOptions(data)),
+  // Large windows (up to 1 GiB, BROTLI_DECODER_PARAM_LARGE_WINDOW) stay
+  // off, as is node:zlib's default: the window is at most 16 MiB.
+  (data, options, callback) => zlib.brotliDecompress(data, options, callback),
+);
+
+/**
+ * Undefined where node:zlib has no zstd (before Node 22.15 / 23.8).
+ * @public
+ */
+export const compressionZstd: Compression | undefined =
+  typeof zlib.zstdCompress === "function"
+    ? compressionFromZlib(
+        "zstd",
+        (data, callback) => zlib.zstdCompress(data, callback),
+        (data) => zlib.zstdCompressSync(data),
+        // The frame declares the window the decoder allocates, up to
+        // 2 GiB: capped at what a message within the limit needs, and at
+        // least the 8 MiB every decoder should accept (RFC 8878 3.1.1.1.2).
+        (data, options, callback) =>
+          zlib.zstdDecompress(
+            data,
+            {
+              ...options,
+              params: {
+                [zlib.constants.ZSTD_d_windowLogMax]: Math.max(
+                  23,
+                  Math.min(31, Math.ceil(Math.log2(options.maxOutputLength))),
+                ),
+              },
+            },
+            callback,
+          ),
+      )
+    : undefined;
+
+/**
+ * The default list for Node: gzip, br, zstd (when available). Order is
+ * preference. A new array each call, so a caller may change it freely.
+ * @public
+ */
+export function compressionDefaults(): Compression[] {
+  const list = [compressionGzip, compressionBrotli];
+  if (compressionZstd !== undefined) {
+    list.push(compressionZstd);
+  }
+  // Last: accepted from gRPC clients such as grpc-js that may send it.
+  list.push(compressionDeflate);
+  return list;
+}
+
 /**
  * A handler for runtimes built on the Fetch API: Deno, Bun, Cloudflare
  * Workers, Hono, and Node's own `Request`.
@@ -6553,506 +7066,6 @@ function nodeHeaderString(
   value: string | string[] | undefined,
 ): string | undefined {
   return typeof value === "string" ? value : undefined;
-}
-
-/** What a request's body is read from. */
-type NodeRequestBody = IncomingMessage | Http2ServerRequest | ServerHttp2Stream;
-
-/** Where a response goes: an HTTP/1.1 response, or an HTTP/2 stream. */
-type NodeResponseTarget = NodeHttpResponse | ServerHttp2Stream;
-
-/**
- * One call served by a Node entry point, from routing to the response's
- * end: its signal (NodeCallSignal), the handler that serves it, and where
- * its response goes. A class with continuations rather than an async
- * function: a unary call whose response is written whole waits for the
- * handler's promise only, with no frame, promise or microtask of its own
- * (an async function here was a twentieth of a small call's allocation).
- */
-class NodeCall extends NodeCallSignal {
-  readonly #handlers: readonly ServiceHandler[];
-  readonly #response: NodeResponseTarget;
-  readonly #compat: Http2ServerResponse | undefined;
-  readonly #next: ((error?: unknown) => void) | undefined;
-  /** The server's calls in flight, for shutdownGracefully. */
-  readonly #tracker: NodeCallTracker | undefined;
-  #request: NodeServerRequest | undefined = undefined;
-  /** The first handler not yet asked. */
-  #handler = 0;
-
-  constructor(
-    handlers: readonly ServiceHandler[],
-    response: NodeResponseTarget,
-    compat: Http2ServerResponse | undefined,
-    next: ((error?: unknown) => void) | undefined,
-    server: object | undefined,
-  ) {
-    super(response);
-    this.#handlers = handlers;
-    this.#response = response;
-    this.#compat = compat;
-    this.#next = next;
-    // A map entry per call: the server's tracker is shared with the entry
-    // points of every generated file.
-    const tracker = server === undefined ? undefined : nodeCallTracker(server);
-    this.#tracker = tracker;
-    if (tracker !== undefined) {
-      tracker.calls.set(this, response);
-      // Past a shutdown's grace period (HTTP/1.1: HTTP/2 refuses new streams).
-      if (tracker.reason !== undefined) this.abort(tracker.reason);
-    }
-  }
-
-  /** Asks the handlers in turn, each whose path prefixes the request's. */
-  serve(request: NodeServerRequest): void {
-    this.#request = request;
-    const handlers = this.#handlers;
-    while (this.#handler < handlers.length) {
-      const handler = handlers[this.#handler++]!;
-      // A handler answers undefined for a path not its own: not asking
-      // those saves a promise each.
-      if (!request.path.startsWith(handler.path)) continue;
-      let answer: Promise<ServerResponse | undefined>;
-      try {
-        answer = handler.handle(request);
-      } catch (error) {
-        this.#fail(error);
-        return;
-      }
-      answer.then(
-        (response) => this.#answer(response),
-        (error: unknown) => this.#fail(error),
-      );
-      return;
-    }
-    this.#answer(undefined);
-  }
-
-  #answer(result: ServerResponse | undefined): void {
-    const request = this.#request!;
-    if (result === undefined) {
-      if (this.#handler < this.#handlers.length) {
-        this.serve(request);
-        return;
-      }
-      if (this.#next !== undefined) {
-        this.#end();
-        this.#next();
-        return;
-      }
-      result = handlerNotFound(request.path);
-    }
-    let streaming: Promise<void> | undefined;
-    try {
-      streaming = this.#respond(result, request);
-    } catch (error) {
-      this.#fail(error);
-      return;
-    }
-    if (streaming === undefined) {
-      this.#end();
-    } else {
-      streaming.then(
-        () => this.#end(),
-        (error: unknown) => this.#fail(error),
-      );
-    }
-  }
-
-  /** Writes the response; a promise while a streamed body is still going. */
-  #respond(
-    result: ServerResponse,
-    request: NodeServerRequest,
-  ): Promise<void> | undefined {
-    // Aborted by a shutdown, the call still answers (with its error).
-    if (this.clientGone()) return undefined;
-    const response = this.#response;
-    const compat = this.#compat;
-    const tracker = this.#tracker;
-    // The protocol's plain header object is this response's alone: added
-    // to in place.
-    const outgoing: OutgoingHttpHeaders =
-      result.plainHeaderIfUnread?.() ?? nodeOutgoingHeaders(result.header);
-    // Headers that middleware set before us (CORS, security headers, a
-    // session cookie) go out with ours, as writeHead sends them on HTTP/1.1.
-    // There writeHead merges them itself, but would let our cookies and Vary
-    // replace theirs.
-    if (compat !== undefined) {
-      nodeMergePresetHeaders(outgoing, compat.getHeaders());
-    } else if (
-      !("respond" in response) &&
-      ((outgoing["set-cookie"] !== undefined &&
-        response.hasHeader("set-cookie")) ||
-        (outgoing.vary !== undefined && response.hasHeader("vary")))
-    ) {
-      nodeMergePresetHeaders(outgoing, response.getHeaders());
-    }
-    if ("respond" in response) {
-      return nodeRespondHttp2(
-        response,
-        result,
-        outgoing,
-        this,
-        tracker,
-        compat,
-        request.source,
-      );
-    }
-    // A shutdown has begun: the client is to open a new connection.
-    if (tracker?.closing === true) outgoing.connection = "close";
-    return nodeRespondHttp1(response, result, outgoing, this, tracker);
-  }
-
-  /** The response is complete (or handed to `next`): a close is no cancel now. */
-  #end(): void {
-    this.complete = true;
-    this.#untrack();
-  }
-
-  /**
-   * Writing the response failed (a header Node refuses, a stream error):
-   * the connection is torn down rather than crashing the process.
-   */
-  #fail(error: unknown): void {
-    this.#untrack();
-    this.#response.destroy(error instanceof Error ? error : undefined);
-  }
-
-  #untrack(): void {
-    const tracker = this.#tracker;
-    if (tracker !== undefined) {
-      tracker.calls.delete(this);
-      tracker.ended?.();
-    }
-  }
-}
-
-/**
- * A Node request as the protocol code sees it. A class, so that a call
- * makes no closures for it; its URL, headers, body and signal are made on
- * first use, which for most calls is never (or, for the body, read whole
- * through `readBody` rather than iterated).
- */
-class NodeServerRequest implements ServerRequest {
-  readonly method: string;
-  readonly path: string;
-  readonly search: string;
-  readonly httpVersion: string;
-  /** What the body is read from. */
-  readonly source: NodeRequestBody;
-  /** The body as a body parser left it, when one read the stream before us. */
-  readonly #parsed: AsyncIterable<Uint8Array> | undefined;
-  readonly #headers: NodeIncomingHeaders;
-  readonly #rawHeaders: readonly string[];
-  /** Path and query. */
-  readonly #target: string;
-  readonly #encrypted: boolean;
-  readonly #call: NodeCallSignal;
-  #url: string | undefined = undefined;
-  #all: Headers | undefined = undefined;
-
-  constructor(
-    source: NodeRequestBody,
-    parsed: AsyncIterable<Uint8Array> | undefined,
-    headers: NodeIncomingHeaders,
-    rawHeaders: readonly string[],
-    target: string,
-    method: string,
-    encrypted: boolean,
-    httpVersion: string,
-    call: NodeCallSignal,
-  ) {
-    const queryStart = target.indexOf("?");
-    this.method = method;
-    this.path = queryStart < 0 ? target : target.slice(0, queryStart);
-    this.search = queryStart < 0 ? "" : target.slice(queryStart);
-    this.httpVersion = httpVersion;
-    this.source = source;
-    this.#parsed = parsed;
-    this.#headers = headers;
-    this.#rawHeaders = rawHeaders;
-    this.#target = target;
-    this.#encrypted = encrypted;
-    this.#call = call;
-  }
-
-  get url(): string {
-    return (this.#url ??= `${this.#encrypted ? "https" : "http"}://${this.header("host") ?? "localhost"}${this.#target}`);
-  }
-
-  get body(): AsyncIterable<Uint8Array> {
-    return this.#parsed ?? nodeBody(this.source);
-  }
-
-  get signal(): AbortSignal {
-    return this.#call.signal;
-  }
-
-  header(name: string): string | null {
-    return nodeHeader(this.#headers, name);
-  }
-
-  headers(): Headers {
-    return (this.#all ??= nodeRequestHeaders(this.#rawHeaders));
-  }
-
-  readBody(maxBytes: number): Promise<Uint8Array> {
-    const parsed = this.#parsed;
-    return parsed === undefined
-      ? nodeReadBody(this.source, maxBytes)
-      : readBody(parsed, maxBytes);
-  }
-}
-
-// The responders return a promise only for a streamed body: a whole one
-// is written at once, without a promise and a microtask to wait for it.
-
-function nodeRespondHttp1(
-  response: NodeHttpResponse,
-  result: ServerResponse,
-  outgoing: OutgoingHttpHeaders,
-  call: NodeCallSignal,
-  shutdown: NodeCallTracker | undefined,
-): Promise<void> | undefined {
-  const body = result.body;
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    response.writeHead(result.status, outgoing);
-    return nodeStreamHttp1(response, result, body, call, shutdown);
-  }
-  if (body !== undefined && result.trailer === undefined) {
-    // Else Node sends the whole body chunked: writeHead commits the headers
-    // before end() sees how long it is.
-    outgoing["content-length"] = body.byteLength;
-  }
-  response.writeHead(result.status, outgoing);
-  nodeEndHttp1(response, result, body);
-  return undefined;
-}
-
-async function nodeStreamHttp1(
-  response: NodeHttpResponse,
-  result: ServerResponse,
-  body: AsyncIterable<Uint8Array>,
-  call: NodeCallSignal,
-  shutdown: NodeCallTracker | undefined,
-): Promise<void> {
-  if (await nodeWriteChunks(response, body, call.signal, shutdown)) {
-    nodeEndHttp1(response, result, undefined);
-  }
-}
-
-function nodeEndHttp1(
-  response: NodeHttpResponse,
-  result: ServerResponse,
-  body: Uint8Array | undefined,
-): void {
-  // Read only now: a streamed body fills its trailers in as it ends.
-  const trailer = result.trailer;
-  if (trailer !== undefined) {
-    response.addTrailers(nodeHeaderObject(trailer));
-  }
-  response.end(body);
-}
-
-function nodeRespondHttp2(
-  stream: ServerHttp2Stream,
-  result: ServerResponse,
-  outgoing: OutgoingHttpHeaders,
-  call: NodeCallSignal,
-  shutdown: NodeCallTracker | undefined,
-  compat: Http2ServerResponse | undefined,
-  request: NodeRequestBody,
-): Promise<void> | undefined {
-  // The client may have reset the stream meanwhile: respond() would throw.
-  if (stream.destroyed || stream.closed) return undefined;
-  outgoing[":status"] = result.status;
-  const body = result.body;
-  if (body === undefined && result.trailer === undefined) {
-    // One HEADERS frame that ends the stream: what gRPC calls a
-    // trailers-only response. Not followed by RST_STREAM(NO_ERROR) for a
-    // client still uploading: it can overtake the HEADERS frame, and the
-    // client would get no status.
-    stream.respond(outgoing, { endStream: true });
-    return undefined;
-  }
-  // A response without trailers that is sent while the client is still
-  // uploading (a request refused before it was read, a stream that ends
-  // first) ends with its last DATA frame: a client that reads a complete
-  // Connect or gRPC-Web message may stop its upload at once, and a body
-  // shorter than its Content-Length makes nghttp2 reset the stream with
-  // PROTOCOL_ERROR before a separate trailers frame could end it.
-  const endWithData = result.trailer === undefined && !request.readableEnded;
-  // Otherwise always ended by a trailers frame, empty if need be, as the
-  // compatibility API does: ending with the last DATA frame lets the stream
-  // close while that write is still in flight, and Node then builds an
-  // error (stack trace included) for every response, a tenth of a small
-  // call's CPU time.
-  stream.respond(outgoing, { waitForTrailers: !endWithData });
-  if (body !== undefined && !(body instanceof Uint8Array)) {
-    return nodeStreamHttp2(
-      stream,
-      result,
-      body,
-      call,
-      shutdown,
-      compat,
-      request,
-      endWithData,
-    );
-  }
-  nodeEndHttp2(stream, result, body, compat, request, endWithData);
-  return undefined;
-}
-
-async function nodeStreamHttp2(
-  stream: ServerHttp2Stream,
-  result: ServerResponse,
-  body: AsyncIterable<Uint8Array>,
-  call: NodeCallSignal,
-  shutdown: NodeCallTracker | undefined,
-  compat: Http2ServerResponse | undefined,
-  request: NodeRequestBody,
-  endWithData: boolean,
-): Promise<void> {
-  if (await nodeWriteChunks(stream, body, call.signal, shutdown)) {
-    nodeEndHttp2(stream, result, undefined, compat, request, endWithData);
-  }
-}
-
-function nodeEndHttp2(
-  stream: ServerHttp2Stream,
-  result: ServerResponse,
-  body: Uint8Array | undefined,
-  compat: Http2ServerResponse | undefined,
-  request: NodeRequestBody,
-  endWithData: boolean,
-): void {
-  if (endWithData) {
-    stream.end(body);
-    nodeStopUpload(stream, request);
-    return;
-  }
-  // Read only now: a streamed body fills its trailers in as it ends. A
-  // client still uploading is not asked to stop after trailers: Node sends
-  // RST_STREAM(NO_ERROR) once the body is flushed, before the trailers, and
-  // a gRPC client would get no status. The trailers end the call for it.
-  const trailer = result.trailer;
-  if (compat !== undefined) {
-    // The compatibility layer answers "wantTrailers" itself, with what it
-    // was given (none by default).
-    if (trailer !== undefined) compat.addTrailers(nodeHeaderObject(trailer));
-  } else if (trailer === undefined) {
-    stream.once("wantTrailers", nodeSendNoTrailers);
-  } else {
-    const trailers = nodeHeaderObject(trailer);
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
-  }
-  stream.end(body);
-}
-
-// One listener for every stream that ends with empty trailers.
-function nodeSendNoTrailers(this: ServerHttp2Stream): void {
-  this.sendTrailers({});
-}
-
-/**
- * Adds the headers a response object already holds to ours. Ours win a
- * conflict (the protocol's content type, its status headers), except for
- * the lists that independent layers each add to: a middleware's session
- * cookie and the implementation's own are both meant to be set, and a
- * cache must vary on what either varies on.
- */
-function nodeMergePresetHeaders(
-  outgoing: OutgoingHttpHeaders,
-  preset: OutgoingHttpHeaders,
-): void {
-  for (const key in preset) {
-    const value = preset[key];
-    if (value === undefined) continue;
-    const ours = outgoing[key];
-    if (ours === undefined) {
-      outgoing[key] = value;
-    } else if (key === "set-cookie") {
-      outgoing[key] = [value, ours].flat().map(String);
-    } else if (key === "vary") {
-      outgoing[key] = [value, ours].flat().join(", ");
-    }
-  }
-}
-
-/**
- * After a complete response, asks a client that is still uploading to stop,
- * with RST_STREAM(NO_ERROR) as RFC 9113 section 8.1 describes (Node sends it
- * once the response has been flushed). Go's HTTP/2 server does the same.
- */
-function nodeStopUpload(
-  stream: ServerHttp2Stream,
-  request: NodeRequestBody,
-): void {
-  if (!request.readableEnded && !stream.closed) {
-    stream.close(0 /* NGHTTP2_NO_ERROR */);
-    // Node frees a stream closed with NO_ERROR only once its request body
-    // has been read to the end: what the implementation left unread, in a
-    // body paused for backpressure, is discarded.
-    request.removeAllListeners("data");
-    request.resume();
-  }
-}
-
-/** Drops Content-Encoding: a body parser has undone it. */
-function nodeWithoutContentEncoding(rawHeaders: readonly string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === "content-encoding") continue;
-    kept.push(rawHeaders[i]!, rawHeaders[i + 1]!);
-  }
-  return kept;
-}
-
-/** Node's parsed request headers: lower-case names, HTTP/2 pseudo-headers included. */
-type NodeIncomingHeaders = Readonly<
-  Record<string, string | string[] | undefined>
->;
-
-// Node has parsed the headers already (node:http lazily, node:http2 before
-// the stream event): reading a few of them costs a property lookup, where a
-// `Headers` validates and copies every one.
-function nodeHeader(headers: NodeIncomingHeaders, name: string): string | null {
-  const value =
-    headers[name] ?? (name === "host" ? headers[":authority"] : undefined);
-  if (value === undefined) return null;
-  return typeof value === "string" ? value : value.join(", ");
-}
-
-function nodeOutgoingHeaders(header: Headers): OutgoingHttpHeaders {
-  const outgoing: OutgoingHttpHeaders = {};
-  header.forEach((value, key) => {
-    outgoing[key] = key === "set-cookie" ? header.getSetCookie() : value;
-  });
-  return outgoing;
-}
-
-function nodeHeaderObject(header: Headers): Record<string, string> {
-  const object: Record<string, string> = {};
-  header.forEach((value, key) => (object[key] = value));
-  return object;
-}
-
-// rawHeaders keeps repeated headers apart; HTTP/2 pseudo-headers are not
-// valid Headers names and are dropped, except that :authority stands in for Host.
-function nodeRequestHeaders(rawHeaders: readonly string[]): Headers {
-  const header = new Headers();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    const value = rawHeaders[i + 1]!;
-    if (name.charCodeAt(0) === 58 /* ":" */) {
-      if (name === ":authority" && !header.has("host"))
-        header.set("host", value);
-      continue;
-    }
-    header.append(name, value);
-  }
-  return header;
 }
 
 /** Adds `node`, `http2Stream`, `fastify` and `fetch` entry points to a service handler. */
