@@ -1,5 +1,6 @@
 import type {
   DescMessage,
+  Message,
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
@@ -11,7 +12,7 @@ import type {
 } from "./config.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { StreamResponse } from "../core/interceptors.ts";
+import type { StreamResponse, UnaryResponse } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
 
 /**
@@ -35,22 +36,39 @@ export function clientUnaryMethod<
   call: UnaryCaller,
   method: MethodInfo & { readonly input: Input; readonly output: Output },
 ): UnaryMethod<Input, MessageShape<Output>> {
-  const raw = async (
+  // Not async functions: each hands the caller's promise on through one
+  // then(), where an async function adds its own promise and frame.
+  const raw = (
     request: MessageInitShape<Input>,
     options?: CallOptions,
-  ): Promise<UnaryResult<MessageShape<Output>>> => {
-    const response = await call(method, request, options);
-    return {
-      message: response.message as MessageShape<Output>,
-      header: response.header,
-      trailer: response.trailer,
-    };
-  };
-  const unary = async (
+  ): Promise<UnaryResult<MessageShape<Output>>> =>
+    call(method, request, options).then(
+      clientUnaryResult as (
+        response: UnaryResponse,
+      ) => UnaryResult<MessageShape<Output>>,
+    );
+  const unary = (
     request: MessageInitShape<Input>,
     options?: CallOptions,
-  ) => (await call(method, request, options)).message as MessageShape<Output>;
+  ): Promise<MessageShape<Output>> =>
+    call(method, request, options).then(
+      clientResponseMessage as (
+        response: UnaryResponse,
+      ) => MessageShape<Output>,
+    );
   return Object.assign(unary, { raw });
+}
+
+function clientResponseMessage(response: UnaryResponse): Message {
+  return response.message;
+}
+
+function clientUnaryResult(response: UnaryResponse): UnaryResult<Message> {
+  return {
+    message: response.message,
+    header: response.header,
+    trailer: response.trailer,
+  };
 }
 
 /**
