@@ -18,6 +18,12 @@
 //    reserves, which for ours keeps growing for a few hundred thousand
 //    calls before it settles (after 50,000 it still grew 20 % over the next
 //    500,000 here, with the heap used unchanged; after 1,000,000, 0.2 %).
+// 3. what a unary call allocates: --allocation calls (default 20,000) of
+//    the 98-byte echo (the same load as 2), after --allocation-warmup
+//    (default 40,000), with V8's sampling heap profiler running in the
+//    server (inspector, objects already collected counted too): bytes per
+//    call and the functions that allocate most. Garbage is what the
+//    collector works through, a visible share of a small call's CPU.
 //
 // Servers are those of the CPU benchmark (bench/servers/*.ts), HTTP/2 on
 // their "stream" event; the streaming client is in this process (node:http2
@@ -40,6 +46,8 @@ const { values: options } = parseArgs({
     size: { type: "string", default: "10" },
     unary: { type: "string", default: "500000" },
     "unary-warmup": { type: "string", default: "500000" },
+    allocation: { type: "string", default: "20000" },
+    "allocation-warmup": { type: "string", default: "40000" },
     impls: { type: "string", default: "floor,ours,connect-es" },
     only: { type: "string" },
     "no-generate": { type: "boolean", default: false },
@@ -53,8 +61,11 @@ if (options.help) {
   --size N          data bytes per message (default 10)
   --unary N         unary calls (default 500000; 0 skips)
   --unary-warmup N  unary calls before the first reading (default 500000)
+  --allocation N    unary calls sampled for allocation (default 20000; 0 skips)
+  --allocation-warmup N
+                    unary calls before sampling starts (default 40000)
   --impls a,b       implementations (default floor,ours,connect-es)
-  --only stream|unary
+  --only stream|unary|allocation
   --no-generate     use bench/gen as it is
 `);
   process.exit(0);
@@ -64,6 +75,16 @@ const count = Number(options.count);
 const size = Number(options.size);
 const unaryCalls = Number(options.unary);
 const unaryWarmup = Number(options["unary-warmup"]);
+const allocationCalls = Number(options.allocation);
+if (
+  options.only !== undefined &&
+  !["stream", "unary", "allocation"].includes(options.only)
+) {
+  throw new Error(
+    `--only must be stream, unary or allocation, not ${options.only}`,
+  );
+}
+const allocationWarmup = Number(options["allocation-warmup"]);
 const impls = options.impls.split(",") as ("floor" | "ours" | "connect-es")[];
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -210,7 +231,7 @@ const results: Record<string, unknown> = {
   unaryCalls,
 };
 
-if (options.only !== "unary") {
+if (options.only === undefined || options.only === "stream") {
   log(`\n1. one server stream of ${count} messages of ${size} data bytes`);
   const stream: Record<string, { start: number; peak: number }> = {};
   for (const impl of impls) {
@@ -290,7 +311,10 @@ function unaryLoad(url: string, sessions = 4, inFlight = 64) {
   };
 }
 
-if (options.only !== "stream" && unaryCalls > 0) {
+if (
+  (options.only === undefined || options.only === "unary") &&
+  unaryCalls > 0
+) {
   log(
     `\n2. ${unaryCalls} unary calls (98 B echo, 64 in flight on 4 connections), after ${unaryWarmup}`,
   );
@@ -327,6 +351,51 @@ if (options.only !== "stream" && unaryCalls > 0) {
     );
   }
   results["unary"] = unary;
+}
+
+if (
+  (options.only === undefined || options.only === "allocation") &&
+  allocationCalls > 0
+) {
+  log(
+    `\n3. allocation of ${allocationCalls} unary calls (98 B echo, as in 2), after ${allocationWarmup}`,
+  );
+  const allocation: Record<
+    string,
+    { bytesPerCall: number; top: [string, number][] }
+  > = {};
+  for (const impl of impls) {
+    const { child, url } = await startServer(impl);
+    const load = unaryLoad(url);
+    try {
+      await load.run(allocationWarmup);
+      child.send("heap-start");
+      await child.next("heap-sampling", 30_000);
+      await load.run(allocationCalls);
+      child.send("heap-stop");
+      const event = await child.next("allocation", 120_000);
+      const top = event["top"] as [string, number][];
+      const bytesPerCall = Number(event["bytes"]) / allocationCalls;
+      allocation[impl] = {
+        bytesPerCall,
+        top: top.map(([name, bytes]) => [name, bytes / allocationCalls]),
+      };
+      log(
+        `  ${impl.padEnd(10)} ${(bytesPerCall / 1024).toFixed(1)} KB per call; most by ` +
+          top
+            .slice(0, 4)
+            .map(
+              ([name, bytes]) =>
+                `${name} ${(bytes / allocationCalls).toFixed(0)} B`,
+            )
+            .join(", "),
+      );
+    } finally {
+      load.close();
+      await child.stop();
+    }
+  }
+  results["allocation"] = allocation;
 }
 
 process.stdout.write(`${JSON.stringify(results)}\n`);

@@ -140,7 +140,7 @@ describe.skipIf(!hasH2load)("npm run bench -- --smoke", () => {
 
 // bench/memory.ts, tiny: the shape of its output only, no figure.
 describe("node bench/memory.ts", () => {
-  it("reports RSS of a server stream and of unary calls per implementation", async () => {
+  it("reports RSS of a server stream and of unary calls, and what a call allocates, per implementation", async () => {
     const { code, stdout, stderr } = await runBench(
       [
         "--impls",
@@ -150,6 +150,10 @@ describe("node bench/memory.ts", () => {
         "--unary",
         "500",
         "--unary-warmup",
+        "100",
+        "--allocation",
+        "200",
+        "--allocation-warmup",
         "100",
       ],
       "bench/memory.ts",
@@ -161,6 +165,10 @@ describe("node bench/memory.ts", () => {
         string,
         Record<"before" | "after", { rss: number; heapAfterGc: number }>
       >;
+      allocation: Record<
+        string,
+        { bytesPerCall: number; top: [string, number][] }
+      >;
     };
     for (const impl of ["floor", "ours"]) {
       const stream = results.stream[impl]!;
@@ -168,6 +176,9 @@ describe("node bench/memory.ts", () => {
       const unary = results.unary[impl]!;
       expect(unary.before.rss).toBeGreaterThan(0);
       expect(unary.after.heapAfterGc).toBeGreaterThan(0);
+      const allocation = results.allocation[impl]!;
+      expect(allocation.bytesPerCall).toBeGreaterThan(0);
+      expect(allocation.top.length).toBeGreaterThan(0);
     }
   }, 120_000);
 });
