@@ -132,11 +132,14 @@ export function clientUnaryCaller(
     }
     return response.then(
       (answer) => clientUnaryAnswered(answer, callOptions, clientNeverAborted),
-      (e: unknown) => {
-        throw clientCallError(e, clientNeverAborted);
-      },
+      clientUnaryFailed,
     );
   };
+}
+
+// One function for every call without a signal of its own: nothing to capture.
+function clientUnaryFailed(error: unknown): never {
+  throw clientCallError(error, clientNeverAborted);
 }
 
 /**

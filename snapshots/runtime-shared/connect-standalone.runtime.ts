@@ -54,7 +54,7 @@ import * as zlib from "node:zlib";
 
 // The connect-standalone runtime the service files of this output share
 // (runtime=shared): what their APIs use, copied from its runtime-inline/
-// by the generator. 435 declarations from
+// by the generator. 436 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -1861,11 +1861,14 @@ function clientUnaryCaller(
     }
     return response.then(
       (answer) => clientUnaryAnswered(answer, callOptions, clientNeverAborted),
-      (e: unknown) => {
-        throw clientCallError(e, clientNeverAborted);
-      },
+      clientUnaryFailed,
     );
   };
+}
+
+// One function for every call without a signal of its own: nothing to capture.
+function clientUnaryFailed(error: unknown): never {
+  throw clientCallError(error, clientNeverAborted);
 }
 
 /**
