@@ -15,7 +15,8 @@ import { nodeCallTracker, type NodeCallTracker } from "./shutdown.ts";
  * its response goes. A class with continuations rather than an async
  * function: a unary call whose response is written whole waits for the
  * handler's promise only, with no frame, promise or microtask of its own
- * (an async function here was a twentieth of a small call's allocation).
+ * (an async function here was about 900 of a small h2c call's 13.4 KB
+ * allocated).
  */
 export class NodeCall extends NodeCallSignal {
   readonly #handlers: readonly ServiceHandler[];

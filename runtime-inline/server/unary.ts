@@ -72,8 +72,8 @@ export function serverRunUnary(
     );
   }
   // Most calls: no deadline to race and no interceptors, so no async
-  // function around the implementation (its frame and promise were a
-  // twentieth of a small call's allocation), and no request or response
+  // function around the implementation (its frame and promise were about
+  // 800 of a small h2c call's 13.4 KB allocated), and no request or response
   // objects for interceptors. The call's signal is the request's, made only
   // if the implementation reads it.
   const context = new ServerCallContext(

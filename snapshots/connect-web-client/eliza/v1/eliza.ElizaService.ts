@@ -1647,8 +1647,8 @@ function clientUnaryCaller(
     }
     // Nothing can abort a unary call without a deadline or a caller's
     // signal: it gets the shared signal that never fires, no controller,
-    // nothing to clean up, and so no async function around the send (its
-    // frame and promise were a tenth of such a call's allocation).
+    // nothing to clean up, and so no async function around the send (with
+    // the typed method's, about 4 % of such a call's allocation).
     let response: Promise<UnaryResponse>;
     try {
       response = send(

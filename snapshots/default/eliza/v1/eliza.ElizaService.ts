@@ -2136,8 +2136,8 @@ function clientUnaryCaller(
     }
     // Nothing can abort a unary call without a deadline or a caller's
     // signal: it gets the shared signal that never fires, no controller,
-    // nothing to clean up, and so no async function around the send (its
-    // frame and promise were a tenth of such a call's allocation).
+    // nothing to clean up, and so no async function around the send (with
+    // the typed method's, about 4 % of such a call's allocation).
     let response: Promise<UnaryResponse>;
     try {
       response = send(
@@ -6545,7 +6545,8 @@ function nodeHeaderObject(header: Headers): Record<string, string> {
  * its response goes. A class with continuations rather than an async
  * function: a unary call whose response is written whole waits for the
  * handler's promise only, with no frame, promise or microtask of its own
- * (an async function here was a twentieth of a small call's allocation).
+ * (an async function here was about 900 of a small h2c call's 13.4 KB
+ * allocated).
  */
 class NodeCall extends NodeCallSignal {
   readonly #handlers: readonly ServiceHandler[];
@@ -8232,8 +8233,8 @@ function serverRunUnary(
     );
   }
   // Most calls: no deadline to race and no interceptors, so no async
-  // function around the implementation (its frame and promise were a
-  // twentieth of a small call's allocation), and no request or response
+  // function around the implementation (its frame and promise were about
+  // 800 of a small h2c call's 13.4 KB allocated), and no request or response
   // objects for interceptors. The call's signal is the request's, made only
   // if the implementation reads it.
   const context = new ServerCallContext(

@@ -3948,7 +3948,8 @@ function nodeHeaderObject(header: Headers): Record<string, string> {
  * its response goes. A class with continuations rather than an async
  * function: a unary call whose response is written whole waits for the
  * handler's promise only, with no frame, promise or microtask of its own
- * (an async function here was a twentieth of a small call's allocation).
+ * (an async function here was about 900 of a small h2c call's 13.4 KB
+ * allocated).
  */
 class NodeCall extends NodeCallSignal {
   readonly #handlers: readonly ServiceHandler[];
@@ -4904,8 +4905,8 @@ function serverRunUnary(
     );
   }
   // Most calls: no deadline to race and no interceptors, so no async
-  // function around the implementation (its frame and promise were a
-  // twentieth of a small call's allocation), and no request or response
+  // function around the implementation (its frame and promise were about
+  // 800 of a small h2c call's 13.4 KB allocated), and no request or response
   // objects for interceptors. The call's signal is the request's, made only
   // if the implementation reads it.
   const context = new ServerCallContext(
