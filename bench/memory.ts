@@ -24,6 +24,9 @@
 //    server (inspector, objects already collected counted too): bytes per
 //    call and the functions that allocate most. Garbage is what the
 //    collector works through, a visible share of a small call's CPU.
+// 4. the same for the clients of the CPU benchmark (bench/clients/*.ts),
+//    Connect and gRPC, 64 calls in flight on one HTTP/2 session against
+//    the floor server; the profiler runs in the client.
 //
 // Servers are those of the CPU benchmark (bench/servers/*.ts), HTTP/2 on
 // their "stream" event; the streaming client is in this process (node:http2
@@ -396,6 +399,86 @@ if (
     }
   }
   results["allocation"] = allocation;
+
+  log(
+    `\n4. allocation of ${allocationCalls} unary client calls (98 B echo, 64 in flight on one HTTP/2 session, against the floor server), after ${allocationWarmup}`,
+  );
+  const clientAllocation: Record<
+    string,
+    Record<string, { bytesPerCall: number; top: [string, number][] }>
+  > = {};
+  // The floor server is the peer of every client, pinned to the other core.
+  const [serverCommand, serverArgs] = pinnedCommand(
+    pinning,
+    "load",
+    process.execPath,
+    [join(benchDir, "servers/floor.ts"), "--http", "2", "--port", "0"],
+  );
+  const server = new Child("floor server", serverCommand, serverArgs);
+  try {
+    const port = Number((await server.next("listening", 30_000))["port"]);
+    for (const protocol of ["connect", "grpc"] as const) {
+      const byImpl: (typeof clientAllocation)[string] = {};
+      for (const impl of impls) {
+        const [command, args] = pinnedCommand(
+          pinning,
+          "measured",
+          process.execPath,
+          [
+            join(benchDir, `clients/${impl}.ts`),
+            "--url",
+            `http://127.0.0.1:${port}`,
+            "--protocol",
+            protocol,
+            "--size",
+            "98",
+            "--in-flight",
+            "64",
+            "--warmup-calls",
+            String(allocationWarmup),
+            "--calls",
+            String(allocationCalls),
+            "--allocation",
+          ],
+        );
+        const child = new Child(`${impl} client`, command, args);
+        try {
+          await child.next("ready", 120_000);
+          child.send("go");
+          await child.next("done", 120_000);
+          child.send("report");
+          const result = await child.next("result", 60_000);
+          if (Number(result["errors"]) !== 0) {
+            throw new Error(
+              `${impl} client: ${String(result["errors"])} calls failed`,
+            );
+          }
+          const top = result["top"] as [string, number][];
+          const bytesPerCall = Number(result["bytes"]) / allocationCalls;
+          byImpl[impl] = {
+            bytesPerCall,
+            top: top.map(([name, bytes]) => [name, bytes / allocationCalls]),
+          };
+          log(
+            `  ${protocol.padEnd(7)} ${impl.padEnd(10)} ${(bytesPerCall / 1024).toFixed(1)} KB per call; most by ` +
+              top
+                .slice(0, 4)
+                .map(
+                  ([name, bytes]) =>
+                    `${name} ${(bytes / allocationCalls).toFixed(0)} B`,
+                )
+                .join(", "),
+          );
+        } finally {
+          await child.stop();
+        }
+      }
+      clientAllocation[protocol] = byImpl;
+    }
+  } finally {
+    await server.stop();
+  }
+  results["clientAllocation"] = clientAllocation;
 }
 
 process.stdout.write(`${JSON.stringify(results)}\n`);

@@ -140,7 +140,7 @@ describe.skipIf(!hasH2load)("npm run bench -- --smoke", () => {
 
 // bench/memory.ts, tiny: the shape of its output only, no figure.
 describe("node bench/memory.ts", () => {
-  it("reports RSS of a server stream and of unary calls, and what a call allocates, per implementation", async () => {
+  it("reports RSS of a server stream and of unary calls, and what a call allocates, per implementation, servers and clients", async () => {
     const { code, stdout, stderr } = await runBench(
       [
         "--impls",
@@ -169,6 +169,10 @@ describe("node bench/memory.ts", () => {
         string,
         { bytesPerCall: number; top: [string, number][] }
       >;
+      clientAllocation: Record<
+        "connect" | "grpc",
+        Record<string, { bytesPerCall: number; top: [string, number][] }>
+      >;
     };
     for (const impl of ["floor", "ours"]) {
       const stream = results.stream[impl]!;
@@ -179,6 +183,11 @@ describe("node bench/memory.ts", () => {
       const allocation = results.allocation[impl]!;
       expect(allocation.bytesPerCall).toBeGreaterThan(0);
       expect(allocation.top.length).toBeGreaterThan(0);
+      for (const protocol of ["connect", "grpc"] as const) {
+        const client = results.clientAllocation[protocol][impl]!;
+        expect(client.bytesPerCall, `${protocol} ${impl}`).toBeGreaterThan(0);
+        expect(client.top.length).toBeGreaterThan(0);
+      }
     }
   }, 120_000);
 });

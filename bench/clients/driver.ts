@@ -8,7 +8,10 @@
 // `--warmup-calls` / `--calls`, that many calls: bench/instructions.ts
 // counts calls, since under callgrind a time-bound warm-up makes fewer
 // calls the busier the machine, and leaves the JIT compiling in the window.
+// With `--allocation`, V8's sampling heap profiler runs over the measured
+// calls, and the result says what they allocated (bench/memory.ts).
 import { argValue, emit, waitForCommand } from "../lib/child.ts";
+import { type Allocation, startHeapSampling } from "../lib/heap-sampling.ts";
 import { p50p99 } from "../lib/stats.ts";
 
 export interface ClientArgs {
@@ -87,7 +90,11 @@ export async function drive(call: () => Promise<boolean>): Promise<void> {
   }
   emit("ready");
   await waitForCommand("go");
+  const stopSampling = process.argv.includes("--allocation")
+    ? await startHeapSampling()
+    : undefined;
   const result = await run(durationSeconds, measuredCalls);
+  const allocation: Allocation | undefined = await stopSampling?.();
   emit("done");
   await waitForCommand("report");
   const { p50, p99 } = p50p99(result.latencies);
@@ -97,5 +104,6 @@ export async function drive(call: () => Promise<boolean>): Promise<void> {
     seconds: result.seconds,
     p50Ms: p50,
     p99Ms: p99,
+    ...allocation,
   });
 }

@@ -4,7 +4,6 @@
 // one core by the orchestrator, so that its CPU time is its own.
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { Session } from "node:inspector/promises";
 import type { AddressInfo } from "node:net";
 import {
   argValue,
@@ -12,6 +11,7 @@ import {
   exitWithParent,
   waitForCommand,
 } from "../lib/child.ts";
+import { startHeapSampling } from "../lib/heap-sampling.ts";
 
 export function serverArgs(): { httpVersion: 1 | 2; port: number } {
   const version = argValue("http", "2");
@@ -53,44 +53,17 @@ async function answerMemory(): Promise<void> {
 
 /**
  * On "heap-start" (bench/memory.ts, `--only allocation`): starts V8's
- * sampling heap profiler, counting objects the collector has already freed
- * too, so that it sees every allocation, not only what survives; then
+ * sampling heap profiler (bench/lib/heap-sampling.ts), then
  * `{"event":"heap-sampling"}`. On "heap-stop": the bytes sampled in
  * between and the functions that allocated most of them, as
  * `{"event":"allocation", bytes, top: [[function, bytes], ...]}`.
  */
 async function answerAllocation(): Promise<void> {
-  // Connected only when asked: the CPU benchmark's servers run without an
-  // inspector session.
-  await waitForCommand("heap-start");
-  const session = new Session();
-  session.connect();
   for (;;) {
-    await session.post("HeapProfiler.startSampling", {
-      // Bytes between samples, on average: small enough that a call's
-      // allocations (about 10 KB) are sampled many times over a run.
-      samplingInterval: 256,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
-    });
+    await waitForCommand("heap-start");
+    const stop = await startHeapSampling();
     emit("heap-sampling");
     await waitForCommand("heap-stop");
-    const { profile } = await session.post("HeapProfiler.stopSampling");
-    const byFunction = new Map<string, number>();
-    let bytes = 0;
-    const visit = (node: (typeof profile)["head"]) => {
-      if (node.selfSize > 0) {
-        const frame = node.callFrame;
-        const file = frame.url.split("/").slice(-2).join("/");
-        const name = `${frame.functionName || "(anonymous)"} ${file}:${frame.lineNumber + 1}`;
-        byFunction.set(name, (byFunction.get(name) ?? 0) + node.selfSize);
-        bytes += node.selfSize;
-      }
-      for (const child of node.children) visit(child);
-    };
-    visit(profile.head);
-    const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 15);
-    emit("allocation", { bytes, top });
-    await waitForCommand("heap-start");
+    emit("allocation", { ...(await stop()) });
   }
 }
