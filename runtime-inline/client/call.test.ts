@@ -11,12 +11,17 @@ import {
 } from "./call.ts";
 import { connectClientTimeoutHeader } from "./connect.ts";
 import { grpcClientTimeoutHeader } from "./grpc.ts";
-import { clientNeverAborted, createClientConfig } from "./config.ts";
+import {
+  clientNeverAborted,
+  createClientConfig,
+  type ClientUnaryCall,
+} from "./config.ts";
 import { Code } from "../core/code.ts";
 import { envelopeEncode } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import type {
   Interceptor,
+  StreamRequest,
   StreamResponse,
   UnaryRequest,
 } from "../core/interceptors.ts";
@@ -169,16 +174,16 @@ describe("timeoutMs the protocol cannot send", () => {
     const sent: { header: string | null; aborted: boolean }[] = [];
     const send =
       (name: string): UnarySend =>
-      async (request) => {
+      async (call, _compression, fields) => {
         // Past a timer that would fire at once (a NaN or overlong delay).
         await new Promise((resolve) => setTimeout(resolve, 5));
         sent.push({
-          header: request.header.get(name),
-          aborted: request.signal.aborted,
+          header: fields[name] ?? null,
+          aborted: call.signal.aborted,
         });
         return {
           stream: false,
-          method: request.method,
+          method: call.method,
           header: new Headers(),
           trailer: new Headers(),
           message: create(StringValueSchema, { value: "ok" }),
@@ -246,7 +251,7 @@ describe("timeoutMs the protocol cannot send", () => {
     let sent = false;
     const call = clientStreamCaller(config, timeoutHeader, async (request) => {
       sent = true;
-      return buffered(0)(request, undefined, (async function* () {})());
+      return buffered(0)(request, undefined, {}, (async function* () {})());
     });
     const error = await call(method, [], { timeoutMs: NaN }).then(
       () => undefined,
@@ -263,14 +268,19 @@ describe("a request iterable that throws", () => {
    * fetch does) and, as a real one, turns a body that broke off into its
    * own failure, or into a cancellation once the call's signal has fired.
    */
-  const sendingFirst: StreamSend = async (request, _compression, body) => {
+  const sendingFirst: StreamSend = async (
+    request,
+    _compression,
+    _fields,
+    body,
+  ) => {
     try {
       for await (const _ of body);
     } catch {
       if (request.signal.aborted) throw request.signal.reason;
       throw new ConnectError("fetch failed", Code.Unavailable);
     }
-    return buffered(1)(request, undefined, body);
+    return buffered(1)(request, undefined, {}, body);
   };
 
   async function callWith(requests: AsyncIterable<{ value: string }>) {
@@ -318,9 +328,9 @@ describe("the request body each kind of streaming call sends", () => {
   /** A transport that records the body it is given, and answers with nothing. */
   function recordingBody() {
     const bodies: (Uint8Array | AsyncIterable<Uint8Array>)[] = [];
-    const send: StreamSend = async (request, _compression, body) => {
+    const send: StreamSend = async (request, _compression, _fields, body) => {
       bodies.push(body);
-      return buffered(0)(request, undefined, body);
+      return buffered(0)(request, undefined, {}, body);
     };
     return { bodies, send };
   }
@@ -444,12 +454,12 @@ describe("the request body each kind of streaming call sends", () => {
 describe("clientUnaryCaller, the signal a unary call gets", () => {
   const unary: MethodInfo = { ...method, kind: "unary", name: "Unary" };
   const send =
-    (seen: UnaryRequest[]): UnarySend =>
-    async (request) => {
-      seen.push(request);
+    (seen: ClientUnaryCall[]): UnarySend =>
+    async (call) => {
+      seen.push(call);
       return {
         stream: false,
-        method: request.method,
+        method: call.method,
         header: new Headers(),
         trailer: new Headers(),
         message: create(StringValueSchema, { value: "ok" }),
@@ -457,14 +467,14 @@ describe("clientUnaryCaller, the signal a unary call gets", () => {
     };
 
   it("without a deadline, a caller's signal or interceptors: the shared one that never fires", async () => {
-    const seen: UnaryRequest[] = [];
+    const seen: ClientUnaryCall[] = [];
     const call = clientUnaryCaller(config, timeoutHeader, send(seen));
     await call(unary, { value: "1" }, undefined);
     expect(seen[0]!.signal).toBe(clientNeverAborted);
   });
 
   it("with interceptors, which may listen to it: one of the call's own, which they can leave listeners on", async () => {
-    const seen: UnaryRequest[] = [];
+    const seen: ClientUnaryCall[] = [];
     const listening: Interceptor = (next) => async (request) => {
       request.signal.addEventListener("abort", () => {});
       return await next(request);
@@ -498,35 +508,36 @@ describe("clientUnaryCaller, context values", () => {
   };
   const key = createContextKey("default");
   const send =
-    (seen: UnaryRequest[]): UnarySend =>
-    async (request) => {
-      seen.push(request);
+    (seen: ClientUnaryCall[]): UnarySend =>
+    async (call) => {
+      seen.push(call);
       return {
         stream: false,
-        method: request.method,
+        method: call.method,
         header: new Headers(),
         trailer: new Headers(),
         message: create(StringValueSchema, { value: "ok" }),
       };
     };
 
-  it("without interceptors, calls share values that nothing can write", async () => {
-    const seen: UnaryRequest[] = [];
+  it("without interceptors, the protocol gets the call without what only interceptors read: no context values, no Headers", async () => {
+    const seen: ClientUnaryCall[] = [];
     const call = clientUnaryCaller(config, timeoutHeader, send(seen));
-    await call(unary, { value: "1" }, undefined);
-    await call(unary, { value: "2" }, undefined);
-    const [first, second] = seen.map((r) => r.contextValues);
-    expect(first).toBe(second);
-    expect(first!.get(key)).toBe("default");
-    expect(() => first!.set(key, "x")).toThrow(/read-only/);
-    expect(() => first!.delete(key)).toThrow(/read-only/);
-    expect(first!.get(key)).toBe("default");
+    await call(unary, { value: "1" }, { headers: { "x-mine": "1" } });
+    expect(Object.keys(seen[0]!).sort()).toEqual([
+      "message",
+      "method",
+      "requestMethod",
+      "signal",
+      "url",
+    ]);
   });
 
   it("with interceptors, each call has values of its own, or the call options'", async () => {
-    const seen: UnaryRequest[] = [];
+    const seen: (UnaryRequest | StreamRequest)[] = [];
     const interceptor: Interceptor = (next) => async (request) => {
       request.contextValues.set(key, `${request.contextValues.get(key)}+`);
+      seen.push(request);
       return await next(request);
     };
     const call = clientUnaryCaller(
@@ -537,7 +548,7 @@ describe("clientUnaryCaller, context values", () => {
         {},
       ),
       timeoutHeader,
-      send(seen),
+      send([]),
     );
     await call(unary, { value: "1" }, undefined);
     await call(unary, { value: "2" }, {});
@@ -549,16 +560,16 @@ describe("clientUnaryCaller, context values", () => {
       "mine+",
     ]);
     expect(seen[2]!.contextValues).toBe(own);
+    expect(seen[0]!.service).toBe("test.v1.TestService");
   });
 
   it("requestMethod is GET only for a NO_SIDE_EFFECTS method when the protocol sends those with GET", async () => {
-    const seen: UnaryRequest[] = [];
+    const seen: ClientUnaryCall[] = [];
     const get = clientUnaryCaller(config, timeoutHeader, send(seen), true);
     const post = clientUnaryCaller(config, timeoutHeader, send(seen));
     await get(unary, { value: "x" }, undefined);
     await get({ ...unary, noSideEffects: false }, { value: "x" }, undefined);
     await post(unary, { value: "x" }, undefined);
     expect(seen.map((r) => r.requestMethod)).toEqual(["GET", "POST", "POST"]);
-    expect(seen[0]!.service).toBe("test.v1.TestService");
   });
 });

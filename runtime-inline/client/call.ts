@@ -13,10 +13,16 @@ import {
   type ClientOptions,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type ClientUnaryCall,
   type StreamCaller,
   type StreamInput,
   type UnaryCaller,
 } from "./config.ts";
+import {
+  httpFieldsHeaders,
+  httpFieldsOf,
+  type HttpFields,
+} from "./http-client.ts";
 import { readBody } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import type { Codec } from "../core/codec.ts";
@@ -41,13 +47,13 @@ import {
  * the request, read the whole response.
  */
 export type UnarySend = (
-  request: UnaryRequest,
+  call: ClientUnaryCall,
   sendCompression: Compression | undefined,
   /**
-   * True when `request.header` is the call's own and no interceptor saw
-   * it: the protocol may add its headers to it rather than to a copy.
+   * The request's headers: the call's own record, or a copy of what the
+   * interceptors left in `request.header`; the protocol adds its own to it.
    */
-  headerOwned: boolean,
+  fields: HttpFields,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -61,6 +67,8 @@ export type UnarySend = (
 export type StreamSend = (
   request: StreamRequest,
   sendCompression: Compression | undefined,
+  /** A copy of `request.header` as the interceptors left it, for the protocol to add to. */
+  fields: HttpFields,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ) => Promise<StreamResponse>;
 
@@ -79,11 +87,11 @@ export function clientUnaryCaller(
   const interceptors = config.options.interceptors;
   const intercepted = interceptors !== undefined && interceptors.length > 0;
   return (method, input, callOptions = {}) => {
-    let header: Headers;
+    let fields: HttpFields;
     let sendCompression: Compression | undefined;
     let timeoutMs: number | undefined;
     try {
-      [header, sendCompression, timeoutMs] = clientCallStart(
+      [fields, sendCompression, timeoutMs] = clientCallStart(
         config,
         callOptions,
         timeoutHeader,
@@ -103,7 +111,7 @@ export function clientUnaryCaller(
         method,
         input,
         callOptions,
-        header,
+        fields,
         sendCompression,
         timeoutMs,
       );
@@ -115,17 +123,9 @@ export function clientUnaryCaller(
     let response: Promise<UnaryResponse>;
     try {
       response = send(
-        clientUnaryRequest(
-          config,
-          useGet,
-          method,
-          input,
-          callOptions,
-          header,
-          clientNeverAborted,
-        ),
+        clientUnaryCall(config, useGet, method, input, clientNeverAborted),
         sendCompression,
-        true,
+        fields,
       );
     } catch (e) {
       return Promise.reject(clientCallError(e, clientNeverAborted));
@@ -154,7 +154,7 @@ async function clientUnaryCallWatched(
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
   callOptions: CallOptions,
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ): Promise<UnaryResponse> {
@@ -162,23 +162,22 @@ async function clientUnaryCallWatched(
   const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
   const signal = controller.signal;
   try {
-    const request = clientUnaryRequest(
-      config,
-      useGet,
-      method,
-      input,
-      callOptions,
-      header,
-      signal,
-    );
-    // Without interceptors, no chain and no closure to build per call.
+    const call = clientUnaryCall(config, useGet, method, input, signal);
+    // Without interceptors, no chain, no closure and no Headers to make.
     const response = await (interceptors !== undefined &&
     interceptors.length > 0
       ? applyInterceptors(
-          (request: UnaryRequest) => send(request, sendCompression, false),
+          (request: UnaryRequest) =>
+            send(request, sendCompression, httpFieldsOf(request.header)),
           interceptors,
-        )(request)
-      : send(request, sendCompression, true));
+        )({
+          ...call,
+          stream: false,
+          service: method.service,
+          header: httpFieldsHeaders(fields),
+          contextValues: clientContextValues(callOptions, interceptors),
+        })
+      : send(call, sendCompression, fields));
     return clientUnaryAnswered(response, callOptions, signal);
   } catch (e) {
     throw clientCallError(e, signal);
@@ -187,28 +186,19 @@ async function clientUnaryCallWatched(
   }
 }
 
-/** The request interceptors and the protocol see. */
-function clientUnaryRequest(
+/** What the protocol sees of a unary call; interceptors see a UnaryRequest made of it. */
+function clientUnaryCall(
   config: ClientConfig,
   useGet: boolean,
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
-  callOptions: CallOptions,
-  header: Headers,
   signal: AbortSignal,
-): UnaryRequest {
+): ClientUnaryCall {
   return {
-    stream: false,
-    service: method.service,
     method,
     requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
     url: clientUrl(config, method),
-    header,
     signal,
-    contextValues: clientContextValues(
-      callOptions,
-      config.options.interceptors,
-    ),
     message: clientMessage(method.input, input),
   };
 }
@@ -240,7 +230,7 @@ export function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, timeoutMs] = clientCallStart(
+    const [fields, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
@@ -273,6 +263,7 @@ export function clientStreamCaller(
         return send(
           request,
           sendCompression,
+          httpFieldsOf(request.header),
           method.kind === "server_streaming"
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
@@ -283,7 +274,7 @@ export function clientStreamCaller(
         method,
         requestMethod: "POST",
         url: clientUrl(config, method),
-        header,
+        header: httpFieldsHeaders(fields),
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),

@@ -10,7 +10,14 @@ import { Code } from "../core/code.ts";
 import { codecBinary, jsonCodec } from "../core/codec.ts";
 import { compressionGzip } from "../node/compression.ts";
 import { ConnectError } from "../core/errors.ts";
-import type { HttpClient, HttpRequest } from "./http-client.ts";
+import {
+  httpFieldsHeaders,
+  httpSendFields,
+  type HttpClient,
+  type HttpFieldsClient,
+  type HttpFieldsRequest,
+  type HttpRequest,
+} from "./http-client.ts";
 
 const noHttp: HttpClient = () => Promise.reject(new Error("not used"));
 const timeoutHeader = {
@@ -93,9 +100,11 @@ describe("clientCallStart", () => {
       timeoutHeader,
     );
     expect(timeoutMs).toBe(500);
-    expect(header.get("x-client")).toBe("c");
-    expect(header.get("x-both")).toBe("call");
-    expect(header.get("x-timeout")).toBe("500ms");
+    expect(header).toEqual({
+      "x-client": "c",
+      "x-both": "call",
+      "x-timeout": "500ms",
+    });
     expect(compression).toBeUndefined();
   });
 
@@ -114,11 +123,11 @@ describe("clientCallStart", () => {
       { "X-Both": "one", "x-both": "two" },
     ] as HeadersInit[]) {
       const [header] = clientCallStart(config, { headers }, timeoutHeader);
-      expect([...header]).toEqual([
-        ["x-both", "one, two"],
-        ["x-client", "c"],
-        ["x-timeout", "500ms"],
-      ]);
+      expect(header).toEqual({
+        "x-both": "one, two",
+        "x-client": "c",
+        "x-timeout": "500ms",
+      });
     }
   });
 
@@ -141,7 +150,7 @@ describe("clientCallStart", () => {
       { timeoutMs: Infinity },
       timeoutHeader,
     );
-    expect(header.get("x-timeout")).toBe("1000ms");
+    expect(header["x-timeout"]).toBe("1000ms");
     expect(timeoutMs).toBe(1000);
   });
 
@@ -177,7 +186,33 @@ describe("clientCallStart", () => {
 
   it("leaves out the call's headers when it has none", () => {
     const [header] = clientCallStart(config, {}, timeoutHeader);
-    expect([...header.keys()]).toEqual(["x-both", "x-client", "x-timeout"]);
+    expect(Object.keys(header).sort()).toEqual([
+      "x-both",
+      "x-client",
+      "x-timeout",
+    ]);
+  });
+
+  it("gives each call a record of its own, a fresh one without any headers", () => {
+    const bare = createClientConfig("", {}, noHttp, {});
+    const [first] = clientCallStart(bare, {}, timeoutHeader);
+    const [second] = clientCallStart(bare, {}, timeoutHeader);
+    expect(first).toEqual({});
+    expect(first).not.toBe(second);
+    const [one] = clientCallStart(config, {}, timeoutHeader);
+    const [two] = clientCallStart(config, {}, timeoutHeader);
+    expect(one).not.toBe(two);
+  });
+
+  it("keeps a header named __proto__ as a header, not as the record's prototype", () => {
+    const [header] = clientCallStart(
+      config,
+      { headers: [["__proto__", "x"]] },
+      timeoutHeader,
+    );
+    expect(Object.getPrototypeOf(header)).toBe(Object.prototype);
+    expect(Object.keys(header)).toContain("__proto__");
+    expect(httpFieldsHeaders(header).get("__proto__")).toBe("x");
   });
 });
 
@@ -213,12 +248,37 @@ describe("clientCallSignal", () => {
 });
 
 describe("clientSend", () => {
-  const request = (signal: AbortSignal): HttpRequest => ({
+  const request = (signal: AbortSignal): HttpFieldsRequest => ({
     url: "http://a.test/",
     method: "POST",
-    header: new Headers(),
+    fields: { "x-a": "1" },
     body: new Uint8Array(),
     signal,
+  });
+
+  it("gives an HttpClient without the fields entry point its Headers", async () => {
+    let seen: HttpRequest | undefined;
+    const error = await clientSend((r) => {
+      seen = r;
+      return Promise.reject(new TypeError("fetch failed"));
+    }, request(new AbortController().signal)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConnectError);
+    expect(seen!.header).toBeInstanceOf(Headers);
+    expect(seen!.header.get("x-a")).toBe("1");
+  });
+
+  it("gives an HttpClient with the fields entry point the record as it is", async () => {
+    const sent = request(new AbortController().signal);
+    let seen: HttpFieldsRequest | undefined;
+    const client = (() => {
+      throw new Error("the Headers entry point was used");
+    }) as unknown as HttpFieldsClient;
+    client[httpSendFields] = (r) => {
+      seen = r;
+      return Promise.reject(new TypeError("fetch failed"));
+    };
+    await clientSend(client, sent).catch(() => {});
+    expect(seen!.fields).toBe(sent.fields);
   });
 
   it("turns a transport failure into unavailable", async () => {

@@ -7,8 +7,11 @@ import { deadlineWatch } from "../core/deadline.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
   httpClientError,
+  httpFieldsOf,
+  httpSend,
   type HttpClient,
-  type HttpRequest,
+  type HttpFields,
+  type HttpFieldsRequest,
   type HttpResponse,
 } from "./http-client.ts";
 import type { ContextValues } from "../core/context-values.ts";
@@ -149,12 +152,23 @@ export interface ClientFeatures {
  * far and its (compressed) message.
  */
 export type ConnectGetRequest = (
-  request: UnaryRequest,
-  header: Headers,
+  request: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => HttpRequest;
+) => HttpFieldsRequest;
+
+/**
+ * What a protocol needs of a unary call to send it: the UnaryRequest that
+ * interceptors see, less its headers (the protocol is given those as
+ * HttpFields) and what only interceptors read. A call without interceptors
+ * makes no more than this.
+ */
+export type ClientUnaryCall = Pick<
+  UnaryRequest,
+  "method" | "requestMethod" | "url" | "signal" | "message"
+>;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 export interface ClientConfig {
@@ -202,16 +216,16 @@ export interface ClientTimeoutHeader {
 }
 
 /**
- * What every call sets up before it goes out: its headers, its compression,
- * and its timeout, checked and capped (undefined without one). A tuple:
- * browser bundles carry no property names for it.
+ * What every call sets up before it goes out: its headers (the call's own
+ * record), its compression, and its timeout, checked and capped (undefined
+ * without one). A tuple: browser bundles carry no property names for it.
  */
 export function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
 ): [
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ] {
@@ -220,9 +234,16 @@ export function clientCallStart(
     config.compressions,
     callOptions.sendCompression ?? options.sendCompression,
   );
-  const header = new Headers(options.headers);
-  if (callOptions.headers !== undefined) {
-    clientMergeHeaders(header, callOptions.headers);
+  let fields: HttpFields;
+  if (options.headers === undefined && callOptions.headers === undefined) {
+    fields = {};
+  } else {
+    // What a user passes is validated and lowercased by Headers, as before.
+    const header = new Headers(options.headers);
+    if (callOptions.headers !== undefined) {
+      clientMergeHeaders(header, callOptions.headers);
+    }
+    fields = httpFieldsOf(header);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -237,9 +258,9 @@ export function clientCallStart(
       );
     }
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
-    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+    fields[timeoutHeader.name] = timeoutHeader.format(timeoutMs);
   }
-  return [header, sendCompression, timeoutMs];
+  return [fields, sendCompression, timeoutMs];
 }
 
 /**
@@ -301,10 +322,10 @@ function clientMergeHeaders(header: Headers, init: HeadersInit): void {
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 export async function clientSend(
   httpClient: HttpClient,
-  request: Parameters<HttpClient>[0],
+  request: HttpFieldsRequest,
 ): Promise<HttpResponse> {
   try {
-    return await httpClient(request);
+    return await httpSend(httpClient, request);
   } catch (e) {
     throw clientSendError(e, request.signal);
   }

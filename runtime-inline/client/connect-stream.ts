@@ -39,26 +39,22 @@ export function createConnectStreamCaller(config: ClientConfig): StreamCaller {
   return clientStreamCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const method = request.method;
-      const httpHeader = new Headers(request.header);
-      httpHeader.set(
-        "content-type",
-        codec.binary
-          ? connectStreamContentTypeProto
-          : connectStreamContentTypeJson,
-      );
-      httpHeader.set(connectHeaderProtocolVersion, "1");
+      fields["content-type"] = codec.binary
+        ? connectStreamContentTypeProto
+        : connectStreamContentTypeJson;
+      fields[connectHeaderProtocolVersion] = "1";
       if (acceptEncoding !== "") {
-        httpHeader.set(connectHeaderAcceptEncoding, acceptEncoding);
+        fields[connectHeaderAcceptEncoding] = acceptEncoding;
       }
       if (sendCompression !== undefined) {
-        httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
+        fields[connectHeaderContentEncoding] = sendCompression.name;
       }
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
-        header: httpHeader,
+        fields,
         body,
         signal: request.signal,
       });

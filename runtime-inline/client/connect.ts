@@ -3,6 +3,7 @@ import {
   clientSendError,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type ClientUnaryCall,
   type UnaryCaller,
 } from "./config.ts";
 import { Code } from "../core/code.ts";
@@ -15,10 +16,12 @@ import {
 import { ConnectError } from "../core/errors.ts";
 import {
   httpReadBody,
-  type HttpRequest,
+  httpSend,
+  type HttpFields,
+  type HttpFieldsRequest,
   type HttpResponse,
 } from "./http-client.ts";
-import type { UnaryRequest, UnaryResponse } from "../core/interceptors.ts";
+import type { UnaryResponse } from "../core/interceptors.ts";
 import type { MethodInfo } from "../core/method.ts";
 import {
   connectContentTypeJson,
@@ -55,44 +58,40 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
-      let body = codec.encode(method.input, request.message);
+    async (call, sendCompression, fields) => {
+      const method = call.method;
+      let body = codec.encode(method.input, call.message);
       const compression =
         body.byteLength < config.compressMinBytes ? undefined : sendCompression;
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      // Interceptors may hold on to the request's headers, or share them
-      // between calls: the protocol's go on a copy of those.
-      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
-        header.set("accept-encoding", acceptEncoding);
+        fields["accept-encoding"] = acceptEncoding;
       }
       let httpRequest =
-        request.requestMethod === "GET"
-          ? config.get?.(request, header, body, codec.binary, compression?.name)
+        call.requestMethod === "GET"
+          ? config.get?.(call, fields, body, codec.binary, compression?.name)
           : undefined;
       if (httpRequest === undefined) {
-        header.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        header.set(connectHeaderProtocolVersion, "1");
+        fields["content-type"] = codec.binary
+          ? connectContentTypeProto
+          : connectContentTypeJson;
+        fields[connectHeaderProtocolVersion] = "1";
         if (compression !== undefined) {
-          header.set("content-encoding", compression.name);
+          fields["content-encoding"] = compression.name;
         }
         httpRequest = {
-          url: request.url,
+          url: call.url,
           method: "POST",
-          header,
+          fields,
           body,
-          signal: request.signal,
+          signal: call.signal,
         };
       }
       let response: HttpResponse;
       try {
-        response = await config.httpClient(httpRequest);
+        response = await httpSend(config.httpClient, httpRequest);
       } catch (e) {
         throw clientSendError(e, httpRequest.signal);
       }
@@ -118,18 +117,18 @@ export function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
  * carry it (ClientFeatures.get).
  */
 export function connectGetRequest(
-  request: UnaryRequest,
-  header: Headers,
+  call: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-): HttpRequest {
+): HttpFieldsRequest {
   return {
-    url: request.url + connectGetQuery(message, binary, compression),
+    url: call.url + connectGetQuery(message, binary, compression),
     method: "GET",
-    header,
+    fields,
     body: undefined,
-    signal: request.signal,
+    signal: call.signal,
   };
 }
 

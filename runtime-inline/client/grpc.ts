@@ -4,6 +4,7 @@ import {
   clientSend,
   type ClientConfig,
   type ClientTimeoutHeader,
+  type ClientUnaryCall,
   type StreamCaller,
   type UnaryCaller,
 } from "./config.ts";
@@ -20,8 +21,11 @@ import {
   envelopeWatch,
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
-import { httpReadBody, type HttpResponse } from "./http-client.ts";
-import type { StreamRequest, UnaryRequest } from "../core/interceptors.ts";
+import {
+  httpReadBody,
+  type HttpFields,
+  type HttpResponse,
+} from "./http-client.ts";
 import {
   grpcContentTypeJson,
   grpcContentTypeProto,
@@ -109,18 +113,18 @@ export function grpcUnaryCaller(
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
+    async (call, sendCompression, fields) => {
+      const method = call.method;
       const framed = envelopeEncodeMessage(
-        codec.encode(method.input, request.message),
+        codec.encode(method.input, call.message),
         sendCompression,
         compressMinBytes,
       );
       const response = await grpcSend(
         config,
         requestHeaders,
-        request,
-        headerOwned,
+        call,
+        fields,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
@@ -243,12 +247,12 @@ export function grpcStreamCaller(
   return clientStreamCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const response = await grpcSend(
         config,
         requestHeaders,
         request,
-        false,
+        fields,
         sendCompression,
         body,
       );
@@ -304,27 +308,24 @@ function grpcRequestHeaders(
 function grpcSend(
   config: ClientConfig,
   requestHeaders: readonly (readonly [string, string])[],
-  request: UnaryRequest | StreamRequest,
-  /** See UnarySend: true when no interceptor saw the request's headers. */
-  headerOwned: boolean,
+  call: Pick<ClientUnaryCall, "url" | "signal">,
+  /** The call's headers (see UnarySend), which the protocol's are added to. */
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ): Promise<HttpResponse> {
-  // Interceptors may hold on to the request's headers, or share them
-  // between calls: the protocol's go on a copy of those.
-  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
-    header.set(key, value);
+    fields[key] = value;
   }
   if (sendCompression !== undefined) {
-    header.set(grpcHeaderEncoding, sendCompression.name);
+    fields[grpcHeaderEncoding] = sendCompression.name;
   }
   return clientSend(config.httpClient, {
-    url: request.url,
+    url: call.url,
     method: "POST",
-    header,
+    fields,
     body,
-    signal: request.signal,
+    signal: call.signal,
   });
 }
 

@@ -37,6 +37,85 @@ export interface HttpResponse {
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 
 /**
+ * Header fields as a plain record, the form the protocols build a request's
+ * headers in: names lowercase, a name's values as one string (joined with
+ * ", ", as `Headers.get` gives them). A web `Headers` validates and
+ * lowercases on every `set` and sorts on every iteration; a call's headers
+ * are made once and read once, by the transport.
+ */
+export type HttpFields = Record<string, string>;
+
+/** An HttpRequest with its headers as HttpFields (see httpSendFields). */
+export interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
+  /** The transport's to use as it likes (node:http2 sends this object itself). */
+  readonly fields: HttpFields;
+}
+
+/**
+ * The key of an HttpClient's optional second entry point, taking the headers
+ * as HttpFields: `client[httpSendFields](request)`. The transports of
+ * generated files have one (node:http2 and fetch take a plain record as it
+ * is), so the protocols make no `Headers` for them; any other client, a
+ * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * registered symbol, as httpReadWhole.
+ */
+export const httpSendFields: unique symbol = Symbol.for(
+  "connect-standalone.httpSendFields",
+);
+
+/** An HttpClient with the entry point of httpSendFields. */
+export interface HttpFieldsClient extends HttpClient {
+  [httpSendFields](request: HttpFieldsRequest): Promise<HttpResponse>;
+}
+
+/** Sends a request through `client`: as HttpFields when it takes them, else with a `Headers`. */
+export function httpSend(
+  client: HttpClient,
+  request: HttpFieldsRequest,
+): Promise<HttpResponse> {
+  const sendFields = (client as Partial<HttpFieldsClient>)[httpSendFields];
+  if (sendFields !== undefined) return sendFields(request);
+  return client({
+    url: request.url,
+    method: request.method,
+    header: httpFieldsHeaders(request.fields),
+    body: request.body,
+    signal: request.signal,
+  });
+}
+
+/**
+ * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
+ * record through a plain object of its own, and drops a "__proto__" header.
+ */
+export function httpFieldsHeaders(fields: HttpFields): Headers {
+  const header = new Headers();
+  for (const name in fields) header.append(name, fields[name]!);
+  return header;
+}
+
+/**
+ * A `Headers` as HttpFields. "__proto__" is a header name like any other:
+ * defined as an own property, not taken for the record's prototype.
+ */
+export function httpFieldsOf(header: Headers): HttpFields {
+  const fields: HttpFields = {};
+  header.forEach((value, name) => {
+    if (name === "__proto__") {
+      Object.defineProperty(fields, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      fields[name] = value;
+    }
+  });
+  return fields;
+}
+
+/**
  * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
  * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as

@@ -16,7 +16,13 @@ import {
 import { Code } from "../core/code.ts";
 import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
-import { httpReadBody, httpReadWhole } from "../client/http-client.ts";
+import {
+  httpFieldsOf,
+  httpReadBody,
+  httpReadWhole,
+  httpSendFields,
+  type HttpFieldsClient,
+} from "../client/http-client.ts";
 import type { HttpResponse } from "../client/http-client.ts";
 import type { MethodInfo } from "../core/method.ts";
 import { blackholeProxy } from "../../test/support/blackhole-proxy.ts";
@@ -154,6 +160,63 @@ describe("a response reset with NO_ERROR before END_STREAM", () => {
     } finally {
       stop();
     }
+  });
+});
+
+describe("the request's headers", () => {
+  /** An h2c server that records each request's headers and answers 200 with no body. */
+  async function recordingServer() {
+    const seen: http2.IncomingHttpHeaders[] = [];
+    const server = http2.createServer();
+    server.on("stream", (stream, headers) => {
+      seen.push(headers);
+      stream.resume();
+      stream.respond(respondHeaders, { endStream: true });
+    });
+    const { url, close } = await listenH2c(server);
+    closers.push(close);
+    return { url, seen };
+  }
+
+  it("sends a record given to httpSendFields as it is, with the method and path", async () => {
+    const { url, seen } = await recordingServer();
+    const client = createHttp2HttpClient() as HttpFieldsClient;
+    const fields = httpFieldsOf(
+      new Headers([
+        ["content-type", "application/proto"],
+        ["x-two", "one"],
+        ["x-two", "two"],
+        ["__proto__", "a header"],
+      ]),
+    );
+    await read(
+      await client[httpSendFields]({
+        url: url + unary.path,
+        method: "POST",
+        fields,
+        body: new Uint8Array(0),
+        signal: new AbortController().signal,
+      }),
+    );
+    expect(seen[0]).toMatchObject({
+      ":method": "POST",
+      ":path": unary.path,
+      "content-type": "application/proto",
+      "x-two": "one, two",
+    });
+    expect(Object.getOwnPropertyDescriptor(seen[0], "__proto__")?.value).toBe(
+      "a header",
+    );
+  });
+
+  it("sends a request given with a Headers (a wrapper of this client) the same way", async () => {
+    const { url, seen } = await recordingServer();
+    await read(await request(url, new Uint8Array(0)));
+    expect(seen[0]).toMatchObject({
+      ":method": "POST",
+      ":path": unary.path,
+      "content-type": "application/proto",
+    });
   });
 });
 

@@ -15,8 +15,12 @@ import { nodeDrained } from "./writable.ts";
 import { bodyTooLarge } from "../core/body.ts";
 import {
   httpClientError,
+  httpFieldsOf,
   httpReadWhole,
+  httpSendFields,
   type HttpClient,
+  type HttpFieldsClient,
+  type HttpFieldsRequest,
   type HttpResponse,
   type HttpWholeBody,
 } from "../client/http-client.ts";
@@ -148,7 +152,7 @@ export function createHttp2HttpClient(
     }
   };
 
-  return (request) => {
+  const send = (request: HttpFieldsRequest): Promise<HttpResponse> => {
     const signal = request.signal;
     if (signal.aborted) {
       return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
@@ -156,13 +160,10 @@ export function createHttp2HttpClient(
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
     acquire(session);
-    const outgoing: OutgoingHttpHeaders = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
+    // The request's record is ours to send as it is (HttpFieldsRequest).
+    const outgoing: OutgoingHttpHeaders = request.fields;
+    outgoing[":method"] = request.method;
+    outgoing[":path"] = target.path;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(outgoing, {
@@ -239,6 +240,18 @@ export function createHttp2HttpClient(
       });
     });
   };
+  // Requests from outside the generated code (a wrapper of this client)
+  // come with a Headers.
+  const client = ((request) =>
+    send({
+      url: request.url,
+      method: request.method,
+      fields: httpFieldsOf(request.header),
+      body: request.body,
+      signal: request.signal,
+    })) as HttpFieldsClient;
+  client[httpSendFields] = send;
+  return client;
 }
 
 /**

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 436 declarations from
+// needs no RPC library: 444 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -731,6 +731,85 @@ export interface HttpResponse {
 
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * Header fields as a plain record, the form the protocols build a request's
+ * headers in: names lowercase, a name's values as one string (joined with
+ * ", ", as `Headers.get` gives them). A web `Headers` validates and
+ * lowercases on every `set` and sorts on every iteration; a call's headers
+ * are made once and read once, by the transport.
+ */
+type HttpFields = Record<string, string>;
+
+/** An HttpRequest with its headers as HttpFields (see httpSendFields). */
+interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
+  /** The transport's to use as it likes (node:http2 sends this object itself). */
+  readonly fields: HttpFields;
+}
+
+/**
+ * The key of an HttpClient's optional second entry point, taking the headers
+ * as HttpFields: `client[httpSendFields](request)`. The transports of
+ * generated files have one (node:http2 and fetch take a plain record as it
+ * is), so the protocols make no `Headers` for them; any other client, a
+ * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * registered symbol, as httpReadWhole.
+ */
+const httpSendFields: unique symbol = Symbol.for(
+  "connect-standalone.httpSendFields",
+);
+
+/** An HttpClient with the entry point of httpSendFields. */
+interface HttpFieldsClient extends HttpClient {
+  [httpSendFields](request: HttpFieldsRequest): Promise<HttpResponse>;
+}
+
+/** Sends a request through `client`: as HttpFields when it takes them, else with a `Headers`. */
+function httpSend(
+  client: HttpClient,
+  request: HttpFieldsRequest,
+): Promise<HttpResponse> {
+  const sendFields = (client as Partial<HttpFieldsClient>)[httpSendFields];
+  if (sendFields !== undefined) return sendFields(request);
+  return client({
+    url: request.url,
+    method: request.method,
+    header: httpFieldsHeaders(request.fields),
+    body: request.body,
+    signal: request.signal,
+  });
+}
+
+/**
+ * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
+ * record through a plain object of its own, and drops a "__proto__" header.
+ */
+function httpFieldsHeaders(fields: HttpFields): Headers {
+  const header = new Headers();
+  for (const name in fields) header.append(name, fields[name]!);
+  return header;
+}
+
+/**
+ * A `Headers` as HttpFields. "__proto__" is a header name like any other:
+ * defined as an own property, not taken for the record's prototype.
+ */
+function httpFieldsOf(header: Headers): HttpFields {
+  const fields: HttpFields = {};
+  header.forEach((value, name) => {
+    if (name === "__proto__") {
+      Object.defineProperty(fields, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      fields[name] = value;
+    }
+  });
+  return fields;
+}
 
 /**
  * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
@@ -1457,12 +1536,23 @@ interface ClientFeatures {
  * far and its (compressed) message.
  */
 type ConnectGetRequest = (
-  request: UnaryRequest,
-  header: Headers,
+  request: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => HttpRequest;
+) => HttpFieldsRequest;
+
+/**
+ * What a protocol needs of a unary call to send it: the UnaryRequest that
+ * interceptors see, less its headers (the protocol is given those as
+ * HttpFields) and what only interceptors read. A call without interceptors
+ * makes no more than this.
+ */
+type ClientUnaryCall = Pick<
+  UnaryRequest,
+  "method" | "requestMethod" | "url" | "signal" | "message"
+>;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -1510,16 +1600,16 @@ interface ClientTimeoutHeader {
 }
 
 /**
- * What every call sets up before it goes out: its headers, its compression,
- * and its timeout, checked and capped (undefined without one). A tuple:
- * browser bundles carry no property names for it.
+ * What every call sets up before it goes out: its headers (the call's own
+ * record), its compression, and its timeout, checked and capped (undefined
+ * without one). A tuple: browser bundles carry no property names for it.
  */
 function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
 ): [
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ] {
@@ -1528,9 +1618,16 @@ function clientCallStart(
     config.compressions,
     callOptions.sendCompression ?? options.sendCompression,
   );
-  const header = new Headers(options.headers);
-  if (callOptions.headers !== undefined) {
-    clientMergeHeaders(header, callOptions.headers);
+  let fields: HttpFields;
+  if (options.headers === undefined && callOptions.headers === undefined) {
+    fields = {};
+  } else {
+    // What a user passes is validated and lowercased by Headers, as before.
+    const header = new Headers(options.headers);
+    if (callOptions.headers !== undefined) {
+      clientMergeHeaders(header, callOptions.headers);
+    }
+    fields = httpFieldsOf(header);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -1545,9 +1642,9 @@ function clientCallStart(
       );
     }
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
-    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+    fields[timeoutHeader.name] = timeoutHeader.format(timeoutMs);
   }
-  return [header, sendCompression, timeoutMs];
+  return [fields, sendCompression, timeoutMs];
 }
 
 /**
@@ -1609,10 +1706,10 @@ function clientMergeHeaders(header: Headers, init: HeadersInit): void {
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
-  request: Parameters<HttpClient>[0],
+  request: HttpFieldsRequest,
 ): Promise<HttpResponse> {
   try {
-    return await httpClient(request);
+    return await httpSend(httpClient, request);
   } catch (e) {
     throw clientSendError(e, request.signal);
   }
@@ -2067,13 +2164,13 @@ function envelopeCompress(
  * the request, read the whole response.
  */
 type UnarySend = (
-  request: UnaryRequest,
+  call: ClientUnaryCall,
   sendCompression: Compression | undefined,
   /**
-   * True when `request.header` is the call's own and no interceptor saw
-   * it: the protocol may add its headers to it rather than to a copy.
+   * The request's headers: the call's own record, or a copy of what the
+   * interceptors left in `request.header`; the protocol adds its own to it.
    */
-  headerOwned: boolean,
+  fields: HttpFields,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -2087,6 +2184,8 @@ type UnarySend = (
 type StreamSend = (
   request: StreamRequest,
   sendCompression: Compression | undefined,
+  /** A copy of `request.header` as the interceptors left it, for the protocol to add to. */
+  fields: HttpFields,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ) => Promise<StreamResponse>;
 
@@ -2105,11 +2204,11 @@ function clientUnaryCaller(
   const interceptors = config.options.interceptors;
   const intercepted = interceptors !== undefined && interceptors.length > 0;
   return (method, input, callOptions = {}) => {
-    let header: Headers;
+    let fields: HttpFields;
     let sendCompression: Compression | undefined;
     let timeoutMs: number | undefined;
     try {
-      [header, sendCompression, timeoutMs] = clientCallStart(
+      [fields, sendCompression, timeoutMs] = clientCallStart(
         config,
         callOptions,
         timeoutHeader,
@@ -2129,7 +2228,7 @@ function clientUnaryCaller(
         method,
         input,
         callOptions,
-        header,
+        fields,
         sendCompression,
         timeoutMs,
       );
@@ -2141,17 +2240,9 @@ function clientUnaryCaller(
     let response: Promise<UnaryResponse>;
     try {
       response = send(
-        clientUnaryRequest(
-          config,
-          useGet,
-          method,
-          input,
-          callOptions,
-          header,
-          clientNeverAborted,
-        ),
+        clientUnaryCall(config, useGet, method, input, clientNeverAborted),
         sendCompression,
-        true,
+        fields,
       );
     } catch (e) {
       return Promise.reject(clientCallError(e, clientNeverAborted));
@@ -2180,7 +2271,7 @@ async function clientUnaryCallWatched(
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
   callOptions: CallOptions,
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ): Promise<UnaryResponse> {
@@ -2188,23 +2279,22 @@ async function clientUnaryCallWatched(
   const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
   const signal = controller.signal;
   try {
-    const request = clientUnaryRequest(
-      config,
-      useGet,
-      method,
-      input,
-      callOptions,
-      header,
-      signal,
-    );
-    // Without interceptors, no chain and no closure to build per call.
+    const call = clientUnaryCall(config, useGet, method, input, signal);
+    // Without interceptors, no chain, no closure and no Headers to make.
     const response = await (interceptors !== undefined &&
     interceptors.length > 0
       ? applyInterceptors(
-          (request: UnaryRequest) => send(request, sendCompression, false),
+          (request: UnaryRequest) =>
+            send(request, sendCompression, httpFieldsOf(request.header)),
           interceptors,
-        )(request)
-      : send(request, sendCompression, true));
+        )({
+          ...call,
+          stream: false,
+          service: method.service,
+          header: httpFieldsHeaders(fields),
+          contextValues: clientContextValues(callOptions, interceptors),
+        })
+      : send(call, sendCompression, fields));
     return clientUnaryAnswered(response, callOptions, signal);
   } catch (e) {
     throw clientCallError(e, signal);
@@ -2213,28 +2303,19 @@ async function clientUnaryCallWatched(
   }
 }
 
-/** The request interceptors and the protocol see. */
-function clientUnaryRequest(
+/** What the protocol sees of a unary call; interceptors see a UnaryRequest made of it. */
+function clientUnaryCall(
   config: ClientConfig,
   useGet: boolean,
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
-  callOptions: CallOptions,
-  header: Headers,
   signal: AbortSignal,
-): UnaryRequest {
+): ClientUnaryCall {
   return {
-    stream: false,
-    service: method.service,
     method,
     requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
     url: clientUrl(config, method),
-    header,
     signal,
-    contextValues: clientContextValues(
-      callOptions,
-      config.options.interceptors,
-    ),
     message: clientMessage(method.input, input),
   };
 }
@@ -2266,7 +2347,7 @@ function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, timeoutMs] = clientCallStart(
+    const [fields, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
@@ -2299,6 +2380,7 @@ function clientStreamCaller(
         return send(
           request,
           sendCompression,
+          httpFieldsOf(request.header),
           method.kind === "server_streaming"
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
@@ -2309,7 +2391,7 @@ function clientStreamCaller(
         method,
         requestMethod: "POST",
         url: clientUrl(config, method),
-        header,
+        header: httpFieldsHeaders(fields),
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
@@ -3022,44 +3104,40 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
-      let body = codec.encode(method.input, request.message);
+    async (call, sendCompression, fields) => {
+      const method = call.method;
+      let body = codec.encode(method.input, call.message);
       const compression =
         body.byteLength < config.compressMinBytes ? undefined : sendCompression;
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      // Interceptors may hold on to the request's headers, or share them
-      // between calls: the protocol's go on a copy of those.
-      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
-        header.set("accept-encoding", acceptEncoding);
+        fields["accept-encoding"] = acceptEncoding;
       }
       let httpRequest =
-        request.requestMethod === "GET"
-          ? config.get?.(request, header, body, codec.binary, compression?.name)
+        call.requestMethod === "GET"
+          ? config.get?.(call, fields, body, codec.binary, compression?.name)
           : undefined;
       if (httpRequest === undefined) {
-        header.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        header.set(connectHeaderProtocolVersion, "1");
+        fields["content-type"] = codec.binary
+          ? connectContentTypeProto
+          : connectContentTypeJson;
+        fields[connectHeaderProtocolVersion] = "1";
         if (compression !== undefined) {
-          header.set("content-encoding", compression.name);
+          fields["content-encoding"] = compression.name;
         }
         httpRequest = {
-          url: request.url,
+          url: call.url,
           method: "POST",
-          header,
+          fields,
           body,
-          signal: request.signal,
+          signal: call.signal,
         };
       }
       let response: HttpResponse;
       try {
-        response = await config.httpClient(httpRequest);
+        response = await httpSend(config.httpClient, httpRequest);
       } catch (e) {
         throw clientSendError(e, httpRequest.signal);
       }
@@ -3085,18 +3163,18 @@ function createConnectUnaryCaller(config: ClientConfig): UnaryCaller {
  * carry it (ClientFeatures.get).
  */
 function connectGetRequest(
-  request: UnaryRequest,
-  header: Headers,
+  call: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-): HttpRequest {
+): HttpFieldsRequest {
   return {
-    url: request.url + connectGetQuery(message, binary, compression),
+    url: call.url + connectGetQuery(message, binary, compression),
     method: "GET",
-    header,
+    fields,
     body: undefined,
-    signal: request.signal,
+    signal: call.signal,
   };
 }
 
@@ -3286,26 +3364,22 @@ function createConnectStreamCaller(config: ClientConfig): StreamCaller {
   return clientStreamCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const method = request.method;
-      const httpHeader = new Headers(request.header);
-      httpHeader.set(
-        "content-type",
-        codec.binary
-          ? connectStreamContentTypeProto
-          : connectStreamContentTypeJson,
-      );
-      httpHeader.set(connectHeaderProtocolVersion, "1");
+      fields["content-type"] = codec.binary
+        ? connectStreamContentTypeProto
+        : connectStreamContentTypeJson;
+      fields[connectHeaderProtocolVersion] = "1";
       if (acceptEncoding !== "") {
-        httpHeader.set(connectHeaderAcceptEncoding, acceptEncoding);
+        fields[connectHeaderAcceptEncoding] = acceptEncoding;
       }
       if (sendCompression !== undefined) {
-        httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
+        fields[connectHeaderContentEncoding] = sendCompression.name;
       }
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
-        header: httpHeader,
+        fields,
         body,
         signal: request.signal,
       });
@@ -3882,18 +3956,18 @@ function grpcUnaryCaller(
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
+    async (call, sendCompression, fields) => {
+      const method = call.method;
       const framed = envelopeEncodeMessage(
-        codec.encode(method.input, request.message),
+        codec.encode(method.input, call.message),
         sendCompression,
         compressMinBytes,
       );
       const response = await grpcSend(
         config,
         requestHeaders,
-        request,
-        headerOwned,
+        call,
+        fields,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
@@ -4016,12 +4090,12 @@ function grpcStreamCaller(
   return clientStreamCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const response = await grpcSend(
         config,
         requestHeaders,
         request,
-        false,
+        fields,
         sendCompression,
         body,
       );
@@ -4077,27 +4151,24 @@ function grpcRequestHeaders(
 function grpcSend(
   config: ClientConfig,
   requestHeaders: readonly (readonly [string, string])[],
-  request: UnaryRequest | StreamRequest,
-  /** See UnarySend: true when no interceptor saw the request's headers. */
-  headerOwned: boolean,
+  call: Pick<ClientUnaryCall, "url" | "signal">,
+  /** The call's headers (see UnarySend), which the protocol's are added to. */
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ): Promise<HttpResponse> {
-  // Interceptors may hold on to the request's headers, or share them
-  // between calls: the protocol's go on a copy of those.
-  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
-    header.set(key, value);
+    fields[key] = value;
   }
   if (sendCompression !== undefined) {
-    header.set(grpcHeaderEncoding, sendCompression.name);
+    fields[grpcHeaderEncoding] = sendCompression.name;
   }
   return clientSend(config.httpClient, {
-    url: request.url,
+    url: call.url,
     method: "POST",
-    header,
+    fields,
     body,
-    signal: request.signal,
+    signal: call.signal,
   });
 }
 
@@ -7334,11 +7405,15 @@ function fetchHttpClient(
   fetchFn: typeof fetch,
   streaming?: FetchStreaming,
 ): HttpClient {
-  return async (request) => {
+  // fetch takes a plain record of headers as it takes a Headers.
+  const send = async (
+    request: Omit<HttpRequest, "header">,
+    headers: HeadersInit,
+  ): Promise<HttpResponse> => {
     const body = request.body;
     const init: FetchInit = {
       method: request.method,
-      headers: request.header,
+      headers,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -7361,6 +7436,18 @@ function fetchHttpClient(
       contentDecoded: true,
     };
   };
+  const client = ((request: HttpRequest) =>
+    send(request, request.header)) as HttpFieldsClient;
+  client[httpSendFields] = (request) =>
+    send(
+      request,
+      // Node's fetch reads a record through a plain object of its own,
+      // which would drop a "__proto__" header.
+      Object.hasOwn(request.fields, "__proto__")
+        ? httpFieldsHeaders(request.fields)
+        : request.fields,
+    );
+  return client;
 }
 
 /**
@@ -7523,7 +7610,7 @@ export function createHttp2HttpClient(
     }
   };
 
-  return (request) => {
+  const send = (request: HttpFieldsRequest): Promise<HttpResponse> => {
     const signal = request.signal;
     if (signal.aborted) {
       return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
@@ -7531,13 +7618,10 @@ export function createHttp2HttpClient(
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
     acquire(session);
-    const outgoing: OutgoingHttpHeaders$1 = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
+    // The request's record is ours to send as it is (HttpFieldsRequest).
+    const outgoing: OutgoingHttpHeaders$1 = request.fields;
+    outgoing[":method"] = request.method;
+    outgoing[":path"] = target.path;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(outgoing, {
@@ -7614,6 +7698,18 @@ export function createHttp2HttpClient(
       });
     });
   };
+  // Requests from outside the generated code (a wrapper of this client)
+  // come with a Headers.
+  const client = ((request) =>
+    send({
+      url: request.url,
+      method: request.method,
+      fields: httpFieldsOf(request.header),
+      body: request.body,
+      signal: request.signal,
+    })) as HttpFieldsClient;
+  client[httpSendFields] = send;
+  return client;
 }
 
 /**

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 370 declarations from
+// needs no RPC library: 378 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -700,6 +700,85 @@ export interface HttpResponse {
 
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
+
+/**
+ * Header fields as a plain record, the form the protocols build a request's
+ * headers in: names lowercase, a name's values as one string (joined with
+ * ", ", as `Headers.get` gives them). A web `Headers` validates and
+ * lowercases on every `set` and sorts on every iteration; a call's headers
+ * are made once and read once, by the transport.
+ */
+type HttpFields = Record<string, string>;
+
+/** An HttpRequest with its headers as HttpFields (see httpSendFields). */
+interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
+  /** The transport's to use as it likes (node:http2 sends this object itself). */
+  readonly fields: HttpFields;
+}
+
+/**
+ * The key of an HttpClient's optional second entry point, taking the headers
+ * as HttpFields: `client[httpSendFields](request)`. The transports of
+ * generated files have one (node:http2 and fetch take a plain record as it
+ * is), so the protocols make no `Headers` for them; any other client, a
+ * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * registered symbol, as httpReadWhole.
+ */
+const httpSendFields: unique symbol = Symbol.for(
+  "connect-standalone.httpSendFields",
+);
+
+/** An HttpClient with the entry point of httpSendFields. */
+interface HttpFieldsClient extends HttpClient {
+  [httpSendFields](request: HttpFieldsRequest): Promise<HttpResponse>;
+}
+
+/** Sends a request through `client`: as HttpFields when it takes them, else with a `Headers`. */
+function httpSend(
+  client: HttpClient,
+  request: HttpFieldsRequest,
+): Promise<HttpResponse> {
+  const sendFields = (client as Partial<HttpFieldsClient>)[httpSendFields];
+  if (sendFields !== undefined) return sendFields(request);
+  return client({
+    url: request.url,
+    method: request.method,
+    header: httpFieldsHeaders(request.fields),
+    body: request.body,
+    signal: request.signal,
+  });
+}
+
+/**
+ * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
+ * record through a plain object of its own, and drops a "__proto__" header.
+ */
+function httpFieldsHeaders(fields: HttpFields): Headers {
+  const header = new Headers();
+  for (const name in fields) header.append(name, fields[name]!);
+  return header;
+}
+
+/**
+ * A `Headers` as HttpFields. "__proto__" is a header name like any other:
+ * defined as an own property, not taken for the record's prototype.
+ */
+function httpFieldsOf(header: Headers): HttpFields {
+  const fields: HttpFields = {};
+  header.forEach((value, name) => {
+    if (name === "__proto__") {
+      Object.defineProperty(fields, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      fields[name] = value;
+    }
+  });
+  return fields;
+}
 
 /**
  * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
@@ -1416,12 +1495,23 @@ interface ClientFeatures {
  * far and its (compressed) message.
  */
 type ConnectGetRequest = (
-  request: UnaryRequest,
-  header: Headers,
+  request: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => HttpRequest;
+) => HttpFieldsRequest;
+
+/**
+ * What a protocol needs of a unary call to send it: the UnaryRequest that
+ * interceptors see, less its headers (the protocol is given those as
+ * HttpFields) and what only interceptors read. A call without interceptors
+ * makes no more than this.
+ */
+type ClientUnaryCall = Pick<
+  UnaryRequest,
+  "method" | "requestMethod" | "url" | "signal" | "message"
+>;
 
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
@@ -1469,16 +1559,16 @@ interface ClientTimeoutHeader {
 }
 
 /**
- * What every call sets up before it goes out: its headers, its compression,
- * and its timeout, checked and capped (undefined without one). A tuple:
- * browser bundles carry no property names for it.
+ * What every call sets up before it goes out: its headers (the call's own
+ * record), its compression, and its timeout, checked and capped (undefined
+ * without one). A tuple: browser bundles carry no property names for it.
  */
 function clientCallStart(
   config: ClientConfig,
   callOptions: CallOptions,
   timeoutHeader: ClientTimeoutHeader,
 ): [
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ] {
@@ -1487,9 +1577,16 @@ function clientCallStart(
     config.compressions,
     callOptions.sendCompression ?? options.sendCompression,
   );
-  const header = new Headers(options.headers);
-  if (callOptions.headers !== undefined) {
-    clientMergeHeaders(header, callOptions.headers);
+  let fields: HttpFields;
+  if (options.headers === undefined && callOptions.headers === undefined) {
+    fields = {};
+  } else {
+    // What a user passes is validated and lowercased by Headers, as before.
+    const header = new Headers(options.headers);
+    if (callOptions.headers !== undefined) {
+      clientMergeHeaders(header, callOptions.headers);
+    }
+    fields = httpFieldsOf(header);
   }
   let timeoutMs = callOptions.timeoutMs ?? options.timeoutMs;
   if (timeoutMs !== undefined) {
@@ -1504,9 +1601,9 @@ function clientCallStart(
       );
     }
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
-    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+    fields[timeoutHeader.name] = timeoutHeader.format(timeoutMs);
   }
-  return [header, sendCompression, timeoutMs];
+  return [fields, sendCompression, timeoutMs];
 }
 
 /**
@@ -1568,10 +1665,10 @@ function clientMergeHeaders(header: Headers, init: HeadersInit): void {
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(
   httpClient: HttpClient,
-  request: Parameters<HttpClient>[0],
+  request: HttpFieldsRequest,
 ): Promise<HttpResponse> {
   try {
-    return await httpClient(request);
+    return await httpSend(httpClient, request);
   } catch (e) {
     throw clientSendError(e, request.signal);
   }
@@ -2023,13 +2120,13 @@ function envelopeCompress(
  * the request, read the whole response.
  */
 type UnarySend = (
-  request: UnaryRequest,
+  call: ClientUnaryCall,
   sendCompression: Compression | undefined,
   /**
-   * True when `request.header` is the call's own and no interceptor saw
-   * it: the protocol may add its headers to it rather than to a copy.
+   * The request's headers: the call's own record, or a copy of what the
+   * interceptors left in `request.header`; the protocol adds its own to it.
    */
-  headerOwned: boolean,
+  fields: HttpFields,
 ) => Promise<UnaryResponse>;
 
 /**
@@ -2043,6 +2140,8 @@ type UnarySend = (
 type StreamSend = (
   request: StreamRequest,
   sendCompression: Compression | undefined,
+  /** A copy of `request.header` as the interceptors left it, for the protocol to add to. */
+  fields: HttpFields,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ) => Promise<StreamResponse>;
 
@@ -2061,11 +2160,11 @@ function clientUnaryCaller(
   const interceptors = config.options.interceptors;
   const intercepted = interceptors !== undefined && interceptors.length > 0;
   return (method, input, callOptions = {}) => {
-    let header: Headers;
+    let fields: HttpFields;
     let sendCompression: Compression | undefined;
     let timeoutMs: number | undefined;
     try {
-      [header, sendCompression, timeoutMs] = clientCallStart(
+      [fields, sendCompression, timeoutMs] = clientCallStart(
         config,
         callOptions,
         timeoutHeader,
@@ -2085,7 +2184,7 @@ function clientUnaryCaller(
         method,
         input,
         callOptions,
-        header,
+        fields,
         sendCompression,
         timeoutMs,
       );
@@ -2097,17 +2196,9 @@ function clientUnaryCaller(
     let response: Promise<UnaryResponse>;
     try {
       response = send(
-        clientUnaryRequest(
-          config,
-          useGet,
-          method,
-          input,
-          callOptions,
-          header,
-          clientNeverAborted,
-        ),
+        clientUnaryCall(config, useGet, method, input, clientNeverAborted),
         sendCompression,
-        true,
+        fields,
       );
     } catch (e) {
       return Promise.reject(clientCallError(e, clientNeverAborted));
@@ -2136,7 +2227,7 @@ async function clientUnaryCallWatched(
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
   callOptions: CallOptions,
-  header: Headers,
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   timeoutMs: number | undefined,
 ): Promise<UnaryResponse> {
@@ -2144,23 +2235,22 @@ async function clientUnaryCallWatched(
   const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
   const signal = controller.signal;
   try {
-    const request = clientUnaryRequest(
-      config,
-      useGet,
-      method,
-      input,
-      callOptions,
-      header,
-      signal,
-    );
-    // Without interceptors, no chain and no closure to build per call.
+    const call = clientUnaryCall(config, useGet, method, input, signal);
+    // Without interceptors, no chain, no closure and no Headers to make.
     const response = await (interceptors !== undefined &&
     interceptors.length > 0
       ? applyInterceptors(
-          (request: UnaryRequest) => send(request, sendCompression, false),
+          (request: UnaryRequest) =>
+            send(request, sendCompression, httpFieldsOf(request.header)),
           interceptors,
-        )(request)
-      : send(request, sendCompression, true));
+        )({
+          ...call,
+          stream: false,
+          service: method.service,
+          header: httpFieldsHeaders(fields),
+          contextValues: clientContextValues(callOptions, interceptors),
+        })
+      : send(call, sendCompression, fields));
     return clientUnaryAnswered(response, callOptions, signal);
   } catch (e) {
     throw clientCallError(e, signal);
@@ -2169,28 +2259,19 @@ async function clientUnaryCallWatched(
   }
 }
 
-/** The request interceptors and the protocol see. */
-function clientUnaryRequest(
+/** What the protocol sees of a unary call; interceptors see a UnaryRequest made of it. */
+function clientUnaryCall(
   config: ClientConfig,
   useGet: boolean,
   method: MethodInfo,
   input: MessageInitShape<DescMessage>,
-  callOptions: CallOptions,
-  header: Headers,
   signal: AbortSignal,
-): UnaryRequest {
+): ClientUnaryCall {
   return {
-    stream: false,
-    service: method.service,
     method,
     requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
     url: clientUrl(config, method),
-    header,
     signal,
-    contextValues: clientContextValues(
-      callOptions,
-      config.options.interceptors,
-    ),
     message: clientMessage(method.input, input),
   };
 }
@@ -2222,7 +2303,7 @@ function clientStreamCaller(
   const { codec, compressMinBytes } = config;
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
-    const [header, sendCompression, timeoutMs] = clientCallStart(
+    const [fields, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
@@ -2255,6 +2336,7 @@ function clientStreamCaller(
         return send(
           request,
           sendCompression,
+          httpFieldsOf(request.header),
           method.kind === "server_streaming"
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
@@ -2265,7 +2347,7 @@ function clientStreamCaller(
         method,
         requestMethod: "POST",
         url: clientUrl(config, method),
-        header,
+        header: httpFieldsHeaders(fields),
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
@@ -2716,18 +2798,18 @@ function connectGetQuery(
  * carry it (ClientFeatures.get).
  */
 function connectGetRequest(
-  request: UnaryRequest,
-  header: Headers,
+  call: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-): HttpRequest {
+): HttpFieldsRequest {
   return {
-    url: request.url + connectGetQuery(message, binary, compression),
+    url: call.url + connectGetQuery(message, binary, compression),
     method: "GET",
-    header,
+    fields,
     body: undefined,
-    signal: request.signal,
+    signal: call.signal,
   };
 }
 
@@ -3209,18 +3291,18 @@ function grpcUnaryCaller(
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
+    async (call, sendCompression, fields) => {
+      const method = call.method;
       const framed = envelopeEncodeMessage(
-        codec.encode(method.input, request.message),
+        codec.encode(method.input, call.message),
         sendCompression,
         compressMinBytes,
       );
       const response = await grpcSend(
         config,
         requestHeaders,
-        request,
-        headerOwned,
+        call,
+        fields,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
@@ -3343,12 +3425,12 @@ function grpcStreamCaller(
   return clientStreamCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const response = await grpcSend(
         config,
         requestHeaders,
         request,
-        false,
+        fields,
         sendCompression,
         body,
       );
@@ -3404,27 +3486,24 @@ function grpcRequestHeaders(
 function grpcSend(
   config: ClientConfig,
   requestHeaders: readonly (readonly [string, string])[],
-  request: UnaryRequest | StreamRequest,
-  /** See UnarySend: true when no interceptor saw the request's headers. */
-  headerOwned: boolean,
+  call: Pick<ClientUnaryCall, "url" | "signal">,
+  /** The call's headers (see UnarySend), which the protocol's are added to. */
+  fields: HttpFields,
   sendCompression: Compression | undefined,
   body: Uint8Array | AsyncIterable<Uint8Array>,
 ): Promise<HttpResponse> {
-  // Interceptors may hold on to the request's headers, or share them
-  // between calls: the protocol's go on a copy of those.
-  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
-    header.set(key, value);
+    fields[key] = value;
   }
   if (sendCompression !== undefined) {
-    header.set(grpcHeaderEncoding, sendCompression.name);
+    fields[grpcHeaderEncoding] = sendCompression.name;
   }
   return clientSend(config.httpClient, {
-    url: request.url,
+    url: call.url,
     method: "POST",
-    header,
+    fields,
     body,
-    signal: request.signal,
+    signal: call.signal,
   });
 }
 
@@ -6523,11 +6602,15 @@ function fetchHttpClient(
   fetchFn: typeof fetch,
   streaming?: FetchStreaming,
 ): HttpClient {
-  return async (request) => {
+  // fetch takes a plain record of headers as it takes a Headers.
+  const send = async (
+    request: Omit<HttpRequest, "header">,
+    headers: HeadersInit,
+  ): Promise<HttpResponse> => {
     const body = request.body;
     const init: FetchInit = {
       method: request.method,
-      headers: request.header,
+      headers,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -6550,6 +6633,18 @@ function fetchHttpClient(
       contentDecoded: true,
     };
   };
+  const client = ((request: HttpRequest) =>
+    send(request, request.header)) as HttpFieldsClient;
+  client[httpSendFields] = (request) =>
+    send(
+      request,
+      // Node's fetch reads a record through a plain object of its own,
+      // which would drop a "__proto__" header.
+      Object.hasOwn(request.fields, "__proto__")
+        ? httpFieldsHeaders(request.fields)
+        : request.fields,
+    );
+  return client;
 }
 
 /**
@@ -6712,7 +6807,7 @@ export function createHttp2HttpClient(
     }
   };
 
-  return (request) => {
+  const send = (request: HttpFieldsRequest): Promise<HttpResponse> => {
     const signal = request.signal;
     if (signal.aborted) {
       return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
@@ -6720,13 +6815,10 @@ export function createHttp2HttpClient(
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
     acquire(session);
-    const outgoing: OutgoingHttpHeaders$1 = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
+    // The request's record is ours to send as it is (HttpFieldsRequest).
+    const outgoing: OutgoingHttpHeaders$1 = request.fields;
+    outgoing[":method"] = request.method;
+    outgoing[":path"] = target.path;
     let stream: ClientHttp2Stream;
     try {
       stream = session.request(outgoing, {
@@ -6803,6 +6895,18 @@ export function createHttp2HttpClient(
       });
     });
   };
+  // Requests from outside the generated code (a wrapper of this client)
+  // come with a Headers.
+  const client = ((request) =>
+    send({
+      url: request.url,
+      method: request.method,
+      fields: httpFieldsOf(request.header),
+      body: request.body,
+      signal: request.signal,
+    })) as HttpFieldsClient;
+  client[httpSendFields] = send;
+  return client;
 }
 
 /**

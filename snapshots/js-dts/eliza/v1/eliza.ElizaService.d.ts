@@ -342,6 +342,19 @@ export interface HttpResponse {
 /** @public */
 export type HttpClient = (request: HttpRequest) => Promise<HttpResponse>;
 /**
+ * Header fields as a plain record, the form the protocols build a request's
+ * headers in: names lowercase, a name's values as one string (joined with
+ * ", ", as `Headers.get` gives them). A web `Headers` validates and
+ * lowercases on every `set` and sorts on every iteration; a call's headers
+ * are made once and read once, by the transport.
+ */
+type HttpFields = Record<string, string>;
+/** An HttpRequest with its headers as HttpFields (see httpSendFields). */
+interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
+  /** The transport's to use as it likes (node:http2 sends this object itself). */
+  readonly fields: HttpFields;
+}
+/**
  * Options for the JSON codec, passed through to `@bufbuild/protobuf`; set a
  * `registry` to serialize `google.protobuf.Any` fields.
  * @public
@@ -665,12 +678,22 @@ export interface UnaryResult<Output> {
  * far and its (compressed) message.
  */
 type ConnectGetRequest = (
-  request: UnaryRequest,
-  header: Headers,
+  request: ClientUnaryCall,
+  fields: HttpFields,
   message: Uint8Array,
   binary: boolean,
   compression: string | undefined,
-) => HttpRequest;
+) => HttpFieldsRequest;
+/**
+ * What a protocol needs of a unary call to send it: the UnaryRequest that
+ * interceptors see, less its headers (the protocol is given those as
+ * HttpFields) and what only interceptors read. A call without interceptors
+ * makes no more than this.
+ */
+type ClientUnaryCall = Pick<
+  UnaryRequest,
+  "method" | "requestMethod" | "url" | "signal" | "message"
+>;
 /** ClientOptions resolved once per client, shared by its unary and streaming calls. */
 interface ClientConfig {
   /** The base URL without a trailing slash. */

@@ -245,7 +245,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 436 declarations from
+// needs no RPC library: 444 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -705,6 +705,56 @@ function bodyToWebStream(body) {
   );
 }
 /**
+ * The key of an HttpClient's optional second entry point, taking the headers
+ * as HttpFields: `client[httpSendFields](request)`. The transports of
+ * generated files have one (node:http2 and fetch take a plain record as it
+ * is), so the protocols make no `Headers` for them; any other client, a
+ * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * registered symbol, as httpReadWhole.
+ */
+const httpSendFields = Symbol.for("connect-standalone.httpSendFields");
+/** Sends a request through `client`: as HttpFields when it takes them, else with a `Headers`. */
+function httpSend(client, request) {
+  const sendFields = client[httpSendFields];
+  if (sendFields !== undefined) return sendFields(request);
+  return client({
+    url: request.url,
+    method: request.method,
+    header: httpFieldsHeaders(request.fields),
+    body: request.body,
+    signal: request.signal,
+  });
+}
+/**
+ * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
+ * record through a plain object of its own, and drops a "__proto__" header.
+ */
+function httpFieldsHeaders(fields) {
+  const header = new Headers();
+  for (const name in fields) header.append(name, fields[name]);
+  return header;
+}
+/**
+ * A `Headers` as HttpFields. "__proto__" is a header name like any other:
+ * defined as an own property, not taken for the record's prototype.
+ */
+function httpFieldsOf(header) {
+  const fields = {};
+  header.forEach((value, name) => {
+    if (name === "__proto__") {
+      Object.defineProperty(fields, name, {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      fields[name] = value;
+    }
+  });
+  return fields;
+}
+/**
  * The key of a response body's optional whole read: `body[httpReadWhole](maxBytes, watch)`
  * resolves to all of the body, or fails as reading it chunk by chunk would
  * (ResourceExhausted past `maxBytes`, or what `watch`, given each chunk as
@@ -1098,9 +1148,9 @@ function createClientConfig(baseUrl, options, httpClient, features) {
   };
 }
 /**
- * What every call sets up before it goes out: its headers, its compression,
- * and its timeout, checked and capped (undefined without one). A tuple:
- * browser bundles carry no property names for it.
+ * What every call sets up before it goes out: its headers (the call's own
+ * record), its compression, and its timeout, checked and capped (undefined
+ * without one). A tuple: browser bundles carry no property names for it.
  */
 function clientCallStart(config, callOptions, timeoutHeader) {
   var _a, _b;
@@ -1111,9 +1161,16 @@ function clientCallStart(config, callOptions, timeoutHeader) {
       ? _a
       : options.sendCompression,
   );
-  const header = new Headers(options.headers);
-  if (callOptions.headers !== undefined) {
-    clientMergeHeaders(header, callOptions.headers);
+  let fields;
+  if (options.headers === undefined && callOptions.headers === undefined) {
+    fields = {};
+  } else {
+    // What a user passes is validated and lowercased by Headers, as before.
+    const header = new Headers(options.headers);
+    if (callOptions.headers !== undefined) {
+      clientMergeHeaders(header, callOptions.headers);
+    }
+    fields = httpFieldsOf(header);
   }
   let timeoutMs =
     (_b = callOptions.timeoutMs) !== null && _b !== void 0
@@ -1131,9 +1188,9 @@ function clientCallStart(config, callOptions, timeoutHeader) {
       );
     }
     if (timeoutMs > timeoutHeader.maxMs) timeoutMs = timeoutHeader.maxMs;
-    header.set(timeoutHeader.name, timeoutHeader.format(timeoutMs));
+    fields[timeoutHeader.name] = timeoutHeader.format(timeoutMs);
   }
-  return [header, sendCompression, timeoutMs];
+  return [fields, sendCompression, timeoutMs];
 }
 /**
  * The controller of a call's signal, which the caller's signal and the
@@ -1185,7 +1242,7 @@ function clientMergeHeaders(header, init) {
 /** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
 async function clientSend(httpClient, request) {
   try {
-    return await httpClient(request);
+    return await httpSend(httpClient, request);
   } catch (e) {
     throw clientSendError(e, request.signal);
   }
@@ -1603,11 +1660,11 @@ function clientUnaryCaller(
   const interceptors = config.options.interceptors;
   const intercepted = interceptors !== undefined && interceptors.length > 0;
   return (method, input, callOptions = {}) => {
-    let header;
+    let fields;
     let sendCompression;
     let timeoutMs;
     try {
-      [header, sendCompression, timeoutMs] = clientCallStart(
+      [fields, sendCompression, timeoutMs] = clientCallStart(
         config,
         callOptions,
         timeoutHeader,
@@ -1627,7 +1684,7 @@ function clientUnaryCaller(
         method,
         input,
         callOptions,
-        header,
+        fields,
         sendCompression,
         timeoutMs,
       );
@@ -1639,17 +1696,9 @@ function clientUnaryCaller(
     let response;
     try {
       response = send(
-        clientUnaryRequest(
-          config,
-          useGet,
-          method,
-          input,
-          callOptions,
-          header,
-          clientNeverAborted,
-        ),
+        clientUnaryCall(config, useGet, method, input, clientNeverAborted),
         sendCompression,
-        true,
+        fields,
       );
     } catch (e) {
       return Promise.reject(clientCallError(e, clientNeverAborted));
@@ -1676,7 +1725,7 @@ async function clientUnaryCallWatched(
   method,
   input,
   callOptions,
-  header,
+  fields,
   sendCompression,
   timeoutMs,
 ) {
@@ -1684,23 +1733,23 @@ async function clientUnaryCallWatched(
   const [controller, cleanup] = clientCallSignal(timeoutMs, callOptions);
   const signal = controller.signal;
   try {
-    const request = clientUnaryRequest(
-      config,
-      useGet,
-      method,
-      input,
-      callOptions,
-      header,
-      signal,
-    );
-    // Without interceptors, no chain and no closure to build per call.
+    const call = clientUnaryCall(config, useGet, method, input, signal);
+    // Without interceptors, no chain, no closure and no Headers to make.
     const response = await (interceptors !== undefined &&
     interceptors.length > 0
       ? applyInterceptors(
-          (request) => send(request, sendCompression, false),
+          (request) =>
+            send(request, sendCompression, httpFieldsOf(request.header)),
           interceptors,
-        )(request)
-      : send(request, sendCompression, true));
+        )(
+          Object.assign(Object.assign({}, call), {
+            stream: false,
+            service: method.service,
+            header: httpFieldsHeaders(fields),
+            contextValues: clientContextValues(callOptions, interceptors),
+          }),
+        )
+      : send(call, sendCompression, fields));
     return clientUnaryAnswered(response, callOptions, signal);
   } catch (e) {
     throw clientCallError(e, signal);
@@ -1708,28 +1757,13 @@ async function clientUnaryCallWatched(
     cleanup();
   }
 }
-/** The request interceptors and the protocol see. */
-function clientUnaryRequest(
-  config,
-  useGet,
-  method,
-  input,
-  callOptions,
-  header,
-  signal,
-) {
+/** What the protocol sees of a unary call; interceptors see a UnaryRequest made of it. */
+function clientUnaryCall(config, useGet, method, input, signal) {
   return {
-    stream: false,
-    service: method.service,
     method,
     requestMethod: useGet && method.noSideEffects ? "GET" : "POST",
     url: clientUrl(config, method),
-    header,
     signal,
-    contextValues: clientContextValues(
-      callOptions,
-      config.options.interceptors,
-    ),
     message: clientMessage(method.input, input),
   };
 }
@@ -1757,7 +1791,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
   const interceptors = config.options.interceptors;
   return async (method, input, callOptions = {}) => {
     var _a, _b;
-    const [header, sendCompression, timeoutMs] = clientCallStart(
+    const [fields, sendCompression, timeoutMs] = clientCallStart(
       config,
       callOptions,
       timeoutHeader,
@@ -1792,6 +1826,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
         return send(
           request,
           sendCompression,
+          httpFieldsOf(request.header),
           method.kind === "server_streaming"
             ? await readBody(requestBody, Number.POSITIVE_INFINITY)
             : requestBody,
@@ -1802,7 +1837,7 @@ function clientStreamCaller(config, timeoutHeader, send) {
         method,
         requestMethod: "POST",
         url: clientUrl(config, method),
-        header,
+        header: httpFieldsHeaders(fields),
         signal,
         contextValues: clientContextValues(callOptions, interceptors),
         message: clientCreateMessages(method.input, input),
@@ -2394,29 +2429,26 @@ function createConnectUnaryCaller(config) {
   return clientUnaryCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
+    async (call, sendCompression, fields) => {
       var _a;
-      const method = request.method;
-      let body = codec.encode(method.input, request.message);
+      const method = call.method;
+      let body = codec.encode(method.input, call.message);
       const compression =
         body.byteLength < config.compressMinBytes ? undefined : sendCompression;
       if (compression !== undefined) {
         body = await compression.compress(body);
       }
-      // Interceptors may hold on to the request's headers, or share them
-      // between calls: the protocol's go on a copy of those.
-      const header = headerOwned ? request.header : new Headers(request.header);
       if (acceptEncoding !== "") {
-        header.set("accept-encoding", acceptEncoding);
+        fields["accept-encoding"] = acceptEncoding;
       }
       let httpRequest =
-        request.requestMethod === "GET"
+        call.requestMethod === "GET"
           ? (_a = config.get) === null || _a === void 0
             ? void 0
             : _a.call(
                 config,
-                request,
-                header,
+                call,
+                fields,
                 body,
                 codec.binary,
                 compression === null || compression === void 0
@@ -2425,25 +2457,24 @@ function createConnectUnaryCaller(config) {
               )
           : undefined;
       if (httpRequest === undefined) {
-        header.set(
-          "content-type",
-          codec.binary ? connectContentTypeProto : connectContentTypeJson,
-        );
-        header.set(connectHeaderProtocolVersion, "1");
+        fields["content-type"] = codec.binary
+          ? connectContentTypeProto
+          : connectContentTypeJson;
+        fields[connectHeaderProtocolVersion] = "1";
         if (compression !== undefined) {
-          header.set("content-encoding", compression.name);
+          fields["content-encoding"] = compression.name;
         }
         httpRequest = {
-          url: request.url,
+          url: call.url,
           method: "POST",
-          header,
+          fields,
           body,
-          signal: request.signal,
+          signal: call.signal,
         };
       }
       let response;
       try {
-        response = await config.httpClient(httpRequest);
+        response = await httpSend(config.httpClient, httpRequest);
       } catch (e) {
         throw clientSendError(e, httpRequest.signal);
       }
@@ -2467,13 +2498,13 @@ function createConnectUnaryCaller(config) {
  * none of POST's content headers. Only files with NO_SIDE_EFFECTS methods
  * carry it (ClientFeatures.get).
  */
-function connectGetRequest(request, header, message, binary, compression) {
+function connectGetRequest(call, fields, message, binary, compression) {
   return {
-    url: request.url + connectGetQuery(message, binary, compression),
+    url: call.url + connectGetQuery(message, binary, compression),
     method: "GET",
-    header,
+    fields,
     body: undefined,
-    signal: request.signal,
+    signal: call.signal,
   };
 }
 /**
@@ -2649,26 +2680,22 @@ function createConnectStreamCaller(config) {
   return clientStreamCaller(
     config,
     connectClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const method = request.method;
-      const httpHeader = new Headers(request.header);
-      httpHeader.set(
-        "content-type",
-        codec.binary
-          ? connectStreamContentTypeProto
-          : connectStreamContentTypeJson,
-      );
-      httpHeader.set(connectHeaderProtocolVersion, "1");
+      fields["content-type"] = codec.binary
+        ? connectStreamContentTypeProto
+        : connectStreamContentTypeJson;
+      fields[connectHeaderProtocolVersion] = "1";
       if (acceptEncoding !== "") {
-        httpHeader.set(connectHeaderAcceptEncoding, acceptEncoding);
+        fields[connectHeaderAcceptEncoding] = acceptEncoding;
       }
       if (sendCompression !== undefined) {
-        httpHeader.set(connectHeaderContentEncoding, sendCompression.name);
+        fields[connectHeaderContentEncoding] = sendCompression.name;
       }
       const response = await clientSend(httpClient, {
         url: request.url,
         method: "POST",
-        header: httpHeader,
+        fields,
         body,
         signal: request.signal,
       });
@@ -3201,18 +3228,18 @@ function grpcUnaryCaller(protocol, config) {
   return clientUnaryCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, headerOwned) => {
-      const method = request.method;
+    async (call, sendCompression, fields) => {
+      const method = call.method;
       const framed = envelopeEncodeMessage(
-        codec.encode(method.input, request.message),
+        codec.encode(method.input, call.message),
         sendCompression,
         compressMinBytes,
       );
       const response = await grpcSend(
         config,
         requestHeaders,
-        request,
-        headerOwned,
+        call,
+        fields,
         sendCompression,
         framed instanceof Promise ? await framed : framed,
       );
@@ -3326,12 +3353,12 @@ function grpcStreamCaller(protocol, config) {
   return clientStreamCaller(
     config,
     grpcClientTimeoutHeader,
-    async (request, sendCompression, body) => {
+    async (request, sendCompression, fields, body) => {
       const response = await grpcSend(
         config,
         requestHeaders,
         request,
-        false,
+        fields,
         sendCompression,
         body,
       );
@@ -3382,27 +3409,24 @@ function grpcRequestHeaders(protocol, config) {
 function grpcSend(
   config,
   requestHeaders,
-  request,
-  /** See UnarySend: true when no interceptor saw the request's headers. */
-  headerOwned,
+  call,
+  /** The call's headers (see UnarySend), which the protocol's are added to. */
+  fields,
   sendCompression,
   body,
 ) {
-  // Interceptors may hold on to the request's headers, or share them
-  // between calls: the protocol's go on a copy of those.
-  const header = headerOwned ? request.header : new Headers(request.header);
   for (const [key, value] of requestHeaders) {
-    header.set(key, value);
+    fields[key] = value;
   }
   if (sendCompression !== undefined) {
-    header.set(grpcHeaderEncoding, sendCompression.name);
+    fields[grpcHeaderEncoding] = sendCompression.name;
   }
   return clientSend(config.httpClient, {
-    url: request.url,
+    url: call.url,
     method: "POST",
-    header,
+    fields,
     body,
-    signal: request.signal,
+    signal: call.signal,
   });
 }
 /**
@@ -6260,11 +6284,12 @@ export function createFetchHttpClient(fetchFn = globalThis.fetch) {
  * streaming code out of bundles.
  */
 function fetchHttpClient(fetchFn, streaming) {
-  return async (request) => {
+  // fetch takes a plain record of headers as it takes a Headers.
+  const send = async (request, headers) => {
     const body = request.body;
     const init = {
       method: request.method,
-      headers: request.header,
+      headers,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -6287,6 +6312,17 @@ function fetchHttpClient(fetchFn, streaming) {
       contentDecoded: true,
     };
   };
+  const client = (request) => send(request, request.header);
+  client[httpSendFields] = (request) =>
+    send(
+      request,
+      // Node's fetch reads a record through a plain object of its own,
+      // which would drop a "__proto__" header.
+      Object.hasOwn(request.fields, "__proto__")
+        ? httpFieldsHeaders(request.fields)
+        : request.fields,
+    );
+  return client;
 }
 /**
  * Sends a streaming request body: a half-duplex web stream, all fetch
@@ -6412,7 +6448,7 @@ export function createHttp2HttpClient(options = {}) {
       idleTimers.set(session, timer);
     }
   };
-  return (request) => {
+  const send = (request) => {
     const signal = request.signal;
     if (signal.aborted) {
       return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
@@ -6420,13 +6456,10 @@ export function createHttp2HttpClient(options = {}) {
     const target = http2Target(request.url);
     const session = sessionFor(target.origin);
     acquire(session);
-    const outgoing = {
-      ":method": request.method,
-      ":path": target.path,
-    };
-    request.header.forEach((value, key) => {
-      outgoing[key] = value;
-    });
+    // The request's record is ours to send as it is (HttpFieldsRequest).
+    const outgoing = request.fields;
+    outgoing[":method"] = request.method;
+    outgoing[":path"] = target.path;
     let stream;
     try {
       stream = session.request(outgoing, {
@@ -6503,6 +6536,18 @@ export function createHttp2HttpClient(options = {}) {
       });
     });
   };
+  // Requests from outside the generated code (a wrapper of this client)
+  // come with a Headers.
+  const client = (request) =>
+    send({
+      url: request.url,
+      method: request.method,
+      fields: httpFieldsOf(request.header),
+      body: request.body,
+      signal: request.signal,
+    });
+  client[httpSendFields] = send;
+  return client;
 }
 /**
  * A response body: read as it streams (iterated: http2ResponseBody), or
