@@ -53,10 +53,11 @@ export interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
 
 /**
  * The key of an HttpClient's optional second entry point, taking the headers
- * as HttpFields: `client[httpSendFields](request)`. The transports of
- * generated files have one (node:http2 and fetch take a plain record as it
- * is), so the protocols make no `Headers` for them; any other client, a
- * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * as HttpFields: `client[httpSendFields](request)`. The node:http2 transport
+ * has one and sends the record as it is, so the protocols make no `Headers`
+ * for it; any other client, a wrapper of it included, gets a `Headers`
+ * (httpSend). fetch has none: it would make a Headers of a record anyway,
+ * and browser bundles are smaller without a second entry point. A
  * registered symbol, as httpReadWhole.
  */
 export const httpSendFields: unique symbol = Symbol.for(

@@ -21,12 +21,7 @@ import { clientNeverAborted, createClientConfig } from "../client/config.ts";
 import { createConnectUnaryCaller } from "../client/connect.ts";
 import { createConnectStreamCaller } from "../client/connect-stream.ts";
 import { createGrpcWebStreamCaller } from "../client/grpc-web.ts";
-import {
-  httpFieldsOf,
-  httpSendFields,
-  type HttpFieldsClient,
-  type HttpRequest,
-} from "../client/http-client.ts";
+import type { HttpRequest } from "../client/http-client.ts";
 import { bodyFromWebStream } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import {
@@ -98,35 +93,6 @@ describe("fetchHttpClient with a stubbed fetch", () => {
     expect(init.redirect).toBe("error");
     expect(init.body).toBe(sent.body);
     expect("duplex" in init).toBe(false);
-  });
-
-  it("takes the protocols' requests with their headers as a record (httpSendFields), handed to fetch as it is", async () => {
-    const { fetchFn, calls } = stubFetch();
-    const client = createFetchHttpClient(fetchFn) as HttpFieldsClient;
-    const fields = { "content-type": "application/proto", "x-a": "1" };
-    const response = await client[httpSendFields]({
-      url: "http://127.0.0.1:1/test.v1.TestService/Echo",
-      method: "POST",
-      fields,
-      body: bytes(1),
-      signal: new AbortController().signal,
-    });
-    expect(calls[0]!.init.headers).toBe(fields);
-    expect(response.status).toBe(200);
-  });
-
-  it("sends a header named __proto__ from such a record, which Node's fetch would drop from a record", async () => {
-    const { fetchFn, calls } = stubFetch();
-    const client = createFetchHttpClient(fetchFn) as HttpFieldsClient;
-    const fields = httpFieldsOf(new Headers([["__proto__", "x"]]));
-    await client[httpSendFields]({
-      url: "http://127.0.0.1:1/test.v1.TestService/Echo",
-      method: "POST",
-      fields,
-      body: bytes(1),
-      signal: new AbortController().signal,
-    });
-    expect(new Headers(calls[0]!.init.headers).get("__proto__")).toBe("x");
   });
 
   it("gives fetch no signal for a unary call nothing can abort (the shared clientNeverAborted), so that fetch keeps no listener on it", async () => {

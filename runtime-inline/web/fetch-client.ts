@@ -2,15 +2,7 @@ import { bodyFromWebStream, bodyToWebStream } from "../core/body.ts";
 import { Code } from "../core/code.ts";
 import { ConnectError, isConnectError } from "../core/errors.ts";
 import { clientNeverAborted } from "../client/config.ts";
-import {
-  httpClientError,
-  httpFieldsHeaders,
-  httpSendFields,
-  type HttpClient,
-  type HttpFieldsClient,
-  type HttpRequest,
-  type HttpResponse,
-} from "../client/http-client.ts";
+import { httpClientError, type HttpClient } from "../client/http-client.ts";
 
 /**
  * An HttpClient over the Fetch API (browsers, Deno, Bun, Node). The platform
@@ -50,15 +42,11 @@ export function fetchHttpClient(
   fetchFn: typeof fetch,
   streaming?: FetchStreaming,
 ): HttpClient {
-  // fetch takes a plain record of headers as it takes a Headers.
-  const send = async (
-    request: Omit<HttpRequest, "header">,
-    headers: HeadersInit,
-  ): Promise<HttpResponse> => {
+  return async (request) => {
     const body = request.body;
     const init: FetchInit = {
       method: request.method,
-      headers,
+      headers: request.header,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -81,18 +69,6 @@ export function fetchHttpClient(
       contentDecoded: true,
     };
   };
-  const client = ((request: HttpRequest) =>
-    send(request, request.header)) as HttpFieldsClient;
-  client[httpSendFields] = (request) =>
-    send(
-      request,
-      // Node's fetch reads a record through a plain object of its own,
-      // which would drop a "__proto__" header.
-      Object.hasOwn(request.fields, "__proto__")
-        ? httpFieldsHeaders(request.fields)
-        : request.fields,
-    );
-  return client;
 }
 
 /**

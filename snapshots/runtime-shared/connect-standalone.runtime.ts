@@ -452,10 +452,11 @@ interface HttpFieldsRequest extends Omit<HttpRequest, "header"> {
 
 /**
  * The key of an HttpClient's optional second entry point, taking the headers
- * as HttpFields: `client[httpSendFields](request)`. The transports of
- * generated files have one (node:http2 and fetch take a plain record as it
- * is), so the protocols make no `Headers` for them; any other client, a
- * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * as HttpFields: `client[httpSendFields](request)`. The node:http2 transport
+ * has one and sends the record as it is, so the protocols make no `Headers`
+ * for it; any other client, a wrapper of it included, gets a `Headers`
+ * (httpSend). fetch has none: it would make a Headers of a record anyway,
+ * and browser bundles are smaller without a second entry point. A
  * registered symbol, as httpReadWhole.
  */
 const httpSendFields: unique symbol = Symbol.for(
@@ -7108,15 +7109,11 @@ function fetchHttpClient(
   fetchFn: typeof fetch,
   streaming?: FetchStreaming,
 ): HttpClient {
-  // fetch takes a plain record of headers as it takes a Headers.
-  const send = async (
-    request: Omit<HttpRequest, "header">,
-    headers: HeadersInit,
-  ): Promise<HttpResponse> => {
+  return async (request) => {
     const body = request.body;
     const init: FetchInit = {
       method: request.method,
-      headers,
+      headers: request.header,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -7139,18 +7136,6 @@ function fetchHttpClient(
       contentDecoded: true,
     };
   };
-  const client = ((request: HttpRequest) =>
-    send(request, request.header)) as HttpFieldsClient;
-  client[httpSendFields] = (request) =>
-    send(
-      request,
-      // Node's fetch reads a record through a plain object of its own,
-      // which would drop a "__proto__" header.
-      Object.hasOwn(request.fields, "__proto__")
-        ? httpFieldsHeaders(request.fields)
-        : request.fields,
-    );
-  return client;
 }
 
 /**

@@ -706,10 +706,11 @@ function bodyToWebStream(body) {
 }
 /**
  * The key of an HttpClient's optional second entry point, taking the headers
- * as HttpFields: `client[httpSendFields](request)`. The transports of
- * generated files have one (node:http2 and fetch take a plain record as it
- * is), so the protocols make no `Headers` for them; any other client, a
- * wrapper of one of those included, gets its `Headers` (httpSend). A
+ * as HttpFields: `client[httpSendFields](request)`. The node:http2 transport
+ * has one and sends the record as it is, so the protocols make no `Headers`
+ * for it; any other client, a wrapper of it included, gets a `Headers`
+ * (httpSend). fetch has none: it would make a Headers of a record anyway,
+ * and browser bundles are smaller without a second entry point. A
  * registered symbol, as httpReadWhole.
  */
 const httpSendFields = Symbol.for("connect-standalone.httpSendFields");
@@ -6284,12 +6285,11 @@ export function createFetchHttpClient(fetchFn = globalThis.fetch) {
  * streaming code out of bundles.
  */
 function fetchHttpClient(fetchFn, streaming) {
-  // fetch takes a plain record of headers as it takes a Headers.
-  const send = async (request, headers) => {
+  return async (request) => {
     const body = request.body;
     const init = {
       method: request.method,
-      headers,
+      headers: request.header,
       // fetch listens to a signal until the request is garbage: not to the
       // shared one of unary calls nothing can abort (clientNeverAborted).
       signal: request.signal === clientNeverAborted ? null : request.signal,
@@ -6312,17 +6312,6 @@ function fetchHttpClient(fetchFn, streaming) {
       contentDecoded: true,
     };
   };
-  const client = (request) => send(request, request.header);
-  client[httpSendFields] = (request) =>
-    send(
-      request,
-      // Node's fetch reads a record through a plain object of its own,
-      // which would drop a "__proto__" header.
-      Object.hasOwn(request.fields, "__proto__")
-        ? httpFieldsHeaders(request.fields)
-        : request.fields,
-    );
-  return client;
 }
 /**
  * Sends a streaming request body: a half-duplex web stream, all fetch
