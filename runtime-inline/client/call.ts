@@ -168,7 +168,9 @@ async function clientUnaryCallWatched(
     interceptors.length > 0
       ? applyInterceptors(
           (request: UnaryRequest) =>
-            send(request, sendCompression, httpFieldsOf(request.header)),
+            send(request, sendCompression, httpFieldsOf(request.header)).then(
+              clientUnaryPlain,
+            ),
           interceptors,
         )({
           ...call,
@@ -200,6 +202,21 @@ function clientUnaryCall(
     url: clientUrl(config, method),
     signal,
     message: clientMessage(method.input, input),
+  };
+}
+
+/**
+ * A protocol's response as a plain object for interceptors, which may spread
+ * it: a protocol may answer with headers and trailers that are getters
+ * (ConnectUnaryResponse), which a spread would leave out.
+ */
+function clientUnaryPlain(response: UnaryResponse): UnaryResponse {
+  return {
+    stream: false,
+    method: response.method,
+    header: response.header,
+    trailer: response.trailer,
+    message: response.message,
   };
 }
 

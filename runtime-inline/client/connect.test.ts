@@ -298,6 +298,48 @@ describe("createConnectUnaryCaller, the response", () => {
     expect(response.trailer.get("x-trailer")).toBe("t");
   });
 
+  it("splits the same whichever of headers and trailers is read first, and gives the same objects on every read", async () => {
+    const { httpClient } = stub({
+      header: {
+        "content-type": "application/proto",
+        "x-header": "h",
+        "trailer-x-trailer": "t",
+      },
+      body: proto(""),
+    });
+    const trailerFirst = await caller(httpClient)(unary, {}, {});
+    expect([...trailerFirst.trailer]).toEqual([["x-trailer", "t"]]);
+    expect(trailerFirst.header.has("trailer-x-trailer")).toBe(false);
+    expect(trailerFirst.header.get("x-header")).toBe("h");
+    const headerFirst = await caller(httpClient)(unary, {}, {});
+    expect(headerFirst.header.get("x-header")).toBe("h");
+    expect(headerFirst.header.has("trailer-x-trailer")).toBe(false);
+    expect(headerFirst.trailer.get("x-trailer")).toBe("t");
+    expect(headerFirst.header).toBe(headerFirst.header);
+    expect(headerFirst.trailer).toBe(headerFirst.trailer);
+  });
+
+  it("gives interceptors a response they can spread, headers and trailers included", async () => {
+    const { httpClient } = stub({
+      header: {
+        "content-type": "application/proto",
+        "x-header": "h",
+        "trailer-x-trailer": "t",
+      },
+      body: proto("pong"),
+    });
+    const response = await caller(httpClient, {
+      interceptors: [
+        (next) => async (request) => ({ ...(await next(request)) }),
+      ],
+    })(unary, {}, {});
+    expect(response.header.get("x-header")).toBe("h");
+    expect(response.trailer.get("x-trailer")).toBe("t");
+    expect(response.message).toEqual(
+      create(StringValueSchema, { value: "pong" }),
+    );
+  });
+
   it("reports the transport's headers as they are, and empty trailers of the call's own, when there are no trailer- headers", async () => {
     const { httpClient } = stub({ body: proto("") });
     const first = await caller(httpClient)(unary, {}, {});

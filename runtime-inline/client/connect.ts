@@ -1,3 +1,4 @@
+import type { Message } from "@bufbuild/protobuf";
 import { clientUnaryCaller } from "./call.ts";
 import {
   clientSendError,
@@ -163,12 +164,8 @@ function connectUnaryResponse(
   response: HttpResponse,
   body: Uint8Array,
 ): UnaryResponse {
-  const [header, trailer] = connectHasTrailers(response.header)
-    ? connectSplitTrailers(response.header)
-    : // Most responses carry no trailers: the transport's headers are the
-      // response's as they are, rather than copied.
-      [response.header, new Headers()];
   if (response.status !== 200) {
+    const [header, trailer] = connectSplitHeader(response.header);
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
     throw connectErrorFromJson(body, response.status, header);
@@ -185,13 +182,56 @@ function connectUnaryResponse(
         : Code.Unknown,
     );
   }
-  return {
-    stream: false,
+  return new ConnectUnaryResponse(
     method,
-    header,
-    trailer,
-    message: codec.decode(method.output, body),
-  };
+    response.header,
+    codec.decode(method.output, body),
+  );
+}
+
+/**
+ * A successful unary response whose headers are split from its trailers
+ * (`trailer-` names) when either is first read: a call whose caller reads
+ * neither (the typed method without onHeader or onTrailer) is spared a walk
+ * over the headers, which a Headers sorts first, and a Headers for the
+ * trailers (together about 4 % of a small call's allocation). Interceptors
+ * get a plain copy (clientUnaryPlain), which they may spread.
+ */
+class ConnectUnaryResponse implements UnaryResponse {
+  readonly stream = false;
+  readonly method: MethodInfo;
+  readonly message: Message;
+  #header: Headers;
+  #trailer: Headers | undefined;
+
+  constructor(method: MethodInfo, header: Headers, message: Message) {
+    this.method = method;
+    this.#header = header;
+    this.message = message;
+  }
+
+  get header(): Headers {
+    if (this.#trailer === undefined) this.#split();
+    return this.#header;
+  }
+
+  get trailer(): Headers {
+    if (this.#trailer === undefined) this.#split();
+    return this.#trailer!;
+  }
+
+  #split(): void {
+    [this.#header, this.#trailer] = connectSplitHeader(this.#header);
+  }
+}
+
+/** A unary response's headers and its trailers (`trailer-` names, unprefixed). */
+function connectSplitHeader(header: Headers): [Headers, Headers] {
+  return connectHasTrailers(header)
+    ? connectSplitTrailers(header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [header, new Headers()];
 }
 
 /** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */

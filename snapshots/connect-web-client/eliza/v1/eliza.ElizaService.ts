@@ -35,7 +35,7 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 165 declarations from
+// needs no RPC library: 168 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -1797,7 +1797,9 @@ async function clientUnaryCallWatched(
     interceptors.length > 0
       ? applyInterceptors(
           (request: UnaryRequest) =>
-            send(request, sendCompression, httpFieldsOf(request.header)),
+            send(request, sendCompression, httpFieldsOf(request.header)).then(
+              clientUnaryPlain,
+            ),
           interceptors,
         )({
           ...call,
@@ -1829,6 +1831,21 @@ function clientUnaryCall(
     url: clientUrl(config, method),
     signal,
     message: clientMessage(method.input, input),
+  };
+}
+
+/**
+ * A protocol's response as a plain object for interceptors, which may spread
+ * it: a protocol may answer with headers and trailers that are getters
+ * (ConnectUnaryResponse), which a spread would leave out.
+ */
+function clientUnaryPlain(response: UnaryResponse): UnaryResponse {
+  return {
+    stream: false,
+    method: response.method,
+    header: response.header,
+    trailer: response.trailer,
+    message: response.message,
   };
 }
 
@@ -2597,12 +2614,8 @@ function connectUnaryResponse(
   response: HttpResponse,
   body: Uint8Array,
 ): UnaryResponse {
-  const [header, trailer] = connectHasTrailers(response.header)
-    ? connectSplitTrailers(response.header)
-    : // Most responses carry no trailers: the transport's headers are the
-      // response's as they are, rather than copied.
-      [response.header, new Headers()];
   if (response.status !== 200) {
+    const [header, trailer] = connectSplitHeader(response.header);
     // The error's metadata: the headers, then the trailers.
     trailer.forEach((value, key) => header.append(key, value));
     throw connectErrorFromJson(body, response.status, header);
@@ -2619,13 +2632,56 @@ function connectUnaryResponse(
         : Code.Unknown,
     );
   }
-  return {
-    stream: false,
+  return new ConnectUnaryResponse(
     method,
-    header,
-    trailer,
-    message: codec.decode(method.output, body),
-  };
+    response.header,
+    codec.decode(method.output, body),
+  );
+}
+
+/**
+ * A successful unary response whose headers are split from its trailers
+ * (`trailer-` names) when either is first read: a call whose caller reads
+ * neither (the typed method without onHeader or onTrailer) is spared a walk
+ * over the headers, which a Headers sorts first, and a Headers for the
+ * trailers (together about 4 % of a small call's allocation). Interceptors
+ * get a plain copy (clientUnaryPlain), which they may spread.
+ */
+class ConnectUnaryResponse implements UnaryResponse {
+  readonly stream = false;
+  readonly method: MethodInfo;
+  readonly message: Message;
+  #header: Headers;
+  #trailer: Headers | undefined;
+
+  constructor(method: MethodInfo, header: Headers, message: Message) {
+    this.method = method;
+    this.#header = header;
+    this.message = message;
+  }
+
+  get header(): Headers {
+    if (this.#trailer === undefined) this.#split();
+    return this.#header;
+  }
+
+  get trailer(): Headers {
+    if (this.#trailer === undefined) this.#split();
+    return this.#trailer!;
+  }
+
+  #split(): void {
+    [this.#header, this.#trailer] = connectSplitHeader(this.#header);
+  }
+}
+
+/** A unary response's headers and its trailers (`trailer-` names, unprefixed). */
+function connectSplitHeader(header: Headers): [Headers, Headers] {
+  return connectHasTrailers(header)
+    ? connectSplitTrailers(header)
+    : // Most responses carry no trailers: the transport's headers are the
+      // response's as they are, rather than copied.
+      [header, new Headers()];
 }
 
 /** Whether unary response headers carry trailers (`trailer-` names, as connectSplitTrailers splits them). */

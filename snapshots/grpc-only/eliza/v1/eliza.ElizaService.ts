@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 378 declarations from
+// needs no RPC library: 379 declarations from
 //   client: call, client, config, connect, grpc, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
 //     decompress-gate, envelope, errors, interceptors, method
@@ -2242,7 +2242,9 @@ async function clientUnaryCallWatched(
     interceptors.length > 0
       ? applyInterceptors(
           (request: UnaryRequest) =>
-            send(request, sendCompression, httpFieldsOf(request.header)),
+            send(request, sendCompression, httpFieldsOf(request.header)).then(
+              clientUnaryPlain,
+            ),
           interceptors,
         )({
           ...call,
@@ -2274,6 +2276,21 @@ function clientUnaryCall(
     url: clientUrl(config, method),
     signal,
     message: clientMessage(method.input, input),
+  };
+}
+
+/**
+ * A protocol's response as a plain object for interceptors, which may spread
+ * it: a protocol may answer with headers and trailers that are getters
+ * (ConnectUnaryResponse), which a spread would leave out.
+ */
+function clientUnaryPlain(response: UnaryResponse): UnaryResponse {
+  return {
+    stream: false,
+    method: response.method,
+    header: response.header,
+    trailer: response.trailer,
+    message: response.message,
   };
 }
 

@@ -173,6 +173,10 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
+  _ConnectUnaryResponse_instances,
+  _ConnectUnaryResponse_header,
+  _ConnectUnaryResponse_trailer,
+  _ConnectUnaryResponse_split,
   _ServerPlainResponse_plain,
   _ServerPlainResponse_header,
   _NodeCallSignal_instances,
@@ -240,7 +244,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 389 declarations from
+// needs no RPC library: 392 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
