@@ -22,10 +22,14 @@ import {
 } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
+  httpHeaderGet,
   httpReadBody,
+  httpTrailerGet,
   type HttpFields,
   type HttpResponse,
 } from "./http-client.ts";
+import type { UnaryResponse } from "../core/interceptors.ts";
+import type { MethodInfo } from "../core/method.ts";
 import {
   grpcContentTypeJson,
   grpcContentTypeProto,
@@ -134,23 +138,117 @@ export function grpcUnaryCaller(
         unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
-      const { message, trailer } = await grpcParseUnaryBody(
+      // The envelopes grpcUnaryWatch let through: at most one message, then
+      // for gRPC-Web at most one of trailers.
+      let message: Message | undefined;
+      let webTrailer: Headers | undefined;
+      for (let offset = 0; offset < body.byteLength;) {
+        // grpc-go's choice for a truncated message; connect-go agrees.
+        const envelope = envelopeAt(
+          body,
+          offset,
+          config.readMaxBytes,
+          Code.Internal,
+        );
+        offset += 5 + envelope.data.byteLength;
+        const data =
+          (envelope.flags & envelopeFlagCompressed) === 0
+            ? envelope.data
+            : await envelopeDecompress(
+                envelope,
+                compression,
+                config.readMaxBytes,
+                Code.Internal,
+              );
+        if (
+          protocol.decodeTrailers !== undefined &&
+          (envelope.flags & envelopeFlagTrailers) !== 0
+        ) {
+          webTrailer = protocol.decodeTrailers(data);
+        } else {
+          message = codec.decode(method.output, data);
+        }
+      }
+      return grpcUnaryResponse(
         protocol,
-        config,
-        method.output,
-        response,
-        compression,
-        body,
-      );
-      return {
-        stream: false,
         method,
-        header: response.header,
-        trailer,
+        response,
+        webTrailer,
         message,
-      };
+        body.byteLength === 0,
+      );
     },
   );
+}
+
+/**
+ * A unary response once its body is read: the call's status, which wins
+ * over a missing message, then the message. Its headers and (gRPC's HTTP)
+ * trailers stay the transport's until read (GrpcUnaryResponse).
+ */
+function grpcUnaryResponse(
+  protocol: GrpcClientProtocol,
+  method: MethodInfo,
+  response: HttpResponse,
+  webTrailer: Headers | undefined,
+  message: Message | undefined,
+  bodyEmpty: boolean,
+): UnaryResponse {
+  // The common case of gRPC: a message and status 0 in the HTTP trailers,
+  // which then decide alone.
+  if (
+    message !== undefined &&
+    protocol.decodeTrailers === undefined &&
+    httpTrailerGet(response, grpcHeaderStatus) === "0"
+  ) {
+    return new GrpcUnaryResponse(method, response, undefined, message);
+  }
+  const trailer =
+    protocol.decodeTrailers === undefined
+      ? response.trailer
+      : (webTrailer ?? new Headers());
+  grpcCheckStatus(response, trailer, bodyEmpty);
+  if (message === undefined) {
+    throw new ConnectError(
+      "protocol error: no response message for a unary method",
+      Code.Unimplemented,
+    );
+  }
+  return new GrpcUnaryResponse(method, response, trailer, message);
+}
+
+/**
+ * A successful unary response whose headers, and trailers unless gRPC-Web
+ * decoded its own, are the HTTP response's, read only when asked for: the
+ * transport makes them only then (see Http2Response). Interceptors get a
+ * plain copy (clientUnaryPlain).
+ */
+class GrpcUnaryResponse implements UnaryResponse {
+  readonly stream = false;
+  readonly method: MethodInfo;
+  readonly message: Message;
+  #response: HttpResponse;
+  #trailer: Headers | undefined;
+
+  constructor(
+    method: MethodInfo,
+    response: HttpResponse,
+    trailer: Headers | undefined,
+    message: Message,
+  ) {
+    this.method = method;
+    this.#response = response;
+    this.#trailer = trailer;
+    this.message = message;
+  }
+
+  get header(): Headers {
+    return this.#response.header;
+  }
+
+  get trailer(): Headers {
+    return this.#trailer ?? this.#response.trailer;
+  }
 }
 
 /**
@@ -185,57 +283,6 @@ function grpcUnaryWatch(
     }
     messageSeen = true;
   });
-}
-
-/**
- * The message and trailers of a unary response body that grpcUnaryWatch
- * let through (at most one message, then at most one trailers envelope),
- * then the call's status, which wins over a missing message.
- */
-async function grpcParseUnaryBody(
-  protocol: GrpcClientProtocol,
-  config: ClientConfig,
-  desc: DescMessage,
-  response: HttpResponse,
-  compression: Compression | null,
-  body: Uint8Array,
-): Promise<{ message: Message; trailer: Headers }> {
-  const { codec, readMaxBytes } = config;
-  const decodeTrailers = protocol.decodeTrailers;
-  // gRPC: the HTTP trailers, complete now that the body has ended.
-  let trailer = decodeTrailers === undefined ? response.trailer : undefined;
-  let message: Message | undefined;
-  for (let offset = 0; offset < body.byteLength;) {
-    // grpc-go's choice for a truncated message; connect-go agrees.
-    const envelope = envelopeAt(body, offset, readMaxBytes, Code.Internal);
-    offset += 5 + envelope.data.byteLength;
-    const data =
-      (envelope.flags & envelopeFlagCompressed) === 0
-        ? envelope.data
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.Internal,
-          );
-    if (
-      decodeTrailers !== undefined &&
-      (envelope.flags & envelopeFlagTrailers) !== 0
-    ) {
-      trailer = decodeTrailers(data);
-    } else {
-      message = codec.decode(desc, data);
-    }
-  }
-  trailer ??= new Headers();
-  grpcCheckStatus(response, trailer, body.byteLength === 0);
-  if (message === undefined) {
-    throw new ConnectError(
-      "protocol error: no response message for a unary method",
-      Code.Unimplemented,
-    );
-  }
-  return { message, trailer };
 }
 
 /** A streaming call of any kind over gRPC or gRPC-Web. */
@@ -339,26 +386,23 @@ function grpcResponseCompression(
   config: ClientConfig,
   response: HttpResponse,
 ): Compression | null {
-  const header = response.header;
   if (response.status !== 200) {
     // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
     grpcDiscard(response.body);
     throw new ConnectError(
       `HTTP status ${response.status}`,
       codeFromHttpStatus(response.status),
-      { metadata: header },
+      { metadata: response.header },
     );
   }
+  const encoding = httpHeaderGet(response, grpcHeaderEncoding);
   // A status in the headers announces a trailers-only response, which need
   // not say what a body would be like; whether it is one, only the end of
   // the body tells (grpcCheckStatus).
-  if (header.has(grpcHeaderStatus)) {
-    return (
-      compressionFind(config.compressions, header.get(grpcHeaderEncoding)) ??
-      null
-    );
+  if (httpHeaderGet(response, grpcHeaderStatus) !== null) {
+    return compressionFind(config.compressions, encoding) ?? null;
   }
-  const contentTypeValue = header.get("content-type");
+  const contentTypeValue = httpHeaderGet(response, "content-type");
   const contentType = protocol.parseContentType(contentTypeValue);
   if (contentType === undefined || contentType.binary !== config.codec.binary) {
     grpcDiscard(response.body);
@@ -368,17 +412,16 @@ function grpcResponseCompression(
         protocol.contentTypeFamily.test(contentTypeValue)
         ? Code.Internal
         : Code.Unknown,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
-  const encoding = header.get(grpcHeaderEncoding);
   const compression = compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     grpcDiscard(response.body);
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
       Code.Internal,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
   return compression;
@@ -461,7 +504,8 @@ function grpcCheckStatus(
     return;
   }
   const trailersOnly =
-    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+    !trailer.has(grpcHeaderStatus) &&
+    httpHeaderGet(response, grpcHeaderStatus) !== null;
   if (trailersOnly) {
     if (!bodyEmpty) {
       throw new ConnectError(

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Code } from "../core/code.ts";
 import { ConnectError } from "../core/errors.ts";
-import { httpClientError } from "./http-client.ts";
+import {
+  httpClientError,
+  httpFieldsHeaders,
+  httpFieldsOf,
+  httpHeaderGet,
+  httpResponseFields,
+  type HttpResponse,
+} from "./http-client.ts";
 
 describe("httpClientError", () => {
   it("says what failed from the causes, and keeps the original error as cause", () => {
@@ -51,5 +58,55 @@ describe("httpClientError", () => {
     expect(
       httpClientError(new DOMException("timed out", "TimeoutError")).code,
     ).toBe(Code.DeadlineExceeded);
+  });
+});
+
+describe("httpHeaderGet", () => {
+  const response = (header: Headers, fields?: object): HttpResponse =>
+    Object.assign(
+      {
+        status: 200,
+        header,
+        body: (async function* () {})(),
+        trailer: new Headers(),
+        contentDecoded: false,
+      },
+      fields === undefined ? {} : { [httpResponseFields]: fields },
+    );
+
+  it("reads the transport's fields where the response has them, as Headers.get would give the value", () => {
+    const fields = {
+      "content-type": "application/proto",
+      "set-cookie": ["a", "b"],
+    };
+    // A header that would throw if read: the fields answer without it.
+    const header = new Proxy(new Headers(), {
+      get() {
+        throw new Error("the Headers was read");
+      },
+    });
+    const r = response(header, fields);
+    expect(httpHeaderGet(r, "content-type")).toBe("application/proto");
+    expect(httpHeaderGet(r, "set-cookie")).toBe("a, b");
+    expect(httpHeaderGet(r, "content-encoding")).toBeNull();
+  });
+
+  it("reads the Headers of a response without fields", () => {
+    const r = response(new Headers({ "Content-Type": "application/json" }));
+    expect(httpHeaderGet(r, "content-type")).toBe("application/json");
+    expect(httpHeaderGet(r, "content-encoding")).toBeNull();
+  });
+});
+
+describe("httpFieldsOf and httpFieldsHeaders", () => {
+  it("turn a Headers into a record and back, several values of a name joined", () => {
+    const header = new Headers([
+      ["X-A", "1"],
+      ["x-a", "2"],
+      ["x-b", "3"],
+    ]);
+    const fields = httpFieldsOf(header);
+    expect(fields).toEqual({ "x-a": "1, 2", "x-b": "3" });
+    expect([...httpFieldsHeaders(fields)]).toEqual([...header]);
   });
 });

@@ -86,6 +86,72 @@ export function httpSend(
 }
 
 /**
+ * The key of the header fields of a response as its transport received them,
+ * on responses that make their `header` only when it is read: names
+ * lowercase, a name's several values joined with ", " (an array for
+ * set-cookie). The node:http2 transport's responses to httpSendFields have
+ * it (Node's own object). A registered symbol, as httpReadWhole.
+ */
+export const httpResponseFields: unique symbol = Symbol.for(
+  "connect-standalone.httpResponseFields",
+);
+
+/**
+ * The key of a response's trailer fields as its transport received them, as
+ * httpResponseFields; undefined until they have all come (the body read to
+ * its end), or once the response's `trailer` has been made.
+ */
+export const httpTrailerFields: unique symbol = Symbol.for(
+  "connect-standalone.httpTrailerFields",
+);
+
+/** Header fields as a transport received them (see httpResponseFields). */
+type HttpReceivedFields = Readonly<
+  Record<string, string | readonly string[] | undefined>
+>;
+
+/** A response that may carry httpResponseFields and httpTrailerFields. */
+interface HttpFieldsResponse extends HttpResponse {
+  readonly [httpResponseFields]?: HttpReceivedFields;
+  readonly [httpTrailerFields]?: HttpReceivedFields;
+}
+
+/**
+ * A response header's value as `Headers.get` gives it, from the fields the
+ * transport received where it has them, so that reading the content type
+ * does not make the response's `Headers`.
+ */
+export function httpHeaderGet(
+  response: HttpResponse,
+  name: string,
+): string | null {
+  const fields = (response as HttpFieldsResponse)[httpResponseFields];
+  return fields === undefined
+    ? response.header.get(name)
+    : httpReceivedGet(fields, name);
+}
+
+/** A response trailer's value, as httpHeaderGet; the body must have been read to its end. */
+export function httpTrailerGet(
+  response: HttpResponse,
+  name: string,
+): string | null {
+  const fields = (response as HttpFieldsResponse)[httpTrailerFields];
+  return fields === undefined
+    ? response.trailer.get(name)
+    : httpReceivedGet(fields, name);
+}
+
+function httpReceivedGet(
+  fields: HttpReceivedFields,
+  name: string,
+): string | null {
+  const value = fields[name];
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
+}
+
+/**
  * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
  * record through a plain object of its own, and drops a "__proto__" header.
  */

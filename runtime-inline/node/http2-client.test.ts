@@ -18,9 +18,11 @@ import { envelopeEncode, envelopeFlagEndStream } from "../core/envelope.ts";
 import { ConnectError } from "../core/errors.ts";
 import {
   httpFieldsOf,
+  httpHeaderGet,
   httpReadBody,
   httpReadWhole,
   httpSendFields,
+  httpTrailerGet,
   type HttpFieldsClient,
 } from "../client/http-client.ts";
 import type { HttpResponse } from "../client/http-client.ts";
@@ -217,6 +219,88 @@ describe("the request's headers", () => {
       ":path": unary.path,
       "content-type": "application/proto",
     });
+  });
+});
+
+describe("the response's headers", () => {
+  async function answering() {
+    const { url } = await rawServer((stream) => {
+      stream.resume();
+      stream.respond(
+        {
+          ":status": 200,
+          "content-type": "application/proto",
+          "x-two": ["one", "two"],
+          "set-cookie": ["a=1", "b=2"],
+        },
+        { endStream: true },
+      );
+    });
+    return url;
+  }
+
+  it("to httpSendFields: Node's fields, and a Headers made of them when read", async () => {
+    const url = await answering();
+    const client = createHttp2HttpClient() as HttpFieldsClient;
+    const response = await client[httpSendFields]({
+      url: url + unary.path,
+      method: "POST",
+      fields: { "content-type": "application/proto" },
+      body: new Uint8Array(0),
+      signal: new AbortController().signal,
+    });
+    expect(httpHeaderGet(response, "content-type")).toBe("application/proto");
+    expect(httpHeaderGet(response, "x-two")).toBe("one, two");
+    expect(response.header.get("x-two")).toBe("one, two");
+    expect(response.header.getSetCookie()).toEqual(["a=1", "b=2"]);
+    expect([...response.header.keys()].some((k) => k.startsWith(":"))).toBe(
+      false,
+    );
+    expect(response.header).toBe(response.header);
+    expect(response.status).toBe(200);
+  });
+
+  it("to httpSendFields: trailers read from Node's fields until a trailer is made of them, which is filled in when it was made before they came", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.resume();
+      stream.respond(respondHeaders, { waitForTrailers: true });
+      stream.once("wantTrailers", () =>
+        stream.sendTrailers({ "grpc-status": "0", "x-t": ["1", "2"] }),
+      );
+      stream.end(responseBytes);
+    });
+    const client = createHttp2HttpClient() as HttpFieldsClient;
+    const send = () =>
+      client[httpSendFields]({
+        url: url + unary.path,
+        method: "POST",
+        fields: { "content-type": "application/proto" },
+        body: new Uint8Array(0),
+        signal: new AbortController().signal,
+      });
+    const after = await send();
+    await httpReadBody(after.body, 1024);
+    expect(httpTrailerGet(after, "grpc-status")).toBe("0");
+    expect(httpTrailerGet(after, "x-t")).toBe("1, 2");
+    expect(after.trailer.get("x-t")).toBe("1, 2");
+    expect(httpTrailerGet(after, "x-t")).toBe("1, 2");
+
+    const before = await send();
+    const trailer = before.trailer;
+    expect([...trailer]).toEqual([]);
+    await httpReadBody(before.body, 1024);
+    expect(trailer.get("grpc-status")).toBe("0");
+    expect(httpTrailerGet(before, "x-t")).toBe("1, 2");
+    expect(before.trailer).toBe(trailer);
+  });
+
+  it("to the HttpClient itself: a plain object, which a wrapper may spread", async () => {
+    const url = await answering();
+    const response = { ...(await request(url, new Uint8Array(0))) };
+    expect(response.status).toBe(200);
+    expect(response.header.get("content-type")).toBe("application/proto");
+    expect(response.trailer).toBeInstanceOf(Headers);
+    expect(await read(response)).toBe(0);
   });
 });
 

@@ -17,7 +17,9 @@ import {
   httpClientError,
   httpFieldsOf,
   httpReadWhole,
+  httpResponseFields,
   httpSendFields,
+  httpTrailerFields,
   type HttpClient,
   type HttpFieldsClient,
   type HttpFieldsRequest,
@@ -189,12 +191,6 @@ export function createHttp2HttpClient(
     } else if (body !== undefined) {
       void http2WriteBody(stream, body);
     }
-    const trailer = new Headers();
-    // "on", not "once": a stream has one trailers block, and once's wrapper
-    // costs per call.
-    stream.on("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
     return new Promise<HttpResponse>((resolve, reject) => {
       let responded = false;
       // Before the response, an error fails the call; after it, the body's
@@ -228,20 +224,22 @@ export function createHttp2HttpClient(
       stream.on("response", (headers: IncomingHttpHeaders) => {
         if (responded) return;
         responded = true;
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: new Http2Body(stream, signal),
-          trailer,
-          contentDecoded: false,
+        const response = new Http2Response(
+          headers,
+          new Http2Body(stream, signal),
+        );
+        // Trailers come after the response's headers, never before. "on",
+        // not "once": a stream has one trailers block, and once's wrapper
+        // costs per call.
+        stream.on("trailers", (fields: IncomingHttpHeaders) => {
+          response.receivedTrailers(fields);
         });
+        resolve(response);
       });
     });
   };
   // Requests from outside the generated code (a wrapper of this client)
-  // come with a Headers.
+  // come with a Headers, and get a plain response, which they may spread.
   const client = ((request) =>
     send({
       url: request.url,
@@ -249,9 +247,67 @@ export function createHttp2HttpClient(
       fields: httpFieldsOf(request.header),
       body: request.body,
       signal: request.signal,
-    })) as HttpFieldsClient;
+    }).then((response): HttpResponse => ({
+      status: response.status,
+      header: response.header,
+      body: response.body,
+      trailer: response.trailer,
+      contentDecoded: false,
+    }))) as HttpFieldsClient;
   client[httpSendFields] = send;
   return client;
+}
+
+/**
+ * A response as the protocols get it: its `header` and `trailer` are made
+ * from Node's objects when first read, and until then the protocols read
+ * those (httpHeaderGet, httpTrailerGet), so that a call whose caller reads
+ * no headers makes no `Headers` of them (a Headers validates every name and
+ * value it is given). A `trailer` read before the trailers came is filled
+ * in when they do.
+ */
+class Http2Response implements HttpResponse {
+  readonly status: number;
+  readonly body: Http2Body;
+  readonly contentDecoded = false;
+  readonly [httpResponseFields]: IncomingHttpHeaders;
+  #header: Headers | undefined;
+  #trailer: Headers | undefined;
+  #trailerFields: IncomingHttpHeaders | undefined;
+
+  constructor(fields: IncomingHttpHeaders, body: Http2Body) {
+    this.status = Number(fields[":status"]);
+    this.body = body;
+    this[httpResponseFields] = fields;
+  }
+
+  get header(): Headers {
+    if (this.#header === undefined) {
+      this.#header = new Headers();
+      http2CopyHeaders(this[httpResponseFields], this.#header);
+    }
+    return this.#header;
+  }
+
+  get trailer(): Headers {
+    if (this.#trailer === undefined) {
+      this.#trailer = new Headers();
+      if (this.#trailerFields !== undefined) {
+        http2CopyHeaders(this.#trailerFields, this.#trailer);
+      }
+    }
+    return this.#trailer;
+  }
+
+  /** Node's trailers, while no `trailer` has been made of them. */
+  get [httpTrailerFields](): IncomingHttpHeaders | undefined {
+    return this.#trailer === undefined ? this.#trailerFields : undefined;
+  }
+
+  receivedTrailers(fields: IncomingHttpHeaders): void {
+    if (this.#trailer !== undefined) http2CopyHeaders(fields, this.#trailer);
+    else this.#trailerFields = fields;
+  }
 }
 
 /**

@@ -35,7 +35,7 @@ import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 168 declarations from
+// needs no RPC library: 174 declarations from
 //   client: call, client, config, connect, connect-stream, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline, envelope,
@@ -585,6 +585,58 @@ function httpSend(
     body: request.body,
     signal: request.signal,
   });
+}
+
+/**
+ * The key of the header fields of a response as its transport received them,
+ * on responses that make their `header` only when it is read: names
+ * lowercase, a name's several values joined with ", " (an array for
+ * set-cookie). The node:http2 transport's responses to httpSendFields have
+ * it (Node's own object). A registered symbol, as httpReadWhole.
+ */
+const httpResponseFields: unique symbol = Symbol.for(
+  "connect-standalone.httpResponseFields",
+);
+
+/**
+ * The key of a response's trailer fields as its transport received them, as
+ * httpResponseFields; undefined until they have all come (the body read to
+ * its end), or once the response's `trailer` has been made.
+ */
+const httpTrailerFields: unique symbol = Symbol.for(
+  "connect-standalone.httpTrailerFields",
+);
+
+/** Header fields as a transport received them (see httpResponseFields). */
+type HttpReceivedFields = Readonly<
+  Record<string, string | readonly string[] | undefined>
+>;
+
+/** A response that may carry httpResponseFields and httpTrailerFields. */
+interface HttpFieldsResponse extends HttpResponse {
+  readonly [httpResponseFields]?: HttpReceivedFields;
+  readonly [httpTrailerFields]?: HttpReceivedFields;
+}
+
+/**
+ * A response header's value as `Headers.get` gives it, from the fields the
+ * transport received where it has them, so that reading the content type
+ * does not make the response's `Headers`.
+ */
+function httpHeaderGet(response: HttpResponse, name: string): string | null {
+  const fields = (response as HttpFieldsResponse)[httpResponseFields];
+  return fields === undefined
+    ? response.header.get(name)
+    : httpReceivedGet(fields, name);
+}
+
+function httpReceivedGet(
+  fields: HttpReceivedFields,
+  name: string,
+): string | null {
+  const value = fields[name];
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
 }
 
 /**
@@ -2591,7 +2643,7 @@ function connectUnaryResponseCompression(
   config: ClientConfig,
   response: HttpResponse,
 ): Compression | null {
-  const encoding = response.header.get("content-encoding");
+  const encoding = httpHeaderGet(response, "content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
     ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
@@ -2620,7 +2672,7 @@ function connectUnaryResponse(
     trailer.forEach((value, key) => header.append(key, value));
     throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = response.header.get("content-type");
+  const contentType = httpHeaderGet(response, "content-type");
   const binary = connectParseUnaryContentType(contentType)?.binary;
   if (binary !== codec.binary) {
     throw new ConnectError(
@@ -2634,44 +2686,40 @@ function connectUnaryResponse(
   }
   return new ConnectUnaryResponse(
     method,
-    response.header,
+    response,
     codec.decode(method.output, body),
   );
 }
 
 /**
- * A successful unary response whose headers are split from its trailers
- * (`trailer-` names) when either is first read: a call whose caller reads
- * neither (the typed method without onHeader or onTrailer) is spared a walk
- * over the headers, which a Headers sorts first, and a Headers for the
- * trailers (together about 4 % of a small call's allocation). Interceptors
- * get a plain copy (clientUnaryPlain), which they may spread.
+ * A successful unary response whose headers are taken from the HTTP
+ * response, and split from its trailers (`trailer-` names), only when
+ * either is first read: a call whose caller reads neither (the typed method
+ * without onHeader or onTrailer) is spared making a Headers of them (see
+ * Http2Response), a walk over them, which a Headers sorts first, and a
+ * Headers for the trailers (together about 7 % of a small call's
+ * allocation). Interceptors get a plain copy (clientUnaryPlain), which they
+ * may spread.
  */
 class ConnectUnaryResponse implements UnaryResponse {
   readonly stream = false;
   readonly method: MethodInfo;
   readonly message: Message;
-  #header: Headers;
-  #trailer: Headers | undefined;
+  #response: HttpResponse;
+  #split: [Headers, Headers] | undefined;
 
-  constructor(method: MethodInfo, header: Headers, message: Message) {
+  constructor(method: MethodInfo, response: HttpResponse, message: Message) {
     this.method = method;
-    this.#header = header;
+    this.#response = response;
     this.message = message;
   }
 
   get header(): Headers {
-    if (this.#trailer === undefined) this.#split();
-    return this.#header;
+    return (this.#split ??= connectSplitHeader(this.#response.header))[0];
   }
 
   get trailer(): Headers {
-    if (this.#trailer === undefined) this.#split();
-    return this.#trailer!;
-  }
-
-  #split(): void {
-    [this.#header, this.#trailer] = connectSplitHeader(this.#header);
+    return (this.#split ??= connectSplitHeader(this.#response.header))[1];
   }
 }
 

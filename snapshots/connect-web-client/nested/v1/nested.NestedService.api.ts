@@ -22,7 +22,7 @@ import { base64Decode } from "@bufbuild/protobuf/wire";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 120 declarations from
+// needs no RPC library: 126 declarations from
 //   client: call, client, config, connect, http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline, errors,
 //     interceptors, method

@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 447 declarations from
+// needs no RPC library: 456 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -779,6 +779,66 @@ function httpSend(
     body: request.body,
     signal: request.signal,
   });
+}
+
+/**
+ * The key of the header fields of a response as its transport received them,
+ * on responses that make their `header` only when it is read: names
+ * lowercase, a name's several values joined with ", " (an array for
+ * set-cookie). The node:http2 transport's responses to httpSendFields have
+ * it (Node's own object). A registered symbol, as httpReadWhole.
+ */
+const httpResponseFields: unique symbol = Symbol.for(
+  "connect-standalone.httpResponseFields",
+);
+
+/**
+ * The key of a response's trailer fields as its transport received them, as
+ * httpResponseFields; undefined until they have all come (the body read to
+ * its end), or once the response's `trailer` has been made.
+ */
+const httpTrailerFields: unique symbol = Symbol.for(
+  "connect-standalone.httpTrailerFields",
+);
+
+/** Header fields as a transport received them (see httpResponseFields). */
+type HttpReceivedFields = Readonly<
+  Record<string, string | readonly string[] | undefined>
+>;
+
+/** A response that may carry httpResponseFields and httpTrailerFields. */
+interface HttpFieldsResponse extends HttpResponse {
+  readonly [httpResponseFields]?: HttpReceivedFields;
+  readonly [httpTrailerFields]?: HttpReceivedFields;
+}
+
+/**
+ * A response header's value as `Headers.get` gives it, from the fields the
+ * transport received where it has them, so that reading the content type
+ * does not make the response's `Headers`.
+ */
+function httpHeaderGet(response: HttpResponse, name: string): string | null {
+  const fields = (response as HttpFieldsResponse)[httpResponseFields];
+  return fields === undefined
+    ? response.header.get(name)
+    : httpReceivedGet(fields, name);
+}
+
+/** A response trailer's value, as httpHeaderGet; the body must have been read to its end. */
+function httpTrailerGet(response: HttpResponse, name: string): string | null {
+  const fields = (response as HttpFieldsResponse)[httpTrailerFields];
+  return fields === undefined
+    ? response.trailer.get(name)
+    : httpReceivedGet(fields, name);
+}
+
+function httpReceivedGet(
+  fields: HttpReceivedFields,
+  name: string,
+): string | null {
+  const value = fields[name];
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
 }
 
 /**
@@ -3204,7 +3264,7 @@ function connectUnaryResponseCompression(
   config: ClientConfig,
   response: HttpResponse,
 ): Compression | null {
-  const encoding = response.header.get("content-encoding");
+  const encoding = httpHeaderGet(response, "content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
     ? connectFetchDecoded.has(encoding?.toLowerCase() ?? "identity")
@@ -3233,7 +3293,7 @@ function connectUnaryResponse(
     trailer.forEach((value, key) => header.append(key, value));
     throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = response.header.get("content-type");
+  const contentType = httpHeaderGet(response, "content-type");
   const binary = connectParseUnaryContentType(contentType)?.binary;
   if (binary !== codec.binary) {
     throw new ConnectError(
@@ -3247,44 +3307,40 @@ function connectUnaryResponse(
   }
   return new ConnectUnaryResponse(
     method,
-    response.header,
+    response,
     codec.decode(method.output, body),
   );
 }
 
 /**
- * A successful unary response whose headers are split from its trailers
- * (`trailer-` names) when either is first read: a call whose caller reads
- * neither (the typed method without onHeader or onTrailer) is spared a walk
- * over the headers, which a Headers sorts first, and a Headers for the
- * trailers (together about 4 % of a small call's allocation). Interceptors
- * get a plain copy (clientUnaryPlain), which they may spread.
+ * A successful unary response whose headers are taken from the HTTP
+ * response, and split from its trailers (`trailer-` names), only when
+ * either is first read: a call whose caller reads neither (the typed method
+ * without onHeader or onTrailer) is spared making a Headers of them (see
+ * Http2Response), a walk over them, which a Headers sorts first, and a
+ * Headers for the trailers (together about 7 % of a small call's
+ * allocation). Interceptors get a plain copy (clientUnaryPlain), which they
+ * may spread.
  */
 class ConnectUnaryResponse implements UnaryResponse {
   readonly stream = false;
   readonly method: MethodInfo;
   readonly message: Message;
-  #header: Headers;
-  #trailer: Headers | undefined;
+  #response: HttpResponse;
+  #split: [Headers, Headers] | undefined;
 
-  constructor(method: MethodInfo, header: Headers, message: Message) {
+  constructor(method: MethodInfo, response: HttpResponse, message: Message) {
     this.method = method;
-    this.#header = header;
+    this.#response = response;
     this.message = message;
   }
 
   get header(): Headers {
-    if (this.#trailer === undefined) this.#split();
-    return this.#header;
+    return (this.#split ??= connectSplitHeader(this.#response.header))[0];
   }
 
   get trailer(): Headers {
-    if (this.#trailer === undefined) this.#split();
-    return this.#trailer!;
-  }
-
-  #split(): void {
-    [this.#header, this.#trailer] = connectSplitHeader(this.#header);
+    return (this.#split ??= connectSplitHeader(this.#response.header))[1];
   }
 }
 
@@ -4034,23 +4090,117 @@ function grpcUnaryCaller(
         unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
-      const { message, trailer } = await grpcParseUnaryBody(
+      // The envelopes grpcUnaryWatch let through: at most one message, then
+      // for gRPC-Web at most one of trailers.
+      let message: Message | undefined;
+      let webTrailer: Headers | undefined;
+      for (let offset = 0; offset < body.byteLength;) {
+        // grpc-go's choice for a truncated message; connect-go agrees.
+        const envelope = envelopeAt(
+          body,
+          offset,
+          config.readMaxBytes,
+          Code.Internal,
+        );
+        offset += 5 + envelope.data.byteLength;
+        const data =
+          (envelope.flags & envelopeFlagCompressed) === 0
+            ? envelope.data
+            : await envelopeDecompress(
+                envelope,
+                compression,
+                config.readMaxBytes,
+                Code.Internal,
+              );
+        if (
+          protocol.decodeTrailers !== undefined &&
+          (envelope.flags & envelopeFlagTrailers) !== 0
+        ) {
+          webTrailer = protocol.decodeTrailers(data);
+        } else {
+          message = codec.decode(method.output, data);
+        }
+      }
+      return grpcUnaryResponse(
         protocol,
-        config,
-        method.output,
-        response,
-        compression,
-        body,
-      );
-      return {
-        stream: false,
         method,
-        header: response.header,
-        trailer,
+        response,
+        webTrailer,
         message,
-      };
+        body.byteLength === 0,
+      );
     },
   );
+}
+
+/**
+ * A unary response once its body is read: the call's status, which wins
+ * over a missing message, then the message. Its headers and (gRPC's HTTP)
+ * trailers stay the transport's until read (GrpcUnaryResponse).
+ */
+function grpcUnaryResponse(
+  protocol: GrpcClientProtocol,
+  method: MethodInfo,
+  response: HttpResponse,
+  webTrailer: Headers | undefined,
+  message: Message | undefined,
+  bodyEmpty: boolean,
+): UnaryResponse {
+  // The common case of gRPC: a message and status 0 in the HTTP trailers,
+  // which then decide alone.
+  if (
+    message !== undefined &&
+    protocol.decodeTrailers === undefined &&
+    httpTrailerGet(response, grpcHeaderStatus) === "0"
+  ) {
+    return new GrpcUnaryResponse(method, response, undefined, message);
+  }
+  const trailer =
+    protocol.decodeTrailers === undefined
+      ? response.trailer
+      : (webTrailer ?? new Headers());
+  grpcCheckStatus(response, trailer, bodyEmpty);
+  if (message === undefined) {
+    throw new ConnectError(
+      "protocol error: no response message for a unary method",
+      Code.Unimplemented,
+    );
+  }
+  return new GrpcUnaryResponse(method, response, trailer, message);
+}
+
+/**
+ * A successful unary response whose headers, and trailers unless gRPC-Web
+ * decoded its own, are the HTTP response's, read only when asked for: the
+ * transport makes them only then (see Http2Response). Interceptors get a
+ * plain copy (clientUnaryPlain).
+ */
+class GrpcUnaryResponse implements UnaryResponse {
+  readonly stream = false;
+  readonly method: MethodInfo;
+  readonly message: Message;
+  #response: HttpResponse;
+  #trailer: Headers | undefined;
+
+  constructor(
+    method: MethodInfo,
+    response: HttpResponse,
+    trailer: Headers | undefined,
+    message: Message,
+  ) {
+    this.method = method;
+    this.#response = response;
+    this.#trailer = trailer;
+    this.message = message;
+  }
+
+  get header(): Headers {
+    return this.#response.header;
+  }
+
+  get trailer(): Headers {
+    return this.#trailer ?? this.#response.trailer;
+  }
 }
 
 /**
@@ -4085,57 +4235,6 @@ function grpcUnaryWatch(
     }
     messageSeen = true;
   });
-}
-
-/**
- * The message and trailers of a unary response body that grpcUnaryWatch
- * let through (at most one message, then at most one trailers envelope),
- * then the call's status, which wins over a missing message.
- */
-async function grpcParseUnaryBody(
-  protocol: GrpcClientProtocol,
-  config: ClientConfig,
-  desc: DescMessage,
-  response: HttpResponse,
-  compression: Compression | null,
-  body: Uint8Array,
-): Promise<{ message: Message; trailer: Headers }> {
-  const { codec, readMaxBytes } = config;
-  const decodeTrailers = protocol.decodeTrailers;
-  // gRPC: the HTTP trailers, complete now that the body has ended.
-  let trailer = decodeTrailers === undefined ? response.trailer : undefined;
-  let message: Message | undefined;
-  for (let offset = 0; offset < body.byteLength;) {
-    // grpc-go's choice for a truncated message; connect-go agrees.
-    const envelope = envelopeAt(body, offset, readMaxBytes, Code.Internal);
-    offset += 5 + envelope.data.byteLength;
-    const data =
-      (envelope.flags & envelopeFlagCompressed) === 0
-        ? envelope.data
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.Internal,
-          );
-    if (
-      decodeTrailers !== undefined &&
-      (envelope.flags & envelopeFlagTrailers) !== 0
-    ) {
-      trailer = decodeTrailers(data);
-    } else {
-      message = codec.decode(desc, data);
-    }
-  }
-  trailer ??= new Headers();
-  grpcCheckStatus(response, trailer, body.byteLength === 0);
-  if (message === undefined) {
-    throw new ConnectError(
-      "protocol error: no response message for a unary method",
-      Code.Unimplemented,
-    );
-  }
-  return { message, trailer };
 }
 
 /** A streaming call of any kind over gRPC or gRPC-Web. */
@@ -4239,26 +4338,23 @@ function grpcResponseCompression(
   config: ClientConfig,
   response: HttpResponse,
 ): Compression | null {
-  const header = response.header;
   if (response.status !== 200) {
     // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
     grpcDiscard(response.body);
     throw new ConnectError(
       `HTTP status ${response.status}`,
       codeFromHttpStatus(response.status),
-      { metadata: header },
+      { metadata: response.header },
     );
   }
+  const encoding = httpHeaderGet(response, grpcHeaderEncoding);
   // A status in the headers announces a trailers-only response, which need
   // not say what a body would be like; whether it is one, only the end of
   // the body tells (grpcCheckStatus).
-  if (header.has(grpcHeaderStatus)) {
-    return (
-      compressionFind(config.compressions, header.get(grpcHeaderEncoding)) ??
-      null
-    );
+  if (httpHeaderGet(response, grpcHeaderStatus) !== null) {
+    return compressionFind(config.compressions, encoding) ?? null;
   }
-  const contentTypeValue = header.get("content-type");
+  const contentTypeValue = httpHeaderGet(response, "content-type");
   const contentType = protocol.parseContentType(contentTypeValue);
   if (contentType === undefined || contentType.binary !== config.codec.binary) {
     grpcDiscard(response.body);
@@ -4268,17 +4364,16 @@ function grpcResponseCompression(
         protocol.contentTypeFamily.test(contentTypeValue)
         ? Code.Internal
         : Code.Unknown,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
-  const encoding = header.get(grpcHeaderEncoding);
   const compression = compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     grpcDiscard(response.body);
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
       Code.Internal,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
   return compression;
@@ -4361,7 +4456,8 @@ function grpcCheckStatus(
     return;
   }
   const trailersOnly =
-    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+    !trailer.has(grpcHeaderStatus) &&
+    httpHeaderGet(response, grpcHeaderStatus) !== null;
   if (trailersOnly) {
     if (!bodyEmpty) {
       throw new ConnectError(
@@ -7688,12 +7784,6 @@ export function createHttp2HttpClient(
     } else if (body !== undefined) {
       void http2WriteBody(stream, body);
     }
-    const trailer = new Headers();
-    // "on", not "once": a stream has one trailers block, and once's wrapper
-    // costs per call.
-    stream.on("trailers", (headers: IncomingHttpHeaders) => {
-      http2CopyHeaders(headers, trailer);
-    });
     return new Promise<HttpResponse>((resolve, reject) => {
       let responded = false;
       // Before the response, an error fails the call; after it, the body's
@@ -7727,20 +7817,22 @@ export function createHttp2HttpClient(
       stream.on("response", (headers: IncomingHttpHeaders) => {
         if (responded) return;
         responded = true;
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: new Http2Body(stream, signal),
-          trailer,
-          contentDecoded: false,
+        const response = new Http2Response(
+          headers,
+          new Http2Body(stream, signal),
+        );
+        // Trailers come after the response's headers, never before. "on",
+        // not "once": a stream has one trailers block, and once's wrapper
+        // costs per call.
+        stream.on("trailers", (fields: IncomingHttpHeaders) => {
+          response.receivedTrailers(fields);
         });
+        resolve(response);
       });
     });
   };
   // Requests from outside the generated code (a wrapper of this client)
-  // come with a Headers.
+  // come with a Headers, and get a plain response, which they may spread.
   const client = ((request) =>
     send({
       url: request.url,
@@ -7748,9 +7840,67 @@ export function createHttp2HttpClient(
       fields: httpFieldsOf(request.header),
       body: request.body,
       signal: request.signal,
-    })) as HttpFieldsClient;
+    }).then((response): HttpResponse => ({
+      status: response.status,
+      header: response.header,
+      body: response.body,
+      trailer: response.trailer,
+      contentDecoded: false,
+    }))) as HttpFieldsClient;
   client[httpSendFields] = send;
   return client;
+}
+
+/**
+ * A response as the protocols get it: its `header` and `trailer` are made
+ * from Node's objects when first read, and until then the protocols read
+ * those (httpHeaderGet, httpTrailerGet), so that a call whose caller reads
+ * no headers makes no `Headers` of them (a Headers validates every name and
+ * value it is given). A `trailer` read before the trailers came is filled
+ * in when they do.
+ */
+class Http2Response implements HttpResponse {
+  readonly status: number;
+  readonly body: Http2Body;
+  readonly contentDecoded = false;
+  readonly [httpResponseFields]: IncomingHttpHeaders;
+  #header: Headers | undefined;
+  #trailer: Headers | undefined;
+  #trailerFields: IncomingHttpHeaders | undefined;
+
+  constructor(fields: IncomingHttpHeaders, body: Http2Body) {
+    this.status = Number(fields[":status"]);
+    this.body = body;
+    this[httpResponseFields] = fields;
+  }
+
+  get header(): Headers {
+    if (this.#header === undefined) {
+      this.#header = new Headers();
+      http2CopyHeaders(this[httpResponseFields], this.#header);
+    }
+    return this.#header;
+  }
+
+  get trailer(): Headers {
+    if (this.#trailer === undefined) {
+      this.#trailer = new Headers();
+      if (this.#trailerFields !== undefined) {
+        http2CopyHeaders(this.#trailerFields, this.#trailer);
+      }
+    }
+    return this.#trailer;
+  }
+
+  /** Node's trailers, while no `trailer` has been made of them. */
+  get [httpTrailerFields](): IncomingHttpHeaders | undefined {
+    return this.#trailer === undefined ? this.#trailerFields : undefined;
+  }
+
+  receivedTrailers(fields: IncomingHttpHeaders): void {
+    if (this.#trailer !== undefined) http2CopyHeaders(fields, this.#trailer);
+    else this.#trailerFields = fields;
+  }
 }
 
 /**

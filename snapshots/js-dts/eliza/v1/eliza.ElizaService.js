@@ -174,10 +174,10 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
-  _ConnectUnaryResponse_instances,
-  _ConnectUnaryResponse_header,
-  _ConnectUnaryResponse_trailer,
+  _ConnectUnaryResponse_response,
   _ConnectUnaryResponse_split,
+  _GrpcUnaryResponse_response,
+  _GrpcUnaryResponse_trailer,
   _ServerPlainResponse_plain,
   _ServerPlainResponse_header,
   _NodeCallSignal_instances,
@@ -212,6 +212,9 @@ var _ContextValuesMap_map,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
+  _Http2Response_header,
+  _Http2Response_trailer,
+  _Http2Response_trailerFields,
   _Http2Body_stream,
   _Http2Body_signal;
 import {
@@ -249,7 +252,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 447 declarations from
+// needs no RPC library: 456 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -729,6 +732,43 @@ function httpSend(client, request) {
     body: request.body,
     signal: request.signal,
   });
+}
+/**
+ * The key of the header fields of a response as its transport received them,
+ * on responses that make their `header` only when it is read: names
+ * lowercase, a name's several values joined with ", " (an array for
+ * set-cookie). The node:http2 transport's responses to httpSendFields have
+ * it (Node's own object). A registered symbol, as httpReadWhole.
+ */
+const httpResponseFields = Symbol.for("connect-standalone.httpResponseFields");
+/**
+ * The key of a response's trailer fields as its transport received them, as
+ * httpResponseFields; undefined until they have all come (the body read to
+ * its end), or once the response's `trailer` has been made.
+ */
+const httpTrailerFields = Symbol.for("connect-standalone.httpTrailerFields");
+/**
+ * A response header's value as `Headers.get` gives it, from the fields the
+ * transport received where it has them, so that reading the content type
+ * does not make the response's `Headers`.
+ */
+function httpHeaderGet(response, name) {
+  const fields = response[httpResponseFields];
+  return fields === undefined
+    ? response.header.get(name)
+    : httpReceivedGet(fields, name);
+}
+/** A response trailer's value, as httpHeaderGet; the body must have been read to its end. */
+function httpTrailerGet(response, name) {
+  const fields = response[httpTrailerFields];
+  return fields === undefined
+    ? response.trailer.get(name)
+    : httpReceivedGet(fields, name);
+}
+function httpReceivedGet(fields, name) {
+  const value = fields[name];
+  if (value === undefined) return null;
+  return typeof value === "string" ? value : value.join(", ");
 }
 /**
  * HttpFields as a `Headers`, name by name: Node's Headers constructor reads a
@@ -2534,7 +2574,7 @@ function connectGetRequest(call, fields, message, binary, compression) {
  */
 function connectUnaryResponseCompression(config, response) {
   var _a;
-  const encoding = response.header.get("content-encoding");
+  const encoding = httpHeaderGet(response, "content-encoding");
   // fetch decodes what it knows and passes anything else through as it is.
   const compression = response.contentDecoded
     ? connectFetchDecoded.has(
@@ -2565,7 +2605,7 @@ function connectUnaryResponse(codec, method, response, body) {
     trailer.forEach((value, key) => header.append(key, value));
     throw connectErrorFromJson(body, response.status, header);
   }
-  const contentType = response.header.get("content-type");
+  const contentType = httpHeaderGet(response, "content-type");
   const binary =
     (_a = connectParseUnaryContentType(contentType)) === null || _a === void 0
       ? void 0
@@ -2582,77 +2622,62 @@ function connectUnaryResponse(codec, method, response, body) {
   }
   return new ConnectUnaryResponse(
     method,
-    response.header,
+    response,
     codec.decode(method.output, body),
   );
 }
 /**
- * A successful unary response whose headers are split from its trailers
- * (`trailer-` names) when either is first read: a call whose caller reads
- * neither (the typed method without onHeader or onTrailer) is spared a walk
- * over the headers, which a Headers sorts first, and a Headers for the
- * trailers (together about 4 % of a small call's allocation). Interceptors
- * get a plain copy (clientUnaryPlain), which they may spread.
+ * A successful unary response whose headers are taken from the HTTP
+ * response, and split from its trailers (`trailer-` names), only when
+ * either is first read: a call whose caller reads neither (the typed method
+ * without onHeader or onTrailer) is spared making a Headers of them (see
+ * Http2Response), a walk over them, which a Headers sorts first, and a
+ * Headers for the trailers (together about 7 % of a small call's
+ * allocation). Interceptors get a plain copy (clientUnaryPlain), which they
+ * may spread.
  */
 class ConnectUnaryResponse {
-  constructor(method, header, message) {
-    _ConnectUnaryResponse_instances.add(this);
+  constructor(method, response, message) {
     this.stream = false;
-    _ConnectUnaryResponse_header.set(this, void 0);
-    _ConnectUnaryResponse_trailer.set(this, void 0);
+    _ConnectUnaryResponse_response.set(this, void 0);
+    _ConnectUnaryResponse_split.set(this, void 0);
     this.method = method;
-    __classPrivateFieldSet(this, _ConnectUnaryResponse_header, header, "f");
+    __classPrivateFieldSet(this, _ConnectUnaryResponse_response, response, "f");
     this.message = message;
   }
   get header() {
-    if (
-      __classPrivateFieldGet(this, _ConnectUnaryResponse_trailer, "f") ===
-      undefined
-    )
-      __classPrivateFieldGet(
-        this,
-        _ConnectUnaryResponse_instances,
-        "m",
-        _ConnectUnaryResponse_split,
-      ).call(this);
-    return __classPrivateFieldGet(this, _ConnectUnaryResponse_header, "f");
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ConnectUnaryResponse_split,
+      (_a = __classPrivateFieldGet(this, _ConnectUnaryResponse_split, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : connectSplitHeader(
+            __classPrivateFieldGet(this, _ConnectUnaryResponse_response, "f")
+              .header,
+          ),
+      "f",
+    )[0];
   }
   get trailer() {
-    if (
-      __classPrivateFieldGet(this, _ConnectUnaryResponse_trailer, "f") ===
-      undefined
-    )
-      __classPrivateFieldGet(
-        this,
-        _ConnectUnaryResponse_instances,
-        "m",
-        _ConnectUnaryResponse_split,
-      ).call(this);
-    return __classPrivateFieldGet(this, _ConnectUnaryResponse_trailer, "f");
+    var _a;
+    return __classPrivateFieldSet(
+      this,
+      _ConnectUnaryResponse_split,
+      (_a = __classPrivateFieldGet(this, _ConnectUnaryResponse_split, "f")) !==
+        null && _a !== void 0
+        ? _a
+        : connectSplitHeader(
+            __classPrivateFieldGet(this, _ConnectUnaryResponse_response, "f")
+              .header,
+          ),
+      "f",
+    )[1];
   }
 }
-((_ConnectUnaryResponse_header = new WeakMap()),
-  (_ConnectUnaryResponse_trailer = new WeakMap()),
-  (_ConnectUnaryResponse_instances = new WeakSet()),
-  (_ConnectUnaryResponse_split = function _ConnectUnaryResponse_split() {
-    var _a, _b;
-    ((_a = this),
-      (_b = this),
-      ([
-        {
-          set value(_c) {
-            __classPrivateFieldSet(_a, _ConnectUnaryResponse_header, _c, "f");
-          },
-        }.value,
-        {
-          set value(_c) {
-            __classPrivateFieldSet(_b, _ConnectUnaryResponse_trailer, _c, "f");
-          },
-        }.value,
-      ] = connectSplitHeader(
-        __classPrivateFieldGet(this, _ConnectUnaryResponse_header, "f"),
-      )));
-  }));
+((_ConnectUnaryResponse_response = new WeakMap()),
+  (_ConnectUnaryResponse_split = new WeakMap()));
 /** A unary response's headers and its trailers (`trailer-` names, unprefixed). */
 function connectSplitHeader(header) {
   return connectHasTrailers(header)
@@ -3339,24 +3364,118 @@ function grpcUnaryCaller(protocol, config) {
         unaryMaxBytes,
         grpcUnaryWatch(protocol, config.readMaxBytes),
       );
-      const { message, trailer } = await grpcParseUnaryBody(
+      // The envelopes grpcUnaryWatch let through: at most one message, then
+      // for gRPC-Web at most one of trailers.
+      let message;
+      let webTrailer;
+      for (let offset = 0; offset < body.byteLength;) {
+        // grpc-go's choice for a truncated message; connect-go agrees.
+        const envelope = envelopeAt(
+          body,
+          offset,
+          config.readMaxBytes,
+          Code.Internal,
+        );
+        offset += 5 + envelope.data.byteLength;
+        const data =
+          (envelope.flags & envelopeFlagCompressed) === 0
+            ? envelope.data
+            : await envelopeDecompress(
+                envelope,
+                compression,
+                config.readMaxBytes,
+                Code.Internal,
+              );
+        if (
+          protocol.decodeTrailers !== undefined &&
+          (envelope.flags & envelopeFlagTrailers) !== 0
+        ) {
+          webTrailer = protocol.decodeTrailers(data);
+        } else {
+          message = codec.decode(method.output, data);
+        }
+      }
+      return grpcUnaryResponse(
         protocol,
-        config,
-        method.output,
-        response,
-        compression,
-        body,
-      );
-      return {
-        stream: false,
         method,
-        header: response.header,
-        trailer,
+        response,
+        webTrailer,
         message,
-      };
+        body.byteLength === 0,
+      );
     },
   );
 }
+/**
+ * A unary response once its body is read: the call's status, which wins
+ * over a missing message, then the message. Its headers and (gRPC's HTTP)
+ * trailers stay the transport's until read (GrpcUnaryResponse).
+ */
+function grpcUnaryResponse(
+  protocol,
+  method,
+  response,
+  webTrailer,
+  message,
+  bodyEmpty,
+) {
+  // The common case of gRPC: a message and status 0 in the HTTP trailers,
+  // which then decide alone.
+  if (
+    message !== undefined &&
+    protocol.decodeTrailers === undefined &&
+    httpTrailerGet(response, grpcHeaderStatus) === "0"
+  ) {
+    return new GrpcUnaryResponse(method, response, undefined, message);
+  }
+  const trailer =
+    protocol.decodeTrailers === undefined
+      ? response.trailer
+      : webTrailer !== null && webTrailer !== void 0
+        ? webTrailer
+        : new Headers();
+  grpcCheckStatus(response, trailer, bodyEmpty);
+  if (message === undefined) {
+    throw new ConnectError(
+      "protocol error: no response message for a unary method",
+      Code.Unimplemented,
+    );
+  }
+  return new GrpcUnaryResponse(method, response, trailer, message);
+}
+/**
+ * A successful unary response whose headers, and trailers unless gRPC-Web
+ * decoded its own, are the HTTP response's, read only when asked for: the
+ * transport makes them only then (see Http2Response). Interceptors get a
+ * plain copy (clientUnaryPlain).
+ */
+class GrpcUnaryResponse {
+  constructor(method, response, trailer, message) {
+    this.stream = false;
+    _GrpcUnaryResponse_response.set(this, void 0);
+    _GrpcUnaryResponse_trailer.set(this, void 0);
+    this.method = method;
+    __classPrivateFieldSet(this, _GrpcUnaryResponse_response, response, "f");
+    __classPrivateFieldSet(this, _GrpcUnaryResponse_trailer, trailer, "f");
+    this.message = message;
+  }
+  get header() {
+    return __classPrivateFieldGet(this, _GrpcUnaryResponse_response, "f")
+      .header;
+  }
+  get trailer() {
+    var _a;
+    return (_a = __classPrivateFieldGet(
+      this,
+      _GrpcUnaryResponse_trailer,
+      "f",
+    )) !== null && _a !== void 0
+      ? _a
+      : __classPrivateFieldGet(this, _GrpcUnaryResponse_response, "f").trailer;
+  }
+}
+((_GrpcUnaryResponse_response = new WeakMap()),
+  (_GrpcUnaryResponse_trailer = new WeakMap()));
 /**
  * What a unary response's envelopes may be, checked header by header as
  * they arrive: one message, then for gRPC-Web the trailers, nothing after,
@@ -3386,56 +3505,6 @@ function grpcUnaryWatch(protocol, readMaxBytes) {
     }
     messageSeen = true;
   });
-}
-/**
- * The message and trailers of a unary response body that grpcUnaryWatch
- * let through (at most one message, then at most one trailers envelope),
- * then the call's status, which wins over a missing message.
- */
-async function grpcParseUnaryBody(
-  protocol,
-  config,
-  desc,
-  response,
-  compression,
-  body,
-) {
-  const { codec, readMaxBytes } = config;
-  const decodeTrailers = protocol.decodeTrailers;
-  // gRPC: the HTTP trailers, complete now that the body has ended.
-  let trailer = decodeTrailers === undefined ? response.trailer : undefined;
-  let message;
-  for (let offset = 0; offset < body.byteLength;) {
-    // grpc-go's choice for a truncated message; connect-go agrees.
-    const envelope = envelopeAt(body, offset, readMaxBytes, Code.Internal);
-    offset += 5 + envelope.data.byteLength;
-    const data =
-      (envelope.flags & envelopeFlagCompressed) === 0
-        ? envelope.data
-        : await envelopeDecompress(
-            envelope,
-            compression,
-            readMaxBytes,
-            Code.Internal,
-          );
-    if (
-      decodeTrailers !== undefined &&
-      (envelope.flags & envelopeFlagTrailers) !== 0
-    ) {
-      trailer = decodeTrailers(data);
-    } else {
-      message = codec.decode(desc, data);
-    }
-  }
-  trailer !== null && trailer !== void 0 ? trailer : (trailer = new Headers());
-  grpcCheckStatus(response, trailer, body.byteLength === 0);
-  if (message === undefined) {
-    throw new ConnectError(
-      "protocol error: no response message for a unary method",
-      Code.Unimplemented,
-    );
-  }
-  return { message, trailer };
 }
 /** A streaming call of any kind over gRPC or gRPC-Web. */
 function grpcStreamCaller(protocol, config) {
@@ -3526,28 +3595,26 @@ function grpcSend(
  */
 function grpcResponseCompression(protocol, config, response) {
   var _a;
-  const header = response.header;
   if (response.status !== 200) {
     // A proxy's answer, or a server that is not gRPC: the HTTP status is all there is.
     grpcDiscard(response.body);
     throw new ConnectError(
       `HTTP status ${response.status}`,
       codeFromHttpStatus(response.status),
-      { metadata: header },
+      { metadata: response.header },
     );
   }
+  const encoding = httpHeaderGet(response, grpcHeaderEncoding);
   // A status in the headers announces a trailers-only response, which need
   // not say what a body would be like; whether it is one, only the end of
   // the body tells (grpcCheckStatus).
-  if (header.has(grpcHeaderStatus)) {
-    return (_a = compressionFind(
-      config.compressions,
-      header.get(grpcHeaderEncoding),
-    )) !== null && _a !== void 0
+  if (httpHeaderGet(response, grpcHeaderStatus) !== null) {
+    return (_a = compressionFind(config.compressions, encoding)) !== null &&
+      _a !== void 0
       ? _a
       : null;
   }
-  const contentTypeValue = header.get("content-type");
+  const contentTypeValue = httpHeaderGet(response, "content-type");
   const contentType = protocol.parseContentType(contentTypeValue);
   if (contentType === undefined || contentType.binary !== config.codec.binary) {
     grpcDiscard(response.body);
@@ -3557,17 +3624,16 @@ function grpcResponseCompression(protocol, config, response) {
         protocol.contentTypeFamily.test(contentTypeValue)
         ? Code.Internal
         : Code.Unknown,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
-  const encoding = header.get(grpcHeaderEncoding);
   const compression = compressionFind(config.compressions, encoding);
   if (compression === undefined) {
     grpcDiscard(response.body);
     throw new ConnectError(
       `response uses unsupported compression "${encoding}"`,
       Code.Internal,
-      { metadata: header },
+      { metadata: response.header },
     );
   }
   return compression;
@@ -3671,7 +3737,8 @@ function grpcCheckStatus(response, trailer, bodyEmpty) {
     return;
   }
   const trailersOnly =
-    !trailer.has(grpcHeaderStatus) && response.header.has(grpcHeaderStatus);
+    !trailer.has(grpcHeaderStatus) &&
+    httpHeaderGet(response, grpcHeaderStatus) !== null;
   if (trailersOnly) {
     if (!bodyEmpty) {
       throw new ConnectError(
@@ -6563,12 +6630,6 @@ export function createHttp2HttpClient(options = {}) {
     } else if (body !== undefined) {
       void http2WriteBody(stream, body);
     }
-    const trailer = new Headers();
-    // "on", not "once": a stream has one trailers block, and once's wrapper
-    // costs per call.
-    stream.on("trailers", (headers) => {
-      http2CopyHeaders(headers, trailer);
-    });
     return new Promise((resolve, reject) => {
       let responded = false;
       // Before the response, an error fails the call; after it, the body's
@@ -6602,20 +6663,22 @@ export function createHttp2HttpClient(options = {}) {
       stream.on("response", (headers) => {
         if (responded) return;
         responded = true;
-        const header = new Headers();
-        http2CopyHeaders(headers, header);
-        resolve({
-          status: Number(headers[":status"]),
-          header,
-          body: new Http2Body(stream, signal),
-          trailer,
-          contentDecoded: false,
+        const response = new Http2Response(
+          headers,
+          new Http2Body(stream, signal),
+        );
+        // Trailers come after the response's headers, never before. "on",
+        // not "once": a stream has one trailers block, and once's wrapper
+        // costs per call.
+        stream.on("trailers", (fields) => {
+          response.receivedTrailers(fields);
         });
+        resolve(response);
       });
     });
   };
   // Requests from outside the generated code (a wrapper of this client)
-  // come with a Headers.
+  // come with a Headers, and get a plain response, which they may spread.
   const client = (request) =>
     send({
       url: request.url,
@@ -6623,9 +6686,82 @@ export function createHttp2HttpClient(options = {}) {
       fields: httpFieldsOf(request.header),
       body: request.body,
       signal: request.signal,
-    });
+    }).then((response) => ({
+      status: response.status,
+      header: response.header,
+      body: response.body,
+      trailer: response.trailer,
+      contentDecoded: false,
+    }));
   client[httpSendFields] = send;
   return client;
+}
+/**
+ * A response as the protocols get it: its `header` and `trailer` are made
+ * from Node's objects when first read, and until then the protocols read
+ * those (httpHeaderGet, httpTrailerGet), so that a call whose caller reads
+ * no headers makes no `Headers` of them (a Headers validates every name and
+ * value it is given). A `trailer` read before the trailers came is filled
+ * in when they do.
+ */
+class Http2Response {
+  constructor(fields, body) {
+    this.contentDecoded = false;
+    _Http2Response_header.set(this, void 0);
+    _Http2Response_trailer.set(this, void 0);
+    _Http2Response_trailerFields.set(this, void 0);
+    this.status = Number(fields[":status"]);
+    this.body = body;
+    this[httpResponseFields] = fields;
+  }
+  get header() {
+    if (
+      __classPrivateFieldGet(this, _Http2Response_header, "f") === undefined
+    ) {
+      __classPrivateFieldSet(this, _Http2Response_header, new Headers(), "f");
+      http2CopyHeaders(
+        this[httpResponseFields],
+        __classPrivateFieldGet(this, _Http2Response_header, "f"),
+      );
+    }
+    return __classPrivateFieldGet(this, _Http2Response_header, "f");
+  }
+  get trailer() {
+    if (
+      __classPrivateFieldGet(this, _Http2Response_trailer, "f") === undefined
+    ) {
+      __classPrivateFieldSet(this, _Http2Response_trailer, new Headers(), "f");
+      if (
+        __classPrivateFieldGet(this, _Http2Response_trailerFields, "f") !==
+        undefined
+      ) {
+        http2CopyHeaders(
+          __classPrivateFieldGet(this, _Http2Response_trailerFields, "f"),
+          __classPrivateFieldGet(this, _Http2Response_trailer, "f"),
+        );
+      }
+    }
+    return __classPrivateFieldGet(this, _Http2Response_trailer, "f");
+  }
+  /** Node's trailers, while no `trailer` has been made of them. */
+  get [((_Http2Response_header = new WeakMap()),
+  (_Http2Response_trailer = new WeakMap()),
+  (_Http2Response_trailerFields = new WeakMap()),
+  httpTrailerFields)]() {
+    return __classPrivateFieldGet(this, _Http2Response_trailer, "f") ===
+      undefined
+      ? __classPrivateFieldGet(this, _Http2Response_trailerFields, "f")
+      : undefined;
+  }
+  receivedTrailers(fields) {
+    if (__classPrivateFieldGet(this, _Http2Response_trailer, "f") !== undefined)
+      http2CopyHeaders(
+        fields,
+        __classPrivateFieldGet(this, _Http2Response_trailer, "f"),
+      );
+    else
+      __classPrivateFieldSet(this, _Http2Response_trailerFields, fields, "f");
+  }
 }
 /**
  * A response body: read as it streams (iterated: http2ResponseBody), or

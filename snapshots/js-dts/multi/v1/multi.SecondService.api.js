@@ -173,10 +173,10 @@ var __asyncDelegator =
     }
   };
 var _ContextValuesMap_map,
-  _ConnectUnaryResponse_instances,
-  _ConnectUnaryResponse_header,
-  _ConnectUnaryResponse_trailer,
+  _ConnectUnaryResponse_response,
   _ConnectUnaryResponse_split,
+  _GrpcUnaryResponse_response,
+  _GrpcUnaryResponse_trailer,
   _ServerPlainResponse_plain,
   _ServerPlainResponse_header,
   _NodeCallSignal_instances,
@@ -211,6 +211,9 @@ var _ContextValuesMap_map,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
+  _Http2Response_header,
+  _Http2Response_trailer,
+  _Http2Response_trailerFields,
   _Http2Body_stream,
   _Http2Body_signal;
 import { PingRequestSchema, PingResponseSchema } from "./multi_types_pb";
@@ -239,7 +242,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 392 declarations from
+// needs no RPC library: 401 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
