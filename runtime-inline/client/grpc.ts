@@ -169,7 +169,7 @@ export function grpcUnaryCaller(
           message = codec.decode(method.output, data);
         }
       }
-      return grpcUnaryResponse(
+      return grpcUnaryEnd(
         protocol,
         method,
         response,
@@ -186,7 +186,7 @@ export function grpcUnaryCaller(
  * over a missing message, then the message. Its headers and (gRPC's HTTP)
  * trailers stay the transport's until read (GrpcUnaryResponse).
  */
-function grpcUnaryResponse(
+function grpcUnaryEnd(
   protocol: GrpcClientProtocol,
   method: MethodInfo,
   response: HttpResponse,

@@ -3824,7 +3824,7 @@ function grpcUnaryCaller(
           message = codec.decode(method.output, data);
         }
       }
-      return grpcUnaryResponse(
+      return grpcUnaryEnd(
         protocol,
         method,
         response,
@@ -3841,7 +3841,7 @@ function grpcUnaryCaller(
  * over a missing message, then the message. Its headers and (gRPC's HTTP)
  * trailers stay the transport's until read (GrpcUnaryResponse).
  */
-function grpcUnaryResponse(
+function grpcUnaryEnd(
   protocol: GrpcClientProtocol,
   method: MethodInfo,
   response: HttpResponse,

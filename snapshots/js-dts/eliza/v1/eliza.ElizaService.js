@@ -3395,7 +3395,7 @@ function grpcUnaryCaller(protocol, config) {
           message = codec.decode(method.output, data);
         }
       }
-      return grpcUnaryResponse(
+      return grpcUnaryEnd(
         protocol,
         method,
         response,
@@ -3411,7 +3411,7 @@ function grpcUnaryCaller(protocol, config) {
  * over a missing message, then the message. Its headers and (gRPC's HTTP)
  * trailers stay the transport's until read (GrpcUnaryResponse).
  */
-function grpcUnaryResponse(
+function grpcUnaryEnd(
   protocol,
   method,
   response,
