@@ -363,10 +363,26 @@ if (
   log(
     `\n3. allocation of ${allocationCalls} unary calls (98 B echo, as in 2), after ${allocationWarmup}`,
   );
-  const allocation: Record<
-    string,
-    { bytesPerCall: number; top: [string, number][] }
-  > = {};
+  interface PerCall {
+    bytesPerCall: number;
+    top: [string, number][];
+  }
+  /** An allocation event's bytes and top functions per call, logged after `label`. */
+  const perCall = (event: Record<string, unknown>, label: string): PerCall => {
+    const top = (event["top"] as [string, number][]).map(
+      ([name, bytes]): [string, number] => [name, bytes / allocationCalls],
+    );
+    const bytesPerCall = Number(event["bytes"]) / allocationCalls;
+    log(
+      `  ${label} ${(bytesPerCall / 1024).toFixed(1)} KB per call; most by ` +
+        top
+          .slice(0, 4)
+          .map(([name, bytes]) => `${name} ${bytes.toFixed(0)} B`)
+          .join(", "),
+    );
+    return { bytesPerCall, top };
+  };
+  const allocation: Record<string, PerCall> = {};
   for (const impl of impls) {
     const { child, url } = await startServer(impl);
     const load = unaryLoad(url);
@@ -377,22 +393,7 @@ if (
       await load.run(allocationCalls);
       child.send("heap-stop");
       const event = await child.next("allocation", 120_000);
-      const top = event["top"] as [string, number][];
-      const bytesPerCall = Number(event["bytes"]) / allocationCalls;
-      allocation[impl] = {
-        bytesPerCall,
-        top: top.map(([name, bytes]) => [name, bytes / allocationCalls]),
-      };
-      log(
-        `  ${impl.padEnd(10)} ${(bytesPerCall / 1024).toFixed(1)} KB per call; most by ` +
-          top
-            .slice(0, 4)
-            .map(
-              ([name, bytes]) =>
-                `${name} ${(bytes / allocationCalls).toFixed(0)} B`,
-            )
-            .join(", "),
-      );
+      allocation[impl] = perCall(event, impl.padEnd(10));
     } finally {
       load.close();
       await child.stop();
@@ -403,10 +404,7 @@ if (
   log(
     `\n4. allocation of ${allocationCalls} unary client calls (98 B echo, 64 in flight on one HTTP/2 session, against the floor server), after ${allocationWarmup}`,
   );
-  const clientAllocation: Record<
-    string,
-    Record<string, { bytesPerCall: number; top: [string, number][] }>
-  > = {};
+  const clientAllocation: Record<string, Record<string, PerCall>> = {};
   // The floor server is the peer of every client, pinned to the other core.
   const [serverCommand, serverArgs] = pinnedCommand(
     pinning,
@@ -453,21 +451,9 @@ if (
               `${impl} client: ${String(result["errors"])} calls failed`,
             );
           }
-          const top = result["top"] as [string, number][];
-          const bytesPerCall = Number(result["bytes"]) / allocationCalls;
-          byImpl[impl] = {
-            bytesPerCall,
-            top: top.map(([name, bytes]) => [name, bytes / allocationCalls]),
-          };
-          log(
-            `  ${protocol.padEnd(7)} ${impl.padEnd(10)} ${(bytesPerCall / 1024).toFixed(1)} KB per call; most by ` +
-              top
-                .slice(0, 4)
-                .map(
-                  ([name, bytes]) =>
-                    `${name} ${(bytes / allocationCalls).toFixed(0)} B`,
-                )
-                .join(", "),
+          byImpl[impl] = perCall(
+            result,
+            `${protocol.padEnd(7)} ${impl.padEnd(10)}`,
           );
         } finally {
           await child.stop();
