@@ -428,7 +428,7 @@ async function readWhole(stream: Readable): Promise<ReadOutcome> {
   }
 }
 
-// Both readers end through one function (http2WatchBodyEnd): each case runs
+// Both readers end through one watch (Http2BodyWatch): each case runs
 // them both, so that they cannot drift apart.
 describe.each([
   ["http2ReadChunks", readChunks],

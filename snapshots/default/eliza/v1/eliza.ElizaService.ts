@@ -82,7 +82,7 @@ import * as zlib from "node:zlib";
 
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 456 declarations from
+// needs no RPC library: 471 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -7785,50 +7785,21 @@ export function createHttp2HttpClient(
       void http2WriteBody(stream, body);
     }
     return new Promise<HttpResponse>((resolve, reject) => {
-      let responded = false;
+      const exchange = new Http2Exchange(
+        stream,
+        session,
+        signal,
+        onAbort,
+        release,
+        resolve,
+        reject,
+      );
+      (stream as Http2Exchanging)[http2Exchange] = exchange;
       // Before the response, an error fails the call; after it, the body's
       // reader reports it. This listener stays, so that no error goes unhandled.
-      stream.on("error", (error: unknown) => {
-        if (responded) return;
-        responded = true;
-        reject(
-          signal.aborted
-            ? ConnectError.from(signal.reason, Code.Canceled)
-            : http2StreamError(stream, error),
-        );
-      });
-      stream.on("close", () => {
-        // Node closes the streams of a connection that is lost (the peer went
-        // away, the socket closed, the session was destroyed) as if reset with
-        // CANCEL, and the session is destroyed by the time they report it.
-        if (session.destroyed) http2MarkLost(stream);
-        release(session);
-        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
-        if (responded) return;
-        responded = true;
-        // Made only now: a ConnectError captures a stack trace, too dear to
-        // make per call.
-        reject(
-          signal.aborted
-            ? ConnectError.from(signal.reason, Code.Canceled)
-            : http2ClosedError(stream, "before the response began"),
-        );
-      });
-      stream.on("response", (headers: IncomingHttpHeaders) => {
-        if (responded) return;
-        responded = true;
-        const response = new Http2Response(
-          headers,
-          new Http2Body(stream, signal),
-        );
-        // Trailers come after the response's headers, never before. "on",
-        // not "once": a stream has one trailers block, and once's wrapper
-        // costs per call.
-        stream.on("trailers", (fields: IncomingHttpHeaders) => {
-          response.receivedTrailers(fields);
-        });
-        resolve(response);
-      });
+      stream.on("error", http2ExchangeOnError);
+      stream.on("close", http2ExchangeOnClose);
+      stream.on("response", http2ExchangeOnResponse);
     });
   };
   // Requests from outside the generated code (a wrapper of this client)
@@ -7849,6 +7820,117 @@ export function createHttp2HttpClient(
     }))) as HttpFieldsClient;
   client[httpSendFields] = send;
   return client;
+}
+
+/** A stream of a request in flight, which holds its Http2Exchange. */
+type Http2Exchanging = ClientHttp2Stream & { [http2Exchange]?: Http2Exchange };
+
+const http2Exchange = Symbol("exchange");
+
+/**
+ * One request of the node:http2 client until its stream closes: what the
+ * stream's listeners (module functions, called with the stream as `this`)
+ * need, in one object rather than a closure per listener and call.
+ */
+class Http2Exchange {
+  readonly stream: ClientHttp2Stream;
+  readonly #session: ClientHttp2Session;
+  readonly signal: AbortSignal;
+  readonly #onAbort: (() => void) | undefined;
+  /** The client's: the session has one call in flight fewer. */
+  readonly #release: (session: ClientHttp2Session) => void;
+  readonly #resolve: (response: HttpResponse) => void;
+  readonly #reject: (error: unknown) => void;
+  #responded = false;
+  #response: Http2Response | undefined;
+
+  constructor(
+    stream: ClientHttp2Stream,
+    session: ClientHttp2Session,
+    signal: AbortSignal,
+    onAbort: (() => void) | undefined,
+    release: (session: ClientHttp2Session) => void,
+    resolve: (response: HttpResponse) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.stream = stream;
+    this.#session = session;
+    this.signal = signal;
+    this.#onAbort = onAbort;
+    this.#release = release;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  responded(headers: IncomingHttpHeaders): void {
+    if (this.#responded) return;
+    this.#responded = true;
+    this.#response = new Http2Response(
+      headers,
+      new Http2Body(this.stream, this.signal),
+    );
+    // Trailers come after the response's headers, never before. "on", not
+    // "once": a stream has one trailers block, and once's wrapper costs per
+    // call.
+    this.stream.on("trailers", http2ExchangeOnTrailers);
+    this.#resolve(this.#response);
+  }
+
+  trailers(fields: IncomingHttpHeaders): void {
+    this.#response?.receivedTrailers(fields);
+  }
+
+  failed(error: unknown): void {
+    if (this.#responded) return;
+    this.#responded = true;
+    this.#reject(
+      this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : http2StreamError(this.stream, error),
+    );
+  }
+
+  closed(): void {
+    // Node closes the streams of a connection that is lost (the peer went
+    // away, the socket closed, the session was destroyed) as if reset with
+    // CANCEL, and the session is destroyed by the time they report it.
+    if (this.#session.destroyed) http2MarkLost(this.stream);
+    this.#release(this.#session);
+    if (this.#onAbort !== undefined) {
+      this.signal.removeEventListener("abort", this.#onAbort);
+    }
+    if (this.#responded) return;
+    this.#responded = true;
+    // Made only now: a ConnectError captures a stack trace, too dear to
+    // make per call.
+    this.#reject(
+      this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : http2ClosedError(this.stream, "before the response began"),
+    );
+  }
+}
+
+function http2ExchangeOnResponse(
+  this: Http2Exchanging,
+  headers: IncomingHttpHeaders,
+): void {
+  this[http2Exchange]?.responded(headers);
+}
+
+function http2ExchangeOnTrailers(
+  this: Http2Exchanging,
+  fields: IncomingHttpHeaders,
+): void {
+  this[http2Exchange]?.trailers(fields);
+}
+
+function http2ExchangeOnError(this: Http2Exchanging, error: unknown): void {
+  this[http2Exchange]?.failed(error);
+}
+
+function http2ExchangeOnClose(this: Http2Exchanging): void {
+  this[http2Exchange]?.closed();
 }
 
 /**
@@ -7931,7 +8013,7 @@ class Http2Body implements HttpWholeBody {
 /**
  * The whole body of a stream, through "data" listeners: no promise per
  * chunk. Ends as http2ReadChunks does (both finish through
- * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`, or with
+ * Http2BodyWatch), and fails ResourceExhausted past `maxBytes`, or with
  * what `watch` throws when given a chunk; frees the stream when it stops
  * reading early, or when the server answered before reading the whole
  * request.
@@ -7943,41 +8025,23 @@ function http2ReadWhole(
   watch?: (chunk: Uint8Array) => void,
 ): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    let length = 0;
-    let settled = false;
-    const fail = (error: unknown) => {
-      settled = true;
-      stream.close(http2Constants.NGHTTP2_CANCEL);
-      reject(error);
-    };
-    stream.on("data", (chunk: Uint8Array) => {
-      if (settled) return;
-      try {
-        watch?.(chunk);
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      length += chunk.byteLength;
-      if (length > maxBytes) {
-        fail(bodyTooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    http2WatchBodyEnd(stream, signal, (error) => {
-      if (settled) return;
-      if (error !== undefined) {
-        fail(error);
-        return;
-      }
-      settled = true;
-      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
-      resolve(http2Join(chunks, length));
-    });
+    new Http2WholeRead(
+      stream,
+      signal,
+      maxBytes,
+      watch,
+      resolve,
+      reject,
+    ).start();
   });
 }
+
+/** A stream whose body an Http2BodyWatch watches. */
+type Http2Watched = ClientHttp2Stream & {
+  [http2BodyWatch]?: Http2BodyWatch | undefined;
+};
+
+const http2BodyWatch = Symbol("bodyWatch");
 
 /**
  * Watches a response body's stream until no more of it comes, for both
@@ -7986,58 +8050,183 @@ function http2ReadWhole(
  * error when the stream failed, or when it was cut short (a reset with
  * NO_ERROR or CANCEL, which Node does not report as an error, ends the body
  * too) - Canceled once the signal aborted, else by what the close tells
- * (http2ClosedError). Returns a function that stops watching.
+ * (http2ClosedError). One object per body, which its stream's listeners
+ * (module functions, called with the stream as `this`) find on the stream:
+ * no closure per listener and call. `start()` once constructed, since it
+ * may finish at once.
  */
-function http2WatchBodyEnd(
-  stream: ClientHttp2Stream,
-  signal: AbortSignal,
-  finished: (error: ConnectError | undefined) => void,
-): () => void {
-  let settled = false;
-  let closeSeen = false;
-  const settle = (error: ConnectError | undefined) => {
-    if (settled) return;
-    settled = true;
-    finished(
-      error !== undefined && signal.aborted
-        ? ConnectError.from(signal.reason, Code.Canceled)
-        : error,
-    );
-  };
-  const finish = () => {
-    settle(
-      http2EndedStream(stream)
-        ? undefined
-        : http2ClosedError(stream, "before the response ended"),
-    );
-  };
-  const onEnd = () => {
+abstract class Http2BodyWatch {
+  protected readonly stream: ClientHttp2Stream;
+  protected readonly signal: AbortSignal;
+  #settled = false;
+  #closeSeen = false;
+
+  constructor(stream: ClientHttp2Stream, signal: AbortSignal) {
+    this.stream = stream;
+    this.signal = signal;
+  }
+
+  /** Told once: undefined for a body that ended with END_STREAM, else the call's error. */
+  protected abstract finished(error: ConnectError | undefined): void;
+
+  start(): void {
+    const stream = this.stream as Http2Watched;
+    stream[http2BodyWatch] = this;
+    stream.on("end", http2WatchOnEnd);
+    stream.on("close", http2WatchOnClose);
+    stream.on("error", http2WatchOnError);
+    // Node holds back "end" until the body is read; Deno's node:http2 emits
+    // it (and "close") for a response without DATA frames, a gRPC
+    // trailers-only error, before anyone reads, so they are over by the
+    // time we listen.
+    if (stream.closed) this.closed();
+    else if (stream.readableEnded) this.ended();
+  }
+
+  /** Stops watching; the transport's own error listener stays, so no error goes unhandled. */
+  stop(): void {
+    const stream = this.stream as Http2Watched;
+    stream.off("end", http2WatchOnEnd);
+    stream.off("close", http2WatchOnClose);
+    stream.off("error", http2WatchOnError);
+    if (stream[http2BodyWatch] === this) stream[http2BodyWatch] = undefined;
+  }
+
+  ended(): void {
     // A body cut short ends before its stream closes, and only the close
     // tells a lost connection (Unavailable) from a reset: wait for it.
-    if (http2EndedStream(stream) || closeSeen) finish();
-  };
-  const onClose = () => {
-    closeSeen = true;
+    if (http2EndedStream(this.stream) || this.#closeSeen) this.#finish();
+  }
+
+  closed(): void {
+    this.#closeSeen = true;
     // Deno's node:http2 may close a stream whose END_STREAM came while part
     // of the body waits unread: its "end" follows once that is read.
-    if (http2EndedStream(stream) && !stream.readableEnded) return;
-    finish();
-  };
-  const onError = (error: unknown) => settle(http2StreamError(stream, error));
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  stream.on("error", onError);
-  // Node holds back "end" until the body is read; Deno's node:http2 emits it
-  // (and "close") for a response without DATA frames, a gRPC trailers-only
-  // error, before anyone reads, so they are over by the time we listen.
-  if (stream.closed) onClose();
-  else if (stream.readableEnded) onEnd();
-  return () => {
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-    // The transport's own error listener stays: no error goes unhandled.
-    stream.off("error", onError);
-  };
+    if (http2EndedStream(this.stream) && !this.stream.readableEnded) return;
+    this.#finish();
+  }
+
+  failed(error: unknown): void {
+    this.#settle(http2StreamError(this.stream, error));
+  }
+
+  #finish(): void {
+    this.#settle(
+      http2EndedStream(this.stream)
+        ? undefined
+        : http2ClosedError(this.stream, "before the response ended"),
+    );
+  }
+
+  #settle(error: ConnectError | undefined): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.finished(
+      error !== undefined && this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : error,
+    );
+  }
+}
+
+function http2WatchOnEnd(this: Http2Watched): void {
+  this[http2BodyWatch]?.ended();
+}
+
+function http2WatchOnClose(this: Http2Watched): void {
+  this[http2BodyWatch]?.closed();
+}
+
+function http2WatchOnError(this: Http2Watched, error: unknown): void {
+  this[http2BodyWatch]?.failed(error);
+}
+
+/** http2ReadWhole's read: the chunks so far, and the promise to settle. */
+class Http2WholeRead extends Http2BodyWatch {
+  readonly #maxBytes: number;
+  readonly #watch: ((chunk: Uint8Array) => void) | undefined;
+  readonly #resolve: (body: Uint8Array) => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #chunks: Uint8Array[] = [];
+  #length = 0;
+  #done = false;
+
+  constructor(
+    stream: ClientHttp2Stream,
+    signal: AbortSignal,
+    maxBytes: number,
+    watch: ((chunk: Uint8Array) => void) | undefined,
+    resolve: (body: Uint8Array) => void,
+    reject: (error: unknown) => void,
+  ) {
+    super(stream, signal);
+    this.#maxBytes = maxBytes;
+    this.#watch = watch;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  override start(): void {
+    this.stream.on("data", http2WholeOnData);
+    super.start();
+  }
+
+  data(chunk: Uint8Array): void {
+    if (this.#done) return;
+    try {
+      this.#watch?.(chunk);
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    this.#length += chunk.byteLength;
+    if (this.#length > this.#maxBytes) {
+      this.#fail(bodyTooLarge(this.#maxBytes));
+      return;
+    }
+    this.#chunks.push(chunk);
+  }
+
+  protected finished(error: ConnectError | undefined): void {
+    if (this.#done) return;
+    if (error !== undefined) {
+      this.#fail(error);
+      return;
+    }
+    this.#done = true;
+    if (!this.stream.writableFinished) {
+      this.stream.close(http2Constants.NGHTTP2_CANCEL);
+    }
+    this.#resolve(http2Join(this.#chunks, this.#length));
+  }
+
+  #fail(error: unknown): void {
+    this.#done = true;
+    this.stream.close(http2Constants.NGHTTP2_CANCEL);
+    this.#reject(error);
+  }
+}
+
+function http2WholeOnData(this: Http2Watched, chunk: Uint8Array): void {
+  (this[http2BodyWatch] as Http2WholeRead | undefined)?.data(chunk);
+}
+
+/** An Http2BodyWatch that tells a callback (http2ReadChunks). */
+class Http2CallbackWatch extends Http2BodyWatch {
+  readonly #finished: (error: ConnectError | undefined) => void;
+
+  constructor(
+    stream: ClientHttp2Stream,
+    signal: AbortSignal,
+    finished: (error: ConnectError | undefined) => void,
+  ) {
+    super(stream, signal);
+    this.#finished = finished;
+  }
+
+  protected finished(error: ConnectError | undefined): void {
+    this.#finished(error);
+  }
 }
 
 /**
@@ -8172,7 +8361,7 @@ const http2ReadAheadBytes = 64 * 1024;
  * a small response that arrived whole before the caller began to read
  * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
  * unread, and flows again when the reading stops, so that Node can end and
- * free it. Ends as http2ReadWhole does (http2WatchBodyEnd): after the last
+ * free it. Ends as http2ReadWhole does (Http2BodyWatch): after the last
  * chunk, returns when the body ended with END_STREAM and throws the call's
  * error when it did not.
  */
@@ -8196,10 +8385,11 @@ async function* http2ReadChunks(
     notify();
   };
   stream.on("data", onData);
-  const stopWatching = http2WatchBodyEnd(stream, signal, (error) => {
+  const bodyWatch = new Http2CallbackWatch(stream, signal, (error) => {
     outcome = { error };
     notify();
   });
+  bodyWatch.start();
   try {
     for (;;) {
       const chunk = chunks.shift();
@@ -8217,7 +8407,7 @@ async function* http2ReadChunks(
     }
   } finally {
     stream.off("data", onData);
-    stopWatching();
+    bodyWatch.stop();
     // A paused stream never ends, and Node frees it only once it has.
     stream.resume();
   }

@@ -212,11 +212,33 @@ var _ContextValuesMap_map,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
+  _Http2Exchange_session,
+  _Http2Exchange_onAbort,
+  _Http2Exchange_release,
+  _Http2Exchange_resolve,
+  _Http2Exchange_reject,
+  _Http2Exchange_responded,
+  _Http2Exchange_response,
   _Http2Response_header,
   _Http2Response_trailer,
   _Http2Response_trailerFields,
   _Http2Body_stream,
-  _Http2Body_signal;
+  _Http2Body_signal,
+  _Http2BodyWatch_instances,
+  _Http2BodyWatch_settled,
+  _Http2BodyWatch_closeSeen,
+  _Http2BodyWatch_finish,
+  _Http2BodyWatch_settle,
+  _Http2WholeRead_instances,
+  _Http2WholeRead_maxBytes,
+  _Http2WholeRead_watch,
+  _Http2WholeRead_resolve,
+  _Http2WholeRead_reject,
+  _Http2WholeRead_chunks,
+  _Http2WholeRead_length,
+  _Http2WholeRead_done,
+  _Http2WholeRead_fail,
+  _Http2CallbackWatch_finished;
 import {
   ConverseRequestSchema,
   ConverseResponseSchema,
@@ -252,7 +274,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 456 declarations from
+// needs no RPC library: 471 declarations from
 //   client: call, client, config, connect, connect-stream, grpc, grpc-web,
 //     http-client, protocol
 //   core: body, code, codec, compression, context-values, deadline,
@@ -6631,50 +6653,21 @@ export function createHttp2HttpClient(options = {}) {
       void http2WriteBody(stream, body);
     }
     return new Promise((resolve, reject) => {
-      let responded = false;
+      const exchange = new Http2Exchange(
+        stream,
+        session,
+        signal,
+        onAbort,
+        release,
+        resolve,
+        reject,
+      );
+      stream[http2Exchange] = exchange;
       // Before the response, an error fails the call; after it, the body's
       // reader reports it. This listener stays, so that no error goes unhandled.
-      stream.on("error", (error) => {
-        if (responded) return;
-        responded = true;
-        reject(
-          signal.aborted
-            ? ConnectError.from(signal.reason, Code.Canceled)
-            : http2StreamError(stream, error),
-        );
-      });
-      stream.on("close", () => {
-        // Node closes the streams of a connection that is lost (the peer went
-        // away, the socket closed, the session was destroyed) as if reset with
-        // CANCEL, and the session is destroyed by the time they report it.
-        if (session.destroyed) http2MarkLost(stream);
-        release(session);
-        if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
-        if (responded) return;
-        responded = true;
-        // Made only now: a ConnectError captures a stack trace, too dear to
-        // make per call.
-        reject(
-          signal.aborted
-            ? ConnectError.from(signal.reason, Code.Canceled)
-            : http2ClosedError(stream, "before the response began"),
-        );
-      });
-      stream.on("response", (headers) => {
-        if (responded) return;
-        responded = true;
-        const response = new Http2Response(
-          headers,
-          new Http2Body(stream, signal),
-        );
-        // Trailers come after the response's headers, never before. "on",
-        // not "once": a stream has one trailers block, and once's wrapper
-        // costs per call.
-        stream.on("trailers", (fields) => {
-          response.receivedTrailers(fields);
-        });
-        resolve(response);
-      });
+      stream.on("error", http2ExchangeOnError);
+      stream.on("close", http2ExchangeOnClose);
+      stream.on("response", http2ExchangeOnResponse);
     });
   };
   // Requests from outside the generated code (a wrapper of this client)
@@ -6695,6 +6688,124 @@ export function createHttp2HttpClient(options = {}) {
     }));
   client[httpSendFields] = send;
   return client;
+}
+const http2Exchange = Symbol("exchange");
+/**
+ * One request of the node:http2 client until its stream closes: what the
+ * stream's listeners (module functions, called with the stream as `this`)
+ * need, in one object rather than a closure per listener and call.
+ */
+class Http2Exchange {
+  constructor(stream, session, signal, onAbort, release, resolve, reject) {
+    _Http2Exchange_session.set(this, void 0);
+    _Http2Exchange_onAbort.set(this, void 0);
+    /** The client's: the session has one call in flight fewer. */
+    _Http2Exchange_release.set(this, void 0);
+    _Http2Exchange_resolve.set(this, void 0);
+    _Http2Exchange_reject.set(this, void 0);
+    _Http2Exchange_responded.set(this, false);
+    _Http2Exchange_response.set(this, void 0);
+    this.stream = stream;
+    __classPrivateFieldSet(this, _Http2Exchange_session, session, "f");
+    this.signal = signal;
+    __classPrivateFieldSet(this, _Http2Exchange_onAbort, onAbort, "f");
+    __classPrivateFieldSet(this, _Http2Exchange_release, release, "f");
+    __classPrivateFieldSet(this, _Http2Exchange_resolve, resolve, "f");
+    __classPrivateFieldSet(this, _Http2Exchange_reject, reject, "f");
+  }
+  responded(headers) {
+    if (__classPrivateFieldGet(this, _Http2Exchange_responded, "f")) return;
+    __classPrivateFieldSet(this, _Http2Exchange_responded, true, "f");
+    __classPrivateFieldSet(
+      this,
+      _Http2Exchange_response,
+      new Http2Response(headers, new Http2Body(this.stream, this.signal)),
+      "f",
+    );
+    // Trailers come after the response's headers, never before. "on", not
+    // "once": a stream has one trailers block, and once's wrapper costs per
+    // call.
+    this.stream.on("trailers", http2ExchangeOnTrailers);
+    __classPrivateFieldGet(this, _Http2Exchange_resolve, "f").call(
+      this,
+      __classPrivateFieldGet(this, _Http2Exchange_response, "f"),
+    );
+  }
+  trailers(fields) {
+    var _a;
+    (_a = __classPrivateFieldGet(this, _Http2Exchange_response, "f")) ===
+      null || _a === void 0
+      ? void 0
+      : _a.receivedTrailers(fields);
+  }
+  failed(error) {
+    if (__classPrivateFieldGet(this, _Http2Exchange_responded, "f")) return;
+    __classPrivateFieldSet(this, _Http2Exchange_responded, true, "f");
+    __classPrivateFieldGet(this, _Http2Exchange_reject, "f").call(
+      this,
+      this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : http2StreamError(this.stream, error),
+    );
+  }
+  closed() {
+    // Node closes the streams of a connection that is lost (the peer went
+    // away, the socket closed, the session was destroyed) as if reset with
+    // CANCEL, and the session is destroyed by the time they report it.
+    if (__classPrivateFieldGet(this, _Http2Exchange_session, "f").destroyed)
+      http2MarkLost(this.stream);
+    __classPrivateFieldGet(this, _Http2Exchange_release, "f").call(
+      this,
+      __classPrivateFieldGet(this, _Http2Exchange_session, "f"),
+    );
+    if (
+      __classPrivateFieldGet(this, _Http2Exchange_onAbort, "f") !== undefined
+    ) {
+      this.signal.removeEventListener(
+        "abort",
+        __classPrivateFieldGet(this, _Http2Exchange_onAbort, "f"),
+      );
+    }
+    if (__classPrivateFieldGet(this, _Http2Exchange_responded, "f")) return;
+    __classPrivateFieldSet(this, _Http2Exchange_responded, true, "f");
+    // Made only now: a ConnectError captures a stack trace, too dear to
+    // make per call.
+    __classPrivateFieldGet(this, _Http2Exchange_reject, "f").call(
+      this,
+      this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : http2ClosedError(this.stream, "before the response began"),
+    );
+  }
+}
+((_Http2Exchange_session = new WeakMap()),
+  (_Http2Exchange_onAbort = new WeakMap()),
+  (_Http2Exchange_release = new WeakMap()),
+  (_Http2Exchange_resolve = new WeakMap()),
+  (_Http2Exchange_reject = new WeakMap()),
+  (_Http2Exchange_responded = new WeakMap()),
+  (_Http2Exchange_response = new WeakMap()));
+function http2ExchangeOnResponse(headers) {
+  var _a;
+  (_a = this[http2Exchange]) === null || _a === void 0
+    ? void 0
+    : _a.responded(headers);
+}
+function http2ExchangeOnTrailers(fields) {
+  var _a;
+  (_a = this[http2Exchange]) === null || _a === void 0
+    ? void 0
+    : _a.trailers(fields);
+}
+function http2ExchangeOnError(error) {
+  var _a;
+  (_a = this[http2Exchange]) === null || _a === void 0
+    ? void 0
+    : _a.failed(error);
+}
+function http2ExchangeOnClose() {
+  var _a;
+  (_a = this[http2Exchange]) === null || _a === void 0 ? void 0 : _a.closed();
 }
 /**
  * A response as the protocols get it: its `header` and `trailer` are made
@@ -6794,48 +6905,24 @@ class Http2Body {
 /**
  * The whole body of a stream, through "data" listeners: no promise per
  * chunk. Ends as http2ReadChunks does (both finish through
- * http2WatchBodyEnd), and fails ResourceExhausted past `maxBytes`, or with
+ * Http2BodyWatch), and fails ResourceExhausted past `maxBytes`, or with
  * what `watch` throws when given a chunk; frees the stream when it stops
  * reading early, or when the server answered before reading the whole
  * request.
  */
 function http2ReadWhole(stream, signal, maxBytes, watch) {
   return new Promise((resolve, reject) => {
-    const chunks = [];
-    let length = 0;
-    let settled = false;
-    const fail = (error) => {
-      settled = true;
-      stream.close(http2Constants.NGHTTP2_CANCEL);
-      reject(error);
-    };
-    stream.on("data", (chunk) => {
-      if (settled) return;
-      try {
-        watch === null || watch === void 0 ? void 0 : watch(chunk);
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      length += chunk.byteLength;
-      if (length > maxBytes) {
-        fail(bodyTooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    http2WatchBodyEnd(stream, signal, (error) => {
-      if (settled) return;
-      if (error !== undefined) {
-        fail(error);
-        return;
-      }
-      settled = true;
-      if (!stream.writableFinished) stream.close(http2Constants.NGHTTP2_CANCEL);
-      resolve(http2Join(chunks, length));
-    });
+    new Http2WholeRead(
+      stream,
+      signal,
+      maxBytes,
+      watch,
+      resolve,
+      reject,
+    ).start();
   });
 }
+const http2BodyWatch = Symbol("bodyWatch");
 /**
  * Watches a response body's stream until no more of it comes, for both
  * readers (http2ReadWhole, http2ReadChunks), and calls `finished` once:
@@ -6843,55 +6930,236 @@ function http2ReadWhole(stream, signal, maxBytes, watch) {
  * error when the stream failed, or when it was cut short (a reset with
  * NO_ERROR or CANCEL, which Node does not report as an error, ends the body
  * too) - Canceled once the signal aborted, else by what the close tells
- * (http2ClosedError). Returns a function that stops watching.
+ * (http2ClosedError). One object per body, which its stream's listeners
+ * (module functions, called with the stream as `this`) find on the stream:
+ * no closure per listener and call. `start()` once constructed, since it
+ * may finish at once.
  */
-function http2WatchBodyEnd(stream, signal, finished) {
-  let settled = false;
-  let closeSeen = false;
-  const settle = (error) => {
-    if (settled) return;
-    settled = true;
-    finished(
-      error !== undefined && signal.aborted
-        ? ConnectError.from(signal.reason, Code.Canceled)
-        : error,
-    );
-  };
-  const finish = () => {
-    settle(
-      http2EndedStream(stream)
-        ? undefined
-        : http2ClosedError(stream, "before the response ended"),
-    );
-  };
-  const onEnd = () => {
+class Http2BodyWatch {
+  constructor(stream, signal) {
+    _Http2BodyWatch_instances.add(this);
+    _Http2BodyWatch_settled.set(this, false);
+    _Http2BodyWatch_closeSeen.set(this, false);
+    this.stream = stream;
+    this.signal = signal;
+  }
+  start() {
+    const stream = this.stream;
+    stream[http2BodyWatch] = this;
+    stream.on("end", http2WatchOnEnd);
+    stream.on("close", http2WatchOnClose);
+    stream.on("error", http2WatchOnError);
+    // Node holds back "end" until the body is read; Deno's node:http2 emits
+    // it (and "close") for a response without DATA frames, a gRPC
+    // trailers-only error, before anyone reads, so they are over by the
+    // time we listen.
+    if (stream.closed) this.closed();
+    else if (stream.readableEnded) this.ended();
+  }
+  /** Stops watching; the transport's own error listener stays, so no error goes unhandled. */
+  stop() {
+    const stream = this.stream;
+    stream.off("end", http2WatchOnEnd);
+    stream.off("close", http2WatchOnClose);
+    stream.off("error", http2WatchOnError);
+    if (stream[http2BodyWatch] === this) stream[http2BodyWatch] = undefined;
+  }
+  ended() {
     // A body cut short ends before its stream closes, and only the close
     // tells a lost connection (Unavailable) from a reset: wait for it.
-    if (http2EndedStream(stream) || closeSeen) finish();
-  };
-  const onClose = () => {
-    closeSeen = true;
+    if (
+      http2EndedStream(this.stream) ||
+      __classPrivateFieldGet(this, _Http2BodyWatch_closeSeen, "f")
+    )
+      __classPrivateFieldGet(
+        this,
+        _Http2BodyWatch_instances,
+        "m",
+        _Http2BodyWatch_finish,
+      ).call(this);
+  }
+  closed() {
+    __classPrivateFieldSet(this, _Http2BodyWatch_closeSeen, true, "f");
     // Deno's node:http2 may close a stream whose END_STREAM came while part
     // of the body waits unread: its "end" follows once that is read.
-    if (http2EndedStream(stream) && !stream.readableEnded) return;
-    finish();
-  };
-  const onError = (error) => settle(http2StreamError(stream, error));
-  stream.on("end", onEnd);
-  stream.on("close", onClose);
-  stream.on("error", onError);
-  // Node holds back "end" until the body is read; Deno's node:http2 emits it
-  // (and "close") for a response without DATA frames, a gRPC trailers-only
-  // error, before anyone reads, so they are over by the time we listen.
-  if (stream.closed) onClose();
-  else if (stream.readableEnded) onEnd();
-  return () => {
-    stream.off("end", onEnd);
-    stream.off("close", onClose);
-    // The transport's own error listener stays: no error goes unhandled.
-    stream.off("error", onError);
-  };
+    if (http2EndedStream(this.stream) && !this.stream.readableEnded) return;
+    __classPrivateFieldGet(
+      this,
+      _Http2BodyWatch_instances,
+      "m",
+      _Http2BodyWatch_finish,
+    ).call(this);
+  }
+  failed(error) {
+    __classPrivateFieldGet(
+      this,
+      _Http2BodyWatch_instances,
+      "m",
+      _Http2BodyWatch_settle,
+    ).call(this, http2StreamError(this.stream, error));
+  }
 }
+((_Http2BodyWatch_settled = new WeakMap()),
+  (_Http2BodyWatch_closeSeen = new WeakMap()),
+  (_Http2BodyWatch_instances = new WeakSet()),
+  (_Http2BodyWatch_finish = function _Http2BodyWatch_finish() {
+    __classPrivateFieldGet(
+      this,
+      _Http2BodyWatch_instances,
+      "m",
+      _Http2BodyWatch_settle,
+    ).call(
+      this,
+      http2EndedStream(this.stream)
+        ? undefined
+        : http2ClosedError(this.stream, "before the response ended"),
+    );
+  }),
+  (_Http2BodyWatch_settle = function _Http2BodyWatch_settle(error) {
+    if (__classPrivateFieldGet(this, _Http2BodyWatch_settled, "f")) return;
+    __classPrivateFieldSet(this, _Http2BodyWatch_settled, true, "f");
+    this.finished(
+      error !== undefined && this.signal.aborted
+        ? ConnectError.from(this.signal.reason, Code.Canceled)
+        : error,
+    );
+  }));
+function http2WatchOnEnd() {
+  var _a;
+  (_a = this[http2BodyWatch]) === null || _a === void 0 ? void 0 : _a.ended();
+}
+function http2WatchOnClose() {
+  var _a;
+  (_a = this[http2BodyWatch]) === null || _a === void 0 ? void 0 : _a.closed();
+}
+function http2WatchOnError(error) {
+  var _a;
+  (_a = this[http2BodyWatch]) === null || _a === void 0
+    ? void 0
+    : _a.failed(error);
+}
+/** http2ReadWhole's read: the chunks so far, and the promise to settle. */
+class Http2WholeRead extends Http2BodyWatch {
+  constructor(stream, signal, maxBytes, watch, resolve, reject) {
+    super(stream, signal);
+    _Http2WholeRead_instances.add(this);
+    _Http2WholeRead_maxBytes.set(this, void 0);
+    _Http2WholeRead_watch.set(this, void 0);
+    _Http2WholeRead_resolve.set(this, void 0);
+    _Http2WholeRead_reject.set(this, void 0);
+    _Http2WholeRead_chunks.set(this, []);
+    _Http2WholeRead_length.set(this, 0);
+    _Http2WholeRead_done.set(this, false);
+    __classPrivateFieldSet(this, _Http2WholeRead_maxBytes, maxBytes, "f");
+    __classPrivateFieldSet(this, _Http2WholeRead_watch, watch, "f");
+    __classPrivateFieldSet(this, _Http2WholeRead_resolve, resolve, "f");
+    __classPrivateFieldSet(this, _Http2WholeRead_reject, reject, "f");
+  }
+  start() {
+    this.stream.on("data", http2WholeOnData);
+    super.start();
+  }
+  data(chunk) {
+    var _a;
+    if (__classPrivateFieldGet(this, _Http2WholeRead_done, "f")) return;
+    try {
+      (_a = __classPrivateFieldGet(this, _Http2WholeRead_watch, "f")) ===
+        null || _a === void 0
+        ? void 0
+        : _a.call(this, chunk);
+    } catch (e) {
+      __classPrivateFieldGet(
+        this,
+        _Http2WholeRead_instances,
+        "m",
+        _Http2WholeRead_fail,
+      ).call(this, e);
+      return;
+    }
+    __classPrivateFieldSet(
+      this,
+      _Http2WholeRead_length,
+      __classPrivateFieldGet(this, _Http2WholeRead_length, "f") +
+        chunk.byteLength,
+      "f",
+    );
+    if (
+      __classPrivateFieldGet(this, _Http2WholeRead_length, "f") >
+      __classPrivateFieldGet(this, _Http2WholeRead_maxBytes, "f")
+    ) {
+      __classPrivateFieldGet(
+        this,
+        _Http2WholeRead_instances,
+        "m",
+        _Http2WholeRead_fail,
+      ).call(
+        this,
+        bodyTooLarge(
+          __classPrivateFieldGet(this, _Http2WholeRead_maxBytes, "f"),
+        ),
+      );
+      return;
+    }
+    __classPrivateFieldGet(this, _Http2WholeRead_chunks, "f").push(chunk);
+  }
+  finished(error) {
+    if (__classPrivateFieldGet(this, _Http2WholeRead_done, "f")) return;
+    if (error !== undefined) {
+      __classPrivateFieldGet(
+        this,
+        _Http2WholeRead_instances,
+        "m",
+        _Http2WholeRead_fail,
+      ).call(this, error);
+      return;
+    }
+    __classPrivateFieldSet(this, _Http2WholeRead_done, true, "f");
+    if (!this.stream.writableFinished) {
+      this.stream.close(http2Constants.NGHTTP2_CANCEL);
+    }
+    __classPrivateFieldGet(this, _Http2WholeRead_resolve, "f").call(
+      this,
+      http2Join(
+        __classPrivateFieldGet(this, _Http2WholeRead_chunks, "f"),
+        __classPrivateFieldGet(this, _Http2WholeRead_length, "f"),
+      ),
+    );
+  }
+}
+((_Http2WholeRead_maxBytes = new WeakMap()),
+  (_Http2WholeRead_watch = new WeakMap()),
+  (_Http2WholeRead_resolve = new WeakMap()),
+  (_Http2WholeRead_reject = new WeakMap()),
+  (_Http2WholeRead_chunks = new WeakMap()),
+  (_Http2WholeRead_length = new WeakMap()),
+  (_Http2WholeRead_done = new WeakMap()),
+  (_Http2WholeRead_instances = new WeakSet()),
+  (_Http2WholeRead_fail = function _Http2WholeRead_fail(error) {
+    __classPrivateFieldSet(this, _Http2WholeRead_done, true, "f");
+    this.stream.close(http2Constants.NGHTTP2_CANCEL);
+    __classPrivateFieldGet(this, _Http2WholeRead_reject, "f").call(this, error);
+  }));
+function http2WholeOnData(chunk) {
+  var _a;
+  (_a = this[http2BodyWatch]) === null || _a === void 0
+    ? void 0
+    : _a.data(chunk);
+}
+/** An Http2BodyWatch that tells a callback (http2ReadChunks). */
+class Http2CallbackWatch extends Http2BodyWatch {
+  constructor(stream, signal, finished) {
+    super(stream, signal);
+    _Http2CallbackWatch_finished.set(this, void 0);
+    __classPrivateFieldSet(this, _Http2CallbackWatch_finished, finished, "f");
+  }
+  finished(error) {
+    __classPrivateFieldGet(this, _Http2CallbackWatch_finished, "f").call(
+      this,
+      error,
+    );
+  }
+}
+_Http2CallbackWatch_finished = new WeakMap();
 /**
  * Chunks as one Uint8Array: a plain view, not a Buffer, which would
  * otherwise end up as the bytes fields of decoded messages (as readBody).
@@ -7013,7 +7281,7 @@ const http2ReadAheadBytes = 64 * 1024;
  * a small response that arrived whole before the caller began to read
  * failed now and then. The stream is paused once `http2ReadAheadBytes` wait
  * unread, and flows again when the reading stops, so that Node can end and
- * free it. Ends as http2ReadWhole does (http2WatchBodyEnd): after the last
+ * free it. Ends as http2ReadWhole does (Http2BodyWatch): after the last
  * chunk, returns when the body ended with END_STREAM and throws the call's
  * error when it did not.
  */
@@ -7035,10 +7303,11 @@ function http2ReadChunks(stream, signal) {
       notify();
     };
     stream.on("data", onData);
-    const stopWatching = http2WatchBodyEnd(stream, signal, (error) => {
+    const bodyWatch = new Http2CallbackWatch(stream, signal, (error) => {
       outcome = { error };
       notify();
     });
+    bodyWatch.start();
     try {
       for (;;) {
         const chunk = chunks.shift();
@@ -7056,7 +7325,7 @@ function http2ReadChunks(stream, signal) {
       }
     } finally {
       stream.off("data", onData);
-      stopWatching();
+      bodyWatch.stop();
       // A paused stream never ends, and Node frees it only once it has.
       stream.resume();
     }

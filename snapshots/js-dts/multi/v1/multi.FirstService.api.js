@@ -211,11 +211,33 @@ var _ContextValuesMap_map,
   _NodeCall_end,
   _NodeCall_fail,
   _NodeCall_untrack,
+  _Http2Exchange_session,
+  _Http2Exchange_onAbort,
+  _Http2Exchange_release,
+  _Http2Exchange_resolve,
+  _Http2Exchange_reject,
+  _Http2Exchange_responded,
+  _Http2Exchange_response,
   _Http2Response_header,
   _Http2Response_trailer,
   _Http2Response_trailerFields,
   _Http2Body_stream,
-  _Http2Body_signal;
+  _Http2Body_signal,
+  _Http2BodyWatch_instances,
+  _Http2BodyWatch_settled,
+  _Http2BodyWatch_closeSeen,
+  _Http2BodyWatch_finish,
+  _Http2BodyWatch_settle,
+  _Http2WholeRead_instances,
+  _Http2WholeRead_maxBytes,
+  _Http2WholeRead_watch,
+  _Http2WholeRead_resolve,
+  _Http2WholeRead_reject,
+  _Http2WholeRead_chunks,
+  _Http2WholeRead_length,
+  _Http2WholeRead_done,
+  _Http2WholeRead_fail,
+  _Http2CallbackWatch_finished;
 import {
   PingRequestSchema,
   PingResponseSchema,
@@ -247,7 +269,7 @@ import { Readable } from "node:stream";
 import * as zlib from "node:zlib";
 // The service's API comes first. After it, below "Runtime", is the part of
 // connect-standalone's runtime the API uses, copied in so that this file
-// needs no RPC library: 401 declarations from
+// needs no RPC library: 416 declarations from
 //   client: call, client, config, connect, grpc, grpc-web, http-client,
 //     protocol
 //   core: body, code, codec, compression, context-values, deadline,
