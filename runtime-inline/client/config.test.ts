@@ -17,6 +17,7 @@ import {
   type HttpFieldsClient,
   type HttpFieldsRequest,
   type HttpRequest,
+  type HttpResponse,
 } from "./http-client.ts";
 
 const noHttp: HttpClient = () => Promise.reject(new Error("not used"));
@@ -287,6 +288,32 @@ describe("clientSend", () => {
       request(new AbortController().signal),
     ).catch((e: unknown) => e);
     expect((error as ConnectError).code).toBe(Code.Unavailable);
+  });
+
+  it("rejects, never throws, when the transport throws rather than rejecting", async () => {
+    const sent = clientSend(() => {
+      throw new TypeError("no network");
+    }, request(new AbortController().signal));
+    expect(sent).toBeInstanceOf(Promise);
+    const error = await sent.catch((e: unknown) => e);
+    expect((error as ConnectError).code).toBe(Code.Unavailable);
+    expect((error as ConnectError).rawMessage).toBe("no network");
+  });
+
+  it("answers the transport's own response as it is", async () => {
+    const response: HttpResponse = {
+      status: 200,
+      header: new Headers(),
+      trailer: new Headers(),
+      body: (async function* () {})(),
+      contentDecoded: false,
+    };
+    await expect(
+      clientSend(
+        () => Promise.resolve(response),
+        request(new AbortController().signal),
+      ),
+    ).resolves.toBe(response);
   });
 
   it("turns a failure after the signal fired into the signal's reason, canceled by default", async () => {

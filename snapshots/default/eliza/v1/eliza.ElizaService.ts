@@ -1764,22 +1764,34 @@ function clientMergeHeaders(header: Headers, init: HeadersInit): void {
   }
 }
 
-/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
-async function clientSend(
+/**
+ * Sends a request; a failure to get a response is Unavailable, or Canceled
+ * when the call was. A `then()` rather than an async function: the
+ * function's frame and await were about 0.3 KB of a gRPC call's 17 KB
+ * allocated (bench/memory.ts, part 4).
+ */
+function clientSend(
   httpClient: HttpClient,
   request: HttpFieldsRequest,
 ): Promise<HttpResponse> {
+  const signal = request.signal;
+  let sent: Promise<HttpResponse>;
   try {
-    return await httpSend(httpClient, request);
+    // The same promise when it is one; an HttpClient written by hand may
+    // answer another thenable.
+    sent = Promise.resolve(httpSend(httpClient, request));
   } catch (e) {
-    throw clientSendError(e, request.signal);
+    return Promise.reject(clientSendError(e, signal));
   }
+  return sent.then(undefined, (e: unknown) => {
+    throw clientSendError(e, signal);
+  });
 }
 
 /**
  * The error of an HttpClient that gave no response: Unavailable, or
  * Canceled when the call was. For protocols that await the HttpClient
- * themselves, rather than through clientSend's extra async step.
+ * themselves, rather than through clientSend's extra step.
  */
 function clientSendError(error: unknown, signal: AbortSignal): ConnectError {
   return signal.aborted

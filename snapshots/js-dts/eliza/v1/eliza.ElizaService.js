@@ -1306,18 +1306,30 @@ function clientMergeHeaders(header, init) {
     header.append(name, value);
   }
 }
-/** Sends a request; a failure to get a response is Unavailable, or Canceled when the call was. */
-async function clientSend(httpClient, request) {
+/**
+ * Sends a request; a failure to get a response is Unavailable, or Canceled
+ * when the call was. A `then()` rather than an async function: the
+ * function's frame and await were about 0.3 KB of a gRPC call's 17 KB
+ * allocated (bench/memory.ts, part 4).
+ */
+function clientSend(httpClient, request) {
+  const signal = request.signal;
+  let sent;
   try {
-    return await httpSend(httpClient, request);
+    // The same promise when it is one; an HttpClient written by hand may
+    // answer another thenable.
+    sent = Promise.resolve(httpSend(httpClient, request));
   } catch (e) {
-    throw clientSendError(e, request.signal);
+    return Promise.reject(clientSendError(e, signal));
   }
+  return sent.then(undefined, (e) => {
+    throw clientSendError(e, signal);
+  });
 }
 /**
  * The error of an HttpClient that gave no response: Unavailable, or
  * Canceled when the call was. For protocols that await the HttpClient
- * themselves, rather than through clientSend's extra async step.
+ * themselves, rather than through clientSend's extra step.
  */
 function clientSendError(error, signal) {
   return signal.aborted
