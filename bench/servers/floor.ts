@@ -37,6 +37,14 @@ import { listenAndReport, serverArgs } from "./common.ts";
 const { httpVersion, port } = serverArgs();
 
 /**
+ * Milliseconds of CPU to burn per unary call before answering, from
+ * BENCH_FLOOR_BUSY_US (default 0): a floor made slower on purpose, to see
+ * how much a server's kernel time grows with its own CPU per call (the
+ * load generator's wake-ups; bench/README.md, "HTTP/1.1 98 B").
+ */
+const busyMs = Number(process.env["BENCH_FLOOR_BUSY_US"] ?? "0") / 1000;
+
+/**
  * Decodes the request and encodes the echo, in the request's codec: an
  * Order on UnaryOrder (binary only), else a Payload.
  */
@@ -45,6 +53,11 @@ function unary(
   contentType: string | undefined,
   body: Buffer,
 ): Uint8Array {
+  if (busyMs > 0) {
+    // performance.now() allocates nothing, so the burn makes no garbage.
+    const end = performance.now() + busyMs;
+    while (performance.now() < end);
+  }
   if (path === unaryOrderPath) {
     return toBinary(OrderSchema, fromBinary(OrderSchema, body));
   }
