@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import * as http2 from "node:http2";
 import { Readable } from "node:stream";
 import { create, toBinary } from "@bufbuild/protobuf";
@@ -8,6 +9,7 @@ import { createConnectUnaryCaller } from "../client/connect.ts";
 import { createConnectStreamCaller } from "../client/connect-stream.ts";
 import {
   createHttp2HttpClient,
+  http2Exchange,
   http2MarkLost,
   http2Push,
   http2ReadChunks,
@@ -301,6 +303,42 @@ describe("the response's headers", () => {
     expect(response.header.get("content-type")).toBe("application/proto");
     expect(response.trailer).toBeInstanceOf(Headers);
     expect(await read(response)).toBe(0);
+  });
+});
+
+describe("a request's stream once it has closed", () => {
+  it("holds no more of the call: its exchange is let go", async () => {
+    const { url } = await rawServer((stream) => {
+      stream.resume();
+      stream.respond(respondHeaders, { endStream: true });
+    });
+    // Node announces each client stream on this channel.
+    const streams: http2.ClientHttp2Stream[] = [];
+    const onStream = (message: unknown) =>
+      streams.push((message as { stream: http2.ClientHttp2Stream }).stream);
+    subscribe("http2.client.stream.created", onStream);
+    try {
+      const client = createHttp2HttpClient() as HttpFieldsClient;
+      const response = await client[httpSendFields]({
+        url: url + unary.path,
+        method: "POST",
+        fields: { "content-type": "application/proto" },
+        body: new Uint8Array(0),
+        signal: new AbortController().signal,
+      });
+      const stream = streams[0] as http2.ClientHttp2Stream & {
+        [http2Exchange]?: unknown;
+      };
+      // A stream promoted by a young-generation collection while in flight
+      // would otherwise keep the exchange and the response alive, dead,
+      // until the next full collection.
+      expect(stream[http2Exchange]).toBeDefined();
+      await read(response);
+      if (!stream.closed) await new Promise((r) => stream.once("close", r));
+      expect(stream[http2Exchange]).toBeUndefined();
+    } finally {
+      unsubscribe("http2.client.stream.created", onStream);
+    }
   });
 });
 

@@ -6761,6 +6761,11 @@ class Http2Exchange {
     );
   }
   closed() {
+    // Nothing is reported after close. The stream may have lived through a
+    // young-generation collection and been promoted; then, dead, it would
+    // keep this exchange and the response alive through every scavenge
+    // until the next full collection.
+    this.stream[http2Exchange] = undefined;
     // Node closes the streams of a connection that is lost (the peer went
     // away, the socket closed, the session was destroyed) as if reset with
     // CANCEL, and the session is destroyed by the time they report it.

@@ -7835,7 +7835,9 @@ export function createHttp2HttpClient(
 }
 
 /** A stream of a request in flight, which holds its Http2Exchange. */
-type Http2Exchanging = ClientHttp2Stream & { [http2Exchange]?: Http2Exchange };
+type Http2Exchanging = ClientHttp2Stream & {
+  [http2Exchange]?: Http2Exchange | undefined;
+};
 
 const http2Exchange = Symbol("exchange");
 
@@ -7903,6 +7905,11 @@ class Http2Exchange {
   }
 
   closed(): void {
+    // Nothing is reported after close. The stream may have lived through a
+    // young-generation collection and been promoted; then, dead, it would
+    // keep this exchange and the response alive through every scavenge
+    // until the next full collection.
+    (this.stream as Http2Exchanging)[http2Exchange] = undefined;
     // Node closes the streams of a connection that is lost (the peer went
     // away, the socket closed, the session was destroyed) as if reset with
     // CANCEL, and the session is destroyed by the time they report it.
