@@ -90,6 +90,20 @@ async function read(response: HttpResponse): Promise<number> {
   return bytes;
 }
 
+/** An empty unary POST through the transport's record entry point (httpSendFields). */
+function sendFields(
+  client: HttpFieldsClient,
+  url: string,
+): Promise<HttpResponse> {
+  return client[httpSendFields]({
+    url: url + unary.path,
+    method: "POST",
+    fields: { "content-type": "application/proto" },
+    body: new Uint8Array(0),
+    signal: new AbortController().signal,
+  });
+}
+
 async function request(
   url: string,
   body: Uint8Array | AsyncIterable<Uint8Array>,
@@ -243,14 +257,10 @@ describe("the response's headers", () => {
 
   it("to httpSendFields: Node's fields, and a Headers made of them when read", async () => {
     const url = await answering();
-    const client = createHttp2HttpClient() as HttpFieldsClient;
-    const response = await client[httpSendFields]({
-      url: url + unary.path,
-      method: "POST",
-      fields: { "content-type": "application/proto" },
-      body: new Uint8Array(0),
-      signal: new AbortController().signal,
-    });
+    const response = await sendFields(
+      createHttp2HttpClient() as HttpFieldsClient,
+      url,
+    );
     expect(httpHeaderGet(response, "content-type")).toBe("application/proto");
     expect(httpHeaderGet(response, "x-two")).toBe("one, two");
     expect(response.header.get("x-two")).toBe("one, two");
@@ -272,14 +282,7 @@ describe("the response's headers", () => {
       stream.end(responseBytes);
     });
     const client = createHttp2HttpClient() as HttpFieldsClient;
-    const send = () =>
-      client[httpSendFields]({
-        url: url + unary.path,
-        method: "POST",
-        fields: { "content-type": "application/proto" },
-        body: new Uint8Array(0),
-        signal: new AbortController().signal,
-      });
+    const send = () => sendFields(client, url);
     const after = await send();
     await httpReadBody(after.body, 1024);
     expect(httpTrailerGet(after, "grpc-status")).toBe("0");
@@ -318,14 +321,10 @@ describe("a request's stream once it has closed", () => {
       streams.push((message as { stream: http2.ClientHttp2Stream }).stream);
     subscribe("http2.client.stream.created", onStream);
     try {
-      const client = createHttp2HttpClient() as HttpFieldsClient;
-      const response = await client[httpSendFields]({
-        url: url + unary.path,
-        method: "POST",
-        fields: { "content-type": "application/proto" },
-        body: new Uint8Array(0),
-        signal: new AbortController().signal,
-      });
+      const response = await sendFields(
+        createHttp2HttpClient() as HttpFieldsClient,
+        url,
+      );
       const stream = streams[0] as http2.ClientHttp2Stream & {
         [http2Exchange]?: unknown;
       };
