@@ -37,10 +37,11 @@ import { listenAndReport, serverArgs } from "./common.ts";
 const { httpVersion, port } = serverArgs();
 
 /**
- * Milliseconds of CPU to burn per unary call before answering, from
- * BENCH_FLOOR_BUSY_US (default 0): a floor made slower on purpose, to see
- * how much a server's kernel time grows with its own CPU per call (the
- * load generator's wake-ups; bench/README.md, "HTTP/1.1 98 B").
+ * CPU to burn per unary call before answering, in milliseconds, from
+ * BENCH_FLOOR_BUSY_US in microseconds (default 0): a floor made slower on
+ * purpose, to see whether a server's kernel time grows with its own CPU
+ * per call (the load generator's wake-ups; bench/README.md, "HTTP/1.1 at
+ * 98 B: where the gap is").
  */
 const busyMs = Number(process.env["BENCH_FLOOR_BUSY_US"] ?? "0") / 1000;
 
