@@ -37,11 +37,12 @@ import { listenAndReport, serverArgs } from "./common.ts";
 const { httpVersion, port } = serverArgs();
 
 /**
- * CPU to burn per unary call before answering, in milliseconds, from
+ * How long to spin per unary call before answering, in milliseconds, from
  * BENCH_FLOOR_BUSY_US in microseconds (default 0): a floor made slower on
  * purpose, to see whether a server's kernel time grows with its own CPU
  * per call (the load generator's wake-ups; bench/README.md, "HTTP/1.1 at
- * 98 B: where the gap is").
+ * 98 B: where the gap is"). The spin is timed by the clock; on the core
+ * the server has to itself it is about as much CPU.
  */
 const busyMs = Number(process.env["BENCH_FLOOR_BUSY_US"] ?? "0") / 1000;
 
